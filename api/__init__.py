@@ -1,0 +1,1 @@
+"""Mandate's api layer."""

@@ -1,0 +1,55 @@
+"""``create_app()``: the FastAPI application, its lifespan and its routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from eventsourcing.persistence import InterfaceError, OperationalError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.problems import install_problem_handlers, problem
+from api.routers import accounts, decisions, groups, health, policies, users
+from api.runtime import Runtime
+from api.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; the lifespan rebuilds the decision index and starts the follower."""
+    owned = runtime is None
+    the_runtime = runtime or Runtime(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        the_runtime.start()
+        try:
+            yield
+        finally:
+            if owned:
+                the_runtime.stop()
+
+    app = FastAPI(
+        title="Mandate",
+        version="0.1.0",
+        summary="An event-sourced delegation ledger: RAM/STS-style access management.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = the_runtime
+    install_problem_handlers(app)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _store_down(_: Request, exc: Exception) -> JSONResponse:
+        return problem(503, "Store unavailable", str(exc), headers={"Retry-After": "5"})
+
+    app.include_router(health.router)
+    app.include_router(accounts.router)
+    app.include_router(users.router)
+    app.include_router(groups.router)
+    app.include_router(policies.system_router)
+    app.include_router(policies.router)
+    app.include_router(decisions.router)
+    return app

@@ -1,0 +1,223 @@
+"""FastAPI dependencies: the runtime, Min-Position, authentication, the caller's context.
+
+Authentication reads only the in-memory index, so it is ``async`` and never touches the
+threadpool. ``Min-Position`` is waited for *before* authenticating, so that credentials
+created at position n are usable by a request that carries ``Min-Position: n``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio
+from fastapi import Depends, Header, Request
+
+from api.problems import Forbidden, PositionNotReached, Unauthenticated
+from api.runtime import Runtime
+from domain.arns import ACCOUNT_ID_RE
+from domain.audit import AuditContext
+from domain.decisions import Subject, SubjectKind
+from domain.errors import FieldError, InvalidInput
+from domain.evaluation import Request as DecisionRequest
+from projections.decision_index import AuthenticationFailed, Credential
+
+__all__ = [
+    "ADMIN_ARN",
+    "Caller",
+    "CallerDep",
+    "RuntimeDep",
+    "authorize_management",
+    "connection_context",
+    "ensure_position",
+]
+
+ADMIN_ARN = "mandate:admin"
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The authenticated principal of a request, and what its connection says about it."""
+
+    arn: str
+    account_id: str | None  # None for the platform admin
+    kind: str  # "admin" | "root" | "user"
+    credential: Credential | None
+    request_id: str
+    source_ip: str | None
+    secure_transport: bool
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind == "admin"
+
+    def audit(self, reason: str | None = None) -> AuditContext:
+        return AuditContext(
+            actor=self.arn,
+            credential=self.credential.access_key_id if self.credential else None,
+            request_id=self.request_id,
+            source_ip=self.source_ip,
+            reason=reason,
+        )
+
+
+def _peer(request: Request, runtime: Runtime) -> tuple[str | None, bool]:
+    """The client's address and transport, trusting X-Forwarded-* only from our proxies."""
+    peer = request.client.host if request.client else None
+    secure = request.url.scheme == "https"
+    if peer is not None and peer in runtime.settings.trusted_proxies:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            peer = forwarded.split(",")[0].strip()
+        proto = request.headers.get("x-forwarded-proto")
+        if proto:
+            secure = proto.strip().lower() == "https"
+    return peer, secure
+
+
+async def ensure_position(runtime: Runtime, wanted: int | None, field: str) -> None:
+    """Wait (bounded) until this process has applied ``wanted``; 400 beyond the head."""
+    if wanted is None or runtime.index.position >= wanted:
+        return
+    if wanted < 0:
+        raise InvalidInput(FieldError(field, "must be a non-negative ledger position"))
+    head = await anyio.to_thread.run_sync(runtime.head)
+    if wanted > head:
+        raise InvalidInput(
+            FieldError(field, f"position {wanted} is beyond the head of the log ({head})")
+        )
+    timeout = runtime.settings.min_position_timeout
+    reached = await anyio.to_thread.run_sync(runtime.follower.wait_for, wanted, timeout)
+    if not reached:
+        raise PositionNotReached(wanted, runtime.index.position)
+
+
+async def min_position(
+    runtime: RuntimeDep,
+    min_position_header: Annotated[str | None, Header(alias="Min-Position")] = None,
+) -> None:
+    if min_position_header is None:
+        return
+    try:
+        wanted = int(min_position_header)
+    except ValueError:
+        raise InvalidInput(
+            FieldError("Min-Position", "must be an integer ledger position")
+        ) from None
+    await ensure_position(runtime, wanted, "Min-Position")
+
+
+def _basic_credentials(value: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("malformed Basic credentials") from None
+    key_id, sep, secret = decoded.partition(":")
+    if not sep or not key_id or not secret:
+        raise Unauthenticated("Basic credentials must be AccessKeyId:AccessKeySecret")
+    return key_id, secret
+
+
+async def get_caller(
+    request: Request,
+    runtime: RuntimeDep,
+    _: Annotated[None, Depends(min_position)],
+) -> Caller:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthenticated("credentials are required (HTTP Basic AccessKeyId:AccessKeySecret)")
+    scheme, _sep, value = header.partition(" ")
+    source_ip, secure = _peer(request, runtime)
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        candidate = runtime.hasher.hash(value.strip())
+        if not hmac.compare_digest(candidate, runtime.admin.token_hash):
+            raise Unauthenticated("the admin token is not valid")
+        return Caller(ADMIN_ARN, None, "admin", None, request_id, source_ip, secure)
+    if scheme != "basic":
+        raise Unauthenticated(f"unsupported authorization scheme {scheme!r}")
+    key_id, secret = _basic_credentials(value.strip())
+    try:
+        credential = runtime.index.authenticate(key_id, secret)
+    except AuthenticationFailed as failure:
+        raise Unauthenticated(str(failure)) from None
+    return Caller(
+        credential.arn,
+        credential.account_id,
+        credential.kind.value,
+        credential,
+        request_id,
+        source_ip,
+        secure,
+    )
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def connection_context(caller: Caller, now: datetime | None = None) -> dict[str, Any]:
+    """The ``acs:`` keys Mandate sets itself, from its clock and the connection."""
+    context: dict[str, Any] = {
+        "acs:currenttime": now or datetime.now(UTC),
+        "acs:securetransport": caller.secure_transport,
+        "acs:mfapresent": False,
+    }
+    if caller.source_ip is not None:
+        context["acs:sourceip"] = caller.source_ip
+    return context
+
+
+def check_account_id(account_id: str) -> None:
+    if not ACCOUNT_ID_RE.fullmatch(account_id):
+        raise InvalidInput(FieldError("account_id", "must be 16 digits"))
+
+
+def authorize_management(
+    runtime: Runtime,
+    caller: Caller,
+    account_id: str,
+    action: str,
+    resource: str,
+    *,
+    admin_may: bool = False,
+) -> None:
+    """Mandate's own evaluator decides management calls, as RAM does (DESIGN §5).
+
+    A call about another account is refused before anything is looked up, so that
+    existence does not leak; the platform admin reads but never writes inside an account.
+    """
+    check_account_id(account_id)
+    if caller.is_admin:
+        if admin_may:
+            return
+        raise Forbidden("the platform admin never writes inside an account")
+    if caller.account_id != account_id:
+        raise Forbidden(f"{caller.arn} may not act on account {account_id}")
+    assert caller.credential is not None
+    subject: Subject = runtime.index.subject_of(caller.credential)
+    if subject.kind is SubjectKind.ROOT:
+        return
+    request = DecisionRequest.make(action, resource, connection_context(caller))
+    answer = runtime.index.decide(subject, request, memo_key=caller.credential.access_key_id)
+    if not answer.allowed:
+        raise Forbidden(
+            f"{caller.arn} is not allowed {action} on {resource}: {answer.reason}",
+            decision={
+                "decision": answer.decision.decision.value,
+                "matched": [m.as_dict() for m in answer.decision.matched],
+            },
+        )

@@ -1,0 +1,126 @@
+"""How read-model records look on the wire, and cursor pagination of lists."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from domain.arns import group_arn, policy_arn, user_arn
+from domain.attachments import Attachment
+from domain.errors import FieldError, InvalidInput
+from projections.decision_index import DecisionIndex
+from projections.views import AccessKeyView, GroupView, PolicyVersionView, PolicyView, UserView
+
+__all__ = [
+    "attachment_json",
+    "group_json",
+    "key_json",
+    "page",
+    "policy_json",
+    "rfc3339",
+    "user_json",
+    "version_json",
+]
+
+T = TypeVar("T")
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _encode_cursor(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput(FieldError("cursor", "is not a cursor this API issued")) from None
+
+
+def page(
+    items: Sequence[T],
+    sort_key: Callable[[T], str],
+    render: Callable[[T], dict[str, Any]],
+    *,
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """``{items, next_cursor}``: items after the cursor, in key order, at most ``limit``."""
+    after = _decode_cursor(cursor) if cursor else None
+    selected = [i for i in items if after is None or sort_key(i) > after]
+    chunk = selected[:limit]
+    next_cursor = _encode_cursor(sort_key(chunk[-1])) if len(selected) > limit and chunk else None
+    return {"items": [render(i) for i in chunk], "next_cursor": next_cursor}
+
+
+def user_json(user: UserView) -> dict[str, Any]:
+    return {
+        "user_id": str(user.id),
+        "user_name": user.user_name,
+        "display_name": user.display_name,
+        "arn": user_arn(user.account_id, user.user_name),
+        "create_date": rfc3339(user.created_at),
+        "update_date": rfc3339(user.updated_at),
+    }
+
+
+def key_json(key: AccessKeyView) -> dict[str, Any]:
+    return {
+        "access_key_id": key.access_key_id,
+        "status": key.status,
+        "create_date": rfc3339(key.created_at),
+    }
+
+
+def group_json(group: GroupView, index: DecisionIndex) -> dict[str, Any]:
+    return {
+        "group_id": str(group.id),
+        "group_name": group.group_name,
+        "comments": group.comments,
+        "arn": group_arn(group.account_id, group.group_name),
+        "create_date": rfc3339(group.created_at),
+        "members": sorted(index.users[m].user_name for m in group.member_ids if m in index.users),
+    }
+
+
+def version_json(policy: PolicyView, version: PolicyVersionView) -> dict[str, Any]:
+    return {
+        "version_id": version.version_id,
+        "is_default_version": version.version_id == policy.default_version,
+        "policy_document": json.loads(version.document),
+        "create_date": rfc3339(version.created_at),
+    }
+
+
+def policy_json(policy: PolicyView, *, with_document: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "policy_type": "Custom",
+        "policy_name": policy.policy_name,
+        "description": policy.description,
+        "arn": policy_arn(policy.account_id, policy.policy_name),
+        "default_version": policy.default_version,
+        "create_date": rfc3339(policy.created_at),
+        "update_date": rfc3339(policy.updated_at),
+    }
+    if with_document:
+        default = policy.versions[policy.default_version]
+        body["default_policy_version"] = version_json(policy, default)
+    return body
+
+
+def attachment_json(attachment: Attachment, index: DecisionIndex) -> dict[str, Any]:
+    version = "v1"
+    if attachment.policy_id is not None:
+        policy = index.policies.get(attachment.policy_id)
+        version = policy.default_version if policy else ""
+    return {
+        "policy_type": attachment.policy_type.value,
+        "policy_name": attachment.policy_name,
+        "version": version,
+    }

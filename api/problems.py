@@ -1,0 +1,163 @@
+"""Every error leaves as ``application/problem+json``, mapped from its class in one place.
+
+Routes never build error responses: domain errors, authentication and authorisation
+refusals, validation failures and store outages are all translated here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.runtime import StoreUnavailable, WriteNotApplied
+from domain.errors import Conflict, DomainError, InvalidInput, NotFound
+
+__all__ = [
+    "Forbidden",
+    "NotImplementedYet",
+    "PositionNotReached",
+    "Unauthenticated",
+    "install_problem_handlers",
+    "problem",
+]
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Unauthenticated(Exception):
+    """No, bad, expired or revoked credentials (→ 401, with the reason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Forbidden(Exception):
+    """The caller may not make this call (→ 403)."""
+
+    def __init__(self, reason: str, *, decision: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.decision = decision
+
+
+class PositionNotReached(Exception):
+    """``Min-Position`` is not applied here yet (→ 503 with Retry-After)."""
+
+    def __init__(self, wanted: int, applied: int) -> None:
+        super().__init__(f"position {wanted} is not yet applied here (applied: {applied})")
+        self.wanted = wanted
+        self.applied = applied
+
+
+class NotImplementedYet(Exception):
+    """A documented capability this version does not have yet (→ 501)."""
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or str(loc[0] if loc else "body")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_of(tuple(e.get("loc", ()))), "reason": str(e.get("msg", "invalid"))}
+            for e in exc.errors()
+        ]
+        return problem(
+            400,
+            "Invalid input",
+            "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+            errors=errors,
+        )
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid_input(_: Request, exc: InvalidInput) -> JSONResponse:
+        errors = [{"field": e.field, "reason": e.reason} for e in exc.errors]
+        return problem(400, "Invalid input", exc.detail, errors=errors, code=exc.code)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return problem(404, "Not found", exc.detail, code=exc.code)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return problem(409, "Conflict", exc.detail, code=exc.code)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        return problem(400, "Invalid request", exc.detail, code=exc.code)
+
+    @app.exception_handler(Unauthenticated)
+    async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
+        return problem(
+            401,
+            "Unauthenticated",
+            exc.reason,
+            headers={"WWW-Authenticate": 'Basic realm="mandate"'},
+        )
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return problem(403, "Forbidden", exc.reason, decision=exc.decision)
+
+    @app.exception_handler(PositionNotReached)
+    async def _not_reached(_: Request, exc: PositionNotReached) -> JSONResponse:
+        return problem(
+            503,
+            "Position not reached",
+            str(exc),
+            headers={"Retry-After": "1"},
+            applied_position=exc.applied,
+        )
+
+    @app.exception_handler(WriteNotApplied)
+    async def _write_not_applied(_: Request, exc: WriteNotApplied) -> JSONResponse:
+        return problem(
+            503,
+            "Write committed, not yet applied",
+            str(exc),
+            headers={"Retry-After": "1"},
+            position=exc.position,
+        )
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        return problem(503, "Store unavailable", str(exc), headers={"Retry-After": "5"})
+
+    @app.exception_handler(NotImplementedYet)
+    async def _not_implemented(_: Request, exc: NotImplementedYet) -> JSONResponse:
+        return problem(501, "Not implemented", str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(
+            exc.status_code, str(exc.detail), str(exc.detail), headers=dict(exc.headers or {})
+        )

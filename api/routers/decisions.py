@@ -1,0 +1,210 @@
+"""Decisions: ``/v1/authorize`` (live; always 200 with the answer) and ``/v1/simulate``.
+
+Both read only the in-memory index and run on the event loop: no threadpool hop, no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import (
+    Caller,
+    CallerDep,
+    RuntimeDep,
+    authorize_management,
+    connection_context,
+    ensure_position,
+)
+from api.presenters import rfc3339
+from api.problems import Forbidden, NotImplementedYet
+from api.runtime import Runtime
+from api.schemas import AuthorizeBody, SimulateBody
+from domain.arns import account_of_resource, parse_principal_arn
+from domain.decisions import Answer, Subject, SubjectKind
+from domain.errors import FieldError, InvalidInput
+from domain.evaluation import (
+    DecisionKind,
+    Layer,
+    PolicySet,
+    PolicySource,
+    Request,
+    compile_policy,
+    evaluate,
+)
+from domain.policy import parse_policy_document
+from projections.decision_index import AuthenticationFailed
+
+router = APIRouter(tags=["decisions"])
+
+# What an enforcement point may vouch for about its client; acs:CurrentTime never.
+VOUCHABLE_KEYS = frozenset({"acs:sourceip", "acs:securetransport", "acs:mfapresent"})
+
+
+def _supplied_context(context: dict[str, Any] | None, *, vouching: bool) -> dict[str, Any]:
+    supplied = {key.lower(): value for key, value in (context or {}).items()}
+    errors = []
+    for key in supplied:
+        if not key.startswith("acs:"):
+            continue
+        if vouching and key in VOUCHABLE_KEYS:
+            continue
+        reason = (
+            "Mandate sets acs:CurrentTime from its own clock"
+            if key == "acs:currenttime"
+            else "acs: keys are set by Mandate from the connection; only an enforcement "
+            "point may vouch for acs:SourceIp, acs:SecureTransport and acs:MFAPresent"
+        )
+        errors.append(FieldError(f"context.{key}", reason))
+    if errors:
+        raise InvalidInput(errors, code="InvalidParameter.Context")
+    return supplied
+
+
+def _answer_json(answer: Answer, runtime: Runtime, **extra: Any) -> dict[str, Any]:
+    decision = answer.decision
+    return {
+        "decision": decision.decision.value,
+        "allowed": decision.decision is DecisionKind.ALLOW,
+        "matched": [m.as_dict() for m in decision.matched],
+        "chain": list(answer.chain),
+        "billed_account": answer.billed_account,
+        "reason": answer.reason,
+        "evaluated_at": rfc3339(datetime.now(UTC)),
+        "position": runtime.index.position,
+        **extra,
+    }
+
+
+def _refused(reason: str, runtime: Runtime) -> dict[str, Any]:
+    return {
+        "decision": DecisionKind.IMPLICIT_DENY.value,
+        "allowed": False,
+        "matched": [],
+        "chain": [],
+        "billed_account": None,
+        "reason": reason,
+        "evaluated_at": rfc3339(datetime.now(UTC)),
+        "position": runtime.index.position,
+        "authenticated": False,
+    }
+
+
+def _may_ask_about(runtime: Runtime, caller: Caller, subject: Subject, resource: str) -> None:
+    """Deciding for someone else needs the admin, a root of either side, or ram:Authorize."""
+    if caller.is_admin:
+        return
+    if caller.kind == "root" and caller.account_id in (
+        subject.account_id,
+        account_of_resource(resource),
+    ):
+        return
+    if caller.account_id != subject.account_id:
+        raise Forbidden(f"{caller.arn} may not ask about {subject.arn}")
+    authorize_management(runtime, caller, subject.account_id, "ram:Authorize", subject.arn)
+
+
+def _check_as_of(as_of: datetime | None) -> None:
+    if as_of is None:
+        return
+    if as_of.tzinfo is None:
+        raise InvalidInput(FieldError("as_of", "must carry a time zone (RFC 3339)"))
+    if as_of > datetime.now(UTC):
+        raise InvalidInput(FieldError("as_of", "is in the future"))
+    raise NotImplementedYet(
+        "as-of decisions need the temporal index, which this version does not have yet"
+    )
+
+
+@router.post("/v1/authorize")
+async def authorize(body: AuthorizeBody, caller: CallerDep, runtime: RuntimeDep) -> JSONResponse:
+    await ensure_position(runtime, body.min_position, "min_position")
+    _check_as_of(body.as_of)
+    if body.credentials is not None and body.principal is not None:
+        raise InvalidInput(
+            FieldError("principal", "give either credentials or principal, not both")
+        )
+    index = runtime.index
+    if body.credentials is None and body.principal is None:
+        supplied = _supplied_context(body.context, vouching=False)
+        if caller.credential is None:
+            raise InvalidInput(
+                FieldError(
+                    "principal",
+                    "the platform admin holds no permissions of its own: "
+                    "pass credentials or principal",
+                )
+            )
+        subject = index.subject_of(caller.credential)
+        context = {**supplied, **connection_context(caller)}
+        memo_key: Any = caller.credential.user_id or caller.credential.access_key_id
+    else:
+        supplied = _supplied_context(body.context, vouching=True)
+        context = {"acs:currenttime": datetime.now(UTC), "acs:mfapresent": False, **supplied}
+        if body.credentials is not None:
+            if body.credentials.security_token is not None:
+                return JSONResponse(_refused("session credentials are not supported yet", runtime))
+            try:
+                credential = index.authenticate(
+                    body.credentials.access_key_id, body.credentials.access_key_secret
+                )
+            except AuthenticationFailed as failure:
+                # The enforcement point may still ask only about its own account's keys.
+                return JSONResponse(_refused(f"credentials refused: {failure}", runtime))
+            subject = index.subject_of(credential)
+            memo_key = credential.user_id or credential.access_key_id
+        else:
+            assert body.principal is not None
+            found = index.subject_for_arn(body.principal)
+            if found is None:
+                parsed = parse_principal_arn(body.principal)
+                _may_ask_about(
+                    runtime,
+                    caller,
+                    Subject(parsed.account_id, body.principal, SubjectKind.USER),
+                    body.resource,
+                )
+                return JSONResponse(
+                    _refused(f"no live principal is named {body.principal}", runtime)
+                    | {"authenticated": None}
+                )
+            subject = found
+            memo_key = subject.arn
+        _may_ask_about(runtime, caller, subject, body.resource)
+    request = Request.make(body.action, body.resource, context)
+    answer = index.decide(subject, request, memo_key=memo_key)
+    return JSONResponse(_answer_json(answer, runtime))
+
+
+@router.post("/v1/simulate")
+async def simulate(body: SimulateBody, caller: CallerDep, runtime: RuntimeDep) -> JSONResponse:
+    """A what-if: inline documents, context taken as given, nothing stored."""
+    compiled = []
+    errors: list[FieldError] = []
+    for i, raw in enumerate(body.policies):
+        try:
+            document = parse_policy_document(raw)
+        except InvalidInput as error:
+            errors.extend(error.prefixed(f"policies[{i}]").errors)
+            continue
+        source = PolicySource(Layer.IDENTITY, "Inline", f"policies[{i}]", None, None)
+        compiled.append(compile_policy(document, source))
+    if errors:
+        raise InvalidInput(errors)
+    context = {key.lower(): value for key, value in (body.context or {}).items()}
+    decision = evaluate(
+        [PolicySet.of(compiled, Layer.IDENTITY)], Request.make(body.action, body.resource, context)
+    )
+    return JSONResponse(
+        {
+            "decision": decision.decision.value,
+            "allowed": decision.decision is DecisionKind.ALLOW,
+            "matched": [m.as_dict() for m in decision.matched],
+            "context_dependent": decision.context_dependent,
+            "evaluated_at": rfc3339(datetime.now(UTC)),
+            "position": runtime.index.position,
+        }
+    )

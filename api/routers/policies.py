@@ -1,0 +1,301 @@
+"""Custom policies and their versions; the built-in System policies; attachments."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+
+from api.deps import CallerDep, RuntimeDep, authorize_management
+from api.presenters import attachment_json, page, policy_json, version_json
+from api.routers.groups import live_group
+from api.routers.users import live_user
+from api.runtime import Runtime
+from api.schemas import CreatePolicy, CreatePolicyVersion, SetDefaultVersion
+from domain.arns import group_arn, policy_arn, user_arn
+from domain.attachments import Attachment
+from domain.errors import NotFound
+from domain.system_policies import SYSTEM_POLICIES
+from projections.views import PolicyView
+
+router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["policies"])
+system_router = APIRouter(prefix="/v1/system-policies", tags=["policies"])
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+PrincipalKind = Literal["users", "groups"]
+_RAM_NOUN = {"users": "User", "groups": "Group"}
+
+
+def live_policy(runtime: Runtime, account_id: str, policy_name: str) -> PolicyView:
+    policy = runtime.index.policy_by_name(account_id, policy_name)
+    if policy is None:
+        raise NotFound(f"policy {policy_name!r} does not exist", code="EntityNotExist.Policy")
+    return policy
+
+
+@system_router.get("")
+async def list_system_policies() -> dict[str, Any]:
+    """The built-in policies are public knowledge, like RAM's: no credentials needed."""
+    return {
+        "items": [
+            {
+                "policy_type": "System",
+                "policy_name": p.policy_name,
+                "description": p.description,
+                "default_version": "v1",
+                "policy_document": json.loads(p.document.canonical_json()),
+            }
+            for p in SYSTEM_POLICIES.values()
+        ],
+        "next_cursor": None,
+    }
+
+
+@router.post("/policies", status_code=201)
+def create_policy(
+    account_id: str, body: CreatePolicy, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:CreatePolicy", policy_arn(account_id, body.policy_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.create_policy(
+            account_id, body.policy_name, body.policy_document, body.description
+        ),
+        lambda p: p,
+    )
+    policy = live_policy(runtime, account_id, body.policy_name)
+    return {**policy_json(policy, with_document=True), "position": position}
+
+
+@router.get("/policies")
+async def list_policies(
+    account_id: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:ListPolicies", f"acs:ram::{account_id}:*", admin_may=True
+    )
+    return page(
+        runtime.index.policies_of(account_id),
+        lambda p: p.policy_name,
+        policy_json,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+@router.get("/policies/{policy_name}")
+async def get_policy(
+    account_id: str, policy_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime,
+        caller,
+        account_id,
+        "ram:GetPolicy",
+        policy_arn(account_id, policy_name),
+        admin_may=True,
+    )
+    return policy_json(live_policy(runtime, account_id, policy_name), with_document=True)
+
+
+@router.delete("/policies/{policy_name}")
+def delete_policy(
+    account_id: str,
+    policy_name: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    detach: bool = False,
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:DeletePolicy", policy_arn(account_id, policy_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.delete_policy(account_id, policy_name, detach=detach),
+        lambda p: p,
+    )
+    return {"policy_name": policy_name, "deleted": True, "position": position}
+
+
+@router.post("/policies/{policy_name}/versions", status_code=201)
+def create_policy_version(
+    account_id: str,
+    policy_name: str,
+    body: CreatePolicyVersion,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:CreatePolicyVersion", policy_arn(account_id, policy_name)
+    )
+    version_id, position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.create_policy_version(
+            account_id, policy_name, body.policy_document, set_as_default=body.set_as_default
+        ),
+        lambda r: r[1],
+    )
+    policy = live_policy(runtime, account_id, policy_name)
+    return {**version_json(policy, policy.versions[version_id]), "position": position}
+
+
+@router.get("/policies/{policy_name}/versions")
+async def list_policy_versions(
+    account_id: str, policy_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime,
+        caller,
+        account_id,
+        "ram:ListPolicyVersions",
+        policy_arn(account_id, policy_name),
+        admin_may=True,
+    )
+    policy = live_policy(runtime, account_id, policy_name)
+    versions = sorted(policy.versions.values(), key=lambda v: int(v.version_id[1:]))
+    return {"items": [version_json(policy, v) for v in versions], "next_cursor": None}
+
+
+@router.delete("/policies/{policy_name}/versions/{version_id}")
+def delete_policy_version(
+    account_id: str, policy_name: str, version_id: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:DeletePolicyVersion", policy_arn(account_id, policy_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.delete_policy_version(account_id, policy_name, version_id),
+        lambda p: p,
+    )
+    return {
+        "policy_name": policy_name,
+        "version_id": version_id,
+        "deleted": True,
+        "position": position,
+    }
+
+
+@router.put("/policies/{policy_name}/default-version")
+def set_default_version(
+    account_id: str,
+    policy_name: str,
+    body: SetDefaultVersion,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
+    authorize_management(
+        runtime,
+        caller,
+        account_id,
+        "ram:SetDefaultPolicyVersion",
+        policy_arn(account_id, policy_name),
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.set_default_policy_version(account_id, policy_name, body.version_id),
+        lambda p: p,
+    )
+    return {"policy_name": policy_name, "default_version": body.version_id, "position": position}
+
+
+# -- attachments ---------------------------------------------------------------------------
+def _principal_arn(account_id: str, kind: PrincipalKind, name: str) -> str:
+    return user_arn(account_id, name) if kind == "users" else group_arn(account_id, name)
+
+
+def _attachments(
+    runtime: Runtime, account_id: str, kind: PrincipalKind, name: str
+) -> list[Attachment]:
+    holder = (
+        live_user(runtime, account_id, name)
+        if kind == "users"
+        else live_group(runtime, account_id, name)
+    )
+    return sorted(holder.attachments.values(), key=lambda a: (a.policy_type, a.policy_name))
+
+
+@router.put("/{kind}/{name}/policies/{policy_type}/{policy_name}")
+def attach_policy(
+    account_id: str,
+    kind: PrincipalKind,
+    name: str,
+    policy_type: str,
+    policy_name: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
+    authorize_management(
+        runtime,
+        caller,
+        account_id,
+        f"ram:AttachPolicyTo{_RAM_NOUN[kind]}",
+        _principal_arn(account_id, kind, name),
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.attach_policy(account_id, kind[:-1], name, policy_type, policy_name),
+        lambda p: p,
+    )
+    return {
+        "policy_type": policy_type,
+        "policy_name": policy_name,
+        "attached": True,
+        "position": position,
+    }
+
+
+@router.delete("/{kind}/{name}/policies/{policy_type}/{policy_name}")
+def detach_policy(
+    account_id: str,
+    kind: PrincipalKind,
+    name: str,
+    policy_type: str,
+    policy_name: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
+    authorize_management(
+        runtime,
+        caller,
+        account_id,
+        f"ram:DetachPolicyFrom{_RAM_NOUN[kind]}",
+        _principal_arn(account_id, kind, name),
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.detach_policy(account_id, kind[:-1], name, policy_type, policy_name),
+        lambda p: p,
+    )
+    return {
+        "policy_type": policy_type,
+        "policy_name": policy_name,
+        "attached": False,
+        "position": position,
+    }
+
+
+@router.get("/{kind}/{name}/policies")
+async def list_attached_policies(
+    account_id: str, kind: PrincipalKind, name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime,
+        caller,
+        account_id,
+        f"ram:ListPoliciesFor{_RAM_NOUN[kind]}",
+        _principal_arn(account_id, kind, name),
+        admin_may=True,
+    )
+    attachments = _attachments(runtime, account_id, kind, name)
+    return {
+        "items": [attachment_json(a, runtime.index) for a in attachments],
+        "next_cursor": None,
+    }

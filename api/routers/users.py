@@ -1,0 +1,202 @@
+"""RAM users and their AccessKeys (the secret is shown once, at creation)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import CallerDep, RuntimeDep, authorize_management
+from api.presenters import key_json, page, user_json
+from api.runtime import Runtime
+from api.schemas import CreateUser, UpdateAccessKey, UpdateUser
+from domain.arns import group_arn, user_arn
+from domain.errors import NotFound
+from domain.ledger import IssuedKey
+from projections.views import UserView
+
+router = APIRouter(prefix="/v1/accounts/{account_id}/users", tags=["users"])
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def live_user(runtime: Runtime, account_id: str, user_name: str) -> UserView:
+    user = runtime.index.user_by_name(account_id, user_name)
+    if user is None:
+        raise NotFound(f"user {user_name!r} does not exist", code="EntityNotExist.User")
+    return user
+
+
+@router.post("", status_code=201)
+def create_user(
+    account_id: str, body: CreateUser, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:CreateUser", user_arn(account_id, body.user_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.create_user(account_id, body.user_name, body.display_name),
+        lambda p: p,
+    )
+    return {**user_json(live_user(runtime, account_id, body.user_name)), "position": position}
+
+
+@router.get("")
+async def list_users(
+    account_id: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:ListUsers", f"acs:ram::{account_id}:*", admin_may=True
+    )
+    users = runtime.index.users_of(account_id)
+    return page(users, lambda u: u.user_name, user_json, cursor=cursor, limit=limit)
+
+
+@router.get("/{user_name}")
+async def get_user(
+    account_id: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:GetUser", user_arn(account_id, user_name), admin_may=True
+    )
+    return user_json(live_user(runtime, account_id, user_name))
+
+
+@router.patch("/{user_name}")
+def update_user(
+    account_id: str, user_name: str, body: UpdateUser, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:UpdateUser", user_arn(account_id, user_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.update_user(
+            account_id,
+            user_name,
+            new_user_name=body.new_user_name,
+            new_display_name=body.new_display_name,
+        ),
+        lambda p: p,
+    )
+    name = body.new_user_name or user_name
+    return {**user_json(live_user(runtime, account_id, name)), "position": position}
+
+
+@router.delete("/{user_name}")
+def delete_user(
+    account_id: str,
+    user_name: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    detach: bool = False,
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:DeleteUser", user_arn(account_id, user_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.delete_user(account_id, user_name, detach=detach),
+        lambda p: p,
+    )
+    return {"user_name": user_name, "deleted": True, "position": position}
+
+
+@router.get("/{user_name}/groups")
+async def list_groups_for_user(
+    account_id: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime,
+        caller,
+        account_id,
+        "ram:ListGroupsForUser",
+        user_arn(account_id, user_name),
+        admin_may=True,
+    )
+    user = live_user(runtime, account_id, user_name)
+    names = sorted(user.groups.values())
+    return {
+        "items": [{"group_name": n, "arn": group_arn(account_id, n)} for n in names],
+        "next_cursor": None,
+    }
+
+
+# -- access keys -------------------------------------------------------------------------
+@router.post("/{user_name}/access-keys", status_code=201)
+def create_access_key(
+    account_id: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:CreateAccessKey", user_arn(account_id, user_name)
+    )
+    issued: IssuedKey = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.create_access_key(account_id, user_name),
+        lambda k: k.position,
+    )
+    return {
+        "access_key_id": issued.access_key_id,
+        "access_key_secret": issued.access_key_secret,
+        "status": "Active",
+        "position": issued.position,
+    }
+
+
+@router.get("/{user_name}/access-keys")
+async def list_access_keys(
+    account_id: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime,
+        caller,
+        account_id,
+        "ram:ListAccessKeys",
+        user_arn(account_id, user_name),
+        admin_may=True,
+    )
+    user = live_user(runtime, account_id, user_name)
+    keys = [runtime.index.keys[k] for k in user.access_key_ids if k in runtime.index.keys]
+    return {"items": [key_json(k) for k in keys], "next_cursor": None}
+
+
+@router.patch("/{user_name}/access-keys/{access_key_id}")
+def update_access_key(
+    account_id: str,
+    user_name: str,
+    access_key_id: str,
+    body: UpdateAccessKey,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:UpdateAccessKey", user_arn(account_id, user_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.set_access_key_status(
+            account_id, user_name, access_key_id, body.status
+        ),
+        lambda p: p,
+    )
+    return {"access_key_id": access_key_id, "status": body.status, "position": position}
+
+
+@router.delete("/{user_name}/access-keys/{access_key_id}")
+def delete_access_key(
+    account_id: str, user_name: str, access_key_id: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:DeleteAccessKey", user_arn(account_id, user_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.delete_access_key(account_id, user_name, access_key_id),
+        lambda p: p,
+    )
+    return {"access_key_id": access_key_id, "deleted": True, "position": position}

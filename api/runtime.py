@@ -1,0 +1,135 @@
+"""The composition root: settings → store → ledger, decision index and its follower.
+
+Generated development secrets (the hashing key, the admin token's hash) are kept in the
+state directory beside the database, never in the log; production passes them in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from api.settings import Settings, store_config
+from domain.audit import AuditContext, acting_as
+from domain.ledger import Ledger
+from domain.secrets import SecretHasher, new_token
+from projections.decision_index import DecisionIndex
+from projections.follower import LogFollower
+
+__all__ = ["AdminToken", "Runtime", "StoreUnavailable", "WriteNotApplied"]
+
+log = logging.getLogger("mandate")
+T = TypeVar("T")
+
+KEYS_FILE = "mandate.keys"
+ADMIN_TOKEN_FILE = "mandate.admin-token"  # noqa: S105 (a file name, not a secret)
+
+
+class StoreUnavailable(Exception):
+    """The event store cannot be reached (→ 503)."""
+
+
+class WriteNotApplied(Exception):
+    """The write committed but this process's index has not applied it in time (→ 503)."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(f"position {position} is committed but not yet applied here")
+        self.position = position
+
+
+@dataclass(frozen=True)
+class AdminToken:
+    """The admin token as a hash; ``issued`` holds the clear token only on first start."""
+
+    token_hash: str
+    issued: str | None
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def load_hasher(settings: Settings) -> SecretHasher:
+    if settings.hash_key:
+        return SecretHasher(
+            settings.hash_key_id, {settings.hash_key_id: settings.hash_key.encode()}
+        )
+    path = settings.resolved_state_dir / KEYS_FILE
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {"current": "k1", "keys": {"k1": secrets.token_hex(32)}}
+        _write_private(path, json.dumps(stored))
+    return SecretHasher(
+        stored["current"], {kid: key.encode() for kid, key in stored["keys"].items()}
+    )
+
+
+def load_admin_token(settings: Settings, hasher: SecretHasher) -> AdminToken:
+    if settings.admin_token:
+        return AdminToken(hasher.hash(settings.admin_token), None)
+    path = settings.resolved_state_dir / ADMIN_TOKEN_FILE
+    if path.exists():
+        return AdminToken(path.read_text().strip(), None)
+    token = new_token()
+    token_hash = hasher.hash(token)
+    _write_private(path, token_hash + "\n")
+    return AdminToken(token_hash, token)
+
+
+class Runtime:
+    """Everything one API process holds: the ledger, its decision index and the follower."""
+
+    def __init__(self, settings: Settings, *, create_tables: bool | None = None) -> None:
+        self.settings = settings
+        config = store_config(
+            settings.database_url,
+            create_table=bool(create_tables),
+            pool_size=settings.postgres_pool_size,
+        )
+        if create_tables is not None and not config.is_postgres:
+            config.env["CREATE_TABLE"] = "y" if create_tables else "n"
+        self.store = config
+        self.hasher = load_hasher(settings)
+        self.admin = load_admin_token(settings, self.hasher)
+        self.index = DecisionIndex(self.hasher)
+        try:
+            self.ledger = Ledger(config.env, hasher=self.hasher, read_port=self.index)
+        except Exception as error:
+            raise StoreUnavailable(f"cannot open the store {config.display}: {error}") from error
+        self.follower = LogFollower(self.ledger, self.index, poll_interval=settings.poll_interval)
+
+    def start(self) -> None:
+        """Rebuild the index from position 0, then keep following the log."""
+        self.follower.catch_up()
+        self.follower.start()
+
+    def stop(self) -> None:
+        self.follower.stop()
+        self.ledger.close()
+
+    def write(
+        self, audit: AuditContext, command: Callable[[], T], position_of: Callable[[T], int]
+    ) -> T:
+        """Run a command as ``audit``'s actor; answer once this process has applied it."""
+        with acting_as(audit):
+            result = command()
+        position = position_of(result)
+        if not self.follower.wait_for(position, self.settings.write_timeout):
+            raise WriteNotApplied(position)
+        return result
+
+    def head(self) -> int:
+        try:
+            return int(self.ledger.recorder.max_notification_id() or 0)
+        except Exception as error:
+            raise StoreUnavailable(str(error)) from error

@@ -1,0 +1,116 @@
+"""One settings object for every Mandate process (pydantic-settings, ``MANDATE_*`` variables).
+
+Outside development, default secrets are refused: production must be given its hash key
+and admin token explicitly instead of generating them beside the database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "StoreConfig", "store_config"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MANDATE_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///./mandate.db"
+    state_dir: Path | None = Field(
+        default=None,
+        description="where generated keys live; default: beside the SQLite file, or '.'",
+    )
+    admin_token: str | None = None
+    hash_key: str | None = Field(
+        default=None, description="the key for hashing secrets (at least 32 characters)"
+    )
+    hash_key_id: str = "k1"
+    trusted_proxies: list[str] = Field(default_factory=list)
+    min_position_timeout: float = 2.0
+    write_timeout: float = 5.0
+    poll_interval: float = 0.05
+    postgres_pool_size: int = 5
+
+    @model_validator(mode="after")
+    def _production_needs_explicit_secrets(self) -> Settings:
+        if self.env == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("MANDATE_HASH_KEY", self.hash_key),
+                    ("MANDATE_ADMIN_TOKEN", self.admin_token),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"production needs {', '.join(missing)} set explicitly")
+        if self.hash_key is not None and len(self.hash_key) < 32:
+            raise ValueError("MANDATE_HASH_KEY must be at least 32 characters")
+        return self
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        config = store_config(self.database_url)
+        if config.sqlite_path is not None and config.sqlite_path != ":memory:":
+            return Path(config.sqlite_path).resolve().parent
+        return Path(".").resolve()
+
+
+class StoreConfig:
+    """The eventsourcing environment for a database URL."""
+
+    def __init__(self, env: dict[str, str], *, sqlite_path: str | None, display: str) -> None:
+        self.env = env
+        self.sqlite_path = sqlite_path
+        self.display = display
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.sqlite_path is None
+
+
+def store_config(url: str, *, create_table: bool = False, pool_size: int = 5) -> StoreConfig:
+    """Translate ``sqlite:///path`` or ``postgresql://user:pw@host:port/db?schema=s``."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if parts.netloc:
+            raise ValueError("write SQLite URLs as sqlite:///relative.db or sqlite:////abs.db")
+        path = path[1:] if path.startswith("/") else path
+        if not path:
+            raise ValueError("the SQLite URL names no file")
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": "10",
+            "CREATE_TABLE": "y",
+        }
+        return StoreConfig(env, sqlite_path=path, display=f"sqlite:///{path}")
+    if parts.scheme in ("postgresql", "postgres"):
+        query = parse_qs(parts.query)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            # A store outage must answer 503 within seconds, not hang for minutes.
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_POOL_SIZE": str(pool_size),
+            "POSTGRES_MAX_OVERFLOW": "5",
+            "CREATE_TABLE": "y" if create_table else "n",
+        }
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        shown = f"postgresql://{parts.hostname}:{parts.port or 5432}{parts.path}"
+        return StoreConfig(env, sqlite_path=None, display=shown)
+    raise ValueError(f"unsupported database URL scheme {parts.scheme!r}")

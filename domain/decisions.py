@@ -1,0 +1,92 @@
+"""Who may do what, where: the rules around the evaluator (DESIGN §2).
+
+``evaluate`` answers for policy layers; this module decides which layers apply to a
+subject and a resource — identity policies only inside the subject's own account, the
+root everything inside its own account and nothing outside it — and says why, with the
+chain of principals the request travelled and the account that pays for it.
+Every kind of decision (live, as-of, simulated, "could P do it?") ends up here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.arns import account_of_resource
+from domain.evaluation import (
+    ROOT_ALLOW,
+    Decision,
+    DecisionKind,
+    PolicySet,
+    Request,
+    evaluate,
+)
+
+__all__ = ["Answer", "Subject", "SubjectKind", "decide"]
+
+ASSUME_ROLE_ACTION = "sts:assumerole"
+
+
+class SubjectKind(StrEnum):
+    ROOT = "root"
+    USER = "user"
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """A principal as the decision sees it: its account, its ARN and its policy layers."""
+
+    account_id: str
+    arn: str
+    kind: SubjectKind
+    identity: PolicySet | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    decision: Decision
+    chain: tuple[str, ...]
+    billed_account: str | None
+    reason: str
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision.decision is DecisionKind.ALLOW
+
+
+_IMPLICIT_DENY = Decision(DecisionKind.IMPLICIT_DENY, (), False)
+
+
+def decide(subject: Subject, request: Request) -> Answer:
+    """Decide ``request`` for ``subject``: the one entry point of every decision."""
+    resource_account = account_of_resource(request.resource)
+    chain = (subject.arn,)
+    is_assume_role = request.action.lower() == ASSUME_ROLE_ACTION
+    if subject.kind is SubjectKind.ROOT:
+        if is_assume_role:
+            return Answer(_IMPLICIT_DENY, chain, None, "an account root cannot call AssumeRole")
+        if resource_account == subject.account_id:
+            return Answer(
+                ROOT_ALLOW,
+                chain,
+                resource_account,
+                "the account root may do anything inside its own account",
+            )
+        return Answer(
+            _IMPLICIT_DENY, chain, None, "the account root may do nothing outside its own account"
+        )
+    if resource_account != subject.account_id and not is_assume_role:
+        return Answer(
+            _IMPLICIT_DENY,
+            chain,
+            None,
+            "identity policies apply only to resources of the principal's own account; "
+            "another account's resources are reached only through a role session",
+        )
+    layers = [subject.identity] if subject.identity is not None else []
+    decision = evaluate(layers, request)
+    if decision.decision is DecisionKind.ALLOW:
+        return Answer(decision, chain, resource_account, "allowed by the matched statements")
+    if decision.decision is DecisionKind.EXPLICIT_DENY:
+        return Answer(decision, chain, None, "an explicit Deny statement matched")
+    return Answer(decision, chain, None, "no statement allows this request")

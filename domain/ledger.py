@@ -1,0 +1,477 @@
+"""The ledger: one eventsourcing ``Application``, one log, one position, one audit order.
+
+Each command loads what it needs, asks one aggregate (or a few) to change — their guards
+raise before any event exists, so a refused command writes nothing — and saves everything
+that must commit together in a single ``save()``, whose last notification id is the
+ledger position handed back to the client.
+
+Concurrency: saves are optimistic. When another writer extended one of our aggregates
+first, the save fails with an ``IntegrityError`` and the whole command is re-run against
+the new state (guards included), a few times, before answering ``Conflict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain.accounts import Account
+from domain.attachments import Attachment, PolicyType
+from domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from domain.identifiers import account_aggregate_id, name_claim_id, new_account_id
+from domain.names import NameClaim
+from domain.policies import ManagedPolicy
+from domain.policy import parse_policy_document
+from domain.ports import ReadPort
+from domain.principals import AccessKeyStatus, Group, User
+from domain.secrets import SecretHasher, new_access_key_id, new_access_key_secret
+from domain.system_policies import SYSTEM_POLICIES
+from domain.validation import check_entity_name, check_optional_text
+
+__all__ = ["APPLICATION_NAME", "IssuedKey", "Ledger", "OpenedAccount"]
+
+APPLICATION_NAME = "mandate"
+_COMMAND_ATTEMPTS = 4
+T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A freshly made AccessKey: the only moment its secret exists outside its holder."""
+
+    access_key_id: str
+    access_key_secret: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedAccount:
+    account_id: str
+    root_key: IssuedKey
+
+
+class _NoReadPort:
+    def group_member_ids(self, group_id: UUID) -> list[UUID]:
+        return []
+
+    def policy_holders(self, policy_id: UUID) -> list[tuple[str, UUID]]:
+        return []
+
+
+class Ledger(Application[UUID]):
+    """Commands of accounts, users, keys, groups, policies and attachments."""
+
+    name = APPLICATION_NAME
+    is_snapshotting_enabled = False
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        hasher: SecretHasher,
+        read_port: ReadPort | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.hasher = hasher
+        self.read_port: ReadPort = read_port or _NoReadPort()
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _command(self, run: Callable[[], T]) -> T:
+        for _ in range(_COMMAND_ATTEMPTS - 1):
+            try:
+                return run()
+            except IntegrityError:
+                continue  # someone extended one of our aggregates first: decide again
+        try:
+            return run()
+        except IntegrityError:
+            raise Conflict(
+                "the entity was changed concurrently; retry the request",
+                code="ConcurrentModification",
+            ) from None
+
+    def _commit(self, *aggregates: Aggregate) -> int:
+        recordings = self.save(*aggregates)
+        if not recordings:
+            return self.recorder.max_notification_id() or 0
+        return int(recordings[-1].notification.id)
+
+    def _get(self, aggregate_id: UUID, kind: type[A]) -> A:
+        try:
+            aggregate: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"{kind.__name__} not found") from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(f"{kind.__name__} not found")
+        return aggregate
+
+    def _open_account(self, account_id: str) -> Account:
+        try:
+            account: Aggregate = self.repository.get(account_aggregate_id(account_id))
+        except AggregateNotFoundError:
+            raise NotFound(
+                f"account {account_id} does not exist", code="EntityNotExist.Account"
+            ) from None
+        assert isinstance(account, Account)
+        account.require_open()
+        return account
+
+    def _claim(self, account_id: str, kind: str, name: str) -> NameClaim | None:
+        try:
+            claim: Aggregate = self.repository.get(name_claim_id(account_id, kind, name))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(claim, NameClaim)
+        return claim
+
+    def _live(self, account_id: str, kind: str, name: str, entity: type[A]) -> tuple[NameClaim, A]:
+        claim = self._claim(account_id, kind, name)
+        if claim is None or claim.entity_id is None:
+            raise NotFound(
+                f"{kind} {name!r} does not exist", code=f"EntityNotExist.{kind.capitalize()}"
+            )
+        return claim, self._get(claim.entity_id, entity)
+
+    def _new_claim(self, account_id: str, kind: str, name: str, entity_id: UUID) -> NameClaim:
+        claim = self._claim(account_id, kind, name)
+        if claim is None:
+            return NameClaim(account_id=account_id, kind=kind, name=name, entity_id=entity_id)
+        claim.claim_again(entity_id)
+        return claim
+
+    def _issue_key(self, prefix: str = "LTAI") -> tuple[str, str, str]:
+        key_id = new_access_key_id(prefix)
+        secret = new_access_key_secret()
+        return key_id, secret, self.hasher.hash(secret)
+
+    # -- accounts ------------------------------------------------------------------------
+    def open_account(self, name: str) -> OpenedAccount:
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 128:
+            raise InvalidInput(FieldError("name", "must be 1 to 128 characters"))
+
+        def run() -> OpenedAccount:
+            account_id = new_account_id()
+            key_id, secret, secret_hash = self._issue_key()
+            account = Account(
+                account_id=account_id,
+                name=name.strip(),
+                root_access_key_id=key_id,
+                root_secret_hash=secret_hash,
+            )
+            position = self._commit(account)
+            return OpenedAccount(account_id, IssuedKey(key_id, secret, position))
+
+        # A clash of random account ids is an IntegrityError too: a new id is drawn.
+        return self._command(run)
+
+    def close_account(self, account_id: str) -> int:
+        def run() -> int:
+            account = self._open_account(account_id)
+            account.close()
+            return self._commit(account)
+
+        return self._command(run)
+
+    def rotate_root_access_key(self, account_id: str) -> IssuedKey:
+        def run() -> IssuedKey:
+            account = self._open_account(account_id)
+            key_id, secret, secret_hash = self._issue_key()
+            account.rotate_root_access_key(key_id, secret_hash)
+            return IssuedKey(key_id, secret, self._commit(account))
+
+        return self._command(run)
+
+    # -- users ---------------------------------------------------------------------------
+    def create_user(self, account_id: str, user_name: str, display_name: str | None) -> int:
+        check_entity_name("user_name", user_name)
+        check_optional_text("display_name", display_name, 128)
+
+        def run() -> int:
+            self._open_account(account_id)
+            user = User(account_id=account_id, user_name=user_name, display_name=display_name)
+            claim = self._new_claim(account_id, "user", user_name, user.id)
+            return self._commit(claim, user)
+
+        return self._command(run)
+
+    def update_user(
+        self,
+        account_id: str,
+        user_name: str,
+        *,
+        new_user_name: str | None,
+        new_display_name: str | None,
+    ) -> int:
+        if new_user_name is not None:
+            check_entity_name("new_user_name", new_user_name)
+        check_optional_text("new_display_name", new_display_name, 128)
+
+        def run() -> int:
+            self._open_account(account_id)
+            claim, user = self._live(account_id, "user", user_name, User)
+            changed: list[Aggregate] = [user]
+            if new_user_name is not None and new_user_name != user_name:
+                claim.release()
+                changed += [claim, self._new_claim(account_id, "user", new_user_name, user.id)]
+            user.update(new_user_name=new_user_name, new_display_name=new_display_name)
+            return self._commit(*changed)
+
+        return self._command(run)
+
+    def delete_user(self, account_id: str, user_name: str, *, detach: bool = False) -> int:
+        def run() -> int:
+            self._open_account(account_id)
+            claim, user = self._live(account_id, "user", user_name, User)
+            user.delete(detach=detach)
+            claim.release()
+            return self._commit(user, claim)
+
+        return self._command(run)
+
+    # -- access keys ---------------------------------------------------------------------
+    def create_access_key(self, account_id: str, user_name: str) -> IssuedKey:
+        def run() -> IssuedKey:
+            self._open_account(account_id)
+            _, user = self._live(account_id, "user", user_name, User)
+            key_id, secret, secret_hash = self._issue_key()
+            user.create_access_key(key_id, secret_hash)
+            return IssuedKey(key_id, secret, self._commit(user))
+
+        return self._command(run)
+
+    def set_access_key_status(
+        self, account_id: str, user_name: str, access_key_id: str, status: str
+    ) -> int:
+        try:
+            wanted = AccessKeyStatus(status)
+        except ValueError:
+            raise InvalidInput(
+                FieldError("status", "must be 'Active' or 'Inactive'"),
+                code="InvalidParameter.Status",
+            ) from None
+
+        def run() -> int:
+            self._open_account(account_id)
+            _, user = self._live(account_id, "user", user_name, User)
+            user.set_access_key_status(access_key_id, wanted)
+            return self._commit(user)
+
+        return self._command(run)
+
+    def delete_access_key(self, account_id: str, user_name: str, access_key_id: str) -> int:
+        def run() -> int:
+            self._open_account(account_id)
+            _, user = self._live(account_id, "user", user_name, User)
+            user.delete_access_key(access_key_id)
+            return self._commit(user)
+
+        return self._command(run)
+
+    # -- groups --------------------------------------------------------------------------
+    def create_group(self, account_id: str, group_name: str, comments: str | None = None) -> int:
+        check_entity_name("group_name", group_name)
+        check_optional_text("comments", comments, 128)
+
+        def run() -> int:
+            self._open_account(account_id)
+            group = Group(account_id=account_id, group_name=group_name, comments=comments)
+            claim = self._new_claim(account_id, "group", group_name, group.id)
+            return self._commit(claim, group)
+
+        return self._command(run)
+
+    def delete_group(self, account_id: str, group_name: str, *, detach: bool = False) -> int:
+        def run() -> int:
+            self._open_account(account_id)
+            claim, group = self._live(account_id, "group", group_name, Group)
+            members = [
+                self._get(user_id, User) for user_id in self.read_port.group_member_ids(group.id)
+            ]
+            members = [m for m in members if not m.deleted and group.id in m.groups]
+            group.delete(member_count=len(members), detach=detach)
+            for member in members:
+                member.remove_from_group(group.id)
+            claim.release()
+            return self._commit(*members, group, claim)
+
+        return self._command(run)
+
+    def add_user_to_group(self, account_id: str, group_name: str, user_name: str) -> int:
+        def run() -> int:
+            self._open_account(account_id)
+            _, group = self._live(account_id, "group", group_name, Group)
+            _, user = self._live(account_id, "user", user_name, User)
+            user.add_to_group(group.id, group.group_name)
+            return self._commit(user)
+
+        return self._command(run)
+
+    def remove_user_from_group(self, account_id: str, group_name: str, user_name: str) -> int:
+        def run() -> int:
+            self._open_account(account_id)
+            _, group = self._live(account_id, "group", group_name, Group)
+            _, user = self._live(account_id, "user", user_name, User)
+            user.remove_from_group(group.id)
+            return self._commit(user)
+
+        return self._command(run)
+
+    # -- custom policies -----------------------------------------------------------------
+    @staticmethod
+    def _document(raw: str | Mapping[str, Any], field: str) -> str:
+        try:
+            return parse_policy_document(raw).canonical_json()
+        except InvalidInput as error:
+            raise error.prefixed(field) from None
+
+    def create_policy(
+        self,
+        account_id: str,
+        policy_name: str,
+        policy_document: str | Mapping[str, Any],
+        description: str | None = None,
+    ) -> int:
+        check_entity_name("policy_name", policy_name)
+        check_optional_text("description", description, 1024)
+        document = self._document(policy_document, "policy_document")
+
+        def run() -> int:
+            self._open_account(account_id)
+            policy = ManagedPolicy(
+                account_id=account_id,
+                policy_name=policy_name,
+                description=description,
+                document=document,
+            )
+            claim = self._new_claim(account_id, "policy", policy_name, policy.id)
+            return self._commit(claim, policy)
+
+        return self._command(run)
+
+    def create_policy_version(
+        self,
+        account_id: str,
+        policy_name: str,
+        policy_document: str | Mapping[str, Any],
+        *,
+        set_as_default: bool = False,
+    ) -> tuple[str, int]:
+        document = self._document(policy_document, "policy_document")
+
+        def run() -> tuple[str, int]:
+            self._open_account(account_id)
+            _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
+            version_id = policy.create_version(document, set_as_default=set_as_default)
+            return version_id, self._commit(policy)
+
+        return self._command(run)
+
+    def set_default_policy_version(self, account_id: str, policy_name: str, version_id: str) -> int:
+        def run() -> int:
+            self._open_account(account_id)
+            _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
+            policy.set_default_version(version_id)
+            return self._commit(policy)
+
+        return self._command(run)
+
+    def delete_policy_version(self, account_id: str, policy_name: str, version_id: str) -> int:
+        def run() -> int:
+            self._open_account(account_id)
+            _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
+            policy.delete_version(version_id)
+            return self._commit(policy)
+
+        return self._command(run)
+
+    def delete_policy(self, account_id: str, policy_name: str, *, detach: bool = False) -> int:
+        def run() -> int:
+            self._open_account(account_id)
+            claim, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
+            key = (PolicyType.CUSTOM.value, policy_name)
+            holders: list[User | Group] = []
+            for kind, holder_id in self.read_port.policy_holders(policy.id):
+                holder = self._get(holder_id, User if kind == "user" else Group)
+                assert isinstance(holder, User | Group)
+                attached = holder.attachments.get(key)
+                if not holder.deleted and attached is not None and attached.policy_id == policy.id:
+                    holders.append(holder)
+            if detach:
+                for holder in holders:
+                    holder.detach_policy(key)
+                policy.delete(attachment_count=0)
+            else:
+                policy.delete(attachment_count=len(holders))
+            claim.release()
+            return self._commit(*holders, policy, claim)
+
+        return self._command(run)
+
+    # -- attachments ---------------------------------------------------------------------
+    def _principal(self, account_id: str, kind: str, name: str) -> User | Group:
+        if kind == "user":
+            return self._live(account_id, "user", name, User)[1]
+        if kind == "group":
+            return self._live(account_id, "group", name, Group)[1]
+        raise InvalidInput(FieldError("principal_type", "must be 'users' or 'groups'"))
+
+    def _attachment(self, account_id: str, policy_type: str, policy_name: str) -> Attachment:
+        if policy_type == PolicyType.SYSTEM:
+            if policy_name not in SYSTEM_POLICIES:
+                raise NotFound(
+                    f"System policy {policy_name!r} does not exist",
+                    code="EntityNotExist.Policy",
+                )
+            return Attachment(PolicyType.SYSTEM, policy_name, None)
+        if policy_type == PolicyType.CUSTOM:
+            _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
+            return Attachment(PolicyType.CUSTOM, policy_name, policy.id)
+        raise InvalidInput(
+            FieldError("policy_type", "must be 'System' or 'Custom'"),
+            code="InvalidParameter.PolicyType",
+        )
+
+    def attach_policy(
+        self,
+        account_id: str,
+        principal_kind: str,
+        principal_name: str,
+        policy_type: str,
+        policy_name: str,
+    ) -> int:
+        def run() -> int:
+            self._open_account(account_id)
+            principal = self._principal(account_id, principal_kind, principal_name)
+            principal.attach_policy(self._attachment(account_id, policy_type, policy_name))
+            return self._commit(principal)
+
+        return self._command(run)
+
+    def detach_policy(
+        self,
+        account_id: str,
+        principal_kind: str,
+        principal_name: str,
+        policy_type: str,
+        policy_name: str,
+    ) -> int:
+        if policy_type not in (PolicyType.SYSTEM, PolicyType.CUSTOM):
+            raise InvalidInput(
+                FieldError("policy_type", "must be 'System' or 'Custom'"),
+                code="InvalidParameter.PolicyType",
+            )
+
+        def run() -> int:
+            self._open_account(account_id)
+            principal = self._principal(account_id, principal_kind, principal_name)
+            principal.detach_policy((policy_type, policy_name))
+            return self._commit(principal)
+
+        return self._command(run)

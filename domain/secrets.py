@@ -1,0 +1,61 @@
+"""Credential material: generation, and the keyed hashes that are all the ledger keeps.
+
+Secrets are long random strings, so a keyed hash (HMAC-SHA256) is enough — no slow KDF is
+needed and verification stays in the microseconds the decision path allows. Each stored
+hash names the id of the key that made it (``k1$<hex>``) so the hashing key can rotate:
+old hashes verify under their own key id while new ones use the current key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["SecretHasher", "new_access_key_id", "new_access_key_secret", "new_token"]
+
+_ALNUM = string.ascii_letters + string.digits
+
+
+def new_access_key_id(prefix: str = "LTAI") -> str:
+    """An AccessKey id in Alibaba's shape: a fixed prefix and 20 random characters."""
+    return prefix + "".join(secrets.choice(_ALNUM) for _ in range(20))
+
+
+def new_access_key_secret() -> str:
+    """A 30-character secret, shown once to the caller and never stored in clear."""
+    return "".join(secrets.choice(_ALNUM) for _ in range(30))
+
+
+def new_token(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+@dataclass(frozen=True)
+class SecretHasher:
+    """Keyed hashes of secrets, verifiable under any key id still configured."""
+
+    current_key_id: str
+    keys: Mapping[str, bytes]
+
+    def __post_init__(self) -> None:
+        if self.current_key_id not in self.keys:
+            raise ValueError(f"hash key {self.current_key_id!r} is not configured")
+        if "$" in self.current_key_id:
+            raise ValueError("hash key ids may not contain '$'")
+
+    def hash(self, secret: str) -> str:
+        key = self.keys[self.current_key_id]
+        digest = hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
+        return f"{self.current_key_id}${digest}"
+
+    def verify(self, secret: str, stored: str) -> bool:
+        key_id, _, expected = stored.partition("$")
+        key = self.keys.get(key_id)
+        if key is None:
+            return False
+        digest = hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(digest, expected)

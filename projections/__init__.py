@@ -1,0 +1,1 @@
+"""Mandate's projections layer."""

@@ -1,0 +1,456 @@
+"""The decision index: every fact a live decision needs, in memory, kept current from the log.
+
+Each API process holds one, rebuilt from position 0 at start and then fed by a
+``LogFollower``. It answers ``authorize`` without I/O: credentials by key id, a principal's
+compiled policy layers (cached per generation), and memoised decisions for requests whose
+outcome cannot depend on the request context.
+
+Writes to the index happen on one thread at a time (the follower's lock); readers run
+concurrently and never lock — every container they iterate is replaced, not mutated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from domain.arns import group_arn, parse_principal_arn, root_arn, user_arn
+from domain.attachments import Attachment, PolicyType
+from domain.decisions import Answer, Subject, SubjectKind, decide
+from domain.evaluation import (
+    CompiledPolicy,
+    Layer,
+    PolicySet,
+    PolicySource,
+    Request,
+    compile_policy,
+)
+from domain.policy import PolicyDocument, parse_policy_document
+from domain.secrets import SecretHasher
+from domain.system_policies import SYSTEM_POLICIES
+from projections.views import (
+    AccessKeyView,
+    AccountView,
+    GroupView,
+    PolicyVersionView,
+    PolicyView,
+    UserView,
+)
+
+__all__ = ["AuthenticationFailed", "Credential", "DecisionIndex"]
+
+_MEMO_LIMIT = 200_000
+_COMPILED_LIMIT = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """Who a verified AccessKey belongs to."""
+
+    account_id: str
+    arn: str
+    kind: SubjectKind
+    access_key_id: str
+    user_id: UUID | None
+
+
+class AuthenticationFailed(Exception):
+    """The credentials are unknown, wrong, inactive, or their owner is gone (→ 401)."""
+
+
+class DecisionIndex:
+    """In-memory read model for live decisions, management reads and write preconditions."""
+
+    def __init__(self, hasher: SecretHasher) -> None:
+        self.hasher = hasher
+        self.position = 0
+        self.ledger_time: datetime | None = None
+        self.generation = 0
+        self.accounts: dict[str, AccountView] = {}
+        self._account_ids: dict[UUID, str] = {}
+        self.users: dict[UUID, UserView] = {}
+        self.user_ids: dict[tuple[str, str], UUID] = {}
+        self.groups: dict[UUID, GroupView] = {}
+        self.group_ids: dict[tuple[str, str], UUID] = {}
+        self.policies: dict[UUID, PolicyView] = {}
+        self.policy_ids: dict[tuple[str, str], UUID] = {}
+        self.keys: dict[str, AccessKeyView] = {}
+        self._dead_keys: dict[str, str] = {}
+        self._holders: dict[UUID, frozenset[tuple[str, UUID]]] = {}
+        self._policy_sets: dict[UUID, PolicySet] = {}
+        self._memo: dict[tuple[UUID | str, str, str], Answer] = {}
+        self._compiled: dict[tuple[Any, ...], CompiledPolicy] = {}
+        self._parsed: dict[tuple[Any, ...], PolicyDocument] = {}
+        self._handlers: dict[str, Callable[[Any], None]] = {
+            "mandate:AccountOpened.v1": self._account_opened,
+            "mandate:AccountClosed.v1": self._account_closed,
+            "mandate:RootAccessKeyRotated.v1": self._root_key_rotated,
+            "mandate:UserCreated.v1": self._user_created,
+            "mandate:UserUpdated.v1": self._user_updated,
+            "mandate:UserDeleted.v1": self._user_deleted,
+            "mandate:AccessKeyCreated.v1": self._key_created,
+            "mandate:AccessKeyDisabled.v1": self._key_disabled,
+            "mandate:AccessKeyEnabled.v1": self._key_enabled,
+            "mandate:AccessKeyDeleted.v1": self._key_deleted,
+            "mandate:UserAddedToGroup.v1": self._added_to_group,
+            "mandate:UserRemovedFromGroup.v1": self._removed_from_group,
+            "mandate:User.PolicyAttached.v1": self._user_policy_attached,
+            "mandate:User.PolicyDetached.v1": self._user_policy_detached,
+            "mandate:GroupCreated.v1": self._group_created,
+            "mandate:GroupDeleted.v1": self._group_deleted,
+            "mandate:Group.PolicyAttached.v1": self._group_policy_attached,
+            "mandate:Group.PolicyDetached.v1": self._group_policy_detached,
+            "mandate:PolicyCreated.v1": self._policy_created,
+            "mandate:PolicyVersionCreated.v1": self._policy_version_created,
+            "mandate:DefaultPolicyVersionSet.v1": self._default_version_set,
+            "mandate:PolicyVersionDeleted.v1": self._policy_version_deleted,
+            "mandate:PolicyDeleted.v1": self._policy_deleted,
+        }
+
+    # -- applying the log ------------------------------------------------------------------
+    def apply(self, event: Any, position: int) -> None:
+        """Apply one event at its ledger position (called by the follower, in order)."""
+        handler = self._handlers.get(type(event).TOPIC)
+        if handler is not None:
+            handler(event)
+            self._invalidate()
+        timestamp: datetime = event.timestamp
+        if self.ledger_time is None or timestamp > self.ledger_time:
+            self.ledger_time = timestamp
+        self.position = position
+
+    def _invalidate(self) -> None:
+        self.generation += 1
+        if self._memo:
+            self._memo = {}
+        if self._policy_sets:
+            self._policy_sets = {}
+
+    def _account_opened(self, e: Any) -> None:
+        self.accounts[e.account_id] = AccountView(
+            e.account_id, e.name, e.timestamp, e.root_access_key_id
+        )
+        self._account_ids[e.originator_id] = e.account_id
+        self.keys[e.root_access_key_id] = AccessKeyView(
+            e.root_access_key_id, e.root_secret_hash, "Active", e.account_id, None, e.timestamp
+        )
+
+    def _account_for(self, e: Any) -> AccountView:
+        return self.accounts[self._account_ids[e.originator_id]]
+
+    def _account_closed(self, e: Any) -> None:
+        account = self._account_for(e)
+        account.is_open = False
+
+    def _root_key_rotated(self, e: Any) -> None:
+        account = self._account_for(e)
+        self._kill_key(e.previous_access_key_id, "the root AccessKey was rotated")
+        account.root_access_key_id = e.access_key_id
+        self.keys[e.access_key_id] = AccessKeyView(
+            e.access_key_id, e.secret_hash, "Active", account.account_id, None, e.timestamp
+        )
+
+    def _kill_key(self, access_key_id: str, reason: str) -> None:
+        self.keys.pop(access_key_id, None)
+        self._dead_keys[access_key_id] = reason
+
+    def _user_created(self, e: Any) -> None:
+        self.users[e.originator_id] = UserView(
+            e.originator_id, e.account_id, e.user_name, e.display_name, e.timestamp, e.timestamp
+        )
+        self.user_ids[(e.account_id, e.user_name)] = e.originator_id
+
+    def _user_updated(self, e: Any) -> None:
+        user = self.users[e.originator_id]
+        if e.user_name != user.user_name:
+            self.user_ids.pop((user.account_id, user.user_name), None)
+            self.user_ids[(user.account_id, e.user_name)] = user.id
+        user.user_name = e.user_name
+        user.display_name = e.display_name
+        user.updated_at = e.timestamp
+
+    def _user_deleted(self, e: Any) -> None:
+        user = self.users.pop(e.originator_id)
+        if self.user_ids.get((user.account_id, user.user_name)) == user.id:
+            del self.user_ids[(user.account_id, user.user_name)]
+        for key_id in user.access_key_ids:
+            self._kill_key(key_id, f"the AccessKey's user {user.user_name!r} was deleted")
+
+    def _key_created(self, e: Any) -> None:
+        user = self.users[e.originator_id]
+        self.keys[e.access_key_id] = AccessKeyView(
+            e.access_key_id, e.secret_hash, "Active", user.account_id, user.id, e.timestamp
+        )
+        user.access_key_ids = (*user.access_key_ids, e.access_key_id)
+
+    def _key_disabled(self, e: Any) -> None:
+        self.keys[e.access_key_id].status = "Inactive"
+
+    def _key_enabled(self, e: Any) -> None:
+        self.keys[e.access_key_id].status = "Active"
+
+    def _key_deleted(self, e: Any) -> None:
+        user = self.users[e.originator_id]
+        user.access_key_ids = tuple(k for k in user.access_key_ids if k != e.access_key_id)
+        self._kill_key(e.access_key_id, "the AccessKey was deleted")
+
+    def _added_to_group(self, e: Any) -> None:
+        user = self.users[e.originator_id]
+        user.groups = {**user.groups, e.group_id: e.group_name}
+        group = self.groups.get(e.group_id)
+        if group is not None:
+            group.member_ids = group.member_ids | {user.id}
+
+    def _removed_from_group(self, e: Any) -> None:
+        user = self.users[e.originator_id]
+        user.groups = {g: n for g, n in user.groups.items() if g != e.group_id}
+        group = self.groups.get(e.group_id)
+        if group is not None:
+            group.member_ids = group.member_ids - {user.id}
+
+    def _attached(self, holder: UserView | GroupView, kind: str, e: Any) -> None:
+        a = Attachment(PolicyType(e.policy_type), e.policy_name, e.policy_id)
+        holder.attachments = {**holder.attachments, a.key: a}
+        if a.policy_id is not None:
+            self._holders[a.policy_id] = self._holders.get(a.policy_id, frozenset()) | {
+                (kind, holder.id)
+            }
+
+    def _detached(self, holder: UserView | GroupView, kind: str, e: Any) -> None:
+        key = (e.policy_type, e.policy_name)
+        holder.attachments = {k: a for k, a in holder.attachments.items() if k != key}
+        if e.policy_id is not None and e.policy_id in self._holders:
+            self._holders[e.policy_id] = self._holders[e.policy_id] - {(kind, holder.id)}
+
+    def _user_policy_attached(self, e: Any) -> None:
+        self._attached(self.users[e.originator_id], "user", e)
+
+    def _user_policy_detached(self, e: Any) -> None:
+        self._detached(self.users[e.originator_id], "user", e)
+
+    def _group_created(self, e: Any) -> None:
+        self.groups[e.originator_id] = GroupView(
+            e.originator_id, e.account_id, e.group_name, e.comments, e.timestamp
+        )
+        self.group_ids[(e.account_id, e.group_name)] = e.originator_id
+
+    def _group_deleted(self, e: Any) -> None:
+        group = self.groups.pop(e.originator_id)
+        if self.group_ids.get((group.account_id, group.group_name)) == group.id:
+            del self.group_ids[(group.account_id, group.group_name)]
+
+    def _group_policy_attached(self, e: Any) -> None:
+        self._attached(self.groups[e.originator_id], "group", e)
+
+    def _group_policy_detached(self, e: Any) -> None:
+        self._detached(self.groups[e.originator_id], "group", e)
+
+    def _policy_created(self, e: Any) -> None:
+        self.policies[e.originator_id] = PolicyView(
+            e.originator_id,
+            e.account_id,
+            e.policy_name,
+            e.description,
+            e.timestamp,
+            e.timestamp,
+            "v1",
+            {"v1": PolicyVersionView("v1", e.document, e.timestamp)},
+        )
+        self.policy_ids[(e.account_id, e.policy_name)] = e.originator_id
+
+    def _policy_version_created(self, e: Any) -> None:
+        policy = self.policies[e.originator_id]
+        policy.versions = {
+            **policy.versions,
+            e.version_id: PolicyVersionView(e.version_id, e.document, e.timestamp),
+        }
+        if e.set_as_default:
+            policy.default_version = e.version_id
+        policy.updated_at = e.timestamp
+
+    def _default_version_set(self, e: Any) -> None:
+        policy = self.policies[e.originator_id]
+        policy.default_version = e.version_id
+        policy.updated_at = e.timestamp
+
+    def _policy_version_deleted(self, e: Any) -> None:
+        policy = self.policies[e.originator_id]
+        policy.versions = {v: pv for v, pv in policy.versions.items() if v != e.version_id}
+        policy.updated_at = e.timestamp
+
+    def _policy_deleted(self, e: Any) -> None:
+        policy = self.policies.pop(e.originator_id)
+        self._holders.pop(policy.id, None)
+        if self.policy_ids.get((policy.account_id, policy.policy_name)) == policy.id:
+            del self.policy_ids[(policy.account_id, policy.policy_name)]
+
+    # -- the write side's read port ----------------------------------------------------
+    def group_member_ids(self, group_id: UUID) -> list[UUID]:
+        group = self.groups.get(group_id)
+        return sorted(group.member_ids) if group else []
+
+    def policy_holders(self, policy_id: UUID) -> list[tuple[str, UUID]]:
+        return sorted(self._holders.get(policy_id, frozenset()))
+
+    # -- authentication ----------------------------------------------------------------
+    def authenticate(self, access_key_id: str, secret: str) -> Credential:
+        key = self.keys.get(access_key_id)
+        if key is None:
+            dead = self._dead_keys.get(access_key_id)
+            raise AuthenticationFailed(dead or "the AccessKey does not exist")
+        if not self.hasher.verify(secret, key.secret_hash):
+            raise AuthenticationFailed("the AccessKey secret does not match")
+        if key.status != "Active":
+            raise AuthenticationFailed("the AccessKey is Inactive")
+        account = self.accounts.get(key.account_id)
+        if account is None or not account.is_open:
+            raise AuthenticationFailed(f"account {key.account_id} is closed")
+        if key.user_id is None:
+            return Credential(
+                key.account_id, root_arn(key.account_id), SubjectKind.ROOT, access_key_id, None
+            )
+        user = self.users.get(key.user_id)
+        if user is None:
+            raise AuthenticationFailed("the AccessKey's user was deleted")
+        return Credential(
+            key.account_id,
+            user_arn(key.account_id, user.user_name),
+            SubjectKind.USER,
+            access_key_id,
+            user.id,
+        )
+
+    # -- subjects and decisions --------------------------------------------------------
+    def subject_of(self, credential: Credential) -> Subject:
+        if credential.kind is SubjectKind.ROOT or credential.user_id is None:
+            return Subject(credential.account_id, credential.arn, SubjectKind.ROOT)
+        return self.user_subject(credential.user_id)
+
+    def user_subject(self, user_id: UUID) -> Subject:
+        user = self.users[user_id]
+        return Subject(
+            user.account_id,
+            user_arn(user.account_id, user.user_name),
+            SubjectKind.USER,
+            self.policy_set_of_user(user_id),
+        )
+
+    def root_subject(self, account_id: str) -> Subject:
+        return Subject(account_id, root_arn(account_id), SubjectKind.ROOT)
+
+    def decide(self, subject: Subject, request: Request, *, memo_key: UUID | str) -> Answer:
+        """Decide, reusing an earlier answer when nothing it depended on has changed."""
+        key = (memo_key, request.action.lower(), request.resource)
+        memo = self._memo
+        answer = memo.get(key)
+        if answer is not None:
+            return answer
+        answer = decide(subject, request)
+        if not answer.decision.context_dependent:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[key] = answer
+        return answer
+
+    def policy_set_of_user(self, user_id: UUID) -> PolicySet:
+        cached = self._policy_sets.get(user_id)
+        if cached is not None:
+            return cached
+        user = self.users[user_id]
+        compiled = list(self._compile_attachments(user.attachments.values(), via=None))
+        for group_id in user.groups:
+            group = self.groups.get(group_id)
+            if group is None:
+                continue  # a membership of a deleted group is dead
+            via = group_arn(group.account_id, group.group_name)
+            compiled.extend(self._compile_attachments(group.attachments.values(), via=via))
+        policy_set = PolicySet.of(compiled, Layer.IDENTITY)
+        self._policy_sets[user_id] = policy_set
+        return policy_set
+
+    def _compile_attachments(
+        self, attachments: Iterable[Attachment], *, via: str | None
+    ) -> Iterable[CompiledPolicy]:
+        for a in attachments:
+            compiled = self._compile(a, via)
+            if compiled is not None:
+                yield compiled
+
+    def _compile(self, a: Attachment, via: str | None) -> CompiledPolicy | None:
+        if a.policy_type is PolicyType.SYSTEM:
+            system = SYSTEM_POLICIES.get(a.policy_name)
+            if system is None:
+                return None
+            key: tuple[Any, ...] = ("System", a.policy_name, "v1", via)
+            document = system.document
+            version = "v1"
+        else:
+            policy = self.policies.get(a.policy_id) if a.policy_id else None
+            if policy is None:
+                return None  # the policy was deleted: its attachment is dead
+            version = policy.default_version
+            key = ("Custom", policy.id, version, via)
+            parsed_key = ("Custom", policy.id, version)
+            parsed = self._parsed.get(parsed_key)
+            if parsed is None:
+                parsed = parse_policy_document(policy.versions[version].document)
+                self._parsed[parsed_key] = parsed
+            document = parsed
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            if len(self._compiled) >= _COMPILED_LIMIT:
+                self._compiled.clear()
+                self._parsed.clear()
+            compiled = compile_policy(
+                document,
+                PolicySource(Layer.IDENTITY, a.policy_type.value, a.policy_name, version, via),
+            )
+            self._compiled[key] = compiled
+        return compiled
+
+    # -- lookups for the API -------------------------------------------------------------
+    def user_by_name(self, account_id: str, user_name: str) -> UserView | None:
+        user_id = self.user_ids.get((account_id, user_name))
+        return self.users.get(user_id) if user_id else None
+
+    def group_by_name(self, account_id: str, group_name: str) -> GroupView | None:
+        group_id = self.group_ids.get((account_id, group_name))
+        return self.groups.get(group_id) if group_id else None
+
+    def policy_by_name(self, account_id: str, policy_name: str) -> PolicyView | None:
+        policy_id = self.policy_ids.get((account_id, policy_name))
+        return self.policies.get(policy_id) if policy_id else None
+
+    def users_of(self, account_id: str) -> list[UserView]:
+        return sorted(
+            (u for u in list(self.users.values()) if u.account_id == account_id),
+            key=lambda u: u.user_name,
+        )
+
+    def groups_of(self, account_id: str) -> list[GroupView]:
+        return sorted(
+            (g for g in list(self.groups.values()) if g.account_id == account_id),
+            key=lambda g: g.group_name,
+        )
+
+    def policies_of(self, account_id: str) -> list[PolicyView]:
+        return sorted(
+            (p for p in list(self.policies.values()) if p.account_id == account_id),
+            key=lambda p: p.policy_name,
+        )
+
+    def subject_for_arn(self, arn: str) -> Subject | None:
+        """The subject an ARN names now, or None when no live principal has it."""
+        parsed = parse_principal_arn(arn)
+        account = self.accounts.get(parsed.account_id)
+        if account is None or not account.is_open:
+            return None
+        if parsed.kind == "root":
+            return self.root_subject(parsed.account_id)
+        if parsed.kind == "user":
+            user = self.user_by_name(parsed.account_id, parsed.name or "")
+            return self.user_subject(user.id) if user else None
+        return None

@@ -1,0 +1,85 @@
+"""The read-model records the decision index keeps in memory.
+
+Collections a reader may iterate while the follower applies events are replaced, never
+mutated in place (copy-on-write), so a decision running on another thread always sees a
+consistent container without taking a lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from domain.attachments import Attachment
+
+__all__ = [
+    "AccessKeyView",
+    "AccountView",
+    "GroupView",
+    "PolicyVersionView",
+    "PolicyView",
+    "UserView",
+]
+
+
+@dataclass(slots=True)
+class AccountView:
+    account_id: str
+    name: str
+    opened_at: datetime
+    root_access_key_id: str
+    is_open: bool = True
+
+
+@dataclass(slots=True)
+class AccessKeyView:
+    access_key_id: str
+    secret_hash: str
+    status: str
+    account_id: str
+    user_id: UUID | None  # None: the account's root key
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class UserView:
+    id: UUID
+    account_id: str
+    user_name: str
+    display_name: str | None
+    created_at: datetime
+    updated_at: datetime
+    groups: dict[UUID, str] = field(default_factory=dict)
+    attachments: dict[tuple[str, str], Attachment] = field(default_factory=dict)
+    access_key_ids: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class GroupView:
+    id: UUID
+    account_id: str
+    group_name: str
+    comments: str | None
+    created_at: datetime
+    attachments: dict[tuple[str, str], Attachment] = field(default_factory=dict)
+    member_ids: frozenset[UUID] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyVersionView:
+    version_id: str
+    document: str
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class PolicyView:
+    id: UUID
+    account_id: str
+    policy_name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    default_version: str
+    versions: dict[str, PolicyVersionView] = field(default_factory=dict)
