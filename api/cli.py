@@ -24,8 +24,8 @@ def _serve(args: argparse.Namespace) -> int:
         runtime = Runtime(settings, create_tables=None)
     except StoreUnavailable as error:
         print(f"mandate: {error}", file=sys.stderr)
-        if runtime_is_postgres(settings):
-            print("mandate: has `mandate migrate` been run against it?", file=sys.stderr)
+        print("mandate: is the store up, and has `mandate migrate` created its schema?",
+              file=sys.stderr)
         return 2
     print(f"mandate: store {runtime.store.display}", flush=True)
     if runtime.admin.issued is not None:
@@ -45,10 +45,6 @@ def _serve(args: argparse.Namespace) -> int:
     )
     runtime.stop()
     return 0
-
-
-def runtime_is_postgres(settings: Settings) -> bool:
-    return settings.database_url.startswith(("postgresql:", "postgres:"))
 
 
 def _migrate(_: argparse.Namespace) -> int:

@@ -100,12 +100,19 @@ class Runtime:
             config.env["CREATE_TABLE"] = "y" if create_tables else "n"
         self.store = config
         self.hasher = load_hasher(settings)
-        self.admin = load_admin_token(settings, self.hasher)
         self.index = DecisionIndex(self.hasher)
         try:
             self.ledger = Ledger(config.env, hasher=self.hasher, read_port=self.index)
         except Exception as error:
             raise StoreUnavailable(f"cannot open the store {config.display}: {error}") from error
+        try:
+            self.head()  # fail now, not on the first request, when the schema is missing
+        except StoreUnavailable:
+            self.ledger.close()
+            raise
+        # Generated only once the store answers, so the one-time token is never lost
+        # to a start that failed before it could be printed.
+        self.admin = load_admin_token(settings, self.hasher)
         self.follower = LogFollower(self.ledger, self.index, poll_interval=settings.poll_interval)
 
     def start(self) -> None:
