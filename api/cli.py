@@ -24,8 +24,10 @@ def _serve(args: argparse.Namespace) -> int:
         runtime = Runtime(settings, create_tables=None)
     except StoreUnavailable as error:
         print(f"mandate: {error}", file=sys.stderr)
-        print("mandate: is the store up, and has `mandate migrate` created its schema?",
-              file=sys.stderr)
+        print(
+            "mandate: is the store up, and has `mandate migrate` created its schema?",
+            file=sys.stderr,
+        )
         return 2
     print(f"mandate: store {runtime.store.display}", flush=True)
     if runtime.admin.issued is not None:

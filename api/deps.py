@@ -22,7 +22,7 @@ from api.problems import Forbidden, PositionNotReached, Unauthenticated
 from api.runtime import Runtime
 from domain.arns import ACCOUNT_ID_RE
 from domain.audit import AuditContext
-from domain.decisions import Subject, SubjectKind
+from domain.decisions import SubjectKind
 from domain.errors import FieldError, InvalidInput
 from domain.evaluation import Request as DecisionRequest
 from projections.decision_index import AuthenticationFailed, Credential
@@ -208,11 +208,15 @@ def authorize_management(
     if caller.account_id != account_id:
         raise Forbidden(f"{caller.arn} may not act on account {account_id}")
     assert caller.credential is not None
-    subject: Subject = runtime.index.subject_of(caller.credential)
-    if subject.kind is SubjectKind.ROOT:
+    credential = caller.credential
+    if credential.kind is SubjectKind.ROOT:
         return
     request = DecisionRequest.make(action, resource, connection_context(caller))
-    answer = runtime.index.decide(subject, request, memo_key=caller.credential.access_key_id)
+    answer = runtime.index.decide(
+        lambda: runtime.index.subject_of(credential),
+        request,
+        memo_key=credential.user_id or credential.access_key_id,
+    )
     if not answer.allowed:
         raise Forbidden(
             f"{caller.arn} is not allowed {action} on {resource}: {answer.reason}",

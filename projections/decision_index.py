@@ -124,10 +124,8 @@ class DecisionIndex:
 
     def _invalidate(self) -> None:
         self.generation += 1
-        if self._memo:
-            self._memo = {}
-        if self._policy_sets:
-            self._policy_sets = {}
+        self._memo = {}
+        self._policy_sets = {}
 
     def _account_opened(self, e: Any) -> None:
         self.accounts[e.account_id] = AccountView(
@@ -341,14 +339,26 @@ class DecisionIndex:
     def root_subject(self, account_id: str) -> Subject:
         return Subject(account_id, root_arn(account_id), SubjectKind.ROOT)
 
-    def decide(self, subject: Subject, request: Request, *, memo_key: UUID | str) -> Answer:
-        """Decide, reusing an earlier answer when nothing it depended on has changed."""
+    def decide(
+        self,
+        subject: Subject | Callable[[], Subject],
+        request: Request,
+        *,
+        memo_key: UUID | str,
+    ) -> Answer:
+        """Decide, reusing an earlier answer when nothing it depended on has changed.
+
+        The memo is captured *before* the subject's policies are read: if the follower
+        applies an event meanwhile, it replaces the memo, and this (possibly stale) answer
+        lands in the discarded one instead of outliving the change. Pass the subject as a
+        callable to have it built after that capture.
+        """
         key = (memo_key, request.action.lower(), request.resource)
         memo = self._memo
         answer = memo.get(key)
         if answer is not None:
             return answer
-        answer = decide(subject, request)
+        answer = decide(subject() if callable(subject) else subject, request)
         if not answer.decision.context_dependent:
             if len(memo) >= _MEMO_LIMIT:
                 memo.clear()
@@ -356,7 +366,8 @@ class DecisionIndex:
         return answer
 
     def policy_set_of_user(self, user_id: UUID) -> PolicySet:
-        cached = self._policy_sets.get(user_id)
+        policy_sets = self._policy_sets  # captured first, for the reason given in decide()
+        cached = policy_sets.get(user_id)
         if cached is not None:
             return cached
         user = self.users[user_id]
@@ -368,7 +379,7 @@ class DecisionIndex:
             via = group_arn(group.account_id, group.group_name)
             compiled.extend(self._compile_attachments(group.attachments.values(), via=via))
         policy_set = PolicySet.of(compiled, Layer.IDENTITY)
-        self._policy_sets[user_id] = policy_set
+        policy_sets[user_id] = policy_set
         return policy_set
 
     def _compile_attachments(

@@ -5,8 +5,11 @@ Both read only the in-memory index and run on the event loop: no threadpool hop,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -22,9 +25,9 @@ from api.deps import (
 from api.presenters import rfc3339
 from api.problems import Forbidden, NotImplementedYet
 from api.runtime import Runtime
-from api.schemas import AuthorizeBody, SimulateBody
+from api.schemas import AuthorizeBody, ClientCredentials, SimulateBody
 from domain.arns import account_of_resource, parse_principal_arn
-from domain.decisions import Answer, Subject, SubjectKind
+from domain.decisions import Answer, Subject
 from domain.errors import FieldError, InvalidInput
 from domain.evaluation import (
     DecisionKind,
@@ -93,18 +96,17 @@ def _refused(reason: str, runtime: Runtime) -> dict[str, Any]:
     }
 
 
-def _may_ask_about(runtime: Runtime, caller: Caller, subject: Subject, resource: str) -> None:
+def _may_ask_about(
+    runtime: Runtime, caller: Caller, account_id: str, arn: str, resource: str
+) -> None:
     """Deciding for someone else needs the admin, a root of either side, or ram:Authorize."""
     if caller.is_admin:
         return
-    if caller.kind == "root" and caller.account_id in (
-        subject.account_id,
-        account_of_resource(resource),
-    ):
+    if caller.kind == "root" and caller.account_id in (account_id, account_of_resource(resource)):
         return
-    if caller.account_id != subject.account_id:
-        raise Forbidden(f"{caller.arn} may not ask about {subject.arn}")
-    authorize_management(runtime, caller, subject.account_id, "ram:Authorize", subject.arn)
+    if caller.account_id != account_id:
+        raise Forbidden(f"{caller.arn} may not ask about {arn}")
+    authorize_management(runtime, caller, account_id, "ram:Authorize", arn)
 
 
 def _check_as_of(as_of: datetime | None) -> None:
@@ -128,9 +130,11 @@ async def authorize(body: AuthorizeBody, caller: CallerDep, runtime: RuntimeDep)
             FieldError("principal", "give either credentials or principal, not both")
         )
     index = runtime.index
+    subject: Subject | Callable[[], Subject]
     if body.credentials is None and body.principal is None:
         supplied = _supplied_context(body.context, vouching=False)
-        if caller.credential is None:
+        credential = caller.credential
+        if credential is None:
             raise InvalidInput(
                 FieldError(
                     "principal",
@@ -138,45 +142,50 @@ async def authorize(body: AuthorizeBody, caller: CallerDep, runtime: RuntimeDep)
                     "pass credentials or principal",
                 )
             )
-        subject = index.subject_of(caller.credential)
         context = {**supplied, **connection_context(caller)}
-        memo_key: Any = caller.credential.user_id or caller.credential.access_key_id
+        subject = partial(index.subject_of, credential)
+        memo_key: UUID | str = credential.user_id or credential.access_key_id
     else:
         supplied = _supplied_context(body.context, vouching=True)
         context = {"acs:currenttime": datetime.now(UTC), "acs:mfapresent": False, **supplied}
         if body.credentials is not None:
-            if body.credentials.security_token is not None:
+            client = body.credentials
+            if client.security_token is not None:
                 return JSONResponse(_refused("session credentials are not supported yet", runtime))
             try:
-                credential = index.authenticate(
-                    body.credentials.access_key_id, body.credentials.access_key_secret
-                )
+                credential = index.authenticate(client.access_key_id, client.access_key_secret)
             except AuthenticationFailed as failure:
-                # The enforcement point may still ask only about its own account's keys.
-                return JSONResponse(_refused(f"credentials refused: {failure}", runtime))
-            subject = index.subject_of(credential)
+                return JSONResponse(_refused(_refusal(runtime, caller, client, failure), runtime))
+            _may_ask_about(runtime, caller, credential.account_id, credential.arn, body.resource)
+            subject = partial(index.subject_of, credential)
             memo_key = credential.user_id or credential.access_key_id
         else:
             assert body.principal is not None
+            parsed = parse_principal_arn(body.principal)
+            _may_ask_about(runtime, caller, parsed.account_id, body.principal, body.resource)
             found = index.subject_for_arn(body.principal)
             if found is None:
-                parsed = parse_principal_arn(body.principal)
-                _may_ask_about(
-                    runtime,
-                    caller,
-                    Subject(parsed.account_id, body.principal, SubjectKind.USER),
-                    body.resource,
-                )
-                return JSONResponse(
-                    _refused(f"no live principal is named {body.principal}", runtime)
-                    | {"authenticated": None}
-                )
+                refusal = _refused(f"no live principal is named {body.principal}", runtime)
+                return JSONResponse(refusal | {"authenticated": None})
             subject = found
-            memo_key = subject.arn
-        _may_ask_about(runtime, caller, subject, body.resource)
+            memo_key = found.arn
     request = Request.make(body.action, body.resource, context)
     answer = index.decide(subject, request, memo_key=memo_key)
     return JSONResponse(_answer_json(answer, runtime))
+
+
+def _refusal(
+    runtime: Runtime, caller: Caller, client: ClientCredentials, failure: AuthenticationFailed
+) -> str:
+    """Why the client's credentials failed — in detail only to those who may know.
+
+    The reason tells whether a key id exists, so only the admin and callers of the key's
+    own account hear it; anyone else learns only that the credentials were refused.
+    """
+    key = runtime.index.keys.get(client.access_key_id)
+    if caller.is_admin or (key is not None and key.account_id == caller.account_id):
+        return f"credentials refused: {failure}"
+    return "credentials refused"
 
 
 @router.post("/v1/simulate")
