@@ -1,0 +1,83 @@
+"""Two API processes on one store: each follows the log into its own decision index."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from api.runtime import Runtime
+from api.settings import Settings
+from domain.arns import user_arn
+from domain.audit import AuditContext, acting_as
+from domain.evaluation import Request
+
+HASH_KEY = "k" * 40
+ADMIN = AuditContext(actor="mandate:admin")
+
+
+@pytest.fixture
+def two_runtimes(store_url: str) -> Iterator[tuple[Runtime, Runtime]]:
+    settings = Settings(database_url=store_url, hash_key=HASH_KEY, admin_token="t" * 40)
+    writer = Runtime(settings, create_tables=True)
+    reader = Runtime(settings, create_tables=False)
+    writer.start()
+    reader.start()
+    try:
+        yield writer, reader
+    finally:
+        reader.stop()
+        writer.stop()
+
+
+def test_a_write_in_one_process_reaches_the_other_by_waiting_for_its_position(
+    two_runtimes: tuple[Runtime, Runtime],
+) -> None:
+    """A decision in the second process sees a detach made in the first once it has applied it."""
+    writer, reader = two_runtimes
+    with acting_as(ADMIN):
+        opened = writer.ledger.open_account("Acme")
+        account = opened.account_id
+        writer.ledger.create_user(account, "alice", None)
+        position = writer.ledger.attach_policy(
+            account, "user", "alice", "System", "AliyunOSSFullAccess"
+        )
+    assert reader.follower.wait_for(position, timeout=10)
+    alice = reader.index.user_by_name(account, "alice")
+    assert alice is not None
+    request = Request.make("oss:GetObject", f"acs:oss:*:{account}:photos/a.jpg")
+    answer = reader.index.decide(reader.index.user_subject(alice.id), request, memo_key=alice.id)
+    assert answer.allowed
+    assert answer.chain == (user_arn(account, "alice"),)
+
+    with acting_as(ADMIN):
+        position = writer.ledger.detach_policy(
+            account, "user", "alice", "System", "AliyunOSSFullAccess"
+        )
+    assert reader.follower.wait_for(position, timeout=10)
+    answer = reader.index.decide(reader.index.user_subject(alice.id), request, memo_key=alice.id)
+    assert not answer.allowed
+
+
+def test_both_processes_hold_the_same_index_after_following_the_same_log(
+    two_runtimes: tuple[Runtime, Runtime],
+) -> None:
+    """Two indexes fed by one log agree on users, keys, groups and positions."""
+    writer, reader = two_runtimes
+    with acting_as(ADMIN):
+        account = writer.ledger.open_account("Acme").account_id
+        for name in ("alice", "bob", "carol"):
+            writer.ledger.create_user(account, name, None)
+            writer.ledger.create_access_key(account, name)
+        writer.ledger.create_group(account, "ops")
+        writer.ledger.add_user_to_group(account, "ops", "bob")
+        position = writer.ledger.delete_user(account, "carol")
+    assert writer.follower.wait_for(position, timeout=10)
+    assert reader.follower.wait_for(position, timeout=10)
+    assert sorted(writer.index.keys) == sorted(reader.index.keys)
+    assert [u.user_name for u in writer.index.users_of(account)] == [
+        u.user_name for u in reader.index.users_of(account)
+    ]
+    bob = reader.index.user_by_name(account, "bob")
+    assert bob is not None
+    assert list(bob.groups.values()) == ["ops"]
