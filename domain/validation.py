@@ -13,7 +13,7 @@ _ENTITY_NAME = re.compile(ENTITY_NAME_PATTERN)
 
 
 def check_entity_name(field: str, value: str) -> None:
-    if not isinstance(value, str) or not _ENTITY_NAME.match(value):
+    if not isinstance(value, str) or not _ENTITY_NAME.fullmatch(value):
         raise InvalidInput(
             FieldError(field, "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'"),
             code=f"InvalidParameter.{field.title().replace('_', '')}",
