@@ -1,0 +1,150 @@
+"""No secret is ever stored in clear: only keyed hashes reach the store (DESIGN §3, "No event
+ever holds a secret in clear").
+
+Every secret the ledger hands out in a run — root keys, a rotated root key, user keys — and
+the admin token and hashing key are looked for in every stored event and in the store's raw
+bytes: the SQLite files on disk, or every row of every table of the PostgreSQL test schema.
+The keyed hashes, which must be stored, are looked for the same way, so a scan that finds
+nothing is known to be able to find something.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from api.runtime import Runtime
+from api.settings import Settings, store_config
+from domain.audit import AuditContext
+
+HASH_KEY = "test-hash-key-0123456789abcdefghijklmnop"
+ADMIN_TOKEN = "test-admin-token-zyxwvutsrqponmlkjihgfe"
+ADMIN = AuditContext(actor="mandate:admin", request_id="req-secrets")
+
+
+@pytest.fixture
+def runtime(store_url: str) -> Iterator[Runtime]:
+    settings = Settings(database_url=store_url, admin_token=ADMIN_TOKEN, hash_key=HASH_KEY)
+    started = Runtime(settings, create_tables=True)
+    started.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def forms(text: str) -> list[bytes]:
+    """How ``text`` could appear in a dump: as UTF-8 bytes, or hex-encoded (PostgreSQL bytea)."""
+    raw = text.encode()
+    return [raw, raw.hex().encode(), raw.hex().upper().encode()]
+
+
+def found(text: str, haystacks: list[bytes]) -> bool:
+    return any(form in haystack for form in forms(text) for haystack in haystacks)
+
+
+def issue_secrets(runtime: Runtime) -> tuple[list[str], list[str]]:
+    """Issue every kind of secret the ledger knows; return (secrets, their stored hashes)."""
+    ledger = runtime.ledger
+    issued = []
+    acme = runtime.write(ADMIN, lambda: ledger.open_account("Acme"), lambda o: o.root_key.position)
+    other = runtime.write(
+        ADMIN, lambda: ledger.open_account("Other"), lambda o: o.root_key.position
+    )
+    issued += [acme.root_key, other.root_key]
+    account = acme.account_id
+    issued.append(
+        runtime.write(ADMIN, lambda: ledger.rotate_root_access_key(account), lambda k: k.position)
+    )
+    for name in ("alice", "bob"):
+        runtime.write(ADMIN, lambda name=name: ledger.create_user(account, name, None), int)
+        for _ in range(2):
+            issued.append(
+                runtime.write(
+                    ADMIN,
+                    lambda name=name: ledger.create_access_key(account, name),
+                    lambda k: k.position,
+                )
+            )
+    # Deleting a key or a user leaves its secret as absent as before.
+    runtime.write(
+        ADMIN, lambda: ledger.delete_access_key(account, "bob", issued[-1].access_key_id), int
+    )
+    runtime.write(ADMIN, lambda: ledger.delete_user(account, "bob"), int)
+
+    secrets = [key.access_key_secret for key in issued]
+    assert len(set(secrets)) == len(secrets) == 7
+    # Each key authenticated once, so the secret is known to be the one its hash verifies.
+    for key in issued[2:5]:
+        runtime.index.authenticate(key.access_key_id, key.access_key_secret)
+    hashes = [runtime.hasher.hash(secret) for secret in secrets]
+    return secrets, hashes
+
+
+def stored_event_states(runtime: Runtime) -> list[bytes]:
+    notifications = runtime.ledger.recorder.select_notifications(1, 100_000)
+    assert notifications, "the scan would have nothing to look at"
+    return [bytes(n.state) for n in notifications]
+
+
+def sqlite_files(url: str) -> list[bytes]:
+    """The raw bytes of the database file and every sibling file the store keeps beside it."""
+    path = store_config(url).sqlite_path
+    assert path is not None
+    database = Path(path)
+    files = sorted(database.parent.glob(database.name + "*"))
+    assert database in files
+    return [path.read_bytes() for path in files]
+
+
+def postgres_rows(url: str) -> list[bytes]:
+    """Every row of every table in the test's schema, as PostgreSQL prints it."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    schema = dict(query)["schema"]
+    dsn = urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in query if k != "schema"])))
+    dump: list[bytes] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (schema,),
+            ).fetchall()
+        ]
+        assert tables, f"no tables in {schema}"
+        for table in tables:
+            rows = conn.execute(
+                sql.SQL("SELECT t::text FROM {}.{} t").format(
+                    sql.Identifier(schema), sql.Identifier(table)
+                )
+            ).fetchall()
+            dump.extend(str(row).encode() for (row,) in rows)
+    return dump
+
+
+def test_no_secret_or_admin_token_is_stored_only_their_hashes(
+    store_url: str, runtime: Runtime
+) -> None:
+    """Stored events and the store's raw contents hold every key's hash and no secret at all."""
+    secrets, hashes = issue_secrets(runtime)
+    never_stored = [*secrets, ADMIN_TOKEN, HASH_KEY]
+
+    events = stored_event_states(runtime)
+    if store_url.startswith("sqlite"):
+        raw = sqlite_files(store_url)  # the database file with its -wal (and -shm) beside it
+        runtime.stop()  # checkpoints the WAL into the database file, which is scanned again
+        raw += sqlite_files(store_url)
+    else:
+        raw = postgres_rows(store_url)
+
+    for label, haystacks in (("stored events", events), ("raw store", raw)):
+        for text_hash in hashes:
+            assert found(text_hash, haystacks), f"a key's hash is missing from the {label}"
+        for secret in never_stored:
+            assert not found(secret, haystacks), f"a secret is in clear in the {label}"
