@@ -23,7 +23,7 @@ from api.runtime import Runtime
 from domain.arns import ACCOUNT_ID_RE
 from domain.audit import AuditContext
 from domain.decisions import SubjectKind
-from domain.errors import FieldError, InvalidInput
+from domain.errors import FieldError, InvalidInput, NotFound
 from domain.evaluation import Request as DecisionRequest
 from projections.decision_index import AuthenticationFailed, Credential
 
@@ -40,7 +40,7 @@ __all__ = [
 ADMIN_ARN = "mandate:admin"
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -202,9 +202,11 @@ def authorize_management(
     """
     check_account_id(account_id)
     if caller.is_admin:
-        if admin_may:
-            return
-        raise Forbidden("the platform admin never writes inside an account")
+        if not admin_may:
+            raise Forbidden("the platform admin never writes inside an account")
+        if account_id not in runtime.index.accounts:
+            raise NotFound(f"account {account_id} does not exist", code="EntityNotExist.Account")
+        return
     if caller.account_id != account_id:
         raise Forbidden(f"{caller.arn} may not act on account {account_id}")
     assert caller.credential is not None

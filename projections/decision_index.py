@@ -2,7 +2,7 @@
 
 Each API process holds one, rebuilt from position 0 at start and then fed by a
 ``LogFollower``. It answers ``authorize`` without I/O: credentials by key id, a principal's
-compiled policy layers (cached per generation), and memoised decisions for requests whose
+compiled policy layers (cached per principal generation), and memoised decisions for requests whose
 outcome cannot depend on the request context.
 
 Writes to the index happen on one thread at a time (the follower's lock); readers run
@@ -68,7 +68,6 @@ class DecisionIndex:
         self.hasher = hasher
         self.position = 0
         self.ledger_time: datetime | None = None
-        self.generation = 0
         self.accounts: dict[str, AccountView] = {}
         self._account_ids: dict[UUID, str] = {}
         self.users: dict[UUID, UserView] = {}
@@ -80,8 +79,13 @@ class DecisionIndex:
         self.keys: dict[str, AccessKeyView] = {}
         self._dead_keys: dict[str, str] = {}
         self._holders: dict[UUID, frozenset[tuple[str, UUID]]] = {}
-        self._policy_sets: dict[UUID, PolicySet] = {}
-        self._memo: dict[tuple[UUID | str, str, str], Answer] = {}
+        # Each user's generation moves when anything its decisions depend on changes; cached
+        # policy sets and memoised answers are tagged with the generation they were computed
+        # at, so a change invalidates exactly the principals it touches, and an answer computed
+        # concurrently from the old state is stored under a generation no lookup asks for.
+        self._generations: dict[UUID | str, int] = {}
+        self._policy_sets: dict[UUID, tuple[int, PolicySet]] = {}
+        self._memo: dict[tuple[UUID | str, int, str, str], Answer] = {}
         self._compiled: dict[tuple[Any, ...], CompiledPolicy] = {}
         self._parsed: dict[tuple[Any, ...], PolicyDocument] = {}
         self._handlers: dict[str, Callable[[Any], None]] = {
@@ -116,16 +120,26 @@ class DecisionIndex:
         handler = self._handlers.get(type(event).TOPIC)
         if handler is not None:
             handler(event)
-            self._invalidate()
         timestamp: datetime = event.timestamp
         if self.ledger_time is None or timestamp > self.ledger_time:
             self.ledger_time = timestamp
         self.position = position
 
-    def _invalidate(self) -> None:
-        self.generation += 1
-        self._memo = {}
-        self._policy_sets = {}
+    def _touch(self, user_ids: Iterable[UUID]) -> None:
+        """Move the generation of every user whose decisions this event may change."""
+        generations = self._generations
+        for user_id in user_ids:
+            generations[user_id] = generations.get(user_id, 0) + 1
+
+    def _holders_of(self, policy_id: UUID) -> set[UUID]:
+        """Users who hold a policy directly or through a group."""
+        users: set[UUID] = set()
+        for kind, holder_id in self._holders.get(policy_id, frozenset()):
+            if kind == "user":
+                users.add(holder_id)
+            elif (group := self.groups.get(holder_id)) is not None:
+                users.update(group.member_ids)
+        return users
 
     def _account_opened(self, e: Any) -> None:
         self.accounts[e.account_id] = AccountView(
@@ -142,6 +156,7 @@ class DecisionIndex:
     def _account_closed(self, e: Any) -> None:
         account = self._account_for(e)
         account.is_open = False
+        self._touch(u.id for u in list(self.users.values()) if u.account_id == account.account_id)
 
     def _root_key_rotated(self, e: Any) -> None:
         account = self._account_for(e)
@@ -169,9 +184,11 @@ class DecisionIndex:
         user.user_name = e.user_name
         user.display_name = e.display_name
         user.updated_at = e.timestamp
+        self._touch((user.id,))
 
     def _user_deleted(self, e: Any) -> None:
         user = self.users.pop(e.originator_id)
+        self._touch((user.id,))
         if self.user_ids.get((user.account_id, user.user_name)) == user.id:
             del self.user_ids[(user.account_id, user.user_name)]
         for key_id in user.access_key_ids:
@@ -198,6 +215,7 @@ class DecisionIndex:
     def _added_to_group(self, e: Any) -> None:
         user = self.users[e.originator_id]
         user.groups = {**user.groups, e.group_id: e.group_name}
+        self._touch((user.id,))
         group = self.groups.get(e.group_id)
         if group is not None:
             group.member_ids = group.member_ids | {user.id}
@@ -205,11 +223,13 @@ class DecisionIndex:
     def _removed_from_group(self, e: Any) -> None:
         user = self.users[e.originator_id]
         user.groups = {g: n for g, n in user.groups.items() if g != e.group_id}
+        self._touch((user.id,))
         group = self.groups.get(e.group_id)
         if group is not None:
             group.member_ids = group.member_ids - {user.id}
 
     def _attached(self, holder: UserView | GroupView, kind: str, e: Any) -> None:
+        self._touch_holder(holder)
         a = Attachment(PolicyType(e.policy_type), e.policy_name, e.policy_id)
         holder.attachments = {**holder.attachments, a.key: a}
         if a.policy_id is not None:
@@ -217,7 +237,11 @@ class DecisionIndex:
                 (kind, holder.id)
             }
 
+    def _touch_holder(self, holder: UserView | GroupView) -> None:
+        self._touch(holder.member_ids if isinstance(holder, GroupView) else (holder.id,))
+
     def _detached(self, holder: UserView | GroupView, kind: str, e: Any) -> None:
+        self._touch_holder(holder)
         key = (e.policy_type, e.policy_name)
         holder.attachments = {k: a for k, a in holder.attachments.items() if k != key}
         if e.policy_id is not None and e.policy_id in self._holders:
@@ -237,6 +261,7 @@ class DecisionIndex:
 
     def _group_deleted(self, e: Any) -> None:
         group = self.groups.pop(e.originator_id)
+        self._touch(group.member_ids)
         if self.group_ids.get((group.account_id, group.group_name)) == group.id:
             del self.group_ids[(group.account_id, group.group_name)]
 
@@ -267,12 +292,14 @@ class DecisionIndex:
         }
         if e.set_as_default:
             policy.default_version = e.version_id
+            self._touch(self._holders_of(policy.id))
         policy.updated_at = e.timestamp
 
     def _default_version_set(self, e: Any) -> None:
         policy = self.policies[e.originator_id]
         policy.default_version = e.version_id
         policy.updated_at = e.timestamp
+        self._touch(self._holders_of(policy.id))
 
     def _policy_version_deleted(self, e: Any) -> None:
         policy = self.policies[e.originator_id]
@@ -281,6 +308,7 @@ class DecisionIndex:
 
     def _policy_deleted(self, e: Any) -> None:
         policy = self.policies.pop(e.originator_id)
+        self._touch(self._holders_of(policy.id))
         self._holders.pop(policy.id, None)
         if self.policy_ids.get((policy.account_id, policy.policy_name)) == policy.id:
             del self.policy_ids[(policy.account_id, policy.policy_name)]
@@ -348,12 +376,13 @@ class DecisionIndex:
     ) -> Answer:
         """Decide, reusing an earlier answer when nothing it depended on has changed.
 
-        The memo is captured *before* the subject's policies are read: if the follower
-        applies an event meanwhile, it replaces the memo, and this (possibly stale) answer
-        lands in the discarded one instead of outliving the change. Pass the subject as a
-        callable to have it built after that capture.
+        ``memo_key`` names the principal: a user's id (whose generation the index moves on
+        every change that concerns it), or for the root, whose answers never depend on
+        policies, its AccessKey id. The generation is read *before* the subject's policies,
+        so an answer computed while an event is applied is filed under the old generation.
+        Pass the subject as a callable to have it built only on a miss.
         """
-        key = (memo_key, request.action.lower(), request.resource)
+        key = (memo_key, self._generations.get(memo_key, 0), request.action_key, request.resource)
         memo = self._memo
         answer = memo.get(key)
         if answer is not None:
@@ -361,15 +390,15 @@ class DecisionIndex:
         answer = decide(subject() if callable(subject) else subject, request)
         if not answer.decision.context_dependent:
             if len(memo) >= _MEMO_LIMIT:
-                memo.clear()
+                self._memo = memo = {}
             memo[key] = answer
         return answer
 
     def policy_set_of_user(self, user_id: UUID) -> PolicySet:
-        policy_sets = self._policy_sets  # captured first, for the reason given in decide()
-        cached = policy_sets.get(user_id)
-        if cached is not None:
-            return cached
+        generation = self._generations.get(user_id, 0)
+        cached = self._policy_sets.get(user_id)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
         user = self.users[user_id]
         compiled = list(self._compile_attachments(user.attachments.values(), via=None))
         for group_id in user.groups:
@@ -379,8 +408,13 @@ class DecisionIndex:
             via = group_arn(group.account_id, group.group_name)
             compiled.extend(self._compile_attachments(group.attachments.values(), via=via))
         policy_set = PolicySet.of(compiled, Layer.IDENTITY)
-        policy_sets[user_id] = policy_set
+        self._policy_sets[user_id] = (generation, policy_set)
         return policy_set
+
+    def forget_cached_decisions(self) -> None:
+        """Drop every cached policy set and memoised answer (benchmarks measure cold paths)."""
+        self._policy_sets = {}
+        self._memo = {}
 
     def _compile_attachments(
         self, attachments: Iterable[Attachment], *, via: str | None
@@ -453,15 +487,20 @@ class DecisionIndex:
             key=lambda p: p.policy_name,
         )
 
-    def subject_for_arn(self, arn: str) -> Subject | None:
-        """The subject an ARN names now, or None when no live principal has it."""
+    def principal_for_arn(self, arn: str) -> tuple[UUID | str, Subject] | None:
+        """The memo key and subject of the live principal an ARN names, or None."""
         parsed = parse_principal_arn(arn)
         account = self.accounts.get(parsed.account_id)
         if account is None or not account.is_open:
             return None
         if parsed.kind == "root":
-            return self.root_subject(parsed.account_id)
+            return f"root:{parsed.account_id}", self.root_subject(parsed.account_id)
         if parsed.kind == "user":
             user = self.user_by_name(parsed.account_id, parsed.name or "")
-            return self.user_subject(user.id) if user else None
+            return (user.id, self.user_subject(user.id)) if user else None
         return None
+
+    def subject_for_arn(self, arn: str) -> Subject | None:
+        """The subject an ARN names now, or None when no live principal has it."""
+        found = self.principal_for_arn(arn)
+        return found[1] if found else None

@@ -163,12 +163,11 @@ async def authorize(body: AuthorizeBody, caller: CallerDep, runtime: RuntimeDep)
             assert body.principal is not None
             parsed = parse_principal_arn(body.principal)
             _may_ask_about(runtime, caller, parsed.account_id, body.principal, body.resource)
-            found = index.subject_for_arn(body.principal)
+            found = index.principal_for_arn(body.principal)
             if found is None:
                 refusal = _refused(f"no live principal is named {body.principal}", runtime)
                 return JSONResponse(refusal | {"authenticated": None})
-            subject = found
-            memo_key = found.arn
+            memo_key, subject = found
     request = Request.make(body.action, body.resource, context)
     answer = index.decide(subject, request, memo_key=memo_key)
     return JSONResponse(_answer_json(answer, runtime))
