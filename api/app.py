@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from api.problems import install_problem_handlers, problem
@@ -45,6 +47,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def _store_down(_: Request, exc: Exception) -> JSONResponse:
         return problem(503, "Store unavailable", str(exc), headers={"Retry-After": "5"})
 
+    # The decision hot path first: Starlette matches routes in order.
+    app.router.routes.insert(0, decisions.authorize_route)
     app.include_router(health.router)
     app.include_router(accounts.router)
     app.include_router(users.router)
@@ -52,4 +56,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(policies.system_router)
     app.include_router(policies.router)
     app.include_router(decisions.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = decisions.authorize_openapi(
+                get_openapi(
+                    title=app.title, version=app.version, summary=app.summary, routes=app.routes
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

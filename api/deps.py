@@ -32,9 +32,11 @@ __all__ = [
     "Caller",
     "CallerDep",
     "RuntimeDep",
+    "authenticate",
     "authorize_management",
     "connection_context",
     "ensure_position",
+    "wait_for_min_position",
 ]
 
 ADMIN_ARN = "mandate:admin"
@@ -56,7 +58,7 @@ class Caller:
     account_id: str | None  # None for the platform admin
     kind: str  # "admin" | "root" | "user"
     credential: Credential | None
-    request_id: str
+    given_request_id: str | None  # the client's X-Request-Id, if it sent one
     source_ip: str | None
     secure_transport: bool
 
@@ -65,10 +67,11 @@ class Caller:
         return self.kind == "admin"
 
     def audit(self, reason: str | None = None) -> AuditContext:
+        """The context of the events this request writes (a request id is made only then)."""
         return AuditContext(
             actor=self.arn,
             credential=self.credential.access_key_id if self.credential else None,
-            request_id=self.request_id,
+            request_id=self.given_request_id or uuid.uuid4().hex,
             source_ip=self.source_ip,
             reason=reason,
         )
@@ -76,8 +79,10 @@ class Caller:
 
 def _peer(request: Request, runtime: Runtime) -> tuple[str | None, bool]:
     """The client's address and transport, trusting X-Forwarded-* only from our proxies."""
-    peer = request.client.host if request.client else None
-    secure = request.url.scheme == "https"
+    scope = request.scope
+    client = scope.get("client")
+    peer: str | None = client[0] if client else None
+    secure = scope.get("scheme") == "https"
     if peer is not None and peer in runtime.settings.trusted_proxies:
         forwarded = request.headers.get("x-forwarded-for")
         if forwarded:
@@ -105,19 +110,24 @@ async def ensure_position(runtime: Runtime, wanted: int | None, field: str) -> N
         raise PositionNotReached(wanted, runtime.index.position)
 
 
-async def min_position(
-    runtime: RuntimeDep,
-    min_position_header: Annotated[str | None, Header(alias="Min-Position")] = None,
-) -> None:
-    if min_position_header is None:
+async def wait_for_min_position(runtime: Runtime, header: str | None) -> None:
+    """The ``Min-Position`` header: wait for it (bounded) before anything else happens."""
+    if header is None:
         return
     try:
-        wanted = int(min_position_header)
+        wanted = int(header)
     except ValueError:
         raise InvalidInput(
             FieldError("Min-Position", "must be an integer ledger position")
         ) from None
     await ensure_position(runtime, wanted, "Min-Position")
+
+
+async def min_position(
+    runtime: RuntimeDep,
+    min_position_header: Annotated[str | None, Header(alias="Min-Position")] = None,
+) -> None:
+    await wait_for_min_position(runtime, min_position_header)
 
 
 def _basic_credentials(value: str) -> tuple[str, str]:
@@ -131,17 +141,14 @@ def _basic_credentials(value: str) -> tuple[str, str]:
     return key_id, secret
 
 
-async def get_caller(
-    request: Request,
-    runtime: RuntimeDep,
-    _: Annotated[None, Depends(min_position)],
-) -> Caller:
+def authenticate(request: Request, runtime: Runtime) -> Caller:
+    """Who is calling: the admin's bearer token or an AccessKey, checked in memory."""
     header = request.headers.get("authorization")
     if not header:
         raise Unauthenticated("credentials are required (HTTP Basic AccessKeyId:AccessKeySecret)")
     scheme, _sep, value = header.partition(" ")
     source_ip, secure = _peer(request, runtime)
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    request_id = request.headers.get("x-request-id")
     scheme = scheme.lower()
     if scheme == "bearer":
         candidate = runtime.hasher.hash(value.strip())
@@ -164,6 +171,14 @@ async def get_caller(
         source_ip,
         secure,
     )
+
+
+async def get_caller(
+    request: Request,
+    runtime: RuntimeDep,
+    _: Annotated[None, Depends(min_position)],
+) -> Caller:
+    return authenticate(request, runtime)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

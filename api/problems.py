@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.runtime import StoreUnavailable, WriteNotApplied
+from api.schemas import field_path
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound
 
 __all__ = [
@@ -71,24 +72,11 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _field_of(loc: tuple[Any, ...]) -> str:
-    parts = list(loc)
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:]
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or str(loc[0] if loc else "body")
-
-
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _field_of(tuple(e.get("loc", ()))), "reason": str(e.get("msg", "invalid"))}
+            {"field": field_path(tuple(e.get("loc", ()))), "reason": str(e.get("msg", "invalid"))}
             for e in exc.errors()
         ]
         return problem(

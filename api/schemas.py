@@ -5,11 +5,13 @@ Field rules here are the first line; the domain checks again and has the last wo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from domain.errors import FieldError, InvalidInput
 from domain.validation import ENTITY_NAME_PATTERN
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "SimulateBody",
     "UpdateAccessKey",
     "UpdateUser",
+    "field_path",
+    "parse_body",
 ]
 
 EntityName = Field(pattern=ENTITY_NAME_PATTERN, min_length=1, max_length=64)
@@ -97,3 +101,30 @@ class SimulateBody(_Body):
     action: str = Field(min_length=1, max_length=256)
     resource: str = Field(min_length=1, max_length=2048)
     context: dict[str, Any] | None = None
+
+
+B = TypeVar("B", bound=BaseModel)
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """A pydantic error location as a request field path: ``policies[1].Statement``."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+def parse_body(model: type[B], raw: bytes) -> B:
+    """Validate a JSON body outside FastAPI's machinery, with the same 400 it would give."""
+    try:
+        return model.model_validate_json(raw or b"null")
+    except ValidationError as invalid:
+        raise InvalidInput(
+            [FieldError(field_path(e["loc"]), e["msg"]) for e in invalid.errors()]
+        ) from None

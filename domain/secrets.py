@@ -13,7 +13,7 @@ import hmac
 import secrets
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["SecretHasher", "new_access_key_id", "new_access_key_secret", "new_token"]
 
@@ -36,26 +36,39 @@ def new_token(nbytes: int = 32) -> str:
 
 @dataclass(frozen=True)
 class SecretHasher:
-    """Keyed hashes of secrets, verifiable under any key id still configured."""
+    """Keyed hashes of secrets, verifiable under any key id still configured.
+
+    Each key's HMAC state is prepared once and copied per use: on the authentication path
+    that costs about half of a fresh ``hmac.digest`` (OpenSSL 3 re-fetches the digest on
+    every call).
+    """
 
     current_key_id: str
     keys: Mapping[str, bytes]
+    _macs: dict[str, hmac.HMAC] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.current_key_id not in self.keys:
             raise ValueError(f"hash key {self.current_key_id!r} is not configured")
         if "$" in self.current_key_id:
             raise ValueError("hash key ids may not contain '$'")
+        macs = {
+            key_id: hmac.new(key, digestmod=hashlib.sha256) for key_id, key in self.keys.items()
+        }
+        object.__setattr__(self, "_macs", macs)
+
+    def _digest(self, key_id: str, secret: str) -> str | None:
+        prepared = self._macs.get(key_id)
+        if prepared is None:
+            return None
+        mac = prepared.copy()
+        mac.update(secret.encode())
+        return mac.hexdigest()
 
     def hash(self, secret: str) -> str:
-        key = self.keys[self.current_key_id]
-        digest = hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
-        return f"{self.current_key_id}${digest}"
+        return f"{self.current_key_id}${self._digest(self.current_key_id, secret)}"
 
     def verify(self, secret: str, stored: str) -> bool:
         key_id, _, expected = stored.partition("$")
-        key = self.keys.get(key_id)
-        if key is None:
-            return False
-        digest = hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
-        return hmac.compare_digest(digest, expected)
+        digest = self._digest(key_id, secret)
+        return digest is not None and hmac.compare_digest(digest, expected)

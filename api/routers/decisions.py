@@ -1,6 +1,12 @@
 """Decisions: ``/v1/authorize`` (live; always 200 with the answer) and ``/v1/simulate``.
 
 Both read only the in-memory index and run on the event loop: no threadpool hop, no I/O.
+``/v1/authorize`` is the hot path of every enforcement point, so it is a plain Starlette
+route: FastAPI's per-request dependency solving and body handling cost more than the
+decision itself (measured: 0.34 times the throughput of ``/healthz`` as a FastAPI route). It
+does the same steps by hand — Min-Position, then authentication, then a pydantic-validated
+body — and its errors go through the same problem handlers. ``authorize_openapi`` puts it
+back into the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -13,19 +19,23 @@ from uuid import UUID
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from starlette.requests import Request as StarletteRequest
+from starlette.routing import Route
 
 from api.deps import (
     Caller,
     CallerDep,
     RuntimeDep,
+    authenticate,
     authorize_management,
     connection_context,
     ensure_position,
+    wait_for_min_position,
 )
 from api.presenters import rfc3339
 from api.problems import Forbidden, NotImplementedYet
 from api.runtime import Runtime
-from api.schemas import AuthorizeBody, ClientCredentials, SimulateBody
+from api.schemas import AuthorizeBody, ClientCredentials, SimulateBody, parse_body
 from domain.arns import account_of_resource, parse_principal_arn
 from domain.decisions import Answer, Subject
 from domain.errors import FieldError, InvalidInput
@@ -121,8 +131,11 @@ def _check_as_of(as_of: datetime | None) -> None:
     )
 
 
-@router.post("/v1/authorize")
-async def authorize(body: AuthorizeBody, caller: CallerDep, runtime: RuntimeDep) -> JSONResponse:
+async def authorize(request: StarletteRequest) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    await wait_for_min_position(runtime, request.headers.get("min-position"))
+    caller = authenticate(request, runtime)
+    body = parse_body(AuthorizeBody, await request.body())
     await ensure_position(runtime, body.min_position, "min_position")
     _check_as_of(body.as_of)
     if body.credentials is not None and body.principal is not None:
@@ -216,3 +229,43 @@ async def simulate(body: SimulateBody, caller: CallerDep, runtime: RuntimeDep) -
             "position": runtime.index.position,
         }
     )
+
+
+authorize_route = Route("/v1/authorize", authorize, methods=["POST"], name="authorize")
+
+
+def authorize_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """Describe the Starlette route in the OpenAPI document FastAPI generates."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    body_schema = AuthorizeBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(body_schema.pop("$defs", {}))
+    components["AuthorizeBody"] = body_schema
+    schema.setdefault("paths", {})["/v1/authorize"] = {
+        "post": {
+            "tags": ["decisions"],
+            "summary": "Decide a request: for the caller, for credentials, or for a principal",
+            "operationId": "authorize",
+            "parameters": [
+                {
+                    "name": "Min-Position",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "integer"},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/AuthorizeBody"}}
+                },
+            },
+            "responses": {
+                "200": {"description": "The decision, with its reason; a denial is an answer"},
+                "400": {"description": "Invalid input (application/problem+json)"},
+                "401": {"description": "No, bad or revoked credentials"},
+                "403": {"description": "The caller may not ask about that principal"},
+                "503": {"description": "Min-Position not reached (Retry-After)"},
+            },
+        }
+    }
+    return schema
