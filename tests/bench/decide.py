@@ -227,8 +227,8 @@ def bench_in_process(workdir: Path, *, quick: bool) -> tuple[list[Timing], str]:
 
     def assembled(n: int) -> None:
         for _ in range(n):
-            # What any applied event does: the memo and the assembled policy sets go; the
-            # compiled policies stay, so the next decision re-assembles the user's set.
+            # What an event that concerns this user does: its memoised answers and assembled
+            # policy set go; the compiled policies stay, so the set is re-assembled.
             index.forget_cached_decisions()
             index.decide(build_subject, request, memo_key=user_id)
 
