@@ -37,10 +37,14 @@ def _encode_cursor(value: str) -> str:
 
 
 def _decode_cursor(cursor: str) -> str:
+    padded = cursor + "=" * (-len(cursor) % 4)
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        value = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (ValueError, UnicodeDecodeError):
-        raise InvalidInput(FieldError("cursor", "is not a cursor this API issued")) from None
+        value = ""
+    if not value:
+        raise InvalidInput(FieldError("cursor", "is not a cursor this API issued"))
+    return value
 
 
 def page(

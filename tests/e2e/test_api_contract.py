@@ -54,6 +54,7 @@ def _fields(response: Any) -> list[str]:
         pytest.param("POST", "groups", {"group_name": "a/b"}, "group_name", id="bad-group"),
         pytest.param("GET", "users?limit=0", None, "limit", id="bad-limit"),
         pytest.param("GET", "users?cursor=A", None, "cursor", id="bad-cursor"),
+        pytest.param("GET", "users?cursor=%25%25", None, "cursor", id="cursor-not-base64"),
         pytest.param(
             "PATCH",
             "users/u/access-keys/LTAI0",
