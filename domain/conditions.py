@@ -6,27 +6,38 @@ when the context value matches none of them. A key absent from the context makes
 operator false and a negated one true, as in AWS IAM, so that a ``Deny … NotIpAddress`` guard
 cannot be switched off by leaving the key out (DESIGN §2).
 
-Every policy value is parsed here, once, so that a malformed number, date, address or boolean
-is refused with its JSON path when the document is accepted, and a decision only compares
-ready-made values. A *context* value that cannot be read for an operator (``"abc"`` for
-``NumericEquals``, a naive ``datetime`` for ``DateLessThan``) is not an error: it simply
-matches no policy value. A context key may carry several values (a list or tuple): a positive
-operator then holds if any of them matches any policy value, a negated one if none does.
+Every policy value is parsed here, once (by the readers in ``domain._condition_values``), so
+that a malformed number, date, address or boolean is refused with its JSON path when the
+document is accepted, and a decision only compares ready-made values. A *context* value that
+cannot be read for an operator (``"abc"`` for ``NumericEquals``, a naive ``datetime`` for
+``DateLessThan``) is not an error: it simply matches no policy value. A context key may carry
+several values (a list or tuple): a positive operator then holds if any of them matches any
+policy value, a negated one if none does.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import math
 import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
+from domain._condition_values import (
+    Unreadable,
+    as_bool,
+    as_date,
+    as_ip,
+    as_number,
+    as_text,
+    parse_rfc3339,
+    policy_bool,
+    policy_date,
+    policy_network,
+    policy_number,
+    policy_text,
+)
 from domain.errors import FieldError, InvalidInput
 from domain.patterns import PatternSet
 
@@ -49,9 +60,6 @@ ContextValue = ContextScalar | Sequence[ContextScalar]
 
 _Test = Callable[[object], bool]
 """Whether one context value matches any of an operator's policy values."""
-
-_IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-_IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _STRING_OPERATORS: Final = {
     "StringEquals": False,
@@ -85,153 +93,6 @@ NEGATED_OPERATORS: Final = frozenset(op for op, neg in _NEGATED_BY_OPERATOR.item
 """The operators that hold when the context value matches none of the policy values."""
 
 
-class _Unreadable(ValueError):
-    """A policy value that the operator cannot read; the message is the reason given."""
-
-
-# --- reading one value, from a document (strict: refuses) or a context (lenient: None) -------
-
-_NUMBER_RE: Final = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_INTEGER_RE: Final = re.compile(r"[+-]?[0-9]+")
-_RFC3339_RE: Final = re.compile(
-    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ](?P<time>[0-9]{2}:[0-9]{2}:[0-9]{2})"
-    r"(?:\.(?P<fraction>[0-9]+))?(?P<zone>[Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-
-
-def _as_text(value: object) -> str | None:
-    """A scalar as the string comparisons see it (booleans and numbers in their JSON form)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return None
-
-
-def _as_number(value: object) -> int | float | None:
-    """A finite number from a number or its decimal text (no ``_`` digit separators, no NaN)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str) and _NUMBER_RE.fullmatch(value):
-        if _INTEGER_RE.fullmatch(value):
-            return int(value)
-        number = float(value)
-        return number if math.isfinite(number) else None
-    return None
-
-
-@lru_cache(maxsize=4096)  # context times repeat (an as-of instant, a client's clock)
-def parse_rfc3339(text: str) -> datetime | None:
-    """An aware ``datetime`` from RFC 3339 text that names its zone, else ``None``."""
-    found = _RFC3339_RE.fullmatch(text)
-    if found is None:
-        return None
-    fraction = (found["fraction"] or "")[:6].ljust(6, "0")
-    zone = found["zone"].upper()
-    iso = f"{found['date']}T{found['time']}.{fraction}{'+00:00' if zone == 'Z' else zone}"
-    try:
-        return datetime.fromisoformat(iso)
-    except ValueError:  # 2026-02-30, 25:00:00, an offset beyond a day
-        return None
-
-
-def _as_date(value: object) -> datetime | None:
-    """An aware instant from a ``datetime``, RFC 3339 text, or seconds since the epoch."""
-    if isinstance(value, datetime):
-        return value if value.utcoffset() is not None else None
-    if isinstance(value, str):
-        return parse_rfc3339(value)
-    number = _as_number(value)
-    if number is None:
-        return None
-    try:
-        return datetime.fromtimestamp(number, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
-def _as_bool(value: object) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        folded = value.lower()
-        if folded in ("true", "false"):
-            return folded == "true"
-    return None
-
-
-@lru_cache(maxsize=4096)  # a client's address repeats across its requests
-def _parse_ip(text: str) -> _IpAddress | None:
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    # A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d; policies name them as IPv4.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-def _as_ip(value: object) -> _IpAddress | None:
-    return _parse_ip(value) if isinstance(value, str) else None
-
-
-def _policy_text(value: object) -> str:
-    text = _as_text(value)
-    if text is None or isinstance(value, datetime):
-        raise _Unreadable("must be a string, a number or a boolean")
-    return text
-
-
-def _policy_number(value: object) -> int | float:
-    number = _as_number(value)
-    if number is None:
-        raise _Unreadable(f"{json.dumps(value)} is not a finite number")
-    return number
-
-
-def _policy_date(value: object) -> datetime:
-    if isinstance(value, str):
-        date = parse_rfc3339(value)
-        if date is None:
-            raise _Unreadable(
-                f"{json.dumps(value)} is not an RFC 3339 date-time with a zone "
-                '(for example "2026-01-31T12:00:00Z")'
-            )
-        return date
-    date = _as_date(value) if not isinstance(value, bool) else None
-    if date is None:
-        raise _Unreadable(
-            f"{json.dumps(value)} is neither an RFC 3339 date-time nor seconds since the epoch"
-        )
-    return date
-
-
-def _policy_bool(value: object) -> bool:
-    flag = _as_bool(value)
-    if flag is None:
-        raise _Unreadable(f"{json.dumps(value)} is not a boolean (true or false)")
-    return flag
-
-
-def _policy_network(value: object) -> _IpNetwork:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise _Unreadable("must be an IP address or a CIDR block, as a string")
-    try:
-        network = ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        raise _Unreadable(f"{json.dumps(value)} is not an IP address or a CIDR block") from None
-    return network
-
-
 # --- building one operator's test from its policy values -------------------------------------
 
 _T = TypeVar("_T")
@@ -259,7 +120,7 @@ def _read_all(values: list[object], read: Callable[[object], _T]) -> list[_T]:
     for index, value in enumerate(values):
         try:
             read_values.append(read(value))
-        except _Unreadable as fault:
+        except Unreadable as fault:
             faults.append((index, str(fault)))
     if faults:
         raise _UnreadableValues(faults)
@@ -267,12 +128,12 @@ def _read_all(values: list[object], read: Callable[[object], _T]) -> list[_T]:
 
 
 def _compile_string(op: str, values: list[object]) -> _Test:
-    texts = _read_all(values, _policy_text)
+    texts = _read_all(values, policy_text)
     if op in ("StringLike", "StringNotLike"):
         patterns = PatternSet(texts, case_sensitive=True)
 
         def like(value: object) -> bool:
-            text = _as_text(value)
+            text = as_text(value)
             return text is not None and patterns.matches(text)
 
         return like
@@ -280,14 +141,14 @@ def _compile_string(op: str, values: list[object]) -> _Test:
         folded = frozenset(t.casefold() for t in texts)
 
         def equals_ignoring_case(value: object) -> bool:
-            text = _as_text(value)
+            text = as_text(value)
             return text is not None and text.casefold() in folded
 
         return equals_ignoring_case
     exact = frozenset(texts)
 
     def equals(value: object) -> bool:
-        return _as_text(value) in exact
+        return as_text(value) in exact
 
     return equals
 
@@ -315,19 +176,19 @@ def _compile_ordered(
 
 
 def _compile_bool(values: list[object]) -> _Test:
-    flags = frozenset(_read_all(values, _policy_bool))
+    flags = frozenset(_read_all(values, policy_bool))
 
     def is_flag(value: object) -> bool:
-        return _as_bool(value) in flags
+        return as_bool(value) in flags
 
     return is_flag
 
 
 def _compile_ip(values: list[object]) -> _Test:
-    networks = tuple(_read_all(values, _policy_network))
+    networks = tuple(_read_all(values, policy_network))
 
     def in_networks(value: object) -> bool:
-        address = _as_ip(value)
+        address = as_ip(value)
         return address is not None and any(address in network for network in networks)
 
     return in_networks
@@ -338,9 +199,9 @@ def _compile_operator(op: str, values: list[object]) -> _Test:
     if op in _STRING_OPERATORS:
         return _compile_string(op, values)
     if op.startswith("Numeric"):
-        return _compile_ordered(op[7:], _read_all(values, _policy_number), _as_number)
+        return _compile_ordered(op[7:], _read_all(values, policy_number), as_number)
     if op.startswith("Date"):
-        return _compile_ordered(op[4:], _read_all(values, _policy_date), _as_date)
+        return _compile_ordered(op[4:], _read_all(values, policy_date), as_date)
     if op == "Bool":
         return _compile_bool(values)
     return _compile_ip(values)

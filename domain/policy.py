@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal, TypeAlias
 
@@ -33,8 +33,9 @@ from pydantic import (
     StrictStr,
     ValidationError,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
+from domain._policy_errors import field_errors, join_path
 from domain.conditions import ConditionSet, compile_conditions
 from domain.errors import FieldError, InvalidInput
 
@@ -238,7 +239,7 @@ def parse_policy_document(
     try:
         _DocumentShape.model_validate(data)
     except ValidationError as invalid:
-        errors.extend(_field_errors(invalid, data, ""))
+        errors.extend(field_errors(invalid, data, ""))
     raw_statements = data.get("Statement")
     statements: list[Statement] = []
     if isinstance(raw_statements, list):
@@ -299,7 +300,7 @@ def _parse_statement(
     try:
         statement = Statement.model_validate(raw)
     except ValidationError as invalid:
-        errors.extend(_field_errors(invalid, raw, path))
+        errors.extend(field_errors(invalid, raw, path))
     conditions: ConditionSet | None = None
     if isinstance(raw, Mapping):
         errors.extend(_cross_field_faults(raw, path, kind))
@@ -309,7 +310,7 @@ def _parse_statement(
                 conditions = compile_conditions(block)
             except InvalidInput as invalid:
                 errors.extend(
-                    FieldError(_join(f"{path}.Condition", e.field), e.reason)
+                    FieldError(join_path(f"{path}.Condition", e.field), e.reason)
                     for e in invalid.errors
                 )
     if statement is None or len(errors) > count:
@@ -351,65 +352,3 @@ def _cross_field_faults(
         ):
             faults.append(FieldError(f"{path}.Principal", "must name RAM or Service principals"))
     return faults
-
-
-# --- pydantic errors as JSON paths -------------------------------------------------------------
-
-_REASONS: Final = {
-    "missing": "is required",
-    "extra_forbidden": "is not a key this object may have",
-    "too_short": "must not be empty",
-    "string_type": "must be a string",
-    "tuple_type": "must be a string or a list of strings",
-    "list_type": "must be a list",
-    "dict_type": "must be an object",
-    "model_type": "must be an object",
-    "model_attributes_type": "must be an object",
-    "enum": 'must be "Allow" or "Deny"',
-    "literal_error": 'must be "1"',
-}
-
-
-def _field_errors(invalid: ValidationError, raw: object, prefix: str) -> list[FieldError]:
-    return [
-        FieldError(_join(prefix, _json_path(error["loc"], raw)), _reason(error))
-        for error in invalid.errors()
-    ]
-
-
-def _reason(error: ErrorDetails) -> str:
-    reason = _REASONS.get(error["type"])
-    if reason is not None:
-        return reason
-    message = error["msg"]
-    return message[:1].lower() + message[1:]
-
-
-def _json_path(loc: Sequence[int | str], raw: object) -> str:
-    """pydantic's ``loc`` as a path into the document *as written*.
-
-    Walking the raw document drops what pydantic adds of its own: the index of a single
-    string that stood for a list (``Action[0]`` for ``"Action": "oss"`` is just ``Action``)
-    and the names of validators or union members.
-    """
-    path = ""
-    current: object = raw
-    for part in loc:
-        if isinstance(part, int):
-            if isinstance(current, list):
-                path += f"[{part}]"
-                current = current[part] if 0 <= part < len(current) else None
-        elif isinstance(current, Mapping):
-            path = _join(path, part)
-            if part not in current:  # a missing key: nothing further down
-                break
-            current = current[part]
-    return path
-
-
-def _join(prefix: str, path: str) -> str:
-    if not prefix:
-        return path
-    if not path:
-        return prefix
-    return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
