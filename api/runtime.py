@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,8 @@ class Runtime:
         # Generated only once the store answers, so the one-time token is never lost
         # to a start that failed before it could be printed.
         self.admin = load_admin_token(settings, self.hasher)
+        # Decisions answered by /v1/authorize, by outcome (exposed at /metrics).
+        self.decision_counts: Counter[str] = Counter()
         self.follower = LogFollower(self.ledger, self.index, poll_interval=settings.poll_interval)
 
     def start(self) -> None:

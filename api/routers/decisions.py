@@ -183,6 +183,7 @@ async def authorize(request: StarletteRequest) -> JSONResponse:
             memo_key, subject = found
     request = Request.make(body.action, body.resource, context)
     answer = index.decide(subject, request, memo_key=memo_key)
+    runtime.decision_counts[answer.decision.decision.value] += 1
     return JSONResponse(_answer_json(answer, runtime))
 
 

@@ -1,4 +1,5 @@
-"""Operations: ``/healthz`` is a constant (no I/O), ``/readyz`` checks the store and the index."""
+"""Operations: ``/healthz`` is a constant (no I/O), ``/readyz`` checks the store and the index,
+``/metrics`` exposes both, and the decisions answered, in Prometheus' text format."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.deps import RuntimeDep
 from api.runtime import StoreUnavailable
@@ -33,3 +34,38 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     ready = runtime.follower.last_error is None
     body["status"] = "ready" if ready else "following the log failed"
     return JSONResponse(body, 200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(runtime: RuntimeDep) -> PlainTextResponse:
+    lines = [
+        "# HELP mandate_index_position Last ledger position applied by this process's index.",
+        "# TYPE mandate_index_position gauge",
+        f"mandate_index_position {runtime.index.position}",
+    ]
+    try:
+        head = await anyio.to_thread.run_sync(runtime.head)
+    except StoreUnavailable:
+        head = None
+    lines += [
+        "# HELP mandate_store_up Whether the event store answered this scrape.",
+        "# TYPE mandate_store_up gauge",
+        f"mandate_store_up {0 if head is None else 1}",
+    ]
+    if head is not None:
+        lines += [
+            "# HELP mandate_log_head Highest ledger position in the store.",
+            "# TYPE mandate_log_head gauge",
+            f"mandate_log_head {head}",
+            "# HELP mandate_index_lag_events Events in the store not yet applied here.",
+            "# TYPE mandate_index_lag_events gauge",
+            f"mandate_index_lag_events {max(0, head - runtime.index.position)}",
+        ]
+    lines += [
+        "# HELP mandate_decisions_total Decisions answered by /v1/authorize, by outcome.",
+        "# TYPE mandate_decisions_total counter",
+    ]
+    for outcome in ("Allow", "ExplicitDeny", "ImplicitDeny"):
+        count = runtime.decision_counts.get(outcome, 0)
+        lines.append(f'mandate_decisions_total{{decision="{outcome}"}} {count}')
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

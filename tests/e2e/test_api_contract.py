@@ -380,3 +380,23 @@ def test_only_the_root_rotates_the_root_key(api: MandateClient) -> None:
     _problem(api.post(path, headers=ada), 403)
     _problem(api.post(path, headers=api.admin), 403)
     assert api.get(f"/v1/accounts/{account_id}/users", headers=root).status_code == 200
+
+
+def test_metrics_count_decisions_and_report_the_index_lag(api: MandateClient) -> None:
+    """``/metrics`` exposes the index position, the log head and decisions by outcome."""
+    account_id, root = api.open_account("Metrics")
+    request = {"action": "oss:GetObject", "resource": f"acs:oss:*:{account_id}:b/x"}
+    before = api.get("/metrics")
+    assert api.post("/v1/authorize", json=request, headers=root).json()["allowed"] is True
+    after = api.get("/metrics")
+    assert after.status_code == 200
+    assert after.headers["content-type"].startswith("text/plain")
+
+    def value(text: str, name: str) -> float:
+        line = next(line for line in text.splitlines() if line.startswith(name + " "))
+        return float(line.split()[-1])
+
+    allowed = 'mandate_decisions_total{decision="Allow"}'
+    assert value(after.text, allowed) == value(before.text, allowed) + 1
+    assert value(after.text, "mandate_store_up") == 1
+    assert value(after.text, "mandate_index_position") <= value(after.text, "mandate_log_head")
