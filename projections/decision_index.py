@@ -20,17 +20,9 @@ from uuid import UUID
 from domain.arns import group_arn, parse_principal_arn, root_arn, user_arn
 from domain.attachments import Attachment, PolicyType
 from domain.decisions import Answer, Subject, SubjectKind, decide
-from domain.evaluation import (
-    CompiledPolicy,
-    Layer,
-    PolicySet,
-    PolicySource,
-    Request,
-    compile_policy,
-)
-from domain.policy import PolicyDocument, parse_policy_document
+from domain.evaluation import PolicySet, Request
 from domain.secrets import SecretHasher
-from domain.system_policies import SYSTEM_POLICIES
+from projections.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
 from projections.views import (
     AccessKeyView,
     AccountView,
@@ -43,7 +35,6 @@ from projections.views import (
 __all__ = ["AuthenticationFailed", "Credential", "DecisionIndex"]
 
 _MEMO_LIMIT = 200_000
-_COMPILED_LIMIT = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +77,7 @@ class DecisionIndex:
         self._generations: dict[UUID | str, int] = {}
         self._policy_sets: dict[UUID, tuple[int, PolicySet]] = {}
         self._memo: dict[tuple[UUID | str, int, str, str], Answer] = {}
-        self._compiled: dict[tuple[Any, ...], CompiledPolicy] = {}
-        self._parsed: dict[tuple[Any, ...], PolicyDocument] = {}
+        self._compiler = PolicyCompiler()
         self._handlers: dict[str, Callable[[Any], None]] = {
             "mandate:AccountOpened.v1": self._account_opened,
             "mandate:AccountClosed.v1": self._account_closed,
@@ -400,61 +390,30 @@ class DecisionIndex:
         if cached is not None and cached[0] == generation:
             return cached[1]
         user = self.users[user_id]
-        compiled = list(self._compile_attachments(user.attachments.values(), via=None))
+        groups = []
         for group_id in user.groups:
             group = self.groups.get(group_id)
             if group is None:
                 continue  # a membership of a deleted group is dead
             via = group_arn(group.account_id, group.group_name)
-            compiled.extend(self._compile_attachments(group.attachments.values(), via=via))
-        policy_set = PolicySet.of(compiled, Layer.IDENTITY)
+            groups.append(GroupAttachments(via, tuple(group.attachments.values())))
+        policy_set = self._compiler.identity_layer(
+            user.attachments.values(), groups, self._default_version
+        )
         self._policy_sets[user_id] = (generation, policy_set)
         return policy_set
+
+    def _default_version(self, policy_id: UUID) -> CustomVersion | None:
+        policy = self.policies.get(policy_id)
+        if policy is None:
+            return None
+        version = policy.default_version
+        return CustomVersion(policy_id, version, policy.versions[version].document)
 
     def forget_cached_decisions(self) -> None:
         """Drop every cached policy set and memoised answer (benchmarks measure cold paths)."""
         self._policy_sets = {}
         self._memo = {}
-
-    def _compile_attachments(
-        self, attachments: Iterable[Attachment], *, via: str | None
-    ) -> Iterable[CompiledPolicy]:
-        for a in attachments:
-            compiled = self._compile(a, via)
-            if compiled is not None:
-                yield compiled
-
-    def _compile(self, a: Attachment, via: str | None) -> CompiledPolicy | None:
-        if a.policy_type is PolicyType.SYSTEM:
-            system = SYSTEM_POLICIES.get(a.policy_name)
-            if system is None:
-                return None
-            key: tuple[Any, ...] = ("System", a.policy_name, "v1", via)
-            document = system.document
-            version = "v1"
-        else:
-            policy = self.policies.get(a.policy_id) if a.policy_id else None
-            if policy is None:
-                return None  # the policy was deleted: its attachment is dead
-            version = policy.default_version
-            key = ("Custom", policy.id, version, via)
-            parsed_key = ("Custom", policy.id, version)
-            parsed = self._parsed.get(parsed_key)
-            if parsed is None:
-                parsed = parse_policy_document(policy.versions[version].document)
-                self._parsed[parsed_key] = parsed
-            document = parsed
-        compiled = self._compiled.get(key)
-        if compiled is None:
-            if len(self._compiled) >= _COMPILED_LIMIT:
-                self._compiled.clear()
-                self._parsed.clear()
-            compiled = compile_policy(
-                document,
-                PolicySource(Layer.IDENTITY, a.policy_type.value, a.policy_name, version, via),
-            )
-            self._compiled[key] = compiled
-        return compiled
 
     # -- lookups for the API -------------------------------------------------------------
     def user_by_name(self, account_id: str, user_name: str) -> UserView | None:
