@@ -20,8 +20,12 @@ from api.settings import Settings, store_config
 from domain.audit import AuditContext, acting_as
 from domain.ledger import Ledger
 from domain.secrets import SecretHasher, new_token
+from projections.as_of import AsOfReader
 from projections.decision_index import DecisionIndex
 from projections.follower import LogFollower
+from projections.read_model_store import ProjectionRegistry, ReadModelStore
+from projections.sql_projection import STATE_DDL, ProjectionWorker, SqlProjection
+from projections.temporal_index import TemporalIndexProjection
 
 __all__ = ["AdminToken", "Runtime", "StoreUnavailable", "WriteNotApplied"]
 
@@ -117,14 +121,50 @@ class Runtime:
         # Decisions answered by /v1/authorize, by outcome (exposed at /metrics).
         self.decision_counts: Counter[str] = Counter()
         self.follower = LogFollower(self.ledger, self.index, poll_interval=settings.poll_interval)
+        # The SQL read models: which copy is live comes from the registry in the ledger's store.
+        self._create_read_models = config.env.get("CREATE_TABLE") == "y"
+        self.registry = ProjectionRegistry(self.ledger.recorder.datastore)  # type: ignore[attr-defined]
+        if self._create_read_models:
+            self.registry.create_table()
+        try:
+            active = self.registry.active()
+        except Exception as error:
+            self.ledger.close()
+            raise StoreUnavailable(f"the projection registry is missing: {error}") from error
+        self.temporal = self._worker(TemporalIndexProjection(), active.get("temporal", 1))
+        self.as_of = AsOfReader(self.temporal.store)
+
+    def _worker(self, projection: SqlProjection, version: int) -> ProjectionWorker:
+        store = ReadModelStore(
+            self.store.env,
+            projection.name,
+            version,
+            [*projection.ddl, STATE_DDL],
+            create=self._create_read_models,
+        )
+        if self._create_read_models:
+            self.registry.activate_if_absent(projection.name, version)
+        return ProjectionWorker(
+            self.ledger, store, projection, poll_interval=max(self.settings.poll_interval, 0.05)
+        )
+
+    @property
+    def projection_workers(self) -> list[ProjectionWorker]:
+        return [self.temporal]
 
     def start(self) -> None:
-        """Rebuild the index from position 0, then keep following the log."""
+        """Rebuild the index from position 0, then keep it and the SQL projections following."""
         self.follower.catch_up()
         self.follower.start()
+        if self.settings.run_projections:
+            for worker in self.projection_workers:
+                worker.start()
 
     def stop(self) -> None:
         self.follower.stop()
+        for worker in self.projection_workers:
+            worker.stop()
+            worker.store.close()
         self.ledger.close()
 
     def write(

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     write_timeout: float = 5.0
     poll_interval: float = 0.05
     postgres_pool_size: int = 5
+    run_projections: bool = Field(
+        default=True,
+        description="follow the log into the SQL projections (temporal index, audit trail) "
+        "in this process; off where a dedicated `mandate projections run` worker does it",
+    )
 
     @model_validator(mode="after")
     def _production_needs_explicit_secrets(self) -> Settings:

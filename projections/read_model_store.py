@@ -215,6 +215,14 @@ class ProjectionRegistry:
             cursor.execute(f"SELECT name, version FROM {self._table()}")  # noqa: S608 (our name)
             return {row["name"]: int(row["version"]) for row in cursor.fetchall()}
 
+    def activate_if_absent(self, name: str, version: int) -> None:
+        statement = self.dialect.sql(
+            f"INSERT INTO {self._table()} (name, version) VALUES (?, ?) "  # noqa: S608
+            "ON CONFLICT (name) DO NOTHING"
+        )
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(statement, (name, version))
+
     def activate(self, name: str, version: int) -> None:
         statement = self.dialect.sql(
             f"INSERT INTO {self._table()} (name, version) VALUES (?, ?) "  # noqa: S608

@@ -1,0 +1,408 @@
+"""The temporal index: every fact a decision depends on, as a half-open interval of ledger time.
+
+One table of facts. A fact is ``(kind, subject, object)`` with a payload, alive from
+``valid_from`` (the ledger time of the event that opened it, ``opened_position``) until
+``valid_to`` (of the event that closed it, ``closed_position``; NULL while it is alive).
+It is alive at T when ``valid_from <= T < valid_to``. Times are microseconds since the epoch.
+
+| kind | subject | object | payload |
+|---|---|---|---|
+| ``account`` | account id | ``""`` | name |
+| ``user`` | user id | user name | display name |
+| ``access_key`` | AccessKey id | user id (``""`` for the root key) | status |
+| ``group`` | group id | group name | |
+| ``membership`` | user id | group id | group name |
+| ``attachment`` | user or group id | ``<Custom|System>:<policy name>`` | holder kind, policy id |
+| ``policy`` | policy id | policy name | default version and its document |
+| ``policy_version`` | policy id | version id | document |
+
+A change of payload (a rename, a key disabled, a new default version) closes the fact and
+opens its successor at the same instant. Nothing else is stored: the answer "who could do
+what at T" is always computed by the evaluator from the facts alive at T.
+
+The projection keeps the open facts in memory (loaded from the table when it starts), buffers
+a batch's inserts and closes, and writes them with ``executemany`` in the worker's
+transaction, together with the batch's tracking position.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from domain.identifiers import account_aggregate_id
+from projections.read_model_store import ReadModelStore
+from projections.sql_projection import SqlProjection, to_micros
+
+__all__ = ["FACTS_DDL", "Fact", "TemporalIndexProjection"]
+
+FACTS_DDL = [
+    "CREATE TABLE IF NOT EXISTS {p}_facts ("
+    " kind TEXT NOT NULL, subject TEXT NOT NULL, object TEXT NOT NULL,"
+    " account_id TEXT NOT NULL, payload TEXT NOT NULL,"
+    " valid_from BIGINT NOT NULL, valid_to BIGINT,"
+    " opened_position BIGINT NOT NULL, closed_position BIGINT,"
+    " PRIMARY KEY (kind, subject, object, opened_position))",
+    # "The facts of this subject alive at T": the primary key's prefix, then valid_from.
+    "CREATE INDEX IF NOT EXISTS {p}_facts_subject_at ON {p}_facts (kind, subject, valid_from)",
+    # "Which entity had this name in this account at T".
+    "CREATE INDEX IF NOT EXISTS {p}_facts_name_at"
+    " ON {p}_facts (kind, account_id, object, valid_from)",
+    # Loading the open facts at start, without reading history.
+    "CREATE INDEX IF NOT EXISTS {p}_facts_open ON {p}_facts (kind) WHERE valid_to IS NULL",
+]
+
+_INSERT = (
+    "INSERT INTO {p}_facts (kind, subject, object, account_id, payload, valid_from, valid_to,"
+    " opened_position, closed_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_CLOSE = (
+    "UPDATE {p}_facts SET valid_to = ?, closed_position = ?"
+    " WHERE kind = ? AND subject = ? AND object = ? AND opened_position = ?"
+)
+
+
+@dataclass(slots=True)
+class Fact:
+    kind: str
+    subject: str
+    object: str
+    account_id: str
+    payload: dict[str, Any]
+    valid_from: int
+    opened_position: int
+    valid_to: int | None = None
+    closed_position: int | None = None
+    persisted: bool = field(default=False, repr=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.subject, self.object)
+
+
+class TemporalIndexProjection(SqlProjection):
+    """Turns ledger events into opened and closed fact intervals."""
+
+    name: ClassVar[str] = "temporal"
+    ddl: ClassVar[list[str]] = FACTS_DDL
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, str, str], Fact] = {}
+        self._new: list[Fact] = []
+        self._closes: list[tuple[int, int, str, str, str, int]] = []
+        self._accounts: dict[UUID, str] = {}  # account aggregate id → account id
+        self._owners: dict[str, str] = {}  # user, group or policy id → its account id
+        self._user_keys: dict[str, set[str]] = {}
+        self._objects: dict[tuple[str, str], set[str]] = {}  # (kind, subject) → open objects
+        self._handlers: dict[str, Callable[[Any, int, int], None]] = {
+            "mandate:AccountOpened.v1": self._account_opened,
+            "mandate:AccountClosed.v1": self._account_closed,
+            "mandate:RootAccessKeyRotated.v1": self._root_key_rotated,
+            "mandate:UserCreated.v1": self._user_created,
+            "mandate:UserUpdated.v1": self._user_updated,
+            "mandate:UserDeleted.v1": self._user_deleted,
+            "mandate:AccessKeyCreated.v1": self._key_created,
+            "mandate:AccessKeyDisabled.v1": self._key_status("Inactive"),
+            "mandate:AccessKeyEnabled.v1": self._key_status("Active"),
+            "mandate:AccessKeyDeleted.v1": self._key_deleted,
+            "mandate:UserAddedToGroup.v1": self._added_to_group,
+            "mandate:UserRemovedFromGroup.v1": self._removed_from_group,
+            "mandate:User.PolicyAttached.v1": self._attached("user"),
+            "mandate:User.PolicyDetached.v1": self._detached,
+            "mandate:GroupCreated.v1": self._group_created,
+            "mandate:GroupDeleted.v1": self._group_deleted,
+            "mandate:Group.PolicyAttached.v1": self._attached("group"),
+            "mandate:Group.PolicyDetached.v1": self._detached,
+            "mandate:PolicyCreated.v1": self._policy_created,
+            "mandate:PolicyVersionCreated.v1": self._policy_version_created,
+            "mandate:DefaultPolicyVersionSet.v1": self._default_version_set,
+            "mandate:PolicyVersionDeleted.v1": self._policy_version_deleted,
+            "mandate:PolicyDeleted.v1": self._policy_deleted,
+        }
+
+    # -- the worker's protocol -----------------------------------------------------------------
+    def load(self, store: ReadModelStore, cursor: Any) -> None:
+        self.discard()
+        self._open = {}
+        self._accounts = {}
+        self._owners = {}
+        self._user_keys = {}
+        self._objects = {}
+        rows = store.execute(
+            cursor,
+            "SELECT kind, subject, object, account_id, payload, valid_from, opened_position"
+            " FROM {p}_facts WHERE valid_to IS NULL",
+        ).fetchall()
+        for row in rows:
+            fact = Fact(
+                row["kind"],
+                row["subject"],
+                row["object"],
+                row["account_id"],
+                json.loads(row["payload"]),
+                int(row["valid_from"]),
+                int(row["opened_position"]),
+                persisted=True,
+            )
+            self._remember(fact)
+
+    def apply(self, event: Any, position: int, ledger_time: datetime) -> None:
+        handler = self._handlers.get(type(event).TOPIC)
+        if handler is not None:
+            handler(event, position, to_micros(ledger_time))
+
+    def flush(self, store: ReadModelStore, cursor: Any) -> None:
+        store.executemany(cursor, _CLOSE, self._closes)
+        store.executemany(
+            cursor,
+            _INSERT,
+            [
+                (
+                    f.kind,
+                    f.subject,
+                    f.object,
+                    f.account_id,
+                    json.dumps(f.payload, sort_keys=True, separators=(",", ":")),
+                    f.valid_from,
+                    f.valid_to,
+                    f.opened_position,
+                    f.closed_position,
+                )
+                for f in self._new
+            ],
+        )
+        for fact in self._new:
+            fact.persisted = True
+        self._new = []
+        self._closes = []
+
+    def discard(self) -> None:
+        self._new = []
+        self._closes = []
+
+    # -- opening and closing -------------------------------------------------------------------
+    def _remember(self, fact: Fact) -> None:
+        self._open[fact.key] = fact
+        self._objects.setdefault((fact.kind, fact.subject), set()).add(fact.object)
+        if fact.kind == "account":
+            self._accounts[account_aggregate_id(fact.subject)] = fact.subject
+        elif fact.kind in ("user", "group", "policy"):
+            self._owners[fact.subject] = fact.account_id
+        elif fact.kind == "access_key" and fact.object:
+            self._user_keys.setdefault(fact.object, set()).add(fact.subject)
+
+    def _open_fact(
+        self,
+        kind: str,
+        subject: str,
+        obj: str,
+        account_id: str,
+        payload: dict[str, Any],
+        position: int,
+        at: int,
+    ) -> None:
+        fact = Fact(kind, subject, obj, account_id, payload, at, position)
+        self._remember(fact)
+        self._new.append(fact)
+
+    def _close(self, kind: str, subject: str, obj: str, position: int, at: int) -> Fact | None:
+        fact = self._open.pop((kind, subject, obj), None)
+        if fact is None:
+            return None
+        self._objects.get((kind, subject), set()).discard(obj)
+        if fact.persisted:
+            self._closes.append((at, position, kind, subject, obj, fact.opened_position))
+        else:
+            fact.valid_to = at
+            fact.closed_position = position
+        if kind == "access_key" and fact.object:
+            self._user_keys.get(fact.object, set()).discard(subject)
+        return fact
+
+    def _replace(
+        self, kind: str, subject: str, obj: str, position: int, at: int, **changes: Any
+    ) -> None:
+        old = self._close(kind, subject, obj, position, at)
+        if old is not None:
+            self._open_fact(
+                kind, subject, obj, old.account_id, {**old.payload, **changes}, position, at
+            )
+
+    def _close_all(self, kind: str, subject: str, position: int, at: int) -> None:
+        for obj in sorted(self._objects.get((kind, subject), ())):
+            self._close(kind, subject, obj, position, at)
+
+    # -- accounts and keys ---------------------------------------------------------------------
+    def _account_opened(self, e: Any, position: int, at: int) -> None:
+        account = e.account_id
+        self._open_fact("account", account, "", account, {"name": e.name}, position, at)
+        self._open_fact(
+            "access_key", e.root_access_key_id, "", account, {"status": "Active"}, position, at
+        )
+
+    def _account_closed(self, e: Any, position: int, at: int) -> None:
+        account = self._accounts[e.originator_id]
+        self._close("account", account, "", position, at)
+
+    def _root_key_rotated(self, e: Any, position: int, at: int) -> None:
+        account = self._accounts[e.originator_id]
+        self._close("access_key", e.previous_access_key_id, "", position, at)
+        self._open_fact(
+            "access_key", e.access_key_id, "", account, {"status": "Active"}, position, at
+        )
+
+    def _key_created(self, e: Any, position: int, at: int) -> None:
+        user = str(e.originator_id)
+        self._open_fact(
+            "access_key",
+            e.access_key_id,
+            user,
+            self._owners[user],
+            {"status": "Active"},
+            position,
+            at,
+        )
+
+    def _key_status(self, status: str) -> Callable[[Any, int, int], None]:
+        def handler(e: Any, position: int, at: int) -> None:
+            user = str(e.originator_id)
+            self._replace("access_key", e.access_key_id, user, position, at, status=status)
+
+        return handler
+
+    def _key_deleted(self, e: Any, position: int, at: int) -> None:
+        self._close("access_key", e.access_key_id, str(e.originator_id), position, at)
+
+    # -- users, groups, memberships ------------------------------------------------------------
+    def _user_created(self, e: Any, position: int, at: int) -> None:
+        self._open_fact(
+            "user",
+            str(e.originator_id),
+            e.user_name,
+            e.account_id,
+            {"display_name": e.display_name},
+            position,
+            at,
+        )
+
+    def _user_updated(self, e: Any, position: int, at: int) -> None:
+        user = str(e.originator_id)
+        old = self._close("user", user, e.previous_user_name, position, at)
+        account = old.account_id if old is not None else self._owners[user]
+        self._open_fact(
+            "user", user, e.user_name, account, {"display_name": e.display_name}, position, at
+        )
+
+    def _user_deleted(self, e: Any, position: int, at: int) -> None:
+        user = str(e.originator_id)
+        self._close_all("user", user, position, at)
+        for key_id in sorted(self._user_keys.pop(user, set())):
+            self._close("access_key", key_id, user, position, at)
+
+    def _added_to_group(self, e: Any, position: int, at: int) -> None:
+        user = str(e.originator_id)
+        self._open_fact(
+            "membership",
+            user,
+            str(e.group_id),
+            self._owners[user],
+            {"group_name": e.group_name},
+            position,
+            at,
+        )
+
+    def _removed_from_group(self, e: Any, position: int, at: int) -> None:
+        self._close("membership", str(e.originator_id), str(e.group_id), position, at)
+
+    def _group_created(self, e: Any, position: int, at: int) -> None:
+        self._open_fact("group", str(e.originator_id), e.group_name, e.account_id, {}, position, at)
+
+    def _group_deleted(self, e: Any, position: int, at: int) -> None:
+        group = str(e.originator_id)
+        self._close_all("group", group, position, at)
+
+    # -- attachments and policies --------------------------------------------------------------
+    def _attached(self, holder_kind: str) -> Callable[[Any, int, int], None]:
+        def handler(e: Any, position: int, at: int) -> None:
+            holder = str(e.originator_id)
+            self._open_fact(
+                "attachment",
+                holder,
+                f"{e.policy_type}:{e.policy_name}",
+                self._owners[holder],
+                {
+                    "holder": holder_kind,
+                    "policy_id": str(e.policy_id) if e.policy_id is not None else None,
+                },
+                position,
+                at,
+            )
+
+        return handler
+
+    def _detached(self, e: Any, position: int, at: int) -> None:
+        holder = str(e.originator_id)
+        self._close("attachment", holder, f"{e.policy_type}:{e.policy_name}", position, at)
+
+    def _policy_created(self, e: Any, position: int, at: int) -> None:
+        policy = str(e.originator_id)
+        self._open_fact(
+            "policy",
+            policy,
+            e.policy_name,
+            e.account_id,
+            {"default_version": "v1", "document": e.document},
+            position,
+            at,
+        )
+        self._open_fact(
+            "policy_version", policy, "v1", e.account_id, {"document": e.document}, position, at
+        )
+
+    def _policy_fact(self, policy: str) -> Fact | None:
+        names = self._objects.get(("policy", policy))
+        return self._open[("policy", policy, next(iter(names)))] if names else None
+
+    def _set_default(self, policy: str, version_id: str, position: int, at: int) -> None:
+        current = self._policy_fact(policy)
+        version = self._open.get(("policy_version", policy, version_id))
+        if current is None or version is None:
+            return
+        self._replace(
+            "policy",
+            policy,
+            current.object,
+            position,
+            at,
+            default_version=version_id,
+            document=version.payload["document"],
+        )
+
+    def _policy_version_created(self, e: Any, position: int, at: int) -> None:
+        policy = str(e.originator_id)
+        self._open_fact(
+            "policy_version",
+            policy,
+            e.version_id,
+            self._owners[policy],
+            {"document": e.document},
+            position,
+            at,
+        )
+        if e.set_as_default:
+            self._set_default(policy, e.version_id, position, at)
+
+    def _default_version_set(self, e: Any, position: int, at: int) -> None:
+        self._set_default(str(e.originator_id), e.version_id, position, at)
+
+    def _policy_version_deleted(self, e: Any, position: int, at: int) -> None:
+        self._close("policy_version", str(e.originator_id), e.version_id, position, at)
+
+    def _policy_deleted(self, e: Any, position: int, at: int) -> None:
+        policy = str(e.originator_id)
+        self._close_all("policy", policy, position, at)
+        self._close_all("policy_version", policy, position, at)
