@@ -177,7 +177,9 @@ class AsOfReader:
         found = []
         for policy in layer.policies:
             source = policy.source
-            for index, statement in enumerate(policy.document.statements):
+            written = policy.document.as_dict()["Statement"]
+            statements = written if isinstance(written, list) else [written]
+            for index, statement in enumerate(statements):
                 found.append(
                     Provenance(
                         source.policy_type,
@@ -185,7 +187,7 @@ class AsOfReader:
                         source.version,
                         source.via,
                         index,
-                        statement.model_dump(by_alias=True, exclude_none=True, mode="json"),
+                        statement,
                     )
                 )
         return found

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
+import anyio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request as StarletteRequest
@@ -34,7 +35,8 @@ from api.deps import (
     wait_for_min_position,
 )
 from api.presenters import rfc3339
-from api.problems import Forbidden, NotImplementedYet
+from api.problems import Forbidden
+from api.routers import history
 from api.runtime import Runtime
 from api.schemas import AuthorizeBody, ClientCredentials, SimulateBody, parse_body
 from domain.arns import account_of_resource, parse_principal_arn
@@ -139,29 +141,18 @@ def _may_ask_about(
     authorize_management(runtime, caller, account_id, "ram:Authorize", arn)
 
 
-def _check_as_of(as_of: datetime | None) -> None:
-    if as_of is None:
-        return
-    if as_of.tzinfo is None:
-        raise InvalidInput(FieldError("as_of", "must carry a time zone (RFC 3339)"))
-    if as_of > datetime.now(UTC):
-        raise InvalidInput(FieldError("as_of", "is in the future"))
-    raise NotImplementedYet(
-        "as-of decisions need the temporal index, which this version does not have yet"
-    )
-
-
 async def authorize(request: StarletteRequest) -> Response:
     runtime: Runtime = request.app.state.runtime
     await wait_for_min_position(runtime, request.headers.get("min-position"))
     caller = authenticate(request, runtime)
     body = parse_body(AuthorizeBody, await request.body())
     await ensure_position(runtime, body.min_position, "min_position")
-    _check_as_of(body.as_of)
     if body.credentials is not None and body.principal is not None:
         raise InvalidInput(
             FieldError("principal", "give either credentials or principal, not both")
         )
+    if body.as_of is not None:
+        return JSONResponse(await _authorize_as_of(runtime, caller, body, body.as_of))
     index = runtime.index
     subject: Subject | Callable[[], Subject]
     if body.credentials is None and body.principal is None:
@@ -250,6 +241,52 @@ async def simulate(body: SimulateBody, caller: CallerDep, runtime: RuntimeDep) -
             "position": runtime.index.position,
         }
     )
+
+
+async def _authorize_as_of(
+    runtime: Runtime, caller: Caller, body: AuthorizeBody, as_of: datetime
+) -> dict[str, Any]:
+    """The decision at ``as_of``, from the facts alive then (the temporal index)."""
+    at = history.check_instant(as_of)
+    if body.credentials is None and body.principal is None:
+        context = {**_supplied_context(body.context, vouching=False), **connection_context(caller)}
+        position = await history.reach_temporal_head(runtime)
+        found = await anyio.to_thread.run_sync(
+            history.principal_of_credential, runtime, caller.credential, at
+        )
+    else:
+        context = {"acs:mfapresent": False, **_supplied_context(body.context, vouching=True)}
+        if body.credentials is not None:
+            client = body.credentials
+            if client.security_token is not None:
+                return _refused("session credentials are not supported yet", runtime)
+            try:
+                credential = runtime.index.authenticate(
+                    client.access_key_id, client.access_key_secret
+                )
+            except AuthenticationFailed as failure:
+                return _refused(_refusal(runtime, caller, client, failure), runtime)
+            _may_ask_about(runtime, caller, credential.account_id, credential.arn, body.resource)
+            position = await history.reach_temporal_head(runtime)
+            status = await anyio.to_thread.run_sync(
+                runtime.as_of.key_status, credential.access_key_id, at
+            )
+            if status != "Active":
+                why = "did not exist then" if status is None else f"was {status} then"
+                found = (None, f"the AccessKey {why}")
+            else:
+                found = await anyio.to_thread.run_sync(
+                    history.principal_of_credential, runtime, credential, at
+                )
+        else:
+            assert body.principal is not None
+            parsed = parse_principal_arn(body.principal)
+            _may_ask_about(runtime, caller, parsed.account_id, body.principal, body.resource)
+            position = await history.reach_temporal_head(runtime)
+            found = await anyio.to_thread.run_sync(
+                runtime.as_of.principal_for_arn, body.principal, at
+            )
+    return history.answer_as_of(runtime, found, body.action, body.resource, context, at, position)
 
 
 authorize_route = Route("/v1/authorize", authorize, methods=["POST"], name="authorize")

@@ -1,0 +1,135 @@
+"""Point in time: as-of decisions and effective permissions, from the temporal index.
+
+Both first let the temporal index reach the head of the log observed when the request
+arrived (bounded; 503 with Retry-After otherwise), so an answer about T never misses an
+event committed before the question was asked. The SQL reads run in the threadpool.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from fastapi import APIRouter
+
+from api.deps import CallerDep, RuntimeDep, authorize_management, check_account_id
+from api.presenters import rfc3339
+from api.problems import PositionNotReached
+from api.runtime import Runtime
+from domain.arns import parse_principal_arn
+from domain.decisions import Answer
+from domain.errors import FieldError, InvalidInput, NotFound
+from domain.evaluation import DecisionKind, Request
+from projections.as_of import PrincipalAt
+from projections.decision_index import Credential
+
+router = APIRouter(tags=["point in time"])
+
+
+def check_instant(as_of: datetime, field: str = "as_of") -> datetime:
+    """An instant with a zone, not in the future, in UTC."""
+    if as_of.tzinfo is None:
+        raise InvalidInput(FieldError(field, "must carry a time zone (RFC 3339)"))
+    if as_of > datetime.now(UTC):
+        raise InvalidInput(FieldError(field, "is in the future"))
+    return as_of.astimezone(UTC)
+
+
+async def reach_temporal_head(runtime: Runtime) -> int:
+    """Wait until the temporal index has applied the head seen now; return its position."""
+    head = await anyio.to_thread.run_sync(runtime.head)
+    worker = runtime.temporal
+    reached = await anyio.to_thread.run_sync(
+        worker.wait_for, head, runtime.settings.min_position_timeout
+    )
+    if not reached:
+        raise PositionNotReached(head, worker.position)
+    return head
+
+
+def principal_of_credential(
+    runtime: Runtime, credential: Credential | None, at: datetime
+) -> tuple[PrincipalAt | None, str]:
+    """Who a verified AccessKey belongs to, as that principal was at ``at``."""
+    if credential is None:
+        raise InvalidInput(
+            FieldError(
+                "principal",
+                "the platform admin holds no permissions of its own: pass credentials or principal",
+            )
+        )
+    if credential.user_id is None:
+        return runtime.as_of.root_of(credential.account_id, at)
+    return runtime.as_of.principal_for_user(credential.user_id, at)
+
+
+def answer_as_of(
+    runtime: Runtime,
+    found: tuple[PrincipalAt | None, str],
+    action: str,
+    resource: str,
+    context: dict[str, Any],
+    at: datetime,
+    position: int,
+) -> dict[str, Any]:
+    """The decision at ``at`` in the shape of a live one, plus ``as_of``."""
+    principal, why_not = found
+    common = {
+        "as_of": rfc3339(at),
+        "evaluated_at": rfc3339(datetime.now(UTC)),
+        "position": position,
+    }
+    if principal is None:
+        return {
+            "decision": DecisionKind.IMPLICIT_DENY.value,
+            "allowed": False,
+            "matched": [],
+            "chain": [],
+            "billed_account": None,
+            "reason": why_not,
+            **common,
+        }
+    request = Request.make(action, resource, {**context, "acs:currenttime": at})
+    answer: Answer = runtime.as_of.decide(principal, request)
+    decision = answer.decision
+    return {
+        "decision": decision.decision.value,
+        "allowed": decision.decision is DecisionKind.ALLOW,
+        "matched": [m.as_dict() for m in decision.matched],
+        "chain": list(answer.chain),
+        "billed_account": answer.billed_account,
+        "reason": answer.reason,
+        **common,
+    }
+
+
+@router.get("/v1/accounts/{account_id}/effective-permissions")
+async def effective_permissions(
+    account_id: str,
+    principal: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
+    """Every statement that applied to ``principal`` at ``as_of`` (default: now), and how."""
+    check_account_id(account_id)
+    parsed = parse_principal_arn(principal)
+    if parsed.account_id != account_id:
+        raise InvalidInput(FieldError("principal", f"is not a principal of account {account_id}"))
+    authorize_management(
+        runtime, caller, account_id, "ram:GetEffectivePermissions", principal, admin_may=True
+    )
+    at = check_instant(as_of) if as_of is not None else datetime.now(UTC)
+    position = await reach_temporal_head(runtime)
+    found, why_not = await anyio.to_thread.run_sync(runtime.as_of.principal_for_arn, principal, at)
+    if found is None:
+        raise NotFound(f"{principal}: {why_not}", code="EntityNotExist.Principal")
+    statements = runtime.as_of.effective_permissions(found)
+    return {
+        "principal": found.subject.arn,
+        "as_of": rfc3339(at),
+        "position": position,
+        "root": found.user_id is None,
+        "statements": [s.as_dict() for s in statements],
+    }
