@@ -1,13 +1,16 @@
-"""The ``mandate`` command: ``serve`` and ``migrate`` (more operations join later)."""
+"""The ``mandate`` command: ``serve``, ``migrate`` and the operations on projections."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from collections.abc import Sequence
 
 from api.runtime import Runtime, StoreUnavailable
 from api.settings import Settings
+from projections.rebuild import RebuildRefused, rebuild
 
 __all__ = ["main"]
 
@@ -61,6 +64,90 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def _open_runtime() -> Runtime | None:
+    try:
+        return Runtime(Settings().model_copy(update={"run_projections": False}))
+    except StoreUnavailable as error:
+        print(f"mandate: {error}", file=sys.stderr)
+        return None
+
+
+def _projections_rebuild(args: argparse.Namespace) -> int:
+    runtime = _open_runtime()
+    if runtime is None:
+        return 2
+    try:
+        workers = {w.projection.name: w for w in runtime.projection_workers}
+        names = [args.name] if args.name else sorted(workers)
+        unknown = [n for n in names if n not in workers]
+        if unknown:
+            print(f"mandate: no projection named {unknown[0]!r} ({', '.join(workers)})")
+            return 2
+        for name in names:
+            worker = workers[name]
+            print(
+                f"mandate: rebuilding {name} from position 0 (readers stay on "
+                f"{worker.store.prefix})",
+                flush=True,
+            )
+            try:
+                result = rebuild(
+                    runtime.ledger,
+                    runtime.store.env,
+                    runtime.registry,
+                    type(worker.projection)(),
+                    check=runtime.rebuild_check(name),
+                    grace_seconds=args.grace,
+                )
+            except RebuildRefused as refusal:
+                print(f"mandate: {name}: rebuild refused, nothing switched: {refusal}")
+                return 1
+            print(
+                f"mandate: {name}: v{result.old_version} -> v{result.new_version}, "
+                f"{result.events} events to position {result.position} in "
+                f"{result.seconds:.2f} s ({result.events_per_second:,.0f} events/s); "
+                f"readers switched, v{result.old_version} dropped",
+                flush=True,
+            )
+        return 0
+    finally:
+        runtime.stop()
+
+
+def _projections_run(_: argparse.Namespace) -> int:
+    """A dedicated worker: follow the log into every SQL projection until interrupted."""
+    runtime = _open_runtime()
+    if runtime is None:
+        return 2
+    for worker in runtime.projection_workers:
+        worker.start()
+    print(
+        "mandate: following the log into "
+        + ", ".join(w.store.prefix for w in runtime.projection_workers),
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(runtime.settings.registry_watch_interval)
+            runtime.follow_registry()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        runtime.stop()
+
+
+def _projections_status(_: argparse.Namespace) -> int:
+    runtime = _open_runtime()
+    if runtime is None:
+        return 2
+    try:
+        head = runtime.head()
+        print(json.dumps({"head": head, "projections": runtime.projection_lags(head)}, indent=2))
+        return 0
+    finally:
+        runtime.stop()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mandate", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +158,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.set_defaults(run=_serve)
     migrate = commands.add_parser("migrate", help="create the schema once (PostgreSQL)")
     migrate.set_defaults(run=_migrate)
+    projections = commands.add_parser("projections", help="operate the SQL projections")
+    verbs = projections.add_subparsers(dest="verb", required=True)
+    rebuild_cmd = verbs.add_parser(
+        "rebuild", help="rebuild from position 0 into a new copy, then switch readers (blue/green)"
+    )
+    rebuild_cmd.add_argument("name", nargs="?", help="temporal or audit (default: all)")
+    rebuild_cmd.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds between the switch and dropping the old copy (default 5)",
+    )
+    rebuild_cmd.set_defaults(run=_projections_rebuild)
+    verbs.add_parser("run", help="a dedicated projection worker").set_defaults(run=_projections_run)
+    verbs.add_parser("status", help="each projection's copy, position and lag").set_defaults(
+        run=_projections_status
+    )
     args = parser.parse_args(argv)
     return int(args.run(args))
 

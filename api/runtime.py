@@ -10,11 +10,13 @@ import json
 import logging
 import os
 import secrets
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from api.settings import Settings, store_config
 from domain.audit import AuditContext, acting_as
@@ -133,6 +135,7 @@ class Runtime:
             raise StoreUnavailable(f"the projection registry is missing: {error}") from error
         self.temporal = self._worker(TemporalIndexProjection(), active.get("temporal", 1))
         self.as_of = AsOfReader(self.temporal.store)
+        self._stopping = threading.Event()
 
     def _worker(self, projection: SqlProjection, version: int) -> ProjectionWorker:
         store = ReadModelStore(
@@ -159,8 +162,70 @@ class Runtime:
         if self.settings.run_projections:
             for worker in self.projection_workers:
                 worker.start()
+        self._watcher = threading.Thread(
+            target=self._watch_registry, name="mandate-registry", daemon=True
+        )
+        self._watcher.start()
+
+    def follow_registry(self) -> None:
+        """Move readers and workers to the copy the registry names (after a rebuild)."""
+        active = self.registry.active()
+        for worker in self.projection_workers:
+            version = active.get(worker.projection.name, worker.store.version)
+            if version == worker.store.version:
+                continue
+            store = ReadModelStore(
+                self.store.env,
+                worker.projection.name,
+                version,
+                [*worker.projection.ddl, STATE_DDL],
+                create=False,
+            )
+            old = worker.retarget(store)
+            if worker is self.temporal:
+                self.as_of.store = store
+            old.close()
+            log.info("projection %s now reads %s", worker.projection.name, store.prefix)
+
+    def rebuild_check(self, name: str) -> Callable[[ReadModelStore], None] | None:
+        """What a rebuilt copy of ``name`` must satisfy before readers switch to it."""
+        return None
+
+    def projection_lags(self, head: int) -> dict[str, dict[str, object]]:
+        """Each SQL projection's copy, position, and lag behind ``head`` in events and seconds.
+
+        The lag in seconds is how long the oldest event it has not applied has been waiting
+        (0 when it is caught up), so a stalled worker shows up even when writes are rare.
+        """
+        lags: dict[str, dict[str, object]] = {}
+        for worker in self.projection_workers:
+            position = worker.position
+            waiting = 0.0
+            if position < head:
+                pending = self.ledger.recorder.select_notifications(
+                    position, 1, inclusive_of_start=False
+                )
+                if pending:
+                    event: Any = self.ledger.mapper.to_domain_event(pending[0])
+                    waiting = max(0.0, time.time() - event.timestamp.timestamp())
+            lags[worker.projection.name] = {
+                "copy": worker.store.prefix,
+                "position": position,
+                "lag_events": max(0, head - position),
+                "lag_seconds": round(waiting, 3),
+                "error": str(worker.last_error) if worker.last_error else None,
+            }
+        return lags
+
+    def _watch_registry(self) -> None:
+        while not self._stopping.wait(self.settings.registry_watch_interval):
+            try:
+                self.follow_registry()
+            except Exception as error:  # an outage: try again at the next tick
+                log.warning("reading the projection registry failed: %s", error)
 
     def stop(self) -> None:
+        self._stopping.set()
         self.follower.stop()
         for worker in self.projection_workers:
             worker.stop()

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     write_timeout: float = 5.0
     poll_interval: float = 0.05
     postgres_pool_size: int = 5
+    registry_watch_interval: float = Field(
+        default=1.0, gt=0, description="seconds between checks for a rebuilt projection copy"
+    )
+    max_projection_lag_seconds: float = Field(
+        default=30.0, gt=0, description="/readyz fails when a projection lags longer than this"
+    )
     run_projections: bool = Field(
         default=True,
         description="follow the log into the SQL projections (temporal index, audit trail) "

@@ -14,7 +14,9 @@ applied exactly once and a crash resumes where it stopped.
 
 Which copy readers use is recorded in the ``mandate_projection_versions`` table of the
 ledger's own store, so a blue/green rebuild switches every process by one committed row.
-SQL is written once with ``?`` placeholders; ``Dialect.sql`` turns them into psycopg's.
+SQL is written once with ``?`` placeholders (``Dialect.sql`` turns them into psycopg's),
+``{p}`` where a table name starts (schema-qualified on PostgreSQL) and ``{i}`` where an index
+name starts (never qualified: an index lives in its table's schema).
 """
 
 from __future__ import annotations
@@ -108,24 +110,27 @@ class ReadModelStore:
         self.version = version
         self.prefix = f"{name}_v{version}"
         self._ledger_env = dict(ledger_env)
-        tables = [statement.replace("{p}", self.prefix) for statement in ddl]
-        self.tables = tables
         if _is_sqlite(ledger_env):
             self.dialect = Dialect("sqlite")
             self.path: str | None = _sqlite_copy_path(ledger_env["SQLITE_DBNAME"], self.prefix)
             env = {**ledger_env, "SQLITE_DBNAME": self.path}
             factory = SQLiteFactory(Environment(self.prefix, env))
+            self.qualified_prefix = self.prefix
+            self.tables = [self.render(statement) for statement in ddl]
             self.recorder: SQLiteTrackingRecorder | PostgresTrackingRecorder = _SQLiteCopyRecorder(
-                factory.datastore, ddl=tables
+                factory.datastore, ddl=self.tables
             )
         else:
             self.dialect = Dialect("postgres")
             self.path = None
             postgres_factory = PostgresFactory(Environment(self.prefix, dict(ledger_env)))
+            schema = postgres_factory.datastore.schema or "public"
+            self.qualified_prefix = f'"{schema}".{self.prefix}'
+            self.tables = [self.render(statement) for statement in ddl]
             self.recorder = _PostgresCopyRecorder(
                 postgres_factory.datastore,
                 tracking_table_name=f"{self.prefix}_tracking",
-                ddl=tables,
+                ddl=self.tables,
             )
         if create:
             self.recorder.create_table()
@@ -137,13 +142,18 @@ class ReadModelStore:
         with self.recorder.datastore.transaction(commit=commit) as cursor:
             yield cursor
 
+    def render(self, statement: str) -> str:
+        """Name this copy's tables and indexes in ``statement``; psycopg's placeholders."""
+        named = statement.replace("{p}", self.qualified_prefix).replace("{i}", self.prefix)
+        return self.dialect.sql(named)
+
     def execute(self, cursor: Any, statement: str, params: Any = ()) -> Any:
-        cursor.execute(self.dialect.sql(statement.replace("{p}", self.prefix)), params)
+        cursor.execute(self.render(statement), params)
         return cursor
 
     def executemany(self, cursor: Any, statement: str, rows: list[Any]) -> None:
         if rows:
-            cursor.executemany(self.dialect.sql(statement.replace("{p}", self.prefix)), rows)
+            cursor.executemany(self.render(statement), rows)
 
     def query(self, statement: str, params: Any = ()) -> list[Any]:
         with self.transaction(commit=False) as cursor:
@@ -182,7 +192,7 @@ class ReadModelStore:
             words = statement.split()
             if words[:2] == ["CREATE", "TABLE"]:
                 names.append(words[5] if words[2:5] == ["IF", "NOT", "EXISTS"] else words[2])
-        return [name.split("(")[0].strip('"') for name in names]
+        return [name.split("(")[0].split(".")[-1].strip('"') for name in names]
 
     def _schema(self) -> str:
         datastore = self.recorder.datastore

@@ -158,6 +158,18 @@ class ProjectionWorker:
             self.last_applied_at = time.time()
             return len(notifications)
 
+    def ledger_time(self) -> datetime | None:
+        """The ledger time of the last position this copy applied (None before any event)."""
+        rows = self.store.query("SELECT value FROM {p}_state WHERE key = ?", ("ledger_time",))
+        return datetime.fromisoformat(rows[0]["value"]) if rows else None
+
+    def retarget(self, store: ReadModelStore) -> ReadModelStore:
+        """Follow into another copy (a rebuild switched readers); return the one we left."""
+        with self._lock:
+            old, self.store = self.store, store
+            self._position = None
+        return old
+
     def _save_ledger_time(self, cursor: Any, ledger_time: datetime) -> None:
         statement = (
             "INSERT INTO {p}_state (key, value) VALUES (?, ?) "

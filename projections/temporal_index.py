@@ -48,12 +48,12 @@ FACTS_DDL = [
     " opened_position BIGINT NOT NULL, closed_position BIGINT,"
     " PRIMARY KEY (kind, subject, object, opened_position))",
     # "The facts of this subject alive at T": the primary key's prefix, then valid_from.
-    "CREATE INDEX IF NOT EXISTS {p}_facts_subject_at ON {p}_facts (kind, subject, valid_from)",
+    "CREATE INDEX IF NOT EXISTS {i}_facts_subject_at ON {p}_facts (kind, subject, valid_from)",
     # "Which entity had this name in this account at T".
-    "CREATE INDEX IF NOT EXISTS {p}_facts_name_at"
+    "CREATE INDEX IF NOT EXISTS {i}_facts_name_at"
     " ON {p}_facts (kind, account_id, object, valid_from)",
     # Loading the open facts at start, without reading history.
-    "CREATE INDEX IF NOT EXISTS {p}_facts_open ON {p}_facts (kind) WHERE valid_to IS NULL",
+    "CREATE INDEX IF NOT EXISTS {i}_facts_open ON {p}_facts (kind) WHERE valid_to IS NULL",
 ]
 
 _INSERT = (

@@ -31,9 +31,23 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         return JSONResponse({**body, "status": "store unavailable", "detail": str(error)}, 503)
     lag = max(0, head - runtime.index.position)
     body.update({"head": head, "decision_index_lag_events": lag})
-    ready = runtime.follower.last_error is None
-    body["status"] = "ready" if ready else "following the log failed"
-    return JSONResponse(body, 200 if ready else 503)
+    try:
+        projections = await anyio.to_thread.run_sync(runtime.projection_lags, head)
+    except Exception as error:  # the read models' store is down
+        return JSONResponse(
+            {**body, "status": "projections unavailable", "detail": str(error)}, 503
+        )
+    body["projections"] = projections
+    bound = runtime.settings.max_projection_lag_seconds
+    problems = [
+        f"{name} lags {lag['lag_seconds']} s (bound {bound} s)"
+        for name, lag in projections.items()
+        if float(str(lag["lag_seconds"])) > bound
+    ]
+    if runtime.follower.last_error is not None:
+        problems.insert(0, "following the log failed")
+    body["status"] = "; ".join(problems) if problems else "ready"
+    return JSONResponse(body, 503 if problems else 200)
 
 
 @router.get("/metrics")
