@@ -260,19 +260,28 @@ def _with_query_parameter(url: str, name: str, value: str) -> str:
     return urlunsplit(parts._replace(query=urlencode([*query, (name, value)])))
 
 
-@pytest.fixture
-def postgres_url(postgres_dsn: str) -> Iterator[str]:
-    """Return a DSN with ``?schema=`` naming a fresh schema; only that schema is dropped after."""
+@contextlib.contextmanager
+def fresh_schema_url(postgres_dsn: str) -> Iterator[str]:
+    """A DSN with ``?schema=`` naming a fresh schema; only that schema is dropped after."""
     name = SCHEMA_PREFIX + secrets.token_hex(6)
     schema = sql.Identifier(name)
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
-    yield _with_query_parameter(postgres_dsn, "schema", name)
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        # A connection a test leaked inside a transaction would block the drop forever; fail
-        # loudly instead. CASCADE reaches only objects inside this schema.
-        conn.execute("SET lock_timeout = '30s'")
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
+    try:
+        yield _with_query_parameter(postgres_dsn, "schema", name)
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            # A connection a test leaked inside a transaction would block the drop forever;
+            # fail loudly instead. CASCADE reaches only objects inside this schema.
+            conn.execute("SET lock_timeout = '30s'")
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
+
+
+@pytest.fixture
+def postgres_url(postgres_dsn: str) -> Iterator[str]:
+    """Return a DSN with ``?schema=`` naming a fresh schema; only that schema is dropped after."""
+    with fresh_schema_url(postgres_dsn) as url:
+        yield url
 
 
 @pytest.fixture

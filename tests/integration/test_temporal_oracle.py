@@ -27,6 +27,7 @@ from domain.audit import acting_as
 from domain.decisions import Answer
 from domain.evaluation import Request
 from projections.decision_index import DecisionIndex
+from tests.conftest import fresh_schema_url
 from tests.integration.test_index_cache_coherence import (
     ACTOR,
     USERS,
@@ -141,23 +142,45 @@ def test_a_scripted_history_answers_as_the_oracle_at_every_instant(runtime: Runt
     assert _assert_as_of_equals_oracle(runtime, account) > 500
 
 
+def _generated_history_matches_the_oracle(data: st.DataObject, length: int, url: str) -> None:
+    runtime = _runtime(url)
+    try:
+        account, documents = _set_up(runtime)
+        for number in range(length):
+            step = data.draw(_steps(runtime.index, account), label=f"step {number}")
+            _apply(runtime, account, documents, step, lambda: None)
+        assert _assert_as_of_equals_oracle(runtime, account) > 100
+    finally:
+        runtime.stop()
+
+
 @settings(
     max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data(), length=st.integers(min_value=4, max_value=14))
-def test_generated_histories_answer_as_the_oracle(data: st.DataObject, length: int) -> None:
+def test_generated_histories_answer_as_the_oracle_on_sqlite(
+    data: st.DataObject, length: int
+) -> None:
     with tempfile.TemporaryDirectory(prefix="mandate-oracle-") as directory:
-        runtime = _runtime(f"sqlite:///{Path(directory) / 'mandate.db'}")
-        try:
-            account, documents = _set_up(runtime)
-            for number in range(length):
-                step = data.draw(_steps(runtime.index, account), label=f"step {number}")
-                _apply(runtime, account, documents, step, lambda: None)
-            assert _assert_as_of_equals_oracle(runtime, account) > 100
-        finally:
-            runtime.stop()
+        _generated_history_matches_the_oracle(
+            data, length, f"sqlite:///{Path(directory) / 'mandate.db'}"
+        )
+
+
+@pytest.mark.postgres
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data(), length=st.integers(min_value=4, max_value=14))
+def test_generated_histories_answer_as_the_oracle_on_postgres(
+    postgres_dsn: str, data: st.DataObject, length: int
+) -> None:
+    with fresh_schema_url(postgres_dsn) as url:
+        _generated_history_matches_the_oracle(data, length, url)
 
 
 def test_as_of_reads_do_not_grow_with_history(runtime: Runtime) -> None:
