@@ -1,0 +1,513 @@
+"""Audit records: what one event of the log says, for the audit trail (DESIGN §4).
+
+``audit_record(event, position, ledger_time, naming)`` turns **every** event of the log —
+name claims included — into one ``AuditRecord``: the trail has exactly one record per
+position, so a missing record is always a gap, never a policy. Pure: no SQL, no I/O; the only
+state is the ``AuditNaming`` the caller passes in and keeps between events.
+
+Conventions
+-----------
+``event_type``
+    The event's topic without the ``mandate:`` prefix and the ``.v<N>`` suffix:
+    ``mandate:UserCreated.v1`` → ``UserCreated``, ``mandate:User.PolicyAttached.v1`` →
+    ``User.PolicyAttached``, ``mandate:NameReleased.v1`` → ``NameReleased``. Mechanical, so a
+    new event's type needs no table, and a ``.v2`` of an event keeps its type.
+``target``
+    The ARN of the entity acted upon, named as it was when the event happened:
+
+    * account events: the account's root, ``acs:ram::<account>:root``; a root AccessKey
+      rotation names the new key, ``acs:ram::<account>:root/accesskey/<access_key_id>``;
+    * user events (profile, membership, attachments): ``acs:ram::<account>:user/<name>``;
+      a rename (``UserUpdated``) names the user by the name the request addressed, its
+      previous name; AccessKey events name the key,
+      ``acs:ram::<account>:user/<name>/accesskey/<access_key_id>``;
+    * group events: ``acs:ram::<account>:group/<name>``;
+    * custom policy events (versions included): ``acs:ram::<account>:policy/<name>``;
+    * name claims: the ARN of the claimed name (``…:user/<name>``, ``…:group/<name>``,
+      ``…:policy/<name>``), so a ``target`` prefix finds an entity's claims with its events.
+``accounts``
+    The ids of the accounts the event concerns, sorted, without duplicates. Every event so
+    far concerns exactly the one account it belongs to (a name claim: the account of the
+    claimed name). A handler returns a tuple, so an event naming two accounts (an
+    entrustment, a delegation, a cross-account session) will list both, and its record will
+    be in both accounts' chains.
+``summary``
+    What changed, JSON-ready, in the event's own words: names, display names and comments,
+    AccessKey ids and statuses, policy types and names, policy version ids, whether a new
+    version became the default, and the full policy document text (not secret, and what an
+    auditor needs to see). Never a secret or a secret's hash: ``root_secret_hash`` and
+    ``secret_hash`` are not copied, and neither are internal aggregate UUIDs (the ARN and
+    the position identify the entity).
+``time``
+    The ledger time (DESIGN §4), RFC 3339 in UTC with microseconds and ``Z``:
+    ``2025-01-31T09:30:00.000000Z``.
+
+Naming
+------
+Most events carry only their aggregate's id (``AccessKeyCreated`` does not say whose key it
+is by name), so ``AuditNaming`` remembers, from the events that create and rename entities,
+each entity's account and name: accounts, users, groups, custom policies and name claims.
+It must see every event in log order, as ``audit_record`` does. Deleted users, groups and
+policies are forgotten (their ids are random and never reused, and nothing follows their
+deletion); accounts and name claims are kept (a claim is reclaimed under the same id).
+
+An event this module cannot name — an unknown topic, or an aggregate the naming has not
+seen — raises ``AuditRecordError`` rather than record something vague: a record is
+hash-chained and signed for ever, so a wrong one cannot be corrected later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Final
+
+from domain.arns import group_arn, policy_arn, root_arn, user_arn
+
+__all__ = [
+    "RECORDED_TOPICS",
+    "AuditNaming",
+    "AuditRecord",
+    "AuditRecordError",
+    "NamedEntity",
+    "UnknownAuditEvent",
+    "UnnamedEntity",
+    "audit_record",
+    "event_type_of",
+    "format_ledger_time",
+]
+
+
+class AuditRecordError(ValueError):
+    """An event cannot be turned into a faithful audit record."""
+
+
+class UnknownAuditEvent(AuditRecordError):
+    """No rule says how to record events of this topic (add one to ``_RULES``)."""
+
+
+class UnnamedEntity(AuditRecordError):
+    """The event's aggregate is not known to the naming state (it missed an earlier event)."""
+
+
+# -- conventions ---------------------------------------------------------------------------------
+
+_TOPIC_RE: Final = re.compile(
+    r"\Amandate:(?P<type>[A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z0-9]+)*?)"
+    r"(?:\.v[0-9]+)?\Z"
+)
+
+
+def event_type_of(topic: str) -> str:
+    """``mandate:User.PolicyAttached.v1`` → ``User.PolicyAttached`` (see the module doc)."""
+    found = _TOPIC_RE.match(topic)
+    if found is None:
+        raise UnknownAuditEvent(f"{topic!r} is not a Mandate event topic")
+    return found["type"]
+
+
+def format_ledger_time(ledger_time: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and ``Z``; a naive datetime is refused."""
+    if ledger_time.tzinfo is None or ledger_time.utcoffset() is None:
+        raise AuditRecordError("the ledger time must be timezone-aware")
+    return ledger_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _key_arn(principal_arn: str, access_key_id: str) -> str:
+    return f"{principal_arn}/accesskey/{access_key_id}"
+
+
+# -- the record ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One event of the log as the audit trail shows it (field meanings: module doc)."""
+
+    position: int
+    time: str
+    accounts: tuple[str, ...]
+    actor: str
+    credential: str | None
+    event_type: str
+    target: str
+    summary: Mapping[str, Any]
+    reason: str | None
+    request_id: str | None
+    source_ip: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The canonical JSON-ready form, hashed into the chains (``audit_chain``).
+
+        Exactly these eleven keys; ``accounts`` is a list, ``summary`` a plain dict, absent
+        optional values are ``null``. ``json.loads(canonical_json(r.as_dict()))`` equals
+        ``r.as_dict()``.
+        """
+        return {
+            "position": self.position,
+            "time": self.time,
+            "accounts": list(self.accounts),
+            "actor": self.actor,
+            "credential": self.credential,
+            "event_type": self.event_type,
+            "target": self.target,
+            "summary": dict(self.summary),
+            "reason": self.reason,
+            "request_id": self.request_id,
+            "source_ip": self.source_ip,
+        }
+
+
+# -- naming state --------------------------------------------------------------------------------
+
+_ENTITY_KINDS: Final = frozenset({"account", "user", "group", "policy", "name-claim"})
+_CLAIMABLE: Final[dict[str, Callable[[str, str], str]]] = {
+    "user": user_arn,
+    "group": group_arn,
+    "policy": policy_arn,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NamedEntity:
+    """What the trail needs to name an aggregate: its kind, account and current name.
+
+    ``kind`` is ``account`` (``name`` is the account's display name), ``user``, ``group``,
+    ``policy`` or ``name-claim`` (``claimed_kind`` then says whether the name is a user's, a
+    group's or a policy's).
+    """
+
+    kind: str
+    account_id: str
+    name: str
+    claimed_kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _ENTITY_KINDS:
+            raise ValueError(f"unknown entity kind {self.kind!r}")
+        if (self.kind == "name-claim") != (self.claimed_kind is not None):
+            raise ValueError("claimed_kind is set for name claims, and only for them")
+
+    @property
+    def arn(self) -> str:
+        """The entity's ARN (a claim's: the ARN of the claimed name; an account's: its root)."""
+        if self.kind == "account":
+            return root_arn(self.account_id)
+        kind = self.claimed_kind if self.claimed_kind is not None else self.kind
+        try:
+            return _CLAIMABLE[kind](self.account_id, self.name)
+        except KeyError:
+            raise UnnamedEntity(f"a {kind!r} name has no ARN") from None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind, "account_id": self.account_id, "name": self.name}
+        if self.claimed_kind is not None:
+            data["claimed_kind"] = self.claimed_kind
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> NamedEntity:
+        claimed = data.get("claimed_kind")
+        return cls(
+            str(data["kind"]),
+            str(data["account_id"]),
+            str(data["name"]),
+            None if claimed is None else str(claimed),
+        )
+
+
+# Topics whose event creates, renames or forgets its aggregate's entry.
+_NAMING_TOPICS: Final = frozenset(
+    {
+        "mandate:AccountOpened.v1",
+        "mandate:UserCreated.v1",
+        "mandate:UserUpdated.v1",
+        "mandate:UserDeleted.v1",
+        "mandate:GroupCreated.v1",
+        "mandate:GroupDeleted.v1",
+        "mandate:PolicyCreated.v1",
+        "mandate:PolicyDeleted.v1",
+        "mandate:NameClaimed.v1",
+    }
+)
+
+
+class AuditNaming:
+    """Aggregate id → ``NamedEntity``, kept current by ``audit_record`` as events flow.
+
+    Mutable and not thread-safe: one per trail being built, fed every event in log order.
+    For a projection that persists it, ``touched_by(event)`` names the entries an event
+    changed, ``snapshot(ids)`` gives their JSON (``None`` for a forgotten one) and
+    ``restore(snapshot)`` rebuilds the state from stored entries. Keys are aggregate ids as
+    strings (``str(uuid)``).
+    """
+
+    def __init__(self) -> None:
+        self._entities: dict[str, NamedEntity] = {}
+
+    def __len__(self) -> int:
+        return len(self._entities)
+
+    def get(self, aggregate_id: object) -> NamedEntity | None:
+        return self._entities.get(str(aggregate_id))
+
+    def require(self, aggregate_id: object, kind: str) -> NamedEntity:
+        """The entry of ``aggregate_id``, which must be of ``kind``; else ``UnnamedEntity``."""
+        entity = self._entities.get(str(aggregate_id))
+        if entity is None or entity.kind != kind:
+            raise UnnamedEntity(
+                f"no {kind} {aggregate_id} is known to the audit naming state "
+                "(it must see every event from position 1, or be restored first)"
+            )
+        return entity
+
+    def remember(self, aggregate_id: object, entity: NamedEntity) -> None:
+        self._entities[str(aggregate_id)] = entity
+
+    def forget(self, aggregate_id: object) -> None:
+        self._entities.pop(str(aggregate_id), None)
+
+    @staticmethod
+    def touched_by(event: Any) -> tuple[str, ...]:
+        """Ids of the entries ``event`` creates, renames or forgets (to persist them)."""
+        if type(event).TOPIC in _NAMING_TOPICS:
+            return (str(event.originator_id),)
+        return ()
+
+    def snapshot(self, aggregate_ids: Iterable[str] | None = None) -> dict[str, Any]:
+        """JSON of the given entries (all when ``None``); ``None`` for one not (or no longer)
+        known, so a store can delete it."""
+        ids = self._entities.keys() if aggregate_ids is None else aggregate_ids
+        snapshot: dict[str, Any] = {}
+        for aggregate_id in ids:
+            entity = self._entities.get(str(aggregate_id))
+            snapshot[str(aggregate_id)] = None if entity is None else entity.as_json()
+        return snapshot
+
+    def restore(self, snapshot: Mapping[str, Mapping[str, Any] | None]) -> None:
+        """Replace the whole state with ``snapshot``'s entries (``None`` values are skipped)."""
+        self._entities = {
+            str(aggregate_id): NamedEntity.from_json(value)
+            for aggregate_id, value in snapshot.items()
+            if value is not None
+        }
+
+
+# -- one rule per topic --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Described:
+    accounts: tuple[str, ...]
+    target: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+_Rule = Callable[[Any, AuditNaming], _Described]
+
+
+def _account_opened(e: Any, naming: AuditNaming) -> _Described:
+    naming.remember(e.originator_id, NamedEntity("account", e.account_id, e.name))
+    # root_secret_hash is deliberately not copied.
+    summary = {"account_name": e.name, "root_access_key_id": e.root_access_key_id}
+    return _Described((e.account_id,), root_arn(e.account_id), summary)
+
+
+def _account_closed(e: Any, naming: AuditNaming) -> _Described:
+    account = naming.require(e.originator_id, "account")
+    return _Described((account.account_id,), account.arn)
+
+
+def _root_key_rotated(e: Any, naming: AuditNaming) -> _Described:
+    account = naming.require(e.originator_id, "account")
+    summary = {
+        "access_key_id": e.access_key_id,
+        "previous_access_key_id": e.previous_access_key_id,
+    }  # secret_hash is deliberately not copied.
+    return _Described((account.account_id,), _key_arn(account.arn, e.access_key_id), summary)
+
+
+def _user_created(e: Any, naming: AuditNaming) -> _Described:
+    user = NamedEntity("user", e.account_id, e.user_name)
+    naming.remember(e.originator_id, user)
+    summary = {"user_name": e.user_name, "display_name": e.display_name}
+    return _Described((user.account_id,), user.arn, summary)
+
+
+def _user_updated(e: Any, naming: AuditNaming) -> _Described:
+    before = naming.require(e.originator_id, "user")
+    naming.remember(e.originator_id, NamedEntity("user", before.account_id, e.user_name))
+    summary = {
+        "user_name": e.user_name,
+        "previous_user_name": e.previous_user_name,
+        "display_name": e.display_name,
+    }
+    return _Described((before.account_id,), before.arn, summary)
+
+
+def _user_deleted(e: Any, naming: AuditNaming) -> _Described:
+    user = naming.require(e.originator_id, "user")
+    naming.forget(e.originator_id)
+    return _Described((user.account_id,), user.arn)
+
+
+def _access_key(status: str | None) -> _Rule:
+    def rule(e: Any, naming: AuditNaming) -> _Described:
+        user = naming.require(e.originator_id, "user")
+        summary: dict[str, Any] = {"access_key_id": e.access_key_id}
+        if status is not None:
+            summary["status"] = status
+        # AccessKeyCreated's secret_hash is deliberately not copied.
+        return _Described((user.account_id,), _key_arn(user.arn, e.access_key_id), summary)
+
+    return rule
+
+
+def _membership(e: Any, naming: AuditNaming) -> _Described:
+    user = naming.require(e.originator_id, "user")
+    return _Described((user.account_id,), user.arn, {"group_name": e.group_name})
+
+
+def _attachment(kind: str) -> _Rule:
+    def rule(e: Any, naming: AuditNaming) -> _Described:
+        principal = naming.require(e.originator_id, kind)
+        summary = {"policy_type": e.policy_type, "policy_name": e.policy_name}
+        return _Described((principal.account_id,), principal.arn, summary)
+
+    return rule
+
+
+def _group_created(e: Any, naming: AuditNaming) -> _Described:
+    group = NamedEntity("group", e.account_id, e.group_name)
+    naming.remember(e.originator_id, group)
+    summary = {"group_name": e.group_name, "comments": e.comments}
+    return _Described((group.account_id,), group.arn, summary)
+
+
+def _deleted(kind: str) -> _Rule:
+    def rule(e: Any, naming: AuditNaming) -> _Described:
+        entity = naming.require(e.originator_id, kind)
+        naming.forget(e.originator_id)
+        return _Described((entity.account_id,), entity.arn)
+
+    return rule
+
+
+def _policy_created(e: Any, naming: AuditNaming) -> _Described:
+    policy = NamedEntity("policy", e.account_id, e.policy_name)
+    naming.remember(e.originator_id, policy)
+    summary = {
+        "policy_name": e.policy_name,
+        "description": e.description,
+        "version_id": "v1",
+        "set_as_default": True,
+        "policy_document": e.document,
+    }
+    return _Described((policy.account_id,), policy.arn, summary)
+
+
+def _policy_change(**summary_of: str) -> _Rule:
+    """A rule for a policy event: ``summary key=event attribute`` for each keyword."""
+
+    def rule(e: Any, naming: AuditNaming) -> _Described:
+        policy = naming.require(e.originator_id, "policy")
+        summary = {key: getattr(e, attribute) for key, attribute in summary_of.items()}
+        return _Described((policy.account_id,), policy.arn, summary)
+
+    return rule
+
+
+def _name_claimed(e: Any, naming: AuditNaming) -> _Described:
+    if e.kind not in _CLAIMABLE:
+        raise UnknownAuditEvent(f"a name claim of kind {e.kind!r} has no ARN")
+    claim = NamedEntity("name-claim", e.account_id, e.name, claimed_kind=e.kind)
+    naming.remember(e.originator_id, claim)
+    return _Described((claim.account_id,), claim.arn, {"kind": e.kind, "name": e.name})
+
+
+def _name_claim_moved(e: Any, naming: AuditNaming) -> _Described:
+    claim = naming.require(e.originator_id, "name-claim")
+    summary = {"kind": claim.claimed_kind, "name": claim.name}
+    return _Described((claim.account_id,), claim.arn, summary)
+
+
+_RULES: Final[dict[str, _Rule]] = {
+    "mandate:AccountOpened.v1": _account_opened,
+    "mandate:AccountClosed.v1": _account_closed,
+    "mandate:RootAccessKeyRotated.v1": _root_key_rotated,
+    "mandate:UserCreated.v1": _user_created,
+    "mandate:UserUpdated.v1": _user_updated,
+    "mandate:UserDeleted.v1": _user_deleted,
+    "mandate:AccessKeyCreated.v1": _access_key("Active"),
+    "mandate:AccessKeyDisabled.v1": _access_key("Inactive"),
+    "mandate:AccessKeyEnabled.v1": _access_key("Active"),
+    "mandate:AccessKeyDeleted.v1": _access_key(None),
+    "mandate:UserAddedToGroup.v1": _membership,
+    "mandate:UserRemovedFromGroup.v1": _membership,
+    "mandate:User.PolicyAttached.v1": _attachment("user"),
+    "mandate:User.PolicyDetached.v1": _attachment("user"),
+    "mandate:GroupCreated.v1": _group_created,
+    "mandate:GroupDeleted.v1": _deleted("group"),
+    "mandate:Group.PolicyAttached.v1": _attachment("group"),
+    "mandate:Group.PolicyDetached.v1": _attachment("group"),
+    "mandate:PolicyCreated.v1": _policy_created,
+    "mandate:PolicyVersionCreated.v1": _policy_change(
+        version_id="version_id", set_as_default="set_as_default", policy_document="document"
+    ),
+    "mandate:DefaultPolicyVersionSet.v1": _policy_change(
+        version_id="version_id", previous_version_id="previous_version_id"
+    ),
+    "mandate:PolicyVersionDeleted.v1": _policy_change(version_id="version_id"),
+    "mandate:PolicyDeleted.v1": _deleted("policy"),
+    "mandate:NameClaimed.v1": _name_claimed,
+    "mandate:NameReclaimed.v1": _name_claim_moved,
+    "mandate:NameReleased.v1": _name_claim_moved,
+}
+
+RECORDED_TOPICS: Final = frozenset(_RULES)
+"""Every topic ``audit_record`` knows how to record."""
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def audit_record(
+    event: Any, position: int, ledger_time: datetime, naming: AuditNaming
+) -> AuditRecord:
+    """The audit record of ``event`` at ``position`` and ``ledger_time``; updates ``naming``.
+
+    ``event`` is a domain event of the ledger (an eventsourcing aggregate event whose class
+    has a ``TOPIC`` and which carries the ``audit`` dict of ``domain.audit``). Raises
+    ``UnknownAuditEvent`` for a topic without a rule and ``UnnamedEntity`` when ``naming``
+    has not seen the aggregate — in both cases leaving ``naming`` unchanged.
+    """
+    topic: str = type(event).TOPIC
+    rule = _RULES.get(topic)
+    if rule is None:
+        raise UnknownAuditEvent(f"no audit rule for events of topic {topic!r}")
+    if isinstance(position, bool) or not isinstance(position, int) or position < 1:
+        raise AuditRecordError(f"position must be a positive integer, not {position!r}")
+    time = format_ledger_time(ledger_time)
+    event_type = event_type_of(topic)
+    audit: Mapping[str, Any] = getattr(event, "audit", None) or {}
+    actor = audit.get("actor")
+    if not isinstance(actor, str) or not actor:
+        raise AuditRecordError(f"the event at position {position} records no actor")
+    described = rule(event, naming)
+    return AuditRecord(
+        position=position,
+        time=time,
+        accounts=tuple(sorted(set(described.accounts))),
+        actor=actor,
+        credential=_optional_str(audit.get("credential")),
+        event_type=event_type,
+        target=described.target,
+        summary=MappingProxyType(described.summary),
+        reason=_optional_str(audit.get("reason")),
+        request_id=_optional_str(audit.get("request_id")),
+        source_ip=_optional_str(audit.get("source_ip")),
+    )
