@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from api.problems import install_problem_handlers, problem
-from api.routers import accounts, decisions, groups, health, history, policies, users
+from api.routers import accounts, audit, decisions, groups, health, history, policies, users
 from api.runtime import Runtime
 from api.settings import Settings
 
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(policies.router)
     app.include_router(decisions.router)
     app.include_router(history.router)
+    app.include_router(audit.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -16,6 +16,8 @@ from projections.views import AccessKeyView, GroupView, PolicyVersionView, Polic
 
 __all__ = [
     "attachment_json",
+    "decode_position_cursor",
+    "encode_position_cursor",
     "group_json",
     "key_json",
     "page",
@@ -45,6 +47,18 @@ def _decode_cursor(cursor: str) -> str:
     if not value:
         raise InvalidInput(FieldError("cursor", "is not a cursor this API issued"))
     return value
+
+
+def encode_position_cursor(position: int) -> str:
+    return _encode_cursor(f"p{position}")
+
+
+def decode_position_cursor(cursor: str) -> int:
+    """A cursor over ledger positions (the audit trail pages by position)."""
+    value = _decode_cursor(cursor)
+    if not value.startswith("p") or not value[1:].isdigit():
+        raise InvalidInput(FieldError("cursor", "is not a cursor this API issued"))
+    return int(value[1:])
 
 
 def page(

@@ -18,14 +18,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
+
 from api.settings import Settings, store_config
 from domain.audit import AuditContext, acting_as
 from domain.ledger import Ledger
 from domain.secrets import SecretHasher, new_token
 from projections.as_of import AsOfReader
+from projections.audit_trail import (
+    GLOBAL_SCOPE,
+    AuditTrailProjection,
+    CheckpointSigner,
+)
 from projections.decision_index import DecisionIndex
 from projections.follower import LogFollower
 from projections.read_model_store import ProjectionRegistry, ReadModelStore
+from projections.rebuild import RebuildRefused
 from projections.sql_projection import STATE_DDL, ProjectionWorker, SqlProjection
 from projections.temporal_index import TemporalIndexProjection
 
@@ -35,6 +50,7 @@ log = logging.getLogger("mandate")
 T = TypeVar("T")
 
 KEYS_FILE = "mandate.keys"
+AUDIT_KEY_FILE = "mandate.audit-signing-key.pem"
 ADMIN_TOKEN_FILE = "mandate.admin-token"  # noqa: S105 (a file name, not a secret)
 
 
@@ -79,6 +95,21 @@ def load_hasher(settings: Settings) -> SecretHasher:
     return SecretHasher(
         stored["current"], {kid: key.encode() for kid, key in stored["keys"].items()}
     )
+
+
+def load_audit_signing_key(settings: Settings) -> Ed25519PrivateKey:
+    """The checkpoint signing key: a file outside the database, generated in development."""
+    path = settings.audit_signing_key_file or settings.resolved_state_dir / AUDIT_KEY_FILE
+    if not path.exists():
+        if settings.audit_signing_key_file is not None:
+            raise StoreUnavailable(f"the audit signing key file {path} does not exist")
+        generated = Ed25519PrivateKey.generate()
+        pem = generated.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        _write_private(path, pem.decode())
+    key = load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise StoreUnavailable(f"{path} does not hold an Ed25519 private key")
+    return key
 
 
 def load_admin_token(settings: Settings, hasher: SecretHasher) -> AdminToken:
@@ -135,6 +166,19 @@ class Runtime:
             raise StoreUnavailable(f"the projection registry is missing: {error}") from error
         self.temporal = self._worker(TemporalIndexProjection(), active.get("temporal", 1))
         self.as_of = AsOfReader(self.temporal.store)
+        signer = CheckpointSigner(load_audit_signing_key(settings))
+        self.audit_public_key = signer.public_key
+        self.audit_public_key_pem = signer.public_key.public_bytes(
+            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+        self.audit = self._worker(
+            AuditTrailProjection(
+                signer,
+                every_events=settings.audit_checkpoint_every_events,
+                every_seconds=settings.audit_checkpoint_every_seconds,
+            ),
+            active.get("audit", 1),
+        )
         self._stopping = threading.Event()
 
     def _worker(self, projection: SqlProjection, version: int) -> ProjectionWorker:
@@ -153,7 +197,7 @@ class Runtime:
 
     @property
     def projection_workers(self) -> list[ProjectionWorker]:
-        return [self.temporal]
+        return [self.temporal, self.audit]
 
     def start(self) -> None:
         """Rebuild the index from position 0, then keep it and the SQL projections following."""
@@ -188,8 +232,52 @@ class Runtime:
             log.info("projection %s now reads %s", worker.projection.name, store.prefix)
 
     def rebuild_check(self, name: str) -> Callable[[ReadModelStore], None] | None:
-        """What a rebuilt copy of ``name`` must satisfy before readers switch to it."""
-        return None
+        """What a rebuilt copy of ``name`` must satisfy before readers switch to it.
+
+        A rebuilt audit trail must reproduce every head the old copy signed: each checkpoint
+        is compared with the new copy's hash at its position, oldest first, and the first
+        difference refuses the switch, naming the chain and the position. The old copy's
+        checkpoints are then carried over — they are history, and remain valid.
+        """
+        if name != "audit":
+            return None
+        old_store = self.audit.store
+
+        def check(new_store: ReadModelStore) -> None:
+            rows = old_store.query(
+                "SELECT scope, position, body FROM {p}_checkpoints ORDER BY position, scope"
+            )
+            for row in rows:  # oldest first: the refusal names the earliest disagreement
+                scope, body = row["scope"], json.loads(row["body"])
+                if scope == GLOBAL_SCOPE:
+                    found = new_store.query(
+                        "SELECT hash FROM {p}_records WHERE position <= ?"
+                        " ORDER BY position DESC LIMIT 1",
+                        (body["position"],),
+                    )
+                else:
+                    found = new_store.query(
+                        "SELECT hash FROM {p}_account_records WHERE account_id = ?"
+                        " AND position <= ? ORDER BY position DESC LIMIT 1",
+                        (scope, body["position"]),
+                    )
+                head = found[0]["hash"] if found else None
+                if head != body["head"]:
+                    chain = "the global chain" if scope == GLOBAL_SCOPE else f"account {scope}"
+                    raise RebuildRefused(
+                        f"{chain} rebuilt from the log differs from the checkpoint signed at "
+                        f"position {body['position']}: the log or the old trail was altered "
+                        "at or before that position (run `mandate audit verify`)"
+                    )
+            with new_store.transaction(commit=True) as cursor:
+                new_store.executemany(
+                    cursor,
+                    "INSERT INTO {p}_checkpoints (scope, position, body) VALUES (?, ?, ?)"
+                    " ON CONFLICT (scope, position) DO NOTHING",
+                    [(r["scope"], r["position"], r["body"]) for r in rows],
+                )
+
+        return check
 
     def projection_lags(self, head: int) -> dict[str, dict[str, object]]:
         """Each SQL projection's copy, position, and lag behind ``head`` in events and seconds.

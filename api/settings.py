@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     max_projection_lag_seconds: float = Field(
         default=30.0, gt=0, description="/readyz fails when a projection lags longer than this"
     )
+    audit_signing_key_file: Path | None = Field(
+        default=None,
+        description="PEM (PKCS#8) Ed25519 key that signs audit checkpoints; kept outside the "
+        "database. Development generates one in the state directory; production must set it",
+    )
+    audit_checkpoint_every_events: int = Field(default=1000, ge=1)
+    audit_checkpoint_every_seconds: float = Field(default=300.0, gt=0)
     run_projections: bool = Field(
         default=True,
         description="follow the log into the SQL projections (temporal index, audit trail) "
@@ -55,6 +62,7 @@ class Settings(BaseSettings):
                 for name, value in (
                     ("MANDATE_HASH_KEY", self.hash_key),
                     ("MANDATE_ADMIN_TOKEN", self.admin_token),
+                    ("MANDATE_AUDIT_SIGNING_KEY_FILE", self.audit_signing_key_file),
                 )
                 if not value
             ]

@@ -20,7 +20,12 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from projections.read_model_store import ProjectionRegistry, ReadModelStore
-from projections.sql_projection import STATE_DDL, ProjectionWorker, SqlProjection
+from projections.sql_projection import (
+    STATE_DDL,
+    EventNotApplicable,
+    ProjectionWorker,
+    SqlProjection,
+)
 
 __all__ = ["RebuildRefused", "RebuildResult", "rebuild"]
 
@@ -79,6 +84,9 @@ def rebuild(
         position = store.position()
         if check is not None:
             check(store)
+    except EventNotApplicable as error:
+        store.drop()
+        raise RebuildRefused(f"the log cannot be projected at {error}") from error
     except BaseException:
         store.drop()
         raise

@@ -33,7 +33,14 @@ from eventsourcing.persistence import IntegrityError
 
 from projections.read_model_store import ReadModelStore
 
-__all__ = ["STATE_DDL", "ProjectionWorker", "SqlProjection", "from_micros", "to_micros"]
+__all__ = [
+    "STATE_DDL",
+    "EventNotApplicable",
+    "ProjectionWorker",
+    "SqlProjection",
+    "from_micros",
+    "to_micros",
+]
 
 log = logging.getLogger("mandate.projections")
 
@@ -51,6 +58,18 @@ def from_micros(micros: int) -> datetime:
     from datetime import timedelta
 
     return _EPOCH + timedelta(microseconds=micros)
+
+
+class EventNotApplicable(Exception):
+    """An event the projection cannot apply (its batch rolls back; the worker retries).
+
+    For the audit trail this means the log no longer explains itself — an event it cannot
+    name — and recording something vague into a signed chain would be worse than stopping.
+    """
+
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(f"position {position}: {reason}")
+        self.position = position
 
 
 class SqlProjection(ABC):

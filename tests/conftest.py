@@ -223,6 +223,22 @@ def _no_postgres(tried: list[str]) -> None:
 # --- fixtures --------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _state_dir_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Generated keys (hashing, audit signing) go to a temporary directory, never the repo.
+
+    On PostgreSQL the state directory defaults to the working directory; a test that does
+    not name one must not leave key files in the checkout.
+    """
+    previous = os.environ.get("MANDATE_STATE_DIR")
+    os.environ["MANDATE_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if previous is None:
+        os.environ.pop("MANDATE_STATE_DIR", None)
+    else:
+        os.environ["MANDATE_STATE_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def postgres_dsn() -> Iterator[str]:
     """Return a ``postgresql://`` DSN of a database the tests may create schemas in."""
