@@ -7,9 +7,13 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from api.runtime import Runtime, StoreUnavailable
 from api.settings import Settings
+from projections.audit_export import csv_lines, verify_bundle, write_bundle
+from projections.audit_trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
+from projections.audit_verify import verify_trail
 from projections.rebuild import RebuildRefused, rebuild
 
 __all__ = ["main"]
@@ -148,6 +152,58 @@ def _projections_status(_: argparse.Namespace) -> int:
         runtime.stop()
 
 
+def _audit_verify(args: argparse.Namespace) -> int:
+    """Re-derive the trail from the log; exit 1 and name the position when it disagrees."""
+    runtime = _open_runtime()
+    if runtime is None:
+        return 2
+    try:
+        runtime.audit.catch_up()
+        result = verify_trail(
+            runtime.ledger, runtime.audit.store, runtime.audit_public_key, args.account
+        )
+    finally:
+        runtime.stop()
+    print(json.dumps(result.as_dict(), indent=2))
+    return 0 if result.ok else 1
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    """The trail (global, or one account's) as NDJSON or CSV on stdout, or a bundle."""
+    runtime = _open_runtime()
+    if runtime is None:
+        return 2
+    try:
+        runtime.audit.catch_up()
+        records = iter_records(runtime.audit.store, AuditQuery(account_id=args.account))
+        if args.bundle:
+            scope = args.account or GLOBAL_SCOPE
+            written = write_bundle(
+                Path(args.bundle),
+                records,
+                checkpoints(runtime.audit.store, scope),
+                runtime.audit_public_key_pem,
+            )
+            print(f"mandate: {written} records, checkpoints and the public key in {args.bundle}")
+        elif args.format == "csv":
+            sys.stdout.writelines(csv_lines(records))
+        else:
+            for record in records:
+                sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
+        return 0
+    finally:
+        runtime.stop()
+
+
+def _audit_verify_export(args: argparse.Namespace) -> int:
+    """Verify an exported bundle offline: its chain and checkpoints, with a public key."""
+    bundle = Path(args.bundle)
+    key_path = Path(args.public_key) if args.public_key else bundle / "public-key.pem"
+    result = verify_bundle(bundle, key_path.read_bytes())
+    print(json.dumps(result.as_dict(), indent=2))
+    return 0 if result.ok else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mandate", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +231,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbs.add_parser("status", help="each projection's copy, position and lag").set_defaults(
         run=_projections_status
     )
+    audit = commands.add_parser("audit", help="verify and export the audit trail")
+    audit_verbs = audit.add_subparsers(dest="verb", required=True)
+    verify = audit_verbs.add_parser(
+        "verify", help="re-derive the trail from the log, check chains and checkpoints"
+    )
+    verify.add_argument("--account", help="one account's chain (default: the global one)")
+    verify.set_defaults(run=_audit_verify)
+    export = audit_verbs.add_parser("export", help="the trail as NDJSON or CSV, or a bundle")
+    export.add_argument("--account", help="one account's records (default: all)")
+    export.add_argument("--format", choices=("ndjson", "csv"), default="ndjson")
+    export.add_argument(
+        "--bundle", metavar="DIR", help="write records, checkpoints and the public key to DIR"
+    )
+    export.set_defaults(run=_audit_export)
+    offline = audit_verbs.add_parser(
+        "verify-export", help="verify an exported bundle offline (no database needed)"
+    )
+    offline.add_argument("bundle", metavar="DIR")
+    offline.add_argument(
+        "--public-key",
+        metavar="PEM",
+        help="the key to trust (default: the bundle's own copy; prefer one obtained apart)",
+    )
+    offline.set_defaults(run=_audit_verify_export)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

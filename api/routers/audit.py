@@ -8,10 +8,7 @@ event. Exports stream page by page: memory stays flat whatever the selection.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -24,6 +21,7 @@ from api.presenters import decode_position_cursor, encode_position_cursor
 from api.problems import Forbidden, PositionNotReached
 from api.routers.history import check_instant
 from api.runtime import Runtime
+from projections.audit_export import csv_lines
 from projections.audit_trail import (
     GLOBAL_SCOPE,
     AuditQuery,
@@ -36,20 +34,6 @@ from projections.audit_verify import verify_trail
 router = APIRouter(tags=["audit"])
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-CSV_COLUMNS = (
-    "position",
-    "time",
-    "accounts",
-    "actor",
-    "credential",
-    "event_type",
-    "target",
-    "summary",
-    "reason",
-    "request_id",
-    "source_ip",
-    "hash",
-)
 
 
 async def reach_audit_head(runtime: Runtime) -> int:
@@ -139,25 +123,6 @@ async def list_all_audit_events(
     return await _list(runtime, query, limit)
 
 
-def _csv_lines(records: Iterator[dict[str, Any]]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    for record in records:
-        writer.writerow(
-            [
-                json.dumps(record.get(c), sort_keys=True)
-                if isinstance(record.get(c), (dict, list))
-                else ("" if record.get(c) is None else record.get(c))
-                for c in CSV_COLUMNS
-            ]
-        )
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
-
-
 @router.get("/v1/accounts/{account_id}/audit-events/export")
 async def export_audit_events(
     account_id: str,
@@ -184,7 +149,7 @@ async def export_audit_events(
     records = iter_records(runtime.audit.store, query)
     if export_format == "csv":
         return StreamingResponse(
-            _csv_lines(records),
+            csv_lines(records),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="audit-{account_id}.csv"'},
         )

@@ -158,6 +158,7 @@ def api(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ma
         admin_token=ADMIN_TOKEN,
         hash_key=HASH_KEY,
         state_dir=state_dir,
+        audit_checkpoint_every_events=5,
     )
     runtime = Runtime(settings, create_tables=True)
     # The socket is bound here and handed to uvicorn, so no other process can take the
