@@ -7,6 +7,7 @@ refusals of one test never leak into another's.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -244,6 +245,32 @@ def test_readyz_reports_the_head_and_no_lag(api: MandateClient) -> None:
     assert body["status"] == "ready"
     assert body["head"] == body["index_position"]
     assert body["decision_index_lag_events"] == 0
+    assert set(body["projections"]) == {"temporal", "audit"}
+    for lag in body["projections"].values():
+        assert set(lag) == {"copy", "position", "lag_events", "lag_seconds", "error"}
+        assert lag["lag_events"] >= 0
+        assert lag["error"] is None
+
+
+def test_readyz_fails_when_a_projection_lags_beyond_its_bound(api: MandateClient) -> None:
+    """A stalled projection worker turns /readyz to 503, naming the projection and its lag."""
+    worker = api.runtime.temporal
+    worker.stop()
+    settings = api.runtime.settings
+    bound = settings.max_projection_lag_seconds
+    try:
+        object.__setattr__(settings, "max_projection_lag_seconds", 0.001)
+        api.open_account()
+        time.sleep(0.05)
+        response = api.get("/readyz")
+        assert response.status_code == 503, response.text
+        assert "temporal lags" in response.json()["status"]
+        assert response.json()["projections"]["temporal"]["lag_events"] > 0
+    finally:
+        object.__setattr__(settings, "max_projection_lag_seconds", bound)
+        worker.start()
+    assert worker.wait_for(api.log_head(), 10)
+    assert api.get("/readyz").status_code == 200
 
 
 def test_system_policies_lists_the_seven_builtin_policies(api: MandateClient) -> None:
