@@ -23,3 +23,4 @@ serve:
 
 bench:
 	$(BIN)/python -m tests.bench.decide
+	$(BIN)/python -m tests.bench.temporal
