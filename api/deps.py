@@ -26,6 +26,7 @@ from domain.decisions import SubjectKind
 from domain.errors import FieldError, InvalidInput, NotFound
 from domain.evaluation import Request as DecisionRequest
 from projections.decision_index import AuthenticationFailed, Credential
+from projections.sql_projection import ProjectionWorker
 
 __all__ = [
     "ADMIN_ARN",
@@ -108,6 +109,19 @@ async def ensure_position(runtime: Runtime, wanted: int | None, field: str) -> N
     reached = await anyio.to_thread.run_sync(runtime.follower.wait_for, wanted, timeout)
     if not reached:
         raise PositionNotReached(wanted, runtime.index.position)
+
+
+async def reach_projection_head(runtime: Runtime, worker: ProjectionWorker) -> int:
+    """Let a SQL projection apply the head of the log seen now (bounded); return the head.
+
+    History and audit reads call this first, so an answer never misses an event committed
+    before the question arrived; 503 with Retry-After when the projection cannot catch up.
+    """
+    head = await anyio.to_thread.run_sync(runtime.head)
+    timeout = runtime.settings.min_position_timeout
+    if not await anyio.to_thread.run_sync(worker.wait_for, head, timeout):
+        raise PositionNotReached(head, worker.position)
+    return head
 
 
 async def wait_for_min_position(runtime: Runtime, header: str | None) -> None:

@@ -10,11 +10,14 @@ from typing import Any, TypeVar
 
 from domain.arns import group_arn, policy_arn, user_arn
 from domain.attachments import Attachment
+from domain.decisions import Answer
 from domain.errors import FieldError, InvalidInput
+from domain.evaluation import DecisionKind
 from projections.decision_index import DecisionIndex
 from projections.views import AccessKeyView, GroupView, PolicyVersionView, PolicyView, UserView
 
 __all__ = [
+    "answer_json",
     "attachment_json",
     "decode_position_cursor",
     "encode_position_cursor",
@@ -22,6 +25,7 @@ __all__ = [
     "key_json",
     "page",
     "policy_json",
+    "refusal_json",
     "rfc3339",
     "user_json",
     "version_json",
@@ -47,6 +51,31 @@ def _decode_cursor(cursor: str) -> str:
     if not value:
         raise InvalidInput(FieldError("cursor", "is not a cursor this API issued"))
     return value
+
+
+def answer_json(answer: Answer) -> dict[str, Any]:
+    """A decision's explanation (DESIGN §5): the part that does not depend on when it was asked."""
+    decision = answer.decision
+    return {
+        "decision": decision.decision.value,
+        "allowed": decision.decision is DecisionKind.ALLOW,
+        "matched": [m.as_dict() for m in decision.matched],
+        "chain": list(answer.chain),
+        "billed_account": answer.billed_account,
+        "reason": answer.reason,
+    }
+
+
+def refusal_json(reason: str) -> dict[str, Any]:
+    """A question that could not reach the evaluator (unknown principal, refused key): denied."""
+    return {
+        "decision": DecisionKind.IMPLICIT_DENY.value,
+        "allowed": False,
+        "matched": [],
+        "chain": [],
+        "billed_account": None,
+        "reason": reason,
+    }
 
 
 def encode_position_cursor(position: int) -> str:

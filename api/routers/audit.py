@@ -13,13 +13,19 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from api.deps import CallerDep, RuntimeDep, authorize_management
+from api.deps import (
+    Caller,
+    CallerDep,
+    RuntimeDep,
+    authorize_management,
+    reach_projection_head,
+)
 from api.presenters import decode_position_cursor, encode_position_cursor
-from api.problems import Forbidden, PositionNotReached
-from api.routers.history import check_instant
+from api.problems import Forbidden
+from api.routers.history import check_instant, with_zone
 from api.runtime import Runtime
 from projections.audit_export import csv_lines
 from projections.audit_trail import (
@@ -36,39 +42,56 @@ router = APIRouter(tags=["audit"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
-async def reach_audit_head(runtime: Runtime) -> int:
-    head = await anyio.to_thread.run_sync(runtime.head)
-    worker = runtime.audit
-    reached = await anyio.to_thread.run_sync(
-        worker.wait_for, head, runtime.settings.min_position_timeout
+class AuditFilters:
+    """The filters of every trail query: ``from``, ``to``, ``principal``, ``type``, ``target``."""
+
+    def __init__(
+        self,
+        time_from: Annotated[datetime | None, Query(alias="from")] = None,
+        time_to: Annotated[datetime | None, Query(alias="to")] = None,
+        principal: str | None = None,
+        event_type: Annotated[str | None, Query(alias="type")] = None,
+        target: Annotated[str | None, Query(description="a prefix of the target ARN")] = None,
+    ) -> None:
+        self.time_from = check_instant(time_from, "from") if time_from else None
+        self.time_to = with_zone(time_to, "to") if time_to else None
+        self.principal = principal
+        self.event_type = event_type
+        self.target = target
+
+    def query(self, account_id: str | None, after_position: int = 0) -> AuditQuery:
+        return AuditQuery(
+            account_id=account_id,
+            time_from=self.time_from,
+            time_to=self.time_to,
+            principal=self.principal,
+            event_type=self.event_type,
+            target_prefix=self.target,
+            after_position=after_position,
+        )
+
+
+Filters = Annotated[AuditFilters, Depends()]
+
+
+def may_read_trail(runtime: Runtime, caller: Caller, account_id: str | None) -> None:
+    """An account's trail: its root, ``ram:ListAuditEvents``, or the admin; the global: admin."""
+    if account_id is None:
+        if not caller.is_admin:
+            raise Forbidden("the global trail is the platform admin's")
+        return
+    authorize_management(
+        runtime,
+        caller,
+        account_id,
+        "ram:ListAuditEvents",
+        f"acs:ram::{account_id}:*",
+        admin_may=True,
     )
-    if not reached:
-        raise PositionNotReached(head, worker.position)
-    return head
 
 
-def _query(
-    account_id: str | None,
-    time_from: datetime | None,
-    time_to: datetime | None,
-    principal: str | None,
-    event_type: str | None,
-    target: str | None,
-    cursor: str | None,
-) -> AuditQuery:
-    return AuditQuery(
-        account_id=account_id,
-        time_from=check_instant(time_from, "from") if time_from else None,
-        time_to=time_to,
-        principal=principal,
-        event_type=event_type,
-        target_prefix=target,
-        after_position=decode_position_cursor(cursor) if cursor else 0,
-    )
-
-
-async def _list(runtime: Runtime, query: AuditQuery, limit: int) -> dict[str, Any]:
-    await reach_audit_head(runtime)
+async def _page(runtime: Runtime, query: AuditQuery, limit: int) -> dict[str, Any]:
+    await reach_projection_head(runtime, runtime.audit)
     rows = await anyio.to_thread.run_sync(select_records, runtime.audit.store, query, limit + 1)
     items = rows[:limit]
     more = len(rows) > limit
@@ -78,49 +101,35 @@ async def _list(runtime: Runtime, query: AuditQuery, limit: int) -> dict[str, An
     }
 
 
+def _after(cursor: str | None) -> int:
+    return decode_position_cursor(cursor) if cursor else 0
+
+
 @router.get("/v1/accounts/{account_id}/audit-events")
 async def list_audit_events(
     account_id: str,
     caller: CallerDep,
     runtime: RuntimeDep,
-    time_from: Annotated[datetime | None, Query(alias="from")] = None,
-    time_to: Annotated[datetime | None, Query(alias="to")] = None,
-    principal: str | None = None,
-    event_type: Annotated[str | None, Query(alias="type")] = None,
-    target: str | None = None,
+    filters: Filters,
     cursor: str | None = None,
     limit: Limit = 100,
 ) -> dict[str, Any]:
     """The records that concern the account, oldest first, with its chain's hashes."""
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:ListAuditEvents",
-        f"acs:ram::{account_id}:*",
-        admin_may=True,
-    )
-    query = _query(account_id, time_from, time_to, principal, event_type, target, cursor)
-    return await _list(runtime, query, limit)
+    may_read_trail(runtime, caller, account_id)
+    return await _page(runtime, filters.query(account_id, _after(cursor)), limit)
 
 
 @router.get("/v1/audit-events")
 async def list_all_audit_events(
     caller: CallerDep,
     runtime: RuntimeDep,
-    time_from: Annotated[datetime | None, Query(alias="from")] = None,
-    time_to: Annotated[datetime | None, Query(alias="to")] = None,
-    principal: str | None = None,
-    event_type: Annotated[str | None, Query(alias="type")] = None,
-    target: str | None = None,
+    filters: Filters,
     cursor: str | None = None,
     limit: Limit = 100,
 ) -> dict[str, Any]:
     """Every record, with the global chain's hashes (the platform admin only)."""
-    if not caller.is_admin:
-        raise Forbidden("the global trail is the platform admin's")
-    query = _query(None, time_from, time_to, principal, event_type, target, cursor)
-    return await _list(runtime, query, limit)
+    may_read_trail(runtime, caller, None)
+    return await _page(runtime, filters.query(None, _after(cursor)), limit)
 
 
 @router.get("/v1/accounts/{account_id}/audit-events/export")
@@ -128,25 +137,13 @@ async def export_audit_events(
     account_id: str,
     caller: CallerDep,
     runtime: RuntimeDep,
+    filters: Filters,
     export_format: Annotated[Literal["ndjson", "csv"], Query(alias="format")] = "ndjson",
-    time_from: Annotated[datetime | None, Query(alias="from")] = None,
-    time_to: Annotated[datetime | None, Query(alias="to")] = None,
-    principal: str | None = None,
-    event_type: Annotated[str | None, Query(alias="type")] = None,
-    target: str | None = None,
 ) -> StreamingResponse:
     """The whole selection, streamed: NDJSON (one record per line) or CSV."""
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:ListAuditEvents",
-        f"acs:ram::{account_id}:*",
-        admin_may=True,
-    )
-    query = _query(account_id, time_from, time_to, principal, event_type, target, None)
-    await reach_audit_head(runtime)
-    records = iter_records(runtime.audit.store, query)
+    may_read_trail(runtime, caller, account_id)
+    await reach_projection_head(runtime, runtime.audit)
+    records = iter_records(runtime.audit.store, filters.query(account_id))
     if export_format == "csv":
         return StreamingResponse(
             csv_lines(records),
@@ -166,15 +163,8 @@ async def verify_account_trail(
     account_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Re-derive the account's records from the log; check its chain and checkpoints."""
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:ListAuditEvents",
-        f"acs:ram::{account_id}:*",
-        admin_may=True,
-    )
-    await reach_audit_head(runtime)
+    may_read_trail(runtime, caller, account_id)
+    await reach_projection_head(runtime, runtime.audit)
     result = await anyio.to_thread.run_sync(
         verify_trail, runtime.ledger, runtime.audit.store, runtime.audit_public_key, account_id
     )
@@ -184,9 +174,8 @@ async def verify_account_trail(
 @router.get("/v1/audit/verify")
 async def verify_global_trail(caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
     """Re-derive every record from the log; check the global chain and its checkpoints."""
-    if not caller.is_admin:
-        raise Forbidden("verifying the global trail is the platform admin's")
-    await reach_audit_head(runtime)
+    may_read_trail(runtime, caller, None)
+    await reach_projection_head(runtime, runtime.audit)
     result = await anyio.to_thread.run_sync(
         verify_trail, runtime.ledger, runtime.audit.store, runtime.audit_public_key, None
     )
@@ -198,22 +187,14 @@ async def account_checkpoints(
     account_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """The signed heads of the account's chain, to verify an export offline."""
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:ListAuditEvents",
-        f"acs:ram::{account_id}:*",
-        admin_may=True,
-    )
+    may_read_trail(runtime, caller, account_id)
     signed = await anyio.to_thread.run_sync(checkpoints, runtime.audit.store, account_id)
     return {"items": [c.as_dict() for c in signed]}
 
 
 @router.get("/v1/audit/checkpoints")
 async def global_checkpoints(caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
-    if not caller.is_admin:
-        raise Forbidden("the global trail is the platform admin's")
+    may_read_trail(runtime, caller, None)
     signed = await anyio.to_thread.run_sync(checkpoints, runtime.audit.store, GLOBAL_SCOPE)
     return {"items": [c.as_dict() for c in signed]}
 

@@ -34,7 +34,7 @@ from api.deps import (
     ensure_position,
     wait_for_min_position,
 )
-from api.presenters import rfc3339
+from api.presenters import answer_json, refusal_json, rfc3339
 from api.problems import Forbidden
 from api.routers import history
 from api.runtime import Runtime
@@ -92,16 +92,7 @@ def _answer_prefix(answer: Answer) -> bytes:
     cached = _encoded_answers.get(id(answer))
     if cached is not None and cached[0] is answer:
         return cached[1]
-    decision = answer.decision
-    constant = {
-        "decision": decision.decision.value,
-        "allowed": decision.decision is DecisionKind.ALLOW,
-        "matched": [m.as_dict() for m in decision.matched],
-        "chain": list(answer.chain),
-        "billed_account": answer.billed_account,
-        "reason": answer.reason,
-    }
-    prefix = _encode_json(constant)[:-1].encode()
+    prefix = _encode_json(answer_json(answer))[:-1].encode()
     if len(_encoded_answers) >= _ENCODED_LIMIT:
         _encoded_answers.clear()
     _encoded_answers[id(answer)] = (answer, prefix)
@@ -116,12 +107,7 @@ def _answer_response(answer: Answer, runtime: Runtime) -> Response:
 
 def _refused(reason: str, runtime: Runtime) -> dict[str, Any]:
     return {
-        "decision": DecisionKind.IMPLICIT_DENY.value,
-        "allowed": False,
-        "matched": [],
-        "chain": [],
-        "billed_account": None,
-        "reason": reason,
+        **refusal_json(reason),
         "evaluated_at": rfc3339(datetime.now(UTC)),
         "position": runtime.index.position,
         "authenticated": False,

@@ -13,39 +13,41 @@ from typing import Any
 import anyio
 from fastapi import APIRouter
 
-from api.deps import CallerDep, RuntimeDep, authorize_management, check_account_id
-from api.presenters import rfc3339
-from api.problems import PositionNotReached
+from api.deps import (
+    CallerDep,
+    RuntimeDep,
+    authorize_management,
+    check_account_id,
+    reach_projection_head,
+)
+from api.presenters import answer_json, refusal_json, rfc3339
 from api.runtime import Runtime
 from domain.arns import parse_principal_arn
-from domain.decisions import Answer
 from domain.errors import FieldError, InvalidInput, NotFound
-from domain.evaluation import DecisionKind, Request
+from domain.evaluation import Request
 from projections.as_of import PrincipalAt
 from projections.decision_index import Credential
 
 router = APIRouter(tags=["point in time"])
 
 
+def with_zone(moment: datetime, field: str) -> datetime:
+    """An instant with a zone (RFC 3339), in UTC."""
+    if moment.tzinfo is None:
+        raise InvalidInput(FieldError(field, "must carry a time zone (RFC 3339)"))
+    return moment.astimezone(UTC)
+
+
 def check_instant(as_of: datetime, field: str = "as_of") -> datetime:
     """An instant with a zone, not in the future, in UTC."""
-    if as_of.tzinfo is None:
-        raise InvalidInput(FieldError(field, "must carry a time zone (RFC 3339)"))
-    if as_of > datetime.now(UTC):
+    moment = with_zone(as_of, field)
+    if moment > datetime.now(UTC):
         raise InvalidInput(FieldError(field, "is in the future"))
-    return as_of.astimezone(UTC)
+    return moment
 
 
 async def reach_temporal_head(runtime: Runtime) -> int:
-    """Wait until the temporal index has applied the head seen now; return its position."""
-    head = await anyio.to_thread.run_sync(runtime.head)
-    worker = runtime.temporal
-    reached = await anyio.to_thread.run_sync(
-        worker.wait_for, head, runtime.settings.min_position_timeout
-    )
-    if not reached:
-        raise PositionNotReached(head, worker.position)
-    return head
+    return await reach_projection_head(runtime, runtime.temporal)
 
 
 def principal_of_credential(
@@ -81,27 +83,9 @@ def answer_as_of(
         "position": position,
     }
     if principal is None:
-        return {
-            "decision": DecisionKind.IMPLICIT_DENY.value,
-            "allowed": False,
-            "matched": [],
-            "chain": [],
-            "billed_account": None,
-            "reason": why_not,
-            **common,
-        }
+        return {**refusal_json(why_not), **common}
     request = Request.make(action, resource, {**context, "acs:currenttime": at})
-    answer: Answer = runtime.as_of.decide(principal, request)
-    decision = answer.decision
-    return {
-        "decision": decision.decision.value,
-        "allowed": decision.decision is DecisionKind.ALLOW,
-        "matched": [m.as_dict() for m in decision.matched],
-        "chain": list(answer.chain),
-        "billed_account": answer.billed_account,
-        "reason": answer.reason,
-        **common,
-    }
+    return {**answer_json(runtime.as_of.decide(principal, request)), **common}
 
 
 @router.get("/v1/accounts/{account_id}/effective-permissions")
