@@ -1,7 +1,10 @@
 """Decisions and effective permissions at any instant, from the facts alive then.
 
-``AsOfReader`` reads only the facts of one principal alive at T, each lookup through an
-index of the temporal table (a handful of small queries, whatever the length of history),
+``AsOfReader`` reads only the facts of one principal alive at T. At most one fact of a kind is
+alive per subject at any instant (see ``temporal_index``), so each lookup is "the fact with
+the greatest ``valid_from <= T``" — one descending step of an index per subject, then a check
+that it was still alive at T: a handful of statements whose cost does not depend on the
+length of history. It
 assembles the identity layer with the same ``PolicyCompiler`` as the live index, and hands it
 to the same ``domain.decisions.decide``. There is no replay: the log is read only by the
 projection that writes the table.
@@ -26,7 +29,32 @@ from projections.sql_projection import to_micros
 
 __all__ = ["AsOfReader", "PrincipalAt", "Provenance"]
 
-_ALIVE = "valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+# The fact of each listed subject at T: the one with the greatest (valid_from, opened_position)
+# at or before T — one backward step of the (kind, subject, valid_from, opened_position)
+# index — if it was still alive at T. (Of two facts opened at one instant, the later opened
+# is the successor; the other's interval is empty.) PostgreSQL drives the step per subject
+# with LATERAL; SQLite with a correlated subquery naming the row.
+AT_POSTGRES = (
+    "SELECT f.* FROM (VALUES {values}) AS s(subject) CROSS JOIN LATERAL ("
+    " SELECT g.subject, g.object, g.account_id, g.payload, g.valid_to FROM {p}_facts g"
+    " WHERE g.kind = ? AND g.subject = s.subject AND g.valid_from <= ?"
+    " ORDER BY g.valid_from DESC, g.opened_position DESC LIMIT 1"
+    ") f WHERE f.valid_to IS NULL OR f.valid_to > ?"
+)
+AT_SQLITE = (
+    "WITH s(subject) AS (VALUES {values})"
+    " SELECT f.subject, f.object, f.account_id, f.payload, f.valid_to"
+    " FROM s JOIN {p}_facts f ON f.rowid = ("
+    " SELECT g.rowid FROM {p}_facts g"
+    " WHERE g.kind = ? AND g.subject = s.subject AND g.valid_from <= ?"
+    " ORDER BY g.valid_from DESC, g.opened_position DESC LIMIT 1"
+    ") WHERE f.valid_to IS NULL OR f.valid_to > ?"
+)
+_NAMED_AT = (
+    "SELECT subject, object, account_id, payload, valid_to FROM {p}_facts"
+    " WHERE kind = ? AND account_id = ? AND object = ? AND valid_from <= ?"
+    " ORDER BY valid_from DESC, opened_position DESC LIMIT 1"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +96,27 @@ class AsOfReader:
 
     # -- facts alive at T ----------------------------------------------------------------------
     def _alive(self, cursor: Any, kind: str, subjects: Sequence[str], at: int) -> list[Any]:
+        """The fact of ``kind`` alive at ``at`` for each of ``subjects`` that had one."""
         if not subjects:
             return []
-        marks = ", ".join("?" * len(subjects))
-        statement = (
-            "SELECT subject, object, account_id, payload, opened_position FROM {p}_facts"  # noqa: S608
-            f" WHERE kind = ? AND subject IN ({marks}) AND {_ALIVE} ORDER BY opened_position"
-        )
-        return list(self.store.execute(cursor, statement, (kind, *subjects, at, at)).fetchall())
+        template = AT_POSTGRES if self.store.dialect.is_postgres else AT_SQLITE
+        statement = template.replace("{values}", ", ".join("(?)" for _ in subjects))
+        return list(self.store.execute(cursor, statement, (*subjects, kind, at, at)).fetchall())
 
     def _named(self, cursor: Any, kind: str, account_id: str, name: str, at: int) -> Any:
-        statement = (
-            "SELECT subject, object, account_id, payload FROM {p}_facts"  # noqa: S608
-            f" WHERE kind = ? AND account_id = ? AND object = ? AND {_ALIVE}"
-        )
-        return self.store.execute(cursor, statement, (kind, account_id, name, at, at)).fetchone()
+        """The entity of ``kind`` that had ``name`` in the account at ``at``, if any."""
+        row = self.store.execute(cursor, _NAMED_AT, (kind, account_id, name, at)).fetchone()
+        alive = row is not None and (row["valid_to"] is None or row["valid_to"] > at)
+        return row if alive else None
+
+    def _documents(self, cursor: Any, versions: Sequence[tuple[str, str]]) -> dict[Any, str]:
+        if not versions:
+            return {}
+        pairs = " OR ".join("(policy_id = ? AND version_id = ?)" for _ in versions)
+        statement = f"SELECT policy_id, version_id, document FROM {{p}}_documents WHERE {pairs}"  # noqa: S608
+        params = [value for pair in versions for value in pair]
+        rows = self.store.execute(cursor, statement, params).fetchall()
+        return {(row["policy_id"], row["version_id"]): row["document"] for row in rows}
 
     def _account_open(self, cursor: Any, account_id: str, at: int) -> bool:
         return bool(self._alive(cursor, "account", [account_id], at))
@@ -138,23 +172,32 @@ class AsOfReader:
         return PrincipalAt(subject, user_id)
 
     def _identity_layer(self, cursor: Any, user_id: str, at: int) -> PolicySet:
-        memberships = self._alive(cursor, "membership", [user_id], at)
-        group_ids = [row["object"] for row in memberships]
+        memberships = self._alive(cursor, "memberships", [user_id], at)
+        group_ids = (
+            [gid for gid, _ in json.loads(memberships[0]["payload"])["items"]]
+            if (memberships)
+            else []
+        )
         groups = {row["subject"]: row for row in self._alive(cursor, "group", group_ids, at)}
         live_groups = [gid for gid in group_ids if gid in groups]
-        attachments: dict[str, list[Attachment]] = {}
-        for row in self._alive(cursor, "attachment", [user_id, *live_groups], at):
-            attachments.setdefault(row["subject"], []).append(_attachment(row))
+        attachments = {
+            row["subject"]: [_attachment(item) for item in json.loads(row["payload"])["items"]]
+            for row in self._alive(cursor, "attachments", [user_id, *live_groups], at)
+        }
         policy_ids = sorted(
             {str(a.policy_id) for rows in attachments.values() for a in rows if a.policy_id}
         )
-        custom: dict[UUID, CustomVersion] = {}
-        for row in self._alive(cursor, "policy", policy_ids, at):
-            payload = json.loads(row["payload"])
-            policy_id = UUID(row["subject"])
-            custom[policy_id] = CustomVersion(
-                policy_id, payload["default_version"], payload["document"]
+        defaults = {
+            row["subject"]: json.loads(row["payload"])["default_version"]
+            for row in self._alive(cursor, "policy", policy_ids, at)
+        }
+        documents = self._documents(cursor, sorted(defaults.items()))
+        custom = {
+            UUID(policy_id): CustomVersion(
+                UUID(policy_id), version, documents[(policy_id, version)]
             )
+            for policy_id, version in defaults.items()
+        }
         group_layers = [
             GroupAttachments(
                 group_arn(groups[gid]["account_id"], groups[gid]["object"]),
@@ -193,8 +236,6 @@ class AsOfReader:
         return found
 
 
-def _attachment(row: Any) -> Attachment:
-    policy_type, _, policy_name = str(row["object"]).partition(":")
-    payload = json.loads(row["payload"])
-    policy_id = payload.get("policy_id")
+def _attachment(item: list[Any]) -> Attachment:
+    policy_type, policy_name, policy_id = item
     return Attachment(PolicyType(policy_type), policy_name, UUID(policy_id) if policy_id else None)

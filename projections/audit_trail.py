@@ -243,16 +243,14 @@ class AuditTrailProjection(SqlProjection):
             self._signed.extend(self._sign_heads())
 
     def flush(self, store: ReadModelStore, cursor: Any) -> None:
-        store.executemany(
+        store.insert_rows(
             cursor,
-            "INSERT INTO {p}_records (position, time_us, event_type, actor, target, record, hash)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "_records",
+            ("position", "time_us", "event_type", "actor", "target", "record", "hash"),
             self._records,
         )
-        store.executemany(
-            cursor,
-            "INSERT INTO {p}_account_records (account_id, position, hash) VALUES (?, ?, ?)",
-            self._account_rows,
+        store.insert_rows(
+            cursor, "_account_records", ("account_id", "position", "hash"), self._account_rows
         )
         snapshot = self.naming.snapshot(self._touched)
         store.executemany(

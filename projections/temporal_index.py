@@ -11,14 +11,22 @@ It is alive at T when ``valid_from <= T < valid_to``. Times are microseconds sin
 | ``user`` | user id | user name | display name |
 | ``access_key`` | AccessKey id | user id (``""`` for the root key) | status |
 | ``group`` | group id | group name | |
-| ``membership`` | user id | group id | group name |
-| ``attachment`` | user or group id | ``<Custom|System>:<policy name>`` | holder kind, policy id |
-| ``policy`` | policy id | policy name | default version and its document |
-| ``policy_version`` | policy id | version id | document |
+| ``memberships`` | user id | ``""`` | the user's groups, in the order it joined them |
+| ``attachments`` | user or group id | ``""`` | its attached policies, in the order attached |
+| ``policy`` | policy id | policy name | default version |
+| ``policy_version`` | policy id | version id | |
 
-A change of payload (a rename, a key disabled, a new default version) closes the fact and
-opens its successor at the same instant. Nothing else is stored: the answer "who could do
-what at T" is always computed by the evaluator from the facts alive at T.
+A change (a rename, a key disabled, a group joined, a policy attached, a new default version)
+closes the fact and opens its successor at the same instant, so **at most one fact of a kind
+is alive per subject at any instant**. That is what keeps an as-of read independent of the
+length of history: "the fact of this subject at T" is the one with the greatest
+``valid_from <= T`` — one descending step of the ``(kind, subject, valid_from)`` index — and
+it answers if it was still alive at T. Memberships and attachments are therefore stored as
+the whole (small, bounded by RAM's limits) set per principal, not one interval per item.
+Policy documents are immutable per version and live once in ``{p}_documents``.
+
+Nothing else is stored: "who could do what at T" is always computed by the evaluator from
+the facts alive at T.
 
 The projection keeps the open facts in memory (loaded from the table when it starts), buffers
 a batch's inserts and closes, and writes them with ``executemany`` in the worker's
@@ -47,18 +55,29 @@ FACTS_DDL = [
     " valid_from BIGINT NOT NULL, valid_to BIGINT,"
     " opened_position BIGINT NOT NULL, closed_position BIGINT,"
     " PRIMARY KEY (kind, subject, object, opened_position))",
-    # "The facts of this subject alive at T": the primary key's prefix, then valid_from.
-    "CREATE INDEX IF NOT EXISTS {i}_facts_subject_at ON {p}_facts (kind, subject, valid_from)",
+    # "The fact of this subject at T": the greatest valid_from <= T, one index step.
+    "CREATE INDEX IF NOT EXISTS {i}_facts_subject_at"
+    " ON {p}_facts (kind, subject, valid_from, opened_position)",
     # "Which entity had this name in this account at T".
     "CREATE INDEX IF NOT EXISTS {i}_facts_name_at"
-    " ON {p}_facts (kind, account_id, object, valid_from)",
+    " ON {p}_facts (kind, account_id, object, valid_from, opened_position)",
     # Loading the open facts at start, without reading history.
     "CREATE INDEX IF NOT EXISTS {i}_facts_open ON {p}_facts (kind) WHERE valid_to IS NULL",
+    "CREATE TABLE IF NOT EXISTS {p}_documents ("
+    " policy_id TEXT NOT NULL, version_id TEXT NOT NULL, document TEXT NOT NULL,"
+    " PRIMARY KEY (policy_id, version_id))",
 ]
 
-_INSERT = (
-    "INSERT INTO {p}_facts (kind, subject, object, account_id, payload, valid_from, valid_to,"
-    " opened_position, closed_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_FACT_COLUMNS = (
+    "kind",
+    "subject",
+    "object",
+    "account_id",
+    "payload",
+    "valid_from",
+    "valid_to",
+    "opened_position",
+    "closed_position",
 )
 _CLOSE = (
     "UPDATE {p}_facts SET valid_to = ?, closed_position = ?"
@@ -94,6 +113,7 @@ class TemporalIndexProjection(SqlProjection):
         self._open: dict[tuple[str, str, str], Fact] = {}
         self._new: list[Fact] = []
         self._closes: list[tuple[int, int, str, str, str, int]] = []
+        self._documents: list[tuple[str, str, str]] = []
         self._accounts: dict[UUID, str] = {}  # account aggregate id → account id
         self._owners: dict[str, str] = {}  # user, group or policy id → its account id
         self._user_keys: dict[str, set[str]] = {}
@@ -112,11 +132,11 @@ class TemporalIndexProjection(SqlProjection):
             "mandate:UserAddedToGroup.v1": self._added_to_group,
             "mandate:UserRemovedFromGroup.v1": self._removed_from_group,
             "mandate:User.PolicyAttached.v1": self._attached("user"),
-            "mandate:User.PolicyDetached.v1": self._detached,
+            "mandate:User.PolicyDetached.v1": self._detached("user"),
             "mandate:GroupCreated.v1": self._group_created,
             "mandate:GroupDeleted.v1": self._group_deleted,
             "mandate:Group.PolicyAttached.v1": self._attached("group"),
-            "mandate:Group.PolicyDetached.v1": self._detached,
+            "mandate:Group.PolicyDetached.v1": self._detached("group"),
             "mandate:PolicyCreated.v1": self._policy_created,
             "mandate:PolicyVersionCreated.v1": self._policy_version_created,
             "mandate:DefaultPolicyVersionSet.v1": self._default_version_set,
@@ -157,9 +177,13 @@ class TemporalIndexProjection(SqlProjection):
 
     def flush(self, store: ReadModelStore, cursor: Any) -> None:
         store.executemany(cursor, _CLOSE, self._closes)
-        store.executemany(
+        store.insert_rows(
+            cursor, "_documents", ("policy_id", "version_id", "document"), self._documents
+        )
+        store.insert_rows(
             cursor,
-            _INSERT,
+            "_facts",
+            _FACT_COLUMNS,
             [
                 (
                     f.kind,
@@ -179,10 +203,12 @@ class TemporalIndexProjection(SqlProjection):
             fact.persisted = True
         self._new = []
         self._closes = []
+        self._documents = []
 
     def discard(self) -> None:
         self._new = []
         self._closes = []
+        self._documents = []
 
     # -- opening and closing -------------------------------------------------------------------
     def _remember(self, fact: Fact) -> None:
@@ -300,23 +326,40 @@ class TemporalIndexProjection(SqlProjection):
     def _user_deleted(self, e: Any, position: int, at: int) -> None:
         user = str(e.originator_id)
         self._close_all("user", user, position, at)
+        self._close_all("memberships", user, position, at)
+        self._close_all("attachments", user, position, at)
         for key_id in sorted(self._user_keys.pop(user, set())):
             self._close("access_key", key_id, user, position, at)
 
+    def _set_fact(
+        self,
+        kind: str,
+        subject: str,
+        position: int,
+        at: int,
+        change: Callable[[list[Any]], None],
+        **extra: Any,
+    ) -> None:
+        """Replace the set-valued fact of ``subject`` by its ``change``d successor."""
+        old = self._close(kind, subject, "", position, at)
+        items: list[Any] = list(old.payload["items"]) if old is not None else []
+        change(items)
+        payload = {"items": items, **extra}
+        self._open_fact(kind, subject, "", self._owners[subject], payload, position, at)
+
     def _added_to_group(self, e: Any, position: int, at: int) -> None:
-        user = str(e.originator_id)
-        self._open_fact(
-            "membership",
-            user,
-            str(e.group_id),
-            self._owners[user],
-            {"group_name": e.group_name},
-            position,
-            at,
+        entry = [str(e.group_id), e.group_name]
+        self._set_fact(
+            "memberships", str(e.originator_id), position, at, lambda items: items.append(entry)
         )
 
     def _removed_from_group(self, e: Any, position: int, at: int) -> None:
-        self._close("membership", str(e.originator_id), str(e.group_id), position, at)
+        group = str(e.group_id)
+
+        def remove(items: list[Any]) -> None:
+            items[:] = [item for item in items if item[0] != group]
+
+        self._set_fact("memberships", str(e.originator_id), position, at, remove)
 
     def _group_created(self, e: Any, position: int, at: int) -> None:
         self._open_fact("group", str(e.originator_id), e.group_name, e.account_id, {}, position, at)
@@ -324,75 +367,57 @@ class TemporalIndexProjection(SqlProjection):
     def _group_deleted(self, e: Any, position: int, at: int) -> None:
         group = str(e.originator_id)
         self._close_all("group", group, position, at)
+        self._close_all("attachments", group, position, at)
 
     # -- attachments and policies --------------------------------------------------------------
     def _attached(self, holder_kind: str) -> Callable[[Any, int, int], None]:
         def handler(e: Any, position: int, at: int) -> None:
+            policy_id = str(e.policy_id) if e.policy_id is not None else None
+            entry = [e.policy_type, e.policy_name, policy_id]
             holder = str(e.originator_id)
-            self._open_fact(
-                "attachment",
+            self._set_fact(
+                "attachments",
                 holder,
-                f"{e.policy_type}:{e.policy_name}",
-                self._owners[holder],
-                {
-                    "holder": holder_kind,
-                    "policy_id": str(e.policy_id) if e.policy_id is not None else None,
-                },
                 position,
                 at,
+                lambda items: items.append(entry),
+                holder=holder_kind,
             )
 
         return handler
 
-    def _detached(self, e: Any, position: int, at: int) -> None:
-        holder = str(e.originator_id)
-        self._close("attachment", holder, f"{e.policy_type}:{e.policy_name}", position, at)
+    def _detached(self, holder_kind: str) -> Callable[[Any, int, int], None]:
+        def handler(e: Any, position: int, at: int) -> None:
+            key = [e.policy_type, e.policy_name]
+
+            def remove(items: list[Any]) -> None:
+                items[:] = [item for item in items if item[:2] != key]
+
+            holder = str(e.originator_id)
+            self._set_fact("attachments", holder, position, at, remove, holder=holder_kind)
+
+        return handler
 
     def _policy_created(self, e: Any, position: int, at: int) -> None:
         policy = str(e.originator_id)
         self._open_fact(
-            "policy",
-            policy,
-            e.policy_name,
-            e.account_id,
-            {"default_version": "v1", "document": e.document},
-            position,
-            at,
+            "policy", policy, e.policy_name, e.account_id, {"default_version": "v1"}, position, at
         )
-        self._open_fact(
-            "policy_version", policy, "v1", e.account_id, {"document": e.document}, position, at
-        )
-
-    def _policy_fact(self, policy: str) -> Fact | None:
-        names = self._objects.get(("policy", policy))
-        return self._open[("policy", policy, next(iter(names)))] if names else None
+        self._open_fact("policy_version", policy, "v1", e.account_id, {}, position, at)
+        self._documents.append((policy, "v1", e.document))
 
     def _set_default(self, policy: str, version_id: str, position: int, at: int) -> None:
-        current = self._policy_fact(policy)
-        version = self._open.get(("policy_version", policy, version_id))
-        if current is None or version is None:
+        names = self._objects.get(("policy", policy))
+        if not names or ("policy_version", policy, version_id) not in self._open:
             return
-        self._replace(
-            "policy",
-            policy,
-            current.object,
-            position,
-            at,
-            default_version=version_id,
-            document=version.payload["document"],
-        )
+        self._replace("policy", policy, next(iter(names)), position, at, default_version=version_id)
 
     def _policy_version_created(self, e: Any, position: int, at: int) -> None:
         policy = str(e.originator_id)
         self._open_fact(
-            "policy_version",
-            policy,
-            e.version_id,
-            self._owners[policy],
-            {"document": e.document},
-            position,
-            at,
+            "policy_version", policy, e.version_id, self._owners[policy], {}, position, at
         )
+        self._documents.append((policy, e.version_id, e.document))
         if e.set_as_default:
             self._set_default(policy, e.version_id, position, at)
 
