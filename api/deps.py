@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Depends, Header, Request
 
-from api.problems import Forbidden, PositionNotReached, Unauthenticated
+from api.problems import Forbidden, PositionNotReached, ProjectionStalled, Unauthenticated
 from api.runtime import Runtime
 from domain.arns import ACCOUNT_ID_RE
 from domain.audit import AuditContext
@@ -26,7 +26,7 @@ from domain.decisions import SubjectKind
 from domain.errors import FieldError, InvalidInput, NotFound
 from domain.evaluation import Request as DecisionRequest
 from projections.decision_index import AuthenticationFailed, Credential
-from projections.sql_projection import ProjectionWorker
+from projections.sql_projection import EventNotApplicable, ProjectionWorker
 
 __all__ = [
     "ADMIN_ARN",
@@ -119,7 +119,11 @@ async def reach_projection_head(runtime: Runtime, worker: ProjectionWorker) -> i
     """
     head = await anyio.to_thread.run_sync(runtime.head)
     timeout = runtime.settings.min_position_timeout
-    if not await anyio.to_thread.run_sync(worker.wait_for, head, timeout):
+    try:
+        reached = await anyio.to_thread.run_sync(worker.wait_for, head, timeout)
+    except EventNotApplicable as stalled:
+        raise ProjectionStalled(worker.projection.name, str(stalled)) from stalled
+    if not reached:
         raise PositionNotReached(head, worker.position)
     return head
 

@@ -19,8 +19,8 @@ from domain.errors import Conflict, DomainError, InvalidInput, NotFound
 
 __all__ = [
     "Forbidden",
-    "NotImplementedYet",
     "PositionNotReached",
+    "ProjectionStalled",
     "Unauthenticated",
     "install_problem_handlers",
     "problem",
@@ -55,8 +55,11 @@ class PositionNotReached(Exception):
         self.applied = applied
 
 
-class NotImplementedYet(Exception):
-    """A documented capability this version does not have yet (→ 501)."""
+class ProjectionStalled(Exception):
+    """A projection cannot apply an event of the log (→ 503, naming the position and why)."""
+
+    def __init__(self, projection: str, reason: str) -> None:
+        super().__init__(f"the {projection} projection is stalled at {reason}")
 
 
 def problem(
@@ -140,9 +143,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
         return problem(503, "Store unavailable", str(exc), headers={"Retry-After": "5"})
 
-    @app.exception_handler(NotImplementedYet)
-    async def _not_implemented(_: Request, exc: NotImplementedYet) -> JSONResponse:
-        return problem(501, "Not implemented", str(exc))
+    @app.exception_handler(ProjectionStalled)
+    async def _stalled(_: Request, exc: ProjectionStalled) -> JSONResponse:
+        return problem(503, "Projection stalled", str(exc), headers={"Retry-After": "30"})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

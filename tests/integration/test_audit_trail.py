@@ -22,7 +22,7 @@ from domain.audit import AuditContext, acting_as
 from projections.audit_chain import GENESIS, chain_hash
 from projections.audit_trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
 from projections.audit_verify import verify_chain, verify_trail
-from projections.rebuild import RebuildRefused, rebuild
+from projections.rebuild import RebuildRefused, open_copy, rebuild
 from tests.integration.test_index_cache_coherence import ACTOR, _set_up
 
 WAIT = 10.0
@@ -373,3 +373,30 @@ def test_the_cli_verifies_exports_a_bundle_and_verifies_it_offline(
     as_csv = _cli(sqlite_url, "audit", "export", "--format", "csv")
     assert as_csv.returncode == 0
     assert as_csv.stdout.splitlines()[0].startswith("position,time,accounts")
+
+
+def test_an_event_the_trail_cannot_name_stalls_it_with_503_naming_the_position(
+    runtime: Runtime,
+) -> None:
+    """Fail closed: a log that no longer explains itself is not recorded vaguely."""
+    import anyio
+
+    from api.deps import reach_projection_head
+    from api.problems import ProjectionStalled
+
+    _history(runtime)
+    created = next(r["position"] for r in _records(runtime) if r["event_type"] == "UserCreated")
+    _sql(
+        runtime,
+        f"DELETE FROM {_events_table(runtime)} WHERE {_id_column(runtime)} = ?",  # noqa: S608
+        (created,),
+    )
+    rebuilt = open_copy(runtime.store.env, type(runtime.audit.projection)(), 5, create=True)
+    stalled = runtime.audit.retarget(rebuilt)
+    try:
+        with pytest.raises(ProjectionStalled, match="position"):
+            anyio.run(reach_projection_head, runtime, runtime.audit)
+        assert rebuilt.position() < runtime.head()  # it stopped; nothing vague was recorded
+    finally:
+        runtime.audit.retarget(stalled)
+        rebuilt.drop()
