@@ -19,24 +19,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-    load_pem_private_key,
-)
 
 from api.settings import Settings, store_config
 from domain.audit import AuditContext, acting_as
 from domain.ledger import Ledger
 from domain.secrets import SecretHasher, new_token
 from projections.as_of import AsOfReader
-from projections.audit_trail import (
-    GLOBAL_SCOPE,
-    AuditTrailProjection,
+from projections.audit_chain import (
     CheckpointSigner,
+    SigningKeyError,
+    load_or_create_signing_key,
+    load_signing_key,
+    public_key_pem,
 )
+from projections.audit_trail import GLOBAL_SCOPE, AuditTrailProjection
 from projections.decision_index import DecisionIndex
 from projections.follower import LogFollower
 from projections.read_model_store import ProjectionRegistry, ReadModelStore
@@ -99,17 +95,12 @@ def load_hasher(settings: Settings) -> SecretHasher:
 
 def load_audit_signing_key(settings: Settings) -> Ed25519PrivateKey:
     """The checkpoint signing key: a file outside the database, generated in development."""
-    path = settings.audit_signing_key_file or settings.resolved_state_dir / AUDIT_KEY_FILE
-    if not path.exists():
+    try:
         if settings.audit_signing_key_file is not None:
-            raise StoreUnavailable(f"the audit signing key file {path} does not exist")
-        generated = Ed25519PrivateKey.generate()
-        pem = generated.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        _write_private(path, pem.decode())
-    key = load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise StoreUnavailable(f"{path} does not hold an Ed25519 private key")
-    return key
+            return load_signing_key(settings.audit_signing_key_file)
+        return load_or_create_signing_key(settings.resolved_state_dir / AUDIT_KEY_FILE)
+    except (OSError, SigningKeyError) as error:
+        raise StoreUnavailable(f"the audit signing key cannot be loaded: {error}") from error
 
 
 def load_admin_token(settings: Settings, hasher: SecretHasher) -> AdminToken:
@@ -168,9 +159,7 @@ class Runtime:
         self.as_of = AsOfReader(self.temporal.store)
         signer = CheckpointSigner(load_audit_signing_key(settings))
         self.audit_public_key = signer.public_key
-        self.audit_public_key_pem = signer.public_key.public_bytes(
-            Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
-        ).decode()
+        self.audit_public_key_pem = public_key_pem(signer.public_key).decode()
         self.audit = self._worker(
             AuditTrailProjection(
                 signer,

@@ -24,7 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from projections.audit_trail import SignedCheckpoint
+from projections.audit_chain import SignedCheckpoint
 from projections.audit_verify import Verification, verify_chain
 
 __all__ = ["CSV_COLUMNS", "csv_lines", "verify_bundle", "write_bundle"]

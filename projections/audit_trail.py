@@ -23,19 +23,19 @@ tracking position, like every SQL projection here.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-from projections.audit_chain import GENESIS, canonical_json, chain_hash
+from projections.audit_chain import (
+    GENESIS,
+    CheckpointSigner,
+    SignedCheckpoint,
+    canonical_json,
+    chain_hash,
+)
 from projections.audit_records import AuditNaming, AuditRecordError, audit_record
 from projections.read_model_store import ReadModelStore
 from projections.sql_projection import (
@@ -49,9 +49,9 @@ __all__ = [
     "GLOBAL_SCOPE",
     "AuditQuery",
     "AuditTrailProjection",
-    "CheckpointSigner",
-    "SignedCheckpoint",
-    "key_id_of",
+    "checkpoints",
+    "iter_records",
+    "select_records",
 ]
 
 GLOBAL_SCOPE = "*"
@@ -72,76 +72,6 @@ AUDIT_DDL = [
     # after a restart without reading history again.
     "CREATE TABLE IF NOT EXISTS {p}_names (entity_id TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ]
-
-
-def key_id_of(public_key: Ed25519PublicKey) -> str:
-    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return hashlib.sha256(raw).hexdigest()[:16]
-
-
-@dataclass(frozen=True, slots=True)
-class SignedCheckpoint:
-    """A signed head of one chain (``scope`` is ``*`` for the global chain, else an account)."""
-
-    scope: str
-    position: int
-    head: str
-    time: str
-    key_id: str
-    signature: str
-
-    def payload(self) -> bytes:
-        return canonical_json(
-            {
-                "scope": self.scope,
-                "position": self.position,
-                "head": self.head,
-                "time": self.time,
-                "key_id": self.key_id,
-            }
-        )
-
-    def verify(self, public_key: Ed25519PublicKey) -> bool:
-        try:
-            public_key.verify(base64.b64decode(self.signature), self.payload())
-        except (InvalidSignature, ValueError):
-            return False
-        return self.key_id == key_id_of(public_key)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "scope": self.scope,
-            "position": self.position,
-            "head": self.head,
-            "time": self.time,
-            "key_id": self.key_id,
-            "signature": self.signature,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SignedCheckpoint:
-        return cls(
-            str(data["scope"]),
-            int(data["position"]),
-            str(data["head"]),
-            str(data["time"]),
-            str(data["key_id"]),
-            str(data["signature"]),
-        )
-
-
-class CheckpointSigner:
-    """Signs chain heads with the Ed25519 key that never enters the database."""
-
-    def __init__(self, private_key: Ed25519PrivateKey) -> None:
-        self._key = private_key
-        self.public_key = private_key.public_key()
-        self.key_id = key_id_of(self.public_key)
-
-    def sign(self, scope: str, position: int, head: str, time: str) -> SignedCheckpoint:
-        unsigned = SignedCheckpoint(scope, position, head, time, self.key_id, "")
-        signature = base64.b64encode(self._key.sign(unsigned.payload())).decode()
-        return SignedCheckpoint(scope, position, head, time, self.key_id, signature)
 
 
 class AuditTrailProjection(SqlProjection):

@@ -25,12 +25,11 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import Application
 
-from projections.audit_chain import GENESIS, canonical_json, chain_hash
+from projections.audit_chain import GENESIS, SignedCheckpoint, canonical_json, chain_hash
 from projections.audit_records import AuditNaming, AuditRecordError, audit_record
 from projections.audit_trail import (
     GLOBAL_SCOPE,
     AuditQuery,
-    SignedCheckpoint,
     checkpoints,
     iter_records,
 )

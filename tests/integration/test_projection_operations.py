@@ -17,7 +17,8 @@ from api.settings import Settings
 from domain.arns import user_arn
 from domain.audit import acting_as
 from domain.evaluation import Request
-from projections.audit_trail import AuditTrailProjection, CheckpointSigner
+from projections.audit_chain import CheckpointSigner
+from projections.audit_trail import AuditTrailProjection
 from projections.read_model_store import ReadModelStore
 from projections.rebuild import RebuildRefused, open_copy, rebuild
 from projections.sql_projection import ProjectionWorker

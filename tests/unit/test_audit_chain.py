@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,18 @@ from cryptography.hazmat.primitives.serialization import (
 
 from projections.audit_chain import (
     GENESIS,
-    Checkpoint,
+    CheckpointSigner,
+    SignedCheckpoint,
     SigningKeyError,
     canonical_json,
     chain_hash,
-    checkpoint_payload,
     key_id_of,
     load_or_create_signing_key,
     load_public_key,
     load_signing_key,
     public_key_pem,
-    sign_checkpoint,
-    verify_chain,
-    verify_checkpoint,
-    walk_chain,
 )
+from projections.audit_verify import verify_chain
 
 A, B, C = "1000000000000001", "2000000000000002", "3000000000000003"
 
@@ -152,130 +148,106 @@ def test_changing_any_field_changes_that_hash_and_every_later_one(field: str) ->
     assert all(f["hash"] != h["hash"] for f, h in zip(forged[3:], honest[3:], strict=True))
 
 
-# -- verifying stored records ----------------------------------------------------------------------
+# -- verifying stored records (projections.audit_verify.verify_chain, without a log) -------------
 
 
-def test_an_honest_trail_verifies_globally_and_per_account() -> None:
-    stored = _chain(_bodies())
-    assert verify_chain(stored) is None
-    walk = walk_chain(stored)
-    assert walk.ok
-    assert (walk.checked, walk.last_position, walk.head) == (10, 11, stored[-1]["hash"])
-    for account in (A, B, C):
-        export = _export(stored, account)
-        assert verify_chain(export, account_id=account) is None
-        assert walk.account_heads[account] == export[-1]["hash"]
-        assert walk_chain(export, account_id=account).head == export[-1]["hash"]
-
-
-def test_a_changed_record_is_named() -> None:
-    stored = _chain(_bodies())
-    stored[4]["reason"] = "forged"
-    assert verify_chain(stored) == stored[4]["position"]
-
-
-def test_a_record_changed_and_rehashed_alone_breaks_at_the_next_one() -> None:
-    stored = _chain(_bodies())
-    stored[4]["reason"] = "forged"
-    del stored[4]["account_hashes"]  # (they are optional; the global chain alone is checked)
-    stored[4]["hash"] = chain_hash(stored[3]["hash"], _body(stored[4]))
-    assert verify_chain(stored) == stored[5]["position"]
+def _global(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**_body(r), "hash": r["hash"]} for r in stored]
 
 
 def _body(stored: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in stored.items() if k not in ("hash", "account_hashes")}
 
 
+def _first_bad(records: list[dict[str, Any]], signed: list[SignedCheckpoint] | None = None) -> Any:
+    result = verify_chain(records, None, signed or [], None)
+    return result.first_bad_position
+
+
+def test_an_honest_trail_verifies_globally_and_per_account() -> None:
+    stored = _chain(_bodies())
+    result = verify_chain(_global(stored), None, [], None)
+    assert (result.ok, result.checked) == (True, 10)
+    for account in (A, B, C):
+        assert verify_chain(_export(stored, account), None, [], None).ok
+
+
+def test_a_changed_record_is_named() -> None:
+    records = _global(_chain(_bodies()))
+    records[4]["reason"] = "forged"
+    assert _first_bad(records) == records[4]["position"]
+
+
+def test_a_record_changed_and_rehashed_alone_breaks_at_the_next_one() -> None:
+    records = _global(_chain(_bodies()))
+    records[4]["reason"] = "forged"
+    records[4]["hash"] = chain_hash(records[3]["hash"], _body(records[4]))
+    assert _first_bad(records) == records[5]["position"]
+
+
 def test_two_records_swapped_in_place_are_named_at_the_first_swapped_position() -> None:
     """History reordered: what happened at 5 and 6 exchanged, positions left in place."""
-    stored = _chain(_bodies())
+    records = _global(_chain(_bodies()))
     i = 3
-    first, second = stored[i]["position"], stored[i + 1]["position"]
-    stored[i], stored[i + 1] = (
-        {**stored[i + 1], "position": first},
-        {**stored[i], "position": second},
+    first, second = records[i]["position"], records[i + 1]["position"]
+    records[i], records[i + 1] = (
+        {**records[i + 1], "position": first},
+        {**records[i], "position": second},
     )
-    assert verify_chain(stored) == first
+    assert _first_bad(records) == first
 
 
-def test_two_records_moved_out_of_order_are_named_at_the_first_misplaced_one() -> None:
-    """Rows exchanged whole (each with its own position and hash): the first out of place."""
-    stored = _chain(_bodies())
+def test_two_rows_moved_out_of_order_are_named_at_the_first_misplaced_one() -> None:
+    records = _global(_chain(_bodies()))
     i = 3
-    stored[i], stored[i + 1] = stored[i + 1], stored[i]
-    walk = walk_chain(stored)
-    assert walk.first_break is not None
-    assert walk.first_break.position == stored[i]["position"]
-    assert walk.last_position == stored[i - 1]["position"]  # everything before it verified
+    records[i], records[i + 1] = records[i + 1], records[i]
+    assert _first_bad(records) == records[i]["position"]
 
 
 def test_a_deleted_record_is_detected_at_the_next_one() -> None:
-    stored = _chain(_bodies())
-    deleted = stored.pop(4)
-    assert verify_chain(stored) == stored[4]["position"]
-    assert stored[4]["position"] > deleted["position"]
+    records = _global(_chain(_bodies()))
+    deleted = records.pop(4)
+    assert _first_bad(records) == records[4]["position"]
+    assert records[4]["position"] > deleted["position"]
 
 
 def test_an_inserted_record_is_named() -> None:
-    stored = _chain(_bodies())
-    forged = {**_record(3, [A]), "hash": stored[1]["hash"], "account_hashes": {}}
-    stored.insert(2, forged)
-    assert verify_chain(stored) == 3
-
-
-def test_a_record_deleted_from_the_end_is_caught_by_the_signed_checkpoint() -> None:
-    key = Ed25519PrivateKey.generate()
-    stored = _chain(_bodies())
-    walk = walk_chain(stored)
-    checkpoint = sign_checkpoint(
-        key, walk.last_position, stored[-1]["time"], walk.head, walk.account_heads
-    )
-    truncated = walk_chain(stored[:-1])
-    assert truncated.ok  # a shorter chain is still a chain …
-    assert truncated.head != checkpoint.global_head  # … but not the one that was signed
-    assert truncated.last_position < checkpoint.position
-
-
-def test_a_wrong_account_hash_is_named_with_its_account() -> None:
-    stored = _chain(_bodies())
-    stored[3]["account_hashes"][C] = GENESIS
-    walk = walk_chain(stored)
-    assert walk.first_break is not None
-    assert (walk.first_break.position, walk.first_break.account_id) == (5, C)
-    del stored[3]["account_hashes"][C]
-    assert verify_chain(stored) == 5
+    records = _global(_chain(_bodies()))
+    records.insert(2, {**_record(3, [A]), "hash": records[1]["hash"]})
+    assert _first_bad(records) == 3
 
 
 def test_an_account_export_must_hold_only_that_accounts_records() -> None:
     stored = _chain(_bodies())
     export = _export(stored, A)
-    intruder = {**_body(stored[1]), "hash": export[0]["hash"]}  # B's record
-    export.insert(1, intruder)
-    walk = walk_chain(export, account_id=A)
-    assert walk.first_break is not None
-    assert (walk.first_break.position, walk.first_break.account_id) == (2, A)
+    export.insert(1, {**_body(stored[1]), "hash": export[0]["hash"]})  # one of B's records
+    assert _first_bad(export) == 2
 
 
-def test_records_out_of_position_order_or_malformed_are_breaks() -> None:
-    stored = _chain(_bodies())
-    stored[5]["position"] = stored[4]["position"]
-    assert verify_chain(stored) == stored[4]["position"]
-    stored = _chain(_bodies())
-    stored[5]["position"] = "7"
-    assert verify_chain(stored) == stored[4]["position"] + 1
-    stored = _chain(_bodies())
-    stored[5]["accounts"] = B
-    assert verify_chain(stored) == stored[5]["position"]
+def test_records_cut_from_the_end_are_caught_by_the_signed_checkpoint(
+    key: Ed25519PrivateKey,
+) -> None:
+    records = _global(_chain(_bodies()))
+    signer = CheckpointSigner(key)
+    head = records[-1]
+    signed = [signer.sign("*", head["position"], head["hash"], head["time"])]
+    assert verify_chain(records, None, signed, key.public_key()).ok
+    truncated = records[:-1]
+    assert verify_chain(truncated, None, [], None).ok  # a shorter chain is still a chain …
+    result = verify_chain(truncated, None, signed, key.public_key())
+    assert (result.ok, result.first_bad_position) == (False, head["position"])  # … not the one
 
 
-def test_a_walk_can_resume_from_signed_heads() -> None:
-    stored = _chain(_bodies())
-    prefix = walk_chain(stored[:5])
-    suffix = walk_chain(stored[5:], start=prefix.head, account_starts=prefix.account_heads)
-    whole = walk_chain(stored)
-    assert suffix.ok
-    assert (suffix.head, suffix.account_heads) == (whole.head, whole.account_heads)
-    assert not walk_chain(stored[5:]).ok  # from GENESIS the suffix does not chain
+def test_a_rewritten_and_rehashed_trail_is_caught_by_the_checkpoint(key: Ed25519PrivateKey) -> None:
+    records = _global(_chain(_bodies()))
+    signer = CheckpointSigner(key)
+    signed = [signer.sign("*", r["position"], r["hash"], r["time"]) for r in records[4::5]]
+    forged_bodies = [_body(r) for r in records]
+    forged_bodies[2]["reason"] = "forged"
+    forged = _global(_chain(forged_bodies))
+    assert verify_chain(forged, None, [], None).ok  # consistent on its own …
+    result = verify_chain(forged, None, signed, key.public_key())
+    assert result.first_bad_position == signed[0].position  # … but not what was signed
 
 
 # -- checkpoints -----------------------------------------------------------------------------------
@@ -286,112 +258,47 @@ def key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
-def _checkpoint(key: Ed25519PrivateKey) -> Checkpoint:
-    walk = walk_chain(_chain(_bodies()))
-    heads = dict(reversed(list(walk.account_heads.items())))
-    return sign_checkpoint(key, walk.last_position, "2025-01-31T09:30:11.000000Z", walk.head, heads)
+def _checkpoint(key: Ed25519PrivateKey, scope: str = "*") -> SignedCheckpoint:
+    return CheckpointSigner(key).sign(scope, 11, "ab" * 32, "2025-01-31T09:30:11.000000Z")
 
 
 def test_a_checkpoint_verifies_and_round_trips_through_json(key: Ed25519PrivateKey) -> None:
     checkpoint = _checkpoint(key)
-    assert verify_checkpoint(key.public_key(), checkpoint)
-    exported = json.loads(json.dumps(checkpoint.as_dict()))
-    again = Checkpoint.from_dict(exported)
+    assert checkpoint.verify(key.public_key())
+    again = SignedCheckpoint.from_dict(json.loads(json.dumps(checkpoint.as_dict())))
     assert again == checkpoint
-    assert verify_checkpoint(key.public_key(), again)
-    assert list(checkpoint.account_heads) == sorted(checkpoint.account_heads)
-    assert len(base64.b64decode(checkpoint.signature)) == 64
+    assert again.verify(key.public_key())
 
 
 def test_the_signed_payload_is_the_canonical_checkpoint_without_its_signature(
     key: Ed25519PrivateKey,
 ) -> None:
-    checkpoint = _checkpoint(key)
-    body = checkpoint.as_dict()
-    del body["signature"]
-    assert checkpoint.payload() == canonical_json(body)
-    assert checkpoint.payload() == checkpoint_payload(
-        checkpoint.position,
-        checkpoint.time,
-        checkpoint.global_head,
-        checkpoint.account_heads,
-        checkpoint.key_id,
-    )
+    checkpoint = _checkpoint(key, A)
+    expected = canonical_json({k: v for k, v in checkpoint.as_dict().items() if k != "signature"})
+    assert checkpoint.payload() == expected
+    key.public_key().verify(base64.b64decode(checkpoint.signature), expected)
     raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    assert checkpoint.key_id == hashlib.sha256(raw).hexdigest()[:16] == key_id_of(key.public_key())
-
-
-def _tamperings(checkpoint: Checkpoint) -> Iterator[dict[str, Any]]:
-    data = checkpoint.as_dict()
-    yield {**data, "position": data["position"] + 1}
-    yield {**data, "time": "2025-01-31T09:30:12.000000Z"}
-    yield {**data, "global_head": GENESIS}
-    yield {**data, "account_heads": {**data["account_heads"], A: GENESIS}}
-    yield {**data, "account_heads": {k: v for k, v in data["account_heads"].items() if k != B}}
-    yield {**data, "account_heads": {**data["account_heads"], "4000000000000004": GENESIS}}
-    yield {**data, "key_id": "0" * 16}
-    yield {**data, "signature": base64.b64encode(bytes(64)).decode()}
-    yield {**data, "signature": "not base64!"}
-    yield {**data, "signature": data["signature"][:-8]}
-
-
-def test_a_tampered_checkpoint_fails(key: Ed25519PrivateKey) -> None:
-    checkpoint = _checkpoint(key)
-    for tampered in _tamperings(checkpoint):
-        assert not verify_checkpoint(key.public_key(), Checkpoint.from_dict(tampered)), tampered
-
-
-def test_a_checkpoint_fails_under_another_key(key: Ed25519PrivateKey) -> None:
-    checkpoint = _checkpoint(key)
-    other = Ed25519PrivateKey.generate()
-    assert not verify_checkpoint(other.public_key(), checkpoint)
-    # even with the key id forged to the other key's, the signature does not verify
-    forged = Checkpoint.from_dict({**checkpoint.as_dict(), "key_id": key_id_of(other.public_key())})
-    assert not verify_checkpoint(other.public_key(), forged)
-
-
-def test_only_chain_hashes_are_signed(key: Ed25519PrivateKey) -> None:
-    with pytest.raises(ValueError, match="chain hash"):
-        sign_checkpoint(key, 1, "t", "abc", {})
-    with pytest.raises(ValueError, match="chain hash"):
-        sign_checkpoint(key, 1, "t", GENESIS, {A: "A" * 64})
-    with pytest.raises(ValueError, match="non-negative"):
-        sign_checkpoint(key, -1, "t", GENESIS, {})
+    assert checkpoint.key_id == key_id_of(key.public_key()) == hashlib.sha256(raw).hexdigest()[:16]
 
 
 @pytest.mark.parametrize(
-    "broken",
+    "change",
     [
-        {},
-        {
-            "position": "1",
-            "time": "t",
-            "global_head": GENESIS,
-            "account_heads": {},
-            "key_id": "k",
-            "signature": "s",
-        },
-        {
-            "position": 1,
-            "time": "t",
-            "global_head": GENESIS,
-            "account_heads": [],
-            "key_id": "k",
-            "signature": "s",
-        },
-        {
-            "position": 1,
-            "time": 5,
-            "global_head": GENESIS,
-            "account_heads": {},
-            "key_id": "k",
-            "signature": "s",
-        },
+        {"scope": B},
+        {"position": 12},
+        {"head": "cd" * 32},
+        {"time": "2025-01-31T09:30:12.000000Z"},
+        {"signature": base64.b64encode(b"x" * 64).decode()},
+        {"signature": "not base64!"},
     ],
 )
-def test_from_dict_refuses_what_is_not_a_checkpoint(broken: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="not a checkpoint"):
-        Checkpoint.from_dict(broken)
+def test_a_tampered_checkpoint_fails(key: Ed25519PrivateKey, change: dict[str, Any]) -> None:
+    tampered = SignedCheckpoint.from_dict({**_checkpoint(key, A).as_dict(), **change})
+    assert not tampered.verify(key.public_key())
+
+
+def test_a_checkpoint_fails_under_another_key(key: Ed25519PrivateKey) -> None:
+    assert not _checkpoint(key).verify(Ed25519PrivateKey.generate().public_key())
 
 
 # -- keys ------------------------------------------------------------------------------------------
@@ -409,8 +316,8 @@ def test_the_key_file_is_created_0600_and_reloaded(tmp_path: Path) -> None:
     assert [p.name for p in path.parent.iterdir()] == ["audit.pem"]  # no temporary left
     for loaded in (load_or_create_signing_key(path), load_signing_key(path)):
         assert public_key_pem(loaded) == public_key_pem(created)
-    checkpoint = sign_checkpoint(load_signing_key(path), 0, "t", GENESIS, {})
-    assert verify_checkpoint(created.public_key(), checkpoint)
+    checkpoint = CheckpointSigner(load_signing_key(path)).sign("*", 0, GENESIS, "t")
+    assert checkpoint.verify(created.public_key())
 
 
 def test_the_key_file_is_0600_whatever_the_umask(tmp_path: Path) -> None:
@@ -448,7 +355,7 @@ def test_the_public_key_pem_round_trips(key: Ed25519PrivateKey) -> None:
     assert pem.startswith(b"-----BEGIN PUBLIC KEY-----")
     assert public_key_pem(key.public_key()) == pem
     public = load_public_key(pem)
-    assert verify_checkpoint(public, _checkpoint(key))
+    assert _checkpoint(key).verify(public)
     with pytest.raises(SigningKeyError):
         load_public_key(b"garbage")
     ec_public = ec.generate_private_key(ec.SECP256R1()).public_key()
