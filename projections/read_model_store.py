@@ -123,7 +123,10 @@ class ReadModelStore:
         else:
             self.dialect = Dialect("postgres")
             self.path = None
-            postgres_factory = PostgresFactory(Environment(self.prefix, dict(ledger_env)))
+            # A copy has one writer (its worker) and short reads: a small pool, which may
+            # overflow under load, instead of the ledger's.
+            env = {**ledger_env, "POSTGRES_POOL_SIZE": "2"}
+            postgres_factory = PostgresFactory(Environment(self.prefix, env))
             schema = postgres_factory.datastore.schema or "public"
             self.qualified_prefix = f'"{schema}".{self.prefix}'
             self.tables = [self.render(statement) for statement in ddl]
