@@ -62,6 +62,7 @@ __all__ = [
     "SigningKeyError",
     "canonical_json",
     "chain_hash",
+    "chain_hash_of_canonical",
     "key_id_of",
     "load_or_create_signing_key",
     "load_public_key",
@@ -90,10 +91,15 @@ def chain_hash(previous_hex: str, record: Mapping[str, Any]) -> str:
 
     ``previous_hex`` must be 64 lowercase hex digits (``GENESIS`` for the first record).
     """
+    return chain_hash_of_canonical(previous_hex, canonical_json(dict(record)))
+
+
+def chain_hash_of_canonical(previous_hex: str, canonical: bytes) -> str:
+    """``chain_hash`` of a record already in canonical JSON (encode once, hash in two chains)."""
     if not isinstance(previous_hex, str) or not _HEX64.match(previous_hex):
         raise ValueError("the previous hash must be 64 lowercase hex digits")
     digest = hashlib.sha256(bytes.fromhex(previous_hex))
-    digest.update(canonical_json(dict(record)))
+    digest.update(canonical)
     return digest.hexdigest()
 
 

@@ -34,7 +34,7 @@ from projections.audit_chain import (
     CheckpointSigner,
     SignedCheckpoint,
     canonical_json,
-    chain_hash,
+    chain_hash_of_canonical,
 )
 from projections.audit_records import AuditNaming, AuditRecordError, audit_record
 from projections.read_model_store import ReadModelStore
@@ -149,8 +149,8 @@ class AuditTrailProjection(SqlProjection):
         except AuditRecordError as error:
             raise EventNotApplicable(position, str(error)) from error
         self._touched.update(self.naming.touched_by(event))
-        body = record.as_dict()
-        self.global_head = chain_hash(self.global_head, body)
+        canonical = canonical_json(record.as_dict())  # encoded once: hashed twice, stored
+        self.global_head = chain_hash_of_canonical(self.global_head, canonical)
         self._records.append(
             (
                 position,
@@ -158,12 +158,12 @@ class AuditTrailProjection(SqlProjection):
                 record.event_type,
                 record.actor,
                 record.target,
-                canonical_json(body).decode(),
+                canonical.decode(),
                 self.global_head,
             )
         )
         for account in record.accounts:
-            head = chain_hash(self.account_heads.get(account, GENESIS), body)
+            head = chain_hash_of_canonical(self.account_heads.get(account, GENESIS), canonical)
             self.account_heads[account] = head
             self._account_rows.append((account, position, head))
             self._moved.add(account)
