@@ -117,6 +117,7 @@ from domain.system_policies import SYSTEM_POLICIES
 from projections.audit_chain import CheckpointSigner
 from projections.audit_trail import AuditTrailProjection
 from projections.audit_verify import verify_trail
+from projections.read_model_store import Dialect
 from projections.rebuild import open_copy
 from projections.sql_projection import ProjectionWorker, from_micros
 from projections.temporal_index import TemporalIndexProjection
@@ -393,6 +394,8 @@ class Rates:
 
 class _NoWrites:
     """A store that writes nothing: ``flush`` builds its rows and hands them over, no SQL."""
+
+    dialect = Dialect("sqlite")  # closes go through ``executemany``, which does nothing here
 
     def executemany(self, cursor: Any, statement: str, rows: list[Any]) -> None:
         pass
