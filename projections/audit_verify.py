@@ -16,6 +16,7 @@ anything disagrees:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,13 @@ from uuid import UUID
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from eventsourcing.application import Application
 
-from projections.audit_chain import GENESIS, SignedCheckpoint, canonical_json, chain_hash
+from projections.audit_chain import (
+    GENESIS,
+    SignedCheckpoint,
+    canonical_json,
+    chain_hash,
+    chain_hash_of_canonical,
+)
 from projections.audit_records import AuditNaming, AuditRecordError, audit_record
 from projections.audit_trail import (
     GLOBAL_SCOPE,
@@ -192,4 +199,77 @@ def verify_trail(
         if int(r["position"]) <= applied
     )
     derived = (r for r in derive_records(ledger, account_id) if int(r["position"]) <= applied)
-    return verify_chain(stored, derived, checkpoints(store, scope), public_key)
+    result = verify_chain(stored, derived, checkpoints(store, scope), public_key)
+    if account_id is not None or not result.ok:
+        return result
+    # The global verification checks every account's chain too: the stored records are now
+    # known to be the log's, so each account's rows must hash as its chain, list exactly the
+    # record's accounts, and match that account's signed checkpoints.
+    broken = _verify_account_chains(store, public_key, applied)
+    if broken is None:
+        return result
+    position, reason = broken
+    return Verification(False, result.checked, position, reason, result.last_checkpoint)
+
+
+def _verify_account_chains(
+    store: ReadModelStore, public_key: Ed25519PublicKey | None, applied: int
+) -> tuple[int, str] | None:
+    """The first (position, reason) where an account chain disagrees, or None."""
+    heads: dict[str, str] = {}
+    history: dict[str, list[tuple[int, str]]] = {}
+    after = 0
+    while True:
+        rows = store.query(
+            "SELECT r.position, r.record, a.account_id, a.hash FROM {p}_records r"
+            " LEFT JOIN {p}_account_records a ON a.position = r.position"
+            " WHERE r.position > ? AND r.position <= ? ORDER BY r.position, a.account_id"
+            " LIMIT 5000",
+            (after, applied),
+        )
+        if not rows:
+            break
+        by_position: dict[int, list[Any]] = {}
+        for row in rows:
+            by_position.setdefault(int(row["position"]), []).append(row)
+        if len(rows) == 5000 and len(by_position) > 1:
+            by_position.pop(max(by_position))  # it may continue on the next page
+        for position, group in by_position.items():
+            body = json.loads(group[0]["record"])
+            listed = sorted(row["account_id"] for row in group if row["account_id"] is not None)
+            if listed != sorted(body["accounts"]):
+                return position, (
+                    "the record's accounts and its rows in the account chains differ "
+                    f"({sorted(body['accounts'])} vs {listed}): a record was hidden from, or "
+                    "added to, an account's trail"
+                )
+            canonical = canonical_json(body)
+            for row in group:
+                account = row["account_id"]
+                if account is None:
+                    continue
+                head = chain_hash_of_canonical(heads.get(account, GENESIS), canonical)
+                if head != row["hash"]:
+                    return position, f"account {account}'s chain hash does not match the record"
+                heads[account] = head
+                history.setdefault(account, []).append((position, head))
+        after = max(by_position)
+    for checkpoint in checkpoints_of_accounts(store):
+        if public_key is not None and not checkpoint.verify(public_key):
+            return checkpoint.position, (
+                f"account {checkpoint.scope}'s checkpoint signature is not valid for this key"
+            )
+        anchored = [h for p, h in history.get(checkpoint.scope, []) if p <= checkpoint.position]
+        if (anchored[-1] if anchored else GENESIS) != checkpoint.head:
+            return checkpoint.position, (
+                f"account {checkpoint.scope}'s chain differs from its signed checkpoint"
+            )
+    return None
+
+
+def checkpoints_of_accounts(store: ReadModelStore) -> list[SignedCheckpoint]:
+    rows = store.query(
+        "SELECT body FROM {p}_checkpoints WHERE scope <> ? ORDER BY position, scope",
+        (GLOBAL_SCOPE,),
+    )
+    return [SignedCheckpoint.from_dict(json.loads(row["body"])) for row in rows]

@@ -400,3 +400,31 @@ def test_an_event_the_trail_cannot_name_stalls_it_with_503_naming_the_position(
     finally:
         runtime.audit.retarget(stalled)
         rebuilt.drop()
+
+
+def test_the_global_verification_checks_every_account_chain_too(runtime: Runtime) -> None:
+    _history(runtime)
+    assert _verify(runtime).ok
+    position = _middle(runtime)
+    _audit_sql(
+        runtime,
+        "UPDATE {p}_account_records SET hash = ? WHERE position = ?",
+        ("0" * 64, position),
+    )
+    result = _verify(runtime)
+    assert (result.ok, result.first_bad_position) == (False, position), result
+    assert "account" in (result.reason or "")
+
+
+def test_a_record_hidden_from_an_account_is_named(runtime: Runtime) -> None:
+    account, _ = _history(runtime)
+    position = int(_records(runtime, account)[3]["position"])
+    _audit_sql(
+        runtime,
+        "DELETE FROM {p}_account_records WHERE account_id = ? AND position = ?",
+        (account, position),
+    )
+    result = _verify(runtime)
+    assert (result.ok, result.first_bad_position) == (False, position), result
+    mine = verify_trail(runtime.ledger, runtime.audit.store, runtime.audit_public_key, account)
+    assert (mine.ok, mine.first_bad_position) == (False, position), mine
