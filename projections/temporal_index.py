@@ -53,10 +53,10 @@ FACTS_DDL = [
     " kind TEXT NOT NULL, subject TEXT NOT NULL, object TEXT NOT NULL,"
     " account_id TEXT NOT NULL, payload TEXT NOT NULL,"
     " valid_from BIGINT NOT NULL, valid_to BIGINT,"
-    " opened_position BIGINT NOT NULL, closed_position BIGINT,"
-    " PRIMARY KEY (kind, subject, object, opened_position))",
+    " opened_position BIGINT NOT NULL, closed_position BIGINT)",
     # "The fact of this subject at T": the greatest valid_from <= T, one index step.
-    "CREATE INDEX IF NOT EXISTS {i}_facts_subject_at"
+    # Also the key of a fact (unique), by which a close finds it exactly.
+    "CREATE UNIQUE INDEX IF NOT EXISTS {i}_facts_subject_at"
     " ON {p}_facts (kind, subject, valid_from, opened_position)",
     # "Which entity had this name in this account at T".
     "CREATE INDEX IF NOT EXISTS {i}_facts_name_at"
@@ -81,7 +81,7 @@ _FACT_COLUMNS = (
 )
 _CLOSE = (
     "UPDATE {p}_facts SET valid_to = ?, closed_position = ?"
-    " WHERE kind = ? AND subject = ? AND object = ? AND opened_position = ?"
+    " WHERE kind = ? AND subject = ? AND valid_from = ? AND opened_position = ?"
 )
 
 
@@ -89,8 +89,8 @@ _CLOSE = (
 _CLOSE_MANY = (
     "UPDATE {p}_facts AS f SET valid_to = v.valid_to, closed_position = v.closed_position"
     " FROM (VALUES {values})"
-    " AS v(valid_to, closed_position, kind, subject, object, opened_position)"
-    " WHERE f.kind = v.kind AND f.subject = v.subject AND f.object = v.object"
+    " AS v(valid_to, closed_position, kind, subject, valid_from, opened_position)"
+    " WHERE f.kind = v.kind AND f.subject = v.subject AND f.valid_from = v.valid_from"
     " AND f.opened_position = v.opened_position"
 )
 
@@ -122,7 +122,7 @@ class TemporalIndexProjection(SqlProjection):
     def __init__(self) -> None:
         self._open: dict[tuple[str, str, str], Fact] = {}
         self._new: list[Fact] = []
-        self._closes: list[tuple[int, int, str, str, str, int]] = []
+        self._closes: list[tuple[int, int, str, str, int, int]] = []
         self._documents: list[tuple[str, str, str]] = []
         self._accounts: dict[UUID, str] = {}  # account aggregate id → account id
         self._owners: dict[str, str] = {}  # user, group or policy id → its account id
@@ -224,7 +224,7 @@ class TemporalIndexProjection(SqlProjection):
         for start in range(0, len(self._closes), 500):
             chunk = self._closes[start : start + 500]
             values = ", ".join(
-                "(?::bigint, ?::bigint, ?::text, ?::text, ?::text, ?::bigint)" for _ in chunk
+                "(?::bigint, ?::bigint, ?::text, ?::text, ?::bigint, ?::bigint)" for _ in chunk
             )
             statement = _CLOSE_MANY.replace("{values}", values)
             store.execute(cursor, statement, [value for row in chunk for value in row])
@@ -265,7 +265,9 @@ class TemporalIndexProjection(SqlProjection):
             return None
         self._objects.get((kind, subject), set()).discard(obj)
         if fact.persisted:
-            self._closes.append((at, position, kind, subject, obj, fact.opened_position))
+            self._closes.append(
+                (at, position, kind, subject, fact.valid_from, fact.opened_position)
+            )
         else:
             fact.valid_to = at
             fact.closed_position = position
