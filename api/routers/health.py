@@ -75,6 +75,25 @@ async def metrics(runtime: RuntimeDep) -> PlainTextResponse:
             "# TYPE mandate_index_lag_events gauge",
             f"mandate_index_lag_events {max(0, head - runtime.index.position)}",
         ]
+        try:
+            lags = await anyio.to_thread.run_sync(runtime.projection_lags, head)
+        except Exception:  # the read models' store is down: say nothing rather than guess
+            lags = {}
+        if lags:
+            lines += [
+                "# HELP mandate_projection_lag_events Events a SQL projection has not applied.",
+                "# TYPE mandate_projection_lag_events gauge",
+                *(
+                    f'mandate_projection_lag_events{{projection="{name}"}} {lag["lag_events"]}'
+                    for name, lag in lags.items()
+                ),
+                "# HELP mandate_projection_lag_seconds How long its oldest unapplied event waited.",
+                "# TYPE mandate_projection_lag_seconds gauge",
+                *(
+                    f'mandate_projection_lag_seconds{{projection="{name}"}} {lag["lag_seconds"]}'
+                    for name, lag in lags.items()
+                ),
+            ]
     lines += [
         "# HELP mandate_decisions_total Decisions answered by /v1/authorize, by outcome.",
         "# TYPE mandate_decisions_total counter",

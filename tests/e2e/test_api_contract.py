@@ -430,3 +430,7 @@ def test_metrics_count_decisions_and_report_the_index_lag(api: MandateClient) ->
     assert value(after.text, allowed) == value(before.text, allowed) + 1
     assert value(after.text, "mandate_store_up") == 1
     assert value(after.text, "mandate_index_position") <= value(after.text, "mandate_log_head")
+    for projection in ("temporal", "audit"):
+        label = f'{{projection="{projection}"}}'
+        assert value(after.text, f"mandate_projection_lag_events{label}") >= 0
+        assert f"mandate_projection_lag_seconds{label}" in after.text
