@@ -23,9 +23,9 @@ from domain.arns import group_arn, parse_principal_arn, root_arn, user_arn
 from domain.attachments import Attachment, PolicyType
 from domain.decisions import Answer, Subject, SubjectKind, decide
 from domain.evaluation import PolicySet, Request
+from projections.ledger_time import to_micros
 from projections.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
 from projections.read_model_store import ReadModelStore
-from projections.sql_projection import to_micros
 
 __all__ = ["AsOfReader", "PrincipalAt", "Provenance"]
 

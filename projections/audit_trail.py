@@ -37,13 +37,9 @@ from projections.audit_chain import (
     chain_hash_of_canonical,
 )
 from projections.audit_records import AuditNaming, AuditRecordError, audit_record
+from projections.ledger_time import from_micros, to_micros
 from projections.read_model_store import ReadModelStore
-from projections.sql_projection import (
-    EventNotApplicable,
-    SqlProjection,
-    from_micros,
-    to_micros,
-)
+from projections.sql_projection import EventNotApplicable, SqlProjection
 
 __all__ = [
     "GLOBAL_SCOPE",

@@ -40,6 +40,7 @@ from projections.audit_trail import (
     checkpoints,
     iter_records,
 )
+from projections.ledger_time import ledger_time_after
 from projections.read_model_store import ReadModelStore
 
 __all__ = ["Verification", "derive_records", "verify_chain", "verify_trail"]
@@ -74,8 +75,7 @@ def derive_records(ledger: Application[UUID], account_id: str | None) -> Iterato
         )
         for notification in notifications:
             event: Any = ledger.mapper.to_domain_event(notification)
-            if ledger_time is None or event.timestamp > ledger_time:
-                ledger_time = event.timestamp
+            ledger_time = ledger_time_after(ledger_time, event.timestamp)
             try:
                 record = audit_record(event, int(notification.id), ledger_time, naming)
             except AuditRecordError as error:

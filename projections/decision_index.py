@@ -22,6 +22,7 @@ from domain.attachments import Attachment, PolicyType
 from domain.decisions import Answer, Subject, SubjectKind, decide
 from domain.evaluation import PolicySet, Request
 from domain.secrets import SecretHasher
+from projections.ledger_time import ledger_time_after
 from projections.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
 from projections.views import (
     AccessKeyView,
@@ -110,9 +111,7 @@ class DecisionIndex:
         handler = self._handlers.get(type(event).TOPIC)
         if handler is not None:
             handler(event)
-        timestamp: datetime = event.timestamp
-        if self.ledger_time is None or timestamp > self.ledger_time:
-            self.ledger_time = timestamp
+        self.ledger_time = ledger_time_after(self.ledger_time, event.timestamp)
         self.position = position
 
     def _touch(self, user_ids: Iterable[UUID]) -> None:

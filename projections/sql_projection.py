@@ -7,10 +7,8 @@ with the batch's last position in one transaction. Rebuilds therefore run at the
 decoding, not of commits; a failure anywhere in a batch rolls the whole batch back, and the
 next attempt starts again from the tracked position.
 
-Ledger time (DESIGN §4): the time of position p is max(event timestamp, time of p-1), so it
-never goes backwards in commit order even when two writers' clocks disagree — intervals
-built from it never invert. The running value is kept in the copy's ``_state`` table, in the
-same transaction as everything else.
+Ledger time (``projections.ledger_time``) is carried from batch to batch in the copy's
+``_state`` table, in the same transaction as everything else.
 
 Two workers may follow into the same copy (two API processes, or a rebuild next to a running
 server): the tracking insert refuses a position that does not advance, the loser's batch is
@@ -24,13 +22,14 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
+from projections.ledger_time import ledger_time_after
 from projections.read_model_store import ReadModelStore
 
 __all__ = [
@@ -38,26 +37,11 @@ __all__ = [
     "EventNotApplicable",
     "ProjectionWorker",
     "SqlProjection",
-    "from_micros",
-    "to_micros",
 ]
 
 log = logging.getLogger("mandate.projections")
 
 STATE_DDL = "CREATE TABLE IF NOT EXISTS {p}_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch: exact, ordered and indexable on every store."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(micros: int) -> datetime:
-    from datetime import timedelta
-
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 class EventNotApplicable(Exception):
@@ -153,9 +137,7 @@ class ProjectionWorker:
                     if self.before_apply is not None:
                         self.before_apply(position)
                     event: Any = self.ledger.mapper.to_domain_event(notification)
-                    timestamp: datetime = event.timestamp
-                    if ledger_time is None or timestamp > ledger_time:
-                        ledger_time = timestamp
+                    ledger_time = ledger_time_after(ledger_time, event.timestamp)
                     self.projection.apply(event, position, ledger_time)
                 last = int(notifications[-1].id)
                 with self.store.transaction(commit=True) as cursor:

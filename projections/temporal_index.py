@@ -43,8 +43,9 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.identifiers import account_aggregate_id
+from projections.ledger_time import to_micros
 from projections.read_model_store import ReadModelStore
-from projections.sql_projection import SqlProjection, to_micros
+from projections.sql_projection import SqlProjection
 
 __all__ = ["FACTS_DDL", "Fact", "TemporalIndexProjection"]
 

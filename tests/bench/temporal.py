@@ -117,9 +117,10 @@ from domain.system_policies import SYSTEM_POLICIES
 from projections.audit_chain import CheckpointSigner
 from projections.audit_trail import AuditTrailProjection
 from projections.audit_verify import verify_trail
+from projections.ledger_time import from_micros
 from projections.read_model_store import Dialect
 from projections.rebuild import open_copy
-from projections.sql_projection import ProjectionWorker, from_micros
+from projections.sql_projection import ProjectionWorker
 from projections.temporal_index import TemporalIndexProjection
 
 ACTOR = AuditContext(actor="mandate:admin", request_id="bench-temporal")

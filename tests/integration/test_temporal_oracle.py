@@ -28,6 +28,7 @@ from domain.decisions import Answer
 from domain.evaluation import Request
 from projections.as_of import AT_POSTGRES, AT_SQLITE
 from projections.decision_index import DecisionIndex
+from projections.ledger_time import ledger_time_after
 from tests.conftest import fresh_schema_url
 from tests.integration.test_index_cache_coherence import (
     ACTOR,
@@ -64,8 +65,7 @@ def _log(runtime: Runtime) -> list[tuple[int, datetime, Any]]:
     ledger_time: datetime | None = None
     for notification in recorder.select_notifications(0, 1_000_000, inclusive_of_start=False):
         event: Any = mapper.to_domain_event(notification)
-        if ledger_time is None or event.timestamp > ledger_time:
-            ledger_time = event.timestamp
+        ledger_time = ledger_time_after(ledger_time, event.timestamp)
         out.append((int(notification.id), ledger_time, event))
     return out
 
