@@ -37,7 +37,7 @@ from projections.decision_index import DecisionIndex
 from projections.follower import LogFollower
 from projections.read_model_store import ProjectionRegistry, ReadModelStore
 from projections.rebuild import RebuildRefused
-from projections.sql_projection import STATE_DDL, ProjectionWorker, SqlProjection
+from projections.sql_projection import ProjectionWorker, SqlProjection, open_copy
 from projections.temporal_index import TemporalIndexProjection
 
 __all__ = ["AdminToken", "Runtime", "StoreUnavailable", "WriteNotApplied"]
@@ -171,13 +171,7 @@ class Runtime:
         self._stopping = threading.Event()
 
     def _worker(self, projection: SqlProjection, version: int) -> ProjectionWorker:
-        store = ReadModelStore(
-            self.store.env,
-            projection.name,
-            version,
-            [*projection.ddl, STATE_DDL],
-            create=self._create_read_models,
-        )
+        store = open_copy(self.store.env, projection, version, create=self._create_read_models)
         if self._create_read_models:
             self.registry.activate_if_absent(projection.name, version)
         return ProjectionWorker(
@@ -207,13 +201,7 @@ class Runtime:
             version = active.get(worker.projection.name, worker.store.version)
             if version == worker.store.version:
                 continue
-            store = ReadModelStore(
-                self.store.env,
-                worker.projection.name,
-                version,
-                [*worker.projection.ddl, STATE_DDL],
-                create=False,
-            )
+            store = open_copy(self.store.env, worker.projection, version, create=False)
             old = worker.retarget(store)
             if worker is self.temporal:
                 self.as_of.store = store

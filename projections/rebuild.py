@@ -21,13 +21,13 @@ from eventsourcing.application import Application
 
 from projections.read_model_store import ProjectionRegistry, ReadModelStore
 from projections.sql_projection import (
-    STATE_DDL,
     EventNotApplicable,
     ProjectionWorker,
     SqlProjection,
+    open_copy,
 )
 
-__all__ = ["RebuildRefused", "RebuildResult", "rebuild"]
+__all__ = ["RebuildRefused", "RebuildResult", "open_copy", "rebuild"]
 
 
 class RebuildRefused(Exception):
@@ -43,14 +43,6 @@ class RebuildResult:
     events: int
     events_per_second: float
     seconds: float
-
-
-def open_copy(
-    ledger_env: Mapping[str, str], projection: SqlProjection, version: int, *, create: bool
-) -> ReadModelStore:
-    return ReadModelStore(
-        ledger_env, projection.name, version, [*projection.ddl, STATE_DDL], create=create
-    )
 
 
 def rebuild(

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -37,6 +37,7 @@ __all__ = [
     "EventNotApplicable",
     "ProjectionWorker",
     "SqlProjection",
+    "open_copy",
 ]
 
 log = logging.getLogger("mandate.projections")
@@ -77,6 +78,15 @@ class SqlProjection(ABC):
 
     def discard(self) -> None:  # noqa: B027 (optional hook)
         """Forget buffered changes of a batch that was rolled back."""
+
+
+def open_copy(
+    ledger_env: Mapping[str, str], projection: SqlProjection, version: int, *, create: bool
+) -> ReadModelStore:
+    """Copy ``version`` of ``projection``'s read model on the ledger's store."""
+    return ReadModelStore(
+        ledger_env, projection.name, version, [*projection.ddl, STATE_DDL], create=create
+    )
 
 
 class ProjectionWorker:
