@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from api.runtime import Runtime
-from api.settings import Settings
 from domain.audit import AuditContext, acting_as
 from projections.audit_chain import GENESIS, chain_hash
 from projections.audit_trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
 from projections.audit_verify import verify_chain, verify_trail
 from projections.rebuild import RebuildRefused, open_copy, rebuild
+from tests.integration.runtimes import running
 from tests.integration.test_index_cache_coherence import ACTOR, _set_up
 
 WAIT = 10.0
@@ -39,19 +39,8 @@ OWNER = AuditContext(
 
 @pytest.fixture
 def runtime(store_url: str) -> Iterator[Runtime]:
-    the_runtime = Runtime(
-        Settings(
-            database_url=store_url,
-            hash_key="k" * 40,
-            admin_token="t" * 40,
-            run_projections=False,
-            audit_checkpoint_every_events=10,
-        ),
-        create_tables=True,
-    )
-    the_runtime.start()
-    yield the_runtime
-    the_runtime.stop()
+    with running(store_url, audit_checkpoint_every_events=10) as the_runtime:
+        yield the_runtime
 
 
 def _history(runtime: Runtime) -> tuple[str, str]:
@@ -338,20 +327,8 @@ def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_cli_verifies_exports_a_bundle_and_verifies_it_offline(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    runtime = Runtime(
-        Settings(
-            database_url=sqlite_url,
-            hash_key="k" * 40,
-            admin_token="t" * 40,
-            audit_checkpoint_every_events=10,
-        ),
-        create_tables=True,
-    )
-    runtime.start()
-    try:
+    with running(sqlite_url, audit_checkpoint_every_events=10) as runtime:
         account, _ = _history(runtime)
-    finally:
-        runtime.stop()
     verified = _cli(sqlite_url, "audit", "verify")
     assert verified.returncode == 0, verified.stderr
     assert json.loads(verified.stdout)["ok"] is True

@@ -13,7 +13,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from api.runtime import Runtime
-from api.settings import Settings
 from domain.arns import user_arn
 from domain.audit import acting_as
 from domain.evaluation import Request
@@ -23,6 +22,7 @@ from projections.read_model_store import ReadModelStore
 from projections.rebuild import RebuildRefused, open_copy, rebuild
 from projections.sql_projection import ProjectionWorker
 from projections.temporal_index import TemporalIndexProjection
+from tests.integration.runtimes import running
 from tests.integration.test_index_cache_coherence import ACTOR, _set_up
 
 WAIT = 10.0
@@ -30,19 +30,8 @@ WAIT = 10.0
 
 @pytest.fixture
 def runtime(store_url: str) -> Iterator[Runtime]:
-    the_runtime = Runtime(
-        Settings(
-            database_url=store_url,
-            hash_key="k" * 40,
-            admin_token="t" * 40,
-            run_projections=False,
-            registry_watch_interval=0.05,
-        ),
-        create_tables=True,
-    )
-    the_runtime.start()
-    yield the_runtime
-    the_runtime.stop()
+    with running(store_url, registry_watch_interval=0.05) as the_runtime:
+        yield the_runtime
 
 
 def _history(runtime: Runtime) -> str:
@@ -221,12 +210,8 @@ def test_the_rebuild_command_prints_its_rate(sqlite_url: str, tmp_path: Path) ->
         "MANDATE_ADMIN_TOKEN": "t" * 40,
         "MANDATE_HASH_KEY": "k" * 40,
     }
-    runtime = Runtime(Settings(database_url=sqlite_url, hash_key="k" * 40, admin_token="t" * 40))
-    runtime.start()
-    try:
+    with running(sqlite_url) as runtime:
         _history(runtime)
-    finally:
-        runtime.stop()
     done = subprocess.run(
         [sys.executable, "-m", "api.cli", "projections", "rebuild", "temporal", "--grace", "0"],
         env=env,

@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.runtime import Runtime
-from api.settings import Settings
 from domain.arns import root_arn, user_arn
 from domain.audit import acting_as
 from domain.decisions import Answer
@@ -30,6 +29,7 @@ from projections.as_of import AT_POSTGRES, AT_SQLITE
 from projections.decision_index import DecisionIndex
 from projections.ledger_time import ledger_time_after
 from tests.conftest import fresh_schema_url
+from tests.integration.runtimes import running, started_runtime
 from tests.integration.test_index_cache_coherence import (
     ACTOR,
     USERS,
@@ -42,20 +42,10 @@ from tests.integration.test_index_cache_coherence import (
 WAIT = 10.0
 
 
-def _runtime(url: str) -> Runtime:
-    runtime = Runtime(
-        Settings(database_url=url, hash_key="k" * 40, admin_token="t" * 40, run_projections=False),
-        create_tables=True,
-    )
-    runtime.start()
-    return runtime
-
-
 @pytest.fixture
 def runtime(store_url: str) -> Iterator[Runtime]:
-    the_runtime = _runtime(store_url)
-    yield the_runtime
-    the_runtime.stop()
+    with running(store_url) as the_runtime:
+        yield the_runtime
 
 
 def _log(runtime: Runtime) -> list[tuple[int, datetime, Any]]:
@@ -144,7 +134,7 @@ def test_a_scripted_history_answers_as_the_oracle_at_every_instant(runtime: Runt
 
 
 def _generated_history_matches_the_oracle(data: st.DataObject, length: int, url: str) -> None:
-    runtime = _runtime(url)
+    runtime = started_runtime(url)
     try:
         account, documents = _set_up(runtime)
         for number in range(length):

@@ -1,0 +1,37 @@
+"""A started ``Runtime`` for integration tests: secrets fixed, projections driven by the test.
+
+``run_projections=False`` leaves the SQL projections to the test (``wait_for`` and
+``catch_up`` apply them on demand), so what a test observes never races a background worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from api.runtime import Runtime
+from api.settings import Settings
+
+
+def started_runtime(url: str, **settings: Any) -> Runtime:
+    runtime = Runtime(
+        Settings(
+            database_url=url,
+            hash_key="k" * 40,
+            admin_token="t" * 40,
+            **{"run_projections": False, **settings},
+        ),
+        create_tables=True,
+    )
+    runtime.start()
+    return runtime
+
+
+@contextmanager
+def running(url: str, **settings: Any) -> Iterator[Runtime]:
+    runtime = started_runtime(url, **settings)
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
