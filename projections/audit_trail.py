@@ -142,8 +142,10 @@ class AuditTrailProjection(SqlProjection):
     def apply(self, event: Any, position: int, ledger_time: datetime) -> None:
         try:
             record = audit_record(event, position, ledger_time, self.naming)
-        except AuditRecordError as error:
-            raise EventNotApplicable(position, str(error)) from error
+        except (AuditRecordError, AttributeError, KeyError, TypeError, ValueError) as error:
+            # An event whose state does not say what its topic promises (an altered log) is
+            # not applicable either: stop, naming it, rather than chain a guess.
+            raise EventNotApplicable(position, repr(error)) from error
         self._touched.update(self.naming.touched_by(event))
         canonical = canonical_json(record.as_dict())  # encoded once: hashed twice, stored
         self.global_head = chain_hash_of_canonical(self.global_head, canonical)

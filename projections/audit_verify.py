@@ -74,14 +74,15 @@ def derive_records(ledger: Application[UUID], account_id: str | None) -> Iterato
             position, 1000, inclusive_of_start=False
         )
         for notification in notifications:
-            event: Any = ledger.mapper.to_domain_event(notification)
-            ledger_time = ledger_time_after(ledger_time, event.timestamp)
             try:
+                event: Any = ledger.mapper.to_domain_event(notification)
+                ledger_time = ledger_time_after(ledger_time, event.timestamp)
                 record = audit_record(event, int(notification.id), ledger_time, naming)
-            except AuditRecordError as error:
-                # The log no longer explains itself (an earlier event removed or altered):
-                # a record nothing stored can equal, so the walk stops at the first cause.
-                yield {"position": int(notification.id), "underivable": str(error)}
+            except (AuditRecordError, AttributeError, KeyError, TypeError, ValueError) as error:
+                # The log no longer explains itself (an event removed, altered or moved: its
+                # state no longer decodes, or names what was never created): a record nothing
+                # stored can equal, so the comparison stops at the first cause.
+                yield {"position": int(notification.id), "underivable": repr(error)}
                 continue
             if account_id is None or account_id in record.accounts:
                 yield record.as_dict()

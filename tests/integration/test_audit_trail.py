@@ -213,6 +213,28 @@ def test_a_deleted_event_is_named(runtime: Runtime) -> None:
     assert (result.ok, result.first_bad_position) == (False, position), result
 
 
+def test_two_swapped_events_are_named(runtime: Runtime) -> None:
+    """The log reordered: what two positions say exchanged, the trail left as it was."""
+    _history(runtime)
+    first = _middle(runtime)
+    second = first + 1
+    table = _events_table(runtime)
+    column = _id_column(runtime)
+    datastore: Any = runtime.ledger.recorder.datastore  # type: ignore[attr-defined]
+    select = f"SELECT {column} AS position, state FROM {table} WHERE {column} IN (?, ?)"  # noqa: S608
+    if runtime.audit.store.dialect.is_postgres:
+        select = select.replace("?", "%s")
+    with datastore.transaction(commit=False) as cursor:
+        cursor.execute(select, (first, second))
+        states = {int(row["position"]): bytes(row["state"]) for row in cursor.fetchall()}
+    assert states[first] != states[second]
+    update = f"UPDATE {table} SET state = ? WHERE {column} = ?"  # noqa: S608
+    _sql(runtime, update, (states[second], first))
+    _sql(runtime, update, (states[first], second))
+    result = _verify(runtime)
+    assert (result.ok, result.first_bad_position) == (False, first), result
+
+
 def test_two_swapped_records_are_named(runtime: Runtime) -> None:
     _history(runtime)
     first = _middle(runtime)
