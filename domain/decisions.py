@@ -32,16 +32,25 @@ ASSUME_ROLE_ACTION = "sts:assumerole"
 class SubjectKind(StrEnum):
     ROOT = "root"
     USER = "user"
+    SESSION = "session"
 
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """A principal as the decision sees it: its account, its ARN and its policy layers."""
+    """A principal as the decision sees it: its account, its ARN and its policy layers.
+
+    A user has one layer, ``identity``. A role session has every layer of its lineage — its
+    role's policies and its session policy, and those of its parent session when it was
+    chained — which intersect; ``chain`` is the path of principals it acts through
+    (``[caller, role, session]``, longer when chained).
+    """
 
     account_id: str
     arn: str
     kind: SubjectKind
     identity: PolicySet | None = None
+    layers: tuple[PolicySet, ...] = ()
+    chain: tuple[str, ...] = ()
 
 
 class Answer(NamedTuple):
@@ -66,7 +75,7 @@ _account_of = lru_cache(maxsize=65_536)(account_of_resource)
 def decide(subject: Subject, request: Request) -> Answer:
     """Decide ``request`` for ``subject``: the one entry point of every decision."""
     resource_account = _account_of(request.resource)
-    chain = (subject.arn,)
+    chain = subject.chain or (subject.arn,)
     is_assume_role = request.action_key == ASSUME_ROLE_ACTION
     if subject.kind is SubjectKind.ROOT:
         if is_assume_role:
@@ -82,6 +91,14 @@ def decide(subject: Subject, request: Request) -> Answer:
             _IMPLICIT_DENY, chain, None, "the account root may do nothing outside its own account"
         )
     if resource_account != subject.account_id and not is_assume_role:
+        if subject.kind is SubjectKind.SESSION:
+            return Answer(
+                _IMPLICIT_DENY,
+                chain,
+                None,
+                f"a role session acts only on resources of its role's account "
+                f"({subject.account_id})",
+            )
         return Answer(
             _IMPLICIT_DENY,
             chain,
@@ -89,8 +106,21 @@ def decide(subject: Subject, request: Request) -> Answer:
             "identity policies apply only to resources of the principal's own account; "
             "another account's resources are reached only through a role session",
         )
-    layers = [subject.identity] if subject.identity is not None else []
-    decision = evaluate(layers, request)
+    if subject.kind is SubjectKind.SESSION:
+        decision = evaluate(subject.layers, request)
+        if decision.decision is DecisionKind.IMPLICIT_DENY and decision.matched:
+            agreeing = {m.layer for m in decision.matched}
+            missing = sorted({p.layer.value for p in subject.layers} - agreeing)
+            return Answer(
+                decision,
+                chain,
+                None,
+                f"every layer of the session must allow the request; no statement of the "
+                f"{' and '.join(missing)} layer allows it",
+            )
+    else:
+        layers = [subject.identity] if subject.identity is not None else []
+        decision = evaluate(layers, request)
     if decision.decision is DecisionKind.ALLOW:
         return Answer(decision, chain, resource_account, "allowed by the matched statements")
     if decision.decision is DecisionKind.EXPLICIT_DENY:

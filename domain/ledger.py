@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from domain.accounts import Account
+from domain.arns import assumed_role_arn
 from domain.attachments import Attachment, PolicyType
 from domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from domain.identifiers import account_aggregate_id, name_claim_id, new_account_id
@@ -30,11 +32,21 @@ from domain.policies import ManagedPolicy
 from domain.policy import parse_policy_document
 from domain.ports import ReadPort
 from domain.principals import AccessKeyStatus, Group, User
+from domain.roles import DEFAULT_MAX_SESSION_DURATION, Role, check_max_session_duration
 from domain.secrets import SecretHasher, new_access_key_id, new_access_key_secret
+from domain.session_tokens import SessionTokenSigner
+from domain.sessions import Session, session_aggregate_id
+from domain.sts import (
+    AssumingCaller,
+    RoleFacts,
+    check_parameters,
+    check_trust_policy,
+    plan_session,
+)
 from domain.system_policies import SYSTEM_POLICIES
 from domain.validation import check_entity_name, check_optional_text
 
-__all__ = ["APPLICATION_NAME", "IssuedKey", "Ledger", "OpenedAccount"]
+__all__ = ["APPLICATION_NAME", "IssuedKey", "IssuedSession", "Ledger", "OpenedAccount"]
 
 APPLICATION_NAME = "mandate"
 _COMMAND_ATTEMPTS = 4
@@ -52,6 +64,19 @@ class IssuedKey:
 
 
 @dataclass(frozen=True, slots=True)
+class IssuedSession:
+    """Temporary credentials from AssumeRole: the only moment their secret exists here."""
+
+    access_key_id: str
+    access_key_secret: str
+    security_token: str
+    expiration: datetime
+    arn: str
+    assumed_role_id: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
 class OpenedAccount:
     account_id: str
     root_key: IssuedKey
@@ -63,6 +88,9 @@ class _NoReadPort:
 
     def policy_holders(self, policy_id: UUID) -> list[tuple[str, UUID]]:
         return []
+
+    def role_facts(self, account_id: str, role_name: str) -> RoleFacts | None:
+        return None
 
 
 class Ledger(Application[UUID]):
@@ -77,9 +105,11 @@ class Ledger(Application[UUID]):
         *,
         hasher: SecretHasher,
         read_port: ReadPort | None = None,
+        token_signer: SessionTokenSigner | None = None,
     ) -> None:
         super().__init__(env)
         self.hasher = hasher
+        self.token_signer = token_signer
         self.read_port: ReadPort = read_port or _NoReadPort()
 
     # -- plumbing ------------------------------------------------------------------------
@@ -396,10 +426,14 @@ class Ledger(Application[UUID]):
             self._open_account(account_id)
             claim, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
             key = (PolicyType.CUSTOM.value, policy_name)
-            holders: list[User | Group] = []
+            holders: list[User | Group | Role] = []
+            kinds: dict[str, type[User | Group | Role]] = {
+                "user": User,
+                "group": Group,
+                "role": Role,
+            }
             for kind, holder_id in self.read_port.policy_holders(policy.id):
-                holder = self._get(holder_id, User if kind == "user" else Group)
-                assert isinstance(holder, User | Group)
+                holder = self._get(holder_id, kinds[kind])
                 attached = holder.attachments.get(key)
                 if not holder.deleted and attached is not None and attached.policy_id == policy.id:
                     holders.append(holder)
@@ -415,12 +449,14 @@ class Ledger(Application[UUID]):
         return self._command(run)
 
     # -- attachments ---------------------------------------------------------------------
-    def _principal(self, account_id: str, kind: str, name: str) -> User | Group:
+    def _principal(self, account_id: str, kind: str, name: str) -> User | Group | Role:
         if kind == "user":
             return self._live(account_id, "user", name, User)[1]
         if kind == "group":
             return self._live(account_id, "group", name, Group)[1]
-        raise InvalidInput(FieldError("principal_type", "must be 'users' or 'groups'"))
+        if kind == "role":
+            return self._live(account_id, "role", name, Role)[1]
+        raise InvalidInput(FieldError("principal_type", "must be 'users', 'groups' or 'roles'"))
 
     def _attachment(self, account_id: str, policy_type: str, policy_name: str) -> Attachment:
         if policy_type == PolicyType.SYSTEM:
@@ -475,3 +511,185 @@ class Ledger(Application[UUID]):
             return self._commit(principal)
 
         return self._command(run)
+
+    # -- roles ---------------------------------------------------------------------------
+    def create_role(
+        self,
+        account_id: str,
+        role_name: str,
+        assume_role_policy_document: str | Mapping[str, Any],
+        *,
+        max_session_duration: int | None = None,
+        description: str | None = None,
+    ) -> int:
+        check_entity_name("role_name", role_name)
+        check_optional_text("description", description, 1024)
+        trust = check_trust_policy("assume_role_policy_document", assume_role_policy_document)
+        duration = (
+            DEFAULT_MAX_SESSION_DURATION
+            if max_session_duration is None
+            else check_max_session_duration("max_session_duration", max_session_duration)
+        )
+
+        def run() -> int:
+            self._open_account(account_id)
+            role = Role(
+                account_id=account_id,
+                role_name=role_name,
+                description=description,
+                trust_policy=trust,
+                max_session_duration=duration,
+            )
+            claim = self._new_claim(account_id, "role", role_name, role.id)
+            return self._commit(claim, role)
+
+        return self._command(run)
+
+    def update_role(
+        self,
+        account_id: str,
+        role_name: str,
+        *,
+        description: str | None = None,
+        max_session_duration: int | None = None,
+        assume_role_policy_document: str | Mapping[str, Any] | None = None,
+    ) -> int:
+        check_optional_text("description", description, 1024)
+        if max_session_duration is not None:
+            check_max_session_duration("max_session_duration", max_session_duration)
+        trust = (
+            None
+            if assume_role_policy_document is None
+            else check_trust_policy("assume_role_policy_document", assume_role_policy_document)
+        )
+
+        def run() -> int:
+            self._open_account(account_id)
+            _, role = self._live(account_id, "role", role_name, Role)
+            role.update(description=description, max_session_duration=max_session_duration)
+            if trust is not None:
+                role.set_trust_policy(trust)
+            return self._commit(role)
+
+        return self._command(run)
+
+    def delete_role(self, account_id: str, role_name: str, *, detach: bool = False) -> int:
+        def run() -> int:
+            self._open_account(account_id)
+            claim, role = self._live(account_id, "role", role_name, Role)
+            role.delete(detach=detach)
+            claim.release()
+            return self._commit(role, claim)
+
+        return self._command(run)
+
+    def revoke_role_sessions(
+        self, account_id: str, role_name: str, issued_before: datetime | None = None
+    ) -> int:
+        """Every session of the role issued before ``issued_before`` (≤ now) is dead."""
+        now = datetime.now(UTC)
+        horizon = now if issued_before is None else issued_before
+        if horizon.tzinfo is None:
+            raise InvalidInput(FieldError("issued_before", "must carry a time zone"))
+        if horizon > now:
+            raise InvalidInput(
+                FieldError("issued_before", "must not be in the future"),
+                code="InvalidParameter.IssuedBefore",
+            )
+
+        def run() -> int:
+            self._open_account(account_id)
+            _, role = self._live(account_id, "role", role_name, Role)
+            role.revoke_sessions(horizon)
+            return self._commit(role)
+
+        return self._command(run)
+
+    # -- sessions (STS) ------------------------------------------------------------------
+    def assume_role(
+        self,
+        caller: AssumingCaller,
+        *,
+        role_arn: object,
+        role_session_name: object,
+        duration_seconds: object = None,
+        policy: object = None,
+        external_id: object = None,
+        context: Mapping[str, object] | None = None,
+    ) -> IssuedSession:
+        """STS AssumeRole: check, then record ``SessionIssued`` (the secret only hashed)."""
+        if self.token_signer is None:
+            raise RuntimeError("this ledger was made without a session token signer")
+        signer = self.token_signer
+        arn, name, duration, policy_text = check_parameters(
+            role_arn, role_session_name, duration_seconds, policy
+        )
+        if external_id is not None and (
+            not isinstance(external_id, str) or not 2 <= len(external_id) <= 1224
+        ):
+            raise InvalidInput(
+                FieldError("external_id", "must be 2 to 1224 characters"),
+                code="InvalidParameter.ExternalId",
+            )
+        decision_context = {k.lower(): v for k, v in (context or {}).items()}
+        if external_id is not None:
+            decision_context["sts:externalid"] = external_id
+        target = arn.rsplit("/", 1)
+        role_account = target[0].split(":")[3]
+        role = self.read_port.role_facts(role_account, target[1])
+        plan = plan_session(
+            caller,
+            role,
+            role_arn_text=arn,
+            role_session_name=name,
+            duration_seconds=duration,
+            session_policy=policy_text,
+            context=decision_context,
+            now=datetime.now(UTC),
+        )
+        assert plan.role is not None
+
+        def run() -> IssuedSession:
+            key_id, secret, secret_hash = self._issue_key("STS.")
+            session = Session(
+                access_key_id=key_id,
+                secret_hash=secret_hash,
+                account_id=plan.role.account_id,
+                role_id=plan.role.role_id,
+                role_name=plan.role.role_name,
+                role_session_name=plan.role_session_name,
+                source_arn=caller.subject.arn,
+                source_account_id=caller.subject.account_id,
+                source_user_id=caller.source_user_id,
+                parent_access_key_id=caller.parent.access_key_id if caller.parent else None,
+                session_policy=plan.session_policy,
+                issued_at=plan.issued_at,
+                expiration=plan.expiration,
+            )
+            position = self._commit(session)
+            return IssuedSession(
+                access_key_id=key_id,
+                access_key_secret=secret,
+                security_token=signer.issue(key_id, plan.expiration),
+                expiration=plan.expiration,
+                arn=assumed_role_arn(plan.role.account_id, plan.role.role_name, name),
+                assumed_role_id=f"{plan.role.role_id}:{name}",
+                position=position,
+            )
+
+        return self._command(run)
+
+    def revoke_session(self, access_key_id: str) -> int:
+        """End one session now; revoking an ended session again records nothing."""
+
+        def run() -> int:
+            session = self._get(session_aggregate_id(access_key_id), Session)
+            session.revoke()
+            return self._commit(session)
+
+        try:
+            return self._command(run)
+        except NotFound:
+            raise NotFound(
+                f"session {access_key_id} does not exist", code="EntityNotExist.Session"
+            ) from None

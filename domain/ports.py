@@ -9,8 +9,11 @@ of a deleted entity ever takes effect again.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
+
+if TYPE_CHECKING:
+    from domain.sts import RoleFacts
 
 __all__ = ["PrincipalRef", "ReadPort"]
 
@@ -21,3 +24,4 @@ class ReadPort(Protocol):
     def group_member_ids(self, group_id: UUID) -> list[UUID]: ...
 
     def policy_holders(self, policy_id: UUID) -> list[PrincipalRef]: ...
+    def role_facts(self, account_id: str, role_name: str) -> RoleFacts | None: ...

@@ -1,0 +1,271 @@
+"""AssumeRole's rules (DESIGN §2, §3.3): who may assume a role, for how long, with what.
+
+Pure functions over facts handed in: the caller as a decision subject (its own layers), the
+role as the read side knows it, the request's parameters. ``plan_session`` either raises the
+error RAM would (``InvalidParameter.DurationSeconds``, ``NoPermission``, …) or answers what
+the new session is; the ledger then records it. Two checks must both pass, whichever account
+the role is in: the caller's *own* policies allow ``sts:AssumeRole`` on the role's ARN, and
+the role's trust policy names the caller (or its account's root).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from domain.arns import parse_principal_arn, role_arn, root_arn
+from domain.decisions import Subject, SubjectKind, decide
+from domain.errors import DomainError, FieldError, InvalidInput, NotFound
+from domain.evaluation import Effect, Request
+from domain.patterns import PatternSet
+from domain.policy import DocumentKind, PolicyDocument, parse_policy_document
+
+__all__ = [
+    "MAX_SESSION_POLICY_CHARS",
+    "SESSION_DURATION_RANGE",
+    "AssumingCaller",
+    "NotPermitted",
+    "ParentSession",
+    "RoleFacts",
+    "SessionPlan",
+    "check_trust_policy",
+    "plan_session",
+    "trust_admits",
+]
+
+SESSION_DURATION_RANGE = (900, 43_200)
+DEFAULT_SESSION_DURATION = 3_600
+MAX_SESSION_POLICY_CHARS = 2_048
+_SESSION_NAME = re.compile(r"[A-Za-z0-9.@_-]{2,64}")
+_ASSUME_ROLE = "sts:AssumeRole"
+
+
+class NotPermitted(DomainError):
+    """The caller may not do this (→ 403), with RAM's code (``NoPermission``)."""
+
+    code = "NoPermission"
+
+
+@dataclass(frozen=True, slots=True)
+class RoleFacts:
+    """A live role as AssumeRole needs it."""
+
+    role_id: UUID
+    account_id: str
+    role_name: str
+    trust: PolicyDocument
+    max_session_duration: int
+
+    @property
+    def arn(self) -> str:
+        return role_arn(self.account_id, self.role_name)
+
+
+@dataclass(frozen=True, slots=True)
+class ParentSession:
+    """The session a caller is, when it assumes a further role (role chaining)."""
+
+    access_key_id: str
+    role_arn: str
+    expiration: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AssumingCaller:
+    """Who calls AssumeRole: its subject (own layers and chain) and its lineage."""
+
+    subject: Subject
+    source_user_id: UUID | None
+    """The RAM user at the root of the lineage (a session dies with it)."""
+    parent: ParentSession | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPlan:
+    """A session AssumeRole will issue: everything ``SessionIssued`` records but the key."""
+
+    role: RoleFacts
+    role_session_name: str
+    caller: AssumingCaller
+    session_policy: str | None
+    issued_at: datetime
+    expiration: datetime
+
+
+def check_trust_policy(field: str, raw: str | Mapping[str, Any]) -> str:
+    """A trust policy's canonical text, or 400 naming each fault under ``field``."""
+    try:
+        return parse_policy_document(raw, kind=DocumentKind.TRUST).canonical_json()
+    except InvalidInput as error:
+        raise error.prefixed(field) from None
+
+
+def _trust_candidates(caller: AssumingCaller) -> tuple[str, ...]:
+    """The names a trust policy may use for the caller, most specific first."""
+    subject = caller.subject
+    names = [subject.arn]
+    if caller.parent is not None:
+        names.append(caller.parent.role_arn)
+    names += [root_arn(subject.account_id), subject.account_id]
+    return tuple(names)
+
+
+def trust_admits(
+    trust: PolicyDocument, caller: AssumingCaller, context: Mapping[str, object]
+) -> tuple[bool, str]:
+    """Whether the role's trust policy lets ``caller`` assume it, and why (or why not).
+
+    A statement applies when its Action admits ``sts:AssumeRole``, its ``Principal.RAM``
+    names the caller (its ARN, the role of the session it is, its account's root or id)
+    and its Condition holds; any applying Deny refuses, else any applying Allow admits.
+    ``Service`` principals name cloud services, never an API caller.
+    """
+    candidates = _trust_candidates(caller)
+    admitted = False
+    condition_failed = False
+    for index, statement in enumerate(trust.statements):
+        named = PatternSet(statement.actions, case_sensitive=False).matches(_ASSUME_ROLE)
+        if named is statement.negated:
+            continue  # the statement is not about sts:AssumeRole
+        principal = statement.principal
+        names = principal.ram if principal is not None and principal.ram else ()
+        if not names:
+            continue
+        patterns = PatternSet(names, case_sensitive=True)
+        if not any(patterns.matches(candidate) for candidate in candidates):
+            continue
+        conditions = statement.conditions
+        if conditions is not None and not conditions.holds(context):
+            condition_failed = True
+            continue
+        if statement.effect is Effect.DENY:
+            return (
+                False,
+                f"statement {index} of the role's trust policy denies {subject_of(caller)}",
+            )
+        admitted = True
+    if admitted:
+        return True, "the role's trust policy admits the caller"
+    if condition_failed:
+        return False, (
+            f"the role's trust policy names {subject_of(caller)} but its Condition "
+            "(e.g. sts:ExternalId) is not met"
+        )
+    return False, f"the role's trust policy does not name {subject_of(caller)} or its account"
+
+
+def subject_of(caller: AssumingCaller) -> str:
+    return caller.subject.arn
+
+
+def check_parameters(
+    role_arn_text: object,
+    role_session_name: object,
+    duration_seconds: object,
+    policy: object,
+) -> tuple[str, str, int, str | None]:
+    """RAM's parameter checks, all faults at once: (role ARN, name, duration, policy text)."""
+    errors: list[FieldError] = []
+    code: str | None = None
+    arn = role_arn_text if isinstance(role_arn_text, str) else ""
+    try:
+        parsed = parse_principal_arn(arn)
+        if parsed.kind != "role":
+            raise InvalidInput(FieldError("principal", "must be a role ARN"))
+    except InvalidInput:
+        errors.append(
+            FieldError("role_arn", "must be a role ARN: acs:ram::<account_id>:role/<name>")
+        )
+        code = "InvalidParameter.RoleArn"
+    name = role_session_name if isinstance(role_session_name, str) else ""
+    if not _SESSION_NAME.fullmatch(name):
+        errors.append(FieldError("role_session_name", "must be 2 to 64 of A-Z a-z 0-9 . @ _ -"))
+        code = code or "InvalidParameter.RoleSessionName"
+    low, high = SESSION_DURATION_RANGE
+    duration = DEFAULT_SESSION_DURATION if duration_seconds is None else duration_seconds
+    if isinstance(duration, bool) or not isinstance(duration, int) or not low <= duration <= high:
+        errors.append(
+            FieldError(
+                "duration_seconds", f"must be an integer number of seconds from {low} to {high}"
+            )
+        )
+        code = code or "InvalidParameter.DurationSeconds"
+        duration = 0
+    policy_text: str | None = None
+    if policy is not None:
+        if not isinstance(policy, str | Mapping):
+            errors.append(FieldError("policy", "must be a policy document (object or string)"))
+            code = code or "InvalidParameter.Policy"
+        else:
+            try:
+                policy_text = parse_policy_document(
+                    policy, max_chars=MAX_SESSION_POLICY_CHARS
+                ).canonical_json()
+            except InvalidInput as error:
+                errors.extend(error.prefixed("policy").errors)
+                code = code or "InvalidParameter.Policy"
+    if errors:
+        raise InvalidInput(errors, code=code)
+    assert isinstance(duration, int)
+    return arn, name, duration, policy_text
+
+
+def plan_session(
+    caller: AssumingCaller,
+    role: RoleFacts | None,
+    *,
+    role_arn_text: str,
+    role_session_name: str,
+    duration_seconds: int,
+    session_policy: str | None,
+    context: Mapping[str, Any],
+    now: datetime,
+) -> SessionPlan:
+    """Decide an AssumeRole whose parameters passed ``check_parameters``.
+
+    The order is RAM's and keeps existence private: a caller that its own policies do not
+    allow to assume the ARN learns nothing about the role; a role of another account that
+    does not exist is indistinguishable from one whose trust does not admit the caller.
+    """
+    subject = caller.subject
+    if subject.kind is SubjectKind.ROOT:
+        raise NotPermitted(
+            "an account root cannot call AssumeRole: assume roles as a RAM user or a role session"
+        )
+    target_account = parse_principal_arn(role_arn_text).account_id
+    if caller.parent is not None and target_account != subject.account_id:
+        raise NotPermitted(
+            f"a role session may assume only roles of its own account ({subject.account_id})"
+        )
+    answer = decide(subject, Request.make(_ASSUME_ROLE, role_arn_text, context))
+    if not answer.allowed:
+        raise NotPermitted(
+            f"{subject.arn} is not allowed sts:AssumeRole on {role_arn_text} by its own "
+            f"policies: {answer.reason}"
+        )
+    if role is None:
+        if target_account == subject.account_id:
+            raise NotFound(f"role {role_arn_text} does not exist", code="EntityNotExist.Role")
+        raise NotPermitted(
+            f"role {role_arn_text} does not exist or its trust policy does not admit {subject.arn}"
+        )
+    admitted, why = trust_admits(role.trust, caller, context)
+    if not admitted:
+        raise NotPermitted(f"cannot assume {role.arn}: {why}")
+    if duration_seconds > role.max_session_duration:
+        raise InvalidInput(
+            FieldError(
+                "duration_seconds",
+                f"must be at most the role's max_session_duration ({role.max_session_duration})",
+            ),
+            code="InvalidParameter.DurationSeconds",
+        )
+    issued_at = now
+    expiration = (now + timedelta(seconds=duration_seconds)).replace(microsecond=0)
+    if caller.parent is not None and caller.parent.expiration < expiration:
+        expiration = caller.parent.expiration  # a child never outlives its parent
+    return SessionPlan(role, role_session_name, caller, session_policy, issued_at, expiration)
