@@ -28,3 +28,9 @@ def to_micros(moment: datetime) -> int:
 
 def from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
+
+
+def format_instant(moment: datetime) -> str:
+    """An instant as RFC 3339 in UTC (``2026-11-28T02:41:07Z``, microseconds when present)."""
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")

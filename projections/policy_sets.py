@@ -69,22 +69,36 @@ class PolicyCompiler:
             )
         return PolicySet.of(compiled, Layer.IDENTITY)
 
+    def role_layer(
+        self,
+        role_arn: str,
+        attachments: Iterable[Attachment],
+        resolve: Callable[[UUID], CustomVersion | None],
+    ) -> PolicySet:
+        """The role layer of a session: the role's attached policies, ``via`` the role."""
+        compiled = [c for a in attachments if (c := self.compile(a, role_arn, resolve, Layer.ROLE))]
+        return PolicySet.of(compiled, Layer.ROLE)
+
     def compile(
-        self, a: Attachment, via: str | None, resolve: Callable[[UUID], CustomVersion | None]
+        self,
+        a: Attachment,
+        via: str | None,
+        resolve: Callable[[UUID], CustomVersion | None],
+        layer: Layer = Layer.IDENTITY,
     ) -> CompiledPolicy | None:
         if a.policy_type is PolicyType.SYSTEM:
             system = SYSTEM_POLICIES.get(a.policy_name)
             if system is None:
                 return None
-            key: tuple[Any, ...] = ("System", a.policy_name, "v1", via)
+            key: tuple[Any, ...] = ("System", a.policy_name, "v1", via, layer)
             compiled = self._compiled.get(key)
             if compiled is None:
-                compiled = self._store(key, system.document, a, "v1", via)
+                compiled = self._store(key, system.document, a, "v1", via, layer)
             return compiled
         live = resolve(a.policy_id) if a.policy_id is not None else None
         if live is None:
             return None  # the policy was deleted: its attachment is dead
-        key = ("Custom", live.policy_id, live.version_id, via)
+        key = ("Custom", live.policy_id, live.version_id, via, layer)
         compiled = self._compiled.get(key)
         if compiled is None:
             parsed_key = (live.policy_id, live.version_id)
@@ -92,7 +106,7 @@ class PolicyCompiler:
             if document is None:
                 document = parse_policy_document(live.document)
                 self._parsed[parsed_key] = document
-            compiled = self._store(key, document, a, live.version_id, via)
+            compiled = self._store(key, document, a, live.version_id, via, layer)
         return compiled
 
     def _store(
@@ -102,12 +116,13 @@ class PolicyCompiler:
         a: Attachment,
         version: str,
         via: str | None,
+        layer: Layer,
     ) -> CompiledPolicy:
         if len(self._compiled) >= _COMPILED_LIMIT:
             self._compiled.clear()
             self._parsed.clear()
         compiled = compile_policy(
-            document, PolicySource(Layer.IDENTITY, a.policy_type.value, a.policy_name, version, via)
+            document, PolicySource(layer, a.policy_type.value, a.policy_name, version, via)
         )
         self._compiled[key] = compiled
         return compiled
