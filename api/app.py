@@ -12,7 +12,18 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from api.problems import install_problem_handlers, problem
-from api.routers import accounts, audit, decisions, groups, health, history, policies, users
+from api.routers import (
+    accounts,
+    audit,
+    decisions,
+    groups,
+    health,
+    history,
+    policies,
+    roles,
+    sts,
+    users,
+)
 from api.runtime import Runtime
 from api.settings import Settings
 
@@ -53,6 +64,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(accounts.router)
     app.include_router(users.router)
     app.include_router(groups.router)
+    app.include_router(roles.router)
+    app.include_router(sts.router)
     app.include_router(policies.system_router)
     app.include_router(policies.router)
     app.include_router(decisions.router)

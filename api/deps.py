@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 ADMIN_ARN = "mandate:admin"
+STS_PREFIX = "STS."
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -57,7 +58,7 @@ class Caller:
 
     arn: str
     account_id: str | None  # None for the platform admin
-    kind: str  # "admin" | "root" | "user"
+    kind: str  # "admin" | "root" | "user" | "session"
     credential: Credential | None
     given_request_id: str | None  # the client's X-Request-Id, if it sent one
     source_ip: str | None
@@ -177,7 +178,9 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
         raise Unauthenticated(f"unsupported authorization scheme {scheme!r}")
     key_id, secret = _basic_credentials(value.strip())
     try:
-        credential = runtime.index.authenticate(key_id, secret)
+        credential = authenticate_keys(
+            runtime, key_id, secret, request.headers.get("x-security-token")
+        )
     except AuthenticationFailed as failure:
         raise Unauthenticated(str(failure)) from None
     return Caller(
@@ -189,6 +192,19 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
         source_ip,
         secure,
     )
+
+
+def authenticate_keys(
+    runtime: Runtime, access_key_id: str, secret: str, security_token: str | None
+) -> Credential:
+    """An AccessKey, or STS credentials (``STS.…`` with their security token)."""
+    if security_token is not None:
+        return runtime.index.authenticate_session(access_key_id, secret, security_token)
+    if access_key_id.startswith(STS_PREFIX):
+        raise AuthenticationFailed(
+            "STS credentials need their security token (the X-Security-Token header)"
+        )
+    return runtime.index.authenticate(access_key_id, secret)
 
 
 async def get_caller(
@@ -247,11 +263,7 @@ def authorize_management(
     if credential.kind is SubjectKind.ROOT:
         return
     request = DecisionRequest.make(action, resource, connection_context(caller))
-    answer = runtime.index.decide(
-        lambda: runtime.index.subject_of(credential),
-        request,
-        memo_key=credential.user_id or credential.access_key_id,
-    )
+    answer = runtime.index.decide_for(credential, request)
     if not answer.allowed:
         raise Forbidden(
             f"{caller.arn} is not allowed {action} on {resource}: {answer.reason}",

@@ -8,13 +8,21 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from domain.arns import group_arn, policy_arn, user_arn
+from domain.arns import group_arn, policy_arn, role_arn, user_arn
 from domain.attachments import Attachment
 from domain.decisions import Answer
 from domain.errors import FieldError, InvalidInput
 from domain.evaluation import DecisionKind
 from projections.decision_index import DecisionIndex
-from projections.views import AccessKeyView, GroupView, PolicyVersionView, PolicyView, UserView
+from projections.session_lineage import SessionRecord
+from projections.views import (
+    AccessKeyView,
+    GroupView,
+    PolicyVersionView,
+    PolicyView,
+    RoleView,
+    UserView,
+)
 
 __all__ = [
     "answer_json",
@@ -114,6 +122,38 @@ def user_json(user: UserView) -> dict[str, Any]:
         "arn": user_arn(user.account_id, user.user_name),
         "create_date": rfc3339(user.created_at),
         "update_date": rfc3339(user.updated_at),
+    }
+
+
+def role_json(role: RoleView) -> dict[str, Any]:
+    return {
+        "role_id": str(role.id),
+        "role_name": role.role_name,
+        "arn": role_arn(role.account_id, role.role_name),
+        "description": role.description,
+        "assume_role_policy_document": json.loads(role.trust_policy),
+        "max_session_duration": role.max_session_duration,
+        "sessions_revoked_before": (
+            rfc3339(role.sessions_revoked_before) if role.sessions_revoked_before else None
+        ),
+        "create_date": rfc3339(role.created_at),
+        "update_date": rfc3339(role.updated_at),
+    }
+
+
+def session_json(record: SessionRecord, revoked: str | None = None) -> dict[str, Any]:
+    """A session as its owners see it: never its secret, never its token."""
+    return {
+        "access_key_id": record.access_key_id,
+        "arn": record.arn,
+        "role_arn": record.role_arn,
+        "role_session_name": record.role_session_name,
+        "source_arn": record.source_arn,
+        "parent_access_key_id": record.parent_access_key_id,
+        "policy": json.loads(record.session_policy) if record.session_policy else None,
+        "issued_at": rfc3339(record.issued_at),
+        "expiration": rfc3339(record.expiration),
+        "revoked": revoked,
     }
 
 

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.runtime import StoreUnavailable, WriteNotApplied
 from api.schemas import field_path
-from domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from domain.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
 
 __all__ = [
     "Forbidden",
@@ -97,6 +97,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
         return problem(404, "Not found", exc.detail, code=exc.code)
+
+    @app.exception_handler(NotPermitted)
+    async def _not_permitted(_: Request, exc: NotPermitted) -> JSONResponse:
+        return problem(403, "Forbidden", exc.detail, code=exc.code)
 
     @app.exception_handler(Conflict)
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:

@@ -24,6 +24,7 @@ from api.settings import Settings, store_config
 from domain.audit import AuditContext, acting_as
 from domain.ledger import Ledger
 from domain.secrets import SecretHasher, new_token
+from domain.session_tokens import SessionTokenSigner
 from projections.as_of import AsOfReader
 from projections.audit_chain import (
     CheckpointSigner,
@@ -47,6 +48,7 @@ T = TypeVar("T")
 
 KEYS_FILE = "mandate.keys"
 AUDIT_KEY_FILE = "mandate.audit-signing-key.pem"
+TOKEN_KEY_FILE = "mandate.token-signing-keys"  # noqa: S105 (a file name, not a secret)
 ADMIN_TOKEN_FILE = "mandate.admin-token"  # noqa: S105 (a file name, not a secret)
 
 
@@ -93,6 +95,22 @@ def load_hasher(settings: Settings) -> SecretHasher:
     )
 
 
+def load_token_signer(settings: Settings) -> SessionTokenSigner:
+    """The STS token signing keys: from the settings, or generated beside the database."""
+    if settings.token_signing_key:
+        key_id = settings.token_signing_key_id
+        return SessionTokenSigner(key_id, {key_id: settings.token_signing_key.encode()})
+    path = settings.resolved_state_dir / TOKEN_KEY_FILE
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {"current": "t1", "keys": {"t1": secrets.token_hex(32)}}
+        _write_private(path, json.dumps(stored))
+    return SessionTokenSigner(
+        stored["current"], {kid: key.encode() for kid, key in stored["keys"].items()}
+    )
+
+
 def load_audit_signing_key(settings: Settings) -> Ed25519PrivateKey:
     """The checkpoint signing key: a file outside the database, generated in development."""
     try:
@@ -129,9 +147,15 @@ class Runtime:
             config.env["CREATE_TABLE"] = "y" if create_tables else "n"
         self.store = config
         self.hasher = load_hasher(settings)
-        self.index = DecisionIndex(self.hasher)
+        self.token_signer = load_token_signer(settings)
+        self.index = DecisionIndex(self.hasher, self.token_signer)
         try:
-            self.ledger = Ledger(config.env, hasher=self.hasher, read_port=self.index)
+            self.ledger = Ledger(
+                config.env,
+                hasher=self.hasher,
+                read_port=self.index,
+                token_signer=self.token_signer,
+            )
         except Exception as error:
             raise StoreUnavailable(f"cannot open the store {config.display}: {error}") from error
         try:

@@ -15,16 +15,22 @@ from domain.errors import FieldError, InvalidInput
 from domain.validation import ENTITY_NAME_PATTERN
 
 __all__ = [
+    "AssumeRoleBody",
     "AuthorizeBody",
     "ClientCredentials",
     "CreateGroup",
     "CreatePolicy",
     "CreatePolicyVersion",
+    "CreateRole",
     "CreateUser",
     "OpenAccount",
+    "Revocation",
+    "RevokeRoleSessions",
     "SetDefaultVersion",
+    "SetTrustPolicy",
     "SimulateBody",
     "UpdateAccessKey",
+    "UpdateRole",
     "UpdateUser",
     "field_path",
     "parse_body",
@@ -78,6 +84,42 @@ class CreatePolicyVersion(_Body):
 
 class SetDefaultVersion(_Body):
     version_id: str = Field(pattern=r"^v[1-9][0-9]*$")
+
+
+class CreateRole(_Body):
+    role_name: str = EntityName
+    assume_role_policy_document: PolicyDocumentField
+    max_session_duration: int | None = None
+    description: str | None = Field(default=None, max_length=1024)
+
+
+class UpdateRole(_Body):
+    description: str | None = Field(default=None, max_length=1024)
+    max_session_duration: int | None = None
+    assume_role_policy_document: PolicyDocumentField | None = None
+
+
+class SetTrustPolicy(_Body):
+    assume_role_policy_document: PolicyDocumentField
+
+
+class RevokeRoleSessions(_Body):
+    issued_before: datetime | None = None
+    reason: str | None = Field(default=None, max_length=1024)
+
+
+class Revocation(_Body):
+    reason: str | None = Field(default=None, max_length=1024)
+
+
+class AssumeRoleBody(_Body):
+    """STS AssumeRole; the ranges are checked by the domain, which names RAM's error codes."""
+
+    role_arn: str = Field(max_length=2048)
+    role_session_name: str = Field(max_length=256)
+    duration_seconds: int | None = None
+    policy: PolicyDocumentField | None = None
+    external_id: str | None = Field(default=None, max_length=2048)
 
 
 class ClientCredentials(_Body):

@@ -30,6 +30,13 @@ class Settings(BaseSettings):
         default=None, description="the key for hashing secrets (at least 32 characters)"
     )
     hash_key_id: str = "k1"
+    token_signing_key: str | None = Field(
+        default=None,
+        description="the key that signs STS security tokens (at least 32 characters); never "
+        "in the database. Development generates one in the state directory; production must "
+        "set it",
+    )
+    token_signing_key_id: str = "t1"  # noqa: S105 (a key id, not a key)
     trusted_proxies: list[str] = Field(default_factory=list)
     min_position_timeout: float = 2.0
     write_timeout: float = 5.0
@@ -63,6 +70,7 @@ class Settings(BaseSettings):
                     ("MANDATE_HASH_KEY", self.hash_key),
                     ("MANDATE_ADMIN_TOKEN", self.admin_token),
                     ("MANDATE_AUDIT_SIGNING_KEY_FILE", self.audit_signing_key_file),
+                    ("MANDATE_TOKEN_SIGNING_KEY", self.token_signing_key),
                 )
                 if not value
             ]
@@ -70,6 +78,8 @@ class Settings(BaseSettings):
                 raise ValueError(f"production needs {', '.join(missing)} set explicitly")
         if self.hash_key is not None and len(self.hash_key) < 32:
             raise ValueError("MANDATE_HASH_KEY must be at least 32 characters")
+        if self.token_signing_key is not None and len(self.token_signing_key) < 32:
+            raise ValueError("MANDATE_TOKEN_SIGNING_KEY must be at least 32 characters")
         return self
 
     @property

@@ -16,6 +16,7 @@ __all__ = [
     "InvalidInput",
     "LimitExceeded",
     "NotFound",
+    "NotPermitted",
     "PreconditionFailed",
 ]
 
@@ -67,6 +68,12 @@ class InvalidInput(DomainError):
 
 class NotFound(DomainError):
     """The entity does not exist (inside the caller's own account)."""
+
+
+class NotPermitted(DomainError):
+    """The caller may not do this (→ 403); ``code`` is RAM's (``NoPermission``)."""
+
+    code = "NoPermission"
 
 
 class Conflict(DomainError):

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from domain.arns import parse_principal_arn, role_arn, root_arn
 from domain.decisions import Subject, SubjectKind, decide
-from domain.errors import DomainError, FieldError, InvalidInput, NotFound
+from domain.errors import FieldError, InvalidInput, NotFound, NotPermitted
 from domain.evaluation import Effect, Request
 from domain.patterns import PatternSet
 from domain.policy import DocumentKind, PolicyDocument, parse_policy_document
@@ -28,7 +28,6 @@ __all__ = [
     "MAX_SESSION_POLICY_CHARS",
     "SESSION_DURATION_RANGE",
     "AssumingCaller",
-    "NotPermitted",
     "ParentSession",
     "RoleFacts",
     "SessionPlan",
@@ -42,12 +41,6 @@ DEFAULT_SESSION_DURATION = 3_600
 MAX_SESSION_POLICY_CHARS = 2_048
 _SESSION_NAME = re.compile(r"[A-Za-z0-9.@_-]{2,64}")
 _ASSUME_ROLE = "sts:AssumeRole"
-
-
-class NotPermitted(DomainError):
-    """The caller may not do this (→ 403), with RAM's code (``NoPermission``)."""
-
-    code = "NoPermission"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,31 +11,49 @@ concurrently and never lock — every container they iterate is replaced, not mu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
+import heapq
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from domain.arns import group_arn, parse_principal_arn, root_arn, user_arn
+from domain.arns import account_of_resource, group_arn, parse_principal_arn, root_arn, user_arn
 from domain.attachments import Attachment, PolicyType
 from domain.decisions import Answer, Subject, SubjectKind, decide
-from domain.evaluation import PolicySet, Request
+from domain.evaluation import Layer, PolicySet, Request
+from domain.policy import DocumentKind, parse_policy_document
 from domain.secrets import SecretHasher
+from domain.session_tokens import InvalidSessionToken, SessionTokenSigner
+from domain.sessions import session_aggregate_id
+from domain.sts import AssumingCaller, ParentSession, RoleFacts, trust_admits
 from projections.ledger_time import ledger_time_after
 from projections.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
+from projections.session_lineage import (
+    RoleState,
+    SessionInvalid,
+    SessionRecord,
+    resolve_session,
+    session_policy_layer,
+)
 from projections.views import (
     AccessKeyView,
     AccountView,
     GroupView,
     PolicyVersionView,
     PolicyView,
+    RoleView,
+    SessionView,
     UserView,
 )
 
 __all__ = ["AuthenticationFailed", "Credential", "DecisionIndex"]
 
 _MEMO_LIMIT = 200_000
+_SESSION_RETENTION = timedelta(hours=1)
+"""How long an expired session is still remembered (to refuse it with its reason)."""
+_ROLE_SEARCH_DEPTH = 3
+"""How many roles deep "could P do it?" follows role chaining."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +65,11 @@ class Credential:
     kind: SubjectKind
     access_key_id: str
     user_id: UUID | None
+    subject: Subject | None = field(default=None, compare=False)
+    """A session's subject, resolved when it authenticated (its layers and chain)."""
+    generation: Hashable = field(default=None, compare=False)
+    """A session's memo generation: its lineage's role generations."""
+    session: SessionRecord | None = field(default=None, compare=False)
 
 
 class AuthenticationFailed(Exception):
@@ -56,8 +79,11 @@ class AuthenticationFailed(Exception):
 class DecisionIndex:
     """In-memory read model for live decisions, management reads and write preconditions."""
 
-    def __init__(self, hasher: SecretHasher) -> None:
+    def __init__(
+        self, hasher: SecretHasher, token_signer: SessionTokenSigner | None = None
+    ) -> None:
         self.hasher = hasher
+        self.token_signer = token_signer
         self.position = 0
         self.ledger_time: datetime | None = None
         self.accounts: dict[str, AccountView] = {}
@@ -69,6 +95,12 @@ class DecisionIndex:
         self.policies: dict[UUID, PolicyView] = {}
         self.policy_ids: dict[tuple[str, str], UUID] = {}
         self.keys: dict[str, AccessKeyView] = {}
+        self.roles: dict[UUID, RoleView] = {}
+        self.role_ids: dict[tuple[str, str], UUID] = {}
+        self.sessions: dict[str, SessionView] = {}
+        self._session_keys: dict[UUID, str] = {}
+        self._session_expiries: list[tuple[datetime, str]] = []
+        self._session_layers: dict[str, PolicySet | None] = {}
         self._dead_keys: dict[str, str] = {}
         self._holders: dict[UUID, frozenset[tuple[str, UUID]]] = {}
         # Each user's generation moves when anything its decisions depend on changes; cached
@@ -77,7 +109,7 @@ class DecisionIndex:
         # concurrently from the old state is stored under a generation no lookup asks for.
         self._generations: dict[UUID | str, int] = {}
         self._policy_sets: dict[UUID, tuple[int, PolicySet]] = {}
-        self._memo: dict[tuple[UUID | str, int, str, str], Answer] = {}
+        self._memo: dict[tuple[UUID | str, Hashable, str, str], Answer] = {}
         self._compiler = PolicyCompiler()
         self._handlers: dict[str, Callable[[Any], None]] = {
             "mandate:AccountOpened.v1": self._account_opened,
@@ -103,6 +135,15 @@ class DecisionIndex:
             "mandate:DefaultPolicyVersionSet.v1": self._default_version_set,
             "mandate:PolicyVersionDeleted.v1": self._policy_version_deleted,
             "mandate:PolicyDeleted.v1": self._policy_deleted,
+            "mandate:RoleCreated.v1": self._role_created,
+            "mandate:RoleUpdated.v1": self._role_updated,
+            "mandate:RoleTrustPolicyUpdated.v1": self._role_trust_updated,
+            "mandate:RoleSessionsRevoked.v1": self._role_sessions_revoked,
+            "mandate:RoleDeleted.v1": self._role_deleted,
+            "mandate:Role.PolicyAttached.v1": self._role_policy_attached,
+            "mandate:Role.PolicyDetached.v1": self._role_policy_detached,
+            "mandate:SessionIssued.v1": self._session_issued,
+            "mandate:SessionRevoked.v1": self._session_revoked,
         }
 
     # -- applying the log ------------------------------------------------------------------
@@ -113,6 +154,9 @@ class DecisionIndex:
             handler(event)
         self.ledger_time = ledger_time_after(self.ledger_time, event.timestamp)
         self.position = position
+        expiries = self._session_expiries
+        if expiries and expiries[0][0] < self.ledger_time - _SESSION_RETENTION:
+            self._forget_expired_sessions(self.ledger_time - _SESSION_RETENTION)
 
     def _touch(self, user_ids: Iterable[UUID]) -> None:
         """Move the generation of every user whose decisions this event may change."""
@@ -121,10 +165,10 @@ class DecisionIndex:
             generations[user_id] = generations.get(user_id, 0) + 1
 
     def _holders_of(self, policy_id: UUID) -> set[UUID]:
-        """Users who hold a policy directly or through a group."""
+        """Users and roles who hold a policy directly, and users who hold it through a group."""
         users: set[UUID] = set()
         for kind, holder_id in self._holders.get(policy_id, frozenset()):
-            if kind == "user":
+            if kind in ("user", "role"):
                 users.add(holder_id)
             elif (group := self.groups.get(holder_id)) is not None:
                 users.update(group.member_ids)
@@ -217,7 +261,7 @@ class DecisionIndex:
         if group is not None:
             group.member_ids = group.member_ids - {user.id}
 
-    def _attached(self, holder: UserView | GroupView, kind: str, e: Any) -> None:
+    def _attached(self, holder: UserView | GroupView | RoleView, kind: str, e: Any) -> None:
         self._touch_holder(holder)
         a = Attachment(PolicyType(e.policy_type), e.policy_name, e.policy_id)
         holder.attachments = {**holder.attachments, a.key: a}
@@ -226,10 +270,10 @@ class DecisionIndex:
                 (kind, holder.id)
             }
 
-    def _touch_holder(self, holder: UserView | GroupView) -> None:
+    def _touch_holder(self, holder: UserView | GroupView | RoleView) -> None:
         self._touch(holder.member_ids if isinstance(holder, GroupView) else (holder.id,))
 
-    def _detached(self, holder: UserView | GroupView, kind: str, e: Any) -> None:
+    def _detached(self, holder: UserView | GroupView | RoleView, kind: str, e: Any) -> None:
         self._touch_holder(holder)
         key = (e.policy_type, e.policy_name)
         holder.attachments = {k: a for k, a in holder.attachments.items() if k != key}
@@ -302,6 +346,243 @@ class DecisionIndex:
         if self.policy_ids.get((policy.account_id, policy.policy_name)) == policy.id:
             del self.policy_ids[(policy.account_id, policy.policy_name)]
 
+    # -- roles and sessions ------------------------------------------------------------
+    def _role_created(self, e: Any) -> None:
+        self.roles[e.originator_id] = RoleView(
+            e.originator_id,
+            e.account_id,
+            e.role_name,
+            e.description,
+            e.trust_policy,
+            parse_policy_document(e.trust_policy, kind=DocumentKind.TRUST),
+            e.max_session_duration,
+            e.timestamp,
+            e.timestamp,
+        )
+        self.role_ids[(e.account_id, e.role_name)] = e.originator_id
+
+    def _role_updated(self, e: Any) -> None:
+        role = self.roles[e.originator_id]
+        role.description = e.description
+        role.max_session_duration = e.max_session_duration
+        role.updated_at = e.timestamp
+
+    def _role_trust_updated(self, e: Any) -> None:
+        role = self.roles[e.originator_id]
+        role.trust = parse_policy_document(e.trust_policy, kind=DocumentKind.TRUST)
+        role.trust_policy = e.trust_policy
+        role.updated_at = e.timestamp
+
+    def _role_sessions_revoked(self, e: Any) -> None:
+        role = self.roles[e.originator_id]
+        role.sessions_revoked_before = e.issued_before
+        role.updated_at = e.timestamp
+
+    def _role_deleted(self, e: Any) -> None:
+        role = self.roles.pop(e.originator_id)
+        self._touch((role.id,))
+        if self.role_ids.get((role.account_id, role.role_name)) == role.id:
+            del self.role_ids[(role.account_id, role.role_name)]
+
+    def _role_policy_attached(self, e: Any) -> None:
+        self._attached(self.roles[e.originator_id], "role", e)
+
+    def _role_policy_detached(self, e: Any) -> None:
+        self._detached(self.roles[e.originator_id], "role", e)
+
+    def _session_issued(self, e: Any) -> None:
+        record = SessionRecord.from_event(e)
+        self.sessions[record.access_key_id] = SessionView(record, e.secret_hash)
+        self._session_keys[e.originator_id] = record.access_key_id
+        heapq.heappush(self._session_expiries, (record.expiration, record.access_key_id))
+
+    def _session_revoked(self, e: Any) -> None:
+        key = self._session_keys.get(e.originator_id)
+        view = self.sessions.get(key) if key else None
+        if view is not None:
+            view.revoked = f"the session {view.record.access_key_id} was revoked"
+
+    def _forget_expired_sessions(self, before: datetime) -> None:
+        """Sessions long expired are dropped; a child never outlives its parent."""
+        expiries = self._session_expiries
+        while expiries and expiries[0][0] < before:
+            _, key = heapq.heappop(expiries)
+            view = self.sessions.pop(key, None)
+            self._session_layers.pop(key, None)
+            if view is not None:
+                self._session_keys.pop(session_aggregate_id(key), None)
+
+    def role_by_name(self, account_id: str, role_name: str) -> RoleView | None:
+        role_id = self.role_ids.get((account_id, role_name))
+        return self.roles.get(role_id) if role_id else None
+
+    def roles_of(self, account_id: str) -> list[RoleView]:
+        return sorted(
+            (r for r in list(self.roles.values()) if r.account_id == account_id),
+            key=lambda r: r.role_name,
+        )
+
+    def live_sessions_of(self, role_id: UUID, now: datetime | None = None) -> list[SessionRecord]:
+        """The role's sessions that could act at ``now``, by key id."""
+        at = now or datetime.now(UTC)
+        live = []
+        for view in list(self.sessions.values()):
+            if view.record.role_id != role_id:
+                continue
+            try:
+                resolve_session(view.record.access_key_id, at, _LiveLineage(self))
+            except SessionInvalid:
+                continue
+            live.append(view.record)
+        return sorted(live, key=lambda r: r.access_key_id)
+
+    def role_facts(self, account_id: str, role_name: str) -> RoleFacts | None:
+        role = self.role_by_name(account_id, role_name)
+        if role is None or not self._is_open(account_id):
+            return None
+        return RoleFacts(
+            role.id, role.account_id, role.role_name, role.trust, role.max_session_duration
+        )
+
+    def _is_open(self, account_id: str) -> bool:
+        account = self.accounts.get(account_id)
+        return account is not None and account.is_open
+
+    def role_layer_of(self, role: RoleView) -> PolicySet:
+        """A role's compiled policies, cached per role generation like a user's."""
+        generation = self._generations.get(role.id, 0)
+        cached = self._policy_sets.get(role.id)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        arn = f"acs:ram::{role.account_id}:role/{role.role_name}"
+        layer = self._compiler.role_layer(arn, role.attachments.values(), self._default_version)
+        self._policy_sets[role.id] = (generation, layer)
+        return layer
+
+    def session_subject(self, access_key_id: str, at: datetime) -> tuple[Subject, Hashable]:
+        """The subject a live session acts as at ``at``, and its memo generation.
+
+        Raises ``SessionInvalid`` naming the dead link of its lineage.
+        """
+        facts = _LiveLineage(self)
+        subject = resolve_session(access_key_id, at, facts)
+        return subject, tuple(facts.generations)
+
+    def authenticate_session(
+        self, access_key_id: str, secret: str, security_token: str, now: datetime | None = None
+    ) -> Credential:
+        """STS credentials: the token's signature, the secret's hash, then the lineage."""
+        if self.token_signer is None:
+            raise AuthenticationFailed("this process cannot verify security tokens")
+        try:
+            token = self.token_signer.verify(security_token)
+        except InvalidSessionToken as invalid:
+            raise AuthenticationFailed(str(invalid)) from None
+        if token.access_key_id != access_key_id:
+            raise AuthenticationFailed("the security token was issued for another AccessKey")
+        view = self.sessions.get(access_key_id)
+        if view is None:
+            raise AuthenticationFailed(
+                f"the session {access_key_id} does not exist or expired long ago"
+            )
+        if not self.hasher.verify(secret, view.secret_hash):
+            raise AuthenticationFailed("the AccessKey secret does not match")
+        try:
+            subject, generation = self.session_subject(access_key_id, now or datetime.now(UTC))
+        except SessionInvalid as dead:
+            raise AuthenticationFailed(str(dead)) from None
+        return Credential(
+            subject.account_id,
+            subject.arn,
+            SubjectKind.SESSION,
+            access_key_id,
+            None,
+            subject,
+            generation,
+            view.record,
+        )
+
+    def assuming_caller(self, credential: Credential) -> AssumingCaller:
+        """Who calls AssumeRole, as ``domain.sts`` needs it: subject and lineage."""
+        if credential.kind is SubjectKind.SESSION:
+            assert credential.subject is not None
+            assert credential.session is not None
+            record = credential.session
+            return AssumingCaller(
+                credential.subject,
+                record.source_user_id,
+                ParentSession(record.access_key_id, record.role_arn, record.expiration),
+            )
+        return AssumingCaller(self.subject_of(credential), credential.user_id)
+
+    def decide_for(self, credential: Credential, request: Request) -> Answer:
+        """Decide for an authenticated credential, with the memo that fits its kind."""
+        if credential.kind is SubjectKind.SESSION:
+            assert credential.subject is not None
+            return self.decide(
+                credential.subject,
+                request,
+                memo_key=credential.access_key_id,
+                generation=credential.generation,
+            )
+        return self.decide(
+            lambda: self.subject_of(credential),
+            request,
+            memo_key=credential.user_id or credential.access_key_id,
+        )
+
+    def answer_through_roles(self, subject: Subject, request: Request) -> Answer | None:
+        """The first answer that allows ``request`` through roles ``subject`` may assume.
+
+        DESIGN §5, "could P do it?": a role of the resource's account whose trust admits P
+        and on which P's own policies allow ``sts:AssumeRole``, then, chaining, a further role
+        of that account the session could assume — up to ``_ROLE_SEARCH_DEPTH`` roles deep,
+        breadth first, so the shortest chain is shown. Without a session policy.
+        """
+        if subject.kind is not SubjectKind.USER:
+            return None
+        resource_account = account_of_resource(request.resource)
+        if resource_account is None or not self._is_open(resource_account):
+            return None
+        roles = self.roles_of(resource_account)
+        context = request.context
+        frontier: list[tuple[AssumingCaller, tuple[PolicySet, ...], tuple[str, ...]]] = [
+            (AssumingCaller(subject, None), (), (subject.arn,))
+        ]
+        seen: set[UUID] = set()
+        far = datetime.max.replace(tzinfo=UTC)
+        for _ in range(_ROLE_SEARCH_DEPTH):
+            next_frontier = []
+            for caller, layers, chain in frontier:
+                for role in roles:
+                    if role.id in seen:
+                        continue
+                    arn = f"acs:ram::{role.account_id}:role/{role.role_name}"
+                    may = decide(caller.subject, Request("sts:AssumeRole", arn, context))
+                    if not may.allowed or not trust_admits(role.trust, caller, context)[0]:
+                        continue
+                    seen.add(role.id)
+                    role_layers = (*layers, self.role_layer_of(role))
+                    role_chain = (*chain, arn)
+                    as_role = Subject(
+                        role.account_id,
+                        arn,
+                        SubjectKind.SESSION,
+                        layers=role_layers,
+                        chain=role_chain,
+                    )
+                    answer = decide(as_role, request)
+                    if answer.allowed:
+                        return answer
+                    parent = ParentSession("", arn, far)
+                    next_frontier.append(
+                        (AssumingCaller(as_role, None, parent), role_layers, role_chain)
+                    )
+            frontier = next_frontier
+            if not frontier:
+                break
+        return None
+
     # -- the write side's read port ----------------------------------------------------
     def group_member_ids(self, group_id: UUID) -> list[UUID]:
         group = self.groups.get(group_id)
@@ -340,6 +621,8 @@ class DecisionIndex:
 
     # -- subjects and decisions --------------------------------------------------------
     def subject_of(self, credential: Credential) -> Subject:
+        if credential.subject is not None:
+            return credential.subject
         if credential.kind is SubjectKind.ROOT or credential.user_id is None:
             return Subject(credential.account_id, credential.arn, SubjectKind.ROOT)
         return self.user_subject(credential.user_id)
@@ -362,6 +645,7 @@ class DecisionIndex:
         request: Request,
         *,
         memo_key: UUID | str,
+        generation: Hashable = None,
     ) -> Answer:
         """Decide, reusing an earlier answer when nothing it depended on has changed.
 
@@ -369,9 +653,12 @@ class DecisionIndex:
         every change that concerns it), or for the root, whose answers never depend on
         policies, its AccessKey id. The generation is read *before* the subject's policies,
         so an answer computed while an event is applied is filed under the old generation.
-        Pass the subject as a callable to have it built only on a miss.
+        Pass the subject as a callable to have it built only on a miss. A session passes its
+        own ``generation`` (its lineage's role generations, read before its layers).
         """
-        key = (memo_key, self._generations.get(memo_key, 0), request.action_key, request.resource)
+        if generation is None:
+            generation = self._generations.get(memo_key, 0)
+        key = (memo_key, generation, request.action_key, request.resource)
         memo = self._memo
         answer = memo.get(key)
         if answer is not None:
@@ -462,3 +749,53 @@ class DecisionIndex:
         """The subject an ARN names now, or None when no live principal has it."""
         found = self.principal_for_arn(arn)
         return found[1] if found else None
+
+
+class _LiveLineage:
+    """``LineageFacts`` over the live index (now), noting each role generation it read."""
+
+    __slots__ = ("generations", "index")
+
+    def __init__(self, index: DecisionIndex) -> None:
+        self.index = index
+        self.generations: list[int] = []
+
+    def session(self, access_key_id: str) -> tuple[SessionRecord | None, str | None]:
+        view = self.index.sessions.get(access_key_id)
+        if view is None:
+            return None, f"the session {access_key_id} does not exist or expired long ago"
+        return view.record, view.revoked
+
+    def role(self, role_id: UUID) -> RoleState | None:
+        role = self.index.roles.get(role_id)
+        if role is None:
+            return None
+        # read before the layer, so a layer built while an event applies is filed under the
+        # old generation (as for users)
+        self.generations.append(self.index._generations.get(role_id, 0))
+        return RoleState(
+            role.id,
+            role.account_id,
+            role.role_name,
+            role.sessions_revoked_before,
+            tuple(role.attachments.values()),
+        )
+
+    def user_exists(self, user_id: UUID) -> bool:
+        return user_id in self.index.users
+
+    def account_open(self, account_id: str) -> bool:
+        return self.index._is_open(account_id)
+
+    def role_layer(self, role: RoleState) -> PolicySet:
+        view = self.index.roles.get(role.role_id)
+        if view is None:
+            return PolicySet.of((), Layer.ROLE)
+        return self.index.role_layer_of(view)
+
+    def session_layer(self, record: SessionRecord) -> PolicySet | None:
+        layers = self.index._session_layers
+        key = record.access_key_id
+        if key not in layers:
+            layers[key] = session_policy_layer(record)
+        return layers[key]

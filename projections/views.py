@@ -12,6 +12,8 @@ from datetime import datetime
 from uuid import UUID
 
 from domain.attachments import Attachment
+from domain.policy import PolicyDocument
+from projections.session_lineage import SessionRecord
 
 __all__ = [
     "AccessKeyView",
@@ -19,6 +21,8 @@ __all__ = [
     "GroupView",
     "PolicyVersionView",
     "PolicyView",
+    "RoleView",
+    "SessionView",
     "UserView",
 ]
 
@@ -83,3 +87,26 @@ class PolicyView:
     updated_at: datetime
     default_version: str
     versions: dict[str, PolicyVersionView] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RoleView:
+    id: UUID
+    account_id: str
+    role_name: str
+    description: str | None
+    trust_policy: str
+    trust: PolicyDocument
+    max_session_duration: int
+    created_at: datetime
+    updated_at: datetime
+    attachments: dict[tuple[str, str], Attachment] = field(default_factory=dict)
+    sessions_revoked_before: datetime | None = None
+
+
+@dataclass(slots=True)
+class SessionView:
+    record: SessionRecord
+    secret_hash: str
+    revoked: str | None = None
+    """Why the session was ended by a revocation of its own (``SessionRevoked``), if it was."""

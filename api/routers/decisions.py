@@ -12,11 +12,8 @@ back into the OpenAPI document.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
-from uuid import UUID
 
 import anyio
 from fastapi import APIRouter
@@ -25,10 +22,12 @@ from starlette.requests import Request as StarletteRequest
 from starlette.routing import Route
 
 from api.deps import (
+    STS_PREFIX,
     Caller,
     CallerDep,
     RuntimeDep,
     authenticate,
+    authenticate_keys,
     authorize_management,
     connection_context,
     ensure_position,
@@ -40,7 +39,7 @@ from api.routers import history
 from api.runtime import Runtime
 from api.schemas import AuthorizeBody, ClientCredentials, SimulateBody, parse_body
 from domain.arns import account_of_resource, parse_principal_arn
-from domain.decisions import Answer, Subject
+from domain.decisions import Answer
 from domain.errors import FieldError, InvalidInput
 from domain.evaluation import (
     DecisionKind,
@@ -53,6 +52,7 @@ from domain.evaluation import (
 )
 from domain.policy import parse_policy_document
 from projections.decision_index import AuthenticationFailed
+from projections.session_lineage import SessionInvalid
 
 router = APIRouter(tags=["decisions"])
 
@@ -140,7 +140,6 @@ async def authorize(request: StarletteRequest) -> Response:
     if body.as_of is not None:
         return JSONResponse(await _authorize_as_of(runtime, caller, body, body.as_of))
     index = runtime.index
-    subject: Subject | Callable[[], Subject]
     if body.credentials is None and body.principal is None:
         supplied = _supplied_context(body.context, vouching=False)
         credential = caller.credential
@@ -153,35 +152,63 @@ async def authorize(request: StarletteRequest) -> Response:
                 )
             )
         context = {**supplied, **connection_context(caller)}
-        subject = partial(index.subject_of, credential)
-        memo_key: UUID | str = credential.user_id or credential.access_key_id
+        answer = index.decide_for(credential, Request.make(body.action, body.resource, context))
     else:
         supplied = _supplied_context(body.context, vouching=True)
         context = {"acs:currenttime": datetime.now(UTC), "acs:mfapresent": False, **supplied}
+        request = Request.make(body.action, body.resource, context)
         if body.credentials is not None:
             client = body.credentials
-            if client.security_token is not None:
-                return JSONResponse(_refused("session credentials are not supported yet", runtime))
             try:
-                credential = index.authenticate(client.access_key_id, client.access_key_secret)
+                credential = authenticate_keys(
+                    runtime, client.access_key_id, client.access_key_secret, client.security_token
+                )
             except AuthenticationFailed as failure:
                 return JSONResponse(_refused(_refusal(runtime, caller, client, failure), runtime))
             _may_ask_about(runtime, caller, credential.account_id, credential.arn, body.resource)
-            subject = partial(index.subject_of, credential)
-            memo_key = credential.user_id or credential.access_key_id
+            answer = index.decide_for(credential, request)
         else:
             assert body.principal is not None
-            parsed = parse_principal_arn(body.principal)
-            _may_ask_about(runtime, caller, parsed.account_id, body.principal, body.resource)
-            found = index.principal_for_arn(body.principal)
-            if found is None:
-                refusal = _refused(f"no live principal is named {body.principal}", runtime)
+            found = _principal_answer(runtime, caller, body.principal, request)
+            if isinstance(found, str):
+                refusal = _refused(found, runtime)
                 return JSONResponse(refusal | {"authenticated": None})
-            memo_key, subject = found
-    request = Request.make(body.action, body.resource, context)
-    answer = index.decide(subject, request, memo_key=memo_key)
+            answer = found
     runtime.decision_counts[answer.decision.decision.value] += 1
     return _answer_response(answer, runtime)
+
+
+def _principal_answer(
+    runtime: Runtime, caller: Caller, principal: str, request: Request
+) -> Answer | str:
+    """ "Could P do it?" for an ARN or a session's key id: directly, or through a role.
+
+    Returns the answer, or why there is no live principal to answer for.
+    """
+    index = runtime.index
+    if principal.startswith(STS_PREFIX):
+        view = index.sessions.get(principal)
+        account_id = view.record.account_id if view else None
+        if view is None or account_id is None:
+            if not caller.is_admin:
+                raise Forbidden(f"{caller.arn} may not ask about session {principal}")
+            return f"no session {principal} is known"
+        _may_ask_about(runtime, caller, account_id, view.record.arn, request.resource)
+        try:
+            subject, generation = index.session_subject(principal, datetime.now(UTC))
+        except SessionInvalid as dead:
+            return str(dead)
+        return index.decide(subject, request, memo_key=principal, generation=generation)
+    parsed = parse_principal_arn(principal)
+    _may_ask_about(runtime, caller, parsed.account_id, principal, request.resource)
+    found = index.principal_for_arn(principal)
+    if found is None:
+        return f"no live principal is named {principal}"
+    memo_key, subject = found
+    answer = index.decide(subject, request, memo_key=memo_key)
+    if answer.allowed:
+        return answer
+    return index.answer_through_roles(subject, request) or answer
 
 
 def _refusal(

@@ -10,21 +10,22 @@ from fastapi import APIRouter, Query
 from api.deps import CallerDep, RuntimeDep, authorize_management
 from api.presenters import attachment_json, page, policy_json, version_json
 from api.routers.groups import live_group
+from api.routers.roles import live_role
 from api.routers.users import live_user
 from api.runtime import Runtime
 from api.schemas import CreatePolicy, CreatePolicyVersion, SetDefaultVersion
-from domain.arns import group_arn, policy_arn, user_arn
+from domain.arns import group_arn, policy_arn, role_arn, user_arn
 from domain.attachments import Attachment
 from domain.errors import NotFound
 from domain.system_policies import SYSTEM_POLICIES
-from projections.views import PolicyView
+from projections.views import GroupView, PolicyView, RoleView, UserView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["policies"])
 system_router = APIRouter(prefix="/v1/system-policies", tags=["policies"])
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
-PrincipalKind = Literal["users", "groups"]
-_RAM_NOUN = {"users": "User", "groups": "Group"}
+PrincipalKind = Literal["users", "groups", "roles"]
+_RAM_NOUN = {"users": "User", "groups": "Group", "roles": "Role"}
 
 
 def live_policy(runtime: Runtime, account_id: str, policy_name: str) -> PolicyView:
@@ -208,17 +209,21 @@ def set_default_version(
 
 # -- attachments ---------------------------------------------------------------------------
 def _principal_arn(account_id: str, kind: PrincipalKind, name: str) -> str:
+    if kind == "roles":
+        return role_arn(account_id, name)
     return user_arn(account_id, name) if kind == "users" else group_arn(account_id, name)
 
 
 def _attachments(
     runtime: Runtime, account_id: str, kind: PrincipalKind, name: str
 ) -> list[Attachment]:
-    holder = (
-        live_user(runtime, account_id, name)
-        if kind == "users"
-        else live_group(runtime, account_id, name)
-    )
+    holder: UserView | GroupView | RoleView
+    if kind == "roles":
+        holder = live_role(runtime, account_id, name)
+    elif kind == "users":
+        holder = live_user(runtime, account_id, name)
+    else:
+        holder = live_group(runtime, account_id, name)
     return sorted(holder.attachments.values(), key=lambda a: (a.policy_type, a.policy_name))
 
 

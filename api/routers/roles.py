@@ -1,0 +1,175 @@
+"""RAM roles: trust policy, session limit, and revoking the sessions issued for them.
+
+Attaching and detaching a role's policies goes through the shared attachment routes
+(``PUT/DELETE/GET …/roles/{role_name}/policies…`` in ``policies.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import CallerDep, RuntimeDep, authorize_management
+from api.presenters import page, role_json, session_json
+from api.runtime import Runtime
+from api.schemas import CreateRole, RevokeRoleSessions, SetTrustPolicy, UpdateRole
+from domain.arns import role_arn
+from domain.errors import NotFound
+from projections.views import RoleView
+
+router = APIRouter(prefix="/v1/accounts/{account_id}/roles", tags=["roles"])
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def live_role(runtime: Runtime, account_id: str, role_name: str) -> RoleView:
+    role = runtime.index.role_by_name(account_id, role_name)
+    if role is None:
+        raise NotFound(f"role {role_name!r} does not exist", code="EntityNotExist.Role")
+    return role
+
+
+@router.post("", status_code=201)
+def create_role(
+    account_id: str, body: CreateRole, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:CreateRole", role_arn(account_id, body.role_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.create_role(
+            account_id,
+            body.role_name,
+            body.assume_role_policy_document,
+            max_session_duration=body.max_session_duration,
+            description=body.description,
+        ),
+        lambda p: p,
+    )
+    return {**role_json(live_role(runtime, account_id, body.role_name)), "position": position}
+
+
+@router.get("")
+async def list_roles(
+    account_id: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:ListRoles", f"acs:ram::{account_id}:*", admin_may=True
+    )
+    roles = runtime.index.roles_of(account_id)
+    return page(roles, lambda r: r.role_name, role_json, cursor=cursor, limit=limit)
+
+
+@router.get("/{role_name}")
+async def get_role(
+    account_id: str, role_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:GetRole", role_arn(account_id, role_name), admin_may=True
+    )
+    return role_json(live_role(runtime, account_id, role_name))
+
+
+@router.patch("/{role_name}")
+def update_role(
+    account_id: str, role_name: str, body: UpdateRole, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    authorize_management(
+        runtime, caller, account_id, "ram:UpdateRole", role_arn(account_id, role_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.update_role(
+            account_id,
+            role_name,
+            description=body.description,
+            max_session_duration=body.max_session_duration,
+            assume_role_policy_document=body.assume_role_policy_document,
+        ),
+        lambda p: p,
+    )
+    return {**role_json(live_role(runtime, account_id, role_name)), "position": position}
+
+
+@router.put("/{role_name}/trust-policy")
+def set_trust_policy(
+    account_id: str, role_name: str, body: SetTrustPolicy, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Replace the trust policy (RAM's UpdateRole with NewAssumeRolePolicyDocument)."""
+    authorize_management(
+        runtime, caller, account_id, "ram:UpdateRole", role_arn(account_id, role_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.update_role(
+            account_id, role_name, assume_role_policy_document=body.assume_role_policy_document
+        ),
+        lambda p: p,
+    )
+    return {**role_json(live_role(runtime, account_id, role_name)), "position": position}
+
+
+@router.delete("/{role_name}")
+def delete_role(
+    account_id: str,
+    role_name: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    detach: bool = False,
+) -> dict[str, Any]:
+    """Delete the role; every session issued for it is refused from the next decision."""
+    authorize_management(
+        runtime, caller, account_id, "ram:DeleteRole", role_arn(account_id, role_name)
+    )
+    position = runtime.write(
+        caller.audit(),
+        lambda: runtime.ledger.delete_role(account_id, role_name, detach=detach),
+        lambda p: p,
+    )
+    return {"role_name": role_name, "deleted": True, "position": position}
+
+
+@router.post("/{role_name}/revoke-sessions")
+def revoke_role_sessions(
+    account_id: str,
+    role_name: str,
+    body: RevokeRoleSessions,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
+    """Every session of the role issued before ``issued_before`` (default: now) is dead."""
+    authorize_management(
+        runtime, caller, account_id, "ram:RevokeSession", role_arn(account_id, role_name)
+    )
+    issued_before = body.issued_before or datetime.now(UTC)
+    position = runtime.write(
+        caller.audit(body.reason),
+        lambda: runtime.ledger.revoke_role_sessions(account_id, role_name, issued_before),
+        lambda p: p,
+    )
+    return {**role_json(live_role(runtime, account_id, role_name)), "position": position}
+
+
+@router.get("/{role_name}/sessions")
+async def list_role_sessions(
+    account_id: str,
+    role_name: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    """The role's sessions that can still act now (never a secret or a token)."""
+    authorize_management(
+        runtime, caller, account_id, "ram:GetRole", role_arn(account_id, role_name), admin_may=True
+    )
+    role = live_role(runtime, account_id, role_name)
+    live = runtime.index.live_sessions_of(role.id)
+    return page(live, lambda r: r.access_key_id, session_json, cursor=cursor, limit=limit)
