@@ -468,10 +468,13 @@ class DecisionIndex:
         subject = resolve_session(access_key_id, at, facts)
         return subject, tuple(facts.generations)
 
-    def authenticate_session(
-        self, access_key_id: str, secret: str, security_token: str, now: datetime | None = None
-    ) -> Credential:
-        """STS credentials: the token's signature, the secret's hash, then the lineage."""
+    def verify_session_credentials(
+        self, access_key_id: str, secret: str, security_token: str
+    ) -> SessionRecord:
+        """The session STS credentials belong to — signature and secret only, not liveness.
+
+        For questions about the past: a session revoked since still proves who it was.
+        """
         if self.token_signer is None:
             raise AuthenticationFailed("this process cannot verify security tokens")
         try:
@@ -487,6 +490,13 @@ class DecisionIndex:
             )
         if not self.hasher.verify(secret, view.secret_hash):
             raise AuthenticationFailed("the AccessKey secret does not match")
+        return view.record
+
+    def authenticate_session(
+        self, access_key_id: str, secret: str, security_token: str, now: datetime | None = None
+    ) -> Credential:
+        """STS credentials: the token's signature, the secret's hash, then the lineage."""
+        record = self.verify_session_credentials(access_key_id, secret, security_token)
         try:
             subject, generation = self.session_subject(access_key_id, now or datetime.now(UTC))
         except SessionInvalid as dead:
@@ -499,7 +509,7 @@ class DecisionIndex:
             None,
             subject,
             generation,
-            view.record,
+            record,
         )
 
     def assuming_caller(self, credential: Credential) -> AssumingCaller:
