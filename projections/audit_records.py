@@ -23,21 +23,32 @@ Conventions
       ``acs:ram::<account>:user/<name>/accesskey/<access_key_id>``;
     * group events: ``acs:ram::<account>:group/<name>``;
     * custom policy events (versions included): ``acs:ram::<account>:policy/<name>``;
+    * role events (profile, trust policy, attachments, session revocation):
+      ``acs:ram::<account>:role/<name>``;
+    * STS session events: the session's assumed-role ARN,
+      ``acs:ram::<account>:assumed-role/<role_name>/<role_session_name>`` (``<account>`` is
+      the role's); the session's ``access_key_id``, its unique name, is in the summary;
     * name claims: the ARN of the claimed name (``…:user/<name>``, ``…:group/<name>``,
-      ``…:policy/<name>``), so a ``target`` prefix finds an entity's claims with its events.
+      ``…:policy/<name>``, ``…:role/<name>``), so a ``target`` prefix finds an entity's
+      claims with its events.
 ``accounts``
-    The ids of the accounts the event concerns, sorted, without duplicates. Every event so
-    far concerns exactly the one account it belongs to (a name claim: the account of the
-    claimed name). A handler returns a tuple, so an event naming two accounts (an
-    entrustment, a delegation, a cross-account session) will list both, and its record will
-    be in both accounts' chains.
+    The ids of the accounts the event concerns, sorted, without duplicates. Most events
+    concern exactly the one account they belong to (a name claim: the account of the
+    claimed name). A session's events concern both the role's account and the account of
+    the session's source principal (the same one unless the session is cross-account), so
+    a cross-account session's records are in both accounts' chains. A handler returns a
+    tuple, so a later event naming two accounts (an entrustment, a delegation) will do the
+    same.
 ``summary``
-    What changed, JSON-ready, in the event's own words: names, display names and comments,
-    AccessKey ids and statuses, policy types and names, policy version ids, whether a new
-    version became the default, and the full policy document text (not secret, and what an
-    auditor needs to see). Never a secret or a secret's hash: ``root_secret_hash`` and
-    ``secret_hash`` are not copied, and neither are internal aggregate UUIDs (the ARN and
-    the position identify the entity).
+    What changed, JSON-ready, in the event's own words: names, display names, descriptions
+    and comments, AccessKey ids and statuses, policy types and names, policy version ids,
+    whether a new version became the default, the full policy document text (identity,
+    trust and session policies: not secret, and what an auditor needs to see), a role's
+    session limit, and instants (a revocation horizon, a session's issue and expiry) in the
+    format of ``time``. Never a secret or a secret's hash: ``root_secret_hash`` and
+    ``secret_hash`` are not copied, and neither are internal aggregate UUIDs (a session's
+    ``role_id`` and ``source_user_id`` included; the ARNs and the position identify the
+    entities).
 ``time``
     The ledger time (DESIGN §4), RFC 3339 in UTC with microseconds and ``Z``:
     ``2025-01-31T09:30:00.000000Z``.
@@ -46,10 +57,13 @@ Naming
 ------
 Most events carry only their aggregate's id (``AccessKeyCreated`` does not say whose key it
 is by name), so ``AuditNaming`` remembers, from the events that create and rename entities,
-each entity's account and name: accounts, users, groups, custom policies and name claims.
-It must see every event in log order, as ``audit_record`` does. Deleted users, groups and
-policies are forgotten (their ids are random and never reused, and nothing follows their
-deletion); accounts and name claims are kept (a claim is reclaimed under the same id).
+each entity's account and name: accounts, users, groups, custom policies, roles, STS
+sessions (with the session name, key id and source account) and name claims. It must see
+every event in log order, as ``audit_record`` does. Deleted users, groups, policies and
+roles are forgotten (their ids are random and never reused, and nothing follows their
+deletion); accounts and name claims are kept (a claim is reclaimed under the same id), and
+so are sessions (a session may be revoked after its role is deleted, and its aggregate is
+never re-created).
 
 An event this module cannot name — an unknown topic, or an aggregate the naming has not
 seen — raises ``AuditRecordError`` rather than record something vague: a record is
@@ -65,7 +79,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from domain.arns import group_arn, policy_arn, root_arn, user_arn
+from domain.arns import assumed_role_arn, group_arn, policy_arn, role_arn, root_arn, user_arn
 
 __all__ = [
     "RECORDED_TOPICS",
@@ -111,9 +125,13 @@ def event_type_of(topic: str) -> str:
 
 def format_ledger_time(ledger_time: datetime) -> str:
     """RFC 3339 in UTC with microseconds and ``Z``; a naive datetime is refused."""
-    if ledger_time.tzinfo is None or ledger_time.utcoffset() is None:
-        raise AuditRecordError("the ledger time must be timezone-aware")
-    return ledger_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _rfc3339(ledger_time, "the ledger time")
+
+
+def _rfc3339(instant: datetime, what: str) -> str:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise AuditRecordError(f"{what} must be timezone-aware")
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _key_arn(principal_arn: str, access_key_id: str) -> str:
@@ -163,12 +181,16 @@ class AuditRecord:
 
 # -- naming state --------------------------------------------------------------------------------
 
-_ENTITY_KINDS: Final = frozenset({"account", "user", "group", "policy", "name-claim"})
+_ENTITY_KINDS: Final = frozenset(
+    {"account", "user", "group", "policy", "role", "session", "name-claim"}
+)
 _CLAIMABLE: Final[dict[str, Callable[[str, str], str]]] = {
     "user": user_arn,
     "group": group_arn,
     "policy": policy_arn,
+    "role": role_arn,
 }
+_SESSION_FIELDS: Final = ("session_name", "access_key_id", "source_account_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,46 +198,77 @@ class NamedEntity:
     """What the trail needs to name an aggregate: its kind, account and current name.
 
     ``kind`` is ``account`` (``name`` is the account's display name), ``user``, ``group``,
-    ``policy`` or ``name-claim`` (``claimed_kind`` then says whether the name is a user's, a
-    group's or a policy's).
+    ``policy``, ``role``, ``session`` or ``name-claim`` (``claimed_kind`` then says whether
+    the name is a user's, a group's, a policy's or a role's). A session's ``account_id`` and
+    ``name`` are its role's; ``session_name``, ``access_key_id`` and ``source_account_id``
+    are set for sessions, and only for them.
     """
 
     kind: str
     account_id: str
     name: str
     claimed_kind: str | None = None
+    session_name: str | None = None
+    access_key_id: str | None = None
+    source_account_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in _ENTITY_KINDS:
             raise ValueError(f"unknown entity kind {self.kind!r}")
         if (self.kind == "name-claim") != (self.claimed_kind is not None):
             raise ValueError("claimed_kind is set for name claims, and only for them")
+        session_fields = [getattr(self, name) for name in _SESSION_FIELDS]
+        if self.kind == "session":
+            if any(value is None for value in session_fields):
+                raise ValueError(f"a session needs {', '.join(_SESSION_FIELDS)}")
+        elif any(value is not None for value in session_fields):
+            raise ValueError(f"{', '.join(_SESSION_FIELDS)} are set for sessions, and only them")
 
     @property
     def arn(self) -> str:
-        """The entity's ARN (a claim's: the ARN of the claimed name; an account's: its root)."""
+        """The entity's ARN (a claim's: the ARN of the claimed name; an account's: its root;
+        a session's: its assumed-role ARN)."""
         if self.kind == "account":
             return root_arn(self.account_id)
+        if self.kind == "session":
+            return assumed_role_arn(self.account_id, self.name, self.session_name or "")
         kind = self.claimed_kind if self.claimed_kind is not None else self.kind
         try:
             return _CLAIMABLE[kind](self.account_id, self.name)
         except KeyError:
             raise UnnamedEntity(f"a {kind!r} name has no ARN") from None
 
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        """The accounts the entity's events concern (a session: its role's and its source's)."""
+        if self.source_account_id is None:
+            return (self.account_id,)
+        return (self.account_id, self.source_account_id)
+
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind, "account_id": self.account_id, "name": self.name}
         if self.claimed_kind is not None:
             data["claimed_kind"] = self.claimed_kind
+        for name in _SESSION_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> NamedEntity:
-        claimed = data.get("claimed_kind")
+        def optional(key: str) -> str | None:
+            value = data.get(key)
+            return None if value is None else str(value)
+
         return cls(
             str(data["kind"]),
             str(data["account_id"]),
             str(data["name"]),
-            None if claimed is None else str(claimed),
+            optional("claimed_kind"),
+            session_name=optional("session_name"),
+            access_key_id=optional("access_key_id"),
+            source_account_id=optional("source_account_id"),
         )
 
 
@@ -230,6 +283,9 @@ _NAMING_TOPICS: Final = frozenset(
         "mandate:GroupDeleted.v1",
         "mandate:PolicyCreated.v1",
         "mandate:PolicyDeleted.v1",
+        "mandate:RoleCreated.v1",
+        "mandate:RoleDeleted.v1",
+        "mandate:SessionIssued.v1",
         "mandate:NameClaimed.v1",
     }
 )
@@ -420,6 +476,66 @@ def _policy_change(**summary_of: str) -> _Rule:
     return rule
 
 
+def _role_created(e: Any, naming: AuditNaming) -> _Described:
+    role = NamedEntity("role", e.account_id, e.role_name)
+    naming.remember(e.originator_id, role)
+    summary = {
+        "role_name": e.role_name,
+        "description": e.description,
+        "trust_policy": e.trust_policy,
+        "max_session_duration": e.max_session_duration,
+    }
+    return _Described((role.account_id,), role.arn, summary)
+
+
+def _role_updated(e: Any, naming: AuditNaming) -> _Described:
+    role = naming.require(e.originator_id, "role")
+    summary = {"description": e.description, "max_session_duration": e.max_session_duration}
+    return _Described((role.account_id,), role.arn, summary)
+
+
+def _role_trust_policy_updated(e: Any, naming: AuditNaming) -> _Described:
+    role = naming.require(e.originator_id, "role")
+    return _Described((role.account_id,), role.arn, {"trust_policy": e.trust_policy})
+
+
+def _role_sessions_revoked(e: Any, naming: AuditNaming) -> _Described:
+    role = naming.require(e.originator_id, "role")
+    summary = {"issued_before": _rfc3339(e.issued_before, "issued_before")}
+    return _Described((role.account_id,), role.arn, summary)
+
+
+def _session_issued(e: Any, naming: AuditNaming) -> _Described:
+    issued_at = _rfc3339(e.issued_at, "issued_at")
+    expiration = _rfc3339(e.expiration, "expiration")
+    session = NamedEntity(
+        "session",
+        e.account_id,
+        e.role_name,
+        session_name=e.role_session_name,
+        access_key_id=e.access_key_id,
+        source_account_id=e.source_account_id,
+    )
+    naming.remember(e.originator_id, session)
+    # secret_hash is deliberately not copied, nor are role_id and source_user_id (UUIDs).
+    summary = {
+        "access_key_id": e.access_key_id,
+        "role_arn": role_arn(e.account_id, e.role_name),
+        "role_session_name": e.role_session_name,
+        "source_arn": e.source_arn,
+        "parent_access_key_id": e.parent_access_key_id,
+        "session_policy": e.session_policy,
+        "issued_at": issued_at,
+        "expiration": expiration,
+    }
+    return _Described(session.accounts, session.arn, summary)
+
+
+def _session_revoked(e: Any, naming: AuditNaming) -> _Described:
+    session = naming.require(e.originator_id, "session")
+    return _Described(session.accounts, session.arn, {"access_key_id": session.access_key_id})
+
+
 def _name_claimed(e: Any, naming: AuditNaming) -> _Described:
     if e.kind not in _CLAIMABLE:
         raise UnknownAuditEvent(f"a name claim of kind {e.kind!r} has no ARN")
@@ -462,6 +578,15 @@ _RULES: Final[dict[str, _Rule]] = {
     ),
     "mandate:PolicyVersionDeleted.v1": _policy_change(version_id="version_id"),
     "mandate:PolicyDeleted.v1": _deleted("policy"),
+    "mandate:RoleCreated.v1": _role_created,
+    "mandate:RoleUpdated.v1": _role_updated,
+    "mandate:RoleTrustPolicyUpdated.v1": _role_trust_policy_updated,
+    "mandate:RoleSessionsRevoked.v1": _role_sessions_revoked,
+    "mandate:Role.PolicyAttached.v1": _attachment("role"),
+    "mandate:Role.PolicyDetached.v1": _attachment("role"),
+    "mandate:RoleDeleted.v1": _deleted("role"),
+    "mandate:SessionIssued.v1": _session_issued,
+    "mandate:SessionRevoked.v1": _session_revoked,
     "mandate:NameClaimed.v1": _name_claimed,
     "mandate:NameReclaimed.v1": _name_claim_moved,
     "mandate:NameReleased.v1": _name_claim_moved,

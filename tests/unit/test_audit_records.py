@@ -1,12 +1,16 @@
 """Audit records from real ledger events (DESIGN §4): one per event, named, and secret-free.
 
 A scripted history runs on a real ``Ledger`` over a temporary SQLite file and touches every
-event topic; its events are read back from the log exactly as a projection reads them.
+event topic; its events are read back from the log exactly as a projection reads them. STS
+sessions are made as the real ``Session`` aggregate and saved by the ledger (AssumeRole's
+checks are not what this module is about).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,10 +20,16 @@ from uuid import uuid4
 
 import pytest
 
-from domain.arns import group_arn, policy_arn, root_arn, user_arn
-from domain.audit import AuditContext, acting_as
+import domain
+from domain.arns import assumed_role_arn, group_arn, policy_arn, role_arn, root_arn, user_arn
+from domain.audit import AuditContext, LedgerAggregate, acting_as
+from domain.identifiers import name_claim_id
 from domain.ledger import Ledger
-from domain.secrets import SecretHasher
+from domain.names import NameClaim
+from domain.policy import DocumentKind, parse_policy_document
+from domain.roles import Role
+from domain.secrets import SecretHasher, new_access_key_id, new_access_key_secret
+from domain.sessions import Session, session_aggregate_id
 from domain.system_policies import SYSTEM_POLICIES
 from projections import audit_records
 from projections.audit_chain import canonical_json
@@ -28,6 +38,7 @@ from projections.audit_records import (
     AuditNaming,
     AuditRecord,
     AuditRecordError,
+    NamedEntity,
     UnknownAuditEvent,
     UnnamedEntity,
     _Described,
@@ -47,6 +58,21 @@ OWNER = AuditContext(
 DOC_1 = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:Get*", "Resource": "*"}]}
 DOC_2 = {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "ecs:*", "Resource": "*"}]}
 SYSTEM_POLICY = next(iter(SYSTEM_POLICIES))
+ISSUED_AT = datetime(2025, 1, 31, 9, 30, tzinfo=UTC)
+PARIS = timezone(timedelta(hours=1))
+REVOKED_BEFORE = datetime(2025, 1, 31, 10, 45, 0, 5, tzinfo=PARIS)  # 09:45:00.000005Z
+
+
+def _trust(*principals: str) -> dict[str, Any]:
+    statement = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": principals}}
+    return {"Version": "1", "Statement": [statement]}
+
+
+@dataclass(frozen=True)
+class IssuedSessionFacts:
+    access_key_id: str
+    secret: str
+    secret_hash: str
 
 
 @dataclass
@@ -55,7 +81,9 @@ class History:
     other: str
     events: list[tuple[Any, int, datetime]]  # (event, position, ledger time)
     secrets: list[str]
-    documents: dict[str, str]  # version id → canonical document text, as stored
+    documents: dict[str, str]  # version id (or trust/session name) → canonical text, as stored
+    cross: IssuedSessionFacts  # a session of the role "ops" assumed from the other account
+    chained: IssuedSessionFacts  # a session assumed by the cross session (same account)
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +131,43 @@ def _script(ledger: Ledger) -> History:
         ledger.create_group(account, "devs", None)
         rotated = ledger.rotate_root_access_key(account)
         ledger.delete_user(account, "alicia", detach=True)
+        ledger.create_role(account, "ops", _trust(account), description="operators")
+        ledger.update_role(
+            account,
+            "ops",
+            description="on-call",
+            max_session_duration=7_200,
+            assume_role_policy_document=_trust(account, other.account_id),
+        )
+        ledger.attach_policy(account, "role", "ops", "System", SYSTEM_POLICY)
+        cross = _issue_session(
+            ledger,
+            account,
+            "ops",
+            "from-other",
+            source_arn=root_arn(other.account_id),
+            source_account_id=other.account_id,
+            parent_access_key_id=None,
+            session_policy=parse_policy_document(DOC_1).canonical_json(),
+        )
+        chained = _issue_session(
+            ledger,
+            account,
+            "ops",
+            "chained",
+            source_arn=assumed_role_arn(account, "ops", "from-other"),
+            source_account_id=account,
+            parent_access_key_id=cross.access_key_id,
+            session_policy=None,
+        )
+        ledger.revoke_role_sessions(account, "ops", REVOKED_BEFORE)
+        ledger.revoke_session(chained.access_key_id)
+        ledger.delete_role(account, "ops", detach=True)
+        ledger.revoke_session(cross.access_key_id)  # a session outlives its role's naming
     with acting_as(ADMIN):
         ledger.close_account(other.account_id)
     secrets += [key.access_key_secret, kept.access_key_secret, rotated.access_key_secret]
+    secrets += [cross.secret, chained.secret]
 
     events: list[tuple[Any, int, datetime]] = []
     ledger_time: datetime | None = None
@@ -123,7 +185,50 @@ def _script(ledger: Ledger) -> History:
             documents["v1"] = event.document
         if type(event).TOPIC == "mandate:PolicyVersionCreated.v1":
             documents["v2"] = event.document
-    return History(account, other.account_id, events, secrets, documents)
+        if type(event).TOPIC == "mandate:RoleCreated.v1":
+            documents["trust1"] = event.trust_policy
+        if type(event).TOPIC == "mandate:RoleTrustPolicyUpdated.v1":
+            documents["trust2"] = event.trust_policy
+        if type(event).TOPIC == "mandate:SessionIssued.v1" and event.session_policy is not None:
+            documents["session"] = event.session_policy
+    return History(account, other.account_id, events, secrets, documents, cross, chained)
+
+
+def _issue_session(
+    ledger: Ledger,
+    account_id: str,
+    role_name: str,
+    role_session_name: str,
+    *,
+    source_arn: str,
+    source_account_id: str,
+    parent_access_key_id: str | None,
+    session_policy: str | None,
+) -> IssuedSessionFacts:
+    """Record ``SessionIssued`` as ``Ledger.assume_role`` does, once its checks have passed."""
+    claim: NameClaim = ledger.repository.get(name_claim_id(account_id, "role", role_name))
+    assert isinstance(claim, NameClaim)
+    assert claim.entity_id is not None
+    key_id, secret = new_access_key_id("STS."), new_access_key_secret()
+    secret_hash = ledger.hasher.hash(secret)
+    session = Session(
+        access_key_id=key_id,
+        secret_hash=secret_hash,
+        account_id=account_id,
+        role_id=claim.entity_id,
+        role_name=role_name,
+        role_session_name=role_session_name,
+        source_arn=source_arn,
+        source_account_id=source_account_id,
+        source_user_id=None,
+        parent_access_key_id=parent_access_key_id,
+        session_policy=session_policy,
+        issued_at=ISSUED_AT,
+        expiration=ISSUED_AT + timedelta(hours=1),
+    )
+    assert session.id == session_aggregate_id(key_id)
+    ledger.save(session)
+    return IssuedSessionFacts(key_id, secret, secret_hash)
 
 
 def _records(history: History, naming: AuditNaming | None = None) -> list[AuditRecord]:
@@ -136,6 +241,33 @@ def _records(history: History, naming: AuditNaming | None = None) -> list[AuditR
 
 def test_the_script_touches_every_recorded_topic(history: History) -> None:
     assert {type(e).TOPIC for e, _, _ in history.events} == RECORDED_TOPICS
+
+
+def _domain_event_topics() -> set[str]:
+    """The topic of every named event class of every aggregate in the ``domain`` package."""
+    for module in pkgutil.iter_modules(domain.__path__):
+        importlib.import_module(f"domain.{module.name}")
+    aggregates: list[type[LedgerAggregate]] = []
+    pending = list(LedgerAggregate.__subclasses__())
+    while pending:
+        aggregate = pending.pop()
+        aggregates.append(aggregate)
+        pending += aggregate.__subclasses__()
+    return {
+        value.TOPIC
+        for aggregate in aggregates
+        for value in vars(aggregate).values()
+        if isinstance(value, type)
+        and issubclass(value, LedgerAggregate.Event)
+        and value.__name__ not in ("Event", "Created")
+    }
+
+
+def test_every_event_topic_of_the_domain_has_a_rule() -> None:
+    """An event without a rule would stall the audit projection: none may be missing."""
+    topics = _domain_event_topics()
+    assert {"mandate:RoleCreated.v1", "mandate:SessionRevoked.v1"} <= topics
+    assert topics == RECORDED_TOPICS
 
 
 def test_one_record_per_event_in_position_order(history: History) -> None:
@@ -153,6 +285,10 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
     rotated = next(r for r in records if r.event_type == "RootAccessKeyRotated")
     first_root = records[0].summary["root_access_key_id"]
     devs, p1 = group_arn(a, "devs"), policy_arn(a, "p1")
+    ops = role_arn(a, "ops")
+    cross_key, chained_key = history.cross.access_key_id, history.chained.access_key_id
+    cross = assumed_role_arn(a, "ops", "from-other")
+    chained = assumed_role_arn(a, "ops", "chained")
     expected: list[tuple[str, str, dict[str, Any]]] = [
         ("AccountOpened", root_arn(a), {"account_name": "Acme", "root_access_key_id": first_root}),
         (
@@ -240,12 +376,65 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ),
         ("UserDeleted", alicia, {}),
         ("NameReleased", alicia, {"kind": "user", "name": "alicia"}),
+        ("NameClaimed", ops, {"kind": "role", "name": "ops"}),
+        (
+            "RoleCreated",
+            ops,
+            {
+                "role_name": "ops",
+                "description": "operators",
+                "trust_policy": history.documents["trust1"],
+                "max_session_duration": 3_600,
+            },
+        ),
+        ("RoleUpdated", ops, {"description": "on-call", "max_session_duration": 7_200}),
+        ("RoleTrustPolicyUpdated", ops, {"trust_policy": history.documents["trust2"]}),
+        ("Role.PolicyAttached", ops, {"policy_type": "System", "policy_name": SYSTEM_POLICY}),
+        (
+            "SessionIssued",
+            cross,
+            {
+                "access_key_id": cross_key,
+                "role_arn": ops,
+                "role_session_name": "from-other",
+                "source_arn": root_arn(o),
+                "parent_access_key_id": None,
+                "session_policy": history.documents["session"],
+                "issued_at": "2025-01-31T09:30:00.000000Z",
+                "expiration": "2025-01-31T10:30:00.000000Z",
+            },
+        ),
+        (
+            "SessionIssued",
+            chained,
+            {
+                "access_key_id": chained_key,
+                "role_arn": ops,
+                "role_session_name": "chained",
+                "source_arn": cross,
+                "parent_access_key_id": cross_key,
+                "session_policy": None,
+                "issued_at": "2025-01-31T09:30:00.000000Z",
+                "expiration": "2025-01-31T10:30:00.000000Z",
+            },
+        ),
+        ("RoleSessionsRevoked", ops, {"issued_before": "2025-01-31T09:45:00.000005Z"}),
+        ("SessionRevoked", chained, {"access_key_id": chained_key}),
+        ("Role.PolicyDetached", ops, {"policy_type": "System", "policy_name": SYSTEM_POLICY}),
+        ("RoleDeleted", ops, {}),
+        ("NameReleased", ops, {"kind": "role", "name": "ops"}),
+        ("SessionRevoked", cross, {"access_key_id": cross_key}),
         ("AccountClosed", root_arn(o), {}),
     ]
     actual = [(r.event_type, r.target, dict(r.summary)) for r in records]
     assert actual == expected
     for record in records:
-        assert record.accounts == ((o,) if record.target.startswith(f"acs:ram::{o}:") else (a,))
+        if record.target == cross:  # a cross-account session concerns both accounts
+            assert record.accounts == tuple(sorted({a, o}))
+        elif record.target.startswith(f"acs:ram::{o}:"):
+            assert record.accounts == (o,)
+        else:
+            assert record.accounts == (a,)
 
 
 def test_records_carry_the_audit_context_of_their_request(history: History) -> None:
@@ -303,12 +492,113 @@ def test_no_record_holds_an_issued_secret_or_any_secret_hash(history: History) -
         for attribute in ("root_secret_hash", "secret_hash"):
             if hasattr(event, attribute):
                 hashes.append(getattr(event, attribute))
-    assert len(hashes) == 5  # two accounts, two user keys, one rotation
-    assert len(history.secrets) == 5
+    assert len(hashes) == 7  # two accounts, two user keys, one rotation, two sessions
+    assert len(history.secrets) == 7
     dump = b"\n".join(canonical_json(r.as_dict()) for r in _records(history))
     for needle in [*history.secrets, *hashes, *(h.split("$")[-1] for h in hashes)]:
         assert needle.encode() not in dump
     assert b"secret" not in dump.lower()
+
+
+def _session_events(
+    role_account: str, source_account: str, secret_hash: str
+) -> tuple[Any, Any, Any]:
+    """A role's ``RoleCreated`` and one session's ``SessionIssued`` and ``SessionRevoked``,
+    made by the real aggregates (no ledger)."""
+    with acting_as(OWNER):
+        role = Role(
+            account_id=role_account,
+            role_name="auditor",
+            description=None,
+            trust_policy=parse_policy_document(
+                _trust(source_account), kind=DocumentKind.TRUST
+            ).canonical_json(),
+            max_session_duration=3_600,
+        )
+        session = Session(
+            access_key_id="STS.directkey0001",
+            secret_hash=secret_hash,
+            account_id=role_account,
+            role_id=role.id,
+            role_name="auditor",
+            role_session_name="night-shift",
+            source_arn=user_arn(source_account, "bob"),
+            source_account_id=source_account,
+            source_user_id=uuid4(),
+            parent_access_key_id=None,
+            session_policy=None,
+            issued_at=ISSUED_AT,
+            expiration=ISSUED_AT + timedelta(minutes=15),
+        )
+        session.revoke()
+    (created,) = role.collect_events()
+    issued, revoked = session.collect_events()
+    return created, issued, revoked
+
+
+@pytest.mark.parametrize(
+    ("source", "accounts"),
+    [
+        ("2000000000000002", ("1000000000000001", "2000000000000002")),
+        ("1000000000000001", ("1000000000000001",)),
+    ],
+    ids=["cross-account", "same-account"],
+)
+def test_a_session_concerns_its_roles_account_and_its_sources(
+    source: str, accounts: tuple[str, ...]
+) -> None:
+    secret_hash = "k1$" + "c0ffee" * 8
+    created, issued, revoked = _session_events("1000000000000001", source, secret_hash)
+    naming = AuditNaming()
+    now = datetime.now(UTC)
+    records = [audit_record(e, n, now, naming) for n, e in enumerate((created, issued, revoked), 1)]
+    arn = assumed_role_arn("1000000000000001", "auditor", "night-shift")
+    assert [(r.event_type, r.target, r.accounts) for r in records[1:]] == [
+        ("SessionIssued", arn, accounts),
+        ("SessionRevoked", arn, accounts),
+    ]
+    assert records[1].summary["source_arn"] == user_arn(source, "bob")
+    assert records[2].summary == {"access_key_id": "STS.directkey0001"}
+    for record in records:
+        body = record.as_dict()
+        for value in body.values():
+            text = json.dumps(value)
+            assert secret_hash not in text
+            assert secret_hash.split("$")[-1] not in text
+        # neither the role's id nor the source user's id: the ARNs name them
+        assert str(issued.role_id) not in json.dumps(body)
+        assert str(issued.source_user_id) not in json.dumps(body)
+
+
+def test_a_session_revocation_needs_its_issue_and_survives_a_restore() -> None:
+    _, issued, revoked = _session_events("1000000000000001", "2000000000000002", "k1$00")
+    now = datetime.now(UTC)
+    with pytest.raises(UnnamedEntity, match="session"):
+        audit_record(revoked, 2, now, AuditNaming())
+    naming = AuditNaming()
+    audit_record(issued, 1, now, naming)
+    assert naming.touched_by(issued) == (str(issued.originator_id),)
+    assert naming.touched_by(revoked) == ()
+    stored = json.loads(json.dumps(naming.snapshot()))
+    assert stored[str(issued.originator_id)] == {
+        "kind": "session",
+        "account_id": "1000000000000001",
+        "name": "auditor",
+        "session_name": "night-shift",
+        "access_key_id": "STS.directkey0001",
+        "source_account_id": "2000000000000002",
+    }
+    resumed = AuditNaming()
+    resumed.restore(stored)
+    assert audit_record(revoked, 2, now, resumed) == audit_record(revoked, 2, now, naming)
+
+
+def test_session_fields_belong_to_sessions_only() -> None:
+    with pytest.raises(ValueError, match="session"):
+        NamedEntity("session", "1000000000000001", "ops")
+    with pytest.raises(ValueError, match="session"):
+        NamedEntity("role", "1000000000000001", "ops", session_name="s1")
+    assert NamedEntity("role", "1000000000000001", "ops").arn == role_arn("1000000000000001", "ops")
 
 
 # -- the naming state ------------------------------------------------------------------------------
@@ -341,8 +631,9 @@ def test_deleted_entities_are_forgotten_and_accounts_and_claims_kept(history: Hi
     naming = AuditNaming()
     _records(history, naming)
     kinds = sorted(entity["kind"] for entity in naming.snapshot().values())
-    # two accounts; claims of alice, alicia, devs and p1; only the second "devs" group lives
-    assert kinds == ["account", "account", "group", *["name-claim"] * 4]
+    # two accounts; claims of alice, alicia, devs, p1 and ops; only the second "devs" group
+    # lives (the role "ops" is deleted); both sessions are kept
+    assert kinds == ["account", "account", "group", *["name-claim"] * 5, "session", "session"]
 
 
 def test_an_event_of_an_unknown_aggregate_is_refused_and_changes_nothing(history: History) -> None:
