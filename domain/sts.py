@@ -248,6 +248,12 @@ def plan_session(
         )
     admitted, why = trust_admits(role.trust, caller, context)
     if not admitted:
+        if target_account != subject.account_id:
+            # the same words as for a missing role: another account's roles stay private
+            raise NotPermitted(
+                f"role {role_arn_text} does not exist or its trust policy does not admit "
+                f"{subject.arn}"
+            )
         raise NotPermitted(f"cannot assume {role.arn}: {why}")
     if duration_seconds > role.max_session_duration:
         raise InvalidInput(
