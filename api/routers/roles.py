@@ -140,14 +140,15 @@ def delete_role(
 def revoke_role_sessions(
     account_id: str,
     role_name: str,
-    body: RevokeRoleSessions,
     caller: CallerDep,
     runtime: RuntimeDep,
+    body: RevokeRoleSessions | None = None,
 ) -> dict[str, Any]:
     """Every session of the role issued before ``issued_before`` (default: now) is dead."""
     authorize_management(
         runtime, caller, account_id, "ram:RevokeSession", role_arn(account_id, role_name)
     )
+    body = body or RevokeRoleSessions()
     issued_before = body.issued_before or datetime.now(UTC)
     position = runtime.write(
         caller.audit(body.reason),
