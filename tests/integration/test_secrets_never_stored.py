@@ -10,8 +10,9 @@ nothing is known to be able to find something.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -20,11 +21,15 @@ from psycopg import sql
 
 from api.runtime import Runtime
 from api.settings import Settings, store_config
+from domain.arns import role_arn
 from domain.audit import AuditContext
+from domain.ledger import IssuedSession
+from projections.decision_index import Credential
 
 HASH_KEY = "test-hash-key-0123456789abcdefghijklmnop"
 ADMIN_TOKEN = "test-admin-token-zyxwvutsrqponmlkjihgfe"
 ADMIN = AuditContext(actor="mandate:admin", request_id="req-secrets")
+ASSUME = "AliyunSTSAssumeRoleAccess"
 
 
 @pytest.fixture
@@ -148,3 +153,109 @@ def test_no_secret_or_admin_token_is_stored_only_their_hashes(
             assert found(text_hash, haystacks), f"a key's hash is missing from the {label}"
         for secret in never_stored:
             assert not found(secret, haystacks), f"a secret is in clear in the {label}"
+
+
+# --- STS sessions ----------------------------------------------------------------------------
+
+
+def _trust(*principals: str) -> dict[str, object]:
+    return {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": list(principals)}}
+        ],
+    }
+
+
+def issue_sessions(runtime: Runtime) -> list[IssuedSession]:
+    """A user's sessions (one with a session policy, one revoked) and a chained session."""
+    ledger = runtime.ledger
+
+    def write(command: Callable[[], int]) -> None:
+        runtime.write(ADMIN, command, int)
+
+    opened = runtime.write(
+        ADMIN, lambda: ledger.open_account("Sessions"), lambda o: o.root_key.position
+    )
+    account = opened.account_id
+    write(lambda: ledger.create_user(account, "app", None))
+    write(lambda: ledger.attach_policy(account, "user", "app", "System", ASSUME))
+    key = runtime.write(
+        ADMIN, lambda: ledger.create_access_key(account, "app"), lambda k: k.position
+    )
+    app = runtime.index.authenticate(key.access_key_id, key.access_key_secret)
+    write(lambda: ledger.create_role(account, "first", _trust(app.arn)))
+    write(lambda: ledger.attach_policy(account, "role", "first", "System", ASSUME))
+    first = role_arn(account, "first")
+    write(lambda: ledger.create_role(account, "second", _trust(first)))
+
+    def assume(caller: Credential, arn: str, name: str, **params: Any) -> IssuedSession:
+        assuming = runtime.index.assuming_caller(caller)
+        audit = AuditContext(actor=caller.arn, credential=caller.access_key_id)
+        issued: IssuedSession = runtime.write(
+            audit,
+            lambda: ledger.assume_role(assuming, role_arn=arn, role_session_name=name, **params),
+            lambda s: s.position,
+        )
+        return issued
+
+    narrowed = assume(
+        app,
+        first,
+        "narrowed",
+        policy={"Version": "1", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+    )
+    parent = assume(app, first, "parent")
+    parent_credential = runtime.index.authenticate_session(
+        parent.access_key_id, parent.access_key_secret, parent.security_token
+    )
+    child = assume(parent_credential, role_arn(account, "second"), "child")
+    write(lambda: ledger.revoke_session(narrowed.access_key_id))
+    sessions = [narrowed, parent, child]
+    # the live ones authenticate: each secret is the one its stored hash verifies
+    for issued in (parent, child):
+        runtime.index.authenticate_session(
+            issued.access_key_id, issued.access_key_secret, issued.security_token
+        )
+    return sessions
+
+
+def test_no_session_secret_or_security_token_is_stored(store_url: str, runtime: Runtime) -> None:
+    """SessionIssued keeps a hash; neither the secret nor the token is in any table.
+
+    The scan covers the event store and every projection table (the audit trail and the
+    temporal index live in the same store): the projections are caught up first, and the
+    sessions' key ids are found in the audit records, so the scan is known to reach them.
+    """
+    sessions = issue_sessions(runtime)
+    secrets = [s.access_key_secret for s in sessions]
+    tokens = [s.security_token for s in sessions]
+    signatures = [token.rpartition(".")[2] for token in tokens]
+    signing_keys = [key.decode() for key in runtime.token_signer.keys.values()]
+    never_stored = [*secrets, *tokens, *signatures, *signing_keys]
+    assert len(set(never_stored)) == len(never_stored)
+    hashes = [runtime.hasher.hash(secret) for secret in secrets]
+
+    head = runtime.head()
+    for worker in runtime.projection_workers:
+        assert worker.wait_for(head, timeout=10), f"{worker.projection.name} did not catch up"
+    records = [row["record"] for row in runtime.audit.store.query("SELECT record FROM {p}_records")]
+    for issued in sessions:
+        assert any(issued.access_key_id in record for record in records), (
+            "the audit trail does not mention a session: the scan would not reach it"
+        )
+
+    events = stored_event_states(runtime)
+    if store_url.startswith("sqlite"):
+        raw = sqlite_files(store_url)
+        runtime.stop()
+        raw += sqlite_files(store_url)
+    else:
+        raw = postgres_rows(store_url)
+    for label, haystacks in (("stored events", events), ("raw store", raw)):
+        for text_hash in hashes:
+            assert found(text_hash, haystacks), f"a session's hash is missing from the {label}"
+        for issued in sessions:
+            assert found(issued.access_key_id, haystacks)
+        for secret in never_stored:
+            assert not found(secret, haystacks), f"a session secret is in clear in the {label}"
