@@ -219,8 +219,15 @@ def _refusal(
     The reason tells whether a key id exists, so only the admin and callers of the key's
     own account hear it; anyone else learns only that the credentials were refused.
     """
-    key = runtime.index.keys.get(client.access_key_id)
-    if caller.is_admin or (key is not None and key.account_id == caller.account_id):
+    index = runtime.index
+    key = index.keys.get(client.access_key_id)
+    session = index.sessions.get(client.access_key_id)
+    owners = {
+        key.account_id if key else None,
+        session.record.account_id if session else None,
+        session.record.source_account_id if session else None,
+    } - {None}
+    if caller.is_admin or caller.account_id in owners:
         return f"credentials refused: {failure}"
     return "credentials refused"
 
