@@ -19,7 +19,7 @@ from api.settings import Settings
 from domain.arns import assumed_role_arn, role_arn, root_arn, user_arn
 from domain.audit import AuditContext
 from domain.decisions import Subject
-from domain.errors import InvalidInput, NotFound, NotPermitted
+from domain.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from domain.evaluation import DecisionKind, Effect, Layer, Request
 from domain.sessions import Session, session_aggregate_id
 from projections.decision_index import AuthenticationFailed, Credential
@@ -232,6 +232,26 @@ def test_a_closed_account_refuses_its_roles_sessions(world: World) -> None:
     world.do("close_account", account)
     with pytest.raises(AuthenticationFailed, match=f"account {account} is closed"):
         world.session(issued)
+
+
+def test_deleting_a_custom_policy_a_role_holds_needs_detach_and_then_denies(
+    world: World,
+) -> None:
+    account = world.account()
+    app = world.user(account, "app", ASSUME)
+    arn = world.role(account, "r", trust(app.arn), custom=document(allow("oss:*", "*")))
+    issued = world.assume(app, arn)
+    resource = f"acs:oss:*:{account}:b/1"
+    assert world.decide_session(issued, "oss:GetObject", resource).allowed
+    world.refused(Conflict, lambda: world.runtime.ledger.delete_policy(account, "rPolicy"))
+    start = world.head()
+    world.do("delete_policy", account, "rPolicy", detach=True)
+    detached = world.events_since(start)[0]
+    assert type(detached).__qualname__ == "Role.PolicyDetached"
+    assert not world.decide_session(issued, "oss:GetObject", resource).allowed
+    view = world.index.role_by_name(account, "r")
+    assert view is not None
+    assert view.attachments == {}
 
 
 # --- role chaining -----------------------------------------------------------------------------
@@ -602,3 +622,58 @@ def test_audit_of_an_assume_role_names_the_caller(world: World) -> None:
             actor=user_arn(account, "app"), credential=app.access_key_id, request_id="r"
         ).as_dict()
     )
+
+
+def test_a_restarted_process_rebuilds_the_same_lineage_verdicts(store_url: str) -> None:
+    """Replaying the log from position 0 refuses and accepts the same sessions, alike."""
+    writer = started_runtime(store_url, token_signing_key=TOKEN_KEY)
+    try:
+        w = World(writer)
+        account = w.account()
+        app = w.user(account, "app", ASSUME)
+        gone = w.user(account, "gone", ASSUME)
+        first = w.role(account, "first", trust(root_arn(account)), system=(ASSUME,))
+        second = w.role(account, "second", trust(first), system=("AliyunOSSFullAccess",))
+        live = w.assume(app, first, "live")
+        child = w.assume(w.session(live), second, "child")
+        revoked = w.assume(app, first, "revoked")
+        orphan = w.assume(gone, first, "orphan")
+        dead_parent = w.assume(app, first, "dead-parent")
+        dead_child = w.assume(w.session(dead_parent), second, "dead-child")
+        w.do("revoke_session", revoked.access_key_id)
+        w.do("revoke_session", dead_parent.access_key_id)
+        w.do("delete_user", account, "gone", detach=True)
+        sessions = [live, child, revoked, orphan, dead_parent, dead_child]
+
+        def verdicts(world: World) -> list[str]:
+            answers = []
+            for issued in sessions:
+                try:
+                    credential = world.session(issued)
+                except AuthenticationFailed as refused:
+                    answers.append(f"refused: {refused}")
+                else:
+                    answer = world.decide(credential, "oss:GetObject", f"acs:oss:*:{account}:b")
+                    answers.append(f"{answer.decision.decision}: {answer.chain}")
+            return answers
+
+        before = verdicts(w)
+        assert [v.startswith("refused") for v in before] == [False, False, True, True, True, True]
+        replayed = started_runtime(store_url, token_signing_key=TOKEN_KEY)
+        try:
+            r = World(replayed)
+            assert replayed.index.position == writer.index.position
+            assert verdicts(r) == before
+            for role in ("first", "second"):
+                ids = [
+                    [
+                        s.access_key_id
+                        for s in world.index.live_sessions_of(world.role_id(account, role))
+                    ]
+                    for world in (w, r)
+                ]
+                assert ids[0] == ids[1]
+        finally:
+            replayed.stop()
+    finally:
+        writer.stop()
