@@ -109,8 +109,11 @@ def decide(subject: Subject, request: Request) -> Answer:
     if subject.kind is SubjectKind.SESSION:
         decision = evaluate(subject.layers, request)
         if decision.decision is DecisionKind.IMPLICIT_DENY and decision.matched:
-            agreeing = {m.layer for m in decision.matched}
-            missing = sorted({p.layer.value for p in subject.layers} - agreeing)
+            # Asked layer by layer, not by kind: a chained session has a role layer per
+            # generation, and one of them agreeing must not hide another that does not.
+            missing = sorted(
+                {p.layer.value for p in subject.layers if not evaluate((p,), request).allowed}
+            )
             return Answer(
                 decision,
                 chain,

@@ -38,15 +38,15 @@ class SessionToken:
 @dataclass(frozen=True)
 class SessionTokenSigner:
     current_key_id: str
-    keys: Mapping[str, bytes]
+    keys: Mapping[str, bytes] = field(repr=False)  # a logged signer must not print its keys
     _macs: dict[str, hmac.HMAC] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.current_key_id not in self.keys:
             raise ValueError(f"token signing key {self.current_key_id!r} is not configured")
         for key_id, key in self.keys.items():
-            if not key_id or "." in key_id:
-                raise ValueError("token signing key ids must be non-empty and contain no '.'")
+            if not key_id or "." in key_id or not key_id.isascii():
+                raise ValueError("token signing key ids must be non-empty ASCII and contain no '.'")
             if len(key) < 32:
                 raise ValueError(f"token signing key {key_id!r} must be at least 32 bytes")
         macs = {k: hmac.new(key, digestmod=hashlib.sha256) for k, key in self.keys.items()}
@@ -61,11 +61,17 @@ class SessionTokenSigner:
         return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
     def issue(self, access_key_id: str, expiration: datetime) -> str:
-        signed = f"{_VERSION}.{self.current_key_id}.{access_key_id}.{int(expiration.timestamp())}"
+        # whole seconds first: a float timestamp with a fraction may round up a second
+        expiry = int(expiration.replace(microsecond=0).timestamp())
+        signed = f"{_VERSION}.{self.current_key_id}.{access_key_id}.{expiry}"
         return f"{signed}.{self._mac(self.current_key_id, signed)}"
 
     def verify(self, token: str) -> SessionToken:
         """The session a token names, or ``InvalidSessionToken`` saying why not."""
+        # Every issued token is ASCII; anything else (a client's JSON may carry any text,
+        # lone surrogates included) would make ``encode``/``compare_digest`` raise instead.
+        if not token.isascii():
+            raise InvalidSessionToken("the security token is malformed")
         signed, _, signature = token.rpartition(".")
         parts = signed.split(".")
         # access key ids are ``STS.<random>``: one dot of their own
