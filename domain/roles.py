@@ -98,9 +98,9 @@ class Role(LedgerAggregate):
         bring back sessions an earlier revocation ended.
         """
         horizon = self.sessions_revoked_before
-        self._sessions_revoked(
-            issued_before=issued_before if horizon is None else max(horizon, issued_before)
-        )
+        if horizon is not None and issued_before <= horizon:
+            return  # an earlier revocation already ended every session this one would
+        self._sessions_revoked(issued_before=issued_before)
 
     @event("RoleSessionsRevoked", topic="mandate:RoleSessionsRevoked.v1")
     def _sessions_revoked(self, issued_before: datetime) -> None:

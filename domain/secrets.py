@@ -44,7 +44,7 @@ class SecretHasher:
     """
 
     current_key_id: str
-    keys: Mapping[str, bytes]
+    keys: Mapping[str, bytes] = field(repr=False)
     _macs: dict[str, hmac.HMAC] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
