@@ -262,23 +262,25 @@ class DecisionIndex:
             group.member_ids = group.member_ids - {user.id}
 
     def _attached(self, holder: UserView | GroupView | RoleView, kind: str, e: Any) -> None:
-        self._touch_holder(holder)
         a = Attachment(PolicyType(e.policy_type), e.policy_name, e.policy_id)
         holder.attachments = {**holder.attachments, a.key: a}
         if a.policy_id is not None:
             self._holders[a.policy_id] = self._holders.get(a.policy_id, frozenset()) | {
                 (kind, holder.id)
             }
+        # after the change: a reader that saw the new generation must also see the new
+        # attachments, or it would cache the old ones under the new generation
+        self._touch_holder(holder)
 
     def _touch_holder(self, holder: UserView | GroupView | RoleView) -> None:
         self._touch(holder.member_ids if isinstance(holder, GroupView) else (holder.id,))
 
     def _detached(self, holder: UserView | GroupView | RoleView, kind: str, e: Any) -> None:
-        self._touch_holder(holder)
         key = (e.policy_type, e.policy_name)
         holder.attachments = {k: a for k, a in holder.attachments.items() if k != key}
         if e.policy_id is not None and e.policy_id in self._holders:
             self._holders[e.policy_id] = self._holders[e.policy_id] - {(kind, holder.id)}
+        self._touch_holder(holder)  # after the change, as in ``_attached``
 
     def _user_policy_attached(self, e: Any) -> None:
         self._attached(self.users[e.originator_id], "user", e)

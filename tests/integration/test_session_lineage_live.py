@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -677,3 +678,46 @@ def test_a_restarted_process_rebuilds_the_same_lineage_verdicts(store_url: str) 
             replayed.stop()
     finally:
         writer.stop()
+
+
+# --- a decision made while the follower applies an event -------------------------------------
+
+
+def test_a_decision_racing_a_detach_leaves_no_stale_allow_behind(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader deciding in the middle of applying a detach must not cache the old Allow.
+
+    Readers never lock: a decision on an API thread may run at any instant of the follower
+    applying an event. Here it runs at the worst one for a cache — right after the event's
+    generation moved — for the user and for the role session alike; once the detach has
+    been applied, both must be denied, from their memo too.
+    """
+    account = world.account()
+    app = world.user(account, "app", ASSUME, "AliyunOSSFullAccess")
+    arn = world.role(account, "r", trust(app.arn), system=("AliyunOSSFullAccess",))
+    issued = world.assume(app, arn)
+    resource = f"acs:oss:*:{account}:b/1"
+    index = world.index
+    assert world.decide(app, "oss:GetObject", resource).allowed
+    assert world.decide_session(issued, "oss:GetObject", resource).allowed
+
+    touch = index._touch
+    racing: list[bool] = []
+
+    def touch_then_a_reader_decides(user_ids: Any) -> None:
+        touch(user_ids)
+        racing.append(world.decide(app, "oss:GetObject", resource).allowed)
+        try:
+            racing.append(world.decide_session(issued, "oss:GetObject", resource).allowed)
+        except AuthenticationFailed:
+            racing.append(False)
+
+    monkeypatch.setattr(index, "_touch", touch_then_a_reader_decides)
+    world.do("detach_policy", account, "user", "app", "System", "AliyunOSSFullAccess")
+    world.do("detach_policy", account, "role", "r", "System", "AliyunOSSFullAccess")
+    monkeypatch.undo()
+    assert racing, "no reader ran while the detaches were applied"
+
+    assert not world.decide(app, "oss:GetObject", resource).allowed
+    assert not world.decide_session(issued, "oss:GetObject", resource).allowed
