@@ -12,42 +12,75 @@ It is alive at T when ``valid_from <= T < valid_to``. Times are microseconds sin
 | ``access_key`` | AccessKey id | user id (``""`` for the root key) | status |
 | ``group`` | group id | group name | |
 | ``memberships`` | user id | ``""`` | the user's groups, in the order it joined them |
-| ``attachments`` | user or group id | ``""`` | its attached policies, in the order attached |
+| ``attachments`` | user, group or role id | ``""`` | its attached policies, in the order attached |
 | ``policy`` | policy id | policy name | default version |
 | ``policy_version`` | policy id | version id | |
+| ``role`` | role id | role name | description, trust policy, max session duration, |
+| | | | sessions revoked before (µs, or null) |
+| ``session`` | AccessKey id | role session name | ``SessionIssued`` but the secret's hash |
 
-A change (a rename, a key disabled, a group joined, a policy attached, a new default version)
-closes the fact and opens its successor at the same instant, so **at most one fact of a kind
-is alive per subject at any instant**. That is what keeps an as-of read independent of the
-length of history: "the fact of this subject at T" is the one with the greatest
-``valid_from <= T`` — one descending step of the ``(kind, subject, valid_from)`` index — and
-it answers if it was still alive at T. Memberships and attachments are therefore stored as
-the whole (small, bounded by RAM's limits) set per principal, not one interval per item.
-Policy documents are immutable per version and live once in ``{p}_documents``.
+A session fact's ``account_id`` is its role's account; its payload's instants (``issued_at``,
+``expiration``) are microseconds, like ``sessions_revoked_before``.
+
+A change (a rename, a key disabled, a group joined, a policy attached, a new default version,
+a role's description, trust or revocation horizon) closes the fact and opens its successor at
+the same instant, so **at most one fact of a kind is alive per subject at any instant**
+(policy versions aside: a policy keeps several, one fact per version id, never looked up as
+"the fact of the policy"). That is what keeps an as-of read independent of the length of
+history: "the fact of this subject at T" is the one with the greatest ``valid_from <= T`` —
+one descending step of the ``(kind, subject, valid_from)`` index — and it answers if it was
+still alive at T. Memberships and attachments are therefore stored as the whole (small,
+bounded by RAM's limits) set per principal, not one interval per item. Policy documents
+are immutable per version and live once in ``{p}_documents``.
+
+A session's fact is opened by ``SessionIssued`` and closed only by ``SessionRevoked``: a
+closed session fact means a revoked session. Its expiry is not an event; readers compare T
+with the payload's ``expiration``, and the rest of its liveness (role deleted or its sessions
+revoked, source user deleted, parent session dead, account closed) is decided by
+``session_lineage`` from the facts of each link at T. As for every other kind, closing an
+account closes only the account's fact. No secret and no secret hash is ever stored here.
 
 Nothing else is stored: "who could do what at T" is always computed by the evaluator from
 the facts alive at T.
 
 The projection keeps the open facts in memory (loaded from the table when it starts), buffers
 a batch's inserts and closes, and writes them with ``executemany`` in the worker's
-transaction, together with the batch's tracking position.
+transaction, together with the batch's tracking position. Sessions are many and short-lived,
+so an open session fact is forgotten from memory once the ledger time passes its expiration
+by ``SESSION_RETENTION`` (as the live index forgets it); a ``SessionRevoked`` arriving later
+is then not recorded. That changes no decision — the session was dead by its expiry at every
+later instant, and that is the reason given — and the rule depends only on ledger time, so a
+projection resumed from its table writes exactly what one that never stopped writes.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.identifiers import account_aggregate_id
+from domain.sessions import session_aggregate_id
+from domain.sts import SESSION_DURATION_RANGE
 from projections.ledger_time import to_micros
 from projections.read_model_store import ReadModelStore
 from projections.sql_projection import SqlProjection
 
-__all__ = ["FACTS_DDL", "Fact", "TemporalIndexProjection"]
+__all__ = ["FACTS_DDL", "SESSION_RETENTION", "Fact", "TemporalIndexProjection"]
+
+SESSION_RETENTION = timedelta(hours=1)
+"""How long past its expiration an unrevoked session is kept in memory (as the live index)."""
+_RETENTION_MICROS = SESSION_RETENTION // timedelta(microseconds=1)
+# A session expires at most the longest session duration after it was issued, and it was
+# issued before its event's ledger time (valid_from); a day of margin covers clock steps.
+# Older open session facts are not even read when the projection loads.
+_LOAD_HORIZON_MICROS = (
+    timedelta(seconds=SESSION_DURATION_RANGE[1]) + SESSION_RETENTION + timedelta(days=1)
+) // timedelta(microseconds=1)
 
 FACTS_DDL = [
     "CREATE TABLE IF NOT EXISTS {p}_facts ("
@@ -129,6 +162,8 @@ class TemporalIndexProjection(SqlProjection):
         self._owners: dict[str, str] = {}  # user, group or policy id → its account id
         self._user_keys: dict[str, set[str]] = {}
         self._objects: dict[tuple[str, str], set[str]] = {}  # (kind, subject) → open objects
+        self._sessions: dict[UUID, str] = {}  # session aggregate id → its AccessKey id
+        self._session_expiries: list[tuple[int, str]] = []  # (expiration µs, AccessKey id)
         self._handlers: dict[str, Callable[[Any, int, int], None]] = {
             "mandate:AccountOpened.v1": self._account_opened,
             "mandate:AccountClosed.v1": self._account_closed,
@@ -153,6 +188,15 @@ class TemporalIndexProjection(SqlProjection):
             "mandate:DefaultPolicyVersionSet.v1": self._default_version_set,
             "mandate:PolicyVersionDeleted.v1": self._policy_version_deleted,
             "mandate:PolicyDeleted.v1": self._policy_deleted,
+            "mandate:RoleCreated.v1": self._role_created,
+            "mandate:RoleUpdated.v1": self._role_updated,
+            "mandate:RoleTrustPolicyUpdated.v1": self._role_trust_updated,
+            "mandate:RoleSessionsRevoked.v1": self._role_sessions_revoked,
+            "mandate:RoleDeleted.v1": self._role_deleted,
+            "mandate:Role.PolicyAttached.v1": self._attached("role"),
+            "mandate:Role.PolicyDetached.v1": self._detached("role"),
+            "mandate:SessionIssued.v1": self._session_issued,
+            "mandate:SessionRevoked.v1": self._session_revoked,
         }
 
     # -- the worker's protocol -----------------------------------------------------------------
@@ -163,11 +207,20 @@ class TemporalIndexProjection(SqlProjection):
         self._owners = {}
         self._user_keys = {}
         self._objects = {}
-        rows = store.execute(
-            cursor,
+        self._sessions = {}
+        self._session_expiries = []
+        state = store.execute(
+            cursor, "SELECT value FROM {p}_state WHERE key = ?", ("ledger_time",)
+        ).fetchone()
+        statement = (
             "SELECT kind, subject, object, account_id, payload, valid_from, opened_position"
-            " FROM {p}_facts WHERE valid_to IS NULL",
-        ).fetchall()
+            " FROM {p}_facts WHERE valid_to IS NULL"
+        )
+        params: tuple[int, ...] = ()
+        if state is not None:  # sessions issued long before now have expired long ago
+            statement += " AND (kind <> 'session' OR valid_from >= ?)"
+            params = (to_micros(datetime.fromisoformat(state["value"])) - _LOAD_HORIZON_MICROS,)
+        rows = store.execute(cursor, statement, params).fetchall()
         for row in rows:
             fact = Fact(
                 row["kind"],
@@ -182,9 +235,13 @@ class TemporalIndexProjection(SqlProjection):
             self._remember(fact)
 
     def apply(self, event: Any, position: int, ledger_time: datetime) -> None:
+        at = to_micros(ledger_time)
+        expiries = self._session_expiries
+        if expiries and expiries[0][0] < at - _RETENTION_MICROS:
+            self._forget_expired_sessions(at - _RETENTION_MICROS)
         handler = self._handlers.get(type(event).TOPIC)
         if handler is not None:
-            handler(event, position, to_micros(ledger_time))
+            handler(event, position, at)
 
     def flush(self, store: ReadModelStore, cursor: Any) -> None:
         self._write_closes(store, cursor)
@@ -241,10 +298,13 @@ class TemporalIndexProjection(SqlProjection):
         self._objects.setdefault((fact.kind, fact.subject), set()).add(fact.object)
         if fact.kind == "account":
             self._accounts[account_aggregate_id(fact.subject)] = fact.subject
-        elif fact.kind in ("user", "group", "policy"):
+        elif fact.kind in ("user", "group", "policy", "role"):
             self._owners[fact.subject] = fact.account_id
         elif fact.kind == "access_key" and fact.object:
             self._user_keys.setdefault(fact.object, set()).add(fact.subject)
+        elif fact.kind == "session":
+            self._sessions[session_aggregate_id(fact.subject)] = fact.subject
+            heapq.heappush(self._session_expiries, (int(fact.payload["expiration"]), fact.subject))
 
     def _open_fact(
         self,
@@ -274,6 +334,8 @@ class TemporalIndexProjection(SqlProjection):
             fact.closed_position = position
         if kind == "access_key" and fact.object:
             self._user_keys.get(fact.object, set()).discard(subject)
+        elif kind == "session":
+            self._sessions.pop(session_aggregate_id(subject), None)
         return fact
 
     def _replace(
@@ -288,6 +350,13 @@ class TemporalIndexProjection(SqlProjection):
     def _close_all(self, kind: str, subject: str, position: int, at: int) -> None:
         for obj in sorted(self._objects.get((kind, subject), ())):
             self._close(kind, subject, obj, position, at)
+
+    def _replace_named(
+        self, kind: str, subject: str, position: int, at: int, **changes: Any
+    ) -> None:
+        """``_replace`` for a subject whose one open fact is found by kind and subject."""
+        for obj in sorted(self._objects.get((kind, subject), ())):
+            self._replace(kind, subject, obj, position, at, **changes)
 
     # -- accounts and keys ---------------------------------------------------------------------
     def _account_opened(self, e: Any, position: int, at: int) -> None:
@@ -458,3 +527,75 @@ class TemporalIndexProjection(SqlProjection):
         policy = str(e.originator_id)
         self._close_all("policy", policy, position, at)
         self._close_all("policy_version", policy, position, at)
+
+    # -- roles and sessions --------------------------------------------------------------------
+    def _role_created(self, e: Any, position: int, at: int) -> None:
+        payload = {
+            "description": e.description,
+            "trust_policy": e.trust_policy,
+            "max_session_duration": e.max_session_duration,
+            "sessions_revoked_before": None,
+        }
+        self._open_fact(
+            "role", str(e.originator_id), e.role_name, e.account_id, payload, position, at
+        )
+
+    def _role_updated(self, e: Any, position: int, at: int) -> None:
+        self._replace_named(
+            "role",
+            str(e.originator_id),
+            position,
+            at,
+            description=e.description,
+            max_session_duration=e.max_session_duration,
+        )
+
+    def _role_trust_updated(self, e: Any, position: int, at: int) -> None:
+        self._replace_named("role", str(e.originator_id), position, at, trust_policy=e.trust_policy)
+
+    def _role_sessions_revoked(self, e: Any, position: int, at: int) -> None:
+        self._replace_named(
+            "role",
+            str(e.originator_id),
+            position,
+            at,
+            sessions_revoked_before=to_micros(e.issued_before),
+        )
+
+    def _role_deleted(self, e: Any, position: int, at: int) -> None:
+        role = str(e.originator_id)
+        self._close_all("role", role, position, at)
+        self._close_all("attachments", role, position, at)
+
+    def _session_issued(self, e: Any, position: int, at: int) -> None:
+        payload = {
+            "access_key_id": e.access_key_id,
+            "account_id": e.account_id,
+            "role_id": str(e.role_id),
+            "role_name": e.role_name,
+            "role_session_name": e.role_session_name,
+            "source_arn": e.source_arn,
+            "source_account_id": e.source_account_id,
+            "source_user_id": str(e.source_user_id) if e.source_user_id is not None else None,
+            "parent_access_key_id": e.parent_access_key_id,
+            "session_policy": e.session_policy,
+            "issued_at": to_micros(e.issued_at),
+            "expiration": to_micros(e.expiration),
+        }
+        self._open_fact(
+            "session", e.access_key_id, e.role_session_name, e.account_id, payload, position, at
+        )
+
+    def _session_revoked(self, e: Any, position: int, at: int) -> None:
+        access_key_id = self._sessions.get(e.originator_id)
+        if access_key_id is not None:  # else already revoked, or forgotten long after expiry
+            self._close_all("session", access_key_id, position, at)
+
+    def _forget_expired_sessions(self, before: int) -> None:
+        """Drop from memory the open facts of sessions that expired before ``before``."""
+        expiries = self._session_expiries
+        while expiries and expiries[0][0] < before:
+            _, access_key_id = heapq.heappop(expiries)
+            for obj in self._objects.pop(("session", access_key_id), set()):
+                self._open.pop(("session", access_key_id, obj), None)
+            self._sessions.pop(session_aggregate_id(access_key_id), None)
