@@ -4,16 +4,21 @@
 alive per subject at any instant (see ``temporal_index``), so each lookup is "the fact with
 the greatest ``valid_from <= T``" — one descending step of an index per subject, then a check
 that it was still alive at T: a handful of statements whose cost does not depend on the
-length of history. It
-assembles the identity layer with the same ``PolicyCompiler`` as the live index, and hands it
-to the same ``domain.decisions.decide``. There is no replay: the log is read only by the
-projection that writes the table.
+length of history. It assembles the identity layer and a role's layer with the same
+``PolicyCompiler`` as the live index, and hands them to the same ``domain.decisions.decide``.
+
+A role session is judged by ``session_lineage.resolve_session``, the rule the live index
+applies too, over ``LineageFacts`` read here at T: per generation of the lineage, the
+session's own fact (the latest opened at or before T, alive or not: a closed one means it was
+revoked), then in one statement the facts of its account, role, role attachments and source
+user, then the role's policy versions and documents. There is no replay: the log is read
+only by the projection that writes the table.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,9 +28,16 @@ from domain.arns import group_arn, parse_principal_arn, root_arn, user_arn
 from domain.attachments import Attachment, PolicyType
 from domain.decisions import Answer, Subject, SubjectKind, decide
 from domain.evaluation import PolicySet, Request
-from projections.ledger_time import to_micros
+from projections.ledger_time import from_micros, to_micros
 from projections.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
 from projections.read_model_store import ReadModelStore
+from projections.session_lineage import (
+    RoleState,
+    SessionInvalid,
+    SessionRecord,
+    resolve_session,
+    session_policy_layer,
+)
 
 __all__ = ["AsOfReader", "PrincipalAt", "Provenance"]
 
@@ -50,6 +62,31 @@ AT_SQLITE = (
     " ORDER BY g.valid_from DESC, g.opened_position DESC LIMIT 1"
     ") WHERE f.valid_to IS NULL OR f.valid_to > ?"
 )
+# The same step for (kind, subject) pairs of several kinds at once: the links of a session's
+# lineage (its account, role, role attachments, source user) in one statement.
+AT_PAIRS_POSTGRES = (
+    "SELECT f.* FROM (VALUES {values}) AS s(kind, subject) CROSS JOIN LATERAL ("
+    " SELECT g.kind, g.subject, g.object, g.account_id, g.payload, g.valid_to FROM {p}_facts g"
+    " WHERE g.kind = s.kind AND g.subject = s.subject AND g.valid_from <= ?"
+    " ORDER BY g.valid_from DESC, g.opened_position DESC LIMIT 1"
+    ") f WHERE f.valid_to IS NULL OR f.valid_to > ?"
+)
+AT_PAIRS_SQLITE = (
+    "WITH s(kind, subject) AS (VALUES {values})"
+    " SELECT f.kind, f.subject, f.object, f.account_id, f.payload, f.valid_to"
+    " FROM s JOIN {p}_facts f ON f.rowid = ("
+    " SELECT g.rowid FROM {p}_facts g"
+    " WHERE g.kind = s.kind AND g.subject = s.subject AND g.valid_from <= ?"
+    " ORDER BY g.valid_from DESC, g.opened_position DESC LIMIT 1"
+    ") WHERE f.valid_to IS NULL OR f.valid_to > ?"
+)
+# The latest fact of a subject opened at or before T, whether or not it was still alive:
+# for a session, "revoked by then" and "not issued yet" are different answers.
+LATEST_AT = (
+    "SELECT subject, object, account_id, payload, valid_to FROM {p}_facts"
+    " WHERE kind = ? AND subject = ? AND valid_from <= ?"
+    " ORDER BY valid_from DESC, opened_position DESC LIMIT 1"
+)
 _NAMED_AT = (
     "SELECT subject, object, account_id, payload, valid_to FROM {p}_facts"
     " WHERE kind = ? AND account_id = ? AND object = ? AND valid_from <= ?"
@@ -57,17 +94,28 @@ _NAMED_AT = (
 )
 
 
+_SESSION_LAYER_LIMIT = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class PrincipalAt:
-    """A principal as it was at an instant: what the decision needs, and its user id."""
+    """A principal as it was at an instant: what the decision needs, and who it was.
+
+    ``user_id`` is set for a RAM user, ``session`` for a role session; the root has neither.
+    """
 
     subject: Subject
     user_id: UUID | None
+    session: SessionRecord | None = None
+
+    @property
+    def is_root(self) -> bool:
+        return self.subject.kind is SubjectKind.ROOT
 
 
 @dataclass(frozen=True, slots=True)
 class Provenance:
-    """One statement that applied to the principal, and how it reached it."""
+    """One statement that applied to the principal, the layer it is in, and how it came."""
 
     policy_type: str
     policy_name: str
@@ -75,9 +123,11 @@ class Provenance:
     via: str | None
     statement: int
     document: dict[str, Any]
+    layer: str
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "layer": self.layer,
             "policy_type": self.policy_type,
             "policy_name": self.policy_name,
             "version": self.version,
@@ -93,6 +143,8 @@ class AsOfReader:
     def __init__(self, store: ReadModelStore, compiler: PolicyCompiler | None = None) -> None:
         self.store = store
         self.compiler = compiler or PolicyCompiler()
+        # A session policy never changes: its layer, once compiled, holds at every instant.
+        self._session_layers: dict[str, PolicySet | None] = {}
 
     # -- facts alive at T ----------------------------------------------------------------------
     def _alive(self, cursor: Any, kind: str, subjects: Sequence[str], at: int) -> list[Any]:
@@ -102,6 +154,19 @@ class AsOfReader:
         template = AT_POSTGRES if self.store.dialect.is_postgres else AT_SQLITE
         statement = template.replace("{values}", ", ".join("(?)" for _ in subjects))
         return list(self.store.execute(cursor, statement, (*subjects, kind, at, at)).fetchall())
+
+    def _alive_pairs(self, cursor: Any, pairs: Sequence[tuple[str, str]], at: int) -> list[Any]:
+        """The fact alive at ``at`` of each ``(kind, subject)`` that had one, in one statement."""
+        if not pairs:
+            return []
+        template = AT_PAIRS_POSTGRES if self.store.dialect.is_postgres else AT_PAIRS_SQLITE
+        statement = template.replace("{values}", ", ".join("(?, ?)" for _ in pairs))
+        params = [value for pair in pairs for value in pair]
+        return list(self.store.execute(cursor, statement, (*params, at, at)).fetchall())
+
+    def _latest(self, cursor: Any, kind: str, subject: str, at: int) -> Any:
+        """The subject's fact opened last at or before ``at``, alive then or not."""
+        return self.store.execute(cursor, LATEST_AT, (kind, subject, at)).fetchone()
 
     def _named(self, cursor: Any, kind: str, account_id: str, name: str, at: int) -> Any:
         """The entity of ``kind`` that had ``name`` in the account at ``at``, if any."""
@@ -123,8 +188,24 @@ class AsOfReader:
 
     # -- principals ----------------------------------------------------------------------------
     def principal_for_arn(self, arn: str, at: datetime) -> tuple[PrincipalAt | None, str]:
-        """The principal an ARN named at ``at``, or None and why not."""
+        """The root or RAM user an ARN named at ``at``, or None and why not.
+
+        Groups and roles do not act themselves, and a session is named by its AccessKey id
+        (``session_at``): several sessions may share an ARN.
+        """
         parsed = parse_principal_arn(arn)
+        if parsed.kind == "group":
+            return None, "a group does not act itself: its members act with its policies"
+        if parsed.kind == "role":
+            return None, (
+                "a role does not act itself: its sessions do; name a session by its "
+                "AccessKey id (STS.…)"
+            )
+        if parsed.kind == "assumed-role":
+            return None, (
+                "a session is named by its AccessKey id (STS.…), not by its ARN, "
+                "which several sessions may share"
+            )
         t = to_micros(at)
         with self.store.transaction(commit=False) as cursor:
             if not self._account_open(cursor, parsed.account_id, t):
@@ -132,8 +213,6 @@ class AsOfReader:
             if parsed.kind == "root":
                 subject = Subject(parsed.account_id, root_arn(parsed.account_id), SubjectKind.ROOT)
                 return PrincipalAt(subject, None), ""
-            if parsed.kind != "user":
-                return None, f"{parsed.kind} principals have no decisions of their own yet"
             row = self._named(cursor, "user", parsed.account_id, parsed.name or "", t)
             if row is None:
                 return None, f"no user was named {arn} then"
@@ -157,6 +236,21 @@ class AsOfReader:
             if not self._account_open(cursor, account_id, to_micros(at)):
                 return None, f"account {account_id} was not open then"
         return PrincipalAt(Subject(account_id, root_arn(account_id), SubjectKind.ROOT), None), ""
+
+    def session_at(self, access_key_id: str, at: datetime) -> tuple[PrincipalAt | None, str]:
+        """The role session named by its AccessKey id, as it could act at ``at``.
+
+        None, with the reason naming the dead link of its lineage (``SessionInvalid``), when
+        it could not act then: not issued yet, revoked, expired, its role deleted or its
+        sessions revoked, its source user deleted, its parent session dead, an account closed.
+        """
+        with self.store.transaction(commit=False) as cursor:
+            facts = _LineageAt(self, cursor, to_micros(at))
+            try:
+                subject = resolve_session(access_key_id, at, facts)
+            except SessionInvalid as dead:
+                return None, str(dead)
+            return PrincipalAt(subject, None, facts.records[access_key_id]), ""
 
     def key_status(self, access_key_id: str, at: datetime) -> str | None:
         """The AccessKey's status at ``at``, or None when it did not exist then."""
@@ -184,20 +278,9 @@ class AsOfReader:
             row["subject"]: [_attachment(item) for item in json.loads(row["payload"])["items"]]
             for row in self._alive(cursor, "attachments", [user_id, *live_groups], at)
         }
-        policy_ids = sorted(
-            {str(a.policy_id) for rows in attachments.values() for a in rows if a.policy_id}
+        custom = self._custom_versions(
+            cursor, (a for rows in attachments.values() for a in rows), at
         )
-        defaults = {
-            row["subject"]: json.loads(row["payload"])["default_version"]
-            for row in self._alive(cursor, "policy", policy_ids, at)
-        }
-        documents = self._documents(cursor, sorted(defaults.items()))
-        custom = {
-            UUID(policy_id): CustomVersion(
-                UUID(policy_id), version, documents[(policy_id, version)]
-            )
-            for policy_id, version in defaults.items()
-        }
         group_layers = [
             GroupAttachments(
                 group_arn(groups[gid]["account_id"], groups[gid]["object"]),
@@ -207,35 +290,164 @@ class AsOfReader:
         ]
         return self.compiler.identity_layer(attachments.get(user_id, ()), group_layers, custom.get)
 
+    def _custom_versions(
+        self, cursor: Any, attachments: Iterable[Attachment], at: int
+    ) -> dict[UUID, CustomVersion]:
+        """The default version at ``at`` of each custom policy attached, if it lived then."""
+        policy_ids = sorted({str(a.policy_id) for a in attachments if a.policy_id})
+        defaults = {
+            row["subject"]: json.loads(row["payload"])["default_version"]
+            for row in self._alive(cursor, "policy", policy_ids, at)
+        }
+        documents = self._documents(cursor, sorted(defaults.items()))
+        return {
+            UUID(policy_id): CustomVersion(
+                UUID(policy_id), version, documents[(policy_id, version)]
+            )
+            for policy_id, version in defaults.items()
+        }
+
+    def _role_layer(self, cursor: Any, role: RoleState, at: int) -> PolicySet:
+        custom = self._custom_versions(cursor, role.attachments, at)
+        return self.compiler.role_layer(role.arn, role.attachments, custom.get)
+
+    def _session_layer(self, record: SessionRecord) -> PolicySet | None:
+        layers = self._session_layers
+        key = record.access_key_id
+        if key not in layers:
+            if len(layers) >= _SESSION_LAYER_LIMIT:
+                layers.clear()
+            layers[key] = session_policy_layer(record)
+        return layers[key]
+
     # -- answers -------------------------------------------------------------------------------
     def decide(self, principal: PrincipalAt, request: Request) -> Answer:
         """The same evaluator as live decisions, over the layers the principal had then."""
         return decide(principal.subject, request)
 
     def effective_permissions(self, principal: PrincipalAt) -> list[Provenance]:
-        """Every statement that applied to the principal, with the policy and group it came by."""
-        layer = principal.subject.identity
-        if layer is None:
-            return []
+        """Every statement that applied to the principal, with its layer and how it came.
+
+        A user's identity layer (its own policies, then its groups'); a session's layers in
+        the order of its lineage (role, session policy, then the next generation's). The
+        layers of a session intersect: a statement here allows nothing that another layer
+        does not allow too. The root has no statements (it may do anything in its account).
+        """
+        subject = principal.subject
+        layers = [subject.identity] if subject.identity is not None else []
+        layers.extend(subject.layers)
         found = []
-        for policy in layer.policies:
-            source = policy.source
-            written = policy.document.as_dict()["Statement"]
-            statements = written if isinstance(written, list) else [written]
-            for index, statement in enumerate(statements):
-                found.append(
-                    Provenance(
-                        source.policy_type,
-                        source.policy_name,
-                        source.version,
-                        source.via,
-                        index,
-                        statement,
+        for layer in layers:
+            for policy in layer.policies:
+                source = policy.source
+                written = policy.document.as_dict()["Statement"]
+                statements = written if isinstance(written, list) else [written]
+                for index, statement in enumerate(statements):
+                    found.append(
+                        Provenance(
+                            source.policy_type,
+                            source.policy_name,
+                            source.version,
+                            source.via,
+                            index,
+                            statement,
+                            source.layer.value,
+                        )
                     )
-                )
         return found
 
 
 def _attachment(item: list[Any]) -> Attachment:
     policy_type, policy_name, policy_id = item
     return Attachment(PolicyType(policy_type), policy_name, UUID(policy_id) if policy_id else None)
+
+
+def _session_record(payload: dict[str, Any]) -> SessionRecord:
+    source_user = payload["source_user_id"]
+    return SessionRecord(
+        payload["access_key_id"],
+        payload["account_id"],
+        UUID(payload["role_id"]),
+        payload["role_name"],
+        payload["role_session_name"],
+        payload["source_arn"],
+        payload["source_account_id"],
+        UUID(source_user) if source_user is not None else None,
+        payload["parent_access_key_id"],
+        payload["session_policy"],
+        from_micros(payload["issued_at"]),
+        from_micros(payload["expiration"]),
+    )
+
+
+class _LineageAt:
+    """``LineageFacts`` over the temporal index at one instant, inside one read transaction.
+
+    Reading a session's own fact tells which links ``resolve_session`` will ask about next
+    (its account and role, and for a first generation its source account and user); they
+    are fetched together, in one statement, and answered from here.
+    """
+
+    def __init__(self, reader: AsOfReader, cursor: Any, at: int) -> None:
+        self.reader = reader
+        self.cursor = cursor
+        self.at = at
+        self.records: dict[str, SessionRecord] = {}
+        self._facts: dict[tuple[str, str], Any] = {}
+
+    def _fetch(self, pairs: Iterable[tuple[str, str]]) -> None:
+        missing = list(dict.fromkeys(p for p in pairs if p not in self._facts))
+        for pair in missing:
+            self._facts[pair] = None
+        for row in self.reader._alive_pairs(self.cursor, missing, self.at):
+            self._facts[(row["kind"], row["subject"])] = row
+
+    def _fact(self, kind: str, subject: str) -> Any:
+        if (kind, subject) not in self._facts:
+            self._fetch([(kind, subject)])
+        return self._facts[(kind, subject)]
+
+    def session(self, access_key_id: str) -> tuple[SessionRecord | None, str | None]:
+        row = self.reader._latest(self.cursor, "session", access_key_id, self.at)
+        if row is None:
+            return None, f"the session {access_key_id} did not exist then"
+        record = _session_record(json.loads(row["payload"]))
+        self.records[access_key_id] = record
+        role = str(record.role_id)
+        links = [("account", record.account_id), ("role", role), ("attachments", role)]
+        if record.parent_access_key_id is None:
+            links.append(("account", record.source_account_id))
+            if record.source_user_id is not None:
+                links.append(("user", str(record.source_user_id)))
+        self._fetch(links)
+        valid_to = row["valid_to"]
+        if valid_to is not None and int(valid_to) <= self.at:
+            return record, f"the session {access_key_id} was revoked"
+        return record, None
+
+    def role(self, role_id: UUID) -> RoleState | None:
+        row = self._fact("role", str(role_id))
+        if row is None:
+            return None
+        horizon = json.loads(row["payload"])["sessions_revoked_before"]
+        attached = self._fact("attachments", str(role_id))
+        items = json.loads(attached["payload"])["items"] if attached is not None else []
+        return RoleState(
+            role_id,
+            row["account_id"],
+            row["object"],
+            from_micros(horizon) if horizon is not None else None,
+            tuple(_attachment(item) for item in items),
+        )
+
+    def user_exists(self, user_id: UUID) -> bool:
+        return self._fact("user", str(user_id)) is not None
+
+    def account_open(self, account_id: str) -> bool:
+        return self._fact("account", account_id) is not None
+
+    def role_layer(self, role: RoleState) -> PolicySet:
+        return self.reader._role_layer(self.cursor, role, self.at)
+
+    def session_layer(self, record: SessionRecord) -> PolicySet | None:
+        return self.reader._session_layer(record)
