@@ -52,8 +52,6 @@ __all__ = ["AuthenticationFailed", "Credential", "DecisionIndex"]
 _MEMO_LIMIT = 200_000
 _SESSION_RETENTION = timedelta(hours=1)
 """How long an expired session is still remembered (to refuse it with its reason)."""
-_ROLE_SEARCH_DEPTH = 3
-"""How many roles deep "could P do it?" follows role chaining."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,55 +542,36 @@ class DecisionIndex:
         )
 
     def answer_through_roles(self, subject: Subject, request: Request) -> Answer | None:
-        """The first answer that allows ``request`` through roles ``subject`` may assume.
+        """The first answer that allows ``request`` through a role ``subject`` may assume.
 
-        DESIGN §5, "could P do it?": a role of the resource's account whose trust admits P
-        and on which P's own policies allow ``sts:AssumeRole``, then, chaining, a further role
-        of that account the session could assume — up to ``_ROLE_SEARCH_DEPTH`` roles deep,
-        breadth first, so the shortest chain is shown. Without a session policy.
+        DESIGN §5, "could P do it?": a live role of the resource's account whose trust admits
+        P and on which P's own policies allow ``sts:AssumeRole``, as a session without a
+        session policy (chain ``[P, role]``), roles in name order. One hop is enough: a
+        chained session keeps every layer of its parent (DESIGN §3.3), so P → R1 → R2 never
+        allows what P → R1 alone does not.
         """
         if subject.kind is not SubjectKind.USER:
             return None
         resource_account = account_of_resource(request.resource)
         if resource_account is None or not self._is_open(resource_account):
             return None
-        roles = self.roles_of(resource_account)
+        caller = AssumingCaller(subject, None)
         context = request.context
-        frontier: list[tuple[AssumingCaller, tuple[PolicySet, ...], tuple[str, ...]]] = [
-            (AssumingCaller(subject, None), (), (subject.arn,))
-        ]
-        seen: set[UUID] = set()
-        far = datetime.max.replace(tzinfo=UTC)
-        for _ in range(_ROLE_SEARCH_DEPTH):
-            next_frontier = []
-            for caller, layers, chain in frontier:
-                for role in roles:
-                    if role.id in seen:
-                        continue
-                    arn = f"acs:ram::{role.account_id}:role/{role.role_name}"
-                    may = decide(caller.subject, Request("sts:AssumeRole", arn, context))
-                    if not may.allowed or not trust_admits(role.trust, caller, context)[0]:
-                        continue
-                    seen.add(role.id)
-                    role_layers = (*layers, self.role_layer_of(role))
-                    role_chain = (*chain, arn)
-                    as_role = Subject(
-                        role.account_id,
-                        arn,
-                        SubjectKind.SESSION,
-                        layers=role_layers,
-                        chain=role_chain,
-                    )
-                    answer = decide(as_role, request)
-                    if answer.allowed:
-                        return answer
-                    parent = ParentSession("", arn, far)
-                    next_frontier.append(
-                        (AssumingCaller(as_role, None, parent), role_layers, role_chain)
-                    )
-            frontier = next_frontier
-            if not frontier:
-                break
+        for role in self.roles_of(resource_account):
+            arn = f"acs:ram::{role.account_id}:role/{role.role_name}"
+            may = decide(subject, Request("sts:AssumeRole", arn, context))
+            if not may.allowed or not trust_admits(role.trust, caller, context)[0]:
+                continue
+            as_role = Subject(
+                role.account_id,
+                arn,
+                SubjectKind.SESSION,
+                layers=(self.role_layer_of(role),),
+                chain=(subject.arn, arn),
+            )
+            answer = decide(as_role, request)
+            if answer.allowed:
+                return answer
         return None
 
     # -- the write side's read port ----------------------------------------------------
