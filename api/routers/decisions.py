@@ -156,7 +156,7 @@ async def authorize(request: StarletteRequest) -> Response:
     else:
         supplied = _supplied_context(body.context, vouching=True)
         context = {"acs:currenttime": datetime.now(UTC), "acs:mfapresent": False, **supplied}
-        request = Request.make(body.action, body.resource, context)
+        asked = Request.make(body.action, body.resource, context)
         if body.credentials is not None:
             client = body.credentials
             try:
@@ -166,10 +166,10 @@ async def authorize(request: StarletteRequest) -> Response:
             except AuthenticationFailed as failure:
                 return JSONResponse(_refused(_refusal(runtime, caller, client, failure), runtime))
             _may_ask_about(runtime, caller, credential.account_id, credential.arn, body.resource)
-            answer = index.decide_for(credential, request)
+            answer = index.decide_for(credential, asked)
         else:
             assert body.principal is not None
-            found = _principal_answer(runtime, caller, body.principal, request)
+            found = _principal_answer(runtime, caller, body.principal, asked)
             if isinstance(found, str):
                 refusal = _refused(found, runtime)
                 return JSONResponse(refusal | {"authenticated": None})
@@ -279,10 +279,25 @@ async def _authorize_as_of(
         if body.credentials is not None:
             client = body.credentials
             if client.security_token is not None:
-                return _refused("session credentials are not supported yet", runtime)
+                # The session may have ended since: its signature and secret still prove
+                # which session it is, and the temporal index says whether it could act then.
+                try:
+                    record = runtime.index.verify_session_credentials(
+                        client.access_key_id, client.access_key_secret, client.security_token
+                    )
+                except AuthenticationFailed as failure:
+                    return _refused(_refusal(runtime, caller, client, failure), runtime)
+                _may_ask_about(runtime, caller, record.account_id, record.arn, body.resource)
+                position = await history.reach_temporal_head(runtime)
+                found = await anyio.to_thread.run_sync(
+                    runtime.as_of.session_at, record.access_key_id, at
+                )
+                return history.answer_as_of(
+                    runtime, found, body.action, body.resource, context, at, position
+                )
             try:
-                credential = runtime.index.authenticate(
-                    client.access_key_id, client.access_key_secret
+                credential = authenticate_keys(
+                    runtime, client.access_key_id, client.access_key_secret, None
                 )
             except AuthenticationFailed as failure:
                 return _refused(_refusal(runtime, caller, client, failure), runtime)
@@ -298,6 +313,15 @@ async def _authorize_as_of(
                 found = await anyio.to_thread.run_sync(
                     history.principal_of_credential, runtime, credential, at
                 )
+        elif body.principal is not None and body.principal.startswith(STS_PREFIX):
+            position = await history.reach_temporal_head(runtime)
+            found = await anyio.to_thread.run_sync(runtime.as_of.session_at, body.principal, at)
+            account_id = history.session_account(runtime, body.principal, found[0])
+            if account_id is None:
+                if not caller.is_admin:
+                    raise Forbidden(f"{caller.arn} may not ask about session {body.principal}")
+            else:
+                _may_ask_about(runtime, caller, account_id, body.principal, body.resource)
         else:
             assert body.principal is not None
             parsed = parse_principal_arn(body.principal)

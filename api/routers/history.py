@@ -14,6 +14,7 @@ import anyio
 from fastapi import APIRouter
 
 from api.deps import (
+    STS_PREFIX,
     CallerDep,
     RuntimeDep,
     authorize_management,
@@ -23,6 +24,7 @@ from api.deps import (
 from api.presenters import answer_json, refusal_json, rfc3339
 from api.runtime import Runtime
 from domain.arns import parse_principal_arn
+from domain.decisions import SubjectKind
 from domain.errors import FieldError, InvalidInput, NotFound
 from domain.evaluation import Request
 from projections.as_of import PrincipalAt
@@ -61,9 +63,21 @@ def principal_of_credential(
                 "the platform admin holds no permissions of its own: pass credentials or principal",
             )
         )
+    if credential.kind is SubjectKind.SESSION:
+        return runtime.as_of.session_at(credential.access_key_id, at)
     if credential.user_id is None:
         return runtime.as_of.root_of(credential.account_id, at)
     return runtime.as_of.principal_for_user(credential.user_id, at)
+
+
+def session_account(runtime: Runtime, access_key_id: str, found: PrincipalAt | None) -> str | None:
+    """The account of the role a session was issued for, if this process can tell."""
+    view = runtime.index.sessions.get(access_key_id)
+    if view is not None:
+        return view.record.account_id
+    if found is not None and found.session is not None:
+        return found.session.account_id
+    return None
 
 
 def answer_as_of(
@@ -98,22 +112,56 @@ async def effective_permissions(
 ) -> dict[str, Any]:
     """Every statement that applied to ``principal`` at ``as_of`` (default: now), and how."""
     check_account_id(account_id)
-    parsed = parse_principal_arn(principal)
-    if parsed.account_id != account_id:
-        raise InvalidInput(FieldError("principal", f"is not a principal of account {account_id}"))
-    authorize_management(
-        runtime, caller, account_id, "ram:GetEffectivePermissions", principal, admin_may=True
-    )
+    is_session = principal.startswith(STS_PREFIX)
+    if not is_session:
+        parsed = parse_principal_arn(principal)
+        if parsed.account_id != account_id:
+            raise InvalidInput(
+                FieldError("principal", f"is not a principal of account {account_id}")
+            )
     at = check_instant(as_of) if as_of is not None else datetime.now(UTC)
-    position = await reach_temporal_head(runtime)
-    found, why_not = await anyio.to_thread.run_sync(runtime.as_of.principal_for_arn, principal, at)
+    if is_session:
+        view = runtime.index.sessions.get(principal)
+        if view is None or view.record.account_id != account_id:
+            # decided before anything is said about the session (existence does not leak)
+            authorize_management(
+                runtime,
+                caller,
+                account_id,
+                "ram:GetEffectivePermissions",
+                principal,
+                admin_may=True,
+            )
+            raise NotFound(
+                f"no session {principal} of account {account_id} is known",
+                code="EntityNotExist.Session",
+            )
+        authorize_management(
+            runtime,
+            caller,
+            account_id,
+            "ram:GetEffectivePermissions",
+            view.record.arn,
+            admin_may=True,
+        )
+        position = await reach_temporal_head(runtime)
+        found, why_not = await anyio.to_thread.run_sync(runtime.as_of.session_at, principal, at)
+    else:
+        authorize_management(
+            runtime, caller, account_id, "ram:GetEffectivePermissions", principal, admin_may=True
+        )
+        position = await reach_temporal_head(runtime)
+        found, why_not = await anyio.to_thread.run_sync(
+            runtime.as_of.principal_for_arn, principal, at
+        )
     if found is None:
         raise NotFound(f"{principal}: {why_not}", code="EntityNotExist.Principal")
     statements = runtime.as_of.effective_permissions(found)
     return {
         "principal": found.subject.arn,
+        "chain": list(found.subject.chain or (found.subject.arn,)),
         "as_of": rfc3339(at),
         "position": position,
-        "root": found.user_id is None,
+        "root": found.subject.kind is SubjectKind.ROOT,
         "statements": [s.as_dict() for s in statements],
     }

@@ -68,8 +68,10 @@ def test_as_of_answers_what_held_then_and_why(api: MandateClient) -> None:
     assert permissions.status_code == 200, permissions.text
     body = permissions.json()
     assert body["principal"] == ana
+    assert body["chain"] == [ana]
     assert body["statements"] == [
         {
+            "layer": "identity",
             "policy_type": "Custom",
             "policy_name": "Reader",
             "version": "v1",
