@@ -348,3 +348,68 @@ def test_an_enforcement_point_deciding_for_the_phone_hears_the_same_answers(
         credentials=client,
     )
     assert "revoked" in told["reason"]
+
+
+def test_as_of_before_the_revocation_the_session_still_could(api: MandateClient) -> None:
+    """Point in time: the ledger still shows what the phone could do before it was revoked."""
+    account_id, root, app_server = _mobile_account(api, "system-policy")
+    credentials = _issue(api, account_id, app_server)["credentials"]
+    key_id = credentials["access_key_id"]
+    request = {"action": "oss:PutObject", "resource": _object(account_id, "u-42/cat.jpg")}
+    while_valid = datetime.now(UTC).isoformat()
+    revoked = api.post(f"/v1/sts/sessions/{key_id}/revoke", json={}, headers=root)
+    assert revoked.status_code == 200, revoked.text
+    after = datetime.now(UTC).isoformat()
+
+    chain = [
+        f"acs:ram::{account_id}:user/{APP_SERVER}",
+        f"acs:ram::{account_id}:role/{ROLE}",
+        f"acs:ram::{account_id}:assumed-role/{ROLE}/{SESSION_NAME}",
+    ]
+    by_key = api.authorize(root, **request, principal=key_id, as_of=while_valid)
+    assert by_key["allowed"] is True
+    assert by_key["chain"] == chain
+    assert [m["layer"] for m in by_key["matched"]] == ["role", "session"]
+    by_credentials = api.authorize(
+        root, **request, credentials=_for_enforcement_point(credentials), as_of=while_valid
+    )
+    assert by_credentials["allowed"] is True
+    assert by_credentials["chain"] == chain
+    # outside the prefix it could not, even then
+    other = {**request, "resource": _object(account_id, "u-43/cat.jpg")}
+    assert api.authorize(root, **other, principal=key_id, as_of=while_valid)["allowed"] is False
+
+    later = api.authorize(root, **request, principal=key_id, as_of=after)
+    assert later["allowed"] is False
+    assert "revoked" in later["reason"]
+    assert api.authorize(root, **request, principal=key_id)["allowed"] is False
+
+    permissions = api.get(
+        f"/v1/accounts/{account_id}/effective-permissions",
+        params={"principal": key_id, "as_of": while_valid},
+        headers=root,
+    )
+    assert permissions.status_code == 200, permissions.text
+    body = permissions.json()
+    assert body["chain"] == chain
+    assert body["root"] is False
+    assert {(s["layer"], s["policy_name"]) for s in body["statements"]} == {
+        ("role", "AliyunOSSFullAccess"),
+        ("session", "SessionPolicy"),
+    }
+    gone = api.get(
+        f"/v1/accounts/{account_id}/effective-permissions",
+        params={"principal": key_id, "as_of": after},
+        headers=root,
+    )
+    assert gone.status_code == 404
+    assert "revoked" in gone.json()["detail"]
+
+    # another account learns nothing about the session, now or then
+    _, stranger = api.open_account("Stranger")
+    refused = api.post(
+        "/v1/authorize",
+        json={**request, "principal": key_id, "as_of": while_valid},
+        headers=stranger,
+    )
+    assert refused.status_code == 403
