@@ -14,32 +14,39 @@ turning points are also asserted by name, so a failure reads as what broke.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from api.runtime import Runtime
 from domain.arns import assumed_role_arn, group_arn, role_arn, root_arn, user_arn
 from domain.audit import AuditContext
 from domain.decisions import Subject, decide
+from domain.errors import DomainError
 from domain.evaluation import DecisionKind, Request
 from domain.identifiers import account_aggregate_id
 from domain.ledger import IssuedKey, IssuedSession, OpenedAccount
 from domain.sessions import session_aggregate_id
 from projections.as_of import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE, LATEST_AT, PrincipalAt
-from projections.decision_index import Credential, DecisionIndex
+from projections.decision_index import AuthenticationFailed, Credential, DecisionIndex
 from projections.ledger_time import to_micros
 from projections.read_model_store import ReadModelStore
 from projections.session_lineage import SessionInvalid
 from projections.sql_projection import ProjectionWorker, open_copy
 from projections.temporal_index import TemporalIndexProjection
+from tests.conftest import fresh_schema_url
 from tests.integration.runtimes import running
 from tests.integration.test_temporal_oracle import _instants, _log, _oracle, _summary
 
@@ -143,11 +150,11 @@ class Story:
         """Let the temporal index reach the head; name each turning point's ledger time."""
         assert self.runtime.temporal.wait_for(self.runtime.head(), WAIT)
         log = _log(self.runtime)
-        for label, (before, last, event) in self.labels.items():
+        for label, (before, last, name) in self.labels.items():
             self.at[label] = next(
                 moment
                 for position, moment, e in log
-                if before < position <= last and event in (None, type(e).__name__)
+                if before < position <= last and name in (None, type(e).__name__)
             )
 
     def session_at(self, name: str, at: datetime) -> tuple[PrincipalAt | None, str]:
@@ -791,3 +798,141 @@ def test_a_worker_resumed_midway_equals_a_clean_rebuild_with_sessions(story: Sto
     finally:
         halted.drop()
         clean.drop()
+
+
+# --- generated histories ------------------------------------------------------------------------
+
+ROLES = ("r0", "r1")
+SOURCES = ("app", "ops")
+ROLE_POLICIES = (("System", "AliyunOSSFullAccess"), ("System", ASSUME), ("Custom", "p"))
+
+_assume = st.tuples(st.just("assume"), st.sampled_from(SOURCES), st.sampled_from(ROLES))
+_chain = st.tuples(st.just("chain"), st.integers(0, 20), st.sampled_from(ROLES))
+_generated_steps = st.one_of(
+    _assume,
+    _assume,
+    _chain,
+    _chain,
+    st.tuples(st.just("revoke"), st.integers(0, 20)),
+    st.tuples(st.just("horizon"), st.sampled_from(ROLES)),
+    st.tuples(
+        st.sampled_from(("attach", "detach")),
+        st.sampled_from(ROLES),
+        st.sampled_from(ROLE_POLICIES),
+    ),
+    st.tuples(st.just("recreate_role"), st.sampled_from(ROLES)),
+    st.tuples(st.just("recreate_user"), st.sampled_from(SOURCES)),
+    st.tuples(st.just("new_version"), st.booleans()),
+)
+
+
+@dataclass
+class _Generated:
+    story: Story
+    users: dict[str, Credential]
+    documents: list[dict[str, Any]]
+    trust: dict[str, Any]
+
+    def create_role(self, role: str) -> None:
+        ledger, a = self.story.runtime.ledger, self.story.a
+        self.story.do(lambda: ledger.create_role(a, role, self.trust))
+        self.story.do(lambda: ledger.attach_policy(a, "role", role, "System", ASSUME))
+
+    def step(self, step: tuple[Any, ...], name: str) -> None:
+        story, ledger, a = self.story, self.story.runtime.ledger, self.story.a
+        names = list(story.sessions)
+        match step:
+            case ("assume", source, role):
+                story.assume(self.users[source], a, role, name)
+            case ("chain", which, role) if names:
+                story.assume(story.credential(names[which % len(names)]), a, role, name)
+            case ("revoke", which) if names:
+                key = story.key(names[which % len(names)])
+                story.do(lambda: ledger.revoke_session(key))
+            case ("horizon", role):
+                story.do(lambda: ledger.revoke_role_sessions(a, role))
+            case ("attach" | "detach" as verb, role, (policy_type, policy_name)):
+                command = ledger.attach_policy if verb == "attach" else ledger.detach_policy
+                story.do(lambda: command(a, "role", role, policy_type, policy_name))
+            case ("recreate_role", role):
+                story.do(lambda: ledger.delete_role(a, role, detach=True))
+                self.create_role(role)
+            case ("recreate_user", source):
+                story.do(lambda: ledger.delete_user(a, source, detach=True))
+                self.users[source] = story.user(a, source)
+            case ("new_version", second):
+                document = self.documents[1 if second else 0]
+                story.do(
+                    lambda: ledger.create_policy_version(a, "p", document, set_as_default=True)
+                )
+            case _:
+                pass  # nothing to chain from or to revoke yet
+
+
+def _generated_story(runtime: Runtime, steps: list[tuple[Any, ...]]) -> Story:
+    story = Story(runtime)
+    ledger = runtime.ledger
+    story.a = story.b = a = story.do(lambda: ledger.open_account("Acme")).account_id
+    users = {name: story.user(a, name) for name in SOURCES}
+    names = [*(user_arn(a, name) for name in SOURCES), *(role_arn(a, r) for r in ROLES)]
+    documents = [
+        _document(("Allow", ["oss:GetObject"], f"acs:oss:*:{a}:photos/*")),
+        _document(
+            ("Allow", ["oss:*"], f"acs:oss:*:{a}:*"),
+            ("Deny", ["oss:PutObject"], f"acs:oss:*:{a}:photos/*"),
+        ),
+    ]
+    story.do(lambda: ledger.create_policy(a, "p", documents[0]))
+    generated = _Generated(story, users, documents, _trust(*names))
+    for role in ROLES:
+        generated.create_role(role)
+    # a session and a chained one to start from; the generated steps go on from there
+    for number, step in enumerate([("assume", "app", "r0"), ("chain", 0, "r1"), *steps]):
+        with contextlib.suppress(DomainError, AuthenticationFailed):  # refused: nothing written
+            generated.step(step, f"s{number}")
+        _pause_briefly()
+    story.settle()
+    return story
+
+
+def _pause_briefly() -> None:
+    time.sleep(0.002)
+
+
+def _generated_history_answers_as_the_replayed_rule(url: str, steps: list[Any]) -> None:
+    with running(url) as runtime:
+        story = _generated_story(runtime, steps)
+        compared = _assert_sessions_as_of_equal_the_replayed_rule(story)
+        records = [runtime.index.sessions[s.access_key_id].record for s in story.sessions.values()]
+        chained = sum(1 for record in records if record.parent_access_key_id is not None)
+        event(f"chained sessions: {min(chained, 2)}+")
+        event(f"sessions issued: {min(len(story.sessions), 5)}+")
+        event(f"comparisons: {'0' if not compared else '1-499' if compared < 500 else '500+'}")
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(_generated_steps, min_size=4, max_size=20))
+def test_generated_role_and_session_histories_answer_as_the_replayed_rule_on_sqlite(
+    steps: list[tuple[Any, ...]],
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="mandate-temporal-sessions-") as directory:
+        url = f"sqlite:///{Path(directory) / 'mandate.db'}"
+        _generated_history_answers_as_the_replayed_rule(url, steps)
+
+
+@pytest.mark.postgres
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(_generated_steps, min_size=4, max_size=20))
+def test_generated_role_and_session_histories_answer_as_the_replayed_rule_on_postgres(
+    postgres_dsn: str, steps: list[tuple[Any, ...]]
+) -> None:
+    with fresh_schema_url(postgres_dsn) as url:
+        _generated_history_answers_as_the_replayed_rule(url, steps)
