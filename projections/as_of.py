@@ -95,6 +95,7 @@ _NAMED_AT = (
 
 
 _SESSION_LAYER_LIMIT = 10_000
+_END_OF_TIME = 2**62  # µs: after every instant a fact can have
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +252,14 @@ class AsOfReader:
             except SessionInvalid as dead:
                 return None, str(dead)
             return PrincipalAt(subject, None, facts.records[access_key_id]), ""
+
+    def session_record(self, access_key_id: str) -> SessionRecord | None:
+        """What ``SessionIssued`` recorded for the key id, whenever it was issued — also for a
+        session the live index has long forgotten (to know whose it is before asking about it).
+        """
+        with self.store.transaction(commit=False) as cursor:
+            row = self._latest(cursor, "session", access_key_id, _END_OF_TIME)
+        return _session_record(json.loads(row["payload"])) if row is not None else None
 
     def key_status(self, access_key_id: str, at: datetime) -> str | None:
         """The AccessKey's status at ``at``, or None when it did not exist then."""

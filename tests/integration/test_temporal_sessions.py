@@ -400,6 +400,19 @@ def test_a_session_policy_is_a_layer_of_its_own(story: Story) -> None:
     assert [p["statement_index"] for p in permissions] == [0, 1, 0, 0]
 
 
+def test_a_sessions_record_is_known_whenever_it_was_issued(story: Story) -> None:
+    reader = story.runtime.as_of
+    record = reader.session_record(story.key("child"))
+    assert record is not None
+    assert record.parent_access_key_id == story.key("plain")
+    assert record.account_id == story.a
+    assert record.expiration == story.sessions["child"].expiration
+    revoked = reader.session_record(story.key("phone-42"))
+    assert revoked is not None
+    assert revoked.session_policy is not None
+    assert reader.session_record("STS.unknown") is None
+
+
 def test_principal_for_arn_refuses_groups_roles_and_session_arns_clearly(story: Story) -> None:
     a, at = story.a, story.at["app deleted"]
     reader = story.runtime.as_of
