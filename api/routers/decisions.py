@@ -315,13 +315,14 @@ async def _authorize_as_of(
                 )
         elif body.principal is not None and body.principal.startswith(STS_PREFIX):
             position = await history.reach_temporal_head(runtime)
-            found = await anyio.to_thread.run_sync(runtime.as_of.session_at, body.principal, at)
-            account_id = history.session_account(runtime, body.principal, found[0])
-            if account_id is None:
+            record = await anyio.to_thread.run_sync(history.session_record, runtime, body.principal)
+            if record is None:
                 if not caller.is_admin:
                     raise Forbidden(f"{caller.arn} may not ask about session {body.principal}")
+                found = (None, f"no session {body.principal} was ever issued")
             else:
-                _may_ask_about(runtime, caller, account_id, body.principal, body.resource)
+                _may_ask_about(runtime, caller, record.account_id, record.arn, body.resource)
+                found = await anyio.to_thread.run_sync(runtime.as_of.session_at, body.principal, at)
         else:
             assert body.principal is not None
             parsed = parse_principal_arn(body.principal)

@@ -29,6 +29,7 @@ from domain.errors import FieldError, InvalidInput, NotFound
 from domain.evaluation import Request
 from projections.as_of import PrincipalAt
 from projections.decision_index import Credential
+from projections.session_lineage import SessionRecord
 
 router = APIRouter(tags=["point in time"])
 
@@ -70,14 +71,13 @@ def principal_of_credential(
     return runtime.as_of.principal_for_user(credential.user_id, at)
 
 
-def session_account(runtime: Runtime, access_key_id: str, found: PrincipalAt | None) -> str | None:
-    """The account of the role a session was issued for, if this process can tell."""
+def session_record(runtime: Runtime, access_key_id: str) -> SessionRecord | None:
+    """What a session was (its accounts, role, ARN), from the live index or, for one it has
+    long forgotten, from the temporal index (call in the threadpool: it may query SQL)."""
     view = runtime.index.sessions.get(access_key_id)
     if view is not None:
-        return view.record.account_id
-    if found is not None and found.session is not None:
-        return found.session.account_id
-    return None
+        return view.record
+    return runtime.as_of.session_record(access_key_id)
 
 
 def answer_as_of(
@@ -121,8 +121,9 @@ async def effective_permissions(
             )
     at = check_instant(as_of) if as_of is not None else datetime.now(UTC)
     if is_session:
-        view = runtime.index.sessions.get(principal)
-        if view is None or view.record.account_id != account_id:
+        position = await reach_temporal_head(runtime)
+        record = await anyio.to_thread.run_sync(session_record, runtime, principal)
+        if record is None or record.account_id != account_id:
             # decided before anything is said about the session (existence does not leak)
             authorize_management(
                 runtime,
@@ -141,10 +142,9 @@ async def effective_permissions(
             caller,
             account_id,
             "ram:GetEffectivePermissions",
-            view.record.arn,
+            record.arn,
             admin_may=True,
         )
-        position = await reach_temporal_head(runtime)
         found, why_not = await anyio.to_thread.run_sync(runtime.as_of.session_at, principal, at)
     else:
         authorize_management(
