@@ -315,8 +315,8 @@ async def _authorize_as_of(
                 )
         elif body.principal is not None and body.principal.startswith(STS_PREFIX):
             position = await history.reach_temporal_head(runtime)
-            record = await anyio.to_thread.run_sync(history.session_record, runtime, body.principal)
-            if record is None:
+            issued = await anyio.to_thread.run_sync(history.session_record, runtime, body.principal)
+            if issued is None:
                 if not caller.is_admin:
                     raise Forbidden(f"{caller.arn} may not ask about session {body.principal}")
                 found = (None, f"no session {body.principal} was ever issued")
