@@ -321,7 +321,7 @@ async def _authorize_as_of(
                     raise Forbidden(f"{caller.arn} may not ask about session {body.principal}")
                 found = (None, f"no session {body.principal} was ever issued")
             else:
-                _may_ask_about(runtime, caller, record.account_id, record.arn, body.resource)
+                _may_ask_about(runtime, caller, issued.account_id, issued.arn, body.resource)
                 found = await anyio.to_thread.run_sync(runtime.as_of.session_at, body.principal, at)
         else:
             assert body.principal is not None
