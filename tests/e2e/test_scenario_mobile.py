@@ -413,3 +413,33 @@ def test_as_of_before_the_revocation_the_session_still_could(api: MandateClient)
         headers=stranger,
     )
     assert refused.status_code == 403
+
+
+def test_a_session_the_live_index_forgot_is_still_answered_about_as_of(
+    api: MandateClient,
+) -> None:
+    """An hour after expiry the live index forgets a session; history still knows whose it was."""
+    account_id, root, app_server = _mobile_account(api, "system-policy")
+    credentials = _issue(api, account_id, app_server)["credentials"]
+    key_id = credentials["access_key_id"]
+    request = {"action": "oss:GetObject", "resource": _object(account_id, "u-42/cat.jpg")}
+    while_valid = datetime.now(UTC).isoformat()
+    index = api.runtime.index
+    index._forget_expired_sessions(datetime.now(UTC) + timedelta(days=1))  # as if long expired
+    assert key_id not in index.sessions
+
+    answer = api.authorize(root, **request, principal=key_id, as_of=while_valid)
+    assert answer["allowed"] is True
+    permissions = api.get(
+        f"/v1/accounts/{account_id}/effective-permissions",
+        params={"principal": key_id, "as_of": while_valid},
+        headers=root,
+    )
+    assert permissions.status_code == 200, permissions.text
+    _, stranger = api.open_account("Stranger")
+    refused = api.post(
+        "/v1/authorize",
+        json={**request, "principal": key_id, "as_of": while_valid},
+        headers=stranger,
+    )
+    assert refused.status_code == 403
