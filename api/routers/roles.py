@@ -103,17 +103,8 @@ def set_trust_policy(
     account_id: str, role_name: str, body: SetTrustPolicy, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Replace the trust policy (RAM's UpdateRole with NewAssumeRolePolicyDocument)."""
-    authorize_management(
-        runtime, caller, account_id, "ram:UpdateRole", role_arn(account_id, role_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.update_role(
-            account_id, role_name, assume_role_policy_document=body.assume_role_policy_document
-        ),
-        lambda p: p,
-    )
-    return {**role_json(live_role(runtime, account_id, role_name)), "position": position}
+    update = UpdateRole(assume_role_policy_document=body.assume_role_policy_document)
+    return update_role(account_id, role_name, update, caller, runtime)
 
 
 @router.delete("/{role_name}")
