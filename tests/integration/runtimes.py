@@ -12,6 +12,7 @@ from typing import Any
 
 from api.runtime import Runtime
 from api.settings import Settings
+from domain.ledger import IssuedKey, IssuedSession, OpenedAccount
 
 
 def started_runtime(url: str, **settings: Any) -> Runtime:
@@ -35,3 +36,15 @@ def running(url: str, **settings: Any) -> Iterator[Runtime]:
         yield runtime
     finally:
         runtime.stop()
+
+
+def position_of(result: object) -> int:
+    """The ledger position a ``Ledger`` command's result reports, whatever its shape."""
+    if isinstance(result, OpenedAccount):
+        return result.root_key.position
+    if isinstance(result, IssuedKey | IssuedSession):
+        return result.position
+    if isinstance(result, tuple):
+        return int(result[1])
+    assert isinstance(result, int)
+    return result

@@ -25,9 +25,9 @@ from domain.audit import AuditContext, acting_as
 from domain.decisions import Answer
 from domain.errors import DomainError
 from domain.evaluation import Request
-from domain.ledger import IssuedKey, OpenedAccount
 from projections.decision_index import DecisionIndex
 from projections.follower import LogFollower
+from tests.integration.runtimes import position_of
 
 ACTOR = AuditContext(actor="mandate:admin", request_id="req-cache-coherence")
 OTHER_ACCOUNT = "5550001112223334"
@@ -140,17 +140,6 @@ def _steps(index: DecisionIndex, account: str) -> st.SearchStrategy[tuple[Any, .
     return st.one_of(*_random_steps, *existing)
 
 
-def _position_of(result: object) -> int:
-    if isinstance(result, OpenedAccount):
-        return result.root_key.position
-    if isinstance(result, IssuedKey):
-        return result.position
-    if isinstance(result, tuple):
-        return int(result[1])
-    assert isinstance(result, int)
-    return result
-
-
 def _run(runtime: Runtime, command: Callable[[], object]) -> None:
     """Run one command as the admin and wait until the running index has applied it."""
     try:
@@ -158,7 +147,7 @@ def _run(runtime: Runtime, command: Callable[[], object]) -> None:
             result = command()
     except DomainError:
         return  # refused: nothing was written
-    assert runtime.follower.wait_for(_position_of(result), WAIT)
+    assert runtime.follower.wait_for(position_of(result), WAIT)
 
 
 def _summary(answer: Answer) -> tuple[object, ...]:

@@ -28,9 +28,10 @@ from domain.errors import (
     PreconditionFailed,
 )
 from domain.evaluation import DecisionKind, Layer, Request
-from domain.ledger import IssuedKey, OpenedAccount
+from domain.ledger import IssuedKey
 from domain.principals import User
 from projections.decision_index import AuthenticationFailed
+from tests.integration.runtimes import position_of
 
 HASH_KEY = "test-hash-key-" + "h" * 32
 ADMIN_TOKEN = "test-admin-token-" + "a" * 32
@@ -46,17 +47,6 @@ def _allow(actions: str | list[str], resource: str) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": actions, "Resource": resource}
 
 
-def _position_of(result: object) -> int:
-    if isinstance(result, OpenedAccount):
-        return result.root_key.position
-    if isinstance(result, IssuedKey):
-        return result.position
-    if isinstance(result, tuple):
-        return int(result[1])
-    assert isinstance(result, int)
-    return result
-
-
 class Client:
     """Runs ledger commands as the API does: as an actor, answering once applied here."""
 
@@ -69,8 +59,8 @@ class Client:
         method = getattr(self.runtime.ledger, command)
 
         def run(*args: Any, **kwargs: Any) -> Any:
-            result = self.runtime.write(self.audit, lambda: method(*args, **kwargs), _position_of)
-            position = _position_of(result)
+            result = self.runtime.write(self.audit, lambda: method(*args, **kwargs), position_of)
+            position = position_of(result)
             # Runtime.write answers only once this process's index has applied the write.
             assert self.runtime.index.position >= position
             self.positions.append(position)

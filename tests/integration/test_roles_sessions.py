@@ -29,7 +29,7 @@ from domain.ledger import IssuedKey, IssuedSession, OpenedAccount
 from domain.roles import Role
 from domain.session_tokens import SessionTokenSigner
 from projections.decision_index import AuthenticationFailed, Credential, DecisionIndex
-from tests.integration.runtimes import running
+from tests.integration.runtimes import position_of, running
 
 ADMIN = AuditContext(actor="mandate:admin", request_id="req-roles", source_ip="127.0.0.1")
 ASSUME = "AliyunSTSAssumeRoleAccess"
@@ -64,17 +64,6 @@ def trust(*principals: str, condition: Mapping[str, Any] | None = None) -> dict[
 # --- the world the tests act in --------------------------------------------------------------
 
 
-def _position_of(result: object) -> int:
-    if isinstance(result, OpenedAccount):
-        return result.root_key.position
-    if isinstance(result, IssuedKey | IssuedSession):
-        return result.position
-    if isinstance(result, tuple):
-        return int(result[1])
-    assert isinstance(result, int)
-    return result
-
-
 @dataclass
 class World:
     """One runtime, driven as the API drives it."""
@@ -99,8 +88,8 @@ class World:
     def do(self, command: str, *args: Any, **kwargs: Any) -> Any:
         """Run a ledger command as the admin; answer once the index has applied it."""
         method = getattr(self.runtime.ledger, command)
-        result = self.runtime.write(ADMIN, lambda: method(*args, **kwargs), _position_of)
-        assert self.index.position >= _position_of(result)
+        result = self.runtime.write(ADMIN, lambda: method(*args, **kwargs), position_of)
+        assert self.index.position >= position_of(result)
         return result
 
     def account(self, name: str = "Acme") -> str:

@@ -37,7 +37,7 @@ from domain.decisions import Subject, decide
 from domain.errors import DomainError
 from domain.evaluation import DecisionKind, Request
 from domain.identifiers import account_aggregate_id
-from domain.ledger import IssuedKey, IssuedSession, OpenedAccount
+from domain.ledger import IssuedKey, IssuedSession
 from domain.sessions import session_aggregate_id
 from projections.as_of import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE, LATEST_AT, PrincipalAt
 from projections.decision_index import AuthenticationFailed, Credential, DecisionIndex
@@ -47,7 +47,7 @@ from projections.session_lineage import SessionInvalid
 from projections.sql_projection import ProjectionWorker, open_copy
 from projections.temporal_index import TemporalIndexProjection
 from tests.conftest import fresh_schema_url
-from tests.integration.runtimes import running
+from tests.integration.runtimes import position_of, running
 from tests.integration.test_temporal_oracle import _instants, _log, _oracle, _summary
 
 WAIT = 10.0
@@ -60,17 +60,6 @@ MICRO = timedelta(microseconds=1)
 def runtime(store_url: str) -> Iterator[Runtime]:
     with running(store_url) as the_runtime:
         yield the_runtime
-
-
-def _position_of(result: object) -> int:
-    if isinstance(result, OpenedAccount):
-        return result.root_key.position
-    if isinstance(result, IssuedKey | IssuedSession):
-        return result.position
-    if isinstance(result, tuple):
-        return int(result[1])
-    assert isinstance(result, int)
-    return result
 
 
 def _trust(*principals: str) -> dict[str, Any]:
@@ -111,9 +100,9 @@ class Story:
         ``label`` names the instant of the command's first event, or of its ``event``.
         """
         before = self.runtime.head()
-        result = self.runtime.write(ADMIN, command, _position_of)
+        result = self.runtime.write(ADMIN, command, position_of)
         if label is not None:
-            self.labels[label] = (before, _position_of(result), event)
+            self.labels[label] = (before, position_of(result), event)
         return result
 
     def user(self, account: str, name: str) -> Credential:
