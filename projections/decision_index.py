@@ -50,6 +50,31 @@ from projections.views import (
 __all__ = ["AuthenticationFailed", "Credential", "DecisionIndex"]
 
 _MEMO_LIMIT = 200_000
+_SESSION_CACHE_LIMIT = 100_000
+_LINEAGE_NEUTRAL = frozenset(
+    {
+        "mandate:SessionIssued.v1",
+        "mandate:AccessKeyCreated.v1",
+        "mandate:AccessKeyDisabled.v1",
+        "mandate:AccessKeyEnabled.v1",
+        "mandate:AccessKeyDeleted.v1",
+        "mandate:UserCreated.v1",
+        "mandate:UserUpdated.v1",
+        "mandate:GroupCreated.v1",
+        "mandate:UserAddedToGroup.v1",
+        "mandate:UserRemovedFromGroup.v1",
+        "mandate:User.PolicyAttached.v1",
+        "mandate:User.PolicyDetached.v1",
+        "mandate:Group.PolicyAttached.v1",
+        "mandate:Group.PolicyDetached.v1",
+        "mandate:PolicyCreated.v1",
+        "mandate:RootAccessKeyRotated.v1",
+    }
+)
+"""Events that cannot change whether an existing session is alive or what its layers are
+(sessions' layers come from roles and session policies, never from users' or groups'
+policies). Every other applied event moves the lineage epoch, which drops every verified
+session credential at once."""
 _SESSION_RETENTION = timedelta(hours=1)
 """How long an expired session is still remembered (to refuse it with its reason)."""
 
@@ -99,6 +124,12 @@ class DecisionIndex:
         self._session_keys: dict[UUID, str] = {}
         self._session_expiries: list[tuple[datetime, str]] = []
         self._session_layers: dict[str, PolicySet | None] = {}
+        # A verified session credential, by its token, until the lineage epoch moves: repeat
+        # requests skip the token's MAC and the lineage walk, never the secret's hash or the
+        # expiry. Epoch read before resolving, moved after applying: a credential resolved
+        # while an event applies is filed under an epoch no lookup will match.
+        self._lineage_epoch = 0
+        self._verified_sessions: dict[str, tuple[int, Credential, str]] = {}
         self._dead_keys: dict[str, str] = {}
         self._holders: dict[UUID, frozenset[tuple[str, UUID]]] = {}
         # Each user's generation moves when anything its decisions depend on changes; cached
@@ -147,9 +178,12 @@ class DecisionIndex:
     # -- applying the log ------------------------------------------------------------------
     def apply(self, event: Any, position: int) -> None:
         """Apply one event at its ledger position (called by the follower, in order)."""
-        handler = self._handlers.get(type(event).TOPIC)
+        topic = type(event).TOPIC
+        handler = self._handlers.get(topic)
         if handler is not None:
             handler(event)
+            if topic not in _LINEAGE_NEUTRAL:
+                self._lineage_epoch += 1  # after the change (see ``authenticate_session``)
         self.ledger_time = ledger_time_after(self.ledger_time, event.timestamp)
         self.position = position
         expiries = self._session_expiries
@@ -496,12 +530,26 @@ class DecisionIndex:
         self, access_key_id: str, secret: str, security_token: str, now: datetime | None = None
     ) -> Credential:
         """STS credentials: the token's signature, the secret's hash, then the lineage."""
+        at = now or datetime.now(UTC)
+        epoch = self._lineage_epoch
+        cached = self._verified_sessions.get(security_token)
+        if cached is not None and cached[0] == epoch:
+            _, credential, secret_hash = cached
+            record = credential.session
+            if (
+                record is not None
+                and credential.access_key_id == access_key_id
+                and at < record.expiration
+            ):
+                if not self.hasher.verify(secret, secret_hash):
+                    raise AuthenticationFailed("the AccessKey secret does not match")
+                return credential
         record = self.verify_session_credentials(access_key_id, secret, security_token)
         try:
-            subject, generation = self.session_subject(access_key_id, now or datetime.now(UTC))
+            subject, generation = self.session_subject(access_key_id, at)
         except SessionInvalid as dead:
             raise AuthenticationFailed(str(dead)) from None
-        return Credential(
+        credential = Credential(
             subject.account_id,
             subject.arn,
             SubjectKind.SESSION,
@@ -511,6 +559,13 @@ class DecisionIndex:
             generation,
             record,
         )
+        verified = self._verified_sessions
+        if len(verified) >= _SESSION_CACHE_LIMIT:
+            self._verified_sessions = verified = {}
+        view = self.sessions.get(access_key_id)
+        if view is not None:
+            verified[security_token] = (epoch, credential, view.secret_hash)
+        return credential
 
     def assuming_caller(self, credential: Credential) -> AssumingCaller:
         """Who calls AssumeRole, as ``domain.sts`` needs it: subject and lineage."""

@@ -721,3 +721,39 @@ def test_a_decision_racing_a_detach_leaves_no_stale_allow_behind(
 
     assert not world.decide(app, "oss:GetObject", resource).allowed
     assert not world.decide_session(issued, "oss:GetObject", resource).allowed
+
+
+# --- the verified-credential cache --------------------------------------------------------------
+
+
+def test_a_remembered_session_credential_still_checks_secret_expiry_and_every_change(
+    world: World,
+) -> None:
+    """Repeat requests skip the token's MAC and the lineage walk, never what could refuse them."""
+    account = world.account()
+    app = world.user(account, "app", ASSUME)
+    arn = world.role(account, "r", trust(app.arn), system=("AliyunOSSFullAccess",))
+    issued = world.assume(app, arn)
+    resource = f"acs:oss:*:{account}:b/1"
+    first = world.session(issued)
+    assert world.session(issued) is first  # remembered
+
+    with pytest.raises(AuthenticationFailed, match="secret does not match"):
+        world.index.authenticate_session(
+            issued.access_key_id, "wrong-secret", issued.security_token
+        )
+    after_expiry = issued.expiration + timedelta(microseconds=1)
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        world.session(issued, now=after_expiry)
+    with pytest.raises(AuthenticationFailed, match="another AccessKey"):
+        world.index.authenticate_session(
+            app.access_key_id, issued.access_key_secret, issued.security_token
+        )
+
+    # events that cannot touch a session keep it remembered; a role change forgets it
+    world.user(account, "bystander")
+    assert world.session(issued) is first
+    assert world.decide_session(issued, "oss:GetObject", resource).allowed
+    world.do("detach_policy", account, "role", "r", "System", "AliyunOSSFullAccess")
+    assert world.session(issued) is not first
+    assert not world.decide_session(issued, "oss:GetObject", resource).allowed
