@@ -33,7 +33,9 @@ few calls in flight when wrk stops still commit, so a little above 1 is expected
 SQLite file. The AccessKey user is ``tests.bench.decide``'s (10 custom policies x 5 statements,
 4 direct and 3 + 3 through two groups); the session is of a role holding the same 10 policies,
 with a one-statement session policy. Timed per call: authentication alone
-(``authenticate`` vs ``authenticate_session``: token MAC, secret hash, lineage walk), then
+(``authenticate`` vs ``authenticate_session``: a repeat request checks the remembered
+credential's secret hash and expiry; a session's first request — or the first after any event
+that could change a session — also checks the token's MAC and walks the lineage), then
 authentication + ``decide_for`` answered from the memo, then the same with the memo emptied
 before each call (the evaluator runs over the cached compiled layers: identity layer vs role
 layer + session layer). Batches of ~2 ms timed with ``time.perf_counter_ns`` (garbage
@@ -254,6 +256,13 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> InProcess:
         for _ in range(n):
             index.authenticate_session(sts_id, sts_secret, token)
 
+    verified = index._verified_sessions  # emptied before each call of the "first request" path
+
+    def sts_first(n: int) -> None:
+        for _ in range(n):
+            verified.clear()
+            index.authenticate_session(sts_id, sts_secret, token)
+
     def ak_hit(n: int) -> None:
         for _ in range(n):
             index.decide_for(index.authenticate(ak_id, ak_secret), request)
@@ -274,6 +283,7 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> InProcess:
 
     paths: list[tuple[str, Callable[[int], None], Callable[[int], None]]] = [
         ("authenticate only", ak_auth, sts_auth),
+        ("authenticate only, a session's first request (nothing remembered)", ak_auth, sts_first),
         ("authenticate + decide_for, memo hit", ak_hit, sts_hit),
         ("authenticate + decide_for, memo miss (evaluator runs)", ak_miss, sts_miss),
     ]
