@@ -21,6 +21,8 @@ __all__ = [
     "PrincipalKind",
     "account_of_resource",
     "assumed_role_arn",
+    "delegation_arn",
+    "entrustment_arn",
     "group_arn",
     "parse_principal_arn",
     "policy_arn",
@@ -59,6 +61,14 @@ def role_arn(account_id: str, role_name: str) -> str:
 
 def policy_arn(account_id: str, policy_name: str) -> str:
     return f"acs:ram::{account_id}:policy/{policy_name}"
+
+
+def entrustment_arn(account_id: str, entrustment_id: object) -> str:
+    return f"acs:ram::{account_id}:entrustment/{entrustment_id}"
+
+
+def delegation_arn(account_id: str, delegation_id: object) -> str:
+    return f"acs:ram::{account_id}:delegation/{delegation_id}"
 
 
 def assumed_role_arn(account_id: str, role_name: str, session_name: str) -> str:

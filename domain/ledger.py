@@ -12,6 +12,7 @@ the new state (guards included), a few times, before answering ``Conflict``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,8 +24,15 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from domain.accounts import Account
-from domain.arns import assumed_role_arn
+from domain.arns import assumed_role_arn, parse_principal_arn
 from domain.attachments import Attachment, PolicyType
+from domain.entrustments import (
+    Delegation,
+    Entrustment,
+    ScopeWarning,
+    merged_scope,
+    scope_warnings,
+)
 from domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from domain.identifiers import account_aggregate_id, name_claim_id, new_account_id
 from domain.names import NameClaim
@@ -90,6 +98,9 @@ class _NoReadPort:
         return []
 
     def role_facts(self, account_id: str, role_name: str) -> RoleFacts | None:
+        return None
+
+    def policy_document(self, account_id: str, policy_name: str) -> str | None:
         return None
 
 
@@ -455,7 +466,7 @@ class Ledger(Application[UUID]):
         if kind == "group":
             return self._live(account_id, "group", name, Group)[1]
         if kind == "role":
-            return self._live(account_id, "role", name, Role)[1]
+            return self._live_role(account_id, name)[1]
         raise InvalidInput(FieldError("principal_type", "must be 'users', 'groups' or 'roles'"))
 
     def _attachment(self, account_id: str, policy_type: str, policy_name: str) -> Attachment:
@@ -565,7 +576,7 @@ class Ledger(Application[UUID]):
 
         def run() -> int:
             self._open_account(account_id)
-            _, role = self._live(account_id, "role", role_name, Role)
+            _, role = self._live_role(account_id, role_name)
             role.update(description=description, max_session_duration=max_session_duration)
             if trust is not None:
                 role.set_trust_policy(trust)
@@ -576,7 +587,7 @@ class Ledger(Application[UUID]):
     def delete_role(self, account_id: str, role_name: str, *, detach: bool = False) -> int:
         def run() -> int:
             self._open_account(account_id)
-            claim, role = self._live(account_id, "role", role_name, Role)
+            claim, role = self._live_role(account_id, role_name)
             role.delete(detach=detach)
             claim.release()
             return self._commit(role, claim)
@@ -599,9 +610,224 @@ class Ledger(Application[UUID]):
 
         def run() -> int:
             self._open_account(account_id)
-            _, role = self._live(account_id, "role", role_name, Role)
+            _, role = self._live_role(account_id, role_name)
             role.revoke_sessions(horizon)
             return self._commit(role)
+
+        return self._command(run)
+
+    def _live_role(self, account_id: str, role_name: str) -> tuple[NameClaim, Role]:
+        """A role the ordinary role commands may change: a managed role is refused (409)."""
+        claim = self._claim(account_id, "role", role_name)
+        if claim is not None and claim.entity_id is not None:
+            entity: Aggregate | None
+            try:
+                entity = self.repository.get(claim.entity_id)
+            except AggregateNotFoundError:
+                entity = None
+            if isinstance(entity, Entrustment):
+                raise Conflict(
+                    f"role {role_name!r} is managed by entrustment {entity.id}: its trust, "
+                    "policies and life follow the contract (amend or revoke the entrustment)",
+                    code="EntityManaged.Role",
+                )
+        return self._live(account_id, "role", role_name, Role)
+
+    # -- entrustments (A → B) and delegations (B → its users and groups) ---------------------
+    def _scope(self, account_id: str, raw: object, field: str) -> tuple[str, list[str] | None]:
+        """A scope: a policy document, or ``{"policies": [names of the account's custom
+        policies]}`` snapshotted now (a later version never widens a signed contract)."""
+        if isinstance(raw, Mapping) and set(raw) == {"policies"}:
+            names = raw["policies"]
+            if (
+                not isinstance(names, list)
+                or not names
+                or not all(isinstance(n, str) for n in names)
+            ):
+                raise InvalidInput(
+                    FieldError(f"{field}.policies", "must be a non-empty list of policy names")
+                )
+            documents = []
+            for i, name in enumerate(names):
+                text = self.read_port.policy_document(account_id, name)
+                if text is None:
+                    raise InvalidInput(
+                        FieldError(f"{field}.policies[{i}]", f"no custom policy {name!r}"),
+                        code="EntityNotExist.Policy",
+                    )
+                documents.append(parse_policy_document(text))
+            return merged_scope(documents), list(names)
+        if not isinstance(raw, str | Mapping):
+            raise InvalidInput(
+                FieldError(field, 'must be a policy document or {"policies": [names]}')
+            )
+        return self._document(raw, field), None
+
+    @staticmethod
+    def _instant(field: str, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(FieldError(field, "must carry a time zone (RFC 3339)"))
+        return value.astimezone(UTC) if value is not None else None
+
+    def grant_entrustment(
+        self,
+        account_id: str,
+        *,
+        trustee_account_id: str,
+        scope: object,
+        contract_ref: str,
+        starts_at: datetime | None = None,
+        ends_at: datetime | None = None,
+        description: str | None = None,
+        role_name: str | None = None,
+    ) -> tuple[UUID, str, int]:
+        """``EntrustmentGranted``, and the managed role's name claimed in A's roles."""
+        if not isinstance(contract_ref, str) or not 1 <= len(contract_ref.strip()) <= 128:
+            raise InvalidInput(FieldError("contract_ref", "must be 1 to 128 characters"))
+        check_optional_text("description", description, 1024)
+        if trustee_account_id == account_id:
+            raise InvalidInput(FieldError("trustee_account_id", "an account cannot entrust itself"))
+        starts = self._instant("starts_at", starts_at)
+        ends = self._instant("ends_at", ends_at)
+        now = datetime.now(UTC)
+        if ends is not None and (ends <= now or (starts is not None and ends <= starts)):
+            raise InvalidInput(FieldError("ends_at", "must be after now and after starts_at"))
+        name = role_name or re.sub(r"[^A-Za-z0-9._-]", "-", contract_ref.strip())[:64]
+        check_entity_name("role_name", name)
+        document, policies = self._scope(account_id, scope, "scope")
+
+        def run() -> tuple[UUID, str, int]:
+            self._open_account(account_id)
+            try:
+                self._open_account(trustee_account_id)
+            except NotFound:
+                raise InvalidInput(
+                    FieldError("trustee_account_id", "no open account has this id"),
+                    code="EntityNotExist.Account",
+                ) from None
+            entrustment = Entrustment(
+                account_id=account_id,
+                trustee_account_id=trustee_account_id,
+                role_name=name,
+                scope=document,
+                scope_policies=policies,
+                contract_ref=contract_ref.strip(),
+                starts_at=starts,
+                ends_at=ends,
+                description=description,
+            )
+            claim = self._new_claim(account_id, "role", name, entrustment.id)
+            return entrustment.id, name, self._commit(claim, entrustment)
+
+        return self._command(run)
+
+    def _entrustment(self, account_id: str, entrustment_id: UUID) -> Entrustment:
+        entrustment = self._get(entrustment_id, Entrustment)
+        if entrustment.account_id != account_id:
+            raise NotFound(
+                f"entrustment {entrustment_id} does not exist", code="EntityNotExist.Entrustment"
+            )
+        return entrustment
+
+    def amend_entrustment(self, account_id: str, entrustment_id: UUID, scope: object) -> int:
+        document, policies = self._scope(account_id, scope, "scope")
+
+        def run() -> int:
+            entrustment = self._entrustment(account_id, entrustment_id)
+            entrustment.amend(document, policies, datetime.now(UTC))
+            return self._commit(entrustment)
+
+        return self._command(run)
+
+    def revoke_entrustment(self, account_id: str, entrustment_id: UUID) -> int:
+        """One event; every delegation and session under the contract is dead from it."""
+
+        def run() -> int:
+            entrustment = self._entrustment(account_id, entrustment_id)
+            entrustment.revoke(datetime.now(UTC))
+            return self._commit(entrustment)
+
+        return self._command(run)
+
+    def end_entrustment(self, entrustment_id: UUID) -> int | None:
+        """``EntrustmentEnded`` once its term is reached; None when there is nothing to record."""
+
+        def run() -> int | None:
+            entrustment = self._get(entrustment_id, Entrustment)
+            if not entrustment.end(datetime.now(UTC)):
+                return None
+            return self._commit(entrustment)
+
+        return self._command(run)
+
+    def grant_delegation(
+        self,
+        account_id: str,
+        *,
+        delegation_id: UUID,
+        entrustment_id: UUID,
+        grantee: str,
+        scope: object,
+        ends_at: datetime | None = None,
+    ) -> tuple[list[ScopeWarning], int]:
+        """B lets one of its users or groups act under an entrustment it received."""
+        parsed = parse_principal_arn(grantee) if isinstance(grantee, str) else None
+        if parsed is None or parsed.kind not in ("user", "group"):
+            raise InvalidInput(FieldError("grantee", "must be the ARN of a user or a group"))
+        if parsed.account_id != account_id:
+            raise InvalidInput(FieldError("grantee", f"must be a user or group of {account_id}"))
+        ends = self._instant("ends_at", ends_at)
+        if ends is not None and ends <= datetime.now(UTC):
+            raise InvalidInput(FieldError("ends_at", "must be in the future"))
+        document = self._document(scope if isinstance(scope, str | Mapping) else "", "scope")
+
+        def run() -> tuple[list[ScopeWarning], int]:
+            self._open_account(account_id)
+            try:
+                entrustment = self._get(entrustment_id, Entrustment)
+            except NotFound:
+                entrustment = None
+            if entrustment is None or entrustment.trustee_account_id != account_id:
+                raise NotFound(
+                    f"account {account_id} received no entrustment {entrustment_id}",
+                    code="EntityNotExist.Entrustment",
+                )
+            entrustment._require_open(datetime.now(UTC), "delegated")
+            kind = parsed.kind
+            _, holder = self._live(
+                account_id, kind, parsed.name or "", User if kind == "user" else Group
+            )
+            delegation = Delegation(
+                delegation_id=delegation_id,
+                account_id=account_id,
+                entrustment_id=entrustment.id,
+                entrustment_account_id=entrustment.account_id,
+                grantee_arn=parsed.arn,
+                grantee_kind=kind,
+                grantee_id=holder.id,
+                scope=document,
+                ends_at=ends,
+            )
+            warnings = scope_warnings(
+                parse_policy_document(document), parse_policy_document(entrustment.scope)
+            )
+            return warnings, self._commit(delegation)
+
+        return self._command(run)
+
+    def revoke_delegation(self, account_id: str, delegation_id: UUID) -> int:
+        def run() -> int:
+            try:
+                delegation = self._get(delegation_id, Delegation)
+            except NotFound:
+                delegation = None
+            if delegation is None or delegation.account_id != account_id:
+                raise NotFound(
+                    f"delegation {delegation_id} does not exist",
+                    code="EntityNotExist.Delegation",
+                )
+            delegation.revoke(datetime.now(UTC))
+            return self._commit(delegation)
 
         return self._command(run)
 

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_SESSION_POLICY_CHARS",
     "SESSION_DURATION_RANGE",
     "AssumingCaller",
+    "EntrustmentTerms",
     "ParentSession",
     "RoleFacts",
     "SessionPlan",
@@ -44,14 +45,29 @@ _ASSUME_ROLE = "sts:AssumeRole"
 
 
 @dataclass(frozen=True, slots=True)
+class EntrustmentTerms:
+    """A managed role's contract, as AssumeRole needs it now (DESIGN §3.2)."""
+
+    entrustment_id: UUID
+    arn: str
+    trustee_account_id: str
+    inactive_reason: str | None
+    """Why no one may assume it now (scheduled, ended, revoked), or None while active."""
+    ends_at: datetime | None
+    delegated_user_ids: frozenset[UUID]
+    """The trustee's users a live delegation reaches now, directly or through a group."""
+
+
+@dataclass(frozen=True, slots=True)
 class RoleFacts:
-    """A live role as AssumeRole needs it."""
+    """A live role as AssumeRole needs it; ``entrustment`` is set for a managed role."""
 
     role_id: UUID
     account_id: str
     role_name: str
     trust: PolicyDocument
     max_session_duration: int
+    entrustment: EntrustmentTerms | None = None
 
     @property
     def arn(self) -> str:
@@ -246,7 +262,20 @@ def plan_session(
         raise NotPermitted(
             f"role {role_arn_text} does not exist or its trust policy does not admit {subject.arn}"
         )
-    admitted, why = trust_admits(role.trust, caller, context)
+    terms = role.entrustment
+    if terms is not None and subject.account_id != terms.trustee_account_id:
+        admitted, why = False, "only the trustee's delegated users may assume it"
+    elif terms is not None:
+        if terms.inactive_reason is not None:
+            raise NotPermitted(f"cannot assume {role.arn}: {terms.inactive_reason}")
+        if caller.parent is not None or caller.source_user_id not in terms.delegated_user_ids:
+            raise NotPermitted(
+                f"cannot assume {role.arn}: no live delegation of {terms.arn} reaches "
+                f"{subject.arn} (only the trustee's delegated users may assume it)"
+            )
+        admitted, why = True, ""
+    else:
+        admitted, why = trust_admits(role.trust, caller, context)
     if not admitted:
         if target_account != subject.account_id:
             # the same words as for a missing role: another account's roles stay private
@@ -267,4 +296,6 @@ def plan_session(
     expiration = (now + timedelta(seconds=duration_seconds)).replace(microsecond=0)
     if caller.parent is not None and caller.parent.expiration < expiration:
         expiration = caller.parent.expiration  # a child never outlives its parent
+    if terms is not None and terms.ends_at is not None and terms.ends_at < expiration:
+        expiration = terms.ends_at  # nor a session its contract
     return SessionPlan(role, role_session_name, caller, session_policy, issued_at, expiration)
