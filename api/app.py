@@ -16,6 +16,7 @@ from api.routers import (
     accounts,
     audit,
     decisions,
+    entrustments,
     groups,
     health,
     history,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(groups.router)
     app.include_router(roles.router)
     app.include_router(sts.router)
+    app.include_router(entrustments.router)
     app.include_router(policies.system_router)
     app.include_router(policies.router)
     app.include_router(decisions.router)

@@ -5,18 +5,28 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from domain.arns import group_arn, policy_arn, role_arn, user_arn
+from domain.arns import (
+    delegation_arn,
+    entrustment_arn,
+    group_arn,
+    policy_arn,
+    role_arn,
+    user_arn,
+)
 from domain.attachments import Attachment
 from domain.decisions import Answer
+from domain.entrustments import entrustment_status
 from domain.errors import FieldError, InvalidInput
 from domain.evaluation import DecisionKind
 from projections.decision_index import DecisionIndex
 from projections.session_lineage import SessionRecord
 from projections.views import (
     AccessKeyView,
+    DelegationView,
+    EntrustmentView,
     GroupView,
     PolicyVersionView,
     PolicyView,
@@ -125,19 +135,97 @@ def user_json(user: UserView) -> dict[str, Any]:
     }
 
 
-def role_json(role: RoleView) -> dict[str, Any]:
+def role_json(role: RoleView, index: DecisionIndex | None = None) -> dict[str, Any]:
+    trust: Any = json.loads(role.trust_policy)
+    managed_by = None
+    if role.entrustment_id is not None and index is not None:
+        entrustment = index.entrustments[role.entrustment_id]
+        managed_by = entrustment_arn(entrustment.account_id, entrustment.id)
+        now = datetime.now(UTC)
+        delegations = [index.delegations[d] for d in entrustment.delegation_ids]
+        grantees = sorted(
+            {
+                d.grantee_arn
+                for d in delegations
+                if not d.revoked and (d.ends_at is None or d.ends_at > now)
+            }
+        )
+        trust = {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"RAM": grantees},
+                    "Comment": f"computed from the live delegations under {managed_by}",
+                }
+            ]
+            if grantees
+            else [],
+        }
     return {
+        "managed_by": managed_by,
         "role_id": str(role.id),
         "role_name": role.role_name,
         "arn": role_arn(role.account_id, role.role_name),
         "description": role.description,
-        "assume_role_policy_document": json.loads(role.trust_policy),
+        "assume_role_policy_document": trust,
         "max_session_duration": role.max_session_duration,
         "sessions_revoked_before": (
             rfc3339(role.sessions_revoked_before) if role.sessions_revoked_before else None
         ),
         "create_date": rfc3339(role.created_at),
         "update_date": rfc3339(role.updated_at),
+    }
+
+
+def entrustment_json(entrustment: EntrustmentView, index: DecisionIndex) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    state = entrustment.state()
+    status = entrustment_status(
+        revoked=state.revoked is not None,
+        ended=state.ended,
+        starts_at=state.starts_at,
+        ends_at=state.ends_at,
+        at=now,
+    )
+    return {
+        "entrustment_id": str(entrustment.id),
+        "arn": state.arn,
+        "account_id": entrustment.account_id,
+        "trustee_account_id": entrustment.trustee_account_id,
+        "role_name": entrustment.role_name,
+        "role_arn": role_arn(entrustment.account_id, entrustment.role_name),
+        "contract_ref": entrustment.contract_ref,
+        "scope": json.loads(entrustment.scope),
+        "scope_policies": entrustment.scope_policies,
+        "starts_at": rfc3339(entrustment.starts_at) if entrustment.starts_at else None,
+        "ends_at": rfc3339(entrustment.ends_at) if entrustment.ends_at else None,
+        "description": entrustment.description,
+        "status": status.value,
+        "revoked": entrustment.revoked,
+        "delegations": [delegation_json(index.delegations[d]) for d in entrustment.delegation_ids],
+        "create_date": rfc3339(entrustment.created_at),
+        "update_date": rfc3339(entrustment.updated_at),
+    }
+
+
+def delegation_json(delegation: DelegationView) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    ended = delegation.ends_at is not None and delegation.ends_at <= now
+    return {
+        "delegation_id": str(delegation.id),
+        "arn": delegation_arn(delegation.account_id, delegation.id),
+        "account_id": delegation.account_id,
+        "entrustment_id": str(delegation.entrustment_id),
+        "entrustment_arn": entrustment_arn(
+            delegation.entrustment_account_id, delegation.entrustment_id
+        ),
+        "grantee": delegation.grantee_arn,
+        "scope": json.loads(delegation.scope),
+        "ends_at": rfc3339(delegation.ends_at) if delegation.ends_at else None,
+        "status": "revoked" if delegation.revoked else "ended" if ended else "active",
+        "create_date": rfc3339(delegation.created_at),
     }
 
 

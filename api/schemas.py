@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -15,6 +16,7 @@ from domain.errors import FieldError, InvalidInput
 from domain.validation import ENTITY_NAME_PATTERN
 
 __all__ = [
+    "AmendEntrustment",
     "AssumeRoleBody",
     "AuthorizeBody",
     "ClientCredentials",
@@ -23,6 +25,8 @@ __all__ = [
     "CreatePolicyVersion",
     "CreateRole",
     "CreateUser",
+    "GrantDelegation",
+    "GrantEntrustment",
     "OpenAccount",
     "Revocation",
     "RevokeRoleSessions",
@@ -120,6 +124,29 @@ class AssumeRoleBody(_Body):
     duration_seconds: int | None = None
     policy: PolicyDocumentField | None = None
     external_id: str | None = Field(default=None, max_length=2048)
+
+
+class GrantEntrustment(_Body):
+    trustee_account_id: str = Field(pattern=r"^[0-9]{16}$")
+    scope: dict[str, Any] | str
+    contract_ref: str = Field(min_length=1, max_length=128)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    description: str | None = Field(default=None, max_length=1024)
+    role_name: str | None = Field(
+        default=None, pattern=ENTITY_NAME_PATTERN, min_length=1, max_length=64
+    )
+
+
+class AmendEntrustment(_Body):
+    scope: dict[str, Any] | str
+
+
+class GrantDelegation(_Body):
+    entrustment_id: UUID
+    grantee: str = Field(min_length=1, max_length=512)
+    scope: dict[str, Any] | str
+    ends_at: datetime | None = None
 
 
 class ClientCredentials(_Body):

@@ -12,13 +12,21 @@ concurrently and never lock — every container they iterate is replaced, not mu
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from domain.arns import account_of_resource, group_arn, parse_principal_arn, root_arn, user_arn
+from domain.arns import (
+    account_of_resource,
+    delegation_arn,
+    entrustment_arn,
+    group_arn,
+    parse_principal_arn,
+    root_arn,
+    user_arn,
+)
 from domain.attachments import Attachment, PolicyType
 from domain.decisions import Answer, Subject, SubjectKind, decide
 from domain.evaluation import Layer, PolicySet, Request
@@ -26,19 +34,25 @@ from domain.policy import DocumentKind, parse_policy_document
 from domain.secrets import SecretHasher
 from domain.session_tokens import InvalidSessionToken, SessionTokenSigner
 from domain.sessions import session_aggregate_id
-from domain.sts import AssumingCaller, ParentSession, RoleFacts, trust_admits
-from projections.ledger_time import ledger_time_after
+from domain.sts import AssumingCaller, EntrustmentTerms, ParentSession, RoleFacts, trust_admits
+from projections.ledger_time import format_instant, ledger_time_after
 from projections.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
 from projections.session_lineage import (
+    DelegationState,
+    EntrustmentState,
     RoleState,
     SessionInvalid,
     SessionRecord,
+    delegation_layer,
     resolve_session,
+    scope_layer,
     session_policy_layer,
 )
 from projections.views import (
     AccessKeyView,
     AccountView,
+    DelegationView,
+    EntrustmentView,
     GroupView,
     PolicyVersionView,
     PolicyView,
@@ -50,6 +64,14 @@ from projections.views import (
 __all__ = ["AuthenticationFailed", "Credential", "DecisionIndex"]
 
 _MEMO_LIMIT = 200_000
+MANAGED_ROLE_MAX_SESSION_DURATION = 3_600
+_MANAGED_TRUST = parse_policy_document(
+    '{"Statement": [{"Action": "sts:AssumeRole", "Effect": "Deny",'
+    ' "Principal": {"RAM": "acs:ram::*"}}], "Version": "1"}',
+    kind=DocumentKind.TRUST,
+)
+"""A managed role's written trust admits no one: who may assume it is computed from the
+live delegations under its entrustment (``RoleFacts.entrustment``)."""
 _SESSION_CACHE_LIMIT = 100_000
 _LINEAGE_NEUTRAL = frozenset(
     {
@@ -93,6 +115,9 @@ class Credential:
     generation: Hashable = field(default=None, compare=False)
     """A session's memo generation: its lineage's role generations."""
     session: SessionRecord | None = field(default=None, compare=False)
+    valid_until: datetime = field(default=datetime.max.replace(tzinfo=UTC), compare=False)
+    """When a time bound of the session's lineage passes (expiry, a contract's or a
+    delegation's end): a remembered credential is judged afresh from then on."""
 
 
 class AuthenticationFailed(Exception):
@@ -121,6 +146,9 @@ class DecisionIndex:
         self.roles: dict[UUID, RoleView] = {}
         self.role_ids: dict[tuple[str, str], UUID] = {}
         self.sessions: dict[str, SessionView] = {}
+        self.entrustments: dict[UUID, EntrustmentView] = {}
+        self.delegations: dict[UUID, DelegationView] = {}
+        self._delegation_layers: dict[tuple[UUID, ...], PolicySet] = {}
         self._session_keys: dict[UUID, str] = {}
         self._session_expiries: list[tuple[datetime, str]] = []
         self._session_layers: dict[str, PolicySet | None] = {}
@@ -171,6 +199,12 @@ class DecisionIndex:
             "mandate:RoleDeleted.v1": self._role_deleted,
             "mandate:Role.PolicyAttached.v1": self._role_policy_attached,
             "mandate:Role.PolicyDetached.v1": self._role_policy_detached,
+            "mandate:EntrustmentGranted.v1": self._entrustment_granted,
+            "mandate:EntrustmentAmended.v1": self._entrustment_amended,
+            "mandate:EntrustmentRevoked.v1": self._entrustment_revoked,
+            "mandate:EntrustmentEnded.v1": self._entrustment_ended,
+            "mandate:DelegationGranted.v1": self._delegation_granted,
+            "mandate:DelegationRevoked.v1": self._delegation_revoked,
             "mandate:SessionIssued.v1": self._session_issued,
             "mandate:SessionRevoked.v1": self._session_revoked,
         }
@@ -424,6 +458,148 @@ class DecisionIndex:
     def _role_policy_detached(self, e: Any) -> None:
         self._detached(self.roles[e.originator_id], "role", e)
 
+    def _entrustment_granted(self, e: Any) -> None:
+        entrustment = EntrustmentView(
+            e.originator_id,
+            e.account_id,
+            e.trustee_account_id,
+            e.role_name,
+            e.scope,
+            e.scope_policies,
+            e.contract_ref,
+            e.starts_at,
+            e.ends_at,
+            e.description,
+            e.timestamp,
+            e.timestamp,
+        )
+        self.entrustments[entrustment.id] = entrustment
+        self.roles[entrustment.id] = RoleView(
+            entrustment.id,
+            e.account_id,
+            e.role_name,
+            e.description,
+            _MANAGED_TRUST.canonical_json(),
+            _MANAGED_TRUST,
+            MANAGED_ROLE_MAX_SESSION_DURATION,
+            e.timestamp,
+            e.timestamp,
+            entrustment_id=entrustment.id,
+        )
+        self.role_ids[(e.account_id, e.role_name)] = entrustment.id
+
+    def _entrustment_amended(self, e: Any) -> None:
+        entrustment = self.entrustments[e.originator_id]
+        entrustment.scope = e.scope
+        entrustment.scope_policies = e.scope_policies
+        entrustment.updated_at = e.timestamp
+        self._touch((entrustment.id,))
+
+    def _entrustment_revoked(self, e: Any) -> None:
+        entrustment = self.entrustments[e.originator_id]
+        why = (e.audit or {}).get("reason")
+        entrustment.revoked = (
+            f"the entrustment {entrustment_arn(entrustment.account_id, entrustment.id)} "
+            f"(contract {entrustment.contract_ref}) was revoked" + (f": {why}" if why else "")
+        )
+        entrustment.updated_at = e.timestamp
+        self._touch((entrustment.id,))
+
+    def _entrustment_ended(self, e: Any) -> None:
+        entrustment = self.entrustments[e.originator_id]
+        entrustment.ended = True
+        entrustment.updated_at = e.timestamp
+        self._touch((entrustment.id,))
+
+    def _delegation_granted(self, e: Any) -> None:
+        delegation = DelegationView(
+            e.originator_id,
+            e.account_id,
+            e.entrustment_id,
+            e.entrustment_account_id,
+            e.grantee_arn,
+            e.grantee_kind,
+            e.grantee_id,
+            e.scope,
+            e.ends_at,
+            e.timestamp,
+        )
+        self.delegations[delegation.id] = delegation
+        entrustment = self.entrustments.get(delegation.entrustment_id)
+        if entrustment is not None:
+            entrustment.delegation_ids = (*entrustment.delegation_ids, delegation.id)
+            self._touch((entrustment.id,))
+
+    def _delegation_revoked(self, e: Any) -> None:
+        delegation = self.delegations[e.originator_id]
+        delegation.revoked = True
+        self._touch((delegation.entrustment_id,))
+
+    def live_delegations(
+        self, entrustment: EntrustmentView, user_id: UUID, at: datetime
+    ) -> tuple[tuple[DelegationView, ...], str]:
+        """The live delegations under ``entrustment`` reaching the user now, and why none."""
+        user = self.users.get(user_id)
+        live: list[DelegationView] = []
+        dead: list[str] = []
+        for delegation_id in entrustment.delegation_ids:
+            d = self.delegations[delegation_id]
+            if d.grantee_kind == "user":
+                reaches = d.grantee_id == user_id
+            else:
+                group = self.groups.get(d.grantee_id)
+                reaches = group is not None and user is not None and d.grantee_id in user.groups
+            if not reaches:
+                continue
+            arn = delegation_arn(d.account_id, d.id)
+            if d.revoked:
+                dead.append(f"delegation {arn} was revoked")
+            elif d.ends_at is not None and at >= d.ends_at:
+                dead.append(f"delegation {arn} ended at {format_instant(d.ends_at)}")
+            elif user is None:
+                dead.append("the user no longer exists")
+            else:
+                live.append(d)
+        why = "; ".join(dead) or "no delegation under it names the user or one of its groups"
+        return tuple(live), why
+
+    def delegated_user_ids(self, entrustment: EntrustmentView, at: datetime) -> frozenset[UUID]:
+        """The trustee's users a live delegation under ``entrustment`` reaches at ``at``."""
+        users: set[UUID] = set()
+        for delegation_id in entrustment.delegation_ids:
+            d = self.delegations[delegation_id]
+            if d.revoked or (d.ends_at is not None and at >= d.ends_at):
+                continue
+            if d.grantee_kind == "user":
+                if d.grantee_id in self.users:
+                    users.add(d.grantee_id)
+            elif (group := self.groups.get(d.grantee_id)) is not None:
+                users.update(group.member_ids)
+        return frozenset(users)
+
+    def delegation_layer_of(self, delegations: tuple[DelegationState, ...]) -> PolicySet:
+        key = tuple(d.delegation_id for d in delegations)
+        layer = self._delegation_layers.get(key)
+        if layer is None:
+            if len(self._delegation_layers) >= 10_000:
+                self._delegation_layers = {}
+            layer = delegation_layer(delegations)
+            self._delegation_layers[key] = layer
+        return layer
+
+    def entrustments_of(self, account_id: str, direction: str) -> list[EntrustmentView]:
+        side = "account_id" if direction == "granted" else "trustee_account_id"
+        return sorted(
+            (e for e in list(self.entrustments.values()) if getattr(e, side) == account_id),
+            key=lambda e: (e.created_at, str(e.id)),
+        )
+
+    def delegations_of(self, account_id: str) -> list[DelegationView]:
+        return sorted(
+            (d for d in list(self.delegations.values()) if d.account_id == account_id),
+            key=lambda d: (d.created_at, str(d.id)),
+        )
+
     def _session_issued(self, e: Any) -> None:
         record = SessionRecord.from_event(e)
         self.sessions[record.access_key_id] = SessionView(record, e.secret_hash)
@@ -470,12 +646,35 @@ class DecisionIndex:
             live.append(view.record)
         return sorted(live, key=lambda r: r.access_key_id)
 
+    def policy_document(self, account_id: str, policy_name: str) -> str | None:
+        policy = self.policy_by_name(account_id, policy_name)
+        if policy is None:
+            return None
+        return policy.versions[policy.default_version].document
+
     def role_facts(self, account_id: str, role_name: str) -> RoleFacts | None:
         role = self.role_by_name(account_id, role_name)
         if role is None or not self._is_open(account_id):
             return None
+        terms = None
+        if role.entrustment_id is not None:
+            entrustment = self.entrustments[role.entrustment_id]
+            now = datetime.now(UTC)
+            terms = EntrustmentTerms(
+                entrustment.id,
+                entrustment_arn(entrustment.account_id, entrustment.id),
+                entrustment.trustee_account_id,
+                entrustment.state().dead_reason(now),
+                entrustment.ends_at,
+                self.delegated_user_ids(entrustment, now),
+            )
         return RoleFacts(
-            role.id, role.account_id, role.role_name, role.trust, role.max_session_duration
+            role.id,
+            role.account_id,
+            role.role_name,
+            role.trust,
+            role.max_session_duration,
+            terms,
         )
 
     def _is_open(self, account_id: str) -> bool:
@@ -489,7 +688,10 @@ class DecisionIndex:
         if cached is not None and cached[0] == generation:
             return cached[1]
         arn = f"acs:ram::{role.account_id}:role/{role.role_name}"
-        layer = self._compiler.role_layer(arn, role.attachments.values(), self._default_version)
+        if role.entrustment_id is not None:
+            layer = scope_layer(self.entrustments[role.entrustment_id].state(), arn)
+        else:
+            layer = self._compiler.role_layer(arn, role.attachments.values(), self._default_version)
         self._policy_sets[role.id] = (generation, layer)
         return layer
 
@@ -498,9 +700,13 @@ class DecisionIndex:
 
         Raises ``SessionInvalid`` naming the dead link of its lineage.
         """
+        subject, generation, _ = self._resolve_live(access_key_id, at)
+        return subject, generation
+
+    def _resolve_live(self, access_key_id: str, at: datetime) -> tuple[Subject, Hashable, datetime]:
         facts = _LiveLineage(self)
         subject = resolve_session(access_key_id, at, facts)
-        return subject, tuple(facts.generations)
+        return subject, tuple(facts.generations), facts.valid_until
 
     def verify_session_credentials(
         self, access_key_id: str, secret: str, security_token: str
@@ -539,14 +745,14 @@ class DecisionIndex:
             if (
                 record is not None
                 and credential.access_key_id == access_key_id
-                and at < record.expiration
+                and at < credential.valid_until
             ):
                 if not self.hasher.verify(secret, secret_hash):
                     raise AuthenticationFailed("the AccessKey secret does not match")
                 return credential
         record = self.verify_session_credentials(access_key_id, secret, security_token)
         try:
-            subject, generation = self.session_subject(access_key_id, at)
+            subject, generation, valid_until = self._resolve_live(access_key_id, at)
         except SessionInvalid as dead:
             raise AuthenticationFailed(str(dead)) from None
         credential = Credential(
@@ -558,6 +764,7 @@ class DecisionIndex:
             subject,
             generation,
             record,
+            valid_until,
         )
         verified = self._verified_sessions
         if len(verified) >= _SESSION_CACHE_LIMIT:
@@ -612,18 +819,41 @@ class DecisionIndex:
             return None
         caller = AssumingCaller(subject, None)
         context = request.context
+        now = _now_of(context)
         for role in self.roles_of(resource_account):
             arn = f"acs:ram::{role.account_id}:role/{role.role_name}"
             may = decide(subject, Request("sts:AssumeRole", arn, context))
-            if not may.allowed or not trust_admits(role.trust, caller, context)[0]:
+            if not may.allowed:
                 continue
-            as_role = Subject(
-                role.account_id,
-                arn,
-                SubjectKind.SESSION,
-                layers=(self.role_layer_of(role),),
-                chain=(subject.arn, arn),
-            )
+            chain: tuple[str, ...]
+            if role.entrustment_id is not None:
+                entrustment = self.entrustments[role.entrustment_id]
+                user_id = self.user_ids.get(_user_key(subject))
+                if (
+                    user_id is None
+                    or subject.account_id != entrustment.trustee_account_id
+                    or entrustment.state().dead_reason(now) is not None
+                ):
+                    continue
+                live, _ = self.live_delegations(entrustment, user_id, now)
+                if not live:
+                    continue
+                delegations = tuple(d.state() for d in live)
+                layers: tuple[PolicySet, ...] = (
+                    self.role_layer_of(role),
+                    self.delegation_layer_of(delegations),
+                )
+                chain = (
+                    subject.arn,
+                    delegations[0].arn,
+                    entrustment_arn(entrustment.account_id, entrustment.id),
+                    arn,
+                )
+            else:
+                if not trust_admits(role.trust, caller, context)[0]:
+                    continue
+                layers, chain = (self.role_layer_of(role),), (subject.arn, arn)
+            as_role = Subject(role.account_id, arn, SubjectKind.SESSION, layers=layers, chain=chain)
             answer = decide(as_role, request)
             if answer.allowed:
                 return answer
@@ -797,19 +1027,31 @@ class DecisionIndex:
         return found[1] if found else None
 
 
+def _now_of(context: Mapping[str, object]) -> datetime:
+    moment = context.get("acs:currenttime")
+    return moment if isinstance(moment, datetime) else datetime.now(UTC)
+
+
+def _user_key(subject: Subject) -> tuple[str, str]:
+    return subject.account_id, subject.arn.rpartition("/")[2]
+
+
 class _LiveLineage:
     """``LineageFacts`` over the live index (now), noting each role generation it read."""
 
-    __slots__ = ("generations", "index")
+    __slots__ = ("generations", "index", "valid_until")
 
     def __init__(self, index: DecisionIndex) -> None:
         self.index = index
         self.generations: list[int] = []
+        self.valid_until = datetime.max.replace(tzinfo=UTC)
+        """The first instant a time bound of the lineage passes (expiry, a contract's end)."""
 
     def session(self, access_key_id: str) -> tuple[SessionRecord | None, str | None]:
         view = self.index.sessions.get(access_key_id)
         if view is None:
             return None, f"the session {access_key_id} does not exist or expired long ago"
+        self.valid_until = min(self.valid_until, view.record.expiration)
         return view.record, view.revoked
 
     def role(self, role_id: UUID) -> RoleState | None:
@@ -819,13 +1061,35 @@ class _LiveLineage:
         # read before the layer, so a layer built while an event applies is filed under the
         # old generation (as for users)
         self.generations.append(self.index._generations.get(role_id, 0))
+        entrustment = None
+        if role.entrustment_id is not None:
+            entrustment = self.index.entrustments[role.entrustment_id].state()
+            if entrustment.ends_at is not None:
+                self.valid_until = min(self.valid_until, entrustment.ends_at)
         return RoleState(
             role.id,
             role.account_id,
             role.role_name,
             role.sessions_revoked_before,
             tuple(role.attachments.values()),
+            entrustment,
         )
+
+    def delegations(
+        self, entrustment: EntrustmentState, user_id: UUID, at: datetime
+    ) -> tuple[tuple[DelegationState, ...], str]:
+        index = self.index
+        view = index.entrustments[entrustment.entrustment_id]
+        self.generations.append(index._generations.get(user_id, 0))
+        live, why = index.live_delegations(view, user_id, at)
+        self.generations.append(hash(tuple(d.id for d in live)))
+        for d in live:
+            if d.ends_at is not None:
+                self.valid_until = min(self.valid_until, d.ends_at)
+        return tuple(d.state() for d in live), why
+
+    def delegation_layer(self, delegations: tuple[DelegationState, ...]) -> PolicySet:
+        return self.index.delegation_layer_of(delegations)
 
     def user_exists(self, user_id: UUID) -> bool:
         return user_id in self.index.users

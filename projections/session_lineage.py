@@ -18,19 +18,24 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from domain.arns import assumed_role_arn, role_arn
+from domain.arns import assumed_role_arn, delegation_arn, entrustment_arn, role_arn
 from domain.attachments import Attachment
 from domain.decisions import Subject, SubjectKind
+from domain.entrustments import EntrustmentStatus, entrustment_status
 from domain.evaluation import Layer, PolicySet, PolicySource, compile_policy
 from domain.policy import parse_policy_document
 from projections.ledger_time import format_instant
 
 __all__ = [
+    "DelegationState",
+    "EntrustmentState",
     "LineageFacts",
     "RoleState",
     "SessionInvalid",
     "SessionRecord",
+    "delegation_layer",
     "resolve_session",
+    "scope_layer",
     "session_policy_layer",
 ]
 
@@ -85,14 +90,67 @@ class SessionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class EntrustmentState:
+    """The contract behind a managed role, as sessions depend on it at one instant."""
+
+    entrustment_id: UUID
+    account_id: str
+    trustee_account_id: str
+    contract_ref: str
+    scope: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    revoked: str | None
+    """Why it was revoked (``EntrustmentRevoked``, with its reason), or None."""
+    ended: bool
+
+    @property
+    def arn(self) -> str:
+        return entrustment_arn(self.account_id, self.entrustment_id)
+
+    def dead_reason(self, at: datetime) -> str | None:
+        status = entrustment_status(
+            revoked=self.revoked is not None,
+            ended=self.ended,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            at=at,
+        )
+        if status is EntrustmentStatus.REVOKED:
+            return self.revoked
+        if status is EntrustmentStatus.ENDED:
+            when = format_instant(self.ends_at) if self.ends_at else "its end"
+            return f"the entrustment {self.arn} (contract {self.contract_ref}) ended at {when}"
+        if status is EntrustmentStatus.SCHEDULED:
+            return f"the entrustment {self.arn} (contract {self.contract_ref}) had not started"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DelegationState:
+    """A live delegation of the trustee, as a session's delegation layer uses it."""
+
+    delegation_id: UUID
+    account_id: str
+    grantee_arn: str
+    scope: str
+    ends_at: datetime | None
+
+    @property
+    def arn(self) -> str:
+        return delegation_arn(self.account_id, self.delegation_id)
+
+
+@dataclass(frozen=True, slots=True)
 class RoleState:
-    """A role as a session depends on it at one instant."""
+    """A role as a session depends on it at one instant; a managed role has its contract."""
 
     role_id: UUID
     account_id: str
     role_name: str
     sessions_revoked_before: datetime | None
     attachments: tuple[Attachment, ...]
+    entrustment: EntrustmentState | None = None
 
     @property
     def arn(self) -> str:
@@ -112,7 +170,20 @@ class LineageFacts(Protocol):
 
     def account_open(self, account_id: str) -> bool: ...
 
-    def role_layer(self, role: RoleState) -> PolicySet: ...
+    def role_layer(self, role: RoleState) -> PolicySet:
+        """A role's policies — for a managed role, its entrustment's scope (``entrustment``)."""
+        ...
+
+    def delegations(
+        self, entrustment: EntrustmentState, user_id: UUID, at: datetime
+    ) -> tuple[tuple[DelegationState, ...], str]:
+        """The live delegations under ``entrustment`` reaching the user (directly or through a
+        group it is in), oldest first; when there are none, why (naming the dead link)."""
+        ...
+
+    def delegation_layer(self, delegations: tuple[DelegationState, ...]) -> PolicySet:
+        """Their scopes, as one ``delegation`` layer (a union: any of them may allow)."""
+        ...
 
     def session_layer(self, record: SessionRecord) -> PolicySet | None: ...
 
@@ -124,6 +195,25 @@ def session_policy_layer(record: SessionRecord) -> PolicySet | None:
     source = PolicySource(Layer.SESSION, "Inline", "SessionPolicy", None, record.arn)
     compiled = compile_policy(parse_policy_document(record.session_policy), source)
     return PolicySet.of([compiled], Layer.SESSION)
+
+
+def scope_layer(entrustment: EntrustmentState, role_arn_text: str) -> PolicySet:
+    """A managed role's layer: the entrustment's scope, as signed (``entrustment``)."""
+    source = PolicySource(Layer.ENTRUSTMENT, "Inline", "EntrustmentScope", None, entrustment.arn)
+    compiled = compile_policy(parse_policy_document(entrustment.scope), source)
+    return PolicySet.of([compiled], Layer.ENTRUSTMENT)
+
+
+def delegation_layer(delegations: tuple[DelegationState, ...]) -> PolicySet:
+    """The union of the delegations' scopes, each statement ``via`` its delegation."""
+    compiled = [
+        compile_policy(
+            parse_policy_document(d.scope),
+            PolicySource(Layer.DELEGATION, "Inline", "DelegationScope", None, d.arn),
+        )
+        for d in delegations
+    ]
+    return PolicySet.of(compiled, Layer.DELEGATION)
 
 
 def resolve_session(access_key_id: str, at: datetime, facts: LineageFacts) -> Subject:
@@ -151,6 +241,22 @@ def _resolve(access_key_id: str, at: datetime, facts: LineageFacts, depth: int) 
         raise SessionInvalid(
             f"the sessions of role {role.arn} issued before {format_instant(horizon)} were revoked"
         )
+    terms = role.entrustment
+    contract: tuple[PolicySet, ...] = ()
+    contract_chain: tuple[str, ...] = ()
+    if terms is not None:
+        dead = terms.dead_reason(at)
+        if dead is not None:
+            raise SessionInvalid(dead)
+        if record.source_user_id is None:
+            raise SessionInvalid(f"no delegated user is at the source of {record.arn}")
+        delegations, why = facts.delegations(terms, record.source_user_id, at)
+        if not delegations:
+            raise SessionInvalid(
+                f"no live delegation of {terms.arn} reaches {record.source_arn}: {why}"
+            )
+        contract = (facts.delegation_layer(delegations),)
+        contract_chain = (delegations[0].arn, terms.arn)
     if record.parent_access_key_id is not None:
         try:
             parent = _resolve(record.parent_access_key_id, at, facts, depth + 1)
@@ -165,7 +271,7 @@ def _resolve(access_key_id: str, at: datetime, facts: LineageFacts, depth: int) 
         if record.source_user_id is not None and not facts.user_exists(record.source_user_id):
             raise SessionInvalid(f"the session's source user {record.source_arn} was deleted")
         layers, chain = (), (record.source_arn,)
-    own = [facts.role_layer(role)]
+    own = [facts.role_layer(role), *contract]
     session_layer = facts.session_layer(record)
     if session_layer is not None:
         own.append(session_layer)
@@ -174,5 +280,5 @@ def _resolve(access_key_id: str, at: datetime, facts: LineageFacts, depth: int) 
         record.arn,
         SubjectKind.SESSION,
         layers=(*layers, *own),
-        chain=(*chain, role.arn, record.arn),
+        chain=(*chain, *contract_chain, role.arn, record.arn),
     )

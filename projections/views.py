@@ -13,11 +13,13 @@ from uuid import UUID
 
 from domain.attachments import Attachment
 from domain.policy import PolicyDocument
-from projections.session_lineage import SessionRecord
+from projections.session_lineage import DelegationState, EntrustmentState, SessionRecord
 
 __all__ = [
     "AccessKeyView",
     "AccountView",
+    "DelegationView",
+    "EntrustmentView",
     "GroupView",
     "PolicyVersionView",
     "PolicyView",
@@ -102,6 +104,58 @@ class RoleView:
     updated_at: datetime
     attachments: dict[tuple[str, str], Attachment] = field(default_factory=dict)
     sessions_revoked_before: datetime | None = None
+    entrustment_id: UUID | None = None
+    """Set for a managed role: the entrustment (same id) that realises it."""
+
+
+@dataclass(slots=True)
+class EntrustmentView:
+    id: UUID
+    account_id: str
+    trustee_account_id: str
+    role_name: str
+    scope: str
+    scope_policies: list[str] | None
+    contract_ref: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    revoked: str | None = None
+    ended: bool = False
+    delegation_ids: tuple[UUID, ...] = ()
+
+    def state(self) -> EntrustmentState:
+        return EntrustmentState(
+            self.id,
+            self.account_id,
+            self.trustee_account_id,
+            self.contract_ref,
+            self.scope,
+            self.starts_at,
+            self.ends_at,
+            self.revoked,
+            self.ended,
+        )
+
+
+@dataclass(slots=True)
+class DelegationView:
+    id: UUID
+    account_id: str
+    entrustment_id: UUID
+    entrustment_account_id: str
+    grantee_arn: str
+    grantee_kind: str
+    grantee_id: UUID
+    scope: str
+    ends_at: datetime | None
+    created_at: datetime
+    revoked: bool = False
+
+    def state(self) -> DelegationState:
+        return DelegationState(self.id, self.account_id, self.grantee_arn, self.scope, self.ends_at)
 
 
 @dataclass(slots=True)

@@ -49,7 +49,10 @@ def create_role(
         ),
         lambda p: p,
     )
-    return {**role_json(live_role(runtime, account_id, body.role_name)), "position": position}
+    return {
+        **role_json(live_role(runtime, account_id, body.role_name), runtime.index),
+        "position": position,
+    }
 
 
 @router.get("")
@@ -64,7 +67,13 @@ async def list_roles(
         runtime, caller, account_id, "ram:ListRoles", f"acs:ram::{account_id}:*", admin_may=True
     )
     roles = runtime.index.roles_of(account_id)
-    return page(roles, lambda r: r.role_name, role_json, cursor=cursor, limit=limit)
+    return page(
+        roles,
+        lambda r: r.role_name,
+        lambda r: role_json(r, runtime.index),
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 @router.get("/{role_name}")
@@ -74,7 +83,7 @@ async def get_role(
     authorize_management(
         runtime, caller, account_id, "ram:GetRole", role_arn(account_id, role_name), admin_may=True
     )
-    return role_json(live_role(runtime, account_id, role_name))
+    return role_json(live_role(runtime, account_id, role_name), runtime.index)
 
 
 @router.patch("/{role_name}")
@@ -95,7 +104,10 @@ def update_role(
         ),
         lambda p: p,
     )
-    return {**role_json(live_role(runtime, account_id, role_name)), "position": position}
+    return {
+        **role_json(live_role(runtime, account_id, role_name), runtime.index),
+        "position": position,
+    }
 
 
 @router.put("/{role_name}/trust-policy")
@@ -146,7 +158,10 @@ def revoke_role_sessions(
         lambda: runtime.ledger.revoke_role_sessions(account_id, role_name, issued_before),
         lambda p: p,
     )
-    return {**role_json(live_role(runtime, account_id, role_name)), "position": position}
+    return {
+        **role_json(live_role(runtime, account_id, role_name), runtime.index),
+        "position": position,
+    }
 
 
 @router.get("/{role_name}/sessions")
