@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -217,6 +218,39 @@ class Runtime:
             target=self._watch_registry, name="mandate-registry", daemon=True
         )
         self._watcher.start()
+        self._terms = threading.Thread(
+            target=self._watch_terms, name="mandate-contract-terms", daemon=True
+        )
+        self._terms.start()
+
+    def record_reached_terms(self, now: datetime | None = None) -> list[int]:
+        """Record ``EntrustmentEnded`` for every contract whose term has been reached.
+
+        No decision waits for this: a session through a contract past its ``ends_at`` is
+        refused from that instant by the lineage rule. The event is for the trail, so the
+        first process that notices records it; the others' attempts record nothing.
+        """
+        at = now or datetime.now(UTC)
+        positions = []
+        due = [
+            e.id
+            for e in list(self.index.entrustments.values())
+            if e.ends_at is not None and e.ends_at <= at and not e.ended and e.revoked is None
+        ]
+        for entrustment_id in due:
+            audit = AuditContext(actor="mandate:system", reason="the contract's term was reached")
+            with acting_as(audit):
+                position = self.ledger.end_entrustment(entrustment_id)
+            if position is not None:
+                positions.append(position)
+        return positions
+
+    def _watch_terms(self) -> None:
+        while not self._stopping.wait(self.settings.term_watch_interval):
+            try:
+                self.record_reached_terms()
+            except Exception as error:  # an outage or a race: try again at the next tick
+                log.warning("recording reached contract terms failed: %s", error)
 
     def follow_registry(self) -> None:
         """Move readers and workers to the copy the registry names (after a rebuild)."""

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         description="PEM (PKCS#8) Ed25519 key that signs audit checkpoints; kept outside the "
         "database. Development generates one in the state directory; production must set it",
     )
+    term_watch_interval: float = Field(
+        default=1.0, gt=0, description="seconds between checks for contracts whose term ended"
+    )
     audit_checkpoint_every_events: int = Field(default=1000, ge=1)
     audit_checkpoint_every_seconds: float = Field(default=300.0, gt=0)
     run_projections: bool = Field(

@@ -230,7 +230,11 @@ def _resolve(access_key_id: str, at: datetime, facts: LineageFacts, depth: int) 
     if revoked is not None:
         raise SessionInvalid(revoked)
     if at >= record.expiration:
-        raise SessionInvalid(f"the session expired at {format_instant(record.expiration)}")
+        # a session through a contract expires with it: name the contract when it ended
+        role = facts.role(record.role_id)
+        terms = role.entrustment if role is not None else None
+        dead = terms.dead_reason(at) if terms is not None else None
+        raise SessionInvalid(dead or f"the session expired at {format_instant(record.expiration)}")
     if not facts.account_open(record.account_id):
         raise SessionInvalid(f"the role's account {record.account_id} is closed")
     role = facts.role(record.role_id)

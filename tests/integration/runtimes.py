@@ -1,7 +1,8 @@
 """A started ``Runtime`` for integration tests: secrets fixed, projections driven by the test.
 
 ``run_projections=False`` leaves the SQL projections to the test (``wait_for`` and
-``catch_up`` apply them on demand), so what a test observes never races a background worker.
+``catch_up`` apply them on demand), and the contract-term watcher ticks once an hour (a test
+calls ``record_reached_terms`` itself), so what a test observes never races a background worker.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def started_runtime(url: str, **settings: Any) -> Runtime:
             database_url=url,
             hash_key="k" * 40,
             admin_token="t" * 40,
-            **{"run_projections": False, **settings},
+            **{"run_projections": False, "term_watch_interval": 3600.0, **settings},
         ),
         create_tables=True,
     )
