@@ -32,9 +32,12 @@ from projections.ledger_time import from_micros, to_micros
 from projections.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
 from projections.read_model_store import ReadModelStore
 from projections.session_lineage import (
+    DelegationState,
+    EntrustmentState,
     RoleState,
     SessionInvalid,
     SessionRecord,
+    delegation_layer,
     resolve_session,
     session_policy_layer,
 )
@@ -457,6 +460,16 @@ class _LineageAt:
 
     def role_layer(self, role: RoleState) -> PolicySet:
         return self.reader._role_layer(self.cursor, role, self.at)
+
+    def delegations(
+        self, entrustment: EntrustmentState, user_id: UUID, at: datetime
+    ) -> tuple[tuple[DelegationState, ...], str]:
+        # Not yet in the temporal index: no role read here carries an entrustment, so this is
+        # never asked (until delegations are projected).
+        return (), "no delegation under it names the user or one of its groups"
+
+    def delegation_layer(self, delegations: tuple[DelegationState, ...]) -> PolicySet:
+        return delegation_layer(delegations)
 
     def session_layer(self, record: SessionRecord) -> PolicySet | None:
         return self.reader._session_layer(record)
