@@ -207,11 +207,12 @@ class ScopeWarning:
 def _covers(outer: str, inner: str, *, case_sensitive: bool) -> bool:
     """Whether glob ``outer`` matches everything glob ``inner`` does (a sufficient test).
 
-    Each wildcard of ``inner`` becomes a character no literal can equal, which only a ``*`` of
-    ``outer`` may consume: ``oss:*`` covers ``oss:Get*``; ``ecs:Reboot*`` does not cover
+    Each wildcard of ``inner`` becomes a character no literal can equal: a ``*`` one that only
+    a ``*`` of ``outer`` may consume, a ``?`` one that a ``?`` of ``outer`` may consume too.
+    ``oss:*`` covers ``oss:Get*`` and ``a?c`` covers itself; ``ecs:Reboot*`` does not cover
     ``ecs:*``, nor ``a?c`` cover ``a*c``.
     """
-    hole = "\x00"
+    any_run, any_one = "\x00", "\x01"
     parts = []
     for char in outer:
         if char == "*":
@@ -220,14 +221,15 @@ def _covers(outer: str, inner: str, *, case_sensitive: bool) -> bool:
             parts.append("[^\x00]")
         else:
             parts.append(re.escape(char))
-    text = "".join(hole if c in "*?" else c for c in inner)
+    text = "".join(any_run if c == "*" else any_one if c == "?" else c for c in inner)
     flags = re.DOTALL | (0 if case_sensitive else re.IGNORECASE)
     return re.fullmatch("".join(parts), text, flags) is not None
 
 
 def scope_warnings(delegation: PolicyDocument, entrustment: PolicyDocument) -> list[ScopeWarning]:
-    """The delegation's Allow statements whose actions or resources the entrustment's Allow
-    statements do not contain. Accepted anyway: layers intersect, so they can never exceed it.
+    """The delegation's Allow statements whose actions or resources (each action on each
+    resource, by one statement) the entrustment's Allow statements do not contain. Accepted
+    anyway: layers intersect, so they can never exceed it.
     """
     allows = [s for s in entrustment.statements if s.effect is Effect.ALLOW and not s.negated]
     warnings = []
@@ -239,17 +241,32 @@ def scope_warnings(delegation: PolicyDocument, entrustment: PolicyDocument) -> l
                 ScopeWarning(index, "NotAction cannot be shown to be within the entrustment")
             )
             continue
+        # an Allow that holds only under a Condition contains only the same Condition
+        covering = [s for s in allows if s.condition is None or s.condition == statement.condition]
         missing_actions = [
             a
             for a in statement.actions
-            if not any(_covers(o, a, case_sensitive=False) for s in allows for o in s.actions)
+            if not any(_covers(o, a, case_sensitive=False) for s in covering for o in s.actions)
         ]
         resources = statement.resource or ()
         missing_resources = [
             r
             for r in resources
             if not any(
-                _covers(o, r, case_sensitive=True) for s in allows for o in (s.resource or ())
+                _covers(o, r, case_sensitive=True) for s in covering for o in (s.resource or ())
+            )
+        ]
+        # each action must be entrusted on each resource by one statement, not just somewhere
+        apart = [
+            f"{a} on {r}"
+            for a in statement.actions
+            if a not in missing_actions
+            for r in resources
+            if r not in missing_resources
+            and not any(
+                any(_covers(o, a, case_sensitive=False) for o in s.actions)
+                and any(_covers(o, r, case_sensitive=True) for o in (s.resource or ()))
+                for s in covering
             )
         ]
         reasons = []
@@ -257,6 +274,8 @@ def scope_warnings(delegation: PolicyDocument, entrustment: PolicyDocument) -> l
             reasons.append(f"actions not entrusted: {', '.join(missing_actions)}")
         if missing_resources:
             reasons.append(f"resources not entrusted: {', '.join(missing_resources)}")
+        if apart:
+            reasons.append(f"not entrusted together: {', '.join(apart)}")
         if reasons:
             warnings.append(
                 ScopeWarning(index, "; ".join(reasons) + " (the entrustment bounds it anyway)")
