@@ -18,7 +18,7 @@ from domain.arns import (
 )
 from domain.attachments import Attachment
 from domain.decisions import Answer
-from domain.entrustments import entrustment_status
+from domain.entrustments import EntrustmentStatus, entrustment_status
 from domain.errors import FieldError, InvalidInput
 from domain.evaluation import DecisionKind
 from projections.decision_index import DecisionIndex
@@ -143,11 +143,13 @@ def role_json(role: RoleView, index: DecisionIndex | None = None) -> dict[str, A
         managed_by = entrustment_arn(entrustment.account_id, entrustment.id)
         now = datetime.now(UTC)
         delegations = [index.delegations[d] for d in entrustment.delegation_ids]
+        # a revoked, ended or not yet started contract admits no one, whatever its delegations
+        contract_live = entrustment.state().dead_reason(now) is None
         grantees = sorted(
             {
                 d.grantee_arn
                 for d in delegations
-                if not d.revoked and (d.ends_at is None or d.ends_at > now)
+                if contract_live and not d.revoked and (d.ends_at is None or d.ends_at > now)
             }
         )
         trust = {
@@ -204,15 +206,30 @@ def entrustment_json(entrustment: EntrustmentView, index: DecisionIndex) -> dict
         "description": entrustment.description,
         "status": status.value,
         "revoked": entrustment.revoked,
-        "delegations": [delegation_json(index.delegations[d]) for d in entrustment.delegation_ids],
+        "delegations": [
+            delegation_json(index.delegations[d], index) for d in entrustment.delegation_ids
+        ],
         "create_date": rfc3339(entrustment.created_at),
         "update_date": rfc3339(entrustment.updated_at),
     }
 
 
-def delegation_json(delegation: DelegationView) -> dict[str, Any]:
+def delegation_json(
+    delegation: DelegationView, index: DecisionIndex | None = None
+) -> dict[str, Any]:
+    """``ended`` once its own end passed or its contract was revoked or ended (with ``index``)."""
     now = datetime.now(UTC)
     ended = delegation.ends_at is not None and delegation.ends_at <= now
+    contract = index.entrustments.get(delegation.entrustment_id) if index is not None else None
+    if contract is not None:
+        contract_status = entrustment_status(
+            revoked=contract.revoked is not None,
+            ended=contract.ended,
+            starts_at=None,
+            ends_at=contract.ends_at,
+            at=now,
+        )
+        ended = ended or contract_status in (EntrustmentStatus.REVOKED, EntrustmentStatus.ENDED)
     return {
         "delegation_id": str(delegation.id),
         "arn": delegation_arn(delegation.account_id, delegation.id),

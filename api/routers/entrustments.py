@@ -185,7 +185,7 @@ def grant_delegation(
     )
     delegation = _delegation(runtime, account_id, delegation_id)
     return {
-        **delegation_json(delegation),
+        **delegation_json(delegation, runtime.index),
         "warnings": [w.as_dict() for w in warnings],
         "position": position,
     }
@@ -211,7 +211,7 @@ async def list_delegations(
     return page(
         found,
         lambda d: f"{d.created_at.isoformat()}|{d.id}",
-        delegation_json,
+        lambda d: delegation_json(d, runtime.index),
         cursor=cursor,
         limit=limit,
     )
@@ -238,6 +238,6 @@ def revoke_delegation(
         lambda p: p,
     )
     return {
-        **delegation_json(_delegation(runtime, account_id, delegation_id)),
+        **delegation_json(_delegation(runtime, account_id, delegation_id), runtime.index),
         "position": position,
     }
