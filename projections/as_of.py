@@ -11,8 +11,11 @@ A role session is judged by ``session_lineage.resolve_session``, the rule the li
 applies too, over ``LineageFacts`` read here at T: per generation of the lineage, the
 session's own fact (the latest opened at or before T, alive or not: a closed one means it was
 revoked), then in one statement the facts of its account, role, role attachments and source
-user, then the role's policy versions and documents. There is no replay: the log is read
-only by the projection that writes the table.
+user — and, in case the role is a managed one, its entrustment, the entrustment's list of
+delegations and the source user's memberships — then the role's policy versions and
+documents, or for a managed role, in one more statement, the delegations listed and the
+groups the user was in. There is no replay: the log is read only by the projection that
+writes the table.
 """
 
 from __future__ import annotations
@@ -24,11 +27,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.arns import group_arn, parse_principal_arn, root_arn, user_arn
+from domain.arns import (
+    delegation_arn,
+    entrustment_arn,
+    group_arn,
+    parse_principal_arn,
+    root_arn,
+    user_arn,
+)
 from domain.attachments import Attachment, PolicyType
 from domain.decisions import Answer, Subject, SubjectKind, decide
 from domain.evaluation import PolicySet, Request
-from projections.ledger_time import from_micros, to_micros
+from projections.ledger_time import format_instant, from_micros, to_micros
 from projections.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
 from projections.read_model_store import ReadModelStore
 from projections.session_lineage import (
@@ -39,6 +49,7 @@ from projections.session_lineage import (
     SessionRecord,
     delegation_layer,
     resolve_session,
+    scope_layer,
     session_policy_layer,
 )
 
@@ -147,8 +158,11 @@ class AsOfReader:
     def __init__(self, store: ReadModelStore, compiler: PolicyCompiler | None = None) -> None:
         self.store = store
         self.compiler = compiler or PolicyCompiler()
-        # A session policy never changes: its layer, once compiled, holds at every instant.
+        # A session policy never changes: its layer, once compiled, holds at every instant;
+        # nor does a delegation's scope, and an entrustment's changes only by a new scope.
         self._session_layers: dict[str, PolicySet | None] = {}
+        self._scope_layers: dict[tuple[UUID, str, str], PolicySet] = {}
+        self._delegation_layers: dict[tuple[UUID, ...], PolicySet] = {}
 
     # -- facts alive at T ----------------------------------------------------------------------
     def _alive(self, cursor: Any, kind: str, subjects: Sequence[str], at: int) -> list[Any]:
@@ -332,6 +346,26 @@ class AsOfReader:
             layers[key] = session_policy_layer(record)
         return layers[key]
 
+    def _scope_layer(self, entrustment: EntrustmentState, role_arn_text: str) -> PolicySet:
+        layers = self._scope_layers
+        key = (entrustment.entrustment_id, role_arn_text, entrustment.scope)
+        layer = layers.get(key)
+        if layer is None:
+            if len(layers) >= _SESSION_LAYER_LIMIT:
+                layers.clear()
+            layer = layers[key] = scope_layer(entrustment, role_arn_text)
+        return layer
+
+    def _delegation_layer(self, delegations: tuple[DelegationState, ...]) -> PolicySet:
+        layers = self._delegation_layers
+        key = tuple(d.delegation_id for d in delegations)
+        layer = layers.get(key)
+        if layer is None:
+            if len(layers) >= _SESSION_LAYER_LIMIT:
+                layers.clear()
+            layer = layers[key] = delegation_layer(delegations)
+        return layer
+
     # -- answers -------------------------------------------------------------------------------
     def decide(self, principal: PrincipalAt, request: Request) -> Answer:
         """The same evaluator as live decisions, over the layers the principal had then."""
@@ -341,7 +375,8 @@ class AsOfReader:
         """Every statement that applied to the principal, with its layer and how it came.
 
         A user's identity layer (its own policies, then its groups'); a session's layers in
-        the order of its lineage (role, session policy, then the next generation's). The
+        the order of its lineage (role — for a managed role its entrustment's scope — then the
+        delegations reaching its source user, the session policy, then the next generation's). The
         layers of a session intersect: a statement here allows nothing that another layer
         does not allow too. The root has no statements (it may do anything in its account).
         """
@@ -372,6 +407,34 @@ class AsOfReader:
 def _attachment(item: list[Any]) -> Attachment:
     policy_type, policy_name, policy_id = item
     return Attachment(PolicyType(policy_type), policy_name, UUID(policy_id) if policy_id else None)
+
+
+def _instant(micros: int | None) -> datetime | None:
+    return from_micros(micros) if micros is not None else None
+
+
+def _entrustment(row: Any) -> EntrustmentState:
+    """The contract an ``entrustment`` fact held, with the live index's revocation words."""
+    payload = json.loads(row["payload"])
+    entrustment_id = UUID(row["subject"])
+    revoked = None
+    if payload["revoked"]:
+        why = payload["revoked_reason"]
+        revoked = (
+            f"the entrustment {entrustment_arn(row['account_id'], entrustment_id)} "
+            f"(contract {payload['contract_ref']}) was revoked" + (f": {why}" if why else "")
+        )
+    return EntrustmentState(
+        entrustment_id,
+        row["account_id"],
+        payload["trustee_account_id"],
+        payload["contract_ref"],
+        payload["scope"],
+        _instant(payload["starts_at"]),
+        _instant(payload["ends_at"]),
+        revoked,
+        bool(payload["ended"]),
+    )
 
 
 def _session_record(payload: dict[str, Any]) -> SessionRecord:
@@ -426,11 +489,20 @@ class _LineageAt:
         record = _session_record(json.loads(row["payload"]))
         self.records[access_key_id] = record
         role = str(record.role_id)
-        links = [("account", record.account_id), ("role", role), ("attachments", role)]
+        # a managed role has an entrustment fact instead of a role fact (same id): ask for
+        # both, and for what its delegations reach, rather than spend a statement to know
+        links = [
+            ("account", record.account_id),
+            ("role", role),
+            ("attachments", role),
+            ("entrustment", role),
+            ("entrustment_delegations", role),
+        ]
         if record.parent_access_key_id is None:
             links.append(("account", record.source_account_id))
             if record.source_user_id is not None:
-                links.append(("user", str(record.source_user_id)))
+                user = str(record.source_user_id)
+                links.extend((("user", user), ("memberships", user)))
         self._fetch(links)
         valid_to = row["valid_to"]
         if valid_to is not None and int(valid_to) <= self.at:
@@ -440,7 +512,14 @@ class _LineageAt:
     def role(self, role_id: UUID) -> RoleState | None:
         row = self._fact("role", str(role_id))
         if row is None:
-            return None
+            managed = self._fact("entrustment", str(role_id))
+            if managed is None:
+                return None
+            # a managed role: no policies of its own, no revocation horizon (ordinary role
+            # commands refuse it); its layer is the entrustment's scope
+            return RoleState(
+                role_id, managed["account_id"], managed["object"], None, (), _entrustment(managed)
+            )
         horizon = json.loads(row["payload"])["sessions_revoked_before"]
         attached = self._fact("attachments", str(role_id))
         items = json.loads(attached["payload"])["items"] if attached is not None else []
@@ -459,17 +538,61 @@ class _LineageAt:
         return self._fact("account", account_id) is not None
 
     def role_layer(self, role: RoleState) -> PolicySet:
+        if role.entrustment is not None:
+            return self.reader._scope_layer(role.entrustment, role.arn)
         return self.reader._role_layer(self.cursor, role, self.at)
 
     def delegations(
         self, entrustment: EntrustmentState, user_id: UUID, at: datetime
     ) -> tuple[tuple[DelegationState, ...], str]:
-        # Not yet in the temporal index: no role read here carries an entrustment, so this is
-        # never asked (until delegations are projected).
-        return (), "no delegation under it names the user or one of its groups"
+        """As ``DecisionIndex.live_delegations``, from the facts at T: the entrustment's
+        delegations in grant order, each reaching the user if it names the user, or a group
+        that existed then and the user was in then (a user that did not exist then is in no
+        group); the same words for the dead ones."""
+        user = str(user_id)
+        listed = self._fact("entrustment_delegations", str(entrustment.entrustment_id))
+        ids: list[str] = json.loads(listed["payload"])["items"] if listed is not None else []
+        exists = self._fact("user", user) is not None
+        joined = self._fact("memberships", user) if exists else None
+        group_ids = [g for g, _ in json.loads(joined["payload"])["items"]] if joined else []
+        self._fetch([*(("delegation", d) for d in ids), *(("group", g) for g in group_ids)])
+        groups = {g for g in group_ids if self._fact("group", g) is not None}
+        live: list[DelegationState] = []
+        dead: list[str] = []
+        for delegation_id in ids:
+            row = self._fact("delegation", delegation_id)
+            if row is None:  # opened with the list: never so, unless the table was cut
+                continue
+            d = json.loads(row["payload"])
+            if d["grantee_kind"] == "user":
+                reaches = d["grantee_id"] == user
+            else:
+                reaches = d["grantee_id"] in groups
+            if not reaches:
+                continue
+            arn = delegation_arn(row["account_id"], delegation_id)
+            ends_at = _instant(d["ends_at"])
+            if d["revoked"]:
+                dead.append(f"delegation {arn} was revoked")
+            elif ends_at is not None and at >= ends_at:
+                dead.append(f"delegation {arn} ended at {format_instant(ends_at)}")
+            elif not exists:
+                dead.append("the user no longer exists")
+            else:
+                live.append(
+                    DelegationState(
+                        UUID(delegation_id),
+                        row["account_id"],
+                        d["grantee_arn"],
+                        d["scope"],
+                        ends_at,
+                    )
+                )
+        why = "; ".join(dead) or "no delegation under it names the user or one of its groups"
+        return tuple(live), why
 
     def delegation_layer(self, delegations: tuple[DelegationState, ...]) -> PolicySet:
-        return delegation_layer(delegations)
+        return self.reader._delegation_layer(delegations)
 
     def session_layer(self, record: SessionRecord) -> PolicySet | None:
         return self.reader._session_layer(record)

@@ -18,19 +18,37 @@ It is alive at T when ``valid_from <= T < valid_to``. Times are microseconds sin
 | ``role`` | role id | role name | description, trust policy, max session duration, |
 | | | | sessions revoked before (µs, or null) |
 | ``session`` | AccessKey id | role session name | ``SessionIssued`` but the secret's hash |
+| ``entrustment`` | entrustment id | managed role's name | trustee, scope, scope policies, |
+| | | | contract, term, description, revoked |
+| | | | (and the reason), ended |
+| ``entrustment_delegations`` | entrustment id | ``""`` | its delegations' ids, in grant order |
+| ``delegation`` | delegation id | grantee ARN | entrustment, grantee, scope, end, revoked |
 
 A session fact's ``account_id`` is its role's account; its payload's instants (``issued_at``,
-``expiration``) are microseconds, like ``sessions_revoked_before``.
+``expiration``) are microseconds, like ``sessions_revoked_before`` and an entrustment's or a
+delegation's ``starts_at`` and ``ends_at``.
+
+An entrustment is a *managed* role of its account A whose role id is the entrustment's id:
+there is no ``role`` fact for it; readers take the role from the ``entrustment`` fact (its
+``account_id`` is A, its object the role's name, so the name index finds it too). Nothing
+under a contract is rewritten when it ends: ``EntrustmentAmended``, ``EntrustmentRevoked``
+(with the reason its audit context gave) and ``EntrustmentEnded`` replace the entrustment's
+fact by its successor, which stays open — a revoked or ended contract is a state as of T,
+read in the same one step, not a missing fact — and ``DelegationRevoked`` likewise replaces
+the delegation's fact. A delegation's ``account_id`` is the trustee's (B) and so is its
+entrustment's list's; the list keeps revoked delegations (a refusal names them).
 
 A change (a rename, a key disabled, a group joined, a policy attached, a new default version,
-a role's description, trust or revocation horizon) closes the fact and opens its successor at
+a role's description, trust or revocation horizon, a contract amended, revoked or ended, a
+delegation granted or revoked) closes the fact and opens its successor at
 the same instant, so **at most one fact of a kind is alive per subject at any instant**
 (policy versions aside: a policy keeps several, one fact per version id, never looked up as
 "the fact of the policy"). That is what keeps an as-of read independent of the length of
 history: "the fact of this subject at T" is the one with the greatest ``valid_from <= T`` —
 one descending step of the ``(kind, subject, valid_from)`` index — and it answers if it was
 still alive at T. Memberships and attachments are therefore stored as the whole (small,
-bounded by RAM's limits) set per principal, not one interval per item. Policy documents
+bounded by RAM's limits) set per principal, not one interval per item, and an
+entrustment's delegations as the whole list of their ids. Policy documents
 are immutable per version and live once in ``{p}_documents``.
 
 A session's fact is opened by ``SessionIssued`` and closed only by ``SessionRevoked``: a
@@ -195,6 +213,12 @@ class TemporalIndexProjection(SqlProjection):
             "mandate:RoleDeleted.v1": self._role_deleted,
             "mandate:Role.PolicyAttached.v1": self._attached("role"),
             "mandate:Role.PolicyDetached.v1": self._detached("role"),
+            "mandate:EntrustmentGranted.v1": self._entrustment_granted,
+            "mandate:EntrustmentAmended.v1": self._entrustment_amended,
+            "mandate:EntrustmentRevoked.v1": self._entrustment_revoked,
+            "mandate:EntrustmentEnded.v1": self._entrustment_ended,
+            "mandate:DelegationGranted.v1": self._delegation_granted,
+            "mandate:DelegationRevoked.v1": self._delegation_revoked,
             "mandate:SessionIssued.v1": self._session_issued,
             "mandate:SessionRevoked.v1": self._session_revoked,
         }
@@ -567,6 +591,74 @@ class TemporalIndexProjection(SqlProjection):
         self._close_all("role", role, position, at)
         self._close_all("attachments", role, position, at)
 
+    # -- entrustments and delegations ----------------------------------------------------------
+    def _entrustment_granted(self, e: Any, position: int, at: int) -> None:
+        payload = {
+            "trustee_account_id": e.trustee_account_id,
+            "scope": e.scope,
+            "scope_policies": e.scope_policies,
+            "contract_ref": e.contract_ref,
+            "starts_at": _micros(e.starts_at),
+            "ends_at": _micros(e.ends_at),
+            "description": e.description,
+            "revoked": False,
+            "revoked_reason": None,
+            "ended": False,
+        }
+        self._open_fact(
+            "entrustment", str(e.originator_id), e.role_name, e.account_id, payload, position, at
+        )
+
+    def _entrustment_amended(self, e: Any, position: int, at: int) -> None:
+        self._replace_named(
+            "entrustment",
+            str(e.originator_id),
+            position,
+            at,
+            scope=e.scope,
+            scope_policies=e.scope_policies,
+        )
+
+    def _entrustment_revoked(self, e: Any, position: int, at: int) -> None:
+        reason = (e.audit or {}).get("reason")
+        self._replace_named(
+            "entrustment", str(e.originator_id), position, at, revoked=True, revoked_reason=reason
+        )
+
+    def _entrustment_ended(self, e: Any, position: int, at: int) -> None:
+        self._replace_named("entrustment", str(e.originator_id), position, at, ended=True)
+
+    def _delegation_granted(self, e: Any, position: int, at: int) -> None:
+        delegation = str(e.originator_id)
+        payload = {
+            "entrustment_id": str(e.entrustment_id),
+            "entrustment_account_id": e.entrustment_account_id,
+            "grantee_arn": e.grantee_arn,
+            "grantee_kind": e.grantee_kind,
+            "grantee_id": str(e.grantee_id),
+            "scope": e.scope,
+            "ends_at": _micros(e.ends_at),
+            "revoked": False,
+        }
+        self._open_fact(
+            "delegation", delegation, e.grantee_arn, e.account_id, payload, position, at
+        )
+        entrustment = str(e.entrustment_id)
+        old = self._close("entrustment_delegations", entrustment, "", position, at)
+        items = [*(old.payload["items"] if old is not None else ()), delegation]
+        self._open_fact(
+            "entrustment_delegations",
+            entrustment,
+            "",
+            e.account_id,
+            {"items": items},
+            position,
+            at,
+        )
+
+    def _delegation_revoked(self, e: Any, position: int, at: int) -> None:
+        self._replace_named("delegation", str(e.originator_id), position, at, revoked=True)
+
     def _session_issued(self, e: Any, position: int, at: int) -> None:
         payload = {
             "access_key_id": e.access_key_id,
@@ -599,3 +691,7 @@ class TemporalIndexProjection(SqlProjection):
             for obj in self._objects.pop(("session", access_key_id), set()):
                 self._open.pop(("session", access_key_id, obj), None)
             self._sessions.pop(session_aggregate_id(access_key_id), None)
+
+
+def _micros(moment: datetime | None) -> int | None:
+    return to_micros(moment) if moment is not None else None
