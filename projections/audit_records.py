@@ -28,6 +28,10 @@ Conventions
     * STS session events: the session's assumed-role ARN,
       ``acs:ram::<account>:assumed-role/<role_name>/<role_session_name>`` (``<account>`` is
       the role's); the session's ``access_key_id``, its unique name, is in the summary;
+    * entrustment events (granted, amended, revoked, ended): the entrustment,
+      ``acs:ram::<A>:entrustment/<id>`` (``<A>`` the entrusting account); delegation events
+      (granted, revoked): the delegation, ``acs:ram::<B>:delegation/<id>`` (``<B>`` the
+      trustee, whose delegation it is);
     * name claims: the ARN of the claimed name (``…:user/<name>``, ``…:group/<name>``,
       ``…:policy/<name>``, ``…:role/<name>``), so a ``target`` prefix finds an entity's
       claims with its events.
@@ -36,19 +40,28 @@ Conventions
     concern exactly the one account they belong to (a name claim: the account of the
     claimed name). A session's events concern both the role's account and the account of
     the session's source principal (the same one unless the session is cross-account), so
-    a cross-account session's records are in both accounts' chains. A handler returns a
-    tuple, so a later event naming two accounts (an entrustment, a delegation) will do the
-    same.
+    a cross-account session's records are in both accounts' chains. Entrustment and
+    delegation events concern both sides of the contract, the entrusting account and the
+    trustee.
 ``summary``
     What changed, JSON-ready, in the event's own words: names, display names, descriptions
     and comments, AccessKey ids and statuses, policy types and names, policy version ids,
     whether a new version became the default, the full policy document text (identity,
     trust and session policies: not secret, and what an auditor needs to see), a role's
     session limit, and instants (a revocation horizon, a session's issue and expiry) in the
-    format of ``time``. Never a secret or a secret's hash: ``root_secret_hash`` and
-    ``secret_hash`` are not copied, and neither are internal aggregate UUIDs (a session's
-    ``role_id`` and ``source_user_id`` included; the ARNs and the position identify the
-    entities).
+    format of ``time``. An entrustment's grant: its contract reference, trustee account,
+    managed role's ARN, scope text and the policies it was snapshotted from, term
+    (``starts_at``, ``ends_at``) and description; an amendment: the new scope. A revocation
+    or an end says what it ended at its ledger time: ``ended_delegations`` (the ARNs of the
+    delegations under the entrustment still live then — not revoked, and not ended by their
+    own ``ends_at`` at or before it) and ``ended_sessions`` (the ``access_key_id`` of each
+    session of the managed role not revoked and expiring after it), both sorted. A
+    delegation's grant: the entrustment's ARN, the grantee's ARN, the scope and its end;
+    its revocation: the entrustment's ARN. Never a secret or a secret's hash:
+    ``root_secret_hash`` and ``secret_hash`` are not copied, and neither are internal
+    aggregate UUIDs (a session's ``role_id`` and ``source_user_id``, a delegation's
+    ``grantee_id`` included; the ARNs and the position identify the entities — the only ids
+    shown are an entrustment's and a delegation's, which are their ARNs' names).
 ``time``
     The ledger time (DESIGN §4), RFC 3339 in UTC with microseconds and ``Z``:
     ``2025-01-31T09:30:00.000000Z``.
@@ -58,12 +71,16 @@ Naming
 Most events carry only their aggregate's id (``AccessKeyCreated`` does not say whose key it
 is by name), so ``AuditNaming`` remembers, from the events that create and rename entities,
 each entity's account and name: accounts, users, groups, custom policies, roles, STS
-sessions (with the session name, key id and source account) and name claims. It must see
-every event in log order, as ``audit_record`` does. Deleted users, groups, policies and
-roles are forgotten (their ids are random and never reused, and nothing follows their
-deletion); accounts and name claims are kept (a claim is reclaimed under the same id), and
-so are sessions (a session may be revoked after its role is deleted, and its aggregate is
-never re-created).
+sessions (with the session name, key id and source account) and name claims. For each
+entrustment it also keeps both accounts and what hangs from it until it is revoked or
+ended: its delegations (with their ``ends_at`` and whether revoked) and the sessions of its
+managed role (with their ``expiration`` and whether revoked); a delegation is mapped to its
+entrustment. It must see every event in log order, as ``audit_record`` does. Deleted users,
+groups, policies and roles are forgotten (their ids are random and never reused, and
+nothing follows their deletion); accounts and name claims are kept (a claim is reclaimed
+under the same id), and so are sessions (a session may be revoked after its role is
+deleted, and its aggregate is never re-created), entrustments and delegations (a delegation
+may be revoked after its entrustment has ended).
 
 An event this module cannot name — an unknown topic, or an aggregate the naming has not
 seen — raises ``AuditRecordError`` rather than record something vague: a record is
@@ -79,7 +96,16 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from domain.arns import assumed_role_arn, group_arn, policy_arn, role_arn, root_arn, user_arn
+from domain.arns import (
+    assumed_role_arn,
+    delegation_arn,
+    entrustment_arn,
+    group_arn,
+    policy_arn,
+    role_arn,
+    root_arn,
+    user_arn,
+)
 
 __all__ = [
     "RECORDED_TOPICS",
@@ -132,6 +158,15 @@ def _rfc3339(instant: datetime, what: str) -> str:
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise AuditRecordError(f"{what} must be timezone-aware")
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _optional_rfc3339(instant: datetime | None, what: str) -> str | None:
+    return None if instant is None else _rfc3339(instant, what)
+
+
+def _parse_rfc3339(text: str) -> datetime:
+    """The inverse of ``_rfc3339`` (for instants kept in the naming state)."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _key_arn(principal_arn: str, access_key_id: str) -> str:
@@ -272,7 +307,98 @@ class NamedEntity:
         )
 
 
-# Topics whose event creates, renames or forgets its aggregate's entry.
+@dataclass(slots=True)
+class _Dependent:
+    """A delegation or a session under an entrustment, as far as a revocation's record needs
+    it: what to call it (a delegation's ARN, a session's ``access_key_id``), when it ends by
+    itself (``None``: never) and whether it was revoked."""
+
+    name: str
+    ends_at: datetime | None
+    revoked: bool = False
+
+    def live_at(self, at: datetime) -> bool:
+        return not self.revoked and (self.ends_at is None or self.ends_at > at)
+
+
+@dataclass(slots=True)
+class _EntrustmentState:
+    """An entrustment of ``account_id`` (A) to ``trustee_account_id`` (B), and what hangs
+    from it: delegations by id, sessions of its managed role by session aggregate id.
+
+    ``closed`` is ``revoked`` or ``ended`` once one of those events is recorded; the
+    dependents are then dropped (nothing is ended twice). Dependents that can no longer be
+    live (revoked, or ended at or before the ledger time of a later grant or issue under the
+    entrustment) are dropped when one is added, so the state stays the size of what lives.
+    """
+
+    account_id: str
+    trustee_account_id: str
+    closed: str | None = None
+    delegations: dict[str, _Dependent] = field(default_factory=dict)
+    sessions: dict[str, _Dependent] = field(default_factory=dict)
+
+    def live_at(self, at: datetime) -> tuple[list[str], list[str]]:
+        """Names of the delegations and of the sessions live at ``at``, each sorted."""
+        return (
+            sorted(d.name for d in self.delegations.values() if d.live_at(at)),
+            sorted(s.name for s in self.sessions.values() if s.live_at(at)),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": "entrustment",
+            "account_id": self.account_id,
+            "trustee_account_id": self.trustee_account_id,
+            "closed": self.closed,
+            "delegations": {
+                delegation_id: {
+                    "ends_at": _optional_rfc3339(d.ends_at, "ends_at"),
+                    "revoked": d.revoked,
+                }
+                for delegation_id, d in self.delegations.items()
+            },
+            "sessions": {
+                session_id: {
+                    "access_key_id": s.name,
+                    "expiration": _optional_rfc3339(s.ends_at, "expiration"),
+                    "revoked": s.revoked,
+                }
+                for session_id, s in self.sessions.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _EntrustmentState:
+        def instant(value: object) -> datetime | None:
+            return None if value is None else _parse_rfc3339(str(value))
+
+        account_id, trustee = str(data["account_id"]), str(data["trustee_account_id"])
+        closed = data.get("closed")
+        return cls(
+            account_id,
+            trustee,
+            None if closed is None else str(closed),
+            delegations={
+                str(delegation_id): _Dependent(
+                    delegation_arn(trustee, delegation_id),
+                    instant(value["ends_at"]),
+                    bool(value["revoked"]),
+                )
+                for delegation_id, value in (data.get("delegations") or {}).items()
+            },
+            sessions={
+                str(session_id): _Dependent(
+                    str(value["access_key_id"]),
+                    instant(value["expiration"]),
+                    bool(value["revoked"]),
+                )
+                for session_id, value in (data.get("sessions") or {}).items()
+            },
+        )
+
+
+# Topics whose event creates, renames, changes or forgets its aggregate's entry.
 _NAMING_TOPICS: Final = frozenset(
     {
         "mandate:AccountOpened.v1",
@@ -287,25 +413,38 @@ _NAMING_TOPICS: Final = frozenset(
         "mandate:RoleDeleted.v1",
         "mandate:SessionIssued.v1",
         "mandate:NameClaimed.v1",
+        "mandate:EntrustmentGranted.v1",
+        "mandate:EntrustmentRevoked.v1",
+        "mandate:EntrustmentEnded.v1",
+        "mandate:DelegationGranted.v1",
     }
 )
 
 
 class AuditNaming:
-    """Aggregate id → ``NamedEntity``, kept current by ``audit_record`` as events flow.
+    """Aggregate id → ``NamedEntity``, kept current by ``audit_record`` as events flow; and,
+    for each entrustment, its accounts and what hangs from it (its delegations and the
+    sessions of its managed role), so that its revocation or end can say what it ended.
 
     Mutable and not thread-safe: one per trail being built, fed every event in log order.
     For a projection that persists it, ``touched_by(event)`` names the entries an event
-    changed, ``snapshot(ids)`` gives their JSON (``None`` for a forgotten one) and
-    ``restore(snapshot)`` rebuilds the state from stored entries. Keys are aggregate ids as
-    strings (``str(uuid)``).
+    changed (call it after ``audit_record``), ``snapshot(ids)`` gives their JSON (``None``
+    for a forgotten one) and ``restore(snapshot)`` rebuilds the state from stored entries.
+    Keys are aggregate ids as strings (``str(uuid)``); an entrustment's entry is keyed by
+    its id (``"kind": "entrustment"``), a delegation's by its id (``"kind": "delegation"``,
+    with its entrustment's id). Snapshots without those kinds, from before entrustments
+    existed, restore as they are.
     """
 
     def __init__(self) -> None:
         self._entities: dict[str, NamedEntity] = {}
+        self._entrustments: dict[str, _EntrustmentState] = {}
+        self._delegations: dict[str, str] = {}  # delegation id → entrustment id
+        # session id → entrustment id, for the sessions an entrustment's state holds
+        self._session_entrustments: dict[str, str] = {}
 
     def __len__(self) -> int:
-        return len(self._entities)
+        return len(self._entities) + len(self._entrustments) + len(self._delegations)
 
     def get(self, aggregate_id: object) -> NamedEntity | None:
         return self._entities.get(str(aggregate_id))
@@ -326,30 +465,147 @@ class AuditNaming:
     def forget(self, aggregate_id: object) -> None:
         self._entities.pop(str(aggregate_id), None)
 
-    @staticmethod
-    def touched_by(event: Any) -> tuple[str, ...]:
-        """Ids of the entries ``event`` creates, renames or forgets (to persist them)."""
-        if type(event).TOPIC in _NAMING_TOPICS:
-            return (str(event.originator_id),)
-        return ()
+    # -- entrustments and what hangs from them ---------------------------------------------
+
+    def _entrustment(self, entrustment_id: object) -> _EntrustmentState:
+        state = self._entrustments.get(str(entrustment_id))
+        if state is None:
+            raise UnnamedEntity(
+                f"no entrustment {entrustment_id} is known to the audit naming state "
+                "(it must see every event from position 1, or be restored first)"
+            )
+        return state
+
+    def _entrustment_of_delegation(self, delegation_id: object) -> tuple[str, _EntrustmentState]:
+        entrustment_id = self._delegations.get(str(delegation_id))
+        if entrustment_id is None:
+            raise UnnamedEntity(
+                f"no delegation {delegation_id} is known to the audit naming state "
+                "(it must see every event from position 1, or be restored first)"
+            )
+        return entrustment_id, self._entrustment(entrustment_id)
+
+    def _entrust(self, entrustment_id: object, state: _EntrustmentState) -> None:
+        self._entrustments[str(entrustment_id)] = state
+
+    def _prune(self, state: _EntrustmentState, at: datetime) -> None:
+        """Drop the dependents that can no longer be live at ``at`` or any later time."""
+        for dependents in (state.delegations, state.sessions):
+            for dependent_id in [i for i, d in dependents.items() if not d.live_at(at)]:
+                del dependents[dependent_id]
+                self._session_entrustments.pop(dependent_id, None)
+
+    def _add_delegation(
+        self,
+        delegation_id: object,
+        entrustment_id: object,
+        ends_at: datetime | None,
+        at: datetime,
+    ) -> None:
+        state = self._entrustment(entrustment_id)
+        self._delegations[str(delegation_id)] = str(entrustment_id)
+        if state.closed is None:
+            self._prune(state, at)
+            name = delegation_arn(state.trustee_account_id, delegation_id)
+            state.delegations[str(delegation_id)] = _Dependent(name, ends_at)
+
+    def _add_session(
+        self,
+        session_id: object,
+        entrustment_id: object,
+        access_key_id: str,
+        expiration: datetime,
+        at: datetime,
+    ) -> None:
+        state = self._entrustments.get(str(entrustment_id))
+        if state is None or state.closed is not None:
+            return
+        self._prune(state, at)
+        state.sessions[str(session_id)] = _Dependent(access_key_id, expiration)
+        self._session_entrustments[str(session_id)] = str(entrustment_id)
+
+    def _revoke_dependent(self, dependent_id: object) -> None:
+        key = str(dependent_id)
+        entrustment_id = self._delegations.get(key) or self._session_entrustments.get(key)
+        state = None if entrustment_id is None else self._entrustments.get(entrustment_id)
+        if state is not None:
+            for dependents in (state.delegations, state.sessions):
+                if key in dependents:
+                    dependents[key].revoked = True
+
+    def _close(self, entrustment_id: object, how: str) -> None:
+        state = self._entrustment(entrustment_id)
+        state.closed = how
+        for session_id in state.sessions:
+            self._session_entrustments.pop(session_id, None)
+        state.delegations.clear()
+        state.sessions.clear()
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def touched_by(self, event: Any) -> tuple[str, ...]:
+        """Ids of the entries ``event`` creates, renames, changes or forgets (to persist
+        them); ask once ``audit_record`` has recorded it."""
+        topic = type(event).TOPIC
+        touched: list[str] = []
+        if topic in _NAMING_TOPICS:
+            touched.append(str(event.originator_id))
+        if topic == "mandate:DelegationGranted.v1":
+            touched.append(str(event.entrustment_id))
+        elif topic == "mandate:DelegationRevoked.v1":
+            entrustment_id = self._delegations.get(str(event.originator_id))
+            if entrustment_id is not None:
+                touched.append(entrustment_id)
+        elif topic in ("mandate:SessionIssued.v1", "mandate:SessionRevoked.v1"):
+            entrustment_id = self._session_entrustments.get(str(event.originator_id))
+            if entrustment_id is not None:
+                touched.append(entrustment_id)
+        return tuple(touched)
 
     def snapshot(self, aggregate_ids: Iterable[str] | None = None) -> dict[str, Any]:
         """JSON of the given entries (all when ``None``); ``None`` for one not (or no longer)
         known, so a store can delete it."""
-        ids = self._entities.keys() if aggregate_ids is None else aggregate_ids
+        ids: Iterable[str] = (
+            [*self._entities, *self._entrustments, *self._delegations]
+            if aggregate_ids is None
+            else aggregate_ids
+        )
         snapshot: dict[str, Any] = {}
         for aggregate_id in ids:
-            entity = self._entities.get(str(aggregate_id))
-            snapshot[str(aggregate_id)] = None if entity is None else entity.as_json()
+            key = str(aggregate_id)
+            entity = self._entities.get(key)
+            entrustment = self._entrustments.get(key)
+            delegated_under = self._delegations.get(key)
+            if entity is not None:
+                snapshot[key] = entity.as_json()
+            elif entrustment is not None:
+                snapshot[key] = entrustment.as_json()
+            elif delegated_under is not None:
+                snapshot[key] = {"kind": "delegation", "entrustment_id": delegated_under}
+            else:
+                snapshot[key] = None
         return snapshot
 
     def restore(self, snapshot: Mapping[str, Mapping[str, Any] | None]) -> None:
         """Replace the whole state with ``snapshot``'s entries (``None`` values are skipped)."""
-        self._entities = {
-            str(aggregate_id): NamedEntity.from_json(value)
-            for aggregate_id, value in snapshot.items()
-            if value is not None
-        }
+        restored = AuditNaming()
+        for aggregate_id, value in snapshot.items():
+            key = str(aggregate_id)
+            if value is None:
+                continue
+            if value.get("kind") == "entrustment":
+                state = _EntrustmentState.from_json(value)
+                restored._entrustments[key] = state
+                for session_id in state.sessions:
+                    restored._session_entrustments[session_id] = key
+            elif value.get("kind") == "delegation":
+                restored._delegations[key] = str(value["entrustment_id"])
+            else:
+                restored._entities[key] = NamedEntity.from_json(value)
+        self._entities = restored._entities
+        self._entrustments = restored._entrustments
+        self._delegations = restored._delegations
+        self._session_entrustments = restored._session_entrustments
 
 
 # -- one rule per topic --------------------------------------------------------------------------
@@ -362,22 +618,22 @@ class _Described:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-_Rule = Callable[[Any, AuditNaming], _Described]
+_Rule = Callable[[Any, AuditNaming, datetime], _Described]
 
 
-def _account_opened(e: Any, naming: AuditNaming) -> _Described:
+def _account_opened(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     naming.remember(e.originator_id, NamedEntity("account", e.account_id, e.name))
     # root_secret_hash is deliberately not copied.
     summary = {"account_name": e.name, "root_access_key_id": e.root_access_key_id}
     return _Described((e.account_id,), root_arn(e.account_id), summary)
 
 
-def _account_closed(e: Any, naming: AuditNaming) -> _Described:
+def _account_closed(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     account = naming.require(e.originator_id, "account")
     return _Described((account.account_id,), account.arn)
 
 
-def _root_key_rotated(e: Any, naming: AuditNaming) -> _Described:
+def _root_key_rotated(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     account = naming.require(e.originator_id, "account")
     summary = {
         "access_key_id": e.access_key_id,
@@ -386,14 +642,14 @@ def _root_key_rotated(e: Any, naming: AuditNaming) -> _Described:
     return _Described((account.account_id,), _key_arn(account.arn, e.access_key_id), summary)
 
 
-def _user_created(e: Any, naming: AuditNaming) -> _Described:
+def _user_created(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     user = NamedEntity("user", e.account_id, e.user_name)
     naming.remember(e.originator_id, user)
     summary = {"user_name": e.user_name, "display_name": e.display_name}
     return _Described((user.account_id,), user.arn, summary)
 
 
-def _user_updated(e: Any, naming: AuditNaming) -> _Described:
+def _user_updated(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     before = naming.require(e.originator_id, "user")
     naming.remember(e.originator_id, NamedEntity("user", before.account_id, e.user_name))
     summary = {
@@ -404,14 +660,14 @@ def _user_updated(e: Any, naming: AuditNaming) -> _Described:
     return _Described((before.account_id,), before.arn, summary)
 
 
-def _user_deleted(e: Any, naming: AuditNaming) -> _Described:
+def _user_deleted(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     user = naming.require(e.originator_id, "user")
     naming.forget(e.originator_id)
     return _Described((user.account_id,), user.arn)
 
 
 def _access_key(status: str | None) -> _Rule:
-    def rule(e: Any, naming: AuditNaming) -> _Described:
+    def rule(e: Any, naming: AuditNaming, at: datetime) -> _Described:
         user = naming.require(e.originator_id, "user")
         summary: dict[str, Any] = {"access_key_id": e.access_key_id}
         if status is not None:
@@ -422,13 +678,13 @@ def _access_key(status: str | None) -> _Rule:
     return rule
 
 
-def _membership(e: Any, naming: AuditNaming) -> _Described:
+def _membership(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     user = naming.require(e.originator_id, "user")
     return _Described((user.account_id,), user.arn, {"group_name": e.group_name})
 
 
 def _attachment(kind: str) -> _Rule:
-    def rule(e: Any, naming: AuditNaming) -> _Described:
+    def rule(e: Any, naming: AuditNaming, at: datetime) -> _Described:
         principal = naming.require(e.originator_id, kind)
         summary = {"policy_type": e.policy_type, "policy_name": e.policy_name}
         return _Described((principal.account_id,), principal.arn, summary)
@@ -436,7 +692,7 @@ def _attachment(kind: str) -> _Rule:
     return rule
 
 
-def _group_created(e: Any, naming: AuditNaming) -> _Described:
+def _group_created(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     group = NamedEntity("group", e.account_id, e.group_name)
     naming.remember(e.originator_id, group)
     summary = {"group_name": e.group_name, "comments": e.comments}
@@ -444,7 +700,7 @@ def _group_created(e: Any, naming: AuditNaming) -> _Described:
 
 
 def _deleted(kind: str) -> _Rule:
-    def rule(e: Any, naming: AuditNaming) -> _Described:
+    def rule(e: Any, naming: AuditNaming, at: datetime) -> _Described:
         entity = naming.require(e.originator_id, kind)
         naming.forget(e.originator_id)
         return _Described((entity.account_id,), entity.arn)
@@ -452,7 +708,7 @@ def _deleted(kind: str) -> _Rule:
     return rule
 
 
-def _policy_created(e: Any, naming: AuditNaming) -> _Described:
+def _policy_created(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     policy = NamedEntity("policy", e.account_id, e.policy_name)
     naming.remember(e.originator_id, policy)
     summary = {
@@ -468,7 +724,7 @@ def _policy_created(e: Any, naming: AuditNaming) -> _Described:
 def _policy_change(**summary_of: str) -> _Rule:
     """A rule for a policy event: ``summary key=event attribute`` for each keyword."""
 
-    def rule(e: Any, naming: AuditNaming) -> _Described:
+    def rule(e: Any, naming: AuditNaming, at: datetime) -> _Described:
         policy = naming.require(e.originator_id, "policy")
         summary = {key: getattr(e, attribute) for key, attribute in summary_of.items()}
         return _Described((policy.account_id,), policy.arn, summary)
@@ -476,7 +732,7 @@ def _policy_change(**summary_of: str) -> _Rule:
     return rule
 
 
-def _role_created(e: Any, naming: AuditNaming) -> _Described:
+def _role_created(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     role = NamedEntity("role", e.account_id, e.role_name)
     naming.remember(e.originator_id, role)
     summary = {
@@ -488,24 +744,24 @@ def _role_created(e: Any, naming: AuditNaming) -> _Described:
     return _Described((role.account_id,), role.arn, summary)
 
 
-def _role_updated(e: Any, naming: AuditNaming) -> _Described:
+def _role_updated(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     role = naming.require(e.originator_id, "role")
     summary = {"description": e.description, "max_session_duration": e.max_session_duration}
     return _Described((role.account_id,), role.arn, summary)
 
 
-def _role_trust_policy_updated(e: Any, naming: AuditNaming) -> _Described:
+def _role_trust_policy_updated(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     role = naming.require(e.originator_id, "role")
     return _Described((role.account_id,), role.arn, {"trust_policy": e.trust_policy})
 
 
-def _role_sessions_revoked(e: Any, naming: AuditNaming) -> _Described:
+def _role_sessions_revoked(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     role = naming.require(e.originator_id, "role")
     summary = {"issued_before": _rfc3339(e.issued_before, "issued_before")}
     return _Described((role.account_id,), role.arn, summary)
 
 
-def _session_issued(e: Any, naming: AuditNaming) -> _Described:
+def _session_issued(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     issued_at = _rfc3339(e.issued_at, "issued_at")
     expiration = _rfc3339(e.expiration, "expiration")
     session = NamedEntity(
@@ -517,6 +773,8 @@ def _session_issued(e: Any, naming: AuditNaming) -> _Described:
         source_account_id=e.source_account_id,
     )
     naming.remember(e.originator_id, session)
+    # A session of an entrustment's managed role (whose id is the entrustment's) hangs from it.
+    naming._add_session(e.originator_id, e.role_id, e.access_key_id, e.expiration, at)
     # secret_hash is deliberately not copied, nor are role_id and source_user_id (UUIDs).
     summary = {
         "access_key_id": e.access_key_id,
@@ -531,12 +789,82 @@ def _session_issued(e: Any, naming: AuditNaming) -> _Described:
     return _Described(session.accounts, session.arn, summary)
 
 
-def _session_revoked(e: Any, naming: AuditNaming) -> _Described:
+def _session_revoked(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     session = naming.require(e.originator_id, "session")
+    naming._revoke_dependent(e.originator_id)
     return _Described(session.accounts, session.arn, {"access_key_id": session.access_key_id})
 
 
-def _name_claimed(e: Any, naming: AuditNaming) -> _Described:
+def _entrustment_granted(e: Any, naming: AuditNaming, at: datetime) -> _Described:
+    # The managed role's name is claimed by a NameClaimed of the same save (recorded apart).
+    summary = {
+        "contract_ref": e.contract_ref,
+        "trustee_account_id": e.trustee_account_id,
+        "role_arn": role_arn(e.account_id, e.role_name),
+        "scope": e.scope,
+        "scope_policies": None if e.scope_policies is None else list(e.scope_policies),
+        "starts_at": _optional_rfc3339(e.starts_at, "starts_at"),
+        "ends_at": _optional_rfc3339(e.ends_at, "ends_at"),
+        "description": e.description,
+    }
+    naming._entrust(e.originator_id, _EntrustmentState(e.account_id, e.trustee_account_id))
+    accounts = (e.account_id, e.trustee_account_id)
+    return _Described(accounts, entrustment_arn(e.account_id, e.originator_id), summary)
+
+
+def _entrustment_amended(e: Any, naming: AuditNaming, at: datetime) -> _Described:
+    state = naming._entrustment(e.originator_id)
+    summary = {
+        "scope": e.scope,
+        "scope_policies": None if e.scope_policies is None else list(e.scope_policies),
+    }
+    accounts = (state.account_id, state.trustee_account_id)
+    return _Described(accounts, entrustment_arn(state.account_id, e.originator_id), summary)
+
+
+def _entrustment_closed(how: str) -> _Rule:
+    """``EntrustmentRevoked`` or ``EntrustmentEnded``: what it ended at the ledger time —
+    the delegations under it and the sessions of its managed role still live then."""
+
+    def rule(e: Any, naming: AuditNaming, at: datetime) -> _Described:
+        state = naming._entrustment(e.originator_id)
+        delegations, sessions = state.live_at(at)
+        naming._close(e.originator_id, how)
+        summary = {"ended_delegations": delegations, "ended_sessions": sessions}
+        accounts = (state.account_id, state.trustee_account_id)
+        return _Described(accounts, entrustment_arn(state.account_id, e.originator_id), summary)
+
+    return rule
+
+
+def _delegation_granted(e: Any, naming: AuditNaming, at: datetime) -> _Described:
+    state = naming._entrustment(e.entrustment_id)
+    if (state.account_id, state.trustee_account_id) != (e.entrustment_account_id, e.account_id):
+        raise AuditRecordError(
+            f"delegation {e.originator_id} names accounts its entrustment "
+            f"{e.entrustment_id} does not"
+        )
+    # grantee_id (a UUID) is deliberately not copied: grantee_arn names the grantee.
+    summary = {
+        "entrustment_arn": entrustment_arn(e.entrustment_account_id, e.entrustment_id),
+        "grantee_arn": e.grantee_arn,
+        "scope": e.scope,
+        "ends_at": _optional_rfc3339(e.ends_at, "ends_at"),
+    }
+    naming._add_delegation(e.originator_id, e.entrustment_id, e.ends_at, at)
+    accounts = (e.account_id, e.entrustment_account_id)
+    return _Described(accounts, delegation_arn(e.account_id, e.originator_id), summary)
+
+
+def _delegation_revoked(e: Any, naming: AuditNaming, at: datetime) -> _Described:
+    entrustment_id, state = naming._entrustment_of_delegation(e.originator_id)
+    naming._revoke_dependent(e.originator_id)
+    summary = {"entrustment_arn": entrustment_arn(state.account_id, entrustment_id)}
+    accounts = (state.trustee_account_id, state.account_id)
+    return _Described(accounts, delegation_arn(state.trustee_account_id, e.originator_id), summary)
+
+
+def _name_claimed(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     if e.kind not in _CLAIMABLE:
         raise UnknownAuditEvent(f"a name claim of kind {e.kind!r} has no ARN")
     claim = NamedEntity("name-claim", e.account_id, e.name, claimed_kind=e.kind)
@@ -544,7 +872,7 @@ def _name_claimed(e: Any, naming: AuditNaming) -> _Described:
     return _Described((claim.account_id,), claim.arn, {"kind": e.kind, "name": e.name})
 
 
-def _name_claim_moved(e: Any, naming: AuditNaming) -> _Described:
+def _name_claim_moved(e: Any, naming: AuditNaming, at: datetime) -> _Described:
     claim = naming.require(e.originator_id, "name-claim")
     summary = {"kind": claim.claimed_kind, "name": claim.name}
     return _Described((claim.account_id,), claim.arn, summary)
@@ -587,6 +915,12 @@ _RULES: Final[dict[str, _Rule]] = {
     "mandate:RoleDeleted.v1": _deleted("role"),
     "mandate:SessionIssued.v1": _session_issued,
     "mandate:SessionRevoked.v1": _session_revoked,
+    "mandate:EntrustmentGranted.v1": _entrustment_granted,
+    "mandate:EntrustmentAmended.v1": _entrustment_amended,
+    "mandate:EntrustmentRevoked.v1": _entrustment_closed("revoked"),
+    "mandate:EntrustmentEnded.v1": _entrustment_closed("ended"),
+    "mandate:DelegationGranted.v1": _delegation_granted,
+    "mandate:DelegationRevoked.v1": _delegation_revoked,
     "mandate:NameClaimed.v1": _name_claimed,
     "mandate:NameReclaimed.v1": _name_claim_moved,
     "mandate:NameReleased.v1": _name_claim_moved,
@@ -622,7 +956,7 @@ def audit_record(
     actor = audit.get("actor")
     if not isinstance(actor, str) or not actor:
         raise AuditRecordError(f"the event at position {position} records no actor")
-    described = rule(event, naming)
+    described = rule(event, naming, ledger_time)
     return AuditRecord(
         position=position,
         time=time,

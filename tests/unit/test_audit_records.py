@@ -3,7 +3,9 @@
 A scripted history runs on a real ``Ledger`` over a temporary SQLite file and touches every
 event topic; its events are read back from the log exactly as a projection reads them. STS
 sessions are made as the real ``Session`` aggregate and saved by the ledger (AssumeRole's
-checks are not what this module is about).
+checks are not what this module is about), those of an entrustment's managed role included.
+The ledger's read port is a stub that knows one custom policy, for an entrustment's scope
+given by policy names.
 """
 
 from __future__ import annotations
@@ -15,21 +17,34 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from time import sleep
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
 import domain
-from domain.arns import assumed_role_arn, group_arn, policy_arn, role_arn, root_arn, user_arn
+from domain.arns import (
+    assumed_role_arn,
+    delegation_arn,
+    entrustment_arn,
+    group_arn,
+    policy_arn,
+    role_arn,
+    root_arn,
+    user_arn,
+)
 from domain.audit import AuditContext, LedgerAggregate, acting_as
+from domain.entrustments import Delegation, Entrustment
 from domain.identifiers import name_claim_id
 from domain.ledger import Ledger
 from domain.names import NameClaim
 from domain.policy import DocumentKind, parse_policy_document
+from domain.ports import PrincipalRef
 from domain.roles import Role
 from domain.secrets import SecretHasher, new_access_key_id, new_access_key_secret
 from domain.sessions import Session, session_aggregate_id
+from domain.sts import RoleFacts
 from domain.system_policies import SYSTEM_POLICIES
 from projections import audit_records
 from projections.audit_chain import canonical_json
@@ -55,12 +70,25 @@ OWNER = AuditContext(
     source_ip="198.51.100.9",
     reason="ticket SEC-7",
 )
+TRUSTEE = AuditContext(
+    actor="acs:ram::2000000000000002:root",
+    credential="LTAItrustee",
+    request_id="req-43",
+    source_ip="203.0.113.5",
+)
+SYSTEM = AuditContext(actor="mandate:system", reason="the contract's term was reached")
 DOC_1 = {"Version": "1", "Statement": [{"Effect": "Allow", "Action": "oss:Get*", "Resource": "*"}]}
 DOC_2 = {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "ecs:*", "Resource": "*"}]}
 SYSTEM_POLICY = next(iter(SYSTEM_POLICIES))
 ISSUED_AT = datetime(2025, 1, 31, 9, 30, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=1))
 REVOKED_BEFORE = datetime(2025, 1, 31, 10, 45, 0, 5, tzinfo=PARIS)  # 09:45:00.000005Z
+STARTS_AT = datetime(2025, 2, 1, 10, 0, tzinfo=PARIS)  # 09:00:00Z
+SCOPE_POLICY = "reads-photos"  # the one custom policy the stub read port knows
+SCOPE_POLICY_DOC = {
+    "Version": "1",
+    "Statement": [{"Effect": "Allow", "Action": "oss:Get*", "Resource": "acs:oss:*:*:photos/*"}],
+}
 
 
 def _trust(*principals: str) -> dict[str, Any]:
@@ -75,6 +103,46 @@ class IssuedSessionFacts:
     secret_hash: str
 
 
+@dataclass(frozen=True)
+class EntrustedFacts:
+    """The entrustment part of the script (ids are the entrustments' and delegations')."""
+
+    now: datetime  # when the part began
+    revoked: UUID  # entrustment C-2025/7, amended then revoked
+    revoked_role: str
+    ended: UUID  # entrustment C-2025/8, whose short term is reached and recorded as ended
+    ended_role: str
+    ends_at: datetime  # the revoked entrustment's term
+    short_ends_at: datetime  # the ended entrustment's term, and the lapsed delegation's
+    to_bob: UUID  # no end: live when the entrustment is revoked
+    to_crew: UUID  # ends in a week: live at the revocation, revoked afterwards
+    withdrawn: UUID  # revoked before the entrustment
+    lapsed: UUID  # ended by its own ends_at before the entrustment's revocation
+    under_ended: UUID  # under the ended entrustment, no end of its own
+    live: IssuedSessionFacts  # a session of the managed role, live at the revocation
+    withdrawn_session: IssuedSessionFacts  # revoked before the entrustment
+    expired: IssuedSessionFacts  # expired before the entrustment's revocation
+    short: IssuedSessionFacts  # of the ended entrustment, expiring at its term
+
+
+class _StubReadPort:
+    """Knows one custom policy (for a scope given as ``{"policies": [...]}``), nothing else."""
+
+    def group_member_ids(self, group_id: UUID) -> list[UUID]:
+        return []
+
+    def policy_holders(self, policy_id: UUID) -> list[PrincipalRef]:
+        return []
+
+    def role_facts(self, account_id: str, role_name: str) -> RoleFacts | None:
+        return None
+
+    def policy_document(self, account_id: str, policy_name: str) -> str | None:
+        if policy_name != SCOPE_POLICY:
+            return None
+        return parse_policy_document(SCOPE_POLICY_DOC).canonical_json()
+
+
 @dataclass
 class History:
     account: str
@@ -84,6 +152,7 @@ class History:
     documents: dict[str, str]  # version id (or trust/session name) → canonical text, as stored
     cross: IssuedSessionFacts  # a session of the role "ops" assumed from the other account
     chained: IssuedSessionFacts  # a session assumed by the cross session (same account)
+    entrusted: EntrustedFacts
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +163,11 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         "SQLITE_DBNAME": str(path),
         "CREATE_TABLE": "y",
     }
-    ledger = Ledger(env, hasher=SecretHasher("k1", {"k1": b"unit-hash-key-" + b"h" * 32}))
+    ledger = Ledger(
+        env,
+        hasher=SecretHasher("k1", {"k1": b"unit-hash-key-" + b"h" * 32}),
+        read_port=_StubReadPort(),
+    )
     try:
         yield _script(ledger)
     finally:
@@ -164,10 +237,15 @@ def _script(ledger: Ledger) -> History:
         ledger.revoke_session(chained.access_key_id)
         ledger.delete_role(account, "ops", detach=True)
         ledger.revoke_session(cross.access_key_id)  # a session outlives its role's naming
+    entrusted = _script_entrustments(ledger, account, other.account_id)
     with acting_as(ADMIN):
         ledger.close_account(other.account_id)
     secrets += [key.access_key_secret, kept.access_key_secret, rotated.access_key_secret]
     secrets += [cross.secret, chained.secret]
+    secrets += [
+        s.secret
+        for s in (entrusted.live, entrusted.withdrawn_session, entrusted.expired, entrusted.short)
+    ]
 
     events: list[tuple[Any, int, datetime]] = []
     ledger_time: datetime | None = None
@@ -191,7 +269,119 @@ def _script(ledger: Ledger) -> History:
             documents["trust2"] = event.trust_policy
         if type(event).TOPIC == "mandate:SessionIssued.v1" and event.session_policy is not None:
             documents["session"] = event.session_policy
-    return History(account, other.account_id, events, secrets, documents, cross, chained)
+        if type(event).TOPIC in (
+            "mandate:EntrustmentGranted.v1",
+            "mandate:EntrustmentAmended.v1",
+            "mandate:DelegationGranted.v1",
+        ):
+            documents[f"scope {event.originator_id} {type(event).TOPIC}"] = event.scope
+    return History(account, other.account_id, events, secrets, documents, cross, chained, entrusted)
+
+
+def _script_entrustments(ledger: Ledger, account: str, other: str) -> EntrustedFacts:
+    """A → B contracts: one amended and revoked with delegations and sessions under it in
+    every state (live, revoked, lapsed, expired), one whose short term is reached and ended.
+    """
+    now = datetime.now(UTC)
+    soon = now + timedelta(milliseconds=500)  # the short term, reached during the script
+    bob = user_arn(other, "bob")
+    with acting_as(TRUSTEE):
+        ledger.create_user(other, "bob", "Bob")
+        ledger.create_group(other, "crew", None)
+    with acting_as(OWNER):
+        ended, ended_role, _ = ledger.grant_entrustment(
+            account, trustee_account_id=other, scope=DOC_1, contract_ref="C-2025/8", ends_at=soon
+        )
+    with acting_as(TRUSTEE):
+        under_ended, lapsed = uuid4(), uuid4()
+        ledger.grant_delegation(
+            other, delegation_id=under_ended, entrustment_id=ended, grantee=bob, scope=DOC_1
+        )
+        short = _issue_session(
+            ledger,
+            account,
+            ended_role,
+            "short",
+            source_arn=bob,
+            source_account_id=other,
+            parent_access_key_id=None,
+            session_policy=None,
+            issued_at=now,
+            expiration=soon,  # AssumeRole caps a session at the contract's end
+        )
+    ends_at = now + timedelta(days=30)
+    with acting_as(OWNER):
+        revoked, revoked_role, _ = ledger.grant_entrustment(
+            account,
+            trustee_account_id=other,
+            scope={"policies": [SCOPE_POLICY]},
+            contract_ref="C-2025/7",
+            starts_at=STARTS_AT,
+            ends_at=ends_at,
+            description="photo archive",
+        )
+    to_bob, to_crew, withdrawn = uuid4(), uuid4(), uuid4()
+    with acting_as(TRUSTEE):
+        for delegation_id, grantee, ends in [
+            (lapsed, group_arn(other, "crew"), soon),
+            (to_bob, bob, None),
+            (to_crew, group_arn(other, "crew"), now + timedelta(days=7)),
+            (withdrawn, bob, None),
+        ]:
+            ledger.grant_delegation(
+                other,
+                delegation_id=delegation_id,
+                entrustment_id=revoked,
+                grantee=grantee,
+                scope=SCOPE_POLICY_DOC,
+                ends_at=ends,
+            )
+        ledger.revoke_delegation(other, withdrawn)
+        sessions = [
+            _issue_session(
+                ledger,
+                account,
+                revoked_role,
+                name,
+                source_arn=bob,
+                source_account_id=other,
+                parent_access_key_id=None,
+                session_policy=None,
+                issued_at=issued_at,
+                expiration=issued_at + timedelta(hours=1),
+            )
+            for name, issued_at in [("live", now), ("withdrawn", now), ("expired", ISSUED_AT)]
+        ]
+        live, withdrawn_session, expired = sessions
+        ledger.revoke_session(withdrawn_session.access_key_id)
+    with acting_as(OWNER):
+        ledger.amend_entrustment(account, revoked, DOC_1)
+    sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.01)
+    with acting_as(OWNER):
+        ledger.revoke_entrustment(account, revoked)
+    with acting_as(SYSTEM):
+        assert ledger.end_entrustment(ended) is not None
+    with acting_as(TRUSTEE):  # dead already, and still named
+        ledger.revoke_delegation(other, to_crew)
+        ledger.revoke_session(live.access_key_id)
+    return EntrustedFacts(
+        now,
+        revoked,
+        revoked_role,
+        ended,
+        ended_role,
+        ends_at,
+        soon,
+        to_bob,
+        to_crew,
+        withdrawn,
+        lapsed,
+        under_ended,
+        live,
+        withdrawn_session,
+        expired,
+        short,
+    )
 
 
 def _issue_session(
@@ -204,8 +394,11 @@ def _issue_session(
     source_account_id: str,
     parent_access_key_id: str | None,
     session_policy: str | None,
+    issued_at: datetime = ISSUED_AT,
+    expiration: datetime | None = None,
 ) -> IssuedSessionFacts:
-    """Record ``SessionIssued`` as ``Ledger.assume_role`` does, once its checks have passed."""
+    """Record ``SessionIssued`` as ``Ledger.assume_role`` does, once its checks have passed
+    (for a managed role, the claim names the entrustment: the role's id is the contract's)."""
     claim: NameClaim = ledger.repository.get(name_claim_id(account_id, "role", role_name))
     assert isinstance(claim, NameClaim)
     assert claim.entity_id is not None
@@ -223,8 +416,8 @@ def _issue_session(
         source_user_id=None,
         parent_access_key_id=parent_access_key_id,
         session_policy=session_policy,
-        issued_at=ISSUED_AT,
-        expiration=ISSUED_AT + timedelta(hours=1),
+        issued_at=issued_at,
+        expiration=issued_at + timedelta(hours=1) if expiration is None else expiration,
     )
     assert session.id == session_aggregate_id(key_id)
     ledger.save(session)
@@ -424,12 +617,30 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ("RoleDeleted", ops, {}),
         ("NameReleased", ops, {"kind": "role", "name": "ops"}),
         ("SessionRevoked", cross, {"access_key_id": cross_key}),
+        *_expected_entrustment_records(history),
         ("AccountClosed", root_arn(o), {}),
     ]
     actual = [(r.event_type, r.target, dict(r.summary)) for r in records]
     assert actual == expected
+    facts = history.entrusted
+    both_sides = {
+        cross,  # a cross-account session concerns both accounts
+        entrustment_arn(a, facts.revoked),  # so do both sides of a contract
+        entrustment_arn(a, facts.ended),
+        *(
+            delegation_arn(o, d)
+            for d in (facts.to_bob, facts.to_crew, facts.withdrawn, facts.lapsed)
+        ),
+        delegation_arn(o, facts.under_ended),
+        *(
+            assumed_role_arn(a, facts.revoked_role, name)
+            for name in ("live", "withdrawn", "expired")
+        ),
+        assumed_role_arn(a, facts.ended_role, "short"),
+    }
+    assert both_sides <= {r.target for r in records}
     for record in records:
-        if record.target == cross:  # a cross-account session concerns both accounts
+        if record.target in both_sides:
             assert record.accounts == tuple(sorted({a, o}))
         elif record.target.startswith(f"acs:ram::{o}:"):
             assert record.accounts == (o,)
@@ -437,22 +648,148 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
             assert record.accounts == (a,)
 
 
+def _expected_entrustment_records(history: History) -> list[tuple[str, str, dict[str, Any]]]:
+    a, o, facts = history.account, history.other, history.entrusted
+    bob, crew = user_arn(o, "bob"), group_arn(o, "crew")
+    revoked, ended = entrustment_arn(a, facts.revoked), entrustment_arn(a, facts.ended)
+    revoked_role, ended_role = role_arn(a, facts.revoked_role), role_arn(a, facts.ended_role)
+
+    def scope(aggregate_id: UUID, event_type: str) -> str:
+        return history.documents[f"scope {aggregate_id} mandate:{event_type}.v1"]
+
+    def granted(delegation_id: UUID, grantee: str, ends_at: datetime | None) -> Any:
+        summary = {
+            "entrustment_arn": revoked,
+            "grantee_arn": grantee,
+            "scope": scope(delegation_id, "DelegationGranted"),
+            "ends_at": None if ends_at is None else format_ledger_time(ends_at),
+        }
+        return ("DelegationGranted", delegation_arn(o, delegation_id), summary)
+
+    def issued(role_name: str, session: IssuedSessionFacts, name: str, at: datetime) -> Any:
+        summary = {
+            "access_key_id": session.access_key_id,
+            "role_arn": role_arn(a, role_name),
+            "role_session_name": name,
+            "source_arn": bob,
+            "parent_access_key_id": None,
+            "session_policy": None,
+            "issued_at": format_ledger_time(at),
+            "expiration": format_ledger_time(
+                facts.short_ends_at if name == "short" else at + timedelta(hours=1)
+            ),
+        }
+        return ("SessionIssued", assumed_role_arn(a, role_name, name), summary)
+
+    def session_revoked(session: IssuedSessionFacts, name: str) -> Any:
+        arn = assumed_role_arn(a, facts.revoked_role, name)
+        return ("SessionRevoked", arn, {"access_key_id": session.access_key_id})
+
+    return [
+        ("NameClaimed", bob, {"kind": "user", "name": "bob"}),
+        ("UserCreated", bob, {"user_name": "bob", "display_name": "Bob"}),
+        ("NameClaimed", crew, {"kind": "group", "name": "crew"}),
+        ("GroupCreated", crew, {"group_name": "crew", "comments": None}),
+        ("NameClaimed", ended_role, {"kind": "role", "name": "C-2025-8"}),
+        (
+            "EntrustmentGranted",
+            ended,
+            {
+                "contract_ref": "C-2025/8",
+                "trustee_account_id": o,
+                "role_arn": ended_role,
+                "scope": scope(facts.ended, "EntrustmentGranted"),
+                "scope_policies": None,
+                "starts_at": None,
+                "ends_at": format_ledger_time(facts.short_ends_at),
+                "description": None,
+            },
+        ),
+        (
+            "DelegationGranted",
+            delegation_arn(o, facts.under_ended),
+            {
+                "entrustment_arn": ended,
+                "grantee_arn": bob,
+                "scope": scope(facts.under_ended, "DelegationGranted"),
+                "ends_at": None,
+            },
+        ),
+        issued(facts.ended_role, facts.short, "short", facts.now),
+        ("NameClaimed", revoked_role, {"kind": "role", "name": "C-2025-7"}),
+        (
+            "EntrustmentGranted",
+            revoked,
+            {
+                "contract_ref": "C-2025/7",
+                "trustee_account_id": o,
+                "role_arn": revoked_role,
+                "scope": scope(facts.revoked, "EntrustmentGranted"),
+                "scope_policies": [SCOPE_POLICY],
+                "starts_at": "2025-02-01T09:00:00.000000Z",
+                "ends_at": format_ledger_time(facts.ends_at),
+                "description": "photo archive",
+            },
+        ),
+        granted(facts.lapsed, crew, facts.short_ends_at),
+        granted(facts.to_bob, bob, None),
+        granted(facts.to_crew, crew, facts.now + timedelta(days=7)),
+        granted(facts.withdrawn, bob, None),
+        (
+            "DelegationRevoked",
+            delegation_arn(o, facts.withdrawn),
+            {"entrustment_arn": revoked},
+        ),
+        issued(facts.revoked_role, facts.live, "live", facts.now),
+        issued(facts.revoked_role, facts.withdrawn_session, "withdrawn", facts.now),
+        issued(facts.revoked_role, facts.expired, "expired", ISSUED_AT),
+        session_revoked(facts.withdrawn_session, "withdrawn"),
+        (
+            "EntrustmentAmended",
+            revoked,
+            {"scope": scope(facts.revoked, "EntrustmentAmended"), "scope_policies": None},
+        ),
+        (
+            "EntrustmentRevoked",
+            revoked,
+            {
+                # still live: not the revoked delegation, nor the one past its own end
+                "ended_delegations": sorted(
+                    [delegation_arn(o, facts.to_bob), delegation_arn(o, facts.to_crew)]
+                ),
+                # not the revoked session, nor the expired one
+                "ended_sessions": [facts.live.access_key_id],
+            },
+        ),
+        (
+            "EntrustmentEnded",
+            ended,
+            {
+                "ended_delegations": [delegation_arn(o, facts.under_ended)],
+                "ended_sessions": [],  # its one session expired at the term
+            },
+        ),
+        (
+            "DelegationRevoked",
+            delegation_arn(o, facts.to_crew),
+            {"entrustment_arn": revoked},
+        ),
+        session_revoked(facts.live, "live"),
+    ]
+
+
 def test_records_carry_the_audit_context_of_their_request(history: History) -> None:
     records = _records(history)
-    by_owner = [r for r in records if r.actor == OWNER.actor]
-    by_admin = [r for r in records if r.actor == ADMIN.actor]
-    assert len(by_owner) + len(by_admin) == len(records)
-    assert by_owner
-    assert by_admin
-    for r in by_owner:
+    contexts = {c.actor: c for c in (OWNER, ADMIN, TRUSTEE, SYSTEM)}
+    assert {r.actor for r in records} == set(contexts)
+    for r in records:
+        context = contexts[r.actor]
         assert (r.credential, r.request_id, r.source_ip, r.reason) == (
-            OWNER.credential,
-            OWNER.request_id,
-            OWNER.source_ip,
-            OWNER.reason,
+            context.credential,
+            context.request_id,
+            context.source_ip,
+            context.reason,
         )
-    for r in by_admin:
-        assert (r.credential, r.request_id, r.source_ip, r.reason) == (None, None, None, None)
 
 
 def test_time_is_the_ledger_time_in_rfc3339_utc_with_microseconds(history: History) -> None:
@@ -492,8 +829,9 @@ def test_no_record_holds_an_issued_secret_or_any_secret_hash(history: History) -
         for attribute in ("root_secret_hash", "secret_hash"):
             if hasattr(event, attribute):
                 hashes.append(getattr(event, attribute))
-    assert len(hashes) == 7  # two accounts, two user keys, one rotation, two sessions
-    assert len(history.secrets) == 7
+    # two accounts, two user keys, one rotation, two sessions of "ops", four of managed roles
+    assert len(hashes) == 11
+    assert len(history.secrets) == 11
     dump = b"\n".join(canonical_json(r.as_dict()) for r in _records(history))
     for needle in [*history.secrets, *hashes, *(h.split("$")[-1] for h in hashes)]:
         assert needle.encode() not in dump
@@ -601,6 +939,339 @@ def test_session_fields_belong_to_sessions_only() -> None:
     assert NamedEntity("role", "1000000000000001", "ops").arn == role_arn("1000000000000001", "ops")
 
 
+# -- entrustments and delegations ----------------------------------------------------------------
+
+
+def test_a_revocation_is_in_both_accounts_chains_with_what_it_ended(history: History) -> None:
+    """ "The audit trail shows the revocation to both accounts and, for each, what it ended."""
+    a, o, facts = history.account, history.other, history.entrusted
+    records = _records(history)
+    chains = {
+        account: [r for r in records if account in r.accounts] for account in (a, o)
+    }  # what each account's chain holds
+    (revocation,) = [r for r in records if r.event_type == "EntrustmentRevoked"]
+    for chain in chains.values():
+        assert revocation in chain
+    assert revocation.accounts == tuple(sorted((a, o)))
+    assert revocation.target == entrustment_arn(a, facts.revoked)
+    assert (revocation.actor, revocation.reason) == (OWNER.actor, "ticket SEC-7")
+    assert dict(revocation.summary) == {
+        "ended_delegations": sorted(
+            [delegation_arn(o, facts.to_bob), delegation_arn(o, facts.to_crew)]
+        ),
+        "ended_sessions": [facts.live.access_key_id],
+    }
+    # the lapsed delegation had reached its own end, and the expired session its expiry,
+    # by the revocation's ledger time: nothing the revocation ended
+    assert format_ledger_time(facts.short_ends_at) <= revocation.time
+    assert format_ledger_time(ISSUED_AT + timedelta(hours=1)) <= revocation.time
+    (ending,) = [r for r in records if r.event_type == "EntrustmentEnded"]
+    assert ending.accounts == tuple(sorted((a, o)))
+    assert (ending.actor, ending.reason) == (SYSTEM.actor, SYSTEM.reason)
+
+
+def test_no_record_holds_an_internal_uuid_but_entrustment_and_delegation_ids(
+    history: History,
+) -> None:
+    facts = history.entrusted
+    shown = {
+        str(i)
+        for i in (
+            facts.revoked,
+            facts.ended,
+            facts.to_bob,
+            facts.to_crew,
+            facts.withdrawn,
+            facts.lapsed,
+            facts.under_ended,
+        )
+    }
+    hidden = {
+        str(value)
+        for event, _, _ in history.events
+        for value in vars(event).values()
+        if isinstance(value, UUID) and str(value) not in shown
+    }
+    grantee_ids = {
+        str(e.grantee_id)
+        for e, _, _ in history.events
+        if type(e).TOPIC == "mandate:DelegationGranted.v1"
+    }
+    assert grantee_ids
+    assert grantee_ids <= hidden
+    dump = b"\n".join(canonical_json(r.as_dict()) for r in _records(history)).decode()
+    assert [uuid for uuid in hidden if uuid in dump] == []
+    assert all(uuid in dump for uuid in shown)
+
+
+A_SIDE, B_SIDE = "1000000000000001", "2000000000000002"
+TERM_END = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+MICRO = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Contract:
+    entrustment_id: UUID
+    delegations: dict[str, UUID]  # label → delegation id
+    sessions: dict[str, str]  # label → access key id
+    events: list[Any]  # in log order; the last one closes the contract
+
+
+def _contract(close: str) -> Contract:
+    """A contract of A_SIDE to B_SIDE ending at TERM_END, with delegations and sessions of
+    its managed role that end before, at and after that instant, or are revoked; closed by
+    ``close`` (``revoke`` an hour before the term, or ``end`` at it). Real aggregates, no
+    ledger."""
+    scope = parse_policy_document(DOC_1).canonical_json()
+    with acting_as(OWNER):
+        entrustment = Entrustment(
+            account_id=A_SIDE,
+            trustee_account_id=B_SIDE,
+            role_name="C-9",
+            scope=scope,
+            scope_policies=None,
+            contract_ref="C-9",
+            starts_at=None,
+            ends_at=TERM_END,
+            description=None,
+        )
+    events: list[Any] = [*entrustment.collect_events()]
+    delegation_ends = {"open": None, "at": TERM_END, "after": TERM_END + MICRO, "revoked": None}
+    delegations: dict[str, UUID] = {}
+    sessions: dict[str, str] = {}
+    with acting_as(TRUSTEE):
+        for label, ends_at in delegation_ends.items():
+            delegation = Delegation(
+                delegation_id=uuid4(),
+                account_id=B_SIDE,
+                entrustment_id=entrustment.id,
+                entrustment_account_id=A_SIDE,
+                grantee_arn=user_arn(B_SIDE, "bob"),
+                grantee_kind="user",
+                grantee_id=uuid4(),
+                scope=scope,
+                ends_at=ends_at,
+            )
+            if label == "revoked":
+                delegation.revoke(TERM_END - timedelta(hours=2))
+            delegations[label] = delegation.id
+            events += delegation.collect_events()
+        for label, expiration in [
+            ("at", TERM_END),
+            ("after", TERM_END + MICRO),
+            ("revoked", TERM_END + timedelta(hours=1)),
+        ]:
+            session = Session(
+                access_key_id=f"STS.{label}",
+                secret_hash="k1$00",
+                account_id=A_SIDE,
+                role_id=entrustment.id,  # the managed role's id is the entrustment's
+                role_name="C-9",
+                role_session_name=label,
+                source_arn=user_arn(B_SIDE, "bob"),
+                source_account_id=B_SIDE,
+                source_user_id=uuid4(),
+                parent_access_key_id=None,
+                session_policy=None,
+                issued_at=ISSUED_AT,
+                expiration=expiration,
+            )
+            if label == "revoked":
+                session.revoke()
+            sessions[label] = session.access_key_id
+            events += session.collect_events()
+    with acting_as(OWNER if close == "revoke" else SYSTEM):
+        if close == "revoke":
+            entrustment.revoke(TERM_END - timedelta(hours=1))
+        else:
+            assert entrustment.end(TERM_END)
+    events += entrustment.collect_events()
+    return Contract(entrustment.id, delegations, sessions, events)
+
+
+@pytest.mark.parametrize(
+    ("close", "closed_at", "ended"),
+    [
+        ("revoke", TERM_END - timedelta(hours=1), ["at", "after", "open"]),
+        ("end", TERM_END, ["after", "open"]),
+        ("end", TERM_END + MICRO, ["open"]),
+    ],
+    ids=["revoked-before-term", "ended-at-term", "ended-later"],
+)
+def test_what_a_contracts_close_ended_is_what_was_live_at_its_ledger_time(
+    close: str, closed_at: datetime, ended: list[str]
+) -> None:
+    """Live at T: not revoked, and ``ends_at`` (a session's ``expiration``) after T."""
+    contract = _contract(close)
+    naming = AuditNaming()
+    *opening, closing = contract.events
+    for position, event in enumerate(opening, 1):
+        audit_record(event, position, TERM_END - timedelta(hours=2), naming)
+    record = audit_record(closing, len(contract.events), closed_at, naming)
+    assert record.event_type == ("EntrustmentRevoked" if close == "revoke" else "EntrustmentEnded")
+    assert record.target == entrustment_arn(A_SIDE, contract.entrustment_id)
+    assert record.accounts == (A_SIDE, B_SIDE)
+    assert dict(record.summary) == {
+        "ended_delegations": sorted(
+            delegation_arn(B_SIDE, contract.delegations[label])
+            for label in ended
+            if label in contract.delegations
+        ),
+        "ended_sessions": sorted(
+            contract.sessions[label] for label in ended if label in contract.sessions
+        ),
+    }
+
+
+def test_a_contracts_state_is_kept_as_json_pruned_as_it_goes_and_dropped_when_it_closes() -> None:
+    contract = _contract("revoke")
+    e_id = str(contract.entrustment_id)
+    d = {label: str(i) for label, i in contract.delegations.items()}
+    naming = AuditNaming()
+    stored: dict[str, Any] = {}
+    touched: list[tuple[str, tuple[str, ...]]] = []
+    *opening, closing = contract.events
+    for position, event in enumerate(contract.events, 1):
+        at = TERM_END - timedelta(hours=2 if event is not closing else 1)
+        audit_record(event, position, at, naming)
+        touched.append((event_type_of(type(event).TOPIC), naming.touched_by(event)))
+        stored.update(json.loads(json.dumps(naming.snapshot(naming.touched_by(event)))))
+        if event is opening[-1]:
+            before_close = stored[e_id]
+    s = {label: str(session_aggregate_id(key)) for label, key in contract.sessions.items()}
+    assert touched == [
+        ("EntrustmentGranted", (e_id,)),
+        *[("DelegationGranted", (d[label], e_id)) for label in ("open", "at", "after")],
+        ("DelegationGranted", (d["revoked"], e_id)),
+        ("DelegationRevoked", (e_id,)),
+        *[("SessionIssued", (s[label], e_id)) for label in ("at", "after", "revoked")],
+        ("SessionRevoked", (e_id,)),
+        ("EntrustmentRevoked", (e_id,)),
+    ]
+    # the revoked delegation was dropped when the first session was added; the session
+    # revoked since is only flagged
+    assert before_close == {
+        "kind": "entrustment",
+        "account_id": A_SIDE,
+        "trustee_account_id": B_SIDE,
+        "closed": None,
+        "delegations": {
+            d["open"]: {"ends_at": None, "revoked": False},
+            d["at"]: {"ends_at": "2025-03-01T12:00:00.000000Z", "revoked": False},
+            d["after"]: {"ends_at": "2025-03-01T12:00:00.000001Z", "revoked": False},
+        },
+        "sessions": {
+            s["at"]: {
+                "access_key_id": "STS.at",
+                "expiration": "2025-03-01T12:00:00.000000Z",
+                "revoked": False,
+            },
+            s["after"]: {
+                "access_key_id": "STS.after",
+                "expiration": "2025-03-01T12:00:00.000001Z",
+                "revoked": False,
+            },
+            s["revoked"]: {
+                "access_key_id": "STS.revoked",
+                "expiration": "2025-03-01T13:00:00.000000Z",
+                "revoked": True,
+            },
+        },
+    }
+    assert stored[e_id] == {**before_close, "closed": "revoked", "delegations": {}, "sessions": {}}
+    for label in contract.delegations:
+        assert stored[d[label]] == {"kind": "delegation", "entrustment_id": e_id}
+    assert stored == naming.snapshot()
+
+
+def test_a_delegation_or_session_dead_with_its_contract_is_still_named_after_a_restore() -> None:
+    contract = _contract("revoke")
+    naming = AuditNaming()
+    for position, event in enumerate(contract.events, 1):
+        audit_record(event, position, TERM_END - timedelta(hours=1), naming)
+    resumed = AuditNaming()
+    resumed.restore(json.loads(json.dumps(naming.snapshot())))
+    with acting_as(TRUSTEE):
+        delegation = Delegation(
+            delegation_id=contract.delegations["open"],
+            account_id=B_SIDE,
+            entrustment_id=contract.entrustment_id,
+            entrustment_account_id=A_SIDE,
+            grantee_arn=user_arn(B_SIDE, "bob"),
+            grantee_kind="user",
+            grantee_id=uuid4(),
+            scope="{}",
+            ends_at=None,
+        )
+        delegation.collect_events()
+        delegation.revoke(TERM_END - timedelta(minutes=30))
+    (revoked,) = delegation.collect_events()
+    record = audit_record(revoked, 99, TERM_END - timedelta(minutes=30), resumed)
+    assert (record.event_type, record.target, record.accounts) == (
+        "DelegationRevoked",
+        delegation_arn(B_SIDE, contract.delegations["open"]),
+        (A_SIDE, B_SIDE),
+    )
+    assert dict(record.summary) == {
+        "entrustment_arn": entrustment_arn(A_SIDE, contract.entrustment_id)
+    }
+    assert resumed.touched_by(revoked) == (str(contract.entrustment_id),)
+    assert resumed.snapshot() == naming.snapshot()  # nothing hangs from a closed contract
+
+
+def test_a_delegation_or_a_close_of_an_unknown_contract_is_refused_and_changes_nothing() -> None:
+    contract = _contract("revoke")
+    granted, delegation_granted, *_, closing = contract.events
+    (revoked,) = [e for e in contract.events if event_type_of(type(e).TOPIC) == "DelegationRevoked"]
+    now = datetime.now(UTC)
+    for event in (delegation_granted, closing):
+        naming = AuditNaming()
+        with pytest.raises(UnnamedEntity, match="entrustment"):
+            audit_record(event, 2, now, naming)
+        assert len(naming) == 0
+    naming = AuditNaming()
+    audit_record(granted, 1, now, naming)
+    before = naming.snapshot()
+    with pytest.raises(UnnamedEntity, match="delegation"):
+        audit_record(revoked, 6, now, naming)  # its grant was never recorded
+    assert naming.snapshot() == before
+
+
+def test_a_snapshot_from_before_entrustments_restores_and_goes_on() -> None:
+    """Entries stored by earlier versions (no entrustments, no delegations) still load."""
+    account_id, session_id = str(uuid4()), str(session_aggregate_id("STS.old"))
+    old = {
+        account_id: {"kind": "account", "account_id": A_SIDE, "name": "Acme"},
+        str(name_claim_id(A_SIDE, "role", "ops")): {
+            "kind": "name-claim",
+            "account_id": A_SIDE,
+            "name": "ops",
+            "claimed_kind": "role",
+        },
+        session_id: {
+            "kind": "session",
+            "account_id": A_SIDE,
+            "name": "ops",
+            "session_name": "s1",
+            "access_key_id": "STS.old",
+            "source_account_id": B_SIDE,
+        },
+    }
+    naming = AuditNaming()
+    naming.restore(old)
+    assert naming.snapshot() == old
+    assert len(naming) == 3
+    contract = _contract("end")
+    records = [
+        audit_record(event, position, TERM_END, naming)
+        for position, event in enumerate(contract.events, 1)
+    ]
+    assert records[-1].summary["ended_delegations"] == sorted(
+        delegation_arn(B_SIDE, contract.delegations[label]) for label in ("open", "after")
+    )
+    assert naming.snapshot([session_id]) == {session_id: old[session_id]}
+
+
 # -- the naming state ------------------------------------------------------------------------------
 
 
@@ -631,9 +1302,20 @@ def test_deleted_entities_are_forgotten_and_accounts_and_claims_kept(history: Hi
     naming = AuditNaming()
     _records(history, naming)
     kinds = sorted(entity["kind"] for entity in naming.snapshot().values())
-    # two accounts; claims of alice, alicia, devs, p1 and ops; only the second "devs" group
-    # lives (the role "ops" is deleted); both sessions are kept
-    assert kinds == ["account", "account", "group", *["name-claim"] * 5, "session", "session"]
+    # two accounts; claims of alice, alicia, devs, p1, ops, bob, crew and the two managed
+    # roles; the second "devs" group and "crew" live, and "bob" (the role "ops" is deleted);
+    # every session (two of "ops", four of managed roles), entrustment and delegation is kept
+    assert kinds == [
+        "account",
+        "account",
+        *["delegation"] * 5,
+        *["entrustment"] * 2,
+        "group",
+        "group",
+        *["name-claim"] * 9,
+        *["session"] * 6,
+        "user",
+    ]
 
 
 def test_an_event_of_an_unknown_aggregate_is_refused_and_changes_nothing(history: History) -> None:
@@ -667,7 +1349,7 @@ def test_an_event_naming_two_accounts_concerns_both_sorted_once(
         TOPIC = "mandate:AccountEntrusted.v1"
         audit = {"actor": "acs:ram::2000000000000002:root"}
 
-    def rule(event: Any, naming: AuditNaming) -> _Described:
+    def rule(event: Any, naming: AuditNaming, at: datetime) -> _Described:
         trustee, truster = "2000000000000002", "1000000000000001"
         return _Described((trustee, truster, trustee), root_arn(truster), {"trustee": trustee})
 
