@@ -15,11 +15,12 @@ turning points are also asserted by name, so a failure reads as what broke.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -93,16 +94,23 @@ class Story:
     at: dict[str, datetime] = field(default_factory=dict)
 
     def do(
-        self, command: Callable[[], object], label: str | None = None, event: str | None = None
+        self,
+        command: Callable[[], object],
+        label: str | None = None,
+        event: str | None = None,
+        *,
+        reason: str | None = None,
     ) -> Any:
         """Run a ledger command as the admin; answer once the live index has applied it.
 
-        ``label`` names the instant of the command's first event, or of its ``event``.
+        ``label`` names the instant of the command's first event, or of its ``event``;
+        ``reason`` is the request's (recorded in each event's audit context).
         """
         before = self.runtime.head()
-        result = self.runtime.write(ADMIN, command, position_of)
+        audit = ADMIN if reason is None else dataclasses.replace(ADMIN, reason=reason)
+        result = self.runtime.write(audit, command, _position_of)
         if label is not None:
-            self.labels[label] = (before, position_of(result), event)
+            self.labels[label] = (before, _position_of(result), event)
         return result
 
     def user(self, account: str, name: str) -> Credential:
@@ -154,6 +162,11 @@ class Story:
         assert found is not None, f"{name} at {at.isoformat()}: {why}"
         request = Request.make(action, resource, {"acs:currenttime": at})
         return self.runtime.as_of.decide(found, request).decision.decision
+
+
+def _position_of(result: object) -> int:
+    """``position_of``, also for ``grant_entrustment``'s (id, role name, position)."""
+    return int(result[-1]) if isinstance(result, tuple) else position_of(result)
 
 
 def _pause() -> None:
@@ -452,13 +465,21 @@ def _expected(oracle: DecisionIndex, key: str, at: datetime) -> Subject | str:
         return str(dead)
 
 
-def _assert_sessions_as_of_equal_the_replayed_rule(story: Story) -> int:
+def _assert_sessions_as_of_equal_the_replayed_rule(
+    story: Story,
+    requests: list[Request] | None = None,
+    moments: Iterable[datetime] = (),
+) -> int:
+    """Compare every session of the story at every ledger time and one microsecond before
+    it, and at each session's expiration and each of ``moments`` and one microsecond before
+    (a contract's start or end: no event happens then)."""
     runtime = story.runtime
     assert runtime.temporal.wait_for(runtime.head(), WAIT)
     log = _log(runtime)
-    requests = _requests(story.a, story.b)
-    expirations = {s.expiration for s in story.sessions.values()}
-    instants = sorted({*_instants(log), *expirations, *(e - MICRO for e in expirations)})
+    if requests is None:
+        requests = _requests(story.a, story.b)
+    bounds = {*(s.expiration for s in story.sessions.values()), *moments}
+    instants = sorted({*_instants(log), *bounds, *(e - MICRO for e in bounds)})
     compared = 0
     for at in instants:
         oracle = _oracle(runtime, log, at)
