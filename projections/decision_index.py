@@ -83,8 +83,6 @@ _LINEAGE_NEUTRAL = frozenset(
         "mandate:UserCreated.v1",
         "mandate:UserUpdated.v1",
         "mandate:GroupCreated.v1",
-        "mandate:UserAddedToGroup.v1",
-        "mandate:UserRemovedFromGroup.v1",
         "mandate:User.PolicyAttached.v1",
         "mandate:User.PolicyDetached.v1",
         "mandate:Group.PolicyAttached.v1",
@@ -95,8 +93,9 @@ _LINEAGE_NEUTRAL = frozenset(
 )
 """Events that cannot change whether an existing session is alive or what its layers are
 (sessions' layers come from roles and session policies, never from users' or groups'
-policies). Every other applied event moves the lineage epoch, which drops every verified
-session credential at once."""
+policies; but memberships are not neutral: a delegation to a group reaches its members, so
+joining or leaving a group changes a managed role's session). Every other applied event moves
+the lineage epoch, which drops every verified session credential at once."""
 _SESSION_RETENTION = timedelta(hours=1)
 """How long an expired session is still remembered (to refuse it with its reason)."""
 
