@@ -700,7 +700,7 @@ class Ledger(Application[UUID]):
             self._open_account(account_id)
             try:
                 self._open_account(trustee_account_id)
-            except NotFound:
+            except (NotFound, Conflict):  # unknown or closed: the same answer, no leak
                 raise InvalidInput(
                     FieldError("trustee_account_id", "no open account has this id"),
                     code="EntityNotExist.Account",
