@@ -46,6 +46,6 @@ def position_of(result: object) -> int:
     if isinstance(result, IssuedKey | IssuedSession):
         return result.position
     if isinstance(result, tuple):
-        return int(result[1])
+        return int(result[-1])  # (…, position): a version id, an entrustment id and name
     assert isinstance(result, int)
     return result
