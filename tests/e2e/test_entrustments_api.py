@@ -236,6 +236,29 @@ def test_a_bad_grant_is_400_naming_the_field_and_writes_nothing(
     assert api.get(f"/v1/accounts/{owner}/entrustments", headers=root).json()["items"] == []
 
 
+def test_a_closed_trustee_is_refused_like_an_unknown_one(api: MandateClient) -> None:
+    owner, root = api.open_account("Acme")
+    trustee, _ = api.open_account("Gone")
+    closed = api.post(f"/v1/accounts/{trustee}/close", headers=api.admin)
+    assert closed.status_code == 200, closed.text
+    head = api.log_head()
+    refused = _problem(
+        api.post(
+            f"/v1/accounts/{owner}/entrustments",
+            json={
+                "trustee_account_id": trustee,
+                "scope": entrusted_scope(owner),
+                "contract_ref": CONTRACT,
+            },
+            headers=root,
+        ),
+        400,
+    )
+    assert [e["field"] for e in refused["errors"]] == ["trustee_account_id"]
+    assert refused["code"] == "EntityNotExist.Account"
+    assert api.log_head() == head
+
+
 def test_a_bad_delegation_is_refused_and_writes_nothing(api: MandateClient) -> None:
     """Grantee not a user or group of B, naive or past ends_at, a bad scope: 400; unknown or
     foreign entrustment, unknown user: 404."""
@@ -665,14 +688,9 @@ def test_a_delegation_to_a_group_reaches_its_members(api: MandateClient) -> None
     assert api.authorize(fresh, **_reboot(contract))["allowed"] is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="projections/decision_index.py lists UserRemovedFromGroup (and UserAddedToGroup) as "
-    "lineage-neutral, so a session credential verified before the member left its delegated "
-    "group stays remembered and keeps being allowed; a delegation to a group makes membership "
-    "part of a session's lineage",
-)
 def test_a_members_live_session_stops_when_they_leave_the_group(api: MandateClient) -> None:
+    """A session credential verified while its user was in the delegated group is not
+    remembered past the user's removal: the next request is 401."""
     contract = _contract(api)
     _oncall_group(api, contract)
     session, _ = _session(api, contract)
