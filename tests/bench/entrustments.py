@@ -1,0 +1,842 @@
+"""What a contract between enterprises costs: deciding through it, and revoking it.
+
+Run ``python -m tests.bench.entrustments`` (about 2 minutes; ``--quick``: about 1; ``--parts``
+picks parts). It prints markdown tables; every figure is a median over alternating rounds,
+and every ratio is the median of the rounds' ratios (a noisy spell hits both sides of a round).
+
+The policy. Both sides of the comparison hold the same document, ``BenchOSS`` of
+``tests.bench.decide`` (5 statements: allows, a Deny, a conditional Allow of another service;
+the request ``oss:GetObject`` on ``bucket-7/…`` is allowed by its statement 0):
+
+* direct — account A's RAM user ``bench-user`` with ``BenchOSS`` attached, calling with its
+  AccessKey: one ``identity`` layer;
+* chain — account A entrusts B with ``{"policies": ["BenchOSS"]}`` (snapshotted into the
+  entrustment's scope), B delegates the same document to its user ``ravi.k``, who assumes the
+  managed role with the same document as session policy: the session's layers are
+  ``entrustment`` ∩ ``delegation`` ∩ ``session`` and its chain has five links (user,
+  delegation, entrustment, role, session). Target: within 1.5x of direct.
+
+(a1) In process: a ``DecisionIndex`` fed by its ``LogFollower`` from a ``Ledger`` on a
+temporary SQLite file, both principals written through the real commands. Timed per call:
+authentication alone (``authenticate`` vs ``authenticate_session``, a repeat request: the
+remembered credential's secret hash and expiry), a session's first request (nothing
+remembered: the token's MAC, the lineage walk through the role, the contract and the
+delegations reaching the user), then authentication + ``decide_for`` answered from the memo,
+then the same with the memo emptied before each call (the evaluator runs: one identity layer
+vs three layers). Batches of ~2 ms timed with ``time.perf_counter_ns`` (garbage collection
+paused), direct and chain alternating.
+
+(a2) Over HTTP: ``POST /v1/authorize`` in its self form (the caller asks about itself) with
+``Basic <AccessKey>`` vs ``Basic <STS.…>`` + ``X-Security-Token``, at concurrency 32 and 1,
+with ``wrk`` (else the Python load generator of ``tests.bench.decide``), against
+``python -m api.cli serve`` on SQLite (a decision never touches the store). Client and server
+share the machine's cores: rates are a floor; compare the ratios.
+
+(b) Revocation to denial across two API processes on PostgreSQL. ``python -m api.cli
+migrate`` once, then two ``python -m api.cli serve`` processes on one schema
+``mandate_bench_entrustments_<hex>`` made for the run and dropped at its end (only that
+schema), sharing the hash and token-signing keys (as every process of a deployment must).
+Each trial: through process 1, A grants a fresh entrustment to B, B delegates it to ravi.k,
+ravi.k assumes its managed role; process 2 is asked (``Min-Position``) whether it allows the
+session. A thread then polls process 2 with the session's credentials (``POST /v1/authorize``
+self form, one keep-alive connection, back to back); once it has seen the session allowed,
+the entrustment is revoked through process 1, and the poller stops at process 2's first 401
+(its detail must name the revocation). The delay ends when that 401 *arrived* at the poller (an
+upper bound: process 2 decided somewhere within that last request). It is measured from two
+starts: the revoke call's *return* — the primary figure: from then on the revoker holds a
+committed revocation that its own process already enforces, so the rest is what another
+process adds (its follower polls the log every ``MANDATE_POLL_INTERVAL``, 50 ms by default)
+— and from the revoke call's *send*, which adds the write itself (commit, and process 1
+applying it before it answers). A delay below zero would mean process 2 refused before
+process 1 answered. Target: p99 ≤ 100 ms from the return.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import uuid4
+
+import httpx
+import psycopg
+from psycopg import sql
+
+from domain.audit import AuditContext, acting_as
+from domain.evaluation import Request
+from domain.ledger import Ledger
+from domain.secrets import SecretHasher
+from domain.session_tokens import SessionTokenSigner
+from projections.decision_index import DecisionIndex
+from projections.follower import LogFollower
+from tests.bench.decide import (
+    ACTION,
+    ADMIN_TOKEN,
+    LoadResult,
+    Target,
+    Timing,
+    _basic,
+    _free_port,
+    _percentile,
+    _time_batches,
+    mandate_server,
+    policy_documents,
+    python_load,
+    resource,
+    wrk_load,
+)
+from tests.bench.sts import (
+    DEFAULT_POSTGRES,
+    Api,
+    _code_version,
+    _list,
+    _machine,
+    _mark,
+    _median,
+    _ratios,
+    _with_schema,
+)
+
+POLICY = "BenchOSS"
+USER_NAME = "bench-user"
+EMPLOYEE = "ravi.k"
+CONTRACT = "BENCH-MSA-1"
+SESSION_NAME = "ravi-oncall"
+SESSION_DURATION = 3600  # a managed role's sessions last at most 3600 s; the run is shorter
+LATENCY_RATIO_TARGET = 1.5  # chain / direct, at most
+REVOCATION_P99_TARGET_MS = 100.0
+AUTHORIZE_CONCURRENCIES = (32, 1)
+HASH_KEY = "bench-entrustments-hash-key-" + "h" * 32
+TOKEN_KEY = "bench-entrustments-token-key-" + "t" * 32
+
+DIRECT_LABEL = "direct: user, policy attached (AccessKey)"
+CHAIN_LABEL = "chain: entrustment ∩ delegation ∩ session (STS)"
+
+
+def the_policy(account_id: str) -> dict[str, Any]:
+    return policy_documents(account_id)[POLICY]
+
+
+def restart_scope(account_id: str) -> dict[str, Any]:
+    """Part (b)'s contract: restarting the owner's instances."""
+    return {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ecs:RebootInstance",
+                "Resource": f"acs:ecs:*:{account_id}:instance/*",
+            }
+        ],
+    }
+
+
+def _plain_context() -> dict[str, Any]:
+    """What ``connection_context`` gives a plain-HTTP request from 127.0.0.1."""
+    return {
+        "acs:currenttime": datetime.now(UTC),
+        "acs:securetransport": False,
+        "acs:mfapresent": False,
+        "acs:sourceip": "127.0.0.1",
+    }
+
+
+# -- (a1) in process --------------------------------------------------------------------------
+
+
+@dataclass
+class InProcess:
+    shape: str
+    # label -> (direct timings per round, chain timings per round)
+    pairs: dict[str, tuple[list[Timing], list[Timing]]] = field(default_factory=dict)
+
+
+def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> InProcess:
+    hasher = SecretHasher("k1", {"k1": b"bench-hash-key-" + b"k" * 32})
+    signer = SessionTokenSigner("t1", {"t1": b"bench-token-key-" + b"t" * 32})
+    index = DecisionIndex(hasher, signer)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(workdir / "in-process.db"),
+        "CREATE_TABLE": "y",
+    }
+    ledger = Ledger(env, hasher=hasher, read_port=index, token_signer=signer)
+    follower = LogFollower(ledger, index)
+    context = _plain_context()
+    try:
+        with acting_as(AuditContext(actor="mandate:admin")):
+            owner = ledger.open_account("Owner").account_id
+            operator = ledger.open_account("Operator").account_id
+            document = the_policy(owner)
+            ledger.create_policy(owner, POLICY, document)
+            ledger.create_user(owner, USER_NAME, None)
+            user_key = ledger.create_access_key(owner, USER_NAME)
+            ledger.attach_policy(owner, "user", USER_NAME, "Custom", POLICY)
+            follower.catch_up()  # the grant snapshots the policy through the index
+            entrustment_id, role_name, _ = ledger.grant_entrustment(
+                owner,
+                trustee_account_id=operator,
+                scope={"policies": [POLICY]},
+                contract_ref=CONTRACT,
+            )
+            ledger.create_user(operator, EMPLOYEE, None)
+            employee_key = ledger.create_access_key(operator, EMPLOYEE)
+            ledger.attach_policy(operator, "user", EMPLOYEE, "System", "AliyunSTSAssumeRoleAccess")
+            follower.catch_up()
+            warnings, _ = ledger.grant_delegation(
+                operator,
+                delegation_id=uuid4(),
+                entrustment_id=entrustment_id,
+                grantee=f"acs:ram::{operator}:user/{EMPLOYEE}",
+                scope=document,
+            )
+            follower.catch_up()
+            employee = index.authenticate(
+                employee_key.access_key_id, employee_key.access_key_secret
+            )
+            issued = ledger.assume_role(
+                index.assuming_caller(employee),
+                role_arn=f"acs:ram::{owner}:role/{role_name}",
+                role_session_name=SESSION_NAME,
+                duration_seconds=SESSION_DURATION,
+                policy=document,
+                context=context,
+            )
+        follower.catch_up()
+    finally:
+        ledger.close()
+
+    request = Request.make(ACTION, resource(owner), context)
+    ak_id, ak_secret = user_key.access_key_id, user_key.access_key_secret
+    sts_id, sts_secret, token = (
+        issued.access_key_id,
+        issued.access_key_secret,
+        issued.security_token,
+    )
+    direct = index.decide_for(index.authenticate(ak_id, ak_secret), request)
+    session = index.authenticate_session(sts_id, sts_secret, token)
+    chain = index.decide_for(session, request)
+    assert direct.allowed, direct
+    assert chain.allowed, chain
+    assert len(chain.chain) == 5, chain.chain
+    assert not direct.decision.context_dependent, "the memo would not apply"
+    assert not chain.decision.context_dependent, "the memo would not apply"
+    assert session.subject is not None
+    layers = " ∩ ".join(s.layer.value for s in session.subject.layers)
+    shape = (
+        f"`{POLICY}` (5 statements) attached to a user vs as entrustment scope, delegation "
+        f"scope and session policy (session layers: {layers}; chain of {len(chain.chain)}; "
+        f"{len(warnings)} scope warnings); request `{ACTION}` → "
+        f"{direct.decision.decision.value} / {chain.decision.decision.value}"
+    )
+    memo = index._memo  # emptied before each call of the "memo miss" paths
+    verified = index._verified_sessions  # emptied before each call of the "first request" path
+
+    def ak_auth(n: int) -> None:
+        for _ in range(n):
+            index.authenticate(ak_id, ak_secret)
+
+    def sts_auth(n: int) -> None:
+        for _ in range(n):
+            index.authenticate_session(sts_id, sts_secret, token)
+
+    def sts_first(n: int) -> None:
+        for _ in range(n):
+            verified.clear()
+            index.authenticate_session(sts_id, sts_secret, token)
+
+    def ak_hit(n: int) -> None:
+        for _ in range(n):
+            index.decide_for(index.authenticate(ak_id, ak_secret), request)
+
+    def sts_hit(n: int) -> None:
+        for _ in range(n):
+            index.decide_for(index.authenticate_session(sts_id, sts_secret, token), request)
+
+    def ak_miss(n: int) -> None:
+        for _ in range(n):
+            memo.clear()
+            index.decide_for(index.authenticate(ak_id, ak_secret), request)
+
+    def sts_miss(n: int) -> None:
+        for _ in range(n):
+            memo.clear()
+            index.decide_for(index.authenticate_session(sts_id, sts_secret, token), request)
+
+    paths: list[tuple[str, Callable[[int], None], Callable[[int], None]]] = [
+        ("authenticate only", ak_auth, sts_auth),
+        ("authenticate only, a session's first request (lineage walked)", ak_auth, sts_first),
+        ("authenticate + decide_for, memo hit", ak_hit, sts_hit),
+        ("authenticate + decide_for, memo miss (evaluator runs)", ak_miss, sts_miss),
+    ]
+    result = InProcess(shape)
+    for label, _, _ in paths:
+        result.pairs[label] = ([], [])
+    for round_ in range(rounds):
+        for label, ak, sts in paths:
+            ak_runs, sts_runs = result.pairs[label]
+            order = [(ak, ak_runs), (sts, sts_runs)]
+            for run, out in order if round_ % 2 == 0 else reversed(order):
+                out.append(_time_batches(label, run, batches=batches))
+    return result
+
+
+# -- set-up over HTTP -------------------------------------------------------------------------
+
+
+@dataclass
+class Parties:
+    owner: str
+    owner_root: str  # Authorization header values
+    operator: str
+    operator_root: str
+    employee: str
+
+
+def open_parties(api: Api) -> Parties:
+    """Accounts A and B; B's ravi.k holds AliyunSTSAssumeRoleAccess."""
+    admin = f"Bearer {ADMIN_TOKEN}"
+    a = api.call("POST", "/v1/accounts", admin, {"name": "Owner"})
+    b = api.call("POST", "/v1/accounts", admin, {"name": "Operator"})
+    operator, operator_root = b["account_id"], _basic(**b["root_access_key"])
+    base = f"/v1/accounts/{operator}"
+    api.call("POST", f"{base}/users", operator_root, {"user_name": EMPLOYEE})
+    key = api.call("POST", f"{base}/users/{EMPLOYEE}/access-keys", operator_root)
+    api.call(
+        "PUT", f"{base}/users/{EMPLOYEE}/policies/System/AliyunSTSAssumeRoleAccess", operator_root
+    )
+    return Parties(
+        a["account_id"],
+        _basic(**a["root_access_key"]),
+        operator,
+        operator_root,
+        _basic(key["access_key_id"], key["access_key_secret"]),
+    )
+
+
+def contract_session(
+    api: Api, parties: Parties, *, scope: Any, delegated: Any, session_policy: Any, n: int
+) -> tuple[str, dict[str, Any], int]:
+    """A grants contract ``n``, B delegates it to ravi.k, ravi.k assumes its role.
+
+    Returns (entrustment id, the session's credentials, the position of its issue).
+    """
+    granted = api.call(
+        "POST",
+        f"/v1/accounts/{parties.owner}/entrustments",
+        parties.owner_root,
+        {
+            "trustee_account_id": parties.operator,
+            "scope": scope,
+            "contract_ref": f"{CONTRACT}-{n}",
+            "role_name": f"bench-contract-{n}",
+        },
+    )
+    api.call(
+        "POST",
+        f"/v1/accounts/{parties.operator}/delegations",
+        parties.operator_root,
+        {
+            "entrustment_id": granted["entrustment_id"],
+            "grantee": f"acs:ram::{parties.operator}:user/{EMPLOYEE}",
+            "scope": delegated,
+        },
+    )
+    body: dict[str, Any] = {
+        "role_arn": granted["role_arn"],
+        "role_session_name": SESSION_NAME,
+        "duration_seconds": SESSION_DURATION,
+    }
+    if session_policy is not None:
+        body["policy"] = session_policy
+    issued = api.call("POST", "/v1/sts/assume-role", parties.employee, body)
+    return granted["entrustment_id"], issued["credentials"], int(issued["position"])
+
+
+def _session_auth(credentials: dict[str, Any]) -> dict[str, str]:
+    return {
+        "Authorization": _basic(credentials["access_key_id"], credentials["access_key_secret"]),
+        "X-Security-Token": credentials["security_token"],
+    }
+
+
+# -- (a2) authorize: direct vs chain, over HTTP -----------------------------------------------
+
+
+def set_up_authorize(url: str) -> dict[str, Target]:
+    api = Api(url)
+    try:
+        parties = open_parties(api)
+        owner, root = parties.owner, parties.owner_root
+        base = f"/v1/accounts/{owner}"
+        document = the_policy(owner)
+        api.call(
+            "POST", f"{base}/policies", root, {"policy_name": POLICY, "policy_document": document}
+        )
+        api.call("POST", f"{base}/users", root, {"user_name": USER_NAME})
+        key = api.call("POST", f"{base}/users/{USER_NAME}/access-keys", root)
+        api.call("PUT", f"{base}/users/{USER_NAME}/policies/Custom/{POLICY}", root)
+        _, credentials, _ = contract_session(
+            api,
+            parties,
+            scope={"policies": [POLICY]},
+            delegated=document,
+            session_policy=document,
+            n=0,
+        )
+        body = {"action": ACTION, "resource": resource(owner)}
+        json_type = {"Content-Type": "application/json"}
+        direct = {"Authorization": _basic(key["access_key_id"], key["access_key_secret"])}
+        chain = _session_auth(credentials)
+        for headers, links in ((direct, 1), (chain, 5)):
+            extra = {k: v for k, v in headers.items() if k != "Authorization"}
+            answer = api.call("POST", "/v1/authorize", headers["Authorization"], body, **extra)
+            if answer["decision"] != "Allow" or len(answer["chain"]) != links:
+                raise RuntimeError(f"unexpected answer over HTTP: {answer}")
+    finally:
+        api.close()
+    encoded = json.dumps(body).encode()
+    return {
+        DIRECT_LABEL: Target("POST", "/v1/authorize", encoded, {**direct, **json_type}),
+        CHAIN_LABEL: Target("POST", "/v1/authorize", encoded, {**chain, **json_type}),
+    }
+
+
+def bench_authorize(
+    url: str,
+    workdir: Path,
+    *,
+    rounds: int,
+    duration: float,
+    warmup: float,
+    wrk: str | None,
+    processes: int,
+) -> dict[int, tuple[list[LoadResult], list[LoadResult]]]:
+    targets = set_up_authorize(url)
+    results: dict[int, tuple[list[LoadResult], list[LoadResult]]] = {}
+    for concurrency in AUTHORIZE_CONCURRENCIES:
+        direct_runs: list[LoadResult] = []
+        chain_runs: list[LoadResult] = []
+        results[concurrency] = (direct_runs, chain_runs)
+        order = [(DIRECT_LABEL, direct_runs), (CHAIN_LABEL, chain_runs)]
+        for round_ in range(rounds):
+            for label, out in order if round_ % 2 == 0 else reversed(order):
+                if wrk is not None:
+                    run = wrk_load(
+                        wrk,
+                        url,
+                        label,
+                        targets[label],
+                        concurrency=concurrency,
+                        duration=duration,
+                        warmup=warmup,
+                        workdir=workdir,
+                    )
+                else:
+                    run = python_load(
+                        url,
+                        label,
+                        targets[label],
+                        concurrency=concurrency,
+                        duration=duration,
+                        warmup=warmup,
+                        processes=processes,
+                    )
+                out.append(run)
+    return results
+
+
+# -- (b) revocation to denial across two processes on PostgreSQL ------------------------------
+
+
+@contextmanager
+def postgres_schema(dsn: str) -> Iterator[str]:
+    """A fresh schema ``mandate_bench_entrustments_<hex>``; yield its URL; drop only it."""
+    name = f"mandate_bench_entrustments_{secrets.token_hex(4)}"
+    schema = sql.Identifier(name)
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
+    try:
+        yield _with_schema(dsn, name)
+    finally:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("SET lock_timeout = '30s'")
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
+
+
+@contextmanager
+def two_servers(workdir: Path, database_url: str) -> Iterator[tuple[str, str]]:
+    """``mandate migrate`` once, then two ``mandate serve`` on ``database_url``; their URLs."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "MANDATE_DATABASE_URL": database_url,
+        "MANDATE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "MANDATE_HASH_KEY": HASH_KEY,
+        "MANDATE_TOKEN_SIGNING_KEY": TOKEN_KEY,
+        "MANDATE_STATE_DIR": str(workdir),  # the audit signing key, made by migrate, shared
+    }
+    command = [sys.executable, "-m", "api.cli"]
+    subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [*command, "migrate"], env=env, check=True, capture_output=True
+    )
+    processes: list[tuple[subprocess.Popen[bytes], Path, str]] = []
+    try:
+        for n in (1, 2):
+            port = _free_port()
+            log_path = workdir / f"server-{n}.log"
+            with log_path.open("wb") as log:
+                process = subprocess.Popen(  # noqa: S603
+                    [*command, "serve", "--port", str(port)],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            processes.append((process, log_path, f"http://127.0.0.1:{port}"))
+        deadline = time.monotonic() + 30
+        for process, log_path, url in processes:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a server exited:\n{log_path.read_text()}")
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"a server did not start:\n{log_path.read_text()}")
+                time.sleep(0.05)
+        yield processes[0][2], processes[1][2]
+    finally:
+        for process, _, _ in processes:
+            process.terminate()
+        for process, _, _ in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@dataclass(frozen=True)
+class Trial:
+    from_return_ms: float
+    from_send_ms: float
+    revoke_ms: float  # the revoke call itself, through process 1
+    polls: int  # requests process 2 answered during the trial
+
+
+class _Poller(threading.Thread):
+    """Polls ``url`` with the session's credentials until the first 401; notes its arrival."""
+
+    def __init__(self, url: str, headers: dict[str, str], body: bytes) -> None:
+        super().__init__(name="revocation-poller", daemon=True)
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.headers = {**headers, "Content-Type": "application/json"}
+        self.body = body
+        self.allowed = threading.Event()  # it has seen the session allowed at least once
+        self.denied_at: float | None = None
+        self.detail = ""
+        self.polls = 0
+        self.error: str | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            while not self.stop.is_set():
+                connection.request("POST", "/v1/authorize", body=self.body, headers=self.headers)
+                response = connection.getresponse()
+                payload = response.read()
+                arrived = time.perf_counter()
+                self.polls += 1
+                if response.status == 401:
+                    self.denied_at = arrived
+                    self.detail = json.loads(payload).get("detail", "")
+                    return
+                if response.status != 200 or not json.loads(payload).get("allowed"):
+                    self.error = f"{response.status} {payload[:300]!r}"
+                    return
+                self.allowed.set()
+        except (OSError, http.client.HTTPException) as error:
+            self.error = repr(error)
+        finally:
+            connection.close()
+
+
+def bench_revocation(url1: str, url2: str, *, trials: int) -> list[Trial]:
+    first, second = Api(url1), Api(url2)
+    revoker = http.client.HTTPConnection(*_host_port(url1), timeout=30)
+    try:
+        parties = open_parties(first)
+        owner = parties.owner
+        scope = restart_scope(owner)
+        request = {
+            "action": "ecs:RebootInstance",
+            "resource": f"acs:ecs:cn-hangzhou:{owner}:instance/i-bench",
+        }
+        body = json.dumps(request).encode()
+        out: list[Trial] = []
+        for n in range(1, trials + 1):
+            entrustment_id, credentials, issued_at = contract_session(
+                first, parties, scope=scope, delegated=scope, session_policy=None, n=n
+            )
+            auth = _session_auth(credentials)
+            # process 2 has applied the session (Min-Position: it waits before authenticating;
+            # the body's min_position is read only after), and allows it
+            answer = second.call(
+                "POST",
+                "/v1/authorize",
+                auth["Authorization"],
+                request,
+                **{"X-Security-Token": auth["X-Security-Token"], "Min-Position": str(issued_at)},
+            )
+            if not answer["allowed"]:
+                raise RuntimeError(f"process 2 does not allow the session: {answer}")
+            poller = _Poller(url2, auth, body)
+            poller.start()
+            if not poller.allowed.wait(5):
+                poller.stop.set()
+                raise RuntimeError(f"the poller saw no answer from process 2: {poller.error}")
+            path = f"/v1/accounts/{owner}/entrustments/{entrustment_id}/revoke"
+            headers = {"Authorization": parties.owner_root, "Content-Type": "application/json"}
+            sent = time.perf_counter()
+            revoker.request("POST", path, body=b'{"reason": "bench"}', headers=headers)
+            response = revoker.getresponse()
+            payload = response.read()
+            returned = time.perf_counter()
+            if response.status != 200:
+                poller.stop.set()
+                raise RuntimeError(f"revoke: {response.status} {payload[:300]!r}")
+            poller.join(10)
+            if poller.is_alive() or poller.denied_at is None:
+                poller.stop.set()
+                raise RuntimeError(f"process 2 never refused the session: {poller.error}")
+            if "revoked" not in poller.detail:
+                raise RuntimeError(f"process 2 refused for another reason: {poller.detail}")
+            out.append(
+                Trial(
+                    (poller.denied_at - returned) * 1000,
+                    (poller.denied_at - sent) * 1000,
+                    (returned - sent) * 1000,
+                    poller.polls,
+                )
+            )
+        return out
+    finally:
+        revoker.close()
+        first.close()
+        second.close()
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def report_in_process(part: InProcess, rounds: int) -> list[str]:
+    out = [
+        f"### (a1) In process — {part.shape}",
+        "",
+        f"Median µs per call (median over {rounds} alternating rounds of each round's median "
+        "batch mean); ratio = chain / direct, median of the rounds' ratios.",
+        "",
+        "| path | direct µs | chain µs | chain / direct (rounds) | target ≤ "
+        f"{LATENCY_RATIO_TARGET:g}x |",
+        "|---|---:|---:|---|---|",
+    ]
+    for label, (direct, chain) in part.pairs.items():
+        direct_us = [t.median_us for t in direct]
+        chain_us = [t.median_us for t in chain]
+        ratios = _ratios(chain_us, direct_us)
+        ratio = _median(ratios)
+        target = "" if "only" in label else _mark(ratio <= LATENCY_RATIO_TARGET)
+        out.append(
+            f"| {label} | {_median(direct_us):.2f} | {_median(chain_us):.2f} "
+            f"| **{ratio:.2f}** ({_list(ratios)}) | {target} |"
+        )
+    return out
+
+
+def report_authorize(
+    results: dict[int, tuple[list[LoadResult], list[LoadResult]]], generator: str
+) -> list[str]:
+    out = [
+        "### (a2) `POST /v1/authorize` (self form): direct vs chain — HTTP, SQLite store",
+        "",
+        f"Load generator: {generator}. req/s, p50, p99: medians over the rounds. Ratios: chain "
+        "/ direct, median of the rounds' ratios (latency: lower is better).",
+        "",
+        "| credentials | concurrency | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for concurrency, (direct, chain) in results.items():
+        for label, runs in ((DIRECT_LABEL, direct), (CHAIN_LABEL, chain)):
+            out.append(
+                f"| {label} | {concurrency} | {_median([r.requests_per_s for r in runs]):,.0f} "
+                f"| {_median([r.p50_ms for r in runs]):.3f} "
+                f"| {_median([r.p99_ms for r in runs]):.3f} | {sum(r.errors for r in runs)} |"
+            )
+    out += [
+        "",
+        "| concurrency | chain / direct p50 (rounds) | p99 | req/s | target: p50 ≤ "
+        f"{LATENCY_RATIO_TARGET:g}x |",
+        "|---:|---|---|---|---|",
+    ]
+    for concurrency, (direct, chain) in results.items():
+        p50 = _ratios([r.p50_ms for r in chain], [r.p50_ms for r in direct])
+        p99 = _ratios([r.p99_ms for r in chain], [r.p99_ms for r in direct])
+        rate = _ratios([r.requests_per_s for r in chain], [r.requests_per_s for r in direct])
+        out.append(
+            f"| {concurrency} | **{_median(p50):.2f}** ({_list(p50)}) | {_median(p99):.2f} "
+            f"| {_median(rate):.2f} | {_mark(_median(p50) <= LATENCY_RATIO_TARGET)} |"
+        )
+    return out
+
+
+def report_revocation(trials: list[Trial], poll_interval: str) -> list[str]:
+    def row(label: str, values: list[float]) -> str:
+        ordered = sorted(values)
+        return (
+            f"| {label} | {len(ordered)} | {_percentile(ordered, 0.50):.1f} "
+            f"| {_percentile(ordered, 0.95):.1f} | {_percentile(ordered, 0.99):.1f} "
+            f"| {ordered[-1]:.1f} |"
+        )
+
+    from_return = sorted(t.from_return_ms for t in trials)
+    p99 = _percentile(from_return, 0.99)
+    return [
+        "### (b) Revocation to denial across two API processes — PostgreSQL",
+        "",
+        "Each trial: a fresh contract, delegation and session through process 1; process 2 "
+        "polled back to back with the session's credentials; the entrustment revoked through "
+        "process 1; delay = arrival of process 2's first 401 minus the revoke call's return "
+        f"(or send). Follower poll interval: {poll_interval}.",
+        "",
+        "| delay measured from | trials | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|",
+        row("the revoke call's return", [t.from_return_ms for t in trials]),
+        row("the revoke call's send", [t.from_send_ms for t in trials]),
+        row("(the revoke call itself, process 1)", [t.revoke_ms for t in trials]),
+        "",
+        f"p99 from the return: **{p99:.1f} ms** (target ≤ {REVOCATION_P99_TARGET_MS:g} ms: "
+        f"{_mark(p99 <= REVOCATION_P99_TARGET_MS)}); process 2 answered a median of "
+        f"{_median([float(t.polls) for t in trials]):.0f} polls per trial.",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.entrustments", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help="revocations measured in part b (default 200; 50 with --quick)",
+    )
+    parser.add_argument(
+        "--postgres-dsn",
+        default=os.environ.get("MANDATE_BENCH_POSTGRES", DEFAULT_POSTGRES),
+        help="a database to make a throwaway schema in (default: $MANDATE_BENCH_POSTGRES or "
+        f"{DEFAULT_POSTGRES})",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="HTTP load generator for part a2",
+    )
+    parser.add_argument("--client-processes", type=int, default=4, help="Python generator")
+    parser.add_argument(
+        "--parts", default="a1,a2,b", help="which parts to run, comma-separated (default a1,a2,b)"
+    )
+    args = parser.parse_args(argv)
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if not parts or parts - {"a1", "a2", "b"}:
+        parser.error("--parts takes a comma-separated subset of a1, a2, b")
+    rounds = max(3, args.rounds)
+    duration, warmup = (2.0, 1.0) if args.quick else (5.0, 1.0)
+    batches = 40 if args.quick else 150
+    trials = max(50, args.trials or (50 if args.quick else 200))
+    wrk = shutil.which("wrk") if args.generator in ("auto", "wrk") else None
+    if args.generator == "wrk" and wrk is None:
+        raise SystemExit("--generator wrk: wrk is not on PATH")
+    started = time.monotonic()
+    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    notes: list[str] = []
+    sections: list[list[str]] = []
+    with tempfile.TemporaryDirectory(prefix="mandate-bench-entrustments-") as tmp:
+        workdir = Path(tmp)
+        if "a1" in parts:
+            sections.append(
+                report_in_process(bench_in_process(workdir, rounds=rounds, batches=batches), rounds)
+            )
+        if "a2" in parts:
+            (workdir / "sqlite").mkdir()
+            with mandate_server(workdir / "sqlite") as url:
+                authorize = bench_authorize(
+                    url,
+                    workdir,
+                    rounds=rounds,
+                    duration=duration,
+                    warmup=warmup,
+                    wrk=wrk,
+                    processes=args.client_processes,
+                )
+            generator = (
+                f"wrk (2 threads, 1 at concurrency 1; {rounds} alternating rounds of "
+                f"{duration:.0f} s each after a {warmup:.0f} s warm-up)"
+                if wrk
+                else f"Python ({args.client_processes} worker processes; {rounds} rounds)"
+            )
+            sections.append(report_authorize(authorize, generator))
+        if "b" in parts:
+            try:
+                with (
+                    postgres_schema(args.postgres_dsn) as database_url,
+                    two_servers(workdir / "pg", database_url) as (url1, url2),
+                ):
+                    revocations = bench_revocation(url1, url2, trials=trials)
+                interval = os.environ.get("MANDATE_POLL_INTERVAL", "0.05 s (the default)")
+                sections.append(report_revocation(revocations, interval))
+            except psycopg.OperationalError as error:
+                notes.append(f"Part b skipped: PostgreSQL did not answer ({error}).")
+    elapsed = time.monotonic() - started
+    header = [
+        f"## Mandate entrustments benchmark{' (quick)' if args.quick else ''}",
+        "",
+        f"Command: `python -m tests.bench.entrustments{' --quick' if args.quick else ''}`. "
+        f"Code: {_code_version()}. Machine: {_machine()}; load before the run {load}. HTTP "
+        "load generators and servers share these cores. "
+        f"HTTP runs: {duration:.0f} s measured after a {warmup:.0f} s warm-up, {rounds} "
+        f"alternating rounds; in process: {rounds} rounds x {batches} batches of ~2 ms; "
+        f"revocations: {trials} trials. Total {elapsed:.0f} s.",
+        "",
+    ]
+    body = [line for section in sections for line in [*section, ""]]
+    print("\n".join(header + body + notes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
