@@ -24,7 +24,7 @@ from domain.evaluation import (
     evaluate,
 )
 
-__all__ = ["Answer", "Subject", "SubjectKind", "decide"]
+__all__ = ["Answer", "Path", "Subject", "SubjectKind", "decide"]
 
 ASSUME_ROLE_ACTION = "sts:assumerole"
 
@@ -33,6 +33,14 @@ class SubjectKind(StrEnum):
     ROOT = "root"
     USER = "user"
     SESSION = "session"
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    """One chain a session acts through, and the layers that intersect along it."""
+
+    layers: tuple[PolicySet, ...]
+    chain: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,10 @@ class Subject:
     identity: PolicySet | None = None
     layers: tuple[PolicySet, ...] = ()
     chain: tuple[str, ...] = ()
+    paths: tuple[Path, ...] = ()
+    """A session reached by several delegations has a path through each (DESIGN §3.2: the
+    union of the live delegations): allowed when any path allows, and then explained by
+    that path. ``layers`` and ``chain`` are the first path's."""
 
 
 class Answer(NamedTuple):
@@ -72,8 +84,12 @@ _IMPLICIT_DENY = Decision(DecisionKind.IMPLICIT_DENY, (), False)
 _account_of = lru_cache(maxsize=65_536)(account_of_resource)
 
 
-def decide(subject: Subject, request: Request) -> Answer:
-    """Decide ``request`` for ``subject``: the one entry point of every decision."""
+def decide(subject: Subject, request: Request, *, optimistic: bool = False) -> Answer:
+    """Decide ``request`` for ``subject``: the one entry point of every decision.
+
+    ``optimistic``: whether some request context could allow it (``evaluate``'s flag; for
+    access reviews, never for a live decision).
+    """
     resource_account = _account_of(request.resource)
     chain = subject.chain or (subject.arn,)
     is_assume_role = request.action_key == ASSUME_ROLE_ACTION
@@ -107,12 +123,40 @@ def decide(subject: Subject, request: Request) -> Answer:
             "another account's resources are reached only through a role session",
         )
     if subject.kind is SubjectKind.SESSION:
-        decision = evaluate(subject.layers, request)
+        paths = subject.paths or (Path(subject.layers, chain),)
+        denied: tuple[Decision, Path] | None = None
+        consulted = False
+        for path in paths:
+            decision = (
+                evaluate(path.layers, request, optimistic=True)
+                if optimistic
+                else evaluate(path.layers, request)
+            )
+            consulted = consulted or decision.context_dependent
+            if decision.decision is DecisionKind.ALLOW:
+                # a path that allows is enough (a delegate holding the permission through
+                # another unbroken chain keeps it); memoisable only if no path asked context
+                allowed = Decision(decision.decision, decision.matched, consulted)
+                return Answer(
+                    allowed, path.chain, resource_account, "allowed by the matched statements"
+                )
+            if denied is None:
+                denied = (decision, path)
+        assert denied is not None
+        first, path = denied
+        if consulted and not first.context_dependent:
+            first = Decision(first.decision, first.matched, True)
+        chain = path.chain
+        decision = first
         if decision.decision is DecisionKind.IMPLICIT_DENY and decision.matched:
             # Asked layer by layer, not by kind: a chained session has a role layer per
             # generation, and one of them agreeing must not hide another that does not.
             missing = sorted(
-                {p.layer.value for p in subject.layers if not evaluate((p,), request).allowed}
+                {
+                    p.layer.value
+                    for p in path.layers
+                    if not evaluate((p,), request, optimistic=optimistic).allowed
+                }
             )
             return Answer(
                 decision,
@@ -123,7 +167,9 @@ def decide(subject: Subject, request: Request) -> Answer:
             )
     else:
         layers = [subject.identity] if subject.identity is not None else []
-        decision = evaluate(layers, request)
+        decision = (
+            evaluate(layers, request, optimistic=True) if optimistic else evaluate(layers, request)
+        )
     if decision.decision is DecisionKind.ALLOW:
         return Answer(decision, chain, resource_account, "allowed by the matched statements")
     if decision.decision is DecisionKind.EXPLICIT_DENY:

@@ -44,6 +44,7 @@ __all__ = [
     "PolicySource",
     "Request",
     "compile_policy",
+    "condition_may_hold",
     "evaluate",
 ]
 
@@ -232,6 +233,7 @@ class _Entry:
     """A statement as a decision scans it: bound methods and flags, nothing to look up."""
 
     __slots__ = (
+        "conditions",
         "holds",
         "is_deny",
         "match_action",
@@ -252,6 +254,7 @@ class _Entry:
         self.holds: Callable[[Mapping[str, object]], bool] | None = (
             None if statement.conditions is None else statement.conditions.holds
         )
+        self.conditions = statement.conditions
         self.matched = matched
 
 
@@ -362,19 +365,67 @@ class PolicySet:
                 allows.append(entry.matched)
         return consulted
 
+    def _scan_optimistic(
+        self, request: Request, denies: list[MatchedStatement], allows: list[MatchedStatement]
+    ) -> bool:
+        """``_scan`` for a context the caller may still choose (see ``evaluate``)."""
+        entries = self._for_action(request.action_key, request.service)
+        context = request.context
+        consulted = False
+        for entry in entries:
+            match_resource = entry.match_resource
+            if match_resource is not None and not match_resource(request.resource):
+                continue
+            conditions = entry.conditions
+            if conditions is not None:
+                consulted = True
+                if not condition_may_hold(conditions, context, favourable=not entry.is_deny):
+                    continue
+            if entry.is_deny:
+                denies.append(entry.matched)
+            else:
+                allows.append(entry.matched)
+        return consulted
+
     def __repr__(self) -> str:
         names = [p.source.policy_name for p in self.policies]
         return f"PolicySet({self.layer.value}, {names!r})"
+
+
+def condition_may_hold(
+    conditions: ConditionSet, context: Mapping[str, object], *, favourable: bool
+) -> bool:
+    """Whether a Condition holds when the caller may still choose part of the context.
+
+    A clause on a key ``context`` holds is tested as usual; one on a key it leaves open is
+    taken as ``favourable``: True for an Allow (some value satisfies it), False for a Deny
+    (some value escapes it) — the optimistic reading of ``evaluate``.
+    """
+    return all(
+        clause.holds(context) if clause.key in context else favourable
+        for clause in conditions.clauses
+    )
 
 
 def _document_order(entry: _Entry) -> int:
     return entry.order
 
 
-def evaluate(layers: Sequence[PolicySet], request: Request) -> Decision:
-    """Decide ``request`` against ``layers``: any Deny wins; Allow needs every layer."""
+def evaluate(
+    layers: Sequence[PolicySet], request: Request, *, optimistic: bool = False
+) -> Decision:
+    """Decide ``request`` against ``layers``: any Deny wins; Allow needs every layer.
+
+    ``optimistic`` asks whether *some* request context could allow it (access reviews): a
+    Condition clause on a key ``request.context`` holds is tested as usual, and one on a key
+    it leaves open is taken as holding in an Allow statement and as not holding in a Deny
+    statement. It over-approximates (two statements may want opposite values of one key),
+    and the hot path never passes it.
+    """
     if not layers:
         return _NOTHING_MATCHED
+    if optimistic:
+        return _evaluate_optimistic(layers, request)
     denies: list[MatchedStatement] = []
     allows: list[MatchedStatement] = []
     context_dependent = False
@@ -393,4 +444,24 @@ def evaluate(layers: Sequence[PolicySet], request: Request) -> Decision:
     # agreed, so the explanation points at the layer that was missing.
     if not allows and not context_dependent:
         return _NOTHING_MATCHED
+    return Decision(DecisionKind.IMPLICIT_DENY, tuple(allows), context_dependent)
+
+
+def _evaluate_optimistic(layers: Sequence[PolicySet], request: Request) -> Decision:
+    """``evaluate(..., optimistic=True)``: the same combination of layers, kept apart from
+    the hot path so that it costs the live decisions nothing."""
+    denies: list[MatchedStatement] = []
+    allows: list[MatchedStatement] = []
+    context_dependent = False
+    every_layer_allows = True
+    for layer in layers:
+        allowed_before = len(allows)
+        if layer._scan_optimistic(request, denies, allows):
+            context_dependent = True
+        if len(allows) == allowed_before:
+            every_layer_allows = False
+    if denies:
+        return Decision(DecisionKind.EXPLICIT_DENY, tuple(denies), context_dependent)
+    if every_layer_allows:
+        return Decision(DecisionKind.ALLOW, tuple(allows), context_dependent)
     return Decision(DecisionKind.IMPLICIT_DENY, tuple(allows), context_dependent)

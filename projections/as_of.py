@@ -36,7 +36,7 @@ from domain.arns import (
     user_arn,
 )
 from domain.attachments import Attachment, PolicyType
-from domain.decisions import Answer, Subject, SubjectKind, decide
+from domain.decisions import Answer, Path, Subject, SubjectKind, decide
 from domain.evaluation import PolicySet, Request
 from projections.ledger_time import format_instant, from_micros, to_micros
 from projections.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
@@ -47,6 +47,7 @@ from projections.session_lineage import (
     RoleState,
     SessionInvalid,
     SessionRecord,
+    contract_revoked,
     delegation_layer,
     resolve_session,
     scope_layer,
@@ -382,7 +383,8 @@ class AsOfReader:
         """
         subject = principal.subject
         layers = [subject.identity] if subject.identity is not None else []
-        layers.extend(subject.layers)
+        for path in subject.paths or (Path(subject.layers, subject.chain),):
+            layers.extend(layer for layer in path.layers if layer not in layers)
         found = []
         for layer in layers:
             for policy in layer.policies:
@@ -420,9 +422,8 @@ def _entrustment(row: Any) -> EntrustmentState:
     revoked = None
     if payload["revoked"]:
         why = payload["revoked_reason"]
-        revoked = (
-            f"the entrustment {entrustment_arn(row['account_id'], entrustment_id)} "
-            f"(contract {payload['contract_ref']}) was revoked" + (f": {why}" if why else "")
+        revoked = contract_revoked(
+            entrustment_arn(row["account_id"], entrustment_id), payload["contract_ref"], why
         )
     return EntrustmentState(
         entrustment_id,

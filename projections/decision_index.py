@@ -28,7 +28,7 @@ from domain.arns import (
     user_arn,
 )
 from domain.attachments import Attachment, PolicyType
-from domain.decisions import Answer, Subject, SubjectKind, decide
+from domain.decisions import Answer, Path, Subject, SubjectKind, decide
 from domain.evaluation import Layer, PolicySet, Request
 from domain.policy import DocumentKind, parse_policy_document
 from domain.secrets import SecretHasher
@@ -43,6 +43,7 @@ from projections.session_lineage import (
     RoleState,
     SessionInvalid,
     SessionRecord,
+    contract_revoked,
     delegation_layer,
     resolve_session,
     scope_layer,
@@ -497,9 +498,8 @@ class DecisionIndex:
     def _entrustment_revoked(self, e: Any) -> None:
         entrustment = self.entrustments[e.originator_id]
         why = (e.audit or {}).get("reason")
-        entrustment.revoked = (
-            f"the entrustment {entrustment_arn(entrustment.account_id, entrustment.id)} "
-            f"(contract {entrustment.contract_ref}) was revoked" + (f": {why}" if why else "")
+        entrustment.revoked = contract_revoked(
+            entrustment_arn(entrustment.account_id, entrustment.id), entrustment.contract_ref, why
         )
         entrustment.updated_at = e.timestamp
         self._touch((entrustment.id,))
@@ -824,7 +824,6 @@ class DecisionIndex:
             may = decide(subject, Request("sts:AssumeRole", arn, context))
             if not may.allowed:
                 continue
-            chain: tuple[str, ...]
             if role.entrustment_id is not None:
                 entrustment = self.entrustments[role.entrustment_id]
                 user_id = self.user_ids.get(_user_key(subject))
@@ -837,22 +836,27 @@ class DecisionIndex:
                 live, _ = self.live_delegations(entrustment, user_id, now)
                 if not live:
                     continue
-                delegations = tuple(d.state() for d in live)
-                layers: tuple[PolicySet, ...] = (
-                    self.role_layer_of(role),
-                    self.delegation_layer_of(delegations),
-                )
-                chain = (
-                    subject.arn,
-                    delegations[0].arn,
-                    entrustment_arn(entrustment.account_id, entrustment.id),
-                    arn,
+                contract_arn = entrustment_arn(entrustment.account_id, entrustment.id)
+                scope = self.role_layer_of(role)
+                paths = tuple(
+                    Path(
+                        (scope, self.delegation_layer_of((d.state(),))),
+                        (subject.arn, delegation_arn(d.account_id, d.id), contract_arn, arn),
+                    )
+                    for d in live
                 )
             else:
                 if not trust_admits(role.trust, caller, context)[0]:
                     continue
-                layers, chain = (self.role_layer_of(role),), (subject.arn, arn)
-            as_role = Subject(role.account_id, arn, SubjectKind.SESSION, layers=layers, chain=chain)
+                paths = (Path((self.role_layer_of(role),), (subject.arn, arn)),)
+            as_role = Subject(
+                role.account_id,
+                arn,
+                SubjectKind.SESSION,
+                layers=paths[0].layers,
+                chain=paths[0].chain,
+                paths=paths,
+            )
             answer = decide(as_role, request)
             if answer.allowed:
                 return answer

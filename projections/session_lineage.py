@@ -20,7 +20,7 @@ from uuid import UUID
 
 from domain.arns import assumed_role_arn, delegation_arn, entrustment_arn, role_arn
 from domain.attachments import Attachment
-from domain.decisions import Subject, SubjectKind
+from domain.decisions import Path, Subject, SubjectKind
 from domain.entrustments import EntrustmentStatus, entrustment_status
 from domain.evaluation import Layer, PolicySet, PolicySource, compile_policy
 from domain.policy import parse_policy_document
@@ -33,6 +33,7 @@ __all__ = [
     "RoleState",
     "SessionInvalid",
     "SessionRecord",
+    "contract_revoked",
     "delegation_layer",
     "resolve_session",
     "scope_layer",
@@ -197,6 +198,13 @@ def session_policy_layer(record: SessionRecord) -> PolicySet | None:
     return PolicySet.of([compiled], Layer.SESSION)
 
 
+def contract_revoked(arn: str, contract_ref: str, reason: str | None) -> str:
+    """Why a session through a revoked contract is refused — the same words live and as-of."""
+    return f"the entrustment {arn} (contract {contract_ref}) was revoked" + (
+        f": {reason}" if reason else ""
+    )
+
+
 def scope_layer(entrustment: EntrustmentState, role_arn_text: str) -> PolicySet:
     """A managed role's layer: the entrustment's scope, as signed (``entrustment``)."""
     source = PolicySource(Layer.ENTRUSTMENT, "Inline", "EntrustmentScope", None, entrustment.arn)
@@ -246,8 +254,9 @@ def _resolve(access_key_id: str, at: datetime, facts: LineageFacts, depth: int) 
             f"the sessions of role {role.arn} issued before {format_instant(horizon)} were revoked"
         )
     terms = role.entrustment
-    contract: tuple[PolicySet, ...] = ()
-    contract_chain: tuple[str, ...] = ()
+    # one variant of this generation's own layers per live delegation reaching the source
+    # user (the union of DESIGN §3.2: any of them may allow), one variant otherwise
+    variants: list[tuple[tuple[PolicySet, ...], tuple[str, ...]]] = [((), ())]
     if terms is not None:
         dead = terms.dead_reason(at)
         if dead is not None:
@@ -259,8 +268,7 @@ def _resolve(access_key_id: str, at: datetime, facts: LineageFacts, depth: int) 
             raise SessionInvalid(
                 f"no live delegation of {terms.arn} reaches {record.source_arn}: {why}"
             )
-        contract = (facts.delegation_layer(delegations),)
-        contract_chain = (delegations[0].arn, terms.arn)
+        variants = [((facts.delegation_layer((d,)),), (d.arn, terms.arn)) for d in delegations]
     if record.parent_access_key_id is not None:
         try:
             parent = _resolve(record.parent_access_key_id, at, facts, depth + 1)
@@ -268,21 +276,29 @@ def _resolve(access_key_id: str, at: datetime, facts: LineageFacts, depth: int) 
             raise SessionInvalid(
                 f"its parent session {record.parent_access_key_id} is no longer valid: {dead}"
             ) from None
-        layers, chain = parent.layers, parent.chain
+        inherited = parent.paths or (Path(parent.layers, parent.chain),)
     else:
         if not facts.account_open(record.source_account_id):
             raise SessionInvalid(f"the source account {record.source_account_id} is closed")
         if record.source_user_id is not None and not facts.user_exists(record.source_user_id):
             raise SessionInvalid(f"the session's source user {record.source_arn} was deleted")
-        layers, chain = (), (record.source_arn,)
-    own = [facts.role_layer(role), *contract]
+        inherited = (Path((), (record.source_arn,)),)
+    role_layer = facts.role_layer(role)
     session_layer = facts.session_layer(record)
-    if session_layer is not None:
-        own.append(session_layer)
+    tail = (session_layer,) if session_layer is not None else ()
+    paths = tuple(
+        Path(
+            (*path.layers, role_layer, *contract, *tail),
+            (*path.chain, *contract_chain, role.arn, record.arn),
+        )
+        for path in inherited
+        for contract, contract_chain in variants
+    )
     return Subject(
         record.account_id,
         record.arn,
         SubjectKind.SESSION,
-        layers=(*layers, *own),
-        chain=(*chain, *contract_chain, role.arn, record.arn),
+        layers=paths[0].layers,
+        chain=paths[0].chain,
+        paths=paths if len(paths) > 1 else (),
     )

@@ -1,0 +1,550 @@
+"""Access review: who could do an action on a resource of account A, when, and through what.
+
+The answer is computed by replaying the log once into a fresh ``DecisionIndex`` and asking
+the *live* rules (``domain.decisions.decide``, ``DecisionIndex.answer_through_roles``) at
+every instant of the window where an answer may change:
+
+- ``from`` itself (with every event whose ledger time is at most ``from`` applied);
+- each distinct ledger time of an event inside the window (all events of that instant
+  applied first, so a ``save()`` of several events is seen whole);
+- each time bound inside the window that no event marks: an entrustment's ``starts_at`` and
+  ``ends_at``, a delegation's ``ends_at``, and every instant a ``Date…`` condition on
+  ``acs:CurrentTime`` names in a document of the log (and the microsecond after it, for the
+  ``…Equals``/``…GreaterThan`` operators that change one tick later).
+
+Between two consecutive such instants nothing a decision reads changes, so the answer at an
+instant holds until the next one: intervals are exact, half-open ``[from, to)``, clipped to
+the window, and merged while the answer (allowed, conditional, chain) stays the same.
+
+Candidates at each instant, each decided with ``acs:CurrentTime`` = that instant and no
+other context key:
+
+- A's root, while A is open (it may do anything in its own account);
+- A's users, directly (their identity policies and groups) and through A's roles;
+- users of the accounts that have a path into A — named by the trust policy of one of A's
+  ordinary roles (by user ARN, account root or account id, wildcards included), or trustee
+  of one of A's entrustments — through A's roles only (identity policies never reach another
+  account's resources). A user of a closed account is no candidate: it cannot authenticate.
+
+"Could" is meant as ``POST /v1/authorize`` with ``principal`` means it: a principal's
+policies, trust and delegations, not whether it holds an active AccessKey.
+
+``conditional``: when the empty context does not allow, the same question is asked
+*optimistically* (``evaluate``'s flag: a condition clause on a key the context leaves open
+holds in an Allow and not in a Deny, a role's trust likewise); if that allows, the interval
+is ``conditional: true`` — some request context (a source IP, MFA, secure transport, a
+service key) would be allowed. ``acs:CurrentTime`` is always fixed, so a time-bounded
+policy is never conditional, just bounded.
+
+Cost: the replay applies every event up to the window's end once (O(N)). At each instant,
+after events that only concern some users (``_USER_SCOPED``: their policies, groups, names —
+each moves those users' generation in the index), only those users are decided again; after
+any other event, or at a time bound, every candidate is, each by one decision plus one per
+role of A. So O(N + K·U + F·C·R) for K instants, U users in the index, F instants where
+everyone is re-decided, C candidates and R roles of A: about 20 µs per principal re-decided.
+It runs in the threadpool (see ``api.routers.access_review`` for measured figures).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from domain._condition_values import as_date
+from domain.arns import entrustment_arn, role_arn, root_arn
+from domain.decisions import Answer, Subject, SubjectKind, decide
+from domain.evaluation import Effect, PolicySet, Request, condition_may_hold
+from domain.patterns import PatternSet, has_wildcard
+from domain.policy import PolicyDocument
+from domain.secrets import SecretHasher
+from projections.decision_index import DecisionIndex
+from projections.ledger_time import ledger_time_after
+from projections.views import RoleView
+
+__all__ = [
+    "AccessReview",
+    "ReviewInterval",
+    "ReviewItem",
+    "logged_events",
+    "review_access",
+]
+
+_TICK = timedelta(microseconds=1)
+_ASSUME_ROLE = "sts:AssumeRole"
+_CURRENT_TIME = "acs:currenttime"
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewInterval:
+    """``[start, end)``: the principal could do it, through ``chain``, the whole time."""
+
+    start: datetime
+    end: datetime
+    conditional: bool
+    chain: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewItem:
+    """One principal (a root, or one user entity under one ARN) and its intervals."""
+
+    principal: str
+    kind: str
+    """``root`` or ``user``."""
+    account_id: str
+    user_id: UUID | None
+    intervals: tuple[ReviewInterval, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessReview:
+    """The review of ``action`` on ``resource`` over ``[start, end)``, as of ``position``."""
+
+    account_id: str
+    resource: str
+    action: str
+    start: datetime
+    end: datetime
+    position: int
+    items: tuple[ReviewItem, ...]
+    events: int
+    """Events replayed (those up to ``position`` whose ledger time is before ``end``)."""
+    instants: int
+    """Instants at which an answer may change (each decided)."""
+    decisions: int
+    """Principals decided over all instants (the rest kept their answer)."""
+
+
+def logged_events(
+    app: Application[UUID], up_to: int, batch: int = 1000
+) -> Iterator[tuple[int, Any]]:
+    """Every event of the log up to position ``up_to``, in order, with its position."""
+    after = 0
+    recorder, mapper = app.recorder, app.mapper
+    while after < up_to:
+        notifications = recorder.select_notifications(
+            after, batch, stop=up_to, inclusive_of_start=False
+        )
+        if not notifications:
+            return
+        for notification in notifications:
+            yield int(notification.id), mapper.to_domain_event(notification)
+        after = int(notifications[-1].id)
+
+
+# --- the principal an item is about -----------------------------------------------------------
+
+_Key = tuple[str, str, UUID | None]
+"""(ARN, account id, user id or None for a root): a renamed user gets a new item, and a
+deleted user's name taken by a new user is a different principal."""
+_State = tuple[bool, tuple[str, ...]]
+"""(conditional, chain) of an allowed principal at one instant."""
+
+
+@dataclass(slots=True)
+class _Timeline:
+    """Intervals under construction: the open one per principal, the closed ones."""
+
+    open: dict[_Key, tuple[datetime, _State]] = field(default_factory=dict)
+    closed: dict[_Key, list[ReviewInterval]] = field(default_factory=dict)
+
+    def observe(self, at: datetime, states: Mapping[_Key, _State]) -> None:
+        for key, (since, state) in list(self.open.items()):
+            if states.get(key) != state:
+                self._close(key, since, at, state)
+        for key, state in states.items():
+            current = self.open.get(key)
+            if current is None or current[1] != state:
+                self.open[key] = (at, state)
+
+    def finish(self, end: datetime) -> dict[_Key, list[ReviewInterval]]:
+        for key, (since, state) in list(self.open.items()):
+            self._close(key, since, end, state)
+        return self.closed
+
+    def _close(self, key: _Key, since: datetime, until: datetime, state: _State) -> None:
+        del self.open[key]
+        if until > since:
+            conditional, chain = state
+            self.closed.setdefault(key, []).append(ReviewInterval(since, until, conditional, chain))
+
+
+# --- time bounds that no event marks ----------------------------------------------------------
+
+
+def _time_bounds(event: Any) -> list[datetime]:
+    """Instants after which a decision may change although no event happens then."""
+    found = []
+    attributes = getattr(event, "__dict__", {})
+    for name in ("starts_at", "ends_at"):
+        moment = attributes.get(name)
+        if isinstance(moment, datetime):
+            found.append(moment)
+    for value in attributes.values():
+        if isinstance(value, str) and _CURRENT_TIME in value.lower():
+            try:
+                document = json.loads(value)
+            except ValueError:
+                continue
+            for moment in _current_time_values(document):
+                found += (moment, moment + _TICK)
+    return found
+
+
+def _current_time_values(node: object) -> Iterator[datetime]:
+    """The instants ``Date…`` conditions on ``acs:CurrentTime`` name anywhere in a document."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _current_time_values(item)
+    elif isinstance(node, dict):
+        for operator, block in node.items():
+            if (
+                isinstance(operator, str)
+                and operator.startswith("Date")
+                and isinstance(block, dict)
+            ):
+                for key, values in block.items():
+                    if isinstance(key, str) and key.lower() == _CURRENT_TIME:
+                        for value in values if isinstance(values, list) else [values]:
+                            moment = as_date(value)
+                            if moment is not None:
+                                yield moment
+            else:
+                yield from _current_time_values(block)
+
+
+# --- deciding at one instant ------------------------------------------------------------------
+
+
+_USER_SCOPED: Final = frozenset(
+    {
+        "mandate:UserCreated.v1",
+        "mandate:UserUpdated.v1",
+        "mandate:UserDeleted.v1",
+        "mandate:AccessKeyCreated.v1",
+        "mandate:AccessKeyDisabled.v1",
+        "mandate:AccessKeyEnabled.v1",
+        "mandate:AccessKeyDeleted.v1",
+        "mandate:RootAccessKeyRotated.v1",
+        "mandate:UserAddedToGroup.v1",
+        "mandate:UserRemovedFromGroup.v1",
+        "mandate:User.PolicyAttached.v1",
+        "mandate:User.PolicyDetached.v1",
+        "mandate:GroupCreated.v1",
+        "mandate:GroupDeleted.v1",
+        "mandate:Group.PolicyAttached.v1",
+        "mandate:Group.PolicyDetached.v1",
+        "mandate:PolicyCreated.v1",
+        "mandate:PolicyVersionCreated.v1",
+        "mandate:DefaultPolicyVersionSet.v1",
+        "mandate:PolicyVersionDeleted.v1",
+        "mandate:PolicyDeleted.v1",
+        "mandate:SessionIssued.v1",
+        "mandate:SessionRevoked.v1",
+        "mandate:RoleSessionsRevoked.v1",
+    }
+)
+"""Events whose every effect on a principal's answer moves a generation of the index — of
+the users concerned, or of a role whose policies they change (which re-decides everyone).
+After only such events, only the users whose generation moved (and new users) are decided
+again; any other event (accounts, roles and trust, entrustments, delegations) and every time
+bound re-decide every candidate."""
+
+
+class _Reviewer:
+    """Decides the candidates at one instant against the replayed index.
+
+    It remembers each principal's last answer with the index generation it was decided at,
+    so that after user-scoped events (``_USER_SCOPED``) only the users they touched are
+    decided again. The generations are the index's own cache keys (``_generations``): the
+    same rule that keeps its memo exact keeps this one exact.
+    """
+
+    def __init__(self, index: DecisionIndex, account_id: str, action: str, resource: str) -> None:
+        self.index = index
+        self.account_id = account_id
+        self.action = action
+        self.resource = resource
+        self.decisions = 0
+        """Principals decided (each: directly, through roles, then optimistically)."""
+        self._answers: dict[UUID | None, tuple[_Key, _State]] = {}
+        self._decided_at: dict[UUID, int] = {}
+        self._roles_signature: tuple[tuple[UUID, int], ...] = ()
+        self._reachable: frozenset[str] = frozenset()
+        self._fresh = False
+        """Whether ``_answers`` holds every candidate's answer at some earlier instant."""
+
+    def states(self, at: datetime, *, everyone: bool) -> dict[_Key, _State]:
+        """Who is allowed at ``at``; ``everyone``: decide every candidate afresh."""
+        index, account_id = self.index, self.account_id
+        generations = index._generations  # the index's own invalidation keys
+        roles = index.roles_of(account_id)
+        signature = tuple((role.id, generations.get(role.id, 0)) for role in roles)
+        if signature != self._roles_signature:
+            everyone = True
+            self._roles_signature = signature
+        if not _is_open(index, account_id):
+            self._fresh = False
+            return {}
+        answers = self._answers
+        request = Request.make(self.action, self.resource, {_CURRENT_TIME: at})
+        if everyone or not self._fresh:
+            self._fresh = True
+            answers.clear()
+            self._decided_at = {}
+            root = decide(index.root_subject(account_id), request)
+            if root.allowed:
+                answers[None] = ((root_arn(account_id), account_id, None), (False, root.chain))
+            self._reachable = self._reachable_accounts()
+        reachable, decided_at = self._reachable, self._decided_at
+        users = index.users
+        for user_id in [u for u in answers if u is not None and u not in users]:
+            del answers[user_id]
+        for user_id, user in list(users.items()):
+            if user.account_id != account_id and user.account_id not in reachable:
+                continue
+            generation = generations.get(user_id, 0)
+            if decided_at.get(user_id) == generation:
+                continue
+            decided_at[user_id] = generation
+            subject = index.user_subject(user_id)
+            state = self._user_state(subject, user_id, request, at, roles)
+            self.decisions += 1
+            if state is None:
+                answers.pop(user_id, None)
+            else:
+                answers[user_id] = ((subject.arn, user.account_id, user_id), state)
+        return dict(answers.values())
+
+    def _user_state(
+        self,
+        subject: Subject,
+        user_id: UUID,
+        request: Request,
+        at: datetime,
+        roles: list[RoleView],
+    ) -> _State | None:
+        own = subject.account_id == self.account_id
+        direct = decide(subject, request) if own else None
+        if direct is not None and direct.allowed:
+            return False, direct.chain
+        through = self.index.answer_through_roles(subject, request)
+        if through is not None:
+            return False, through.chain
+        if direct is not None and direct.decision.context_dependent:
+            hopeful = decide(subject, request, optimistic=True)
+            if hopeful.allowed:
+                return True, hopeful.chain
+        hopeful_role = self._optimistic_through_roles(subject, user_id, request, at, roles)
+        if hopeful_role is not None:
+            return True, hopeful_role.chain
+        return None
+
+    def _optimistic_through_roles(
+        self,
+        subject: Subject,
+        user_id: UUID,
+        request: Request,
+        now: datetime,
+        roles: list[RoleView],
+    ) -> Answer | None:
+        """``DecisionIndex.answer_through_roles`` with the optimistic reading of conditions
+        (the caller's own ``sts:AssumeRole``, the role's trust, every layer of the session)."""
+        index = self.index
+        context = request.context
+        for role in roles:
+            arn = role_arn(role.account_id, role.role_name)
+            may = decide(subject, Request(_ASSUME_ROLE, arn, context), optimistic=True)
+            if not may.allowed:
+                continue
+            if role.entrustment_id is not None:
+                entrustment = index.entrustments[role.entrustment_id]
+                if (
+                    subject.account_id != entrustment.trustee_account_id
+                    or entrustment.state().dead_reason(now) is not None
+                ):
+                    continue
+                live, _ = index.live_delegations(entrustment, user_id, now)
+                if not live:
+                    continue
+                delegations = tuple(d.state() for d in live)
+                layers: tuple[PolicySet, ...] = (
+                    index.role_layer_of(role),
+                    index.delegation_layer_of(delegations),
+                )
+                chain: tuple[str, ...] = (
+                    subject.arn,
+                    delegations[0].arn,
+                    entrustment_arn(entrustment.account_id, entrustment.id),
+                    arn,
+                )
+            else:
+                if not _trust_may_admit(role.trust, subject, context):
+                    continue
+                layers, chain = (index.role_layer_of(role),), (subject.arn, arn)
+            as_role = Subject(role.account_id, arn, SubjectKind.SESSION, layers=layers, chain=chain)
+            answer = decide(as_role, request, optimistic=True)
+            if answer.allowed:
+                return answer
+        return None
+
+    def _reachable_accounts(self) -> frozenset[str]:
+        """Open accounts other than A with a path into A: trusted by a role, or trustee."""
+        index, account_id = self.index, self.account_id
+        others = [a for a, view in index.accounts.items() if view.is_open and a != account_id]
+        reachable: set[str] = set()
+        for role in index.roles_of(account_id):
+            if role.entrustment_id is not None:
+                reachable.add(index.entrustments[role.entrustment_id].trustee_account_id)
+                continue
+            for pattern in _trusted_account_patterns(role.trust):
+                if has_wildcard(pattern):
+                    matcher = PatternSet((pattern,), case_sensitive=True)
+                    reachable.update(a for a in others if matcher.matches(a))
+                else:
+                    reachable.add(pattern)
+        reachable.discard(account_id)
+        return frozenset(a for a in reachable if _is_open(index, a))
+
+
+def _trusted_account_patterns(trust: PolicyDocument) -> Iterator[str]:
+    """The account part of every RAM principal a trust policy names (a pattern)."""
+    for statement in trust.statements:
+        principal = statement.principal
+        for name in (principal.ram or ()) if principal is not None else ():
+            if name.startswith("acs:ram::"):
+                parts = name.split(":")
+                yield parts[3] if len(parts) > 3 else "*"
+            else:
+                yield name
+
+
+def _trust_may_admit(
+    trust: PolicyDocument, subject: Subject, context: Mapping[str, object]
+) -> bool:
+    """``domain.sts.trust_admits`` for a user, reading conditions optimistically."""
+    candidates = (subject.arn, root_arn(subject.account_id), subject.account_id)
+    admitted = False
+    for statement in trust.statements:
+        named = PatternSet(statement.actions, case_sensitive=False).matches(_ASSUME_ROLE)
+        if named is statement.negated:
+            continue
+        principal = statement.principal
+        names = principal.ram if principal is not None and principal.ram else ()
+        if not names:
+            continue
+        patterns = PatternSet(names, case_sensitive=True)
+        if not any(patterns.matches(candidate) for candidate in candidates):
+            continue
+        is_deny = statement.effect is Effect.DENY
+        conditions = statement.conditions
+        if conditions is not None and not condition_may_hold(
+            conditions, context, favourable=not is_deny
+        ):
+            continue
+        if is_deny:
+            return False
+        admitted = True
+    return admitted
+
+
+def _is_open(index: DecisionIndex, account_id: str) -> bool:
+    account = index.accounts.get(account_id)
+    return account is not None and account.is_open
+
+
+# --- the replay -------------------------------------------------------------------------------
+
+
+def review_access(
+    events: Iterable[tuple[int, Any]],
+    hasher: SecretHasher,
+    *,
+    account_id: str,
+    resource: str,
+    action: str,
+    start: datetime,
+    end: datetime,
+    position: int,
+) -> AccessReview:
+    """Replay ``events`` (the log up to ``position``, in order) and review ``[start, end)``.
+
+    Events whose ledger time is ``end`` or later cannot change an answer inside the window
+    (ledger time is monotonic), so the replay stops at the first of them.
+    """
+    index = DecisionIndex(hasher)
+    reviewer = _Reviewer(index, account_id, action, resource)
+    timeline = _Timeline()
+    bounds: list[datetime] = []
+    stream = iter(events)
+    pending = next(stream, None)
+    replayed = 0
+
+    def next_ledger_time() -> datetime | None:
+        if pending is None:
+            return None
+        return ledger_time_after(index.ledger_time, pending[1].timestamp)
+
+    def apply_through(moment: datetime) -> bool:
+        """Apply the events up to ``moment``; whether each was user-scoped."""
+        nonlocal pending, replayed
+        user_scoped = True
+        while pending is not None:
+            at_position, event = pending
+            if ledger_time_after(index.ledger_time, event.timestamp) > moment:
+                break
+            index.apply(event, at_position)
+            replayed += 1
+            user_scoped = user_scoped and type(event).TOPIC in _USER_SCOPED
+            for bound in _time_bounds(event):
+                if start < bound < end:
+                    heapq.heappush(bounds, bound)
+            pending = next(stream, None)
+        return user_scoped
+
+    at = start
+    apply_through(at)
+    timeline.observe(at, reviewer.states(at, everyone=True))
+    instants = 1
+    while True:
+        while bounds and bounds[0] <= at:
+            heapq.heappop(bounds)
+        next_bound = bounds[0] if bounds else None
+        upcoming = [t for t in (next_ledger_time(), next_bound) if t is not None]
+        if not upcoming or min(upcoming) >= end:
+            break
+        at = min(upcoming)
+        user_scoped = apply_through(at)
+        everyone = at == next_bound or not user_scoped
+        timeline.observe(at, reviewer.states(at, everyone=everyone))
+        instants += 1
+    closed = timeline.finish(end)
+    items = tuple(
+        ReviewItem(
+            arn,
+            "root" if user_id is None else "user",
+            owner,
+            user_id,
+            tuple(closed[(arn, owner, user_id)]),
+        )
+        for arn, owner, user_id in sorted(closed, key=lambda k: (k[0], str(k[2] or "")))
+    )
+    return AccessReview(
+        account_id,
+        resource,
+        action,
+        start,
+        end,
+        position,
+        items,
+        replayed,
+        instants,
+        reviewer.decisions,
+    )
