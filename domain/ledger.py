@@ -722,6 +722,7 @@ class Ledger(Application[UUID]):
         return self._command(run)
 
     def _entrustment(self, account_id: str, entrustment_id: UUID) -> Entrustment:
+        self._open_account(account_id)
         entrustment = self._get(entrustment_id, Entrustment)
         if entrustment.account_id != account_id:
             raise NotFound(

@@ -295,7 +295,7 @@ def test_a_session_never_exceeds_the_scope_or_its_live_delegations(chain: Chains
 
 
 @settings(max_examples=200, deadline=None)
-@given(chain=chains(delegation_denies=False))
+@given(chain=chains(delegation_denies=True))
 def test_revoking_a_delegation_removes_exactly_the_paths_through_it(chain: Chains) -> None:
     """(b) and (c) over the lineage rule."""
     facts = contract_facts(chain)
@@ -418,7 +418,7 @@ def _through_the_ledger(url: str, chain: Chains) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(chain=chains(delegation_denies=False))
+@given(chain=chains(delegation_denies=True))
 def test_delegation_chains_through_the_ledger_on_sqlite(chain: Chains) -> None:
     with tempfile.TemporaryDirectory(prefix="mandate-chains-") as directory:
         _through_the_ledger(f"sqlite:///{Path(directory) / 'mandate.db'}", chain)
@@ -430,7 +430,7 @@ def test_delegation_chains_through_the_ledger_on_sqlite(chain: Chains) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(chain=chains(delegation_denies=False))
+@given(chain=chains(delegation_denies=True))
 def test_delegation_chains_through_the_ledger_on_postgres(postgres_dsn: str, chain: Chains) -> None:
     with fresh_schema_url(postgres_dsn) as url:
         _through_the_ledger(url, chain)
