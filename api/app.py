@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from api.problems import install_problem_handlers, problem
 from api.routers import (
+    access_review,
     accounts,
     audit,
     decisions,
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(policies.router)
     app.include_router(decisions.router)
     app.include_router(history.router)
+    app.include_router(access_review.router)
     app.include_router(audit.router)
 
     def openapi() -> dict[str, Any]:

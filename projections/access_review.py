@@ -58,9 +58,9 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from domain._condition_values import as_date
-from domain.arns import entrustment_arn, role_arn, root_arn
-from domain.decisions import Answer, Subject, SubjectKind, decide
-from domain.evaluation import Effect, PolicySet, Request, condition_may_hold
+from domain.arns import delegation_arn, entrustment_arn, role_arn, root_arn
+from domain.decisions import Answer, Path, Subject, SubjectKind, decide
+from domain.evaluation import Effect, Request, condition_may_hold
 from domain.patterns import PatternSet, has_wildcard
 from domain.policy import PolicyDocument
 from domain.secrets import SecretHasher
@@ -356,7 +356,8 @@ class _Reviewer:
         roles: list[RoleView],
     ) -> Answer | None:
         """``DecisionIndex.answer_through_roles`` with the optimistic reading of conditions
-        (the caller's own ``sts:AssumeRole``, the role's trust, every layer of the session)."""
+        (the caller's own ``sts:AssumeRole``, the role's trust, every layer of the session;
+        a path per live delegation, as there). Keep the two in step."""
         index = self.index
         context = request.context
         for role in roles:
@@ -374,22 +375,27 @@ class _Reviewer:
                 live, _ = index.live_delegations(entrustment, user_id, now)
                 if not live:
                     continue
-                delegations = tuple(d.state() for d in live)
-                layers: tuple[PolicySet, ...] = (
-                    index.role_layer_of(role),
-                    index.delegation_layer_of(delegations),
-                )
-                chain: tuple[str, ...] = (
-                    subject.arn,
-                    delegations[0].arn,
-                    entrustment_arn(entrustment.account_id, entrustment.id),
-                    arn,
+                contract_arn = entrustment_arn(entrustment.account_id, entrustment.id)
+                scope = index.role_layer_of(role)
+                paths = tuple(
+                    Path(
+                        (scope, index.delegation_layer_of((d.state(),))),
+                        (subject.arn, delegation_arn(d.account_id, d.id), contract_arn, arn),
+                    )
+                    for d in live
                 )
             else:
                 if not _trust_may_admit(role.trust, subject, context):
                     continue
-                layers, chain = (index.role_layer_of(role),), (subject.arn, arn)
-            as_role = Subject(role.account_id, arn, SubjectKind.SESSION, layers=layers, chain=chain)
+                paths = (Path((index.role_layer_of(role),), (subject.arn, arn)),)
+            as_role = Subject(
+                role.account_id,
+                arn,
+                SubjectKind.SESSION,
+                layers=paths[0].layers,
+                chain=paths[0].chain,
+                paths=paths,
+            )
             answer = decide(as_role, request, optimistic=True)
             if answer.allowed:
                 return answer
