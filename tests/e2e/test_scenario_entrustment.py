@@ -9,8 +9,9 @@ instance of A's, and nothing more: not A's bucket, not a third account's instanc
 employee lee.w holds ``sts:AssumeRole`` on ``*`` but no delegation, and cannot assume it.
 A revokes the contract: ravi.k's live session is refused at once (401) naming the contract,
 no new session is issued, both sides list the entrustment as revoked, both sides' trails show
-the revocation, and the ledger still answers what ravi.k could do before it. Each test opens
-its own accounts on the module's server (SQLite and PostgreSQL).
+the revocation, the ledger still answers what ravi.k could do before it, and A's access review
+of its instance shows him from his delegation to the revocation. Each test opens its own
+accounts on the module's server (SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
@@ -395,6 +396,54 @@ def test_as_of_before_the_revocation_the_employee_could(api: MandateClient) -> N
     assert later["allowed"] is False
     assert "revoked" in later["reason"]
     assert api.authorize(parties.owner_root, **request, principal=key_id)["allowed"] is False
+
+
+def _record_time(api: MandateClient, account_id: str, root: Headers, event_type: str) -> str:
+    response = api.get(
+        f"/v1/accounts/{account_id}/audit-events", params={"type": event_type}, headers=root
+    )
+    assert response.status_code == 200, response.text
+    [record] = response.json()["items"]
+    moment: str = record["time"]
+    return moment
+
+
+def test_the_access_review_shows_who_could_restart_the_instance_and_until_when(
+    api: MandateClient,
+) -> None:
+    """A's review of its instance: ravi.k of B from his delegation to the revocation, through
+    the contract's chain; lee.w never; A's root throughout."""
+    start = datetime.now(UTC).isoformat()
+    parties = _between_enterprises(api)
+    _session(api, parties)
+    _revoke(api, parties)
+    review = api.get(
+        f"/v1/accounts/{parties.owner}/access-review",
+        params={
+            "resource": instance(parties.owner),
+            "action": "ecs:RebootInstance",
+            "from": start,
+            "to": datetime.now(UTC).isoformat(),
+        },
+        headers=parties.owner_root,
+    )
+    assert review.status_code == 200, review.text
+    items = {item["principal"]: item for item in review.json()["items"]}
+    employee_arn = f"acs:ram::{parties.operator}:user/{EMPLOYEE}"
+    assert set(items) == {employee_arn, f"acs:ram::{parties.owner}:root"}
+    [interval] = items[employee_arn]["intervals"]
+    root = parties.owner_root
+    assert interval["from"] == _record_time(api, parties.owner, root, "DelegationGranted")
+    assert interval["to"] == _record_time(api, parties.owner, root, "EntrustmentRevoked")
+    assert interval["chain"] == _chain(parties)[:4]
+    assert interval["conditional"] is False
+    # B cannot review A's instance: a review covers the account's own resources
+    foreign = api.get(
+        f"/v1/accounts/{parties.operator}/access-review",
+        params={"resource": instance(parties.owner), "action": "ecs:RebootInstance", "from": start},
+        headers=parties.operator_root,
+    )
+    assert foreign.status_code == 403, foreign.text
 
 
 @pytest.mark.parametrize("side", ["owner", "operator"])
