@@ -772,7 +772,10 @@ class Ledger(Application[UUID]):
         ends_at: datetime | None = None,
     ) -> tuple[list[ScopeWarning], int]:
         """B lets one of its users or groups act under an entrustment it received."""
-        parsed = parse_principal_arn(grantee) if isinstance(grantee, str) else None
+        try:
+            parsed = parse_principal_arn(grantee) if isinstance(grantee, str) else None
+        except InvalidInput:
+            parsed = None
         if parsed is None or parsed.kind not in ("user", "group"):
             raise InvalidInput(FieldError("grantee", "must be the ARN of a user or a group"))
         if parsed.account_id != account_id:

@@ -130,9 +130,10 @@ def _may_ask_about(
 async def authorize(request: StarletteRequest) -> Response:
     runtime: Runtime = request.app.state.runtime
     await wait_for_min_position(runtime, request.headers.get("min-position"))
-    caller = authenticate(request, runtime)
     body = parse_body(AuthorizeBody, await request.body())
+    # before authenticating (DESIGN §4): credentials issued at n work with min_position n
     await ensure_position(runtime, body.min_position, "min_position")
+    caller = authenticate(request, runtime)
     if body.credentials is not None and body.principal is not None:
         raise InvalidInput(
             FieldError("principal", "give either credentials or principal, not both")
