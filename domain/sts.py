@@ -20,7 +20,7 @@ from uuid import UUID
 from domain.arns import parse_principal_arn, role_arn, root_arn
 from domain.decisions import Subject, SubjectKind, decide
 from domain.errors import FieldError, InvalidInput, NotFound, NotPermitted
-from domain.evaluation import Effect, Request
+from domain.evaluation import Effect, Request, condition_may_hold
 from domain.patterns import PatternSet
 from domain.policy import DocumentKind, PolicyDocument, parse_policy_document
 
@@ -124,14 +124,20 @@ def _trust_candidates(caller: AssumingCaller) -> tuple[str, ...]:
 
 
 def trust_admits(
-    trust: PolicyDocument, caller: AssumingCaller, context: Mapping[str, object]
+    trust: PolicyDocument,
+    caller: AssumingCaller,
+    context: Mapping[str, object],
+    *,
+    optimistic: bool = False,
 ) -> tuple[bool, str]:
     """Whether the role's trust policy lets ``caller`` assume it, and why (or why not).
 
     A statement applies when its Action admits ``sts:AssumeRole``, its ``Principal.RAM``
     names the caller (its ARN, the role of the session it is, its account's root or id)
     and its Condition holds; any applying Deny refuses, else any applying Allow admits.
-    ``Service`` principals name cloud services, never an API caller.
+    ``Service`` principals name cloud services, never an API caller. ``optimistic`` (access
+    reviews): a Condition on a key the context leaves open holds for an Allow and not for a
+    Deny — whether *some* request context could be admitted.
     """
     candidates = _trust_candidates(caller)
     admitted = False
@@ -148,7 +154,11 @@ def trust_admits(
         if not any(patterns.matches(candidate) for candidate in candidates):
             continue
         conditions = statement.conditions
-        if conditions is not None and not conditions.holds(context):
+        if conditions is not None and not (
+            condition_may_hold(conditions, context, favourable=statement.effect is Effect.ALLOW)
+            if optimistic
+            else conditions.holds(context)
+        ):
             condition_failed = True
             continue
         if statement.effect is Effect.DENY:

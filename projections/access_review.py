@@ -58,9 +58,9 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from domain._condition_values import as_date
-from domain.arns import delegation_arn, entrustment_arn, role_arn, root_arn
-from domain.decisions import Answer, Path, Subject, SubjectKind, decide
-from domain.evaluation import Effect, Request, condition_may_hold
+from domain.arns import root_arn
+from domain.decisions import Subject, decide
+from domain.evaluation import Request
 from domain.patterns import PatternSet, has_wildcard
 from domain.policy import PolicyDocument
 from domain.secrets import SecretHasher
@@ -335,70 +335,18 @@ class _Reviewer:
         direct = decide(subject, request) if own else None
         if direct is not None and direct.allowed:
             return False, direct.chain
-        through = self.index.answer_through_roles(subject, request)
+        through = self.index.answer_through_roles(subject, request, roles=roles)
         if through is not None:
             return False, through.chain
         if direct is not None and direct.decision.context_dependent:
             hopeful = decide(subject, request, optimistic=True)
             if hopeful.allowed:
                 return True, hopeful.chain
-        hopeful_role = self._optimistic_through_roles(subject, user_id, request, at, roles)
+        hopeful_role = self.index.answer_through_roles(
+            subject, request, optimistic=True, roles=roles
+        )
         if hopeful_role is not None:
             return True, hopeful_role.chain
-        return None
-
-    def _optimistic_through_roles(
-        self,
-        subject: Subject,
-        user_id: UUID,
-        request: Request,
-        now: datetime,
-        roles: list[RoleView],
-    ) -> Answer | None:
-        """``DecisionIndex.answer_through_roles`` with the optimistic reading of conditions
-        (the caller's own ``sts:AssumeRole``, the role's trust, every layer of the session;
-        a path per live delegation, as there). Keep the two in step."""
-        index = self.index
-        context = request.context
-        for role in roles:
-            arn = role_arn(role.account_id, role.role_name)
-            may = decide(subject, Request(_ASSUME_ROLE, arn, context), optimistic=True)
-            if not may.allowed:
-                continue
-            if role.entrustment_id is not None:
-                entrustment = index.entrustments[role.entrustment_id]
-                if (
-                    subject.account_id != entrustment.trustee_account_id
-                    or entrustment.state().dead_reason(now) is not None
-                ):
-                    continue
-                live, _ = index.live_delegations(entrustment, user_id, now)
-                if not live:
-                    continue
-                contract_arn = entrustment_arn(entrustment.account_id, entrustment.id)
-                scope = index.role_layer_of(role)
-                paths = tuple(
-                    Path(
-                        (scope, index.delegation_layer_of((d.state(),))),
-                        (subject.arn, delegation_arn(d.account_id, d.id), contract_arn, arn),
-                    )
-                    for d in live
-                )
-            else:
-                if not _trust_may_admit(role.trust, subject, context):
-                    continue
-                paths = (Path((index.role_layer_of(role),), (subject.arn, arn)),)
-            as_role = Subject(
-                role.account_id,
-                arn,
-                SubjectKind.SESSION,
-                layers=paths[0].layers,
-                chain=paths[0].chain,
-                paths=paths,
-            )
-            answer = decide(as_role, request, optimistic=True)
-            if answer.allowed:
-                return answer
         return None
 
     def _reachable_accounts(self) -> frozenset[str]:
@@ -430,35 +378,6 @@ def _trusted_account_patterns(trust: PolicyDocument) -> Iterator[str]:
                 yield parts[3] if len(parts) > 3 else "*"
             else:
                 yield name
-
-
-def _trust_may_admit(
-    trust: PolicyDocument, subject: Subject, context: Mapping[str, object]
-) -> bool:
-    """``domain.sts.trust_admits`` for a user, reading conditions optimistically."""
-    candidates = (subject.arn, root_arn(subject.account_id), subject.account_id)
-    admitted = False
-    for statement in trust.statements:
-        named = PatternSet(statement.actions, case_sensitive=False).matches(_ASSUME_ROLE)
-        if named is statement.negated:
-            continue
-        principal = statement.principal
-        names = principal.ram if principal is not None and principal.ram else ()
-        if not names:
-            continue
-        patterns = PatternSet(names, case_sensitive=True)
-        if not any(patterns.matches(candidate) for candidate in candidates):
-            continue
-        is_deny = statement.effect is Effect.DENY
-        conditions = statement.conditions
-        if conditions is not None and not condition_may_hold(
-            conditions, context, favourable=not is_deny
-        ):
-            continue
-        if is_deny:
-            return False
-        admitted = True
-    return admitted
 
 
 def _is_open(index: DecisionIndex, account_id: str) -> bool:

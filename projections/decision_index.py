@@ -802,7 +802,14 @@ class DecisionIndex:
             memo_key=credential.user_id or credential.access_key_id,
         )
 
-    def answer_through_roles(self, subject: Subject, request: Request) -> Answer | None:
+    def answer_through_roles(
+        self,
+        subject: Subject,
+        request: Request,
+        *,
+        optimistic: bool = False,
+        roles: list[RoleView] | None = None,
+    ) -> Answer | None:
         """The first answer that allows ``request`` through a role ``subject`` may assume.
 
         DESIGN §5, "could P do it?": a live role of the resource's account whose trust admits
@@ -819,9 +826,10 @@ class DecisionIndex:
         caller = AssumingCaller(subject, None)
         context = request.context
         now = _now_of(context)
-        for role in self.roles_of(resource_account):
+        candidates = self.roles_of(resource_account) if roles is None else roles
+        for role in candidates:
             arn = f"acs:ram::{role.account_id}:role/{role.role_name}"
-            may = decide(subject, Request("sts:AssumeRole", arn, context))
+            may = decide(subject, Request("sts:AssumeRole", arn, context), optimistic=optimistic)
             if not may.allowed:
                 continue
             if role.entrustment_id is not None:
@@ -846,7 +854,7 @@ class DecisionIndex:
                     for d in live
                 )
             else:
-                if not trust_admits(role.trust, caller, context)[0]:
+                if not trust_admits(role.trust, caller, context, optimistic=optimistic)[0]:
                     continue
                 paths = (Path((self.role_layer_of(role),), (subject.arn, arn)),)
             as_role = Subject(
@@ -857,7 +865,7 @@ class DecisionIndex:
                 chain=paths[0].chain,
                 paths=paths,
             )
-            answer = decide(as_role, request)
+            answer = decide(as_role, request, optimistic=optimistic)
             if answer.allowed:
                 return answer
         return None
