@@ -424,15 +424,14 @@ def evaluate(
     """
     if not layers:
         return _NOTHING_MATCHED
-    if optimistic:
-        return _evaluate_optimistic(layers, request)
     denies: list[MatchedStatement] = []
     allows: list[MatchedStatement] = []
     context_dependent = False
     every_layer_allows = True
     for layer in layers:
         allowed_before = len(allows)
-        if layer._scan(request, denies, allows):
+        scan = layer._scan_optimistic if optimistic else layer._scan
+        if scan(request, denies, allows):
             context_dependent = True
         if len(allows) == allowed_before:
             every_layer_allows = False
@@ -444,24 +443,4 @@ def evaluate(
     # agreed, so the explanation points at the layer that was missing.
     if not allows and not context_dependent:
         return _NOTHING_MATCHED
-    return Decision(DecisionKind.IMPLICIT_DENY, tuple(allows), context_dependent)
-
-
-def _evaluate_optimistic(layers: Sequence[PolicySet], request: Request) -> Decision:
-    """``evaluate(..., optimistic=True)``: the same combination of layers, kept apart from
-    the hot path so that it costs the live decisions nothing."""
-    denies: list[MatchedStatement] = []
-    allows: list[MatchedStatement] = []
-    context_dependent = False
-    every_layer_allows = True
-    for layer in layers:
-        allowed_before = len(allows)
-        if layer._scan_optimistic(request, denies, allows):
-            context_dependent = True
-        if len(allows) == allowed_before:
-            every_layer_allows = False
-    if denies:
-        return Decision(DecisionKind.EXPLICIT_DENY, tuple(denies), context_dependent)
-    if every_layer_allows:
-        return Decision(DecisionKind.ALLOW, tuple(allows), context_dependent)
     return Decision(DecisionKind.IMPLICIT_DENY, tuple(allows), context_dependent)
