@@ -23,39 +23,34 @@ Client and server share this machine's cores, so the figures are a floor, not a 
 from __future__ import annotations
 
 import argparse
-import base64
-import gc
-import http.client
 import itertools
 import json
-import multiprocessing
 import os
 import platform
-import re
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from domain.audit import AuditContext, acting_as
 from domain.decisions import decide
 from domain.evaluation import Request
-from domain.ledger import Ledger
+from domain.ledger import IssuedKey, Ledger
 from domain.secrets import SecretHasher
 from projections.decision_index import DecisionIndex
 from projections.follower import LogFollower
+from tests.bench.harness import (
+    Api,
+    LoadPlan,
+    LoadResult,
+    Target,
+    Timing,
+    basic,
+    find_wrk,
+    sqlite_server,
+    time_batches,
+)
 
 SERVICES = ("oss", "ecs", "rds", "ram", "kms", "slb", "vpc", "log", "cms", "fc")
 POLICY_NAMES = tuple(f"Bench{service.upper()}" for service in SERVICES)
@@ -63,7 +58,6 @@ DIRECT_POLICIES = POLICY_NAMES[:4]
 GROUP_POLICIES = {"dev": POLICY_NAMES[4:7], "ops": POLICY_NAMES[7:]}
 USER_NAME = "bench-user"
 ACTION = "oss:GetObject"
-ADMIN_TOKEN = "bench-admin-token-" + "b" * 32
 UNCACHED_TARGET_US = 10.0
 THROUGHPUT_TARGET = 0.8
 HTTP_CONCURRENCY = 32
@@ -131,43 +125,24 @@ def policy_documents(account_id: str) -> dict[str, dict[str, Any]]:
 # -- (a) in process ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Timing:
-    label: str
-    median_us: float
-    p99_us: float
-    batches: int
-    batch_size: int
-
-
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(fraction * (len(sorted_values) - 1))))
-    return sorted_values[index]
-
-
-def _time_batches(label: str, run: Callable[[int], None], *, batches: int) -> Timing:
-    """Median and p99 of per-call means over ``batches`` batches of about 2 ms each."""
-    run(200)  # warm up
-    start = time.perf_counter_ns()
-    run(200)
-    per_call_ns = max(1.0, (time.perf_counter_ns() - start) / 200)
-    batch_size = max(1, int(2_000_000 / per_call_ns))
-    samples: list[float] = []
-    gc.collect()
-    gc.disable()  # as timeit does: a collection landing in one batch is noise, not the cost
-    try:
-        for _ in range(batches):
-            start = time.perf_counter_ns()
-            run(batch_size)
-            samples.append((time.perf_counter_ns() - start) / batch_size / 1000)
-    finally:
-        gc.enable()
-    samples.sort()
-    return Timing(
-        label, statistics.median(samples), _percentile(samples, 0.99), batches, batch_size
-    )
+def write_principal(ledger: Ledger, follower: LogFollower, account_id: str) -> IssuedKey:
+    """The benchmark's user, written through ``ledger``: ``USER_NAME`` with an AccessKey (which
+    this returns) and the ten policies, ``DIRECT_POLICIES`` attached to it and the rest through
+    its two groups (``GROUP_POLICIES``). ``follower`` keeps the index the ledger reads current.
+    """
+    ledger.create_user(account_id, USER_NAME, None)
+    key = ledger.create_access_key(account_id, USER_NAME)
+    for name, document in policy_documents(account_id).items():
+        ledger.create_policy(account_id, name, document)
+    for name in DIRECT_POLICIES:
+        ledger.attach_policy(account_id, "user", USER_NAME, "Custom", name)
+    for group, names in GROUP_POLICIES.items():
+        ledger.create_group(account_id, group)
+        follower.catch_up()  # the ledger reads group members through the index
+        ledger.add_user_to_group(account_id, group, USER_NAME)
+        for name in names:
+            ledger.attach_policy(account_id, "group", group, "Custom", name)
+    return key
 
 
 def bench_in_process(workdir: Path, *, quick: bool) -> tuple[list[Timing], str]:
@@ -183,18 +158,7 @@ def bench_in_process(workdir: Path, *, quick: bool) -> tuple[list[Timing], str]:
     try:
         with acting_as(AuditContext(actor="mandate:admin")):
             account_id = ledger.open_account("Bench").account_id
-            ledger.create_user(account_id, USER_NAME, None)
-            ledger.create_access_key(account_id, USER_NAME)
-            for name, document in policy_documents(account_id).items():
-                ledger.create_policy(account_id, name, document)
-            for name in DIRECT_POLICIES:
-                ledger.attach_policy(account_id, "user", USER_NAME, "Custom", name)
-            for group, names in GROUP_POLICIES.items():
-                ledger.create_group(account_id, group)
-                follower.catch_up()  # the ledger reads group members through the index
-                ledger.add_user_to_group(account_id, group, USER_NAME)
-                for name in names:
-                    ledger.attach_policy(account_id, "group", group, "Custom", name)
+            write_principal(ledger, follower, account_id)
         follower.catch_up()
     finally:
         ledger.close()
@@ -236,9 +200,9 @@ def bench_in_process(workdir: Path, *, quick: bool) -> tuple[list[Timing], str]:
 
     batches = 60 if quick else 500
     timings = [
-        _time_batches("compiled, uncached (`decisions.decide`)", uncached, batches=batches),
-        _time_batches("memoised (`DecisionIndex.decide` hit)", memoised, batches=batches),
-        _time_batches("with policy-set assembly (after invalidation)", assembled, batches=batches),
+        time_batches("compiled, uncached (`decisions.decide`)", uncached, batches=batches),
+        time_batches("memoised (`DecisionIndex.decide` hit)", memoised, batches=batches),
+        time_batches("with policy-set assembly (after invalidation)", assembled, batches=batches),
     ]
     return timings, shape
 
@@ -246,281 +210,49 @@ def bench_in_process(workdir: Path, *, quick: bool) -> tuple[list[Timing], str]:
 # -- (b) over HTTP ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Target:
-    method: str
-    path: str
-    body: bytes | None
-    headers: dict[str, str]
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    label: str
-    concurrency: int
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def mandate_server(workdir: Path) -> Iterator[str]:
-    """``python -m api.cli serve`` in a subprocess over a fresh SQLite store; yield its URL."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "MANDATE_DATABASE_URL": f"sqlite:///{workdir}/b.db",
-        "MANDATE_ADMIN_TOKEN": ADMIN_TOKEN,
-        "MANDATE_STATE_DIR": str(workdir),
-    }
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 (our own interpreter and module, no user input)
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{log_path.read_text()}")
-            time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _basic(access_key_id: str, access_key_secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{access_key_id}:{access_key_secret}".encode()).decode()
+def create_principal(api: Api, account_id: str, root: str) -> str:
+    """The in-process principal, made through the API by the account's ``root`` (a ``Basic``
+    header value); return the user's ``Basic``."""
+    call = api.call
+    base = f"/v1/accounts/{account_id}"
+    call("POST", f"{base}/users", root, {"user_name": USER_NAME})
+    key = call("POST", f"{base}/users/{USER_NAME}/access-keys", root)
+    for name, document in policy_documents(account_id).items():
+        call("POST", f"{base}/policies", root, {"policy_name": name, "policy_document": document})
+    for name in DIRECT_POLICIES:
+        call("PUT", f"{base}/users/{USER_NAME}/policies/Custom/{name}", root)
+    for group, names in GROUP_POLICIES.items():
+        call("POST", f"{base}/groups", root, {"group_name": group})
+        call("PUT", f"{base}/groups/{group}/members/{USER_NAME}", root)
+        for name in names:
+            call("PUT", f"{base}/groups/{group}/policies/Custom/{name}", root)
+    return basic(key["access_key_id"], key["access_key_secret"])
 
 
 def set_up_over_http(url: str) -> tuple[str, str]:
     """The in-process principal, made through the API; return (account id, user's Basic)."""
-    with httpx.Client(base_url=url, timeout=30) as client:
-
-        def call(method: str, path: str, auth: str, body: Any = None) -> dict[str, Any]:
-            response = client.request(method, path, json=body, headers={"Authorization": auth})
-            if response.status_code not in (200, 201):
-                raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
-            answer: dict[str, Any] = response.json()
-            return answer
-
-        opened = call("POST", "/v1/accounts", f"Bearer {ADMIN_TOKEN}", {"name": "Bench"})
-        account_id = opened["account_id"]
-        root = _basic(**opened["root_access_key"])
-        base = f"/v1/accounts/{account_id}"
-        call("POST", f"{base}/users", root, {"user_name": USER_NAME})
-        key = call("POST", f"{base}/users/{USER_NAME}/access-keys", root)
-        for name, document in policy_documents(account_id).items():
-            call(
-                "POST", f"{base}/policies", root, {"policy_name": name, "policy_document": document}
-            )
-        for name in DIRECT_POLICIES:
-            call("PUT", f"{base}/users/{USER_NAME}/policies/Custom/{name}", root)
-        for group, names in GROUP_POLICIES.items():
-            call("POST", f"{base}/groups", root, {"group_name": group})
-            call("PUT", f"{base}/groups/{group}/members/{USER_NAME}", root)
-            for name in names:
-                call("PUT", f"{base}/groups/{group}/policies/Custom/{name}", root)
-        user = _basic(key["access_key_id"], key["access_key_secret"])
-        answer = call(
+    api = Api(url)
+    try:
+        account_id, root = api.open_account("Bench")
+        user = create_principal(api, account_id, root)
+        answer = api.call(
             "POST", "/v1/authorize", user, {"action": ACTION, "resource": resource(account_id)}
         )
         if answer["decision"] != "Allow" or len(answer["matched"]) != 1:
             raise RuntimeError(f"unexpected answer over HTTP: {answer}")
         return account_id, user
-
-
-def _client_thread(
-    host: str,
-    port: int,
-    target: Target,
-    start_at: int,
-    measure_from: int,
-    stop_at: int,
-    out: list[tuple[list[int], int]],
-) -> None:
-    """One keep-alive connection, one request at a time; latencies inside the window only."""
-    latencies: list[int] = []
-    errors = 0
-    delay = (start_at - time.monotonic_ns()) / 1e9
-    if delay > 0:
-        time.sleep(delay)
-    connection = http.client.HTTPConnection(host, port, timeout=30)
-    while True:
-        started = time.monotonic_ns()
-        if started >= stop_at:
-            break
-        try:
-            connection.request(target.method, target.path, body=target.body, headers=target.headers)
-            response = connection.getresponse()
-            response.read()
-            ok = response.status == 200
-        except (OSError, http.client.HTTPException):
-            ok = False
-            connection.close()
-            connection = http.client.HTTPConnection(host, port, timeout=30)
-        finished = time.monotonic_ns()
-        if started >= measure_from and finished <= stop_at:
-            if ok:
-                latencies.append(finished - started)
-            else:
-                errors += 1
-    connection.close()
-    out.append((latencies, errors))
-
-
-def _client_process(
-    host: str,
-    port: int,
-    target: Target,
-    threads: int,
-    start_at: int,
-    measure_from: int,
-    stop_at: int,
-) -> tuple[list[int], int]:
-    out: list[tuple[list[int], int]] = []
-    workers = [
-        threading.Thread(
-            target=_client_thread,
-            args=(host, port, target, start_at, measure_from, stop_at, out),
-        )
-        for _ in range(threads)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    latencies = [latency for part, _ in out for latency in part]
-    return latencies, sum(errors for _, errors in out)
-
-
-def python_load(
-    url: str,
-    label: str,
-    target: Target,
-    *,
-    concurrency: int,
-    duration: float,
-    warmup: float,
-    processes: int,
-) -> LoadResult:
-    host, port = url.removeprefix("http://").split(":")
-    processes = max(1, min(processes, concurrency))
-    per_process = [
-        concurrency // processes + (i < concurrency % processes) for i in range(processes)
-    ]
-    start_at = time.monotonic_ns() + 300_000_000  # time for the workers to start
-    measure_from = start_at + int(warmup * 1e9)
-    stop_at = measure_from + int(duration * 1e9)
-    args = [
-        (host, int(port), target, threads, start_at, measure_from, stop_at)
-        for threads in per_process
-    ]
-    if processes == 1:
-        parts = [_client_process(*args[0])]
-    else:
-        context = multiprocessing.get_context("fork")
-        with context.Pool(processes) as pool:
-            parts = pool.starmap(_client_process, args)
-    latencies = sorted(latency for part, _ in parts for latency in part)
-    errors = sum(errors for _, errors in parts)
-    return LoadResult(
-        label,
-        concurrency,
-        len(latencies) / duration,
-        _percentile([x / 1e6 for x in latencies], 0.50),
-        _percentile([x / 1e6 for x in latencies], 0.99),
-        errors,
-    )
-
-
-_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def _wrk_latency(output: str, percent: str) -> float:
-    match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-    if match is None:
-        return float("nan")
-    return float(match.group(1)) * _WRK_UNITS[match.group(2)]
-
-
-def wrk_load(
-    wrk: str,
-    url: str,
-    label: str,
-    target: Target,
-    *,
-    concurrency: int,
-    duration: float,
-    warmup: float,
-    workdir: Path,
-) -> LoadResult:
-    script = workdir / f"wrk-{re.sub(r'[^a-z]+', '-', label.lower()).strip('-')}.lua"
-    lines = [f"wrk.method = {json.dumps(target.method)}"]
-    if target.body is not None:
-        lines.append(f"wrk.body = {json.dumps(target.body.decode())}")
-    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in target.headers.items()]
-    script.write_text("\n".join(lines) + "\n")
-    threads = min(2, concurrency)
-
-    def run(seconds: float) -> str:
-        command = [wrk, f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s"]
-        command += ["--latency", "-s", str(script), url + target.path]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
-        return done.stdout
-
-    run(warmup)
-    output = run(duration)
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    errors += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
-    return LoadResult(
-        label,
-        concurrency,
-        float(rate.group(1)) if rate else float("nan"),
-        _wrk_latency(output, "50"),
-        _wrk_latency(output, "99"),
-        errors,
-    )
+    finally:
+        api.close()
 
 
 def bench_http(
     workdir: Path, *, quick: bool, generator: str, processes: int
 ) -> tuple[list[LoadResult], str]:
-    wrk = shutil.which("wrk") if generator in ("auto", "wrk") else None
-    if generator == "wrk" and wrk is None:
-        raise SystemExit("--generator wrk: wrk is not on PATH")
+    wrk = find_wrk(generator)
     duration, warmup = (2.0, 1.0) if quick else (6.0, 2.0)
     rounds = 1 if quick else ROUNDS
-    with mandate_server(workdir) as url:
+    plan = LoadPlan(rounds, duration, warmup, wrk, processes)
+    with sqlite_server(workdir) as url:
         account_id, user = set_up_over_http(url)
         body = json.dumps({"action": ACTION, "resource": resource(account_id)}).encode()
         targets = {
@@ -535,28 +267,9 @@ def bench_http(
         results: list[LoadResult] = []
         for concurrency in (HTTP_CONCURRENCY, 1):
             for _round, (label, target) in itertools.product(range(rounds), targets.items()):
-                if wrk is not None:
-                    result = wrk_load(
-                        wrk,
-                        url,
-                        label,
-                        target,
-                        concurrency=concurrency,
-                        duration=duration,
-                        warmup=warmup,
-                        workdir=workdir,
-                    )
-                else:
-                    result = python_load(
-                        url,
-                        label,
-                        target,
-                        concurrency=concurrency,
-                        duration=duration,
-                        warmup=warmup,
-                        processes=processes,
-                    )
-                results.append(result)
+                results.append(
+                    plan.load(url, label, target, concurrency=concurrency, workdir=workdir)
+                )
     runs = (
         f"{rounds} alternating rounds of {duration:.0f} s per endpoint, "
         f"each after a {warmup:.0f} s warm-up"

@@ -28,7 +28,7 @@ paused), direct and chain alternating.
 
 (a2) Over HTTP: ``POST /v1/authorize`` in its self form (the caller asks about itself) with
 ``Basic <AccessKey>`` vs ``Basic <STS.…>`` + ``X-Security-Token``, at concurrency 32 and 1,
-with ``wrk`` (else the Python load generator of ``tests.bench.decide``), against
+with ``wrk`` (else the Python load generator of ``tests.bench.harness``), against
 ``python -m api.cli serve`` on SQLite (a decision never touches the store). Client and server
 share the machine's cores: rates are a floor; compare the ratios.
 
@@ -57,59 +57,46 @@ import argparse
 import http.client
 import json
 import os
-import secrets
-import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import uuid4
 
-import httpx
 import psycopg
-from psycopg import sql
 
-from domain.audit import AuditContext, acting_as
 from domain.evaluation import Request
-from domain.ledger import Ledger
-from domain.secrets import SecretHasher
-from domain.session_tokens import SessionTokenSigner
-from projections.decision_index import DecisionIndex
-from projections.follower import LogFollower
-from tests.bench.decide import (
-    ACTION,
-    ADMIN_TOKEN,
-    LoadResult,
-    Target,
-    Timing,
-    _basic,
-    _free_port,
-    _percentile,
-    _time_batches,
-    mandate_server,
-    policy_documents,
-    python_load,
-    resource,
-    wrk_load,
-)
-from tests.bench.sts import (
-    DEFAULT_POSTGRES,
+from tests.bench.decide import ACTION, policy_documents, resource
+from tests.bench.harness import (
     Api,
-    _code_version,
-    _list,
-    _machine,
-    _mark,
-    _median,
-    _ratios,
-    _with_schema,
+    KeyAndSession,
+    LoadPlan,
+    PairedTimings,
+    Target,
+    add_generator_options,
+    add_parts_option,
+    add_postgres_option,
+    add_run_options,
+    authorize_comparison,
+    basic,
+    chosen_parts,
+    code_version,
+    find_wrk,
+    in_process_store,
+    in_process_table,
+    load_average,
+    machine,
+    mandate_servers,
+    mark,
+    median,
+    percentile,
+    plain_context,
+    postgres_schema,
+    print_report,
+    time_pairs,
 )
 
 POLICY = "BenchOSS"
@@ -123,6 +110,10 @@ REVOCATION_P99_TARGET_MS = 100.0
 AUTHORIZE_CONCURRENCIES = (32, 1)
 HASH_KEY = "bench-entrustments-hash-key-" + "h" * 32
 TOKEN_KEY = "bench-entrustments-token-key-" + "t" * 32
+# part (b)'s two processes share the hash and token-signing keys, as a deployment's must
+SHARED_KEYS = {"MANDATE_HASH_KEY": HASH_KEY, "MANDATE_TOKEN_SIGNING_KEY": TOKEN_KEY}
+PARTS = ("a1", "a2", "b")
+SCHEMA_PREFIX = "mandate_bench_entrustments_"  # part (b)'s throwaway schema, and a random suffix
 
 DIRECT_LABEL = "direct: user, policy attached (AccessKey)"
 CHAIN_LABEL = "chain: entrustment ∩ delegation ∩ session (STS)"
@@ -146,96 +137,53 @@ def restart_scope(account_id: str) -> dict[str, Any]:
     }
 
 
-def _plain_context() -> dict[str, Any]:
-    """What ``connection_context`` gives a plain-HTTP request from 127.0.0.1."""
-    return {
-        "acs:currenttime": datetime.now(UTC),
-        "acs:securetransport": False,
-        "acs:mfapresent": False,
-        "acs:sourceip": "127.0.0.1",
-    }
-
-
 # -- (a1) in process --------------------------------------------------------------------------
 
 
-@dataclass
-class InProcess:
-    shape: str
-    # label -> (direct timings per round, chain timings per round)
-    pairs: dict[str, tuple[list[Timing], list[Timing]]] = field(default_factory=dict)
-
-
-def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> InProcess:
-    hasher = SecretHasher("k1", {"k1": b"bench-hash-key-" + b"k" * 32})
-    signer = SessionTokenSigner("t1", {"t1": b"bench-token-key-" + b"t" * 32})
-    index = DecisionIndex(hasher, signer)
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(workdir / "in-process.db"),
-        "CREATE_TABLE": "y",
-    }
-    ledger = Ledger(env, hasher=hasher, read_port=index, token_signer=signer)
-    follower = LogFollower(ledger, index)
-    context = _plain_context()
-    try:
-        with acting_as(AuditContext(actor="mandate:admin")):
-            owner = ledger.open_account("Owner").account_id
-            operator = ledger.open_account("Operator").account_id
-            document = the_policy(owner)
-            ledger.create_policy(owner, POLICY, document)
-            ledger.create_user(owner, USER_NAME, None)
-            user_key = ledger.create_access_key(owner, USER_NAME)
-            ledger.attach_policy(owner, "user", USER_NAME, "Custom", POLICY)
-            follower.catch_up()  # the grant snapshots the policy through the index
-            entrustment_id, role_name, _ = ledger.grant_entrustment(
-                owner,
-                trustee_account_id=operator,
-                scope={"policies": [POLICY]},
-                contract_ref=CONTRACT,
-            )
-            ledger.create_user(operator, EMPLOYEE, None)
-            employee_key = ledger.create_access_key(operator, EMPLOYEE)
-            ledger.attach_policy(operator, "user", EMPLOYEE, "System", "AliyunSTSAssumeRoleAccess")
-            follower.catch_up()
-            warnings, _ = ledger.grant_delegation(
-                operator,
-                delegation_id=uuid4(),
-                entrustment_id=entrustment_id,
-                grantee=f"acs:ram::{operator}:user/{EMPLOYEE}",
-                scope=document,
-            )
-            follower.catch_up()
-            employee = index.authenticate(
-                employee_key.access_key_id, employee_key.access_key_secret
-            )
-            issued = ledger.assume_role(
-                index.assuming_caller(employee),
-                role_arn=f"acs:ram::{owner}:role/{role_name}",
-                role_session_name=SESSION_NAME,
-                duration_seconds=SESSION_DURATION,
-                policy=document,
-                context=context,
-            )
+def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> PairedTimings:
+    """Direct (an AccessKey, first side) vs chain (STS credentials, second side), path by path."""
+    context = plain_context()
+    with in_process_store(workdir) as (index, ledger, follower):
+        owner = ledger.open_account("Owner").account_id
+        operator = ledger.open_account("Operator").account_id
+        document = the_policy(owner)
+        ledger.create_policy(owner, POLICY, document)
+        ledger.create_user(owner, USER_NAME, None)
+        user_key = ledger.create_access_key(owner, USER_NAME)
+        ledger.attach_policy(owner, "user", USER_NAME, "Custom", POLICY)
+        follower.catch_up()  # the grant snapshots the policy through the index
+        entrustment_id, role_name, _ = ledger.grant_entrustment(
+            owner,
+            trustee_account_id=operator,
+            scope={"policies": [POLICY]},
+            contract_ref=CONTRACT,
+        )
+        ledger.create_user(operator, EMPLOYEE, None)
+        employee_key = ledger.create_access_key(operator, EMPLOYEE)
+        ledger.attach_policy(operator, "user", EMPLOYEE, "System", "AliyunSTSAssumeRoleAccess")
         follower.catch_up()
-    finally:
-        ledger.close()
+        warnings, _ = ledger.grant_delegation(
+            operator,
+            delegation_id=uuid4(),
+            entrustment_id=entrustment_id,
+            grantee=f"acs:ram::{operator}:user/{EMPLOYEE}",
+            scope=document,
+        )
+        follower.catch_up()
+        employee = index.authenticate(employee_key.access_key_id, employee_key.access_key_secret)
+        issued = ledger.assume_role(
+            index.assuming_caller(employee),
+            role_arn=f"acs:ram::{owner}:role/{role_name}",
+            role_session_name=SESSION_NAME,
+            duration_seconds=SESSION_DURATION,
+            policy=document,
+            context=context,
+        )
 
     request = Request.make(ACTION, resource(owner), context)
-    ak_id, ak_secret = user_key.access_key_id, user_key.access_key_secret
-    sts_id, sts_secret, token = (
-        issued.access_key_id,
-        issued.access_key_secret,
-        issued.security_token,
-    )
-    direct = index.decide_for(index.authenticate(ak_id, ak_secret), request)
-    session = index.authenticate_session(sts_id, sts_secret, token)
-    chain = index.decide_for(session, request)
-    assert direct.allowed, direct
-    assert chain.allowed, chain
+    compared = KeyAndSession(index, request, user_key, issued)
+    direct, session, chain = compared.answers()
     assert len(chain.chain) == 5, chain.chain
-    assert not direct.decision.context_dependent, "the memo would not apply"
-    assert not chain.decision.context_dependent, "the memo would not apply"
     assert session.subject is not None
     layers = " ∩ ".join(s.layer.value for s in session.subject.layers)
     shape = (
@@ -244,56 +192,8 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> InProcess:
         f"{len(warnings)} scope warnings); request `{ACTION}` → "
         f"{direct.decision.decision.value} / {chain.decision.decision.value}"
     )
-    memo = index._memo  # emptied before each call of the "memo miss" paths
-    verified = index._verified_sessions  # emptied before each call of the "first request" path
-
-    def ak_auth(n: int) -> None:
-        for _ in range(n):
-            index.authenticate(ak_id, ak_secret)
-
-    def sts_auth(n: int) -> None:
-        for _ in range(n):
-            index.authenticate_session(sts_id, sts_secret, token)
-
-    def sts_first(n: int) -> None:
-        for _ in range(n):
-            verified.clear()
-            index.authenticate_session(sts_id, sts_secret, token)
-
-    def ak_hit(n: int) -> None:
-        for _ in range(n):
-            index.decide_for(index.authenticate(ak_id, ak_secret), request)
-
-    def sts_hit(n: int) -> None:
-        for _ in range(n):
-            index.decide_for(index.authenticate_session(sts_id, sts_secret, token), request)
-
-    def ak_miss(n: int) -> None:
-        for _ in range(n):
-            memo.clear()
-            index.decide_for(index.authenticate(ak_id, ak_secret), request)
-
-    def sts_miss(n: int) -> None:
-        for _ in range(n):
-            memo.clear()
-            index.decide_for(index.authenticate_session(sts_id, sts_secret, token), request)
-
-    paths: list[tuple[str, Callable[[int], None], Callable[[int], None]]] = [
-        ("authenticate only", ak_auth, sts_auth),
-        ("authenticate only, a session's first request (lineage walked)", ak_auth, sts_first),
-        ("authenticate + decide_for, memo hit", ak_hit, sts_hit),
-        ("authenticate + decide_for, memo miss (evaluator runs)", ak_miss, sts_miss),
-    ]
-    result = InProcess(shape)
-    for label, _, _ in paths:
-        result.pairs[label] = ([], [])
-    for round_ in range(rounds):
-        for label, ak, sts in paths:
-            ak_runs, sts_runs = result.pairs[label]
-            order = [(ak, ak_runs), (sts, sts_runs)]
-            for run, out in order if round_ % 2 == 0 else reversed(order):
-                out.append(_time_batches(label, run, batches=batches))
-    return result
+    paths = compared.paths("lineage walked")
+    return time_pairs(shape, paths, rounds=rounds, batches=batches)
 
 
 # -- set-up over HTTP -------------------------------------------------------------------------
@@ -310,10 +210,8 @@ class Parties:
 
 def open_parties(api: Api) -> Parties:
     """Accounts A and B; B's ravi.k holds AliyunSTSAssumeRoleAccess."""
-    admin = f"Bearer {ADMIN_TOKEN}"
-    a = api.call("POST", "/v1/accounts", admin, {"name": "Owner"})
-    b = api.call("POST", "/v1/accounts", admin, {"name": "Operator"})
-    operator, operator_root = b["account_id"], _basic(**b["root_access_key"])
+    owner, owner_root = api.open_account("Owner")
+    operator, operator_root = api.open_account("Operator")
     base = f"/v1/accounts/{operator}"
     api.call("POST", f"{base}/users", operator_root, {"user_name": EMPLOYEE})
     key = api.call("POST", f"{base}/users/{EMPLOYEE}/access-keys", operator_root)
@@ -321,11 +219,11 @@ def open_parties(api: Api) -> Parties:
         "PUT", f"{base}/users/{EMPLOYEE}/policies/System/AliyunSTSAssumeRoleAccess", operator_root
     )
     return Parties(
-        a["account_id"],
-        _basic(**a["root_access_key"]),
+        owner,
+        owner_root,
         operator,
         operator_root,
-        _basic(key["access_key_id"], key["access_key_secret"]),
+        basic(key["access_key_id"], key["access_key_secret"]),
     )
 
 
@@ -370,7 +268,7 @@ def contract_session(
 
 def _session_auth(credentials: dict[str, Any]) -> dict[str, str]:
     return {
-        "Authorization": _basic(credentials["access_key_id"], credentials["access_key_secret"]),
+        "Authorization": basic(credentials["access_key_id"], credentials["access_key_secret"]),
         "X-Security-Token": credentials["security_token"],
     }
 
@@ -379,6 +277,7 @@ def _session_auth(credentials: dict[str, Any]) -> dict[str, str]:
 
 
 def set_up_authorize(url: str) -> dict[str, Target]:
+    """Part (a2)'s principals through the API: the direct target, then the chain's."""
     api = Api(url)
     try:
         parties = open_parties(api)
@@ -401,7 +300,7 @@ def set_up_authorize(url: str) -> dict[str, Target]:
         )
         body = {"action": ACTION, "resource": resource(owner)}
         json_type = {"Content-Type": "application/json"}
-        direct = {"Authorization": _basic(key["access_key_id"], key["access_key_secret"])}
+        direct = {"Authorization": basic(key["access_key_id"], key["access_key_secret"])}
         chain = _session_auth(credentials)
         for headers, links in ((direct, 1), (chain, 5)):
             extra = {k: v for k, v in headers.items() if k != "Authorization"}
@@ -417,120 +316,7 @@ def set_up_authorize(url: str) -> dict[str, Target]:
     }
 
 
-def bench_authorize(
-    url: str,
-    workdir: Path,
-    *,
-    rounds: int,
-    duration: float,
-    warmup: float,
-    wrk: str | None,
-    processes: int,
-) -> dict[int, tuple[list[LoadResult], list[LoadResult]]]:
-    targets = set_up_authorize(url)
-    results: dict[int, tuple[list[LoadResult], list[LoadResult]]] = {}
-    for concurrency in AUTHORIZE_CONCURRENCIES:
-        direct_runs: list[LoadResult] = []
-        chain_runs: list[LoadResult] = []
-        results[concurrency] = (direct_runs, chain_runs)
-        order = [(DIRECT_LABEL, direct_runs), (CHAIN_LABEL, chain_runs)]
-        for round_ in range(rounds):
-            for label, out in order if round_ % 2 == 0 else reversed(order):
-                if wrk is not None:
-                    run = wrk_load(
-                        wrk,
-                        url,
-                        label,
-                        targets[label],
-                        concurrency=concurrency,
-                        duration=duration,
-                        warmup=warmup,
-                        workdir=workdir,
-                    )
-                else:
-                    run = python_load(
-                        url,
-                        label,
-                        targets[label],
-                        concurrency=concurrency,
-                        duration=duration,
-                        warmup=warmup,
-                        processes=processes,
-                    )
-                out.append(run)
-    return results
-
-
 # -- (b) revocation to denial across two processes on PostgreSQL ------------------------------
-
-
-@contextmanager
-def postgres_schema(dsn: str) -> Iterator[str]:
-    """A fresh schema ``mandate_bench_entrustments_<hex>``; yield its URL; drop only it."""
-    name = f"mandate_bench_entrustments_{secrets.token_hex(4)}"
-    schema = sql.Identifier(name)
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
-    try:
-        yield _with_schema(dsn, name)
-    finally:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-            conn.execute("SET lock_timeout = '30s'")
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
-
-
-@contextmanager
-def two_servers(workdir: Path, database_url: str) -> Iterator[tuple[str, str]]:
-    """``mandate migrate`` once, then two ``mandate serve`` on ``database_url``; their URLs."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "MANDATE_DATABASE_URL": database_url,
-        "MANDATE_ADMIN_TOKEN": ADMIN_TOKEN,
-        "MANDATE_HASH_KEY": HASH_KEY,
-        "MANDATE_TOKEN_SIGNING_KEY": TOKEN_KEY,
-        "MANDATE_STATE_DIR": str(workdir),  # the audit signing key, made by migrate, shared
-    }
-    command = [sys.executable, "-m", "api.cli"]
-    subprocess.run(  # noqa: S603 (our own interpreter and module)
-        [*command, "migrate"], env=env, check=True, capture_output=True
-    )
-    processes: list[tuple[subprocess.Popen[bytes], Path, str]] = []
-    try:
-        for n in (1, 2):
-            port = _free_port()
-            log_path = workdir / f"server-{n}.log"
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(  # noqa: S603
-                    [*command, "serve", "--port", str(port)],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            processes.append((process, log_path, f"http://127.0.0.1:{port}"))
-        deadline = time.monotonic() + 30
-        for process, log_path, url in processes:
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"a server exited:\n{log_path.read_text()}")
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"a server did not start:\n{log_path.read_text()}")
-                time.sleep(0.05)
-        yield processes[0][2], processes[1][2]
-    finally:
-        for process, _, _ in processes:
-            process.terminate()
-        for process, _, _ in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @dataclass(frozen=True)
@@ -546,8 +332,7 @@ class _Poller(threading.Thread):
 
     def __init__(self, url: str, headers: dict[str, str], body: bytes) -> None:
         super().__init__(name="revocation-poller", daemon=True)
-        parts = urlsplit(url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.host, self.port = _host_port(url)
         self.headers = {**headers, "Content-Type": "application/json"}
         self.body = body
         self.allowed = threading.Event()  # it has seen the session allowed at least once
@@ -653,77 +438,17 @@ def _host_port(url: str) -> tuple[str, int]:
 # -- the report -------------------------------------------------------------------------------
 
 
-def report_in_process(part: InProcess, rounds: int) -> list[str]:
-    out = [
-        f"### (a1) In process — {part.shape}",
-        "",
-        f"Median µs per call (median over {rounds} alternating rounds of each round's median "
-        "batch mean); ratio = chain / direct, median of the rounds' ratios.",
-        "",
-        "| path | direct µs | chain µs | chain / direct (rounds) | target ≤ "
-        f"{LATENCY_RATIO_TARGET:g}x |",
-        "|---|---:|---:|---|---|",
-    ]
-    for label, (direct, chain) in part.pairs.items():
-        direct_us = [t.median_us for t in direct]
-        chain_us = [t.median_us for t in chain]
-        ratios = _ratios(chain_us, direct_us)
-        ratio = _median(ratios)
-        target = "" if "only" in label else _mark(ratio <= LATENCY_RATIO_TARGET)
-        out.append(
-            f"| {label} | {_median(direct_us):.2f} | {_median(chain_us):.2f} "
-            f"| **{ratio:.2f}** ({_list(ratios)}) | {target} |"
-        )
-    return out
-
-
-def report_authorize(
-    results: dict[int, tuple[list[LoadResult], list[LoadResult]]], generator: str
-) -> list[str]:
-    out = [
-        "### (a2) `POST /v1/authorize` (self form): direct vs chain — HTTP, SQLite store",
-        "",
-        f"Load generator: {generator}. req/s, p50, p99: medians over the rounds. Ratios: chain "
-        "/ direct, median of the rounds' ratios (latency: lower is better).",
-        "",
-        "| credentials | concurrency | req/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for concurrency, (direct, chain) in results.items():
-        for label, runs in ((DIRECT_LABEL, direct), (CHAIN_LABEL, chain)):
-            out.append(
-                f"| {label} | {concurrency} | {_median([r.requests_per_s for r in runs]):,.0f} "
-                f"| {_median([r.p50_ms for r in runs]):.3f} "
-                f"| {_median([r.p99_ms for r in runs]):.3f} | {sum(r.errors for r in runs)} |"
-            )
-    out += [
-        "",
-        "| concurrency | chain / direct p50 (rounds) | p99 | req/s | target: p50 ≤ "
-        f"{LATENCY_RATIO_TARGET:g}x |",
-        "|---:|---|---|---|---|",
-    ]
-    for concurrency, (direct, chain) in results.items():
-        p50 = _ratios([r.p50_ms for r in chain], [r.p50_ms for r in direct])
-        p99 = _ratios([r.p99_ms for r in chain], [r.p99_ms for r in direct])
-        rate = _ratios([r.requests_per_s for r in chain], [r.requests_per_s for r in direct])
-        out.append(
-            f"| {concurrency} | **{_median(p50):.2f}** ({_list(p50)}) | {_median(p99):.2f} "
-            f"| {_median(rate):.2f} | {_mark(_median(p50) <= LATENCY_RATIO_TARGET)} |"
-        )
-    return out
-
-
 def report_revocation(trials: list[Trial], poll_interval: str) -> list[str]:
     def row(label: str, values: list[float]) -> str:
         ordered = sorted(values)
         return (
-            f"| {label} | {len(ordered)} | {_percentile(ordered, 0.50):.1f} "
-            f"| {_percentile(ordered, 0.95):.1f} | {_percentile(ordered, 0.99):.1f} "
+            f"| {label} | {len(ordered)} | {percentile(ordered, 0.50):.1f} "
+            f"| {percentile(ordered, 0.95):.1f} | {percentile(ordered, 0.99):.1f} "
             f"| {ordered[-1]:.1f} |"
         )
 
     from_return = sorted(t.from_return_ms for t in trials)
-    p99 = _percentile(from_return, 0.99)
+    p99 = percentile(from_return, 0.99)
     return [
         "### (b) Revocation to denial across two API processes — PostgreSQL",
         "",
@@ -739,82 +464,68 @@ def report_revocation(trials: list[Trial], poll_interval: str) -> list[str]:
         row("(the revoke call itself, process 1)", [t.revoke_ms for t in trials]),
         "",
         f"p99 from the return: **{p99:.1f} ms** (target ≤ {REVOCATION_P99_TARGET_MS:g} ms: "
-        f"{_mark(p99 <= REVOCATION_P99_TARGET_MS)}); process 2 answered a median of "
-        f"{_median([float(t.polls) for t in trials]):.0f} polls per trial.",
+        f"{mark(p99 <= REVOCATION_P99_TARGET_MS)}); process 2 answered a median of "
+        f"{median([float(t.polls) for t in trials]):.0f} polls per trial.",
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.entrustments", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    add_run_options(parser)
     parser.add_argument(
         "--trials",
         type=int,
         default=None,
         help="revocations measured in part b (default 200; 50 with --quick)",
     )
-    parser.add_argument(
-        "--postgres-dsn",
-        default=os.environ.get("MANDATE_BENCH_POSTGRES", DEFAULT_POSTGRES),
-        help="a database to make a throwaway schema in (default: $MANDATE_BENCH_POSTGRES or "
-        f"{DEFAULT_POSTGRES})",
-    )
-    parser.add_argument(
-        "--generator",
-        choices=("auto", "wrk", "python"),
-        default="auto",
-        help="HTTP load generator for part a2",
-    )
-    parser.add_argument("--client-processes", type=int, default=4, help="Python generator")
-    parser.add_argument(
-        "--parts", default="a1,a2,b", help="which parts to run, comma-separated (default a1,a2,b)"
-    )
+    add_postgres_option(parser)
+    add_generator_options(parser, purpose="HTTP load generator for part a2")
+    add_parts_option(parser, PARTS)
     args = parser.parse_args(argv)
-    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    if not parts or parts - {"a1", "a2", "b"}:
-        parser.error("--parts takes a comma-separated subset of a1, a2, b")
+    parts = chosen_parts(parser, args.parts, PARTS)
     rounds = max(3, args.rounds)
     duration, warmup = (2.0, 1.0) if args.quick else (5.0, 1.0)
     batches = 40 if args.quick else 150
     trials = max(50, args.trials or (50 if args.quick else 200))
-    wrk = shutil.which("wrk") if args.generator in ("auto", "wrk") else None
-    if args.generator == "wrk" and wrk is None:
-        raise SystemExit("--generator wrk: wrk is not on PATH")
+    wrk = find_wrk(args.generator)
     started = time.monotonic()
-    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    load = load_average()
     notes: list[str] = []
     sections: list[list[str]] = []
     with tempfile.TemporaryDirectory(prefix="mandate-bench-entrustments-") as tmp:
         workdir = Path(tmp)
         if "a1" in parts:
+            in_process = bench_in_process(workdir, rounds=rounds, batches=batches)
             sections.append(
-                report_in_process(bench_in_process(workdir, rounds=rounds, batches=batches), rounds)
+                in_process_table(
+                    in_process,
+                    part="a1",
+                    rounds=rounds,
+                    sides=("direct", "chain"),
+                    target=LATENCY_RATIO_TARGET,
+                    untargeted=lambda label: "only" in label,  # authentication alone
+                )
             )
         if "a2" in parts:
-            (workdir / "sqlite").mkdir()
-            with mandate_server(workdir / "sqlite") as url:
-                authorize = bench_authorize(
-                    url,
+            plan = LoadPlan(rounds, duration, warmup, wrk, args.client_processes)
+            sections.append(
+                authorize_comparison(
                     workdir,
-                    rounds=rounds,
-                    duration=duration,
-                    warmup=warmup,
-                    wrk=wrk,
-                    processes=args.client_processes,
+                    set_up_authorize,
+                    plan,
+                    part="a2",
+                    sides=("direct", "chain"),
+                    target=LATENCY_RATIO_TARGET,
+                    concurrencies=AUTHORIZE_CONCURRENCIES,
                 )
-            generator = (
-                f"wrk (2 threads, 1 at concurrency 1; {rounds} alternating rounds of "
-                f"{duration:.0f} s each after a {warmup:.0f} s warm-up)"
-                if wrk
-                else f"Python ({args.client_processes} worker processes; {rounds} rounds)"
             )
-            sections.append(report_authorize(authorize, generator))
         if "b" in parts:
             try:
                 with (
-                    postgres_schema(args.postgres_dsn) as database_url,
-                    two_servers(workdir / "pg", database_url) as (url1, url2),
+                    postgres_schema(args.postgres_dsn, SCHEMA_PREFIX) as database_url,
+                    mandate_servers(
+                        workdir / "pg", database_url, count=2, migrate=True, env=SHARED_KEYS
+                    ) as (url1, url2),
                 ):
                     revocations = bench_revocation(url1, url2, trials=trials)
                 interval = os.environ.get("MANDATE_POLL_INTERVAL", "0.05 s (the default)")
@@ -826,15 +537,14 @@ def main(argv: list[str] | None = None) -> int:
         f"## Mandate entrustments benchmark{' (quick)' if args.quick else ''}",
         "",
         f"Command: `python -m tests.bench.entrustments{' --quick' if args.quick else ''}`. "
-        f"Code: {_code_version()}. Machine: {_machine()}; load before the run {load}. HTTP "
+        f"Code: {code_version()}. Machine: {machine()}; load before the run {load}. HTTP "
         "load generators and servers share these cores. "
         f"HTTP runs: {duration:.0f} s measured after a {warmup:.0f} s warm-up, {rounds} "
         f"alternating rounds; in process: {rounds} rounds x {batches} batches of ~2 ms; "
         f"revocations: {trials} trials. Total {elapsed:.0f} s.",
         "",
     ]
-    body = [line for section in sections for line in [*section, ""]]
-    print("\n".join(header + body + notes))
+    print_report(header, sections, notes)
     return 0
 
 

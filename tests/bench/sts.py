@@ -43,7 +43,7 @@ collection paused), AccessKey and STS alternating, rounds as for HTTP.
 
 (2b) Over HTTP: ``POST /v1/authorize`` in its self form (the caller asks about itself) with
 ``Authorization: Basic <AccessKey>`` vs ``Basic <STS.…>`` + ``X-Security-Token``, at
-concurrency 32 and 1, with ``wrk`` (else the Python load generator of ``tests.bench.decide``).
+concurrency 32 and 1, with ``wrk`` (else the Python load generator of ``tests.bench.harness``).
 The server runs on SQLite: a decision never touches the store, and a SQLite server has no
 PostgreSQL pool or projection traffic beside it. Client and server share the machine's cores,
 so rates are a floor; compare the ratios.
@@ -53,58 +53,63 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import re
-import secrets
 import shutil
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import httpx
 import psycopg
-from psycopg import sql
 
-from domain.audit import AuditContext, acting_as
 from domain.evaluation import Request
-from domain.ledger import Ledger
-from domain.secrets import SecretHasher
-from domain.session_tokens import SessionTokenSigner
-from projections.decision_index import DecisionIndex
-from projections.follower import LogFollower
 from tests.bench.decide import (
     ACTION,
-    ADMIN_TOKEN,
-    DIRECT_POLICIES,
-    GROUP_POLICIES,
     POLICY_NAMES,
-    USER_NAME,
-    LoadResult,
-    Target,
-    Timing,
-    _basic,
-    _free_port,
-    _time_batches,
-    _wrk_latency,
-    mandate_server,
-    policy_documents,
-    python_load,
+    create_principal,
     resource,
-    wrk_load,
+    write_principal,
+)
+from tests.bench.harness import (
+    Api,
+    KeyAndSession,
+    LoadPlan,
+    LoadResult,
+    PairedTimings,
+    Target,
+    add_generator_options,
+    add_parts_option,
+    add_postgres_option,
+    add_run_options,
+    alternating,
+    authorize_comparison,
+    basic,
+    chosen_parts,
+    code_version,
+    find_wrk,
+    format_ratios,
+    in_process_store,
+    in_process_table,
+    load_average,
+    lua_string,
+    machine,
+    mandate_servers,
+    mark,
+    median,
+    parse_wrk,
+    plain_context,
+    postgres_schema,
+    print_report,
+    ratios,
+    run_wrk,
+    static_wrk_script,
+    time_pairs,
+    wrk_script_path,
 )
 
-DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 ROLE_NAME = "bench-role"
 APP_USER = "app-server"
 SESSION_NAME = "app-server-1"
@@ -113,6 +118,8 @@ SESSION_DURATION = 3600  # the credentials of part 2 must outlive the run
 ASSUME_RATIO_TARGET = 0.8  # AssumeRole rate / plainest write rate, at least
 LATENCY_RATIO_TARGET = 1.2  # STS latency / AccessKey latency, at most
 AUTHORIZE_CONCURRENCIES = (32, 1)
+PARTS = ("1", "2a", "2b")
+SCHEMA_PREFIX = "mandate_bench_sts_"  # part 1's throwaway schema, and a random suffix
 
 
 def trust_policy(account_id: str) -> dict[str, Any]:
@@ -142,100 +149,36 @@ def session_policy(account_id: str) -> dict[str, Any]:
     }
 
 
-def _ratios(numerators: list[float], denominators: list[float]) -> list[float]:
-    return [n / d if d else float("nan") for n, d in zip(numerators, denominators, strict=True)]
-
-
-def _mark(ok: bool) -> str:
-    return "✅ met" if ok else "❌ missed"
-
-
-def _list(values: list[float]) -> str:
-    return ", ".join(f"{v:.2f}" for v in values)
-
-
 # -- (2a) in process ------------------------------------------------------------------------
 
 
-@dataclass
-class InProcess:
-    shape: str
-    # label -> (AccessKey timings per round, STS timings per round)
-    pairs: dict[str, tuple[list[Timing], list[Timing]]] = field(default_factory=dict)
-
-
-def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> InProcess:
-    hasher = SecretHasher("k1", {"k1": b"bench-hash-key-" + b"k" * 32})
-    signer = SessionTokenSigner("t1", {"t1": b"bench-token-key-" + b"t" * 32})
-    index = DecisionIndex(hasher, signer)
-    env = {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(workdir / "in-process.db"),
-        "CREATE_TABLE": "y",
-    }
-    ledger = Ledger(env, hasher=hasher, read_port=index, token_signer=signer)
-    follower = LogFollower(ledger, index)
-    now = datetime.now(UTC)
-    # What ``connection_context`` gives a plain-HTTP request from 127.0.0.1.
-    context: dict[str, Any] = {
-        "acs:currenttime": now,
-        "acs:securetransport": False,
-        "acs:mfapresent": False,
-        "acs:sourceip": "127.0.0.1",
-    }
-    try:
-        with acting_as(AuditContext(actor="mandate:admin")):
-            account_id = ledger.open_account("Bench").account_id
-            # tests.bench.decide's principal, written the same way
-            ledger.create_user(account_id, USER_NAME, None)
-            user_key = ledger.create_access_key(account_id, USER_NAME)
-            for name, document in policy_documents(account_id).items():
-                ledger.create_policy(account_id, name, document)
-            for name in DIRECT_POLICIES:
-                ledger.attach_policy(account_id, "user", USER_NAME, "Custom", name)
-            for group, names in GROUP_POLICIES.items():
-                ledger.create_group(account_id, group)
-                follower.catch_up()  # the ledger reads group members through the index
-                ledger.add_user_to_group(account_id, group, USER_NAME)
-                for name in names:
-                    ledger.attach_policy(account_id, "group", group, "Custom", name)
-            # the role holds the same ten policies; the app server may assume it
-            ledger.create_role(account_id, ROLE_NAME, trust_policy(account_id))
-            for name in POLICY_NAMES:
-                ledger.attach_policy(account_id, "role", ROLE_NAME, "Custom", name)
-            ledger.create_user(account_id, APP_USER, None)
-            app_key = ledger.create_access_key(account_id, APP_USER)
-            ledger.attach_policy(
-                account_id, "user", APP_USER, "System", "AliyunSTSAssumeRoleAccess"
-            )
-            follower.catch_up()
-            app = index.authenticate(app_key.access_key_id, app_key.access_key_secret)
-            issued = ledger.assume_role(
-                index.assuming_caller(app),
-                role_arn=f"acs:ram::{account_id}:role/{ROLE_NAME}",
-                role_session_name=SESSION_NAME,
-                duration_seconds=SESSION_DURATION,
-                policy=session_policy(account_id),
-                context=context,
-            )
+def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> PairedTimings:
+    """AccessKey (first side) vs STS credentials (second side), path by path."""
+    context = plain_context()
+    with in_process_store(workdir) as (index, ledger, follower):
+        account_id = ledger.open_account("Bench").account_id
+        user_key = write_principal(ledger, follower, account_id)  # tests.bench.decide's
+        # the role holds the same ten policies; the app server may assume it
+        ledger.create_role(account_id, ROLE_NAME, trust_policy(account_id))
+        for name in POLICY_NAMES:
+            ledger.attach_policy(account_id, "role", ROLE_NAME, "Custom", name)
+        ledger.create_user(account_id, APP_USER, None)
+        app_key = ledger.create_access_key(account_id, APP_USER)
+        ledger.attach_policy(account_id, "user", APP_USER, "System", "AliyunSTSAssumeRoleAccess")
         follower.catch_up()
-    finally:
-        ledger.close()
+        app = index.authenticate(app_key.access_key_id, app_key.access_key_secret)
+        issued = ledger.assume_role(
+            index.assuming_caller(app),
+            role_arn=f"acs:ram::{account_id}:role/{ROLE_NAME}",
+            role_session_name=SESSION_NAME,
+            duration_seconds=SESSION_DURATION,
+            policy=session_policy(account_id),
+            context=context,
+        )
 
     request = Request.make(ACTION, resource(account_id), context)
-    ak_id, ak_secret = user_key.access_key_id, user_key.access_key_secret
-    sts_id, sts_secret, token = (
-        issued.access_key_id,
-        issued.access_key_secret,
-        issued.security_token,
-    )
-    ak_answer = index.decide_for(index.authenticate(ak_id, ak_secret), request)
-    session = index.authenticate_session(sts_id, sts_secret, token)
-    sts_answer = index.decide_for(session, request)
-    assert ak_answer.allowed, ak_answer
-    assert sts_answer.allowed, sts_answer
-    assert not ak_answer.decision.context_dependent, "the memo would not apply"
-    assert not sts_answer.decision.context_dependent, "the memo would not apply"
+    compared = KeyAndSession(index, request, user_key, issued)
+    ak_answer, session, sts_answer = compared.answers()
     assert session.subject is not None
     layers = ", ".join(
         f"{len(s.policies)} {'policy' if len(s.policies) == 1 else 'policies'}"
@@ -246,131 +189,11 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> InProcess:
         f"session: role layer + session layer ({layers}); request `{ACTION}` → "
         f"{ak_answer.decision.decision.value} / {sts_answer.decision.decision.value}"
     )
-    memo = index._memo  # emptied before each call of the "memo miss" paths
-
-    def ak_auth(n: int) -> None:
-        for _ in range(n):
-            index.authenticate(ak_id, ak_secret)
-
-    def sts_auth(n: int) -> None:
-        for _ in range(n):
-            index.authenticate_session(sts_id, sts_secret, token)
-
-    verified = index._verified_sessions  # emptied before each call of the "first request" path
-
-    def sts_first(n: int) -> None:
-        for _ in range(n):
-            verified.clear()
-            index.authenticate_session(sts_id, sts_secret, token)
-
-    def ak_hit(n: int) -> None:
-        for _ in range(n):
-            index.decide_for(index.authenticate(ak_id, ak_secret), request)
-
-    def sts_hit(n: int) -> None:
-        for _ in range(n):
-            index.decide_for(index.authenticate_session(sts_id, sts_secret, token), request)
-
-    def ak_miss(n: int) -> None:
-        for _ in range(n):
-            memo.clear()
-            index.decide_for(index.authenticate(ak_id, ak_secret), request)
-
-    def sts_miss(n: int) -> None:
-        for _ in range(n):
-            memo.clear()
-            index.decide_for(index.authenticate_session(sts_id, sts_secret, token), request)
-
-    paths: list[tuple[str, Callable[[int], None], Callable[[int], None]]] = [
-        ("authenticate only", ak_auth, sts_auth),
-        ("authenticate only, a session's first request (nothing remembered)", ak_auth, sts_first),
-        ("authenticate + decide_for, memo hit", ak_hit, sts_hit),
-        ("authenticate + decide_for, memo miss (evaluator runs)", ak_miss, sts_miss),
-    ]
-    result = InProcess(shape)
-    for label, _, _ in paths:
-        result.pairs[label] = ([], [])
-    for round_ in range(rounds):
-        for label, ak, sts in paths:
-            ak_runs, sts_runs = result.pairs[label]
-            order = [(ak, ak_runs), (sts, sts_runs)]
-            for run, out in order if round_ % 2 == 0 else reversed(order):
-                out.append(_time_batches(label, run, batches=batches))
-    return result
+    paths = compared.paths("nothing remembered")
+    return time_pairs(shape, paths, rounds=rounds, batches=batches)
 
 
-# -- servers and set-up over HTTP -----------------------------------------------------------
-
-
-def _with_schema(dsn: str, schema: str) -> str:
-    parts = urlsplit(dsn)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "schema"]
-    return urlunsplit(parts._replace(query=urlencode([*query, ("schema", schema)])))
-
-
-@contextmanager
-def postgres_schema(dsn: str) -> Iterator[str]:
-    """A fresh schema ``mandate_bench_sts_<hex>``; yield the URL naming it; drop only it."""
-    name = f"mandate_bench_sts_{secrets.token_hex(4)}"
-    schema = sql.Identifier(name)
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
-    try:
-        yield _with_schema(dsn, name)
-    finally:
-        with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-            conn.execute("SET lock_timeout = '30s'")
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
-
-
-@contextmanager
-def postgres_server(workdir: Path, database_url: str) -> Iterator[str]:
-    """``mandate migrate`` then ``mandate serve`` on ``database_url``; yield the server's URL.
-
-    (``tests.bench.decide.mandate_server`` starts SQLite only.)
-    """
-    workdir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "MANDATE_DATABASE_URL": database_url,
-        "MANDATE_ADMIN_TOKEN": ADMIN_TOKEN,
-        "MANDATE_STATE_DIR": str(workdir),
-    }
-    command = [sys.executable, "-m", "api.cli"]
-    subprocess.run(  # noqa: S603 (our own interpreter and module)
-        [*command, "migrate"], env=env, check=True, capture_output=True
-    )
-    port = _free_port()
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
-            [*command, "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{log_path.read_text()}")
-            time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+# -- set-up over HTTP -----------------------------------------------------------------------
 
 
 @dataclass
@@ -386,67 +209,12 @@ class Principals:
     toggle_keys: list[tuple[str, str]]  # (user name, access key id)
 
 
-class Api:
-    def __init__(self, url: str) -> None:
-        self.client = httpx.Client(base_url=url, timeout=30)
-
-    def call(
-        self, method: str, path: str, auth: str, body: Any = None, **headers: str
-    ) -> dict[str, Any]:
-        response = self.client.request(
-            method, path, json=body, headers={"Authorization": auth, **headers}
-        )
-        if response.status_code not in (200, 201):
-            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
-        answer: dict[str, Any] = response.json()
-        return answer
-
-    def head(self) -> int:
-        """The log head as this server's index has applied it."""
-        for _ in range(100):
-            ready = self.client.get("/readyz").json()
-            if ready.get("index_position") is not None:
-                position: int = ready["index_position"]
-                return position
-            time.sleep(0.05)
-        raise RuntimeError(f"/readyz answers no index position: {ready}")
-
-    def settled_head(self) -> int:
-        """The head once the calls still in flight after a wrk run have committed."""
-        last = self.head()
-        while True:
-            time.sleep(0.25)
-            now = self.head()
-            if now == last:
-                return now
-            last = now
-
-    def close(self) -> None:
-        self.client.close()
-
-
 def set_up(api: Api, *, toggle_users: int) -> Principals:
-    """tests.bench.decide's principal, the role, app-server, a session, the toggled keys.
-
-    (``decide.set_up_over_http`` does not return the root's key, which the role needs.)
-    """
+    """tests.bench.decide's principal, the role, app-server, a session, the toggled keys."""
     call = api.call
-    opened = call("POST", "/v1/accounts", f"Bearer {ADMIN_TOKEN}", {"name": "Bench"})
-    account_id = opened["account_id"]
-    root = _basic(**opened["root_access_key"])
+    account_id, root = api.open_account("Bench")
     base = f"/v1/accounts/{account_id}"
-    call("POST", f"{base}/users", root, {"user_name": USER_NAME})
-    key = call("POST", f"{base}/users/{USER_NAME}/access-keys", root)
-    for name, document in policy_documents(account_id).items():
-        call("POST", f"{base}/policies", root, {"policy_name": name, "policy_document": document})
-    for name in DIRECT_POLICIES:
-        call("PUT", f"{base}/users/{USER_NAME}/policies/Custom/{name}", root)
-    for group, names in GROUP_POLICIES.items():
-        call("POST", f"{base}/groups", root, {"group_name": group})
-        call("PUT", f"{base}/groups/{group}/members/{USER_NAME}", root)
-        for name in names:
-            call("PUT", f"{base}/groups/{group}/policies/Custom/{name}", root)
-    user = _basic(key["access_key_id"], key["access_key_secret"])
+    user = create_principal(api, account_id, root)
 
     role = {"role_name": ROLE_NAME, "assume_role_policy_document": trust_policy(account_id)}
     call("POST", f"{base}/roles", root, role)
@@ -455,14 +223,14 @@ def set_up(api: Api, *, toggle_users: int) -> Principals:
     call("POST", f"{base}/users", root, {"user_name": APP_USER})
     app_key = call("POST", f"{base}/users/{APP_USER}/access-keys", root)
     call("PUT", f"{base}/users/{APP_USER}/policies/System/AliyunSTSAssumeRoleAccess", root)
-    app = _basic(app_key["access_key_id"], app_key["access_key_secret"])
+    app = basic(app_key["access_key_id"], app_key["access_key_secret"])
     issued = call(
         "POST",
         "/v1/sts/assume-role",
         app,
         assume_role_body(account_id) | {"duration_seconds": SESSION_DURATION},
     )["credentials"]
-    sts = _basic(issued["access_key_id"], issued["access_key_secret"])
+    sts = basic(issued["access_key_id"], issued["access_key_secret"])
 
     def toggled_user(i: int) -> tuple[str, str]:
         name = f"toggle-{i:04d}"
@@ -497,26 +265,14 @@ def assume_role_body(account_id: str) -> dict[str, Any]:
 # -- wrk with our own Lua scripts -----------------------------------------------------------
 
 
-def _lua(value: str) -> str:
-    return json.dumps(value)  # a JSON string of ASCII text is a valid Lua string literal
-
-
-def _static_script(target: Target) -> str:
-    lines = [f"wrk.method = {_lua(target.method)}"]
-    if target.body is not None:
-        lines.append(f"wrk.body = {_lua(target.body.decode())}")
-    lines += [f"wrk.headers[{_lua(k)}] = {_lua(v)}" for k, v in target.headers.items()]
-    return "\n".join(lines) + "\n"
-
-
 def _toggle_script(root: str, keys: list[tuple[str, str]], threads: int) -> str:
     """Each wrk thread flips its share of the keys in turn: opposite, back, opposite, …
 
     ``keys`` holds (path, current status). The two requests of each key are formatted once.
     """
-    rows = ",\n".join(f"  {{{_lua(path)}, {_lua(status)}}}" for path, status in keys)
+    rows = ",\n".join(f"  {{{lua_string(path)}, {lua_string(status)}}}" for path, status in keys)
     return f"""wrk.method = "PATCH"
-wrk.headers["Authorization"] = {_lua(root)}
+wrk.headers["Authorization"] = {lua_string(root)}
 wrk.headers["Content-Type"] = "application/json"
 local keys = {{
 {rows}
@@ -559,26 +315,6 @@ class WriteRun:
     events: int  # how far the log head moved over the measured run
 
 
-def _parse_wrk(output: str, label: str, concurrency: int) -> tuple[LoadResult, int]:
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    done = re.search(r"(\d+) requests in", output)
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    errors += sum(int(n) for n in sockets.groups()) if sockets else 0
-    result = LoadResult(
-        label,
-        concurrency,
-        float(rate.group(1)) if rate else float("nan"),
-        _wrk_latency(output, "50"),
-        _wrk_latency(output, "99"),
-        errors,
-    )
-    return result, int(done.group(1)) if done else 0
-
-
 def write_load(
     wrk: str,
     api: Api,
@@ -592,20 +328,18 @@ def write_load(
     workdir: Path,
 ) -> WriteRun:
     """A warm-up wrk run, then a measured one; ``script`` is made afresh before each."""
-    threads = min(2, concurrency)
-    script_path = workdir / f"wrk-{re.sub(r'[^a-z]+', '-', label.lower()).strip('-')}.lua"
+    script_path = wrk_script_path(workdir, label)
 
     def run(seconds: float) -> tuple[str, int]:
         script_path.write_text(script())
         before = api.settled_head()
-        command = [wrk, f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s"]
-        command += ["--latency", "-s", str(script_path), str(api.client.base_url) + path]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
-        return done.stdout, api.settled_head() - before
+        url = str(api.client.base_url) + path
+        output = run_wrk(wrk, script_path, url, concurrency=concurrency, seconds=seconds)
+        return output, api.settled_head() - before
 
     run(warmup)
     output, events = run(duration)
-    result, calls = _parse_wrk(output, label, concurrency)
+    result, calls = parse_wrk(output, label, concurrency)
     return WriteRun(result, calls, events)
 
 
@@ -666,9 +400,9 @@ def bench_writes(
         for round_ in range(rounds):
             runs: list[tuple[str, str, Callable[[], str], list[WriteRun]]] = [
                 (TOGGLE_LABEL, paths[0][1], toggle_script(round_), result.toggle),
-                (ASSUME_LABEL, assume.path, lambda: _static_script(assume), result.assume),
+                (ASSUME_LABEL, assume.path, lambda: static_wrk_script(assume), result.assume),
             ]
-            for label, path, script, out in runs if round_ % 2 == 0 else reversed(runs):
+            for label, path, script, out in alternating(round_, runs):
                 out.append(
                     write_load(
                         wrk,
@@ -693,16 +427,9 @@ AK_LABEL = "POST /v1/authorize, Basic AccessKey"
 STS_LABEL = "POST /v1/authorize, Basic STS.… + X-Security-Token"
 
 
-def bench_authorize(
-    url: str,
-    workdir: Path,
-    *,
-    rounds: int,
-    duration: float,
-    warmup: float,
-    wrk: str | None,
-    processes: int,
-) -> dict[int, tuple[list[LoadResult], list[LoadResult]]]:
+def authorize_targets(url: str) -> dict[str, Target]:
+    """The set-up through the API; ``POST /v1/authorize`` with the user's AccessKey, then with
+    the session's STS credentials."""
     api = Api(url)
     try:
         who = set_up(api, toggle_users=0)
@@ -710,7 +437,7 @@ def bench_authorize(
         api.close()
     body = json.dumps({"action": ACTION, "resource": resource(who.account_id)}).encode()
     json_type = {"Content-Type": "application/json"}
-    targets = {
+    return {
         AK_LABEL: Target("POST", "/v1/authorize", body, {"Authorization": who.user, **json_type}),
         STS_LABEL: Target(
             "POST",
@@ -719,100 +446,9 @@ def bench_authorize(
             {"Authorization": who.sts, "X-Security-Token": who.security_token, **json_type},
         ),
     }
-    results: dict[int, tuple[list[LoadResult], list[LoadResult]]] = {}
-    for concurrency in AUTHORIZE_CONCURRENCIES:
-        ak_runs: list[LoadResult] = []
-        sts_runs: list[LoadResult] = []
-        results[concurrency] = (ak_runs, sts_runs)
-        order = [(AK_LABEL, ak_runs), (STS_LABEL, sts_runs)]
-        for round_ in range(rounds):
-            for label, out in order if round_ % 2 == 0 else reversed(order):
-                if wrk is not None:
-                    run = wrk_load(
-                        wrk,
-                        url,
-                        label,
-                        targets[label],
-                        concurrency=concurrency,
-                        duration=duration,
-                        warmup=warmup,
-                        workdir=workdir,
-                    )
-                else:
-                    run = python_load(
-                        url,
-                        label,
-                        targets[label],
-                        concurrency=concurrency,
-                        duration=duration,
-                        warmup=warmup,
-                        processes=processes,
-                    )
-                out.append(run)
-    return results
 
 
 # -- the report -----------------------------------------------------------------------------
-
-
-def _machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{model} ({platform.machine()}), {os.cpu_count()} cores, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
-    )
-
-
-def _code_version() -> str:
-    """The commit measured, and whether the working tree differed from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head} with uncommitted changes" if dirty else head
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def report_in_process(part: InProcess, rounds: int) -> list[str]:
-    out = [
-        f"### (2a) In process — {part.shape}",
-        "",
-        f"Median µs per call (median over {rounds} alternating rounds of each round's median "
-        "batch mean); ratio = STS / AccessKey, median of the rounds' ratios.",
-        "",
-        "| path | AccessKey µs | STS µs | STS / AccessKey (rounds) |",
-        "|---|---:|---:|---|",
-    ]
-    for label, (ak, sts) in part.pairs.items():
-        ak_us = [t.median_us for t in ak]
-        sts_us = [t.median_us for t in sts]
-        ratios = _ratios(sts_us, ak_us)
-        out.append(
-            f"| {label} | {_median(ak_us):.2f} | {_median(sts_us):.2f} "
-            f"| **{_median(ratios):.2f}** ({_list(ratios)}) |"
-        )
-    return out
 
 
 def report_writes(writes: Writes, rounds: int, duration: float, warmup: float) -> list[str]:
@@ -830,76 +466,34 @@ def report_writes(writes: Writes, rounds: int, duration: float, warmup: float) -
     for label, runs in ((TOGGLE_LABEL, writes.toggle), (ASSUME_LABEL, writes.assume)):
         events = [r.events / r.calls if r.calls else float("nan") for r in runs]
         out.append(
-            f"| `{label}` | {_median([r.result.requests_per_s for r in runs]):,.0f} "
-            f"| {_median([r.result.p50_ms for r in runs]):.2f} "
-            f"| {_median([r.result.p99_ms for r in runs]):.2f} "
-            f"| {sum(r.result.errors for r in runs)} | {_median(events):.2f} |"
+            f"| `{label}` | {median([r.result.requests_per_s for r in runs]):,.0f} "
+            f"| {median([r.result.p50_ms for r in runs]):.2f} "
+            f"| {median([r.result.p99_ms for r in runs]):.2f} "
+            f"| {sum(r.result.errors for r in runs)} | {median(events):.2f} |"
         )
-    ratios = _ratios(
+    rounds_ratios = ratios(
         [r.result.requests_per_s for r in writes.assume],
         [r.result.requests_per_s for r in writes.toggle],
     )
-    ratio = _median(ratios)
+    ratio = median(rounds_ratios)
     # Every toggle call adds one event to one user's history (warm-ups included).
-    toggles = _median([r.calls for r in writes.toggle]) * (1 + warmup / duration)
+    toggles = median([r.calls for r in writes.toggle]) * (1 + warmup / duration)
     grown = 2 + toggles / max(1, writes.toggle_users)
     out += [
         "",
-        f"AssumeRole / status flip, calls/s, median of the rounds' ratios ({_list(ratios)}): "
-        f"**{ratio:.2f}** (target ≥ {ASSUME_RATIO_TARGET:g}: "
-        f"{_mark(ratio >= ASSUME_RATIO_TARGET)})",
+        "AssumeRole / status flip, calls/s, median of the rounds' ratios "
+        f"({format_ratios(rounds_ratios)}): **{ratio:.2f}** (target ≥ {ASSUME_RATIO_TARGET:g}: "
+        f"{mark(ratio >= ASSUME_RATIO_TARGET)})",
         f"In a round, each toggled user's history grows from 2 to about {grown:.0f} events "
         "(the ledger replays it on every command); each round has its own users.",
     ]
     return out
 
 
-def report_authorize(
-    results: dict[int, tuple[list[LoadResult], list[LoadResult]]], generator: str
-) -> list[str]:
-    out = [
-        "### (2b) `POST /v1/authorize` (self form): AccessKey vs STS — HTTP, SQLite store",
-        "",
-        f"Load generator: {generator}. req/s, p50, p99: medians over the rounds. Ratios: STS / "
-        "AccessKey, median of the rounds' ratios (latency: lower is better).",
-        "",
-        "| credentials | concurrency | req/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for concurrency, (ak, sts) in results.items():
-        for label, runs in ((AK_LABEL, ak), (STS_LABEL, sts)):
-            out.append(
-                f"| {label} | {concurrency} | {_median([r.requests_per_s for r in runs]):,.0f} "
-                f"| {_median([r.p50_ms for r in runs]):.3f} "
-                f"| {_median([r.p99_ms for r in runs]):.3f} | {sum(r.errors for r in runs)} |"
-            )
-    out += [
-        "",
-        "| concurrency | STS / AccessKey p50 (rounds) | p99 | req/s | target: p50 ≤ "
-        f"{LATENCY_RATIO_TARGET:g}x |",
-        "|---:|---|---|---|---|",
-    ]
-    for concurrency, (ak, sts) in results.items():
-        p50 = _ratios([r.p50_ms for r in sts], [r.p50_ms for r in ak])
-        p99 = _ratios([r.p99_ms for r in sts], [r.p99_ms for r in ak])
-        rate = _ratios([r.requests_per_s for r in sts], [r.requests_per_s for r in ak])
-        out.append(
-            f"| {concurrency} | **{_median(p50):.2f}** ({_list(p50)}) | {_median(p99):.2f} "
-            f"| {_median(rate):.2f} | {_mark(_median(p50) <= LATENCY_RATIO_TARGET)} |"
-        )
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.sts", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
-    parser.add_argument(
-        "--postgres-dsn",
-        default=os.environ.get("MANDATE_BENCH_POSTGRES", DEFAULT_POSTGRES),
-        help="a database to make a throwaway schema in (default: $MANDATE_BENCH_POSTGRES or "
-        f"{DEFAULT_POSTGRES})",
-    )
+    add_run_options(parser)
+    add_postgres_option(parser)
     parser.add_argument(
         "--write-concurrency", type=int, default=16, help="wrk connections for part 1 (16)"
     )
@@ -909,31 +503,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="users whose keys the baseline flips, per round (default 256; 64 with --quick)",
     )
-    parser.add_argument(
-        "--generator",
-        choices=("auto", "wrk", "python"),
-        default="auto",
-        help="HTTP load generator for part 2b (part 1 needs wrk)",
-    )
-    parser.add_argument("--client-processes", type=int, default=4, help="Python generator")
-    parser.add_argument(
-        "--parts",
-        default="1,2a,2b",
-        help="which parts to run, comma-separated (default 1,2a,2b)",
-    )
+    add_generator_options(parser, purpose="HTTP load generator for part 2b (part 1 needs wrk)")
+    add_parts_option(parser, PARTS)
     args = parser.parse_args(argv)
-    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    if not parts or parts - {"1", "2a", "2b"}:
-        parser.error("--parts takes a comma-separated subset of 1, 2a, 2b")
+    parts = chosen_parts(parser, args.parts, PARTS)
     rounds = max(1, args.rounds)
     duration, warmup = (2.0, 1.0) if args.quick else (6.0, 1.0)
     batches = 40 if args.quick else 150
     toggle_users = args.toggle_users or (64 if args.quick else 256)
-    wrk = shutil.which("wrk") if args.generator in ("auto", "wrk") else None
-    if args.generator == "wrk" and wrk is None:
-        raise SystemExit("--generator wrk: wrk is not on PATH")
+    wrk = find_wrk(args.generator)
     started = time.monotonic()
-    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
+    load = load_average()
     stores = []
     if "1" in parts:
         host = urlsplit(args.postgres_dsn).hostname
@@ -948,15 +528,17 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         if "2a" in parts:
             in_process = bench_in_process(workdir, rounds=rounds, batches=batches)
-            sections.append(report_in_process(in_process, rounds))
+            sections.append(
+                in_process_table(in_process, part="2a", rounds=rounds, sides=("AccessKey", "STS"))
+            )
         if "1" in parts:
             if shutil.which("wrk") is None:
                 notes.append("Part 1 skipped: it needs wrk on PATH (its baseline flips keys).")
             else:
                 try:
                     with (
-                        postgres_schema(args.postgres_dsn) as database_url,
-                        postgres_server(workdir / "pg", database_url) as url,
+                        postgres_schema(args.postgres_dsn, SCHEMA_PREFIX) as database_url,
+                        mandate_servers(workdir / "pg", database_url, migrate=True) as (url,),
                     ):
                         writes = bench_writes(
                             shutil.which("wrk") or "wrk",
@@ -972,38 +554,31 @@ def main(argv: list[str] | None = None) -> int:
                 except psycopg.OperationalError as error:
                     notes.append(f"Part 1 skipped: PostgreSQL did not answer ({error}).")
         if "2b" in parts:
-            (workdir / "sqlite").mkdir()
-            with mandate_server(workdir / "sqlite") as url:
-                authorize = bench_authorize(
-                    url,
+            plan = LoadPlan(rounds, duration, warmup, wrk, args.client_processes)
+            sections.append(
+                authorize_comparison(
                     workdir,
-                    rounds=rounds,
-                    duration=duration,
-                    warmup=warmup,
-                    wrk=wrk,
-                    processes=args.client_processes,
+                    authorize_targets,
+                    plan,
+                    part="2b",
+                    sides=("AccessKey", "STS"),
+                    target=LATENCY_RATIO_TARGET,
+                    concurrencies=AUTHORIZE_CONCURRENCIES,
                 )
-            generator = (
-                f"wrk (2 threads, 1 at concurrency 1; {rounds} alternating rounds of "
-                f"{duration:.0f} s each after a {warmup:.0f} s warm-up)"
-                if wrk
-                else f"Python ({args.client_processes} worker processes; {rounds} rounds)"
             )
-            sections.append(report_authorize(authorize, generator))
     elapsed = time.monotonic() - started
     header = [
         f"## Mandate STS benchmark{' (quick)' if args.quick else ''}",
         "",
-        f"Code: {_code_version()}. "
-        f"Machine: {_machine()}; load before the run {load}. HTTP load generators and "
+        f"Code: {code_version()}. "
+        f"Machine: {machine()}; load before the run {load}. HTTP load generators and "
         f"servers share these cores. Stores: {'; '.join(stores)}. "
         f"HTTP runs: {duration:.0f} s measured after a {warmup:.0f} s warm-up, {rounds} "
         f"alternating rounds; in process: {rounds} rounds x {batches} batches of ~2 ms. "
         f"Total {elapsed:.0f} s.",
         "",
     ]
-    body = [line for section in sections for line in [*section, ""]]
-    print("\n".join(header + body + notes))
+    print_report(header, sections, notes)
     return 0
 
 
