@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anyio
+import httpx
 import pytest
 
+from api.app import create_app
 from api.runtime import Runtime
 from api.settings import Settings
 from domain.arns import user_arn
@@ -81,3 +84,40 @@ def test_both_processes_hold_the_same_index_after_following_the_same_log(
     bob = reader.index.user_by_name(account, "bob")
     assert bob is not None
     assert list(bob.groups.values()) == ["ops"]
+
+
+def test_authorize_waits_for_its_min_position_before_authenticating(store_url: str) -> None:
+    """DESIGN §4: a key created through one process works at once on another that is asked
+    to reach the key's position first — in the body's ``min_position`` as in the header."""
+    settings = Settings(database_url=store_url, hash_key=HASH_KEY, admin_token="t" * 40)
+    writer = Runtime(settings, create_tables=True)
+    # the reader never polls on its own in this test: only a Min-Position wait catches it up
+    reader = Runtime(settings.model_copy(update={"poll_interval": 3600.0}), create_tables=False)
+    writer.start()
+    reader.start()
+    try:
+        with acting_as(ADMIN):
+            account = writer.ledger.open_account("Acme").account_id
+            writer.ledger.create_user(account, "alice", None)
+            writer.ledger.attach_policy(account, "user", "alice", "System", "ReadOnlyAccess")
+            key = writer.ledger.create_access_key(account, "alice")
+        question = {"action": "oss:GetObject", "resource": f"acs:oss:*:{account}:b/k"}
+        auth = (key.access_key_id, key.access_key_secret)
+
+        async def ask() -> tuple[httpx.Response, httpx.Response]:
+            transport = httpx.ASGITransport(app=create_app(runtime=reader))
+            async with httpx.AsyncClient(transport=transport, base_url="http://r") as client:
+                before = await client.post("/v1/authorize", json=question, auth=auth)
+                waited = await client.post(
+                    "/v1/authorize", json={**question, "min_position": key.position}, auth=auth
+                )
+                return before, waited
+
+        before, waited = anyio.run(ask)
+        assert before.status_code == 401  # not applied here yet, and not asked to wait
+        assert waited.status_code == 200, waited.text
+        assert waited.json()["allowed"] is True
+        assert waited.json()["position"] >= key.position
+    finally:
+        reader.stop()
+        writer.stop()
