@@ -24,3 +24,5 @@ serve:
 bench:
 	$(BIN)/python -m tests.bench.decide
 	$(BIN)/python -m tests.bench.temporal
+	$(BIN)/python -m tests.bench.sts
+	$(BIN)/python -m tests.bench.entrustments
