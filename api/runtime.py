@@ -134,6 +134,11 @@ def load_admin_token(settings: Settings, hasher: SecretHasher) -> AdminToken:
     return AdminToken(token_hash, token)
 
 
+def _the_position(result: object) -> int:
+    assert isinstance(result, int), "pass position_of for commands that answer more"
+    return result
+
+
 class Runtime:
     """Everything one API process holds: the ledger, its decision index and the follower."""
 
@@ -356,9 +361,16 @@ class Runtime:
         self.ledger.close()
 
     def write(
-        self, audit: AuditContext, command: Callable[[], T], position_of: Callable[[T], int]
+        self,
+        audit: AuditContext,
+        command: Callable[[], T],
+        position_of: Callable[[T], int] = _the_position,
     ) -> T:
-        """Run a command as ``audit``'s actor; answer once this process has applied it."""
+        """Run a command as ``audit``'s actor; answer once this process has applied it.
+
+        ``position_of`` reads the ledger position from the command's result (most commands
+        answer the position itself).
+        """
         with acting_as(audit):
             result = command()
         position = position_of(result)

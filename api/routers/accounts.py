@@ -58,9 +58,7 @@ def close_account(account_id: str, caller: CallerDep, runtime: RuntimeDep) -> di
     check_account_id(account_id)
     if not caller.is_admin:
         raise Forbidden("only the platform admin closes accounts")
-    position = runtime.write(
-        caller.audit(), lambda: runtime.ledger.close_account(account_id), lambda p: p
-    )
+    position = runtime.write(caller.audit(), lambda: runtime.ledger.close_account(account_id))
     return {"account_id": account_id, "status": "closed", "position": position}
 
 

@@ -133,7 +133,6 @@ def amend_entrustment(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.amend_entrustment(account_id, entrustment_id, body.scope),
-        lambda p: p,
     )
     entrustment = _entrustment(runtime, account_id, entrustment_id)
     return {**entrustment_json(entrustment, runtime.index), "position": position}
@@ -153,7 +152,6 @@ def revoke_entrustment(
     position = runtime.write(
         caller.audit(body.reason if body else None),
         lambda: runtime.ledger.revoke_entrustment(account_id, entrustment_id),
-        lambda p: p,
     )
     entrustment = _entrustment(runtime, account_id, entrustment_id)
     return {**entrustment_json(entrustment, runtime.index), "position": position}
@@ -235,7 +233,6 @@ def revoke_delegation(
     position = runtime.write(
         caller.audit(body.reason if body else None),
         lambda: runtime.ledger.revoke_delegation(account_id, delegation_id),
-        lambda p: p,
     )
     return {
         **delegation_json(_delegation(runtime, account_id, delegation_id), runtime.index),

@@ -36,7 +36,6 @@ def create_group(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.create_group(account_id, body.group_name, body.comments),
-        lambda p: p,
     )
     group = live_group(runtime, account_id, body.group_name)
     return {**group_json(group, runtime.index), "position": position}
@@ -91,7 +90,6 @@ def delete_group(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.delete_group(account_id, group_name, detach=detach),
-        lambda p: p,
     )
     return {"group_name": group_name, "deleted": True, "position": position}
 
@@ -106,7 +104,6 @@ def add_member(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.add_user_to_group(account_id, group_name, user_name),
-        lambda p: p,
     )
     return {"group_name": group_name, "user_name": user_name, "position": position}
 
@@ -121,6 +118,5 @@ def remove_member(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.remove_user_from_group(account_id, group_name, user_name),
-        lambda p: p,
     )
     return {"group_name": group_name, "user_name": user_name, "position": position}

@@ -65,7 +65,6 @@ def create_policy(
         lambda: runtime.ledger.create_policy(
             account_id, body.policy_name, body.policy_document, body.description
         ),
-        lambda p: p,
     )
     policy = live_policy(runtime, account_id, body.policy_name)
     return {**policy_json(policy, with_document=True), "position": position}
@@ -120,7 +119,6 @@ def delete_policy(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.delete_policy(account_id, policy_name, detach=detach),
-        lambda p: p,
     )
     return {"policy_name": policy_name, "deleted": True, "position": position}
 
@@ -174,7 +172,6 @@ def delete_policy_version(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.delete_policy_version(account_id, policy_name, version_id),
-        lambda p: p,
     )
     return {
         "policy_name": policy_name,
@@ -202,7 +199,6 @@ def set_default_version(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.set_default_policy_version(account_id, policy_name, body.version_id),
-        lambda p: p,
     )
     return {"policy_name": policy_name, "default_version": body.version_id, "position": position}
 
@@ -247,7 +243,6 @@ def attach_policy(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.attach_policy(account_id, kind[:-1], name, policy_type, policy_name),
-        lambda p: p,
     )
     return {
         "policy_type": policy_type,
@@ -277,7 +272,6 @@ def detach_policy(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.detach_policy(account_id, kind[:-1], name, policy_type, policy_name),
-        lambda p: p,
     )
     return {
         "policy_type": policy_type,

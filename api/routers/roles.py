@@ -47,7 +47,6 @@ def create_role(
             max_session_duration=body.max_session_duration,
             description=body.description,
         ),
-        lambda p: p,
     )
     return {
         **role_json(live_role(runtime, account_id, body.role_name), runtime.index),
@@ -102,7 +101,6 @@ def update_role(
             max_session_duration=body.max_session_duration,
             assume_role_policy_document=body.assume_role_policy_document,
         ),
-        lambda p: p,
     )
     return {
         **role_json(live_role(runtime, account_id, role_name), runtime.index),
@@ -134,7 +132,6 @@ def delete_role(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.delete_role(account_id, role_name, detach=detach),
-        lambda p: p,
     )
     return {"role_name": role_name, "deleted": True, "position": position}
 
@@ -156,7 +153,6 @@ def revoke_role_sessions(
     position = runtime.write(
         caller.audit(body.reason),
         lambda: runtime.ledger.revoke_role_sessions(account_id, role_name, issued_before),
-        lambda p: p,
     )
     return {
         **role_json(live_role(runtime, account_id, role_name), runtime.index),

@@ -115,7 +115,6 @@ def revoke_session(
     position = runtime.write(
         caller.audit(reason),
         lambda: runtime.ledger.revoke_session(access_key_id),
-        lambda p: p,
     )
     revoked = runtime.index.sessions.get(access_key_id)
     return {

@@ -37,7 +37,6 @@ def create_user(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.create_user(account_id, body.user_name, body.display_name),
-        lambda p: p,
     )
     return {**user_json(live_user(runtime, account_id, body.user_name)), "position": position}
 
@@ -82,7 +81,6 @@ def update_user(
             new_user_name=body.new_user_name,
             new_display_name=body.new_display_name,
         ),
-        lambda p: p,
     )
     name = body.new_user_name or user_name
     return {**user_json(live_user(runtime, account_id, name)), "position": position}
@@ -102,7 +100,6 @@ def delete_user(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.delete_user(account_id, user_name, detach=detach),
-        lambda p: p,
     )
     return {"user_name": user_name, "deleted": True, "position": position}
 
@@ -182,7 +179,6 @@ def update_access_key(
         lambda: runtime.ledger.set_access_key_status(
             account_id, user_name, access_key_id, body.status
         ),
-        lambda p: p,
     )
     return {"access_key_id": access_key_id, "status": body.status, "position": position}
 
@@ -197,6 +193,5 @@ def delete_access_key(
     position = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.delete_access_key(account_id, user_name, access_key_id),
-        lambda p: p,
     )
     return {"access_key_id": access_key_id, "deleted": True, "position": position}
