@@ -7,9 +7,7 @@ nothing; a session's secret is never in an event, only its keyed hash.
 
 from __future__ import annotations
 
-import copy
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,13 +25,14 @@ from domain.attachments import (
     PolicyType,
 )
 from domain.audit import AuditContext, acting_as
-from domain.errors import Conflict, DomainError, LimitExceeded, NotFound, PreconditionFailed
+from domain.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
 from domain.names import NameClaim
 from domain.policies import ManagedPolicy
 from domain.principals import Group, User
 from domain.roles import Role
 from domain.secrets import SecretHasher, new_access_key_id, new_access_key_secret
 from domain.sessions import Session, session_aggregate_id
+from tests.unit.test_aggregates import VERSIONED_TOPIC, names_of, refused
 
 ACCOUNT = "1837465920374651"
 PARTNER = "2938475610293847"
@@ -44,31 +43,14 @@ TRUST = (
 )
 OTHER_TRUST = TRUST.replace(PARTNER, ACCOUNT)
 T0 = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
-VERSIONED_TOPIC = re.compile(r"mandate:[A-Z][A-Za-z]*(\.[A-Z][A-Za-z]*)*\.v[1-9][0-9]*")
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def refused(aggregate: Aggregate, error: type[DomainError], command: Callable[[], object]) -> Any:
-    """Run ``command``, expect ``error``, and check that the aggregate did not change at all."""
-    before = copy.deepcopy(aggregate)
-    pending_before = len(aggregate.pending_events)
-    with pytest.raises(error) as raised:
-        command()
-    assert len(aggregate.pending_events) == pending_before, "a refused command left an event"
-    assert aggregate.version == before.version
-    assert aggregate == before, "a refused command changed the aggregate's state"
-    return raised.value
-
-
 def collected(aggregate: Aggregate) -> list[Any]:
     """The pending events, typed loosely: each event class has its own attributes."""
     return list(aggregate.collect_events())
-
-
-def names_of(events: Any) -> list[str]:
-    return [type(e).__name__ for e in events]
 
 
 def custom(name: str) -> Attachment:
