@@ -103,7 +103,9 @@ def encode_position_cursor(position: int) -> str:
 def decode_position_cursor(cursor: str) -> int:
     """A cursor over ledger positions (the audit trail pages by position)."""
     value = _decode_cursor(cursor)
-    if not value.startswith("p") or not value[1:].isdigit():
+    digits = value[1:]
+    # ASCII digits that fit a SQL bigint: neither int()'s limit nor the store's is reachable.
+    if not value.startswith("p") or not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
         raise InvalidInput(FieldError("cursor", "is not a cursor this API issued"))
     return int(value[1:])
 

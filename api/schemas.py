@@ -6,13 +6,13 @@ Field rules here are the first line; the domain checks again and has the last wo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from domain.errors import FieldError, InvalidInput
+from domain.instants import Instant
 from domain.validation import ENTITY_NAME_PATTERN
 
 __all__ = [
@@ -108,7 +108,7 @@ class SetTrustPolicy(_Body):
 
 
 class RevokeRoleSessions(_Body):
-    issued_before: datetime | None = None
+    issued_before: Instant | None = None
     reason: str | None = Field(default=None, max_length=1024)
 
 
@@ -130,8 +130,8 @@ class GrantEntrustment(_Body):
     trustee_account_id: str = Field(pattern=r"^[0-9]{16}$")
     scope: dict[str, Any] | str
     contract_ref: str = Field(min_length=1, max_length=128)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     description: str | None = Field(default=None, max_length=1024)
     role_name: str | None = Field(
         default=None, pattern=ENTITY_NAME_PATTERN, min_length=1, max_length=64
@@ -146,7 +146,7 @@ class GrantDelegation(_Body):
     entrustment_id: UUID
     grantee: str = Field(min_length=1, max_length=512)
     scope: dict[str, Any] | str
-    ends_at: datetime | None = None
+    ends_at: Instant | None = None
 
 
 class ClientCredentials(_Body):
@@ -159,7 +159,7 @@ class AuthorizeBody(_Body):
     action: str = Field(min_length=1, max_length=256)
     resource: str = Field(min_length=1, max_length=2048)
     context: dict[str, Any] | None = None
-    as_of: datetime | None = None
+    as_of: Instant | None = None
     min_position: int | None = Field(default=None, ge=0)
     credentials: ClientCredentials | None = None
     principal: str | None = Field(default=None, min_length=1, max_length=512)

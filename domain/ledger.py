@@ -35,6 +35,7 @@ from domain.entrustments import (
 )
 from domain.errors import Conflict, FieldError, InvalidInput, NotFound
 from domain.identifiers import account_aggregate_id, name_claim_id, new_account_id
+from domain.instants import check_instant
 from domain.names import NameClaim
 from domain.policies import ManagedPolicy
 from domain.policy import parse_policy_document
@@ -599,9 +600,7 @@ class Ledger(Application[UUID]):
     ) -> int:
         """Every session of the role issued before ``issued_before`` (≤ now) is dead."""
         now = datetime.now(UTC)
-        horizon = now if issued_before is None else issued_before
-        if horizon.tzinfo is None:
-            raise InvalidInput(FieldError("issued_before", "must carry a time zone"))
+        horizon = now if issued_before is None else check_instant("issued_before", issued_before)
         if horizon > now:
             raise InvalidInput(
                 FieldError("issued_before", "must not be in the future"),
@@ -665,9 +664,7 @@ class Ledger(Application[UUID]):
 
     @staticmethod
     def _instant(field: str, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(FieldError(field, "must carry a time zone (RFC 3339)"))
-        return value.astimezone(UTC) if value is not None else None
+        return check_instant(field, value) if value is not None else None
 
     def grant_entrustment(
         self,

@@ -77,6 +77,7 @@ from api.routers.history import check_instant
 from api.runtime import Runtime
 from domain.arns import account_of_resource
 from domain.errors import FieldError, InvalidInput
+from domain.instants import LATEST
 from projections.access_review import (
     AccessReview,
     ReviewInterval,
@@ -106,12 +107,14 @@ def _decode_cursor(cursor: str, tag: str) -> tuple[int, datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = json.loads(raw)
         position, end, offset, found = value["p"], value["to"], value["o"], value["q"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         raise invalid from None
     if not all(isinstance(v, int) and v >= 0 for v in (position, end, offset)):
         raise invalid
     if found != tag:
         raise InvalidInput(FieldError("cursor", "was issued for another resource, action or from"))
+    if end >= to_micros(LATEST):
+        raise invalid
     return position, from_micros(end), offset
 
 

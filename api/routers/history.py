@@ -27,6 +27,7 @@ from domain.arns import parse_principal_arn
 from domain.decisions import SubjectKind
 from domain.errors import FieldError, InvalidInput, NotFound
 from domain.evaluation import Request
+from domain.instants import check_instant as check_domain_instant
 from projections.as_of import PrincipalAt
 from projections.decision_index import Credential
 from projections.session_lineage import SessionRecord
@@ -35,10 +36,8 @@ router = APIRouter(tags=["point in time"])
 
 
 def with_zone(moment: datetime, field: str) -> datetime:
-    """An instant with a zone (RFC 3339), in UTC."""
-    if moment.tzinfo is None:
-        raise InvalidInput(FieldError(field, "must carry a time zone (RFC 3339)"))
-    return moment.astimezone(UTC)
+    """An instant with a zone (RFC 3339), representable and in range, in UTC."""
+    return check_domain_instant(field, moment)
 
 
 def check_instant(as_of: datetime, field: str = "as_of") -> datetime:

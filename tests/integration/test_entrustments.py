@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -46,6 +46,12 @@ from tests.integration.test_session_lineage_live import user_subject
 __all__ = ["world"]  # the fixture, shared with test_roles_sessions
 
 CONTRACT = "MSA-2026-117"
+_UNREPRESENTABLE = [  # (field, instant): valid Python datetimes, unacceptable instants
+    ("starts_at", datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))),
+    ("ends_at", datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-14)))),
+    ("ends_at", datetime(9999, 6, 1, tzinfo=UTC)),
+    ("starts_at", datetime(1969, 12, 31, tzinfo=UTC)),
+]
 READ, WRITE = "oss:GetObject", "oss:PutObject"
 
 
@@ -261,6 +267,10 @@ def test_grant_refusals_write_nothing(world: World) -> None:
         world.refused(InvalidInput, attempt(starts_at=starts_at, ends_at=later))
     world.refused(InvalidInput, attempt(ends_at=later.replace(tzinfo=None)))
     world.refused(InvalidInput, attempt(starts_at=now.replace(tzinfo=None)))
+    # an instant outside UTC's range or 1970..9999 would poison every reader of the event
+    for field, instant in _UNREPRESENTABLE:
+        error = world.refused(InvalidInput, attempt(**{field: instant}))
+        assert fields(error) == [field]
     # the scope: a valid document, or a non-empty list of A's own custom policies
     world.refused(InvalidInput, attempt(scope={"Version": "1", "Statement": [{"Effect": "Allow"}]}))
     world.refused(InvalidInput, attempt(scope={"policies": []}))
@@ -455,6 +465,8 @@ def test_only_the_trustee_delegates_and_only_to_its_live_users_and_groups(world:
     world.refused(InvalidInput, attempt(b, p.ravi.arn, ends_at=datetime.now(UTC)))
     naive = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=1)
     world.refused(InvalidInput, attempt(b, p.ravi.arn, ends_at=naive))
+    for _, instant in _UNREPRESENTABLE:
+        world.refused(InvalidInput, attempt(b, p.ravi.arn, ends_at=instant))
     world.refused(InvalidInput, attempt(b, p.ravi.arn, scope={"Statement": "nope"}))
     world.refused(InvalidInput, attempt(b, p.ravi.arn, scope={"policies": ["X"]}))
 

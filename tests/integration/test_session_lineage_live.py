@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -110,6 +110,12 @@ def test_revoking_a_roles_sessions_issued_before_an_instant(world: World) -> Non
     assert error.code == "InvalidParameter.IssuedBefore"
     naive = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=5)
     world.refused(InvalidInput, lambda: ledger.revoke_role_sessions(account, "r", naive))
+    # not representable in UTC, or before 1970: refused, so no reader of the log meets it
+    for bad in (
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+        datetime(1969, 12, 31, 23, 59, tzinfo=UTC),
+    ):
+        world.refused(InvalidInput, lambda bad=bad: ledger.revoke_role_sessions(account, "r", bad))
     world.refused(NotFound, lambda: ledger.revoke_role_sessions(account, "nope"))
     assert world.decide_session(newer, "oss:GetObject", resource).allowed
 
