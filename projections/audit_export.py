@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from projections.audit_chain import SignedCheckpoint
 from projections.audit_verify import Verification, verify_chain
 
-__all__ = ["CSV_COLUMNS", "csv_lines", "verify_bundle", "write_bundle"]
+__all__ = ["CSV_COLUMNS", "csv_lines", "neutralised", "verify_bundle", "write_bundle"]
 
 CSV_COLUMNS = (
     "position",
@@ -45,19 +45,38 @@ CSV_COLUMNS = (
 )
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet reads as the start of a formula (OWASP's "CSV injection" list)."""
+
+
+def neutralised(text: str) -> str:
+    """``text`` made inert for a spreadsheet: a formula's first character gets a ``'`` before it.
+
+    A reason, a display name or a request id is chosen by whoever made the request; opened in
+    Excel or LibreOffice, ``=HYPERLINK(...)`` or ``@SUM(...)`` would run as a formula on the
+    auditor's machine. The quote makes the cell text, as OWASP recommends (with every cell
+    quoted, ``csv_lines``' writer does that part).
+    """
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    return str(value)
+        return neutralised(json.dumps(value, sort_keys=True, ensure_ascii=False))
+    return neutralised(str(value))
 
 
 def csv_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """A header, then one CSV line per record (structured fields as JSON), streamed."""
+    """A header, then one CSV line per record (structured fields as JSON), streamed.
+
+    Every cell is quoted and any cell a spreadsheet would read as a formula is neutralised
+    (``neutralised``): an export is opened by people, often in a spreadsheet.
+    """
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    csv.writer(buffer).writerow(CSV_COLUMNS)  # constant names: plain, as before
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
     for record in records:
         writer.writerow([_cell(record.get(column)) for column in CSV_COLUMNS])
         yield buffer.getvalue()
