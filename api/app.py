@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from api.problems import install_problem_handlers, problem
+from api.request_ids import RequestIdMiddleware
 from api.routers import (
     access_review,
     accounts,
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifespan=lifespan,
     )
     app.state.runtime = the_runtime
+    app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
 
     @app.exception_handler(OperationalError)

@@ -19,6 +19,7 @@ import anyio
 from fastapi import Depends, Header, Request
 
 from api.problems import Forbidden, PositionNotReached, ProjectionStalled, Unauthenticated
+from api.request_ids import request_id_of
 from api.runtime import Runtime
 from domain.arns import ACCOUNT_ID_RE
 from domain.audit import AuditContext
@@ -60,7 +61,7 @@ class Caller:
     account_id: str | None  # None for the platform admin
     kind: str  # "admin" | "root" | "user" | "session"
     credential: Credential | None
-    given_request_id: str | None  # the client's X-Request-Id, if it sent one
+    given_request_id: str | None  # the X-Request-Id chosen for it (``api.request_ids``)
     source_ip: str | None
     secure_transport: bool
 
@@ -167,7 +168,7 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
         raise Unauthenticated("credentials are required (HTTP Basic AccessKeyId:AccessKeySecret)")
     scheme, _sep, value = header.partition(" ")
     source_ip, secure = _peer(request, runtime)
-    request_id = request.headers.get("x-request-id")
+    request_id = request_id_of(request)  # bounded: never the raw header
     scheme = scheme.lower()
     if scheme == "bearer":
         candidate = runtime.hasher.hash(value.strip())
