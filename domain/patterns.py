@@ -1,4 +1,4 @@
-"""Wildcard patterns of the policy language, compiled once.
+"""Wildcard patterns of the policy language, compiled once, matched in linear time.
 
 A pattern's ``*`` matches any run of characters (the empty one too) and ``?`` exactly one;
 every other character, regex metacharacters included, stands for itself. Actions match
@@ -7,7 +7,19 @@ case-insensitively and resources case-sensitively (DESIGN §2).
 Decisions run in microseconds, so a pattern is never interpreted per request: each set of
 patterns is compiled once into the cheapest test that decides it — always true (a ``*``), one
 string comparison or ``frozenset`` lookup (no wildcard), one ``str.startswith`` with a tuple
-(``oss:Get*``), or else one combined regex used with ``fullmatch``.
+(``oss:Get*``), or else one regex ``fullmatch`` that cannot backtrack (``_regex``).
+
+Patterns come from callers (``/v1/simulate`` takes whole documents from anyone
+authenticated), so matching must never backtrack: a regex with one ``.*`` per ``*`` takes
+time exponential in the number of stars on a value that almost matches. A pattern is its
+segments between stars; the first must start the value and the last end it, and each one
+between is searched for leftmost, after the previous one. The segments have fixed lengths,
+so the leftmost occurrence ends soonest and leaves the most room for the rest: no choice is
+ever undone. The regex engine runs that search (atomic lazy groups, see ``_regex``) in at
+most one try of a segment per character of the value: O(n·s) for a value of n characters
+and segments of at most s, instead of O(n^stars). A literal pattern with a segment longer
+than ``_LONG_SEGMENT`` is searched with ``str.find`` instead, which is linear however long the
+segment (``_find_segments``).
 
 Case-insensitive sets fold with ``str.lower()``: the pattern at compile time, the value by
 the caller once per request (see ``PatternSet.matches_folded``), so that a decision folds the
@@ -20,26 +32,12 @@ import operator
 import re
 from collections.abc import Callable, Iterable
 
-__all__ = ["Matcher", "PatternSet", "has_wildcard", "pattern_regex", "wildcard_match"]
+__all__ = ["Matcher", "PatternSet", "glob_matcher", "has_wildcard", "wildcard_match"]
 
 
 def has_wildcard(pattern: str) -> bool:
     """Whether ``pattern`` holds a ``*`` or ``?`` (otherwise it matches only itself)."""
     return "*" in pattern or "?" in pattern
-
-
-def pattern_regex(pattern: str) -> str:
-    """The regex source equivalent to ``pattern`` when used with ``fullmatch`` and DOTALL."""
-    parts: list[str] = []
-    for char in pattern:
-        if char == "*":
-            if not parts or parts[-1] != ".*":  # runs of '*' mean the same as one
-                parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    return "".join(parts)
 
 
 def _always(_value: str) -> bool:
@@ -50,13 +48,115 @@ Matcher = Callable[[str], object]
 """A compiled test: its result is truthy exactly when the value matches."""
 
 
+_LONG_SEGMENT = 64
+"""Longer literal segments are searched with ``str.find`` rather than by the regex engine."""
+
+
+def _is_prefix(pattern: str) -> bool:
+    """Whether ``pattern`` is ``foo*``: literal, then stars only."""
+    return pattern.endswith("*") and not has_wildcard(pattern.rstrip("*"))
+
+
+def _by_find(pattern: str) -> bool:
+    """Whether ``pattern`` is matched with ``str.find`` (literal, with a long segment)."""
+    return "?" not in pattern and max(map(len, pattern.split("*"))) > _LONG_SEGMENT
+
+
+def _any_of(patterns: list[str]) -> Matcher:
+    """One test for a mix of exact, prefix and general patterns (the cheap ones first)."""
+    exact = frozenset(p for p in patterns if not has_wildcard(p))
+    prefixes = tuple(p.rstrip("*") for p in patterns if _is_prefix(p))
+    general = [p for p in dict.fromkeys(patterns) if has_wildcard(p) and not _is_prefix(p)]
+    tests = [_find_segments(p) for p in general if _by_find(p)]
+    in_regex = [p for p in general if not _by_find(p)]
+    if in_regex:  # one regex call for all of them
+        tests.insert(0, _regex(in_regex))
+    if prefixes:
+        tests.insert(0, operator.methodcaller("startswith", prefixes))
+    if exact:
+        tests.insert(0, exact.__contains__)
+    if len(tests) == 1:
+        return tests[0]
+    every = tuple(tests)
+
+    def any_matches(value: str) -> bool:
+        for test in every:  # noqa: SIM110 - a generator costs more on the hot path
+            if test(value):
+                return True
+        return False
+
+    return any_matches
+
+
+def glob_matcher(pattern: str) -> Matcher:
+    """A test of whether a whole value matches ``pattern``, case-sensitively, never backtracking.
+
+    Fold pattern and value alike beforehand to ignore case.
+    """
+    return _find_segments(pattern) if _by_find(pattern) else _regex([pattern])
+
+
+def _find_segments(pattern: str) -> Matcher:
+    """The segment search with ``str.find`` (linear in CPython) for a pattern without ``?``."""
+    head, *rest = pattern.split("*")
+    if not rest:
+        return pattern.__eq__
+    *between, tail = rest
+    middle = tuple(s for s in between if s)
+    head_length, tail_length = len(head), len(tail)
+    shortest = head_length + tail_length + sum(map(len, middle))
+
+    def segments_in_order(value: str) -> bool:
+        if len(value) < shortest or not value.startswith(head) or not value.endswith(tail):
+            return False
+        position, end = head_length, len(value) - tail_length
+        for segment in middle:
+            position = value.find(segment, position, end)
+            if position < 0:
+                return False
+            position += len(segment)
+        return True
+
+    return segments_in_order
+
+
+def _fixed(segment: str) -> str:
+    """Regex source for a segment (``?`` but no ``*``): it matches a fixed number of characters."""
+    return "".join("." if c == "?" else re.escape(c) for c in segment)
+
+
+def _regex(patterns: list[str]) -> Matcher:
+    """One regex ``fullmatch`` for ``patterns`` that places each segment once, leftmost.
+
+    ``a*b*c?*d*`` becomes ``a(?>.*?b)(?>.*?c.).*d.*``: each lazy ``.*?`` stops at the first
+    place its segment fits, and the atomic group ``(?>…)`` forbids the engine to come back and
+    try a later one — the leftmost placement is the best one (module docstring), so nothing
+    is lost. Only the star before the last segment stays a plain greedy ``.*`` (faster than
+    a lazy scan when the segment is absent): one backtracking point, whose cost is one try of
+    that segment per character. A pattern with at most one star before a non-empty segment
+    (``acs:oss:*:123:*``) compiles to exactly the plain translation, and runs as fast.
+    """
+    sources = []
+    for pattern in patterns:
+        head, *rest = pattern.split("*")
+        parts = [_fixed(head)]
+        if rest:
+            last = max((i for i, s in enumerate(rest) if s), default=0)
+            parts.extend(f"(?>.*?{_fixed(s)})" for s in rest[:last] if s)
+            parts.append(f".*{_fixed(rest[last])}")
+            if last < len(rest) - 1:
+                parts.append(".*")
+        sources.append("".join(parts))
+    return re.compile("|".join(f"(?:{s})" for s in sources), re.DOTALL).fullmatch
+
+
 class PatternSet:
     """Patterns OR'd together: ``matches(value)`` holds when any one of them matches.
 
     Immutable once built; compile it once per statement element (``Action``, ``Resource``,
     a ``StringLike`` value list) and reuse it for every decision. ``matcher`` is the fastest
     test for the set, a C-level callable in the common cases (``str.__eq__``,
-    ``frozenset.__contains__``, ``str.startswith`` or ``re.Pattern.fullmatch``), for hot loops
+    ``frozenset.__contains__``, ``str.startswith``) or else a ``glob_matcher``, for hot loops
     that can use a truthy result instead of a ``bool``.
     """
 
@@ -89,8 +189,7 @@ class PatternSet:
         elif prefixes and len(prefixes) == len(folded):
             self.matcher = operator.methodcaller("startswith", prefixes)
         else:
-            source = "|".join(f"(?:{pattern_regex(p)})" for p in folded) or "(?!)"
-            self.matcher = re.compile(source, re.DOTALL).fullmatch
+            self.matcher = _any_of(folded)
 
     def matches(self, value: str) -> bool:
         """Whether any pattern matches ``value`` (folded here if the set ignores case)."""
