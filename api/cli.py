@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from api.runtime import Runtime, StoreUnavailable
@@ -15,6 +16,7 @@ from projections.audit_export import csv_lines, verify_bundle, write_bundle
 from projections.audit_trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
 from projections.audit_verify import verify_trail
 from projections.rebuild import RebuildRefused, rebuild
+from projections.sql_projection import EventNotApplicable
 
 __all__ = ["main"]
 
@@ -157,11 +159,18 @@ def _audit_verify(args: argparse.Namespace) -> int:
     runtime = _open_runtime()
     if runtime is None:
         return 2
+    stall: EventNotApplicable | None = None
     try:
-        runtime.audit.catch_up()
+        try:
+            runtime.audit.catch_up()
+        except EventNotApplicable as stalled:  # what is stored is verified; the stall is named
+            stall = stalled
         result = verify_trail(
             runtime.ledger, runtime.audit.store, runtime.audit_public_key, args.account
         )
+        if stall is not None and result.ok:  # the trail cannot cover the log from there on
+            reason = f"the audit trail cannot record the event at {stall}"
+            result = replace(result, ok=False, first_bad_position=stall.position, reason=reason)
     finally:
         runtime.stop()
     print(json.dumps(result.as_dict(), indent=2))
@@ -174,7 +183,11 @@ def _audit_export(args: argparse.Namespace) -> int:
     if runtime is None:
         return 2
     try:
-        runtime.audit.catch_up()
+        try:
+            runtime.audit.catch_up()
+        except EventNotApplicable as stalled:  # an export must not stop short silently
+            print(f"mandate: the audit projection is stalled at {stalled}", file=sys.stderr)
+            return 1
         records = iter_records(runtime.audit.store, AuditQuery(account_id=args.account))
         if args.bundle:
             scope = args.account or GLOBAL_SCOPE

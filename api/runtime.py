@@ -6,6 +6,7 @@ state directory beside the database, never in the log; production passes them in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -324,6 +325,7 @@ class Runtime:
 
         The lag in seconds is how long the oldest event it has not applied has been waiting
         (0 when it is caught up), so a stalled worker shows up even when writes are rare.
+        ``stalled`` names the event a projection cannot apply (position, type, error).
         """
         lags: dict[str, dict[str, object]] = {}
         for worker in self.projection_workers:
@@ -333,15 +335,18 @@ class Runtime:
                 pending = self.ledger.recorder.select_notifications(
                     position, 1, inclusive_of_start=False
                 )
-                if pending:
+                # An event that does not decode has no age to tell: the stall names it.
+                with contextlib.suppress(Exception):
                     event: Any = self.ledger.mapper.to_domain_event(pending[0])
                     waiting = max(0.0, time.time() - event.timestamp.timestamp())
+            stall = worker.known_stall()
             lags[worker.projection.name] = {
                 "copy": worker.store.prefix,
                 "position": position,
                 "lag_events": max(0, head - position),
                 "lag_seconds": round(waiting, 3),
                 "error": str(worker.last_error) if worker.last_error else None,
+                "stalled": stall.as_dict() if stall is not None else None,
             }
         return lags
 

@@ -33,7 +33,7 @@ from projections.audit_chain import (
     chain_hash,
     chain_hash_of_canonical,
 )
-from projections.audit_records import AuditNaming, AuditRecordError, audit_record
+from projections.audit_records import AuditNaming, audit_record
 from projections.audit_trail import (
     GLOBAL_SCOPE,
     AuditQuery,
@@ -78,10 +78,11 @@ def derive_records(ledger: Application[UUID], account_id: str | None) -> Iterato
                 event: Any = ledger.mapper.to_domain_event(notification)
                 ledger_time = ledger_time_after(ledger_time, event.timestamp)
                 record = audit_record(event, int(notification.id), ledger_time, naming)
-            except (AuditRecordError, AttributeError, KeyError, TypeError, ValueError) as error:
+            except Exception as error:  # decoding and deriving touch no store
                 # The log no longer explains itself (an event removed, altered or moved: its
-                # state no longer decodes, or names what was never created): a record nothing
-                # stored can equal, so the comparison stops at the first cause.
+                # state no longer decodes, or names what was never created), or an event holds
+                # a value no record can carry: a record nothing stored can equal, so the
+                # comparison stops at the first cause.
                 yield {"position": int(notification.id), "underivable": repr(error)}
                 continue
             if account_id is None or account_id in record.accounts:

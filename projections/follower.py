@@ -4,6 +4,11 @@ Polling works on every store (SQLite has no subscription); a process that has ju
 written calls ``catch_up`` itself, so its own writes are applied before it answers
 without waiting for the next poll. Positions may have permanent gaps (a rolled-back
 insert consumes its id), so the follower always reads ``id > last`` and never counts.
+
+An event the index cannot apply (it does not decode, or its handler raises) is logged,
+recorded in ``skipped`` (position, type, error; ``/readyz`` names it) and passed over: the
+index is in memory and decides live, so stopping there would leave every later change —
+revocations included — unapplied in every process, and every write waiting for it.
 """
 
 from __future__ import annotations
@@ -16,7 +21,11 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from projections.sql_projection import Stall, event_type_of
+
 __all__ = ["LogFollower", "Projection"]
+
+_SKIPPED_KEPT = 100  # the most recent events passed over, for /readyz
 
 log = logging.getLogger("mandate.follower")
 
@@ -47,6 +56,7 @@ class LogFollower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: BaseException | None = None
+        self.skipped: list[Stall] = []  # events the index could not apply, most recent last
 
     @property
     def position(self) -> int:
@@ -62,13 +72,22 @@ class LogFollower:
                 if not notifications:
                     break
                 for notification in notifications:
-                    event = self.app.mapper.to_domain_event(notification)
-                    self.projection.apply(event, int(notification.id))
+                    position = int(notification.id)
+                    try:
+                        event = self.app.mapper.to_domain_event(notification)
+                        self.projection.apply(event, position)
+                    except Exception as error:  # no store is touched here: not an outage
+                        self._skip(Stall(position, event_type_of(notification.topic), repr(error)))
                 with self._applied:
                     self._applied.notify_all()
                 if len(notifications) < self.batch_size:
                     break
             return self.projection.position
+
+    def _skip(self, stall: Stall) -> None:
+        log.error("the decision index could not apply %s; passed over", stall)
+        self.skipped = [*self.skipped[-(_SKIPPED_KEPT - 1) :], stall]
+        self.projection.position = max(self.projection.position, stall.position)
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Block until ``position`` is applied (catching up ourselves), or ``timeout`` passes."""

@@ -13,21 +13,33 @@ Ledger time (``projections.ledger_time``) is carried from batch to batch in the 
 Two workers may follow into the same copy (two API processes, or a rebuild next to a running
 server): the tracking insert refuses a position that does not advance, the loser's batch is
 rolled back, and it reloads its in-memory state from the tables before going on.
+
+An event the projection cannot apply (it does not decode, ``apply`` raises, or the store
+refuses its rows) *stalls* the worker at that position: the events before it in the batch are
+committed, nothing of it is, and the ``Stall`` names the position, the event type and the
+error. A stall is deterministic, so it is not retried: every later batch, and so every read
+that needs this copy current, raises ``EventNotApplicable`` (503 naming it) until the copy is
+replaced by a rebuild or the process restarts; the other projections and the decision index
+go on. The stall is also written to the copy's ``_state`` (and cleared by the next batch that
+commits), so that a process which does not run the worker — ``mandate projections status`` —
+can name it. Outages (the store unreachable) are not stalls: the batch is retried.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import DataError, IntegrityError, Notification
 
 from projections.ledger_time import ledger_time_after
 from projections.read_model_store import ReadModelStore
@@ -37,6 +49,8 @@ __all__ = [
     "EventNotApplicable",
     "ProjectionWorker",
     "SqlProjection",
+    "Stall",
+    "event_type_of",
     "open_copy",
 ]
 
@@ -45,16 +59,47 @@ log = logging.getLogger("mandate.projections")
 STATE_DDL = "CREATE TABLE IF NOT EXISTS {p}_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
+# Errors by which a store refuses a batch's *rows* (a value it cannot hold), as opposed to
+# an outage: the batch is narrowed to one event at a time to find the event, which stalls.
+_ROWS_REFUSED = (DataError, ValueError, TypeError, ArithmeticError)
+_STALL_KEY = "stalled"
+
+
+def event_type_of(topic: str) -> str:
+    """``mandate:RoleSessionsRevoked.v1`` → ``RoleSessionsRevoked`` (known before decoding)."""
+    name = topic.rpartition(":")[2]
+    head, dot, version = name.rpartition(".v")
+    return head if dot and version.isdigit() else name
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """Where a projection (or the decision index) stopped: the event it cannot apply, why."""
+
+    position: int
+    event_type: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"position {self.position} ({self.event_type}): {self.error}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"position": self.position, "event_type": self.event_type, "error": self.error}
+
+
 class EventNotApplicable(Exception):
-    """An event the projection cannot apply (its batch rolls back; the worker retries).
+    """An event the projection cannot apply: the worker stalls at its position.
 
     For the audit trail this means the log no longer explains itself — an event it cannot
     name — and recording something vague into a signed chain would be worse than stopping.
     """
 
-    def __init__(self, position: int, reason: str) -> None:
-        super().__init__(f"position {position}: {reason}")
+    def __init__(self, position: int, reason: str, *, event_type: str | None = None) -> None:
+        where = f"position {position}" + (f" ({event_type})" if event_type else "")
+        super().__init__(f"{where}: {reason}")
         self.position = position
+        self.event_type = event_type
+        self.reason = reason
 
 
 class SqlProjection(ABC):
@@ -113,6 +158,8 @@ class ProjectionWorker:
         self._thread: threading.Thread | None = None
         self.last_error: BaseException | None = None
         self.last_applied_at: float | None = None
+        self.stall: Stall | None = None  # set once an event cannot be applied (never retried)
+        self._narrow_until = 0  # after rows the store refused: one event per batch up to here
         # Tests inject failures here: called with each event's position before it is applied.
         self.before_apply: Callable[[int], None] | None = None
 
@@ -130,44 +177,121 @@ class ProjectionWorker:
         self._position = self.store.position()
 
     def run_batch(self) -> int:
-        """Apply the next batch (up to ``batch_size`` events); return how many were applied."""
+        """Apply the next batch (up to ``batch_size`` events); return how many were applied.
+
+        Raises ``EventNotApplicable`` once the worker is stalled (see the module's docstring).
+        """
         with self._lock:
+            if self.stall is not None:
+                raise self._not_applicable(self.stall)
             tracked = self.store.position()
             if self._position != tracked:
                 self._reload()  # first batch, or another worker wrote to this copy
+            size = 1 if tracked < self._narrow_until else self.batch_size
             notifications = self.ledger.recorder.select_notifications(
-                tracked, self.batch_size, inclusive_of_start=False
+                tracked, size, inclusive_of_start=False
             )
             if not notifications:
                 return 0
-            ledger_time = self._ledger_time
             try:
-                for notification in notifications:
-                    position = int(notification.id)
-                    if self.before_apply is not None:
-                        self.before_apply(position)
-                    event: Any = self.ledger.mapper.to_domain_event(notification)
-                    ledger_time = ledger_time_after(ledger_time, event.timestamp)
-                    self.projection.apply(event, position, ledger_time)
-                last = int(notifications[-1].id)
-                with self.store.transaction(commit=True) as cursor:
-                    self.projection.flush(self.store, cursor)
-                    assert ledger_time is not None
-                    self._save_ledger_time(cursor, ledger_time)
-                    self.store.record_position(cursor, last)
+                ledger_time, stall = self._apply_all(notifications)
+                if stall is not None:
+                    # The failed event may have half-changed the running state: forget the
+                    # batch, reload, and apply only what precedes it.
+                    self.projection.discard()
+                    self._reload()
+                    notifications = notifications[: self._index_of(notifications, stall)]
+                    ledger_time, again = self._apply_all(notifications)
+                    assert again is None, f"{again} failed on a second reading"
+                if notifications:
+                    self._commit(notifications, ledger_time)
             except IntegrityError:
                 # Another worker applied these first: its rows stand, ours are rolled back.
                 self.projection.discard()
                 self._position = None
                 return 0
+            except _ROWS_REFUSED as refused:
+                self.projection.discard()
+                self._position = None
+                if len(notifications) > 1:  # which event's rows? one at a time will tell
+                    self._narrow_until = int(notifications[-1].id)
+                    return 0
+                stall = Stall(
+                    int(notifications[0].id),
+                    event_type_of(notifications[0].topic),
+                    f"the store refused its rows: {refused!r}",
+                )
+                notifications = []
             except BaseException:
                 self.projection.discard()
                 self._position = None
                 raise
-            self._position = last
-            self._ledger_time = ledger_time
-            self.last_applied_at = time.time()
+            if notifications:
+                self._position = int(notifications[-1].id)
+                self._ledger_time = ledger_time
+                self.last_applied_at = time.time()
+            if stall is not None:
+                self.stall = stall
+                self._record_stall(stall)
+                log.error(
+                    "projection %s stalled at %s; it stays there until a rebuild or a restart",
+                    self.store.prefix,
+                    stall,
+                )
+                raise self._not_applicable(stall)
             return len(notifications)
+
+    def _apply_all(
+        self, notifications: Sequence[Notification]
+    ) -> tuple[datetime | None, Stall | None]:
+        """Apply events in order; stop at the first that cannot be applied, naming it."""
+        ledger_time = self._ledger_time
+        for notification in notifications:
+            position = int(notification.id)
+            if self.before_apply is not None:
+                self.before_apply(position)  # an injected crash is an outage, not a stall
+            try:
+                event: Any = self.ledger.mapper.to_domain_event(notification)
+                at = ledger_time_after(ledger_time, event.timestamp)
+                self.projection.apply(event, position, at)
+            except Exception as error:  # decoding and applying touch no store: deterministic
+                reason = error.reason if isinstance(error, EventNotApplicable) else repr(error)
+                return ledger_time, Stall(position, event_type_of(notification.topic), reason)
+            ledger_time = at
+        return ledger_time, None
+
+    @staticmethod
+    def _index_of(notifications: Sequence[Notification], stall: Stall) -> int:
+        return next(i for i, n in enumerate(notifications) if int(n.id) == stall.position)
+
+    def _commit(self, notifications: Sequence[Notification], ledger_time: datetime | None) -> None:
+        with self.store.transaction(commit=True) as cursor:
+            self.projection.flush(self.store, cursor)
+            assert ledger_time is not None
+            self._save_ledger_time(cursor, ledger_time)
+            self.store.execute(cursor, "DELETE FROM {p}_state WHERE key = ?", (_STALL_KEY,))
+            self.store.record_position(cursor, int(notifications[-1].id))
+
+    def _record_stall(self, stall: Stall) -> None:
+        try:
+            with self.store.transaction(commit=True) as cursor:
+                self._put_state(cursor, _STALL_KEY, json.dumps(stall.as_dict()))
+        except Exception as error:  # the stall stands in memory; only other readers miss it
+            log.warning("recording the stall of %s failed: %s", self.store.prefix, error)
+
+    def known_stall(self) -> Stall | None:
+        """This worker's stall, or the one a worker of another process recorded in the copy."""
+        if self.stall is not None:
+            return self.stall
+        rows = self.store.query("SELECT value FROM {p}_state WHERE key = ?", (_STALL_KEY,))
+        if not rows:
+            return None
+        value = json.loads(rows[0]["value"])
+        return Stall(int(value["position"]), str(value["event_type"]), str(value["error"]))
+
+    @staticmethod
+    def _not_applicable(stall: Stall) -> EventNotApplicable:
+        return EventNotApplicable(stall.position, stall.error, event_type=stall.event_type)
 
     def ledger_time(self) -> datetime | None:
         """The ledger time of the last position this copy applied (None before any event)."""
@@ -179,14 +303,19 @@ class ProjectionWorker:
         with self._lock:
             old, self.store = self.store, store
             self._position = None
+            self.stall = None  # a new copy is another attempt
+            self._narrow_until = 0
         return old
 
     def _save_ledger_time(self, cursor: Any, ledger_time: datetime) -> None:
+        self._put_state(cursor, "ledger_time", ledger_time.isoformat())
+
+    def _put_state(self, cursor: Any, key: str, value: str) -> None:
         statement = (
             "INSERT INTO {p}_state (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         )
-        self.store.execute(cursor, statement, ("ledger_time", ledger_time.isoformat()))
+        self.store.execute(cursor, statement, (key, value))
 
     def catch_up(self) -> int:
         """Apply everything the log holds now; return the copy's position."""

@@ -1,5 +1,11 @@
 """Operations: ``/healthz`` is a constant (no I/O), ``/readyz`` checks the store and the index,
-``/metrics`` exposes both, and the decisions answered, in Prometheus' text format."""
+``/metrics`` exposes both, and the decisions answered, in Prometheus' text format.
+
+An event a projection cannot apply is *named* here (``degraded: …``, with its position, type
+and error) but does not make the process unready: every process meets the same event, live
+decisions and the other projections keep serving, and taking every instance out of rotation
+would turn one bad event into an outage of the whole service.
+"""
 
 from __future__ import annotations
 
@@ -42,12 +48,31 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     problems = [
         f"{name} lags {lag['lag_seconds']} s (bound {bound} s)"
         for name, lag in projections.items()
-        if float(str(lag["lag_seconds"])) > bound
+        if lag.get("stalled") is None and float(str(lag["lag_seconds"])) > bound
     ]
     if runtime.follower.last_error is not None:
         problems.insert(0, "following the log failed")
-    body["status"] = "; ".join(problems) if problems else "ready"
+    skipped = list(runtime.follower.skipped)
+    body["decision_index_skipped"] = [stall.as_dict() for stall in skipped]
+    stalls = [stall_text(name, lag["stalled"]) for name, lag in projections.items()]
+    degraded = [text for text in stalls if text is not None]
+    if skipped:
+        degraded.append(f"the decision index passed over {skipped[-1]}")
+    if problems:
+        body["status"] = "; ".join(problems + degraded)
+    else:
+        body["status"] = "degraded: " + "; ".join(degraded) if degraded else "ready"
     return JSONResponse(body, 503 if problems else 200)
+
+
+def stall_text(projection: str, stalled: object) -> str | None:
+    """``audit stalled at position 7 (RoleSessionsRevoked): <error>``, or None."""
+    if not isinstance(stalled, dict):
+        return None
+    return (
+        f"{projection} stalled at position {stalled['position']} "
+        f"({stalled['event_type']}): {stalled['error']}"
+    )
 
 
 @router.get("/metrics")

@@ -238,7 +238,7 @@ def test_healthz_answers_a_constant(api: MandateClient) -> None:
     assert first.json() == second.json() == {"status": "ok"}
 
 
-LAG_FIELDS = {"copy", "position", "lag_events", "lag_seconds", "error"}
+LAG_FIELDS = {"copy", "position", "lag_events", "lag_seconds", "error", "stalled"}
 
 
 def test_readyz_reports_the_head_and_no_lag(api: MandateClient) -> None:
@@ -253,6 +253,8 @@ def test_readyz_reports_the_head_and_no_lag(api: MandateClient) -> None:
         assert set(lag) == LAG_FIELDS
         assert lag["lag_events"] >= 0
         assert lag["error"] is None
+        assert lag["stalled"] is None
+    assert body["decision_index_skipped"] == []
 
 
 def test_readyz_fails_when_a_projection_lags_beyond_its_bound(api: MandateClient) -> None:

@@ -20,7 +20,7 @@ from projections.audit_chain import CheckpointSigner
 from projections.audit_trail import AuditTrailProjection
 from projections.read_model_store import ReadModelStore
 from projections.rebuild import RebuildRefused, open_copy, rebuild
-from projections.sql_projection import ProjectionWorker
+from projections.sql_projection import EventNotApplicable, ProjectionWorker
 from projections.temporal_index import TemporalIndexProjection
 from tests.integration.runtimes import running
 from tests.integration.test_index_cache_coherence import ACTOR, _set_up
@@ -99,6 +99,57 @@ def test_a_batch_that_fails_midway_leaves_nothing_and_the_restart_equals_a_clean
     finally:
         crashing.drop()
         clean.drop()
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTIONS))
+def test_an_event_that_cannot_be_applied_stalls_the_worker_just_before_it(
+    runtime: Runtime, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events before it commit, nothing of it does, the stall names it and is not retried;
+    the copy records it for other processes, and a new copy (a rebuild) starts afresh."""
+    make = PROJECTIONS[name]
+    _history(runtime)
+    head = runtime.head()
+    copy = open_copy(runtime.store.env, make(), 11, create=True)
+    projection = make()
+    worker = ProjectionWorker(runtime.ledger, copy, projection, batch_size=10)
+    assert worker.run_batch() == 10
+    applied: list[int] = []
+    apply = projection.apply
+
+    def poisoned(event: Any, position: int, ledger_time: Any) -> None:
+        apply(event, position, ledger_time)  # half-applied, then it fails
+        if position == 15:
+            raise OverflowError("date value out of range")
+        applied.append(position)
+
+    monkeypatch.setattr(projection, "apply", poisoned)
+    with pytest.raises(EventNotApplicable, match=r"position 15 \(\w+\): OverflowError"):
+        worker.run_batch()
+    try:
+        assert copy.position() == 14  # the events before it committed, nothing of it
+        assert worker.stall is not None
+        assert worker.stall.position == 15
+        applied.clear()
+        with pytest.raises(EventNotApplicable):
+            worker.wait_for(head, 1.0)  # not retried
+        assert applied == []
+        assert copy.position() == 14
+        # Another process sees the stall recorded in the copy.
+        other = ProjectionWorker(runtime.ledger, copy, make())
+        assert other.known_stall() == worker.stall
+        # A fresh copy is another attempt; with the event applicable it catches up to the head.
+        monkeypatch.setattr(projection, "apply", apply)
+        fresh = open_copy(runtime.store.env, make(), 12, create=True)
+        worker.retarget(fresh)
+        try:
+            assert worker.stall is None
+            assert worker.catch_up() == head
+            assert worker.known_stall() is None
+        finally:
+            fresh.drop()
+    finally:
+        copy.drop()
 
 
 @pytest.mark.parametrize("name", sorted(PROJECTIONS))
