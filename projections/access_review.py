@@ -37,11 +37,14 @@ service key) would be allowed. ``acs:CurrentTime`` is always fixed, so a time-bo
 policy is never conditional, just bounded.
 
 Cost: the replay applies every event up to the window's end once (O(N)). At each instant,
-after events that only concern some users (``_USER_SCOPED``: their policies, groups, names —
-each moves those users' generation in the index), only those users are decided again; after
-any other event, or at a time bound, every candidate is, each by one decision plus one per
-role of A. So O(N + K·U + F·C·R) for K instants, U users in the index, F instants where
-everyone is re-decided, C candidates and R roles of A: about 20 µs per principal re-decided.
+after events that only concern some users (``_USER_SCOPED``: their policies, groups, names,
+and name claims, which change nothing), only the users the index touched are decided again
+and only changed answers reach the timeline; after any other event, or at a time bound,
+every candidate is, each by one decision plus one per role of A. So O(N + T + F·C·R) for T
+users touched over the window, F instants where everyone is re-decided, C candidates and R
+roles of A: about 20 µs per principal re-decided (more the first time a policy set is
+assembled). Before name claims counted as neutral and the per-instant work was bounded by
+what changed, each user created re-decided every user (quadratic: 20 s at 5,000 events).
 It runs in the threadpool (see ``api.routers.access_review`` for measured figures).
 """
 
@@ -148,31 +151,43 @@ _State = tuple[bool, tuple[str, ...]]
 """(conditional, chain) of an allowed principal at one instant."""
 
 
+_Principal = UUID | None
+"""A user's id, or None for A's root."""
+_Entry = tuple[_Key, _State]
+
+
 @dataclass(slots=True)
 class _Timeline:
-    """Intervals under construction: the open one per principal, the closed ones."""
+    """Intervals under construction: the open one per principal, the closed ones.
 
-    open: dict[_Key, tuple[datetime, _State]] = field(default_factory=dict)
+    It is told only what changed at an instant (``observe``), so an instant costs what
+    changed there, not one step per principal allowed.
+    """
+
+    open: dict[_Principal, tuple[datetime, _Entry]] = field(default_factory=dict)
     closed: dict[_Key, list[ReviewInterval]] = field(default_factory=dict)
 
-    def observe(self, at: datetime, states: Mapping[_Key, _State]) -> None:
-        for key, (since, state) in list(self.open.items()):
-            if states.get(key) != state:
-                self._close(key, since, at, state)
-        for key, state in states.items():
-            current = self.open.get(key)
-            if current is None or current[1] != state:
-                self.open[key] = (at, state)
+    def observe(self, at: datetime, changes: Mapping[_Principal, _Entry | None]) -> None:
+        for principal, entry in changes.items():
+            current = self.open.get(principal)
+            if current is not None and current[1] == entry:
+                continue
+            if current is not None:
+                self._close(principal, current, at)
+            if entry is not None:
+                self.open[principal] = (at, entry)
 
     def finish(self, end: datetime) -> dict[_Key, list[ReviewInterval]]:
-        for key, (since, state) in list(self.open.items()):
-            self._close(key, since, end, state)
+        for principal, current in list(self.open.items()):
+            self._close(principal, current, end)
         return self.closed
 
-    def _close(self, key: _Key, since: datetime, until: datetime, state: _State) -> None:
-        del self.open[key]
+    def _close(
+        self, principal: _Principal, current: tuple[datetime, _Entry], until: datetime
+    ) -> None:
+        del self.open[principal]
+        since, (key, (conditional, chain)) = current
         if until > since:
-            conditional, chain = state
             self.closed.setdefault(key, []).append(ReviewInterval(since, until, conditional, chain))
 
 
@@ -249,87 +264,125 @@ _USER_SCOPED: Final = frozenset(
         "mandate:SessionIssued.v1",
         "mandate:SessionRevoked.v1",
         "mandate:RoleSessionsRevoked.v1",
+        # no effect on any decision (the index does not apply them): a name's claim
+        "mandate:NameClaimed.v1",
+        "mandate:NameReleased.v1",
+        "mandate:NameReclaimed.v1",
     }
 )
-"""Events whose every effect on a principal's answer moves a generation of the index — of
-the users concerned, or of a role whose policies they change (which re-decides everyone).
-After only such events, only the users whose generation moved (and new users) are decided
-again; any other event (accounts, roles and trust, entrustments, delegations) and every time
-bound re-decide every candidate."""
+"""Events whose every effect on a principal's answer touches it in the index (``_touch``: the
+users concerned, or a role whose policies they change, which re-decides everyone), or that
+have none. After only such events, only the users touched (and new or deleted ones, whose
+own events touch them) are decided again; any other event (accounts, roles and trust,
+entrustments, delegations) and every time bound re-decide every candidate."""
+
+
+class _ReplayIndex(DecisionIndex):
+    """A decision index that notes which principals the events applied since may have changed.
+
+    ``touched`` gathers every aggregate id an event came from and every id whose generation
+    the index moves (``_touch``: a group's members, a policy's holders, …) — exactly the
+    invalidation the live index's own caches rely on — so a review re-decides only those.
+    """
+
+    def __init__(self, hasher: SecretHasher) -> None:
+        super().__init__(hasher)
+        self.touched: set[UUID | str] = set()
+
+    def apply(self, event: Any, position: int) -> None:
+        self.touched.add(event.originator_id)
+        super().apply(event, position)
+
+    def _touch(self, user_ids: Iterable[UUID]) -> None:
+        ids = tuple(user_ids)
+        self.touched.update(ids)
+        super()._touch(ids)
 
 
 class _Reviewer:
     """Decides the candidates at one instant against the replayed index.
 
-    It remembers each principal's last answer with the index generation it was decided at,
-    so that after user-scoped events (``_USER_SCOPED``) only the users they touched are
-    decided again. The generations are the index's own cache keys (``_generations``): the
-    same rule that keeps its memo exact keeps this one exact.
+    It remembers each principal's last answer, so that after user-scoped events
+    (``_USER_SCOPED``) only the users the index says they touched are decided again, and
+    it reports only the answers that changed.
     """
 
-    def __init__(self, index: DecisionIndex, account_id: str, action: str, resource: str) -> None:
+    def __init__(self, index: _ReplayIndex, account_id: str, action: str, resource: str) -> None:
         self.index = index
         self.account_id = account_id
         self.action = action
         self.resource = resource
         self.decisions = 0
         """Principals decided (each: directly, through roles, then optimistically)."""
-        self._answers: dict[UUID | None, tuple[_Key, _State]] = {}
-        self._decided_at: dict[UUID, int] = {}
+        self._answers: dict[_Principal, _Entry] = {}
         self._roles_signature: tuple[tuple[UUID, int], ...] = ()
         self._reachable: frozenset[str] = frozenset()
         self._fresh = False
         """Whether ``_answers`` holds every candidate's answer at some earlier instant."""
 
-    def states(self, at: datetime, *, everyone: bool) -> dict[_Key, _State]:
-        """Who is allowed at ``at``; ``everyone``: decide every candidate afresh."""
+    def changes(self, at: datetime, *, everyone: bool) -> dict[_Principal, _Entry | None]:
+        """The answers that changed since the last instant (None: no longer allowed).
+
+        ``everyone``: decide every candidate afresh, else only those touched since.
+        """
         index, account_id = self.index, self.account_id
-        generations = index._generations  # the index's own invalidation keys
+        touched, index.touched = index.touched, set()
         roles = index.roles_of(account_id)
+        generations = index._generations  # the index's own invalidation keys
         signature = tuple((role.id, generations.get(role.id, 0)) for role in roles)
         if signature != self._roles_signature:
             everyone = True
             self._roles_signature = signature
+        before = self._answers
         if not _is_open(index, account_id):
             self._fresh = False
-            return {}
-        answers = self._answers
+            self._answers = {}
+            return dict.fromkeys(before)
         request = Request.make(self.action, self.resource, {_CURRENT_TIME: at})
         if everyone or not self._fresh:
             self._fresh = True
-            answers.clear()
-            self._decided_at = {}
+            after: dict[_Principal, _Entry] = {}
             root = decide(index.root_subject(account_id), request)
             if root.allowed:
-                answers[None] = ((root_arn(account_id), account_id, None), (False, root.chain))
+                after[None] = ((root_arn(account_id), account_id, None), (False, root.chain))
             self._reachable = self._reachable_accounts()
-        reachable, decided_at = self._reachable, self._decided_at
-        users = index.users
-        for user_id in [u for u in answers if u is not None and u not in users]:
-            del answers[user_id]
-        for user_id, user in list(users.items()):
-            if user.account_id != account_id and user.account_id not in reachable:
+            for user_id in list(index.users):
+                entry = self._user_entry(user_id, request, roles)
+                if entry is not None:
+                    after[user_id] = entry
+            self._answers = after
+            changed: dict[_Principal, _Entry | None] = {
+                p: e for p, e in after.items() if before.get(p) != e
+            }
+            changed.update((p, None) for p in before if p not in after)
+            return changed
+        changed = {}
+        for principal in touched:
+            if not isinstance(principal, UUID):
                 continue
-            generation = generations.get(user_id, 0)
-            if decided_at.get(user_id) == generation:
-                continue
-            decided_at[user_id] = generation
-            subject = index.user_subject(user_id)
-            state = self._user_state(subject, user_id, request, at, roles)
-            self.decisions += 1
-            if state is None:
-                answers.pop(user_id, None)
-            else:
-                answers[user_id] = ((subject.arn, user.account_id, user_id), state)
-        return dict(answers.values())
+            entry = self._user_entry(principal, request, roles)
+            if before.get(principal) != entry:
+                changed[principal] = entry
+                if entry is None:
+                    del before[principal]
+                else:
+                    before[principal] = entry
+        return changed
+
+    def _user_entry(self, user_id: UUID, request: Request, roles: list[RoleView]) -> _Entry | None:
+        """A user's answer now (None when not allowed, not a candidate, or gone)."""
+        user = self.index.users.get(user_id)
+        if user is None or (
+            user.account_id != self.account_id and user.account_id not in self._reachable
+        ):
+            return None
+        subject = self.index.user_subject(user_id)
+        self.decisions += 1
+        state = self._user_state(subject, request, roles)
+        return None if state is None else ((subject.arn, user.account_id, user_id), state)
 
     def _user_state(
-        self,
-        subject: Subject,
-        user_id: UUID,
-        request: Request,
-        at: datetime,
-        roles: list[RoleView],
+        self, subject: Subject, request: Request, roles: list[RoleView]
     ) -> _State | None:
         own = subject.account_id == self.account_id
         direct = decide(subject, request) if own else None
@@ -404,7 +457,7 @@ def review_access(
     Events whose ledger time is ``end`` or later cannot change an answer inside the window
     (ledger time is monotonic), so the replay stops at the first of them.
     """
-    index = DecisionIndex(hasher)
+    index = _ReplayIndex(hasher)
     reviewer = _Reviewer(index, account_id, action, resource)
     timeline = _Timeline()
     bounds: list[datetime] = []
@@ -436,7 +489,7 @@ def review_access(
 
     at = start
     apply_through(at)
-    timeline.observe(at, reviewer.states(at, everyone=True))
+    timeline.observe(at, reviewer.changes(at, everyone=True))
     instants = 1
     while True:
         while bounds and bounds[0] <= at:
@@ -448,7 +501,7 @@ def review_access(
         at = min(upcoming)
         user_scoped = apply_through(at)
         everyone = at == next_bound or not user_scoped
-        timeline.observe(at, reviewer.states(at, everyone=everyone))
+        timeline.observe(at, reviewer.changes(at, everyone=everyone))
         instants += 1
     closed = timeline.finish(end)
     items = tuple(
