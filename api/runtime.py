@@ -155,7 +155,9 @@ class Runtime:
         self.store = config
         self.hasher = load_hasher(settings)
         self.token_signer = load_token_signer(settings)
-        self.index = DecisionIndex(self.hasher, self.token_signer)
+        self.index = DecisionIndex(
+            self.hasher, self.token_signer, memo_bytes=settings.decision_memo_bytes
+        )
         try:
             self.ledger = Ledger(
                 config.env,

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     )
     token_signing_key_id: str = "t1"  # noqa: S105 (a key id, not a key)
     trusted_proxies: list[str] = Field(default_factory=list)
+    decision_memo_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="the memory the memo of live decisions may hold (estimated; 0: none)",
+    )
     min_position_timeout: float = 2.0
     write_timeout: float = 5.0
     poll_interval: float = 0.05

@@ -12,6 +12,7 @@ concurrently and never lock — every container they iterate is replaced, not mu
 from __future__ import annotations
 
 import heapq
+import sys
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,7 +65,14 @@ from projections.views import (
 
 __all__ = ["AuthenticationFailed", "Credential", "DecisionIndex"]
 
-_MEMO_LIMIT = 200_000
+DEFAULT_MEMO_BYTES = 64 * 1024 * 1024
+"""The memo's default budget (``MANDATE_DECISION_MEMO_BYTES``)."""
+MEMO_MAX_KEY_CHARS = 512
+"""Requests whose action and resource are longer together are decided, never memoised: an ARN
+is rarely over 200 characters, and the budget should hold many answers, not a few huge keys."""
+_MEMO_ENTRY_BYTES = 400
+"""What one memoised answer costs beyond its two strings (key tuple, dict slot, the answer
+and its decision; measured with tracemalloc in tests/unit/test_decision_memo.py)."""
 MANAGED_ROLE_MAX_SESSION_DURATION = 3_600
 _MANAGED_TRUST = parse_policy_document(
     '{"Statement": [{"Action": "sts:AssumeRole", "Effect": "Deny",'
@@ -128,7 +136,11 @@ class DecisionIndex:
     """In-memory read model for live decisions, management reads and write preconditions."""
 
     def __init__(
-        self, hasher: SecretHasher, token_signer: SessionTokenSigner | None = None
+        self,
+        hasher: SecretHasher,
+        token_signer: SessionTokenSigner | None = None,
+        *,
+        memo_bytes: int = DEFAULT_MEMO_BYTES,
     ) -> None:
         self.hasher = hasher
         self.token_signer = token_signer
@@ -166,7 +178,15 @@ class DecisionIndex:
         # concurrently from the old state is stored under a generation no lookup asks for.
         self._generations: dict[UUID | str, int] = {}
         self._policy_sets: dict[UUID, tuple[int, PolicySet]] = {}
+        # Memoised answers in two halves of ``memo_bytes`` each, bounded in bytes (estimated:
+        # ``_memo_cost``) so that unique actions and resources cannot grow memory: answers go
+        # into ``_memo``; when it is full it becomes ``_memo_old`` (the older one is dropped)
+        # and a hit there moves the answer back — an LRU at the cost of one dictionary swap,
+        # and a hit in ``_memo`` stays one lookup.
         self._memo: dict[tuple[UUID | str, Hashable, str, str], Answer] = {}
+        self._memo_old: dict[tuple[UUID | str, Hashable, str, str], Answer] = {}
+        self._memo_half = max(0, memo_bytes) // 2
+        self._memo_filled = 0
         self._compiler = PolicyCompiler()
         self._handlers: dict[str, Callable[[Any], None]] = {
             "mandate:AccountOpened.v1": self._account_opened,
@@ -946,16 +966,39 @@ class DecisionIndex:
         if generation is None:
             generation = self._generations.get(memo_key, 0)
         key = (memo_key, generation, request.action_key, request.resource)
-        memo = self._memo
-        answer = memo.get(key)
+        answer = self._memo.get(key)
         if answer is not None:
             return answer
-        answer = decide(subject() if callable(subject) else subject, request)
-        if not answer.decision.context_dependent:
-            if len(memo) >= _MEMO_LIMIT:
-                self._memo = memo = {}
-            memo[key] = answer
+        answer = self._memo_old.get(key)
+        if answer is None:
+            answer = decide(subject() if callable(subject) else subject, request)
+            if answer.decision.context_dependent:
+                return answer
+        self._memoise(key, answer)
         return answer
+
+    def _memoise(self, key: tuple[UUID | str, Hashable, str, str], answer: Answer) -> None:
+        """File ``answer`` under ``key`` if the key is short, within the byte budget."""
+        action, resource = key[2], key[3]
+        if len(action) + len(resource) > MEMO_MAX_KEY_CHARS:
+            return
+        cost = _memo_cost(action, resource)
+        if cost > self._memo_half:
+            return
+        memo = self._memo
+        self._memo_filled += cost
+        if self._memo_filled > self._memo_half:
+            # Replaced, never mutated in place: readers may hold either dictionary.
+            self._memo_old, self._memo = memo, {}
+            memo, self._memo_filled = self._memo, cost
+        memo[key] = answer
+
+    @property
+    def memo_size(self) -> tuple[int, int]:
+        """(answers memoised, their estimated bytes): what the budget bounds."""
+        memos = (self._memo, self._memo_old)
+        entries = sum(len(m) for m in memos)
+        return entries, sum(_memo_cost(k[2], k[3]) for m in memos for k in list(m))
 
     def policy_set_of_user(self, user_id: UUID) -> PolicySet:
         generation = self._generations.get(user_id, 0)
@@ -986,7 +1029,7 @@ class DecisionIndex:
     def forget_cached_decisions(self) -> None:
         """Drop every cached policy set and memoised answer (benchmarks measure cold paths)."""
         self._policy_sets = {}
-        self._memo = {}
+        self._memo, self._memo_old, self._memo_filled = {}, {}, 0
 
     # -- lookups for the API -------------------------------------------------------------
     def user_by_name(self, account_id: str, user_name: str) -> UserView | None:
@@ -1120,3 +1163,8 @@ class _LiveLineage:
         if key not in layers:
             layers[key] = session_policy_layer(record)
         return layers[key]
+
+
+def _memo_cost(action: str, resource: str) -> int:
+    """The bytes one memoised answer is counted for: its key's strings and a fixed part."""
+    return _MEMO_ENTRY_BYTES + sys.getsizeof(action) + sys.getsizeof(resource)
