@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
+from api.body_limit import BodyLimitMiddleware
 from api.problems import install_problem_handlers, problem
 from api.request_ids import RequestIdMiddleware
 from api.routers import (
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifespan=lifespan,
     )
     app.state.runtime = the_runtime
+    # outside every middleware that reads the body: a body over the limit is never read
+    app.add_middleware(BodyLimitMiddleware, max_bytes=the_runtime.settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
 

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     )
     token_signing_key_id: str = "t1"  # noqa: S105 (a key id, not a key)
     trusted_proxies: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1,
+        description="the largest request body accepted; a larger one is answered 413",
+    )
     decision_memo_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=0,

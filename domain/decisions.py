@@ -63,6 +63,10 @@ class Subject:
     """A session reached by several delegations has a path through each (DESIGN §3.2: the
     union of the live delegations): allowed when any path allows, and then explained by
     that path. ``layers`` and ``chain`` are the first path's."""
+    named_at: int | None = None
+    """For a user: the log position since which it has held the name in ``arn`` (created or
+    renamed into it). Names are claims: a trust policy naming it admits it only if that is
+    older than the trust (``domain.sts.name_binds``). None where no one tracked it."""
 
 
 class Answer(NamedTuple):

@@ -580,7 +580,7 @@ class Ledger(Application[UUID]):
             _, role = self._live_role(account_id, role_name)
             role.update(description=description, max_session_duration=max_session_duration)
             if trust is not None:
-                role.set_trust_policy(trust)
+                role.set_trust_policy(trust, rebind=True)  # writing it binds names anew
             return self._commit(role)
 
         return self._command(run)

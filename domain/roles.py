@@ -82,8 +82,14 @@ class Role(LedgerAggregate):
         self.description = description
         self.max_session_duration = max_session_duration
 
-    def set_trust_policy(self, trust_policy: str) -> None:
-        if trust_policy == self.trust_policy:
+    def set_trust_policy(self, trust_policy: str, *, rebind: bool = False) -> None:
+        """Replace the trust; the same text again is no event unless ``rebind``.
+
+        Writing a trust binds each user or role it names exactly to the entity holding the
+        name then (``domain.sts.name_binds``), so writing the same text again on purpose
+        (``rebind``) is an event: it admits a principal re-created under a name since.
+        """
+        if trust_policy == self.trust_policy and not rebind:
             return
         self._trust_policy_updated(trust_policy=trust_policy)
 

@@ -21,7 +21,7 @@ from domain.arns import parse_principal_arn, role_arn, root_arn
 from domain.decisions import Subject, SubjectKind, decide
 from domain.errors import FieldError, InvalidInput, NotFound, NotPermitted
 from domain.evaluation import Effect, Request, condition_may_hold
-from domain.patterns import PatternSet
+from domain.patterns import PatternSet, has_wildcard
 from domain.policy import DocumentKind, PolicyDocument, parse_policy_document
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "RoleFacts",
     "SessionPlan",
     "check_trust_policy",
+    "name_binds",
     "plan_session",
     "trust_admits",
 ]
@@ -68,6 +69,8 @@ class RoleFacts:
     trust: PolicyDocument
     max_session_duration: int
     entrustment: EntrustmentTerms | None = None
+    trust_position: int | None = None
+    """The log position of the event that wrote the trust policy (``name_binds``)."""
 
     @property
     def arn(self) -> str:
@@ -81,6 +84,8 @@ class ParentSession:
     access_key_id: str
     role_arn: str
     expiration: datetime
+    role_named_at: int | None = None
+    """Since which log position the session's role has held its name (``name_binds``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +118,35 @@ def check_trust_policy(field: str, raw: str | Mapping[str, Any]) -> str:
         raise error.prefixed(field) from None
 
 
-def _trust_candidates(caller: AssumingCaller) -> tuple[str, ...]:
-    """The names a trust policy may use for the caller, most specific first."""
+def name_binds(named_at: int | None, written_at: int | None) -> bool:
+    """Whether an exact user or role name in a trust policy reaches this holder of the name.
+
+    Names are claims (DESIGN §1): a statement naming ``user/alice`` admits only the entity
+    that already held that name when the trust policy was written — its name is older than
+    the writing (``named_at < written_at``, both log positions) — so an ``alice`` created
+    (or renamed into the name) later is not admitted until the trust is written again. No
+    other account's entities are looked up when a trust is written (that would be an
+    existence oracle): positions are compared when the trust is used, live or as of any
+    instant. ``written_at`` None: the caller does not bind names (a what-if).
+    """
+    if written_at is None:
+        return True
+    return named_at is not None and named_at < written_at
+
+
+def _trust_candidates(caller: AssumingCaller) -> tuple[tuple[str, int | None, bool], ...]:
+    """The names a trust policy may use for the caller, most specific first.
+
+    Each with the position since which the caller's entity has held it and whether the name
+    is an entity's (a user or a role, bound by ``name_binds``) rather than an account's.
+    """
     subject = caller.subject
-    names = [subject.arn]
+    names: list[tuple[str, int | None, bool]] = [
+        (subject.arn, subject.named_at, subject.kind is SubjectKind.USER)
+    ]
     if caller.parent is not None:
-        names.append(caller.parent.role_arn)
-    names += [root_arn(subject.account_id), subject.account_id]
+        names.append((caller.parent.role_arn, caller.parent.role_named_at, True))
+    names += [(root_arn(subject.account_id), None, False), (subject.account_id, None, False)]
     return tuple(names)
 
 
@@ -129,6 +156,7 @@ def trust_admits(
     context: Mapping[str, object],
     *,
     optimistic: bool = False,
+    written_at: int | None = None,
 ) -> tuple[bool, str]:
     """Whether the role's trust policy lets ``caller`` assume it, and why (or why not).
 
@@ -137,11 +165,16 @@ def trust_admits(
     and its Condition holds; any applying Deny refuses, else any applying Allow admits.
     ``Service`` principals name cloud services, never an API caller. ``optimistic`` (access
     reviews): a Condition on a key the context leaves open holds for an Allow and not for a
-    Deny — whether *some* request context could be admitted.
+    Deny — whether *some* request context could be admitted. ``written_at``: the position
+    of the event that wrote the trust; an Allow naming a user or role exactly then admits
+    only the entity that held the name before it (``name_binds``) — a wildcard names
+    whoever holds a matching name, and a Deny refuses whoever holds the name (refusing too
+    much never admits anyone).
     """
     candidates = _trust_candidates(caller)
     admitted = False
     condition_failed = False
+    unbound = False
     for index, statement in enumerate(trust.statements):
         named = PatternSet(statement.actions, case_sensitive=False).matches(_ASSUME_ROLE)
         if named is statement.negated:
@@ -151,7 +184,10 @@ def trust_admits(
         if not names:
             continue
         patterns = PatternSet(names, case_sensitive=True)
-        if not any(patterns.matches(candidate) for candidate in candidates):
+        if not any(patterns.matches(candidate) for candidate, _, _ in candidates):
+            continue
+        if statement.effect is Effect.ALLOW and not _names_bound(names, candidates, written_at):
+            unbound = True
             continue
         conditions = statement.conditions
         if conditions is not None and not (
@@ -169,12 +205,38 @@ def trust_admits(
         admitted = True
     if admitted:
         return True, "the role's trust policy admits the caller"
+    if unbound:
+        return False, (
+            f"the role's trust policy names {subject_of(caller)} as the principal that held "
+            "that name when the trust policy was written; this one took the name later (a "
+            "re-created name is another principal): write the trust policy again to admit it"
+        )
     if condition_failed:
         return False, (
             f"the role's trust policy names {subject_of(caller)} but its Condition "
             "(e.g. sts:ExternalId) is not met"
         )
     return False, f"the role's trust policy does not name {subject_of(caller)} or its account"
+
+
+def _names_bound(
+    names: tuple[str, ...],
+    candidates: tuple[tuple[str, int | None, bool], ...],
+    written_at: int | None,
+) -> bool:
+    """Whether some name of an Allow statement reaches the caller, names bound to entities.
+
+    A wildcard matches by name; an exact name of the caller's account matches too; an
+    exact user or role name matches only the entity bound to it (``name_binds``).
+    """
+    wildcards = PatternSet(tuple(n for n in names if has_wildcard(n)), case_sensitive=True)
+    exact = {n for n in names if not has_wildcard(n)}
+    for candidate, named_at, is_entity in candidates:
+        if wildcards.matches(candidate):
+            return True
+        if candidate in exact and (not is_entity or name_binds(named_at, written_at)):
+            return True
+    return False
 
 
 def subject_of(caller: AssumingCaller) -> str:
@@ -285,7 +347,7 @@ def plan_session(
             )
         admitted, why = True, ""
     else:
-        admitted, why = trust_admits(role.trust, caller, context)
+        admitted, why = trust_admits(role.trust, caller, context, written_at=role.trust_position)
     if not admitted:
         if target_account != subject.account_id:
             # the same words as for a missing role: another account's roles stay private

@@ -236,7 +236,10 @@ class AsOfReader:
             if row is None:
                 return None, f"no user was named {arn} then"
             user_id = UUID(row["subject"])
-            return self._user(cursor, user_id, parsed.account_id, parsed.name or "", t), ""
+            principal = self._user(
+                cursor, user_id, parsed.account_id, parsed.name or "", t, named_at_of(row)
+            )
+            return principal, ""
 
     def principal_for_user(self, user_id: UUID, at: datetime) -> tuple[PrincipalAt | None, str]:
         """A user, by id, as it was at ``at`` (its name then, its policies then)."""
@@ -248,7 +251,10 @@ class AsOfReader:
             row = rows[-1]
             if not self._account_open(cursor, row["account_id"], t):
                 return None, f"account {row['account_id']} was not open then"
-            return self._user(cursor, user_id, row["account_id"], row["object"], t), ""
+            principal = self._user(
+                cursor, user_id, row["account_id"], row["object"], t, named_at_of(row)
+            )
+            return principal, ""
 
     def root_of(self, account_id: str, at: datetime) -> tuple[PrincipalAt | None, str]:
         with self.store.transaction(commit=False) as cursor:
@@ -286,10 +292,17 @@ class AsOfReader:
         return str(json.loads(rows[-1]["payload"])["status"]) if rows else None
 
     def _user(
-        self, cursor: Any, user_id: UUID, account_id: str, user_name: str, at: int
+        self,
+        cursor: Any,
+        user_id: UUID,
+        account_id: str,
+        user_name: str,
+        at: int,
+        named_at: int | None = None,
     ) -> PrincipalAt:
         layer = self._identity_layer(cursor, str(user_id), at)
-        subject = Subject(account_id, user_arn(account_id, user_name), SubjectKind.USER, layer)
+        arn = user_arn(account_id, user_name)
+        subject = Subject(account_id, arn, SubjectKind.USER, layer, named_at=named_at)
         return PrincipalAt(subject, user_id)
 
     def _identity_layer(self, cursor: Any, user_id: str, at: int) -> PolicySet:
@@ -404,6 +417,25 @@ class AsOfReader:
                         )
                     )
         return found
+
+
+def named_at_of(row: Any) -> int | None:
+    """Since which position a user or role fact's entity has held its name (``name_binds``).
+
+    None for a fact projected before the temporal index recorded it (rebuild the copy): a
+    trust policy then admits no one by that exact name, which never admits too much.
+    """
+    value = json.loads(row["payload"]).get("named_at")
+    return int(value) if value is not None else None
+
+
+def trust_position_of(row: Any) -> int:
+    """The position of the event that wrote a ``role`` fact's trust policy (``name_binds``).
+
+    0 for a fact projected before the temporal index recorded it (rebuild the copy): its
+    exact names then admit no one, as for ``named_at_of``.
+    """
+    return int(json.loads(row["payload"]).get("trust_position") or 0)
 
 
 def _attachment(item: list[Any]) -> Attachment:

@@ -145,6 +145,9 @@ class DecisionIndex:
         self.hasher = hasher
         self.token_signer = token_signer
         self.position = 0
+        self._applying = 0
+        """The position of the event being applied (entities remember when they took a name
+        and when a trust was written: ``domain.sts.name_binds``)."""
         self.ledger_time: datetime | None = None
         self.accounts: dict[str, AccountView] = {}
         self._account_ids: dict[UUID, str] = {}
@@ -235,6 +238,7 @@ class DecisionIndex:
         topic = type(event).TOPIC
         handler = self._handlers.get(topic)
         if handler is not None:
+            self._applying = position
             handler(event)
             if topic not in _LINEAGE_NEUTRAL:
                 self._lineage_epoch += 1  # after the change (see ``authenticate_session``)
@@ -293,6 +297,7 @@ class DecisionIndex:
         self.users[e.originator_id] = UserView(
             e.originator_id, e.account_id, e.user_name, e.display_name, e.timestamp, e.timestamp
         )
+        self.users[e.originator_id].named_at = self._applying
         self.user_ids[(e.account_id, e.user_name)] = e.originator_id
 
     def _user_updated(self, e: Any) -> None:
@@ -300,6 +305,7 @@ class DecisionIndex:
         if e.user_name != user.user_name:
             self.user_ids.pop((user.account_id, user.user_name), None)
             self.user_ids[(user.account_id, e.user_name)] = user.id
+            user.named_at = self._applying  # a name taken now binds no older trust
         user.user_name = e.user_name
         user.display_name = e.display_name
         user.updated_at = e.timestamp
@@ -446,6 +452,8 @@ class DecisionIndex:
             e.max_session_duration,
             e.timestamp,
             e.timestamp,
+            named_at=self._applying,
+            trust_position=self._applying,
         )
         self.role_ids[(e.account_id, e.role_name)] = e.originator_id
 
@@ -459,6 +467,7 @@ class DecisionIndex:
         role = self.roles[e.originator_id]
         role.trust = parse_policy_document(e.trust_policy, kind=DocumentKind.TRUST)
         role.trust_policy = e.trust_policy
+        role.trust_position = self._applying
         role.updated_at = e.timestamp
 
     def _role_sessions_revoked(self, e: Any) -> None:
@@ -505,6 +514,8 @@ class DecisionIndex:
             e.timestamp,
             e.timestamp,
             entrustment_id=entrustment.id,
+            named_at=self._applying,
+            trust_position=self._applying,
         )
         self.role_ids[(e.account_id, e.role_name)] = entrustment.id
 
@@ -694,6 +705,7 @@ class DecisionIndex:
             role.trust,
             role.max_session_duration,
             terms,
+            role.trust_position,
         )
 
     def _is_open(self, account_id: str) -> bool:
@@ -799,10 +811,16 @@ class DecisionIndex:
             assert credential.subject is not None
             assert credential.session is not None
             record = credential.session
+            role = self.roles.get(record.role_id)
             return AssumingCaller(
                 credential.subject,
                 record.source_user_id,
-                ParentSession(record.access_key_id, record.role_arn, record.expiration),
+                ParentSession(
+                    record.access_key_id,
+                    record.role_arn,
+                    record.expiration,
+                    role.named_at if role is not None else None,
+                ),
             )
         return AssumingCaller(self.subject_of(credential), credential.user_id)
 
@@ -874,7 +892,14 @@ class DecisionIndex:
                     for d in live
                 )
             else:
-                if not trust_admits(role.trust, caller, context, optimistic=optimistic)[0]:
+                admits = trust_admits(
+                    role.trust,
+                    caller,
+                    context,
+                    optimistic=optimistic,
+                    written_at=role.trust_position,
+                )
+                if not admits[0]:
                     continue
                 paths = (Path((self.role_layer_of(role),), (subject.arn, arn)),)
             as_role = Subject(
@@ -941,6 +966,7 @@ class DecisionIndex:
             user_arn(user.account_id, user.user_name),
             SubjectKind.USER,
             self.policy_set_of_user(user_id),
+            named_at=user.named_at,
         )
 
     def root_subject(self, account_id: str) -> Subject:

@@ -8,7 +8,7 @@ It is alive at T when ``valid_from <= T < valid_to``. Times are microseconds sin
 | kind | subject | object | payload |
 |---|---|---|---|
 | ``account`` | account id | ``""`` | name |
-| ``user`` | user id | user name | display name |
+| ``user`` | user id | user name | display name, named at (the position it took the name) |
 | ``access_key`` | AccessKey id | user id (``""`` for the root key) | status |
 | ``group`` | group id | group name | |
 | ``memberships`` | user id | ``""`` | the user's groups, in the order it joined them |
@@ -16,7 +16,8 @@ It is alive at T when ``valid_from <= T < valid_to``. Times are microseconds sin
 | ``policy`` | policy id | policy name | default version |
 | ``policy_version`` | policy id | version id | |
 | ``role`` | role id | role name | description, trust policy, max session duration, |
-| | | | sessions revoked before (µs, or null) |
+| | | | sessions revoked before (µs, or null), named at and |
+| | | | trust position (where it was created and its trust written) |
 | ``session`` | AccessKey id | role session name | ``SessionIssued`` but the secret's hash |
 | ``entrustment`` | entrustment id | managed role's name | trustee, scope, scope policies, |
 | | | | contract, term, description, revoked |
@@ -430,7 +431,7 @@ class TemporalIndexProjection(SqlProjection):
             str(e.originator_id),
             e.user_name,
             e.account_id,
-            {"display_name": e.display_name},
+            {"display_name": e.display_name, "named_at": position},
             position,
             at,
         )
@@ -439,9 +440,11 @@ class TemporalIndexProjection(SqlProjection):
         user = str(e.originator_id)
         old = self._close("user", user, e.previous_user_name, position, at)
         account = old.account_id if old is not None else self._owners[user]
-        self._open_fact(
-            "user", user, e.user_name, account, {"display_name": e.display_name}, position, at
-        )
+        # a name taken now binds no older trust policy (``domain.sts.name_binds``)
+        kept = old is not None and e.user_name == e.previous_user_name
+        named_at = old.payload.get("named_at") if kept and old is not None else position
+        payload = {"display_name": e.display_name, "named_at": named_at}
+        self._open_fact("user", user, e.user_name, account, payload, position, at)
 
     def _user_deleted(self, e: Any, position: int, at: int) -> None:
         user = str(e.originator_id)
@@ -559,6 +562,8 @@ class TemporalIndexProjection(SqlProjection):
             "trust_policy": e.trust_policy,
             "max_session_duration": e.max_session_duration,
             "sessions_revoked_before": None,
+            "named_at": position,
+            "trust_position": position,
         }
         self._open_fact(
             "role", str(e.originator_id), e.role_name, e.account_id, payload, position, at
@@ -575,7 +580,14 @@ class TemporalIndexProjection(SqlProjection):
         )
 
     def _role_trust_updated(self, e: Any, position: int, at: int) -> None:
-        self._replace_named("role", str(e.originator_id), position, at, trust_policy=e.trust_policy)
+        self._replace_named(
+            "role",
+            str(e.originator_id),
+            position,
+            at,
+            trust_policy=e.trust_policy,
+            trust_position=position,
+        )
 
     def _role_sessions_revoked(self, e: Any, position: int, at: int) -> None:
         self._replace_named(
@@ -604,6 +616,7 @@ class TemporalIndexProjection(SqlProjection):
             "revoked": False,
             "revoked_reason": None,
             "ended": False,
+            "named_at": position,
         }
         self._open_fact(
             "entrustment", str(e.originator_id), e.role_name, e.account_id, payload, position, at

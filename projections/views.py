@@ -59,6 +59,8 @@ class UserView:
     groups: dict[UUID, str] = field(default_factory=dict)
     attachments: dict[tuple[str, str], Attachment] = field(default_factory=dict)
     access_key_ids: tuple[str, ...] = ()
+    named_at: int = 0
+    """The log position since which it has held ``user_name`` (created or renamed)."""
 
 
 @dataclass(slots=True)
@@ -106,6 +108,10 @@ class RoleView:
     sessions_revoked_before: datetime | None = None
     entrustment_id: UUID | None = None
     """Set for a managed role: the entrustment (same id) that realises it."""
+    named_at: int = 0
+    """The log position of its creation (roles are never renamed)."""
+    trust_position: int = 0
+    """The log position of the event that wrote its trust policy (``name_binds``)."""
 
 
 @dataclass(slots=True)
