@@ -18,6 +18,7 @@ from api.schemas import field_path
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
 
 __all__ = [
+    "Busy",
     "Forbidden",
     "PositionNotReached",
     "ProjectionStalled",
@@ -53,6 +54,14 @@ class PositionNotReached(Exception):
         super().__init__(f"position {wanted} is not yet applied here (applied: {applied})")
         self.wanted = wanted
         self.applied = applied
+
+
+class Busy(Exception):
+    """This process is at its limit for an expensive kind of request (→ 503 with Retry-After)."""
+
+    def __init__(self, reason: str, *, retry_after: int) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 class ProjectionStalled(Exception):
@@ -132,6 +141,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "1"},
             applied_position=exc.applied,
         )
+
+    @app.exception_handler(Busy)
+    async def _busy(_: Request, exc: Busy) -> JSONResponse:
+        return problem(503, "Busy", str(exc), headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(WriteNotApplied)
     async def _write_not_applied(_: Request, exc: WriteNotApplied) -> JSONResponse:

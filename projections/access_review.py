@@ -73,10 +73,14 @@ from projections.views import RoleView
 
 __all__ = [
     "AccessReview",
+    "ReplayIndex",
+    "ReplayStart",
     "ReviewInterval",
     "ReviewItem",
+    "ReviewTooLarge",
     "logged_events",
     "review_access",
+    "time_bounds",
 ]
 
 _TICK = timedelta(microseconds=1)
@@ -126,10 +130,9 @@ class AccessReview:
 
 
 def logged_events(
-    app: Application[UUID], up_to: int, batch: int = 1000
+    app: Application[UUID], up_to: int, batch: int = 1000, *, after: int = 0
 ) -> Iterator[tuple[int, Any]]:
-    """Every event of the log up to position ``up_to``, in order, with its position."""
-    after = 0
+    """The events of the log after ``after``, up to position ``up_to``, in order, with positions."""
     recorder, mapper = app.recorder, app.mapper
     while after < up_to:
         notifications = recorder.select_notifications(
@@ -194,7 +197,7 @@ class _Timeline:
 # --- time bounds that no event marks ----------------------------------------------------------
 
 
-def _time_bounds(event: Any) -> list[datetime]:
+def time_bounds(event: Any) -> list[datetime]:
     """Instants after which a decision may change although no event happens then."""
     found = []
     attributes = getattr(event, "__dict__", {})
@@ -277,7 +280,7 @@ own events touch them) are decided again; any other event (accounts, roles and t
 entrustments, delegations) and every time bound re-decide every candidate."""
 
 
-class _ReplayIndex(DecisionIndex):
+class ReplayIndex(DecisionIndex):
     """A decision index that notes which principals the events applied since may have changed.
 
     ``touched`` gathers every aggregate id an event came from and every id whose generation
@@ -307,7 +310,7 @@ class _Reviewer:
     it reports only the answers that changed.
     """
 
-    def __init__(self, index: _ReplayIndex, account_id: str, action: str, resource: str) -> None:
+    def __init__(self, index: ReplayIndex, account_id: str, action: str, resource: str) -> None:
         self.index = index
         self.account_id = account_id
         self.action = action
@@ -441,6 +444,19 @@ def _is_open(index: DecisionIndex, account_id: str) -> bool:
 # --- the replay -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayStart:
+    """Where a replay may begin instead of position 0: an index with the log applied up to
+    ``index.position``, and the time bounds its events named after its ledger time."""
+
+    index: ReplayIndex
+    bounds: tuple[datetime, ...] = ()
+
+
+class ReviewTooLarge(Exception):
+    """A window whose review would exceed a bound on its work (instants or decisions)."""
+
+
 def review_access(
     events: Iterable[tuple[int, Any]],
     hasher: SecretHasher,
@@ -451,16 +467,30 @@ def review_access(
     start: datetime,
     end: datetime,
     position: int,
+    start_from: ReplayStart | None = None,
+    max_instants: int | None = None,
+    max_decisions: int | None = None,
 ) -> AccessReview:
     """Replay ``events`` (the log up to ``position``, in order) and review ``[start, end)``.
 
     Events whose ledger time is ``end`` or later cannot change an answer inside the window
-    (ledger time is monotonic), so the replay stops at the first of them.
+    (ledger time is monotonic), so the replay stops at the first of them. ``start_from``:
+    begin from that state (its ledger time at most ``start``), ``events`` being those after
+    its position. Beyond ``max_instants`` instants or ``max_decisions`` principals decided,
+    ``ReviewTooLarge`` is raised: a bound on the work one request may ask for.
     """
-    index = _ReplayIndex(hasher)
+    if start_from is None:
+        index = ReplayIndex(hasher)
+        known_bounds: Iterable[datetime] = ()
+    else:
+        index = start_from.index
+        if index.ledger_time is not None and index.ledger_time > start:
+            raise ValueError("a replay may start only from a state before the window")
+        known_bounds = start_from.bounds
     reviewer = _Reviewer(index, account_id, action, resource)
     timeline = _Timeline()
-    bounds: list[datetime] = []
+    bounds = [bound for bound in known_bounds if start < bound < end]
+    heapq.heapify(bounds)
     stream = iter(events)
     pending = next(stream, None)
     replayed = 0
@@ -481,7 +511,7 @@ def review_access(
             index.apply(event, at_position)
             replayed += 1
             user_scoped = user_scoped and type(event).TOPIC in _USER_SCOPED
-            for bound in _time_bounds(event):
+            for bound in time_bounds(event):
                 if start < bound < end:
                     heapq.heappush(bounds, bound)
             pending = next(stream, None)
@@ -503,6 +533,17 @@ def review_access(
         everyone = at == next_bound or not user_scoped
         timeline.observe(at, reviewer.changes(at, everyone=everyone))
         instants += 1
+        if max_instants is not None and instants > max_instants:
+            raise ReviewTooLarge(
+                f"the window holds more than {max_instants:,} instants where an answer may "
+                f"change (events, contract terms, dates in policies); review a shorter window"
+            )
+        if max_decisions is not None and reviewer.decisions > max_decisions:
+            raise ReviewTooLarge(
+                f"reviewing the window needs more than {max_decisions:,} decisions (every "
+                f"principal is decided again after each role, trust, contract or account "
+                f"change); review a shorter window"
+            )
     closed = timeline.finish(end)
     items = tuple(
         ReviewItem(

@@ -64,6 +64,8 @@ import base64
 import hashlib
 import json
 import re
+import threading
+import weakref
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
@@ -72,7 +74,7 @@ import anyio
 from fastapi import APIRouter, Query
 
 from api.deps import CallerDep, RuntimeDep, authorize_management, check_account_id
-from api.problems import Forbidden
+from api.problems import Busy, Forbidden
 from api.routers.history import check_instant
 from api.runtime import Runtime
 from domain.arns import account_of_resource
@@ -81,10 +83,12 @@ from domain.instants import LATEST
 from projections.access_review import (
     AccessReview,
     ReviewInterval,
+    ReviewTooLarge,
     logged_events,
     review_access,
 )
 from projections.ledger_time import format_instant, from_micros, to_micros
+from projections.review_snapshots import ReviewSnapshots
 
 router = APIRouter(tags=["access review"])
 
@@ -127,6 +131,34 @@ def _interval_json(interval: ReviewInterval) -> dict[str, Any]:
     }
 
 
+MAX_CONCURRENT_REVIEWS = 2
+"""Reviews computed at once per process (each holds a core); one more is 503 + Retry-After."""
+MAX_INSTANTS = 100_000
+"""Instants one review may decide at (about 20 to 90 µs each): beyond, 400 naming ``from``."""
+MAX_DECISIONS = 1_000_000
+"""Principals one review may decide over all its instants (about 20 µs each): beyond, 400."""
+
+
+class _Reviews:
+    """A runtime's access-review state: its replay snapshots and its concurrency slots."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.snapshots = ReviewSnapshots(runtime.hasher)
+        self.slots = threading.BoundedSemaphore(MAX_CONCURRENT_REVIEWS)
+
+
+_reviews: weakref.WeakKeyDictionary[Runtime, _Reviews] = weakref.WeakKeyDictionary()
+_reviews_lock = threading.Lock()
+
+
+def _reviews_of(runtime: Runtime) -> _Reviews:
+    with _reviews_lock:
+        reviews = _reviews.get(runtime)
+        if reviews is None:
+            reviews = _reviews[runtime] = _Reviews(runtime)
+        return reviews
+
+
 def _run(
     runtime: Runtime,
     account_id: str,
@@ -136,18 +168,33 @@ def _run(
     end: datetime,
     position: int | None,
 ) -> AccessReview:
-    """The review (in the threadpool): the head seen now, unless a cursor pins one."""
+    """The review (in the threadpool): the head seen now, unless a cursor pins one.
+
+    It starts from the latest snapshot before ``start`` (``ReviewSnapshots``), not from
+    position 0, and stops beyond ``MAX_INSTANTS`` or ``MAX_DECISIONS``.
+    """
     up_to = runtime.head() if position is None else position
-    return review_access(
-        logged_events(runtime.ledger, up_to),
-        runtime.hasher,
-        account_id=account_id,
-        resource=resource,
-        action=action,
-        start=start,
-        end=end,
-        position=up_to,
+    ledger = runtime.ledger
+    begin = _reviews_of(runtime).snapshots.start_for(
+        start, up_to, lambda after: logged_events(ledger, up_to, after=after)
     )
+    after = 0 if begin is None else begin.index.position
+    try:
+        return review_access(
+            logged_events(ledger, up_to, after=after),
+            runtime.hasher,
+            account_id=account_id,
+            resource=resource,
+            action=action,
+            start=start,
+            end=end,
+            position=up_to,
+            start_from=begin,
+            max_instants=MAX_INSTANTS,
+            max_decisions=MAX_DECISIONS,
+        )
+    except ReviewTooLarge as too_large:
+        raise InvalidInput(FieldError("from", str(too_large))) from None
 
 
 @router.get("/v1/accounts/{account_id}/access-review")
@@ -196,9 +243,19 @@ async def access_review(
             f"{resource} belongs to account {owner}"
         )
     authorize_management(runtime, caller, account_id, "ram:ReviewAccess", resource, admin_may=True)
-    review = await anyio.to_thread.run_sync(
-        partial(_run, runtime, account_id, resource, action, start, end, position)
-    )
+    slots = _reviews_of(runtime).slots
+    if not slots.acquire(blocking=False):
+        raise Busy(
+            f"{MAX_CONCURRENT_REVIEWS} access reviews are being computed in this process; "
+            "retry shortly",
+            retry_after=2,
+        )
+    try:
+        review = await anyio.to_thread.run_sync(
+            partial(_run, runtime, account_id, resource, action, start, end, position)
+        )
+    finally:
+        slots.release()
     page = review.items[offset : offset + limit]
     more = offset + limit < len(review.items)
     return {
