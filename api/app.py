@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
 from api.body_limit import BodyLimitMiddleware
+from api.input_guard import InputGuardMiddleware
 from api.problems import install_problem_handlers, problem
 from api.request_ids import RequestIdMiddleware
 from api.routers import (
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifespan=lifespan,
     )
     app.state.runtime = the_runtime
+    app.add_middleware(InputGuardMiddleware)  # inside the request id: its 400s echo the id
     # outside every middleware that reads the body: a body over the limit is never read
     app.add_middleware(BodyLimitMiddleware, max_bytes=the_runtime.settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

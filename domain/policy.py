@@ -267,6 +267,8 @@ def _decode(raw: str | Mapping[str, object]) -> tuple[object, str]:
             raise InvalidInput(FieldError("", reason)) from None
         except ValueError as bad:
             raise InvalidInput(FieldError("", f"is not valid JSON: {bad}")) from None
+        except RecursionError:  # a few thousand brackets fit in the size limit
+            raise InvalidInput(FieldError("", _TOO_DEEP)) from None
     else:
         data = raw
     try:
@@ -275,7 +277,19 @@ def _decode(raw: str | Mapping[str, object]) -> tuple[object, str]:
         )
     except (TypeError, ValueError) as bad:
         raise InvalidInput(FieldError("", f"is not a JSON document: {bad}")) from None
+    except RecursionError:
+        raise InvalidInput(FieldError("", _TOO_DEEP)) from None
+    # Stored as text by every read model: PostgreSQL's text holds no NUL, UTF-8 no surrogate.
+    if "\x00" in canonical:
+        raise InvalidInput(FieldError("", "must not contain NUL characters"))
+    try:
+        canonical.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(FieldError("", "must be valid Unicode (no lone surrogate)")) from None
     return data, canonical
+
+
+_TOO_DEEP = "is nested too deeply to be a policy document"
 
 
 def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:

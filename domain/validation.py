@@ -23,3 +23,5 @@ def check_entity_name(field: str, value: str) -> None:
 def check_optional_text(field: str, value: str | None, max_chars: int) -> None:
     if value is not None and len(value) > max_chars:
         raise InvalidInput(FieldError(field, f"must be at most {max_chars} characters"))
+    if value is not None and "\x00" in value:  # PostgreSQL's text cannot hold it
+        raise InvalidInput(FieldError(field, "must not contain NUL characters"))
