@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import heapq
 import sys
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from domain.arns import (
-    account_of_resource,
     delegation_arn,
     entrustment_arn,
     group_arn,
@@ -29,13 +28,14 @@ from domain.arns import (
     user_arn,
 )
 from domain.attachments import Attachment, PolicyType
-from domain.decisions import Answer, Path, Subject, SubjectKind, decide
+from domain.decisions import Answer, Subject, SubjectKind, decide
 from domain.evaluation import Layer, PolicySet, Request
 from domain.policy import DocumentKind, parse_policy_document
 from domain.secrets import SecretHasher
 from domain.session_tokens import InvalidSessionToken, SessionTokenSigner
 from domain.sessions import session_aggregate_id
-from domain.sts import AssumingCaller, EntrustmentTerms, ParentSession, RoleFacts, trust_admits
+from domain.sts import AssumingCaller, EntrustmentTerms, ParentSession, RoleFacts
+from projections.assumable_roles import AssumableRole, answer_through_roles
 from projections.ledger_time import format_instant, ledger_time_after
 from projections.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
 from projections.session_lineage import (
@@ -848,72 +848,20 @@ class DecisionIndex:
         optimistic: bool = False,
         roles: list[RoleView] | None = None,
     ) -> Answer | None:
-        """The first answer that allows ``request`` through a role ``subject`` may assume.
+        """The first answer that allows ``request`` through a role ``subject`` may assume now.
 
-        DESIGN §5, "could P do it?": a live role of the resource's account whose trust admits
-        P and on which P's own policies allow ``sts:AssumeRole``, as a session without a
-        session policy (chain ``[P, role]``), roles in name order. One hop is enough: a
-        chained session keeps every layer of its parent (DESIGN §3.3), so P → R1 → R2 never
-        allows what P → R1 alone does not.
+        DESIGN §5, "could P do it?": ``assumable_roles.answer_through_roles`` over this
+        index's facts (the temporal index answers the same rule as of any T). ``roles``: the
+        resource's account's roles, when the caller already holds them (access reviews).
         """
         if subject.kind is not SubjectKind.USER:
             return None
-        resource_account = account_of_resource(request.resource)
-        if resource_account is None or not self._is_open(resource_account):
-            return None
-        caller = AssumingCaller(subject, None)
-        context = request.context
-        now = _now_of(context)
-        candidates = self.roles_of(resource_account) if roles is None else roles
-        for role in candidates:
-            arn = f"acs:ram::{role.account_id}:role/{role.role_name}"
-            may = decide(subject, Request("sts:AssumeRole", arn, context), optimistic=optimistic)
-            if not may.allowed:
-                continue
-            if role.entrustment_id is not None:
-                entrustment = self.entrustments[role.entrustment_id]
-                user_id = self.user_ids.get(_user_key(subject))
-                if (
-                    user_id is None
-                    or subject.account_id != entrustment.trustee_account_id
-                    or entrustment.state().dead_reason(now) is not None
-                ):
-                    continue
-                live, _ = self.live_delegations(entrustment, user_id, now)
-                if not live:
-                    continue
-                contract_arn = entrustment_arn(entrustment.account_id, entrustment.id)
-                scope = self.role_layer_of(role)
-                paths = tuple(
-                    Path(
-                        (scope, self.delegation_layer_of((d.state(),))),
-                        (subject.arn, delegation_arn(d.account_id, d.id), contract_arn, arn),
-                    )
-                    for d in live
-                )
-            else:
-                admits = trust_admits(
-                    role.trust,
-                    caller,
-                    context,
-                    optimistic=optimistic,
-                    written_at=role.trust_position,
-                )
-                if not admits[0]:
-                    continue
-                paths = (Path((self.role_layer_of(role),), (subject.arn, arn)),)
-            as_role = Subject(
-                role.account_id,
-                arn,
-                SubjectKind.SESSION,
-                layers=paths[0].layers,
-                chain=paths[0].chain,
-                paths=paths,
-            )
-            answer = decide(as_role, request, optimistic=optimistic)
-            if answer.allowed:
-                return answer
-        return None
+        facts = _LiveRoles(self)
+        user_id = self.user_ids.get(_user_key(subject))
+        candidates = None if roles is None else (facts.assumable(role) for role in roles)
+        return answer_through_roles(
+            subject, user_id, request, facts, optimistic=optimistic, roles=candidates
+        )
 
     # -- the write side's read port ----------------------------------------------------
     def group_member_ids(self, group_id: UUID) -> list[UUID]:
@@ -1107,13 +1055,48 @@ class DecisionIndex:
         return found[1] if found else None
 
 
-def _now_of(context: Mapping[str, object]) -> datetime:
-    moment = context.get("acs:currenttime")
-    return moment if isinstance(moment, datetime) else datetime.now(UTC)
-
-
 def _user_key(subject: Subject) -> tuple[str, str]:
     return subject.account_id, subject.arn.rpartition("/")[2]
+
+
+class _LiveRoles:
+    """``RoleReachFacts`` over the live index (now)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: DecisionIndex) -> None:
+        self.index = index
+
+    def account_open(self, account_id: str) -> bool:
+        return self.index._is_open(account_id)
+
+    def roles_in(self, account_id: str) -> Iterator[AssumableRole]:
+        return (self.assumable(role) for role in self.index.roles_of(account_id))
+
+    def assumable(self, role: RoleView) -> AssumableRole:
+        terms = None
+        if role.entrustment_id is not None:
+            terms = self.index.entrustments[role.entrustment_id].state()
+        arn = f"acs:ram::{role.account_id}:role/{role.role_name}"
+        return AssumableRole(role.id, role.account_id, arn, role.trust, terms, role.trust_position)
+
+    def assumable_role_layer(self, role: AssumableRole) -> PolicySet:
+        view = self.index.roles.get(role.role_id)
+        if view is None:
+            return PolicySet.of((), Layer.ROLE)
+        return self.index.role_layer_of(view)
+
+    def delegations(
+        self, entrustment: EntrustmentState, user_id: UUID, at: datetime
+    ) -> tuple[tuple[DelegationState, ...], str]:
+        index = self.index
+        live, why = index.live_delegations(
+            index.entrustments[entrustment.entrustment_id], user_id, at
+        )
+        return tuple(d.state() for d in live), why
+
+    def delegation_layer(self, delegations: tuple[DelegationState, ...]) -> PolicySet:
+        return self.index.delegation_layer_of(delegations)
 
 
 class _LiveLineage:
