@@ -26,3 +26,4 @@ bench:
 	$(BIN)/python -m tests.bench.temporal
 	$(BIN)/python -m tests.bench.sts
 	$(BIN)/python -m tests.bench.entrustments
+	$(BIN)/python -m tests.bench.patterns

@@ -147,7 +147,9 @@ def _regex(patterns: list[str]) -> Matcher:
             if last < len(rest) - 1:
                 parts.append(".*")
         sources.append("".join(parts))
-    return re.compile("|".join(f"(?:{s})" for s in sources), re.DOTALL).fullmatch
+    # one pattern alone is not wrapped in a group: the engine then sees its literal prefix
+    source = sources[0] if len(sources) == 1 else "|".join(f"(?:{s})" for s in sources)
+    return re.compile(source, re.DOTALL).fullmatch
 
 
 class PatternSet:
