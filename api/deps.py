@@ -176,14 +176,13 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
             raise Unauthenticated("the admin token is not valid")
         return Caller(ADMIN_ARN, None, "admin", None, request_id, source_ip, secure)
     if scheme != "basic":
-        raise Unauthenticated(f"unsupported authorization scheme {scheme!r}")
+        raise Unauthenticated("unsupported authorization scheme: use Basic (or the admin's Bearer)")
     key_id, secret = _basic_credentials(value.strip())
+    token = request.headers.get("x-security-token")
     try:
-        credential = authenticate_keys(
-            runtime, key_id, secret, request.headers.get("x-security-token")
-        )
+        credential = authenticate_keys(runtime, key_id, secret, token)
     except AuthenticationFailed as failure:
-        raise Unauthenticated(str(failure)) from None
+        raise Unauthenticated(unechoed(str(failure), key_id, secret, token)) from None
     return Caller(
         credential.arn,
         credential.account_id,
@@ -193,6 +192,18 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
         source_ip,
         secure,
     )
+
+
+def unechoed(reason: str, *sent: str | None) -> str:
+    """``reason`` without anything the caller sent (a key id, a secret, a token).
+
+    A 401 says why, never what it was given: echoing a guessed id or a header back makes an
+    oracle of the error and carries whatever the caller planted into clients and logs.
+    """
+    for value in sent:
+        if value:
+            reason = reason.replace(value, "(the credential presented)")
+    return reason
 
 
 def authenticate_keys(

@@ -12,6 +12,7 @@ from domain.arns import (
     delegation_arn,
     entrustment_arn,
     group_arn,
+    parse_principal_arn,
     policy_arn,
     role_arn,
     user_arn,
@@ -21,6 +22,8 @@ from domain.decisions import Answer
 from domain.entrustments import EntrustmentStatus, entrustment_status
 from domain.errors import FieldError, InvalidInput
 from domain.evaluation import DecisionKind
+from domain.patterns import has_wildcard
+from domain.sts import name_binds
 from projections.decision_index import DecisionIndex
 from projections.session_lineage import SessionRecord
 from projections.views import (
@@ -180,7 +183,50 @@ def role_json(role: RoleView, index: DecisionIndex | None = None) -> dict[str, A
         ),
         "create_date": rfc3339(role.created_at),
         "update_date": rfc3339(role.updated_at),
+        **({"trust_bindings": trust_bindings(role, index)} if managed_by is None else {}),
     }
+
+
+def trust_bindings(role: RoleView, index: DecisionIndex | None) -> list[dict[str, Any]]:
+    """Which entity each user or role the trust allows by exact ARN is bound to.
+
+    Names are claims (``domain.sts.name_binds``): such a name admits only the entity that
+    held it before ``trust_position``. For the role's own account the answer names it
+    (``entity_id``, null when no entity holding the name now is that one); another
+    account's entities are never looked up — that would tell whether they exist.
+    """
+    names: list[str] = []
+    for statement in role.trust.statements:
+        principal = statement.principal
+        if statement.effect.value != "Allow" or principal is None:
+            continue
+        names += [n for n in principal.ram if not has_wildcard(n) and n not in names]
+    bindings = []
+    for name in names:
+        try:
+            parsed = parse_principal_arn(name)
+        except InvalidInput:
+            continue
+        if parsed.kind not in ("user", "role"):
+            continue
+        binding: dict[str, Any] = {"principal": name, "bound_before_position": role.trust_position}
+        if index is not None and parsed.account_id == role.account_id:
+            binding["entity_id"] = _bound_entity(index, parsed.kind, role, parsed.name or "")
+        bindings.append(binding)
+    return bindings
+
+
+def _bound_entity(index: DecisionIndex, kind: str, role: RoleView, name: str) -> str | None:
+    """The id of the entity of the role's account the exact name admits now, or None."""
+    if kind == "user":
+        user = index.user_by_name(role.account_id, name)
+        held = (user.id, user.named_at) if user is not None else None
+    else:
+        other = index.role_by_name(role.account_id, name)
+        held = (other.id, other.named_at) if other is not None else None
+    if held is None or not name_binds(held[1], role.trust_position):
+        return None
+    return str(held[0])
 
 
 def entrustment_json(entrustment: EntrustmentView, index: DecisionIndex) -> dict[str, Any]:
@@ -241,6 +287,8 @@ def delegation_json(
             delegation.entrustment_account_id, delegation.entrustment_id
         ),
         "grantee": delegation.grantee_arn,
+        # the entity it was granted to: a user or group re-created under the name is not it
+        "grantee_id": str(delegation.grantee_id),
         "scope": json.loads(delegation.scope),
         "ends_at": rfc3339(delegation.ends_at) if delegation.ends_at else None,
         "status": "revoked" if delegation.revoked else "ended" if ended else "active",

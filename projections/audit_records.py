@@ -62,6 +62,12 @@ Conventions
     aggregate UUIDs (a session's ``role_id`` and ``source_user_id``, a delegation's
     ``grantee_id`` included; the ARNs and the position identify the entities — the only ids
     shown are an entrustment's and a delegation's, which are their ARNs' names).
+``credential``
+    The AccessKey or session key id the actor used. In a record that concerns two accounts
+    (a cross-account session, an entrustment, a delegation) it is
+    shown as ``sha256:<first 24 hex digits of its SHA-256>``: the record is in both accounts'
+    chains, and one tenant never learns a key id of another — the actor's own account can
+    still match it against its keys.
 ``time``
     The ledger time (DESIGN §4), RFC 3339 in UTC with microseconds and ``Z``:
     ``2025-01-31T09:30:00.000000Z``.
@@ -89,6 +95,7 @@ hash-chained and signed for ever, so a wrong one cannot be corrected later.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -934,6 +941,13 @@ def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _credential_shown(credential: str | None, accounts: Iterable[str]) -> str | None:
+    """The credential as every account the record concerns may see it (module doc)."""
+    if credential is None or len(set(accounts)) < 2:
+        return credential
+    return "sha256:" + hashlib.sha256(credential.encode()).hexdigest()[:24]
+
+
 def audit_record(
     event: Any, position: int, ledger_time: datetime, naming: AuditNaming
 ) -> AuditRecord:
@@ -962,7 +976,7 @@ def audit_record(
         time=time,
         accounts=tuple(sorted(set(described.accounts))),
         actor=actor,
-        credential=_optional_str(audit.get("credential")),
+        credential=_credential_shown(_optional_str(audit.get("credential")), described.accounts),
         event_type=event_type,
         target=described.target,
         summary=MappingProxyType(described.summary),

@@ -31,7 +31,7 @@ from domain.attachments import Attachment, PolicyType
 from domain.decisions import Answer, Subject, SubjectKind, decide
 from domain.evaluation import Layer, PolicySet, Request
 from domain.policy import DocumentKind, parse_policy_document
-from domain.secrets import SecretHasher
+from domain.secrets import SecretHasher, new_token
 from domain.session_tokens import InvalidSessionToken, SessionTokenSigner
 from domain.sessions import session_aggregate_id
 from domain.sts import AssumingCaller, EntrustmentTerms, ParentSession, RoleFacts
@@ -63,7 +63,9 @@ from projections.views import (
     UserView,
 )
 
-__all__ = ["AuthenticationFailed", "Credential", "DecisionIndex"]
+__all__ = ["KEY_REFUSED", "AuthenticationFailed", "Credential", "DecisionIndex"]
+
+KEY_REFUSED = "the AccessKey id is unknown or its secret does not match"
 
 DEFAULT_MEMO_BYTES = 64 * 1024 * 1024
 """The memo's default budget (``MANDATE_DECISION_MEMO_BYTES``)."""
@@ -173,7 +175,12 @@ class DecisionIndex:
         # while an event applies is filed under an epoch no lookup will match.
         self._lineage_epoch = 0
         self._verified_sessions: dict[str, tuple[int, Credential, str]] = {}
-        self._dead_keys: dict[str, str] = {}
+        self._dead_keys: dict[str, tuple[str, str]] = {}
+        """A dead AccessKey's id → why it died and its secret's hash (to say why only to
+        whoever presents the right secret)."""
+        self._dummy_hash = hasher.hash(new_token())
+        """Compared against when no key has the id, so that an unknown id costs what a wrong
+        secret costs (no timing oracle)."""
         self._holders: dict[UUID, frozenset[tuple[str, UUID]]] = {}
         # Each user's generation moves when anything its decisions depend on changes; cached
         # policy sets and memoised answers are tagged with the generation they were computed
@@ -290,8 +297,8 @@ class DecisionIndex:
         )
 
     def _kill_key(self, access_key_id: str, reason: str) -> None:
-        self.keys.pop(access_key_id, None)
-        self._dead_keys[access_key_id] = reason
+        key = self.keys.pop(access_key_id, None)
+        self._dead_keys[access_key_id] = (reason, key.secret_hash if key else self._dummy_hash)
 
     def _user_created(self, e: Any) -> None:
         self.users[e.originator_id] = UserView(
@@ -756,9 +763,7 @@ class DecisionIndex:
             raise AuthenticationFailed("the security token was issued for another AccessKey")
         view = self.sessions.get(access_key_id)
         if view is None:
-            raise AuthenticationFailed(
-                f"the session {access_key_id} does not exist or expired long ago"
-            )
+            raise AuthenticationFailed("the session does not exist or expired long ago")
         if not self.hasher.verify(secret, view.secret_hash):
             raise AuthenticationFailed("the AccessKey secret does not match")
         return view.record
@@ -873,12 +878,21 @@ class DecisionIndex:
 
     # -- authentication ----------------------------------------------------------------
     def authenticate(self, access_key_id: str, secret: str) -> Credential:
+        """The AccessKey's owner, or why not — in words that tell nothing to a guesser.
+
+        An unknown id, a dead key and a wrong secret all cost one keyed-hash comparison and
+        answer ``KEY_REFUSED``; why a key is dead or inactive (naming its user) is said only
+        to whoever presents its right secret.
+        """
         key = self.keys.get(access_key_id)
         if key is None:
             dead = self._dead_keys.get(access_key_id)
-            raise AuthenticationFailed(dead or "the AccessKey does not exist")
+            stored = dead[1] if dead is not None else self._dummy_hash
+            if self.hasher.verify(secret, stored) and dead is not None:
+                raise AuthenticationFailed(dead[0])
+            raise AuthenticationFailed(KEY_REFUSED)
         if not self.hasher.verify(secret, key.secret_hash):
-            raise AuthenticationFailed("the AccessKey secret does not match")
+            raise AuthenticationFailed(KEY_REFUSED)
         if key.status != "Active":
             raise AuthenticationFailed("the AccessKey is Inactive")
         account = self.accounts.get(key.account_id)

@@ -117,17 +117,43 @@ def _refused(reason: str, runtime: Runtime) -> dict[str, Any]:
     }
 
 
+def _outsider(caller: Caller) -> Forbidden:
+    """The one refusal for a question about another account's principal or an unknown one.
+
+    It names neither the principal nor its account, so its body is the same byte for byte
+    whether the principal exists or not: "could P" always depends on P's account's own
+    facts (whether P exists, its policies, its groups), which an outsider may not learn.
+    """
+    return Forbidden(
+        f"{caller.arn} may ask only about principals of its own account "
+        "(or decide for credentials it was given)"
+    )
+
+
 def _may_ask_about(
-    runtime: Runtime, caller: Caller, account_id: str, arn: str, resource: str
+    runtime: Runtime,
+    caller: Caller,
+    account_id: str,
+    arn: str,
+    resource: str,
+    *,
+    proven: bool = False,
 ) -> None:
-    """Deciding for someone else needs the admin, a root of either side, or ram:Authorize."""
+    """Deciding for someone else needs the admin, the subject's root, or ram:Authorize.
+
+    ``proven``: the caller presented the subject's credentials (an enforcement point), so
+    the root of the resource's account may have them decided too — that tells nothing the
+    credentials did not. A bare ARN of another account is refused (``_outsider``).
+    """
     if caller.is_admin:
         return
-    if caller.kind == "root" and caller.account_id in (account_id, account_of_resource(resource)):
+    if caller.account_id == account_id:
+        if caller.kind != "root":
+            authorize_management(runtime, caller, account_id, "ram:Authorize", arn)
         return
-    if caller.account_id != account_id:
-        raise Forbidden(f"{caller.arn} may not ask about {arn}")
-    authorize_management(runtime, caller, account_id, "ram:Authorize", arn)
+    if proven and caller.kind == "root" and caller.account_id == account_of_resource(resource):
+        return
+    raise _outsider(caller)
 
 
 async def authorize(request: StarletteRequest) -> Response:
@@ -169,7 +195,9 @@ async def authorize(request: StarletteRequest) -> Response:
                 )
             except AuthenticationFailed as failure:
                 return JSONResponse(_refused(_refusal(runtime, caller, client, failure), runtime))
-            _may_ask_about(runtime, caller, credential.account_id, credential.arn, body.resource)
+            _may_ask_about(
+                runtime, caller, credential.account_id, credential.arn, body.resource, proven=True
+            )
             answer = index.decide_for(credential, asked)
         else:
             assert body.principal is not None
@@ -195,7 +223,7 @@ def _principal_answer(
         account_id = view.record.account_id if view else None
         if view is None or account_id is None:
             if not caller.is_admin:
-                raise Forbidden(f"{caller.arn} may not ask about session {principal}")
+                raise _outsider(caller)
             return f"no session {principal} is known"
         _may_ask_about(runtime, caller, account_id, view.record.arn, request.resource)
         try:
@@ -291,7 +319,9 @@ async def _authorize_as_of(
                     )
                 except AuthenticationFailed as failure:
                     return _refused(_refusal(runtime, caller, client, failure), runtime)
-                _may_ask_about(runtime, caller, record.account_id, record.arn, body.resource)
+                _may_ask_about(
+                    runtime, caller, record.account_id, record.arn, body.resource, proven=True
+                )
                 position = await history.reach_temporal_head(runtime)
                 found = await anyio.to_thread.run_sync(
                     runtime.as_of.session_at, record.access_key_id, at
@@ -305,7 +335,9 @@ async def _authorize_as_of(
                 )
             except AuthenticationFailed as failure:
                 return _refused(_refusal(runtime, caller, client, failure), runtime)
-            _may_ask_about(runtime, caller, credential.account_id, credential.arn, body.resource)
+            _may_ask_about(
+                runtime, caller, credential.account_id, credential.arn, body.resource, proven=True
+            )
             position = await history.reach_temporal_head(runtime)
             status = await anyio.to_thread.run_sync(
                 runtime.as_of.key_status, credential.access_key_id, at
@@ -322,7 +354,7 @@ async def _authorize_as_of(
             issued = await anyio.to_thread.run_sync(history.session_record, runtime, body.principal)
             if issued is None:
                 if not caller.is_admin:
-                    raise Forbidden(f"{caller.arn} may not ask about session {body.principal}")
+                    raise _outsider(caller)
                 found = (None, f"no session {body.principal} was ever issued")
             else:
                 _may_ask_about(runtime, caller, issued.account_id, issued.arn, body.resource)

@@ -16,7 +16,7 @@ from api.presenters import rfc3339, session_json
 from api.problems import Forbidden
 from api.schemas import AssumeRoleBody, Revocation
 from domain.decisions import SubjectKind
-from domain.errors import NotFound, NotPermitted
+from domain.errors import NotPermitted
 from domain.ledger import IssuedSession
 
 router = APIRouter(prefix="/v1/sts", tags=["sts"])
@@ -104,11 +104,11 @@ def revoke_session(
     body: Revocation | None = None,
 ) -> dict[str, Any]:
     view = runtime.index.sessions.get(access_key_id)
-    if view is None:
-        raise NotFound(
-            f"session {access_key_id} does not exist or expired long ago",
-            code="EntityNotExist.Session",
-        )
+    own = caller.credential is not None and caller.credential.access_key_id == access_key_id
+    if view is None or (not own and view.record.account_id != caller.account_id):
+        # an unknown id and another account's session are refused in the same words, which
+        # name neither the session's account nor whether it exists (no existence oracle)
+        raise Forbidden(f"{caller.arn} may not revoke session {access_key_id}")
     record = view.record
     _may_revoke(caller, runtime, record.account_id, record.arn, access_key_id)
     reason = body.reason if body is not None else None

@@ -10,6 +10,7 @@ given by policy names.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import pkgutil
@@ -784,8 +785,12 @@ def test_records_carry_the_audit_context_of_their_request(history: History) -> N
     assert {r.actor for r in records} == set(contexts)
     for r in records:
         context = contexts[r.actor]
+        credential = context.credential
+        if credential is not None and len(r.accounts) > 1:
+            # a record shared with another account shows no key id of the actor's to it
+            credential = "sha256:" + hashlib.sha256(credential.encode()).hexdigest()[:24]
         assert (r.credential, r.request_id, r.source_ip, r.reason) == (
-            context.credential,
+            credential,
             context.request_id,
             context.source_ip,
             context.reason,
