@@ -37,7 +37,10 @@ from domain.arns import (
 )
 from domain.attachments import Attachment, PolicyType
 from domain.decisions import Answer, Path, Subject, SubjectKind, decide
-from domain.evaluation import PolicySet, Request
+from domain.evaluation import ContextValue, PolicySet, Request
+from domain.policy import DocumentKind, PolicyDocument, parse_policy_document
+from domain.sts import AssumingCaller
+from projections.assumable_roles import AssumableRole, answer_through_roles, moment_of, paths_into
 from projections.ledger_time import format_instant, from_micros, to_micros
 from projections.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
 from projections.read_model_store import ReadModelStore
@@ -54,7 +57,7 @@ from projections.session_lineage import (
     session_policy_layer,
 )
 
-__all__ = ["AsOfReader", "PrincipalAt", "Provenance"]
+__all__ = ["AsOfReader", "PrincipalAt", "Provenance", "RoleReach"]
 
 # The fact of each listed subject at T: the one with the greatest (valid_from, opened_position)
 # at or before T — one backward step of the (kind, subject, valid_from, opened_position)
@@ -108,6 +111,19 @@ _NAMED_AT = (
     " ORDER BY valid_from DESC, opened_position DESC LIMIT 1"
 )
 
+# The roles (ordinary and managed) alive at T, of one account or of all: a range of the
+# (kind, account_id, object, valid_from) index per kind — the account's role history, not
+# the whole table's; "of all" (effective permissions) reads every role fact.
+_ROLES_AT = (
+    "SELECT kind, subject, object, account_id, payload, valid_to FROM {p}_facts"
+    " WHERE kind IN ('role', 'entrustment') AND account_id = ? AND valid_from <= ?"
+    " AND (valid_to IS NULL OR valid_to > ?)"
+)
+_ALL_ROLES_AT = (
+    "SELECT kind, subject, object, account_id, payload, valid_to FROM {p}_facts"
+    " WHERE kind IN ('role', 'entrustment') AND valid_from <= ?"
+    " AND (valid_to IS NULL OR valid_to > ?)"
+)
 
 _SESSION_LAYER_LIMIT = 10_000
 _END_OF_TIME = 2**62  # µs: after every instant a fact can have
@@ -153,6 +169,27 @@ class Provenance:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RoleReach:
+    """A role the principal could assume at an instant, and through what."""
+
+    role_arn: str
+    managed_by: str | None
+    """The entrustment a managed role realises, else None."""
+    chains: tuple[tuple[str, ...], ...]
+    """``[P, role]``, or ``[P, delegation, entrustment, role]`` per live delegation."""
+    conditional: bool
+    """Only some request context (a Condition on a key not known here) would let P in."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "role_arn": self.role_arn,
+            "managed_by": self.managed_by,
+            "chains": [list(chain) for chain in self.chains],
+            "conditional": self.conditional,
+        }
+
+
 class AsOfReader:
     """Answers "what held at T" from one copy of the temporal index."""
 
@@ -164,6 +201,7 @@ class AsOfReader:
         self._session_layers: dict[str, PolicySet | None] = {}
         self._scope_layers: dict[tuple[UUID, str, str], PolicySet] = {}
         self._delegation_layers: dict[tuple[UUID, ...], PolicySet] = {}
+        self._trusts: dict[str, PolicyDocument] = {}
 
     # -- facts alive at T ----------------------------------------------------------------------
     def _alive(self, cursor: Any, kind: str, subjects: Sequence[str], at: int) -> list[Any]:
@@ -380,10 +418,57 @@ class AsOfReader:
             layer = layers[key] = delegation_layer(delegations)
         return layer
 
+    def _trust(self, text: str) -> PolicyDocument:
+        trusts = self._trusts
+        trust = trusts.get(text)
+        if trust is None:
+            if len(trusts) >= _SESSION_LAYER_LIMIT:
+                trusts.clear()
+            trust = trusts[text] = parse_policy_document(text, kind=DocumentKind.TRUST)
+        return trust
+
     # -- answers -------------------------------------------------------------------------------
     def decide(self, principal: PrincipalAt, request: Request) -> Answer:
         """The same evaluator as live decisions, over the layers the principal had then."""
         return decide(principal.subject, request)
+
+    def could(self, principal: PrincipalAt, request: Request) -> Answer:
+        """ "Could P do it?" at the request's ``acs:CurrentTime``: directly, or through a role
+        P could assume then — ``assumable_roles``, the live index's rule, over the facts then.
+        """
+        answer = decide(principal.subject, request)
+        if answer.allowed or principal.user_id is None:
+            return answer
+        with self.store.transaction(commit=False) as cursor:
+            facts = _LineageAt(self, cursor, to_micros(moment_of(request.context)))
+            through = answer_through_roles(principal.subject, principal.user_id, request, facts)
+        return through or answer
+
+    def assumable_roles(self, principal: PrincipalAt, at: datetime) -> list[RoleReach]:
+        """Every role, of any account, a RAM user could assume at ``at`` (one hop, as "could
+        P" decides): its own ``sts:AssumeRole`` then, and the role's trust or a live
+        delegation then. Conditional where only some request context would let it in. Roots
+        and sessions: none (a root never assumes a role; a session is not asked about here).
+        """
+        subject, user_id = principal.subject, principal.user_id
+        if subject.kind is not SubjectKind.USER or user_id is None:
+            return []
+        context: dict[str, ContextValue] = {"acs:currenttime": at}
+        caller = AssumingCaller(subject, user_id)
+        found: list[RoleReach] = []
+        with self.store.transaction(commit=False) as cursor:
+            facts = _LineageAt(self, cursor, to_micros(at))
+            for role in facts.roles_in(None):
+                paths = paths_into(caller, role, context, facts)
+                conditional = not paths
+                if conditional:
+                    paths = paths_into(caller, role, context, facts, optimistic=True)
+                if paths:
+                    terms = role.entrustment
+                    managed_by = terms.arn if terms is not None else None
+                    chains = tuple(path.chain for path in paths)
+                    found.append(RoleReach(role.arn, managed_by, chains, conditional))
+        return found
 
     def effective_permissions(self, principal: PrincipalAt) -> list[Provenance]:
         """Every statement that applied to the principal, with its layer and how it came.
@@ -629,3 +714,45 @@ class _LineageAt:
 
     def session_layer(self, record: SessionRecord) -> PolicySet | None:
         return self.reader._session_layer(record)
+
+    # -- RoleReachFacts: the roles "could P" may go through, at T ------------------------------
+    def roles_in(self, account_id: str | None) -> list[AssumableRole]:
+        """The roles of ``account_id`` alive at T by name (None: of every account open at T,
+        by account then name), with their attachments or delegations' list fetched at once."""
+        reader, at = self.reader, self.at
+        params: tuple[Any, ...]
+        if account_id is None:
+            statement, params = _ALL_ROLES_AT, (at, at)
+        else:
+            statement, params = _ROLES_AT, (account_id, at, at)
+        rows = reader.store.execute(self.cursor, statement, params).fetchall()
+        rows.sort(key=lambda row: (row["account_id"], row["object"]))
+        if account_id is None:
+            self._fetch(("account", a) for a in {row["account_id"] for row in rows})
+            rows = [row for row in rows if self.account_open(row["account_id"])]
+        self._fetch(
+            ("attachments" if row["kind"] == "role" else "entrustment_delegations", row["subject"])
+            for row in rows
+        )
+        roles = []
+        for row in rows:
+            role_id, account = UUID(row["subject"]), row["account_id"]
+            if row["kind"] == "entrustment":
+                terms = _entrustment(row)
+                roles.append(AssumableRole.of(role_id, account, row["object"], None, terms))
+            else:
+                trust = reader._trust(json.loads(row["payload"])["trust_policy"])
+                position = trust_position_of(row)
+                roles.append(
+                    AssumableRole.of(role_id, account, row["object"], trust, None, position)
+                )
+        return roles
+
+    def assumable_role_layer(self, role: AssumableRole) -> PolicySet:
+        if role.entrustment is not None:
+            return self.reader._scope_layer(role.entrustment, role.arn)
+        attached = self._fact("attachments", str(role.role_id))
+        items = json.loads(attached["payload"])["items"] if attached is not None else []
+        attachments = tuple(_attachment(item) for item in items)
+        custom = self.reader._custom_versions(self.cursor, attachments, self.at)
+        return self.reader.compiler.role_layer(role.arn, attachments, custom.get)

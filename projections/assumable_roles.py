@@ -46,7 +46,8 @@ class AssumableRole:
     role_id: UUID
     account_id: str
     arn: str
-    trust: PolicyDocument
+    trust: PolicyDocument | None
+    """An ordinary role's trust policy (a managed role's is computed from its delegations)."""
     entrustment: EntrustmentState | None = None
     trust_position: int | None = None
     """The position of the event that wrote the trust (``domain.sts.name_binds``)."""
@@ -57,7 +58,7 @@ class AssumableRole:
         role_id: UUID,
         account_id: str,
         role_name: str,
-        trust: PolicyDocument,
+        trust: PolicyDocument | None,
         entrustment: EntrustmentState | None = None,
         trust_position: int | None = None,
     ) -> AssumableRole:
@@ -112,6 +113,8 @@ def paths_into(
         return ()
     terms = role.entrustment
     if terms is None:
+        if role.trust is None:
+            return ()
         written_at = role.trust_position
         admits = trust_admits(
             role.trust, caller, context, optimistic=optimistic, written_at=written_at

@@ -367,6 +367,12 @@ async def _authorize_as_of(
             found = await anyio.to_thread.run_sync(
                 runtime.as_of.principal_for_arn, body.principal, at
             )
+            # "could P": directly, or through a role P could assume then (as live); reads SQL
+            return await anyio.to_thread.run_sync(
+                lambda: history.answer_as_of(
+                    runtime, found, body.action, body.resource, context, at, position, could=True
+                )
+            )
     return history.answer_as_of(runtime, found, body.action, body.resource, context, at, position)
 
 

@@ -87,8 +87,14 @@ def answer_as_of(
     context: dict[str, Any],
     at: datetime,
     position: int,
+    *,
+    could: bool = False,
 ) -> dict[str, Any]:
-    """The decision at ``at`` in the shape of a live one, plus ``as_of``."""
+    """The decision at ``at`` in the shape of a live one, plus ``as_of``.
+
+    ``could``: "could P do it?", also through the roles P could assume then (call it in the
+    threadpool: it reads SQL).
+    """
     principal, why_not = found
     common = {
         "as_of": rfc3339(at),
@@ -98,7 +104,9 @@ def answer_as_of(
     if principal is None:
         return {**refusal_json(why_not), **common}
     request = Request.make(action, resource, {**context, "acs:currenttime": at})
-    return {**answer_json(runtime.as_of.decide(principal, request)), **common}
+    reader = runtime.as_of
+    answer = reader.could(principal, request) if could else reader.decide(principal, request)
+    return {**answer_json(answer), **common}
 
 
 @router.get("/v1/accounts/{account_id}/effective-permissions")
@@ -109,7 +117,8 @@ async def effective_permissions(
     runtime: RuntimeDep,
     as_of: datetime | None = None,
 ) -> dict[str, Any]:
-    """Every statement that applied to ``principal`` at ``as_of`` (default: now), and how."""
+    """Every statement that applied to ``principal`` at ``as_of`` (default: now), and how;
+    and the roles a RAM user could assume then (``assumable_roles``), now and as of T alike."""
     check_account_id(account_id)
     is_session = principal.startswith(STS_PREFIX)
     if not is_session:
@@ -156,6 +165,7 @@ async def effective_permissions(
     if found is None:
         raise NotFound(f"{principal}: {why_not}", code="EntityNotExist.Principal")
     statements = runtime.as_of.effective_permissions(found)
+    assumable = await anyio.to_thread.run_sync(runtime.as_of.assumable_roles, found, at)
     return {
         "principal": found.subject.arn,
         "chain": list(found.subject.chain or (found.subject.arn,)),
@@ -163,4 +173,5 @@ async def effective_permissions(
         "position": position,
         "root": found.subject.kind is SubjectKind.ROOT,
         "statements": [s.as_dict() for s in statements],
+        "assumable_roles": [r.as_dict() for r in assumable],
     }

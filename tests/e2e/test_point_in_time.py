@@ -140,3 +140,51 @@ def test_a_user_deleted_since_is_still_answered_as_of_before(api: MandateClient)
     # The deleted user's own key is refused now, whatever instant it asks about.
     refused = api.post("/v1/authorize", json={**question, "as_of": alive}, headers=key)
     assert refused.status_code == 401, refused.text
+
+
+def test_as_of_could_p_goes_through_the_roles_p_could_assume_then(api: MandateClient) -> None:
+    """The principal form as of T answers through another account's role as live does, and
+    effective permissions list the roles P could assume, as of T and now alike."""
+    a, a_root = api.open_account("Acme")
+    b, b_root = api.open_account("Partner")
+    api.create_user(b, b_root, "ravi")
+    api.attach(b, b_root, "users/ravi", "System", "AliyunSTSAssumeRoleAccess")
+    ravi, role = f"acs:ram::{b}:user/ravi", f"acs:ram::{a}:role/ops"
+    trust = {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": [ravi]}}
+        ],
+    }
+    created = api.post(
+        f"/v1/accounts/{a}/roles",
+        json={"role_name": "ops", "assume_role_policy_document": trust},
+        headers=a_root,
+    )
+    assert created.status_code == 201, created.text
+    api.attach(a, a_root, "roles/ops", "System", "AliyunOSSReadOnlyAccess")
+    _tick()
+    while_trusted = _now()
+    _tick()
+    deleted = api.delete(f"/v1/accounts/{a}/roles/ops?detach=true", headers=a_root)
+    assert deleted.status_code == 200, deleted.text
+    question = {"principal": ravi, "action": "oss:GetObject", "resource": f"acs:oss:*:{a}:b/x"}
+
+    then = api.authorize(b_root, **question, as_of=while_trusted)
+    assert then["decision"] == "Allow", then
+    assert then["chain"] == [ravi, role]
+    assert [m["layer"] for m in then["matched"]] == ["role"]
+    assert then["billed_account"] == a
+    now = api.authorize(b_root, **question, as_of=_now())
+    assert now["decision"] == "ImplicitDeny", now
+    assert api.authorize(b_root, **question)["decision"] == "ImplicitDeny"  # live: deleted
+
+    path = f"/v1/accounts/{b}/effective-permissions"
+    asked = api.get(path, params={"principal": ravi, "as_of": while_trusted}, headers=b_root)
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["assumable_roles"] == [
+        {"role_arn": role, "managed_by": None, "chains": [[ravi, role]], "conditional": False}
+    ]
+    live = api.get(path, params={"principal": ravi}, headers=b_root)
+    assert live.status_code == 200, live.text
+    assert live.json()["assumable_roles"] == []
