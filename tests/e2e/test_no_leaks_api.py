@@ -276,3 +276,69 @@ def test_answers_say_which_entity_each_trusted_name_is_bound_to(api: MandateClie
 
 
 o_ = "9999888877776666"
+
+
+def test_an_outsider_hears_a_delegation_that_reaches_p_through_its_entrustment(
+    api: MandateClient,
+) -> None:
+    """O entrusts A; A's delegation reaches ravi: O hears the Allow with the whole chain, and
+    for what the delegation does not cover the same body as for a principal that is not."""
+    o, o_root = api.open_account("Owner")
+    a, a_root = api.open_account("Operator")
+    instances = f"acs:ecs:*:{o}:instance/*"
+    granted = api.post(
+        f"/v1/accounts/{o}/entrustments",
+        json={
+            "trustee_account_id": a,
+            "scope": {
+                "Version": "1",
+                "Statement": [{"Effect": "Allow", "Action": "ecs:*", "Resource": instances}],
+            },
+            "contract_ref": "MSA-1",
+        },
+        headers=o_root,
+    )
+    assert granted.status_code == 201, granted.text
+    api.create_user(a, a_root, "ravi")
+    api.attach(a, a_root, "users/ravi", "System", ASSUME)
+    ravi = f"acs:ram::{a}:user/ravi"
+    delegated = api.post(
+        f"/v1/accounts/{a}/delegations",
+        json={
+            "entrustment_id": granted.json()["entrustment_id"],
+            "grantee": ravi,
+            "scope": {
+                "Version": "1",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "ecs:RebootInstance", "Resource": instances}
+                ],
+            },
+        },
+        headers=a_root,
+    )
+    assert delegated.status_code == 201, delegated.text
+    resource = f"acs:ecs:*:{o}:instance/i-1"
+    now = datetime.now(UTC).isoformat()
+    for extra in ({}, {"as_of": now}):
+        allowed = api.authorize(
+            o_root, action="ecs:RebootInstance", resource=resource, principal=ravi, **extra
+        )
+        assert allowed["allowed"] is True, allowed
+        chain = allowed["chain"]
+        assert len(chain) == 4, chain
+        assert chain[0] == ravi
+        assert chain[1].startswith(f"acs:ram::{a}:delegation/"), chain
+        assert chain[2].startswith(f"acs:ram::{o}:entrustment/"), chain
+        assert chain[3].startswith(f"acs:ram::{o}:role/"), chain
+        bodies = set()
+        for principal in (ravi, f"acs:ram::{a}:user/nobody"):
+            response = api.post(
+                "/v1/authorize",
+                json={"action": "ecs:StopInstance", "resource": resource, "principal": principal}
+                | extra,
+                headers=o_root,
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["allowed"] is False
+            bodies.add(_WHEN.sub(b"", response.content.replace(principal.encode(), b"<P>")))
+        assert len(bodies) == 1, bodies
