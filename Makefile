@@ -27,3 +27,4 @@ bench:
 	$(BIN)/python -m tests.bench.sts
 	$(BIN)/python -m tests.bench.entrustments
 	$(BIN)/python -m tests.bench.patterns
+	$(BIN)/python -m tests.bench.access_review

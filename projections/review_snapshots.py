@@ -64,7 +64,7 @@ class _Unpickler(pickle.Unpickler):
 class ReviewSnapshots:
     """One process's replay index for access reviews, with snapshots every ``every`` events."""
 
-    def __init__(self, hasher: SecretHasher, *, every: int = 5_000, keep: int = 16) -> None:
+    def __init__(self, hasher: SecretHasher, *, every: int = 1_000, keep: int = 16) -> None:
         if every < 1 or keep < 2:
             raise ValueError("every must be positive and keep at least 2")
         self._hasher = hasher

@@ -44,18 +44,20 @@ Who may ask: the platform admin, ``a``'s root, or a principal of ``a`` allowed
 covers the account's own resources), a resource naming no account is 400, as are a missing
 ``resource`` or ``action``, a naive or future instant, and ``from`` not before ``to``.
 
-Cost: the log is replayed from position 0 into a fresh decision index (in the threadpool; the
-live index is never touched), stopping at the first event at or after ``to``. An answer is
-computed at each instant where it may change (each event inside the window, each contract or
-delegation term, each ``acs:CurrentTime`` date a policy names); after an event that concerns
-only some users (their policies, groups, names) only those are decided again, after any
-other (roles, trust, contracts, accounts) and at a time bound every candidate is. Measured on
-SQLite, one process on a 2-core machine, a window over the whole history: 740 events and 60
-principals in 80 ms, 3,100 events in 0.23 s, 6,400 events and 200 principals in 0.9 s; a
-window over the last tenth of the same histories 15, 55 and 160 ms (the replay dominates:
-about 25 µs per event). Worst case, every event re-decides everyone (e.g. a trust policy
-edited over and over): about 20 µs per principal and instant (500 edits x 100 principals,
-1.1 s). Each page replays again: an audit query, not a hot path.
+Cost, and its bounds. The review replays the log into a decision index of its own (in the
+threadpool; the live index is never touched), starting from the latest in-memory snapshot
+whose ledger time is at most ``from`` (``projections.review_snapshots``: one every 1,000
+events, at most 16, the spacing doubling beyond) and stopping at the first event at or after
+``to``. An answer is computed at each instant where it may change (each event inside the
+window, each contract or delegation term, each ``acs:CurrentTime`` date a policy names);
+after an event that concerns only some users (their policies, groups, names; name claims
+change nothing) only the users it touched are decided again, after any other (roles, trust,
+contracts, accounts) and at a time bound every candidate is (about 20 µs per principal, more
+when its policy set is assembled for the first time). One request may ask for at most
+``MAX_INSTANTS`` instants and ``MAX_DECISIONS`` decisions (400 naming ``from`` beyond: review
+a shorter window), and a process computes at most ``MAX_CONCURRENT_REVIEWS`` at once (503
+with ``Retry-After`` beyond). ``tests/bench/access_review.py`` measures it at 10k and 100k
+events. Each page replays again: an audit query, not a hot path.
 """
 
 from __future__ import annotations
@@ -135,8 +137,8 @@ MAX_CONCURRENT_REVIEWS = 2
 """Reviews computed at once per process (each holds a core); one more is 503 + Retry-After."""
 MAX_INSTANTS = 100_000
 """Instants one review may decide at (about 20 to 90 µs each): beyond, 400 naming ``from``."""
-MAX_DECISIONS = 1_000_000
-"""Principals one review may decide over all its instants (about 20 µs each): beyond, 400."""
+MAX_DECISIONS = 200_000
+"""Principals one review may decide over all its instants (20 to 200 µs each): beyond, 400."""
 
 
 class _Reviews:
