@@ -84,8 +84,12 @@ class Answer(NamedTuple):
 
 _IMPLICIT_DENY = Decision(DecisionKind.IMPLICIT_DENY, (), False)
 
-# Resources repeat far more than they vary; parsing one costs as much as half a decision.
-_account_of = lru_cache(maxsize=65_536)(account_of_resource)
+# Resources repeat far more than they vary; parsing one costs as much as half a decision. A
+# caller can send unique resources: the cache holds at most ACCOUNT_CACHE_SIZE of them, none
+# longer than ACCOUNT_CACHE_MAX_CHARS (a longer one is parsed every time), so about 9 MB.
+ACCOUNT_CACHE_SIZE = 16_384
+ACCOUNT_CACHE_MAX_CHARS = 256
+_account_of = lru_cache(maxsize=ACCOUNT_CACHE_SIZE)(account_of_resource)
 
 
 def decide(subject: Subject, request: Request, *, optimistic: bool = False) -> Answer:
@@ -94,7 +98,12 @@ def decide(subject: Subject, request: Request, *, optimistic: bool = False) -> A
     ``optimistic``: whether some request context could allow it (``evaluate``'s flag; for
     access reviews, never for a live decision).
     """
-    resource_account = _account_of(request.resource)
+    resource = request.resource
+    resource_account = (
+        _account_of(resource)
+        if len(resource) <= ACCOUNT_CACHE_MAX_CHARS
+        else account_of_resource(resource)
+    )
     chain = subject.chain or (subject.arn,)
     is_assume_role = request.action_key == ASSUME_ROLE_ACTION
     if subject.kind is SubjectKind.ROOT:

@@ -437,12 +437,21 @@ class AsOfReader:
         P could assume then — ``assumable_roles``, the live index's rule, over the facts then.
         """
         answer = decide(principal.subject, request)
-        if answer.allowed or principal.user_id is None:
+        if answer.allowed:
             return answer
+        return self.through_roles(principal, request) or answer
+
+    def through_roles(self, principal: PrincipalAt, request: Request) -> Answer | None:
+        """The answer that allows ``request`` through a role of the resource's account P
+        could assume then, or None — never P's own identity decision. An outsider (that
+        account) is told only this: it reveals of P's account only its grants towards the
+        resource's account (P's ``sts:AssumeRole`` on the role, a delegation reaching P).
+        """
+        if principal.user_id is None:
+            return None
         with self.store.transaction(commit=False) as cursor:
             facts = _LineageAt(self, cursor, to_micros(moment_of(request.context)))
-            through = answer_through_roles(principal.subject, principal.user_id, request, facts)
-        return through or answer
+            return answer_through_roles(principal.subject, principal.user_id, request, facts)
 
     def assumable_roles(self, principal: PrincipalAt, at: datetime) -> list[RoleReach]:
         """Every role, of any account, a RAM user could assume at ``at`` (one hop, as "could

@@ -45,6 +45,7 @@ from domain.arns import account_of_resource, parse_principal_arn
 from domain.decisions import Answer
 from domain.errors import FieldError, InvalidInput
 from domain.evaluation import (
+    Decision,
     DecisionKind,
     Layer,
     PolicySet,
@@ -84,28 +85,62 @@ def _supplied_context(context: dict[str, Any] | None, *, vouching: bool) -> dict
 
 
 _encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-_ENCODED_LIMIT = 100_000
-# The constant part of each answer's JSON, keyed by the memoised ``Answer`` object (its id, with
-# the object kept beside it so that a recycled id never matches): a memo hit then costs one
-# lookup and a join instead of rebuilding and encoding the whole answer.
-_encoded_answers: dict[int, tuple[Answer, bytes]] = {}
+ENCODED_ANSWERS_BYTES = 16 * 1024 * 1024
+"""The budget of the answers' encodings (estimated: ``_ENCODED_ENTRY_BYTES`` plus the bytes)."""
+_ENCODED_ENTRY_BYTES = 500
+"""What one kept encoding costs beyond its bytes: its dict slot, its tuple, and the ``Answer``
+it keeps alive (its decision, matched statements, chain); about 450 measured with tracemalloc
+in tests/unit/test_encoded_answers.py."""
 
 
-def _answer_prefix(answer: Answer) -> bytes:
-    cached = _encoded_answers.get(id(answer))
+class _Encodings:
+    """The constant part of each memoised answer's JSON, keyed by the ``Answer`` object (its
+    id, with the object kept beside it so that a recycled id never matches): a memo hit then
+    costs one lookup and a join instead of rebuilding and encoding the whole answer.
+
+    Bounded in bytes, not entries, since it keeps each answer alive after the memo dropped
+    it: when full it starts again empty, and a memoised answer asked again is encoded again.
+    Answers that depend on the request context are never memoised, so never kept.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.filled = 0
+        self.entries: dict[int, tuple[Answer, bytes]] = {}
+
+    def keep(self, answer: Answer, prefix: bytes) -> None:
+        cost = _ENCODED_ENTRY_BYTES + len(prefix)
+        if cost > self.budget:
+            return
+        self.filled += cost
+        if self.filled > self.budget:
+            self.entries, self.filled = {}, cost
+        self.entries[id(answer)] = (answer, prefix)
+
+
+_encodings = _Encodings(ENCODED_ANSWERS_BYTES)
+
+
+def _answer_prefix(answer: Answer, *, cache: bool = True) -> bytes:
+    cached = _encodings.entries.get(id(answer))
     if cached is not None and cached[0] is answer:
         return cached[1]
     prefix = _encode_json(answer_json(answer))[:-1].encode()
-    if len(_encoded_answers) >= _ENCODED_LIMIT:
-        _encoded_answers.clear()
-    _encoded_answers[id(answer)] = (answer, prefix)
+    if cache and not answer.decision.context_dependent:
+        _encodings.keep(answer, prefix)
     return prefix
 
 
-def _answer_response(answer: Answer, runtime: Runtime) -> Response:
-    """The answer as JSON: its constant part (encoded once) plus the time and position."""
+def _answer_response(answer: Answer, runtime: Runtime, *, cache: bool = True) -> Response:
+    """The answer as JSON: its constant part (encoded once) plus the time and position.
+
+    ``cache``: False for an answer the memo never holds (a new object each time), so that
+    encoding it once cannot help.
+    """
     tail = f',"evaluated_at":"{rfc3339(datetime.now(UTC))}","position":{runtime.index.position}}}'
-    return Response(_answer_prefix(answer) + tail.encode(), media_type="application/json")
+    return Response(
+        _answer_prefix(answer, cache=cache) + tail.encode(), media_type="application/json"
+    )
 
 
 def _refused(reason: str, runtime: Runtime) -> dict[str, Any]:
@@ -122,12 +157,48 @@ def _outsider(caller: Caller) -> Forbidden:
 
     It names neither the principal nor its account, so its body is the same byte for byte
     whether the principal exists or not: "could P" always depends on P's account's own
-    facts (whether P exists, its policies, its groups), which an outsider may not learn.
+    facts (whether P exists, its policies, its groups), which an outsider may not learn —
+    except through its own roles, on its own resources (``_asks_through_own_roles``).
     """
     return Forbidden(
-        f"{caller.arn} may ask only about principals of its own account "
-        "(or decide for credentials it was given)"
+        f"{caller.arn} may ask only about principals of its own account, about another "
+        "account's only on its own account's resources (through its roles), "
+        "or decide for credentials it was given"
     )
+
+
+def _asks_through_own_roles(
+    runtime: Runtime, caller: Caller, account_id: str, arn: str, resource: str
+) -> str | None:
+    """The caller's account when it may hear "could P" only through that account's roles.
+
+    None: the caller may hear the whole answer (``_may_ask_about``). An outsider — the
+    root of the resource's account O, or a caller of O allowed ``ram:ReviewAccess`` on the
+    resource, as an access review needs — about a principal of another account A, on O's
+    own resource, is answered only through O's roles: an Allow shows what A granted
+    towards O (P, its ``sts:AssumeRole`` on O's role, a delegation reaching P), which an
+    access review of O shows too; anything else is one constant body (``_withheld``).
+    Any other resource is the one 403, decided before P is looked up.
+    """
+    if caller.is_admin or caller.account_id == account_id:
+        _may_ask_about(runtime, caller, account_id, arn, resource)
+        return None
+    owner = account_of_resource(resource)
+    if owner is None or owner != caller.account_id:
+        raise _outsider(caller)
+    authorize_management(runtime, caller, owner, "ram:ReviewAccess", resource)
+    return owner
+
+
+_WITHHELD = Decision(DecisionKind.IMPLICIT_DENY, (), False)
+
+
+def _withheld(owner: str, principal: str) -> Answer:
+    """The outsider's one non-Allow answer: the same whether P exists, may not assume any
+    role of ``owner``, is refused by an explicit Deny, or its account is unknown (no
+    statement, no chain; ``principal`` as the caller wrote it)."""
+    reason = f"no role of account {owner} that {principal} could assume allows it"
+    return Answer(_WITHHELD, (), None, reason)
 
 
 def _may_ask_about(
@@ -205,17 +276,20 @@ async def authorize(request: StarletteRequest) -> Response:
             if isinstance(found, str):
                 refusal = _refused(found, runtime)
                 return JSONResponse(refusal | {"authenticated": None})
-            answer = found
+            answer, memoised = found
+            runtime.decision_counts[answer.decision.decision.value] += 1
+            return _answer_response(answer, runtime, cache=memoised)
     runtime.decision_counts[answer.decision.decision.value] += 1
     return _answer_response(answer, runtime)
 
 
 def _principal_answer(
     runtime: Runtime, caller: Caller, principal: str, request: Request
-) -> Answer | str:
+) -> tuple[Answer, bool] | str:
     """ "Could P do it?" for an ARN or a session's key id: directly, or through a role.
 
-    Returns the answer, or why there is no live principal to answer for.
+    Returns the answer and whether the memo holds it, or why there is no live principal to
+    answer for. An outsider hears only the answer through its own roles.
     """
     index = runtime.index
     if principal.startswith(STS_PREFIX):
@@ -230,17 +304,22 @@ def _principal_answer(
             subject, generation = index.session_subject(principal, datetime.now(UTC))
         except SessionInvalid as dead:
             return str(dead)
-        return index.decide(subject, request, memo_key=principal, generation=generation)
+        answer = index.decide(subject, request, memo_key=principal, generation=generation)
+        return answer, True
     parsed = parse_principal_arn(principal)
-    _may_ask_about(runtime, caller, parsed.account_id, principal, request.resource)
+    owner = _asks_through_own_roles(runtime, caller, parsed.account_id, principal, request.resource)
     found = index.principal_for_arn(principal)
+    if owner is not None:
+        through = index.answer_through_roles(found[1], request) if found else None
+        return through or _withheld(owner, principal), False
     if found is None:
         return f"no live principal is named {principal}"
     memo_key, subject = found
     answer = index.decide(subject, request, memo_key=memo_key)
     if answer.allowed:
-        return answer
-    return index.answer_through_roles(subject, request) or answer
+        return answer, True
+    through = index.answer_through_roles(subject, request)
+    return (through, False) if through else (answer, True)
 
 
 def _refusal(
@@ -361,12 +440,29 @@ async def _authorize_as_of(
                 found = await anyio.to_thread.run_sync(runtime.as_of.session_at, body.principal, at)
         else:
             assert body.principal is not None
-            parsed = parse_principal_arn(body.principal)
-            _may_ask_about(runtime, caller, parsed.account_id, body.principal, body.resource)
-            position = await history.reach_temporal_head(runtime)
-            found = await anyio.to_thread.run_sync(
-                runtime.as_of.principal_for_arn, body.principal, at
+            principal = body.principal
+            parsed = parse_principal_arn(principal)
+            owner = _asks_through_own_roles(
+                runtime, caller, parsed.account_id, principal, body.resource
             )
+            position = await history.reach_temporal_head(runtime)
+            found = await anyio.to_thread.run_sync(runtime.as_of.principal_for_arn, principal, at)
+            if owner is not None:
+                request = Request.make(
+                    body.action, body.resource, {**context, "acs:currenttime": at}
+                )
+                then = found[0]
+                through = None
+                if then is not None:
+                    through = await anyio.to_thread.run_sync(
+                        runtime.as_of.through_roles, then, request
+                    )
+                return {
+                    **answer_json(through or _withheld(owner, principal)),
+                    "as_of": rfc3339(at),
+                    "evaluated_at": rfc3339(datetime.now(UTC)),
+                    "position": position,
+                }
             # "could P": directly, or through a role P could assume then (as live); reads SQL
             return await anyio.to_thread.run_sync(
                 lambda: history.answer_as_of(

@@ -1,8 +1,9 @@
 """Nothing leaks across accounts, over the real HTTP server (issue 10, items 5 and 6).
 
 Each refusal an outsider can provoke is compared byte for byte between a principal, session
-or key that exists and one that does not: "could P" asked by another account's root, an
-unknown session's revocation, a dead or unknown AccessKey with a wrong secret. A 401 never
+or key that exists and one that does not: "could P" asked by another account's root (answered
+only through the asker's own roles, on its own resources, and then one deny body whatever P
+is), an unknown session's revocation, a dead or unknown AccessKey with a wrong secret. A 401 never
 echoes what the caller sent, and a record two accounts share shows neither the other's key
 id. Names bind trust to entities: a re-created user is refused, and the answers say which
 entity each trusted name is bound to.
@@ -10,6 +11,8 @@ entity each trusted name is bound to.
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.e2e.conftest import Headers, MandateClient
@@ -42,6 +45,67 @@ def _assume(api: MandateClient, headers: Headers, role: str, name: str = "s-1") 
     )
 
 
+_WHEN = re.compile(rb'"(evaluated_at|position)":("[^"]*"|[0-9]+)')
+
+
+def test_an_outsider_hears_could_p_only_through_its_own_roles(api: MandateClient) -> None:
+    """O asks "could P of A" on O's resource: an Allow through O's role with its chain, and
+    otherwise one body whatever P is — absent, without sts:AssumeRole, denied it explicitly,
+    or of an unknown account — live and as of; the root of O and a holder of
+    ram:ReviewAccess alike, as an access review of O would show them."""
+    a, a_root = api.open_account("Alpha")
+    o, o_root = api.open_account("Owner")
+    for name in ("alice", "bert", "cleo"):
+        api.create_user(a, a_root, name)
+    api.attach(a, a_root, "users/alice", "System", ASSUME)
+    api.attach(a, a_root, "users/cleo", "System", ASSUME)
+    deny = {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*"}
+    api.create_policy(a, a_root, "NoAssume", [deny])
+    api.attach(a, a_root, "users/cleo", "Custom", "NoAssume")
+    arn = {name: f"acs:ram::{a}:user/{name}" for name in ("alice", "bert", "cleo", "nobody")}
+    role = f"acs:ram::{o}:role/partner"
+    _role(api, o, o_root, "partner", _trust(arn["alice"], arn["bert"], arn["cleo"]))
+    review = {"Effect": "Allow", "Action": "ram:ReviewAccess", "Resource": "*"}
+    api.create_policy(o, o_root, "Reviewer", [review])
+    auditor = api.create_user(o, o_root, "auditor")
+    api.attach(o, o_root, "users/auditor", "Custom", "Reviewer")
+    clerk = api.create_user(o, o_root, "clerk")
+    question = {"action": "oss:GetObject", "resource": f"acs:oss:*:{o}:photos/x"}
+    unknown = f"acs:ram::{'7' * 16}:user/alice"
+    now = datetime.now(UTC).isoformat()
+    for extra in ({}, {"as_of": now}):
+        for asker in (o_root, auditor):
+            allowed = api.authorize(asker, **question, **extra, principal=arn["alice"])
+            assert allowed["allowed"] is True, allowed
+            assert allowed["chain"] == [arn["alice"], role]
+            assert {m["layer"] for m in allowed["matched"]} == {"role"}
+            assert allowed["billed_account"] == o
+            bodies = set()
+            for principal in (arn["bert"], arn["cleo"], arn["nobody"], unknown):
+                response = api.post(
+                    "/v1/authorize",
+                    json={**question, **extra, "principal": principal},
+                    headers=asker,
+                )
+                assert response.status_code == 200, response.text
+                body = response.json()
+                assert (body["decision"], body["allowed"]) == ("ImplicitDeny", False)
+                assert (body["matched"], body["chain"], body["billed_account"]) == ([], [], None)
+                assert body["reason"] == (
+                    f"no role of account {o} that {principal} could assume allows it"
+                )
+                bodies.add(_WHEN.sub(b"", response.content.replace(principal.encode(), b"<P>")))
+            assert len(bodies) == 1, bodies
+            assert a.encode() not in bodies.pop()
+        # a caller of O without ram:ReviewAccess may not ask
+        for principal in (arn["alice"], arn["nobody"]):
+            response = api.post(
+                "/v1/authorize", json={**question, **extra, "principal": principal}, headers=clerk
+            )
+            assert response.status_code == 403, response.text
+            assert a.encode() not in response.content
+
+
 def test_an_outsider_gets_the_same_403_whether_the_principal_exists_or_not(
     api: MandateClient,
 ) -> None:
@@ -51,18 +115,30 @@ def test_an_outsider_gets_the_same_403_whether_the_principal_exists_or_not(
     api.attach(a, a_root, "users/alice", "System", ASSUME)
     _role(api, o, o_root, "partner", _trust(f"acs:ram::{a}:user/alice"))
     question = {"action": "oss:GetObject", "resource": f"acs:oss:*:{o}:photos/x"}
+    # a third account's root asking about O's resource: one 403 whoever P is
+    t, t_root = api.open_account("Third")
     bodies = []
     for name in ("alice", "nobody"):
         for extra in ({}, {"as_of": "2020-01-01T00:00:00Z"}):
             response = api.post(
                 "/v1/authorize",
                 json={**question, **extra, "principal": f"acs:ram::{a}:user/{name}"},
-                headers=o_root,
+                headers=t_root,
             )
             assert response.status_code == 403, response.text
             bodies.append(response.content)
     assert len(set(bodies)) == 1, bodies
     assert a.encode() not in bodies[0]
+    # O's root asking about a third account's resource is refused alike
+    elsewhere = {"action": "oss:GetObject", "resource": f"acs:oss:*:{t}:photos/x"}
+    for name in ("alice", "nobody"):
+        response = api.post(
+            "/v1/authorize",
+            json={**elsewhere, "principal": f"acs:ram::{a}:user/{name}"},
+            headers=o_root,
+        )
+        assert response.status_code == 403, response.text
+        assert a.encode() not in response.content
     # a session key id of another account's role and an unknown one: the same refusal
     session = _assume(api, alice, f"acs:ram::{o}:role/partner")
     assert session.status_code == 201, session.text
@@ -200,3 +276,69 @@ def test_answers_say_which_entity_each_trusted_name_is_bound_to(api: MandateClie
 
 
 o_ = "9999888877776666"
+
+
+def test_an_outsider_hears_a_delegation_that_reaches_p_through_its_entrustment(
+    api: MandateClient,
+) -> None:
+    """O entrusts A; A's delegation reaches ravi: O hears the Allow with the whole chain, and
+    for what the delegation does not cover the same body as for a principal that is not."""
+    o, o_root = api.open_account("Owner")
+    a, a_root = api.open_account("Operator")
+    instances = f"acs:ecs:*:{o}:instance/*"
+    granted = api.post(
+        f"/v1/accounts/{o}/entrustments",
+        json={
+            "trustee_account_id": a,
+            "scope": {
+                "Version": "1",
+                "Statement": [{"Effect": "Allow", "Action": "ecs:*", "Resource": instances}],
+            },
+            "contract_ref": "MSA-1",
+        },
+        headers=o_root,
+    )
+    assert granted.status_code == 201, granted.text
+    api.create_user(a, a_root, "ravi")
+    api.attach(a, a_root, "users/ravi", "System", ASSUME)
+    ravi = f"acs:ram::{a}:user/ravi"
+    delegated = api.post(
+        f"/v1/accounts/{a}/delegations",
+        json={
+            "entrustment_id": granted.json()["entrustment_id"],
+            "grantee": ravi,
+            "scope": {
+                "Version": "1",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "ecs:RebootInstance", "Resource": instances}
+                ],
+            },
+        },
+        headers=a_root,
+    )
+    assert delegated.status_code == 201, delegated.text
+    resource = f"acs:ecs:*:{o}:instance/i-1"
+    now = datetime.now(UTC).isoformat()
+    for extra in ({}, {"as_of": now}):
+        allowed = api.authorize(
+            o_root, action="ecs:RebootInstance", resource=resource, principal=ravi, **extra
+        )
+        assert allowed["allowed"] is True, allowed
+        chain = allowed["chain"]
+        assert len(chain) == 4, chain
+        assert chain[0] == ravi
+        assert chain[1].startswith(f"acs:ram::{a}:delegation/"), chain
+        assert chain[2].startswith(f"acs:ram::{o}:entrustment/"), chain
+        assert chain[3].startswith(f"acs:ram::{o}:role/"), chain
+        bodies = set()
+        for principal in (ravi, f"acs:ram::{a}:user/nobody"):
+            response = api.post(
+                "/v1/authorize",
+                json={"action": "ecs:StopInstance", "resource": resource, "principal": principal}
+                | extra,
+                headers=o_root,
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["allowed"] is False
+            bodies.add(_WHEN.sub(b"", response.content.replace(principal.encode(), b"<P>")))
+        assert len(bodies) == 1, bodies
