@@ -2,8 +2,11 @@
 
 Polling works on every store (SQLite has no subscription); a process that has just
 written calls ``catch_up`` itself, so its own writes are applied before it answers
-without waiting for the next poll. Positions may have permanent gaps (a rolled-back
-insert consumes its id), so the follower always reads ``id > last`` and never counts.
+without waiting for the next poll. On PostgreSQL a ``LogListener``
+(``projections.log_notifications``) calls ``wake`` when another process commits, so the
+others apply it within milliseconds; the poll stays as the fallback for a lost notification.
+Positions may have permanent gaps (a rolled-back insert consumes its id), so the follower
+always reads ``id > last`` and never counts.
 
 An event the index cannot apply (it does not decode, or its handler raises) is logged,
 recorded in ``skipped`` (position, type, error; ``/readyz`` names it) and passed over: the
@@ -54,6 +57,7 @@ class LogFollower:
         self._lock = threading.Lock()
         self._applied = threading.Condition()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: BaseException | None = None
         self.skipped: list[Stall] = []  # events the index could not apply, most recent last
@@ -112,8 +116,13 @@ class LogFollower:
         self._thread = threading.Thread(target=self._run, name="mandate-follower", daemon=True)
         self._thread.start()
 
+    def wake(self) -> None:
+        """Read the log now instead of at the next poll (another process committed)."""
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -127,4 +136,5 @@ class LogFollower:
                 if self.last_error is None:
                     log.warning("following the log failed: %s", error)
                 self.last_error = error
-            self._stop.wait(self.poll_interval)
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()

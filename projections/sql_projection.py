@@ -10,9 +10,14 @@ next attempt starts again from the tracked position.
 Ledger time (``projections.ledger_time``) is carried from batch to batch in the copy's
 ``_state`` table, in the same transaction as everything else.
 
-Two workers may follow into the same copy (two API processes, or a rebuild next to a running
-server): the tracking insert refuses a position that does not advance, the loser's batch is
-rolled back, and it reloads its in-memory state from the tables before going on.
+On PostgreSQL a worker is given a ``Lease`` (``projections.leadership``): only its holder
+applies batches, so one runner per copy, whatever the number of processes. The others stand
+by — no batch, no reload — and try the lease again every ``lease_retry`` seconds; a read that
+needs the copy current waits for the leader's tracked position instead of applying itself.
+A worker without a background thread (a CLI command, a process with ``run_projections`` off)
+takes the lease only for the time of its catch-up. Without a lease (SQLite, rebuilds into a
+fresh copy), two workers on one copy still end well: the tracking insert refuses a position
+that does not advance, the loser's batch is rolled back, and it reloads its state.
 
 An event the projection cannot apply (it does not decode, ``apply`` raises, or the store
 refuses its rows) *stalls* the worker at that position: the events before it in the batch are
@@ -41,6 +46,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import DataError, IntegrityError, Notification
 
+from projections.leadership import Lease
 from projections.ledger_time import ledger_time_after
 from projections.read_model_store import ReadModelStore
 
@@ -145,12 +151,25 @@ class ProjectionWorker:
         *,
         batch_size: int = 1000,
         poll_interval: float = 0.1,
+        leases: Callable[[ReadModelStore], Lease] | None = None,
+        lease_retry: float = 1.0,
     ) -> None:
         self.ledger = ledger
         self.store = store
         self.projection = projection
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self._leases = leases
+        self.lease: Lease | None = leases(store) if leases is not None else None
+        self.lease_retry = lease_retry
+        self._next_attempt = 0.0  # monotonic time of the next try for the lease
+        self._next_check = 0.0  # monotonic time of the next check that the lease still holds
+        self._wake = threading.Event()
+        # What this worker did, for tests and /metrics: batches it committed, reloads of its
+        # in-memory state, and batches another worker had already applied (0 under a lease).
+        self.batches_committed = 0
+        self.reloads = 0
+        self.conflicts = 0
         self._position: int | None = None  # what we last committed (None: reload first)
         self._ledger_time: datetime | None = None
         self._lock = threading.Lock()
@@ -168,6 +187,7 @@ class ProjectionWorker:
         return self.store.position()
 
     def _reload(self) -> None:
+        self.reloads += 1
         with self.store.transaction(commit=False) as cursor:
             self.projection.load(self.store, cursor)
             row = self.store.execute(
@@ -207,6 +227,7 @@ class ProjectionWorker:
                     self._commit(notifications, ledger_time)
             except IntegrityError:
                 # Another worker applied these first: its rows stand, ours are rolled back.
+                self.conflicts += 1
                 self.projection.discard()
                 self._position = None
                 return 0
@@ -230,6 +251,7 @@ class ProjectionWorker:
                 self._position = int(notifications[-1].id)
                 self._ledger_time = ledger_time
                 self.last_applied_at = time.time()
+                self.batches_committed += 1
             if stall is not None:
                 self.stall = stall
                 self._record_stall(stall)
@@ -305,6 +327,10 @@ class ProjectionWorker:
             self._position = None
             self.stall = None  # a new copy is another attempt
             self._narrow_until = 0
+            if self.lease is not None and self._leases is not None:
+                old_lease, self.lease = self.lease, self._leases(store)  # one lease per copy
+                self._next_attempt = 0.0
+                old_lease.close()
         return old
 
     def _save_ledger_time(self, cursor: Any, ledger_time: datetime) -> None:
@@ -317,23 +343,98 @@ class ProjectionWorker:
         )
         self.store.execute(cursor, statement, (key, value))
 
+    # -- who applies: the lease ---------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether the background thread follows the log (else only reads apply on demand)."""
+        return self._thread is not None
+
+    @property
+    def leading(self) -> bool:
+        """Whether this worker may apply batches now (always, without a lease)."""
+        return self.lease is None or self.lease.held
+
+    def _try_lead(self, *, now: bool = False) -> bool:
+        """Hold the lease, trying for it at most every ``lease_retry`` s (``now``: try at once).
+
+        A lease whose session died is noticed here (checked every ``lease_retry`` s) and given
+        up, so a process that lost its connection stops applying and stands by like the others.
+        """
+        lease = self.lease
+        if lease is None:
+            return True
+        clock = time.monotonic()
+        if lease.held:
+            if clock < self._next_check:
+                return True
+            self._next_check = clock + self.lease_retry
+            if lease.check():
+                return True
+            self._position = None  # whoever leads next may move the copy: reload on return
+        if not now and clock < self._next_attempt:
+            return False
+        self._next_attempt = clock + self.lease_retry
+        if lease.acquire():
+            log.info("projection %s: this process now runs it", self.store.prefix)
+            self._next_check = clock + self.lease_retry
+            return True
+        return False
+
     def catch_up(self) -> int:
-        """Apply everything the log holds now; return the copy's position."""
+        """Apply everything the log holds now; return the copy's position.
+
+        Under a lease held elsewhere, wait (up to a minute) for its holder to get there.
+        """
+        if self.lease is not None and not self.lease.held:
+            head = int(self.ledger.recorder.max_notification_id() or 0)
+            self.wait_for(head, 60.0)
+            return self.store.position()
         while self.run_batch() == self.batch_size:
             pass
         return self.store.position()
 
     def wait_for(self, position: int, timeout: float) -> bool:
-        """Block until the copy has applied ``position`` (catching up ourselves) or time is up."""
+        """Block until the copy has applied ``position`` or time is up.
+
+        The leader (or a worker without a lease) applies the batches itself. A stand-by waits
+        for the leader's tracked position; one with no background thread takes the lease for
+        the time of this catch-up when nobody holds it, then gives it back.
+        """
         deadline = time.monotonic() + timeout
         while self.store.position() < position:
-            self.run_batch()
+            self._apply_or_stand_by()
             if self.store.position() >= position:
                 break
             if time.monotonic() >= deadline:
                 return False
             time.sleep(min(self.poll_interval, 0.02))
         return True
+
+    def _apply_or_stand_by(self) -> None:
+        if self.lease is None or self.lease.held:
+            self.run_batch()
+            return
+        if self._thread is not None:  # the background thread tries for the lease
+            self._raise_recorded_stall()
+            return
+        if not self._try_lead():
+            self._raise_recorded_stall()
+            return
+        try:
+            while self.run_batch() == self.batch_size:
+                pass
+        finally:
+            self.lease.release()
+
+    def _raise_recorded_stall(self) -> None:
+        """A stand-by learns of the leader's stall from the copy (not retried, like it)."""
+        stall = self.known_stall()
+        if stall is not None:
+            raise self._not_applicable(stall)
+
+    def wake(self) -> None:
+        """Look at the log now rather than at the next poll (a notification arrived)."""
+        self._wake.set()
 
     # -- the background thread ---------------------------------------------------------------
     def start(self) -> None:
@@ -347,18 +448,26 @@ class ProjectionWorker:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self.lease is not None:
+            try:
+                self.lease.close()
+            except Exception as error:  # closing the session releases the lock anyway
+                log.warning("releasing the lease of %s failed: %s", self.store.prefix, error)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                while self.run_batch() == self.batch_size and not self._stop.is_set():
-                    pass
+                if self._try_lead():
+                    while self.run_batch() == self.batch_size and not self._stop.is_set():
+                        pass
                 self.last_error = None
             except Exception as error:  # an outage must not kill the worker
                 if self.last_error is None:
                     log.warning("projection %s failed: %s", self.store.prefix, error)
                 self.last_error = error
-            self._stop.wait(self.poll_interval)
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
