@@ -6,14 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from eventsourcing.persistence import InterfaceError, OperationalError
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
 
 from api.body_limit import BodyLimitMiddleware
 from api.input_guard import InputGuardMiddleware
-from api.problems import install_problem_handlers, problem
+from api.problems import install_problem_handlers
 from api.request_ids import RequestIdMiddleware
 from api.routers import (
     access_review,
@@ -61,11 +59,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(BodyLimitMiddleware, max_bytes=the_runtime.settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
-
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
-    async def _store_down(_: Request, exc: Exception) -> JSONResponse:
-        return problem(503, "Store unavailable", str(exc), headers={"Retry-After": "5"})
 
     # The decision hot path first: Starlette matches routes in order.
     app.router.routes.insert(0, decisions.authorize_route)

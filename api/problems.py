@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -84,6 +85,11 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _retry_after(request: Request) -> int:
+    runtime = getattr(request.app.state, "runtime", None)
+    return int(getattr(getattr(runtime, "settings", None), "store_retry_after", 2))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -157,8 +163,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StoreUnavailable)
-    async def _store_unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
-        return problem(503, "Store unavailable", str(exc), headers={"Retry-After": "5"})
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The store's pools wait a bounded time (MANDATE_STORE_TIMEOUT) and retry at most
+        # once, so this answers within seconds of the outage, never after a minute.
+        return problem(
+            503,
+            "Store unavailable",
+            f"the event store cannot be reached: {exc}",
+            headers={"Retry-After": str(_retry_after(request))},
+            code="StoreUnavailable",
+        )
 
     @app.exception_handler(ProjectionStalled)
     async def _stalled(_: Request, exc: ProjectionStalled) -> JSONResponse:

@@ -6,12 +6,15 @@ and admin token explicitly instead of generating them beside the database.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from projections.store_outages import FACTORY_TOPIC
 
 __all__ = ["Settings", "StoreConfig", "store_config"]
 
@@ -52,6 +55,25 @@ class Settings(BaseSettings):
     write_timeout: float = 5.0
     poll_interval: float = 0.05
     postgres_pool_size: int = 5
+    store_timeout: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="seconds a request waits for a PostgreSQL connection before it answers "
+        "503 (the store is unreachable); bounds every store call, with at most one retry",
+    )
+    store_reconnect_window: float = Field(
+        default=2.0,
+        gt=0,
+        description="seconds the pool keeps retrying a lost connection before it gives the "
+        "slot up; the next request opens a new one at once (quick resumption after an outage)",
+    )
+    store_conn_max_age: float = Field(
+        default=600.0, gt=0, description="seconds before a pooled connection is replaced"
+    )
+    store_retry_after: int = Field(
+        default=2, ge=1, description="the Retry-After (s) of a 503 while the store is down"
+    )
     registry_watch_interval: float = Field(
         default=1.0, gt=0, description="seconds between checks for a rebuilt projection copy"
     )
@@ -118,8 +140,20 @@ class StoreConfig:
         return self.sqlite_path is None
 
 
-def store_config(url: str, *, create_table: bool = False, pool_size: int = 5) -> StoreConfig:
-    """Translate ``sqlite:///path`` or ``postgresql://user:pw@host:port/db?schema=s``."""
+def store_config(
+    url: str,
+    *,
+    create_table: bool = False,
+    pool_size: int = 5,
+    store_timeout: float = 1.0,
+    reconnect_window: float = 2.0,
+    conn_max_age: float = 600.0,
+) -> StoreConfig:
+    """Translate ``sqlite:///path`` or ``postgresql://user:pw@host:port/db?schema=s``.
+
+    On PostgreSQL every recorder comes from ``projections.store_outages``' factory, which
+    bounds its waits by the two ``MANDATE_STORE_*`` keys: an outage answers 503 in seconds.
+    """
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = unquote(parts.path)
@@ -138,15 +172,19 @@ def store_config(url: str, *, create_table: bool = False, pool_size: int = 5) ->
     if parts.scheme in ("postgresql", "postgres"):
         query = parse_qs(parts.query)
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": FACTORY_TOPIC,  # eventsourcing's, with bounded waits
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(parts.port or 5432),
             "POSTGRES_USER": unquote(parts.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            # A store outage must answer 503 within seconds, not hang for minutes.
-            "POSTGRES_CONNECT_TIMEOUT": "5",
+            # A store outage must answer 503 within seconds, not hang for minutes:
+            # eventsourcing's pool wait (whole seconds; refined by MANDATE_STORE_TIMEOUT).
+            "POSTGRES_CONNECT_TIMEOUT": str(max(1, math.ceil(store_timeout))),
+            "POSTGRES_CONN_MAX_AGE": str(conn_max_age),
             "POSTGRES_PRE_PING": "y",
+            "MANDATE_STORE_TIMEOUT": str(store_timeout),
+            "MANDATE_STORE_RECONNECT_WINDOW": str(reconnect_window),
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": "5",
             "CREATE_TABLE": "y" if create_table else "n",

@@ -37,6 +37,8 @@ from eventsourcing.postgres import (
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteFactory, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 
+from projections.store_outages import bound_store
+
 __all__ = [
     "REGISTRY_TABLE",
     "Dialect",
@@ -135,6 +137,7 @@ class ReadModelStore:
                 tracking_table_name=f"{self.prefix}_tracking",
                 ddl=self.tables,
             )
+            bound_store(self.recorder, env)  # an outage answers within seconds
         if create:
             self.recorder.create_table()
 

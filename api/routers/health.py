@@ -9,7 +9,10 @@ would turn one bad event into an outage of the whole service.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import anyio
 from fastapi import APIRouter
@@ -19,6 +22,7 @@ from api.deps import RuntimeDep
 from api.runtime import StoreUnavailable
 
 router = APIRouter(tags=["operations"])
+T = TypeVar("T")
 
 _HEALTHY = {"status": "ok"}
 
@@ -28,20 +32,43 @@ async def healthz() -> JSONResponse:
     return JSONResponse(_HEALTHY)
 
 
+# /readyz answers within a second even while the database is down: its store calls share
+# this budget, after which they are abandoned (the thread finishes later, bounded by
+# MANDATE_STORE_TIMEOUT) and the answer names the part that did not answer.
+_READY_BUDGET_S = 0.8
+_METRICS_BUDGET_S = 0.3
+
+
+async def _within(budget: float, call: Callable[[], T]) -> T:
+    """``call`` in a worker thread, given up after ``budget`` seconds (TimeoutError)."""
+    with anyio.fail_after(budget):
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
 @router.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     body: dict[str, Any] = {"index_position": runtime.index.position}
+    deadline = time.monotonic() + _READY_BUDGET_S
     try:
-        head = await anyio.to_thread.run_sync(runtime.head)
-    except StoreUnavailable as error:
-        return JSONResponse({**body, "status": "store unavailable", "detail": str(error)}, 503)
+        head = await _within(_READY_BUDGET_S, runtime.head)
+    except (StoreUnavailable, TimeoutError) as error:
+        why = str(error) or f"no answer within {_READY_BUDGET_S} s"
+        return JSONResponse(
+            {**body, "status": "store unreachable: the event store (log head)", "detail": why},
+            503,
+        )
     lag = max(0, head - runtime.index.position)
     body.update({"head": head, "decision_index_lag_events": lag})
     try:
-        projections = await anyio.to_thread.run_sync(runtime.projection_lags, head)
+        projections = await _within(
+            max(0.05, deadline - time.monotonic()),
+            functools.partial(runtime.projection_lags, head),
+        )
     except Exception as error:  # the read models' store is down
+        why = str(error) or f"no answer within {_READY_BUDGET_S} s"
         return JSONResponse(
-            {**body, "status": "projections unavailable", "detail": str(error)}, 503
+            {**body, "status": "store unreachable: the projections' copies", "detail": why},
+            503,
         )
     body["projections"] = projections
     bound = runtime.settings.max_projection_lag_seconds
@@ -82,9 +109,9 @@ async def metrics(runtime: RuntimeDep) -> PlainTextResponse:
         "# TYPE mandate_index_position gauge",
         f"mandate_index_position {runtime.index.position}",
     ]
-    try:
-        head = await anyio.to_thread.run_sync(runtime.head)
-    except StoreUnavailable:
+    try:  # bounded: a scrape answers at once while the store is down (store_up 0)
+        head: int | None = await _within(_METRICS_BUDGET_S, runtime.head)
+    except (StoreUnavailable, TimeoutError):
         head = None
     lines += [
         "# HELP mandate_store_up Whether the event store answered this scrape.",
@@ -101,7 +128,9 @@ async def metrics(runtime: RuntimeDep) -> PlainTextResponse:
             f"mandate_index_lag_events {max(0, head - runtime.index.position)}",
         ]
         try:
-            lags = await anyio.to_thread.run_sync(runtime.projection_lags, head)
+            lags = await _within(
+                _METRICS_BUDGET_S, functools.partial(runtime.projection_lags, head)
+            )
         except Exception:  # the read models' store is down: say nothing rather than guess
             lags = {}
         if lags:
