@@ -90,7 +90,7 @@ class LogListener:
                     backoff = 0.2
                     self._wake_all()  # what was committed while we were not listening
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        for _ in conn.notifies(timeout=1.0):
                             self.notifications += 1
                             self._wake_all()
             except Exception as error:  # an outage: followers poll meanwhile; try again
