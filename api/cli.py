@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from api.runtime import Runtime, StoreUnavailable
-from api.settings import Settings
+from api.settings import Settings, store_config
+from api.store_checks import StoreUnreachable, migration_lock
 from projections.audit_export import csv_lines, verify_bundle, write_bundle
 from projections.audit_trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
 from projections.audit_verify import verify_trail
@@ -31,12 +35,8 @@ def _serve(args: argparse.Namespace) -> int:
     # so that many workers starting at once never race on DDL.
     try:
         runtime = Runtime(settings, create_tables=None)
-    except StoreUnavailable as error:
+    except StoreUnavailable as error:  # one line naming what failed (api/store_checks.py)
         print(f"mandate: {error}", file=sys.stderr)
-        print(
-            "mandate: is the store up, and has `mandate migrate` created its schema?",
-            file=sys.stderr,
-        )
         return 2
     print(f"mandate: store {runtime.store.display}", flush=True)
     if runtime.admin.issued is not None:
@@ -46,6 +46,28 @@ def _serve(args: argparse.Namespace) -> int:
             f"{state}):\n\n    {runtime.admin.issued}\n",
             flush=True,
         )
+    if args.workers > 1:
+        if not runtime.store.is_postgres:
+            runtime.stop()
+            print("mandate: --workers needs PostgreSQL (SQLite is embedded)", file=sys.stderr)
+            return 2
+        # Each worker process opens its own runtime (index, follower, LISTEN connection);
+        # the projections run in whichever process holds each copy's lease.
+        runtime.stop()
+        print(
+            f"mandate: listening on http://{args.host}:{args.port} ({args.workers} workers)",
+            flush=True,
+        )
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+        )
+        return 0
     print(f"mandate: listening on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(
         create_app(runtime=runtime),
@@ -59,10 +81,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _migrate(_: argparse.Namespace) -> int:
+    """Create the schema; many at once are safe (an advisory lock serialises their DDL)."""
     settings = Settings()
+    config = store_config(settings.database_url)
     try:
-        runtime = Runtime(settings, create_tables=True)
-    except StoreUnavailable as error:
+        with migration_lock(config):
+            runtime = Runtime(settings, create_tables=True)
+    except (StoreUnavailable, StoreUnreachable) as error:
         print(f"mandate: {error}", file=sys.stderr)
         return 2
     runtime.stop()
@@ -121,25 +146,63 @@ def _projections_rebuild(args: argparse.Namespace) -> int:
 
 
 def _projections_run(_: argparse.Namespace) -> int:
-    """A dedicated worker: follow the log into every SQL projection until interrupted."""
-    runtime = _open_runtime()
-    if runtime is None:
-        return 2
-    for worker in runtime.projection_workers:
-        worker.start()
-    print(
-        "mandate: following the log into "
-        + ", ".join(w.store.prefix for w in runtime.projection_workers),
-        flush=True,
-    )
+    """A dedicated worker: follow the log into every SQL projection until interrupted.
+
+    It survives any outage: the store may be down when it starts (it retries, backing off to
+    30 s), and every loop after that is guarded (the workers retry their batches, the
+    registry is read again at the next tick). On PostgreSQL it takes each copy's lease like
+    the API processes do, so running it beside them is safe; it exits on SIGINT or SIGTERM.
+    """
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        runtime = _open_runtime_patiently()
+        for worker in runtime.projection_workers:
+            worker.start()
+        listener = runtime.listen([w.wake for w in runtime.projection_workers])
+        print(
+            "mandate: following the log into "
+            + ", ".join(w.store.prefix for w in runtime.projection_workers)
+            + (" (each applied by whichever process holds its lease)" if listener else ""),
+            flush=True,
+        )
+    except KeyboardInterrupt:
+        return 0
+    failing: str | None = None
     try:
         while True:
             time.sleep(runtime.settings.registry_watch_interval)
-            runtime.follow_registry()
+            try:
+                runtime.follow_registry()
+                failing = None
+            except Exception as error:  # an outage: the next tick tries again
+                if failing != str(error):
+                    print(f"mandate: reading the projection registry failed: {error}", flush=True)
+                failing = str(error)
     except KeyboardInterrupt:
         return 0
     finally:
+        if listener is not None:
+            listener.stop()
         runtime.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _open_runtime_patiently() -> Runtime:
+    """A runtime once the store answers: an outage at start-up is waited out, not fatal."""
+    settings = Settings().model_copy(update={"run_projections": False})
+    wait, said = 0.5, None
+    while True:
+        try:
+            return Runtime(settings)
+        except StoreUnavailable as error:
+            if str(error) != said:
+                print(f"mandate: {error}; retrying", file=sys.stderr, flush=True)
+                said = str(error)
+        time.sleep(wait)
+        wait = min(wait * 2, 30.0)
 
 
 def _projections_status(_: argparse.Namespace) -> int:
@@ -224,6 +287,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="warning")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes sharing the port (PostgreSQL only; default 1)",
+    )
     serve.set_defaults(run=_serve)
     migrate = commands.add_parser("migrate", help="create the schema once (PostgreSQL)")
     migrate.set_defaults(run=_migrate)
@@ -269,7 +338,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     offline.set_defaults(run=_audit_verify_export)
     args = parser.parse_args(argv)
+    if args.run is not _audit_verify_export:  # the only command that reads no settings
+        problem = configuration_problem()
+        if problem is not None:
+            print(f"mandate: invalid configuration: {problem}", file=sys.stderr)
+            return 2
     return int(args.run(args))
+
+
+def configuration_problem() -> str | None:
+    """Why the ``MANDATE_*`` settings cannot be used, in one line, or None.
+
+    Names the variable and the rule, never the value given (it may be a secret).
+    """
+    try:
+        settings = Settings()
+        store_config(settings.database_url)
+    except ValidationError as error:
+        reasons = []
+        for item in error.errors():
+            name = "MANDATE_" + str(item["loc"][0]).upper() if item["loc"] else ""
+            reason = str(item["msg"]).removeprefix("Value error, ")
+            reasons.append(f"{name}: {reason}" if name else reason)
+        return "; ".join(reasons)
+    except ValueError as error:  # the database URL
+        return f"MANDATE_DATABASE_URL: {error}"
+    return None
 
 
 if __name__ == "__main__":

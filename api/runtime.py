@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eventsourcing.persistence import InterfaceError, OperationalError
 
+from api.key_fingerprints import KeyMismatch, check_and_record, fingerprints
 from api.settings import Settings, store_config
+from api.store_checks import StoreUnreachable, probe
 from domain.audit import AuditContext, acting_as
 from domain.ledger import Ledger
 from domain.secrets import SecretHasher, new_token
@@ -38,6 +41,8 @@ from projections.audit_chain import (
 from projections.audit_trail import GLOBAL_SCOPE, AuditTrailProjection
 from projections.decision_index import DecisionIndex
 from projections.follower import LogFollower
+from projections.leadership import AdvisoryLease
+from projections.log_notifications import LogListener
 from projections.read_model_store import ProjectionRegistry, ReadModelStore
 from projections.rebuild import RebuildRefused
 from projections.sql_projection import ProjectionWorker, SqlProjection, open_copy
@@ -149,10 +154,17 @@ class Runtime:
             settings.database_url,
             create_table=bool(create_tables),
             pool_size=settings.postgres_pool_size,
+            store_timeout=settings.store_timeout,
+            reconnect_window=settings.store_reconnect_window,
+            conn_max_age=settings.store_conn_max_age,
         )
         if create_tables is not None and not config.is_postgres:
             config.env["CREATE_TABLE"] = "y" if create_tables else "n"
         self.store = config
+        try:  # one plain connection first: its failure names the host, port, role or database
+            probe(config, need_schema=not create_tables)
+        except StoreUnreachable as error:
+            raise StoreUnavailable(str(error)) from None
         self.hasher = load_hasher(settings)
         self.token_signer = load_token_signer(settings)
         self.index = DecisionIndex(
@@ -175,9 +187,10 @@ class Runtime:
         # Generated only once the store answers, so the one-time token is never lost
         # to a start that failed before it could be printed.
         self.admin = load_admin_token(settings, self.hasher)
-        # Decisions answered by /v1/authorize, by outcome (exposed at /metrics).
-        self.decision_counts: Counter[str] = Counter()
+        # Decisions answered by /v1/authorize, by outcome and layer (exposed at /metrics).
+        self.decision_counts: Counter[tuple[str, str]] = Counter()
         self.follower = LogFollower(self.ledger, self.index, poll_interval=settings.poll_interval)
+        self.listener: LogListener | None = None  # LISTEN/NOTIFY on PostgreSQL, once started
         # The SQL read models: which copy is live comes from the registry in the ledger's store.
         self._create_read_models = config.env.get("CREATE_TABLE") == "y"
         self.registry = ProjectionRegistry(self.ledger.recorder.datastore)  # type: ignore[attr-defined]
@@ -193,6 +206,7 @@ class Runtime:
         signer = CheckpointSigner(load_audit_signing_key(settings))
         self.audit_public_key = signer.public_key
         self.audit_public_key_pem = public_key_pem(signer.public_key).decode()
+        self._check_keys(signer)
         self.audit = self._worker(
             AuditTrailProjection(
                 signer,
@@ -203,13 +217,43 @@ class Runtime:
         )
         self._stopping = threading.Event()
 
+    def _check_keys(self, signer: CheckpointSigner) -> None:
+        """Refuse to start with keys other than those the store was written with."""
+        settings, state = self.settings, self.settings.resolved_state_dir
+        where = {
+            "hash_key": "MANDATE_HASH_KEY" if settings.hash_key else str(state / KEYS_FILE),
+            "token_signing_key": "MANDATE_TOKEN_SIGNING_KEY"
+            if settings.token_signing_key
+            else str(state / TOKEN_KEY_FILE),
+            "audit_signing_key": "MANDATE_AUDIT_SIGNING_KEY_FILE"
+            if settings.audit_signing_key_file
+            else str(state / AUDIT_KEY_FILE),
+        }
+        keys = fingerprints(
+            self.hasher.keys, self.token_signer.keys, signer.public_key, settings=where
+        )
+        try:
+            check_and_record(self.registry.datastore, keys, create_table=self._create_read_models)
+        except KeyMismatch as error:
+            self.ledger.close()
+            raise StoreUnavailable(str(error)) from error
+
     def _worker(self, projection: SqlProjection, version: int) -> ProjectionWorker:
         store = open_copy(self.store.env, projection, version, create=self._create_read_models)
         if self._create_read_models:
             self.registry.activate_if_absent(projection.name, version)
         return ProjectionWorker(
-            self.ledger, store, projection, poll_interval=max(self.settings.poll_interval, 0.05)
+            self.ledger,
+            store,
+            projection,
+            poll_interval=max(self.settings.poll_interval, 0.05),
+            leases=self._lease if self.store.is_postgres else None,
         )
+
+    def _lease(self, store: ReadModelStore) -> AdvisoryLease:
+        """One runner per copy among every process on this schema (projections.leadership)."""
+        schema = self.store.env.get("POSTGRES_SCHEMA") or "public"
+        return AdvisoryLease(self.store.env, f"{schema}.{store.prefix}")
 
     @property
     def projection_workers(self) -> list[ProjectionWorker]:
@@ -222,6 +266,10 @@ class Runtime:
         if self.settings.run_projections:
             for worker in self.projection_workers:
                 worker.start()
+        wake = [self.follower.wake]
+        if self.settings.run_projections:
+            wake += [worker.wake for worker in self.projection_workers]
+        self.listener = self.listen(wake)
         self._watcher = threading.Thread(
             target=self._watch_registry, name="mandate-registry", daemon=True
         )
@@ -230,6 +278,15 @@ class Runtime:
             target=self._watch_terms, name="mandate-contract-terms", daemon=True
         )
         self._terms.start()
+
+    def listen(self, wake: list[Callable[[], None]]) -> LogListener | None:
+        """On PostgreSQL, call ``wake`` whenever any process commits events (LISTEN/NOTIFY)."""
+        if not self.store.is_postgres:
+            return None
+        channel = str(self.ledger.recorder.channel_name)  # type: ignore[attr-defined]
+        listener = LogListener(self.store.env, channel, wake)
+        listener.start()
+        return listener
 
     def record_reached_terms(self, now: datetime | None = None) -> list[int]:
         """Record ``EntrustmentEnded`` for every contract whose term has been reached.
@@ -349,6 +406,8 @@ class Runtime:
                 "lag_seconds": round(waiting, 3),
                 "error": str(worker.last_error) if worker.last_error else None,
                 "stalled": stall.as_dict() if stall is not None else None,
+                # Who applies it: every process follows, one (the lease's holder) applies.
+                "runs_here": worker.leading and worker.running,
             }
         return lags
 
@@ -361,6 +420,8 @@ class Runtime:
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.listener is not None:
+            self.listener.stop()
         self.follower.stop()
         for worker in self.projection_workers:
             worker.stop()
@@ -381,7 +442,13 @@ class Runtime:
         with acting_as(audit):
             result = command()
         position = position_of(result)
-        if not self.follower.wait_for(position, self.settings.write_timeout):
+        try:
+            applied = self.follower.wait_for(position, self.settings.write_timeout)
+        except (InterfaceError, OperationalError):
+            # The store went away after the commit: the write stands, say so with its
+            # position, never as an outage that invites a retry into a conflict.
+            applied = False
+        if not applied:
             raise WriteNotApplied(position)
         return result
 

@@ -238,7 +238,7 @@ def test_healthz_answers_a_constant(api: MandateClient) -> None:
     assert first.json() == second.json() == {"status": "ok"}
 
 
-LAG_FIELDS = {"copy", "position", "lag_events", "lag_seconds", "error", "stalled"}
+LAG_FIELDS = {"copy", "position", "lag_events", "lag_seconds", "error", "stalled", "runs_here"}
 
 
 def test_readyz_reports_the_head_and_no_lag(api: MandateClient) -> None:
@@ -254,6 +254,7 @@ def test_readyz_reports_the_head_and_no_lag(api: MandateClient) -> None:
         assert lag["lag_events"] >= 0
         assert lag["error"] is None
         assert lag["stalled"] is None
+        assert lag["runs_here"] is True  # the one process holds every copy's lease
     assert body["decision_index_skipped"] == []
 
 
