@@ -26,5 +26,6 @@ bench:
 	$(BIN)/python -m tests.bench.temporal
 	$(BIN)/python -m tests.bench.sts
 	$(BIN)/python -m tests.bench.entrustments
+	$(BIN)/python -m tests.bench.processes
 	$(BIN)/python -m tests.bench.patterns
 	$(BIN)/python -m tests.bench.access_review

@@ -282,6 +282,7 @@ def mandate_servers(
     count: int = 1,
     migrate: bool = False,
     env: Mapping[str, str] | None = None,
+    serve_args: tuple[str, ...] = (),
 ) -> Iterator[list[str]]:
     """``count`` ``python -m api.cli serve`` processes on ``database_url``; yield their URLs.
 
@@ -289,7 +290,8 @@ def mandate_servers(
     their state directory (and so the audit signing key ``migrate`` makes) and the admin token
     ``ADMIN_TOKEN``; ``env`` adds to their environment. Each logs to ``workdir/server.log``
     (``server-<n>.log`` when there are several), which an error quotes. They are terminated
-    (killed after 15 s) on the way out.
+    (killed after 15 s) on the way out. ``serve_args`` adds to each ``serve`` command line
+    (``("--workers", "2")``).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     environment = {
@@ -312,7 +314,7 @@ def mandate_servers(
             log_path = workdir / ("server.log" if count == 1 else f"server-{n}.log")
             with log_path.open("wb") as log:
                 process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-                    [*command, "serve", "--port", str(port)],
+                    [*command, "serve", "--port", str(port), *serve_args],
                     env=environment,
                     stdout=log,
                     stderr=subprocess.STDOUT,
