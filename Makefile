@@ -29,3 +29,4 @@ bench:
 	$(BIN)/python -m tests.bench.processes
 	$(BIN)/python -m tests.bench.patterns
 	$(BIN)/python -m tests.bench.access_review
+	$(BIN)/python -m tests.bench.writes

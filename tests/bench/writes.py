@@ -1,0 +1,482 @@
+"""Writes at the speed of the database: HTTP writes on PostgreSQL against raw INSERT+COMMIT.
+
+Run ``python -m tests.bench.writes`` (``--quick``: shorter runs, for a look). It prints one
+markdown table:
+
+* **raw**: 32 psycopg connections (threads of this process) each doing single-row
+  ``INSERT`` + ``COMMIT`` in a loop into a throwaway table shaped like the events table
+  (``originator_id uuid, originator_version bigint, topic text, state bytea,
+  notification_id bigserial``, the same primary key and notification index; a ~300-byte
+  state), in a schema ``mandate_bench_writes_<hex>`` made for the run and dropped at its end.
+  This is the denominator of every ratio: what the same database takes, measured in the
+  same run.
+* **HTTP**: ``python -m api.cli migrate`` then one ``serve`` on that schema; ``POST
+  …/users`` (create user: a name claim and a user, two events, one transaction) and ``POST
+  /v1/sts/assume-role`` (one ``SessionIssued``) at 1, 8 and 32 concurrent clients: writes/s,
+  p50/p99 of the answered writes, conflicts (409) and other failures, and the ratio to raw.
+  The clients are a Python load loop (forked processes of keep-alive connections, a distinct
+  user name per request), on the same machine as the server and the database.
+* **history**: an AccessKey status flip (``PATCH …/access-keys/{id}``, one client, one at a
+  time) on a fresh user vs on a user with 1,600 events, and the create-user rate again once
+  the log holds ``--history`` events (written in process by batched saves, then the server
+  restarted so it catches up on them): the write path must not grow with history.
+
+Every figure is measured on a machine whose cores the clients, the server and PostgreSQL
+share (and, here, other people's work too): rates are floors; compare ratios in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+from eventsourcing.domain import Aggregate
+from psycopg import sql
+
+from tests.bench.harness import (
+    Api,
+    add_postgres_option,
+    basic,
+    code_version,
+    load_average,
+    machine,
+    mandate_servers,
+    percentile,
+    postgres_schema,
+)
+
+SCHEMA_PREFIX = "mandate_bench_writes_"
+CONCURRENCIES = (1, 8, 32)
+RAW_CONNECTIONS = 32
+FLIP_EVENTS = 1_600
+P99_TARGET_MS = 50.0
+RATIO_TARGET = 1.0
+SESSION_NAME = "bench-writes"
+TAG = "@TAG@"
+
+
+# -- raw INSERT+COMMIT ----------------------------------------------------------------------
+
+
+def raw_insert_rate(dsn: str, schema: str, *, connections: int, duration: float) -> float:
+    """Single-row INSERT+COMMITs per second from ``connections`` connections, one thread each."""
+    table = sql.Identifier(schema, "raw_events")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {} (originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
+                " topic text, state bytea, notification_id bigserial,"
+                " PRIMARY KEY (originator_id, originator_version))"
+            ).format(table)
+        )
+        conn.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (notification_id ASC)").format(table))
+    insert = sql.SQL(
+        "INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s, 1, %s, %s)"
+    ).format(table)
+    topic = "domain.principals:User.Created"
+    state = os.urandom(300)
+    counts: list[int] = []
+    start = threading.Barrier(connections + 1)
+    stop_at: list[float] = [0.0]
+
+    def client() -> None:
+        done = 0
+        with psycopg.connect(dsn) as conn:
+            start.wait()
+            while time.monotonic() < stop_at[0]:
+                conn.execute(insert, (uuid.uuid4(), topic, state), prepare=True)
+                conn.commit()
+                done += 1
+        counts.append(done)
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    stop_at[0] = time.monotonic() + duration + 60  # until everyone is connected
+    start.wait()
+    began = time.monotonic()
+    stop_at[0] = began + duration
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - began)
+
+
+# -- the HTTP load loop -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteShape:
+    """One kind of write: a path and headers, and the body of the n-th request of a client."""
+
+    label: str
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str  # the body, where each request puts a unique tag of its own for TAG
+
+    def body_for(self, tag: str) -> bytes:
+        return self.body.replace(TAG, tag).encode()
+
+
+@dataclass(frozen=True)
+class WriteRun:
+    label: str
+    concurrency: int
+    writes_per_s: float
+    p50_ms: float
+    p99_ms: float
+    conflicts: int
+    failures: int
+
+
+def _client(
+    host: str,
+    port: int,
+    shape: WriteShape,
+    tag: str,
+    measure_from: int,
+    stop_at: int,
+    out: list[tuple[list[int], int, int]],
+) -> None:
+    latencies: list[int] = []
+    conflicts = failures = n = 0
+    connection = http.client.HTTPConnection(host, port, timeout=60)
+    while True:
+        started = time.monotonic_ns()
+        if started >= stop_at:
+            break
+        n += 1
+        try:
+            connection.request(
+                shape.method, shape.path, body=shape.body_for(f"{tag}-{n}"), headers=shape.headers
+            )
+            response = connection.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            status = 0
+            connection.close()
+            connection = http.client.HTTPConnection(host, port, timeout=60)
+        finished = time.monotonic_ns()
+        if started >= measure_from and finished <= stop_at:
+            if status in (200, 201):
+                latencies.append(finished - started)
+            elif status == 409:
+                conflicts += 1
+            else:
+                failures += 1
+    connection.close()
+    out.append((latencies, conflicts, failures))
+
+
+def _client_process(
+    host: str, port: int, shape: WriteShape, tags: list[str], measure_from: int, stop_at: int
+) -> tuple[list[int], int, int]:
+    out: list[tuple[list[int], int, int]] = []
+    threads = [
+        threading.Thread(target=_client, args=(host, port, shape, t, measure_from, stop_at, out))
+        for t in tags
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return (
+        [x for part in out for x in part[0]],
+        sum(part[1] for part in out),
+        sum(part[2] for part in out),
+    )
+
+
+def write_load(
+    url: str,
+    shape: WriteShape,
+    *,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    processes: int,
+) -> WriteRun:
+    """``concurrency`` clients (threads in up to ``processes`` forked processes), each sending
+    one write at a time with a body of its own; ``duration`` seconds measured after ``warmup``."""
+    host, port = url.removeprefix("http://").split(":")
+    processes = max(1, min(processes, concurrency))
+    run = uuid.uuid4().hex[:6]
+    tags = [f"{run}-{c}" for c in range(concurrency)]
+    groups = [tags[i::processes] for i in range(processes)]
+    measure_from = time.monotonic_ns() + int((0.3 + warmup) * 1e9)
+    stop_at = measure_from + int(duration * 1e9)
+    args = [(host, int(port), shape, group, measure_from, stop_at) for group in groups]
+    if processes == 1:
+        parts = [_client_process(*args[0])]
+    else:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            parts = pool.starmap(_client_process, args)
+    latencies = sorted(x / 1e6 for part in parts for x in part[0])
+    return WriteRun(
+        shape.label,
+        concurrency,
+        len(latencies) / duration,
+        percentile(latencies, 0.50),
+        percentile(latencies, 0.99),
+        sum(part[1] for part in parts),
+        sum(part[2] for part in parts),
+    )
+
+
+# -- set-up -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetUp:
+    account_id: str
+    root: str
+    app: str  # a user holding AliyunSTSAssumeRoleAccess only
+    role_arn: str
+
+
+def set_up(api: Api) -> SetUp:
+    account_id, root = api.open_account("BenchWrites")
+    base = f"/v1/accounts/{account_id}"
+    trust = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"RAM": [f"acs:ram::{account_id}:root"]},
+            }
+        ],
+    }
+    api.call(
+        "POST", f"{base}/roles", root, {"role_name": "app", "assume_role_policy_document": trust}
+    )
+    api.call("POST", f"{base}/users", root, {"user_name": "app-server"})
+    key = api.call("POST", f"{base}/users/app-server/access-keys", root)
+    api.call("PUT", f"{base}/users/app-server/policies/System/AliyunSTSAssumeRoleAccess", root)
+    return SetUp(
+        account_id,
+        root,
+        basic(key["access_key_id"], key["access_key_secret"]),
+        f"acs:ram::{account_id}:role/app",
+    )
+
+
+def shapes(who: SetUp) -> list[WriteShape]:
+    json_headers = {"Content-Type": "application/json"}
+    assume_body = json.dumps(
+        {"role_arn": who.role_arn, "role_session_name": SESSION_NAME, "duration_seconds": 900}
+    )
+    return [
+        WriteShape(
+            "create user",
+            "POST",
+            f"/v1/accounts/{who.account_id}/users",
+            {**json_headers, "Authorization": who.root},
+            json.dumps({"user_name": f"u-{TAG}"}),
+        ),
+        WriteShape(
+            "AssumeRole",
+            "POST",
+            "/v1/sts/assume-role",
+            {**json_headers, "Authorization": who.app},
+            assume_body,
+        ),
+    ]
+
+
+def quiet(api: Api, *, timeout: float = 600.0) -> None:
+    """Wait until the server's index and SQL projections have applied the whole log, so that
+    a run does not share the CPU with the catching up of the one before (or of a restart)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = api.client.get("/readyz").json()
+        lags = [lag.get("lag_events", 0) for lag in (ready.get("projections") or {}).values()]
+        if ready.get("decision_index_lag_events") == 0 and not any(lags):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the server did not catch up within {timeout:.0f} s")
+
+
+def flip_ms(api: Api, who: SetUp, user_name: str, *, flips: int) -> float:
+    """The median of ``flips`` sequential AccessKey status flips on ``user_name``, in ms."""
+    base = f"/v1/accounts/{who.account_id}/users/{user_name}/access-keys"
+    key_id = api.call("GET", base, who.root)["items"][0]["access_key_id"]
+    status = api.call("GET", base, who.root)["items"][0]["status"]
+    samples = []
+    for _ in range(flips):
+        status = "Inactive" if status == "Active" else "Active"
+        started = time.perf_counter()
+        api.call("PATCH", f"{base}/{key_id}", who.root, {"status": status})
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def grow_user(api: Api, who: SetUp, user_name: str, events: int) -> None:
+    """``user_name`` with one AccessKey, flipped until the user holds ``events`` events."""
+    base = f"/v1/accounts/{who.account_id}/users"
+    api.call("POST", base, who.root, {"user_name": user_name})
+    key_id = api.call("POST", f"{base}/{user_name}/access-keys", who.root)["access_key_id"]
+    status = "Active"
+    for _ in range(events - 2):
+        status = "Inactive" if status == "Active" else "Active"
+        api.call("PATCH", f"{base}/{user_name}/access-keys/{key_id}", who.root, {"status": status})
+
+
+def fill_log(database_url: str, workdir: Path, events: int) -> None:
+    """Grow the log to about ``events`` events in process: users created in batched saves
+    (a name claim and a user each) in an account of their own."""
+    from api.settings import store_config
+    from domain.audit import AuditContext, acting_as
+    from domain.ledger import Ledger
+    from domain.names import NameClaim
+    from domain.principals import User
+    from domain.secrets import SecretHasher
+
+    ledger = Ledger(store_config(database_url).env, hasher=SecretHasher("k", {"k": b"x" * 32}))
+    try:
+        with acting_as(AuditContext(actor="mandate:bench")):
+            account = ledger.open_account("Filler").account_id
+            made = int(ledger.recorder.max_notification_id() or 0)
+            n = 0
+            while made < events:
+                batch: list[Aggregate] = []
+                for _ in range(max(1, min(500, (events - made) // 2))):
+                    n += 1
+                    user = User(account_id=account, user_name=f"f{n:07d}", display_name=None)
+                    claim = NameClaim(
+                        account_id=account, kind="user", name=user.user_name, entity_id=user.id
+                    )
+                    batch += [claim, user]
+                ledger.save(*batch)
+                made += len(batch)
+    finally:
+        ledger.close()
+
+
+# -- the report -------------------------------------------------------------------------------
+
+
+def _schema_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["schema"][0]
+
+
+def _rows(runs: list[WriteRun], raw: float, history: str) -> list[str]:
+    return [
+        f"| {r.label} | {history} | {r.concurrency} | {r.writes_per_s:.0f} | {r.p50_ms:.1f} "
+        f"| {r.p99_ms:.1f} | {r.conflicts} | {r.failures} | {r.writes_per_s / raw:.3f} |"
+        for r in runs
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.writes", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
+    add_postgres_option(parser)
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=None,
+        help="events in the log for the second pass (default 100,000; --quick: 10,000; 0 skips it)",
+    )
+    parser.add_argument("--client-processes", type=int, default=2, help="load generator")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    duration, warmup = (3.0, 1.0) if args.quick else (8.0, 2.0)
+    history = args.history if args.history is not None else (10_000 if args.quick else 100_000)
+    flips = 20 if args.quick else 60
+    workdir = Path(tempfile.mkdtemp(prefix="mandate-bench-writes-"))
+
+    def load(api: Api, shape: WriteShape, concurrency: int) -> WriteRun:
+        quiet(api)
+        return write_load(
+            str(api.client.base_url).rstrip("/"),
+            shape,
+            concurrency=concurrency,
+            duration=duration,
+            warmup=warmup,
+            processes=args.client_processes,
+        )
+
+    rows: list[str] = []
+    notes: list[str] = []
+    try:
+        with postgres_schema(args.postgres_dsn, SCHEMA_PREFIX) as url:
+            raw = raw_insert_rate(
+                args.postgres_dsn, _schema_of(url), connections=RAW_CONNECTIONS, duration=duration
+            )
+            with mandate_servers(workdir, url, migrate=True) as (server,):
+                api = Api(server)
+                who = set_up(api)
+                for shape in shapes(who):
+                    rows += _rows([load(api, shape, c) for c in CONCURRENCIES], raw, "fresh")
+                api.call(
+                    "POST", f"/v1/accounts/{who.account_id}/users", who.root, {"user_name": "fresh"}
+                )
+                api.call("POST", f"/v1/accounts/{who.account_id}/users/fresh/access-keys", who.root)
+                grow_user(api, who, "long", FLIP_EVENTS)
+                quiet(api)
+                fresh_flip = flip_ms(api, who, "fresh", flips=flips)
+                long_flip = flip_ms(api, who, "long", flips=flips)
+                notes.append(
+                    f"AccessKey status flip, 1 client, median of {flips}: fresh user "
+                    f"{fresh_flip:.1f} ms, user with {FLIP_EVENTS:,} events {long_flip:.1f} ms "
+                    f"(ratio {long_flip / fresh_flip:.2f})"
+                )
+                head = api.settled_head()
+                api.close()
+            if history > head:
+                started = time.monotonic()
+                fill_log(url, workdir, history)
+                notes.append(
+                    f"log grown to {history:,} events in {time.monotonic() - started:.0f} s"
+                    " (batched saves in process)"
+                )
+                with mandate_servers(workdir, url) as (server,):  # catches up on start
+                    api = Api(server)
+                    create = shapes(who)[0]
+                    rows += _rows(
+                        [load(api, create, c) for c in (1, 32)], raw, f"{history // 1000}k"
+                    )
+                    quiet(api)
+                    long_flip = flip_ms(api, who, "long", flips=flips)
+                    notes.append(
+                        f"with {history:,} events in the log: the {FLIP_EVENTS:,}-event "
+                        f"user's flip {long_flip:.1f} ms"
+                    )
+                    api.close()
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    header = [
+        "### Writes on PostgreSQL: HTTP writes vs raw single-row INSERT+COMMIT",
+        "",
+        f"Machine: {machine()} (shared; load {load_average()}); code {code_version()}; "
+        f"{duration:.0f} s measured after {warmup:.0f} s warm-up per run, Python clients in "
+        f"{args.client_processes} processes.",
+        "",
+        f"Raw INSERT+COMMIT, {RAW_CONNECTIONS} psycopg connections, events-shaped table: "
+        f"**{raw:.0f}/s**",
+        "",
+        "| write | log | clients | writes/s | p50 ms | p99 ms | conflicts | failures | / raw@32 |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    print("\n".join([*header, *rows, "", *notes]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
