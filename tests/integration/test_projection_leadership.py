@@ -250,6 +250,7 @@ def test_serve_with_two_workers_reads_its_writes_on_either_process(
     postgres_url: str, tmp_path: Path
 ) -> None:
     env = _process_env(postgres_url, tmp_path)
+    offset = _server_log_offset()
     subprocess.run([sys.executable, "-m", "api.cli", "migrate"], env=env, check=True, timeout=60)
     port = _free_port()
     server = subprocess.Popen(  # noqa: S603 (our own command line)
@@ -282,6 +283,17 @@ def test_serve_with_two_workers_reads_its_writes_on_either_process(
                 port, "GET", f"/v1/accounts/{opened['account_id']}/users", headers
             )
             assert status == 200, users
+        # Both processes run the projections (the default): one applies each copy, no race.
+        deadline = time.monotonic() + WAIT
+        while True:
+            status, ready = _call(port, "GET", "/readyz", {})
+            lags = [lag["lag_events"] for lag in ready["projections"].values()]
+            if status == 200 and lags == [0, 0]:
+                break
+            assert time.monotonic() < deadline, ready
+            time.sleep(0.1)
+        schema = store_config(postgres_url).env["POSTGRES_SCHEMA"]
+        assert _duplicate_keys_logged(offset, schema) == []
     finally:
         server.terminate()
         server.wait(timeout=30)
