@@ -11,6 +11,8 @@ from fastapi.openapi.utils import get_openapi
 
 from api.body_limit import BodyLimitMiddleware
 from api.input_guard import InputGuardMiddleware
+from api.logs import configure_logging
+from api.metrics import RequestObserver
 from api.problems import install_problem_handlers
 from api.request_ids import RequestIdMiddleware
 from api.routers import (
@@ -58,6 +60,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # outside every middleware that reads the body: a body over the limit is never read
     app.add_middleware(BodyLimitMiddleware, max_bytes=the_runtime.settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
+    # outermost: times and logs every request, 413s and 400s included
+    app.add_middleware(RequestObserver)
+    configure_logging(the_runtime.settings.log_format, requests=the_runtime.settings.log_requests)
     install_problem_handlers(app)
 
     # The decision hot path first: Starlette matches routes in order.

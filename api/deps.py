@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Depends, Header, Request
 
+from api.logs import CALLER_KEY
 from api.problems import Forbidden, PositionNotReached, ProjectionStalled, Unauthenticated
 from api.request_ids import request_id_of
 from api.runtime import Runtime
@@ -174,6 +175,7 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
         candidate = runtime.hasher.hash(value.strip())
         if not hmac.compare_digest(candidate, runtime.admin.token_hash):
             raise Unauthenticated("the admin token is not valid")
+        request.scope[CALLER_KEY] = ADMIN_ARN  # for the request's log line
         return Caller(ADMIN_ARN, None, "admin", None, request_id, source_ip, secure)
     if scheme != "basic":
         raise Unauthenticated("unsupported authorization scheme: use Basic (or the admin's Bearer)")
@@ -183,6 +185,7 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
         credential = authenticate_keys(runtime, key_id, secret, token)
     except AuthenticationFailed as failure:
         raise Unauthenticated(unechoed(str(failure), key_id, secret, token)) from None
+    request.scope[CALLER_KEY] = credential.arn
     return Caller(
         credential.arn,
         credential.account_id,

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.metrics import STORE_ERRORS
 from api.runtime import StoreUnavailable, WriteNotApplied
 from api.schemas import field_path
 from domain.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
@@ -168,6 +169,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # The store's pools wait a bounded time (MANDATE_STORE_TIMEOUT) and retry at most
         # once, so this answers within seconds of the outage, never after a minute.
+        STORE_ERRORS.labels(type(exc).__name__).inc()
         return problem(
             503,
             "Store unavailable",

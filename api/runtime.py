@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from api.key_fingerprints import KeyMismatch, check_and_record, fingerprints
+from api.metrics import observe_write
 from api.settings import Settings, store_config
 from api.store_checks import StoreUnreachable, probe
 from domain.audit import AuditContext, acting_as
@@ -437,8 +438,23 @@ class Runtime:
         """Run a command as ``audit``'s actor; answer once this process has applied it.
 
         ``position_of`` reads the ledger position from the command's result (most commands
-        answer the position itself).
+        answer the position itself). Timed into ``mandate_write_duration_seconds`` by outcome.
         """
+        started, error = time.perf_counter(), None
+        try:
+            return self._write(audit, command, position_of)
+        except BaseException as raised:
+            error = raised
+            raise
+        finally:
+            observe_write(started, error)
+
+    def _write(
+        self,
+        audit: AuditContext,
+        command: Callable[[], T],
+        position_of: Callable[[T], int],
+    ) -> T:
         with acting_as(audit):
             result = command()
         position = position_of(result)

@@ -96,6 +96,14 @@ class Settings(BaseSettings):
         "in this process; off where a dedicated `mandate projections run` worker does it",
     )
 
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="how mandate.* logs are written on stderr: one JSON object a line, or text",
+    )
+    log_requests: bool = Field(
+        default=True, description="one log line per HTTP request (id, caller, route, status)"
+    )
+
     @model_validator(mode="after")
     def _production_needs_explicit_secrets(self) -> Settings:
         if self.env == "production":

@@ -277,10 +277,20 @@ async def authorize(request: StarletteRequest) -> Response:
                 refusal = _refused(found, runtime)
                 return JSONResponse(refusal | {"authenticated": None})
             answer, memoised = found
-            runtime.decision_counts[answer.decision.decision.value] += 1
+            runtime.decision_counts[counted(answer)] += 1
             return _answer_response(answer, runtime, cache=memoised)
-    runtime.decision_counts[answer.decision.decision.value] += 1
+    runtime.decision_counts[counted(answer)] += 1
     return _answer_response(answer, runtime)
+
+
+def counted(answer: Answer) -> tuple[str, str]:
+    """The key ``/metrics`` counts a decision under: its outcome and the policy layer of the
+    first statement that matched (``root``: an account root's Allow, which no statement
+    bounds; ``none``: nothing matched)."""
+    decision = answer.decision
+    if decision.matched:
+        return decision.decision.value, decision.matched[0].layer.value
+    return decision.decision.value, "root" if decision.allowed else "none"
 
 
 def _principal_answer(
