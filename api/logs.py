@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 __all__ = ["CALLER_KEY", "REQUESTS", "JsonFormatter", "configure_logging", "log_request"]
 
@@ -46,6 +46,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at each record, never to a stream since replaced
+    and closed (test runners and tools swap it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 class _TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -56,10 +69,9 @@ def configure_logging(log_format: Literal["json", "text"], *, requests: bool = T
     root = logging.getLogger("mandate")
     handler = next((h for h in root.handlers if h.get_name() == _HANDLER_NAME), None)
     if handler is None:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _Stderr()
         handler.set_name(_HANDLER_NAME)
         root.addHandler(handler)
-    handler.setStream(sys.stderr)  # type: ignore[attr-defined]  # whatever stderr is now
     handler.setFormatter(JsonFormatter() if log_format == "json" else _TextFormatter())
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
