@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -19,6 +20,7 @@ from api.store_checks import StoreUnreachable, migration_lock
 from projections.audit_export import csv_lines, verify_bundle, write_bundle
 from projections.audit_trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
 from projections.audit_verify import verify_trail
+from projections.leadership import copy_lease
 from projections.rebuild import RebuildRefused, rebuild
 from projections.sql_projection import EventNotApplicable
 
@@ -128,6 +130,9 @@ def _projections_rebuild(args: argparse.Namespace) -> int:
                     runtime.registry,
                     type(worker.projection)(),
                     check=runtime.rebuild_check(name),
+                    leases=partial(copy_lease, runtime.store.env)
+                    if runtime.store.is_postgres
+                    else None,
                     grace_seconds=args.grace,
                 )
             except RebuildRefused as refusal:

@@ -22,7 +22,9 @@ from typing import Any, Protocol
 
 import psycopg
 
-__all__ = ["AdvisoryLease", "Lease", "lease_key", "postgres_connect_kwargs"]
+from projections.read_model_store import ReadModelStore
+
+__all__ = ["AdvisoryLease", "Lease", "copy_lease", "lease_key", "postgres_connect_kwargs"]
 
 log = logging.getLogger("mandate.projections")
 
@@ -139,3 +141,9 @@ class AdvisoryLease:
         if conn is not None:
             with contextlib.suppress(psycopg.Error):  # already broken: nothing to release
                 conn.close()
+
+
+def copy_lease(env: Mapping[str, str], store: ReadModelStore) -> AdvisoryLease:
+    """The lease of one copy on the ledger's PostgreSQL schema: the name every process uses."""
+    schema = env.get("POSTGRES_SCHEMA") or "public"
+    return AdvisoryLease(env, f"{schema}.{store.prefix}")

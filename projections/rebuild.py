@@ -19,6 +19,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from projections.leadership import Lease
 from projections.read_model_store import ProjectionRegistry, ReadModelStore
 from projections.sql_projection import (
     EventNotApplicable,
@@ -55,14 +56,23 @@ def rebuild(
     grace_seconds: float = 5.0,
     batch_size: int = 2000,
     progress: Callable[[int], None] | None = None,
+    leases: Callable[[ReadModelStore], Lease] | None = None,
 ) -> RebuildResult:
-    """Rebuild ``projection`` from position 0 into a new copy, then switch readers to it."""
+    """Rebuild ``projection`` from position 0 into a new copy, then switch readers to it.
+
+    With ``leases`` (PostgreSQL) the rebuild holds the new copy's lease until it has caught up
+    after the switch, so the processes that move to the new copy stand by meanwhile instead of
+    racing it for the tail; the first of them to try afterwards takes the lease over.
+    """
     old_version = registry.active().get(projection.name, 1)
     new_version = old_version + 1
     stale = open_copy(ledger_env, projection, new_version, create=True)
     stale.drop()  # leftovers of an earlier rebuild that was interrupted
     store = open_copy(ledger_env, projection, new_version, create=True)
-    worker = ProjectionWorker(ledger, store, projection, batch_size=batch_size)
+    worker = ProjectionWorker(ledger, store, projection, batch_size=batch_size, leases=leases)
+    if worker.lease is not None and not worker.lease.acquire():
+        worker.lease.close()
+        raise RebuildRefused(f"another process is running {store.prefix}: is a rebuild under way?")
     started = time.perf_counter()
     events = 0
     try:
@@ -77,13 +87,18 @@ def rebuild(
         if check is not None:
             check(store)
     except EventNotApplicable as error:
+        _let_go(worker)
         store.drop()
         raise RebuildRefused(f"the log cannot be projected at {error}") from error
     except BaseException:
+        _let_go(worker)
         store.drop()
         raise
     registry.activate(projection.name, new_version)
-    worker.catch_up()
+    try:
+        worker.catch_up()
+    finally:
+        _let_go(worker)  # the processes that moved to this copy take it over
     store.close()
     time.sleep(grace_seconds)
     old = open_copy(ledger_env, projection, old_version, create=False)
@@ -97,3 +112,8 @@ def rebuild(
         events / seconds if seconds > 0 else 0.0,
         seconds,
     )
+
+
+def _let_go(worker: ProjectionWorker) -> None:
+    if worker.lease is not None:
+        worker.lease.close()

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from api.settings import store_config
 from domain.audit import acting_as
 from projections.audit_chain import CheckpointSigner
 from projections.audit_trail import AuditTrailProjection
-from projections.leadership import AdvisoryLease
+from projections.leadership import AdvisoryLease, copy_lease
+from projections.rebuild import RebuildRefused, rebuild
 from projections.sql_projection import ProjectionWorker, SqlProjection, open_copy
 from projections.temporal_index import TemporalIndexProjection
 from tests.integration.runtimes import started_runtime
@@ -315,3 +317,41 @@ def test_a_projection_runner_started_during_an_outage_waits_for_the_store(tmp_pa
         assert runner.wait(timeout=30) == 0
     assert runner.stderr is not None
     assert "retrying" in runner.stderr.read().decode()
+
+
+def test_a_rebuild_holds_the_new_copys_lease_until_it_hands_over(postgres_url: str) -> None:
+    runtime = started_runtime(postgres_url, run_projections=True, registry_watch_interval=0.05)
+    try:
+        _write_some([runtime], rounds=2)
+        env = runtime.store.env
+        taken = AdvisoryLease(env, f"{_schema(runtime)}.temporal_v2")
+        assert taken.acquire()
+        try:
+            with pytest.raises(RebuildRefused, match="another process is running temporal_v2"):
+                rebuild(
+                    runtime.ledger,
+                    env,
+                    runtime.registry,
+                    TemporalIndexProjection(),
+                    grace_seconds=0,
+                    leases=partial(copy_lease, env),
+                )
+        finally:
+            taken.close()
+        result = rebuild(
+            runtime.ledger,
+            env,
+            runtime.registry,
+            TemporalIndexProjection(),
+            grace_seconds=0.5,
+            leases=partial(copy_lease, env),
+        )
+        assert result.new_version == 2
+        head = _write_some([runtime], rounds=2)
+        _wait_copy(runtime.temporal, head)
+        assert runtime.temporal.store.prefix == "temporal_v2"
+        assert runtime.temporal.leading
+        assert runtime.temporal.conflicts == 0
+        _assert_equals_clean_rebuild(runtime, runtime.temporal)
+    finally:
+        runtime.stop()
