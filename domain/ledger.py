@@ -2,8 +2,9 @@
 
 Each command loads what it needs, asks one aggregate (or a few) to change — their guards
 raise before any event exists, so a refused command writes nothing — and saves everything
-that must commit together in a single ``save()``, whose last notification id is the
-ledger position handed back to the client.
+that must commit together in one transaction, whose last notification id is the
+ledger position handed back to the client. Commands that save at the same moment share
+that transaction (``domain.group_commit``); each still hears only its own outcome.
 
 Concurrency: saves are optimistic. When another writer extended one of our aggregates
 first, the save fails with an ``IntegrityError`` and the whole command is re-run against
@@ -19,9 +20,9 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 
 from domain.accounts import Account
 from domain.arns import assumed_role_arn, parse_principal_arn
@@ -34,6 +35,7 @@ from domain.entrustments import (
     scope_warnings,
 )
 from domain.errors import Conflict, FieldError, InvalidInput, NotFound
+from domain.group_commit import GroupCommitter
 from domain.identifiers import account_aggregate_id, name_claim_id, new_account_id
 from domain.instants import check_instant
 from domain.names import NameClaim
@@ -130,6 +132,9 @@ class Ledger(Application[UUID]):
         token_signer: SessionTokenSigner | None = None,
     ) -> None:
         super().__init__(env)
+        self._group: GroupCommitter[ProcessingEvent[UUID], Recording[UUID]] = GroupCommitter(
+            self._record, self._merged, lambda batch: len(batch.events)
+        )
         self.hasher = hasher
         self.token_signer = token_signer
         self.read_port: ReadPort = read_port or _NoReadPort()
@@ -150,10 +155,24 @@ class Ledger(Application[UUID]):
             ) from None
 
     def _commit(self, *aggregates: Aggregate) -> int:
-        recordings = self.save(*aggregates)
-        if not recordings:
+        """Save what one command changed — with other commands' changes when they queue up
+        (``GroupCommitter``) — and answer the position of its own last event."""
+        batch: ProcessingEvent[UUID] = ProcessingEvent()
+        batch.collect_events(*aggregates)
+        if not batch.events:
             return self.recorder.max_notification_id() or 0
+        recordings = self._group.commit(batch)
+        self._take_snapshots(batch)
+        self._notify(recordings)
         return int(recordings[-1].notification.id)
+
+    @staticmethod
+    def _merged(batches: list[ProcessingEvent[UUID]]) -> ProcessingEvent[UUID]:
+        merged: ProcessingEvent[UUID] = ProcessingEvent()
+        for batch in batches:
+            merged.events.extend(batch.events)
+            merged.aggregates.update(batch.aggregates)
+        return merged
 
     def _get(self, aggregate_id: UUID, kind: type[A]) -> A:
         try:
