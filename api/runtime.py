@@ -42,7 +42,7 @@ from projections.audit_chain import (
 from projections.audit_trail import GLOBAL_SCOPE, AuditTrailProjection
 from projections.decision_index import DecisionIndex
 from projections.follower import LogFollower
-from projections.leadership import AdvisoryLease
+from projections.leadership import AdvisoryLease, copy_lease
 from projections.log_notifications import LogListener
 from projections.read_model_store import ProjectionRegistry, ReadModelStore
 from projections.rebuild import RebuildRefused
@@ -253,8 +253,7 @@ class Runtime:
 
     def _lease(self, store: ReadModelStore) -> AdvisoryLease:
         """One runner per copy among every process on this schema (projections.leadership)."""
-        schema = self.store.env.get("POSTGRES_SCHEMA") or "public"
-        return AdvisoryLease(self.store.env, f"{schema}.{store.prefix}")
+        return copy_lease(self.store.env, store)
 
     @property
     def projection_workers(self) -> list[ProjectionWorker]:
