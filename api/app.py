@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api.body_limit import BodyLimitMiddleware
 from api.input_guard import InputGuardMiddleware
-from api.logs import configure_logging
+from api.logs import configure_logging, flush_request_lines
 from api.metrics import RequestObserver
 from api.problems import install_problem_handlers
 from api.request_ids import RequestIdMiddleware
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         try:
             yield
         finally:
+            flush_request_lines()  # the last requests' lines are written before we go
             if owned:
                 the_runtime.stop()
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import datetime
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.logs import JsonFormatter, configure_logging
+from api.logs import JsonFormatter, configure_logging, flush_request_lines, log_request
 from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, MandateClient
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -146,3 +147,21 @@ def test_the_log_format_is_json_or_text(capsys: pytest.CaptureFixture[str]) -> N
         assert logging.getLogger("mandate.requests").disabled
     finally:
         configure_logging("json")
+
+
+def test_request_lines_are_written_in_order_by_the_background_writer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A request hands its line over and returns; the writer writes each line once, in order,
+    with the time the request ended (not the time it was written)."""
+    configure_logging("json")
+    capsys.readouterr()
+    before = time.time()
+    for n in range(50):
+        log_request(f"order-{n}", None, "GET", "/healthz", 200, 0.0005)
+    assert flush_request_lines()
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if "order-" in x]
+    assert [line["request_id"] for line in lines] == [f"order-{n}" for n in range(50)]
+    assert {line["route"] for line in lines} == {"/healthz"}
+    stamp = datetime.fromisoformat(lines[0]["time"]).timestamp()
+    assert before - 0.002 <= stamp <= time.time()
