@@ -66,10 +66,14 @@ class LogFollower:
     def position(self) -> int:
         return self.projection.position
 
-    def catch_up(self) -> int:
-        """Apply everything the log holds beyond our position; return the new position."""
+    def catch_up(self, until: int | None = None) -> int:
+        """Apply everything the log holds beyond our position; return the new position.
+
+        With ``until``, nothing is read when, once our turn comes, another caller's catch-up
+        has already applied that far: concurrent writers then share one read, not one each.
+        """
         with self._lock:
-            while True:
+            while until is None or self.projection.position < until:
                 notifications = self.app.recorder.select_notifications(
                     self.projection.position, self.batch_size, inclusive_of_start=False
                 )
@@ -98,7 +102,7 @@ class LogFollower:
         if self.projection.position >= position:
             return True
         deadline = time.monotonic() + timeout
-        self.catch_up()
+        self.catch_up(until=position)
         with self._applied:
             while self.projection.position < position:
                 remaining = deadline - time.monotonic()
@@ -106,7 +110,7 @@ class LogFollower:
                     return False
                 self._applied.wait(min(remaining, self.poll_interval))
                 if self.projection.position < position:
-                    self.catch_up()
+                    self.catch_up(until=position)
         return True
 
     def start(self) -> None:
