@@ -281,7 +281,7 @@ class Runtime:
 
     def listen(self, wake: list[Callable[[], None]]) -> LogListener | None:
         """On PostgreSQL, call ``wake`` whenever any process commits events (LISTEN/NOTIFY)."""
-        if not self.store.is_postgres:
+        if not self.store.is_postgres or not self.settings.listen:
             return None
         channel = str(self.ledger.recorder.channel_name)  # type: ignore[attr-defined]
         listener = LogListener(self.store.env, channel, wake)

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         description="follow the log into the SQL projections (temporal index, audit trail) "
         "in this process; off where a dedicated `mandate projections run` worker does it",
     )
+    listen: bool = Field(
+        default=True,
+        description="PostgreSQL: LISTEN for the log's NOTIFY so every commit wakes this "
+        "process's followers at once; off, they only poll (MANDATE_POLL_INTERVAL), e.g. "
+        "behind a pooler in transaction mode, which cannot LISTEN",
+    )
 
     log_format: Literal["json", "text"] = Field(
         default="json",

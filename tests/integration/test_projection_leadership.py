@@ -355,3 +355,16 @@ def test_a_rebuild_holds_the_new_copys_lease_until_it_hands_over(postgres_url: s
         _assert_equals_clean_rebuild(runtime, runtime.temporal)
     finally:
         runtime.stop()
+
+
+def test_without_listen_a_process_follows_by_its_poll(postgres_url: str) -> None:
+    writer = started_runtime(postgres_url)
+    reader = started_runtime(postgres_url, listen=False, poll_interval=0.05)
+    try:
+        assert reader.listener is None
+        with acting_as(ACTOR):
+            position = writer.ledger.open_account("Polled").root_key.position
+        assert reader.follower.wait_for(position, WAIT)
+    finally:
+        reader.stop()
+        writer.stop()
