@@ -52,8 +52,8 @@ class Forbidden(Exception):
 class PositionNotReached(Exception):
     """``Min-Position`` is not applied here yet (→ 503 with Retry-After)."""
 
-    def __init__(self, wanted: int, applied: int) -> None:
-        super().__init__(f"position {wanted} is not yet applied here (applied: {applied})")
+    def __init__(self, wanted: int, applied: int, *, where: str = "here") -> None:
+        super().__init__(f"position {wanted} is not yet applied {where} (applied: {applied})")
         self.wanted = wanted
         self.applied = applied
 

@@ -58,8 +58,6 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
-from eventsourcing.application import Application
-
 from domain._condition_values import as_date
 from domain.arns import root_arn
 from domain.decisions import Subject, decide
@@ -69,6 +67,7 @@ from domain.policy import PolicyDocument
 from domain.secrets import SecretHasher
 from projections.decision_index import DecisionIndex
 from projections.ledger_time import ledger_time_after
+from projections.read_replica import LogSource
 from projections.views import RoleView
 
 __all__ = [
@@ -130,7 +129,7 @@ class AccessReview:
 
 
 def logged_events(
-    app: Application[UUID], up_to: int, batch: int = 1000, *, after: int = 0
+    app: LogSource, up_to: int, batch: int = 1000, *, after: int = 0
 ) -> Iterator[tuple[int, Any]]:
     """The events of the log after ``after``, up to position ``up_to``, in order, with positions."""
     recorder, mapper = app.recorder, app.mapper

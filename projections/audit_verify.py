@@ -21,10 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from eventsourcing.application import Application
 
 from projections.audit_chain import (
     GENESIS,
@@ -42,6 +40,7 @@ from projections.audit_trail import (
 )
 from projections.ledger_time import ledger_time_after
 from projections.read_model_store import ReadModelStore
+from projections.read_replica import LogSource
 
 __all__ = ["Verification", "derive_records", "verify_chain", "verify_trail"]
 
@@ -64,7 +63,7 @@ class Verification:
         }
 
 
-def derive_records(ledger: Application[UUID], account_id: str | None) -> Iterator[dict[str, Any]]:
+def derive_records(ledger: LogSource, account_id: str | None) -> Iterator[dict[str, Any]]:
     """The records the log implies, in order (only those concerning ``account_id`` if given)."""
     naming = AuditNaming()
     ledger_time: datetime | None = None
@@ -187,7 +186,7 @@ def _bad(checked: int, position: int, reason: str, signed: list[SignedCheckpoint
 
 
 def verify_trail(
-    ledger: Application[UUID],
+    ledger: LogSource,
     store: ReadModelStore,
     public_key: Ed25519PublicKey | None,
     account_id: str | None = None,
