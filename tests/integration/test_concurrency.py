@@ -265,3 +265,28 @@ def test_racing_creations_of_one_user_name_leave_exactly_one_user(runtime: Runti
     assert view is not None
     assert view.id == user_id
     assert [u.id for u in runtime.index.users_of(account)] == [user_id]
+
+
+def test_racing_creations_of_distinct_users_share_transactions_each_answered_its_own(
+    runtime: Runtime,
+) -> None:
+    """Group commit: concurrent creates of distinct users all succeed, some saved together in
+    one transaction, and each command answers the position of its own ``UserCreated``."""
+    ledger = runtime.ledger
+    account = runtime.write(
+        ADMIN, lambda: ledger.open_account("Acme"), lambda o: o.root_key.position
+    ).account_id
+    batches_before = ledger._group.batches
+    positions: list[int] = []
+    for round_ in range(5):  # a few races: at least one of them forms a batch on a busy machine
+
+        def create(i: int, round_: int = round_) -> int:
+            return ledger.create_user(account, f"u{round_}-{i}", None)
+
+        outcomes = race(runtime, create, int)
+        assert all(o.error is None for o in outcomes), [o.error for o in outcomes]
+        positions += [o.result for o in outcomes]
+    log = whole_log(runtime)
+    created = check_acknowledged(runtime, log, positions, "mandate:UserCreated.v1")
+    assert len({event.originator_id for event in created}) == len(positions)
+    assert ledger._group.batches > batches_before
