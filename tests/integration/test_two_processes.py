@@ -91,8 +91,10 @@ def test_authorize_waits_for_its_min_position_before_authenticating(store_url: s
     to reach the key's position first — in the body's ``min_position`` as in the header."""
     settings = Settings(database_url=store_url, hash_key=HASH_KEY, admin_token="t" * 40)
     writer = Runtime(settings, create_tables=True)
-    # the reader never polls on its own in this test: only a Min-Position wait catches it up
-    reader = Runtime(settings.model_copy(update={"poll_interval": 3600.0}), create_tables=False)
+    # the reader neither polls nor listens in this test: only a Min-Position wait catches it up
+    reader = Runtime(
+        settings.model_copy(update={"poll_interval": 3600.0, "listen": False}), create_tables=False
+    )
     writer.start()
     reader.start()
     try:
