@@ -122,6 +122,18 @@ async def reach_projection_head(runtime: Runtime, worker: ProjectionWorker) -> i
     """
     head = await anyio.to_thread.run_sync(runtime.head)
     timeout = runtime.settings.min_position_timeout
+    replica = runtime.replica
+    if replica is not None:
+        # Served from the read replica: its own replicated tracking must hold the head seen
+        # on arrival (which is at least any Min-Position the request carried).
+        name = worker.projection.name
+        if not await anyio.to_thread.run_sync(replica.wait_for, name, head, timeout):
+            stall = await anyio.to_thread.run_sync(worker.known_stall)
+            if stall is not None and stall.position <= head:  # it will never get there
+                raise ProjectionStalled(name, str(stall))
+            applied = await anyio.to_thread.run_sync(replica.position, name)
+            raise PositionNotReached(head, applied, where=f"on the read replica's {name} copy")
+        return head
     try:
         reached = await anyio.to_thread.run_sync(worker.wait_for, head, timeout)
     except EventNotApplicable as stalled:
@@ -129,6 +141,20 @@ async def reach_projection_head(runtime: Runtime, worker: ProjectionWorker) -> i
     if not reached:
         raise PositionNotReached(head, worker.position)
     return head
+
+
+async def reach_replica_log(runtime: Runtime, position: int | None = None) -> int | None:
+    """With a read replica, wait (bounded) until its log holds ``position`` — by default the
+    head seen now — and answer that position; None without a replica (read the primary)."""
+    replica = runtime.replica
+    if replica is None:
+        return None
+    wanted = await anyio.to_thread.run_sync(runtime.head) if position is None else position
+    timeout = runtime.settings.min_position_timeout
+    if not await anyio.to_thread.run_sync(replica.wait_for, None, wanted, timeout):
+        applied = await anyio.to_thread.run_sync(replica.head)
+        raise PositionNotReached(wanted, applied, where="on the read replica's log")
+    return wanted
 
 
 async def wait_for_min_position(runtime: Runtime, header: str | None) -> None:

@@ -45,6 +45,7 @@ from projections.follower import LogFollower
 from projections.leadership import AdvisoryLease, copy_lease
 from projections.log_notifications import LogListener
 from projections.read_model_store import ProjectionRegistry, ReadModelStore
+from projections.read_replica import LogSource, ReplicaReads
 from projections.rebuild import RebuildRefused
 from projections.sql_projection import ProjectionWorker, SqlProjection, open_copy
 from projections.temporal_index import TemporalIndexProjection
@@ -216,7 +217,48 @@ class Runtime:
             ),
             active.get("audit", 1),
         )
+        # As-of, effective permissions, access review and audit reads: from the replica
+        # when there is one (its own copies and tracking), else from the workers' copies.
+        self.replica: ReplicaReads | None = self._open_replica()
+        if self.replica is not None:
+            self.as_of = AsOfReader(self.replica.store("temporal"))
         self._stopping = threading.Event()
+
+    def _open_replica(self) -> ReplicaReads | None:
+        """The read-only side on ``MANDATE_READ_DATABASE_URL`` (the primary's schema)."""
+        url = self.settings.read_database_url
+        if url is None:
+            return None
+        config = store_config(
+            url,
+            pool_size=self.settings.postgres_pool_size,
+            store_timeout=self.settings.store_timeout,
+            reconnect_window=self.settings.store_reconnect_window,
+            conn_max_age=self.settings.store_conn_max_age,
+        )
+        if "POSTGRES_SCHEMA" in self.store.env and "POSTGRES_SCHEMA" not in config.env:
+            config.env["POSTGRES_SCHEMA"] = self.store.env["POSTGRES_SCHEMA"]
+        try:
+            probe(config, need_schema=True)
+            return ReplicaReads(
+                config.env,
+                [self.temporal.projection, self.audit.projection],
+                application_name=self.ledger.name,
+                mapper=self.ledger.mapper,
+            )
+        except Exception as error:
+            self.ledger.close()
+            raise StoreUnavailable(f"the read replica {config.display}: {error}") from error
+
+    @property
+    def audit_reads(self) -> ReadModelStore:
+        """The audit trail's copy that reads use: the replica's, or the worker's."""
+        return self.replica.store("audit") if self.replica is not None else self.audit.store
+
+    @property
+    def log_reads(self) -> LogSource:
+        """The log that replaying reads use (access review, verify): the replica's, or ours."""
+        return self.replica.log if self.replica is not None else self.ledger
 
     def _check_keys(self, signer: CheckpointSigner) -> None:
         """Refuse to start with keys other than those the store was written with."""
@@ -326,10 +368,15 @@ class Runtime:
                 continue
             store = open_copy(self.store.env, worker.projection, version, create=False)
             old = worker.retarget(store)
-            if worker is self.temporal:
+            if worker is self.temporal and self.replica is None:
                 self.as_of.store = store
             old.close()
             log.info("projection %s now reads %s", worker.projection.name, store.prefix)
+        if self.replica is not None:  # the replica's registry: the switch as replicated
+            for name, store in self.replica.follow_registry():
+                if name == "temporal":
+                    self.as_of.store = store
+                log.info("the read replica's %s now reads %s", name, store.prefix)
 
     def rebuild_check(self, name: str) -> Callable[[ReadModelStore], None] | None:
         """What a rebuilt copy of ``name`` must satisfy before readers switch to it.
@@ -411,6 +458,38 @@ class Runtime:
             }
         return lags
 
+    def replica_lags(self, head: int) -> dict[str, Any] | None:
+        """The read replica behind the primary's ``head``: its log and each copy it holds,
+        by position and in seconds (how long the oldest event it lacks has been committed)."""
+        if self.replica is None:
+            return None
+        replica_head = self.replica.head()
+        copies: dict[str, dict[str, object]] = {}
+        for name, store in self.replica.stores.items():
+            position = store.position()
+            copies[name] = {
+                "copy": store.prefix,
+                "position": position,
+                "lag_events": max(0, head - position),
+                "lag_seconds": self._waiting_since(position, head),
+            }
+        return {
+            "head": replica_head,
+            "lag_events": max(0, head - replica_head),
+            "lag_seconds": self._waiting_since(replica_head, head),
+            "projections": copies,
+        }
+
+    def _waiting_since(self, position: int, head: int) -> float:
+        """Seconds the first event after ``position`` has been in the log (0 at the head)."""
+        if position >= head:
+            return 0.0
+        pending = self.ledger.recorder.select_notifications(position, 1, inclusive_of_start=False)
+        with contextlib.suppress(Exception):  # an event that does not decode has no age
+            event: Any = self.ledger.mapper.to_domain_event(pending[0])
+            return round(max(0.0, time.time() - float(event.timestamp.timestamp())), 3)
+        return 0.0
+
     def _watch_registry(self) -> None:
         while not self._stopping.wait(self.settings.registry_watch_interval):
             try:
@@ -426,6 +505,8 @@ class Runtime:
         for worker in self.projection_workers:
             worker.stop()
             worker.store.close()
+        if self.replica is not None:
+            self.replica.close()
         self.ledger.close()
 
     def write(

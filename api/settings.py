@@ -24,6 +24,12 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///./mandate.db"
+    read_database_url: str | None = Field(
+        default=None,
+        description="a PostgreSQL streaming replica of database_url: as-of decisions, "
+        "effective permissions, access review and audit reads are served from it, checked "
+        "against its own replicated projection tracking (503 with Retry-After when behind)",
+    )
     state_dir: Path | None = Field(
         default=None,
         description="where generated keys live; default: beside the SQLite file, or '.'",
@@ -129,6 +135,14 @@ class Settings(BaseSettings):
             raise ValueError("MANDATE_HASH_KEY must be at least 32 characters")
         if self.token_signing_key is not None and len(self.token_signing_key) < 32:
             raise ValueError("MANDATE_TOKEN_SIGNING_KEY must be at least 32 characters")
+        if self.read_database_url is not None and not (
+            store_config(self.read_database_url).is_postgres
+            and store_config(self.database_url).is_postgres
+        ):
+            raise ValueError(
+                "MANDATE_READ_DATABASE_URL must be a postgresql:// replica of a PostgreSQL "
+                "MANDATE_DATABASE_URL"
+            )
         return self
 
     @property

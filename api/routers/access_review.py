@@ -75,7 +75,13 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, RuntimeDep, authorize_management, check_account_id
+from api.deps import (
+    CallerDep,
+    RuntimeDep,
+    authorize_management,
+    check_account_id,
+    reach_replica_log,
+)
 from api.problems import Busy, Forbidden
 from api.routers.history import check_instant
 from api.runtime import Runtime
@@ -176,7 +182,7 @@ def _run(
     position 0, and stops beyond ``MAX_INSTANTS`` or ``MAX_DECISIONS``.
     """
     up_to = runtime.head() if position is None else position
-    ledger = runtime.ledger
+    ledger = runtime.log_reads  # the read replica's log when there is one
     begin = _reviews_of(runtime).snapshots.start_for(
         start, up_to, lambda after: logged_events(ledger, up_to, after=after)
     )
@@ -253,6 +259,8 @@ async def access_review(
             retry_after=2,
         )
     try:
+        # From a read replica: its log must hold the head seen now (or the cursor's).
+        position = await reach_replica_log(runtime, position) or position
         review = await anyio.to_thread.run_sync(
             partial(_run, runtime, account_id, resource, action, start, end, position)
         )

@@ -92,7 +92,7 @@ def may_read_trail(runtime: Runtime, caller: Caller, account_id: str | None) -> 
 
 async def _page(runtime: Runtime, query: AuditQuery, limit: int) -> dict[str, Any]:
     await reach_projection_head(runtime, runtime.audit)
-    rows = await anyio.to_thread.run_sync(select_records, runtime.audit.store, query, limit + 1)
+    rows = await anyio.to_thread.run_sync(select_records, runtime.audit_reads, query, limit + 1)
     items = rows[:limit]
     more = len(rows) > limit
     return {
@@ -143,7 +143,7 @@ async def export_audit_events(
     """The whole selection, streamed: NDJSON (one record per line) or CSV."""
     may_read_trail(runtime, caller, account_id)
     await reach_projection_head(runtime, runtime.audit)
-    records = iter_records(runtime.audit.store, filters.query(account_id))
+    records = iter_records(runtime.audit_reads, filters.query(account_id))
     if export_format == "csv":
         return StreamingResponse(
             csv_lines(records),
@@ -166,7 +166,7 @@ async def verify_account_trail(
     may_read_trail(runtime, caller, account_id)
     await reach_projection_head(runtime, runtime.audit)
     result = await anyio.to_thread.run_sync(
-        verify_trail, runtime.ledger, runtime.audit.store, runtime.audit_public_key, account_id
+        verify_trail, runtime.log_reads, runtime.audit_reads, runtime.audit_public_key, account_id
     )
     return result.as_dict()
 
@@ -177,7 +177,7 @@ async def verify_global_trail(caller: CallerDep, runtime: RuntimeDep) -> dict[st
     may_read_trail(runtime, caller, None)
     await reach_projection_head(runtime, runtime.audit)
     result = await anyio.to_thread.run_sync(
-        verify_trail, runtime.ledger, runtime.audit.store, runtime.audit_public_key, None
+        verify_trail, runtime.log_reads, runtime.audit_reads, runtime.audit_public_key, None
     )
     return result.as_dict()
 
@@ -188,14 +188,14 @@ async def account_checkpoints(
 ) -> dict[str, Any]:
     """The signed heads of the account's chain, to verify an export offline."""
     may_read_trail(runtime, caller, account_id)
-    signed = await anyio.to_thread.run_sync(checkpoints, runtime.audit.store, account_id)
+    signed = await anyio.to_thread.run_sync(checkpoints, runtime.audit_reads, account_id)
     return {"items": [c.as_dict() for c in signed]}
 
 
 @router.get("/v1/audit/checkpoints")
 async def global_checkpoints(caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
     may_read_trail(runtime, caller, None)
-    signed = await anyio.to_thread.run_sync(checkpoints, runtime.audit.store, GLOBAL_SCOPE)
+    signed = await anyio.to_thread.run_sync(checkpoints, runtime.audit_reads, GLOBAL_SCOPE)
     return {"items": [c.as_dict() for c in signed]}
 
 

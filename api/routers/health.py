@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import RuntimeDep
 from api.metrics import RuntimeCollector, exposition
-from api.runtime import StoreUnavailable
+from api.runtime import Runtime, StoreUnavailable
 
 router = APIRouter(tags=["operations"])
 T = TypeVar("T")
@@ -87,11 +87,34 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     degraded = [text for text in stalls if text is not None]
     if skipped:
         degraded.append(f"the decision index passed over {skipped[-1]}")
+    replica = await _replica(runtime, head, deadline)
+    if replica is not None:
+        body["replica"] = replica
+        if "status" in replica:
+            degraded.append(f"the read replica is {replica['status']}")
+        elif float(replica["lag_seconds"]) > bound:
+            degraded.append(f"the read replica lags {replica['lag_seconds']} s (bound {bound} s)")
     if problems:
         body["status"] = "; ".join(problems + degraded)
     else:
         body["status"] = "degraded: " + "; ".join(degraded) if degraded else "ready"
     return JSONResponse(body, 503 if problems else 200)
+
+
+async def _replica(runtime: Runtime, head: int, deadline: float) -> dict[str, Any] | None:
+    """The read replica's lag behind ``head`` (positions and seconds), apart from the rest.
+
+    A replica that lags or cannot be reached degrades this process but does not make it
+    unready: writes and live decisions never touch it; the reads it serves answer 503.
+    """
+    if runtime.replica is None:
+        return None
+    try:
+        return await _within(
+            max(0.05, deadline - time.monotonic()), functools.partial(runtime.replica_lags, head)
+        )
+    except Exception as error:
+        return {"status": "unreachable", "detail": str(error) or "no answer in time"}
 
 
 def stall_text(projection: str, stalled: object) -> str | None:
