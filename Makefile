@@ -30,3 +30,4 @@ bench:
 	$(BIN)/python -m tests.bench.patterns
 	$(BIN)/python -m tests.bench.access_review
 	$(BIN)/python -m tests.bench.writes
+	$(BIN)/python -m tests.bench.startup

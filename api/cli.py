@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from api.store_checks import StoreUnreachable, migration_lock
 from projections.audit_export import csv_lines, verify_bundle, write_bundle
 from projections.audit_trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
 from projections.audit_verify import verify_trail
+from projections.index_snapshots import format_version
 from projections.leadership import copy_lease
 from projections.rebuild import RebuildRefused, rebuild
 from projections.sql_projection import EventNotApplicable
@@ -222,6 +223,44 @@ def _projections_status(_: argparse.Namespace) -> int:
         runtime.stop()
 
 
+def _index_snapshot(_: argparse.Namespace) -> int:
+    """Write a decision index snapshot at the head now (for cron, or before a big deploy).
+
+    The index starts as a serving process's does (the newest snapshot, then the tail), so
+    this costs the tail, not the log.
+    """
+    runtime = _open_runtime()
+    if runtime is None:
+        return 2
+    try:
+        loaded = runtime.restore_index()
+        runtime.index.replaying = True  # nothing is served from this index
+        runtime.follower.catch_up()
+        written = runtime.index_snapshots.write(runtime.index)
+        print(
+            f"mandate: index snapshot written at position {written.position} "
+            f"({written.size:,} bytes; started from {loaded or 'position 0'})"
+        )
+        return 0
+    finally:
+        runtime.stop()
+
+
+def _index_status(_: argparse.Namespace) -> int:
+    runtime = _open_runtime()
+    if runtime is None:
+        return 2
+    try:
+        stored = [
+            {**asdict(s), "usable": s.format_version == format_version()}
+            for s in runtime.index_snapshots.stored()
+        ]
+        print(json.dumps({"head": runtime.head(), "snapshots": stored}, indent=2))
+        return 0
+    finally:
+        runtime.stop()
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     """Re-derive the trail from the log; exit 1 and name the position when it disagrees."""
     runtime = _open_runtime()
@@ -318,6 +357,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbs.add_parser("status", help="each projection's copy, position and lag").set_defaults(
         run=_projections_status
     )
+    index = commands.add_parser("index", help="the decision index's snapshots")
+    index_verbs = index.add_subparsers(dest="verb", required=True)
+    index_verbs.add_parser("snapshot", help="write a snapshot at the head now").set_defaults(
+        run=_index_snapshot
+    )
+    index_verbs.add_parser("status", help="the stored snapshots").set_defaults(run=_index_status)
     audit = commands.add_parser("audit", help="verify and export the audit trail")
     audit_verbs = audit.add_subparsers(dest="verb", required=True)
     verify = audit_verbs.add_parser(

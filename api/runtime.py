@@ -42,6 +42,7 @@ from projections.audit_chain import (
 from projections.audit_trail import GLOBAL_SCOPE, AuditTrailProjection
 from projections.decision_index import DecisionIndex
 from projections.follower import LogFollower
+from projections.index_snapshots import IndexSnapshots, snapshot_lock
 from projections.leadership import AdvisoryLease, copy_lease
 from projections.log_notifications import LogListener
 from projections.read_model_store import ProjectionRegistry, ReadModelStore
@@ -198,6 +199,12 @@ class Runtime:
         self.registry = ProjectionRegistry(self.ledger.recorder.datastore)  # type: ignore[attr-defined]
         if self._create_read_models:
             self.registry.create_table()
+        # Snapshots of the decision index, so a start loads one and replays only the tail.
+        self.index_snapshots = IndexSnapshots(self.ledger.recorder.datastore, self.hasher)  # type: ignore[attr-defined]
+        if self._create_read_models:
+            self.index_snapshots.create_table()
+        self.index_snapshot_loaded = 0
+        """The position of the snapshot this process started from (0: replayed from 0)."""
         try:
             active = self.registry.active()
         except Exception as error:
@@ -302,8 +309,13 @@ class Runtime:
         return [self.temporal, self.audit]
 
     def start(self) -> None:
-        """Rebuild the index from position 0, then keep it and the SQL projections following."""
-        self.follower.catch_up()
+        """Load the index's newest snapshot (or replay from 0), then keep everything following."""
+        self.restore_index()
+        self.index.replaying = True  # nothing serves yet: no cache to invalidate
+        try:
+            self.follower.catch_up()
+        finally:
+            self.index.replaying = False
         self.follower.start()
         if self.settings.run_projections:
             for worker in self.projection_workers:
@@ -320,6 +332,52 @@ class Runtime:
             target=self._watch_terms, name="mandate-contract-terms", daemon=True
         )
         self._terms.start()
+        if self.settings.index_snapshot_every > 0:
+            self._snapshots_watch = threading.Thread(
+                target=self._watch_index_snapshots, name="mandate-index-snapshots", daemon=True
+            )
+            self._snapshots_watch.start()
+
+    def restore_index(self) -> int:
+        """Load the newest usable index snapshot into the (fresh) index; its position or 0.
+
+        Any failure (no table yet, no snapshot of this code's format, a MAC that does not
+        verify) leaves the index empty: the follower then replays the log from position 0.
+        """
+        if self.settings.index_snapshot_every <= 0 or self.index.position != 0:
+            return 0
+        started = time.perf_counter()
+        try:
+            loaded = self.index_snapshots.load_into(self.index)
+        except Exception as error:
+            log.warning("no index snapshot loaded (replaying from 0): %s", error)
+            return 0
+        if loaded:
+            seconds = time.perf_counter() - started
+            log.info("decision index loaded from its snapshot at %d in %.2f s", loaded, seconds)
+        self.index_snapshot_loaded = loaded
+        return loaded
+
+    def snapshot_index_if_due(self) -> int | None:
+        """Write an index snapshot when the index is ``index_snapshot_every`` past the newest.
+
+        Any process may: two writing at once write two positions (or one, at the same one).
+        The index is pickled under the follower's lock (no event applies meanwhile; decisions
+        go on), then written in its own transaction. Its position, or None when not due.
+        """
+        every = self.settings.index_snapshot_every
+        if every <= 0 or self.index.position - self.index_snapshots.newest_position() < every:
+            return None
+        written = self.index_snapshots.write(self.index, snapshot_lock(self.follower))
+        log.info("decision index snapshot written at %d (%d bytes)", written.position, written.size)
+        return written.position
+
+    def _watch_index_snapshots(self) -> None:
+        while not self._stopping.wait(self.settings.index_snapshot_interval):
+            try:
+                self.snapshot_index_if_due()
+            except Exception as error:  # an outage: try again at the next tick
+                log.warning("writing an index snapshot failed: %s", error)
 
     def listen(self, wake: list[Callable[[], None]]) -> LogListener | None:
         """On PostgreSQL, call ``wake`` whenever any process commits events (LISTEN/NOTIFY)."""

@@ -95,6 +95,15 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="seconds between checks for contracts whose term ended"
     )
     audit_checkpoint_every_events: int = Field(default=1000, ge=1)
+    index_snapshot_every: int = Field(
+        default=100_000,
+        ge=0,
+        description="write a decision index snapshot once the index is this many events past "
+        "the newest one, so a start replays only the tail (0: never write, never load)",
+    )
+    index_snapshot_interval: float = Field(
+        default=60.0, gt=0, description="seconds between checks for a due index snapshot"
+    )
     audit_checkpoint_every_seconds: float = Field(default=300.0, gt=0)
     run_projections: bool = Field(
         default=True,
