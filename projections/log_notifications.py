@@ -89,8 +89,10 @@ class LogListener:
                     self.last_error = None
                     backoff = 0.2
                     self._wake_all()  # what was committed while we were not listening
+                    # a short wait, so that stop() is answered within ~0.1 s (tests start
+                    # and stop hundreds of runtimes); waiting on a socket costs nothing
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0):
+                        for _ in conn.notifies(timeout=0.1):
                             self.notifications += 1
                             self._wake_all()
             except Exception as error:  # an outage: followers poll meanwhile; try again
