@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     poll_interval: float = 0.05
     postgres_pool_size: int = 5
     store_timeout: float = Field(
-        default=1.0,
+        default=0.75,
         gt=0,
         le=30,
         description="seconds a request waits for a PostgreSQL connection before it answers "
@@ -182,7 +182,7 @@ def store_config(
     *,
     create_table: bool = False,
     pool_size: int = 5,
-    store_timeout: float = 1.0,
+    store_timeout: float = 0.75,
     reconnect_window: float = 2.0,
     conn_max_age: float = 600.0,
 ) -> StoreConfig:

@@ -106,7 +106,7 @@ def bound_store(recorder: Recorder, env: Mapping[str, str]) -> None:
     datastore = getattr(recorder, "datastore", None)
     if not isinstance(datastore, PostgresDatastore):
         return
-    timeout = float(env.get(STORE_TIMEOUT, "1.0"))
+    timeout = float(env.get(STORE_TIMEOUT, "0.75"))
     pool = datastore.pool
     pool.timeout = timeout
     pool.reconnect_timeout = float(env.get(STORE_RECONNECT_WINDOW, "2.0"))
