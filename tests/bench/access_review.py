@@ -73,8 +73,11 @@ class ReviewHistory(History):
             self._touch(self.role, claim, events=2)
             self._save()
 
-    def grow_reviewed(self, target: int, rng: random.Random) -> None:
-        """Grow to ``target`` events: 1 step in 50 creates a user, 1 in 1,000 edits the trust."""
+    def grow_reviewed(
+        self, target: int, rng: random.Random, *, save_every: int = SAVE_EVERY
+    ) -> None:
+        """Grow to ``target`` events: 1 step in 50 creates a user, 1 in 1,000 edits the trust;
+        saved every ``save_every`` events (1: each step its own instant, as API calls are)."""
         head = self.head
         steps: list[Callable[[], None]] = [
             self._user_attachment,
@@ -94,7 +97,7 @@ class ReviewHistory(History):
                     self._edit_trust()
                 else:
                     rng.choices(steps, weights)[0]()
-                if self._pending >= SAVE_EVERY:
+                if self._pending >= save_every:
                     pending = self._pending
                     self._save()
                     head += pending

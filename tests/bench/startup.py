@@ -41,7 +41,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from api.runtime import Runtime
 from api.settings import Settings
-from domain.audit import acting_as
 from projections.audit_chain import CheckpointSigner
 from projections.audit_trail import AuditTrailProjection
 from projections.decision_index import DecisionIndex
@@ -51,7 +50,7 @@ from projections.rebuild import open_copy
 from projections.sql_projection import ProjectionWorker, SqlProjection
 from projections.temporal_index import TemporalIndexProjection
 from tests.bench.access_review import ReviewHistory
-from tests.bench.temporal import ACTOR, DEFAULT_POSTGRES, fresh_schema
+from tests.bench.temporal import DEFAULT_POSTGRES, fresh_schema
 
 SAVE_EVERY = 400
 BATCH = 1_000
@@ -62,30 +61,7 @@ class StartupHistory(ReviewHistory):
     """``ReviewHistory``'s churn and user creation, saved ``SAVE_EVERY`` events at a time."""
 
     def grow_batched(self, target: int, rng: random.Random) -> None:
-        head = self.head
-        steps: list[Callable[[], None]] = [
-            self._user_attachment,
-            self._group_attachment,
-            self._membership,
-            self._new_version,
-            self._switch_default,
-            self._access_key,
-        ]
-        weights = [0.30, 0.15, 0.30, 0.10, 0.10, 0.05]
-        with acting_as(ACTOR):
-            while head + self._pending < target:
-                draw = rng.random()
-                if draw < 0.02:
-                    self._create_user()
-                elif draw < 0.021:
-                    self._edit_trust()
-                else:
-                    rng.choices(steps, weights)[0]()
-                if self._pending >= SAVE_EVERY:
-                    pending = self._pending
-                    self._save()
-                    head += pending
-        self._save()
+        self.grow_reviewed(target, rng, save_every=SAVE_EVERY)
 
 
 def _settings(url: str, **more: Any) -> Settings:
