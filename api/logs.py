@@ -22,7 +22,7 @@ import queue
 import sys
 import threading
 import time
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 __all__ = [
     "CALLER_KEY",
@@ -107,7 +107,18 @@ def configure_logging(log_format: Literal["json", "text"], *, requests: bool = T
     REQUESTS.disabled = not requests
 
 
-_Line = tuple[float, str | None, str | None, str, str, int, float]
+class _Line(NamedTuple):
+    """One request's line as handed to the writer: the request's own time and its fields."""
+
+    created: float
+    request_id: str | None
+    caller: str | None
+    method: str
+    route: str
+    status: int
+    seconds: float
+
+
 _pending: queue.SimpleQueue[_Line | threading.Event] = queue.SimpleQueue()
 _writer: list[threading.Thread] = []
 _writer_lock = threading.Lock()
@@ -125,7 +136,7 @@ def log_request(
     the background writer."""
     if not _writer:
         _start_writer()
-    _pending.put((time.time(), request_id, caller, method, route, status, seconds))
+    _pending.put(_Line(time.time(), request_id, caller, method, route, status, seconds))
 
 
 def flush_request_lines(timeout: float = 5.0) -> bool:
@@ -152,40 +163,26 @@ def _write_lines() -> None:
             item.set()
             continue
         try:
-            _write_line(*item)
+            _write_line(item)
         except Exception:  # a log line must never kill the writer
             logging.getLogger("mandate").exception("a request's log line could not be written")
 
 
-def _write_line(
-    created: float,
-    request_id: str | None,
-    caller: str | None,
-    method: str,
-    route: str,
-    status: int,
-    seconds: float,
-) -> None:
+def _write_line(line: _Line) -> None:
     if REQUESTS.disabled or not REQUESTS.isEnabledFor(logging.INFO):
         return
-    duration_ms = round(seconds * 1000, 3)
+    duration_ms = round(line.seconds * 1000, 3)
     record = REQUESTS.makeRecord(
         REQUESTS.name,
         logging.INFO,
         __file__,
         0,
         "%s %s %d %.3f ms",
-        (method, route, status, duration_ms),
+        (line.method, line.route, line.status, duration_ms),
         None,
-        extra={
-            "request_id": request_id,
-            "caller": caller,
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_ms": duration_ms,
-        },
+        # every field of the line by name; duration_ms, the one it lacks, from above
+        extra={field: getattr(line, field, duration_ms) for field in _FIELDS},
     )
-    record.created = created
-    record.msecs = (created - int(created)) * 1000
+    record.created = line.created
+    record.msecs = (line.created - int(line.created)) * 1000
     REQUESTS.handle(record)
