@@ -9,6 +9,7 @@ uvicorn exactly as a client's would: no ``TestClient``, no ASGI shortcut.
 from __future__ import annotations
 
 import base64
+import contextlib
 import secrets
 import socket
 import threading
@@ -160,7 +161,15 @@ def api(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ma
         state_dir=state_dir,
         audit_checkpoint_every_events=5,
     )
-    runtime = Runtime(settings, create_tables=True)
+    with serving(Runtime(settings, create_tables=True)) as client:
+        yield client
+
+
+@contextlib.contextmanager
+def serving(runtime: Runtime) -> Iterator[MandateClient]:
+    """Serve the real app of ``runtime`` under uvicorn on a loopback port; yield a client.
+
+    The runtime is stopped when the server is."""
     # The socket is bound here and handed to uvicorn, so no other process can take the
     # port between choosing it and listening on it.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,13 +20,11 @@ from typing import Any
 
 import psycopg
 import pytest
-import uvicorn
 
-from api.app import create_app
 from api.runtime import Runtime
 from api.settings import Settings
 from tests.conftest import _free_port
-from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, MandateClient
+from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, MandateClient, serving
 from tests.e2e.test_store_outage import Cluster
 
 pytestmark = pytest.mark.postgres
@@ -114,29 +110,8 @@ def api(
     while standby.sql("SELECT to_regclass('public.mandate_projection_versions')")[0] is None:
         assert time.monotonic() < deadline, "the standby never received the schema"
         time.sleep(0.05)
-    runtime = Runtime(_settings(primary, standby, state), create_tables=False)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(runtime=runtime), host="127.0.0.1", port=port, log_level="error"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the server exited"
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    try:
-        with MandateClient(f"http://127.0.0.1:{port}", runtime) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        runtime.stop()
-        sock.close()
+    with serving(Runtime(_settings(primary, standby, state), create_tables=False)) as client:
+        yield client
 
 
 def _reads(api: MandateClient, account: str, root: Any, position: int) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import tempfile
 import threading
 import time
@@ -24,13 +23,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
 from api.runtime import Runtime
 from api.settings import Settings
 from tests.conftest import _find_server_binaries, _free_port, _run
-from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, Headers, MandateClient
+from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, Headers, MandateClient, serving
 
 pytestmark = pytest.mark.postgres
 
@@ -110,29 +107,8 @@ def api(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         hash_key=HASH_KEY,
         state_dir=tmp_path_factory.mktemp("state"),
     )
-    runtime = Runtime(settings, create_tables=True)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(runtime=runtime), host="127.0.0.1", port=port, log_level="error"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the server exited"
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    try:
-        with MandateClient(f"http://127.0.0.1:{port}", runtime) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        runtime.stop()
-        sock.close()
+    with serving(Runtime(settings, create_tables=True)) as client:
+        yield client
 
 
 class Load:
