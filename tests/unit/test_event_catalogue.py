@@ -1,0 +1,714 @@
+"""The catalogue of Mandate's domain events, pinned: what is stored must never move.
+
+Stored events are named by their ``TOPIC`` and carry their dataclass fields as JSON in field
+order; a read model dispatches on the event class. So every event class reachable from the
+aggregates is pinned here — its ``__qualname__``, its ``TOPIC`` and its field names in
+order — with each aggregate's ``TOPIC``, and one sample of every concrete event is mapped
+through the ledger's own mapper and its stored state compared with a digest taken before the
+events were declared as explicit classes. Changing any of these is a migration (an upcast or
+a new ``.vN`` topic), not an edit of this table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+import pytest
+from eventsourcing.domain import Aggregate, CanInitAggregate, CanMutateAggregate
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import resolve_topic
+
+from domain.accounts import Account
+from domain.audit import AuditContext, acting_as
+from domain.entrustments import Delegation, Entrustment
+from domain.ledger import Ledger
+from domain.names import NameClaim
+from domain.policies import ManagedPolicy
+from domain.principals import Group, User
+from domain.roles import Role
+from domain.secrets import SecretHasher
+from domain.sessions import Session
+
+AGGREGATES: tuple[type[Any], ...] = (
+    Account,
+    User,
+    Group,
+    ManagedPolicy,
+    Role,
+    Session,
+    Entrustment,
+    Delegation,
+    NameClaim,
+)
+
+# Generated from the aggregates as they were before the events became explicit classes.
+AGGREGATE_TOPICS = {
+    "Account": "mandate:Account.v1",
+    "User": "mandate:User.v1",
+    "Group": "mandate:Group.v1",
+    "ManagedPolicy": "mandate:ManagedPolicy.v1",
+    "Role": "mandate:Role.v1",
+    "Session": "mandate:Session.v1",
+    "Entrustment": "mandate:Entrustment.v1",
+    "Delegation": "mandate:Delegation.v1",
+    "NameClaim": "mandate:NameClaim.v1",
+}
+EVENT_CLASSES = [
+    (
+        "Account.Event",
+        "mandate:Account.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Account.AccountOpened",
+        "mandate:AccountOpened.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "account_id",
+            "name",
+            "root_access_key_id",
+            "root_secret_hash",
+        ),
+    ),
+    (
+        "Account.AccountClosed",
+        "mandate:AccountClosed.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Account.RootAccessKeyRotated",
+        "mandate:RootAccessKeyRotated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "access_key_id",
+            "secret_hash",
+            "previous_access_key_id",
+        ),
+    ),
+    (
+        "Account.Created",
+        "mandate:Account.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
+    (
+        "User.Event",
+        "mandate:User.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "User.UserCreated",
+        "mandate:UserCreated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "account_id",
+            "user_name",
+            "display_name",
+        ),
+    ),
+    (
+        "User.UserUpdated",
+        "mandate:UserUpdated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "user_name",
+            "display_name",
+            "previous_user_name",
+        ),
+    ),
+    (
+        "User.UserDeleted",
+        "mandate:UserDeleted.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "User.AccessKeyCreated",
+        "mandate:AccessKeyCreated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "access_key_id",
+            "secret_hash",
+        ),
+    ),
+    (
+        "User.AccessKeyDisabled",
+        "mandate:AccessKeyDisabled.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "access_key_id"),
+    ),
+    (
+        "User.AccessKeyEnabled",
+        "mandate:AccessKeyEnabled.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "access_key_id"),
+    ),
+    (
+        "User.AccessKeyDeleted",
+        "mandate:AccessKeyDeleted.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "access_key_id"),
+    ),
+    (
+        "User.UserAddedToGroup",
+        "mandate:UserAddedToGroup.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "group_id", "group_name"),
+    ),
+    (
+        "User.UserRemovedFromGroup",
+        "mandate:UserRemovedFromGroup.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "group_id", "group_name"),
+    ),
+    (
+        "User.PolicyAttached",
+        "mandate:User.PolicyAttached.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "policy_type",
+            "policy_name",
+            "policy_id",
+        ),
+    ),
+    (
+        "User.PolicyDetached",
+        "mandate:User.PolicyDetached.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "policy_type",
+            "policy_name",
+            "policy_id",
+        ),
+    ),
+    (
+        "User.Created",
+        "mandate:User.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
+    (
+        "Group.Event",
+        "mandate:Group.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Group.GroupCreated",
+        "mandate:GroupCreated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "account_id",
+            "group_name",
+            "comments",
+        ),
+    ),
+    (
+        "Group.GroupDeleted",
+        "mandate:GroupDeleted.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Group.PolicyAttached",
+        "mandate:Group.PolicyAttached.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "policy_type",
+            "policy_name",
+            "policy_id",
+        ),
+    ),
+    (
+        "Group.PolicyDetached",
+        "mandate:Group.PolicyDetached.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "policy_type",
+            "policy_name",
+            "policy_id",
+        ),
+    ),
+    (
+        "Group.Created",
+        "mandate:Group.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
+    (
+        "ManagedPolicy.Event",
+        "mandate:ManagedPolicy.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "ManagedPolicy.PolicyCreated",
+        "mandate:PolicyCreated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "account_id",
+            "policy_name",
+            "description",
+            "document",
+        ),
+    ),
+    (
+        "ManagedPolicy.PolicyVersionCreated",
+        "mandate:PolicyVersionCreated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "version_id",
+            "document",
+            "set_as_default",
+        ),
+    ),
+    (
+        "ManagedPolicy.DefaultPolicyVersionSet",
+        "mandate:DefaultPolicyVersionSet.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "version_id",
+            "previous_version_id",
+        ),
+    ),
+    (
+        "ManagedPolicy.PolicyVersionDeleted",
+        "mandate:PolicyVersionDeleted.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "version_id"),
+    ),
+    (
+        "ManagedPolicy.PolicyDeleted",
+        "mandate:PolicyDeleted.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "ManagedPolicy.Created",
+        "mandate:ManagedPolicy.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
+    (
+        "Role.Event",
+        "mandate:Role.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Role.RoleCreated",
+        "mandate:RoleCreated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "account_id",
+            "role_name",
+            "description",
+            "trust_policy",
+            "max_session_duration",
+        ),
+    ),
+    (
+        "Role.RoleUpdated",
+        "mandate:RoleUpdated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "description",
+            "max_session_duration",
+        ),
+    ),
+    (
+        "Role.RoleTrustPolicyUpdated",
+        "mandate:RoleTrustPolicyUpdated.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "trust_policy"),
+    ),
+    (
+        "Role.RoleSessionsRevoked",
+        "mandate:RoleSessionsRevoked.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "issued_before"),
+    ),
+    (
+        "Role.RoleDeleted",
+        "mandate:RoleDeleted.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Role.PolicyAttached",
+        "mandate:Role.PolicyAttached.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "policy_type",
+            "policy_name",
+            "policy_id",
+        ),
+    ),
+    (
+        "Role.PolicyDetached",
+        "mandate:Role.PolicyDetached.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "policy_type",
+            "policy_name",
+            "policy_id",
+        ),
+    ),
+    (
+        "Role.Created",
+        "mandate:Role.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
+    (
+        "Session.Event",
+        "mandate:Session.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Session.SessionIssued",
+        "mandate:SessionIssued.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "access_key_id",
+            "secret_hash",
+            "account_id",
+            "role_id",
+            "role_name",
+            "role_session_name",
+            "source_arn",
+            "source_account_id",
+            "source_user_id",
+            "parent_access_key_id",
+            "session_policy",
+            "issued_at",
+            "expiration",
+        ),
+    ),
+    (
+        "Session.SessionRevoked",
+        "mandate:SessionRevoked.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Session.Created",
+        "mandate:Session.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
+    (
+        "Entrustment.Event",
+        "mandate:Entrustment.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Entrustment.EntrustmentGranted",
+        "mandate:EntrustmentGranted.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "account_id",
+            "trustee_account_id",
+            "role_name",
+            "scope",
+            "scope_policies",
+            "contract_ref",
+            "starts_at",
+            "ends_at",
+            "description",
+        ),
+    ),
+    (
+        "Entrustment.EntrustmentAmended",
+        "mandate:EntrustmentAmended.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "scope", "scope_policies"),
+    ),
+    (
+        "Entrustment.EntrustmentRevoked",
+        "mandate:EntrustmentRevoked.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Entrustment.EntrustmentEnded",
+        "mandate:EntrustmentEnded.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Entrustment.Created",
+        "mandate:Entrustment.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
+    (
+        "Delegation.Event",
+        "mandate:Delegation.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Delegation.DelegationGranted",
+        "mandate:DelegationGranted.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "delegation_id",
+            "account_id",
+            "entrustment_id",
+            "entrustment_account_id",
+            "grantee_arn",
+            "grantee_kind",
+            "grantee_id",
+            "scope",
+            "ends_at",
+        ),
+    ),
+    (
+        "Delegation.DelegationRevoked",
+        "mandate:DelegationRevoked.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Delegation.Created",
+        "mandate:Delegation.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
+    (
+        "NameClaim.Event",
+        "mandate:NameClaim.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "NameClaim.NameClaimed",
+        "mandate:NameClaimed.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "account_id",
+            "kind",
+            "name",
+            "entity_id",
+        ),
+    ),
+    (
+        "NameClaim.NameReclaimed",
+        "mandate:NameReclaimed.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "entity_id"),
+    ),
+    (
+        "NameClaim.NameReleased",
+        "mandate:NameReleased.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "entity_id"),
+    ),
+    (
+        "NameClaim.Created",
+        "mandate:NameClaim.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
+]
+
+# The first 128 bits of the sha256 of the stored state of ``sample(cls)``, taken before the
+# events became explicit classes.
+STORED_STATE_SHA256: dict[str, str] = {
+    "mandate:AccountOpened.v1": "f59b4f0def157292cb71aad2f41d87b1",
+    "mandate:AccountClosed.v1": "5a89751197dfe2f9ca925d99c83f5385",
+    "mandate:RootAccessKeyRotated.v1": "55acd0b85f3b1b842bb215c4489be200",
+    "mandate:UserCreated.v1": "0cc55ccd5de607cf371ccadd4eb4b904",
+    "mandate:UserUpdated.v1": "977091140e998295482040e3c496b27b",
+    "mandate:UserDeleted.v1": "5a89751197dfe2f9ca925d99c83f5385",
+    "mandate:AccessKeyCreated.v1": "138ce3020f28cc3723fa0ad0bd3630fb",
+    "mandate:AccessKeyDisabled.v1": "d9688507a6982fe87fd7b76d62f50c91",
+    "mandate:AccessKeyEnabled.v1": "d9688507a6982fe87fd7b76d62f50c91",
+    "mandate:AccessKeyDeleted.v1": "d9688507a6982fe87fd7b76d62f50c91",
+    "mandate:UserAddedToGroup.v1": "94c6b21de5688cdb8695b7bb3bb376e0",
+    "mandate:UserRemovedFromGroup.v1": "94c6b21de5688cdb8695b7bb3bb376e0",
+    "mandate:User.PolicyAttached.v1": "673bef2ce844d5736f1821c97a101170",
+    "mandate:User.PolicyDetached.v1": "673bef2ce844d5736f1821c97a101170",
+    "mandate:GroupCreated.v1": "483f02ea863d0c46105a456376e38538",
+    "mandate:GroupDeleted.v1": "5a89751197dfe2f9ca925d99c83f5385",
+    "mandate:Group.PolicyAttached.v1": "673bef2ce844d5736f1821c97a101170",
+    "mandate:Group.PolicyDetached.v1": "673bef2ce844d5736f1821c97a101170",
+    "mandate:PolicyCreated.v1": "070a0bc4bc879c87e203edabeed46600",
+    "mandate:PolicyVersionCreated.v1": "ffddf5d1b8ab935c2dc53380323077ab",
+    "mandate:DefaultPolicyVersionSet.v1": "3ea2c64bef9cd0b62a7c90d05d022c9e",
+    "mandate:PolicyVersionDeleted.v1": "5b22dc359ca83eb172d1d1febd624b63",
+    "mandate:PolicyDeleted.v1": "5a89751197dfe2f9ca925d99c83f5385",
+    "mandate:RoleCreated.v1": "58e3cfa5c924c58de1e924a4d40cc31e",
+    "mandate:RoleUpdated.v1": "d5c5e4aceae0cf4f5cf441eb5add03b1",
+    "mandate:RoleTrustPolicyUpdated.v1": "05114b3593cb6d192b5120013677eb10",
+    "mandate:RoleSessionsRevoked.v1": "cad7b7cf52464cf99eec9b981c7cb25c",
+    "mandate:RoleDeleted.v1": "5a89751197dfe2f9ca925d99c83f5385",
+    "mandate:Role.PolicyAttached.v1": "673bef2ce844d5736f1821c97a101170",
+    "mandate:Role.PolicyDetached.v1": "673bef2ce844d5736f1821c97a101170",
+    "mandate:SessionIssued.v1": "c4be786afe508accf640c62eeeba9cf7",
+    "mandate:SessionRevoked.v1": "5a89751197dfe2f9ca925d99c83f5385",
+    "mandate:EntrustmentGranted.v1": "14f496cc25f863ff0dfad5dfe9d8a6d1",
+    "mandate:EntrustmentAmended.v1": "ca201e99f69315d295411244c5372c4f",
+    "mandate:EntrustmentRevoked.v1": "5a89751197dfe2f9ca925d99c83f5385",
+    "mandate:EntrustmentEnded.v1": "5a89751197dfe2f9ca925d99c83f5385",
+    "mandate:DelegationGranted.v1": "0c8b289b5691babf6d82f8b6e1ed6694",
+    "mandate:DelegationRevoked.v1": "5a89751197dfe2f9ca925d99c83f5385",
+    "mandate:NameClaimed.v1": "0d46ca54af844ca8fe4461f9e7df19c1",
+    "mandate:NameReclaimed.v1": "63343ac8ae1e3d88605ddd5660f9dc80",
+    "mandate:NameReleased.v1": "63343ac8ae1e3d88605ddd5660f9dc80",
+}
+
+
+def event_classes(aggregate: type[Aggregate]) -> Iterator[type[Any]]:
+    for value in vars(aggregate).values():
+        if isinstance(value, type) and issubclass(value, CanMutateAggregate):
+            yield value
+
+
+def named_event_classes() -> Iterator[type[Any]]:
+    """The concrete events (what is stored), not the ``Event``/``Created`` bases."""
+    for aggregate in AGGREGATES:
+        for cls in event_classes(aggregate):
+            if cls.__name__ not in ("Event", "Created"):
+                yield cls
+
+
+def test_every_aggregate_keeps_its_topic() -> None:
+    assert {a.__qualname__: vars(a)["TOPIC"] for a in AGGREGATES} == AGGREGATE_TOPICS
+    for aggregate in AGGREGATES:
+        assert resolve_topic(aggregate.TOPIC) is aggregate
+
+
+def test_every_event_class_keeps_its_name_topic_and_fields_in_order() -> None:
+    found = [
+        (cls.__qualname__, cls.TOPIC, tuple(f.name for f in dataclasses.fields(cls)))
+        for aggregate in AGGREGATES
+        for cls in event_classes(aggregate)
+    ]
+    assert sorted(found) == sorted(EVENT_CLASSES)
+    assert len(found) == len(EVENT_CLASSES)
+
+
+@pytest.mark.parametrize("cls", list(named_event_classes()), ids=lambda c: c.__qualname__)
+def test_each_concrete_event_resolves_from_its_topic(cls: type[Any]) -> None:
+    assert resolve_topic(cls.TOPIC) is cls
+
+
+# --- the stored state ------------------------------------------------------------------------
+
+_NS = UUID("6d0f7c52-2f1e-4c0e-9a57-3f5b8c1d2e40")
+_AT = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+_AUDIT = AuditContext(
+    actor="acs:ram::1837465920374651:root",
+    credential="LTAIsample",
+    request_id="req-1",
+    source_ip="192.0.2.7",
+    reason="pinned",
+)
+
+
+def _aggregate_of(cls: type[Any]) -> type[Any]:
+    return next(a for a in AGGREGATES if a.__qualname__ == cls.__qualname__.split(".")[0])
+
+
+def _value(cls: type[Any], field: dataclasses.Field[Any]) -> Any:
+    """A deterministic value for ``field``, chosen by its declared type."""
+    if field.name == "originator_version":
+        return 1
+    if field.name == "originator_topic":
+        return _aggregate_of(cls).TOPIC
+    kind = str(field.type).removesuffix(" | None")
+    samples: dict[str, Any] = {
+        "UUID": uuid5(_NS, field.name),
+        "str": f"{field.name}-sample",
+        "list[str]": [f"{field.name}-a", f"{field.name}-b"],
+        "datetime": _AT,
+        "int": 3_600,
+        "bool": True,
+    }
+    return samples[kind]
+
+
+def sample(cls: type[Any]) -> Any:
+    """One instance of the event class with every field set, audit included."""
+    kwargs = {f.name: _value(cls, f) for f in dataclasses.fields(cls) if f.init}
+    with acting_as(_AUDIT):
+        return cls(**kwargs)
+
+
+_LEDGER = Ledger(
+    {"PERSISTENCE_MODULE": "eventsourcing.popo"}, hasher=SecretHasher("k", {"k": b"k" * 32})
+)
+
+
+def stored(event: Any) -> tuple[str, bytes]:
+    record = _LEDGER.mapper.to_stored_event(event)
+    assert isinstance(record, StoredEvent)
+    return record.topic, record.state
+
+
+def digest(state: bytes) -> str:
+    return hashlib.sha256(state).hexdigest()[:32]
+
+
+@pytest.mark.parametrize("cls", list(named_event_classes()), ids=lambda c: c.__qualname__)
+def test_each_event_is_stored_exactly_as_before_and_reads_back(cls: type[Any]) -> None:
+    event = sample(cls)
+    assert event.audit == _AUDIT.as_dict()
+    topic, state = stored(event)
+    assert topic == cls.TOPIC
+    assert digest(state) == STORED_STATE_SHA256[topic], state.decode()
+    back: Any = _LEDGER.mapper.to_domain_event(StoredEvent(event.originator_id, 1, topic, state))
+    assert type(back) is cls
+    assert back == event
+    if issubclass(cls, CanInitAggregate):
+        assert resolve_topic(back.originator_topic) is _aggregate_of(cls)
+
+
+def test_the_stored_table_covers_every_concrete_event() -> None:
+    assert sorted(STORED_STATE_SHA256) == sorted(c.TOPIC for c in named_event_classes())
