@@ -32,12 +32,17 @@ import http.client
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -47,23 +52,31 @@ from eventsourcing.domain import Aggregate
 from psycopg import sql
 
 from tests.bench.harness import (
+    ADMIN_TOKEN,
     Api,
+    Target,
     add_postgres_option,
     basic,
     code_version,
+    find_wrk,
     load_average,
+    lua_string,
     machine,
     mandate_servers,
+    parse_wrk,
     percentile,
     postgres_schema,
+    run_wrk,
+    wrk_load,
 )
 
 SCHEMA_PREFIX = "mandate_bench_writes_"
-CONCURRENCIES = (1, 8, 32)
+CONCURRENCIES = (1, 8, 16, 32)
 RAW_CONNECTIONS = 32
 FLIP_EVENTS = 1_600
 P99_TARGET_MS = 50.0
 RATIO_TARGET = 1.0
+HISTORY_FLAT = 0.8  # the long log's write rate over the fresh one's, at least
 SESSION_NAME = "bench-writes"
 TAG = "@TAG@"
 
@@ -237,6 +250,159 @@ def write_load(
     )
 
 
+# wrk's Lua: a body of its own for every request (the run's tag, the thread's number and a
+# counter), and the answers counted by status, summed over the threads when the run is done.
+_WRK_WRITES = """
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+function init(args)
+  n, ok, conflicts, failures = 0, 0, 0, 0
+end
+function request()
+  n = n + 1
+  local tag = RUN .. "-" .. tid .. "-" .. n
+  return wrk.format(nil, nil, nil, (string.gsub(BODY, "@TAG@", tag)))
+end
+function response(status, headers, body)
+  if status == 200 or status == 201 then ok = ok + 1
+  elseif status == 409 then conflicts = conflicts + 1
+  else failures = failures + 1 end
+end
+function done(summary, latency, requests)
+  local o, c, f = 0, 0, 0
+  for _, t in ipairs(threads) do
+    o = o + t:get("ok"); c = c + t:get("conflicts"); f = f + t:get("failures")
+  end
+  local errors = summary.errors
+  f = f + errors.connect + errors.read + errors.write + errors.timeout
+  io.write(string.format("ANSWERS ok=%d conflicts=%d failures=%d seconds=%.3f\\n",
+    o, c, f, summary.duration / 1e6))
+end
+"""
+
+
+def wrk_write_script(shape: WriteShape, run: str) -> str:
+    """The Lua script for one wrk run of ``shape``, its bodies tagged ``run``-thread-n."""
+    lines = [
+        f"wrk.method = {lua_string(shape.method)}",
+        *(f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in shape.headers.items()),
+        f"RUN = {lua_string(run)}",
+        f"BODY = {lua_string(shape.body)}",
+    ]
+    return "\n".join(lines) + _WRK_WRITES
+
+
+def wrk_write_load(
+    wrk: str,
+    url: str,
+    shape: WriteShape,
+    *,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    workdir: Path,
+) -> WriteRun:
+    """A ``warmup`` wrk run, then ``duration`` seconds measured; every body distinct. The
+    latencies are wrk's (over every answer, conflicts and failures included)."""
+    script = workdir / "wrk-write.lua"
+    run = uuid.uuid4().hex[:8]
+    script.write_text(wrk_write_script(shape, f"w{run}"))
+    run_wrk(wrk, script, url + shape.path, concurrency=concurrency, seconds=warmup)
+    script.write_text(wrk_write_script(shape, f"m{run}"))
+    output = run_wrk(wrk, script, url + shape.path, concurrency=concurrency, seconds=duration)
+    result, _ = parse_wrk(output, shape.label, concurrency)
+    answers = re.search(r"ANSWERS ok=(\d+) conflicts=(\d+) failures=(\d+) seconds=([\d.]+)", output)
+    if answers is None:
+        raise RuntimeError(f"wrk's report has no ANSWERS line:\n{output}")
+    ok, conflicts, failures = (int(answers.group(i)) for i in (1, 2, 3))
+    return WriteRun(
+        shape.label,
+        concurrency,
+        ok / float(answers.group(4)),
+        result.p50_ms,
+        result.p99_ms,
+        conflicts,
+        failures,
+    )
+
+
+def wrk_read_load(
+    wrk: str,
+    url: str,
+    label: str,
+    target: Target,
+    *,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    workdir: Path,
+) -> WriteRun:
+    """A write-less request under the same wrk load: the stack's ceiling on this machine."""
+    result = wrk_load(
+        wrk,
+        url,
+        label,
+        target,
+        concurrency=concurrency,
+        duration=duration,
+        warmup=warmup,
+        workdir=workdir,
+    )
+    return WriteRun(
+        label, concurrency, result.requests_per_s, result.p50_ms, result.p99_ms, 0, result.errors
+    )
+
+
+# -- the configuration ------------------------------------------------------------------------
+
+
+@contextmanager
+def projection_runner(workdir: Path, database_url: str) -> Iterator[None]:
+    """``python -m api.cli projections run`` on ``database_url`` beside the servers."""
+    environment = {
+        **os.environ,
+        "MANDATE_DATABASE_URL": database_url,
+        "MANDATE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "MANDATE_STATE_DIR": str(workdir),
+    }
+    with (workdir / "runner.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "projections", "run"],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def deployment(
+    workdir: Path, url: str, *, workers: int, runner: bool, migrate: bool = False
+) -> Iterator[str]:
+    """``serve --workers N`` (one port), the projections in process or in a runner of their
+    own (``MANDATE_RUN_PROJECTIONS=false`` on the servers); yield the URL."""
+    env = {"MANDATE_RUN_PROJECTIONS": "false"} if runner else {}
+    serve_args = ("--workers", str(workers)) if workers > 1 else ()
+    with ExitStack() as stack:
+        (server,) = stack.enter_context(
+            mandate_servers(workdir, url, migrate=migrate, env=env, serve_args=serve_args)
+        )
+        if runner:
+            stack.enter_context(projection_runner(workdir, url))
+        yield server
+
+
 # -- set-up -----------------------------------------------------------------------------------
 
 
@@ -392,18 +558,55 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="events in the log for the second pass (default 100,000; --quick: 10,000; 0 skips it)",
     )
-    parser.add_argument("--client-processes", type=int, default=2, help="load generator")
+    parser.add_argument(
+        "--generator",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="the load generator: wrk when on PATH (auto), else the Python load loop",
+    )
+    parser.add_argument(
+        "--compare-generators",
+        action="store_true",
+        help="also drive both writes at 32 clients with the Python load loop",
+    )
+    parser.add_argument("--client-processes", type=int, default=2, help="Python generator")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="serve --workers N (default 2: docker-compose.yml's configuration)",
+    )
+    parser.add_argument(
+        "--projections",
+        choices=("in-process", "runner"),
+        default="in-process",
+        help="the SQL projections in the API processes (the default configuration) or in "
+        "one `mandate projections run` beside them",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     duration, warmup = (3.0, 1.0) if args.quick else (8.0, 2.0)
     history = args.history if args.history is not None else (10_000 if args.quick else 100_000)
     flips = 20 if args.quick else 60
+    wrk = find_wrk(args.generator)
+    runner = args.projections == "runner"
     workdir = Path(tempfile.mkdtemp(prefix="mandate-bench-writes-"))
 
-    def load(api: Api, shape: WriteShape, concurrency: int) -> WriteRun:
+    def load(api: Api, shape: WriteShape, concurrency: int, *, python: bool = False) -> WriteRun:
         quiet(api)
+        url = str(api.client.base_url).rstrip("/")
+        if wrk is not None and not python:
+            return wrk_write_load(
+                wrk,
+                url,
+                shape,
+                concurrency=concurrency,
+                duration=duration,
+                warmup=warmup,
+                workdir=workdir,
+            )
         return write_load(
-            str(api.client.base_url).rstrip("/"),
+            url,
             shape,
             concurrency=concurrency,
             duration=duration,
@@ -411,18 +614,56 @@ def main(argv: list[str] | None = None) -> int:
             processes=args.client_processes,
         )
 
+    def ceiling(api: Api, who: SetUp) -> list[WriteRun]:
+        """``GET /healthz`` and ``GET /v1/sts/caller-identity`` (authenticated, in memory)
+        under the same load: what the stack answers when nothing is written."""
+        if wrk is None:
+            return []
+        url = str(api.client.base_url).rstrip("/")
+        targets = {
+            "ceiling: GET /healthz": Target("GET", "/healthz", None, {}),
+            "ceiling: GET caller-identity": Target(
+                "GET", "/v1/sts/caller-identity", None, {"Authorization": who.app}
+            ),
+        }
+        quiet(api)
+        return [
+            wrk_read_load(
+                wrk,
+                url,
+                label,
+                target,
+                concurrency=max(CONCURRENCIES),
+                duration=duration,
+                warmup=warmup,
+                workdir=workdir,
+            )
+            for label, target in targets.items()
+        ]
+
+    runs: dict[tuple[str, str], WriteRun] = {}
     rows: list[str] = []
     notes: list[str] = []
+    load_before = load_average()
     try:
         with postgres_schema(args.postgres_dsn, SCHEMA_PREFIX) as url:
             raw = raw_insert_rate(
                 args.postgres_dsn, _schema_of(url), connections=RAW_CONNECTIONS, duration=duration
             )
-            with mandate_servers(workdir, url, migrate=True) as (server,):
+            with deployment(
+                workdir, url, workers=args.workers, runner=runner, migrate=True
+            ) as server:
                 api = Api(server)
                 who = set_up(api)
                 for shape in shapes(who):
-                    rows += _rows([load(api, shape, c) for c in CONCURRENCIES], raw, "fresh")
+                    done = [load(api, shape, c) for c in CONCURRENCIES]
+                    runs.update({(f"{r.label}@{r.concurrency}", "fresh"): r for r in done})
+                    rows += _rows(done, raw, "fresh")
+                if args.compare_generators and wrk is not None:
+                    for shape in shapes(who):
+                        python_run = load(api, shape, max(CONCURRENCIES), python=True)
+                        rows += _rows([python_run], raw, "fresh, Python clients")
+                rows += _rows(ceiling(api, who), raw, "-")
                 api.call(
                     "POST", f"/v1/accounts/{who.account_id}/users", who.root, {"user_name": "fresh"}
                 )
@@ -445,12 +686,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"log grown to {history:,} events in {time.monotonic() - started:.0f} s"
                     " (batched saves in process)"
                 )
-                with mandate_servers(workdir, url) as (server,):  # catches up on start
+                # The servers catch up on start.
+                with deployment(workdir, url, workers=args.workers, runner=runner) as server:
                     api = Api(server)
                     create = shapes(who)[0]
-                    rows += _rows(
-                        [load(api, create, c) for c in (1, 32)], raw, f"{history // 1000}k"
-                    )
+                    done = [load(api, create, c) for c in (1, max(CONCURRENCIES))]
+                    runs.update({(f"{r.label}@{r.concurrency}", "history"): r for r in done})
+                    rows += _rows(done, raw, f"{history // 1000}k")
                     quiet(api)
                     long_flip = flip_ms(api, who, "long", flips=flips)
                     notes.append(
@@ -461,21 +703,72 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    projections = (
+        "the SQL projections in one `mandate projections run` beside them"
+        if runner
+        else "the SQL projections in process (whichever holds each copy's lease)"
+    )
+    generator = (
+        "wrk (2 threads; a distinct body per request, Lua)"
+        if wrk is not None
+        else f"Python clients in {args.client_processes} processes"
+    )
     header = [
         "### Writes on PostgreSQL: HTTP writes vs raw single-row INSERT+COMMIT",
         "",
-        f"Machine: {machine()} (shared; load {load_average()}); code {code_version()}; "
-        f"{duration:.0f} s measured after {warmup:.0f} s warm-up per run, Python clients in "
-        f"{args.client_processes} processes.",
+        f"Machine: {machine()} (shared; load {load_before} before, {load_average()} after); "
+        f"code {code_version()}; {duration:.0f} s measured after {warmup:.0f} s warm-up per "
+        f"run. Configuration: `serve --workers {args.workers}`, {projections}; load: "
+        f"{generator}; clients, server and PostgreSQL on the same cores.",
         "",
         f"Raw INSERT+COMMIT, {RAW_CONNECTIONS} psycopg connections, events-shaped table: "
         f"**{raw:.0f}/s**",
         "",
-        "| write | log | clients | writes/s | p50 ms | p99 ms | conflicts | failures | / raw@32 |",
+        "| request | log | clients | answers/s | p50 ms | p99 ms | conflicts | failures | / raw |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     print("\n".join([*header, *rows, "", *notes]))
+    summarize(runs, raw)
     return 0
+
+
+def summarize(runs: dict[tuple[str, str], WriteRun], raw: float) -> None:
+    """The headline figures for ``python -m tests.bench``'s summary."""
+    from tests.bench.summary import record
+
+    top, half = max(CONCURRENCIES), max(CONCURRENCIES) // 2
+    record("raw INSERT+COMMIT, 32 connections", f"{raw:,.0f}/s", source="writes")
+    for label in ("create user", "AssumeRole"):
+        at_top = runs.get((f"{label}@{top}", "fresh"))
+        if at_top is not None:
+            ratio = at_top.writes_per_s / raw
+            record(
+                f"{label} over HTTP, {top} clients",
+                f"{at_top.writes_per_s:,.0f}/s ({ratio:.3f}x raw)",
+                f"≥ {RATIO_TARGET:.1f}x raw",
+                ratio >= RATIO_TARGET,
+                source="writes",
+            )
+        at_half = runs.get((f"{label}@{half}", "fresh"))
+        if at_half is not None:
+            record(
+                f"{label} p99, {half} clients",
+                f"{at_half.p99_ms:.0f} ms",
+                f"≤ {P99_TARGET_MS:.0f} ms",
+                at_half.p99_ms <= P99_TARGET_MS,
+                source="writes",
+            )
+    fresh = runs.get((f"create user@{top}", "fresh"))
+    grown = runs.get((f"create user@{top}", "history"))
+    if fresh is not None and grown is not None:
+        flat = grown.writes_per_s / fresh.writes_per_s
+        record(
+            f"create user at {top} clients, long log / fresh log",
+            f"{flat:.2f}",
+            f"flat (≥ {HISTORY_FLAT:.1f})",
+            flat >= HISTORY_FLAT,
+            source="writes",
+        )
 
 
 if __name__ == "__main__":
