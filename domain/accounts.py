@@ -23,7 +23,14 @@ class Account(LedgerAggregate):
     def create_id(account_id: str) -> UUID:
         return account_aggregate_id(account_id)
 
-    @event("AccountOpened", topic="mandate:AccountOpened.v1")
+    class AccountOpened(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:AccountOpened.v1"
+        account_id: str
+        name: str
+        root_access_key_id: str
+        root_secret_hash: str
+
+    @event(AccountOpened)
     def __init__(
         self, account_id: str, name: str, root_access_key_id: str, root_secret_hash: str
     ) -> None:
@@ -38,7 +45,10 @@ class Account(LedgerAggregate):
             raise Conflict(f"account {self.account_id} is already closed")
         self._closed()
 
-    @event("AccountClosed", topic="mandate:AccountClosed.v1")
+    class AccountClosed(Event):
+        TOPIC = "mandate:AccountClosed.v1"
+
+    @event(AccountClosed)
     def _closed(self) -> None:
         self.closed = True
 
@@ -50,7 +60,13 @@ class Account(LedgerAggregate):
             previous_access_key_id=self.root_access_key_id,
         )
 
-    @event("RootAccessKeyRotated", topic="mandate:RootAccessKeyRotated.v1")
+    class RootAccessKeyRotated(Event):
+        TOPIC = "mandate:RootAccessKeyRotated.v1"
+        access_key_id: str
+        secret_hash: str
+        previous_access_key_id: str
+
+    @event(RootAccessKeyRotated)
     def _root_key_rotated(
         self, access_key_id: str, secret_hash: str, previous_access_key_id: str
     ) -> None:

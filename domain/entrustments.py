@@ -72,7 +72,19 @@ class Entrustment(LedgerAggregate):
     def create_id() -> UUID:
         return uuid4()
 
-    @event("EntrustmentGranted", topic="mandate:EntrustmentGranted.v1")
+    class EntrustmentGranted(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:EntrustmentGranted.v1"
+        account_id: str
+        trustee_account_id: str
+        role_name: str
+        scope: str
+        scope_policies: list[str] | None
+        contract_ref: str
+        starts_at: datetime | None
+        ends_at: datetime | None
+        description: str | None
+
+    @event(EntrustmentGranted)
     def __init__(
         self,
         account_id: str,
@@ -121,7 +133,12 @@ class Entrustment(LedgerAggregate):
             return
         self._amended(scope=scope, scope_policies=scope_policies)
 
-    @event("EntrustmentAmended", topic="mandate:EntrustmentAmended.v1")
+    class EntrustmentAmended(Event):
+        TOPIC = "mandate:EntrustmentAmended.v1"
+        scope: str
+        scope_policies: list[str] | None
+
+    @event(EntrustmentAmended)
     def _amended(self, scope: str, scope_policies: list[str] | None) -> None:
         self.scope = scope
         self.scope_policies = scope_policies
@@ -131,7 +148,10 @@ class Entrustment(LedgerAggregate):
         self._require_open(at, "revoked")
         self._revoked()
 
-    @event("EntrustmentRevoked", topic="mandate:EntrustmentRevoked.v1")
+    class EntrustmentRevoked(Event):
+        TOPIC = "mandate:EntrustmentRevoked.v1"
+
+    @event(EntrustmentRevoked)
     def _revoked(self) -> None:
         self.revoked = True
 
@@ -142,7 +162,10 @@ class Entrustment(LedgerAggregate):
         self._ended()
         return True
 
-    @event("EntrustmentEnded", topic="mandate:EntrustmentEnded.v1")
+    class EntrustmentEnded(Event):
+        TOPIC = "mandate:EntrustmentEnded.v1"
+
+    @event(EntrustmentEnded)
     def _ended(self) -> None:
         self.ended = True
 
@@ -157,7 +180,19 @@ class Delegation(LedgerAggregate):
     def create_id(delegation_id: UUID, **_: object) -> UUID:
         return delegation_id
 
-    @event("DelegationGranted", topic="mandate:DelegationGranted.v1")
+    class DelegationGranted(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:DelegationGranted.v1"
+        delegation_id: UUID
+        account_id: str
+        entrustment_id: UUID
+        entrustment_account_id: str
+        grantee_arn: str
+        grantee_kind: str
+        grantee_id: UUID
+        scope: str
+        ends_at: datetime | None
+
+    @event(DelegationGranted)
     def __init__(
         self,
         delegation_id: UUID,
@@ -187,7 +222,10 @@ class Delegation(LedgerAggregate):
             raise Conflict(f"delegation {self.id} has already ended", code="Delegation.Ended")
         self._revoked()
 
-    @event("DelegationRevoked", topic="mandate:DelegationRevoked.v1")
+    class DelegationRevoked(Event):
+        TOPIC = "mandate:DelegationRevoked.v1"
+
+    @event(DelegationRevoked)
     def _revoked(self) -> None:
         self.revoked = True
 

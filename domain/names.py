@@ -28,7 +28,14 @@ class NameClaim(LedgerAggregate):
     def create_id(account_id: str, kind: str, name: str) -> UUID:
         return name_claim_id(account_id, kind, name)
 
-    @event("NameClaimed", topic="mandate:NameClaimed.v1")
+    class NameClaimed(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:NameClaimed.v1"
+        account_id: str
+        kind: str
+        name: str
+        entity_id: UUID
+
+    @event(NameClaimed)
     def __init__(self, account_id: str, kind: str, name: str, entity_id: UUID) -> None:
         self.account_id = account_id
         self.kind = kind
@@ -43,7 +50,11 @@ class NameClaim(LedgerAggregate):
             )
         self._reclaimed(entity_id=entity_id)
 
-    @event("NameReclaimed", topic="mandate:NameReclaimed.v1")
+    class NameReclaimed(Event):
+        TOPIC = "mandate:NameReclaimed.v1"
+        entity_id: UUID
+
+    @event(NameReclaimed)
     def _reclaimed(self, entity_id: UUID) -> None:
         self.entity_id = entity_id
 
@@ -51,6 +62,10 @@ class NameClaim(LedgerAggregate):
         if self.entity_id is not None:
             self._released(entity_id=self.entity_id)
 
-    @event("NameReleased", topic="mandate:NameReleased.v1")
+    class NameReleased(Event):
+        TOPIC = "mandate:NameReleased.v1"
+        entity_id: UUID
+
+    @event(NameReleased)
     def _released(self, entity_id: UUID) -> None:
         self.entity_id = None

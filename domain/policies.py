@@ -35,7 +35,14 @@ class ManagedPolicy(LedgerAggregate):
     def create_id() -> UUID:
         return uuid4()
 
-    @event("PolicyCreated", topic="mandate:PolicyCreated.v1")
+    class PolicyCreated(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:PolicyCreated.v1"
+        account_id: str
+        policy_name: str
+        description: str | None
+        document: str
+
+    @event(PolicyCreated)
     def __init__(
         self, account_id: str, policy_name: str, description: str | None, document: str
     ) -> None:
@@ -64,7 +71,13 @@ class ManagedPolicy(LedgerAggregate):
         )
         return version_id
 
-    @event("PolicyVersionCreated", topic="mandate:PolicyVersionCreated.v1")
+    class PolicyVersionCreated(Event):
+        TOPIC = "mandate:PolicyVersionCreated.v1"
+        version_id: str
+        document: str
+        set_as_default: bool
+
+    @event(PolicyVersionCreated)
     def _version_created(self, version_id: str, document: str, set_as_default: bool) -> None:
         self.versions[version_id] = PolicyVersion(version_id, document)
         self.next_version_number += 1
@@ -77,7 +90,12 @@ class ManagedPolicy(LedgerAggregate):
             return
         self._default_set(version_id=version_id, previous_version_id=self.default_version)
 
-    @event("DefaultPolicyVersionSet", topic="mandate:DefaultPolicyVersionSet.v1")
+    class DefaultPolicyVersionSet(Event):
+        TOPIC = "mandate:DefaultPolicyVersionSet.v1"
+        version_id: str
+        previous_version_id: str
+
+    @event(DefaultPolicyVersionSet)
     def _default_set(self, version_id: str, previous_version_id: str) -> None:
         self.default_version = version_id
 
@@ -91,7 +109,11 @@ class ManagedPolicy(LedgerAggregate):
             )
         self._version_deleted(version_id=version_id)
 
-    @event("PolicyVersionDeleted", topic="mandate:PolicyVersionDeleted.v1")
+    class PolicyVersionDeleted(Event):
+        TOPIC = "mandate:PolicyVersionDeleted.v1"
+        version_id: str
+
+    @event(PolicyVersionDeleted)
     def _version_deleted(self, version_id: str) -> None:
         del self.versions[version_id]
 
@@ -105,7 +127,10 @@ class ManagedPolicy(LedgerAggregate):
             )
         self._deleted()
 
-    @event("PolicyDeleted", topic="mandate:PolicyDeleted.v1")
+    class PolicyDeleted(Event):
+        TOPIC = "mandate:PolicyDeleted.v1"
+
+    @event(PolicyDeleted)
     def _deleted(self) -> None:
         self.deleted = True
 

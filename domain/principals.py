@@ -52,7 +52,13 @@ class User(LedgerAggregate):
     def create_id() -> UUID:
         return uuid4()
 
-    @event("UserCreated", topic="mandate:UserCreated.v1")
+    class UserCreated(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:UserCreated.v1"
+        account_id: str
+        user_name: str
+        display_name: str | None
+
+    @event(UserCreated)
     def __init__(self, account_id: str, user_name: str, display_name: str | None) -> None:
         self.account_id = account_id
         self.user_name = user_name
@@ -72,7 +78,13 @@ class User(LedgerAggregate):
             previous_user_name=self.user_name,
         )
 
-    @event("UserUpdated", topic="mandate:UserUpdated.v1")
+    class UserUpdated(Event):
+        TOPIC = "mandate:UserUpdated.v1"
+        user_name: str
+        display_name: str | None
+        previous_user_name: str
+
+    @event(UserUpdated)
     def _updated(self, user_name: str, display_name: str | None, previous_user_name: str) -> None:
         self.user_name = user_name
         self.display_name = display_name
@@ -92,7 +104,10 @@ class User(LedgerAggregate):
             self.remove_from_group(group_id)
         self._deleted()
 
-    @event("UserDeleted", topic="mandate:UserDeleted.v1")
+    class UserDeleted(Event):
+        TOPIC = "mandate:UserDeleted.v1"
+
+    @event(UserDeleted)
     def _deleted(self) -> None:
         self.deleted = True
 
@@ -105,7 +120,12 @@ class User(LedgerAggregate):
             )
         self._access_key_created(access_key_id=access_key_id, secret_hash=secret_hash)
 
-    @event("AccessKeyCreated", topic="mandate:AccessKeyCreated.v1")
+    class AccessKeyCreated(Event):
+        TOPIC = "mandate:AccessKeyCreated.v1"
+        access_key_id: str
+        secret_hash: str
+
+    @event(AccessKeyCreated)
     def _access_key_created(self, access_key_id: str, secret_hash: str) -> None:
         self.access_keys[access_key_id] = AccessKeyRecord(
             access_key_id, secret_hash, AccessKeyStatus.ACTIVE
@@ -120,14 +140,22 @@ class User(LedgerAggregate):
         else:
             self._access_key_enabled(access_key_id=access_key_id)
 
-    @event("AccessKeyDisabled", topic="mandate:AccessKeyDisabled.v1")
+    class AccessKeyDisabled(Event):
+        TOPIC = "mandate:AccessKeyDisabled.v1"
+        access_key_id: str
+
+    @event(AccessKeyDisabled)
     def _access_key_disabled(self, access_key_id: str) -> None:
         key = self.access_keys[access_key_id]
         self.access_keys[access_key_id] = AccessKeyRecord(
             key.access_key_id, key.secret_hash, AccessKeyStatus.INACTIVE
         )
 
-    @event("AccessKeyEnabled", topic="mandate:AccessKeyEnabled.v1")
+    class AccessKeyEnabled(Event):
+        TOPIC = "mandate:AccessKeyEnabled.v1"
+        access_key_id: str
+
+    @event(AccessKeyEnabled)
     def _access_key_enabled(self, access_key_id: str) -> None:
         key = self.access_keys[access_key_id]
         self.access_keys[access_key_id] = AccessKeyRecord(
@@ -138,7 +166,11 @@ class User(LedgerAggregate):
         self._key(access_key_id)
         self._access_key_deleted(access_key_id=access_key_id)
 
-    @event("AccessKeyDeleted", topic="mandate:AccessKeyDeleted.v1")
+    class AccessKeyDeleted(Event):
+        TOPIC = "mandate:AccessKeyDeleted.v1"
+        access_key_id: str
+
+    @event(AccessKeyDeleted)
     def _access_key_deleted(self, access_key_id: str) -> None:
         del self.access_keys[access_key_id]
 
@@ -165,7 +197,12 @@ class User(LedgerAggregate):
             )
         self._added_to_group(group_id=group_id, group_name=group_name)
 
-    @event("UserAddedToGroup", topic="mandate:UserAddedToGroup.v1")
+    class UserAddedToGroup(Event):
+        TOPIC = "mandate:UserAddedToGroup.v1"
+        group_id: UUID
+        group_name: str
+
+    @event(UserAddedToGroup)
     def _added_to_group(self, group_id: UUID, group_name: str) -> None:
         self.groups[group_id] = group_name
 
@@ -177,7 +214,12 @@ class User(LedgerAggregate):
             )
         self._removed_from_group(group_id=group_id, group_name=self.groups[group_id])
 
-    @event("UserRemovedFromGroup", topic="mandate:UserRemovedFromGroup.v1")
+    class UserRemovedFromGroup(Event):
+        TOPIC = "mandate:UserRemovedFromGroup.v1"
+        group_id: UUID
+        group_name: str
+
+    @event(UserRemovedFromGroup)
     def _removed_from_group(self, group_id: UUID, group_name: str) -> None:
         del self.groups[group_id]
 
@@ -190,7 +232,13 @@ class User(LedgerAggregate):
             policy_id=attachment.policy_id,
         )
 
-    @event("PolicyAttached", topic="mandate:User.PolicyAttached.v1")
+    class PolicyAttached(Event):
+        TOPIC = "mandate:User.PolicyAttached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyAttached)
     def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
         a = Attachment(PolicyType(policy_type), policy_name, policy_id)
         self.attachments[a.key] = a
@@ -201,7 +249,13 @@ class User(LedgerAggregate):
             policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
         )
 
-    @event("PolicyDetached", topic="mandate:User.PolicyDetached.v1")
+    class PolicyDetached(Event):
+        TOPIC = "mandate:User.PolicyDetached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyDetached)
     def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
         del self.attachments[(policy_type, policy_name)]
 
@@ -216,7 +270,13 @@ class Group(LedgerAggregate):
     def create_id() -> UUID:
         return uuid4()
 
-    @event("GroupCreated", topic="mandate:GroupCreated.v1")
+    class GroupCreated(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:GroupCreated.v1"
+        account_id: str
+        group_name: str
+        comments: str | None
+
+    @event(GroupCreated)
     def __init__(self, account_id: str, group_name: str, comments: str | None) -> None:
         self.account_id = account_id
         self.group_name = group_name
@@ -240,7 +300,10 @@ class Group(LedgerAggregate):
             self.detach_policy(key)
         self._deleted()
 
-    @event("GroupDeleted", topic="mandate:GroupDeleted.v1")
+    class GroupDeleted(Event):
+        TOPIC = "mandate:GroupDeleted.v1"
+
+    @event(GroupDeleted)
     def _deleted(self) -> None:
         self.deleted = True
 
@@ -252,7 +315,13 @@ class Group(LedgerAggregate):
             policy_id=attachment.policy_id,
         )
 
-    @event("PolicyAttached", topic="mandate:Group.PolicyAttached.v1")
+    class PolicyAttached(Event):
+        TOPIC = "mandate:Group.PolicyAttached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyAttached)
     def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
         a = Attachment(PolicyType(policy_type), policy_name, policy_id)
         self.attachments[a.key] = a
@@ -263,6 +332,12 @@ class Group(LedgerAggregate):
             policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
         )
 
-    @event("PolicyDetached", topic="mandate:Group.PolicyDetached.v1")
+    class PolicyDetached(Event):
+        TOPIC = "mandate:Group.PolicyDetached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyDetached)
     def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
         del self.attachments[(policy_type, policy_name)]

@@ -49,7 +49,15 @@ class Role(LedgerAggregate):
     def create_id() -> UUID:
         return uuid4()
 
-    @event("RoleCreated", topic="mandate:RoleCreated.v1")
+    class RoleCreated(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:RoleCreated.v1"
+        account_id: str
+        role_name: str
+        description: str | None
+        trust_policy: str
+        max_session_duration: int
+
+    @event(RoleCreated)
     def __init__(
         self,
         account_id: str,
@@ -77,7 +85,12 @@ class Role(LedgerAggregate):
             return
         self._updated(description=new_description, max_session_duration=new_max)
 
-    @event("RoleUpdated", topic="mandate:RoleUpdated.v1")
+    class RoleUpdated(Event):
+        TOPIC = "mandate:RoleUpdated.v1"
+        description: str | None
+        max_session_duration: int
+
+    @event(RoleUpdated)
     def _updated(self, description: str | None, max_session_duration: int) -> None:
         self.description = description
         self.max_session_duration = max_session_duration
@@ -93,7 +106,11 @@ class Role(LedgerAggregate):
             return
         self._trust_policy_updated(trust_policy=trust_policy)
 
-    @event("RoleTrustPolicyUpdated", topic="mandate:RoleTrustPolicyUpdated.v1")
+    class RoleTrustPolicyUpdated(Event):
+        TOPIC = "mandate:RoleTrustPolicyUpdated.v1"
+        trust_policy: str
+
+    @event(RoleTrustPolicyUpdated)
     def _trust_policy_updated(self, trust_policy: str) -> None:
         self.trust_policy = trust_policy
 
@@ -108,7 +125,11 @@ class Role(LedgerAggregate):
             return  # an earlier revocation already ended every session this one would
         self._sessions_revoked(issued_before=issued_before)
 
-    @event("RoleSessionsRevoked", topic="mandate:RoleSessionsRevoked.v1")
+    class RoleSessionsRevoked(Event):
+        TOPIC = "mandate:RoleSessionsRevoked.v1"
+        issued_before: datetime
+
+    @event(RoleSessionsRevoked)
     def _sessions_revoked(self, issued_before: datetime) -> None:
         self.sessions_revoked_before = issued_before
 
@@ -124,7 +145,10 @@ class Role(LedgerAggregate):
             self.detach_policy(key)
         self._deleted()
 
-    @event("RoleDeleted", topic="mandate:RoleDeleted.v1")
+    class RoleDeleted(Event):
+        TOPIC = "mandate:RoleDeleted.v1"
+
+    @event(RoleDeleted)
     def _deleted(self) -> None:
         self.deleted = True
 
@@ -136,7 +160,13 @@ class Role(LedgerAggregate):
             policy_id=attachment.policy_id,
         )
 
-    @event("PolicyAttached", topic="mandate:Role.PolicyAttached.v1")
+    class PolicyAttached(Event):
+        TOPIC = "mandate:Role.PolicyAttached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyAttached)
     def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
         a = Attachment(PolicyType(policy_type), policy_name, policy_id)
         self.attachments[a.key] = a
@@ -147,6 +177,12 @@ class Role(LedgerAggregate):
             policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
         )
 
-    @event("PolicyDetached", topic="mandate:Role.PolicyDetached.v1")
+    class PolicyDetached(Event):
+        TOPIC = "mandate:Role.PolicyDetached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyDetached)
     def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
         del self.attachments[(policy_type, policy_name)]

@@ -37,7 +37,23 @@ class Session(LedgerAggregate):
     def create_id(cls, access_key_id: str, **_: object) -> UUID:
         return session_aggregate_id(access_key_id)
 
-    @event("SessionIssued", topic="mandate:SessionIssued.v1")
+    class SessionIssued(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:SessionIssued.v1"
+        access_key_id: str
+        secret_hash: str
+        account_id: str
+        role_id: UUID
+        role_name: str
+        role_session_name: str
+        source_arn: str
+        source_account_id: str
+        source_user_id: UUID | None
+        parent_access_key_id: str | None
+        session_policy: str | None
+        issued_at: datetime
+        expiration: datetime
+
+    @event(SessionIssued)
     def __init__(
         self,
         access_key_id: str,
@@ -74,6 +90,9 @@ class Session(LedgerAggregate):
         if not self.revoked:
             self._revoked()
 
-    @event("SessionRevoked", topic="mandate:SessionRevoked.v1")
+    class SessionRevoked(Event):
+        TOPIC = "mandate:SessionRevoked.v1"
+
+    @event(SessionRevoked)
     def _revoked(self) -> None:
         self.revoked = True

@@ -32,7 +32,7 @@ from domain.principals import Group, User
 from domain.roles import Role
 from domain.secrets import SecretHasher, new_access_key_id, new_access_key_secret
 from domain.sessions import Session, session_aggregate_id
-from tests.unit.test_aggregates import VERSIONED_TOPIC, names_of, refused
+from tests.unit.test_aggregates import VERSIONED_TOPIC, declares_own_topic, names_of, refused
 
 ACCOUNT = "1837465920374651"
 PARTNER = "2938475610293847"
@@ -407,7 +407,7 @@ def test_role_and_session_events_have_explicit_versioned_mandate_topics(
     for cls in classes:
         assert VERSIONED_TOPIC.fullmatch(cls.TOPIC), cls.__qualname__
     for cls in named:
-        assert "TOPIC" in vars(cls), cls.__qualname__
+        assert declares_own_topic(cls), cls.__qualname__
         assert resolve_topic(cls.TOPIC) is cls, cls.__qualname__
 
 
