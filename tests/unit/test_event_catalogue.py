@@ -23,6 +23,7 @@ from eventsourcing.domain import Aggregate, CanInitAggregate, CanMutateAggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import resolve_topic
 
+from domain import events
 from domain.accounts import Account
 from domain.audit import AuditContext, acting_as
 from domain.entrustments import Delegation, Entrustment
@@ -712,3 +713,29 @@ def test_each_event_is_stored_exactly_as_before_and_reads_back(cls: type[Any]) -
 
 def test_the_stored_table_covers_every_concrete_event() -> None:
     assert sorted(STORED_STATE_SHA256) == sorted(c.TOPIC for c in named_event_classes())
+
+
+# --- the catalogue read models check their handlers against ----------------------------------
+
+
+def test_the_catalogue_lists_every_concrete_event_by_its_topic() -> None:
+    assert set(events.AGGREGATES) == set(AGGREGATES)
+    assert sorted(events.EVENT_CLASSES) == sorted(STORED_STATE_SHA256)
+    for topic, cls in events.EVENT_CLASSES.items():
+        assert resolve_topic(topic) is cls
+        assert getattr(_aggregate_of(cls), cls.__name__) is cls
+
+
+def test_a_triggered_event_is_its_catalogue_class() -> None:
+    """Dispatch on ``type(event)`` finds the class listed, for triggered and stored events."""
+    with acting_as(_AUDIT):
+        user = User(account_id="1837465920374651", user_name="alice", display_name=None)
+        user.create_access_key("LTAIkey", "k1$00")
+    created, key = user.collect_events()
+    created_class: type[Any] = type(created)
+    assert created_class is events.EVENT_CLASSES["mandate:UserCreated.v1"] is User.UserCreated
+    key_class: type[Any] = type(key)
+    assert key_class is events.EVENT_CLASSES["mandate:AccessKeyCreated.v1"]
+    topic, state = stored(key)
+    back = _LEDGER.mapper.to_domain_event(StoredEvent(key.originator_id, 2, topic, state))
+    assert type(back) is User.AccessKeyCreated
