@@ -1,5 +1,5 @@
 # Developer shortcuts. `make test` is the README's test command; CI (.ci/run) runs the same.
-.PHONY: install test lint serve bench
+.PHONY: install test lint serve bench bench-quick
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,13 +21,9 @@ lint:
 serve:
 	$(BIN)/mandate serve --host $(HOST) --port $(PORT)
 
+# Every benchmark, then one table of the headline figures (each module's output in a log).
 bench:
-	$(BIN)/python -m tests.bench.decide
-	$(BIN)/python -m tests.bench.temporal
-	$(BIN)/python -m tests.bench.sts
-	$(BIN)/python -m tests.bench.entrustments
-	$(BIN)/python -m tests.bench.processes
-	$(BIN)/python -m tests.bench.patterns
-	$(BIN)/python -m tests.bench.access_review
-	$(BIN)/python -m tests.bench.writes
-	$(BIN)/python -m tests.bench.startup
+	$(BIN)/python -m tests.bench
+
+bench-quick:
+	$(BIN)/python -m tests.bench --quick

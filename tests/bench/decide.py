@@ -51,6 +51,7 @@ from tests.bench.harness import (
     sqlite_server,
     time_batches,
 )
+from tests.bench.summary import record
 
 SERVICES = ("oss", "ecs", "rds", "ram", "kms", "slb", "vpc", "log", "cms", "fc")
 POLICY_NAMES = tuple(f"Bench{service.upper()}" for service in SERVICES)
@@ -61,6 +62,7 @@ ACTION = "oss:GetObject"
 UNCACHED_TARGET_US = 10.0
 THROUGHPUT_TARGET = 0.8
 HTTP_CONCURRENCY = 32
+SOURCE = "decide"  # its rows in ``python -m tests.bench``'s summary
 ROUNDS = 3  # healthz and authorize alternate, so a noisy spell hits both
 
 
@@ -246,7 +248,7 @@ def set_up_over_http(url: str) -> tuple[str, str]:
 
 
 def bench_http(
-    workdir: Path, *, quick: bool, generator: str, processes: int
+    workdir: Path, *, quick: bool, generator: str, processes: int, concurrency_1: bool = True
 ) -> tuple[list[LoadResult], str]:
     wrk = find_wrk(generator)
     duration, warmup = (2.0, 1.0) if quick else (6.0, 2.0)
@@ -265,7 +267,7 @@ def bench_http(
             ),
         }
         results: list[LoadResult] = []
-        for concurrency in (HTTP_CONCURRENCY, 1):
+        for concurrency in (HTTP_CONCURRENCY, 1) if concurrency_1 else (HTTP_CONCURRENCY,):
             for _round, (label, target) in itertools.product(range(rounds), targets.items()):
                 results.append(
                     plan.load(url, label, target, concurrency=concurrency, workdir=workdir)
@@ -305,11 +307,25 @@ def report(
         "| path | median µs | p99 µs | batches x calls | target |",
         "|---|---:|---:|---:|---|",
     ]
+    names = (
+        "decision, compiled and uncached",
+        "decision from the memo",
+        "first decision after an event",
+    )
     for i, t in enumerate(timings):
         target = ""
         if i == 0:
             met = t.median_us <= UNCACHED_TARGET_US
             target = f"≤ {UNCACHED_TARGET_US:g} µs median {_mark(met)}"
+            record(
+                names[i],
+                f"{t.median_us:.2f} µs",
+                f"≤ {UNCACHED_TARGET_US:g} µs",
+                met,
+                source=SOURCE,
+            )
+        elif i < len(names):
+            record(names[i], f"{t.median_us:.2f} µs", source=SOURCE)
         out.append(
             f"| {t.label} | {t.median_us:.2f} | {t.p99_us:.2f} | "
             f"{t.batches} x {t.batch_size} | {target} |"
@@ -342,6 +358,21 @@ def report(
         for h, a in zip(healthz, authorize, strict=True)
     ]
     ratio = statistics.median(ratios)
+    concurrency = f"concurrency {HTTP_CONCURRENCY}"
+    rate = statistics.median(r.requests_per_s for r in authorize)
+    p50 = statistics.median(r.p50_ms for r in authorize)
+    record(
+        f"`POST /v1/authorize`, {concurrency}",
+        f"{rate:,.0f} req/s, p50 {p50:.1f} ms",
+        source=SOURCE,
+    )
+    record(
+        f"authorize / healthz throughput, {concurrency}",
+        f"{ratio:.2f}",
+        f"≥ {THROUGHPUT_TARGET:g}",
+        ratio >= THROUGHPUT_TARGET,
+        source=SOURCE,
+    )
     out += [
         "",
         "req/s, p50 and p99 are medians over the rounds.",
@@ -368,6 +399,11 @@ def main(argv: list[str] | None = None) -> int:
         help="worker processes of the Python load generator (default 4)",
     )
     parser.add_argument("--skip-http", action="store_true", help="only the in-process part")
+    parser.add_argument(
+        "--skip-concurrency-1",
+        action="store_true",
+        help=f"over HTTP, concurrency {HTTP_CONCURRENCY} only (python -m tests.bench --quick)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="mandate-bench-") as tmp:
         workdir = Path(tmp)
@@ -381,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
                 quick=args.quick,
                 generator=args.generator,
                 processes=args.client_processes,
+                concurrency_1=not args.skip_concurrency_1,
             )
     print(report(timings, shape, loads, used, args.quick))
     return 0

@@ -64,6 +64,7 @@ from domain.secrets import SecretHasher
 from domain.session_tokens import SessionTokenSigner
 from projections.decision_index import Credential, DecisionIndex
 from projections.follower import LogFollower
+from tests.bench.summary import record
 
 ADMIN_TOKEN = "bench-admin-token-" + "b" * 32
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -721,6 +722,7 @@ def authorize_comparison(
     sides: tuple[str, str],
     target: float,
     concurrencies: tuple[int, ...],
+    source: str | None = None,
 ) -> list[str]:
     """Part ``part``: ``POST /v1/authorize`` with two sides' credentials, over HTTP.
 
@@ -742,6 +744,7 @@ def authorize_comparison(
         sides=sides,
         labels=(first, second),
         target=target,
+        source=source,
     )
 
 
@@ -776,10 +779,12 @@ def in_process_table(
     sides: tuple[str, str],
     target: float | None = None,
     untargeted: Callable[[str], bool] = lambda label: False,
+    source: str | None = None,
 ) -> list[str]:
     """Part ``part``'s table of ``time_pairs``: µs per call of each side (``sides``: their
     names) and the ratio second / first. With a ``target`` (the highest ratio that meets it),
-    a column says whether each path met it, but for the paths ``untargeted`` picks."""
+    a column says whether each path met it, but for the paths ``untargeted`` picks. With a
+    ``source`` (a module's name), each path's ratio is also recorded for the summary."""
     first, second = sides
     out = [
         f"### ({part}) In process — {timings.shape}",
@@ -802,9 +807,18 @@ def in_process_table(
             f"| {label} | {median(first_us):.2f} | {median(second_us):.2f} "
             f"| **{ratio:.2f}** ({format_ratios(rounds_ratios)}) |"
         )
+        targeted = target is not None and not untargeted(label)
         if target is not None:
-            row += f" {'' if untargeted(label) else mark(ratio <= target)} |"
+            row += f" {mark(ratio <= target) if targeted else ''} |"
         out.append(row)
+        if source is not None:
+            record(
+                f"in process, {label}: {second} / {first}",
+                f"{ratio:.2f} ({median(first_us):.2f} → {median(second_us):.2f} µs)",
+                f"≤ {target:g}" if targeted else "",
+                ratio <= target if target is not None and targeted else None,
+                source=source,
+            )
     return out
 
 
@@ -816,10 +830,12 @@ def authorize_tables(
     sides: tuple[str, str],
     labels: tuple[str, str],
     target: float,
+    source: str | None = None,
 ) -> list[str]:
     """Part ``part``'s tables of ``compare_loads`` on ``POST /v1/authorize`` (self form): each
     side's (``sides``: names; ``labels``: its runs' labels) rate and latency per concurrency,
-    then the ratios second / first, the p50 ratio against ``target`` (at most)."""
+    then the ratios second / first, the p50 ratio against ``target`` (at most); recorded for
+    the summary when a ``source`` (a module's name) is given."""
     first, second = sides
     out = [
         f"### ({part}) `POST /v1/authorize` (self form): {first} vs {second} — HTTP, SQLite store",
@@ -851,6 +867,15 @@ def authorize_tables(
             f"| {concurrency} | **{median(p50):.2f}** ({format_ratios(p50)}) "
             f"| {median(p99):.2f} | {median(rate):.2f} | {mark(median(p50) <= target)} |"
         )
+        if source is not None:
+            record(
+                f"`POST /v1/authorize` p50, concurrency {concurrency}: {second} / {first}",
+                f"{median(p50):.2f} ({median([r.p50_ms for r in a]):.2f} → "
+                f"{median([r.p50_ms for r in b]):.2f} ms)",
+                f"≤ {target:g}",
+                median(p50) <= target,
+                source=source,
+            )
     return out
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from domain.patterns import PatternSet
+from tests.bench.summary import record
 
 ACCOUNT = "1234567890123456"
 RESOURCE = f"acs:oss:cn-hangzhou:{ACCOUNT}:bucket-7/reports/2026/q1.csv"
@@ -118,12 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Python {platform.python_version()} on {platform.machine()}.\n")
     print("| case | wildcards | chars | match | new µs | old regex µs | old / new |")
     print("|---|---:|---:|---|---:|---:|---:|")
+    worst = (0.0, "")
+    stopped = 0
     for case in cases():
         new_us, matched = per_match_us(
             PatternSet([case.pattern], case_sensitive=True).matcher, case.value, budget
         )
+        worst = max(worst, (new_us, case.name))
         old = time_old(case, budget, args.old_timeout)
         if old is None:
+            stopped += 1
             old_text, ratio = f"> {args.old_timeout * 1e6:,.0f} (stopped)", "—"
         else:
             assert old[1] is matched, f"{case.name}: the old regex disagrees"
@@ -132,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| {case.name} | {case.wildcards} | {len(case.value):,} | {matched} "
             f"| {new_us:,.2f} | {old_text} | {ratio} |"
         )
+    record("slowest worst-case match", f"{worst[0]:,.1f} µs ({worst[1]})", source="patterns")
+    record(
+        "worst cases the old regex could not finish",
+        f"{stopped} (stopped after {args.old_timeout:g} s each)",
+        source="patterns",
+    )
     return 0
 
 

@@ -109,6 +109,7 @@ from tests.bench.harness import (
     time_pairs,
     wrk_script_path,
 )
+from tests.bench.summary import record
 
 ROLE_NAME = "bench-role"
 APP_USER = "app-server"
@@ -119,6 +120,7 @@ ASSUME_RATIO_TARGET = 0.8  # AssumeRole rate / plainest write rate, at least
 LATENCY_RATIO_TARGET = 1.2  # STS latency / AccessKey latency, at most
 AUTHORIZE_CONCURRENCIES = (32, 1)
 PARTS = ("1", "2a", "2b")
+SOURCE = "sts"  # its rows in ``python -m tests.bench``'s summary
 SCHEMA_PREFIX = "mandate_bench_sts_"  # part 1's throwaway schema, and a random suffix
 
 
@@ -476,6 +478,14 @@ def report_writes(writes: Writes, rounds: int, duration: float, warmup: float) -
         [r.result.requests_per_s for r in writes.toggle],
     )
     ratio = median(rounds_ratios)
+    record(
+        "AssumeRole / AccessKey status flip, calls/s (PostgreSQL)",
+        f"{ratio:.2f} ({median([r.result.requests_per_s for r in writes.assume]):,.0f} vs "
+        f"{median([r.result.requests_per_s for r in writes.toggle]):,.0f} calls/s)",
+        f"≥ {ASSUME_RATIO_TARGET:g}",
+        ratio >= ASSUME_RATIO_TARGET,
+        source=SOURCE,
+    )
     # Every toggle call adds one event to one user's history (warm-ups included).
     toggles = median([r.calls for r in writes.toggle]) * (1 + warmup / duration)
     grown = 2 + toggles / max(1, writes.toggle_users)
@@ -488,6 +498,14 @@ def report_writes(writes: Writes, rounds: int, duration: float, warmup: float) -
         "(the ledger replays it on every command); each round has its own users.",
     ]
     return out
+
+
+def _concurrencies(value: str) -> tuple[int, ...]:
+    """``--concurrencies 32,1``: positive integers."""
+    chosen = tuple(int(v) for v in value.split(",") if v.strip())
+    if not chosen or min(chosen) < 1:
+        raise argparse.ArgumentTypeError("positive integers, comma-separated")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,6 +523,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_generator_options(parser, purpose="HTTP load generator for part 2b (part 1 needs wrk)")
     add_parts_option(parser, PARTS)
+    parser.add_argument(
+        "--concurrencies",
+        type=_concurrencies,
+        default=AUTHORIZE_CONCURRENCIES,
+        help="concurrencies of the authorize comparison, comma-separated (default 32,1)",
+    )
     args = parser.parse_args(argv)
     parts = chosen_parts(parser, args.parts, PARTS)
     rounds = max(1, args.rounds)
@@ -529,7 +553,13 @@ def main(argv: list[str] | None = None) -> int:
         if "2a" in parts:
             in_process = bench_in_process(workdir, rounds=rounds, batches=batches)
             sections.append(
-                in_process_table(in_process, part="2a", rounds=rounds, sides=("AccessKey", "STS"))
+                in_process_table(
+                    in_process,
+                    part="2a",
+                    rounds=rounds,
+                    sides=("AccessKey", "STS"),
+                    source=SOURCE,
+                )
             )
         if "1" in parts:
             if shutil.which("wrk") is None:
@@ -563,7 +593,8 @@ def main(argv: list[str] | None = None) -> int:
                     part="2b",
                     sides=("AccessKey", "STS"),
                     target=LATENCY_RATIO_TARGET,
-                    concurrencies=AUTHORIZE_CONCURRENCIES,
+                    concurrencies=args.concurrencies,
+                    source=SOURCE,
                 )
             )
     elapsed = time.monotonic() - started
