@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
+from typing import cast
 
 from pydantic import ValidationError
 
@@ -61,16 +63,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"mandate: listening on http://{args.host}:{args.port} ({args.workers} workers)",
             flush=True,
         )
-        uvicorn.run(
-            "api.app:create_app",
-            factory=True,
-            workers=args.workers,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            access_log=False,
-        )
-        return 0
+        return _serve_workers(args)
     print(f"mandate: listening on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(
         create_app(runtime=runtime),
@@ -81,6 +74,69 @@ def _serve(args: argparse.Namespace) -> int:
     )
     runtime.stop()
     return 0
+
+
+def _serve_workers(args: argparse.Namespace) -> int:
+    """``--workers N`` under uvicorn's supervisor, each worker on its own listening socket.
+
+    uvicorn's parent binds one socket that every worker accepts from; whichever wakes first
+    takes a whole burst of connections (wrk's 32 went 24/8), so one process does most of the
+    work. On Linux each worker binds its own ``SO_REUSEPORT`` socket instead and the kernel
+    spreads new connections over them; elsewhere (or ``--port 0``) the shared socket stays.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "api.app:create_app",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+    )
+    if sys.platform != "linux" or not hasattr(socket, "SO_REUSEPORT") or args.port == 0:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return 0
+    try:
+        # Never listens, so it takes no connection: it fails fast when the port is taken and
+        # keeps it for the workers (a restarted one binds again) while the parent lives.
+        reserved = _reuse_port_socket(args.host, args.port)
+    except OSError as error:
+        print(f"mandate: cannot bind {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 2
+    try:
+        own = cast("socket.socket", _OwnListener(args.host, args.port))
+        Multiprocess(config, sockets=[own]).run()
+    finally:
+        reserved.close()
+    return 0
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT`` (not yet listening)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class _OwnListener:
+    """Stands in for the socket uvicorn's supervisor pickles to each worker it (re)starts:
+    unpickled there, it is that worker's own ``SO_REUSEPORT`` socket (uvicorn listens)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+
+    def __reduce__(self) -> tuple[object, tuple[str, int]]:
+        return (_reuse_port_socket, (self.host, self.port))
 
 
 def _migrate(_: argparse.Namespace) -> int:
