@@ -24,8 +24,13 @@ the revoke call's return.
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
+import subprocess
 import tempfile
+import threading
 import time
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -59,6 +64,7 @@ from tests.bench.harness import (
     print_report,
     ratios,
 )
+from tests.bench.summary import record
 
 PARTS = ("a", "b")
 SCHEMA_PREFIX = "mandate_bench_processes_"
@@ -67,10 +73,27 @@ THROUGHPUT_RATIO_TARGET = 1.6
 REVOCATION_P99_TARGET_MS = 20.0
 
 
+def connection_spread(url: str) -> list[int]:
+    """Established connections to ``url``'s port per server process, most first (``ss``)."""
+    ss = shutil.which("ss")
+    if ss is None:
+        return []
+    port = url.rsplit(":", 1)[1]
+    out = subprocess.run(  # noqa: S603 (ss from PATH, fixed arguments)
+        [ss, "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return sorted(Counter(re.findall(r"pid=(\d+)", out)).values(), reverse=True)
+
+
 def bench_throughput(
-    workdir: Path, database_url: str, plan: LoadPlan
+    workdir: Path, database_url: str, plan: LoadPlan, spreads: list[list[int]]
 ) -> dict[int, dict[str, list[LoadResult]]]:
-    """Each concurrency's runs against one process and two, alternating round by round."""
+    """Each concurrency's runs against one process and two, alternating round by round;
+    ``spreads`` gets, per run of two processes at the top concurrency, its connections per
+    process sampled mid-run (the kernel's spread over the workers' sockets)."""
     results: dict[int, dict[str, list[LoadResult]]] = {c: {"1": [], "2": []} for c in CONCURRENCIES}
     with (
         mandate_servers(workdir / "one", database_url, migrate=True, env=SHARED_KEYS) as (one,),
@@ -89,6 +112,13 @@ def bench_throughput(
         for concurrency in CONCURRENCIES:
             for round_ in range(plan.rounds):
                 for side in alternating(round_, ["1", "2"]):
+                    sampler = None
+                    if side == "2" and concurrency == max(CONCURRENCIES):
+                        sampler = threading.Timer(
+                            plan.warmup + plan.duration / 2,
+                            lambda: spreads.append(connection_spread(two)),
+                        )
+                        sampler.start()
                     result = plan.load(
                         urls[side],
                         f"{side} process(es)",
@@ -96,11 +126,23 @@ def bench_throughput(
                         concurrency=concurrency,
                         workdir=workdir,
                     )
+                    if sampler is not None:
+                        sampler.join()
                     results[concurrency][side].append(result)
     return results
 
 
-def report_throughput(results: dict[int, dict[str, list[LoadResult]]], plan: LoadPlan) -> list[str]:
+def throughput_ratio(results: dict[int, dict[str, list[LoadResult]]], concurrency: int) -> float:
+    """The median of the rounds' ratios, 2 processes' requests/s over one's."""
+    sides = results[concurrency]
+    return median(
+        ratios([r.requests_per_s for r in sides["2"]], [r.requests_per_s for r in sides["1"]])
+    )
+
+
+def report_throughput(
+    results: dict[int, dict[str, list[LoadResult]]], plan: LoadPlan, spreads: list[list[int]]
+) -> list[str]:
     lines = [
         "### (a) Decision throughput: `serve --workers 2` vs `serve` — PostgreSQL",
         "",
@@ -121,9 +163,7 @@ def report_throughput(results: dict[int, dict[str, list[LoadResult]]], plan: Loa
                 f"| {concurrency} | {side} | {rate:,.0f} | {p50:.2f} | {p99:.2f} "
                 f"| {sum(r.errors for r in runs)} |"
             )
-        ratio = median(
-            ratios([r.requests_per_s for r in sides["2"]], [r.requests_per_s for r in sides["1"]])
-        )
+        ratio = throughput_ratio(results, concurrency)
         if concurrency == max(CONCURRENCIES):
             ok = ratio >= THROUGHPUT_RATIO_TARGET
             verdicts.append(
@@ -132,6 +172,13 @@ def report_throughput(results: dict[int, dict[str, list[LoadResult]]], plan: Loa
             )
         else:
             verdicts.append(f"2 processes vs 1 at concurrency {concurrency}: {ratio:.2f}x.")
+    if any(spreads):
+        shown = ", ".join("/".join(str(n) for n in spread) for spread in spreads)
+        verdicts.append(
+            f"Connections per worker of `serve --workers 2` at concurrency "
+            f"{max(CONCURRENCIES)}, mid-run, each round: {shown} (each worker its own "
+            "SO_REUSEPORT socket; the kernel spreads connections by their addresses' hash)."
+        )
     return [*lines, "", *verdicts]
 
 
@@ -165,6 +212,11 @@ def bench_revocations(workdir: Path, dsn: str, *, trials: int) -> dict[str, list
     return results
 
 
+def notify_p99(results: dict[str, list[Trial]]) -> float:
+    """p99 of revocation to denial from the revoke call's return, followers woken by NOTIFY."""
+    return percentile(sorted(t.from_return_ms for t in results[next(iter(REVOCATION_SIDES))]), 0.99)
+
+
 def report_revocations(results: dict[str, list[Trial]]) -> list[str]:
     lines = [
         "### (b) Revocation to denial on another API process — PostgreSQL",
@@ -186,8 +238,7 @@ def report_revocations(results: dict[str, list[Trial]]) -> list[str]:
             f"| {percentile(delays, 0.95):.1f} | {percentile(delays, 0.99):.1f} "
             f"| {delays[-1]:.1f} | {percentile(revoke, 0.50):.1f} |"
         )
-    notify = sorted(t.from_return_ms for t in results[next(iter(REVOCATION_SIDES))])
-    p99 = percentile(notify, 0.99)
+    p99 = notify_p99(results)
     ok = p99 <= REVOCATION_P99_TARGET_MS
     return [
         *lines,
@@ -219,16 +270,37 @@ def main(argv: list[str] | None = None) -> int:
     load = load_average()
     sections: list[list[str]] = []
     notes: list[str] = []
+    figures: list[tuple[str, str, str, bool]] = []
     with tempfile.TemporaryDirectory(prefix="mandate-bench-processes-") as tmp:
         workdir = Path(tmp)
         try:
             if "a" in parts:
                 with postgres_schema(args.postgres_dsn, SCHEMA_PREFIX) as database_url:
-                    results = bench_throughput(workdir / "a", database_url, plan)
-                sections.append(report_throughput(results, plan))
+                    spreads: list[list[int]] = []
+                    results = bench_throughput(workdir / "a", database_url, plan, spreads)
+                sections.append(report_throughput(results, plan, spreads))
+                top = max(CONCURRENCIES)
+                ratio = throughput_ratio(results, top)
+                figures.append(
+                    (
+                        f"2 processes vs 1, decisions/s at concurrency {top}",
+                        f"{ratio:.2f}x",
+                        f"≥ {THROUGHPUT_RATIO_TARGET}x",
+                        ratio >= THROUGHPUT_RATIO_TARGET,
+                    )
+                )
             if "b" in parts:
                 revocations = bench_revocations(workdir / "b", args.postgres_dsn, trials=trials)
                 sections.append(report_revocations(revocations))
+                p99 = notify_p99(revocations)
+                figures.append(
+                    (
+                        "revocation → denial on another process, p99 (NOTIFY)",
+                        f"{p99:.1f} ms",
+                        f"≤ {REVOCATION_P99_TARGET_MS:g} ms",
+                        p99 <= REVOCATION_P99_TARGET_MS,
+                    )
+                )
         except psycopg.OperationalError as error:
             notes.append(f"Skipped: PostgreSQL did not answer ({error}).")
     elapsed = time.monotonic() - started
@@ -243,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     print_report(header, sections, notes)
+    for figure, value, target, ok in figures:
+        record(figure, value, target, ok, source="processes")
     return 0
 
 
