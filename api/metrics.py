@@ -4,9 +4,9 @@ Two kinds of figures. What *happens* — requests by route template, method and 
 their latency, writes by outcome with theirs, store errors — is counted as it happens, in this
 process's default registry (a scrape reads counters, never recomputes them). What the process
 *is* — its index position, the log head and lags, the projections' lags, the decision memo,
-the connection pool, decisions by outcome and layer — is read from the runtime at scrape time
-by ``RuntimeCollector``, so the metrics of one app never mix with another's in the same
-process (tests build many).
+the connection pool, decisions by outcome and layer, the read replica's lag — is read from the
+runtime at scrape time by ``RuntimeCollector``, so the metrics of one app never mix with
+another's in the same process (tests build many).
 
 ``RequestObserver`` is a plain ASGI middleware on the hot path of ``POST /v1/authorize``: two
 clock reads, one dictionary lookup of the labelled histogram (children are cached, so the
@@ -174,17 +174,21 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 
 
 class RuntimeCollector(Collector):
-    """What one runtime is at scrape time; ``head`` and ``lags`` were read just before."""
+    """What one runtime is at scrape time; ``head``, ``lags`` and ``replica`` (``replica_lags``;
+    ``{}``: the replica did not answer; None: no replica, or the primary did not answer) were
+    read just before, each within the scrape's budget."""
 
     def __init__(
         self,
         runtime: Runtime,
         head: int | None,
         lags: dict[str, dict[str, object]],
+        replica: dict[str, Any] | None = None,
     ) -> None:
         self.runtime = runtime
         self.head = head
         self.lags = lags
+        self.replica = replica
 
     def collect(self) -> Iterator[Any]:
         runtime, head = self.runtime, self.head
@@ -222,9 +226,48 @@ class RuntimeCollector(Collector):
                 seconds.add_metric([name], float(str(lag["lag_seconds"])))
             yield events
             yield seconds
+        yield from self._replica()
         yield from self._decisions()
         yield from self._memo()
         yield from self._pool()
+
+    def _replica(self) -> Iterator[Any]:
+        """How far the read replica (``MANDATE_READ_DATABASE_URL``) is behind the primary.
+
+        A projection's lag is the primary's copy's tracking position minus the replica's copy's
+        (both replicated rows): what a read served there misses of what the primary's copy
+        holds, apart from how far the primary's own worker lags.
+        """
+        if self.replica is None:
+            return
+        yield _gauge(
+            "mandate_read_replica_up",
+            "Whether the read replica answered this scrape.",
+            1 if self.replica else 0,
+        )
+        if not self.replica:
+            return
+        yield _gauge(
+            "mandate_read_replica_log_lag_events",
+            "Events of the primary's log the read replica has not replayed.",
+            float(self.replica["lag_events"]),
+        )
+        yield _gauge(
+            "mandate_read_replica_log_lag_seconds",
+            "How long the oldest event the read replica's log lacks has been in the primary's.",
+            float(self.replica["lag_seconds"]),
+        )
+        events = GaugeMetricFamily(
+            "mandate_read_replica_lag_events",
+            "The primary's copy of a projection ahead of the read replica's, in events "
+            "(the primary's tracking position minus the replica's).",
+            labels=["projection"],
+        )
+        for name, copy in self.replica.get("projections", {}).items():
+            primary = self.lags.get(name, {}).get("position")
+            if isinstance(primary, int):
+                events.add_metric([name], float(max(0, primary - int(copy["position"]))))
+        yield events
 
     def _decisions(self) -> Iterator[Any]:
         by_outcome = CounterMetricFamily(

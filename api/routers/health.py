@@ -132,7 +132,8 @@ async def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus' text format, through ``prometheus-client`` (``api.metrics``).
 
     Bounded: the store's figures are given up after a budget, so a scrape answers at once
-    while the store is down (``mandate_store_up 0``); the rest (the memo's size is a pass over
+    while the store is down (``mandate_store_up 0``), or the read replica is
+    (``mandate_read_replica_up 0``); the rest (the memo's size is a pass over
     memory) is read in a thread.
     """
     try:
@@ -147,6 +148,14 @@ async def metrics(runtime: RuntimeDep) -> Response:
             )
         except Exception:  # the read models' store is down: say nothing rather than guess
             lags = {}
-    collector = RuntimeCollector(runtime, head, lags)
+    replica: dict[str, Any] | None = None
+    if head is not None and runtime.replica is not None:
+        try:
+            replica = await _within(
+                _METRICS_BUDGET_S, functools.partial(runtime.replica_lags, head)
+            )
+        except Exception:  # the replica is down or slow: mandate_read_replica_up 0
+            replica = {}
+    collector = RuntimeCollector(runtime, head, lags, replica)
     body = await anyio.to_thread.run_sync(exposition, collector)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -7,6 +7,8 @@ temporary directory removed even when the test fails. The app writes and decides
 primary and reads as-of, effective permissions, access review and the audit trail from the
 standby: correct once it has caught up; with replay paused, a read needing a position the
 standby has not replayed answers 503 problem+json with Retry-After, and 200 once resumed.
+``/metrics`` shows the standby's lag (its log, each copy against the primary's copy), back to
+0 once it has caught up, and ``mandate_read_replica_up 0`` when the standby is down.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from api.runtime import Runtime
 from api.settings import Settings
@@ -114,6 +117,19 @@ def api(
         yield client
 
 
+def _replica_metrics(api: MandateClient) -> dict[str, float]:
+    """The ``mandate_read_replica_*`` samples of one scrape: name[projection] -> value."""
+    answer = api.get("/metrics")
+    assert answer.status_code == 200, answer.text
+    samples = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            if sample.name.startswith("mandate_read_replica_"):
+                which = sample.labels.get("projection")
+                samples[sample.name + (f"[{which}]" if which else "")] = sample.value
+    return samples
+
+
 def _reads(api: MandateClient, account: str, root: Any, position: int) -> dict[str, Any]:
     """Every replica-served read, each carrying ``Min-Position: position``."""
     headers = {**root, "Min-Position": str(position)}
@@ -173,6 +189,15 @@ def test_reads_come_from_the_replica_and_wait_for_its_own_tracking(
     assert f"acs:ram::{account}:user/alice" in [item["principal"] for item in reviewed]
     ready = api.get("/readyz").json()
     assert ready["replica"]["projections"]["temporal"]["position"] >= attached, ready
+    scraped = _replica_metrics(api)
+    assert scraped["mandate_read_replica_up"] == 1, scraped
+    assert {"mandate_read_replica_log_lag_events", "mandate_read_replica_log_lag_seconds"} <= set(
+        scraped
+    ), scraped
+    assert {
+        "mandate_read_replica_lag_events[temporal]",
+        "mandate_read_replica_lag_events[audit]",
+    } <= set(scraped), scraped
 
     # Replay paused: the primary moves on, the replica does not.
     standby.pause_replay()
@@ -201,6 +226,16 @@ def test_reads_come_from_the_replica_and_wait_for_its_own_tracking(
         assert lag["lag_events"] >= 1, lag
         assert lag["projections"]["temporal"]["lag_events"] >= 1, lag
         assert lag["lag_seconds"] >= 0, lag
+        # The primary's temporal copy holds the detachment (its worker applies it on its own
+        # schedule: wait for that, not for a time): the replica's lacks it, and says so.
+        deadline = time.monotonic() + 10
+        while runtime.temporal.position < moved:
+            assert time.monotonic() < deadline, "the primary's temporal copy never applied it"
+            time.sleep(0.02)
+        scraped = _replica_metrics(api)
+        assert scraped["mandate_read_replica_up"] == 1, scraped
+        assert scraped["mandate_read_replica_log_lag_events"] >= 1, scraped
+        assert scraped["mandate_read_replica_lag_events[temporal]"] >= 1, scraped
     finally:
         standby.resume_replay()
 
@@ -221,6 +256,19 @@ def test_reads_come_from_the_replica_and_wait_for_its_own_tracking(
     assert answers["audit verify"].json()["ok"] is True
     ready = api.get("/readyz").json()
     assert ready["replica"]["lag_events"] == 0, ready
+    # Caught up: every replica lag in /metrics is back to 0 (once both sides' copies hold the
+    # log's head; the primary's audit worker may still be applying when replay resumes).
+    lagging = ("mandate_read_replica_log_lag_events", "mandate_read_replica_lag_events[")
+    deadline = time.monotonic() + 10
+    while True:
+        scraped = _replica_metrics(api)
+        behind = {k: v for k, v in scraped.items() if k.startswith(lagging) and v != 0}
+        if not behind or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert behind == {}, scraped
+    assert scraped["mandate_read_replica_lag_events[temporal]"] == 0, scraped
+    assert scraped["mandate_read_replica_log_lag_seconds"] == 0, scraped
 
 
 def test_the_replica_side_is_read_only(api: MandateClient) -> None:
@@ -232,3 +280,16 @@ def test_the_replica_side_is_read_only(api: MandateClient) -> None:
         store.query("CREATE TABLE {p}_intruder (x INTEGER)")
     with pytest.raises(Exception, match="read-only"), store.transaction(commit=True) as cursor:
         store.record_position(cursor, 10**9)
+
+
+def test_metrics_answer_while_the_replica_is_down(
+    api: MandateClient, clusters: tuple[Cluster, Standby]
+) -> None:
+    """A stopped standby: /metrics still answers, ``mandate_read_replica_up 0``. Last here:
+    it leaves the standby stopped (the fixture's stop is then a no-op)."""
+    _, standby = clusters
+    stopped = standby._ctl(standby.pg_ctl, "-D", standby.data, "-m", "immediate", "-w", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    scraped = _replica_metrics(api)
+    assert scraped["mandate_read_replica_up"] == 0, scraped
+    assert "mandate_read_replica_log_lag_events" not in scraped, scraped
