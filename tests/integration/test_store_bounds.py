@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 import pytest
 from eventsourcing.persistence import OperationalError, StoredEvent
 
 from api.settings import store_config
 from domain.ledger import Ledger
 from domain.secrets import SecretHasher
-from projections.store_outages import _unretried, _verified_insert
+from projections.store_outages import _unretried, _verified_insert, local_check
 from tests.conftest import _free_port
 
 pytestmark = pytest.mark.postgres
@@ -47,5 +49,27 @@ def test_a_write_that_committed_before_its_connection_broke_is_answered_as_writt
         assert attempts == [1]
         assert opened.root_key.position == ledger.recorder.max_notification_id()
         assert len(ledger.recorder.select_notifications(0, 10)) == 1  # written once
+    finally:
+        ledger.close()
+
+
+def test_the_pools_check_keeps_a_live_connection_and_discards_one_the_server_closed(
+    postgres_url: str,
+) -> None:
+    ledger = Ledger(store_config(postgres_url, create_table=True).env, hasher=HASHER)
+    try:
+        recorder: Any = ledger.recorder
+        pool = recorder.datastore.pool
+        assert pool._check is local_check  # no round trip per checkout
+        with pool.connection() as conn:
+            local_check(conn)  # live: nothing said
+            with pool.connection() as other:
+                other.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+            select.select([conn.pgconn.socket], [], [], 5)  # the server's FATAL, then EOF
+            with pytest.raises(psycopg.OperationalError):
+                local_check(conn)
+        # The pool discards it and lends a live connection instead.
+        with pool.connection() as conn:
+            assert conn.execute("SELECT 1").fetchone() is not None
     finally:
         ledger.close()
