@@ -10,12 +10,21 @@ markdown table:
   state), in a schema ``mandate_bench_writes_<hex>`` made for the run and dropped at its end.
   This is the denominator of every ratio: what the same database takes, measured in the
   same run.
-* **HTTP**: ``python -m api.cli migrate`` then one ``serve`` on that schema; ``POST
-  …/users`` (create user: a name claim and a user, two events, one transaction) and ``POST
-  /v1/sts/assume-role`` (one ``SessionIssued``) at 1, 8 and 32 concurrent clients: writes/s,
-  p50/p99 of the answered writes, conflicts (409) and other failures, and the ratio to raw.
-  The clients are a Python load loop (forked processes of keep-alive connections, a distinct
-  user name per request), on the same machine as the server and the database.
+* **HTTP**: ``python -m api.cli migrate``, then the configuration docker-compose.yml runs:
+  ``serve --workers 2`` with the SQL projections in process (whichever process holds a
+  copy's lease applies it); ``--workers`` and ``--projections runner`` (one ``mandate
+  projections run`` beside servers that run none) change it, and the table's preamble says
+  which was measured. ``POST …/users`` (create user: a name claim and a user, two events,
+  one transaction) and ``POST /v1/sts/assume-role`` (one ``SessionIssued``) at 1, 8, 16 and
+  32 concurrent clients: writes/s, p50/p99, conflicts (409) and other failures, and the
+  ratio to raw. The load is wrk when it is on ``PATH`` (C, 2 threads: it leaves the cores
+  to the server; a Lua script gives every request a body of its own and counts the answers
+  by status), else a Python load loop (forked processes of keep-alive connections) that
+  takes a good share of the 2 cores itself; ``--compare-generators`` adds the Python loop at
+  32 clients beside wrk.
+* **ceiling**: ``GET /healthz`` and ``GET /v1/sts/caller-identity`` (authenticated, answered
+  from memory, nothing written) under the same wrk load at 32 clients: what the HTTP stack
+  answers on this machine before a write costs anything, the bound on any write rate.
 * **history**: an AccessKey status flip (``PATCH …/access-keys/{id}``, one client, one at a
   time) on a fresh user vs on a user with 1,600 events, and the create-user rate again once
   the log holds ``--history`` events (written in process by batched saves, then the server
