@@ -51,6 +51,7 @@ from projections.ledger_time import ledger_time_after
 from projections.read_model_store import ReadModelStore
 
 __all__ = [
+    "CATCH_UP_BATCH",
     "STATE_DDL",
     "EventNotApplicable",
     "ProjectionWorker",
@@ -69,6 +70,11 @@ STATE_DDL = "CREATE TABLE IF NOT EXISTS {p}_state (key TEXT PRIMARY KEY, value T
 # an outage: the batch is narrowed to one event at a time to find the event, which stalls.
 _ROWS_REFUSED = (DataError, ValueError, TypeError, ArithmeticError)
 _STALL_KEY = "stalled"
+
+CATCH_UP_BATCH = 10_000
+"""Events per transaction while a worker drains a backlog (``catch_up``, a rebuild): a copy far
+behind commits fewer, larger transactions, and a fact opened and closed within one of them
+is written once instead of inserted then updated. The background thread keeps ``batch_size``."""
 
 
 def event_type_of(topic: str) -> str:
@@ -186,6 +192,11 @@ class ProjectionWorker:
     def position(self) -> int:
         return self.store.position()
 
+    @property
+    def catch_up_size(self) -> int:
+        """Events per transaction while draining a backlog (``CATCH_UP_BATCH`` at least)."""
+        return max(self.batch_size, CATCH_UP_BATCH)
+
     def _reload(self) -> None:
         self.reloads += 1
         with self.store.transaction(commit=False) as cursor:
@@ -196,8 +207,9 @@ class ProjectionWorker:
         self._ledger_time = datetime.fromisoformat(row["value"]) if row else None
         self._position = self.store.position()
 
-    def run_batch(self) -> int:
-        """Apply the next batch (up to ``batch_size`` events); return how many were applied.
+    def run_batch(self, size: int | None = None) -> int:
+        """Apply the next batch (up to ``size``, default ``batch_size``, events); return how
+        many were applied.
 
         Raises ``EventNotApplicable`` once the worker is stalled (see the module's docstring).
         """
@@ -207,7 +219,7 @@ class ProjectionWorker:
             tracked = self.store.position()
             if self._position != tracked:
                 self._reload()  # first batch, or another worker wrote to this copy
-            size = 1 if tracked < self._narrow_until else self.batch_size
+            size = 1 if tracked < self._narrow_until else (size or self.batch_size)
             notifications = self.ledger.recorder.select_notifications(
                 tracked, size, inclusive_of_start=False
             )
@@ -389,7 +401,8 @@ class ProjectionWorker:
             head = int(self.ledger.recorder.max_notification_id() or 0)
             self.wait_for(head, 60.0)
             return self.store.position()
-        while self.run_batch() == self.batch_size:
+        size = self.catch_up_size
+        while self.run_batch(size) == size:
             pass
         return self.store.position()
 
@@ -421,7 +434,8 @@ class ProjectionWorker:
             self._raise_recorded_stall()
             return
         try:
-            while self.run_batch() == self.batch_size:
+            size = self.catch_up_size
+            while self.run_batch(size) == size:
                 pass
         finally:
             self.lease.release()

@@ -138,10 +138,11 @@ _CLOSE = (
 )
 
 
-# PostgreSQL: many closes in one statement ({values}: one typed row of placeholders each).
+# PostgreSQL: every close of a batch in one statement, the rows passed as six arrays (six
+# parameters, whatever the number of closes: nothing for psycopg to parse per row).
 _CLOSE_MANY = (
     "UPDATE {p}_facts AS f SET valid_to = v.valid_to, closed_position = v.closed_position"
-    " FROM (VALUES {values})"
+    " FROM unnest(?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::bigint[], ?::bigint[])"
     " AS v(valid_to, closed_position, kind, subject, valid_from, opened_position)"
     " WHERE f.kind = v.kind AND f.subject = v.subject AND f.valid_from = v.valid_from"
     " AND f.opened_position = v.opened_position"
@@ -299,18 +300,14 @@ class TemporalIndexProjection(SqlProjection):
         self._documents = []
 
     def _write_closes(self, store: ReadModelStore, cursor: Any) -> None:
-        """Close the earlier facts this batch ended: on PostgreSQL one UPDATE per 500 (a
+        """Close the earlier facts this batch ended: on PostgreSQL one UPDATE over arrays (a
         statement per row would be a round trip per row), on SQLite ``executemany``."""
         if not store.dialect.is_postgres:
             store.executemany(cursor, _CLOSE, self._closes)
             return
-        for start in range(0, len(self._closes), 500):
-            chunk = self._closes[start : start + 500]
-            values = ", ".join(
-                "(?::bigint, ?::bigint, ?::text, ?::text, ?::bigint, ?::bigint)" for _ in chunk
-            )
-            statement = _CLOSE_MANY.replace("{values}", values)
-            store.execute(cursor, statement, [value for row in chunk for value in row])
+        if self._closes:
+            columns = [list(column) for column in zip(*self._closes, strict=True)]
+            store.execute(cursor, _CLOSE_MANY, columns)
 
     def discard(self) -> None:
         self._new = []
