@@ -164,14 +164,22 @@ def report_throughput(
                 f"| {sum(r.errors for r in runs)} |"
             )
         ratio = throughput_ratio(results, concurrency)
+        each = ", ".join(
+            f"{r:.2f}x"
+            for r in ratios(
+                [r.requests_per_s for r in sides["2"]], [r.requests_per_s for r in sides["1"]]
+            )
+        )
         if concurrency == max(CONCURRENCIES):
             ok = ratio >= THROUGHPUT_RATIO_TARGET
             verdicts.append(
-                f"2 processes vs 1 at concurrency {concurrency}: **{ratio:.2f}x** (target "
-                f"≥ {THROUGHPUT_RATIO_TARGET}x: {mark(ok)})."
+                f"2 processes vs 1 at concurrency {concurrency}: **{ratio:.2f}x** (rounds: "
+                f"{each}; target ≥ {THROUGHPUT_RATIO_TARGET}x: {mark(ok)})."
             )
         else:
-            verdicts.append(f"2 processes vs 1 at concurrency {concurrency}: {ratio:.2f}x.")
+            verdicts.append(
+                f"2 processes vs 1 at concurrency {concurrency}: {ratio:.2f}x (rounds: {each})."
+            )
     if any(spreads):
         shown = ", ".join("/".join(str(n) for n in spread) for spread in spreads)
         verdicts.append(
