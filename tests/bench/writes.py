@@ -76,7 +76,8 @@ from tests.bench.harness import (
     percentile,
     postgres_schema,
     run_wrk,
-    wrk_load,
+    static_wrk_script,
+    wrk_script_path,
 )
 
 SCHEMA_PREFIX = "mandate_bench_writes_"
@@ -162,6 +163,49 @@ class WriteRun:
     p99_ms: float
     conflicts: int
     failures: int
+    server_cpu_ms: float = float("nan")  # CPU of the servers (and runner) per answer
+    postgres_cpu_ms: float = float("nan")  # CPU of PostgreSQL's processes per answer
+
+
+# -- CPU per answer ---------------------------------------------------------------------------
+
+
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command name, CPU seconds so far) of every process in /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    table: dict[int, tuple[int, str, float]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        cpu = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        table[int(entry.name)] = (int(fields[1]), comm, cpu)
+    return table
+
+
+def cpu_now() -> tuple[float, float]:
+    """CPU seconds so far of this run's servers (the live processes descended from this
+    one, wrk aside) and of every PostgreSQL process (others' sessions too: an upper bound)."""
+    table = _processes()
+    me = os.getpid()
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            pid = table[pid][0] if pid in table else 0
+            if pid == me:
+                return True
+        return False
+
+    servers = sum(
+        cpu for pid, (_, comm, cpu) in table.items() if pid != me and comm != "wrk" and ours(pid)
+    )
+    postgres = sum(cpu for _, comm, cpu in table.values() if comm in ("postgres", "postmaster"))
+    return servers, postgres
 
 
 def _client(
@@ -321,12 +365,15 @@ def wrk_write_load(
     script.write_text(wrk_write_script(shape, f"w{run}"))
     run_wrk(wrk, script, url + shape.path, concurrency=concurrency, seconds=warmup)
     script.write_text(wrk_write_script(shape, f"m{run}"))
+    before = cpu_now()
     output = run_wrk(wrk, script, url + shape.path, concurrency=concurrency, seconds=duration)
+    after = cpu_now()
     result, _ = parse_wrk(output, shape.label, concurrency)
     answers = re.search(r"ANSWERS ok=(\d+) conflicts=(\d+) failures=(\d+) seconds=([\d.]+)", output)
     if answers is None:
         raise RuntimeError(f"wrk's report has no ANSWERS line:\n{output}")
     ok, conflicts, failures = (int(answers.group(i)) for i in (1, 2, 3))
+    answered = max(1, ok + conflicts + failures)
     return WriteRun(
         shape.label,
         concurrency,
@@ -335,6 +382,8 @@ def wrk_write_load(
         result.p99_ms,
         conflicts,
         failures,
+        (after[0] - before[0]) * 1000 / answered,
+        (after[1] - before[1]) * 1000 / answered,
     )
 
 
@@ -350,33 +399,55 @@ def wrk_read_load(
     workdir: Path,
 ) -> WriteRun:
     """A write-less request under the same wrk load: the stack's ceiling on this machine."""
-    result = wrk_load(
-        wrk,
-        url,
-        label,
-        target,
-        concurrency=concurrency,
-        duration=duration,
-        warmup=warmup,
-        workdir=workdir,
-    )
+    script = wrk_script_path(workdir, label)
+    script.write_text(static_wrk_script(target))
+    run_wrk(wrk, script, url + target.path, concurrency=concurrency, seconds=warmup)
+    before = cpu_now()
+    output = run_wrk(wrk, script, url + target.path, concurrency=concurrency, seconds=duration)
+    after = cpu_now()
+    result, done = parse_wrk(output, label, concurrency)
     return WriteRun(
-        label, concurrency, result.requests_per_s, result.p50_ms, result.p99_ms, 0, result.errors
+        label,
+        concurrency,
+        result.requests_per_s,
+        result.p50_ms,
+        result.p99_ms,
+        0,
+        result.errors,
+        (after[0] - before[0]) * 1000 / max(1, done),
+        (after[1] - before[1]) * 1000 / max(1, done),
     )
 
 
 # -- the configuration ------------------------------------------------------------------------
 
 
-@contextmanager
-def projection_runner(workdir: Path, database_url: str) -> Iterator[None]:
-    """``python -m api.cli projections run`` on ``database_url`` beside the servers."""
-    environment = {
+def _environment(workdir: Path, database_url: str) -> dict[str, str]:
+    """What ``mandate_servers`` gives its servers, for the other commands of a deployment."""
+    return {
         **os.environ,
         "MANDATE_DATABASE_URL": database_url,
         "MANDATE_ADMIN_TOKEN": ADMIN_TOKEN,
         "MANDATE_STATE_DIR": str(workdir),
     }
+
+
+def snapshot_index(workdir: Path, database_url: str) -> None:
+    """``mandate index snapshot``: processes started on a long log load it and replay only
+    the tail (replaying 100k events in each of 2 workers on 2 busy cores can take longer
+    than the 30 s ``mandate_servers`` waits for them)."""
+    subprocess.run(
+        [sys.executable, "-m", "api.cli", "index", "snapshot"],
+        env=_environment(workdir, database_url),
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextmanager
+def projection_runner(workdir: Path, database_url: str) -> Iterator[None]:
+    """``python -m api.cli projections run`` on ``database_url`` beside the servers."""
+    environment = _environment(workdir, database_url)
     with (workdir / "runner.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "projections", "run"],
@@ -552,7 +623,8 @@ def _schema_of(url: str) -> str:
 def _rows(runs: list[WriteRun], raw: float, history: str) -> list[str]:
     return [
         f"| {r.label} | {history} | {r.concurrency} | {r.writes_per_s:.0f} | {r.p50_ms:.1f} "
-        f"| {r.p99_ms:.1f} | {r.conflicts} | {r.failures} | {r.writes_per_s / raw:.3f} |"
+        f"| {r.p99_ms:.1f} | {r.conflicts} | {r.failures} | {r.writes_per_s / raw:.3f} "
+        f"| {r.server_cpu_ms:.2f} | {r.postgres_cpu_ms:.2f} |"
         for r in runs
     ]
 
@@ -691,9 +763,11 @@ def main(argv: list[str] | None = None) -> int:
             if history > head:
                 started = time.monotonic()
                 fill_log(url, workdir, history)
+                snapshot_index(workdir, url)
                 notes.append(
                     f"log grown to {history:,} events in {time.monotonic() - started:.0f} s"
-                    " (batched saves in process)"
+                    " (batched saves in process), then `mandate index snapshot`; the servers "
+                    "start from it and catch up their projections before the runs"
                 )
                 # The servers catch up on start.
                 with deployment(workdir, url, workers=args.workers, runner=runner) as server:
@@ -733,9 +807,17 @@ def main(argv: list[str] | None = None) -> int:
         f"Raw INSERT+COMMIT, {RAW_CONNECTIONS} psycopg connections, events-shaped table: "
         f"**{raw:.0f}/s**",
         "",
-        "| request | log | clients | answers/s | p50 ms | p99 ms | conflicts | failures | / raw |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| request | log | clients | answers/s | p50 ms | p99 ms | conflicts | failures | / raw "
+        "| server CPU ms/answer | PostgreSQL CPU ms/answer |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
+    notes.append(
+        "CPU ms/answer: user+system CPU over the measured run (wrk's) divided by the answers; "
+        "server: every live process this benchmark started but wrk (the API processes, the "
+        "runner); PostgreSQL: all its processes on the machine, other people's sessions too "
+        f"(an upper bound). 2 cores hold 2,000 ms of CPU a second: raw's {raw:,.0f}/s leaves "
+        f"{2000 / raw:.2f} ms of CPU per write for everything"
+    )
     print("\n".join([*header, *rows, "", *notes]))
     summarize(runs, raw)
     return 0
