@@ -544,15 +544,23 @@ def shapes(who: SetUp) -> list[WriteShape]:
     ]
 
 
+IDLE_SHARE = 0.05  # of one core: the servers are quiet below it
+
+
 def quiet(api: Api, *, timeout: float = 600.0) -> None:
-    """Wait until the server's index and SQL projections have applied the whole log, so that
-    a run does not share the CPU with the catching up of the one before (or of a restart)."""
+    """Wait until the server's index and SQL projections have applied the whole log and the
+    servers' processes are idle, so that a run does not share the CPU with the catching up
+    of the one before (or of a restart). ``/readyz`` answers for the one worker that
+    accepted the connection; the CPU of all of them says when the others are done too."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready = api.client.get("/readyz").json()
         lags = [lag.get("lag_events", 0) for lag in (ready.get("projections") or {}).values()]
         if ready.get("decision_index_lag_events") == 0 and not any(lags):
-            return
+            before, began = cpu_now()[0], time.monotonic()
+            time.sleep(0.5)
+            if cpu_now()[0] - before < IDLE_SHARE * (time.monotonic() - began):
+                return
         time.sleep(0.2)
     raise RuntimeError(f"the server did not catch up within {timeout:.0f} s")
 
