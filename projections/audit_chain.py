@@ -81,9 +81,13 @@ _HEX64: Final = re.compile(r"\A[0-9a-f]{64}\Z")
 
 def canonical_json(obj: Any) -> bytes:
     """Deterministic JSON bytes: sorted keys, no spaces, UTF-8 (not ASCII-escaped), no NaN."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(obj).encode("utf-8")
+
+
+# What ``json.dumps`` builds on every call with these options, built once.
+_CANONICAL: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 def chain_hash(previous_hex: str, record: Mapping[str, Any]) -> str:

@@ -149,10 +149,11 @@ class AuditTrailProjection(SqlProjection):
         self._touched.update(self.naming.touched_by(event))
         canonical = canonical_json(record.as_dict())  # encoded once: hashed twice, stored
         self.global_head = chain_hash_of_canonical(self.global_head, canonical)
+        micros = to_micros(ledger_time)
         self._records.append(
             (
                 position,
-                to_micros(ledger_time),
+                micros,
                 record.event_type,
                 record.actor,
                 record.target,
@@ -166,7 +167,7 @@ class AuditTrailProjection(SqlProjection):
             self._account_rows.append((account, position, head))
             self._moved.add(account)
         self._position = position
-        self._time = to_micros(ledger_time)
+        self._time = micros
         if self._checkpoint_due():
             self._signed.extend(self._sign_heads())
 
