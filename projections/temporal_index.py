@@ -149,6 +149,10 @@ _CLOSE_MANY = (
 )
 
 
+# ``json.dumps(payload, sort_keys=True, separators=(",", ":"))``, its encoder built once.
+_PAYLOAD = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 @dataclass(slots=True)
 class Fact:
     kind: str
@@ -284,7 +288,7 @@ class TemporalIndexProjection(SqlProjection):
                     f.subject,
                     f.object,
                     f.account_id,
-                    json.dumps(f.payload, sort_keys=True, separators=(",", ":")),
+                    _PAYLOAD.encode(f.payload),
                     f.valid_from,
                     f.valid_to,
                     f.opened_position,

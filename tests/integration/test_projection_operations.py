@@ -102,6 +102,33 @@ def test_a_batch_that_fails_midway_leaves_nothing_and_the_restart_equals_a_clean
 
 
 @pytest.mark.parametrize("name", sorted(PROJECTIONS))
+def test_one_event_per_transaction_writes_what_a_catch_up_in_large_transactions_writes(
+    runtime: Runtime, name: str
+) -> None:
+    """A backlog is drained in transactions of ``CATCH_UP_BATCH`` events (a fact opened and
+    closed inside one is written once, closed already); event by event, every close is an
+    update of a committed row. Both write the same rows, checkpoints included."""
+    make = PROJECTIONS[name]
+    _history(runtime)
+    head = runtime.head()
+    env = runtime.store.env
+    single = open_copy(env, make(), 13, create=True)
+    bulk = open_copy(env, make(), 14, create=True)
+    try:
+        one_by_one = ProjectionWorker(runtime.ledger, single, make(), batch_size=1)
+        while one_by_one.run_batch() == 1:
+            pass
+        drained = ProjectionWorker(runtime.ledger, bulk, make(), batch_size=1)
+        assert drained.catch_up() == head
+        assert drained.batches_committed == 1
+        assert single.position() == head
+        assert _dump(single) == _dump(bulk)
+    finally:
+        single.drop()
+        bulk.drop()
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTIONS))
 def test_an_event_that_cannot_be_applied_stalls_the_worker_just_before_it(
     runtime: Runtime, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
