@@ -147,10 +147,11 @@ class DecisionIndex:
         self.hasher = hasher
         self.token_signer = token_signer
         self.position = 0
-        self.replaying = False
-        """Set while a process replays the log before it serves: no reader has cached anything
-        yet, so nothing needs invalidating and ``_touch`` is skipped — at 18,000 users it was
-        two thirds of a replay (every member and holder of a changed group or policy)."""
+        self._replaying = False
+        # While replaying, the sets that grow with the log (a group's members, a policy's
+        # holders) change in place here, not by a copy per event; ``publish`` hands them on.
+        self._staged_members: dict[UUID, tuple[GroupView, set[UUID]]] = {}
+        self._staged_holders: dict[UUID, set[tuple[str, UUID]]] = {}
         self._applying = 0
         """The position of the event being applied (entities remember when they took a name
         and when a trust was written: ``domain.sts.name_binds``)."""
@@ -244,6 +245,50 @@ class DecisionIndex:
         }
 
     # -- applying the log ------------------------------------------------------------------
+    @property
+    def replaying(self) -> bool:
+        """Set while a process replays the log before it serves.
+
+        No reader has cached anything yet, so nothing needs invalidating and ``_touch`` is
+        skipped — at 18,000 users it was two thirds of a replay (every member and holder of a
+        changed group or policy). Nothing reads either, so a group's members and a policy's
+        holders change in place instead of being replaced (each copy grew with the log);
+        setting it back to False publishes them (``publish``).
+        """
+        return self._replaying
+
+    @replaying.setter
+    def replaying(self, value: bool) -> None:
+        if not value:
+            self.publish()
+        self._replaying = value
+
+    def publish(self) -> None:
+        """Hand the sets changed in place while replaying on to the views readers use."""
+        for group, members in self._staged_members.values():
+            group.member_ids = frozenset(members)
+        for policy_id, holders in self._staged_holders.items():
+            if policy_id in self._holders:
+                self._holders[policy_id] = frozenset(holders)
+        self._staged_members = {}
+        self._staged_holders = {}
+
+    def _members(self, group: GroupView) -> set[UUID]:
+        """The group's members to change in place while replaying (see ``replaying``)."""
+        staged = self._staged_members.get(group.id)
+        if staged is None or staged[0] is not group:
+            staged = self._staged_members[group.id] = (group, set(group.member_ids))
+        return staged[1]
+
+    def _holder_set(self, policy_id: UUID) -> set[tuple[str, UUID]]:
+        """The policy's holders to change in place while replaying (see ``replaying``)."""
+        staged = self._staged_holders.get(policy_id)
+        if staged is None:
+            staged = self._staged_holders[policy_id] = set(
+                self._holders.setdefault(policy_id, frozenset())
+            )
+        return staged
+
     def apply(self, event: Any, position: int) -> None:
         """Apply one event at its ledger position (called by the follower, in order)."""
         topic = type(event).TOPIC
@@ -261,7 +306,7 @@ class DecisionIndex:
 
     def _touch(self, user_ids: Iterable[UUID]) -> None:
         """Move the generation of every user whose decisions this event may change."""
-        if self.replaying:
+        if self._replaying:
             return
         generations = self._generations
         for user_id in user_ids:
@@ -270,7 +315,7 @@ class DecisionIndex:
     def _holders_of(self, policy_id: UUID) -> set[UUID]:
         """Users and roles who hold a policy directly, and users who hold it through a group."""
         users: set[UUID] = set()
-        if self.replaying:
+        if self._replaying:
             return users  # only ever touched (``_touch``), which replaying skips
         for kind, holder_id in self._holders.get(policy_id, frozenset()):
             if kind in ("user", "role"):
@@ -358,7 +403,10 @@ class DecisionIndex:
         self._touch((user.id,))
         group = self.groups.get(e.group_id)
         if group is not None:
-            group.member_ids = group.member_ids | {user.id}
+            if self._replaying:
+                self._members(group).add(user.id)
+            else:
+                group.member_ids = group.member_ids | {user.id}
 
     def _removed_from_group(self, e: Any) -> None:
         user = self.users[e.originator_id]
@@ -366,15 +414,21 @@ class DecisionIndex:
         self._touch((user.id,))
         group = self.groups.get(e.group_id)
         if group is not None:
-            group.member_ids = group.member_ids - {user.id}
+            if self._replaying:
+                self._members(group).discard(user.id)
+            else:
+                group.member_ids = group.member_ids - {user.id}
 
     def _attached(self, holder: UserView | GroupView | RoleView, kind: str, e: Any) -> None:
         a = Attachment(PolicyType(e.policy_type), e.policy_name, e.policy_id)
         holder.attachments = {**holder.attachments, a.key: a}
         if a.policy_id is not None:
-            self._holders[a.policy_id] = self._holders.get(a.policy_id, frozenset()) | {
-                (kind, holder.id)
-            }
+            if self._replaying:
+                self._holder_set(a.policy_id).add((kind, holder.id))
+            else:
+                self._holders[a.policy_id] = self._holders.get(a.policy_id, frozenset()) | {
+                    (kind, holder.id)
+                }
         # after the change: a reader that saw the new generation must also see the new
         # attachments, or it would cache the old ones under the new generation
         self._touch_holder(holder)
@@ -386,7 +440,10 @@ class DecisionIndex:
         key = (e.policy_type, e.policy_name)
         holder.attachments = {k: a for k, a in holder.attachments.items() if k != key}
         if e.policy_id is not None and e.policy_id in self._holders:
-            self._holders[e.policy_id] = self._holders[e.policy_id] - {(kind, holder.id)}
+            if self._replaying:
+                self._holder_set(e.policy_id).discard((kind, holder.id))
+            else:
+                self._holders[e.policy_id] = self._holders[e.policy_id] - {(kind, holder.id)}
         self._touch_holder(holder)  # after the change, as in ``_attached``
 
     def _user_policy_attached(self, e: Any) -> None:
@@ -452,6 +509,7 @@ class DecisionIndex:
         policy = self.policies.pop(e.originator_id)
         self._touch(self._holders_of(policy.id))
         self._holders.pop(policy.id, None)
+        self._staged_holders.pop(policy.id, None)
         if self.policy_ids.get((policy.account_id, policy.policy_name)) == policy.id:
             del self.policy_ids[(policy.account_id, policy.policy_name)]
 

@@ -70,7 +70,10 @@ _NOT_STATE: Final = frozenset(
         "_memo_half",
         "_dummy_hash",
         "_handlers",
-        "replaying",
+        "_replaying",
+        # what a replay changes in place: published into the state before it is pickled
+        "_staged_members",
+        "_staged_holders",
         # caches that readers fill concurrently: they refill after a load
         "_memo",
         "_memo_old",
@@ -116,6 +119,7 @@ def _refuse_key(obj: object) -> NoReturn:
 
 def dump_index(index: DecisionIndex) -> bytes:
     """The index's recorded state as bytes (call while no event is being applied)."""
+    index.publish()  # a replaying index (``mandate index snapshot``) holds changes aside
     state = {k: v for k, v in vars(index).items() if k not in _NOT_STATE}
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
