@@ -75,12 +75,13 @@ def rebuild(
         raise RebuildRefused(f"another process is running {store.prefix}: is a rebuild under way?")
     started = time.perf_counter()
     events = 0
+    size = worker.catch_up_size  # a backlog from 0: the large transactions of a catch-up
     try:
-        while (applied := worker.run_batch()) > 0:
+        while (applied := worker.run_batch(size)) > 0:
             events += applied
             if progress is not None:
                 progress(worker.position)
-            if applied < batch_size:
+            if applied < size:
                 break
         seconds = time.perf_counter() - started
         position = store.position()
