@@ -55,8 +55,9 @@ from projections.sql_projection import Stall, event_type_of
 __all__ = ["BULK_PAGE", "BulkDecoder", "LogFollower", "Projection"]
 
 _SKIPPED_KEPT = 100  # the most recent events passed over, for /readyz
-BULK_PAGE = 5_000
-"""Events a page while replaying: fewer round trips, and one page in memory ahead at most."""
+BULK_PAGE = 1_000
+"""Events a page while replaying: one page applying, one read ahead; larger pages saved no
+time here and left more memory to the process (13 MB per 100k events at 5,000)."""
 _STOCK_TRANSCODINGS: dict[str, type] = {
     "uuid_hex": UUIDAsHex,
     "decimal_str": DecimalAsStr,
