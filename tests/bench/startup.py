@@ -181,7 +181,9 @@ def _rebuild(runtime: Runtime, projection: SqlProjection, version: int, events: 
         store.drop()
 
 
-def measure(url: str, size: int, history: StartupHistory, runtime: Runtime) -> dict[str, Any]:
+def measure(
+    url: str, size: int, history: StartupHistory, runtime: Runtime, *, rebuilds: bool = True
+) -> dict[str, Any]:
     print(f"  growing the log to {size:,} events ...", file=sys.stderr, flush=True)
     written, _ = _timed(lambda: history.grow_batched(size, random.Random(size)))
     events = history.head
@@ -214,6 +216,9 @@ def measure(url: str, size: int, history: StartupHistory, runtime: Runtime) -> d
     row["from_snapshot"] = _spawn(url, snapshots=True)
     assert row["from_snapshot"]["loaded"] == events, row["from_snapshot"]
     assert row["from_snapshot"]["position"] == row["from_zero"]["position"] == history.head
+    if not rebuilds:
+        row["temporal_rate"] = row["audit_rate"] = float("nan")
+        return row
     print("  rebuilding the temporal index and the audit trail ...", file=sys.stderr, flush=True)
     head = history.head
     row["temporal_rate"] = _rebuild(runtime, TemporalIndexProjection(), 900 + size % 97, head)
@@ -296,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100,000 events")
     parser.add_argument("--events", help="comma-separated log sizes (default 1,000,000)")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES)
+    parser.add_argument(
+        "--no-rebuilds", action="store_true", help="skip the temporal and audit rebuilds"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--with-snapshots", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -310,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             history = StartupHistory(runtime, random.Random(7))
             history.set_up()
             for size in sorted(sizes):
-                rows.append(measure(url, size, history, runtime))
+                rows.append(measure(url, size, history, runtime, rebuilds=not args.no_rebuilds))
         finally:
             runtime.stop()
     out = [
@@ -353,6 +361,8 @@ def _record(r: dict[str, Any]) -> None:
     )
     for key, name in (("temporal", "temporal index"), ("audit", "audit trail")):
         rate = r[f"{key}_rate"]
+        if rate != rate:  # NaN: not measured (--no-rebuilds)
+            continue
         record(
             f"{name} rebuild, PostgreSQL" + at,
             f"{rate:,.0f} events/s",
