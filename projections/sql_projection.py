@@ -280,12 +280,30 @@ class ProjectionWorker:
     ) -> tuple[datetime | None, Stall | None]:
         """Apply events in order; stop at the first that cannot be applied, naming it."""
         ledger_time = self._ledger_time
+        mapper = self.ledger.mapper
+        # The follower's decoder builds what the mapper builds, faster; one per batch, so its
+        # memo of ids lives no longer than the batch. Anything unusual goes to the mapper.
+        from projections.follower import BulkDecoder  # follower imports this module
+
+        decoder = BulkDecoder.for_mapper(mapper)
         for notification in notifications:
             position = int(notification.id)
             if self.before_apply is not None:
                 self.before_apply(position)  # an injected crash is an outage, not a stall
             try:
-                event: Any = self.ledger.mapper.to_domain_event(notification)
+                event: Any = None
+                if decoder is not None:
+                    try:
+                        event = decoder.decode(
+                            notification.originator_id,
+                            notification.originator_version,
+                            notification.topic,
+                            notification.state,
+                        )
+                    except Exception:  # the mapper's decoding says what is wrong, if anything
+                        event = None
+                if event is None:
+                    event = mapper.to_domain_event(notification)
                 at = ledger_time_after(ledger_time, event.timestamp)
                 self.projection.apply(event, position, at)
             except Exception as error:  # decoding and applying touch no store: deterministic
