@@ -31,7 +31,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -88,13 +89,9 @@ def connection_spread(url: str) -> list[int]:
     return sorted(Counter(re.findall(r"pid=(\d+)", out)).values(), reverse=True)
 
 
-def bench_throughput(
-    workdir: Path, database_url: str, plan: LoadPlan, spreads: list[list[int]]
-) -> dict[int, dict[str, list[LoadResult]]]:
-    """Each concurrency's runs against one process and two, alternating round by round;
-    ``spreads`` gets, per run of two processes at the top concurrency, its connections per
-    process sampled mid-run (the kernel's spread over the workers' sockets)."""
-    results: dict[int, dict[str, list[LoadResult]]] = {c: {"1": [], "2": []} for c in CONCURRENCIES}
+@contextmanager
+def throughput_servers(workdir: Path, database_url: str) -> Iterator[tuple[str, str]]:
+    """``serve`` and ``serve --workers 2`` on one schema, one deployment; yield their URLs."""
     with (
         mandate_servers(workdir / "one", database_url, migrate=True, env=SHARED_KEYS) as (one,),
         mandate_servers(
@@ -105,30 +102,45 @@ def bench_throughput(
             serve_args=("--workers", "2"),
         ) as (two,),
     ):
-        # Both servers decide for the same principal (set up through one, followed by all).
-        target = set_up_authorize(one)[DIRECT_LABEL]
-        time.sleep(1.0)  # every process has applied the set-up (NOTIFY, or the poll)
-        urls = {"1": one, "2": two}
-        for concurrency in CONCURRENCIES:
-            for round_ in range(plan.rounds):
-                for side in alternating(round_, ["1", "2"]):
-                    sampler = None
-                    if side == "2" and concurrency == max(CONCURRENCIES):
-                        sampler = threading.Timer(
-                            plan.warmup + plan.duration / 2,
-                            lambda: spreads.append(connection_spread(two)),
-                        )
-                        sampler.start()
-                    result = plan.load(
-                        urls[side],
-                        f"{side} process(es)",
-                        target,
-                        concurrency=concurrency,
-                        workdir=workdir,
+        yield one, two
+
+
+def bench_throughput(
+    one: str,
+    two: str,
+    workdir: Path,
+    plan: LoadPlan,
+    spreads: list[list[int]],
+    concurrencies: tuple[int, ...] = CONCURRENCIES,
+) -> dict[int, dict[str, list[LoadResult]]]:
+    """Each concurrency's runs against one process (``one``) and two (``two``), alternating
+    round by round; ``spreads`` gets, per run of two processes at the top concurrency, its
+    connections per process sampled mid-run (the kernel's spread over the workers' sockets)."""
+    results: dict[int, dict[str, list[LoadResult]]] = {c: {"1": [], "2": []} for c in concurrencies}
+    # Both servers decide for the same principal (set up through one, followed by all).
+    target = set_up_authorize(one)[DIRECT_LABEL]
+    time.sleep(1.0)  # every process has applied the set-up (NOTIFY, or the poll)
+    urls = {"1": one, "2": two}
+    for concurrency in concurrencies:
+        for round_ in range(plan.rounds):
+            for side in alternating(round_, ["1", "2"]):
+                sampler = None
+                if side == "2" and concurrency == max(CONCURRENCIES):
+                    sampler = threading.Timer(
+                        plan.warmup + plan.duration / 2,
+                        lambda: spreads.append(connection_spread(two)),
                     )
-                    if sampler is not None:
-                        sampler.join()
-                    results[concurrency][side].append(result)
+                    sampler.start()
+                result = plan.load(
+                    urls[side],
+                    f"{side} process(es)",
+                    target,
+                    concurrency=concurrency,
+                    workdir=workdir,
+                )
+                if sampler is not None:
+                    sampler.join()
+                results[concurrency][side].append(result)
     return results
 
 
@@ -225,15 +237,21 @@ def notify_p99(results: dict[str, list[Trial]]) -> float:
     return percentile(sorted(t.from_return_ms for t in results[next(iter(REVOCATION_SIDES))]), 0.99)
 
 
-def report_revocations(results: dict[str, list[Trial]]) -> list[str]:
+def report_revocations(results: dict[str, list[Trial]], *, quick: bool = False) -> list[str]:
+    pairs = (
+        "--quick: part (a)'s servers reused (process 1 `serve`, process 2 a worker of `serve "
+        "--workers 2`), followers woken by NOTIFY only; indicative."
+        if quick
+        else "Two pairs side by side (alternating chunks of trials): followers woken by NOTIFY, "
+        "and polling every 50 ms only."
+    )
     lines = [
         "### (b) Revocation to denial on another API process — PostgreSQL",
         "",
         "Each trial: a fresh contract, delegation and session through process 1; process 2 "
         "polled back to back with the session's credentials; the entrustment revoked through "
         "process 1; delay = arrival of process 2's first 401 minus the revoke call's return. "
-        "Two pairs side by side (alternating chunks of trials): followers woken by NOTIFY, "
-        "and polling every 50 ms only.",
+        + pairs,
         "",
         "| followers | trials | p50 ms | p95 ms | p99 ms | max ms | revoke call p50 ms |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -263,16 +281,20 @@ def main(argv: list[str] | None = None) -> int:
         "--trials",
         type=int,
         default=None,
-        help="revocations measured in part b (default 200; 50 with --quick)",
+        help="revocations measured in part b (default 200; 20 with --quick)",
     )
     add_postgres_option(parser)
     add_generator_options(parser, purpose="HTTP load generator for part a")
     add_parts_option(parser, PARTS)
     args = parser.parse_args(argv)
     parts = chosen_parts(parser, args.parts, PARTS)
-    rounds = max(3, args.rounds)
+    # --quick (a look, in about 20 s): the rounds asked for (python -m tests.bench: one), at
+    # concurrency 32 only, and part (b) on part (a)'s servers with NOTIFY only (no more
+    # server start-ups).
+    rounds = max(1, args.rounds) if args.quick else max(3, args.rounds)
     duration, warmup = (2.0, 1.0) if args.quick else (5.0, 1.0)
-    trials = max(50, args.trials or (50 if args.quick else 200))
+    trials = max(10, args.trials or 20) if args.quick else max(50, args.trials or 200)
+    concurrencies = (max(CONCURRENCIES),) if args.quick else CONCURRENCIES
     plan = LoadPlan(rounds, duration, warmup, find_wrk(args.generator), args.client_processes)
     started = time.monotonic()
     load = load_average()
@@ -282,10 +304,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mandate-bench-processes-") as tmp:
         workdir = Path(tmp)
         try:
+            revocations: dict[str, list[Trial]] | None = None
             if "a" in parts:
-                with postgres_schema(args.postgres_dsn, SCHEMA_PREFIX) as database_url:
-                    spreads: list[list[int]] = []
-                    results = bench_throughput(workdir / "a", database_url, plan, spreads)
+                spreads: list[list[int]] = []
+                with (
+                    postgres_schema(args.postgres_dsn, SCHEMA_PREFIX) as database_url,
+                    throughput_servers(workdir / "a", database_url) as (one, two),
+                ):
+                    results = bench_throughput(
+                        one, two, workdir / "a", plan, spreads, concurrencies
+                    )
+                    if args.quick and "b" in parts:
+                        notify = next(iter(REVOCATION_SIDES))
+                        revocations = {notify: bench_revocation(one, two, trials=trials)}
                 sections.append(report_throughput(results, plan, spreads))
                 top = max(CONCURRENCIES)
                 ratio = throughput_ratio(results, top)
@@ -298,8 +329,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
             if "b" in parts:
-                revocations = bench_revocations(workdir / "b", args.postgres_dsn, trials=trials)
-                sections.append(report_revocations(revocations))
+                if revocations is None:
+                    revocations = bench_revocations(workdir / "b", args.postgres_dsn, trials=trials)
+                sections.append(report_revocations(revocations, quick=args.quick))
                 p99 = notify_p99(revocations)
                 figures.append(
                     (

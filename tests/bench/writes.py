@@ -82,6 +82,9 @@ from tests.bench.harness import (
 
 SCHEMA_PREFIX = "mandate_bench_writes_"
 CONCURRENCIES = (1, 8, 16, 32)
+# --quick: the headline rows only (32 clients, and 16 for the p99), no history pass, no flips,
+# one ceiling row: a look in well under a minute, its figures indicative.
+QUICK_CONCURRENCIES = (16, 32)
 RAW_CONNECTIONS = 32
 FLIP_EVENTS = 1_600
 P99_TARGET_MS = 50.0
@@ -358,12 +361,13 @@ def wrk_write_load(
     warmup: float,
     workdir: Path,
 ) -> WriteRun:
-    """A ``warmup`` wrk run, then ``duration`` seconds measured; every body distinct. The
-    latencies are wrk's (over every answer, conflicts and failures included)."""
+    """A ``warmup`` wrk run (none when 0), then ``duration`` seconds measured; every body
+    distinct. The latencies are wrk's (over every answer, conflicts and failures included)."""
     script = workdir / "wrk-write.lua"
     run = uuid.uuid4().hex[:8]
-    script.write_text(wrk_write_script(shape, f"w{run}"))
-    run_wrk(wrk, script, url + shape.path, concurrency=concurrency, seconds=warmup)
+    if warmup > 0:
+        script.write_text(wrk_write_script(shape, f"w{run}"))
+        run_wrk(wrk, script, url + shape.path, concurrency=concurrency, seconds=warmup)
     script.write_text(wrk_write_script(shape, f"m{run}"))
     before = cpu_now()
     output = run_wrk(wrk, script, url + shape.path, concurrency=concurrency, seconds=duration)
@@ -590,6 +594,22 @@ def grow_user(api: Api, who: SetUp, user_name: str, events: int) -> None:
         api.call("PATCH", f"{base}/{user_name}/access-keys/{key_id}", who.root, {"status": status})
 
 
+def flips_notes(api: Api, who: SetUp, flips: int, notes: list[str]) -> None:
+    """The AccessKey status flip on a fresh user vs one with ``FLIP_EVENTS`` events."""
+    base = f"/v1/accounts/{who.account_id}/users"
+    api.call("POST", base, who.root, {"user_name": "fresh"})
+    api.call("POST", f"{base}/fresh/access-keys", who.root)
+    grow_user(api, who, "long", FLIP_EVENTS)
+    quiet(api)
+    fresh_flip = flip_ms(api, who, "fresh", flips=flips)
+    long_flip = flip_ms(api, who, "long", flips=flips)
+    notes.append(
+        f"AccessKey status flip, 1 client, median of {flips}: fresh user "
+        f"{fresh_flip:.1f} ms, user with {FLIP_EVENTS:,} events {long_flip:.1f} ms "
+        f"(ratio {long_flip / fresh_flip:.2f})"
+    )
+
+
 def fill_log(database_url: str, workdir: Path, events: int) -> None:
     """Grow the log to about ``events`` events in process: users created in batched saves
     (a name claim and a user each) in an account of their own."""
@@ -639,13 +659,15 @@ def _rows(runs: list[WriteRun], raw: float, history: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.writes", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a look (about 30 s): see QUICK_CONCURRENCIES"
+    )
     add_postgres_option(parser)
     parser.add_argument(
         "--history",
         type=int,
         default=None,
-        help="events in the log for the second pass (default 100,000; --quick: 10,000; 0 skips it)",
+        help="events in the log for the second pass (default 100,000; --quick: 0, skipped)",
     )
     parser.add_argument(
         "--generator",
@@ -674,14 +696,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
-    duration, warmup = (3.0, 1.0) if args.quick else (8.0, 2.0)
-    history = args.history if args.history is not None else (10_000 if args.quick else 100_000)
+    duration, warmup = (2.0, 1.0) if args.quick else (8.0, 2.0)
+    history = args.history if args.history is not None else (0 if args.quick else 100_000)
+    concurrencies = QUICK_CONCURRENCIES if args.quick else CONCURRENCIES
     flips = 20 if args.quick else 60
     wrk = find_wrk(args.generator)
     runner = args.projections == "runner"
     workdir = Path(tempfile.mkdtemp(prefix="mandate-bench-writes-"))
 
-    def load(api: Api, shape: WriteShape, concurrency: int, *, python: bool = False) -> WriteRun:
+    def load(
+        api: Api, shape: WriteShape, concurrency: int, *, python: bool = False, warm: bool = True
+    ) -> WriteRun:
+        """One run; ``warm=False`` (--quick, the shape's second run) skips wrk's warm-up."""
         quiet(api)
         url = str(api.client.base_url).rstrip("/")
         if wrk is not None and not python:
@@ -691,7 +717,7 @@ def main(argv: list[str] | None = None) -> int:
                 shape,
                 concurrency=concurrency,
                 duration=duration,
-                warmup=warmup,
+                warmup=warmup if warm else 0.0,
                 workdir=workdir,
             )
         return write_load(
@@ -715,6 +741,8 @@ def main(argv: list[str] | None = None) -> int:
                 "GET", "/v1/sts/caller-identity", None, {"Authorization": who.app}
             ),
         }
+        if args.quick:  # the authenticated one: the bound for every request here
+            targets = {k: v for k, v in targets.items() if "caller-identity" in k}
         quiet(api)
         return [
             wrk_read_load(
@@ -745,7 +773,10 @@ def main(argv: list[str] | None = None) -> int:
                 api = Api(server)
                 who = set_up(api)
                 for shape in shapes(who):
-                    done = [load(api, shape, c) for c in CONCURRENCIES]
+                    done = [
+                        load(api, shape, c, warm=not args.quick or n == 0)
+                        for n, c in enumerate(concurrencies)
+                    ]
                     runs.update({(f"{r.label}@{r.concurrency}", "fresh"): r for r in done})
                     rows += _rows(done, raw, "fresh")
                 if args.compare_generators and wrk is not None:
@@ -753,19 +784,14 @@ def main(argv: list[str] | None = None) -> int:
                         python_run = load(api, shape, max(CONCURRENCIES), python=True)
                         rows += _rows([python_run], raw, "fresh, Python clients")
                 rows += _rows(ceiling(api, who), raw, "-")
-                api.call(
-                    "POST", f"/v1/accounts/{who.account_id}/users", who.root, {"user_name": "fresh"}
-                )
-                api.call("POST", f"/v1/accounts/{who.account_id}/users/fresh/access-keys", who.root)
-                grow_user(api, who, "long", FLIP_EVENTS)
-                quiet(api)
-                fresh_flip = flip_ms(api, who, "fresh", flips=flips)
-                long_flip = flip_ms(api, who, "long", flips=flips)
-                notes.append(
-                    f"AccessKey status flip, 1 client, median of {flips}: fresh user "
-                    f"{fresh_flip:.1f} ms, user with {FLIP_EVENTS:,} events {long_flip:.1f} ms "
-                    f"(ratio {long_flip / fresh_flip:.2f})"
-                )
+                if args.quick:
+                    notes.append(
+                        f"--quick: {', '.join(map(str, concurrencies))} clients only (the "
+                        "second run of each write without a warm-up of its own), one ceiling "
+                        "row, no AccessKey flip comparison; figures indicative"
+                    )
+                else:
+                    flips_notes(api, who, flips, notes)
                 head = api.settled_head()
                 api.close()
             if history > head:
@@ -784,12 +810,13 @@ def main(argv: list[str] | None = None) -> int:
                     done = [load(api, create, c) for c in (1, max(CONCURRENCIES))]
                     runs.update({(f"{r.label}@{r.concurrency}", "history"): r for r in done})
                     rows += _rows(done, raw, f"{history // 1000}k")
-                    quiet(api)
-                    long_flip = flip_ms(api, who, "long", flips=flips)
-                    notes.append(
-                        f"with {history:,} events in the log: the {FLIP_EVENTS:,}-event "
-                        f"user's flip {long_flip:.1f} ms"
-                    )
+                    if not args.quick:
+                        quiet(api)
+                        long_flip = flip_ms(api, who, "long", flips=flips)
+                        notes.append(
+                            f"with {history:,} events in the log: the {FLIP_EVENTS:,}-event "
+                            f"user's flip {long_flip:.1f} ms"
+                        )
                     api.close()
     finally:
         if not args.keep:
