@@ -402,10 +402,12 @@ def wrk_read_load(
     warmup: float,
     workdir: Path,
 ) -> WriteRun:
-    """A write-less request under the same wrk load: the stack's ceiling on this machine."""
+    """A write-less request under the same wrk load: the stack's ceiling on this machine
+    (after a ``warmup`` run, none when 0)."""
     script = wrk_script_path(workdir, label)
     script.write_text(static_wrk_script(target))
-    run_wrk(wrk, script, url + target.path, concurrency=concurrency, seconds=warmup)
+    if warmup > 0:
+        run_wrk(wrk, script, url + target.path, concurrency=concurrency, seconds=warmup)
     before = cpu_now()
     output = run_wrk(wrk, script, url + target.path, concurrency=concurrency, seconds=duration)
     after = cpu_now()
@@ -752,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
                 target,
                 concurrency=max(CONCURRENCIES),
                 duration=duration,
-                warmup=warmup,
+                warmup=0.0 if args.quick else warmup,  # --quick: warm from the writes
                 workdir=workdir,
             )
             for label, target in targets.items()
@@ -787,8 +789,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.quick:
                     notes.append(
                         f"--quick: {', '.join(map(str, concurrencies))} clients only (the "
-                        "second run of each write without a warm-up of its own), one ceiling "
-                        "row, no AccessKey flip comparison; figures indicative"
+                        "second run of each write, and the ceiling, without a warm-up of their "
+                        "own), one ceiling row, no AccessKey flip comparison; figures indicative"
                     )
                 else:
                     flips_notes(api, who, flips, notes)
