@@ -9,12 +9,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.body_limit import BodyLimitMiddleware
-from api.input_guard import InputGuardMiddleware
-from api.logs import configure_logging, flush_request_lines
-from api.metrics import RequestObserver
+from api.middleware.body_limit import BodyLimitMiddleware
+from api.middleware.input_guard import InputGuardMiddleware
+from api.middleware.request_ids import RequestIdMiddleware
+from api.observability.logs import configure_logging, flush_request_lines
+from api.observability.metrics import RequestObserver
 from api.problems import install_problem_handlers
-from api.request_ids import RequestIdMiddleware
 from api.routers import (
     access_review,
     accounts,

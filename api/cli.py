@@ -18,14 +18,14 @@ from pydantic import ValidationError
 
 from api.runtime import Runtime, StoreUnavailable
 from api.settings import Settings, store_config
-from api.store_checks import StoreUnreachable, migration_lock
-from projections.audit_export import csv_lines, verify_bundle, write_bundle
-from projections.audit_trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
-from projections.audit_verify import verify_trail
-from projections.index_snapshots import format_version
-from projections.leadership import copy_lease
-from projections.rebuild import RebuildRefused, rebuild
-from projections.sql_projection import EventNotApplicable
+from api.startup.store_checks import StoreUnreachable, migration_lock
+from projections.audit.export import csv_lines, verify_bundle, write_bundle
+from projections.audit.trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
+from projections.audit.verify import verify_trail
+from projections.decisions.snapshots import format_version
+from projections.store.leadership import copy_lease
+from projections.store.rebuild import RebuildRefused, rebuild
+from projections.store.sql_projection import EventNotApplicable
 
 __all__ = ["main"]
 
@@ -40,7 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     # so that many workers starting at once never race on DDL.
     try:
         runtime = Runtime(settings, create_tables=None)
-    except StoreUnavailable as error:  # one line naming what failed (api/store_checks.py)
+    except StoreUnavailable as error:  # one line naming what failed (api/startup/store_checks.py)
         print(f"mandate: {error}", file=sys.stderr)
         return 2
     print(f"mandate: store {runtime.store.display}", flush=True)

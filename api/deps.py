@@ -18,17 +18,17 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Depends, Header, Request
 
-from api.logs import CALLER_KEY
+from api.middleware.request_ids import request_id_of
+from api.observability.logs import CALLER_KEY
 from api.problems import Forbidden, PositionNotReached, ProjectionStalled, Unauthenticated
-from api.request_ids import request_id_of
 from api.runtime import Runtime
-from domain.arns import ACCOUNT_ID_RE
-from domain.audit import AuditContext
-from domain.decisions import SubjectKind
-from domain.errors import FieldError, InvalidInput, NotFound
-from domain.evaluation import Request as DecisionRequest
-from projections.decision_index import AuthenticationFailed, Credential
-from projections.sql_projection import EventNotApplicable, ProjectionWorker
+from domain.common.arns import ACCOUNT_ID_RE
+from domain.common.audit import AuditContext
+from domain.common.errors import FieldError, InvalidInput, NotFound
+from domain.policy.decisions import SubjectKind
+from domain.policy.evaluation import Request as DecisionRequest
+from projections.decisions.index import AuthenticationFailed, Credential
+from projections.store.sql_projection import EventNotApplicable, ProjectionWorker
 
 __all__ = [
     "ADMIN_ARN",
@@ -62,7 +62,7 @@ class Caller:
     account_id: str | None  # None for the platform admin
     kind: str  # "admin" | "root" | "user" | "session"
     credential: Credential | None
-    given_request_id: str | None  # the X-Request-Id chosen for it (``api.request_ids``)
+    given_request_id: str | None  # the X-Request-Id chosen for it (``api.middleware.request_ids``)
     source_ip: str | None
     secure_transport: bool
 
@@ -285,7 +285,7 @@ def authorize_management(
     *,
     admin_may: bool = False,
 ) -> None:
-    """Mandate's own evaluator decides management calls, as RAM does (DESIGN §5).
+    """Mandate's own evaluator decides management calls, as RAM does (docs/design.md §5).
 
     A call about another account is refused before anything is looked up, so that
     existence does not leak; the platform admin reads but never writes inside an account.

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from domain.arns import (
+from domain.common.arns import (
     delegation_arn,
     entrustment_arn,
     group_arn,
@@ -17,16 +17,16 @@ from domain.arns import (
     role_arn,
     user_arn,
 )
-from domain.attachments import Attachment
-from domain.decisions import Answer
-from domain.entrustments import EntrustmentStatus, entrustment_status
-from domain.errors import FieldError, InvalidInput
-from domain.evaluation import DecisionKind
-from domain.patterns import has_wildcard
-from domain.sts import name_binds
-from projections.decision_index import DecisionIndex
-from projections.session_lineage import SessionRecord
-from projections.views import (
+from domain.common.errors import FieldError, InvalidInput
+from domain.contracts.entrustments import EntrustmentStatus, entrustment_status
+from domain.permissions.attachments import Attachment
+from domain.policy.decisions import Answer
+from domain.policy.evaluation import DecisionKind
+from domain.policy.patterns import has_wildcard
+from domain.sts.assume_role import name_binds
+from domain.sts.session_lineage import SessionRecord
+from projections.decisions.index import DecisionIndex
+from projections.decisions.views import (
     AccessKeyView,
     DelegationView,
     EntrustmentView,
@@ -75,7 +75,7 @@ def _decode_cursor(cursor: str) -> str:
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
-    """A decision's explanation (DESIGN §5): the part that does not depend on when it was asked."""
+    """A decision's explanation (docs/design.md §5): what does not depend on when it was asked."""
     decision = answer.decision
     return {
         "decision": decision.decision.value,
@@ -190,8 +190,8 @@ def role_json(role: RoleView, index: DecisionIndex | None = None) -> dict[str, A
 def trust_bindings(role: RoleView, index: DecisionIndex | None) -> list[dict[str, Any]]:
     """Which entity each user or role the trust allows by exact ARN is bound to.
 
-    Names are claims (``domain.sts.name_binds``): such a name admits only the entity that
-    held it before ``trust_position``. For the role's own account the answer names it
+    Names are claims (``domain.sts.assume_role.name_binds``): such a name admits only the
+    entity that held it before ``trust_position``. For the role's own account the answer names it
     (``entity_id``, null when no entity holding the name now is that one); another
     account's entities are never looked up — that would tell whether they exist.
     """

@@ -14,10 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.metrics import STORE_ERRORS
+from api.observability.metrics import STORE_ERRORS
 from api.runtime import StoreUnavailable, WriteNotApplied
 from api.schemas import field_path
-from domain.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
+from domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
 
 __all__ = [
     "Busy",

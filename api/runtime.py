@@ -23,33 +23,33 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from api.key_fingerprints import KeyMismatch, check_and_record, fingerprints
-from api.metrics import observe_write
+from api.observability.metrics import observe_write
 from api.settings import Settings, store_config
-from api.store_checks import StoreUnreachable, probe
-from domain.audit import AuditContext, acting_as
-from domain.ledger import Ledger
-from domain.secrets import SecretHasher, new_token
-from domain.session_tokens import SessionTokenSigner
-from projections.as_of import AsOfReader
-from projections.audit_chain import (
+from api.startup.key_fingerprints import KeyMismatch, check_and_record, fingerprints
+from api.startup.store_checks import StoreUnreachable, probe
+from domain.common.audit import AuditContext, acting_as
+from domain.identity.secrets import SecretHasher, new_token
+from domain.ledger.application import Ledger
+from domain.sts.session_tokens import SessionTokenSigner
+from projections.audit.chain import (
     CheckpointSigner,
     SigningKeyError,
     load_or_create_signing_key,
     load_signing_key,
     public_key_pem,
 )
-from projections.audit_trail import GLOBAL_SCOPE, AuditTrailProjection
-from projections.decision_index import DecisionIndex
-from projections.follower import LogFollower
-from projections.index_snapshots import IndexSnapshots, snapshot_lock
-from projections.leadership import AdvisoryLease, copy_lease
-from projections.log_notifications import LogListener
-from projections.read_model_store import ProjectionRegistry, ReadModelStore
-from projections.read_replica import LogSource, ReplicaReads
-from projections.rebuild import RebuildRefused
-from projections.sql_projection import ProjectionWorker, SqlProjection, open_copy
-from projections.temporal_index import TemporalIndexProjection
+from projections.audit.trail import GLOBAL_SCOPE, AuditTrailProjection
+from projections.decisions.index import DecisionIndex
+from projections.decisions.snapshots import IndexSnapshots, snapshot_lock
+from projections.history.as_of import AsOfReader
+from projections.history.temporal_index import TemporalIndexProjection
+from projections.store.follower import LogFollower
+from projections.store.leadership import AdvisoryLease, copy_lease
+from projections.store.log_notifications import LogListener
+from projections.store.read_model_store import ProjectionRegistry, ReadModelStore
+from projections.store.read_replica import LogSource, ReplicaReads
+from projections.store.rebuild import RebuildRefused
+from projections.store.sql_projection import ProjectionWorker, SqlProjection, open_copy
 
 __all__ = ["AdminToken", "Runtime", "StoreUnavailable", "WriteNotApplied"]
 
@@ -301,7 +301,7 @@ class Runtime:
         )
 
     def _lease(self, store: ReadModelStore) -> AdvisoryLease:
-        """One runner per copy among every process on this schema (projections.leadership)."""
+        """One runner per copy among every process on this schema (projections.store.leadership)."""
         return copy_lease(self.store.env, store)
 
     @property

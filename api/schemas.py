@@ -11,9 +11,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain.errors import FieldError, InvalidInput
-from domain.instants import Instant
-from domain.validation import ENTITY_NAME_PATTERN
+from domain.common.errors import FieldError, InvalidInput
+from domain.common.instants import Instant
+from domain.common.validation import ENTITY_NAME_PATTERN
 
 __all__ = [
     "AmendEntrustment",

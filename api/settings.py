@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from projections.store_outages import FACTORY_TOPIC
+from projections.store.outages import FACTORY_TOPIC
 
 __all__ = ["Settings", "StoreConfig", "store_config"]
 
@@ -188,7 +188,7 @@ def store_config(
 ) -> StoreConfig:
     """Translate ``sqlite:///path`` or ``postgresql://user:pw@host:port/db?schema=s``.
 
-    On PostgreSQL every recorder comes from ``projections.store_outages``' factory, which
+    On PostgreSQL every recorder comes from ``projections.store.outages``' factory, which
     bounds its waits by the two ``MANDATE_STORE_*`` keys: an outage answers 503 in seconds.
     """
     parts = urlsplit(url)

@@ -18,14 +18,14 @@ from types import MappingProxyType
 
 from eventsourcing.domain import DomainEvent
 
-from domain.accounts import Account
-from domain.audit import LedgerAggregate
-from domain.entrustments import Delegation, Entrustment
-from domain.names import NameClaim
-from domain.policies import ManagedPolicy
-from domain.principals import Group, User
-from domain.roles import Role
-from domain.sessions import Session
+from domain.common.audit import LedgerAggregate
+from domain.contracts.entrustments import Delegation, Entrustment
+from domain.identity.accounts import Account
+from domain.identity.name_claims import NameClaim
+from domain.identity.principals import Group, User
+from domain.permissions.managed_policies import ManagedPolicy
+from domain.sts.roles import Role
+from domain.sts.sessions import Session
 
 __all__ = ["AGGREGATES", "EVENT_CLASSES", "concrete_events"]
 

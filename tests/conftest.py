@@ -62,8 +62,9 @@ class _Unavailable(Exception):
 @contextlib.contextmanager
 def _docker_postgres() -> Iterator[str]:
     try:
-        import docker  # type: ignore[import-untyped]  # imported here: only this fallback needs it
         from docker.errors import DockerException  # type: ignore[import-untyped]
+
+        import docker  # type: ignore[import-untyped]  # imported here: only this fallback needs it
     except ImportError as exc:
         raise _Unavailable(f"the docker package is not installed ({exc})") from exc
     try:

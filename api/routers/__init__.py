@@ -1,1 +1,1 @@
-"""The HTTP routers, one module per group of DESIGN §5 rows."""
+"""The HTTP routers, one module per group of docs/design.md §5 rows."""

@@ -46,7 +46,7 @@ covers the account's own resources), a resource naming no account is 400, as are
 
 Cost, and its bounds. The review replays the log into a decision index of its own (in the
 threadpool; the live index is never touched), starting from the latest in-memory snapshot
-whose ledger time is at most ``from`` (``projections.review_snapshots``: one every 1,000
+whose ledger time is at most ``from`` (``projections.history.review_snapshots``: one every 1,000
 events, at most 16, the spacing doubling beyond) and stopping at the first event at or after
 ``to``. An answer is computed at each instant where it may change (each event inside the
 window, each contract or delegation term, each ``acs:CurrentTime`` date a policy names);
@@ -85,18 +85,18 @@ from api.deps import (
 from api.problems import Busy, Forbidden
 from api.routers.history import check_instant
 from api.runtime import Runtime
-from domain.arns import account_of_resource
-from domain.errors import FieldError, InvalidInput
-from domain.instants import LATEST
-from projections.access_review import (
+from domain.common.arns import account_of_resource
+from domain.common.errors import FieldError, InvalidInput
+from domain.common.instants import LATEST
+from domain.common.ledger_time import format_instant, from_micros, to_micros
+from projections.history.access_review import (
     AccessReview,
     ReviewInterval,
     ReviewTooLarge,
     logged_events,
     review_access,
 )
-from projections.ledger_time import format_instant, from_micros, to_micros
-from projections.review_snapshots import ReviewSnapshots
+from projections.history.review_snapshots import ReviewSnapshots
 
 router = APIRouter(tags=["access review"])
 

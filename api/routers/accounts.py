@@ -10,8 +10,8 @@ from api.deps import CallerDep, RuntimeDep, check_account_id
 from api.presenters import rfc3339
 from api.problems import Forbidden
 from api.schemas import OpenAccount
-from domain.errors import NotFound
-from domain.ledger import IssuedKey, OpenedAccount
+from domain.common.errors import NotFound
+from domain.ledger.application import IssuedKey, OpenedAccount
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 

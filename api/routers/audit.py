@@ -27,15 +27,15 @@ from api.presenters import decode_position_cursor, encode_position_cursor
 from api.problems import Forbidden
 from api.routers.history import check_instant, with_zone
 from api.runtime import Runtime
-from projections.audit_export import csv_lines
-from projections.audit_trail import (
+from projections.audit.export import csv_lines
+from projections.audit.trail import (
     GLOBAL_SCOPE,
     AuditQuery,
     checkpoints,
     iter_records,
     select_records,
 )
-from projections.audit_verify import verify_trail
+from projections.audit.verify import verify_trail
 
 router = APIRouter(tags=["audit"])
 

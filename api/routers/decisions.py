@@ -41,10 +41,11 @@ from api.problems import Forbidden
 from api.routers import history
 from api.runtime import Runtime
 from api.schemas import AuthorizeBody, ClientCredentials, SimulateBody, parse_body
-from domain.arns import account_of_resource, parse_principal_arn
-from domain.decisions import Answer
-from domain.errors import FieldError, InvalidInput
-from domain.evaluation import (
+from domain.common.arns import account_of_resource, parse_principal_arn
+from domain.common.errors import FieldError, InvalidInput
+from domain.policy.decisions import Answer
+from domain.policy.document import parse_policy_document
+from domain.policy.evaluation import (
     Decision,
     DecisionKind,
     Layer,
@@ -54,9 +55,8 @@ from domain.evaluation import (
     compile_policy,
     evaluate,
 )
-from domain.policy import parse_policy_document
-from projections.decision_index import AuthenticationFailed
-from projections.session_lineage import SessionInvalid
+from domain.sts.session_lineage import SessionInvalid
+from projections.decisions.index import AuthenticationFailed
 
 router = APIRouter(tags=["decisions"])
 
@@ -231,7 +231,7 @@ async def authorize(request: StarletteRequest) -> Response:
     runtime: Runtime = request.app.state.runtime
     await wait_for_min_position(runtime, request.headers.get("min-position"))
     body = parse_body(AuthorizeBody, await request.body())
-    # before authenticating (DESIGN §4): credentials issued at n work with min_position n
+    # before authenticating (docs/design.md §4): credentials issued at n work with min_position n
     await ensure_position(runtime, body.min_position, "min_position")
     caller = authenticate(request, runtime)
     if body.credentials is not None and body.principal is not None:

@@ -18,9 +18,9 @@ from api.deps import CallerDep, RuntimeDep, authorize_management
 from api.presenters import delegation_json, entrustment_json, page
 from api.runtime import Runtime
 from api.schemas import AmendEntrustment, GrantDelegation, GrantEntrustment, Revocation
-from domain.arns import delegation_arn, entrustment_arn
-from domain.errors import NotFound
-from projections.views import DelegationView, EntrustmentView
+from domain.common.arns import delegation_arn, entrustment_arn
+from domain.common.errors import NotFound
+from projections.decisions.views import DelegationView, EntrustmentView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["entrustments"])
 

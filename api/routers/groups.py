@@ -10,9 +10,9 @@ from api.deps import CallerDep, RuntimeDep, authorize_management
 from api.presenters import group_json, page
 from api.runtime import Runtime
 from api.schemas import CreateGroup
-from domain.arns import group_arn
-from domain.errors import NotFound
-from projections.views import GroupView
+from domain.common.arns import group_arn
+from domain.common.errors import NotFound
+from projections.decisions.views import GroupView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/groups", tags=["groups"])
 

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.deps import RuntimeDep
-from api.metrics import RuntimeCollector, exposition
+from api.observability.metrics import RuntimeCollector, exposition
 from api.runtime import Runtime, StoreUnavailable
 
 router = APIRouter(tags=["operations"])
@@ -129,7 +129,7 @@ def stall_text(projection: str, stalled: object) -> str | None:
 
 @router.get("/metrics")
 async def metrics(runtime: RuntimeDep) -> Response:
-    """Prometheus' text format, through ``prometheus-client`` (``api.metrics``).
+    """Prometheus' text format, through ``prometheus-client`` (``api.observability.metrics``).
 
     Bounded: the store's figures are given up after a budget, so a scrape answers at once
     while the store is down (``mandate_store_up 0``), or the read replica is

@@ -23,14 +23,14 @@ from api.deps import (
 )
 from api.presenters import answer_json, refusal_json, rfc3339
 from api.runtime import Runtime
-from domain.arns import parse_principal_arn
-from domain.decisions import SubjectKind
-from domain.errors import FieldError, InvalidInput, NotFound
-from domain.evaluation import Request
-from domain.instants import check_instant as check_domain_instant
-from projections.as_of import PrincipalAt
-from projections.decision_index import Credential
-from projections.session_lineage import SessionRecord
+from domain.common.arns import parse_principal_arn
+from domain.common.errors import FieldError, InvalidInput, NotFound
+from domain.common.instants import check_instant as check_domain_instant
+from domain.policy.decisions import SubjectKind
+from domain.policy.evaluation import Request
+from domain.sts.session_lineage import SessionRecord
+from projections.decisions.index import Credential
+from projections.history.as_of import PrincipalAt
 
 router = APIRouter(tags=["point in time"])
 

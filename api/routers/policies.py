@@ -14,11 +14,11 @@ from api.routers.roles import live_role
 from api.routers.users import live_user
 from api.runtime import Runtime
 from api.schemas import CreatePolicy, CreatePolicyVersion, SetDefaultVersion
-from domain.arns import group_arn, policy_arn, role_arn, user_arn
-from domain.attachments import Attachment
-from domain.errors import NotFound
-from domain.system_policies import SYSTEM_POLICIES
-from projections.views import GroupView, PolicyView, RoleView, UserView
+from domain.common.arns import group_arn, policy_arn, role_arn, user_arn
+from domain.common.errors import NotFound
+from domain.permissions.attachments import Attachment
+from domain.policy.system_policies import SYSTEM_POLICIES
+from projections.decisions.views import GroupView, PolicyView, RoleView, UserView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["policies"])
 system_router = APIRouter(prefix="/v1/system-policies", tags=["policies"])

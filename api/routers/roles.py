@@ -15,9 +15,9 @@ from api.deps import CallerDep, RuntimeDep, authorize_management
 from api.presenters import page, role_json, session_json
 from api.runtime import Runtime
 from api.schemas import CreateRole, RevokeRoleSessions, SetTrustPolicy, UpdateRole
-from domain.arns import role_arn
-from domain.errors import NotFound
-from projections.views import RoleView
+from domain.common.arns import role_arn
+from domain.common.errors import NotFound
+from projections.decisions.views import RoleView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/roles", tags=["roles"])
 

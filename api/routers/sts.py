@@ -1,8 +1,8 @@
 """STS: AssumeRole, GetCallerIdentity, and revoking one session (beyond RAM).
 
-AssumeRole's rules live in ``domain.sts`` (the caller's own policies and the role's trust,
-RAM's parameter errors); this router authenticates, hands the caller's subject and lineage to
-the ledger, and shows the secret and the security token once.
+AssumeRole's rules live in ``domain.sts.assume_role`` (the caller's own policies and the role's
+trust, RAM's parameter errors); this router authenticates, hands the caller's subject and
+lineage to the ledger, and shows the secret and the security token once.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from api.deps import Caller, CallerDep, RuntimeDep, authorize_management, connec
 from api.presenters import rfc3339, session_json
 from api.problems import Forbidden
 from api.schemas import AssumeRoleBody, Revocation
-from domain.decisions import SubjectKind
-from domain.errors import NotPermitted
-from domain.ledger import IssuedSession
+from domain.common.errors import NotPermitted
+from domain.ledger.application import IssuedSession
+from domain.policy.decisions import SubjectKind
 
 router = APIRouter(prefix="/v1/sts", tags=["sts"])
 

@@ -10,10 +10,10 @@ from api.deps import CallerDep, RuntimeDep, authorize_management
 from api.presenters import key_json, page, user_json
 from api.runtime import Runtime
 from api.schemas import CreateUser, UpdateAccessKey, UpdateUser
-from domain.arns import group_arn, user_arn
-from domain.errors import NotFound
-from domain.ledger import IssuedKey
-from projections.views import UserView
+from domain.common.arns import group_arn, user_arn
+from domain.common.errors import NotFound
+from domain.ledger.application import IssuedKey
+from projections.decisions.views import UserView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/users", tags=["users"])
 

@@ -51,7 +51,7 @@ QUICK_OPTIONS = {
     "processes": ["--quick", "--rounds", "1"],
     "access_review": ["--quick", "--sizes", "1500", "--no-before"],
     "writes": ["--quick"],
-    "startup": ["--quick"],
+    "startup": ["--quick", "--events", "20000"],
 }
 
 

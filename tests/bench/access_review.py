@@ -39,13 +39,13 @@ from typing import Any
 from api.routers.access_review import MAX_DECISIONS, MAX_INSTANTS
 from api.runtime import Runtime
 from api.settings import Settings
-from domain.audit import acting_as
-from domain.names import NameClaim
-from domain.principals import User
-from domain.roles import Role
-from projections.access_review import ReviewTooLarge, logged_events, review_access
-from projections.ledger_time import ledger_time_after
-from projections.review_snapshots import ReviewSnapshots
+from domain.common.audit import acting_as
+from domain.common.ledger_time import ledger_time_after
+from domain.identity.name_claims import NameClaim
+from domain.identity.principals import User
+from domain.sts.roles import Role
+from projections.history.access_review import ReviewTooLarge, logged_events, review_access
+from projections.history.review_snapshots import ReviewSnapshots
 from tests.bench.summary import record
 from tests.bench.temporal import ACTOR, History, _custom
 
@@ -132,8 +132,23 @@ def _trust(account_id: str, variant: int) -> str:
     )
 
 
+# Where the modules ``BEFORE_COMMIT``'s access review imports live now.
+_MOVED_SINCE = {
+    "domain._condition_values": "domain.policy.condition_values",
+    "domain.arns": "domain.common.arns",
+    "domain.decisions": "domain.policy.decisions",
+    "domain.evaluation": "domain.policy.evaluation",
+    "domain.patterns": "domain.policy.patterns",
+    "domain.policy": "domain.policy.document",
+    "domain.secrets": "domain.identity.secrets",
+    "projections.decision_index": "projections.decisions.index",
+    "projections.ledger_time": "domain.common.ledger_time",
+    "projections.views": "projections.decisions.views",
+}
+
+
 def _before_module() -> ModuleType | None:
-    """``projections/access_review.py`` as of ``BEFORE_COMMIT``, or None outside a git tree."""
+    """``projections/access_review.py`` as of ``BEFORE_COMMIT`` (imports renamed), else None."""
     try:
         source = subprocess.run(  # noqa: S603 (a fixed git command, no input)
             ["git", "show", f"{BEFORE_COMMIT}:projections/access_review.py"],  # noqa: S607
@@ -143,6 +158,8 @@ def _before_module() -> ModuleType | None:
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
+    for before, now in _MOVED_SINCE.items():
+        source = source.replace(f"from {before} import", f"from {now} import")
     spec = importlib.util.spec_from_loader("access_review_before", loader=None)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)

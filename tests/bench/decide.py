@@ -6,10 +6,10 @@ Run ``python -m tests.bench.decide`` (``--quick`` for a short run). It prints a 
 vpc, log, cms, fc; wildcards, Deny, NotAction and conditions mixed in): 4 attached to the user
 and 3 to each of two groups it belongs to, written through the real ``Ledger`` into a temporary
 SQLite store and applied to a ``DecisionIndex`` by its ``LogFollower``. One request is timed
-three ways: ``domain.decisions.decide`` with the index's cached policy set (compiled, uncached),
-``DecisionIndex.decide`` answering from its memo, and ``DecisionIndex.decide`` right after the
-index dropped its cached sets (what the first decision after any event pays: the user's policy
-set is assembled again from the compiled policies). Timings are batches of
+three ways: ``domain.policy.decisions.decide`` with the index's cached policy set (compiled,
+uncached), ``DecisionIndex.decide`` answering from its memo, and ``DecisionIndex.decide`` right
+after the index dropped its cached sets (what the first decision after any event pays: the
+user's policy set is assembled again from the compiled policies). Timings are batches of
 ``time.perf_counter_ns``; the table shows the median and p99 of the batch means.
 
 (b) Over HTTP. ``python -m api.cli serve`` runs in a subprocess (its own GIL) on a temporary
@@ -33,13 +33,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from domain.audit import AuditContext, acting_as
-from domain.decisions import decide
-from domain.evaluation import Request
-from domain.ledger import IssuedKey, Ledger
-from domain.secrets import SecretHasher
-from projections.decision_index import DecisionIndex
-from projections.follower import LogFollower
+from domain.common.audit import AuditContext, acting_as
+from domain.identity.secrets import SecretHasher
+from domain.ledger.application import IssuedKey, Ledger
+from domain.policy.decisions import decide
+from domain.policy.evaluation import Request
+from projections.decisions.index import DecisionIndex
+from projections.store.follower import LogFollower
 from tests.bench.harness import (
     Api,
     LoadPlan,

@@ -56,14 +56,14 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from domain.audit import AuditContext, acting_as
-from domain.decisions import Answer
-from domain.evaluation import Request
-from domain.ledger import IssuedKey, IssuedSession, Ledger
-from domain.secrets import SecretHasher
-from domain.session_tokens import SessionTokenSigner
-from projections.decision_index import Credential, DecisionIndex
-from projections.follower import LogFollower
+from domain.common.audit import AuditContext, acting_as
+from domain.identity.secrets import SecretHasher
+from domain.ledger.application import IssuedKey, IssuedSession, Ledger
+from domain.policy.decisions import Answer
+from domain.policy.evaluation import Request
+from domain.sts.session_tokens import SessionTokenSigner
+from projections.decisions.index import Credential, DecisionIndex
+from projections.store.follower import LogFollower
 from tests.bench.summary import record
 
 ADMIN_TOKEN = "bench-admin-token-" + "b" * 32

@@ -44,14 +44,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from api.runtime import Runtime
 from api.settings import Settings
-from projections.audit_chain import CheckpointSigner
-from projections.audit_trail import AuditTrailProjection
-from projections.decision_index import DecisionIndex
-from projections.follower import BulkDecoder, LogFollower
-from projections.index_snapshots import dump_index
-from projections.rebuild import open_copy
-from projections.sql_projection import ProjectionWorker, SqlProjection
-from projections.temporal_index import TemporalIndexProjection
+from projections.audit.chain import CheckpointSigner
+from projections.audit.trail import AuditTrailProjection
+from projections.decisions.index import DecisionIndex
+from projections.decisions.snapshots import dump_index
+from projections.history.temporal_index import TemporalIndexProjection
+from projections.store.bulk_decoding import BulkDecoder
+from projections.store.follower import LogFollower
+from projections.store.rebuild import open_copy
+from projections.store.sql_projection import ProjectionWorker, SqlProjection
 from tests.bench.access_review import ReviewHistory
 from tests.bench.summary import record
 from tests.bench.temporal import DEFAULT_POSTGRES, fresh_schema

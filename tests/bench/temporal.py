@@ -31,7 +31,7 @@ rebuild).
 The audit trail is rebuilt the same way, as the runtime builds it: a fresh
 ``AuditTrailProjection(CheckpointSigner(<new Ed25519 key>), every_events=1000)`` given both
 to ``open_copy`` and to the worker, 3 runs, median; at the largest size the last copy is
-also checked once with ``projections.audit_verify.verify_trail`` against the log and its
+also checked once with ``projections.audit.verify.verify_trail`` against the log and its
 signed checkpoints (it must pass and check every event) before it is dropped.
 
 (2) As-of latency. The runtime's own temporal copy is caught up at 1k, 10k and N events
@@ -100,28 +100,28 @@ from psycopg import sql
 
 from api.runtime import Runtime
 from api.settings import Settings
-from domain.arns import user_arn
-from domain.attachments import (
+from domain.common.arns import user_arn
+from domain.common.audit import AuditContext, acting_as
+from domain.common.ledger_time import from_micros
+from domain.identity.name_claims import NameClaim
+from domain.identity.principals import AccessKeyStatus, Group, User
+from domain.identity.secrets import new_access_key_id, new_access_key_secret
+from domain.permissions.attachments import (
     MAX_CUSTOM_ATTACHMENTS,
     Attachment,
     PolicyType,
 )
-from domain.audit import AuditContext, acting_as
-from domain.evaluation import Request
-from domain.names import NameClaim
-from domain.policies import MAX_POLICY_VERSIONS, ManagedPolicy
-from domain.policy import parse_policy_document
-from domain.principals import AccessKeyStatus, Group, User
-from domain.secrets import new_access_key_id, new_access_key_secret
-from domain.system_policies import SYSTEM_POLICIES
-from projections.audit_chain import CheckpointSigner
-from projections.audit_trail import AuditTrailProjection
-from projections.audit_verify import verify_trail
-from projections.ledger_time import from_micros
-from projections.read_model_store import Dialect
-from projections.rebuild import open_copy
-from projections.sql_projection import ProjectionWorker
-from projections.temporal_index import TemporalIndexProjection
+from domain.permissions.managed_policies import MAX_POLICY_VERSIONS, ManagedPolicy
+from domain.policy.document import parse_policy_document
+from domain.policy.evaluation import Request
+from domain.policy.system_policies import SYSTEM_POLICIES
+from projections.audit.chain import CheckpointSigner
+from projections.audit.trail import AuditTrailProjection
+from projections.audit.verify import verify_trail
+from projections.history.temporal_index import TemporalIndexProjection
+from projections.store.read_model_store import Dialect
+from projections.store.rebuild import open_copy
+from projections.store.sql_projection import ProjectionWorker
 from tests.bench.summary import record
 
 ACTOR = AuditContext(actor="mandate:admin", request_id="bench-temporal")

@@ -112,7 +112,7 @@ def raw_insert_rate(dsn: str, schema: str, *, connections: int, duration: float)
     insert = sql.SQL(
         "INSERT INTO {} (originator_id, originator_version, topic, state) VALUES (%s, 1, %s, %s)"
     ).format(table)
-    topic = "domain.principals:User.Created"
+    topic = "domain.identity.principals:User.Created"
     state = os.urandom(300)
     counts: list[int] = []
     start = threading.Barrier(connections + 1)
@@ -616,11 +616,11 @@ def fill_log(database_url: str, workdir: Path, events: int) -> None:
     """Grow the log to about ``events`` events in process: users created in batched saves
     (a name claim and a user each) in an account of their own."""
     from api.settings import store_config
-    from domain.audit import AuditContext, acting_as
-    from domain.ledger import Ledger
-    from domain.names import NameClaim
-    from domain.principals import User
-    from domain.secrets import SecretHasher
+    from domain.common.audit import AuditContext, acting_as
+    from domain.identity.name_claims import NameClaim
+    from domain.identity.principals import User
+    from domain.identity.secrets import SecretHasher
+    from domain.ledger.application import Ledger
 
     ledger = Ledger(store_config(database_url).env, hasher=SecretHasher("k", {"k": b"x" * 32}))
     try:

@@ -1,4 +1,4 @@
-"""The HTTP contract of DESIGN §5: problem+json errors, status codes, pagination, lifecycles.
+"""The HTTP contract (docs/design.md §5): problem+json errors, status codes, pages, lifecycles.
 
 Every test opens its own account on the module's server, so that positions, names and
 refusals of one test never leak into another's.

@@ -14,7 +14,12 @@ from datetime import datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.logs import JsonFormatter, configure_logging, flush_request_lines, log_request
+from api.observability.logs import (
+    JsonFormatter,
+    configure_logging,
+    flush_request_lines,
+    log_request,
+)
 from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, MandateClient
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

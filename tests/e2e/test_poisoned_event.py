@@ -1,6 +1,6 @@
 """An event that a projection cannot apply stalls that projection only, never the service.
 
-The commands refuse such events (``domain/instants.py``), so these are written straight
+The commands refuse such events (``domain/common/instants.py``), so these are written straight
 through the ledger, bypassing the guards, as a corrupted or hostile store would hold them.
 This module has a server of its own: the audit trail it poisons stays stalled, by design.
 """
@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
-from domain.roles import Role
-from projections.decision_index import DecisionIndex
+from domain.sts.roles import Role
+from projections.decisions.index import DecisionIndex
 from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, Headers, MandateClient
 
 PROBLEM_JSON = "application/problem+json"

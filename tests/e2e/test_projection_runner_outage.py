@@ -20,7 +20,7 @@ import pytest
 
 from api.runtime import Runtime
 from api.settings import Settings
-from domain.audit import acting_as
+from domain.common.audit import acting_as
 from tests.e2e.test_store_outage import Cluster
 from tests.integration.test_index_cache_coherence import ACTOR
 

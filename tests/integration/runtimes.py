@@ -13,7 +13,7 @@ from typing import Any
 
 from api.runtime import Runtime
 from api.settings import Settings
-from domain.ledger import IssuedKey, IssuedSession, OpenedAccount
+from domain.ledger.application import IssuedKey, IssuedSession, OpenedAccount
 
 
 def started_runtime(url: str, **settings: Any) -> Runtime:

@@ -1,8 +1,8 @@
-"""Access review on each store (DESIGN §5): who could do it on A's resource, when, through what.
+"""Access review on each store (docs/design.md §5): who could act on A's resource, when, how.
 
 Histories are written through the real ``Ledger`` (as the API writes them); the review replays
 the store's log. Interval bounds are compared with the ledger times of the events that opened
-and closed them, recomputed here from the raw log as DESIGN §4 defines them. A scripted
+and closed them, recomputed here from the raw log as docs/design.md §4 defines them. A scripted
 history is also checked instant by instant against the live rules on an index replayed up to
 each instant (the oracle of ``test_temporal_oracle``).
 """
@@ -25,13 +25,13 @@ from api.deps import Caller
 from api.problems import Forbidden
 from api.routers.access_review import access_review
 from api.runtime import Runtime
-from domain.arns import group_arn, role_arn, root_arn, user_arn
-from domain.audit import AuditContext, acting_as
-from domain.errors import InvalidInput
-from domain.evaluation import Request
-from projections.access_review import AccessReview, logged_events, review_access
-from projections.decision_index import DecisionIndex
-from projections.ledger_time import ledger_time_after
+from domain.common.arns import group_arn, role_arn, root_arn, user_arn
+from domain.common.audit import AuditContext, acting_as
+from domain.common.errors import InvalidInput
+from domain.common.ledger_time import ledger_time_after
+from domain.policy.evaluation import Request
+from projections.decisions.index import DecisionIndex
+from projections.history.access_review import AccessReview, logged_events, review_access
 from tests.integration.runtimes import started_runtime
 from tests.integration.test_index_cache_coherence import ACTOR, _apply, _requests, _set_up, _steps
 from tests.integration.test_roles_sessions import ASSUME, World, allow, document, trust, world

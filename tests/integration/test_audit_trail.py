@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from api.runtime import Runtime
-from domain.audit import AuditContext, acting_as
-from projections.audit_chain import GENESIS, chain_hash
-from projections.audit_trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
-from projections.audit_verify import verify_chain, verify_trail
-from projections.rebuild import RebuildRefused, open_copy, rebuild
+from domain.common.audit import AuditContext, acting_as
+from projections.audit.chain import GENESIS, chain_hash
+from projections.audit.trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
+from projections.audit.verify import verify_chain, verify_trail
+from projections.store.rebuild import RebuildRefused, open_copy, rebuild
 from tests.integration.runtimes import running
 from tests.integration.test_index_cache_coherence import ACTOR, _set_up
 

@@ -24,11 +24,12 @@ from eventsourcing.persistence import Mapper, Notification
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import projections.follower as follower_module
-from domain.ledger import IssuedKey, IssuedSession  # also registers the ledger's topics
-from projections.decision_index import DecisionIndex
-from projections.follower import BulkDecoder, LogFollower
-from projections.index_snapshots import dump_index
+import projections.store.follower as follower_module
+from domain.ledger.application import IssuedKey, IssuedSession  # also registers the ledger's topics
+from projections.decisions.index import DecisionIndex
+from projections.decisions.snapshots import dump_index
+from projections.store.bulk_decoding import BulkDecoder
+from projections.store.follower import LogFollower
 from tests.integration.test_index_snapshots import _answers, _credentials, _fresh, _grow
 from tests.integration.test_review_snapshots import _history
 from tests.integration.test_roles_sessions import World, world

@@ -1,4 +1,4 @@
-"""Many writers racing on one aggregate, on real PostgreSQL (DESIGN §4: one log, one order).
+"""Many writers racing on one aggregate, on real PostgreSQL (docs/design.md §4: one log, one order).
 
 Eight threads start a command at the same instant, all against the same aggregate. Each
 command either succeeds (perhaps after the ledger re-ran it on a version conflict) or is
@@ -20,12 +20,12 @@ from eventsourcing.persistence import Notification
 
 from api.runtime import Runtime
 from api.settings import Settings
-from domain.audit import AuditContext
-from domain.errors import Conflict, LimitExceeded
-from domain.identifiers import name_claim_id
-from domain.ledger import IssuedKey
-from domain.names import NameClaim
-from domain.principals import MAX_ACCESS_KEYS_PER_USER, User
+from domain.common.audit import AuditContext
+from domain.common.errors import Conflict, LimitExceeded
+from domain.common.identifiers import name_claim_id
+from domain.identity.name_claims import NameClaim
+from domain.identity.principals import MAX_ACCESS_KEYS_PER_USER, User
+from domain.ledger.application import IssuedKey
 
 pytestmark = pytest.mark.postgres
 

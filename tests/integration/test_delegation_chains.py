@@ -1,4 +1,4 @@
-"""Properties of delegation chains, generated (DESIGN §2 "layers intersect", §3.2).
+"""Properties of delegation chains, generated (docs/design.md §2 "layers intersect", §3.2).
 
 Scopes are drawn from a small vocabulary of actions and resources with wildcards, for the
 entrustment (A → B), several delegations (B → ravi, a group ravi is in, another user, a group
@@ -39,12 +39,19 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from domain.arns import account_of_resource, group_arn, role_arn, user_arn
-from domain.decisions import decide
-from domain.errors import NotPermitted
-from domain.evaluation import Layer, PolicySet, PolicySource, Request, compile_policy, evaluate
-from domain.policy import parse_policy_document
-from projections.session_lineage import (
+from domain.common.arns import account_of_resource, group_arn, role_arn, user_arn
+from domain.common.errors import NotPermitted
+from domain.policy.decisions import decide
+from domain.policy.document import parse_policy_document
+from domain.policy.evaluation import (
+    Layer,
+    PolicySet,
+    PolicySource,
+    Request,
+    compile_policy,
+    evaluate,
+)
+from domain.sts.session_lineage import (
     DelegationState,
     EntrustmentState,
     LineageFacts,
@@ -145,7 +152,7 @@ def layer(document: Document, kind: Layer) -> PolicySet:
 
 @dataclass(frozen=True)
 class Oracle:
-    """The rule of DESIGN §3.2, path by path, from the documents alone."""
+    """The rule of docs/design.md §3.2, path by path, from the documents alone."""
 
     account: str
     scope: PolicySet

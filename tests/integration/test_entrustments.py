@@ -1,5 +1,5 @@
 """Entrustments (A → B) and delegations (B → its users and groups), live, on each store
-(DESIGN §2 "layers intersect", §3.2, §5).
+(docs/design.md §2 "layers intersect", §3.2, §5).
 
 A grants a contract over its resources; it is realised as a managed role of A whose layer is
 the contract's scope and whose trust is computed from the live delegations under it. Only a
@@ -23,13 +23,19 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.arns import assumed_role_arn, delegation_arn, entrustment_arn, group_arn, role_arn
-from domain.audit import AuditContext
-from domain.entrustments import EntrustmentStatus, ScopeWarning, entrustment_status
-from domain.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
-from domain.evaluation import DecisionKind, Effect, Layer, Request
-from domain.ledger import IssuedSession
-from projections.decision_index import AuthenticationFailed, Credential
+from domain.common.arns import (
+    assumed_role_arn,
+    delegation_arn,
+    entrustment_arn,
+    group_arn,
+    role_arn,
+)
+from domain.common.audit import AuditContext
+from domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
+from domain.contracts.entrustments import EntrustmentStatus, ScopeWarning, entrustment_status
+from domain.ledger.application import IssuedSession
+from domain.policy.evaluation import DecisionKind, Effect, Layer, Request
+from projections.decisions.index import AuthenticationFailed, Credential
 from tests.integration.test_roles_sessions import (
     ADMIN,
     ASSUME,
@@ -663,7 +669,7 @@ def test_a_second_delegation_keeps_access_alive_when_one_is_revoked(world: World
 
 
 def test_a_deny_in_one_delegation_does_not_cut_another_delegations_path(world: World) -> None:
-    """DESIGN §3.2: the union of the live delegations reaching the user. One delegation that
+    """docs/design.md §3.2: the union of the live delegations reaching the user. One delegation that
     allows a request is a path; another delegation's Deny belongs to that other path."""
     a, b = world.account("Alpha"), world.account("Beta")
     contract = grant(world, a, b, document(allow([READ, WRITE], photos(a))))

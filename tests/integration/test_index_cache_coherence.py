@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 
 from api.runtime import Runtime
 from api.settings import Settings
-from domain.audit import AuditContext, acting_as
-from domain.decisions import Answer
-from domain.errors import DomainError
-from domain.evaluation import Request
-from projections.decision_index import DecisionIndex
-from projections.follower import LogFollower
+from domain.common.audit import AuditContext, acting_as
+from domain.common.errors import DomainError
+from domain.policy.decisions import Answer
+from domain.policy.evaluation import Request
+from projections.decisions.index import DecisionIndex
+from projections.store.follower import LogFollower
 from tests.integration.runtimes import position_of
 
 ACTOR = AuditContext(actor="mandate:admin", request_id="req-cache-coherence")

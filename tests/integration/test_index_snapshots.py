@@ -17,11 +17,10 @@ from typing import Any
 
 import pytest
 
-from domain.evaluation import Request
-from domain.ledger import IssuedKey, IssuedSession
-from projections.decision_index import AuthenticationFailed, DecisionIndex
-from projections.follower import LogFollower
-from projections.index_snapshots import (
+from domain.ledger.application import IssuedKey, IssuedSession
+from domain.policy.evaluation import Request
+from projections.decisions.index import AuthenticationFailed, DecisionIndex
+from projections.decisions.snapshots import (
     SNAPSHOT_TABLE,
     IndexSnapshots,
     SnapshotRefused,
@@ -29,6 +28,7 @@ from projections.index_snapshots import (
     restore_index,
     snapshot_lock,
 )
+from projections.store.follower import LogFollower
 from tests.integration.test_review_snapshots import _history
 from tests.integration.test_roles_sessions import ASSUME, World, allow, document, trust, world
 

@@ -1,4 +1,4 @@
-"""Ledger commands end to end, with the decision index following the log (DESIGN §3.1, §4).
+"""Ledger commands end to end, with the decision index following the log (docs/design.md §3.1, §4).
 
 The ledger, decision index and follower are wired by ``api.runtime.Runtime`` exactly as an
 API process wires them, on each store; commands run through ``Runtime.write`` as the API
@@ -16,10 +16,9 @@ import pytest
 
 from api.runtime import Runtime
 from api.settings import Settings
-from domain.arns import group_arn, user_arn
-from domain.audit import AuditContext, acting_as
-from domain.decisions import Answer
-from domain.errors import (
+from domain.common.arns import group_arn, user_arn
+from domain.common.audit import AuditContext, acting_as
+from domain.common.errors import (
     Conflict,
     DomainError,
     InvalidInput,
@@ -27,10 +26,11 @@ from domain.errors import (
     NotFound,
     PreconditionFailed,
 )
-from domain.evaluation import DecisionKind, Layer, Request
-from domain.ledger import IssuedKey
-from domain.principals import User
-from projections.decision_index import AuthenticationFailed
+from domain.identity.principals import User
+from domain.ledger.application import IssuedKey
+from domain.policy.decisions import Answer
+from domain.policy.evaluation import DecisionKind, Layer, Request
+from projections.decisions.index import AuthenticationFailed
 from tests.integration.runtimes import position_of
 
 HASH_KEY = "test-hash-key-" + "h" * 32

@@ -1,7 +1,7 @@
 """Names are claims: a trust policy or a delegation is bound to the entity, not its name.
 
 A trust statement naming ``user/alice`` (or ``role/r``) exactly admits only the entity that
-already held that name when the trust policy was written (``domain.sts.name_binds``: its
+already held that name when the trust policy was written (``domain.sts.assume_role.name_binds``: its
 name's position is older than the trust's). An ``alice`` re-created after the first was
 deleted — or a ``bob`` renamed into ``alice`` — is another principal and is not admitted until
 the trust is written again; a wildcard still names whoever holds a matching name. A delegation
@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from domain.arns import user_arn
-from domain.errors import NotPermitted
-from domain.evaluation import Request
-from domain.policy import DocumentKind, parse_policy_document
-from domain.sts import AssumingCaller, trust_admits
-from projections.as_of import trust_position_of
-from projections.ledger_time import to_micros
+from domain.common.arns import user_arn
+from domain.common.errors import NotPermitted
+from domain.common.ledger_time import to_micros
+from domain.policy.document import DocumentKind, parse_policy_document
+from domain.policy.evaluation import Request
+from domain.sts.assume_role import AssumingCaller, trust_admits
+from projections.history.as_of import trust_position_of
 from tests.integration.test_entrustments import delegate, grant, photos
 from tests.integration.test_roles_sessions import (
     ASSUME,

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from api.settings import store_config
-from api.store_checks import StoreUnreachable, diagnose, probe
+from api.startup.store_checks import StoreUnreachable, diagnose, probe
 
 HASH_KEY = "operability-hash-key-" + "h" * 32
 

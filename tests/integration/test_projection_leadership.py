@@ -30,13 +30,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from api.runtime import Runtime
 from api.settings import store_config
-from domain.audit import acting_as
-from projections.audit_chain import CheckpointSigner
-from projections.audit_trail import AuditTrailProjection
-from projections.leadership import AdvisoryLease, copy_lease
-from projections.rebuild import RebuildRefused, rebuild
-from projections.sql_projection import ProjectionWorker, SqlProjection, open_copy
-from projections.temporal_index import TemporalIndexProjection
+from domain.common.audit import acting_as
+from projections.audit.chain import CheckpointSigner
+from projections.audit.trail import AuditTrailProjection
+from projections.history.temporal_index import TemporalIndexProjection
+from projections.store.leadership import AdvisoryLease, copy_lease
+from projections.store.rebuild import RebuildRefused, rebuild
+from projections.store.sql_projection import ProjectionWorker, SqlProjection, open_copy
 from tests.integration.runtimes import started_runtime
 from tests.integration.test_index_cache_coherence import ACTOR, _set_up
 from tests.integration.test_projection_operations import _dump

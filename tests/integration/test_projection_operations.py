@@ -13,15 +13,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from api.runtime import Runtime
-from domain.arns import user_arn
-from domain.audit import acting_as
-from domain.evaluation import Request
-from projections.audit_chain import CheckpointSigner
-from projections.audit_trail import AuditTrailProjection
-from projections.read_model_store import ReadModelStore
-from projections.rebuild import RebuildRefused, open_copy, rebuild
-from projections.sql_projection import EventNotApplicable, ProjectionWorker
-from projections.temporal_index import TemporalIndexProjection
+from domain.common.arns import user_arn
+from domain.common.audit import acting_as
+from domain.policy.evaluation import Request
+from projections.audit.chain import CheckpointSigner
+from projections.audit.trail import AuditTrailProjection
+from projections.history.temporal_index import TemporalIndexProjection
+from projections.store.read_model_store import ReadModelStore
+from projections.store.rebuild import RebuildRefused, open_copy, rebuild
+from projections.store.sql_projection import EventNotApplicable, ProjectionWorker
 from tests.integration.runtimes import running
 from tests.integration.test_index_cache_coherence import ACTOR, _set_up
 

@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from api.settings import Settings
-from domain.audit import AuditContext, acting_as
-from projections.sql_projection import open_copy
+from domain.common.audit import AuditContext, acting_as
+from projections.store.sql_projection import open_copy
 from tests.integration.runtimes import running
 
 pytestmark = pytest.mark.postgres

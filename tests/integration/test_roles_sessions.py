@@ -1,4 +1,4 @@
-"""Roles and AssumeRole end to end, on each store (DESIGN §2, §3.3, §5).
+"""Roles and AssumeRole end to end, on each store (docs/design.md §2, §3.3, §5).
 
 Commands run through ``Runtime.write`` as the API runs them (as an actor, answering once this
 process's index has applied the write); credentials are authenticated and decisions made by the
@@ -20,15 +20,15 @@ from uuid import UUID
 import pytest
 
 from api.runtime import Runtime
-from domain.arns import assumed_role_arn, role_arn, root_arn, user_arn
-from domain.audit import AuditContext
-from domain.decisions import Answer, SubjectKind
-from domain.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
-from domain.evaluation import DecisionKind, Effect, Layer, Request
-from domain.ledger import IssuedKey, IssuedSession, OpenedAccount
-from domain.roles import Role
-from domain.session_tokens import SessionTokenSigner
-from projections.decision_index import AuthenticationFailed, Credential, DecisionIndex
+from domain.common.arns import assumed_role_arn, role_arn, root_arn, user_arn
+from domain.common.audit import AuditContext
+from domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
+from domain.ledger.application import IssuedKey, IssuedSession, OpenedAccount
+from domain.policy.decisions import Answer, SubjectKind
+from domain.policy.evaluation import DecisionKind, Effect, Layer, Request
+from domain.sts.roles import Role
+from domain.sts.session_tokens import SessionTokenSigner
+from projections.decisions.index import AuthenticationFailed, Credential, DecisionIndex
 from tests.integration.runtimes import position_of, running
 
 ADMIN = AuditContext(actor="mandate:admin", request_id="req-roles", source_ip="127.0.0.1")

@@ -1,5 +1,5 @@
-"""No secret is ever stored in clear: only keyed hashes reach the store (DESIGN §3, "No event
-ever holds a secret in clear").
+"""No secret is ever stored in clear: only keyed hashes reach the store (docs/design.md §3.4,
+"No event ever holds a secret in clear").
 
 Every secret the ledger hands out in a run — root keys, a rotated root key, user keys — and
 the admin token and hashing key are looked for in every stored event and in the store's raw
@@ -21,10 +21,10 @@ from psycopg import sql
 
 from api.runtime import Runtime
 from api.settings import Settings, store_config
-from domain.arns import role_arn
-from domain.audit import AuditContext
-from domain.ledger import IssuedSession
-from projections.decision_index import Credential
+from domain.common.arns import role_arn
+from domain.common.audit import AuditContext
+from domain.ledger.application import IssuedSession
+from projections.decisions.index import Credential
 
 HASH_KEY = "test-hash-key-0123456789abcdefghijklmnop"
 ADMIN_TOKEN = "test-admin-token-zyxwvutsrqponmlkjihgfe"

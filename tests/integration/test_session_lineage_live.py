@@ -1,4 +1,4 @@
-"""A live session's lineage, on each store (DESIGN §3.3, §5): revocation, role chaining,
+"""A live session's lineage, on each store (docs/design.md §3.3, §5): revocation, role chaining,
 "could P do it?" through roles, the live sessions of a role, and a second process.
 
 A session is authenticated afresh before every decision, as every API request does, so what
@@ -17,13 +17,13 @@ import pytest
 
 from api.runtime import Runtime, StoreUnavailable
 from api.settings import Settings
-from domain.arns import assumed_role_arn, role_arn, root_arn, user_arn
-from domain.audit import AuditContext
-from domain.decisions import Subject
-from domain.errors import Conflict, InvalidInput, NotFound, NotPermitted
-from domain.evaluation import DecisionKind, Effect, Layer, Request
-from domain.sessions import Session, session_aggregate_id
-from projections.decision_index import AuthenticationFailed, Credential
+from domain.common.arns import assumed_role_arn, role_arn, root_arn, user_arn
+from domain.common.audit import AuditContext
+from domain.common.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from domain.policy.decisions import Subject
+from domain.policy.evaluation import DecisionKind, Effect, Layer, Request
+from domain.sts.sessions import Session, session_aggregate_id
+from projections.decisions.index import AuthenticationFailed, Credential
 from tests.integration.runtimes import started_runtime
 from tests.integration.test_roles_sessions import (
     ASSUME,

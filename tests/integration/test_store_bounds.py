@@ -12,9 +12,9 @@ import pytest
 from eventsourcing.persistence import OperationalError, StoredEvent
 
 from api.settings import store_config
-from domain.ledger import Ledger
-from domain.secrets import SecretHasher
-from projections.store_outages import _unretried, _verified_insert, local_check
+from domain.identity.secrets import SecretHasher
+from domain.ledger.application import Ledger
+from projections.store.outages import _unretried, _verified_insert, local_check
 from tests.conftest import _free_port
 
 pytestmark = pytest.mark.postgres

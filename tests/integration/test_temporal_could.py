@@ -1,7 +1,7 @@
 """ "Could P do it?" as of any instant equals the live rule replayed to it — through roles too.
 
 The principal form of ``authorize`` answers directly or through any role P could assume
-(``projections.assumable_roles``): trust at T ∧ P's ``sts:AssumeRole`` at T ∧ a live
+(``domain.sts.assumable_roles``): trust at T ∧ P's ``sts:AssumeRole`` at T ∧ a live
 delegation at T where one is needed. Here generated histories between two accounts — roles
 created, re-trusted, attached to and deleted; contracts granted, amended, revoked and ended
 at their term; delegations to users and to a group granted and revoked; ``sts:AssumeRole``
@@ -31,10 +31,17 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from api.runtime import Runtime
-from domain.arns import delegation_arn, entrustment_arn, group_arn, role_arn, root_arn, user_arn
-from domain.errors import DomainError
-from domain.evaluation import DecisionKind, Request
-from projections.decision_index import DecisionIndex
+from domain.common.arns import (
+    delegation_arn,
+    entrustment_arn,
+    group_arn,
+    role_arn,
+    root_arn,
+    user_arn,
+)
+from domain.common.errors import DomainError
+from domain.policy.evaluation import DecisionKind, Request
+from projections.decisions.index import DecisionIndex
 from tests.conftest import fresh_schema_url
 from tests.integration.runtimes import running
 from tests.integration.test_temporal_oracle import _instants, _log, _oracle, _summary

@@ -1,4 +1,4 @@
-"""Sessions through entrusted contracts as of any instant (DESIGN §3.2, §4).
+"""Sessions through entrusted contracts as of any instant (docs/design.md §3.2, §4).
 
 A scripted history between two accounts is written through the ledger on each store: A
 entrusts B with a scope over its instances and bucket (contract C-2026-001); B delegates to
@@ -31,7 +31,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from api.runtime import Runtime
-from domain.arns import (
+from domain.common.arns import (
     assumed_role_arn,
     delegation_arn,
     entrustment_arn,
@@ -39,10 +39,10 @@ from domain.arns import (
     role_arn,
     user_arn,
 )
-from domain.errors import DomainError
-from domain.evaluation import DecisionKind, Request
-from projections.as_of import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE
-from projections.ledger_time import format_instant
+from domain.common.errors import DomainError
+from domain.common.ledger_time import format_instant
+from domain.policy.evaluation import DecisionKind, Request
+from projections.history.as_of import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE
 from tests.integration.runtimes import running
 from tests.integration.test_temporal_sessions import (
     MICRO,

@@ -5,7 +5,7 @@ from the events whose ledger time is at most T and decides there. The temporal i
 give the same decision and the same explanation (matched statements with their policy,
 version and group, chain, billed account) for every principal and request, at every
 ledger time of the history and one microsecond before each — that is, between every pair
-of events. Ledger time is recomputed here from the raw log as DESIGN §4 defines it.
+of events. Ledger time is recomputed here from the raw log as docs/design.md §4 defines it.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.runtime import Runtime
-from domain.arns import root_arn, user_arn
-from domain.audit import acting_as
-from domain.decisions import Answer
-from domain.evaluation import Request
-from projections.as_of import AT_POSTGRES, AT_SQLITE
-from projections.decision_index import DecisionIndex
-from projections.ledger_time import ledger_time_after
+from domain.common.arns import root_arn, user_arn
+from domain.common.audit import acting_as
+from domain.common.ledger_time import ledger_time_after
+from domain.policy.decisions import Answer
+from domain.policy.evaluation import Request
+from projections.decisions.index import DecisionIndex
+from projections.history.as_of import AT_POSTGRES, AT_SQLITE
 from tests.conftest import fresh_schema_url
 from tests.integration.runtimes import running, started_runtime
 from tests.integration.test_index_cache_coherence import (

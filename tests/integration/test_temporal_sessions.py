@@ -1,4 +1,4 @@
-"""Role sessions as of any instant (DESIGN §3.3, §4): the temporal index against the live rule.
+"""Role sessions as of any instant (docs/design.md §3.3, §4): temporal index vs the live rule.
 
 A scripted history of roles and STS sessions — a session policy, a chained session, a
 cross-account session, a new default version of a role's policy, a revoked session, a role
@@ -32,21 +32,21 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from api.runtime import Runtime
-from domain.arns import assumed_role_arn, group_arn, role_arn, root_arn, user_arn
-from domain.audit import AuditContext
-from domain.decisions import Subject, decide
-from domain.errors import DomainError
-from domain.evaluation import DecisionKind, Request
-from domain.identifiers import account_aggregate_id
-from domain.ledger import IssuedKey, IssuedSession
-from domain.sessions import session_aggregate_id
-from projections.as_of import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE, LATEST_AT, PrincipalAt
-from projections.decision_index import AuthenticationFailed, Credential, DecisionIndex
-from projections.ledger_time import to_micros
-from projections.read_model_store import ReadModelStore
-from projections.session_lineage import SessionInvalid
-from projections.sql_projection import ProjectionWorker, open_copy
-from projections.temporal_index import TemporalIndexProjection
+from domain.common.arns import assumed_role_arn, group_arn, role_arn, root_arn, user_arn
+from domain.common.audit import AuditContext
+from domain.common.errors import DomainError
+from domain.common.identifiers import account_aggregate_id
+from domain.common.ledger_time import to_micros
+from domain.ledger.application import IssuedKey, IssuedSession
+from domain.policy.decisions import Subject, decide
+from domain.policy.evaluation import DecisionKind, Request
+from domain.sts.session_lineage import SessionInvalid
+from domain.sts.sessions import session_aggregate_id
+from projections.decisions.index import AuthenticationFailed, Credential, DecisionIndex
+from projections.history.as_of import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE, LATEST_AT, PrincipalAt
+from projections.history.temporal_index import TemporalIndexProjection
+from projections.store.read_model_store import ReadModelStore
+from projections.store.sql_projection import ProjectionWorker, open_copy
 from tests.conftest import fresh_schema_url
 from tests.integration.runtimes import position_of, running
 from tests.integration.test_temporal_oracle import _instants, _log, _oracle, _summary

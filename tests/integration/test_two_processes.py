@@ -11,9 +11,9 @@ import pytest
 from api.app import create_app
 from api.runtime import Runtime
 from api.settings import Settings
-from domain.arns import user_arn
-from domain.audit import AuditContext, acting_as
-from domain.evaluation import Request
+from domain.common.arns import user_arn
+from domain.common.audit import AuditContext, acting_as
+from domain.policy.evaluation import Request
 
 HASH_KEY = "k" * 40
 ADMIN = AuditContext(actor="mandate:admin")
@@ -87,7 +87,7 @@ def test_both_processes_hold_the_same_index_after_following_the_same_log(
 
 
 def test_authorize_waits_for_its_min_position_before_authenticating(store_url: str) -> None:
-    """DESIGN §4: a key created through one process works at once on another that is asked
+    """docs/design.md §4: a key created through one process works at once on another that is asked
     to reach the key's position first — in the body's ``min_position`` as in the header."""
     settings = Settings(database_url=store_url, hash_key=HASH_KEY, admin_token="t" * 40)
     writer = Runtime(settings, create_tables=True)

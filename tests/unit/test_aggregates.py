@@ -1,4 +1,4 @@
-"""The aggregates' guards and events, without a store (DESIGN §1, §3.1).
+"""The aggregates' guards and events, without a store (docs/design.md §1, §3.1).
 
 Every refusal is checked twice: the right domain error is raised, and the aggregate is
 exactly as it was — no new pending event, same version, same state — so a refused
@@ -17,25 +17,25 @@ import pytest
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.utils import resolve_topic
 
-from domain.accounts import Account
-from domain.attachments import (
-    MAX_CUSTOM_ATTACHMENTS,
-    MAX_SYSTEM_ATTACHMENTS,
-    Attachment,
-    PolicyType,
-)
-from domain.audit import SYSTEM_ACTOR, AuditContext, acting_as
-from domain.errors import Conflict, DomainError, LimitExceeded, NotFound, PreconditionFailed
-from domain.identifiers import name_claim_id
-from domain.names import NameClaim
-from domain.policies import MAX_POLICY_VERSIONS, ManagedPolicy
-from domain.principals import (
+from domain.common.audit import SYSTEM_ACTOR, AuditContext, acting_as
+from domain.common.errors import Conflict, DomainError, LimitExceeded, NotFound, PreconditionFailed
+from domain.common.identifiers import name_claim_id
+from domain.identity.accounts import Account
+from domain.identity.name_claims import NameClaim
+from domain.identity.principals import (
     MAX_ACCESS_KEYS_PER_USER,
     MAX_GROUPS_PER_USER,
     AccessKeyStatus,
     Group,
     User,
 )
+from domain.permissions.attachments import (
+    MAX_CUSTOM_ATTACHMENTS,
+    MAX_SYSTEM_ATTACHMENTS,
+    Attachment,
+    PolicyType,
+)
+from domain.permissions.managed_policies import MAX_POLICY_VERSIONS, ManagedPolicy
 
 ACCOUNT = "1837465920374651"
 DOCUMENT = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.arns import (
+from domain.common.arns import (
     ACCOUNT_ID_RE,
     NAME_RE,
     PrincipalArn,
@@ -17,13 +17,13 @@ from domain.arns import (
     root_arn,
     user_arn,
 )
-from domain.errors import InvalidInput
+from domain.common.errors import InvalidInput
 
 A = "1837465920374651"
 
 
 def test_entity_arns_follow_the_design() -> None:
-    """Each helper builds the ARN form of DESIGN §1."""
+    """Each helper builds the ARN form of docs/design.md §1."""
     assert root_arn(A) == f"acs:ram::{A}:root"
     assert user_arn(A, "ravi.k") == f"acs:ram::{A}:user/ravi.k"
     assert group_arn(A, "ops") == f"acs:ram::{A}:group/ops"

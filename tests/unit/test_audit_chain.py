@@ -1,4 +1,4 @@
-"""Hash chains and signed checkpoints of the audit trail (DESIGN §4), without a store."""
+"""Hash chains and signed checkpoints of the audit trail (docs/design.md §4), without a store."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from projections.audit_chain import (
+from projections.audit.chain import (
     GENESIS,
     CheckpointSigner,
     SignedCheckpoint,
@@ -34,7 +34,7 @@ from projections.audit_chain import (
     load_signing_key,
     public_key_pem,
 )
-from projections.audit_verify import verify_chain
+from projections.audit.verify import verify_chain
 
 A, B, C = "1000000000000001", "2000000000000002", "3000000000000003"
 
@@ -148,7 +148,7 @@ def test_changing_any_field_changes_that_hash_and_every_later_one(field: str) ->
     assert all(f["hash"] != h["hash"] for f, h in zip(forged[3:], honest[3:], strict=True))
 
 
-# -- verifying stored records (projections.audit_verify.verify_chain, without a log) -------------
+# -- verifying stored records (projections.audit.verify.verify_chain, without a log) -------------
 
 
 def _global(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:

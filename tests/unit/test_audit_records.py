@@ -1,4 +1,4 @@
-"""Audit records from real ledger events (DESIGN §4): one per event, named, and secret-free.
+"""Audit records from real ledger events (docs/design.md §4): one per event, named, and secret-free.
 
 A scripted history runs on a real ``Ledger`` over a temporary SQLite file and touches every
 event topic; its events are read back from the log exactly as a projection reads them. STS
@@ -25,7 +25,7 @@ from uuid import UUID, uuid4
 import pytest
 
 import domain
-from domain.arns import (
+from domain.common.arns import (
     assumed_role_arn,
     delegation_arn,
     entrustment_arn,
@@ -35,21 +35,21 @@ from domain.arns import (
     root_arn,
     user_arn,
 )
-from domain.audit import AuditContext, LedgerAggregate, acting_as
-from domain.entrustments import Delegation, Entrustment
-from domain.identifiers import name_claim_id
-from domain.ledger import Ledger
-from domain.names import NameClaim
-from domain.policy import DocumentKind, parse_policy_document
-from domain.ports import PrincipalRef
-from domain.roles import Role
-from domain.secrets import SecretHasher, new_access_key_id, new_access_key_secret
-from domain.sessions import Session, session_aggregate_id
-from domain.sts import RoleFacts
-from domain.system_policies import SYSTEM_POLICIES
-from projections import audit_records
-from projections.audit_chain import canonical_json
-from projections.audit_records import (
+from domain.common.audit import AuditContext, LedgerAggregate, acting_as
+from domain.common.identifiers import name_claim_id
+from domain.contracts.entrustments import Delegation, Entrustment
+from domain.identity.name_claims import NameClaim
+from domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
+from domain.ledger.application import Ledger
+from domain.ledger.ports import PrincipalRef
+from domain.policy.document import DocumentKind, parse_policy_document
+from domain.policy.system_policies import SYSTEM_POLICIES
+from domain.sts.assume_role import RoleFacts
+from domain.sts.roles import Role
+from domain.sts.sessions import Session, session_aggregate_id
+from projections.audit import records as audit_records
+from projections.audit.chain import canonical_json
+from projections.audit.records import (
     RECORDED_TOPICS,
     AuditNaming,
     AuditRecord,

@@ -9,10 +9,10 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-from domain import decisions
-from domain.evaluation import Request
-from domain.secrets import SecretHasher
-from projections.decision_index import MEMO_MAX_KEY_CHARS, DecisionIndex, _memo_cost
+from domain.identity.secrets import SecretHasher
+from domain.policy import decisions
+from domain.policy.evaluation import Request
+from projections.decisions.index import MEMO_MAX_KEY_CHARS, DecisionIndex, _memo_cost
 
 ACCOUNT = "1234567890123456"
 

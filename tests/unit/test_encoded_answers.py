@@ -12,10 +12,17 @@ import tracemalloc
 
 from api.presenters import answer_json
 from api.routers import decisions as router
-from domain import decisions
-from domain.decisions import Answer, Subject, SubjectKind, decide
-from domain.evaluation import Decision, Layer, PolicySet, PolicySource, Request, compile_policy
-from domain.policy import parse_policy_document
+from domain.policy import decisions
+from domain.policy.decisions import Answer, Subject, SubjectKind, decide
+from domain.policy.document import parse_policy_document
+from domain.policy.evaluation import (
+    Decision,
+    Layer,
+    PolicySet,
+    PolicySource,
+    Request,
+    compile_policy,
+)
 
 ACCOUNT = "1234567890123456"
 _READER = parse_policy_document(

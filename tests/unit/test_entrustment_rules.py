@@ -1,4 +1,4 @@
-"""The pure rules of entrustments and delegations (DESIGN §3.2).
+"""The pure rules of entrustments and delegations (docs/design.md §3.2).
 
 ``entrustment_status`` (scheduled, active, ended, revoked — a term's end counts the instant it
 is reached, event or not), the aggregates' guards (a refused change triggers no event), and
@@ -19,7 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.entrustments import (
+from domain.common.errors import Conflict
+from domain.contracts.entrustments import (
     Delegation,
     Entrustment,
     EntrustmentStatus,
@@ -28,9 +29,15 @@ from domain.entrustments import (
     merged_scope,
     scope_warnings,
 )
-from domain.errors import Conflict
-from domain.evaluation import Layer, PolicySet, PolicySource, Request, compile_policy, evaluate
-from domain.policy import PolicyDocument, parse_policy_document
+from domain.policy.document import PolicyDocument, parse_policy_document
+from domain.policy.evaluation import (
+    Layer,
+    PolicySet,
+    PolicySource,
+    Request,
+    compile_policy,
+    evaluate,
+)
 
 A = "1837465920374651"
 B = "5550001112223334"

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from domain.evaluation import (
+from domain.policy.document import parse_policy_document
+from domain.policy.evaluation import (
     Decision,
     Layer,
     PolicySet,
@@ -26,7 +27,6 @@ from domain.evaluation import (
     compile_policy,
     evaluate,
 )
-from domain.policy import parse_policy_document
 
 CASES_DIR = Path(__file__).parent / "data" / "evaluation_cases"
 LAYER_ORDER = (Layer.ROLE, Layer.ENTRUSTMENT, Layer.DELEGATION, Layer.SESSION)

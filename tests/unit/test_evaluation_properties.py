@@ -11,7 +11,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.evaluation import (
+from domain.policy.document import parse_policy_document
+from domain.policy.evaluation import (
     Decision,
     DecisionKind,
     Layer,
@@ -21,8 +22,7 @@ from domain.evaluation import (
     compile_policy,
     evaluate,
 )
-from domain.patterns import PatternSet
-from domain.policy import parse_policy_document
+from domain.policy.patterns import PatternSet
 
 A = "1837465920374651"
 ACTIONS = ["oss:GetObject", "oss:PutObject", "oss:ListObjects", "ecs:StartInstance", "ram:GetUser"]

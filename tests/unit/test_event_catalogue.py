@@ -24,16 +24,16 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import resolve_topic
 
 from domain import events
-from domain.accounts import Account
-from domain.audit import AuditContext, acting_as
-from domain.entrustments import Delegation, Entrustment
-from domain.ledger import Ledger
-from domain.names import NameClaim
-from domain.policies import ManagedPolicy
-from domain.principals import Group, User
-from domain.roles import Role
-from domain.secrets import SecretHasher
-from domain.sessions import Session
+from domain.common.audit import AuditContext, acting_as
+from domain.contracts.entrustments import Delegation, Entrustment
+from domain.identity.accounts import Account
+from domain.identity.name_claims import NameClaim
+from domain.identity.principals import Group, User
+from domain.identity.secrets import SecretHasher
+from domain.ledger.application import Ledger
+from domain.permissions.managed_policies import ManagedPolicy
+from domain.sts.roles import Role
+from domain.sts.sessions import Session
 
 AGGREGATES: tuple[type[Any], ...] = (
     Account,

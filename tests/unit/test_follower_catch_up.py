@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.audit import AuditContext, acting_as
-from domain.ledger import Ledger
-from domain.secrets import SecretHasher
-from projections.follower import LogFollower
+from domain.common.audit import AuditContext, acting_as
+from domain.identity.secrets import SecretHasher
+from domain.ledger.application import Ledger
+from projections.store.follower import LogFollower
 
 
 class Counting:

@@ -1,4 +1,4 @@
-"""The Role and Session aggregates' guards and events, without a store (DESIGN §1, §3.3).
+"""The Role and Session aggregates' guards and events, without a store (docs/design.md §1, §3.3).
 
 As for the other aggregates, every refusal is checked twice: the right domain error, and an
 aggregate exactly as it was, so that a refused command has nothing to save. A no-op records
@@ -17,21 +17,21 @@ import pytest
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.utils import resolve_topic
 
-from domain.accounts import Account
-from domain.attachments import (
+from domain.common.audit import AuditContext, acting_as
+from domain.common.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
+from domain.identity.accounts import Account
+from domain.identity.name_claims import NameClaim
+from domain.identity.principals import Group, User
+from domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
+from domain.permissions.attachments import (
     MAX_CUSTOM_ATTACHMENTS,
     MAX_SYSTEM_ATTACHMENTS,
     Attachment,
     PolicyType,
 )
-from domain.audit import AuditContext, acting_as
-from domain.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
-from domain.names import NameClaim
-from domain.policies import ManagedPolicy
-from domain.principals import Group, User
-from domain.roles import Role
-from domain.secrets import SecretHasher, new_access_key_id, new_access_key_secret
-from domain.sessions import Session, session_aggregate_id
+from domain.permissions.managed_policies import ManagedPolicy
+from domain.sts.roles import Role
+from domain.sts.sessions import Session, session_aggregate_id
 from tests.unit.test_aggregates import VERSIONED_TOPIC, declares_own_topic, names_of, refused
 
 ACCOUNT = "1837465920374651"

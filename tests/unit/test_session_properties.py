@@ -1,8 +1,8 @@
-"""What a role session may do, as every reader decides it (DESIGN §2, §3.3).
+"""What a role session may do, as every reader decides it (docs/design.md §2, §3.3).
 
-Sessions are resolved by ``projections.session_lineage.resolve_session`` over an in-memory
+Sessions are resolved by ``domain.sts.session_lineage.resolve_session`` over an in-memory
 ``LineageFacts`` (a fake that subclasses the port), with role layers compiled by the real
-``PolicyCompiler``, and decided by ``domain.decisions.decide`` — the path the live index and
+``PolicyCompiler``, and decided by ``domain.policy.decisions.decide`` — the path the live index and
 the as-of reader take. The properties are checked with the evaluator's own hypothesis
 strategies (wildcards, NotAction and conditions included); the dead-link reasons of a
 lineage are checked one by one.
@@ -22,13 +22,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.arns import role_arn, user_arn
-from domain.attachments import Attachment, PolicyType
-from domain.decisions import Answer, Subject, SubjectKind, decide
-from domain.evaluation import DecisionKind, Effect, Layer, PolicySet, Request, evaluate
-from domain.system_policies import SYSTEM_POLICIES
-from projections.policy_sets import CustomVersion, PolicyCompiler
-from projections.session_lineage import (
+from domain.common.arns import role_arn, user_arn
+from domain.permissions.attachments import Attachment, PolicyType
+from domain.permissions.policy_sets import CustomVersion, PolicyCompiler
+from domain.policy.decisions import Answer, Subject, SubjectKind, decide
+from domain.policy.evaluation import DecisionKind, Effect, Layer, PolicySet, Request, evaluate
+from domain.policy.system_policies import SYSTEM_POLICIES
+from domain.sts.session_lineage import (
     LineageFacts,
     RoleState,
     SessionInvalid,

@@ -1,4 +1,4 @@
-"""Signed security tokens of STS sessions (DESIGN §3.3): they verify, and nothing else does.
+"""Signed security tokens of STS sessions (docs/design.md §3.3): they verify, and nothing else does.
 
 A token binds a session's key id to its expiry under an HMAC; whatever else a client sends
 as a token — altered, re-signed with another key, or arbitrary text — is refused with
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from domain.session_tokens import InvalidSessionToken, SessionToken, SessionTokenSigner
+from domain.sts.session_tokens import InvalidSessionToken, SessionToken, SessionTokenSigner
 
 KEY_1 = b"k" * 32
 KEY_2 = bytes(range(32, 96))

@@ -1,4 +1,4 @@
-"""AssumeRole's rules, without a store (DESIGN §2, §3.3): parameters, trust, and the plan.
+"""AssumeRole's rules, without a store (docs/design.md §2, §3.3): parameters, trust, and the plan.
 
 ``check_parameters`` is RAM's parameter validation (with RAM's error codes), ``trust_admits``
 reads a role's trust policy for one caller, and ``plan_session`` puts the checks in RAM's
@@ -14,12 +14,12 @@ from uuid import uuid4
 
 import pytest
 
-from domain.arns import assumed_role_arn, role_arn, root_arn, user_arn
-from domain.decisions import Subject, SubjectKind
-from domain.errors import InvalidInput, NotFound, NotPermitted
-from domain.evaluation import Layer, PolicySet, PolicySource, compile_policy
-from domain.policy import DocumentKind, PolicyDocument, parse_policy_document
-from domain.sts import (
+from domain.common.arns import assumed_role_arn, role_arn, root_arn, user_arn
+from domain.common.errors import InvalidInput, NotFound, NotPermitted
+from domain.policy.decisions import Subject, SubjectKind
+from domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
+from domain.policy.evaluation import Layer, PolicySet, PolicySource, compile_policy
+from domain.sts.assume_role import (
     MAX_SESSION_POLICY_CHARS,
     AssumingCaller,
     ParentSession,

@@ -1,4 +1,4 @@
-"""The built-in System policies are exactly the documents of DESIGN §1."""
+"""The built-in System policies are exactly the documents of docs/design.md §1."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ from typing import Any
 
 import pytest
 
-from domain.evaluation import Layer, PolicySet, PolicySource, Request, compile_policy, evaluate
-from domain.system_policies import SYSTEM_POLICIES, SystemPolicy
+from domain.policy.evaluation import (
+    Layer,
+    PolicySet,
+    PolicySource,
+    Request,
+    compile_policy,
+    evaluate,
+)
+from domain.policy.system_policies import SYSTEM_POLICIES, SystemPolicy
 
 A = "1837465920374651"
 

@@ -1,0 +1,1 @@
+"""ASGI middleware run before any route: body limits, input guards, request ids."""

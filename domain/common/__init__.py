@@ -1,0 +1,1 @@
+"""What every context shares: ARNs, errors, instants, ledger time, ids, the audit context."""

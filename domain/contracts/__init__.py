@@ -1,0 +1,1 @@
+"""Entrusted contracts between accounts and the delegations made under them."""

@@ -1,0 +1,1 @@
+"""Accounts, RAM users and groups, their credentials, and the claims that keep names unique."""

@@ -1,0 +1,78 @@
+"""The account: an enterprise, the payer, and the owner of its root AccessKey."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.common.audit import LedgerAggregate
+from domain.common.errors import Conflict
+from domain.common.identifiers import account_aggregate_id
+
+__all__ = ["Account"]
+
+
+class Account(LedgerAggregate):
+    TOPIC = "mandate:Account.v1"
+
+    class Event(LedgerAggregate.Event):
+        TOPIC = "mandate:Account.Event.v1"
+
+    @staticmethod
+    def create_id(account_id: str) -> UUID:
+        return account_aggregate_id(account_id)
+
+    class AccountOpened(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:AccountOpened.v1"
+        account_id: str
+        name: str
+        root_access_key_id: str
+        root_secret_hash: str
+
+    @event(AccountOpened)
+    def __init__(
+        self, account_id: str, name: str, root_access_key_id: str, root_secret_hash: str
+    ) -> None:
+        self.account_id = account_id
+        self.name = name
+        self.root_access_key_id = root_access_key_id
+        self.root_secret_hash = root_secret_hash
+        self.closed = False
+
+    def close(self) -> None:
+        if self.closed:
+            raise Conflict(f"account {self.account_id} is already closed")
+        self._closed()
+
+    class AccountClosed(Event):
+        TOPIC = "mandate:AccountClosed.v1"
+
+    @event(AccountClosed)
+    def _closed(self) -> None:
+        self.closed = True
+
+    def rotate_root_access_key(self, access_key_id: str, secret_hash: str) -> None:
+        self.require_open()
+        self._root_key_rotated(
+            access_key_id=access_key_id,
+            secret_hash=secret_hash,
+            previous_access_key_id=self.root_access_key_id,
+        )
+
+    class RootAccessKeyRotated(Event):
+        TOPIC = "mandate:RootAccessKeyRotated.v1"
+        access_key_id: str
+        secret_hash: str
+        previous_access_key_id: str
+
+    @event(RootAccessKeyRotated)
+    def _root_key_rotated(
+        self, access_key_id: str, secret_hash: str, previous_access_key_id: str
+    ) -> None:
+        self.root_access_key_id = access_key_id
+        self.root_secret_hash = secret_hash
+
+    def require_open(self) -> None:
+        if self.closed:
+            raise Conflict(f"account {self.account_id} is closed", code="Account.Closed")

@@ -1,0 +1,348 @@
+"""RAM users (with their AccessKeys, memberships and attachments) and groups.
+
+Every guard raises before its event is triggered, so a refused command records nothing.
+A user's AccessKeys live inside the user aggregate: the two-key quota is then checked
+against the version the new key extends, and a deleted user takes its keys with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import event
+
+from domain.common.audit import LedgerAggregate
+from domain.common.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
+from domain.permissions.attachments import (
+    Attachment,
+    PolicyType,
+    check_can_attach,
+    check_can_detach,
+)
+
+__all__ = [
+    "MAX_ACCESS_KEYS_PER_USER",
+    "MAX_GROUPS_PER_USER",
+    "AccessKeyRecord",
+    "AccessKeyStatus",
+    "Group",
+    "User",
+]
+
+MAX_ACCESS_KEYS_PER_USER = 2
+MAX_GROUPS_PER_USER = 10
+
+
+class AccessKeyStatus(StrEnum):
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKeyRecord:
+    access_key_id: str
+    secret_hash: str
+    status: AccessKeyStatus
+
+
+class User(LedgerAggregate):
+    TOPIC = "mandate:User.v1"
+
+    class Event(LedgerAggregate.Event):
+        TOPIC = "mandate:User.Event.v1"
+
+    @staticmethod
+    def create_id() -> UUID:
+        return uuid4()
+
+    class UserCreated(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:UserCreated.v1"
+        account_id: str
+        user_name: str
+        display_name: str | None
+
+    @event(UserCreated)
+    def __init__(self, account_id: str, user_name: str, display_name: str | None) -> None:
+        self.account_id = account_id
+        self.user_name = user_name
+        self.display_name = display_name
+        self.deleted = False
+        self.access_keys: dict[str, AccessKeyRecord] = {}
+        self.groups: dict[UUID, str] = {}
+        self.attachments: dict[tuple[str, str], Attachment] = {}
+
+    # -- profile -------------------------------------------------------------------------
+    def update(self, *, new_user_name: str | None, new_display_name: str | None) -> None:
+        if new_user_name is None and new_display_name is None:
+            return
+        self._updated(
+            user_name=new_user_name or self.user_name,
+            display_name=new_display_name if new_display_name is not None else self.display_name,
+            previous_user_name=self.user_name,
+        )
+
+    class UserUpdated(Event):
+        TOPIC = "mandate:UserUpdated.v1"
+        user_name: str
+        display_name: str | None
+        previous_user_name: str
+
+    @event(UserUpdated)
+    def _updated(self, user_name: str, display_name: str | None, previous_user_name: str) -> None:
+        self.user_name = user_name
+        self.display_name = display_name
+
+    def delete(self, *, detach: bool) -> None:
+        """RAM's DeleteUser: refused while policies or memberships remain, unless detaching."""
+        if (self.attachments or self.groups) and not detach:
+            raise PreconditionFailed(
+                f"user {self.user_name!r} still has "
+                f"{len(self.attachments)} attached policies and {len(self.groups)} groups; "
+                "detach them first or pass detach=true",
+                code="DeleteConflict.User",
+            )
+        for key in list(self.attachments):
+            self.detach_policy(key)
+        for group_id in list(self.groups):
+            self.remove_from_group(group_id)
+        self._deleted()
+
+    class UserDeleted(Event):
+        TOPIC = "mandate:UserDeleted.v1"
+
+    @event(UserDeleted)
+    def _deleted(self) -> None:
+        self.deleted = True
+
+    # -- access keys ---------------------------------------------------------------------
+    def create_access_key(self, access_key_id: str, secret_hash: str) -> None:
+        if len(self.access_keys) >= MAX_ACCESS_KEYS_PER_USER:
+            raise LimitExceeded(
+                f"user {self.user_name!r} already has {MAX_ACCESS_KEYS_PER_USER} AccessKeys",
+                code="LimitExceeded.User.AccessKey",
+            )
+        self._access_key_created(access_key_id=access_key_id, secret_hash=secret_hash)
+
+    class AccessKeyCreated(Event):
+        TOPIC = "mandate:AccessKeyCreated.v1"
+        access_key_id: str
+        secret_hash: str
+
+    @event(AccessKeyCreated)
+    def _access_key_created(self, access_key_id: str, secret_hash: str) -> None:
+        self.access_keys[access_key_id] = AccessKeyRecord(
+            access_key_id, secret_hash, AccessKeyStatus.ACTIVE
+        )
+
+    def set_access_key_status(self, access_key_id: str, status: AccessKeyStatus) -> None:
+        key = self._key(access_key_id)
+        if key.status == status:
+            return
+        if status is AccessKeyStatus.INACTIVE:
+            self._access_key_disabled(access_key_id=access_key_id)
+        else:
+            self._access_key_enabled(access_key_id=access_key_id)
+
+    class AccessKeyDisabled(Event):
+        TOPIC = "mandate:AccessKeyDisabled.v1"
+        access_key_id: str
+
+    @event(AccessKeyDisabled)
+    def _access_key_disabled(self, access_key_id: str) -> None:
+        key = self.access_keys[access_key_id]
+        self.access_keys[access_key_id] = AccessKeyRecord(
+            key.access_key_id, key.secret_hash, AccessKeyStatus.INACTIVE
+        )
+
+    class AccessKeyEnabled(Event):
+        TOPIC = "mandate:AccessKeyEnabled.v1"
+        access_key_id: str
+
+    @event(AccessKeyEnabled)
+    def _access_key_enabled(self, access_key_id: str) -> None:
+        key = self.access_keys[access_key_id]
+        self.access_keys[access_key_id] = AccessKeyRecord(
+            key.access_key_id, key.secret_hash, AccessKeyStatus.ACTIVE
+        )
+
+    def delete_access_key(self, access_key_id: str) -> None:
+        self._key(access_key_id)
+        self._access_key_deleted(access_key_id=access_key_id)
+
+    class AccessKeyDeleted(Event):
+        TOPIC = "mandate:AccessKeyDeleted.v1"
+        access_key_id: str
+
+    @event(AccessKeyDeleted)
+    def _access_key_deleted(self, access_key_id: str) -> None:
+        del self.access_keys[access_key_id]
+
+    def _key(self, access_key_id: str) -> AccessKeyRecord:
+        try:
+            return self.access_keys[access_key_id]
+        except KeyError:
+            raise NotFound(
+                f"AccessKey {access_key_id!r} does not exist for user {self.user_name!r}",
+                code="EntityNotExist.User.AccessKey",
+            ) from None
+
+    # -- groups --------------------------------------------------------------------------
+    def add_to_group(self, group_id: UUID, group_name: str) -> None:
+        if group_id in self.groups:
+            raise Conflict(
+                f"user {self.user_name!r} is already in group {group_name!r}",
+                code="EntityAlreadyExists.User.Group",
+            )
+        if len(self.groups) >= MAX_GROUPS_PER_USER:
+            raise LimitExceeded(
+                f"user {self.user_name!r} is already in {MAX_GROUPS_PER_USER} groups",
+                code="LimitExceeded.User.Group",
+            )
+        self._added_to_group(group_id=group_id, group_name=group_name)
+
+    class UserAddedToGroup(Event):
+        TOPIC = "mandate:UserAddedToGroup.v1"
+        group_id: UUID
+        group_name: str
+
+    @event(UserAddedToGroup)
+    def _added_to_group(self, group_id: UUID, group_name: str) -> None:
+        self.groups[group_id] = group_name
+
+    def remove_from_group(self, group_id: UUID) -> None:
+        if group_id not in self.groups:
+            raise NotFound(
+                f"user {self.user_name!r} is not in that group",
+                code="EntityNotExist.User.Group",
+            )
+        self._removed_from_group(group_id=group_id, group_name=self.groups[group_id])
+
+    class UserRemovedFromGroup(Event):
+        TOPIC = "mandate:UserRemovedFromGroup.v1"
+        group_id: UUID
+        group_name: str
+
+    @event(UserRemovedFromGroup)
+    def _removed_from_group(self, group_id: UUID, group_name: str) -> None:
+        del self.groups[group_id]
+
+    # -- attachments ---------------------------------------------------------------------
+    def attach_policy(self, attachment: Attachment) -> None:
+        check_can_attach(self.attachments, attachment, f"user {self.user_name!r}")
+        self._policy_attached(
+            policy_type=attachment.policy_type.value,
+            policy_name=attachment.policy_name,
+            policy_id=attachment.policy_id,
+        )
+
+    class PolicyAttached(Event):
+        TOPIC = "mandate:User.PolicyAttached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyAttached)
+    def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+        a = Attachment(PolicyType(policy_type), policy_name, policy_id)
+        self.attachments[a.key] = a
+
+    def detach_policy(self, key: tuple[str, str]) -> None:
+        a = check_can_detach(self.attachments, key, f"user {self.user_name!r}")
+        self._policy_detached(
+            policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
+        )
+
+    class PolicyDetached(Event):
+        TOPIC = "mandate:User.PolicyDetached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyDetached)
+    def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+        del self.attachments[(policy_type, policy_name)]
+
+
+class Group(LedgerAggregate):
+    TOPIC = "mandate:Group.v1"
+
+    class Event(LedgerAggregate.Event):
+        TOPIC = "mandate:Group.Event.v1"
+
+    @staticmethod
+    def create_id() -> UUID:
+        return uuid4()
+
+    class GroupCreated(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:GroupCreated.v1"
+        account_id: str
+        group_name: str
+        comments: str | None
+
+    @event(GroupCreated)
+    def __init__(self, account_id: str, group_name: str, comments: str | None) -> None:
+        self.account_id = account_id
+        self.group_name = group_name
+        self.comments = comments
+        self.deleted = False
+        self.attachments: dict[tuple[str, str], Attachment] = {}
+
+    def delete(self, *, member_count: int, detach: bool) -> None:
+        """RAM's DeleteGroup: refused while policies or members remain, unless detaching.
+
+        Members live on the user aggregates; the caller removes them (in the same save)
+        and passes how many there were, so the precondition is judged here.
+        """
+        if (self.attachments or member_count) and not detach:
+            raise PreconditionFailed(
+                f"group {self.group_name!r} still has {len(self.attachments)} attached "
+                f"policies and {member_count} members; detach them first or pass detach=true",
+                code="DeleteConflict.Group",
+            )
+        for key in list(self.attachments):
+            self.detach_policy(key)
+        self._deleted()
+
+    class GroupDeleted(Event):
+        TOPIC = "mandate:GroupDeleted.v1"
+
+    @event(GroupDeleted)
+    def _deleted(self) -> None:
+        self.deleted = True
+
+    def attach_policy(self, attachment: Attachment) -> None:
+        check_can_attach(self.attachments, attachment, f"group {self.group_name!r}")
+        self._policy_attached(
+            policy_type=attachment.policy_type.value,
+            policy_name=attachment.policy_name,
+            policy_id=attachment.policy_id,
+        )
+
+    class PolicyAttached(Event):
+        TOPIC = "mandate:Group.PolicyAttached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyAttached)
+    def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+        a = Attachment(PolicyType(policy_type), policy_name, policy_id)
+        self.attachments[a.key] = a
+
+    def detach_policy(self, key: tuple[str, str]) -> None:
+        a = check_can_detach(self.attachments, key, f"group {self.group_name!r}")
+        self._policy_detached(
+            policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
+        )
+
+    class PolicyDetached(Event):
+        TOPIC = "mandate:Group.PolicyDetached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyDetached)
+    def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+        del self.attachments[(policy_type, policy_name)]

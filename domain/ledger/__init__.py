@@ -1,0 +1,1 @@
+"""The command side: one eventsourcing Application (one log), group commit, the read port."""

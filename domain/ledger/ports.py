@@ -1,0 +1,30 @@
+"""What the write side asks of the read side, as a port the domain owns.
+
+Cross-aggregate preconditions (a group's members live on the user aggregates; a policy's
+attachments on its principals) are looked up through this port, implemented by the
+decision index. A race between, say, AttachPolicy and DeletePolicy can therefore leave a
+reference to a dead entity; every projection treats such a reference as dead, so nothing
+of a deleted entity ever takes effect again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+from uuid import UUID
+
+if TYPE_CHECKING:
+    from domain.sts.assume_role import RoleFacts
+
+__all__ = ["PrincipalRef", "ReadPort"]
+
+PrincipalRef = tuple[str, UUID]  # ("user" | "group" | "role", aggregate id)
+
+
+class ReadPort(Protocol):
+    def group_member_ids(self, group_id: UUID) -> list[UUID]: ...
+
+    def policy_holders(self, policy_id: UUID) -> list[PrincipalRef]: ...
+    def role_facts(self, account_id: str, role_name: str) -> RoleFacts | None: ...
+    def policy_document(self, account_id: str, policy_name: str) -> str | None:
+        """The default version's document of a live custom policy of the account."""
+        ...

@@ -1,0 +1,1 @@
+"""Custom policies, attachments to principals, and assembling a principal's identity layer."""

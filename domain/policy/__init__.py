@@ -1,0 +1,3 @@
+"""The policy language: documents, wildcard patterns, conditions, the evaluator and the rules of a
+decision.
+"""

@@ -1,0 +1,178 @@
+"""Could P do it through a role? — one rule for the live index and for any instant T.
+
+P (a RAM user) could act through a role of the resource's account when its own policies allow
+``sts:AssumeRole`` on the role's ARN and the role would admit it: for an ordinary role its trust
+policy names P (``domain.sts.assume_role.trust_admits``); for a managed role P is a user of the
+trustee, the contract is active and a live delegation under it reaches P. The answer is the one
+a session of that role without a session policy would get — chain ``[P, role]``, or ``[P,
+delegation, entrustment, role]`` per delegation. One hop is enough: a chained session keeps
+every layer of its parent (docs/design.md §3.3), so P → R1 → R2 never allows what P → R1 alone
+does not.
+
+Like ``session_lineage``, the rule reads its facts through a port (``RoleReachFacts``) that
+the live index implements for now and the temporal index for any T, so that "could P" as of T
+is by construction what the live index replayed to T answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+from uuid import UUID
+
+from domain.common.arns import account_of_resource, role_arn
+from domain.policy.decisions import Answer, Path, Subject, SubjectKind, decide
+from domain.policy.document import PolicyDocument
+from domain.policy.evaluation import ContextValue, PolicySet, Request
+from domain.sts.assume_role import AssumingCaller, trust_admits
+from domain.sts.session_lineage import DelegationState, EntrustmentState
+
+__all__ = [
+    "AssumableRole",
+    "RoleReachFacts",
+    "answer_through_roles",
+    "paths_into",
+]
+
+_ASSUME_ROLE = "sts:AssumeRole"
+
+
+@dataclass(frozen=True, slots=True)
+class AssumableRole:
+    """A role as "could P assume it?" needs it at one instant; managed: its contract."""
+
+    role_id: UUID
+    account_id: str
+    arn: str
+    trust: PolicyDocument | None
+    """An ordinary role's trust policy (a managed role's is computed from its delegations)."""
+    entrustment: EntrustmentState | None = None
+    trust_position: int | None = None
+    """The position of the event that wrote the trust (``domain.sts.assume_role.name_binds``)."""
+
+    @classmethod
+    def of(
+        cls,
+        role_id: UUID,
+        account_id: str,
+        role_name: str,
+        trust: PolicyDocument | None,
+        entrustment: EntrustmentState | None = None,
+        trust_position: int | None = None,
+    ) -> AssumableRole:
+        arn = role_arn(account_id, role_name)
+        return cls(role_id, account_id, arn, trust, entrustment, trust_position)
+
+
+class RoleReachFacts(Protocol):
+    """One store's facts about roles, at the instant being decided."""
+
+    def account_open(self, account_id: str) -> bool: ...
+
+    def roles_in(self, account_id: str) -> Iterable[AssumableRole]:
+        """The account's roles (managed ones included), by name."""
+        ...
+
+    def assumable_role_layer(self, role: AssumableRole) -> PolicySet:
+        """The role's policies; a managed role's is its entrustment's scope."""
+        ...
+
+    def delegations(
+        self, entrustment: EntrustmentState, user_id: UUID, at: datetime
+    ) -> tuple[tuple[DelegationState, ...], str]:
+        """As ``LineageFacts.delegations``: the live ones reaching the user, oldest first."""
+        ...
+
+    def delegation_layer(self, delegations: tuple[DelegationState, ...]) -> PolicySet: ...
+
+
+def moment_of(context: Mapping[str, object]) -> datetime:
+    """The instant a request is decided at: its ``acs:CurrentTime``, else now."""
+    moment = context.get("acs:currenttime")
+    return moment if isinstance(moment, datetime) else datetime.now(UTC)
+
+
+def paths_into(
+    caller: AssumingCaller,
+    role: AssumableRole,
+    context: Mapping[str, ContextValue],
+    facts: RoleReachFacts,
+    *,
+    optimistic: bool = False,
+) -> tuple[Path, ...]:
+    """The paths through which the caller (a RAM user, ``source_user_id`` its id) could act
+    as ``role``; none when it could not.
+
+    ``optimistic`` (access reviews): whether *some* request context could let it in.
+    """
+    subject, user_id, arn = caller.subject, caller.source_user_id, role.arn
+    may = decide(subject, Request(_ASSUME_ROLE, arn, context), optimistic=optimistic)
+    if not may.allowed:
+        return ()
+    terms = role.entrustment
+    if terms is None:
+        if role.trust is None:
+            return ()
+        written_at = role.trust_position
+        admits = trust_admits(
+            role.trust, caller, context, optimistic=optimistic, written_at=written_at
+        )
+        if not admits[0]:
+            return ()
+        return (Path((facts.assumable_role_layer(role),), (subject.arn, arn)),)
+    now = moment_of(context)
+    if (
+        user_id is None
+        or subject.account_id != terms.trustee_account_id
+        or terms.dead_reason(now) is not None
+    ):
+        return ()
+    live, _ = facts.delegations(terms, user_id, now)
+    if not live:
+        return ()
+    scope = facts.assumable_role_layer(role)
+    return tuple(
+        Path((scope, facts.delegation_layer((d,))), (subject.arn, d.arn, terms.arn, arn))
+        for d in live
+    )
+
+
+def answer_through_roles(
+    subject: Subject,
+    user_id: UUID | None,
+    request: Request,
+    facts: RoleReachFacts,
+    *,
+    optimistic: bool = False,
+    roles: Iterable[AssumableRole] | None = None,
+) -> Answer | None:
+    """The first answer that allows ``request`` through a role ``subject`` may assume.
+
+    Only the resource's account's roles can allow it (a session acts only there), tried in
+    name order; ``roles`` replaces them when the caller already holds the list.
+    """
+    if subject.kind is not SubjectKind.USER:
+        return None
+    resource_account = account_of_resource(request.resource)
+    if resource_account is None or not facts.account_open(resource_account):
+        return None
+    context = request.context
+    caller = AssumingCaller(subject, user_id)
+    for role in facts.roles_in(resource_account) if roles is None else roles:
+        paths = paths_into(caller, role, context, facts, optimistic=optimistic)
+        if not paths:
+            continue
+        as_role = Subject(
+            role.account_id,
+            role.arn,
+            SubjectKind.SESSION,
+            layers=paths[0].layers,
+            chain=paths[0].chain,
+            paths=paths,
+        )
+        answer = decide(as_role, request, optimistic=optimistic)
+        if answer.allowed:
+            return answer
+    return None

@@ -1,0 +1,193 @@
+"""RAM roles: a trust policy (who may assume the role), attached policies, a session limit.
+
+A role's sessions are separate aggregates (``domain.sts.sessions``); what the role itself records
+about them is the one fact every session of it depends on: ``sessions_revoked_before``, moved
+forward by ``RoleSessionsRevoked``. Whether a session is still alive is then decided where it
+is used (live index, as-of reader) from facts that never need rewriting: the session's own
+interval, its role's liveness and revocation horizon, its source principal and its parent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import event
+
+from domain.common.audit import LedgerAggregate
+from domain.common.errors import FieldError, InvalidInput, PreconditionFailed
+from domain.permissions.attachments import (
+    Attachment,
+    PolicyType,
+    check_can_attach,
+    check_can_detach,
+)
+
+__all__ = [
+    "DEFAULT_MAX_SESSION_DURATION",
+    "MAX_SESSION_DURATION_RANGE",
+    "Role",
+    "check_max_session_duration",
+]
+
+DEFAULT_MAX_SESSION_DURATION = 3_600
+MAX_SESSION_DURATION_RANGE = (3_600, 43_200)
+
+
+def check_max_session_duration(field: str, value: object) -> int:
+    low, high = MAX_SESSION_DURATION_RANGE
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(
+            FieldError(field, f"must be an integer number of seconds from {low} to {high}"),
+            code="InvalidParameter.MaxSessionDuration",
+        )
+    return value
+
+
+class Role(LedgerAggregate):
+    TOPIC = "mandate:Role.v1"
+
+    class Event(LedgerAggregate.Event):
+        TOPIC = "mandate:Role.Event.v1"
+
+    @staticmethod
+    def create_id() -> UUID:
+        return uuid4()
+
+    class RoleCreated(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:RoleCreated.v1"
+        account_id: str
+        role_name: str
+        description: str | None
+        trust_policy: str
+        max_session_duration: int
+
+    @event(RoleCreated)
+    def __init__(
+        self,
+        account_id: str,
+        role_name: str,
+        description: str | None,
+        trust_policy: str,
+        max_session_duration: int,
+    ) -> None:
+        self.account_id = account_id
+        self.role_name = role_name
+        self.description = description
+        self.trust_policy = trust_policy
+        self.max_session_duration = max_session_duration
+        self.deleted = False
+        self.attachments: dict[tuple[str, str], Attachment] = {}
+        self.sessions_revoked_before: datetime | None = None
+
+    def update(self, *, description: str | None, max_session_duration: int | None) -> None:
+        """RAM's UpdateRole (description and session limit; the trust has its own command)."""
+        new_description = self.description if description is None else description
+        new_max = (
+            self.max_session_duration if max_session_duration is None else max_session_duration
+        )
+        if (new_description, new_max) == (self.description, self.max_session_duration):
+            return
+        self._updated(description=new_description, max_session_duration=new_max)
+
+    class RoleUpdated(Event):
+        TOPIC = "mandate:RoleUpdated.v1"
+        description: str | None
+        max_session_duration: int
+
+    @event(RoleUpdated)
+    def _updated(self, description: str | None, max_session_duration: int) -> None:
+        self.description = description
+        self.max_session_duration = max_session_duration
+
+    def set_trust_policy(self, trust_policy: str, *, rebind: bool = False) -> None:
+        """Replace the trust; the same text again is no event unless ``rebind``.
+
+        Writing a trust binds each user or role it names exactly to the entity holding the
+        name then (``domain.sts.assume_role.name_binds``), so writing the same text again on purpose
+        (``rebind``) is an event: it admits a principal re-created under a name since.
+        """
+        if trust_policy == self.trust_policy and not rebind:
+            return
+        self._trust_policy_updated(trust_policy=trust_policy)
+
+    class RoleTrustPolicyUpdated(Event):
+        TOPIC = "mandate:RoleTrustPolicyUpdated.v1"
+        trust_policy: str
+
+    @event(RoleTrustPolicyUpdated)
+    def _trust_policy_updated(self, trust_policy: str) -> None:
+        self.trust_policy = trust_policy
+
+    def revoke_sessions(self, issued_before: datetime) -> None:
+        """Every session of this role issued before ``issued_before`` is dead from now on.
+
+        The horizon only moves forward: revoking "before an earlier instant" again must not
+        bring back sessions an earlier revocation ended.
+        """
+        horizon = self.sessions_revoked_before
+        if horizon is not None and issued_before <= horizon:
+            return  # an earlier revocation already ended every session this one would
+        self._sessions_revoked(issued_before=issued_before)
+
+    class RoleSessionsRevoked(Event):
+        TOPIC = "mandate:RoleSessionsRevoked.v1"
+        issued_before: datetime
+
+    @event(RoleSessionsRevoked)
+    def _sessions_revoked(self, issued_before: datetime) -> None:
+        self.sessions_revoked_before = issued_before
+
+    def delete(self, *, detach: bool) -> None:
+        """RAM's DeleteRole: refused while policies are attached, unless detaching."""
+        if self.attachments and not detach:
+            raise PreconditionFailed(
+                f"role {self.role_name!r} still has {len(self.attachments)} attached policies; "
+                "detach them first or pass detach=true",
+                code="DeleteConflict.Role.Policy",
+            )
+        for key in list(self.attachments):
+            self.detach_policy(key)
+        self._deleted()
+
+    class RoleDeleted(Event):
+        TOPIC = "mandate:RoleDeleted.v1"
+
+    @event(RoleDeleted)
+    def _deleted(self) -> None:
+        self.deleted = True
+
+    def attach_policy(self, attachment: Attachment) -> None:
+        check_can_attach(self.attachments, attachment, f"role {self.role_name!r}")
+        self._policy_attached(
+            policy_type=attachment.policy_type.value,
+            policy_name=attachment.policy_name,
+            policy_id=attachment.policy_id,
+        )
+
+    class PolicyAttached(Event):
+        TOPIC = "mandate:Role.PolicyAttached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyAttached)
+    def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+        a = Attachment(PolicyType(policy_type), policy_name, policy_id)
+        self.attachments[a.key] = a
+
+    def detach_policy(self, key: tuple[str, str]) -> None:
+        a = check_can_detach(self.attachments, key, f"role {self.role_name!r}")
+        self._policy_detached(
+            policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
+        )
+
+    class PolicyDetached(Event):
+        TOPIC = "mandate:Role.PolicyDetached.v1"
+        policy_type: str
+        policy_name: str
+        policy_id: UUID | None
+
+    @event(PolicyDetached)
+    def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+        del self.attachments[(policy_type, policy_name)]

@@ -1,0 +1,1 @@
+"""The audit trail: records per event, hash chains, signed checkpoints, verify and export."""

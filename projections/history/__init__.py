@@ -1,0 +1,1 @@
+"""The temporal index, answers as of any instant, and access reviews."""
