@@ -200,7 +200,7 @@ def trust_bindings(role: RoleView, index: DecisionIndex | None) -> list[dict[str
         principal = statement.principal
         if statement.effect.value != "Allow" or principal is None:
             continue
-        names += [n for n in principal.ram if not has_wildcard(n) and n not in names]
+        names += [n for n in principal.ram or () if not has_wildcard(n) and n not in names]
     bindings = []
     for name in names:
         try:
