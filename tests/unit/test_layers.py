@@ -52,9 +52,14 @@ ALLOWED: dict[str, set[str]] = {
     "domain.events": {"domain"},
     "projections.dispatch": set(),
     "projections.store": {"domain"},
-    "projections.decisions": {"domain"},
-    "projections.audit": {"domain", "projections.store"},
-    "projections.history": {"domain", "projections.store", "projections.decisions"},
+    "projections.decisions": {"domain", "projections.dispatch"},
+    "projections.audit": {"domain", "projections.dispatch", "projections.store"},
+    "projections.history": {
+        "domain",
+        "projections.dispatch",
+        "projections.store",
+        "projections.decisions",
+    },
 }
 
 
