@@ -11,9 +11,10 @@ import base64
 import binascii
 import hmac
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Header, Request
@@ -25,6 +26,7 @@ from api.runtime import Runtime
 from domain.common.arns import ACCOUNT_ID_RE
 from domain.common.audit import AuditContext
 from domain.common.errors import FieldError, InvalidInput, NotFound
+from domain.ledger.application import Ledger
 from domain.policy.decisions import SubjectKind
 from domain.policy.evaluation import Request as DecisionRequest
 from projections.decisions.index import AuthenticationFailed, Credential
@@ -34,13 +36,17 @@ __all__ = [
     "ADMIN_ARN",
     "Caller",
     "CallerDep",
+    "Management",
     "RuntimeDep",
     "authenticate",
     "authorize_management",
     "connection_context",
     "ensure_position",
+    "manage",
     "wait_for_min_position",
 ]
+
+T = TypeVar("T")
 
 ADMIN_ARN = "mandate:admin"
 STS_PREFIX = "STS."
@@ -313,3 +319,39 @@ def authorize_management(
                 "matched": [m.as_dict() for m in answer.decision.matched],
             },
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Management:
+    """A management write the caller has been authorised to make (made by ``manage``)."""
+
+    runtime: Runtime
+    caller: Caller
+
+    def write(
+        self,
+        command: Callable[[Ledger], T],
+        position_of: Callable[[T], int] | None = None,
+        *,
+        reason: str | None = None,
+    ) -> T:
+        """Run ``command`` on the ledger as the caller (``reason`` goes into the audit context);
+        answer once this process has applied it — ``Runtime.write``, whose ``position_of``
+        reads the position from a result that carries more than the position."""
+        audit = self.caller.audit(reason)
+        ledger = self.runtime.ledger
+        if position_of is None:
+            return self.runtime.write(audit, lambda: command(ledger))
+        return self.runtime.write(audit, lambda: command(ledger), position_of)
+
+
+def manage(
+    runtime: Runtime, caller: Caller, account_id: str, action: str, resource: str
+) -> Management:
+    """Authorise a management write (``authorize_management``) and answer how to make it:
+    ``manage(runtime, caller, account_id, "ram:CreateGroup", arn).write(lambda ledger: ...)``.
+
+    Reads call ``authorize_management(..., admin_may=True)`` themselves: they write nothing.
+    """
+    authorize_management(runtime, caller, account_id, action, resource)
+    return Management(runtime, caller)

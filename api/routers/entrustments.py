@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, RuntimeDep, authorize_management
+from api.deps import CallerDep, RuntimeDep, authorize_management, manage
 from api.presenters import delegation_json, entrustment_json, page
 from api.runtime import Runtime
 from api.schemas import AmendEntrustment, GrantDelegation, GrantEntrustment, Revocation
@@ -56,12 +56,10 @@ def _delegation(runtime: Runtime, account_id: str, delegation_id: UUID) -> Deleg
 def grant_entrustment(
     account_id: str, body: GrantEntrustment, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    entrustment_id, _, position = manage(
         runtime, caller, account_id, "ram:CreateEntrustment", entrustment_arn(account_id, "*")
-    )
-    entrustment_id, _, position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.grant_entrustment(
+    ).write(
+        lambda ledger: ledger.grant_entrustment(
             account_id,
             trustee_account_id=body.trustee_account_id,
             scope=body.scope,
@@ -129,10 +127,8 @@ def amend_entrustment(
 ) -> dict[str, Any]:
     """``EntrustmentAmended``: a new scope for the contract, as an event."""
     arn = entrustment_arn(account_id, entrustment_id)
-    authorize_management(runtime, caller, account_id, "ram:CreateEntrustment", arn)
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.amend_entrustment(account_id, entrustment_id, body.scope),
+    position = manage(runtime, caller, account_id, "ram:CreateEntrustment", arn).write(
+        lambda ledger: ledger.amend_entrustment(account_id, entrustment_id, body.scope)
     )
     entrustment = _entrustment(runtime, account_id, entrustment_id)
     return {**entrustment_json(entrustment, runtime.index), "position": position}
@@ -148,10 +144,9 @@ def revoke_entrustment(
 ) -> dict[str, Any]:
     """One event: every delegation under it and every session through it is dead from now."""
     arn = entrustment_arn(account_id, entrustment_id)
-    authorize_management(runtime, caller, account_id, "ram:RevokeEntrustment", arn)
-    position = runtime.write(
-        caller.audit(body.reason if body else None),
-        lambda: runtime.ledger.revoke_entrustment(account_id, entrustment_id),
+    position = manage(runtime, caller, account_id, "ram:RevokeEntrustment", arn).write(
+        lambda ledger: ledger.revoke_entrustment(account_id, entrustment_id),
+        reason=body.reason if body else None,
     )
     entrustment = _entrustment(runtime, account_id, entrustment_id)
     return {**entrustment_json(entrustment, runtime.index), "position": position}
@@ -162,16 +157,14 @@ def grant_delegation(
     account_id: str, body: GrantDelegation, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     delegation_id = uuid4()
-    authorize_management(
+    warnings, position = manage(
         runtime,
         caller,
         account_id,
         "ram:CreateDelegation",
         delegation_arn(account_id, delegation_id),
-    )
-    warnings, position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.grant_delegation(
+    ).write(
+        lambda ledger: ledger.grant_delegation(
             account_id,
             delegation_id=delegation_id,
             entrustment_id=body.entrustment_id,
@@ -223,16 +216,15 @@ def revoke_delegation(
     runtime: RuntimeDep,
     body: Revocation | None = None,
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime,
         caller,
         account_id,
         "ram:RevokeDelegation",
         delegation_arn(account_id, delegation_id),
-    )
-    position = runtime.write(
-        caller.audit(body.reason if body else None),
-        lambda: runtime.ledger.revoke_delegation(account_id, delegation_id),
+    ).write(
+        lambda ledger: ledger.revoke_delegation(account_id, delegation_id),
+        reason=body.reason if body else None,
     )
     return {
         **delegation_json(_delegation(runtime, account_id, delegation_id), runtime.index),

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, RuntimeDep, authorize_management
+from api.deps import CallerDep, RuntimeDep, authorize_management, manage
 from api.presenters import group_json, page
 from api.runtime import Runtime
 from api.schemas import CreateGroup
@@ -30,13 +30,9 @@ def live_group(runtime: Runtime, account_id: str, group_name: str) -> GroupView:
 def create_group(
     account_id: str, body: CreateGroup, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:CreateGroup", group_arn(account_id, body.group_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.create_group(account_id, body.group_name, body.comments),
-    )
+    ).write(lambda ledger: ledger.create_group(account_id, body.group_name, body.comments))
     group = live_group(runtime, account_id, body.group_name)
     return {**group_json(group, runtime.index), "position": position}
 
@@ -84,13 +80,9 @@ def delete_group(
     runtime: RuntimeDep,
     detach: bool = False,
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:DeleteGroup", group_arn(account_id, group_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.delete_group(account_id, group_name, detach=detach),
-    )
+    ).write(lambda ledger: ledger.delete_group(account_id, group_name, detach=detach))
     return {"group_name": group_name, "deleted": True, "position": position}
 
 
@@ -98,13 +90,9 @@ def delete_group(
 def add_member(
     account_id: str, group_name: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:AddUserToGroup", group_arn(account_id, group_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.add_user_to_group(account_id, group_name, user_name),
-    )
+    ).write(lambda ledger: ledger.add_user_to_group(account_id, group_name, user_name))
     return {"group_name": group_name, "user_name": user_name, "position": position}
 
 
@@ -112,11 +100,7 @@ def add_member(
 def remove_member(
     account_id: str, group_name: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:RemoveUserFromGroup", group_arn(account_id, group_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.remove_user_from_group(account_id, group_name, user_name),
-    )
+    ).write(lambda ledger: ledger.remove_user_from_group(account_id, group_name, user_name))
     return {"group_name": group_name, "user_name": user_name, "position": position}

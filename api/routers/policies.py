@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, RuntimeDep, authorize_management
+from api.deps import Caller, CallerDep, RuntimeDep, authorize_management, manage
 from api.presenters import attachment_json, page, policy_json, version_json
 from api.routers.groups import live_group
 from api.routers.roles import live_role
@@ -57,14 +57,12 @@ async def list_system_policies() -> dict[str, Any]:
 def create_policy(
     account_id: str, body: CreatePolicy, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:CreatePolicy", policy_arn(account_id, body.policy_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.create_policy(
+    ).write(
+        lambda ledger: ledger.create_policy(
             account_id, body.policy_name, body.policy_document, body.description
-        ),
+        )
     )
     policy = live_policy(runtime, account_id, body.policy_name)
     return {**policy_json(policy, with_document=True), "position": position}
@@ -113,13 +111,9 @@ def delete_policy(
     runtime: RuntimeDep,
     detach: bool = False,
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:DeletePolicy", policy_arn(account_id, policy_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.delete_policy(account_id, policy_name, detach=detach),
-    )
+    ).write(lambda ledger: ledger.delete_policy(account_id, policy_name, detach=detach))
     return {"policy_name": policy_name, "deleted": True, "position": position}
 
 
@@ -131,12 +125,10 @@ def create_policy_version(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    authorize_management(
+    version_id, position = manage(
         runtime, caller, account_id, "ram:CreatePolicyVersion", policy_arn(account_id, policy_name)
-    )
-    version_id, position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.create_policy_version(
+    ).write(
+        lambda ledger: ledger.create_policy_version(
             account_id, policy_name, body.policy_document, set_as_default=body.set_as_default
         ),
         lambda r: r[1],
@@ -166,13 +158,9 @@ async def list_policy_versions(
 def delete_policy_version(
     account_id: str, policy_name: str, version_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:DeletePolicyVersion", policy_arn(account_id, policy_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.delete_policy_version(account_id, policy_name, version_id),
-    )
+    ).write(lambda ledger: ledger.delete_policy_version(account_id, policy_name, version_id))
     return {
         "policy_name": policy_name,
         "version_id": version_id,
@@ -189,16 +177,14 @@ def set_default_version(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime,
         caller,
         account_id,
         "ram:SetDefaultPolicyVersion",
         policy_arn(account_id, policy_name),
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.set_default_policy_version(account_id, policy_name, body.version_id),
+    ).write(
+        lambda ledger: ledger.set_default_policy_version(account_id, policy_name, body.version_id)
     )
     return {"policy_name": policy_name, "default_version": body.version_id, "position": position}
 
@@ -223,6 +209,36 @@ def _attachments(
     return sorted(holder.attachments.values(), key=lambda a: (a.policy_type, a.policy_name))
 
 
+def _set_attachment(
+    runtime: Runtime,
+    caller: Caller,
+    account_id: str,
+    kind: PrincipalKind,
+    name: str,
+    policy_type: str,
+    policy_name: str,
+    *,
+    attached: bool,
+) -> dict[str, Any]:
+    """Attach (``attached``) or detach a policy for a user, a group or a role: one route each
+    way, RAM's ``ram:AttachPolicyTo<Noun>`` / ``ram:DetachPolicyFrom<Noun>`` deciding."""
+    noun = _RAM_NOUN[kind]
+    action = f"ram:AttachPolicyTo{noun}" if attached else f"ram:DetachPolicyFrom{noun}"
+    position = manage(
+        runtime, caller, account_id, action, _principal_arn(account_id, kind, name)
+    ).write(
+        lambda ledger: (ledger.attach_policy if attached else ledger.detach_policy)(
+            account_id, kind[:-1], name, policy_type, policy_name
+        )
+    )
+    return {
+        "policy_type": policy_type,
+        "policy_name": policy_name,
+        "attached": attached,
+        "position": position,
+    }
+
+
 @router.put("/{kind}/{name}/policies/{policy_type}/{policy_name}")
 def attach_policy(
     account_id: str,
@@ -233,23 +249,9 @@ def attach_policy(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        f"ram:AttachPolicyTo{_RAM_NOUN[kind]}",
-        _principal_arn(account_id, kind, name),
+    return _set_attachment(
+        runtime, caller, account_id, kind, name, policy_type, policy_name, attached=True
     )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.attach_policy(account_id, kind[:-1], name, policy_type, policy_name),
-    )
-    return {
-        "policy_type": policy_type,
-        "policy_name": policy_name,
-        "attached": True,
-        "position": position,
-    }
 
 
 @router.delete("/{kind}/{name}/policies/{policy_type}/{policy_name}")
@@ -262,23 +264,9 @@ def detach_policy(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        f"ram:DetachPolicyFrom{_RAM_NOUN[kind]}",
-        _principal_arn(account_id, kind, name),
+    return _set_attachment(
+        runtime, caller, account_id, kind, name, policy_type, policy_name, attached=False
     )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.detach_policy(account_id, kind[:-1], name, policy_type, policy_name),
-    )
-    return {
-        "policy_type": policy_type,
-        "policy_name": policy_name,
-        "attached": False,
-        "position": position,
-    }
 
 
 @router.get("/{kind}/{name}/policies")

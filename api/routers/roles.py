@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, RuntimeDep, authorize_management
+from api.deps import CallerDep, RuntimeDep, authorize_management, manage
 from api.presenters import page, role_json, session_json
 from api.runtime import Runtime
 from api.schemas import CreateRole, RevokeRoleSessions, SetTrustPolicy, UpdateRole
@@ -35,18 +35,16 @@ def live_role(runtime: Runtime, account_id: str, role_name: str) -> RoleView:
 def create_role(
     account_id: str, body: CreateRole, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:CreateRole", role_arn(account_id, body.role_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.create_role(
+    ).write(
+        lambda ledger: ledger.create_role(
             account_id,
             body.role_name,
             body.assume_role_policy_document,
             max_session_duration=body.max_session_duration,
             description=body.description,
-        ),
+        )
     )
     return {
         **role_json(live_role(runtime, account_id, body.role_name), runtime.index),
@@ -89,18 +87,16 @@ async def get_role(
 def update_role(
     account_id: str, role_name: str, body: UpdateRole, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:UpdateRole", role_arn(account_id, role_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.update_role(
+    ).write(
+        lambda ledger: ledger.update_role(
             account_id,
             role_name,
             description=body.description,
             max_session_duration=body.max_session_duration,
             assume_role_policy_document=body.assume_role_policy_document,
-        ),
+        )
     )
     return {
         **role_json(live_role(runtime, account_id, role_name), runtime.index),
@@ -126,13 +122,9 @@ def delete_role(
     detach: bool = False,
 ) -> dict[str, Any]:
     """Delete the role; every session issued for it is refused from the next decision."""
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:DeleteRole", role_arn(account_id, role_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.delete_role(account_id, role_name, detach=detach),
-    )
+    ).write(lambda ledger: ledger.delete_role(account_id, role_name, detach=detach))
     return {"role_name": role_name, "deleted": True, "position": position}
 
 
@@ -145,14 +137,14 @@ def revoke_role_sessions(
     body: RevokeRoleSessions | None = None,
 ) -> dict[str, Any]:
     """Every session of the role issued before ``issued_before`` (default: now) is dead."""
-    authorize_management(
+    revoking = manage(
         runtime, caller, account_id, "ram:RevokeSession", role_arn(account_id, role_name)
     )
     body = body or RevokeRoleSessions()
     issued_before = body.issued_before or datetime.now(UTC)
-    position = runtime.write(
-        caller.audit(body.reason),
-        lambda: runtime.ledger.revoke_role_sessions(account_id, role_name, issued_before),
+    position = revoking.write(
+        lambda ledger: ledger.revoke_role_sessions(account_id, role_name, issued_before),
+        reason=body.reason,
     )
     return {
         **role_json(live_role(runtime, account_id, role_name), runtime.index),

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, RuntimeDep, authorize_management
+from api.deps import CallerDep, RuntimeDep, authorize_management, manage
 from api.presenters import key_json, page, user_json
 from api.runtime import Runtime
 from api.schemas import CreateUser, UpdateAccessKey, UpdateUser
@@ -31,13 +31,9 @@ def live_user(runtime: Runtime, account_id: str, user_name: str) -> UserView:
 def create_user(
     account_id: str, body: CreateUser, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:CreateUser", user_arn(account_id, body.user_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.create_user(account_id, body.user_name, body.display_name),
-    )
+    ).write(lambda ledger: ledger.create_user(account_id, body.user_name, body.display_name))
     return {**user_json(live_user(runtime, account_id, body.user_name)), "position": position}
 
 
@@ -70,17 +66,15 @@ async def get_user(
 def update_user(
     account_id: str, user_name: str, body: UpdateUser, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:UpdateUser", user_arn(account_id, user_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.update_user(
+    ).write(
+        lambda ledger: ledger.update_user(
             account_id,
             user_name,
             new_user_name=body.new_user_name,
             new_display_name=body.new_display_name,
-        ),
+        )
     )
     name = body.new_user_name or user_name
     return {**user_json(live_user(runtime, account_id, name)), "position": position}
@@ -94,13 +88,9 @@ def delete_user(
     runtime: RuntimeDep,
     detach: bool = False,
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:DeleteUser", user_arn(account_id, user_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.delete_user(account_id, user_name, detach=detach),
-    )
+    ).write(lambda ledger: ledger.delete_user(account_id, user_name, detach=detach))
     return {"user_name": user_name, "deleted": True, "position": position}
 
 
@@ -129,14 +119,9 @@ async def list_groups_for_user(
 def create_access_key(
     account_id: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    issued: IssuedKey = manage(
         runtime, caller, account_id, "ram:CreateAccessKey", user_arn(account_id, user_name)
-    )
-    issued: IssuedKey = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.create_access_key(account_id, user_name),
-        lambda k: k.position,
-    )
+    ).write(lambda ledger: ledger.create_access_key(account_id, user_name), lambda k: k.position)
     return {
         "access_key_id": issued.access_key_id,
         "access_key_secret": issued.access_key_secret,
@@ -171,14 +156,12 @@ def update_access_key(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:UpdateAccessKey", user_arn(account_id, user_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.set_access_key_status(
+    ).write(
+        lambda ledger: ledger.set_access_key_status(
             account_id, user_name, access_key_id, body.status
-        ),
+        )
     )
     return {"access_key_id": access_key_id, "status": body.status, "position": position}
 
@@ -187,11 +170,7 @@ def update_access_key(
 def delete_access_key(
     account_id: str, user_name: str, access_key_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
+    position = manage(
         runtime, caller, account_id, "ram:DeleteAccessKey", user_arn(account_id, user_name)
-    )
-    position = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.delete_access_key(account_id, user_name, access_key_id),
-    )
+    ).write(lambda ledger: ledger.delete_access_key(account_id, user_name, access_key_id))
     return {"access_key_id": access_key_id, "deleted": True, "position": position}
