@@ -1,0 +1,165 @@
+"""Identity commands: accounts (and their root key), users, access keys, groups, memberships.
+
+Each is one ``@command``: load, let the aggregates' guards refuse or change, save together.
+A user's or group's name is held by a ``NameClaim``, saved with the entity it names.
+"""
+
+from __future__ import annotations
+
+from eventsourcing.domain import Aggregate
+
+from domain.common.errors import FieldError, InvalidInput
+from domain.common.identifiers import new_account_id
+from domain.common.validation import check_entity_name, check_optional_text
+from domain.identity.accounts import Account
+from domain.identity.principals import AccessKeyStatus, Group, User
+from domain.ledger.commands import command
+from domain.ledger.core import LedgerCore
+from domain.ledger.results import IssuedKey, OpenedAccount
+
+__all__ = ["IdentityCommands"]
+
+
+class IdentityCommands(LedgerCore):
+    """Accounts, users, access keys, groups and group memberships."""
+
+    # -- accounts ------------------------------------------------------------------------
+    @command
+    def open_account(self, name: str) -> OpenedAccount:
+        # A clash of random account ids is an IntegrityError too: a re-run draws a new id.
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 128:
+            raise InvalidInput(FieldError("name", "must be 1 to 128 characters"))
+        account_id = new_account_id()
+        key_id, secret, secret_hash = self._issue_key()
+        account = Account(
+            account_id=account_id,
+            name=name.strip(),
+            root_access_key_id=key_id,
+            root_secret_hash=secret_hash,
+        )
+        position = self._commit(account)
+        return OpenedAccount(account_id, IssuedKey(key_id, secret, position))
+
+    @command
+    def close_account(self, account_id: str) -> int:
+        account = self._open_account(account_id)
+        account.close()
+        return self._commit(account)
+
+    @command
+    def rotate_root_access_key(self, account_id: str) -> IssuedKey:
+        account = self._open_account(account_id)
+        key_id, secret, secret_hash = self._issue_key()
+        account.rotate_root_access_key(key_id, secret_hash)
+        return IssuedKey(key_id, secret, self._commit(account))
+
+    # -- users ---------------------------------------------------------------------------
+    @command
+    def create_user(self, account_id: str, user_name: str, display_name: str | None) -> int:
+        check_entity_name("user_name", user_name)
+        check_optional_text("display_name", display_name, 128)
+        self._open_account(account_id)
+        user = User(account_id=account_id, user_name=user_name, display_name=display_name)
+        claim = self._new_claim(account_id, "user", user_name, user.id)
+        return self._commit(claim, user)
+
+    @command
+    def update_user(
+        self,
+        account_id: str,
+        user_name: str,
+        *,
+        new_user_name: str | None,
+        new_display_name: str | None,
+    ) -> int:
+        if new_user_name is not None:
+            check_entity_name("new_user_name", new_user_name)
+        check_optional_text("new_display_name", new_display_name, 128)
+        self._open_account(account_id)
+        claim, user = self._live(account_id, "user", user_name, User)
+        changed: list[Aggregate] = [user]
+        if new_user_name is not None and new_user_name != user_name:
+            claim.release()
+            changed += [claim, self._new_claim(account_id, "user", new_user_name, user.id)]
+        user.update(new_user_name=new_user_name, new_display_name=new_display_name)
+        return self._commit(*changed)
+
+    @command
+    def delete_user(self, account_id: str, user_name: str, *, detach: bool = False) -> int:
+        self._open_account(account_id)
+        claim, user = self._live(account_id, "user", user_name, User)
+        user.delete(detach=detach)
+        claim.release()
+        return self._commit(user, claim)
+
+    # -- access keys ---------------------------------------------------------------------
+    @command
+    def create_access_key(self, account_id: str, user_name: str) -> IssuedKey:
+        self._open_account(account_id)
+        _, user = self._live(account_id, "user", user_name, User)
+        key_id, secret, secret_hash = self._issue_key()
+        user.create_access_key(key_id, secret_hash)
+        return IssuedKey(key_id, secret, self._commit(user))
+
+    @command
+    def set_access_key_status(
+        self, account_id: str, user_name: str, access_key_id: str, status: str
+    ) -> int:
+        try:
+            wanted = AccessKeyStatus(status)
+        except ValueError:
+            raise InvalidInput(
+                FieldError("status", "must be 'Active' or 'Inactive'"),
+                code="InvalidParameter.Status",
+            ) from None
+        self._open_account(account_id)
+        _, user = self._live(account_id, "user", user_name, User)
+        user.set_access_key_status(access_key_id, wanted)
+        return self._commit(user)
+
+    @command
+    def delete_access_key(self, account_id: str, user_name: str, access_key_id: str) -> int:
+        self._open_account(account_id)
+        _, user = self._live(account_id, "user", user_name, User)
+        user.delete_access_key(access_key_id)
+        return self._commit(user)
+
+    # -- groups --------------------------------------------------------------------------
+    @command
+    def create_group(self, account_id: str, group_name: str, comments: str | None = None) -> int:
+        check_entity_name("group_name", group_name)
+        check_optional_text("comments", comments, 128)
+        self._open_account(account_id)
+        group = Group(account_id=account_id, group_name=group_name, comments=comments)
+        claim = self._new_claim(account_id, "group", group_name, group.id)
+        return self._commit(claim, group)
+
+    @command
+    def delete_group(self, account_id: str, group_name: str, *, detach: bool = False) -> int:
+        self._open_account(account_id)
+        claim, group = self._live(account_id, "group", group_name, Group)
+        members = [
+            self._get(user_id, User) for user_id in self.read_port.group_member_ids(group.id)
+        ]
+        members = [m for m in members if not m.deleted and group.id in m.groups]
+        group.delete(member_count=len(members), detach=detach)
+        for member in members:
+            member.remove_from_group(group.id)
+        claim.release()
+        return self._commit(*members, group, claim)
+
+    @command
+    def add_user_to_group(self, account_id: str, group_name: str, user_name: str) -> int:
+        self._open_account(account_id)
+        _, group = self._live(account_id, "group", group_name, Group)
+        _, user = self._live(account_id, "user", user_name, User)
+        user.add_to_group(group.id, group.group_name)
+        return self._commit(user)
+
+    @command
+    def remove_user_from_group(self, account_id: str, group_name: str, user_name: str) -> int:
+        self._open_account(account_id)
+        _, group = self._live(account_id, "group", group_name, Group)
+        _, user = self._live(account_id, "user", user_name, User)
+        user.remove_from_group(group.id)
+        return self._commit(user)

@@ -1,0 +1,161 @@
+"""Policy commands: custom policies and their versions, and attaching/detaching policies.
+
+A custom policy's name is held by a ``NameClaim``; an attachment lives on its holder (a
+user, group or role), so deleting a policy asks the read port who holds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from domain.common.errors import FieldError, InvalidInput, NotFound
+from domain.common.validation import check_entity_name, check_optional_text
+from domain.identity.principals import Group, User
+from domain.ledger.commands import command
+from domain.ledger.core import LedgerCore
+from domain.permissions.attachments import Attachment, PolicyType
+from domain.permissions.managed_policies import ManagedPolicy
+from domain.policy.system_policies import SYSTEM_POLICIES
+from domain.sts.roles import Role
+
+__all__ = ["PolicyCommands"]
+
+
+class PolicyCommands(LedgerCore):
+    """Custom policies, their versions, and policies attached to users, groups and roles."""
+
+    # -- custom policies -----------------------------------------------------------------
+    @command
+    def create_policy(
+        self,
+        account_id: str,
+        policy_name: str,
+        policy_document: str | Mapping[str, Any],
+        description: str | None = None,
+    ) -> int:
+        check_entity_name("policy_name", policy_name)
+        check_optional_text("description", description, 1024)
+        document = self._document(policy_document, "policy_document")
+        self._open_account(account_id)
+        policy = ManagedPolicy(
+            account_id=account_id,
+            policy_name=policy_name,
+            description=description,
+            document=document,
+        )
+        claim = self._new_claim(account_id, "policy", policy_name, policy.id)
+        return self._commit(claim, policy)
+
+    @command
+    def create_policy_version(
+        self,
+        account_id: str,
+        policy_name: str,
+        policy_document: str | Mapping[str, Any],
+        *,
+        set_as_default: bool = False,
+    ) -> tuple[str, int]:
+        document = self._document(policy_document, "policy_document")
+        self._open_account(account_id)
+        _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
+        version_id = policy.create_version(document, set_as_default=set_as_default)
+        return version_id, self._commit(policy)
+
+    @command
+    def set_default_policy_version(self, account_id: str, policy_name: str, version_id: str) -> int:
+        self._open_account(account_id)
+        _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
+        policy.set_default_version(version_id)
+        return self._commit(policy)
+
+    @command
+    def delete_policy_version(self, account_id: str, policy_name: str, version_id: str) -> int:
+        self._open_account(account_id)
+        _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
+        policy.delete_version(version_id)
+        return self._commit(policy)
+
+    @command
+    def delete_policy(self, account_id: str, policy_name: str, *, detach: bool = False) -> int:
+        self._open_account(account_id)
+        claim, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
+        key = (PolicyType.CUSTOM.value, policy_name)
+        holders: list[User | Group | Role] = []
+        kinds: dict[str, type[User | Group | Role]] = {
+            "user": User,
+            "group": Group,
+            "role": Role,
+        }
+        for kind, holder_id in self.read_port.policy_holders(policy.id):
+            holder = self._get(holder_id, kinds[kind])
+            attached = holder.attachments.get(key)
+            if not holder.deleted and attached is not None and attached.policy_id == policy.id:
+                holders.append(holder)
+        if detach:
+            for holder in holders:
+                holder.detach_policy(key)
+            policy.delete(attachment_count=0)
+        else:
+            policy.delete(attachment_count=len(holders))
+        claim.release()
+        return self._commit(*holders, policy, claim)
+
+    # -- attachments ---------------------------------------------------------------------
+    def _principal(self, account_id: str, kind: str, name: str) -> User | Group | Role:
+        if kind == "user":
+            return self._live(account_id, "user", name, User)[1]
+        if kind == "group":
+            return self._live(account_id, "group", name, Group)[1]
+        if kind == "role":
+            return self._live_role(account_id, name)[1]
+        raise InvalidInput(FieldError("principal_type", "must be 'users', 'groups' or 'roles'"))
+
+    def _attachment(self, account_id: str, policy_type: str, policy_name: str) -> Attachment:
+        if policy_type == PolicyType.SYSTEM:
+            if policy_name not in SYSTEM_POLICIES:
+                raise NotFound(
+                    f"System policy {policy_name!r} does not exist",
+                    code="EntityNotExist.Policy",
+                )
+            return Attachment(PolicyType.SYSTEM, policy_name, None)
+        if policy_type == PolicyType.CUSTOM:
+            _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
+            return Attachment(PolicyType.CUSTOM, policy_name, policy.id)
+        raise InvalidInput(
+            FieldError("policy_type", "must be 'System' or 'Custom'"),
+            code="InvalidParameter.PolicyType",
+        )
+
+    @command
+    def attach_policy(
+        self,
+        account_id: str,
+        principal_kind: str,
+        principal_name: str,
+        policy_type: str,
+        policy_name: str,
+    ) -> int:
+        self._open_account(account_id)
+        principal = self._principal(account_id, principal_kind, principal_name)
+        principal.attach_policy(self._attachment(account_id, policy_type, policy_name))
+        return self._commit(principal)
+
+    @command
+    def detach_policy(
+        self,
+        account_id: str,
+        principal_kind: str,
+        principal_name: str,
+        policy_type: str,
+        policy_name: str,
+    ) -> int:
+        if policy_type not in (PolicyType.SYSTEM, PolicyType.CUSTOM):
+            raise InvalidInput(
+                FieldError("policy_type", "must be 'System' or 'Custom'"),
+                code="InvalidParameter.PolicyType",
+            )
+        self._open_account(account_id)
+        principal = self._principal(account_id, principal_kind, principal_name)
+        principal.detach_policy((policy_type, policy_name))
+        return self._commit(principal)

@@ -1,0 +1,104 @@
+"""Role commands: create, update (trust included), delete, and revoke a role's sessions.
+
+A role whose name is claimed by an entrustment is managed by that contract, and these
+commands refuse it (``LedgerCore._live_role``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.common.errors import FieldError, InvalidInput
+from domain.common.instants import check_instant
+from domain.common.validation import check_entity_name, check_optional_text
+from domain.ledger.commands import command
+from domain.ledger.core import LedgerCore
+from domain.sts.assume_role import check_trust_policy
+from domain.sts.roles import DEFAULT_MAX_SESSION_DURATION, Role, check_max_session_duration
+
+__all__ = ["RoleCommands"]
+
+
+class RoleCommands(LedgerCore):
+    """Roles: their trust policy, session duration and life, and revoking their sessions."""
+
+    @command
+    def create_role(
+        self,
+        account_id: str,
+        role_name: str,
+        assume_role_policy_document: str | Mapping[str, Any],
+        *,
+        max_session_duration: int | None = None,
+        description: str | None = None,
+    ) -> int:
+        check_entity_name("role_name", role_name)
+        check_optional_text("description", description, 1024)
+        trust = check_trust_policy("assume_role_policy_document", assume_role_policy_document)
+        duration = (
+            DEFAULT_MAX_SESSION_DURATION
+            if max_session_duration is None
+            else check_max_session_duration("max_session_duration", max_session_duration)
+        )
+        self._open_account(account_id)
+        role = Role(
+            account_id=account_id,
+            role_name=role_name,
+            description=description,
+            trust_policy=trust,
+            max_session_duration=duration,
+        )
+        claim = self._new_claim(account_id, "role", role_name, role.id)
+        return self._commit(claim, role)
+
+    @command
+    def update_role(
+        self,
+        account_id: str,
+        role_name: str,
+        *,
+        description: str | None = None,
+        max_session_duration: int | None = None,
+        assume_role_policy_document: str | Mapping[str, Any] | None = None,
+    ) -> int:
+        check_optional_text("description", description, 1024)
+        if max_session_duration is not None:
+            check_max_session_duration("max_session_duration", max_session_duration)
+        trust = (
+            None
+            if assume_role_policy_document is None
+            else check_trust_policy("assume_role_policy_document", assume_role_policy_document)
+        )
+        self._open_account(account_id)
+        _, role = self._live_role(account_id, role_name)
+        role.update(description=description, max_session_duration=max_session_duration)
+        if trust is not None:
+            role.set_trust_policy(trust, rebind=True)  # writing it binds names anew
+        return self._commit(role)
+
+    @command
+    def delete_role(self, account_id: str, role_name: str, *, detach: bool = False) -> int:
+        self._open_account(account_id)
+        claim, role = self._live_role(account_id, role_name)
+        role.delete(detach=detach)
+        claim.release()
+        return self._commit(role, claim)
+
+    @command
+    def revoke_role_sessions(
+        self, account_id: str, role_name: str, issued_before: datetime | None = None
+    ) -> int:
+        """Every session of the role issued before ``issued_before`` (≤ now) is dead."""
+        now = datetime.now(UTC)
+        horizon = now if issued_before is None else check_instant("issued_before", issued_before)
+        if horizon > now:
+            raise InvalidInput(
+                FieldError("issued_before", "must not be in the future"),
+                code="InvalidParameter.IssuedBefore",
+            )
+        self._open_account(account_id)
+        _, role = self._live_role(account_id, role_name)
+        role.revoke_sessions(horizon)
+        return self._commit(role)
