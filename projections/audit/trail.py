@@ -37,7 +37,9 @@ from projections.audit.chain import (
     canonical_json,
     chain_hash_of_canonical,
 )
-from projections.audit.records import AuditNaming, AuditRecordError, audit_record
+from projections.audit.conventions import AuditRecordError
+from projections.audit.naming import AuditNaming
+from projections.audit.records import audit_record
 from projections.store.read_model_store import ReadModelStore
 from projections.store.sql_projection import EventNotApplicable, SqlProjection
 

@@ -32,7 +32,8 @@ from projections.audit.chain import (
     chain_hash,
     chain_hash_of_canonical,
 )
-from projections.audit.records import AuditNaming, audit_record
+from projections.audit.naming import AuditNaming
+from projections.audit.records import audit_record
 from projections.audit.trail import (
     GLOBAL_SCOPE,
     AuditQuery,

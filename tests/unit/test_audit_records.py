@@ -38,6 +38,8 @@ from domain.common.arns import (
 from domain.common.audit import AuditContext, LedgerAggregate, acting_as
 from domain.common.identifiers import name_claim_id
 from domain.contracts.entrustments import Delegation, Entrustment
+from domain.events import EVENT_CLASSES
+from domain.identity.accounts import Account
 from domain.identity.name_claims import NameClaim
 from domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
 from domain.ledger.application import Ledger
@@ -47,21 +49,18 @@ from domain.policy.system_policies import SYSTEM_POLICIES
 from domain.sts.assume_role import RoleFacts
 from domain.sts.roles import Role
 from domain.sts.sessions import Session, session_aggregate_id
-from projections.audit import records as audit_records
 from projections.audit.chain import canonical_json
-from projections.audit.records import (
-    RECORDED_TOPICS,
-    AuditNaming,
-    AuditRecord,
+from projections.audit.conventions import (
     AuditRecordError,
-    NamedEntity,
     UnknownAuditEvent,
     UnnamedEntity,
-    _Described,
-    audit_record,
     event_type_of,
     format_ledger_time,
 )
+from projections.audit.naming import AuditNaming, NamedEntity
+from projections.audit.records import RULES, AuditRecord, audit_record
+from projections.audit.rules import Described
+from projections.dispatch import UnknownEvent
 
 ADMIN = AuditContext(actor="mandate:admin")
 OWNER = AuditContext(
@@ -434,7 +433,7 @@ def _records(history: History, naming: AuditNaming | None = None) -> list[AuditR
 
 
 def test_the_script_touches_every_recorded_topic(history: History) -> None:
-    assert {type(e).TOPIC for e, _, _ in history.events} == RECORDED_TOPICS
+    assert {type(e) for e, _, _ in history.events} == set(RULES.known())
 
 
 def _domain_event_topics() -> set[str]:
@@ -461,7 +460,13 @@ def test_every_event_topic_of_the_domain_has_a_rule() -> None:
     """An event without a rule would stall the audit projection: none may be missing."""
     topics = _domain_event_topics()
     assert {"mandate:RoleCreated.v1", "mandate:SessionRevoked.v1"} <= topics
-    assert topics == RECORDED_TOPICS
+    assert topics == {cls.TOPIC for cls in RULES.known()}
+
+
+def test_the_rules_cover_the_catalogue_of_events() -> None:
+    """Every event class of the domain's catalogue has its rule (none ignored: one record each)."""
+    assert RULES.unhandled(EVENT_CLASSES) == []
+    assert not any(RULES.ignored(cls) for cls in EVENT_CLASSES.values())
 
 
 def test_one_record_per_event_in_position_order(history: History) -> None:
@@ -1340,9 +1345,30 @@ def test_an_unknown_topic_is_refused() -> None:
         audit = {"actor": "mandate:admin"}
 
     naming = AuditNaming()
-    with pytest.raises(UnknownAuditEvent, match="AccountEntrusted"):
+    with pytest.raises(UnknownAuditEvent, match="AccountEntrusted") as refused:
         audit_record(Entrusted(), 1, datetime.now(UTC), naming)
+    assert isinstance(refused.value, UnknownEvent)
     assert len(naming) == 0
+
+
+def test_a_class_that_only_borrows_a_known_topic_is_refused() -> None:
+    """Rules are found by event class, not by the topic string a class claims."""
+
+    class Impostor:
+        TOPIC = "mandate:AccountClosed.v1"
+        originator_id = uuid4()
+        audit = {"actor": "mandate:admin"}
+
+    with pytest.raises(UnknownAuditEvent, match="AccountClosed"):
+        audit_record(Impostor(), 1, datetime.now(UTC), AuditNaming())
+
+
+def _teach(monkeypatch: pytest.MonkeyPatch, event_class: type, rule: Any) -> None:
+    """Register ``rule`` for ``event_class`` for one test (``RULES`` has no unregistering)."""
+    known = RULES.handler_for
+    monkeypatch.setattr(
+        RULES, "handler_for", lambda cls: rule if cls is event_class else known(cls)
+    )
 
 
 def test_an_event_naming_two_accounts_concerns_both_sorted_once(
@@ -1354,17 +1380,19 @@ def test_an_event_naming_two_accounts_concerns_both_sorted_once(
         TOPIC = "mandate:AccountEntrusted.v1"
         audit = {"actor": "acs:ram::2000000000000002:root"}
 
-    def rule(event: Any, naming: AuditNaming, at: datetime) -> _Described:
+    def rule(naming: AuditNaming, event: Any, at: datetime) -> Described:
         trustee, truster = "2000000000000002", "1000000000000001"
-        return _Described((trustee, truster, trustee), root_arn(truster), {"trustee": trustee})
+        return Described((trustee, truster, trustee), root_arn(truster), {"trustee": trustee})
 
-    monkeypatch.setitem(audit_records._RULES, Entrusted.TOPIC, rule)
+    _teach(monkeypatch, Entrusted, rule)
     record = audit_record(Entrusted(), 7, datetime.now(UTC), AuditNaming())
     assert record.accounts == ("1000000000000001", "2000000000000002")
     assert record.event_type == "AccountEntrusted"
 
 
-def test_a_record_needs_an_actor_a_positive_position_and_an_aware_time(history: History) -> None:
+def test_a_record_needs_an_actor_a_positive_position_and_an_aware_time(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
     event, position, time = history.events[0]
     with pytest.raises(AuditRecordError, match="position"):
         audit_record(event, 0, time, AuditNaming())
@@ -1375,6 +1403,7 @@ def test_a_record_needs_an_actor_a_positive_position_and_an_aware_time(history: 
         TOPIC = "mandate:AccountClosed.v1"
         audit: dict[str, Any] = {}
 
+    _teach(monkeypatch, Anonymous, RULES.handler_for(Account.AccountClosed))
     with pytest.raises(AuditRecordError, match="actor"):
         audit_record(Anonymous(), 1, time, AuditNaming())
 

@@ -1,0 +1,231 @@
+"""Audit rules of the identity events: accounts, RAM users and groups, custom policies, names.
+
+Each rule names the entity acted upon as it was when the event happened (a rename names the
+user by its previous name), updates the naming state, and summarises the change in the
+event's own words — never a secret or a secret's hash (``root_secret_hash`` and
+``secret_hash`` are not copied). Registered on ``RULES`` by event class.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain.common.arns import root_arn
+from domain.identity.accounts import Account
+from domain.identity.name_claims import NameClaim
+from domain.identity.principals import Group, User
+from domain.permissions.managed_policies import ManagedPolicy
+from projections.audit.conventions import UnknownAuditEvent, key_arn
+from projections.audit.naming import CLAIMABLE, AuditNaming, NamedEntity
+from projections.audit.rules import RULES, Described, attachment, deleted
+
+__all__: list[str] = []  # the rules register themselves on RULES
+
+# -- accounts ------------------------------------------------------------------------------------
+
+
+@RULES.on(Account.AccountOpened)
+def _account_opened(naming: AuditNaming, e: Account.AccountOpened, at: datetime) -> Described:
+    naming.remember(e.originator_id, NamedEntity("account", e.account_id, e.name))
+    # root_secret_hash is deliberately not copied.
+    summary = {"account_name": e.name, "root_access_key_id": e.root_access_key_id}
+    return Described((e.account_id,), root_arn(e.account_id), summary)
+
+
+@RULES.on(Account.AccountClosed)
+def _account_closed(naming: AuditNaming, e: Account.AccountClosed, at: datetime) -> Described:
+    account = naming.require(e.originator_id, "account")
+    return Described((account.account_id,), account.arn)
+
+
+@RULES.on(Account.RootAccessKeyRotated)
+def _root_key_rotated(
+    naming: AuditNaming, e: Account.RootAccessKeyRotated, at: datetime
+) -> Described:
+    account = naming.require(e.originator_id, "account")
+    summary = {
+        "access_key_id": e.access_key_id,
+        "previous_access_key_id": e.previous_access_key_id,
+    }  # secret_hash is deliberately not copied.
+    return Described((account.account_id,), key_arn(account.arn, e.access_key_id), summary)
+
+
+# -- users ---------------------------------------------------------------------------------------
+
+
+@RULES.on(User.UserCreated)
+def _user_created(naming: AuditNaming, e: User.UserCreated, at: datetime) -> Described:
+    user = NamedEntity("user", e.account_id, e.user_name)
+    naming.remember(e.originator_id, user)
+    summary = {"user_name": e.user_name, "display_name": e.display_name}
+    return Described((user.account_id,), user.arn, summary)
+
+
+@RULES.on(User.UserUpdated)
+def _user_updated(naming: AuditNaming, e: User.UserUpdated, at: datetime) -> Described:
+    before = naming.require(e.originator_id, "user")
+    naming.remember(e.originator_id, NamedEntity("user", before.account_id, e.user_name))
+    summary = {
+        "user_name": e.user_name,
+        "previous_user_name": e.previous_user_name,
+        "display_name": e.display_name,
+    }
+    return Described((before.account_id,), before.arn, summary)
+
+
+@RULES.on(User.UserDeleted)
+def _user_deleted(naming: AuditNaming, e: User.UserDeleted, at: datetime) -> Described:
+    return deleted(naming, e.originator_id, "user")
+
+
+_KeyEvent = (
+    User.AccessKeyCreated | User.AccessKeyDisabled | User.AccessKeyEnabled | User.AccessKeyDeleted
+)
+_KEY_STATUS: dict[type, str | None] = {
+    User.AccessKeyCreated: "Active",
+    User.AccessKeyDisabled: "Inactive",
+    User.AccessKeyEnabled: "Active",
+    User.AccessKeyDeleted: None,
+}
+
+
+def _access_key(naming: AuditNaming, e: _KeyEvent, at: datetime) -> Described:
+    user = naming.require(e.originator_id, "user")
+    summary: dict[str, Any] = {"access_key_id": e.access_key_id}
+    status = _KEY_STATUS[type(e)]
+    if status is not None:
+        summary["status"] = status
+    # AccessKeyCreated's secret_hash is deliberately not copied.
+    return Described((user.account_id,), key_arn(user.arn, e.access_key_id), summary)
+
+
+RULES.on(User.AccessKeyCreated)(_access_key)
+RULES.on(User.AccessKeyDisabled)(_access_key)
+RULES.on(User.AccessKeyEnabled)(_access_key)
+RULES.on(User.AccessKeyDeleted)(_access_key)
+
+
+def _membership(
+    naming: AuditNaming, e: User.UserAddedToGroup | User.UserRemovedFromGroup, at: datetime
+) -> Described:
+    user = naming.require(e.originator_id, "user")
+    return Described((user.account_id,), user.arn, {"group_name": e.group_name})
+
+
+RULES.on(User.UserAddedToGroup)(_membership)
+RULES.on(User.UserRemovedFromGroup)(_membership)
+
+
+def _user_attachment(
+    naming: AuditNaming, e: User.PolicyAttached | User.PolicyDetached, at: datetime
+) -> Described:
+    return attachment(naming, e.originator_id, "user", e.policy_type, e.policy_name)
+
+
+RULES.on(User.PolicyAttached)(_user_attachment)
+RULES.on(User.PolicyDetached)(_user_attachment)
+
+
+# -- groups --------------------------------------------------------------------------------------
+
+
+@RULES.on(Group.GroupCreated)
+def _group_created(naming: AuditNaming, e: Group.GroupCreated, at: datetime) -> Described:
+    group = NamedEntity("group", e.account_id, e.group_name)
+    naming.remember(e.originator_id, group)
+    summary = {"group_name": e.group_name, "comments": e.comments}
+    return Described((group.account_id,), group.arn, summary)
+
+
+@RULES.on(Group.GroupDeleted)
+def _group_deleted(naming: AuditNaming, e: Group.GroupDeleted, at: datetime) -> Described:
+    return deleted(naming, e.originator_id, "group")
+
+
+def _group_attachment(
+    naming: AuditNaming, e: Group.PolicyAttached | Group.PolicyDetached, at: datetime
+) -> Described:
+    return attachment(naming, e.originator_id, "group", e.policy_type, e.policy_name)
+
+
+RULES.on(Group.PolicyAttached)(_group_attachment)
+RULES.on(Group.PolicyDetached)(_group_attachment)
+
+
+# -- custom policies -----------------------------------------------------------------------------
+
+
+@RULES.on(ManagedPolicy.PolicyCreated)
+def _policy_created(naming: AuditNaming, e: ManagedPolicy.PolicyCreated, at: datetime) -> Described:
+    policy = NamedEntity("policy", e.account_id, e.policy_name)
+    naming.remember(e.originator_id, policy)
+    summary = {
+        "policy_name": e.policy_name,
+        "description": e.description,
+        "version_id": "v1",
+        "set_as_default": True,
+        "policy_document": e.document,
+    }
+    return Described((policy.account_id,), policy.arn, summary)
+
+
+def _policy_change(naming: AuditNaming, e: ManagedPolicy.Event, summary: Any) -> Described:
+    policy = naming.require(e.originator_id, "policy")
+    return Described((policy.account_id,), policy.arn, summary)
+
+
+@RULES.on(ManagedPolicy.PolicyVersionCreated)
+def _policy_version_created(
+    naming: AuditNaming, e: ManagedPolicy.PolicyVersionCreated, at: datetime
+) -> Described:
+    summary = {
+        "version_id": e.version_id,
+        "set_as_default": e.set_as_default,
+        "policy_document": e.document,
+    }
+    return _policy_change(naming, e, summary)
+
+
+@RULES.on(ManagedPolicy.DefaultPolicyVersionSet)
+def _default_policy_version_set(
+    naming: AuditNaming, e: ManagedPolicy.DefaultPolicyVersionSet, at: datetime
+) -> Described:
+    summary = {"version_id": e.version_id, "previous_version_id": e.previous_version_id}
+    return _policy_change(naming, e, summary)
+
+
+@RULES.on(ManagedPolicy.PolicyVersionDeleted)
+def _policy_version_deleted(
+    naming: AuditNaming, e: ManagedPolicy.PolicyVersionDeleted, at: datetime
+) -> Described:
+    return _policy_change(naming, e, {"version_id": e.version_id})
+
+
+@RULES.on(ManagedPolicy.PolicyDeleted)
+def _policy_deleted(naming: AuditNaming, e: ManagedPolicy.PolicyDeleted, at: datetime) -> Described:
+    return deleted(naming, e.originator_id, "policy")
+
+
+# -- name claims ---------------------------------------------------------------------------------
+
+
+@RULES.on(NameClaim.NameClaimed)
+def _name_claimed(naming: AuditNaming, e: NameClaim.NameClaimed, at: datetime) -> Described:
+    if e.kind not in CLAIMABLE:
+        raise UnknownAuditEvent(f"a name claim of kind {e.kind!r} has no ARN", e.TOPIC)
+    claim = NamedEntity("name-claim", e.account_id, e.name, claimed_kind=e.kind)
+    naming.remember(e.originator_id, claim)
+    return Described((claim.account_id,), claim.arn, {"kind": e.kind, "name": e.name})
+
+
+def _name_claim_moved(
+    naming: AuditNaming, e: NameClaim.NameReclaimed | NameClaim.NameReleased, at: datetime
+) -> Described:
+    claim = naming.require(e.originator_id, "name-claim")
+    summary = {"kind": claim.claimed_kind, "name": claim.name}
+    return Described((claim.account_id,), claim.arn, summary)
+
+
+RULES.on(NameClaim.NameReclaimed)(_name_claim_moved)
+RULES.on(NameClaim.NameReleased)(_name_claim_moved)
