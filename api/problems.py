@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.observability.metrics import STORE_ERRORS
-from api.runtime import StoreUnavailable, WriteNotApplied
+from api.outages import StoreUnavailable, WriteNotApplied
 from api.schemas import field_path
 from domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
 

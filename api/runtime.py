@@ -1,44 +1,41 @@
-"""The composition root: settings → store → ledger, decision index and its follower.
+"""The composition root: settings → store → ledger, decision index and its follower, the SQL
+projections' workers, the read replica; starting, stopping, writing and the background duties.
 
-Generated development secrets (the hashing key, the admin token's hash) are kept in the
-state directory beside the database, never in the log; production passes them in.
+The secrets come from ``api.startup.local_keys``; the lag reports from
+``api.observability.lags``; the audit trail's rebuild check from ``api.rebuild_checks``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.persistence import InterfaceError, OperationalError
 
+from api.observability.lags import projection_lags, replica_lags
 from api.observability.metrics import observe_write
+from api.outages import StoreUnavailable, WriteNotApplied
+from api.rebuild_checks import audit_rebuild_check
 from api.settings import Settings, store_config
 from api.startup.key_fingerprints import KeyMismatch, check_and_record, fingerprints
+from api.startup.local_keys import (
+    AdminToken,
+    key_locations,
+    load_admin_token,
+    load_audit_signing_key,
+    load_hasher,
+    load_token_signer,
+)
 from api.startup.store_checks import StoreUnreachable, probe
 from domain.common.audit import AuditContext, acting_as
-from domain.identity.secrets import SecretHasher, new_token
 from domain.ledger.application import Ledger
-from domain.sts.session_tokens import SessionTokenSigner
-from projections.audit.chain import (
-    CheckpointSigner,
-    SigningKeyError,
-    load_or_create_signing_key,
-    load_signing_key,
-    public_key_pem,
-)
-from projections.audit.trail import GLOBAL_SCOPE, AuditTrailProjection
+from projections.audit.chain import CheckpointSigner, public_key_pem
+from projections.audit.trail import AuditTrailProjection
 from projections.decisions.index import DecisionIndex
 from projections.decisions.snapshots import IndexSnapshots, snapshot_lock
 from projections.history.as_of import AsOfReader
@@ -48,99 +45,12 @@ from projections.store.leadership import AdvisoryLease, copy_lease
 from projections.store.log_notifications import LogListener
 from projections.store.read_model_store import ProjectionRegistry, ReadModelStore
 from projections.store.read_replica import LogSource, ReplicaReads
-from projections.store.rebuild import RebuildRefused
 from projections.store.sql_projection import ProjectionWorker, SqlProjection, open_copy
 
 __all__ = ["AdminToken", "Runtime", "StoreUnavailable", "WriteNotApplied"]
 
 log = logging.getLogger("mandate")
 T = TypeVar("T")
-
-KEYS_FILE = "mandate.keys"
-AUDIT_KEY_FILE = "mandate.audit-signing-key.pem"
-TOKEN_KEY_FILE = "mandate.token-signing-keys"  # noqa: S105 (a file name, not a secret)
-ADMIN_TOKEN_FILE = "mandate.admin-token"  # noqa: S105 (a file name, not a secret)
-
-
-class StoreUnavailable(Exception):
-    """The event store cannot be reached (→ 503)."""
-
-
-class WriteNotApplied(Exception):
-    """The write committed but this process's index has not applied it in time (→ 503)."""
-
-    def __init__(self, position: int) -> None:
-        super().__init__(f"position {position} is committed but not yet applied here")
-        self.position = position
-
-
-@dataclass(frozen=True)
-class AdminToken:
-    """The admin token as a hash; ``issued`` holds the clear token only on first start."""
-
-    token_hash: str
-    issued: str | None
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-
-
-def load_hasher(settings: Settings) -> SecretHasher:
-    if settings.hash_key:
-        return SecretHasher(
-            settings.hash_key_id, {settings.hash_key_id: settings.hash_key.encode()}
-        )
-    path = settings.resolved_state_dir / KEYS_FILE
-    if path.exists():
-        stored = json.loads(path.read_text())
-    else:
-        stored = {"current": "k1", "keys": {"k1": secrets.token_hex(32)}}
-        _write_private(path, json.dumps(stored))
-    return SecretHasher(
-        stored["current"], {kid: key.encode() for kid, key in stored["keys"].items()}
-    )
-
-
-def load_token_signer(settings: Settings) -> SessionTokenSigner:
-    """The STS token signing keys: from the settings, or generated beside the database."""
-    if settings.token_signing_key:
-        key_id = settings.token_signing_key_id
-        return SessionTokenSigner(key_id, {key_id: settings.token_signing_key.encode()})
-    path = settings.resolved_state_dir / TOKEN_KEY_FILE
-    if path.exists():
-        stored = json.loads(path.read_text())
-    else:
-        stored = {"current": "t1", "keys": {"t1": secrets.token_hex(32)}}
-        _write_private(path, json.dumps(stored))
-    return SessionTokenSigner(
-        stored["current"], {kid: key.encode() for kid, key in stored["keys"].items()}
-    )
-
-
-def load_audit_signing_key(settings: Settings) -> Ed25519PrivateKey:
-    """The checkpoint signing key: a file outside the database, generated in development."""
-    try:
-        if settings.audit_signing_key_file is not None:
-            return load_signing_key(settings.audit_signing_key_file)
-        return load_or_create_signing_key(settings.resolved_state_dir / AUDIT_KEY_FILE)
-    except (OSError, SigningKeyError) as error:
-        raise StoreUnavailable(f"the audit signing key cannot be loaded: {error}") from error
-
-
-def load_admin_token(settings: Settings, hasher: SecretHasher) -> AdminToken:
-    if settings.admin_token:
-        return AdminToken(hasher.hash(settings.admin_token), None)
-    path = settings.resolved_state_dir / ADMIN_TOKEN_FILE
-    if path.exists():
-        return AdminToken(path.read_text().strip(), None)
-    token = new_token()
-    token_hash = hasher.hash(token)
-    _write_private(path, token_hash + "\n")
-    return AdminToken(token_hash, token)
 
 
 def _the_position(result: object) -> int:
@@ -269,16 +179,7 @@ class Runtime:
 
     def _check_keys(self, signer: CheckpointSigner) -> None:
         """Refuse to start with keys other than those the store was written with."""
-        settings, state = self.settings, self.settings.resolved_state_dir
-        where = {
-            "hash_key": "MANDATE_HASH_KEY" if settings.hash_key else str(state / KEYS_FILE),
-            "token_signing_key": "MANDATE_TOKEN_SIGNING_KEY"
-            if settings.token_signing_key
-            else str(state / TOKEN_KEY_FILE),
-            "audit_signing_key": "MANDATE_AUDIT_SIGNING_KEY_FILE"
-            if settings.audit_signing_key_file
-            else str(state / AUDIT_KEY_FILE),
-        }
+        where = key_locations(self.settings)
         keys = fingerprints(
             self.hasher.keys, self.token_signer.keys, signer.public_key, settings=where
         )
@@ -324,19 +225,39 @@ class Runtime:
         if self.settings.run_projections:
             wake += [worker.wake for worker in self.projection_workers]
         self.listener = self.listen(wake)
-        self._watcher = threading.Thread(
-            target=self._watch_registry, name="mandate-registry", daemon=True
+        settings = self.settings
+        self._watch(
+            settings.registry_watch_interval,
+            self.follow_registry,
+            "registry",
+            "reading the projection registry",
         )
-        self._watcher.start()
-        self._terms = threading.Thread(
-            target=self._watch_terms, name="mandate-contract-terms", daemon=True
+        self._watch(
+            settings.term_watch_interval,
+            self.record_reached_terms,
+            "contract-terms",
+            "recording reached contract terms",
         )
-        self._terms.start()
-        if self.settings.index_snapshot_every > 0:
-            self._snapshots_watch = threading.Thread(
-                target=self._watch_index_snapshots, name="mandate-index-snapshots", daemon=True
+        if settings.index_snapshot_every > 0:
+            self._watch(
+                settings.index_snapshot_interval,
+                self.snapshot_index_if_due,
+                "index-snapshots",
+                "writing an index snapshot",
             )
-            self._snapshots_watch.start()
+
+    def _watch(self, interval: float, duty: Callable[[], object], name: str, doing: str) -> None:
+        """Run ``duty`` every ``interval`` seconds on the daemon thread ``mandate-<name>`` until
+        ``stop``; a failure (an outage, a race) is logged and tried again at the next tick."""
+
+        def run() -> None:
+            while not self._stopping.wait(interval):
+                try:
+                    duty()
+                except Exception as error:
+                    log.warning("%s failed: %s", doing, error)
+
+        threading.Thread(target=run, name=f"mandate-{name}", daemon=True).start()
 
     def restore_index(self) -> int:
         """Load the newest usable index snapshot into the (fresh) index; its position or 0.
@@ -372,13 +293,6 @@ class Runtime:
         log.info("decision index snapshot written at %d (%d bytes)", written.position, written.size)
         return written.position
 
-    def _watch_index_snapshots(self) -> None:
-        while not self._stopping.wait(self.settings.index_snapshot_interval):
-            try:
-                self.snapshot_index_if_due()
-            except Exception as error:  # an outage: try again at the next tick
-                log.warning("writing an index snapshot failed: %s", error)
-
     def listen(self, wake: list[Callable[[], None]]) -> LogListener | None:
         """On PostgreSQL, call ``wake`` whenever any process commits events (LISTEN/NOTIFY)."""
         if not self.store.is_postgres or not self.settings.listen:
@@ -410,13 +324,6 @@ class Runtime:
                 positions.append(position)
         return positions
 
-    def _watch_terms(self) -> None:
-        while not self._stopping.wait(self.settings.term_watch_interval):
-            try:
-                self.record_reached_terms()
-            except Exception as error:  # an outage or a race: try again at the next tick
-                log.warning("recording reached contract terms failed: %s", error)
-
     def follow_registry(self) -> None:
         """Move readers and workers to the copy the registry names (after a rebuild)."""
         active = self.registry.active()
@@ -437,123 +344,17 @@ class Runtime:
                 log.info("the read replica's %s now reads %s", name, store.prefix)
 
     def rebuild_check(self, name: str) -> Callable[[ReadModelStore], None] | None:
-        """What a rebuilt copy of ``name`` must satisfy before readers switch to it.
-
-        A rebuilt audit trail must reproduce every head the old copy signed: each checkpoint
-        is compared with the new copy's hash at its position, oldest first, and the first
-        difference refuses the switch, naming the chain and the position. The old copy's
-        checkpoints are then carried over — they are history, and remain valid.
-        """
-        if name != "audit":
-            return None
-        old_store = self.audit.store
-
-        def check(new_store: ReadModelStore) -> None:
-            rows = old_store.query(
-                "SELECT scope, position, body FROM {p}_checkpoints ORDER BY position, scope"
-            )
-            for row in rows:  # oldest first: the refusal names the earliest disagreement
-                scope, body = row["scope"], json.loads(row["body"])
-                if scope == GLOBAL_SCOPE:
-                    found = new_store.query(
-                        "SELECT hash FROM {p}_records WHERE position <= ?"
-                        " ORDER BY position DESC LIMIT 1",
-                        (body["position"],),
-                    )
-                else:
-                    found = new_store.query(
-                        "SELECT hash FROM {p}_account_records WHERE account_id = ?"
-                        " AND position <= ? ORDER BY position DESC LIMIT 1",
-                        (scope, body["position"]),
-                    )
-                head = found[0]["hash"] if found else None
-                if head != body["head"]:
-                    chain = "the global chain" if scope == GLOBAL_SCOPE else f"account {scope}"
-                    raise RebuildRefused(
-                        f"{chain} rebuilt from the log differs from the checkpoint signed at "
-                        f"position {body['position']}: the log or the old trail was altered "
-                        "at or before that position (run `mandate audit verify`)"
-                    )
-            with new_store.transaction(commit=True) as cursor:
-                new_store.executemany(
-                    cursor,
-                    "INSERT INTO {p}_checkpoints (scope, position, body) VALUES (?, ?, ?)"
-                    " ON CONFLICT (scope, position) DO NOTHING",
-                    [(r["scope"], r["position"], r["body"]) for r in rows],
-                )
-
-        return check
+        """What a rebuilt copy of ``name`` must satisfy before readers switch to it
+        (``api.rebuild_checks``: the audit trail must reproduce every head it signed)."""
+        return audit_rebuild_check(self.audit.store) if name == "audit" else None
 
     def projection_lags(self, head: int) -> dict[str, dict[str, object]]:
-        """Each SQL projection's copy, position, and lag behind ``head`` in events and seconds.
-
-        The lag in seconds is how long the oldest event it has not applied has been waiting
-        (0 when it is caught up), so a stalled worker shows up even when writes are rare.
-        ``stalled`` names the event a projection cannot apply (position, type, error).
-        """
-        lags: dict[str, dict[str, object]] = {}
-        for worker in self.projection_workers:
-            position = worker.position
-            waiting = 0.0
-            if position < head:
-                pending = self.ledger.recorder.select_notifications(
-                    position, 1, inclusive_of_start=False
-                )
-                # An event that does not decode has no age to tell: the stall names it.
-                with contextlib.suppress(Exception):
-                    event: Any = self.ledger.mapper.to_domain_event(pending[0])
-                    waiting = max(0.0, time.time() - event.timestamp.timestamp())
-            stall = worker.known_stall()
-            lags[worker.projection.name] = {
-                "copy": worker.store.prefix,
-                "position": position,
-                "lag_events": max(0, head - position),
-                "lag_seconds": round(waiting, 3),
-                "error": str(worker.last_error) if worker.last_error else None,
-                "stalled": stall.as_dict() if stall is not None else None,
-                # Who applies it: every process follows, one (the lease's holder) applies.
-                "runs_here": worker.leading and worker.running,
-            }
-        return lags
+        """Each SQL projection's lag behind ``head`` (``api.observability.lags``)."""
+        return projection_lags(self.ledger, self.projection_workers, head)
 
     def replica_lags(self, head: int) -> dict[str, Any] | None:
-        """The read replica behind the primary's ``head``: its log and each copy it holds,
-        by position and in seconds (how long the oldest event it lacks has been committed)."""
-        if self.replica is None:
-            return None
-        replica_head = self.replica.head()
-        copies: dict[str, dict[str, object]] = {}
-        for name, store in self.replica.stores.items():
-            position = store.position()
-            copies[name] = {
-                "copy": store.prefix,
-                "position": position,
-                "lag_events": max(0, head - position),
-                "lag_seconds": self._waiting_since(position, head),
-            }
-        return {
-            "head": replica_head,
-            "lag_events": max(0, head - replica_head),
-            "lag_seconds": self._waiting_since(replica_head, head),
-            "projections": copies,
-        }
-
-    def _waiting_since(self, position: int, head: int) -> float:
-        """Seconds the first event after ``position`` has been in the log (0 at the head)."""
-        if position >= head:
-            return 0.0
-        pending = self.ledger.recorder.select_notifications(position, 1, inclusive_of_start=False)
-        with contextlib.suppress(Exception):  # an event that does not decode has no age
-            event: Any = self.ledger.mapper.to_domain_event(pending[0])
-            return round(max(0.0, time.time() - float(event.timestamp.timestamp())), 3)
-        return 0.0
-
-    def _watch_registry(self) -> None:
-        while not self._stopping.wait(self.settings.registry_watch_interval):
-            try:
-                self.follow_registry()
-            except Exception as error:  # an outage: try again at the next tick
-                log.warning("reading the projection registry failed: %s", error)
+        """The read replica's lag behind ``head``; None without one."""
+        return None if self.replica is None else replica_lags(self.ledger, self.replica, head)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.middleware.request_ids import SCOPE_KEY as REQUEST_ID_KEY
 from api.observability.logs import CALLER_KEY, REQUESTS, log_request
+from api.outages import StoreUnavailable, WriteNotApplied
 from domain.common.errors import Conflict, DomainError
 
 if TYPE_CHECKING:
@@ -97,8 +98,6 @@ def observe_write(started: float, error: BaseException | None) -> None:
 
 
 def _write_outcome(error: BaseException | None) -> str:
-    from api.runtime import StoreUnavailable, WriteNotApplied  # the runtime imports this module
-
     if error is None:
         return "written"
     if isinstance(error, WriteNotApplied):
