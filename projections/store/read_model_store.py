@@ -14,9 +14,9 @@ applied exactly once and a crash resumes where it stopped.
 
 Which copy readers use is recorded in the ``mandate_projection_versions`` table of the
 ledger's own store, so a blue/green rebuild switches every process by one committed row.
-SQL is written once with ``?`` placeholders (``Dialect.sql`` turns them into psycopg's),
-``{p}`` where a table name starts (schema-qualified on PostgreSQL) and ``{i}`` where an index
-name starts (never qualified: an index lives in its table's schema).
+SQL is written once as a template (``?`` placeholders, ``{p}`` where a table name starts,
+``{i}`` where an index name starts) and composed per store by ``projections.store.statements``:
+``psycopg.sql`` on PostgreSQL, its SQLite sibling there; each composition is kept per copy.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import (
@@ -36,8 +35,10 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteFactory, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
+from psycopg.sql import Composed
 
 from projections.store.outages import bound_store
+from projections.store.statements import Dialect, Fragment, Query, created_table
 
 __all__ = [
     "REGISTRY_TABLE",
@@ -48,20 +49,6 @@ __all__ = [
 
 REGISTRY_TABLE = "mandate_projection_versions"
 UPSTREAM = "mandate"  # the ledger application's name: what every copy's tracking follows
-
-
-@dataclass(frozen=True, slots=True)
-class Dialect:
-    """The few differences between SQLite and PostgreSQL that the read models meet."""
-
-    name: Literal["sqlite", "postgres"]
-
-    def sql(self, statement: str) -> str:
-        return statement if self.name == "sqlite" else statement.replace("?", "%s")
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.name == "postgres"
 
 
 class _SQLiteCopyRecorder(SQLiteTrackingRecorder):
@@ -79,12 +66,12 @@ class _PostgresCopyRecorder(PostgresTrackingRecorder):
     """PostgreSQL tracking (in its own table) plus the copy's tables."""
 
     def __init__(
-        self, datastore: PostgresDatastore, *, tracking_table_name: str, ddl: list[str]
+        self, datastore: PostgresDatastore, *, tracking_table_name: str, ddl: list[Query]
     ) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table_name)
-        from psycopg.sql import SQL, Composed
-
-        self.sql_create_statements.extend(Composed([SQL(statement)]) for statement in ddl)
+        self.sql_create_statements.extend(
+            statement for statement in ddl if isinstance(statement, Composed)
+        )
 
 
 def _sqlite_copy_path(ledger_path: str, prefix: str) -> str:
@@ -111,16 +98,19 @@ class ReadModelStore:
         self.name = name
         self.version = version
         self.prefix = f"{name}_v{version}"
+        self.ddl = list(ddl)
         self._ledger_env = dict(ledger_env)
+        self._queries: dict[str, Query] = {}
+        self._inserts: dict[tuple[str, tuple[str, ...]], Query] = {}
         if _is_sqlite(ledger_env):
             self.dialect = Dialect("sqlite")
+            self.schema: str | None = None
             self.path: str | None = _sqlite_copy_path(ledger_env["SQLITE_DBNAME"], self.prefix)
             env = {**ledger_env, "SQLITE_DBNAME": self.path}
             factory = SQLiteFactory(Environment(self.prefix, env))
-            self.qualified_prefix = self.prefix
             self.tables = [self.render(statement) for statement in ddl]
             self.recorder: SQLiteTrackingRecorder | PostgresTrackingRecorder = _SQLiteCopyRecorder(
-                factory.datastore, ddl=self.tables
+                factory.datastore, ddl=[str(statement) for statement in self.tables]
             )
         else:
             self.dialect = Dialect("postgres")
@@ -129,8 +119,7 @@ class ReadModelStore:
             # overflow under load, instead of the ledger's.
             env = {**ledger_env, "POSTGRES_POOL_SIZE": "2"}
             postgres_factory = PostgresFactory(Environment(self.prefix, env))
-            schema = postgres_factory.datastore.schema or "public"
-            self.qualified_prefix = f'"{schema}".{self.prefix}'
+            self.schema = postgres_factory.datastore.schema or "public"
             self.tables = [self.render(statement) for statement in ddl]
             self.recorder = _PostgresCopyRecorder(
                 postgres_factory.datastore,
@@ -148,16 +137,29 @@ class ReadModelStore:
         with self.recorder.datastore.transaction(commit=commit) as cursor:
             yield cursor
 
-    def render(self, statement: str) -> str:
-        """Name this copy's tables and indexes in ``statement``; psycopg's placeholders."""
-        named = statement.replace("{p}", self.qualified_prefix).replace("{i}", self.prefix)
-        return self.dialect.sql(named)
+    def compose(self, statement: str, **slots: Fragment) -> Fragment:
+        """The statement a template names for this copy, ``{name}`` pieces given."""
+        return self.dialect.compose(statement, schema=self.schema, prefix=self.prefix, slots=slots)
 
-    def execute(self, cursor: Any, statement: str, params: Any = ()) -> Any:
-        cursor.execute(self.render(statement), params)
+    def render(self, statement: str | Fragment, **slots: Fragment) -> Query:
+        """What a cursor executes for ``statement``, a template or a composed statement
+        (kept per template, unless it has pieces of its own)."""
+        if not isinstance(statement, str):
+            return self.dialect.query(statement)
+        if slots:
+            return self.dialect.query(self.compose(statement, **slots))
+        query = self._queries.get(statement)
+        if query is None:
+            query = self._queries[statement] = self.dialect.query(self.compose(statement))
+        return query
+
+    def execute(
+        self, cursor: Any, statement: str | Fragment, params: Any = (), **slots: Fragment
+    ) -> Any:
+        cursor.execute(self.render(statement, **slots), params)
         return cursor
 
-    def executemany(self, cursor: Any, statement: str, rows: list[Any]) -> None:
+    def executemany(self, cursor: Any, statement: str | Fragment, rows: list[Any]) -> None:
         if rows:
             cursor.executemany(self.render(statement), rows)
 
@@ -168,21 +170,34 @@ class ReadModelStore:
         batch, instead of one per row), ``executemany`` on SQLite (in-process anyway)."""
         if not rows:
             return
-        names = ", ".join(columns)
+        query = self._inserts.get((table, columns))
+        if query is None:
+            query = self._inserts[(table, columns)] = self._insert_query(table, columns)
         if self.dialect.is_postgres:
-            with cursor.copy(self.render(f"COPY {{p}}{table} ({names}) FROM STDIN")) as copy:
+            with cursor.copy(query) as copy:
                 for row in rows:
                     copy.write_row(row)
             return
-        marks = ", ".join("?" for _ in columns)
-        cursor.executemany(
-            self.render(f"INSERT INTO {{p}}{table} ({names}) VALUES ({marks})"),  # noqa: S608
-            rows,
-        )
+        cursor.executemany(query, rows)
 
-    def query(self, statement: str, params: Any = ()) -> list[Any]:
+    def table(self, suffix: str) -> Fragment:
+        """The name of this copy's table ``{p}<suffix>`` (schema-qualified on PostgreSQL)."""
+        name = self.prefix + suffix
+        return self.dialect.identifier(*((self.schema, name) if self.schema else (name,)))
+
+    def _insert_query(self, table: str, columns: tuple[str, ...]) -> Query:
+        d = self.dialect
+        names = d.join(", ", [d.identifier(column) for column in columns])
+        if d.is_postgres:
+            head, tail = d.text("COPY "), d.text(") FROM STDIN")
+            return d.query(d.composed([head, self.table(table), d.text(" ("), names, tail]))
+        values = d.composed([d.text(") VALUES ("), d.placeholders(len(columns)), d.text(")")])
+        head = d.text("INSERT INTO ")
+        return d.query(d.composed([head, self.table(table), d.text(" ("), names, values]))
+
+    def query(self, statement: str | Fragment, params: Any = (), **slots: Fragment) -> list[Any]:
         with self.transaction(commit=False) as cursor:
-            return list(self.execute(cursor, statement, params).fetchall())
+            return list(self.execute(cursor, statement, params, **slots).fetchall())
 
     # -- tracking ------------------------------------------------------------------------------
     def position(self) -> int:
@@ -206,62 +221,63 @@ class ReadModelStore:
                     os.remove(self.path + suffix)
             return
         tables = [*self.table_names(), f"{self.prefix}_tracking"]
+        dialect = self.dialect
         with self.transaction(commit=True) as cursor:
             for table in tables:
-                cursor.execute(f'DROP TABLE IF EXISTS "{self._schema()}"."{table}"')
+                name = dialect.identifier(self.schema or "public", table)
+                drop = dialect.composed([dialect.text("DROP TABLE IF EXISTS "), name])
+                cursor.execute(dialect.query(drop))
         self.close()
 
     def table_names(self) -> list[str]:
-        names = []
-        for statement in self.tables:
-            words = statement.split()
-            if words[:2] == ["CREATE", "TABLE"]:
-                names.append(words[5] if words[2:5] == ["IF", "NOT", "EXISTS"] else words[2])
-        return [name.split("(")[0].split(".")[-1].strip('"') for name in names]
-
-    def _schema(self) -> str:
-        datastore = self.recorder.datastore
-        assert isinstance(datastore, PostgresDatastore)
-        return datastore.schema or "public"
+        """This copy's tables (without the tracking table), as its DDL creates them."""
+        return [
+            self.prefix + suffix for suffix in map(created_table, self.ddl) if suffix is not None
+        ]
 
 
 class ProjectionRegistry:
     """Which version of each projection readers use, kept in the ledger's own store."""
 
+    _CREATE = "CREATE TABLE IF NOT EXISTS {table} (name TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    _ACTIVE = "SELECT name, version FROM {table}"
+    _ACTIVATE_IF_ABSENT = (
+        "INSERT INTO {table} (name, version) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"
+    )
+    _ACTIVATE = (
+        "INSERT INTO {table} (name, version) VALUES (?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET version = excluded.version"
+    )
+
     def __init__(self, ledger_datastore: SQLiteDatastore | PostgresDatastore) -> None:
         self.datastore = ledger_datastore
-        is_sqlite = isinstance(ledger_datastore, SQLiteDatastore)
-        self.dialect = Dialect("sqlite" if is_sqlite else "postgres")
+        if isinstance(ledger_datastore, PostgresDatastore):
+            self.dialect = Dialect("postgres")
+            table = self.dialect.identifier(ledger_datastore.schema or "public", REGISTRY_TABLE)
+        else:
+            self.dialect = Dialect("sqlite")
+            table = self.dialect.identifier(REGISTRY_TABLE)
+        self._table = table
 
-    def _table(self) -> str:
-        if isinstance(self.datastore, PostgresDatastore):
-            return f'"{self.datastore.schema or "public"}".{REGISTRY_TABLE}'
-        return REGISTRY_TABLE
+    def _query(self, template: str) -> Query:
+        statement = self.dialect.compose(
+            template, schema=None, prefix="", slots={"table": self._table}
+        )
+        return self.dialect.query(statement)
 
     def create_table(self) -> None:
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._table()} "
-                "(name TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-            )
+            cursor.execute(self._query(self._CREATE))
 
     def active(self) -> dict[str, int]:
         with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(f"SELECT name, version FROM {self._table()}")  # noqa: S608 (our name)
+            cursor.execute(self._query(self._ACTIVE))
             return {row["name"]: int(row["version"]) for row in cursor.fetchall()}
 
     def activate_if_absent(self, name: str, version: int) -> None:
-        statement = self.dialect.sql(
-            f"INSERT INTO {self._table()} (name, version) VALUES (?, ?) "  # noqa: S608
-            "ON CONFLICT (name) DO NOTHING"
-        )
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(statement, (name, version))
+            cursor.execute(self._query(self._ACTIVATE_IF_ABSENT), (name, version))
 
     def activate(self, name: str, version: int) -> None:
-        statement = self.dialect.sql(
-            f"INSERT INTO {self._table()} (name, version) VALUES (?, ?) "  # noqa: S608
-            "ON CONFLICT (name) DO UPDATE SET version = excluded.version"
-        )
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(statement, (name, version))
+            cursor.execute(self._query(self._ACTIVATE), (name, version))
