@@ -21,7 +21,7 @@ from domain.common.ledger_time import to_micros
 from domain.policy.document import DocumentKind, parse_policy_document
 from domain.policy.evaluation import Request
 from domain.sts.assume_role import AssumingCaller, trust_admits
-from projections.history.as_of import trust_position_of
+from projections.history.as_of_facts import trust_position_of
 from tests.integration.test_entrustments import delegate, grant, photos
 from tests.integration.test_roles_sessions import (
     ASSUME,
@@ -56,7 +56,7 @@ def _admitted_as_of(world: World, account: str, user_name: str, role: str, at: d
     role_account, role_name = role.split(":")[3], role.rpartition("/")[2]
     reader = runtime.as_of
     with reader.store.transaction(commit=False) as cursor:
-        row = reader._named(cursor, "role", role_account, role_name, to_micros(at))
+        row = reader.facts.named(cursor, "role", role_account, role_name, to_micros(at))
     assert row is not None
     written = parse_policy_document(
         json.loads(row["payload"])["trust_policy"], kind=DocumentKind.TRUST

@@ -42,7 +42,7 @@ from domain.common.arns import (
 from domain.common.errors import DomainError
 from domain.common.ledger_time import format_instant
 from domain.policy.evaluation import DecisionKind, Request
-from projections.history.as_of import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE
+from projections.history.as_of_facts import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE
 from tests.integration.runtimes import running
 from tests.integration.test_temporal_sessions import (
     MICRO,

@@ -27,7 +27,7 @@ from domain.common.ledger_time import ledger_time_after
 from domain.policy.decisions import Answer
 from domain.policy.evaluation import Request
 from projections.decisions.index import DecisionIndex
-from projections.history.as_of import AT_POSTGRES, AT_SQLITE
+from projections.history.as_of_facts import AT_POSTGRES, AT_SQLITE
 from tests.conftest import fresh_schema_url
 from tests.integration.runtimes import running, started_runtime
 from tests.integration.test_index_cache_coherence import (
