@@ -29,7 +29,7 @@ from domain.common.errors import FieldError, InvalidInput, NotFound
 from domain.ledger.application import Ledger
 from domain.policy.decisions import SubjectKind
 from domain.policy.evaluation import Request as DecisionRequest
-from projections.decisions.index import AuthenticationFailed, Credential
+from projections.decisions.credentials import AuthenticationFailed, Credential
 from projections.store.sql_projection import EventNotApplicable, ProjectionWorker
 
 __all__ = [

@@ -29,7 +29,7 @@ from domain.common.instants import check_instant as check_domain_instant
 from domain.policy.decisions import SubjectKind
 from domain.policy.evaluation import Request
 from domain.sts.session_lineage import SessionRecord
-from projections.decisions.index import Credential
+from projections.decisions.credentials import Credential
 from projections.history.as_of import PrincipalAt
 
 router = APIRouter(tags=["point in time"])

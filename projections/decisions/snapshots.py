@@ -69,7 +69,6 @@ _NOT_STATE: Final = frozenset(
         "token_signer",
         "_memo_half",
         "_dummy_hash",
-        "_handlers",
         "_replaying",
         # what a replay changes in place: published into the state before it is pickled
         "_staged_members",

@@ -62,7 +62,8 @@ from domain.ledger.application import IssuedKey, IssuedSession, Ledger
 from domain.policy.decisions import Answer
 from domain.policy.evaluation import Request
 from domain.sts.session_tokens import SessionTokenSigner
-from projections.decisions.index import Credential, DecisionIndex
+from projections.decisions.credentials import Credential
+from projections.decisions.index import DecisionIndex
 from projections.store.follower import LogFollower
 from tests.bench.summary import record
 

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from domain.sts.roles import Role
 from projections.decisions.index import DecisionIndex
+from projections.decisions.state import HANDLERS
 from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, Headers, MandateClient
 
 PROBLEM_JSON = "application/problem+json"
@@ -88,16 +89,15 @@ def test_a_poisoned_event_stalls_its_projection_and_the_service_keeps_serving(
     poisoned = api.runtime.ledger._commit(role)
     # 2. The decision index's handler raises on this one (an injected fault).
     index = api.runtime.index
-    topic = "mandate:RoleSessionsRevoked.v1"
-    handler = index._handlers[topic]
+    handler = HANDLERS.handler_for(Role.RoleSessionsRevoked)
     hostile = _role(api, victim, victim_root, "hostile")
 
-    def raising(event: Any) -> None:
+    def raising(index: DecisionIndex, event: Role.RoleSessionsRevoked) -> None:
         if event.originator_id == hostile.id:
             raise RuntimeError("injected handler fault")
-        handler(event)
+        handler(index, event)
 
-    index._handlers[topic] = raising
+    HANDLERS._handlers[Role.RoleSessionsRevoked] = raising
     try:
         hostile._sessions_revoked(issued_before=datetime.now(tz=UTC))
         skipped_at = api.runtime.ledger._commit(hostile)
@@ -107,7 +107,7 @@ def test_a_poisoned_event_stalls_its_projection_and_the_service_keeps_serving(
         )
         assert after.status_code == 201, after.text
     finally:
-        index._handlers[topic] = handler
+        HANDLERS._handlers[Role.RoleSessionsRevoked] = handler
     assert isinstance(index, DecisionIndex)
     assert index.position >= after.json()["position"] > skipped_at > poisoned
 

@@ -35,7 +35,7 @@ from domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, 
 from domain.contracts.entrustments import EntrustmentStatus, ScopeWarning, entrustment_status
 from domain.ledger.application import IssuedSession
 from domain.policy.evaluation import DecisionKind, Effect, Layer, Request
-from projections.decisions.index import AuthenticationFailed, Credential
+from projections.decisions.credentials import AuthenticationFailed, Credential
 from tests.integration.test_roles_sessions import (
     ADMIN,
     ASSUME,

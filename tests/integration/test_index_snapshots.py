@@ -19,7 +19,8 @@ import pytest
 
 from domain.ledger.application import IssuedKey, IssuedSession
 from domain.policy.evaluation import Request
-from projections.decisions.index import AuthenticationFailed, DecisionIndex
+from projections.decisions.credentials import AuthenticationFailed
+from projections.decisions.index import DecisionIndex
 from projections.decisions.snapshots import (
     SNAPSHOT_TABLE,
     IndexSnapshots,

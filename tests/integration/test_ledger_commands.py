@@ -30,7 +30,7 @@ from domain.identity.principals import User
 from domain.ledger.application import IssuedKey
 from domain.policy.decisions import Answer
 from domain.policy.evaluation import DecisionKind, Layer, Request
-from projections.decisions.index import AuthenticationFailed
+from projections.decisions.credentials import AuthenticationFailed
 from tests.integration.runtimes import position_of
 
 HASH_KEY = "test-hash-key-" + "h" * 32

@@ -28,7 +28,8 @@ from domain.policy.decisions import Answer, SubjectKind
 from domain.policy.evaluation import DecisionKind, Effect, Layer, Request
 from domain.sts.roles import Role
 from domain.sts.session_tokens import SessionTokenSigner
-from projections.decisions.index import AuthenticationFailed, Credential, DecisionIndex
+from projections.decisions.credentials import AuthenticationFailed, Credential
+from projections.decisions.index import DecisionIndex
 from tests.integration.runtimes import position_of, running
 
 ADMIN = AuditContext(actor="mandate:admin", request_id="req-roles", source_ip="127.0.0.1")

@@ -24,7 +24,7 @@ from api.settings import Settings, store_config
 from domain.common.arns import role_arn
 from domain.common.audit import AuditContext
 from domain.ledger.application import IssuedSession
-from projections.decisions.index import Credential
+from projections.decisions.credentials import Credential
 
 HASH_KEY = "test-hash-key-0123456789abcdefghijklmnop"
 ADMIN_TOKEN = "test-admin-token-zyxwvutsrqponmlkjihgfe"

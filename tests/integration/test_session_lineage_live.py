@@ -23,7 +23,7 @@ from domain.common.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from domain.policy.decisions import Subject
 from domain.policy.evaluation import DecisionKind, Effect, Layer, Request
 from domain.sts.sessions import Session, session_aggregate_id
-from projections.decisions.index import AuthenticationFailed, Credential
+from projections.decisions.credentials import AuthenticationFailed, Credential
 from tests.integration.runtimes import started_runtime
 from tests.integration.test_roles_sessions import (
     ASSUME,

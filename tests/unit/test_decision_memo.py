@@ -12,7 +12,8 @@ import tracemalloc
 from domain.identity.secrets import SecretHasher
 from domain.policy import decisions
 from domain.policy.evaluation import Request
-from projections.decisions.index import MEMO_MAX_KEY_CHARS, DecisionIndex, _memo_cost
+from projections.decisions.index import DecisionIndex
+from projections.decisions.memo import MEMO_MAX_KEY_CHARS, _memo_cost
 
 ACCOUNT = "1234567890123456"
 

@@ -1,0 +1,59 @@
+"""The write side's read port (``domain.ledger.ports.ReadPort``) over the decision index.
+
+The ledger checks a command's preconditions against these answers (who is in a group, who
+holds a policy, what an AssumeRole needs to know of a role) before it writes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from domain.common.arns import entrustment_arn
+from domain.sts.assume_role import EntrustmentTerms, RoleFacts
+from projections.decisions.through_roles import ThroughRoles
+
+__all__ = ["LedgerReadPort"]
+
+
+class LedgerReadPort(ThroughRoles):
+    """``ReadPort``: group members, policy holders, a policy's document, a role's facts."""
+
+    def group_member_ids(self, group_id: UUID) -> list[UUID]:
+        group = self.groups.get(group_id)
+        return sorted(group.member_ids) if group else []
+
+    def policy_holders(self, policy_id: UUID) -> list[tuple[str, UUID]]:
+        return sorted(self._holders.get(policy_id, frozenset()))
+
+    def policy_document(self, account_id: str, policy_name: str) -> str | None:
+        policy = self.policy_by_name(account_id, policy_name)
+        if policy is None:
+            return None
+        return policy.versions[policy.default_version].document
+
+    def role_facts(self, account_id: str, role_name: str) -> RoleFacts | None:
+        role = self.role_by_name(account_id, role_name)
+        if role is None or not self._is_open(account_id):
+            return None
+        terms = None
+        if role.entrustment_id is not None:
+            entrustment = self.entrustments[role.entrustment_id]
+            now = datetime.now(UTC)
+            terms = EntrustmentTerms(
+                entrustment.id,
+                entrustment_arn(entrustment.account_id, entrustment.id),
+                entrustment.trustee_account_id,
+                entrustment.state().dead_reason(now),
+                entrustment.ends_at,
+                self.delegated_user_ids(entrustment, now),
+            )
+        return RoleFacts(
+            role.id,
+            role.account_id,
+            role.role_name,
+            role.trust,
+            role.max_session_duration,
+            terms,
+            role.trust_position,
+        )

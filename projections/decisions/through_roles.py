@@ -1,0 +1,92 @@
+"""Answering "could P do it?" through a role: what a user may assume now, over the live index.
+
+docs/design.md §5: ``domain.sts.assumable_roles.answer_through_roles`` is the rule (the
+temporal index answers the same rule as of any T); ``_LiveRoles`` gives it this index's
+roles, trusts, entrustments and delegations as they are now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from uuid import UUID
+
+from domain.policy.decisions import Answer, Subject, SubjectKind
+from domain.policy.evaluation import Layer, PolicySet, Request
+from domain.sts.assumable_roles import AssumableRole, answer_through_roles
+from domain.sts.session_lineage import DelegationState, EntrustmentState
+from projections.decisions.lineage import SessionLineage
+from projections.decisions.views import RoleView
+
+__all__ = ["ThroughRoles"]
+
+
+class ThroughRoles(SessionLineage):
+    """Answers a user could get by assuming one of the roles it may assume now."""
+
+    def answer_through_roles(
+        self,
+        subject: Subject,
+        request: Request,
+        *,
+        optimistic: bool = False,
+        roles: list[RoleView] | None = None,
+    ) -> Answer | None:
+        """The first answer that allows ``request`` through a role ``subject`` may assume now.
+
+        docs/design.md §5, "could P do it?": ``assumable_roles.answer_through_roles`` over this
+        index's facts (the temporal index answers the same rule as of any T). ``roles``: the
+        resource's account's roles, when the caller already holds them (access reviews).
+        """
+        if subject.kind is not SubjectKind.USER:
+            return None
+        facts = _LiveRoles(self)
+        user_id = self.user_ids.get(_user_key(subject))
+        candidates = None if roles is None else (facts.assumable(role) for role in roles)
+        return answer_through_roles(
+            subject, user_id, request, facts, optimistic=optimistic, roles=candidates
+        )
+
+
+def _user_key(subject: Subject) -> tuple[str, str]:
+    return subject.account_id, subject.arn.rpartition("/")[2]
+
+
+class _LiveRoles:
+    """``RoleReachFacts`` over the live index (now)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: ThroughRoles) -> None:
+        self.index = index
+
+    def account_open(self, account_id: str) -> bool:
+        return self.index._is_open(account_id)
+
+    def roles_in(self, account_id: str) -> Iterator[AssumableRole]:
+        return (self.assumable(role) for role in self.index.roles_of(account_id))
+
+    def assumable(self, role: RoleView) -> AssumableRole:
+        terms = None
+        if role.entrustment_id is not None:
+            terms = self.index.entrustments[role.entrustment_id].state()
+        arn = f"acs:ram::{role.account_id}:role/{role.role_name}"
+        return AssumableRole(role.id, role.account_id, arn, role.trust, terms, role.trust_position)
+
+    def assumable_role_layer(self, role: AssumableRole) -> PolicySet:
+        view = self.index.roles.get(role.role_id)
+        if view is None:
+            return PolicySet.of((), Layer.ROLE)
+        return self.index.role_layer_of(view)
+
+    def delegations(
+        self, entrustment: EntrustmentState, user_id: UUID, at: datetime
+    ) -> tuple[tuple[DelegationState, ...], str]:
+        index = self.index
+        live, why = index.live_delegations(
+            index.entrustments[entrustment.entrustment_id], user_id, at
+        )
+        return tuple(d.state() for d in live), why
+
+    def delegation_layer(self, delegations: tuple[DelegationState, ...]) -> PolicySet:
+        return self.index.delegation_layer_of(delegations)
