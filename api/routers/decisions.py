@@ -10,11 +10,13 @@ decision itself (measured: 0.34 times the throughput of ``/healthz`` as a FastAP
 does the same steps by hand — Min-Position, then authentication, then a pydantic-validated
 body — and its errors go through the same problem handlers. ``authorize_openapi`` puts it
 back into the OpenAPI document.
+
+Who may ask about whom lives in ``api.routers.decision_access``; how an answer is encoded
+(once, then kept) in ``api.routers.decision_encoding``.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,22 +33,27 @@ from api.deps import (
     RuntimeDep,
     authenticate,
     authenticate_keys,
-    authorize_management,
     connection_context,
     ensure_position,
     wait_for_min_position,
 )
-from api.presenters import answer_json, refusal_json, rfc3339
-from api.problems import Forbidden
+from api.presenters import answer_json, rfc3339
 from api.routers import history
+from api.routers.decision_access import (
+    asks_through_own_roles,
+    may_ask_about,
+    outsider,
+    supplied_context,
+    withheld,
+)
+from api.routers.decision_encoding import answer_response, refused
 from api.runtime import Runtime
 from api.schemas import AuthorizeBody, ClientCredentials, SimulateBody, parse_body
-from domain.common.arns import account_of_resource, parse_principal_arn
+from domain.common.arns import parse_principal_arn
 from domain.common.errors import FieldError, InvalidInput
 from domain.policy.decisions import Answer
 from domain.policy.document import parse_policy_document
 from domain.policy.evaluation import (
-    Decision,
     DecisionKind,
     Layer,
     PolicySet,
@@ -56,175 +63,9 @@ from domain.policy.evaluation import (
     evaluate,
 )
 from domain.sts.session_lineage import SessionInvalid
-from projections.decisions.index import AuthenticationFailed
+from projections.decisions.credentials import AuthenticationFailed
 
 router = APIRouter(tags=["decisions"])
-
-# What an enforcement point may vouch for about its client; acs:CurrentTime never.
-VOUCHABLE_KEYS = frozenset({"acs:sourceip", "acs:securetransport", "acs:mfapresent"})
-
-
-def _supplied_context(context: dict[str, Any] | None, *, vouching: bool) -> dict[str, Any]:
-    supplied = {key.lower(): value for key, value in (context or {}).items()}
-    errors = []
-    for key in supplied:
-        if not key.startswith("acs:"):
-            continue
-        if vouching and key in VOUCHABLE_KEYS:
-            continue
-        reason = (
-            "Mandate sets acs:CurrentTime from its own clock"
-            if key == "acs:currenttime"
-            else "acs: keys are set by Mandate from the connection; only an enforcement "
-            "point may vouch for acs:SourceIp, acs:SecureTransport and acs:MFAPresent"
-        )
-        errors.append(FieldError(f"context.{key}", reason))
-    if errors:
-        raise InvalidInput(errors, code="InvalidParameter.Context")
-    return supplied
-
-
-_encode_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
-ENCODED_ANSWERS_BYTES = 16 * 1024 * 1024
-"""The budget of the answers' encodings (estimated: ``_ENCODED_ENTRY_BYTES`` plus the bytes)."""
-_ENCODED_ENTRY_BYTES = 500
-"""What one kept encoding costs beyond its bytes: its dict slot, its tuple, and the ``Answer``
-it keeps alive (its decision, matched statements, chain); about 450 measured with tracemalloc
-in tests/unit/test_encoded_answers.py."""
-
-
-class _Encodings:
-    """The constant part of each memoised answer's JSON, keyed by the ``Answer`` object (its
-    id, with the object kept beside it so that a recycled id never matches): a memo hit then
-    costs one lookup and a join instead of rebuilding and encoding the whole answer.
-
-    Bounded in bytes, not entries, since it keeps each answer alive after the memo dropped
-    it: when full it starts again empty, and a memoised answer asked again is encoded again.
-    Answers that depend on the request context are never memoised, so never kept.
-    """
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self.filled = 0
-        self.entries: dict[int, tuple[Answer, bytes]] = {}
-
-    def keep(self, answer: Answer, prefix: bytes) -> None:
-        cost = _ENCODED_ENTRY_BYTES + len(prefix)
-        if cost > self.budget:
-            return
-        self.filled += cost
-        if self.filled > self.budget:
-            self.entries, self.filled = {}, cost
-        self.entries[id(answer)] = (answer, prefix)
-
-
-_encodings = _Encodings(ENCODED_ANSWERS_BYTES)
-
-
-def _answer_prefix(answer: Answer, *, cache: bool = True) -> bytes:
-    cached = _encodings.entries.get(id(answer))
-    if cached is not None and cached[0] is answer:
-        return cached[1]
-    prefix = _encode_json(answer_json(answer))[:-1].encode()
-    if cache and not answer.decision.context_dependent:
-        _encodings.keep(answer, prefix)
-    return prefix
-
-
-def _answer_response(answer: Answer, runtime: Runtime, *, cache: bool = True) -> Response:
-    """The answer as JSON: its constant part (encoded once) plus the time and position.
-
-    ``cache``: False for an answer the memo never holds (a new object each time), so that
-    encoding it once cannot help.
-    """
-    tail = f',"evaluated_at":"{rfc3339(datetime.now(UTC))}","position":{runtime.index.position}}}'
-    return Response(
-        _answer_prefix(answer, cache=cache) + tail.encode(), media_type="application/json"
-    )
-
-
-def _refused(reason: str, runtime: Runtime) -> dict[str, Any]:
-    return {
-        **refusal_json(reason),
-        "evaluated_at": rfc3339(datetime.now(UTC)),
-        "position": runtime.index.position,
-        "authenticated": False,
-    }
-
-
-def _outsider(caller: Caller) -> Forbidden:
-    """The one refusal for a question about another account's principal or an unknown one.
-
-    It names neither the principal nor its account, so its body is the same byte for byte
-    whether the principal exists or not: "could P" always depends on P's account's own
-    facts (whether P exists, its policies, its groups), which an outsider may not learn —
-    except through its own roles, on its own resources (``_asks_through_own_roles``).
-    """
-    return Forbidden(
-        f"{caller.arn} may ask only about principals of its own account, about another "
-        "account's only on its own account's resources (through its roles), "
-        "or decide for credentials it was given"
-    )
-
-
-def _asks_through_own_roles(
-    runtime: Runtime, caller: Caller, account_id: str, arn: str, resource: str
-) -> str | None:
-    """The caller's account when it may hear "could P" only through that account's roles.
-
-    None: the caller may hear the whole answer (``_may_ask_about``). An outsider — the
-    root of the resource's account O, or a caller of O allowed ``ram:ReviewAccess`` on the
-    resource, as an access review needs — about a principal of another account A, on O's
-    own resource, is answered only through O's roles: an Allow shows what A granted
-    towards O (P, its ``sts:AssumeRole`` on O's role, a delegation reaching P), which an
-    access review of O shows too; anything else is one constant body (``_withheld``).
-    Any other resource is the one 403, decided before P is looked up.
-    """
-    if caller.is_admin or caller.account_id == account_id:
-        _may_ask_about(runtime, caller, account_id, arn, resource)
-        return None
-    owner = account_of_resource(resource)
-    if owner is None or owner != caller.account_id:
-        raise _outsider(caller)
-    authorize_management(runtime, caller, owner, "ram:ReviewAccess", resource)
-    return owner
-
-
-_WITHHELD = Decision(DecisionKind.IMPLICIT_DENY, (), False)
-
-
-def _withheld(owner: str, principal: str) -> Answer:
-    """The outsider's one non-Allow answer: the same whether P exists, may not assume any
-    role of ``owner``, is refused by an explicit Deny, or its account is unknown (no
-    statement, no chain; ``principal`` as the caller wrote it)."""
-    reason = f"no role of account {owner} that {principal} could assume allows it"
-    return Answer(_WITHHELD, (), None, reason)
-
-
-def _may_ask_about(
-    runtime: Runtime,
-    caller: Caller,
-    account_id: str,
-    arn: str,
-    resource: str,
-    *,
-    proven: bool = False,
-) -> None:
-    """Deciding for someone else needs the admin, the subject's root, or ram:Authorize.
-
-    ``proven``: the caller presented the subject's credentials (an enforcement point), so
-    the root of the resource's account may have them decided too — that tells nothing the
-    credentials did not. A bare ARN of another account is refused (``_outsider``).
-    """
-    if caller.is_admin:
-        return
-    if caller.account_id == account_id:
-        if caller.kind != "root":
-            authorize_management(runtime, caller, account_id, "ram:Authorize", arn)
-        return
-    if proven and caller.kind == "root" and caller.account_id == account_of_resource(resource):
-        return
-    raise _outsider(caller)
 
 
 async def authorize(request: StarletteRequest) -> Response:
@@ -242,7 +83,7 @@ async def authorize(request: StarletteRequest) -> Response:
         return JSONResponse(await _authorize_as_of(runtime, caller, body, body.as_of))
     index = runtime.index
     if body.credentials is None and body.principal is None:
-        supplied = _supplied_context(body.context, vouching=False)
+        supplied = supplied_context(body.context, vouching=False)
         credential = caller.credential
         if credential is None:
             raise InvalidInput(
@@ -255,7 +96,7 @@ async def authorize(request: StarletteRequest) -> Response:
         context = {**supplied, **connection_context(caller)}
         answer = index.decide_for(credential, Request.make(body.action, body.resource, context))
     else:
-        supplied = _supplied_context(body.context, vouching=True)
+        supplied = supplied_context(body.context, vouching=True)
         context = {"acs:currenttime": datetime.now(UTC), "acs:mfapresent": False, **supplied}
         asked = Request.make(body.action, body.resource, context)
         if body.credentials is not None:
@@ -265,8 +106,8 @@ async def authorize(request: StarletteRequest) -> Response:
                     runtime, client.access_key_id, client.access_key_secret, client.security_token
                 )
             except AuthenticationFailed as failure:
-                return JSONResponse(_refused(_refusal(runtime, caller, client, failure), runtime))
-            _may_ask_about(
+                return JSONResponse(refused(_refusal(runtime, caller, client, failure), runtime))
+            may_ask_about(
                 runtime, caller, credential.account_id, credential.arn, body.resource, proven=True
             )
             answer = index.decide_for(credential, asked)
@@ -274,13 +115,13 @@ async def authorize(request: StarletteRequest) -> Response:
             assert body.principal is not None
             found = _principal_answer(runtime, caller, body.principal, asked)
             if isinstance(found, str):
-                refusal = _refused(found, runtime)
+                refusal = refused(found, runtime)
                 return JSONResponse(refusal | {"authenticated": None})
             answer, memoised = found
             runtime.decision_counts[counted(answer)] += 1
-            return _answer_response(answer, runtime, cache=memoised)
+            return answer_response(answer, runtime, cache=memoised)
     runtime.decision_counts[counted(answer)] += 1
-    return _answer_response(answer, runtime)
+    return answer_response(answer, runtime)
 
 
 def counted(answer: Answer) -> tuple[str, str]:
@@ -307,9 +148,9 @@ def _principal_answer(
         account_id = view.record.account_id if view else None
         if view is None or account_id is None:
             if not caller.is_admin:
-                raise _outsider(caller)
+                raise outsider(caller)
             return f"no session {principal} is known"
-        _may_ask_about(runtime, caller, account_id, view.record.arn, request.resource)
+        may_ask_about(runtime, caller, account_id, view.record.arn, request.resource)
         try:
             subject, generation = index.session_subject(principal, datetime.now(UTC))
         except SessionInvalid as dead:
@@ -317,11 +158,11 @@ def _principal_answer(
         answer = index.decide(subject, request, memo_key=principal, generation=generation)
         return answer, True
     parsed = parse_principal_arn(principal)
-    owner = _asks_through_own_roles(runtime, caller, parsed.account_id, principal, request.resource)
+    owner = asks_through_own_roles(runtime, caller, parsed.account_id, principal, request.resource)
     found = index.principal_for_arn(principal)
     if owner is not None:
         through = index.answer_through_roles(found[1], request) if found else None
-        return through or _withheld(owner, principal), False
+        return through or withheld(owner, principal), False
     if found is None:
         return f"no live principal is named {principal}"
     memo_key, subject = found
@@ -390,13 +231,13 @@ async def _authorize_as_of(
     """The decision at ``as_of``, from the facts alive then (the temporal index)."""
     at = history.check_instant(as_of)
     if body.credentials is None and body.principal is None:
-        context = {**_supplied_context(body.context, vouching=False), **connection_context(caller)}
+        context = {**supplied_context(body.context, vouching=False), **connection_context(caller)}
         position = await history.reach_temporal_head(runtime)
         found = await anyio.to_thread.run_sync(
             history.principal_of_credential, runtime, caller.credential, at
         )
     else:
-        context = {"acs:mfapresent": False, **_supplied_context(body.context, vouching=True)}
+        context = {"acs:mfapresent": False, **supplied_context(body.context, vouching=True)}
         if body.credentials is not None:
             client = body.credentials
             if client.security_token is not None:
@@ -407,8 +248,8 @@ async def _authorize_as_of(
                         client.access_key_id, client.access_key_secret, client.security_token
                     )
                 except AuthenticationFailed as failure:
-                    return _refused(_refusal(runtime, caller, client, failure), runtime)
-                _may_ask_about(
+                    return refused(_refusal(runtime, caller, client, failure), runtime)
+                may_ask_about(
                     runtime, caller, record.account_id, record.arn, body.resource, proven=True
                 )
                 position = await history.reach_temporal_head(runtime)
@@ -423,8 +264,8 @@ async def _authorize_as_of(
                     runtime, client.access_key_id, client.access_key_secret, None
                 )
             except AuthenticationFailed as failure:
-                return _refused(_refusal(runtime, caller, client, failure), runtime)
-            _may_ask_about(
+                return refused(_refusal(runtime, caller, client, failure), runtime)
+            may_ask_about(
                 runtime, caller, credential.account_id, credential.arn, body.resource, proven=True
             )
             position = await history.reach_temporal_head(runtime)
@@ -443,16 +284,16 @@ async def _authorize_as_of(
             issued = await anyio.to_thread.run_sync(history.session_record, runtime, body.principal)
             if issued is None:
                 if not caller.is_admin:
-                    raise _outsider(caller)
+                    raise outsider(caller)
                 found = (None, f"no session {body.principal} was ever issued")
             else:
-                _may_ask_about(runtime, caller, issued.account_id, issued.arn, body.resource)
+                may_ask_about(runtime, caller, issued.account_id, issued.arn, body.resource)
                 found = await anyio.to_thread.run_sync(runtime.as_of.session_at, body.principal, at)
         else:
             assert body.principal is not None
             principal = body.principal
             parsed = parse_principal_arn(principal)
-            owner = _asks_through_own_roles(
+            owner = asks_through_own_roles(
                 runtime, caller, parsed.account_id, principal, body.resource
             )
             position = await history.reach_temporal_head(runtime)
@@ -468,7 +309,7 @@ async def _authorize_as_of(
                         runtime.as_of.through_roles, then, request
                     )
                 return {
-                    **answer_json(through or _withheld(owner, principal)),
+                    **answer_json(through or withheld(owner, principal)),
                     "as_of": rfc3339(at),
                     "evaluated_at": rfc3339(datetime.now(UTC)),
                     "position": position,

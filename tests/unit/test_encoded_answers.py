@@ -11,7 +11,7 @@ import gc
 import tracemalloc
 
 from api.presenters import answer_json
-from api.routers import decisions as router
+from api.routers import decision_encoding as router
 from domain.policy import decisions
 from domain.policy.decisions import Answer, Subject, SubjectKind, decide
 from domain.policy.document import parse_policy_document

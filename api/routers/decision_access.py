@@ -1,0 +1,126 @@
+"""Who may ask ``/v1/authorize`` about whom, and which request context a caller may supply.
+
+Deciding for someone else needs the admin, the subject's root or ``ram:Authorize``; an
+outsider hears "could P" only through its own account's roles, on its own resources, and
+every other question about another account's principal gets one constant refusal — so that
+no answer tells whether a principal exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.deps import Caller, authorize_management
+from api.problems import Forbidden
+from api.runtime import Runtime
+from domain.common.arns import account_of_resource
+from domain.common.errors import FieldError, InvalidInput
+from domain.policy.decisions import Answer
+from domain.policy.evaluation import Decision, DecisionKind
+
+__all__ = [
+    "VOUCHABLE_KEYS",
+    "asks_through_own_roles",
+    "may_ask_about",
+    "outsider",
+    "supplied_context",
+    "withheld",
+]
+
+# What an enforcement point may vouch for about its client; acs:CurrentTime never.
+VOUCHABLE_KEYS = frozenset({"acs:sourceip", "acs:securetransport", "acs:mfapresent"})
+
+
+def supplied_context(context: dict[str, Any] | None, *, vouching: bool) -> dict[str, Any]:
+    supplied = {key.lower(): value for key, value in (context or {}).items()}
+    errors = []
+    for key in supplied:
+        if not key.startswith("acs:"):
+            continue
+        if vouching and key in VOUCHABLE_KEYS:
+            continue
+        reason = (
+            "Mandate sets acs:CurrentTime from its own clock"
+            if key == "acs:currenttime"
+            else "acs: keys are set by Mandate from the connection; only an enforcement "
+            "point may vouch for acs:SourceIp, acs:SecureTransport and acs:MFAPresent"
+        )
+        errors.append(FieldError(f"context.{key}", reason))
+    if errors:
+        raise InvalidInput(errors, code="InvalidParameter.Context")
+    return supplied
+
+
+def outsider(caller: Caller) -> Forbidden:
+    """The one refusal for a question about another account's principal or an unknown one.
+
+    It names neither the principal nor its account, so its body is the same byte for byte
+    whether the principal exists or not: "could P" always depends on P's account's own
+    facts (whether P exists, its policies, its groups), which an outsider may not learn —
+    except through its own roles, on its own resources (``asks_through_own_roles``).
+    """
+    return Forbidden(
+        f"{caller.arn} may ask only about principals of its own account, about another "
+        "account's only on its own account's resources (through its roles), "
+        "or decide for credentials it was given"
+    )
+
+
+def asks_through_own_roles(
+    runtime: Runtime, caller: Caller, account_id: str, arn: str, resource: str
+) -> str | None:
+    """The caller's account when it may hear "could P" only through that account's roles.
+
+    None: the caller may hear the whole answer (``may_ask_about``). An outsider — the
+    root of the resource's account O, or a caller of O allowed ``ram:ReviewAccess`` on the
+    resource, as an access review needs — about a principal of another account A, on O's
+    own resource, is answered only through O's roles: an Allow shows what A granted
+    towards O (P, its ``sts:AssumeRole`` on O's role, a delegation reaching P), which an
+    access review of O shows too; anything else is one constant body (``withheld``).
+    Any other resource is the one 403, decided before P is looked up.
+    """
+    if caller.is_admin or caller.account_id == account_id:
+        may_ask_about(runtime, caller, account_id, arn, resource)
+        return None
+    owner = account_of_resource(resource)
+    if owner is None or owner != caller.account_id:
+        raise outsider(caller)
+    authorize_management(runtime, caller, owner, "ram:ReviewAccess", resource)
+    return owner
+
+
+_WITHHELD = Decision(DecisionKind.IMPLICIT_DENY, (), False)
+
+
+def withheld(owner: str, principal: str) -> Answer:
+    """The outsider's one non-Allow answer: the same whether P exists, may not assume any
+    role of ``owner``, is refused by an explicit Deny, or its account is unknown (no
+    statement, no chain; ``principal`` as the caller wrote it)."""
+    reason = f"no role of account {owner} that {principal} could assume allows it"
+    return Answer(_WITHHELD, (), None, reason)
+
+
+def may_ask_about(
+    runtime: Runtime,
+    caller: Caller,
+    account_id: str,
+    arn: str,
+    resource: str,
+    *,
+    proven: bool = False,
+) -> None:
+    """Deciding for someone else needs the admin, the subject's root, or ram:Authorize.
+
+    ``proven``: the caller presented the subject's credentials (an enforcement point), so
+    the root of the resource's account may have them decided too — that tells nothing the
+    credentials did not. A bare ARN of another account is refused (``outsider``).
+    """
+    if caller.is_admin:
+        return
+    if caller.account_id == account_id:
+        if caller.kind != "root":
+            authorize_management(runtime, caller, account_id, "ram:Authorize", arn)
+        return
+    if proven and caller.kind == "root" and caller.account_id == account_of_resource(resource):
+        return
+    raise outsider(caller)
