@@ -14,8 +14,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Hashable, Iterable
 from datetime import datetime
-from typing import Any
 from uuid import UUID
+
+from eventsourcing.domain import DomainEvent
 
 from domain.identity.secrets import SecretHasher, new_token
 from domain.permissions.policy_sets import PolicyCompiler
@@ -178,7 +179,7 @@ class IndexState:
                 users.update(group.member_ids)
         return users
 
-    def _account_for(self, e: Any) -> AccountView:
+    def _account_for(self, e: DomainEvent) -> AccountView:
         return self.accounts[self._account_ids[e.originator_id]]
 
     def _kill_key(self, access_key_id: str, reason: str) -> None:
