@@ -26,7 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from domain.identity.secrets import SecretHasher
-from projections.history.access_review import ReplayIndex, ReplayStart, time_bounds
+from projections.history.access_review import ReplayStart
+from projections.history.review_decisions import ReplayIndex
+from projections.history.review_timeline import time_bounds
 
 __all__ = ["ReviewSnapshots"]
 

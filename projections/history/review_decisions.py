@@ -1,0 +1,226 @@
+"""The access review's decisions at one instant: who the candidates are, and their answers.
+
+``ReplayIndex`` is a decision index that notes which principals the events applied since may
+have changed; ``Reviewer`` decides the candidates (A's root, A's users, and users of accounts
+with a path into A, through A's roles) with the live rules, and reports only the answers that
+changed. After user-scoped events (``USER_SCOPED``) only the users touched are decided again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID
+
+from domain.common.arns import root_arn
+from domain.identity.secrets import SecretHasher
+from domain.policy.decisions import Subject, decide
+from domain.policy.document import PolicyDocument
+from domain.policy.evaluation import Request
+from domain.policy.patterns import PatternSet, has_wildcard
+from projections.decisions.index import DecisionIndex
+from projections.decisions.views import RoleView
+from projections.history.review_timeline import CURRENT_TIME, Allowed, Entry, PrincipalId
+
+__all__ = ["USER_SCOPED", "ReplayIndex", "Reviewer"]
+
+
+USER_SCOPED: Final = frozenset(
+    {
+        "mandate:UserCreated.v1",
+        "mandate:UserUpdated.v1",
+        "mandate:UserDeleted.v1",
+        "mandate:AccessKeyCreated.v1",
+        "mandate:AccessKeyDisabled.v1",
+        "mandate:AccessKeyEnabled.v1",
+        "mandate:AccessKeyDeleted.v1",
+        "mandate:RootAccessKeyRotated.v1",
+        "mandate:UserAddedToGroup.v1",
+        "mandate:UserRemovedFromGroup.v1",
+        "mandate:User.PolicyAttached.v1",
+        "mandate:User.PolicyDetached.v1",
+        "mandate:GroupCreated.v1",
+        "mandate:GroupDeleted.v1",
+        "mandate:Group.PolicyAttached.v1",
+        "mandate:Group.PolicyDetached.v1",
+        "mandate:PolicyCreated.v1",
+        "mandate:PolicyVersionCreated.v1",
+        "mandate:DefaultPolicyVersionSet.v1",
+        "mandate:PolicyVersionDeleted.v1",
+        "mandate:PolicyDeleted.v1",
+        "mandate:SessionIssued.v1",
+        "mandate:SessionRevoked.v1",
+        "mandate:RoleSessionsRevoked.v1",
+        # no effect on any decision (the index does not apply them): a name's claim
+        "mandate:NameClaimed.v1",
+        "mandate:NameReleased.v1",
+        "mandate:NameReclaimed.v1",
+    }
+)
+"""Events whose every effect on a principal's answer touches it in the index (``_touch``: the
+users concerned, or a role whose policies they change, which re-decides everyone), or that
+have none. After only such events, only the users touched (and new or deleted ones, whose
+own events touch them) are decided again; any other event (accounts, roles and trust,
+entrustments, delegations) and every time bound re-decide every candidate."""
+
+
+class ReplayIndex(DecisionIndex):
+    """A decision index that notes which principals the events applied since may have changed.
+
+    ``touched`` gathers every aggregate id an event came from and every id whose generation
+    the index moves (``_touch``: a group's members, a policy's holders, …) — exactly the
+    invalidation the live index's own caches rely on — so a review re-decides only those.
+    """
+
+    def __init__(self, hasher: SecretHasher) -> None:
+        super().__init__(hasher)
+        self.touched: set[UUID | str] = set()
+
+    def apply(self, event: Any, position: int) -> None:
+        self.touched.add(event.originator_id)
+        super().apply(event, position)
+
+    def _touch(self, user_ids: Iterable[UUID]) -> None:
+        ids = tuple(user_ids)
+        self.touched.update(ids)
+        super()._touch(ids)
+
+
+class Reviewer:
+    """Decides the candidates at one instant against the replayed index.
+
+    It remembers each principal's last answer, so that after user-scoped events
+    (``USER_SCOPED``) only the users the index says they touched are decided again, and
+    it reports only the answers that changed.
+    """
+
+    def __init__(self, index: ReplayIndex, account_id: str, action: str, resource: str) -> None:
+        self.index = index
+        self.account_id = account_id
+        self.action = action
+        self.resource = resource
+        self.decisions = 0
+        """Principals decided (each: directly, through roles, then optimistically)."""
+        self._answers: dict[PrincipalId, Entry] = {}
+        self._roles_signature: tuple[tuple[UUID, int], ...] = ()
+        self._reachable: frozenset[str] = frozenset()
+        self._fresh = False
+        """Whether ``_answers`` holds every candidate's answer at some earlier instant."""
+
+    def changes(self, at: datetime, *, everyone: bool) -> dict[PrincipalId, Entry | None]:
+        """The answers that changed since the last instant (None: no longer allowed).
+
+        ``everyone``: decide every candidate afresh, else only those touched since.
+        """
+        index, account_id = self.index, self.account_id
+        touched, index.touched = index.touched, set()
+        roles = index.roles_of(account_id)
+        generations = index._generations  # the index's own invalidation keys
+        signature = tuple((role.id, generations.get(role.id, 0)) for role in roles)
+        if signature != self._roles_signature:
+            everyone = True
+            self._roles_signature = signature
+        before = self._answers
+        if not _is_open(index, account_id):
+            self._fresh = False
+            self._answers = {}
+            return dict.fromkeys(before)
+        request = Request.make(self.action, self.resource, {CURRENT_TIME: at})
+        if everyone or not self._fresh:
+            self._fresh = True
+            after: dict[PrincipalId, Entry] = {}
+            root = decide(index.root_subject(account_id), request)
+            if root.allowed:
+                after[None] = ((root_arn(account_id), account_id, None), (False, root.chain))
+            self._reachable = self._reachable_accounts()
+            for user_id in list(index.users):
+                entry = self._user_entry(user_id, request, roles)
+                if entry is not None:
+                    after[user_id] = entry
+            self._answers = after
+            changed: dict[PrincipalId, Entry | None] = {
+                p: e for p, e in after.items() if before.get(p) != e
+            }
+            changed.update((p, None) for p in before if p not in after)
+            return changed
+        changed = {}
+        for principal in touched:
+            if not isinstance(principal, UUID):
+                continue
+            entry = self._user_entry(principal, request, roles)
+            if before.get(principal) != entry:
+                changed[principal] = entry
+                if entry is None:
+                    del before[principal]
+                else:
+                    before[principal] = entry
+        return changed
+
+    def _user_entry(self, user_id: UUID, request: Request, roles: list[RoleView]) -> Entry | None:
+        """A user's answer now (None when not allowed, not a candidate, or gone)."""
+        user = self.index.users.get(user_id)
+        if user is None or (
+            user.account_id != self.account_id and user.account_id not in self._reachable
+        ):
+            return None
+        subject = self.index.user_subject(user_id)
+        self.decisions += 1
+        state = self._user_state(subject, request, roles)
+        return None if state is None else ((subject.arn, user.account_id, user_id), state)
+
+    def _user_state(
+        self, subject: Subject, request: Request, roles: list[RoleView]
+    ) -> Allowed | None:
+        own = subject.account_id == self.account_id
+        direct = decide(subject, request) if own else None
+        if direct is not None and direct.allowed:
+            return False, direct.chain
+        through = self.index.answer_through_roles(subject, request, roles=roles)
+        if through is not None:
+            return False, through.chain
+        if direct is not None and direct.decision.context_dependent:
+            hopeful = decide(subject, request, optimistic=True)
+            if hopeful.allowed:
+                return True, hopeful.chain
+        hopeful_role = self.index.answer_through_roles(
+            subject, request, optimistic=True, roles=roles
+        )
+        if hopeful_role is not None:
+            return True, hopeful_role.chain
+        return None
+
+    def _reachable_accounts(self) -> frozenset[str]:
+        """Open accounts other than A with a path into A: trusted by a role, or trustee."""
+        index, account_id = self.index, self.account_id
+        others = [a for a, view in index.accounts.items() if view.is_open and a != account_id]
+        reachable: set[str] = set()
+        for role in index.roles_of(account_id):
+            if role.entrustment_id is not None:
+                reachable.add(index.entrustments[role.entrustment_id].trustee_account_id)
+                continue
+            for pattern in _trusted_account_patterns(role.trust):
+                if has_wildcard(pattern):
+                    matcher = PatternSet((pattern,), case_sensitive=True)
+                    reachable.update(a for a in others if matcher.matches(a))
+                else:
+                    reachable.add(pattern)
+        reachable.discard(account_id)
+        return frozenset(a for a in reachable if _is_open(index, a))
+
+
+def _trusted_account_patterns(trust: PolicyDocument) -> Iterator[str]:
+    """The account part of every RAM principal a trust policy names (a pattern)."""
+    for statement in trust.statements:
+        principal = statement.principal
+        for name in (principal.ram or ()) if principal is not None else ():
+            if name.startswith("acs:ram::"):
+                parts = name.split(":")
+                yield parts[3] if len(parts) > 3 else "*"
+            else:
+                yield name
+
+
+def _is_open(index: DecisionIndex, account_id: str) -> bool:
+    account = index.accounts.get(account_id)
+    return account is not None and account.is_open
