@@ -334,13 +334,13 @@ class Runtime:
             store = open_copy(self.store.env, worker.projection, version, create=False)
             old = worker.retarget(store)
             if worker is self.temporal and self.replica is None:
-                self.as_of.store = store
+                self.as_of = AsOfReader(store)  # a new reader: its statements name the copy
             old.close()
             log.info("projection %s now reads %s", worker.projection.name, store.prefix)
         if self.replica is not None:  # the replica's registry: the switch as replicated
             for name, store in self.replica.follow_registry():
                 if name == "temporal":
-                    self.as_of.store = store
+                    self.as_of = AsOfReader(store)
                 log.info("the read replica's %s now reads %s", name, store.prefix)
 
     def rebuild_check(self, name: str) -> Callable[[ReadModelStore], None] | None:
