@@ -7,6 +7,10 @@ with the batch's last position in one transaction. Rebuilds therefore run at the
 decoding, not of commits; a failure anywhere in a batch rolls the whole batch back, and the
 next attempt starts again from the tracked position.
 
+This module holds the worker: who applies and when (leases, the background thread, catch-up
+and waits); a batch's application is in ``projection_batches``, stalls in
+``projection_stalls``.
+
 Ledger time (``domain.common.ledger_time``) is carried from batch to batch in the copy's
 ``_state`` table, in the same transaction as everything else.
 
@@ -32,23 +36,22 @@ can name it. Outages (the store unreachable) are not stalls: the batch is retrie
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import DataError, IntegrityError, Notification
 
-from domain.common.ledger_time import ledger_time_after
-from projections.store.bulk_decoding import BulkDecoder
 from projections.store.leadership import Lease
+from projections.store.projection_batches import BatchApplier, SqlProjection
+from projections.store.projection_stalls import (
+    STATE_DDL,
+    EventNotApplicable,
+    Stall,
+    event_type_of,
+)
 from projections.store.read_model_store import ReadModelStore
 
 __all__ = [
@@ -64,78 +67,10 @@ __all__ = [
 
 log = logging.getLogger("mandate.projections")
 
-STATE_DDL = "CREATE TABLE IF NOT EXISTS {p}_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-
-
-# Errors by which a store refuses a batch's *rows* (a value it cannot hold), as opposed to
-# an outage: the batch is narrowed to one event at a time to find the event, which stalls.
-_ROWS_REFUSED = (DataError, ValueError, TypeError, ArithmeticError)
-_STALL_KEY = "stalled"
-
 CATCH_UP_BATCH = 10_000
 """Events per transaction while a worker drains a backlog (``catch_up``, a rebuild): a copy far
 behind commits fewer, larger transactions, and a fact opened and closed within one of them
 is written once instead of inserted then updated. The background thread keeps ``batch_size``."""
-
-
-def event_type_of(topic: str) -> str:
-    """``mandate:RoleSessionsRevoked.v1`` → ``RoleSessionsRevoked`` (known before decoding)."""
-    name = topic.rpartition(":")[2]
-    head, dot, version = name.rpartition(".v")
-    return head if dot and version.isdigit() else name
-
-
-@dataclass(frozen=True, slots=True)
-class Stall:
-    """Where a projection (or the decision index) stopped: the event it cannot apply, why."""
-
-    position: int
-    event_type: str
-    error: str
-
-    def __str__(self) -> str:
-        return f"position {self.position} ({self.event_type}): {self.error}"
-
-    def as_dict(self) -> dict[str, object]:
-        return {"position": self.position, "event_type": self.event_type, "error": self.error}
-
-
-class EventNotApplicable(Exception):
-    """An event the projection cannot apply: the worker stalls at its position.
-
-    For the audit trail this means the log no longer explains itself — an event it cannot
-    name — and recording something vague into a signed chain would be worse than stopping.
-    """
-
-    def __init__(self, position: int, reason: str, *, event_type: str | None = None) -> None:
-        where = f"position {position}" + (f" ({event_type})" if event_type else "")
-        super().__init__(f"{where}: {reason}")
-        self.position = position
-        self.event_type = event_type
-        self.reason = reason
-
-
-class SqlProjection(ABC):
-    """A read model built from the log: buffers one batch of events, then writes it."""
-
-    name: ClassVar[str]
-    schema_version: ClassVar[int] = 1
-    ddl: ClassVar[list[str]]
-
-    @abstractmethod
-    def load(self, store: ReadModelStore, cursor: Any) -> None:
-        """(Re)load the running state the projection keeps in memory from its tables."""
-
-    @abstractmethod
-    def apply(self, event: Any, position: int, ledger_time: datetime) -> None:
-        """Buffer what one event changes."""
-
-    @abstractmethod
-    def flush(self, store: ReadModelStore, cursor: Any) -> None:
-        """Write the buffered changes inside the batch's transaction, then forget them."""
-
-    def discard(self) -> None:  # noqa: B027 (optional hook)
-        """Forget buffered changes of a batch that was rolled back."""
 
 
 def open_copy(
@@ -147,7 +82,7 @@ def open_copy(
     )
 
 
-class ProjectionWorker:
+class ProjectionWorker(BatchApplier):
     """Keeps one copy of a SQL projection current with the ledger."""
 
     def __init__(
@@ -161,10 +96,7 @@ class ProjectionWorker:
         leases: Callable[[ReadModelStore], Lease] | None = None,
         lease_retry: float = 1.0,
     ) -> None:
-        self.ledger = ledger
-        self.store = store
-        self.projection = projection
-        self.batch_size = batch_size
+        super().__init__(ledger, store, projection, batch_size=batch_size)
         self.poll_interval = poll_interval
         self._leases = leases
         self.lease: Lease | None = leases(store) if leases is not None else None
@@ -172,205 +104,24 @@ class ProjectionWorker:
         self._next_attempt = 0.0  # monotonic time of the next try for the lease
         self._next_check = 0.0  # monotonic time of the next check that the lease still holds
         self._wake = threading.Event()
-        # What this worker did, for tests and /metrics: batches it committed, reloads of its
-        # in-memory state, and batches another worker had already applied (0 under a lease).
-        self.batches_committed = 0
-        self.reloads = 0
-        self.conflicts = 0
-        self._position: int | None = None  # what we last committed (None: reload first)
-        self._ledger_time: datetime | None = None
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_error: BaseException | None = None
-        self.last_applied_at: float | None = None
-        self.stall: Stall | None = None  # set once an event cannot be applied (never retried)
-        self._narrow_until = 0  # after rows the store refused: one event per batch up to here
-        # Tests inject failures here: called with each event's position before it is applied.
-        self.before_apply: Callable[[int], None] | None = None
-
-    @property
-    def position(self) -> int:
-        return self.store.position()
 
     @property
     def catch_up_size(self) -> int:
         """Events per transaction while draining a backlog (``CATCH_UP_BATCH`` at least)."""
         return max(self.batch_size, CATCH_UP_BATCH)
 
-    def _reload(self) -> None:
-        self.reloads += 1
-        with self.store.transaction(commit=False) as cursor:
-            self.projection.load(self.store, cursor)
-            row = self.store.execute(
-                cursor, "SELECT value FROM {p}_state WHERE key = ?", ("ledger_time",)
-            ).fetchone()
-        self._ledger_time = datetime.fromisoformat(row["value"]) if row else None
-        self._position = self.store.position()
-
-    def run_batch(self, size: int | None = None) -> int:
-        """Apply the next batch (up to ``size``, default ``batch_size``, events); return how
-        many were applied.
-
-        Raises ``EventNotApplicable`` once the worker is stalled (see the module's docstring).
-        """
-        with self._lock:
-            if self.stall is not None:
-                raise self._not_applicable(self.stall)
-            tracked = self.store.position()
-            if self._position != tracked:
-                self._reload()  # first batch, or another worker wrote to this copy
-            size = 1 if tracked < self._narrow_until else (size or self.batch_size)
-            notifications = self.ledger.recorder.select_notifications(
-                tracked, size, inclusive_of_start=False
-            )
-            if not notifications:
-                return 0
-            try:
-                ledger_time, stall = self._apply_all(notifications)
-                if stall is not None:
-                    # The failed event may have half-changed the running state: forget the
-                    # batch, reload, and apply only what precedes it.
-                    self.projection.discard()
-                    self._reload()
-                    notifications = notifications[: self._index_of(notifications, stall)]
-                    ledger_time, again = self._apply_all(notifications)
-                    assert again is None, f"{again} failed on a second reading"
-                if notifications:
-                    self._commit(notifications, ledger_time)
-            except IntegrityError:
-                # Another worker applied these first: its rows stand, ours are rolled back.
-                self.conflicts += 1
-                self.projection.discard()
-                self._position = None
-                return 0
-            except _ROWS_REFUSED as refused:
-                self.projection.discard()
-                self._position = None
-                if len(notifications) > 1:  # which event's rows? one at a time will tell
-                    self._narrow_until = int(notifications[-1].id)
-                    return 0
-                stall = Stall(
-                    int(notifications[0].id),
-                    event_type_of(notifications[0].topic),
-                    f"the store refused its rows: {refused!r}",
-                )
-                notifications = []
-            except BaseException:
-                self.projection.discard()
-                self._position = None
-                raise
-            if notifications:
-                self._position = int(notifications[-1].id)
-                self._ledger_time = ledger_time
-                self.last_applied_at = time.time()
-                self.batches_committed += 1
-            if stall is not None:
-                self.stall = stall
-                self._record_stall(stall)
-                log.error(
-                    "projection %s stalled at %s; it stays there until a rebuild or a restart",
-                    self.store.prefix,
-                    stall,
-                )
-                raise self._not_applicable(stall)
-            return len(notifications)
-
-    def _apply_all(
-        self, notifications: Sequence[Notification]
-    ) -> tuple[datetime | None, Stall | None]:
-        """Apply events in order; stop at the first that cannot be applied, naming it."""
-        ledger_time = self._ledger_time
-        mapper = self.ledger.mapper
-        # The bulk decoder builds what the mapper builds, faster; one per batch, so its memo
-        # of ids lives no longer than the batch. Anything unusual goes to the mapper.
-        decoder = BulkDecoder.for_mapper(mapper)
-        for notification in notifications:
-            position = int(notification.id)
-            if self.before_apply is not None:
-                self.before_apply(position)  # an injected crash is an outage, not a stall
-            try:
-                event: Any = None
-                if decoder is not None:
-                    try:
-                        event = decoder.decode(
-                            notification.originator_id,
-                            notification.originator_version,
-                            notification.topic,
-                            notification.state,
-                        )
-                    except Exception:  # the mapper's decoding says what is wrong, if anything
-                        event = None
-                if event is None:
-                    event = mapper.to_domain_event(notification)
-                at = ledger_time_after(ledger_time, event.timestamp)
-                self.projection.apply(event, position, at)
-            except Exception as error:  # decoding and applying touch no store: deterministic
-                reason = error.reason if isinstance(error, EventNotApplicable) else repr(error)
-                return ledger_time, Stall(position, event_type_of(notification.topic), reason)
-            ledger_time = at
-        return ledger_time, None
-
-    @staticmethod
-    def _index_of(notifications: Sequence[Notification], stall: Stall) -> int:
-        return next(i for i, n in enumerate(notifications) if int(n.id) == stall.position)
-
-    def _commit(self, notifications: Sequence[Notification], ledger_time: datetime | None) -> None:
-        with self.store.transaction(commit=True) as cursor:
-            self.projection.flush(self.store, cursor)
-            assert ledger_time is not None
-            self._save_ledger_time(cursor, ledger_time)
-            self.store.execute(cursor, "DELETE FROM {p}_state WHERE key = ?", (_STALL_KEY,))
-            self.store.record_position(cursor, int(notifications[-1].id))
-
-    def _record_stall(self, stall: Stall) -> None:
-        try:
-            with self.store.transaction(commit=True) as cursor:
-                self._put_state(cursor, _STALL_KEY, json.dumps(stall.as_dict()))
-        except Exception as error:  # the stall stands in memory; only other readers miss it
-            log.warning("recording the stall of %s failed: %s", self.store.prefix, error)
-
-    def known_stall(self) -> Stall | None:
-        """This worker's stall, or the one a worker of another process recorded in the copy."""
-        if self.stall is not None:
-            return self.stall
-        rows = self.store.query("SELECT value FROM {p}_state WHERE key = ?", (_STALL_KEY,))
-        if not rows:
-            return None
-        value = json.loads(rows[0]["value"])
-        return Stall(int(value["position"]), str(value["event_type"]), str(value["error"]))
-
-    @staticmethod
-    def _not_applicable(stall: Stall) -> EventNotApplicable:
-        return EventNotApplicable(stall.position, stall.error, event_type=stall.event_type)
-
-    def ledger_time(self) -> datetime | None:
-        """The ledger time of the last position this copy applied (None before any event)."""
-        rows = self.store.query("SELECT value FROM {p}_state WHERE key = ?", ("ledger_time",))
-        return datetime.fromisoformat(rows[0]["value"]) if rows else None
-
     def retarget(self, store: ReadModelStore) -> ReadModelStore:
         """Follow into another copy (a rebuild switched readers); return the one we left."""
         with self._lock:
-            old, self.store = self.store, store
-            self._position = None
-            self.stall = None  # a new copy is another attempt
-            self._narrow_until = 0
+            old = self._forget_copy(store)
             if self.lease is not None and self._leases is not None:
                 old_lease, self.lease = self.lease, self._leases(store)  # one lease per copy
                 self._next_attempt = 0.0
                 old_lease.close()
         return old
-
-    def _save_ledger_time(self, cursor: Any, ledger_time: datetime) -> None:
-        self._put_state(cursor, "ledger_time", ledger_time.isoformat())
-
-    def _put_state(self, cursor: Any, key: str, value: str) -> None:
-        statement = (
-            "INSERT INTO {p}_state (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-        )
-        self.store.execute(cursor, statement, (key, value))
 
     # -- who applies: the lease ---------------------------------------------------------------
     @property
