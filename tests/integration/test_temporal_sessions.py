@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -37,13 +37,16 @@ from domain.common.audit import AuditContext
 from domain.common.errors import DomainError
 from domain.common.identifiers import account_aggregate_id
 from domain.common.ledger_time import to_micros
+from domain.events import EVENT_CLASSES
 from domain.ledger.application import IssuedKey, IssuedSession
 from domain.policy.decisions import Subject, decide
 from domain.policy.evaluation import DecisionKind, Request
 from domain.sts.session_lineage import SessionInvalid
 from domain.sts.sessions import session_aggregate_id
-from projections.decisions.index import AuthenticationFailed, Credential, DecisionIndex
-from projections.history.as_of import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE, LATEST_AT, PrincipalAt
+from projections.decisions.credentials import AuthenticationFailed, Credential
+from projections.decisions.index import DecisionIndex
+from projections.history.as_of import PrincipalAt
+from projections.history.as_of_facts import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE, LATEST_AT
 from projections.history.temporal_index import TemporalIndexProjection
 from projections.store.read_model_store import ReadModelStore
 from projections.store.sql_projection import ProjectionWorker, open_copy
@@ -663,16 +666,12 @@ def test_the_lineage_lookups_take_one_index_step_per_link(story: Story) -> None:
 # --- the projection's memory of sessions --------------------------------------------------------
 
 
-class _Event:
-    TOPIC: ClassVar[str] = ""
-
-    def __init__(self, **fields: Any) -> None:
-        self.__dict__.update(fields)
-
-
-def _event(topic: str, **fields: Any) -> _Event:
-    kind = type(topic.split(":")[1].split(".")[0], (_Event,), {"TOPIC": topic})
-    made: _Event = kind(**fields)
+def _event(topic: str, **fields: Any) -> Any:
+    """An event of the catalogue's class for ``topic`` (the projection dispatches by class)
+    holding only ``fields``, which is all the projection reads."""
+    made = object.__new__(EVENT_CLASSES[topic])
+    for name, value in fields.items():
+        object.__setattr__(made, name, value)
     return made
 
 
@@ -680,7 +679,7 @@ def _session_events(start: datetime) -> list[tuple[Any, datetime]]:
     """An account, a role, and sessions: one expires and is revoked long after; one is not."""
     account, role_id = "1234567890123456", uuid4()
 
-    def issued(key: str, at: datetime, seconds: int) -> _Event:
+    def issued(key: str, at: datetime, seconds: int) -> Any:
         return _event(
             "mandate:SessionIssued.v1",
             originator_id=session_aggregate_id(key),
@@ -699,7 +698,7 @@ def _session_events(start: datetime) -> list[tuple[Any, datetime]]:
             expiration=at + timedelta(seconds=seconds),
         )
 
-    def revoked(key: str) -> _Event:
+    def revoked(key: str) -> Any:
         return _event("mandate:SessionRevoked.v1", originator_id=session_aggregate_id(key))
 
     hour = timedelta(hours=1)
