@@ -39,10 +39,7 @@ from domain.sts.session_lineage import (
     scope_layer,
     session_policy_layer,
 )
-from projections.history.as_of_facts import (  # the three constants: until every test
-    AT_PAIRS_POSTGRES,  # noqa: F401 (imports them from as_of_facts)
-    AT_PAIRS_SQLITE,  # noqa: F401
-    LATEST_AT,  # noqa: F401
+from projections.history.as_of_facts import (
     AsOfFacts,
     attachment_of,
     named_at_of,
@@ -99,7 +96,6 @@ class AsOfReader:
     """Answers "what held at T" from one copy of the temporal index."""
 
     def __init__(self, store: ReadModelStore, compiler: PolicyCompiler | None = None) -> None:
-        self.store = store
         self.compiler = compiler or PolicyCompiler()
         self.facts = AsOfFacts(store)
         # A session policy never changes: its layer, once compiled, holds at every instant;
@@ -108,6 +104,15 @@ class AsOfReader:
         self._scope_layers: dict[tuple[UUID, str, str], PolicySet] = {}
         self._delegation_layers: dict[tuple[UUID, ...], PolicySet] = {}
         self._trusts: dict[str, PolicyDocument] = {}
+
+    @property
+    def store(self) -> ReadModelStore:
+        """The temporal copy read; setting it (a rebuild switched copies) moves the port too."""
+        return self.facts.store
+
+    @store.setter
+    def store(self, store: ReadModelStore) -> None:
+        self.facts = AsOfFacts(store)
 
     # -- principals ----------------------------------------------------------------------------
     def principal_for_arn(self, arn: str, at: datetime) -> tuple[PrincipalAt | None, str]:
