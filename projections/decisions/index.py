@@ -29,13 +29,9 @@ from domain.permissions.managed_policies import ManagedPolicy
 from domain.sts.sessions import Session
 from projections.decisions import identity_events, sts_events
 from projections.decisions.authentication import Authentication
-from projections.decisions.credentials import AuthenticationFailed, Credential
 from projections.decisions.state import HANDLERS
 
-# Transitional: AuthenticationFailed and Credential live in ``credentials``; named here until
-# the two importers still being edited by others (api/routers/decisions.py,
-# tests/integration/test_temporal_sessions.py) land their new import. Then removed.
-__all__ = ["AuthenticationFailed", "Credential", "DecisionIndex"]
+__all__ = ["DecisionIndex"]
 
 _HANDLER_MODULES = (identity_events, sts_events)
 """Imported for what importing them does: their handlers are registered on ``HANDLERS``."""
