@@ -14,6 +14,11 @@ expiry at every later instant, and that is the reason given — and the rule dep
 ledger time, so a projection resumed from its table writes exactly what one that never
 stopped writes.
 
+A fresh copy caught up in the large transactions of a catch-up (``CATCH_UP_BATCH`` events)
+drops ``DEFERRED_INDEXES`` in its first one and builds them in the first smaller one (the
+backlog drained), both in the worker's transaction; ``_state`` says they are pending (and the
+first batch's size), so a copy reloaded in between builds them all the same.
+``build_deferred_indexes`` builds them at once (a rebuild whose log ended on a full batch).
 """
 
 from __future__ import annotations
@@ -30,10 +35,19 @@ from domain.common.identifiers import account_aggregate_id
 from domain.common.ledger_time import to_micros
 from domain.sts.assume_role import SESSION_DURATION_RANGE
 from domain.sts.sessions import session_aggregate_id
-from projections.history.temporal_schema import CLOSE, CLOSE_MANY, FACT_COLUMNS, PAYLOAD
+from projections.history.temporal_schema import (
+    CLOSE,
+    CLOSE_MANY,
+    DEFERRED_INDEXES,
+    FACT_COLUMNS,
+    PAYLOAD,
+)
 from projections.store.read_model_store import ReadModelStore
+from projections.store.sql_projection import CATCH_UP_BATCH
 
 __all__ = ["SESSION_RETENTION", "Fact", "FactBook"]
+
+_DEFERRED_KEY = "deferred_indexes"
 
 SESSION_RETENTION = timedelta(hours=1)
 """How long past its expiration an unrevoked session is kept in memory (as the live index)."""
@@ -80,6 +94,9 @@ class FactBook:
         self._objects: dict[tuple[str, str], set[str]] = {}  # (kind, subject) → open objects
         self._sessions: dict[UUID, str] = {}  # session aggregate id → its AccessKey id
         self._session_expiries: list[tuple[int, str]] = []  # (expiration µs, AccessKey id)
+        self._applied = 0  # events of the batch under way
+        self._indexes: str = "built"  # or "fresh" (nothing written yet), "deferred"
+        self._deferred_batch = 0  # the size of the catch-up's batches while deferred
 
     # -- loading and writing -------------------------------------------------------------------
     def load(self, store: ReadModelStore, cursor: Any) -> None:
@@ -103,6 +120,7 @@ class FactBook:
             statement += " AND (kind <> 'session' OR valid_from >= ?)"
             params = (to_micros(datetime.fromisoformat(state["value"])) - _LOAD_HORIZON_MICROS,)
         rows = store.execute(cursor, statement, params).fetchall()
+        self._indexes = self._index_state(store, cursor, rows)
         for row in rows:
             fact = Fact(
                 row["kind"],
@@ -117,6 +135,10 @@ class FactBook:
             self._remember(fact)
 
     def flush(self, store: ReadModelStore, cursor: Any) -> None:
+        if self._indexes == "fresh":
+            self._indexes = "built"
+            if self._applied >= CATCH_UP_BATCH:  # a catch-up's first batch
+                self._defer_indexes(store, cursor)
         self._write_closes(store, cursor)
         store.insert_rows(
             cursor, "_documents", ("policy_id", "version_id", "document"), self._documents
@@ -145,6 +167,44 @@ class FactBook:
         self._new = []
         self._closes = []
         self._documents = []
+        if self._indexes == "deferred" and self._applied < self._deferred_batch:  # drained
+            self.build_deferred_indexes(store, cursor)
+        self._applied = 0
+
+    def build_deferred_indexes(self, store: ReadModelStore, cursor: Any) -> None:
+        """Build the indexes a catch-up deferred (nothing when none is pending)."""
+        if self._indexes != "deferred":
+            return
+        for ddl in DEFERRED_INDEXES.values():
+            store.execute(cursor, ddl)
+        store.execute(cursor, "DELETE FROM {p}_state WHERE key = ?", (_DEFERRED_KEY,))
+        self._indexes = "built"
+
+    def _defer_indexes(self, store: ReadModelStore, cursor: Any) -> None:
+        dialect = store.dialect
+        for suffix in DEFERRED_INDEXES:
+            name = store.prefix + suffix
+            index = dialect.identifier(*((store.schema, name) if store.schema else (name,)))
+            store.execute(cursor, dialect.composed([dialect.text("DROP INDEX IF EXISTS "), index]))
+        store.execute(
+            cursor,
+            "INSERT INTO {p}_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_DEFERRED_KEY, str(self._applied)),
+        )
+        self._indexes = "deferred"
+        self._deferred_batch = self._applied
+
+    def _index_state(self, store: ReadModelStore, cursor: Any, open_rows: list[Any]) -> str:
+        pending = store.execute(
+            cursor, "SELECT value FROM {p}_state WHERE key = ?", (_DEFERRED_KEY,)
+        ).fetchone()
+        if pending is not None:
+            self._deferred_batch = int(pending["value"])
+            return "deferred"
+        if open_rows or store.execute(cursor, "SELECT 1 FROM {p}_facts LIMIT 1").fetchone():
+            return "built"
+        return "fresh"
 
     def _write_closes(self, store: ReadModelStore, cursor: Any) -> None:
         """Close the earlier facts this batch ended: on PostgreSQL one UPDATE over arrays (a
@@ -157,6 +217,7 @@ class FactBook:
             store.execute(cursor, CLOSE_MANY, columns)
 
     def discard(self) -> None:
+        self._applied = 0
         self._new = []
         self._closes = []
         self._documents = []

@@ -41,6 +41,7 @@ class TemporalIndexProjection(FactBook, SqlProjection):
 
     def apply(self, event: Any, position: int, ledger_time: datetime) -> None:
         at = to_micros(ledger_time)
+        self._applied += 1
         expiries = self._session_expiries
         if expiries and expiries[0][0] < at - RETENTION_MICROS:
             self._forget_expired_sessions(at - RETENTION_MICROS)

@@ -70,7 +70,20 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["CLOSE", "CLOSE_MANY", "FACTS_DDL", "FACT_COLUMNS", "PAYLOAD"]
+__all__ = ["CLOSE", "CLOSE_MANY", "DEFERRED_INDEXES", "FACTS_DDL", "FACT_COLUMNS", "PAYLOAD"]
+
+# "Which entity had this name in this account at T".
+_NAME_AT = (
+    "CREATE INDEX IF NOT EXISTS {i}_facts_name_at"
+    " ON {p}_facts (kind, account_id, object, valid_from, opened_position)"
+)
+# Loading the open facts at start, without reading history.
+_OPEN = "CREATE INDEX IF NOT EXISTS {i}_facts_open ON {p}_facts (kind) WHERE valid_to IS NULL"
+
+DEFERRED_INDEXES = {"_facts_name_at": _NAME_AT, "_facts_open": _OPEN}
+"""The indexes a fresh copy builds only once its first catch-up ends (by suffix): nothing
+reads a copy being rebuilt, and one sort at the end costs less than keeping them up to date
+row by row through the whole log. The unique index stays: a close finds its fact by it."""
 
 FACTS_DDL = [
     "CREATE TABLE IF NOT EXISTS {p}_facts ("
@@ -82,11 +95,8 @@ FACTS_DDL = [
     # Also the key of a fact (unique), by which a close finds it exactly.
     "CREATE UNIQUE INDEX IF NOT EXISTS {i}_facts_subject_at"
     " ON {p}_facts (kind, subject, valid_from, opened_position)",
-    # "Which entity had this name in this account at T".
-    "CREATE INDEX IF NOT EXISTS {i}_facts_name_at"
-    " ON {p}_facts (kind, account_id, object, valid_from, opened_position)",
-    # Loading the open facts at start, without reading history.
-    "CREATE INDEX IF NOT EXISTS {i}_facts_open ON {p}_facts (kind) WHERE valid_to IS NULL",
+    _NAME_AT,
+    _OPEN,
     "CREATE TABLE IF NOT EXISTS {p}_documents ("
     " policy_id TEXT NOT NULL, version_id TEXT NOT NULL, document TEXT NOT NULL,"
     " PRIMARY KEY (policy_id, version_id))",

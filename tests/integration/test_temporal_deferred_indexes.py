@@ -1,0 +1,97 @@
+"""A fresh temporal copy caught up in large transactions builds its secondary indexes at the
+end: the same rows as event by event, the indexes there once the backlog is drained, and
+built by a reloaded worker too — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from api.runtime import Runtime
+from projections.history import temporal_facts
+from projections.history.temporal_index import TemporalIndexProjection
+from projections.history.temporal_schema import DEFERRED_INDEXES
+from projections.store import sql_projection
+from projections.store.read_model_store import ReadModelStore
+from projections.store.rebuild import open_copy
+from projections.store.sql_projection import ProjectionWorker
+from tests.integration.runtimes import running
+from tests.integration.test_projection_operations import _dump, _history
+
+BATCH = 5
+
+
+@pytest.fixture
+def runtime(store_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
+    # a catch-up's transactions of BATCH events, so that a short history spans several
+    monkeypatch.setattr(sql_projection, "CATCH_UP_BATCH", BATCH)
+    monkeypatch.setattr(temporal_facts, "CATCH_UP_BATCH", BATCH)
+    with running(store_url) as the_runtime:
+        yield the_runtime
+
+
+def _indexes(store: ReadModelStore) -> set[str]:
+    table = store.prefix + "_facts"
+    if store.dialect.is_postgres:
+        rows = store.query(
+            "SELECT indexname AS name FROM pg_indexes WHERE schemaname = ? AND tablename = ?",
+            (store.schema or "public", table),
+        )
+    else:
+        rows = store.query(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table,)
+        )
+    return {row["name"].removeprefix(store.prefix) for row in rows}
+
+
+def _pending(store: ReadModelStore) -> bool:
+    return bool(store.query("SELECT 1 FROM {p}_state WHERE key = 'deferred_indexes'"))
+
+
+def test_a_catch_up_defers_the_indexes_and_writes_what_event_by_event_writes(
+    runtime: Runtime,
+) -> None:
+    _history(runtime)
+    head = runtime.head()
+    assert head % BATCH, "the last batch must be a short one"
+    env = runtime.store.env
+    single = open_copy(env, TemporalIndexProjection(), 31, create=True)
+    bulk = open_copy(env, TemporalIndexProjection(), 32, create=True)
+    try:
+        one_by_one = ProjectionWorker(runtime.ledger, single, TemporalIndexProjection())
+        while one_by_one.run_batch(1) == 1:
+            pass
+        drained = ProjectionWorker(runtime.ledger, bulk, TemporalIndexProjection())
+        assert drained.run_batch(BATCH) == BATCH
+        assert _pending(bulk)
+        assert not set(DEFERRED_INDEXES) & _indexes(bulk)
+        # a restarted process resumes the catch-up and builds them when it ends
+        resumed = ProjectionWorker(
+            runtime.ledger, bulk, TemporalIndexProjection(), batch_size=BATCH
+        )
+        assert resumed.catch_up() == head
+        assert not _pending(bulk)
+        assert set(DEFERRED_INDEXES) <= _indexes(bulk)
+        assert _indexes(bulk) == _indexes(single)
+        assert _dump(single) == _dump(bulk)
+    finally:
+        single.drop()
+        bulk.drop()
+
+
+def test_a_catch_up_ending_on_a_full_batch_builds_them_when_asked(runtime: Runtime) -> None:
+    _history(runtime)
+    env = runtime.store.env
+    copy = open_copy(env, TemporalIndexProjection(), 33, create=True)
+    try:
+        projection = TemporalIndexProjection()
+        worker = ProjectionWorker(runtime.ledger, copy, projection)
+        assert worker.run_batch(BATCH) == BATCH
+        assert _pending(copy)
+        with copy.transaction(commit=True) as cursor:
+            projection.build_deferred_indexes(copy, cursor)
+        assert not _pending(copy)
+        assert set(DEFERRED_INDEXES) <= _indexes(copy)
+    finally:
+        copy.drop()
