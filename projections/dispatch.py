@@ -78,6 +78,11 @@ class EventHandlers(Generic[M]):
         except KeyError:
             raise UnknownEvent(self.read_model, event_class) from None
 
+    def lookup(self) -> Callable[[type], Callable[..., Any] | None]:
+        """The handlers' ``dict.get``: for a hot loop, one lookup by class and no call frame
+        (``None`` for a class neither handled nor ignored: raise ``UnknownEvent`` then)."""
+        return self._handlers.get
+
     def ignored(self, event_class: type) -> bool:
         return self._handlers.get(event_class) is _ignore
 

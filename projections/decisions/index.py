@@ -30,6 +30,7 @@ from domain.sts.sessions import Session
 from projections.decisions import identity_events, sts_events
 from projections.decisions.authentication import Authentication
 from projections.decisions.state import HANDLERS
+from projections.dispatch import UnknownEvent
 
 __all__ = ["DecisionIndex"]
 
@@ -62,6 +63,8 @@ _EPOCH_KEPT: frozenset[type] = _LINEAGE_NEUTRAL | {
     c for c in HANDLERS.known() if HANDLERS.ignored(c)
 }
 """Lineage-neutral events, and those the index ignores (they change nothing)."""
+_handler_of = HANDLERS.lookup()
+"""One dictionary lookup by event class per event applied (replay's hot path)."""
 _SESSION_RETENTION = timedelta(hours=1)
 """How long an expired session is still remembered (to refuse it with its reason)."""
 
@@ -77,7 +80,9 @@ class DecisionIndex(Authentication):
         apply.
         """
         cls = type(event)
-        handler = HANDLERS.handler_for(cls)
+        handler = _handler_of(cls)
+        if handler is None:
+            raise UnknownEvent(HANDLERS.read_model, cls)
         self._applying = position
         handler(self, event)
         if cls not in _EPOCH_KEPT:

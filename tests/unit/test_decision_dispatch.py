@@ -47,3 +47,10 @@ def test_an_ignored_event_moves_the_position_but_not_the_lineage_epoch() -> None
     index.apply(event, 7)
     assert index.position == 7
     assert index._lineage_epoch == epoch
+
+
+def test_the_hot_lookup_sees_what_the_registry_holds() -> None:
+    lookup = HANDLERS.lookup()
+    for cls in EVENT_CLASSES.values():
+        assert lookup(cls) is HANDLERS.handler_for(cls)
+    assert lookup(_Unheard) is None
