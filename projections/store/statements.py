@@ -37,11 +37,12 @@ __all__ = [
 
 
 class SqliteComposable:
-    """A piece of a SQLite statement; ``as_string`` renders it."""
+    """A piece of a SQLite statement; ``as_string`` renders it (``context``: unused, as in
+    psycopg's when there is no connection)."""
 
     __slots__ = ()
 
-    def as_string(self) -> str:
+    def as_string(self, context: object = None) -> str:
         raise NotImplementedError
 
     def __add__(self, other: SqliteComposable) -> SqliteComposed:
@@ -57,7 +58,7 @@ class SqliteComposed(SqliteComposable):
         self.parts = tuple(parts)
         self._text: str | None = None
 
-    def as_string(self) -> str:
+    def as_string(self, context: object = None) -> str:
         if self._text is None:
             self._text = "".join(part.as_string() for part in self.parts)
         return self._text
@@ -71,7 +72,7 @@ class SqliteSQL(SqliteComposable):
     def __init__(self, text: str) -> None:
         self.text = text
 
-    def as_string(self) -> str:
+    def as_string(self, context: object = None) -> str:
         return self.text
 
     def join(self, parts: Iterable[SqliteComposable]) -> SqliteComposed:
@@ -91,14 +92,14 @@ class SqliteIdentifier(SqliteComposable):
     def __init__(self, *names: str) -> None:
         self.names = names
 
-    def as_string(self) -> str:
+    def as_string(self, context: object = None) -> str:
         return ".".join('"' + '""'.join(name.split('"')) + '"' for name in self.names)
 
 
 class SqlitePlaceholder(SqliteComposable):
     __slots__ = ()
 
-    def as_string(self) -> str:
+    def as_string(self, context: object = None) -> str:
         return "?"
 
 
