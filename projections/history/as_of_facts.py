@@ -116,7 +116,8 @@ _DOCUMENT = "(policy_id = ? AND version_id = ?)"
 class AsOfFacts:
     """Reads one copy of the temporal index: the facts alive at T, and policy documents.
 
-    A statement with a ``VALUES`` list is composed once per template and length, then kept.
+    A statement with a ``VALUES`` list is composed (and rendered) once per template and
+    length, then kept.
     """
 
     def __init__(self, store: ReadModelStore) -> None:
@@ -134,7 +135,8 @@ class AsOfFacts:
                 piece = dialect.values(rows, width)
             else:
                 piece = dialect.join(" OR ", [self.store.compose(_DOCUMENT)] * rows)
-            statement = self._composed[key] = self.store.compose(template, **{slot: piece})
+            composed = self.store.compose(template, **{slot: piece})
+            statement = self._composed[key] = self.store.dialect.frozen(composed)
         return statement
 
     def alive(self, cursor: Any, kind: str, subjects: Sequence[str], at: int) -> list[Any]:

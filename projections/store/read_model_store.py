@@ -70,7 +70,9 @@ class _PostgresCopyRecorder(PostgresTrackingRecorder):
     ) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table_name)
         self.sql_create_statements.extend(
-            statement for statement in ddl if isinstance(statement, Composed)
+            statement if isinstance(statement, Composed) else Composed([statement])
+            for statement in ddl
+            if not isinstance(statement, str)
         )
 
 
@@ -150,7 +152,8 @@ class ReadModelStore:
             return self.dialect.query(self.compose(statement, **slots))
         query = self._queries.get(statement)
         if query is None:
-            query = self._queries[statement] = self.dialect.query(self.compose(statement))
+            composed = self.dialect.frozen(self.compose(statement))
+            query = self._queries[statement] = self.dialect.query(composed)
         return query
 
     def execute(
@@ -190,7 +193,8 @@ class ReadModelStore:
         names = d.join(", ", [d.identifier(column) for column in columns])
         if d.is_postgres:
             head, tail = d.text("COPY "), d.text(") FROM STDIN")
-            return d.query(d.composed([head, self.table(table), d.text(" ("), names, tail]))
+            copy = d.composed([head, self.table(table), d.text(" ("), names, tail])
+            return d.query(d.frozen(copy))
         values = d.composed([d.text(") VALUES ("), d.placeholders(len(columns)), d.text(")")])
         head = d.text("INSERT INTO ")
         return d.query(d.composed([head, self.table(table), d.text(" ("), names, values]))

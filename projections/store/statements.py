@@ -239,6 +239,13 @@ class Dialect:
                 pieces.append(slots[part.name])
         return self.composed(pieces)
 
+    def frozen(self, statement: Fragment) -> Fragment:
+        """``statement`` rendered once, for a statement run many times: psycopg would render a
+        composition again at every ``execute`` (a SQLite composition keeps its text anyway)."""
+        if isinstance(statement, pg.Composable) and not isinstance(statement, pg.SQL):
+            return pg.SQL(statement.as_string(None))
+        return statement
+
     def query(self, statement: Fragment) -> Query:
         """What a cursor executes: the composition itself on PostgreSQL, its text on SQLite."""
         if isinstance(statement, SqliteComposable):

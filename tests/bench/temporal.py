@@ -552,7 +552,7 @@ Statement = tuple[str, tuple[Any, ...]]
 
 def _lookups(statement: str, params: tuple[Any, ...]) -> int:
     """How many index lookups one of the reader's statements asks for."""
-    if "_documents " in statement:
+    if "_documents" in statement:  # the table's name, quoted or not
         return len(params) // 2  # one primary-key lookup per (policy_id, version_id)
     if "VALUES" in statement:
         return len(params) - 3  # AT_POSTGRES / AT_SQLITE: the subjects, then kind, T, T
@@ -581,8 +581,9 @@ def _tracing(store: Any) -> Iterator[_Trace]:
         trace.vm_steps += 1
         return 0  # carry on
 
-    def execute(cursor: Any, statement: str, params: Any = ()) -> Any:
-        trace.statements.append((statement, tuple(params)))
+    def execute(cursor: Any, statement: Any, params: Any = ()) -> Any:
+        text = statement if isinstance(statement, str) else statement.as_string(None)
+        trace.statements.append((text, tuple(params)))
         connection = getattr(getattr(cursor, "sqlite_cursor", None), "connection", None)
         if connection is not None and all(c is not connection for c in connections):
             connection.set_progress_handler(tick, 1)
