@@ -61,6 +61,7 @@ __all__ = [
     "SignedCheckpoint",
     "SigningKeyError",
     "canonical_json",
+    "canonical_text",
     "chain_hash",
     "chain_hash_of_canonical",
     "key_id_of",
@@ -82,6 +83,11 @@ _HEX64: Final = re.compile(r"\A[0-9a-f]{64}\Z")
 def canonical_json(obj: Any) -> bytes:
     """Deterministic JSON bytes: sorted keys, no spaces, UTF-8 (not ASCII-escaped), no NaN."""
     return _CANONICAL.encode(obj).encode("utf-8")
+
+
+def canonical_text(obj: Any) -> str:
+    """``canonical_json(obj)`` before its UTF-8 encoding (what the trail stores as text)."""
+    return _CANONICAL.encode(obj)
 
 
 # What ``json.dumps`` builds on every call with these options, built once.

@@ -71,8 +71,22 @@ _EVENT_TYPES: dict[str, str] = {}  # event_type_of's answers, once per topic
 
 
 def format_ledger_time(ledger_time: datetime) -> str:
-    """RFC 3339 in UTC with microseconds and ``Z``; a naive datetime is refused."""
-    return rfc3339(ledger_time, "the ledger time")
+    """RFC 3339 in UTC with microseconds and ``Z``; a naive datetime is refused.
+
+    The events of one save share their ledger time, so the last answer is kept: an equal
+    aware datetime is the same instant, whose text is the same (a naive one never equals it).
+    """
+    global _last_ledger_time
+    last, text = _last_ledger_time
+    if ledger_time == last:
+        return text
+    text = rfc3339(ledger_time, "the ledger time")
+    _last_ledger_time = (ledger_time, text)
+    return text
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_last_ledger_time: tuple[datetime, str] = (_EPOCH, "1970-01-01T00:00:00.000000Z")
 
 
 def rfc3339(instant: datetime, what: str) -> str:

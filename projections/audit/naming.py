@@ -18,7 +18,7 @@ delegations (a delegation may be revoked after its entrustment has ended).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -73,6 +73,7 @@ class NamedEntity:
     session_name: str | None = None
     access_key_id: str | None = None
     source_account_id: str | None = None
+    _arn: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in _ENTITY_KINDS:
@@ -89,7 +90,15 @@ class NamedEntity:
     @property
     def arn(self) -> str:
         """The entity's ARN (a claim's: the ARN of the claimed name; an account's: its root;
-        a session's: its assumed-role ARN)."""
+        a session's: its assumed-role ARN). Worked out once: every event of the entity asks."""
+        try:
+            return self._arn
+        except AttributeError:
+            arn = self._arn_of()
+            object.__setattr__(self, "_arn", arn)
+            return arn
+
+    def _arn_of(self) -> str:
         if self.kind == "account":
             return root_arn(self.account_id)
         if self.kind == "session":
@@ -155,6 +164,13 @@ _NAMING_EVENTS: Final[frozenset[type]] = frozenset(
         Delegation.DelegationGranted,
     }
 )
+
+# Events whose entry, or whose entrustment's entry, may change: ``touched_by`` looks no further
+# for any other.
+_TOUCHING: Final[frozenset[type]] = _NAMING_EVENTS | {
+    Delegation.DelegationRevoked,
+    Session.SessionRevoked,
+}
 
 
 class AuditNaming:
@@ -283,6 +299,8 @@ class AuditNaming:
         """Ids of the entries ``event`` creates, renames, changes or forgets (to persist
         them); ask once ``audit_record`` has recorded it."""
         cls = type(event)
+        if cls not in _TOUCHING:  # most events: attachments, memberships, keys, versions
+            return ()
         touched: list[str] = []
         if cls in _NAMING_EVENTS:
             touched.append(str(event.originator_id))

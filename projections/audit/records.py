@@ -84,7 +84,7 @@ for ever, so a wrong one cannot be corrected later.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -150,9 +150,10 @@ def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _credential_shown(credential: str | None, accounts: Iterable[str]) -> str | None:
-    """The credential as every account the record concerns may see it (module doc)."""
-    if credential is None or len(set(accounts)) < 2:
+def _credential_shown(credential: str | None, accounts: tuple[str, ...]) -> str | None:
+    """The credential as every account the record concerns may see it (module doc);
+    ``accounts`` without duplicates."""
+    if credential is None or len(accounts) < 2:
         return credential
     return "sha256:" + hashlib.sha256(credential.encode()).hexdigest()[:24]
 
@@ -182,12 +183,13 @@ def audit_record(
     if not isinstance(actor, str) or not actor:
         raise AuditRecordError(f"the event at position {position} records no actor")
     described = rule(naming, event, ledger_time)
+    accounts = tuple(sorted(set(described.accounts)))
     return AuditRecord(
         position=position,
         time=time,
-        accounts=tuple(sorted(set(described.accounts))),
+        accounts=accounts,
         actor=actor,
-        credential=_credential_shown(_optional_str(audit.get("credential")), described.accounts),
+        credential=_credential_shown(_optional_str(audit.get("credential")), accounts),
         event_type=event_type,
         target=described.target,
         summary=MappingProxyType(described.summary),

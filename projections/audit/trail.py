@@ -34,7 +34,7 @@ from projections.audit.chain import (
     GENESIS,
     CheckpointSigner,
     SignedCheckpoint,
-    canonical_json,
+    canonical_text,
     chain_hash_of_canonical,
 )
 from projections.audit.conventions import AuditRecordError
@@ -149,7 +149,8 @@ class AuditTrailProjection(SqlProjection):
             # not applicable either: stop, naming it, rather than chain a guess.
             raise EventNotApplicable(position, repr(error)) from error
         self._touched.update(self.naming.touched_by(event))
-        canonical = canonical_json(record.as_dict())  # encoded once: hashed twice, stored
+        text = canonical_text(record.as_dict())  # encoded once: hashed twice, stored
+        canonical = text.encode()
         self.global_head = chain_hash_of_canonical(self.global_head, canonical)
         micros = to_micros(ledger_time)
         self._records.append(
@@ -159,7 +160,7 @@ class AuditTrailProjection(SqlProjection):
                 record.event_type,
                 record.actor,
                 record.target,
-                canonical.decode(),
+                text,
                 self.global_head,
             )
         )

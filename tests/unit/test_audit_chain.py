@@ -27,6 +27,7 @@ from projections.audit.chain import (
     SignedCheckpoint,
     SigningKeyError,
     canonical_json,
+    canonical_text,
     chain_hash,
     key_id_of,
     load_or_create_signing_key,
@@ -104,6 +105,11 @@ def test_canonical_json_is_utf8_not_ascii_escaped_and_refuses_nan() -> None:
     assert canonical_json({"name": "Zoë ✓"}) == '{"name":"Zoë ✓"}'.encode()
     with pytest.raises(ValueError, match="JSON"):
         canonical_json({"x": float("nan")})
+
+
+def test_canonical_text_is_canonical_json_before_its_utf8_encoding() -> None:
+    record = {"name": "Zoë ✓", "a": {"y": [1, 2], "x": None}}
+    assert canonical_text(record).encode() == canonical_json(record)
 
 
 # -- chain hashes ----------------------------------------------------------------------------------

@@ -1433,6 +1433,17 @@ def test_a_foreign_topic_has_no_event_type() -> None:
         event_type_of("eventsourcing.domain:Aggregate.Created")
 
 
+def test_the_ledger_time_text_kept_between_events_is_that_of_the_same_instant_only() -> None:
+    utc = datetime(2025, 1, 31, 9, 30, tzinfo=UTC)
+    assert format_ledger_time(utc) == "2025-01-31T09:30:00.000000Z"
+    paris = utc.astimezone(timezone(timedelta(hours=1)))
+    assert format_ledger_time(paris) == "2025-01-31T09:30:00.000000Z"
+    later = utc + timedelta(microseconds=1)
+    assert format_ledger_time(later) == "2025-01-31T09:30:00.000001Z"
+    with pytest.raises(AuditRecordError, match="timezone"):
+        format_ledger_time(later.replace(tzinfo=None))
+
+
 def test_ledger_time_is_formatted_in_utc() -> None:
     paris = timezone(timedelta(hours=1))
     assert format_ledger_time(datetime(2025, 1, 31, 10, 30, tzinfo=paris)) == (
