@@ -61,6 +61,8 @@ ALLOWED: dict[str, set[str]] = {
         "projections.decisions",
     },
 }
+MAX_LINES = 450
+"""About 400 lines: past this a module has grown a second job (README, "How it works")."""
 
 
 def modules(layer: str) -> list[Path]:
@@ -145,3 +147,13 @@ def test_packages_import_only_what_the_map_allows(layer: str) -> None:
                 continue
             offences.append(f"{path.relative_to(ROOT)} imports {name}")
     assert offences == []
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_no_module_has_grown_several_jobs(layer: str) -> None:
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in modules(layer)
+        if (lines := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}
