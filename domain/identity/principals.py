@@ -17,9 +17,7 @@ from domain.common.audit import LedgerAggregate
 from domain.common.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
 from domain.permissions.attachments import (
     Attachment,
-    PolicyType,
-    check_can_attach,
-    check_can_detach,
+    PolicyHolder,
 )
 
 __all__ = [
@@ -47,11 +45,14 @@ class AccessKeyRecord:
     status: AccessKeyStatus
 
 
-class User(LedgerAggregate):
+class User(PolicyHolder, LedgerAggregate):
     TOPIC = "mandate:User.v1"
 
     class Event(LedgerAggregate.Event):
         TOPIC = "mandate:User.Event.v1"
+
+    def _holder(self) -> str:
+        return f"user {self.user_name!r}"
 
     @staticmethod
     def create_id() -> UUID:
@@ -229,14 +230,6 @@ class User(LedgerAggregate):
         del self.groups[group_id]
 
     # -- attachments ---------------------------------------------------------------------
-    def attach_policy(self, attachment: Attachment) -> None:
-        check_can_attach(self.attachments, attachment, f"user {self.user_name!r}")
-        self._policy_attached(
-            policy_type=attachment.policy_type.value,
-            policy_name=attachment.policy_name,
-            policy_id=attachment.policy_id,
-        )
-
     class PolicyAttached(Event):
         TOPIC = "mandate:User.PolicyAttached.v1"
         policy_type: str
@@ -245,14 +238,7 @@ class User(LedgerAggregate):
 
     @event(PolicyAttached)
     def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        a = Attachment(PolicyType(policy_type), policy_name, policy_id)
-        self.attachments[a.key] = a
-
-    def detach_policy(self, key: tuple[str, str]) -> None:
-        a = check_can_detach(self.attachments, key, f"user {self.user_name!r}")
-        self._policy_detached(
-            policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
-        )
+        self._record_attached(policy_type, policy_name, policy_id)
 
     class PolicyDetached(Event):
         TOPIC = "mandate:User.PolicyDetached.v1"
@@ -262,14 +248,17 @@ class User(LedgerAggregate):
 
     @event(PolicyDetached)
     def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        del self.attachments[(policy_type, policy_name)]
+        self._record_detached(policy_type, policy_name)
 
 
-class Group(LedgerAggregate):
+class Group(PolicyHolder, LedgerAggregate):
     TOPIC = "mandate:Group.v1"
 
     class Event(LedgerAggregate.Event):
         TOPIC = "mandate:Group.Event.v1"
+
+    def _holder(self) -> str:
+        return f"group {self.group_name!r}"
 
     @staticmethod
     def create_id() -> UUID:
@@ -312,14 +301,6 @@ class Group(LedgerAggregate):
     def _deleted(self) -> None:
         self.deleted = True
 
-    def attach_policy(self, attachment: Attachment) -> None:
-        check_can_attach(self.attachments, attachment, f"group {self.group_name!r}")
-        self._policy_attached(
-            policy_type=attachment.policy_type.value,
-            policy_name=attachment.policy_name,
-            policy_id=attachment.policy_id,
-        )
-
     class PolicyAttached(Event):
         TOPIC = "mandate:Group.PolicyAttached.v1"
         policy_type: str
@@ -328,14 +309,7 @@ class Group(LedgerAggregate):
 
     @event(PolicyAttached)
     def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        a = Attachment(PolicyType(policy_type), policy_name, policy_id)
-        self.attachments[a.key] = a
-
-    def detach_policy(self, key: tuple[str, str]) -> None:
-        a = check_can_detach(self.attachments, key, f"group {self.group_name!r}")
-        self._policy_detached(
-            policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
-        )
+        self._record_attached(policy_type, policy_name, policy_id)
 
     class PolicyDetached(Event):
         TOPIC = "mandate:Group.PolicyDetached.v1"
@@ -345,4 +319,4 @@ class Group(LedgerAggregate):
 
     @event(PolicyDetached)
     def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        del self.attachments[(policy_type, policy_name)]
+        self._record_detached(policy_type, policy_name)

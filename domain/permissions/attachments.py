@@ -1,6 +1,6 @@
 """Policy attachments of a principal and RAM's limits on them.
 
-Users, groups and (later) roles each keep their attachments in their own aggregate, so the
+Users, groups and roles each keep their attachments in their own aggregate, so the
 per-principal quota is checked against the very version that the attach event extends.
 A Custom attachment records the policy's random id: a policy deleted and re-created under
 the same name is a different policy, and the old attachment does not revive for it.
@@ -18,6 +18,7 @@ __all__ = [
     "MAX_CUSTOM_ATTACHMENTS",
     "MAX_SYSTEM_ATTACHMENTS",
     "Attachment",
+    "PolicyHolder",
     "PolicyType",
     "check_can_attach",
     "check_can_detach",
@@ -75,3 +76,45 @@ def check_can_detach(
             f"{key[0]} policy {key[1]!r} is not attached to {principal}",
             code="EntityNotExist.Policy.Attachment",
         ) from None
+
+
+class PolicyHolder:
+    """What users, groups and roles share about their attachments: RAM's checks, then the event.
+
+    Each aggregate declares its own ``PolicyAttached`` / ``PolicyDetached`` classes (their topics
+    name the aggregate) and binds ``_policy_attached`` / ``_policy_detached`` to them; this
+    mixin holds the commands and the state change, written once for the three.
+    """
+
+    attachments: dict[tuple[str, str], Attachment]
+
+    def _holder(self) -> str:
+        """How refusals name this principal (``user 'alice'``)."""
+        raise NotImplementedError
+
+    def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+        raise NotImplementedError
+
+    def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+        raise NotImplementedError
+
+    def attach_policy(self, attachment: Attachment) -> None:
+        check_can_attach(self.attachments, attachment, self._holder())
+        self._policy_attached(
+            policy_type=attachment.policy_type.value,
+            policy_name=attachment.policy_name,
+            policy_id=attachment.policy_id,
+        )
+
+    def detach_policy(self, key: tuple[str, str]) -> None:
+        a = check_can_detach(self.attachments, key, self._holder())
+        self._policy_detached(
+            policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
+        )
+
+    def _record_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+        a = Attachment(PolicyType(policy_type), policy_name, policy_id)
+        self.attachments[a.key] = a
+
+    def _record_detached(self, policy_type: str, policy_name: str) -> None:
+        del self.attachments[(policy_type, policy_name)]

@@ -18,9 +18,7 @@ from domain.common.audit import LedgerAggregate
 from domain.common.errors import FieldError, InvalidInput, PreconditionFailed
 from domain.permissions.attachments import (
     Attachment,
-    PolicyType,
-    check_can_attach,
-    check_can_detach,
+    PolicyHolder,
 )
 
 __all__ = [
@@ -44,11 +42,14 @@ def check_max_session_duration(field: str, value: object) -> int:
     return value
 
 
-class Role(LedgerAggregate):
+class Role(PolicyHolder, LedgerAggregate):
     TOPIC = "mandate:Role.v1"
 
     class Event(LedgerAggregate.Event):
         TOPIC = "mandate:Role.Event.v1"
+
+    def _holder(self) -> str:
+        return f"role {self.role_name!r}"
 
     @staticmethod
     def create_id() -> UUID:
@@ -157,14 +158,6 @@ class Role(LedgerAggregate):
     def _deleted(self) -> None:
         self.deleted = True
 
-    def attach_policy(self, attachment: Attachment) -> None:
-        check_can_attach(self.attachments, attachment, f"role {self.role_name!r}")
-        self._policy_attached(
-            policy_type=attachment.policy_type.value,
-            policy_name=attachment.policy_name,
-            policy_id=attachment.policy_id,
-        )
-
     class PolicyAttached(Event):
         TOPIC = "mandate:Role.PolicyAttached.v1"
         policy_type: str
@@ -173,14 +166,7 @@ class Role(LedgerAggregate):
 
     @event(PolicyAttached)
     def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        a = Attachment(PolicyType(policy_type), policy_name, policy_id)
-        self.attachments[a.key] = a
-
-    def detach_policy(self, key: tuple[str, str]) -> None:
-        a = check_can_detach(self.attachments, key, f"role {self.role_name!r}")
-        self._policy_detached(
-            policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
-        )
+        self._record_attached(policy_type, policy_name, policy_id)
 
     class PolicyDetached(Event):
         TOPIC = "mandate:Role.PolicyDetached.v1"
@@ -190,4 +176,4 @@ class Role(LedgerAggregate):
 
     @event(PolicyDetached)
     def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        del self.attachments[(policy_type, policy_name)]
+        self._record_detached(policy_type, policy_name)
