@@ -11,6 +11,8 @@ COPY pyproject.toml README.md ./
 COPY domain ./domain
 COPY projections ./projections
 COPY api ./api
+# mandate/ links to the three folders: the wheel installs them as mandate.domain, …
+COPY mandate ./mandate
 RUN pip install . \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/mandate \
         --shell /usr/sbin/nologin mandate \

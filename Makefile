@@ -15,7 +15,7 @@ test:
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy domain projections api
+	$(BIN)/mypy mandate
 
 # SQLite (./mandate.db) unless MANDATE_DATABASE_URL says otherwise.
 serve:

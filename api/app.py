@@ -9,13 +9,13 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.middleware.body_limit import BodyLimitMiddleware
-from api.middleware.input_guard import InputGuardMiddleware
-from api.middleware.request_ids import RequestIdMiddleware
-from api.observability.logs import configure_logging, flush_request_lines
-from api.observability.metrics import RequestObserver
-from api.problems import install_problem_handlers
-from api.routers import (
+from mandate.api.middleware.body_limit import BodyLimitMiddleware
+from mandate.api.middleware.input_guard import InputGuardMiddleware
+from mandate.api.middleware.request_ids import RequestIdMiddleware
+from mandate.api.observability.logs import configure_logging, flush_request_lines
+from mandate.api.observability.metrics import RequestObserver
+from mandate.api.problems import install_problem_handlers
+from mandate.api.routers import (
     access_review,
     accounts,
     audit,
@@ -29,8 +29,8 @@ from api.routers import (
     sts,
     users,
 )
-from api.runtime import Runtime
-from api.settings import Settings
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
 
 __all__ = ["create_app"]
 

@@ -12,12 +12,16 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from api.commands.audit import audit_export, audit_verify, audit_verify_export
-from api.commands.index import index_snapshot, index_status
-from api.commands.projections import projections_rebuild, projections_run, projections_status
-from api.commands.serve import migrate as run_migrate
-from api.commands.serve import serve as run_serve
-from api.settings import Settings, store_config
+from mandate.api.commands.audit import audit_export, audit_verify, audit_verify_export
+from mandate.api.commands.index import index_snapshot, index_status
+from mandate.api.commands.projections import (
+    projections_rebuild,
+    projections_run,
+    projections_status,
+)
+from mandate.api.commands.serve import migrate as run_migrate
+from mandate.api.commands.serve import serve as run_serve
+from mandate.api.settings import Settings, store_config
 
 __all__ = ["main"]
 

@@ -19,18 +19,18 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import Depends, Header, Request
 
-from api.middleware.request_ids import request_id_of
-from api.observability.logs import CALLER_KEY
-from api.problems import Forbidden, PositionNotReached, ProjectionStalled, Unauthenticated
-from api.runtime import Runtime
-from domain.common.arns import ACCOUNT_ID_RE
-from domain.common.audit import AuditContext
-from domain.common.errors import FieldError, InvalidInput, NotFound
-from domain.ledger.application import Ledger
-from domain.policy.decisions import SubjectKind
-from domain.policy.evaluation import Request as DecisionRequest
-from projections.decisions.credentials import AuthenticationFailed, Credential
-from projections.store.sql_projection import EventNotApplicable, ProjectionWorker
+from mandate.api.middleware.request_ids import request_id_of
+from mandate.api.observability.logs import CALLER_KEY
+from mandate.api.problems import Forbidden, PositionNotReached, ProjectionStalled, Unauthenticated
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import ACCOUNT_ID_RE
+from mandate.domain.common.audit import AuditContext
+from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
+from mandate.domain.ledger.application import Ledger
+from mandate.domain.policy.decisions import SubjectKind
+from mandate.domain.policy.evaluation import Request as DecisionRequest
+from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
+from mandate.projections.store.sql_projection import EventNotApplicable, ProjectionWorker
 
 __all__ = [
     "ADMIN_ARN",

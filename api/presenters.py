@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from domain.common.arns import (
+from mandate.domain.common.arns import (
     delegation_arn,
     entrustment_arn,
     group_arn,
@@ -17,16 +17,16 @@ from domain.common.arns import (
     role_arn,
     user_arn,
 )
-from domain.common.errors import FieldError, InvalidInput
-from domain.contracts.entrustments import EntrustmentStatus, entrustment_status
-from domain.permissions.attachments import Attachment
-from domain.policy.decisions import Answer
-from domain.policy.evaluation import DecisionKind
-from domain.policy.patterns import has_wildcard
-from domain.sts.assume_role import name_binds
-from domain.sts.session_lineage import SessionRecord
-from projections.decisions.index import DecisionIndex
-from projections.decisions.views import (
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.contracts.entrustments import EntrustmentStatus, entrustment_status
+from mandate.domain.permissions.attachments import Attachment
+from mandate.domain.policy.decisions import Answer
+from mandate.domain.policy.evaluation import DecisionKind
+from mandate.domain.policy.patterns import has_wildcard
+from mandate.domain.sts.assume_role import name_binds
+from mandate.domain.sts.session_lineage import SessionRecord
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.decisions.views import (
     AccessKeyView,
     DelegationView,
     EntrustmentView,

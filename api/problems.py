@@ -14,10 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.observability.metrics import STORE_ERRORS
-from api.outages import StoreUnavailable, WriteNotApplied
-from api.schemas import field_path
-from domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
+from mandate.api.observability.metrics import STORE_ERRORS
+from mandate.api.outages import StoreUnavailable, WriteNotApplied
+from mandate.api.schemas import field_path
+from mandate.domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
 
 __all__ = [
     "Busy",

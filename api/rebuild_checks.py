@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from projections.audit.trail import GLOBAL_SCOPE
-from projections.store.read_model_store import ReadModelStore
-from projections.store.rebuild import RebuildRefused
+from mandate.projections.audit.trail import GLOBAL_SCOPE
+from mandate.projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.rebuild import RebuildRefused
 
 __all__ = ["audit_rebuild_check"]
 

@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from api.observability.lags import projection_lags, replica_lags
-from api.observability.metrics import observe_write
-from api.outages import StoreUnavailable, WriteNotApplied
-from api.rebuild_checks import audit_rebuild_check
-from api.settings import Settings, store_config
-from api.startup.key_fingerprints import KeyMismatch, check_and_record, fingerprints
-from api.startup.local_keys import (
+from mandate.api.observability.lags import projection_lags, replica_lags
+from mandate.api.observability.metrics import observe_write
+from mandate.api.outages import StoreUnavailable, WriteNotApplied
+from mandate.api.rebuild_checks import audit_rebuild_check
+from mandate.api.settings import Settings, store_config
+from mandate.api.startup.key_fingerprints import KeyMismatch, check_and_record, fingerprints
+from mandate.api.startup.local_keys import (
     AdminToken,
     key_locations,
     load_admin_token,
@@ -31,21 +31,21 @@ from api.startup.local_keys import (
     load_hasher,
     load_token_signer,
 )
-from api.startup.store_checks import StoreUnreachable, probe
-from domain.common.audit import AuditContext, acting_as
-from domain.ledger.application import Ledger
-from projections.audit.chain import CheckpointSigner, public_key_pem
-from projections.audit.trail import AuditTrailProjection
-from projections.decisions.index import DecisionIndex
-from projections.decisions.snapshots import IndexSnapshots, snapshot_lock
-from projections.history.as_of import AsOfReader
-from projections.history.temporal_index import TemporalIndexProjection
-from projections.store.follower import LogFollower
-from projections.store.leadership import AdvisoryLease, copy_lease
-from projections.store.log_notifications import LogListener
-from projections.store.read_model_store import ProjectionRegistry, ReadModelStore
-from projections.store.read_replica import LogSource, ReplicaReads
-from projections.store.sql_projection import ProjectionWorker, SqlProjection, open_copy
+from mandate.api.startup.store_checks import StoreUnreachable, probe
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.ledger.application import Ledger
+from mandate.projections.audit.chain import CheckpointSigner, public_key_pem
+from mandate.projections.audit.trail import AuditTrailProjection
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.decisions.snapshots import IndexSnapshots, snapshot_lock
+from mandate.projections.history.as_of import AsOfReader
+from mandate.projections.history.temporal_index import TemporalIndexProjection
+from mandate.projections.store.follower import LogFollower
+from mandate.projections.store.leadership import AdvisoryLease, copy_lease
+from mandate.projections.store.log_notifications import LogListener
+from mandate.projections.store.read_model_store import ProjectionRegistry, ReadModelStore
+from mandate.projections.store.read_replica import LogSource, ReplicaReads
+from mandate.projections.store.sql_projection import ProjectionWorker, SqlProjection, open_copy
 
 __all__ = ["AdminToken", "Runtime", "StoreUnavailable", "WriteNotApplied"]
 

@@ -11,9 +11,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from domain.common.errors import FieldError, InvalidInput
-from domain.common.instants import Instant
-from domain.common.validation import ENTITY_NAME_PATTERN
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.common.instants import Instant
+from mandate.domain.common.validation import ENTITY_NAME_PATTERN
 
 __all__ = [
     "AmendEntrustment",

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from projections.store.outages import FACTORY_TOPIC
+from mandate.projections.store.outages import FACTORY_TOPIC
 
 __all__ = ["Settings", "StoreConfig", "store_config"]
 

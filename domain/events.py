@@ -18,14 +18,14 @@ from types import MappingProxyType
 
 from eventsourcing.domain import DomainEvent
 
-from domain.common.audit import LedgerAggregate
-from domain.contracts.entrustments import Delegation, Entrustment
-from domain.identity.accounts import Account
-from domain.identity.name_claims import NameClaim
-from domain.identity.principals import Group, User
-from domain.permissions.managed_policies import ManagedPolicy
-from domain.sts.roles import Role
-from domain.sts.sessions import Session
+from mandate.domain.common.audit import LedgerAggregate
+from mandate.domain.contracts.entrustments import Delegation, Entrustment
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.principals import Group, User
+from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.sts.roles import Role
+from mandate.domain.sts.sessions import Session
 
 __all__ = ["AGGREGATES", "EVENT_CLASSES", "concrete_events"]
 

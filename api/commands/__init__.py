@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from api.runtime import Runtime, StoreUnavailable
-from api.settings import Settings
+from mandate.api.runtime import Runtime, StoreUnavailable
+from mandate.api.settings import Settings
 
 __all__ = ["open_runtime"]
 

@@ -9,11 +9,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from api.commands import open_runtime
-from projections.audit.export import csv_lines, verify_bundle, write_bundle
-from projections.audit.trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
-from projections.audit.verify import verify_trail
-from projections.store.sql_projection import EventNotApplicable
+from mandate.api.commands import open_runtime
+from mandate.projections.audit.export import csv_lines, verify_bundle, write_bundle
+from mandate.projections.audit.trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
+from mandate.projections.audit.verify import verify_trail
+from mandate.projections.store.sql_projection import EventNotApplicable
 
 __all__ = ["audit_export", "audit_verify", "audit_verify_export"]
 

@@ -7,8 +7,8 @@ import argparse
 import json
 from dataclasses import asdict
 
-from api.commands import open_runtime
-from projections.decisions.snapshots import format_version
+from mandate.api.commands import open_runtime
+from mandate.projections.decisions.snapshots import format_version
 
 __all__ = ["index_snapshot", "index_status"]
 

@@ -10,11 +10,11 @@ import sys
 import time
 from functools import partial
 
-from api.commands import open_runtime
-from api.runtime import Runtime, StoreUnavailable
-from api.settings import Settings
-from projections.store.leadership import copy_lease
-from projections.store.rebuild import RebuildRefused, rebuild
+from mandate.api.commands import open_runtime
+from mandate.api.runtime import Runtime, StoreUnavailable
+from mandate.api.settings import Settings
+from mandate.projections.store.leadership import copy_lease
+from mandate.projections.store.rebuild import RebuildRefused, rebuild
 
 __all__ = ["projections_rebuild", "projections_run", "projections_status"]
 

@@ -8,9 +8,9 @@ import socket
 import sys
 from typing import cast
 
-from api.runtime import Runtime, StoreUnavailable
-from api.settings import Settings, store_config
-from api.startup.store_checks import StoreUnreachable, migration_lock
+from mandate.api.runtime import Runtime, StoreUnavailable
+from mandate.api.settings import Settings, store_config
+from mandate.api.startup.store_checks import StoreUnreachable, migration_lock
 
 __all__ = ["migrate", "serve"]
 
@@ -18,7 +18,7 @@ __all__ = ["migrate", "serve"]
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from mandate.api.app import create_app
 
     settings = Settings()
     # SQLite is embedded: serve creates its schema. PostgreSQL's comes from `mandate migrate`,
@@ -73,7 +73,7 @@ def _serve_workers(args: argparse.Namespace) -> int:
     from uvicorn.supervisors import Multiprocess
 
     config = uvicorn.Config(
-        "api.app:create_app",
+        "mandate.api.app:create_app",
         factory=True,
         workers=args.workers,
         host=args.host,

@@ -22,7 +22,7 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem
+from mandate.api.problems import problem
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "BodyLimitMiddleware"]
 

@@ -27,8 +27,8 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem
-from domain.common.errors import FieldError
+from mandate.api.problems import problem
+from mandate.domain.common.errors import FieldError
 
 __all__ = ["MAX_DEPTH", "InputGuardMiddleware", "body_fault", "target_fault"]
 

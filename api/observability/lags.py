@@ -11,9 +11,9 @@ import contextlib
 import time
 from typing import Any
 
-from domain.ledger.application import Ledger
-from projections.store.read_replica import ReplicaReads
-from projections.store.sql_projection import ProjectionWorker
+from mandate.domain.ledger.application import Ledger
+from mandate.projections.store.read_replica import ReplicaReads
+from mandate.projections.store.sql_projection import ProjectionWorker
 
 __all__ = ["projection_lags", "replica_lags", "waiting_since"]
 

@@ -33,13 +33,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.middleware.request_ids import SCOPE_KEY as REQUEST_ID_KEY
-from api.observability.logs import CALLER_KEY, REQUESTS, log_request
-from api.outages import StoreUnavailable, WriteNotApplied
-from domain.common.errors import Conflict, DomainError
+from mandate.api.middleware.request_ids import SCOPE_KEY as REQUEST_ID_KEY
+from mandate.api.observability.logs import CALLER_KEY, REQUESTS, log_request
+from mandate.api.outages import StoreUnavailable, WriteNotApplied
+from mandate.domain.common.errors import Conflict, DomainError
 
 if TYPE_CHECKING:
-    from api.runtime import Runtime
+    from mandate.api.runtime import Runtime
 
 __all__ = [
     "HTTP_SECONDS",

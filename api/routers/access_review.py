@@ -75,28 +75,28 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Query
 
-from api.deps import (
+from mandate.api.deps import (
     CallerDep,
     RuntimeDep,
     authorize_management,
     check_account_id,
     reach_replica_log,
 )
-from api.problems import Busy, Forbidden
-from api.routers.history import check_instant
-from api.runtime import Runtime
-from domain.common.arns import account_of_resource
-from domain.common.errors import FieldError, InvalidInput
-from domain.common.instants import LATEST
-from domain.common.ledger_time import format_instant, from_micros, to_micros
-from projections.history.access_review import (
+from mandate.api.problems import Busy, Forbidden
+from mandate.api.routers.history import check_instant
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import account_of_resource
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.common.instants import LATEST
+from mandate.domain.common.ledger_time import format_instant, from_micros, to_micros
+from mandate.projections.history.access_review import (
     AccessReview,
     ReviewInterval,
     ReviewTooLarge,
     logged_events,
     review_access,
 )
-from projections.history.review_snapshots import ReviewSnapshots
+from mandate.projections.history.review_snapshots import ReviewSnapshots
 
 router = APIRouter(tags=["access review"])
 

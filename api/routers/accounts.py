@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import CallerDep, RuntimeDep, check_account_id
-from api.presenters import rfc3339
-from api.problems import Forbidden
-from api.schemas import OpenAccount
-from domain.common.errors import NotFound
-from domain.ledger.application import IssuedKey, OpenedAccount
+from mandate.api.deps import CallerDep, RuntimeDep, check_account_id
+from mandate.api.presenters import rfc3339
+from mandate.api.problems import Forbidden
+from mandate.api.schemas import OpenAccount
+from mandate.domain.common.errors import NotFound
+from mandate.domain.ledger.application import IssuedKey, OpenedAccount
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 

@@ -16,26 +16,26 @@ import anyio
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from api.deps import (
+from mandate.api.deps import (
     Caller,
     CallerDep,
     RuntimeDep,
     authorize_management,
     reach_projection_head,
 )
-from api.presenters import decode_position_cursor, encode_position_cursor
-from api.problems import Forbidden
-from api.routers.history import check_instant, with_zone
-from api.runtime import Runtime
-from projections.audit.export import csv_lines
-from projections.audit.trail import (
+from mandate.api.presenters import decode_position_cursor, encode_position_cursor
+from mandate.api.problems import Forbidden
+from mandate.api.routers.history import check_instant, with_zone
+from mandate.api.runtime import Runtime
+from mandate.projections.audit.export import csv_lines
+from mandate.projections.audit.trail import (
     GLOBAL_SCOPE,
     AuditQuery,
     checkpoints,
     iter_records,
     select_records,
 )
-from projections.audit.verify import verify_trail
+from mandate.projections.audit.verify import verify_trail
 
 router = APIRouter(tags=["audit"])
 

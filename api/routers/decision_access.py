@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.deps import Caller, authorize_management
-from api.problems import Forbidden
-from api.runtime import Runtime
-from domain.common.arns import account_of_resource
-from domain.common.errors import FieldError, InvalidInput
-from domain.policy.decisions import Answer
-from domain.policy.evaluation import Decision, DecisionKind
+from mandate.api.deps import Caller, authorize_management
+from mandate.api.problems import Forbidden
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import account_of_resource
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.policy.decisions import Answer
+from mandate.domain.policy.evaluation import Decision, DecisionKind
 
 __all__ = [
     "VOUCHABLE_KEYS",

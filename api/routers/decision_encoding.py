@@ -12,9 +12,9 @@ from typing import Any
 
 from fastapi.responses import Response
 
-from api.presenters import answer_json, refusal_json, rfc3339
-from api.runtime import Runtime
-from domain.policy.decisions import Answer
+from mandate.api.presenters import answer_json, refusal_json, rfc3339
+from mandate.api.runtime import Runtime
+from mandate.domain.policy.decisions import Answer
 
 __all__ = ["ENCODED_ANSWERS_BYTES", "answer_response", "refused"]
 

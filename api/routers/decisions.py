@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.requests import Request as StarletteRequest
 from starlette.routing import Route
 
-from api.deps import (
+from mandate.api.deps import (
     STS_PREFIX,
     Caller,
     CallerDep,
@@ -37,23 +37,23 @@ from api.deps import (
     ensure_position,
     wait_for_min_position,
 )
-from api.presenters import answer_json, rfc3339
-from api.routers import history
-from api.routers.decision_access import (
+from mandate.api.presenters import answer_json, rfc3339
+from mandate.api.routers import history
+from mandate.api.routers.decision_access import (
     asks_through_own_roles,
     may_ask_about,
     outsider,
     supplied_context,
     withheld,
 )
-from api.routers.decision_encoding import answer_response, refused
-from api.runtime import Runtime
-from api.schemas import AuthorizeBody, ClientCredentials, SimulateBody, parse_body
-from domain.common.arns import parse_principal_arn
-from domain.common.errors import FieldError, InvalidInput
-from domain.policy.decisions import Answer
-from domain.policy.document import parse_policy_document
-from domain.policy.evaluation import (
+from mandate.api.routers.decision_encoding import answer_response, refused
+from mandate.api.runtime import Runtime
+from mandate.api.schemas import AuthorizeBody, ClientCredentials, SimulateBody, parse_body
+from mandate.domain.common.arns import parse_principal_arn
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.policy.decisions import Answer
+from mandate.domain.policy.document import parse_policy_document
+from mandate.domain.policy.evaluation import (
     DecisionKind,
     Layer,
     PolicySet,
@@ -62,8 +62,8 @@ from domain.policy.evaluation import (
     compile_policy,
     evaluate,
 )
-from domain.sts.session_lineage import SessionInvalid
-from projections.decisions.credentials import AuthenticationFailed
+from mandate.domain.sts.session_lineage import SessionInvalid
+from mandate.projections.decisions.credentials import AuthenticationFailed
 
 router = APIRouter(tags=["decisions"])
 

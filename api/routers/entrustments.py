@@ -14,13 +14,13 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, RuntimeDep, authorize_management, manage
-from api.presenters import delegation_json, entrustment_json, page
-from api.runtime import Runtime
-from api.schemas import AmendEntrustment, GrantDelegation, GrantEntrustment, Revocation
-from domain.common.arns import delegation_arn, entrustment_arn
-from domain.common.errors import NotFound
-from projections.decisions.views import DelegationView, EntrustmentView
+from mandate.api.deps import CallerDep, RuntimeDep, authorize_management, manage
+from mandate.api.presenters import delegation_json, entrustment_json, page
+from mandate.api.runtime import Runtime
+from mandate.api.schemas import AmendEntrustment, GrantDelegation, GrantEntrustment, Revocation
+from mandate.domain.common.arns import delegation_arn, entrustment_arn
+from mandate.domain.common.errors import NotFound
+from mandate.projections.decisions.views import DelegationView, EntrustmentView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["entrustments"])
 

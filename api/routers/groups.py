@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, RuntimeDep, authorize_management, manage
-from api.presenters import group_json, page
-from api.runtime import Runtime
-from api.schemas import CreateGroup
-from domain.common.arns import group_arn
-from domain.common.errors import NotFound
-from projections.decisions.views import GroupView
+from mandate.api.deps import CallerDep, RuntimeDep, authorize_management, manage
+from mandate.api.presenters import group_json, page
+from mandate.api.runtime import Runtime
+from mandate.api.schemas import CreateGroup
+from mandate.domain.common.arns import group_arn
+from mandate.domain.common.errors import NotFound
+from mandate.projections.decisions.views import GroupView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/groups", tags=["groups"])
 

@@ -19,9 +19,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.deps import RuntimeDep
-from api.observability.metrics import RuntimeCollector, exposition
-from api.runtime import Runtime, StoreUnavailable
+from mandate.api.deps import RuntimeDep
+from mandate.api.observability.metrics import RuntimeCollector, exposition
+from mandate.api.runtime import Runtime, StoreUnavailable
 
 router = APIRouter(tags=["operations"])
 T = TypeVar("T")

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 from fastapi import APIRouter
 
-from api.deps import (
+from mandate.api.deps import (
     STS_PREFIX,
     CallerDep,
     RuntimeDep,
@@ -21,16 +21,16 @@ from api.deps import (
     check_account_id,
     reach_projection_head,
 )
-from api.presenters import answer_json, refusal_json, rfc3339
-from api.runtime import Runtime
-from domain.common.arns import parse_principal_arn
-from domain.common.errors import FieldError, InvalidInput, NotFound
-from domain.common.instants import check_instant as check_domain_instant
-from domain.policy.decisions import SubjectKind
-from domain.policy.evaluation import Request
-from domain.sts.session_lineage import SessionRecord
-from projections.decisions.credentials import Credential
-from projections.history.as_of import PrincipalAt
+from mandate.api.presenters import answer_json, refusal_json, rfc3339
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import parse_principal_arn
+from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
+from mandate.domain.common.instants import check_instant as check_domain_instant
+from mandate.domain.policy.decisions import SubjectKind
+from mandate.domain.policy.evaluation import Request
+from mandate.domain.sts.session_lineage import SessionRecord
+from mandate.projections.decisions.credentials import Credential
+from mandate.projections.history.as_of import PrincipalAt
 
 router = APIRouter(tags=["point in time"])
 

@@ -7,18 +7,18 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import Caller, CallerDep, RuntimeDep, authorize_management, manage
-from api.presenters import attachment_json, page, policy_json, version_json
-from api.routers.groups import live_group
-from api.routers.roles import live_role
-from api.routers.users import live_user
-from api.runtime import Runtime
-from api.schemas import CreatePolicy, CreatePolicyVersion, SetDefaultVersion
-from domain.common.arns import group_arn, policy_arn, role_arn, user_arn
-from domain.common.errors import NotFound
-from domain.permissions.attachments import Attachment
-from domain.policy.system_policies import SYSTEM_POLICIES
-from projections.decisions.views import GroupView, PolicyView, RoleView, UserView
+from mandate.api.deps import Caller, CallerDep, RuntimeDep, authorize_management, manage
+from mandate.api.presenters import attachment_json, page, policy_json, version_json
+from mandate.api.routers.groups import live_group
+from mandate.api.routers.roles import live_role
+from mandate.api.routers.users import live_user
+from mandate.api.runtime import Runtime
+from mandate.api.schemas import CreatePolicy, CreatePolicyVersion, SetDefaultVersion
+from mandate.domain.common.arns import group_arn, policy_arn, role_arn, user_arn
+from mandate.domain.common.errors import NotFound
+from mandate.domain.permissions.attachments import Attachment
+from mandate.domain.policy.system_policies import SYSTEM_POLICIES
+from mandate.projections.decisions.views import GroupView, PolicyView, RoleView, UserView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["policies"])
 system_router = APIRouter(prefix="/v1/system-policies", tags=["policies"])

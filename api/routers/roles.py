@@ -11,13 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, RuntimeDep, authorize_management, manage
-from api.presenters import page, role_json, session_json
-from api.runtime import Runtime
-from api.schemas import CreateRole, RevokeRoleSessions, SetTrustPolicy, UpdateRole
-from domain.common.arns import role_arn
-from domain.common.errors import NotFound
-from projections.decisions.views import RoleView
+from mandate.api.deps import CallerDep, RuntimeDep, authorize_management, manage
+from mandate.api.presenters import page, role_json, session_json
+from mandate.api.runtime import Runtime
+from mandate.api.schemas import CreateRole, RevokeRoleSessions, SetTrustPolicy, UpdateRole
+from mandate.domain.common.arns import role_arn
+from mandate.domain.common.errors import NotFound
+from mandate.projections.decisions.views import RoleView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/roles", tags=["roles"])
 

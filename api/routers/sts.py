@@ -11,13 +11,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import Caller, CallerDep, RuntimeDep, authorize_management, connection_context
-from api.presenters import rfc3339, session_json
-from api.problems import Forbidden
-from api.schemas import AssumeRoleBody, Revocation
-from domain.common.errors import NotPermitted
-from domain.ledger.application import IssuedSession
-from domain.policy.decisions import SubjectKind
+from mandate.api.deps import Caller, CallerDep, RuntimeDep, authorize_management, connection_context
+from mandate.api.presenters import rfc3339, session_json
+from mandate.api.problems import Forbidden
+from mandate.api.schemas import AssumeRoleBody, Revocation
+from mandate.domain.common.errors import NotPermitted
+from mandate.domain.ledger.application import IssuedSession
+from mandate.domain.policy.decisions import SubjectKind
 
 router = APIRouter(prefix="/v1/sts", tags=["sts"])
 

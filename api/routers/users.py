@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import CallerDep, RuntimeDep, authorize_management, manage
-from api.presenters import key_json, page, user_json
-from api.runtime import Runtime
-from api.schemas import CreateUser, UpdateAccessKey, UpdateUser
-from domain.common.arns import group_arn, user_arn
-from domain.common.errors import NotFound
-from domain.ledger.application import IssuedKey
-from projections.decisions.views import UserView
+from mandate.api.deps import CallerDep, RuntimeDep, authorize_management, manage
+from mandate.api.presenters import key_json, page, user_json
+from mandate.api.runtime import Runtime
+from mandate.api.schemas import CreateUser, UpdateAccessKey, UpdateUser
+from mandate.domain.common.arns import group_arn, user_arn
+from mandate.domain.common.errors import NotFound
+from mandate.domain.ledger.application import IssuedKey
+from mandate.projections.decisions.views import UserView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/users", tags=["users"])
 

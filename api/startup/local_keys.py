@@ -14,11 +14,15 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from api.outages import StoreUnavailable
-from api.settings import Settings
-from domain.identity.secrets import SecretHasher, new_token
-from domain.sts.session_tokens import SessionTokenSigner
-from projections.audit.chain import SigningKeyError, load_or_create_signing_key, load_signing_key
+from mandate.api.outages import StoreUnavailable
+from mandate.api.settings import Settings
+from mandate.domain.identity.secrets import SecretHasher, new_token
+from mandate.domain.sts.session_tokens import SessionTokenSigner
+from mandate.projections.audit.chain import (
+    SigningKeyError,
+    load_or_create_signing_key,
+    load_signing_key,
+)
 
 __all__ = [
     "ADMIN_TOKEN_FILE",

@@ -23,7 +23,7 @@ from typing import Final, Literal
 import psycopg
 from psycopg import sql
 
-from api.settings import StoreConfig
+from mandate.api.settings import StoreConfig
 
 __all__ = ["ConnectionDiagnosis", "StoreUnreachable", "diagnose", "migration_lock", "probe"]
 

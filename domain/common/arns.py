@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from domain.common.errors import FieldError, InvalidInput
+from mandate.domain.common.errors import FieldError, InvalidInput
 
 __all__ = [
     "ACCOUNT_ID_RE",

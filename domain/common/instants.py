@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
-from domain.common.errors import FieldError, InvalidInput
+from mandate.domain.common.errors import FieldError, InvalidInput
 
 __all__ = ["EARLIEST", "LATEST", "Instant", "check_instant", "instant_fault"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from domain.common.errors import FieldError, InvalidInput
+from mandate.domain.common.errors import FieldError, InvalidInput
 
 __all__ = ["ENTITY_NAME_PATTERN", "check_entity_name", "check_optional_text"]
 

@@ -22,9 +22,9 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import event
 
-from domain.common.audit import LedgerAggregate
-from domain.common.errors import Conflict
-from domain.policy.document import Effect, PolicyDocument
+from mandate.domain.common.audit import LedgerAggregate
+from mandate.domain.common.errors import Conflict
+from mandate.domain.policy.document import Effect, PolicyDocument
 
 __all__ = [
     "Delegation",

@@ -6,9 +6,9 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from domain.common.audit import LedgerAggregate
-from domain.common.errors import Conflict
-from domain.common.identifiers import account_aggregate_id
+from mandate.domain.common.audit import LedgerAggregate
+from mandate.domain.common.errors import Conflict
+from mandate.domain.common.identifiers import account_aggregate_id
 
 __all__ = ["Account"]
 

@@ -18,13 +18,13 @@ hand back in ``results``; this module composes them into the one ``Ledger``.
 
 from __future__ import annotations
 
-from domain.ledger.contracts import ContractCommands
-from domain.ledger.core import APPLICATION_NAME
-from domain.ledger.identity import IdentityCommands
-from domain.ledger.policies import PolicyCommands
-from domain.ledger.results import IssuedKey, IssuedSession, OpenedAccount
-from domain.ledger.roles import RoleCommands
-from domain.ledger.sts import StsCommands
+from mandate.domain.ledger.contracts import ContractCommands
+from mandate.domain.ledger.core import APPLICATION_NAME
+from mandate.domain.ledger.identity import IdentityCommands
+from mandate.domain.ledger.policies import PolicyCommands
+from mandate.domain.ledger.results import IssuedKey, IssuedSession, OpenedAccount
+from mandate.domain.ledger.roles import RoleCommands
+from mandate.domain.ledger.sts import StsCommands
 
 __all__ = ["APPLICATION_NAME", "IssuedKey", "IssuedSession", "Ledger", "OpenedAccount"]
 

@@ -15,7 +15,7 @@ from typing import ParamSpec, TypeVar
 
 from eventsourcing.persistence import IntegrityError
 
-from domain.common.errors import Conflict
+from mandate.domain.common.errors import Conflict
 
 __all__ = ["COMMAND_ATTEMPTS", "command"]
 

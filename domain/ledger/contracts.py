@@ -12,21 +12,21 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from uuid import UUID
 
-from domain.common.arns import parse_principal_arn
-from domain.common.errors import Conflict, FieldError, InvalidInput, NotFound
-from domain.common.instants import check_instant
-from domain.common.validation import check_entity_name, check_optional_text
-from domain.contracts.entrustments import (
+from mandate.domain.common.arns import parse_principal_arn
+from mandate.domain.common.errors import Conflict, FieldError, InvalidInput, NotFound
+from mandate.domain.common.instants import check_instant
+from mandate.domain.common.validation import check_entity_name, check_optional_text
+from mandate.domain.contracts.entrustments import (
     Delegation,
     Entrustment,
     ScopeWarning,
     merged_scope,
     scope_warnings,
 )
-from domain.identity.principals import Group, User
-from domain.ledger.commands import command
-from domain.ledger.core import LedgerCore
-from domain.policy.document import parse_policy_document
+from mandate.domain.identity.principals import Group, User
+from mandate.domain.ledger.commands import command
+from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.policy.document import parse_policy_document
 
 __all__ = ["ContractCommands"]
 

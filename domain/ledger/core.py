@@ -18,18 +18,18 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Recording
 
-from domain.common.errors import Conflict, InvalidInput, NotFound
-from domain.common.identifiers import account_aggregate_id, name_claim_id
-from domain.contracts.entrustments import Entrustment
-from domain.identity.accounts import Account
-from domain.identity.name_claims import NameClaim
-from domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
-from domain.ledger.group_commit import GroupCommitter
-from domain.ledger.ports import ReadPort
-from domain.policy.document import parse_policy_document
-from domain.sts.assume_role import RoleFacts
-from domain.sts.roles import Role
-from domain.sts.session_tokens import SessionTokenSigner
+from mandate.domain.common.errors import Conflict, InvalidInput, NotFound
+from mandate.domain.common.identifiers import account_aggregate_id, name_claim_id
+from mandate.domain.contracts.entrustments import Entrustment
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
+from mandate.domain.ledger.group_commit import GroupCommitter
+from mandate.domain.ledger.ports import ReadPort
+from mandate.domain.policy.document import parse_policy_document
+from mandate.domain.sts.assume_role import RoleFacts
+from mandate.domain.sts.roles import Role
+from mandate.domain.sts.session_tokens import SessionTokenSigner
 
 __all__ = ["APPLICATION_NAME", "LedgerCore"]
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from eventsourcing.domain import Aggregate
 
-from domain.common.errors import FieldError, InvalidInput
-from domain.common.identifiers import new_account_id
-from domain.common.validation import check_entity_name, check_optional_text
-from domain.identity.accounts import Account
-from domain.identity.principals import AccessKeyStatus, Group, User
-from domain.ledger.commands import command
-from domain.ledger.core import LedgerCore
-from domain.ledger.results import IssuedKey, OpenedAccount
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.common.identifiers import new_account_id
+from mandate.domain.common.validation import check_entity_name, check_optional_text
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.principals import AccessKeyStatus, Group, User
+from mandate.domain.ledger.commands import command
+from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.ledger.results import IssuedKey, OpenedAccount
 
 __all__ = ["IdentityCommands"]
 

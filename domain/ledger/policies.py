@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from domain.common.errors import FieldError, InvalidInput, NotFound
-from domain.common.validation import check_entity_name, check_optional_text
-from domain.identity.principals import Group, User
-from domain.ledger.commands import command
-from domain.ledger.core import LedgerCore
-from domain.permissions.attachments import Attachment, PolicyType
-from domain.permissions.managed_policies import ManagedPolicy
-from domain.policy.system_policies import SYSTEM_POLICIES
-from domain.sts.roles import Role
+from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
+from mandate.domain.common.validation import check_entity_name, check_optional_text
+from mandate.domain.identity.principals import Group, User
+from mandate.domain.ledger.commands import command
+from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.permissions.attachments import Attachment, PolicyType
+from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.policy.system_policies import SYSTEM_POLICIES
+from mandate.domain.sts.roles import Role
 
 __all__ = ["PolicyCommands"]
 

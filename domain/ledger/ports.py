@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 if TYPE_CHECKING:
-    from domain.sts.assume_role import RoleFacts
+    from mandate.domain.sts.assume_role import RoleFacts
 
 __all__ = ["PrincipalRef", "ReadPort"]
 

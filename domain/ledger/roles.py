@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.common.errors import FieldError, InvalidInput
-from domain.common.instants import check_instant
-from domain.common.validation import check_entity_name, check_optional_text
-from domain.ledger.commands import command
-from domain.ledger.core import LedgerCore
-from domain.sts.assume_role import check_trust_policy
-from domain.sts.roles import DEFAULT_MAX_SESSION_DURATION, Role, check_max_session_duration
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.common.instants import check_instant
+from mandate.domain.common.validation import check_entity_name, check_optional_text
+from mandate.domain.ledger.commands import command
+from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.sts.assume_role import check_trust_policy
+from mandate.domain.sts.roles import DEFAULT_MAX_SESSION_DURATION, Role, check_max_session_duration
 
 __all__ = ["RoleCommands"]
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from domain.common.arns import assumed_role_arn
-from domain.common.errors import FieldError, InvalidInput, NotFound
-from domain.ledger.commands import command
-from domain.ledger.core import LedgerCore
-from domain.ledger.results import IssuedSession
-from domain.sts.assume_role import AssumingCaller, check_parameters, plan_session
-from domain.sts.sessions import Session, session_aggregate_id
+from mandate.domain.common.arns import assumed_role_arn
+from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
+from mandate.domain.ledger.commands import command
+from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.ledger.results import IssuedSession
+from mandate.domain.sts.assume_role import AssumingCaller, check_parameters, plan_session
+from mandate.domain.sts.sessions import Session, session_aggregate_id
 
 __all__ = ["StsCommands"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
-from domain.common.errors import Conflict, LimitExceeded, NotFound
+from mandate.domain.common.errors import Conflict, LimitExceeded, NotFound
 
 __all__ = [
     "MAX_CUSTOM_ATTACHMENTS",

@@ -11,8 +11,8 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import event
 
-from domain.common.audit import LedgerAggregate
-from domain.common.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
+from mandate.domain.common.audit import LedgerAggregate
+from mandate.domain.common.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
 
 __all__ = ["MAX_POLICY_VERSIONS", "ManagedPolicy", "PolicyVersion"]
 

@@ -17,10 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from domain.permissions.attachments import Attachment, PolicyType
-from domain.policy.document import PolicyDocument, parse_policy_document
-from domain.policy.evaluation import CompiledPolicy, Layer, PolicySet, PolicySource, compile_policy
-from domain.policy.system_policies import SYSTEM_POLICIES
+from mandate.domain.permissions.attachments import Attachment, PolicyType
+from mandate.domain.policy.document import PolicyDocument, parse_policy_document
+from mandate.domain.policy.evaluation import (
+    CompiledPolicy,
+    Layer,
+    PolicySet,
+    PolicySource,
+    compile_policy,
+)
+from mandate.domain.policy.system_policies import SYSTEM_POLICIES
 
 __all__ = ["CustomVersion", "GroupAttachments", "PolicyCompiler"]
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
-from domain.common.errors import FieldError, InvalidInput
-from domain.policy.condition_values import (
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.policy.condition_values import (
     Unreadable,
     as_bool,
     as_date,
@@ -39,7 +39,7 @@ from domain.policy.condition_values import (
     policy_number,
     policy_text,
 )
-from domain.policy.patterns import PatternSet
+from mandate.domain.policy.patterns import PatternSet
 
 __all__ = [
     "CONDITION_OPERATORS",

@@ -14,8 +14,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import NamedTuple
 
-from domain.common.arns import account_of_resource
-from domain.policy.evaluation import (
+from mandate.domain.common.arns import account_of_resource
+from mandate.domain.policy.evaluation import (
     ROOT_ALLOW,
     Decision,
     DecisionKind,

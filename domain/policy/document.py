@@ -35,9 +35,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from domain.common.errors import FieldError, InvalidInput
-from domain.policy.conditions import ConditionSet, compile_conditions
-from domain.policy.document_errors import field_errors, join_path
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.policy.conditions import ConditionSet, compile_conditions
+from mandate.domain.policy.document_errors import field_errors, join_path
 
 __all__ = [
     "MAX_POLICY_DOCUMENT_CHARS",

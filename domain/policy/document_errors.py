@@ -15,7 +15,7 @@ from typing import Final
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from domain.common.errors import FieldError
+from mandate.domain.common.errors import FieldError
 
 __all__ = ["field_errors", "join_path"]
 

@@ -26,9 +26,9 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-from domain.policy.conditions import ConditionSet, ContextValue
-from domain.policy.document import DocumentKind, Effect, PolicyDocument, Principal
-from domain.policy.patterns import Matcher, PatternSet, has_wildcard
+from mandate.domain.policy.conditions import ConditionSet, ContextValue
+from mandate.domain.policy.document import DocumentKind, Effect, PolicyDocument, Principal
+from mandate.domain.policy.patterns import Matcher, PatternSet, has_wildcard
 
 __all__ = [
     "ROOT_ALLOW",

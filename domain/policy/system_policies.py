@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from domain.policy.document import PolicyDocument, parse_policy_document
+from mandate.domain.policy.document import PolicyDocument, parse_policy_document
 
 __all__ = ["SYSTEM_POLICIES", "SYSTEM_POLICY_TYPE", "SYSTEM_POLICY_VERSION", "SystemPolicy"]
 

@@ -22,12 +22,12 @@ from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
 
-from domain.common.arns import account_of_resource, role_arn
-from domain.policy.decisions import Answer, Path, Subject, SubjectKind, decide
-from domain.policy.document import PolicyDocument
-from domain.policy.evaluation import ContextValue, PolicySet, Request
-from domain.sts.assume_role import AssumingCaller, trust_admits
-from domain.sts.session_lineage import DelegationState, EntrustmentState
+from mandate.domain.common.arns import account_of_resource, role_arn
+from mandate.domain.policy.decisions import Answer, Path, Subject, SubjectKind, decide
+from mandate.domain.policy.document import PolicyDocument
+from mandate.domain.policy.evaluation import ContextValue, PolicySet, Request
+from mandate.domain.sts.assume_role import AssumingCaller, trust_admits
+from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState
 
 __all__ = [
     "AssumableRole",

@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from domain.common.arns import parse_principal_arn, role_arn, root_arn
-from domain.common.errors import FieldError, InvalidInput, NotFound, NotPermitted
-from domain.policy.decisions import Subject, SubjectKind, decide
-from domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
-from domain.policy.evaluation import Effect, Request, condition_may_hold
-from domain.policy.patterns import PatternSet, has_wildcard
+from mandate.domain.common.arns import parse_principal_arn, role_arn, root_arn
+from mandate.domain.common.errors import FieldError, InvalidInput, NotFound, NotPermitted
+from mandate.domain.policy.decisions import Subject, SubjectKind, decide
+from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
+from mandate.domain.policy.evaluation import Effect, Request, condition_may_hold
+from mandate.domain.policy.patterns import PatternSet, has_wildcard
 
 __all__ = [
     "MAX_SESSION_POLICY_CHARS",

@@ -14,9 +14,9 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import event
 
-from domain.common.audit import LedgerAggregate
-from domain.common.errors import FieldError, InvalidInput, PreconditionFailed
-from domain.permissions.attachments import (
+from mandate.domain.common.audit import LedgerAggregate
+from mandate.domain.common.errors import FieldError, InvalidInput, PreconditionFailed
+from mandate.domain.permissions.attachments import (
     Attachment,
     PolicyHolder,
 )

@@ -18,13 +18,13 @@ from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from domain.common.arns import assumed_role_arn, delegation_arn, entrustment_arn, role_arn
-from domain.common.ledger_time import format_instant
-from domain.contracts.entrustments import EntrustmentStatus, entrustment_status
-from domain.permissions.attachments import Attachment
-from domain.policy.decisions import Path, Subject, SubjectKind
-from domain.policy.document import parse_policy_document
-from domain.policy.evaluation import Layer, PolicySet, PolicySource, compile_policy
+from mandate.domain.common.arns import assumed_role_arn, delegation_arn, entrustment_arn, role_arn
+from mandate.domain.common.ledger_time import format_instant
+from mandate.domain.contracts.entrustments import EntrustmentStatus, entrustment_status
+from mandate.domain.permissions.attachments import Attachment
+from mandate.domain.policy.decisions import Path, Subject, SubjectKind
+from mandate.domain.policy.document import parse_policy_document
+from mandate.domain.policy.evaluation import Layer, PolicySet, PolicySource, compile_policy
 
 __all__ = [
     "DelegationState",

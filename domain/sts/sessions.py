@@ -16,7 +16,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
-from domain.common.audit import LedgerAggregate
+from mandate.domain.common.audit import LedgerAggregate
 
 __all__ = ["Session", "session_aggregate_id"]
 

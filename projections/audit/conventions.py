@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Final
 
-from projections.dispatch import UnknownEvent
+from mandate.projections.dispatch import UnknownEvent
 
 __all__ = [
     "AuditRecordError",

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from domain.common.arns import delegation_arn
-from projections.audit.conventions import optional_rfc3339, parse_rfc3339
+from mandate.domain.common.arns import delegation_arn
+from mandate.projections.audit.conventions import optional_rfc3339, parse_rfc3339
 
 __all__ = ["Dependent", "EntrustmentState"]
 

@@ -24,8 +24,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from projections.audit.chain import SignedCheckpoint
-from projections.audit.verify import Verification, verify_chain
+from mandate.projections.audit.chain import SignedCheckpoint
+from mandate.projections.audit.verify import Verification, verify_chain
 
 __all__ = ["CSV_COLUMNS", "csv_lines", "neutralised", "verify_bundle", "write_bundle"]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from domain.common.arns import (
+from mandate.domain.common.arns import (
     assumed_role_arn,
     delegation_arn,
     group_arn,
@@ -31,15 +31,15 @@ from domain.common.arns import (
     root_arn,
     user_arn,
 )
-from domain.contracts.entrustments import Delegation, Entrustment
-from domain.identity.accounts import Account
-from domain.identity.name_claims import NameClaim
-from domain.identity.principals import Group, User
-from domain.permissions.managed_policies import ManagedPolicy
-from domain.sts.roles import Role
-from domain.sts.sessions import Session
-from projections.audit.conventions import UnnamedEntity
-from projections.audit.entrustment_state import Dependent, EntrustmentState
+from mandate.domain.contracts.entrustments import Delegation, Entrustment
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.principals import Group, User
+from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.sts.roles import Role
+from mandate.domain.sts.sessions import Session
+from mandate.projections.audit.conventions import UnnamedEntity
+from mandate.projections.audit.entrustment_state import Dependent, EntrustmentState
 
 __all__ = ["CLAIMABLE", "AuditNaming", "NamedEntity"]
 

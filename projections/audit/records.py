@@ -90,16 +90,16 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from projections.audit import rules_contracts, rules_identity, rules_sts
-from projections.audit.conventions import (
+from mandate.projections.audit import rules_contracts, rules_identity, rules_sts
+from mandate.projections.audit.conventions import (
     AuditRecordError,
     UnknownAuditEvent,
     event_type_of,
     format_ledger_time,
 )
-from projections.audit.naming import AuditNaming
-from projections.audit.rules import RULES
-from projections.dispatch import UnknownEvent
+from mandate.projections.audit.naming import AuditNaming
+from mandate.projections.audit.rules import RULES
+from mandate.projections.dispatch import UnknownEvent
 
 __all__ = ["RULES", "AuditRecord", "audit_record"]
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from projections.audit.naming import AuditNaming
-from projections.dispatch import EventHandlers
+from mandate.projections.audit.naming import AuditNaming
+from mandate.projections.dispatch import EventHandlers
 
 __all__ = ["RULES", "Described", "attachment", "deleted"]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.common.arns import delegation_arn, entrustment_arn, role_arn
-from domain.contracts.entrustments import Delegation, Entrustment
-from projections.audit.conventions import AuditRecordError, optional_rfc3339
-from projections.audit.entrustment_state import EntrustmentState
-from projections.audit.naming import AuditNaming
-from projections.audit.rules import RULES, Described
+from mandate.domain.common.arns import delegation_arn, entrustment_arn, role_arn
+from mandate.domain.contracts.entrustments import Delegation, Entrustment
+from mandate.projections.audit.conventions import AuditRecordError, optional_rfc3339
+from mandate.projections.audit.entrustment_state import EntrustmentState
+from mandate.projections.audit.naming import AuditNaming
+from mandate.projections.audit.rules import RULES, Described
 
 __all__: list[str] = []  # the rules register themselves on RULES
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from domain.common.arns import root_arn
-from domain.identity.accounts import Account
-from domain.identity.name_claims import NameClaim
-from domain.identity.principals import Group, User
-from domain.permissions.managed_policies import ManagedPolicy
-from projections.audit.conventions import UnknownAuditEvent, key_arn
-from projections.audit.naming import CLAIMABLE, AuditNaming, NamedEntity
-from projections.audit.rules import RULES, Described, attachment, deleted
+from mandate.domain.common.arns import root_arn
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.principals import Group, User
+from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.projections.audit.conventions import UnknownAuditEvent, key_arn
+from mandate.projections.audit.naming import CLAIMABLE, AuditNaming, NamedEntity
+from mandate.projections.audit.rules import RULES, Described, attachment, deleted
 
 __all__: list[str] = []  # the rules register themselves on RULES
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from domain.common.arns import role_arn
-from domain.sts.roles import Role
-from domain.sts.sessions import Session
-from projections.audit.conventions import rfc3339
-from projections.audit.naming import AuditNaming, NamedEntity
-from projections.audit.rules import RULES, Described, attachment, deleted
+from mandate.domain.common.arns import role_arn
+from mandate.domain.sts.roles import Role
+from mandate.domain.sts.sessions import Session
+from mandate.projections.audit.conventions import rfc3339
+from mandate.projections.audit.naming import AuditNaming, NamedEntity
+from mandate.projections.audit.rules import RULES, Described, attachment, deleted
 
 __all__: list[str] = []  # the rules register themselves on RULES
 

@@ -29,19 +29,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from domain.common.ledger_time import from_micros, to_micros
-from projections.audit.chain import (
+from mandate.domain.common.ledger_time import from_micros, to_micros
+from mandate.projections.audit.chain import (
     GENESIS,
     CheckpointSigner,
     SignedCheckpoint,
     canonical_text,
     chain_hash_of_canonical,
 )
-from projections.audit.conventions import AuditRecordError
-from projections.audit.naming import AuditNaming
-from projections.audit.records import audit_record
-from projections.store.read_model_store import ReadModelStore
-from projections.store.sql_projection import EventNotApplicable, SqlProjection
+from mandate.projections.audit.conventions import AuditRecordError
+from mandate.projections.audit.naming import AuditNaming
+from mandate.projections.audit.records import audit_record
+from mandate.projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.sql_projection import EventNotApplicable, SqlProjection
 
 __all__ = [
     "GLOBAL_SCOPE",

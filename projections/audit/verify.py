@@ -24,24 +24,24 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from domain.common.ledger_time import ledger_time_after
-from projections.audit.chain import (
+from mandate.domain.common.ledger_time import ledger_time_after
+from mandate.projections.audit.chain import (
     GENESIS,
     SignedCheckpoint,
     canonical_json,
     chain_hash,
     chain_hash_of_canonical,
 )
-from projections.audit.naming import AuditNaming
-from projections.audit.records import audit_record
-from projections.audit.trail import (
+from mandate.projections.audit.naming import AuditNaming
+from mandate.projections.audit.records import audit_record
+from mandate.projections.audit.trail import (
     GLOBAL_SCOPE,
     AuditQuery,
     checkpoints,
     iter_records,
 )
-from projections.store.read_model_store import ReadModelStore
-from projections.store.read_replica import LogSource
+from mandate.projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.read_replica import LogSource
 
 __all__ = ["Verification", "derive_records", "verify_chain", "verify_trail"]
 

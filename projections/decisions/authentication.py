@@ -11,14 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from domain.common.arns import parse_principal_arn, root_arn, user_arn
-from domain.policy.decisions import Answer, Subject, SubjectKind
-from domain.policy.evaluation import Request
-from domain.sts.assume_role import AssumingCaller, ParentSession
-from domain.sts.session_lineage import SessionInvalid, SessionRecord
-from domain.sts.session_tokens import InvalidSessionToken
-from projections.decisions.credentials import KEY_REFUSED, AuthenticationFailed, Credential
-from projections.decisions.read_port import LedgerReadPort
+from mandate.domain.common.arns import parse_principal_arn, root_arn, user_arn
+from mandate.domain.policy.decisions import Answer, Subject, SubjectKind
+from mandate.domain.policy.evaluation import Request
+from mandate.domain.sts.assume_role import AssumingCaller, ParentSession
+from mandate.domain.sts.session_lineage import SessionInvalid, SessionRecord
+from mandate.domain.sts.session_tokens import InvalidSessionToken
+from mandate.projections.decisions.credentials import KEY_REFUSED, AuthenticationFailed, Credential
+from mandate.projections.decisions.read_port import LedgerReadPort
 
 __all__ = ["Authentication"]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-from domain.policy.decisions import Subject, SubjectKind
-from domain.sts.session_lineage import SessionRecord
+from mandate.domain.policy.decisions import Subject, SubjectKind
+from mandate.domain.sts.session_lineage import SessionRecord
 
 __all__ = ["KEY_REFUSED", "AuthenticationFailed", "Credential"]
 

@@ -8,14 +8,14 @@ only guard names on the write side: the index declares them ignored.
 
 from __future__ import annotations
 
-from domain.identity.accounts import Account
-from domain.identity.name_claims import NameClaim
-from domain.identity.principals import Group, User
-from domain.permissions.attachments import Attachment, PolicyType
-from domain.permissions.managed_policies import ManagedPolicy
-from domain.sts.roles import Role
-from projections.decisions.state import IndexState, on
-from projections.decisions.views import (
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.principals import Group, User
+from mandate.domain.permissions.attachments import Attachment, PolicyType
+from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.sts.roles import Role
+from mandate.projections.decisions.state import IndexState, on
+from mandate.projections.decisions.views import (
     AccessKeyView,
     AccountView,
     GroupView,

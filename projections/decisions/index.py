@@ -22,15 +22,15 @@ from datetime import timedelta
 
 from eventsourcing.domain import DomainEvent
 
-from domain.common.ledger_time import ledger_time_after
-from domain.identity.accounts import Account
-from domain.identity.principals import Group, User
-from domain.permissions.managed_policies import ManagedPolicy
-from domain.sts.sessions import Session
-from projections.decisions import identity_events, sts_events
-from projections.decisions.authentication import Authentication
-from projections.decisions.state import HANDLERS
-from projections.dispatch import UnknownEvent
+from mandate.domain.common.ledger_time import ledger_time_after
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.principals import Group, User
+from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.sts.sessions import Session
+from mandate.projections.decisions import identity_events, sts_events
+from mandate.projections.decisions.authentication import Authentication
+from mandate.projections.decisions.state import HANDLERS
+from mandate.projections.dispatch import UnknownEvent
 
 __all__ = ["DecisionIndex"]
 

@@ -12,11 +12,11 @@ from collections.abc import Hashable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from domain.common.arns import delegation_arn
-from domain.common.ledger_time import format_instant
-from domain.policy.decisions import Subject
-from domain.policy.evaluation import Layer, PolicySet
-from domain.sts.session_lineage import (
+from mandate.domain.common.arns import delegation_arn
+from mandate.domain.common.ledger_time import format_instant
+from mandate.domain.policy.decisions import Subject
+from mandate.domain.policy.evaluation import Layer, PolicySet
+from mandate.domain.sts.session_lineage import (
     DelegationState,
     EntrustmentState,
     RoleState,
@@ -26,8 +26,8 @@ from domain.sts.session_lineage import (
     resolve_session,
     session_policy_layer,
 )
-from projections.decisions.memo import DecisionMemo
-from projections.decisions.views import DelegationView, EntrustmentView
+from mandate.projections.decisions.memo import DecisionMemo
+from mandate.projections.decisions.views import DelegationView, EntrustmentView
 
 __all__ = ["SessionLineage"]
 

@@ -12,13 +12,13 @@ import sys
 from collections.abc import Callable, Hashable
 from uuid import UUID
 
-from domain.common.arns import group_arn
-from domain.permissions.policy_sets import CustomVersion, GroupAttachments
-from domain.policy.decisions import Answer, Subject, decide
-from domain.policy.evaluation import PolicySet, Request
-from domain.sts.session_lineage import scope_layer
-from projections.decisions.queries import NamedQueries
-from projections.decisions.views import RoleView
+from mandate.domain.common.arns import group_arn
+from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachments
+from mandate.domain.policy.decisions import Answer, Subject, decide
+from mandate.domain.policy.evaluation import PolicySet, Request
+from mandate.domain.sts.session_lineage import scope_layer
+from mandate.projections.decisions.queries import NamedQueries
+from mandate.projections.decisions.views import RoleView
 
 __all__ = ["MEMO_MAX_KEY_CHARS", "DecisionMemo"]
 

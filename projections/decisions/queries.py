@@ -6,8 +6,8 @@ replace views' containers, never mutate them in place while serving).
 
 from __future__ import annotations
 
-from projections.decisions.state import IndexState
-from projections.decisions.views import (
+from mandate.projections.decisions.state import IndexState
+from mandate.projections.decisions.views import (
     DelegationView,
     EntrustmentView,
     GroupView,

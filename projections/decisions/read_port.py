@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from domain.common.arns import entrustment_arn
-from domain.sts.assume_role import EntrustmentTerms, RoleFacts
-from projections.decisions.through_roles import ThroughRoles
+from mandate.domain.common.arns import entrustment_arn
+from mandate.domain.sts.assume_role import EntrustmentTerms, RoleFacts
+from mandate.projections.decisions.through_roles import ThroughRoles
 
 __all__ = ["LedgerReadPort"]
 

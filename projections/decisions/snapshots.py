@@ -40,11 +40,11 @@ from typing import Any, Final, NoReturn
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
-import domain
-import projections
-from domain.identity.secrets import SecretHasher
-from domain.sts.session_tokens import SessionTokenSigner
-from projections.decisions.index import DecisionIndex
+import mandate.domain as domain
+import mandate.projections as projections
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.domain.sts.session_tokens import SessionTokenSigner
+from mandate.projections.decisions.index import DecisionIndex
 
 __all__ = [
     "SNAPSHOT_TABLE",

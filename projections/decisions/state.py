@@ -18,14 +18,14 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
 
-from domain.identity.secrets import SecretHasher, new_token
-from domain.permissions.policy_sets import PolicyCompiler
-from domain.policy.decisions import Answer
-from domain.policy.evaluation import PolicySet
-from domain.sts.session_tokens import SessionTokenSigner
-from domain.sts.sessions import session_aggregate_id
-from projections.decisions.credentials import Credential
-from projections.decisions.views import (
+from mandate.domain.identity.secrets import SecretHasher, new_token
+from mandate.domain.permissions.policy_sets import PolicyCompiler
+from mandate.domain.policy.decisions import Answer
+from mandate.domain.policy.evaluation import PolicySet
+from mandate.domain.sts.session_tokens import SessionTokenSigner
+from mandate.domain.sts.sessions import session_aggregate_id
+from mandate.projections.decisions.credentials import Credential
+from mandate.projections.decisions.views import (
     AccessKeyView,
     AccountView,
     DelegationView,
@@ -36,7 +36,7 @@ from projections.decisions.views import (
     SessionView,
     UserView,
 )
-from projections.dispatch import EventHandlers
+from mandate.projections.dispatch import EventHandlers
 
 __all__ = ["DEFAULT_MEMO_BYTES", "HANDLERS", "IndexState", "on"]
 

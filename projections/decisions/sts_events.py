@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import heapq
 
-from domain.common.arns import entrustment_arn
-from domain.contracts.entrustments import Delegation, Entrustment
-from domain.policy.document import DocumentKind, parse_policy_document
-from domain.sts.roles import Role
-from domain.sts.session_lineage import SessionRecord, contract_revoked
-from domain.sts.sessions import Session
-from projections.decisions.identity_events import attached, detached
-from projections.decisions.state import IndexState, on
-from projections.decisions.views import DelegationView, EntrustmentView, RoleView, SessionView
+from mandate.domain.common.arns import entrustment_arn
+from mandate.domain.contracts.entrustments import Delegation, Entrustment
+from mandate.domain.policy.document import DocumentKind, parse_policy_document
+from mandate.domain.sts.roles import Role
+from mandate.domain.sts.session_lineage import SessionRecord, contract_revoked
+from mandate.domain.sts.sessions import Session
+from mandate.projections.decisions.identity_events import attached, detached
+from mandate.projections.decisions.state import IndexState, on
+from mandate.projections.decisions.views import (
+    DelegationView,
+    EntrustmentView,
+    RoleView,
+    SessionView,
+)
 
 __all__ = ["MANAGED_ROLE_MAX_SESSION_DURATION"]
 

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from uuid import UUID
 
-from domain.policy.decisions import Answer, Subject, SubjectKind
-from domain.policy.evaluation import Layer, PolicySet, Request
-from domain.sts.assumable_roles import AssumableRole, answer_through_roles
-from domain.sts.session_lineage import DelegationState, EntrustmentState
-from projections.decisions.lineage import SessionLineage
-from projections.decisions.views import RoleView
+from mandate.domain.policy.decisions import Answer, Subject, SubjectKind
+from mandate.domain.policy.evaluation import Layer, PolicySet, Request
+from mandate.domain.sts.assumable_roles import AssumableRole, answer_through_roles
+from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState
+from mandate.projections.decisions.lineage import SessionLineage
+from mandate.projections.decisions.views import RoleView
 
 __all__ = ["ThroughRoles"]
 

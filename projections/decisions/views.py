@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from domain.permissions.attachments import Attachment
-from domain.policy.document import PolicyDocument
-from domain.sts.session_lineage import DelegationState, EntrustmentState, SessionRecord
+from mandate.domain.permissions.attachments import Attachment
+from mandate.domain.policy.document import PolicyDocument
+from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState, SessionRecord
 
 __all__ = [
     "AccessKeyView",

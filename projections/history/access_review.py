@@ -60,11 +60,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.common.ledger_time import ledger_time_after
-from domain.identity.secrets import SecretHasher
-from projections.history.review_decisions import USER_SCOPED, ReplayIndex, Reviewer
-from projections.history.review_timeline import ReviewInterval, Timeline, time_bounds
-from projections.store.read_replica import LogSource
+from mandate.domain.common.ledger_time import ledger_time_after
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.projections.history.review_decisions import USER_SCOPED, ReplayIndex, Reviewer
+from mandate.projections.history.review_timeline import ReviewInterval, Timeline, time_bounds
+from mandate.projections.store.read_replica import LogSource
 
 __all__ = [
     "AccessReview",

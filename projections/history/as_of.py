@@ -19,16 +19,16 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.common.arns import group_arn, parse_principal_arn, root_arn, user_arn
-from domain.common.ledger_time import to_micros
-from domain.permissions.attachments import Attachment
-from domain.permissions.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
-from domain.policy.decisions import Answer, Subject, SubjectKind, decide
-from domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
-from domain.policy.evaluation import ContextValue, PolicySet, Request
-from domain.sts.assumable_roles import answer_through_roles, moment_of, paths_into
-from domain.sts.assume_role import AssumingCaller
-from domain.sts.session_lineage import (
+from mandate.domain.common.arns import group_arn, parse_principal_arn, root_arn, user_arn
+from mandate.domain.common.ledger_time import to_micros
+from mandate.domain.permissions.attachments import Attachment
+from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
+from mandate.domain.policy.decisions import Answer, Subject, SubjectKind, decide
+from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
+from mandate.domain.policy.evaluation import ContextValue, PolicySet, Request
+from mandate.domain.sts.assumable_roles import answer_through_roles, moment_of, paths_into
+from mandate.domain.sts.assume_role import AssumingCaller
+from mandate.domain.sts.session_lineage import (
     DelegationState,
     EntrustmentState,
     RoleState,
@@ -39,15 +39,15 @@ from domain.sts.session_lineage import (
     scope_layer,
     session_policy_layer,
 )
-from projections.history.as_of_facts import (
+from mandate.projections.history.as_of_facts import (
     AsOfFacts,
     attachment_of,
     named_at_of,
     session_record_of,
 )
-from projections.history.as_of_lineage import LineageAt
-from projections.history.as_of_permissions import Provenance, effective_permissions
-from projections.store.read_model_store import ReadModelStore
+from mandate.projections.history.as_of_lineage import LineageAt
+from mandate.projections.history.as_of_permissions import Provenance, effective_permissions
+from mandate.projections.store.read_model_store import ReadModelStore
 
 __all__ = ["AsOfReader", "PrincipalAt", "Provenance", "RoleReach"]
 

@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from domain.common.arns import entrustment_arn
-from domain.common.ledger_time import from_micros
-from domain.permissions.attachments import Attachment, PolicyType
-from domain.sts.session_lineage import EntrustmentState, SessionRecord, contract_revoked
-from projections.store.read_model_store import ReadModelStore
-from projections.store.statements import Fragment
+from mandate.domain.common.arns import entrustment_arn
+from mandate.domain.common.ledger_time import from_micros
+from mandate.domain.permissions.attachments import Attachment, PolicyType
+from mandate.domain.sts.session_lineage import EntrustmentState, SessionRecord, contract_revoked
+from mandate.projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.statements import Fragment
 
 __all__ = [
     "ALL_ROLES_AT",

@@ -17,17 +17,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from domain.common.arns import delegation_arn
-from domain.common.ledger_time import format_instant, from_micros
-from domain.policy.evaluation import PolicySet
-from domain.sts.assumable_roles import AssumableRole
-from domain.sts.session_lineage import (
+from mandate.domain.common.arns import delegation_arn
+from mandate.domain.common.ledger_time import format_instant, from_micros
+from mandate.domain.policy.evaluation import PolicySet
+from mandate.domain.sts.assumable_roles import AssumableRole
+from mandate.domain.sts.session_lineage import (
     DelegationState,
     EntrustmentState,
     RoleState,
     SessionRecord,
 )
-from projections.history.as_of_facts import (
+from mandate.projections.history.as_of_facts import (
     attachment_of,
     entrustment_of,
     instant_of,
@@ -36,7 +36,7 @@ from projections.history.as_of_facts import (
 )
 
 if TYPE_CHECKING:
-    from projections.history.as_of import AsOfReader
+    from mandate.projections.history.as_of import AsOfReader
 
 __all__ = ["LineageAt"]
 

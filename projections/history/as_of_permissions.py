@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from domain.policy.decisions import Path, Subject
+from mandate.domain.policy.decisions import Path, Subject
 
 __all__ = ["Provenance", "effective_permissions"]
 

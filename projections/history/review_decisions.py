@@ -13,15 +13,15 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
-from domain.common.arns import root_arn
-from domain.identity.secrets import SecretHasher
-from domain.policy.decisions import Subject, decide
-from domain.policy.document import PolicyDocument
-from domain.policy.evaluation import Request
-from domain.policy.patterns import PatternSet, has_wildcard
-from projections.decisions.index import DecisionIndex
-from projections.decisions.views import RoleView
-from projections.history.review_timeline import CURRENT_TIME, Allowed, Entry, PrincipalId
+from mandate.domain.common.arns import root_arn
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.domain.policy.decisions import Subject, decide
+from mandate.domain.policy.document import PolicyDocument
+from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.patterns import PatternSet, has_wildcard
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.decisions.views import RoleView
+from mandate.projections.history.review_timeline import CURRENT_TIME, Allowed, Entry, PrincipalId
 
 __all__ = ["USER_SCOPED", "ReplayIndex", "Reviewer"]
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from domain.identity.secrets import SecretHasher
-from projections.history.access_review import ReplayStart
-from projections.history.review_decisions import ReplayIndex
-from projections.history.review_timeline import time_bounds
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.projections.history.access_review import ReplayStart
+from mandate.projections.history.review_decisions import ReplayIndex
+from mandate.projections.history.review_timeline import time_bounds
 
 __all__ = ["ReviewSnapshots"]
 

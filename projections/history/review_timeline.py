@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from domain.policy.condition_values import as_date
+from mandate.domain.policy.condition_values import as_date
 
 __all__ = [
     "CURRENT_TIME",

@@ -31,19 +31,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from domain.common.identifiers import account_aggregate_id
-from domain.common.ledger_time import to_micros
-from domain.sts.assume_role import SESSION_DURATION_RANGE
-from domain.sts.sessions import session_aggregate_id
-from projections.history.temporal_schema import (
+from mandate.domain.common.identifiers import account_aggregate_id
+from mandate.domain.common.ledger_time import to_micros
+from mandate.domain.sts.assume_role import SESSION_DURATION_RANGE
+from mandate.domain.sts.sessions import session_aggregate_id
+from mandate.projections.history.temporal_schema import (
     CLOSE,
     CLOSE_MANY,
     DEFERRED_INDEXES,
     FACT_COLUMNS,
     PAYLOAD,
 )
-from projections.store.read_model_store import ReadModelStore
-from projections.store.sql_projection import CATCH_UP_BATCH
+from mandate.projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.sql_projection import CATCH_UP_BATCH
 
 __all__ = ["SESSION_RETENTION", "Fact", "FactBook"]
 

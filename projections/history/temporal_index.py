@@ -11,18 +11,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from domain.common.ledger_time import to_micros
-from domain.contracts.entrustments import Delegation, Entrustment
-from domain.identity.accounts import Account
-from domain.identity.name_claims import NameClaim
-from domain.identity.principals import Group, User
-from domain.permissions.managed_policies import ManagedPolicy
-from domain.sts.roles import Role
-from domain.sts.sessions import Session
-from projections.dispatch import EventHandlers
-from projections.history.temporal_facts import RETENTION_MICROS, SESSION_RETENTION, Fact, FactBook
-from projections.history.temporal_schema import FACTS_DDL
-from projections.store.sql_projection import SqlProjection
+from mandate.domain.common.ledger_time import to_micros
+from mandate.domain.contracts.entrustments import Delegation, Entrustment
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.principals import Group, User
+from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.sts.roles import Role
+from mandate.domain.sts.sessions import Session
+from mandate.projections.dispatch import EventHandlers
+from mandate.projections.history.temporal_facts import (
+    RETENTION_MICROS,
+    SESSION_RETENTION,
+    Fact,
+    FactBook,
+)
+from mandate.projections.history.temporal_schema import FACTS_DDL
+from mandate.projections.store.sql_projection import SqlProjection
 
 __all__ = ["FACTS_DDL", "HANDLERS", "SESSION_RETENTION", "Fact", "TemporalIndexProjection"]
 

@@ -39,8 +39,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from projections.store.bulk_decoding import BulkDecoder, fewer_collections
-from projections.store.sql_projection import Stall, event_type_of
+from mandate.projections.store.bulk_decoding import BulkDecoder, fewer_collections
+from mandate.projections.store.sql_projection import Stall, event_type_of
 
 __all__ = ["BULK_PAGE", "LogFollower", "Projection"]
 

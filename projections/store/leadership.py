@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import psycopg
 
-from projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.read_model_store import ReadModelStore
 
 __all__ = ["AdvisoryLease", "Lease", "copy_lease", "lease_key", "postgres_connect_kwargs"]
 

@@ -23,7 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from projections.store.leadership import postgres_connect_kwargs
+from mandate.projections.store.leadership import postgres_connect_kwargs
 
 __all__ = ["LogListener"]
 

@@ -23,9 +23,9 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification
 
-from domain.common.ledger_time import ledger_time_after
-from projections.store.bulk_decoding import BulkDecoder
-from projections.store.projection_stalls import (
+from mandate.domain.common.ledger_time import ledger_time_after
+from mandate.projections.store.bulk_decoding import BulkDecoder
+from mandate.projections.store.projection_stalls import (
     ROWS_REFUSED,
     STALL_KEY,
     EventNotApplicable,
@@ -37,7 +37,7 @@ from projections.store.projection_stalls import (
     record_stall,
     recorded_stall,
 )
-from projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.read_model_store import ReadModelStore
 
 __all__ = ["BatchApplier", "SqlProjection"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from eventsourcing.persistence import DataError
 
-from projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.read_model_store import ReadModelStore
 
 __all__ = [
     "ROWS_REFUSED",

@@ -37,8 +37,8 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteFactory, SQLiteTrackingR
 from eventsourcing.utils import Environment
 from psycopg.sql import Composed
 
-from projections.store.outages import bound_store
-from projections.store.statements import Dialect, Fragment, Query, created_table
+from mandate.projections.store.outages import bound_store
+from mandate.projections.store.statements import Dialect, Fragment, Query, created_table
 
 __all__ = [
     "REGISTRY_TABLE",

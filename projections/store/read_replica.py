@@ -23,8 +23,8 @@ from eventsourcing.persistence import ApplicationRecorder, InfrastructureFactory
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import Environment
 
-from projections.store.read_model_store import ProjectionRegistry, ReadModelStore
-from projections.store.sql_projection import SqlProjection, open_copy
+from mandate.projections.store.read_model_store import ProjectionRegistry, ReadModelStore
+from mandate.projections.store.sql_projection import SqlProjection, open_copy
 
 __all__ = ["READ_ONLY_OPTIONS", "LogSource", "ReplicaReads", "read_only"]
 

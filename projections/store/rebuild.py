@@ -19,9 +19,9 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
-from projections.store.leadership import Lease
-from projections.store.read_model_store import ProjectionRegistry, ReadModelStore
-from projections.store.sql_projection import (
+from mandate.projections.store.leadership import Lease
+from mandate.projections.store.read_model_store import ProjectionRegistry, ReadModelStore
+from mandate.projections.store.sql_projection import (
     EventNotApplicable,
     ProjectionWorker,
     SqlProjection,

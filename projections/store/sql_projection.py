@@ -44,15 +44,15 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
-from projections.store.leadership import Lease
-from projections.store.projection_batches import BatchApplier, SqlProjection
-from projections.store.projection_stalls import (
+from mandate.projections.store.leadership import Lease
+from mandate.projections.store.projection_batches import BatchApplier, SqlProjection
+from mandate.projections.store.projection_stalls import (
     STATE_DDL,
     EventNotApplicable,
     Stall,
     event_type_of,
 )
-from projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.read_model_store import ReadModelStore
 
 __all__ = [
     "CATCH_UP_BATCH",

@@ -25,6 +25,7 @@ import importlib.util
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -36,16 +37,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from api.routers.access_review import MAX_DECISIONS, MAX_INSTANTS
-from api.runtime import Runtime
-from api.settings import Settings
-from domain.common.audit import acting_as
-from domain.common.ledger_time import ledger_time_after
-from domain.identity.name_claims import NameClaim
-from domain.identity.principals import User
-from domain.sts.roles import Role
-from projections.history.access_review import ReviewTooLarge, logged_events, review_access
-from projections.history.review_snapshots import ReviewSnapshots
+from mandate.api.routers.access_review import MAX_DECISIONS, MAX_INSTANTS
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
+from mandate.domain.common.audit import acting_as
+from mandate.domain.common.ledger_time import ledger_time_after
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.principals import User
+from mandate.domain.sts.roles import Role
+from mandate.projections.history.access_review import ReviewTooLarge, logged_events, review_access
+from mandate.projections.history.review_snapshots import ReviewSnapshots
 from tests.bench.summary import record
 from tests.bench.temporal import ACTOR, History, _custom
 
@@ -159,7 +160,8 @@ def _before_module() -> ModuleType | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     for before, now in _MOVED_SINCE.items():
-        source = source.replace(f"from {before} import", f"from {now} import")
+        source = source.replace(f"from {before} import", f"from mandate.{now} import")
+    source = re.sub(r"^from (domain|projections)([. ])", r"from mandate.\1\2", source, flags=re.M)
     spec = importlib.util.spec_from_loader("access_review_before", loader=None)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)

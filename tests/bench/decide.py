@@ -33,13 +33,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from domain.common.audit import AuditContext, acting_as
-from domain.identity.secrets import SecretHasher
-from domain.ledger.application import IssuedKey, Ledger
-from domain.policy.decisions import decide
-from domain.policy.evaluation import Request
-from projections.decisions.index import DecisionIndex
-from projections.store.follower import LogFollower
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.domain.ledger.application import IssuedKey, Ledger
+from mandate.domain.policy.decisions import decide
+from mandate.domain.policy.evaluation import Request
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.store.follower import LogFollower
 from tests.bench.harness import (
     Api,
     LoadPlan,

@@ -68,7 +68,7 @@ from uuid import uuid4
 
 import psycopg
 
-from domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import Request
 from tests.bench.decide import ACTION, policy_documents, resource
 from tests.bench.harness import (
     Api,

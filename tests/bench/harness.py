@@ -56,15 +56,15 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from domain.common.audit import AuditContext, acting_as
-from domain.identity.secrets import SecretHasher
-from domain.ledger.application import IssuedKey, IssuedSession, Ledger
-from domain.policy.decisions import Answer
-from domain.policy.evaluation import Request
-from domain.sts.session_tokens import SessionTokenSigner
-from projections.decisions.credentials import Credential
-from projections.decisions.index import DecisionIndex
-from projections.store.follower import LogFollower
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.domain.ledger.application import IssuedKey, IssuedSession, Ledger
+from mandate.domain.policy.decisions import Answer
+from mandate.domain.policy.evaluation import Request
+from mandate.domain.sts.session_tokens import SessionTokenSigner
+from mandate.projections.decisions.credentials import Credential
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.store.follower import LogFollower
 from tests.bench.summary import record
 
 ADMIN_TOKEN = "bench-admin-token-" + "b" * 32
@@ -303,7 +303,7 @@ def mandate_servers(
         "MANDATE_STATE_DIR": str(workdir),
         **(env or {}),
     }
-    command = [sys.executable, "-m", "api.cli"]
+    command = [sys.executable, "-m", "mandate.api.cli"]
     if migrate:
         subprocess.run(  # noqa: S603 (our own interpreter and module)
             [*command, "migrate"], env=environment, check=True, capture_output=True

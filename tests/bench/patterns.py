@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from domain.policy.patterns import PatternSet
+from mandate.domain.policy.patterns import PatternSet
 from tests.bench.summary import record
 
 ACCOUNT = "1234567890123456"

@@ -42,17 +42,17 @@ from unittest import mock
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from api.runtime import Runtime
-from api.settings import Settings
-from projections.audit.chain import CheckpointSigner
-from projections.audit.trail import AuditTrailProjection
-from projections.decisions.index import DecisionIndex
-from projections.decisions.snapshots import dump_index
-from projections.history.temporal_index import TemporalIndexProjection
-from projections.store.bulk_decoding import BulkDecoder
-from projections.store.follower import LogFollower
-from projections.store.rebuild import open_copy
-from projections.store.sql_projection import ProjectionWorker, SqlProjection
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
+from mandate.projections.audit.chain import CheckpointSigner
+from mandate.projections.audit.trail import AuditTrailProjection
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.decisions.snapshots import dump_index
+from mandate.projections.history.temporal_index import TemporalIndexProjection
+from mandate.projections.store.bulk_decoding import BulkDecoder
+from mandate.projections.store.follower import LogFollower
+from mandate.projections.store.rebuild import open_copy
+from mandate.projections.store.sql_projection import ProjectionWorker, SqlProjection
 from tests.bench.access_review import ReviewHistory
 from tests.bench.summary import record
 from tests.bench.temporal import DEFAULT_POSTGRES, fresh_schema

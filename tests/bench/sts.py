@@ -65,7 +65,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import Request
 from tests.bench.decide import (
     ACTION,
     POLICY_NAMES,

@@ -98,30 +98,30 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eventsourcing.domain import Aggregate
 from psycopg import sql
 
-from api.runtime import Runtime
-from api.settings import Settings
-from domain.common.arns import user_arn
-from domain.common.audit import AuditContext, acting_as
-from domain.common.ledger_time import from_micros
-from domain.identity.name_claims import NameClaim
-from domain.identity.principals import AccessKeyStatus, Group, User
-from domain.identity.secrets import new_access_key_id, new_access_key_secret
-from domain.permissions.attachments import (
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
+from mandate.domain.common.arns import user_arn
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.common.ledger_time import from_micros
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.principals import AccessKeyStatus, Group, User
+from mandate.domain.identity.secrets import new_access_key_id, new_access_key_secret
+from mandate.domain.permissions.attachments import (
     MAX_CUSTOM_ATTACHMENTS,
     Attachment,
     PolicyType,
 )
-from domain.permissions.managed_policies import MAX_POLICY_VERSIONS, ManagedPolicy
-from domain.policy.document import parse_policy_document
-from domain.policy.evaluation import Request
-from domain.policy.system_policies import SYSTEM_POLICIES
-from projections.audit.chain import CheckpointSigner
-from projections.audit.trail import AuditTrailProjection
-from projections.audit.verify import verify_trail
-from projections.history.temporal_index import TemporalIndexProjection
-from projections.store.read_model_store import Dialect
-from projections.store.rebuild import open_copy
-from projections.store.sql_projection import ProjectionWorker
+from mandate.domain.permissions.managed_policies import MAX_POLICY_VERSIONS, ManagedPolicy
+from mandate.domain.policy.document import parse_policy_document
+from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.system_policies import SYSTEM_POLICIES
+from mandate.projections.audit.chain import CheckpointSigner
+from mandate.projections.audit.trail import AuditTrailProjection
+from mandate.projections.audit.verify import verify_trail
+from mandate.projections.history.temporal_index import TemporalIndexProjection
+from mandate.projections.store.read_model_store import Dialect
+from mandate.projections.store.rebuild import open_copy
+from mandate.projections.store.sql_projection import ProjectionWorker
 from tests.bench.summary import record
 
 ACTOR = AuditContext(actor="mandate:admin", request_id="bench-temporal")

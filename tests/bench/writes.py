@@ -443,7 +443,7 @@ def snapshot_index(workdir: Path, database_url: str) -> None:
     the tail (replaying 100k events in each of 2 workers on 2 busy cores can take longer
     than the 30 s ``mandate_servers`` waits for them)."""
     subprocess.run(
-        [sys.executable, "-m", "api.cli", "index", "snapshot"],
+        [sys.executable, "-m", "mandate.api.cli", "index", "snapshot"],
         env=_environment(workdir, database_url),
         check=True,
         capture_output=True,
@@ -456,7 +456,7 @@ def projection_runner(workdir: Path, database_url: str) -> Iterator[None]:
     environment = _environment(workdir, database_url)
     with (workdir / "runner.log").open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "projections", "run"],
+            [sys.executable, "-m", "mandate.api.cli", "projections", "run"],
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -615,12 +615,12 @@ def flips_notes(api: Api, who: SetUp, flips: int, notes: list[str]) -> None:
 def fill_log(database_url: str, workdir: Path, events: int) -> None:
     """Grow the log to about ``events`` events in process: users created in batched saves
     (a name claim and a user each) in an account of their own."""
-    from api.settings import store_config
-    from domain.common.audit import AuditContext, acting_as
-    from domain.identity.name_claims import NameClaim
-    from domain.identity.principals import User
-    from domain.identity.secrets import SecretHasher
-    from domain.ledger.application import Ledger
+    from mandate.api.settings import store_config
+    from mandate.domain.common.audit import AuditContext, acting_as
+    from mandate.domain.identity.name_claims import NameClaim
+    from mandate.domain.identity.principals import User
+    from mandate.domain.identity.secrets import SecretHasher
+    from mandate.domain.ledger.application import Ledger
 
     ledger = Ledger(store_config(database_url).env, hasher=SecretHasher("k", {"k": b"x" * 32}))
     try:

@@ -25,9 +25,9 @@ import pytest
 import uvicorn
 from psycopg import sql
 
-from api.app import create_app
-from api.runtime import Runtime
-from api.settings import Settings
+from mandate.api.app import create_app
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
 
 ADMIN_TOKEN = "e2e-admin-token-" + "a" * 32
 HASH_KEY = "e2e-hash-key-" + "h" * 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.routers import access_review
+from mandate.api.routers import access_review
 from tests.e2e.conftest import MandateClient
 from tests.e2e.test_access_review_api import _ok, _problem, _review
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from projections.audit.chain import SignedCheckpoint
+from mandate.projections.audit.chain import SignedCheckpoint
 from tests.e2e.conftest import Headers, MandateClient
 
 

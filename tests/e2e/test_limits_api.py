@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from api.middleware.body_limit import DEFAULT_MAX_BODY_BYTES
+from mandate.api.middleware.body_limit import DEFAULT_MAX_BODY_BYTES
 from tests.e2e.conftest import MandateClient
 
 STARS = 20

@@ -14,7 +14,7 @@ from datetime import datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.observability.logs import (
+from mandate.api.observability.logs import (
     JsonFormatter,
     configure_logging,
     flush_request_lines,

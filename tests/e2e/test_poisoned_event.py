@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
-from domain.sts.roles import Role
-from projections.decisions.index import DecisionIndex
-from projections.decisions.state import HANDLERS
+from mandate.domain.sts.roles import Role
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.decisions.state import HANDLERS
 from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, Headers, MandateClient
 
 PROBLEM_JSON = "application/problem+json"
@@ -54,7 +54,7 @@ def _cli(api: MandateClient, *args: str) -> subprocess.CompletedProcess[str]:
         "MANDATE_STATE_DIR": str(settings.state_dir),
     }
     return subprocess.run(  # noqa: S603 (our own CLI)
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "mandate.api.cli", *args],
         capture_output=True,
         text=True,
         env=env,

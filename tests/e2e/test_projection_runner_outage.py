@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from api.runtime import Runtime
-from api.settings import Settings
-from domain.common.audit import acting_as
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
+from mandate.domain.common.audit import acting_as
 from tests.e2e.test_store_outage import Cluster
 from tests.integration.test_index_cache_coherence import ACTOR
 
@@ -70,7 +70,7 @@ def test_the_projection_runner_outlives_an_outage(cluster: Cluster, tmp_path: Pa
         "MANDATE_HASH_KEY": HASH_KEY,
         "MANDATE_STATE_DIR": str(tmp_path),
     }
-    command = [sys.executable, "-m", "api.cli"]
+    command = [sys.executable, "-m", "mandate.api.cli"]
     subprocess.run([*command, "migrate"], env=env, check=True, timeout=60)  # noqa: S603
     runner = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
         [*command, "projections", "run"],

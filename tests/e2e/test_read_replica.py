@@ -24,8 +24,8 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.runtime import Runtime
-from api.settings import Settings
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
 from tests.conftest import _free_port
 from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, MandateClient, serving
 from tests.e2e.test_store_outage import Cluster

@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.runtime import Runtime
-from api.settings import Settings
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
 from tests.conftest import _find_server_binaries, _free_port, _run
 from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, Headers, MandateClient, serving
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from api.runtime import Runtime
-from api.settings import Settings
-from domain.ledger.application import IssuedKey, IssuedSession, OpenedAccount
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
+from mandate.domain.ledger.application import IssuedKey, IssuedSession, OpenedAccount
 
 
 def started_runtime(url: str, **settings: Any) -> Runtime:

@@ -21,17 +21,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.deps import Caller
-from api.problems import Forbidden
-from api.routers.access_review import access_review
-from api.runtime import Runtime
-from domain.common.arns import group_arn, role_arn, root_arn, user_arn
-from domain.common.audit import AuditContext, acting_as
-from domain.common.errors import InvalidInput
-from domain.common.ledger_time import ledger_time_after
-from domain.policy.evaluation import Request
-from projections.decisions.index import DecisionIndex
-from projections.history.access_review import AccessReview, logged_events, review_access
+from mandate.api.deps import Caller
+from mandate.api.problems import Forbidden
+from mandate.api.routers.access_review import access_review
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import group_arn, role_arn, root_arn, user_arn
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.common.errors import InvalidInput
+from mandate.domain.common.ledger_time import ledger_time_after
+from mandate.domain.policy.evaluation import Request
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.history.access_review import AccessReview, logged_events, review_access
 from tests.integration.runtimes import started_runtime
 from tests.integration.test_index_cache_coherence import ACTOR, _apply, _requests, _set_up, _steps
 from tests.integration.test_roles_sessions import ASSUME, World, allow, document, trust, world

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from api.runtime import Runtime
-from domain.common.audit import AuditContext, acting_as
-from projections.audit.chain import GENESIS, chain_hash
-from projections.audit.trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
-from projections.audit.verify import verify_chain, verify_trail
-from projections.store.rebuild import RebuildRefused, open_copy, rebuild
+from mandate.api.runtime import Runtime
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.projections.audit.chain import GENESIS, chain_hash
+from mandate.projections.audit.trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
+from mandate.projections.audit.verify import verify_chain, verify_trail
+from mandate.projections.store.rebuild import RebuildRefused, open_copy, rebuild
 from tests.integration.runtimes import running
 from tests.integration.test_index_cache_coherence import ACTOR, _set_up
 
@@ -337,7 +337,7 @@ def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
         "MANDATE_AUDIT_CHECKPOINT_EVERY_EVENTS": "10",
     }
     return subprocess.run(  # noqa: S603 (our own interpreter and CLI, arguments from the test)
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "mandate.api.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -380,8 +380,8 @@ def test_an_event_the_trail_cannot_name_stalls_it_with_503_naming_the_position(
     """Fail closed: a log that no longer explains itself is not recorded vaguely."""
     import anyio
 
-    from api.deps import reach_projection_head
-    from api.problems import ProjectionStalled
+    from mandate.api.deps import reach_projection_head
+    from mandate.api.problems import ProjectionStalled
 
     _history(runtime)
     created = next(r["position"] for r in _records(runtime) if r["event_type"] == "UserCreated")

@@ -24,12 +24,15 @@ from eventsourcing.persistence import Mapper, Notification
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import projections.store.follower as follower_module
-from domain.ledger.application import IssuedKey, IssuedSession  # also registers the ledger's topics
-from projections.decisions.index import DecisionIndex
-from projections.decisions.snapshots import dump_index
-from projections.store.bulk_decoding import BulkDecoder
-from projections.store.follower import LogFollower
+import mandate.projections.store.follower as follower_module
+from mandate.domain.ledger.application import (  # also registers the ledger's topics
+    IssuedKey,
+    IssuedSession,
+)
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.decisions.snapshots import dump_index
+from mandate.projections.store.bulk_decoding import BulkDecoder
+from mandate.projections.store.follower import LogFollower
 from tests.integration.test_index_snapshots import _answers, _credentials, _fresh, _grow
 from tests.integration.test_review_snapshots import _history
 from tests.integration.test_roles_sessions import World, world

@@ -18,14 +18,14 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import Notification
 
-from api.runtime import Runtime
-from api.settings import Settings
-from domain.common.audit import AuditContext
-from domain.common.errors import Conflict, LimitExceeded
-from domain.common.identifiers import name_claim_id
-from domain.identity.name_claims import NameClaim
-from domain.identity.principals import MAX_ACCESS_KEYS_PER_USER, User
-from domain.ledger.application import IssuedKey
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
+from mandate.domain.common.audit import AuditContext
+from mandate.domain.common.errors import Conflict, LimitExceeded
+from mandate.domain.common.identifiers import name_claim_id
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.principals import MAX_ACCESS_KEYS_PER_USER, User
+from mandate.domain.ledger.application import IssuedKey
 
 pytestmark = pytest.mark.postgres
 

@@ -39,11 +39,11 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from domain.common.arns import account_of_resource, group_arn, role_arn, user_arn
-from domain.common.errors import NotPermitted
-from domain.policy.decisions import decide
-from domain.policy.document import parse_policy_document
-from domain.policy.evaluation import (
+from mandate.domain.common.arns import account_of_resource, group_arn, role_arn, user_arn
+from mandate.domain.common.errors import NotPermitted
+from mandate.domain.policy.decisions import decide
+from mandate.domain.policy.document import parse_policy_document
+from mandate.domain.policy.evaluation import (
     Layer,
     PolicySet,
     PolicySource,
@@ -51,7 +51,7 @@ from domain.policy.evaluation import (
     compile_policy,
     evaluate,
 )
-from domain.sts.session_lineage import (
+from mandate.domain.sts.session_lineage import (
     DelegationState,
     EntrustmentState,
     LineageFacts,

@@ -23,19 +23,23 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from domain.common.arns import (
+from mandate.domain.common.arns import (
     assumed_role_arn,
     delegation_arn,
     entrustment_arn,
     group_arn,
     role_arn,
 )
-from domain.common.audit import AuditContext
-from domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
-from domain.contracts.entrustments import EntrustmentStatus, ScopeWarning, entrustment_status
-from domain.ledger.application import IssuedSession
-from domain.policy.evaluation import DecisionKind, Effect, Layer, Request
-from projections.decisions.credentials import AuthenticationFailed, Credential
+from mandate.domain.common.audit import AuditContext
+from mandate.domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
+from mandate.domain.contracts.entrustments import (
+    EntrustmentStatus,
+    ScopeWarning,
+    entrustment_status,
+)
+from mandate.domain.ledger.application import IssuedSession
+from mandate.domain.policy.evaluation import DecisionKind, Effect, Layer, Request
+from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
 from tests.integration.test_roles_sessions import (
     ADMIN,
     ASSUME,

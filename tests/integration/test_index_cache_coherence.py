@@ -19,14 +19,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.runtime import Runtime
-from api.settings import Settings
-from domain.common.audit import AuditContext, acting_as
-from domain.common.errors import DomainError
-from domain.policy.decisions import Answer
-from domain.policy.evaluation import Request
-from projections.decisions.index import DecisionIndex
-from projections.store.follower import LogFollower
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.common.errors import DomainError
+from mandate.domain.policy.decisions import Answer
+from mandate.domain.policy.evaluation import Request
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.store.follower import LogFollower
 from tests.integration.runtimes import position_of
 
 ACTOR = AuditContext(actor="mandate:admin", request_id="req-cache-coherence")

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from domain.ledger.application import IssuedKey, IssuedSession
-from domain.policy.evaluation import Request
-from projections.decisions.credentials import AuthenticationFailed
-from projections.decisions.index import DecisionIndex
-from projections.decisions.snapshots import (
+from mandate.domain.ledger.application import IssuedKey, IssuedSession
+from mandate.domain.policy.evaluation import Request
+from mandate.projections.decisions.credentials import AuthenticationFailed
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.decisions.snapshots import (
     SNAPSHOT_TABLE,
     IndexSnapshots,
     SnapshotRefused,
@@ -29,7 +29,7 @@ from projections.decisions.snapshots import (
     restore_index,
     snapshot_lock,
 )
-from projections.store.follower import LogFollower
+from mandate.projections.store.follower import LogFollower
 from tests.integration.test_review_snapshots import _history
 from tests.integration.test_roles_sessions import ASSUME, World, allow, document, trust, world
 

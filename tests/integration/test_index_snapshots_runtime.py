@@ -13,8 +13,8 @@ import pickle
 
 import pytest
 
-from api import cli
-from domain.ledger.application import IssuedKey, IssuedSession
+from mandate.api import cli
+from mandate.domain.ledger.application import IssuedKey, IssuedSession
 from tests.integration.runtimes import running
 from tests.integration.test_index_snapshots import _credentials, _grow
 from tests.integration.test_review_snapshots import _history

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from api.runtime import Runtime
-from api.settings import Settings
-from domain.common.arns import group_arn, user_arn
-from domain.common.audit import AuditContext, acting_as
-from domain.common.errors import (
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
+from mandate.domain.common.arns import group_arn, user_arn
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.common.errors import (
     Conflict,
     DomainError,
     InvalidInput,
@@ -26,11 +26,11 @@ from domain.common.errors import (
     NotFound,
     PreconditionFailed,
 )
-from domain.identity.principals import User
-from domain.ledger.application import IssuedKey
-from domain.policy.decisions import Answer
-from domain.policy.evaluation import DecisionKind, Layer, Request
-from projections.decisions.credentials import AuthenticationFailed
+from mandate.domain.identity.principals import User
+from mandate.domain.ledger.application import IssuedKey
+from mandate.domain.policy.decisions import Answer
+from mandate.domain.policy.evaluation import DecisionKind, Layer, Request
+from mandate.projections.decisions.credentials import AuthenticationFailed
 from tests.integration.runtimes import position_of
 
 HASH_KEY = "test-hash-key-" + "h" * 32

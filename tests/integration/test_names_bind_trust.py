@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from domain.common.arns import user_arn
-from domain.common.errors import NotPermitted
-from domain.common.ledger_time import to_micros
-from domain.policy.document import DocumentKind, parse_policy_document
-from domain.policy.evaluation import Request
-from domain.sts.assume_role import AssumingCaller, trust_admits
-from projections.history.as_of_facts import trust_position_of
+from mandate.domain.common.arns import user_arn
+from mandate.domain.common.errors import NotPermitted
+from mandate.domain.common.ledger_time import to_micros
+from mandate.domain.policy.document import DocumentKind, parse_policy_document
+from mandate.domain.policy.evaluation import Request
+from mandate.domain.sts.assume_role import AssumingCaller, trust_admits
+from mandate.projections.history.as_of_facts import trust_position_of
 from tests.integration.test_entrustments import delegate, grant, photos
 from tests.integration.test_roles_sessions import (
     ASSUME,

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from api.settings import store_config
-from api.startup.store_checks import StoreUnreachable, diagnose, probe
+from mandate.api.settings import store_config
+from mandate.api.startup.store_checks import StoreUnreachable, diagnose, probe
 
 HASH_KEY = "operability-hash-key-" + "h" * 32
 

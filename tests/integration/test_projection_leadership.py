@@ -28,15 +28,15 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from api.runtime import Runtime
-from api.settings import store_config
-from domain.common.audit import acting_as
-from projections.audit.chain import CheckpointSigner
-from projections.audit.trail import AuditTrailProjection
-from projections.history.temporal_index import TemporalIndexProjection
-from projections.store.leadership import AdvisoryLease, copy_lease
-from projections.store.rebuild import RebuildRefused, rebuild
-from projections.store.sql_projection import ProjectionWorker, SqlProjection, open_copy
+from mandate.api.runtime import Runtime
+from mandate.api.settings import store_config
+from mandate.domain.common.audit import acting_as
+from mandate.projections.audit.chain import CheckpointSigner
+from mandate.projections.audit.trail import AuditTrailProjection
+from mandate.projections.history.temporal_index import TemporalIndexProjection
+from mandate.projections.store.leadership import AdvisoryLease, copy_lease
+from mandate.projections.store.rebuild import RebuildRefused, rebuild
+from mandate.projections.store.sql_projection import ProjectionWorker, SqlProjection, open_copy
 from tests.integration.runtimes import started_runtime
 from tests.integration.test_index_cache_coherence import ACTOR, _set_up
 from tests.integration.test_projection_operations import _dump
@@ -253,10 +253,12 @@ def test_serve_with_two_workers_reads_its_writes_on_either_process(
 ) -> None:
     env = _process_env(postgres_url, tmp_path)
     offset = _server_log_offset()
-    subprocess.run([sys.executable, "-m", "api.cli", "migrate"], env=env, check=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "mandate.api.cli", "migrate"], env=env, check=True, timeout=60
+    )
     port = _free_port()
     server = subprocess.Popen(  # noqa: S603 (our own command line)
-        [sys.executable, "-m", "api.cli", "serve", "--workers", "2", "--port", str(port)],
+        [sys.executable, "-m", "mandate.api.cli", "serve", "--workers", "2", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -304,7 +306,7 @@ def test_serve_with_two_workers_reads_its_writes_on_either_process(
 def test_a_projection_runner_started_during_an_outage_waits_for_the_store(tmp_path: Path) -> None:
     dead = f"postgresql://postgres@127.0.0.1:{_free_port()}/test"
     runner = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "projections", "run"],
+        [sys.executable, "-m", "mandate.api.cli", "projections", "run"],
         env=_process_env(dead, tmp_path),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

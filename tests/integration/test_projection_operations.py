@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from api.runtime import Runtime
-from domain.common.arns import user_arn
-from domain.common.audit import acting_as
-from domain.policy.evaluation import Request
-from projections.audit.chain import CheckpointSigner
-from projections.audit.trail import AuditTrailProjection
-from projections.history.temporal_index import TemporalIndexProjection
-from projections.store.read_model_store import ReadModelStore
-from projections.store.rebuild import RebuildRefused, open_copy, rebuild
-from projections.store.sql_projection import EventNotApplicable, ProjectionWorker
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import user_arn
+from mandate.domain.common.audit import acting_as
+from mandate.domain.policy.evaluation import Request
+from mandate.projections.audit.chain import CheckpointSigner
+from mandate.projections.audit.trail import AuditTrailProjection
+from mandate.projections.history.temporal_index import TemporalIndexProjection
+from mandate.projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.rebuild import RebuildRefused, open_copy, rebuild
+from mandate.projections.store.sql_projection import EventNotApplicable, ProjectionWorker
 from tests.integration.runtimes import running
 from tests.integration.test_index_cache_coherence import ACTOR, _set_up
 
@@ -291,7 +291,16 @@ def test_the_rebuild_command_prints_its_rate(sqlite_url: str, tmp_path: Path) ->
     with running(sqlite_url) as runtime:
         _history(runtime)
     done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "projections", "rebuild", "temporal", "--grace", "0"],
+        [
+            sys.executable,
+            "-m",
+            "mandate.api.cli",
+            "projections",
+            "rebuild",
+            "temporal",
+            "--grace",
+            "0",
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from api.settings import Settings
-from domain.common.audit import AuditContext, acting_as
-from projections.store.sql_projection import open_copy
+from mandate.api.settings import Settings
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.projections.store.sql_projection import open_copy
 from tests.integration.runtimes import running
 
 pytestmark = pytest.mark.postgres

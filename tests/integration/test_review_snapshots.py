@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from domain.common.arns import user_arn
-from projections.history.access_review import AccessReview, logged_events, review_access
-from projections.history.review_snapshots import ReviewSnapshots
+from mandate.domain.common.arns import user_arn
+from mandate.projections.history.access_review import AccessReview, logged_events, review_access
+from mandate.projections.history.review_snapshots import ReviewSnapshots
 from tests.integration.test_access_review import GET, _delegate, _entrust, _times
 from tests.integration.test_roles_sessions import ASSUME, World, allow, document, world
 

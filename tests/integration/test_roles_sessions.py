@@ -19,17 +19,17 @@ from uuid import UUID
 
 import pytest
 
-from api.runtime import Runtime
-from domain.common.arns import assumed_role_arn, role_arn, root_arn, user_arn
-from domain.common.audit import AuditContext
-from domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
-from domain.ledger.application import IssuedKey, IssuedSession, OpenedAccount
-from domain.policy.decisions import Answer, SubjectKind
-from domain.policy.evaluation import DecisionKind, Effect, Layer, Request
-from domain.sts.roles import Role
-from domain.sts.session_tokens import SessionTokenSigner
-from projections.decisions.credentials import AuthenticationFailed, Credential
-from projections.decisions.index import DecisionIndex
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import assumed_role_arn, role_arn, root_arn, user_arn
+from mandate.domain.common.audit import AuditContext
+from mandate.domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
+from mandate.domain.ledger.application import IssuedKey, IssuedSession, OpenedAccount
+from mandate.domain.policy.decisions import Answer, SubjectKind
+from mandate.domain.policy.evaluation import DecisionKind, Effect, Layer, Request
+from mandate.domain.sts.roles import Role
+from mandate.domain.sts.session_tokens import SessionTokenSigner
+from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
+from mandate.projections.decisions.index import DecisionIndex
 from tests.integration.runtimes import position_of, running
 
 ADMIN = AuditContext(actor="mandate:admin", request_id="req-roles", source_ip="127.0.0.1")

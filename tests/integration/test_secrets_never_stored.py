@@ -19,12 +19,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from api.runtime import Runtime
-from api.settings import Settings, store_config
-from domain.common.arns import role_arn
-from domain.common.audit import AuditContext
-from domain.ledger.application import IssuedSession
-from projections.decisions.credentials import Credential
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings, store_config
+from mandate.domain.common.arns import role_arn
+from mandate.domain.common.audit import AuditContext
+from mandate.domain.ledger.application import IssuedSession
+from mandate.projections.decisions.credentials import Credential
 
 HASH_KEY = "test-hash-key-0123456789abcdefghijklmnop"
 ADMIN_TOKEN = "test-admin-token-zyxwvutsrqponmlkjihgfe"

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from api.runtime import Runtime, StoreUnavailable
-from api.settings import Settings
-from domain.common.arns import assumed_role_arn, role_arn, root_arn, user_arn
-from domain.common.audit import AuditContext
-from domain.common.errors import Conflict, InvalidInput, NotFound, NotPermitted
-from domain.policy.decisions import Subject
-from domain.policy.evaluation import DecisionKind, Effect, Layer, Request
-from domain.sts.sessions import Session, session_aggregate_id
-from projections.decisions.credentials import AuthenticationFailed, Credential
+from mandate.api.runtime import Runtime, StoreUnavailable
+from mandate.api.settings import Settings
+from mandate.domain.common.arns import assumed_role_arn, role_arn, root_arn, user_arn
+from mandate.domain.common.audit import AuditContext
+from mandate.domain.common.errors import Conflict, InvalidInput, NotFound, NotPermitted
+from mandate.domain.policy.decisions import Subject
+from mandate.domain.policy.evaluation import DecisionKind, Effect, Layer, Request
+from mandate.domain.sts.sessions import Session, session_aggregate_id
+from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
 from tests.integration.runtimes import started_runtime
 from tests.integration.test_roles_sessions import (
     ASSUME,

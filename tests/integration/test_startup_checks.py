@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from api.runtime import Runtime, StoreUnavailable
-from api.settings import Settings
+from mandate.api.runtime import Runtime, StoreUnavailable
+from mandate.api.settings import Settings
 from tests.conftest import SCHEMA_PREFIX
 
 HASH_KEY = "operability-hash-key-" + "h" * 32
@@ -26,7 +26,7 @@ HASH_KEY = "operability-hash-key-" + "h" * 32
 
 def _mandate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 (our own CLI)
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "mandate.api.cli", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -53,7 +53,7 @@ def test_three_concurrent_migrates_on_a_fresh_schema_all_succeed(
     try:
         runs = [
             subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "migrate"],
+                [sys.executable, "-m", "mandate.api.cli", "migrate"],
                 env={**os.environ, **env},
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

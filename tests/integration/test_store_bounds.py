@@ -11,10 +11,10 @@ import psycopg
 import pytest
 from eventsourcing.persistence import OperationalError, StoredEvent
 
-from api.settings import store_config
-from domain.identity.secrets import SecretHasher
-from domain.ledger.application import Ledger
-from projections.store.outages import _unretried, _verified_insert, local_check
+from mandate.api.settings import store_config
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.domain.ledger.application import Ledger
+from mandate.projections.store.outages import _unretried, _verified_insert, local_check
 from tests.conftest import _free_port
 
 pytestmark = pytest.mark.postgres

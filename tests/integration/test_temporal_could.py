@@ -30,8 +30,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from api.runtime import Runtime
-from domain.common.arns import (
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import (
     delegation_arn,
     entrustment_arn,
     group_arn,
@@ -39,9 +39,9 @@ from domain.common.arns import (
     root_arn,
     user_arn,
 )
-from domain.common.errors import DomainError
-from domain.policy.evaluation import DecisionKind, Request
-from projections.decisions.index import DecisionIndex
+from mandate.domain.common.errors import DomainError
+from mandate.domain.policy.evaluation import DecisionKind, Request
+from mandate.projections.decisions.index import DecisionIndex
 from tests.conftest import fresh_schema_url
 from tests.integration.runtimes import running
 from tests.integration.test_temporal_oracle import _instants, _log, _oracle, _summary

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.runtime import Runtime
-from projections.history import temporal_facts
-from projections.history.temporal_index import TemporalIndexProjection
-from projections.history.temporal_schema import DEFERRED_INDEXES
-from projections.store import sql_projection
-from projections.store.read_model_store import ReadModelStore
-from projections.store.rebuild import open_copy
-from projections.store.sql_projection import ProjectionWorker
+from mandate.api.runtime import Runtime
+from mandate.projections.history import temporal_facts
+from mandate.projections.history.temporal_index import TemporalIndexProjection
+from mandate.projections.history.temporal_schema import DEFERRED_INDEXES
+from mandate.projections.store import sql_projection
+from mandate.projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.rebuild import open_copy
+from mandate.projections.store.sql_projection import ProjectionWorker
 from tests.integration.runtimes import running
 from tests.integration.test_projection_operations import _dump, _history
 

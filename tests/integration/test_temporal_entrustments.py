@@ -30,8 +30,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from api.runtime import Runtime
-from domain.common.arns import (
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import (
     assumed_role_arn,
     delegation_arn,
     entrustment_arn,
@@ -39,10 +39,10 @@ from domain.common.arns import (
     role_arn,
     user_arn,
 )
-from domain.common.errors import DomainError
-from domain.common.ledger_time import format_instant
-from domain.policy.evaluation import DecisionKind, Request
-from projections.history.as_of_facts import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE
+from mandate.domain.common.errors import DomainError
+from mandate.domain.common.ledger_time import format_instant
+from mandate.domain.policy.evaluation import DecisionKind, Request
+from mandate.projections.history.as_of_facts import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE
 from tests.integration.runtimes import running
 from tests.integration.test_temporal_sessions import (
     MICRO,

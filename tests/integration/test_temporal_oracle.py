@@ -20,14 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.runtime import Runtime
-from domain.common.arns import root_arn, user_arn
-from domain.common.audit import acting_as
-from domain.common.ledger_time import ledger_time_after
-from domain.policy.decisions import Answer
-from domain.policy.evaluation import Request
-from projections.decisions.index import DecisionIndex
-from projections.history.as_of_facts import AT_POSTGRES, AT_SQLITE
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import root_arn, user_arn
+from mandate.domain.common.audit import acting_as
+from mandate.domain.common.ledger_time import ledger_time_after
+from mandate.domain.policy.decisions import Answer
+from mandate.domain.policy.evaluation import Request
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.history.as_of_facts import AT_POSTGRES, AT_SQLITE
 from tests.conftest import fresh_schema_url
 from tests.integration.runtimes import running, started_runtime
 from tests.integration.test_index_cache_coherence import (

@@ -31,25 +31,25 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from api.runtime import Runtime
-from domain.common.arns import assumed_role_arn, group_arn, role_arn, root_arn, user_arn
-from domain.common.audit import AuditContext
-from domain.common.errors import DomainError
-from domain.common.identifiers import account_aggregate_id
-from domain.common.ledger_time import to_micros
-from domain.events import EVENT_CLASSES
-from domain.ledger.application import IssuedKey, IssuedSession
-from domain.policy.decisions import Subject, decide
-from domain.policy.evaluation import DecisionKind, Request
-from domain.sts.session_lineage import SessionInvalid
-from domain.sts.sessions import session_aggregate_id
-from projections.decisions.credentials import AuthenticationFailed, Credential
-from projections.decisions.index import DecisionIndex
-from projections.history.as_of import PrincipalAt
-from projections.history.as_of_facts import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE, LATEST_AT
-from projections.history.temporal_index import TemporalIndexProjection
-from projections.store.read_model_store import ReadModelStore
-from projections.store.sql_projection import ProjectionWorker, open_copy
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import assumed_role_arn, group_arn, role_arn, root_arn, user_arn
+from mandate.domain.common.audit import AuditContext
+from mandate.domain.common.errors import DomainError
+from mandate.domain.common.identifiers import account_aggregate_id
+from mandate.domain.common.ledger_time import to_micros
+from mandate.domain.events import EVENT_CLASSES
+from mandate.domain.ledger.application import IssuedKey, IssuedSession
+from mandate.domain.policy.decisions import Subject, decide
+from mandate.domain.policy.evaluation import DecisionKind, Request
+from mandate.domain.sts.session_lineage import SessionInvalid
+from mandate.domain.sts.sessions import session_aggregate_id
+from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.history.as_of import PrincipalAt
+from mandate.projections.history.as_of_facts import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE, LATEST_AT
+from mandate.projections.history.temporal_index import TemporalIndexProjection
+from mandate.projections.store.read_model_store import ReadModelStore
+from mandate.projections.store.sql_projection import ProjectionWorker, open_copy
 from tests.conftest import fresh_schema_url
 from tests.integration.runtimes import position_of, running
 from tests.integration.test_temporal_oracle import _instants, _log, _oracle, _summary

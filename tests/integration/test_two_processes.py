@@ -8,12 +8,12 @@ import anyio
 import httpx
 import pytest
 
-from api.app import create_app
-from api.runtime import Runtime
-from api.settings import Settings
-from domain.common.arns import user_arn
-from domain.common.audit import AuditContext, acting_as
-from domain.policy.evaluation import Request
+from mandate.api.app import create_app
+from mandate.api.runtime import Runtime
+from mandate.api.settings import Settings
+from mandate.domain.common.arns import user_arn
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.policy.evaluation import Request
 
 HASH_KEY = "k" * 40
 ADMIN = AuditContext(actor="mandate:admin")

@@ -17,25 +17,31 @@ import pytest
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.utils import resolve_topic
 
-from domain.common.audit import SYSTEM_ACTOR, AuditContext, acting_as
-from domain.common.errors import Conflict, DomainError, LimitExceeded, NotFound, PreconditionFailed
-from domain.common.identifiers import name_claim_id
-from domain.identity.accounts import Account
-from domain.identity.name_claims import NameClaim
-from domain.identity.principals import (
+from mandate.domain.common.audit import SYSTEM_ACTOR, AuditContext, acting_as
+from mandate.domain.common.errors import (
+    Conflict,
+    DomainError,
+    LimitExceeded,
+    NotFound,
+    PreconditionFailed,
+)
+from mandate.domain.common.identifiers import name_claim_id
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.principals import (
     MAX_ACCESS_KEYS_PER_USER,
     MAX_GROUPS_PER_USER,
     AccessKeyStatus,
     Group,
     User,
 )
-from domain.permissions.attachments import (
+from mandate.domain.permissions.attachments import (
     MAX_CUSTOM_ATTACHMENTS,
     MAX_SYSTEM_ATTACHMENTS,
     Attachment,
     PolicyType,
 )
-from domain.permissions.managed_policies import MAX_POLICY_VERSIONS, ManagedPolicy
+from mandate.domain.permissions.managed_policies import MAX_POLICY_VERSIONS, ManagedPolicy
 
 ACCOUNT = "1837465920374651"
 DOCUMENT = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.common.arns import (
+from mandate.domain.common.arns import (
     ACCOUNT_ID_RE,
     NAME_RE,
     PrincipalArn,
@@ -17,7 +17,7 @@ from domain.common.arns import (
     root_arn,
     user_arn,
 )
-from domain.common.errors import InvalidInput
+from mandate.domain.common.errors import InvalidInput
 
 A = "1837465920374651"
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from projections.audit.chain import (
+from mandate.projections.audit.chain import (
     GENESIS,
     CheckpointSigner,
     SignedCheckpoint,
@@ -35,7 +35,7 @@ from projections.audit.chain import (
     load_signing_key,
     public_key_pem,
 )
-from projections.audit.verify import verify_chain
+from mandate.projections.audit.verify import verify_chain
 
 A, B, C = "1000000000000001", "2000000000000002", "3000000000000003"
 

@@ -24,8 +24,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-import domain
-from domain.common.arns import (
+import mandate.domain as domain
+from mandate.domain.common.arns import (
     assumed_role_arn,
     delegation_arn,
     entrustment_arn,
@@ -35,32 +35,32 @@ from domain.common.arns import (
     root_arn,
     user_arn,
 )
-from domain.common.audit import AuditContext, LedgerAggregate, acting_as
-from domain.common.identifiers import name_claim_id
-from domain.contracts.entrustments import Delegation, Entrustment
-from domain.events import EVENT_CLASSES
-from domain.identity.accounts import Account
-from domain.identity.name_claims import NameClaim
-from domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
-from domain.ledger.application import Ledger
-from domain.ledger.ports import PrincipalRef
-from domain.policy.document import DocumentKind, parse_policy_document
-from domain.policy.system_policies import SYSTEM_POLICIES
-from domain.sts.assume_role import RoleFacts
-from domain.sts.roles import Role
-from domain.sts.sessions import Session, session_aggregate_id
-from projections.audit.chain import canonical_json
-from projections.audit.conventions import (
+from mandate.domain.common.audit import AuditContext, LedgerAggregate, acting_as
+from mandate.domain.common.identifiers import name_claim_id
+from mandate.domain.contracts.entrustments import Delegation, Entrustment
+from mandate.domain.events import EVENT_CLASSES
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
+from mandate.domain.ledger.application import Ledger
+from mandate.domain.ledger.ports import PrincipalRef
+from mandate.domain.policy.document import DocumentKind, parse_policy_document
+from mandate.domain.policy.system_policies import SYSTEM_POLICIES
+from mandate.domain.sts.assume_role import RoleFacts
+from mandate.domain.sts.roles import Role
+from mandate.domain.sts.sessions import Session, session_aggregate_id
+from mandate.projections.audit.chain import canonical_json
+from mandate.projections.audit.conventions import (
     AuditRecordError,
     UnknownAuditEvent,
     UnnamedEntity,
     event_type_of,
     format_ledger_time,
 )
-from projections.audit.naming import AuditNaming, NamedEntity
-from projections.audit.records import RULES, AuditRecord, audit_record
-from projections.audit.rules import Described
-from projections.dispatch import UnknownEvent
+from mandate.projections.audit.naming import AuditNaming, NamedEntity
+from mandate.projections.audit.records import RULES, AuditRecord, audit_record
+from mandate.projections.audit.rules import Described
+from mandate.projections.dispatch import UnknownEvent
 
 ADMIN = AuditContext(actor="mandate:admin")
 OWNER = AuditContext(
@@ -439,7 +439,7 @@ def test_the_script_touches_every_recorded_topic(history: History) -> None:
 def _domain_event_topics() -> set[str]:
     """The topic of every named event class of every aggregate in the ``domain`` package."""
     for module in pkgutil.iter_modules(domain.__path__):
-        importlib.import_module(f"domain.{module.name}")
+        importlib.import_module(f"mandate.domain.{module.name}")
     aggregates: list[type[LedgerAggregate]] = []
     pending = list(LedgerAggregate.__subclasses__())
     while pending:

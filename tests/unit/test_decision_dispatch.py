@@ -8,12 +8,12 @@ from uuid import uuid4
 
 import pytest
 
-from domain.events import EVENT_CLASSES
-from domain.identity.name_claims import NameClaim
-from domain.identity.secrets import SecretHasher
-from projections.decisions.index import DecisionIndex
-from projections.decisions.state import HANDLERS
-from projections.dispatch import UnknownEvent
+from mandate.domain.events import EVENT_CLASSES
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.decisions.state import HANDLERS
+from mandate.projections.dispatch import UnknownEvent
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-from domain.identity.secrets import SecretHasher
-from domain.policy import decisions
-from domain.policy.evaluation import Request
-from projections.decisions.index import DecisionIndex
-from projections.decisions.memo import MEMO_MAX_KEY_CHARS, _memo_cost
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.domain.policy import decisions
+from mandate.domain.policy.evaluation import Request
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.decisions.memo import MEMO_MAX_KEY_CHARS, _memo_cost
 
 ACCOUNT = "1234567890123456"
 

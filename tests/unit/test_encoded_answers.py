@@ -10,12 +10,12 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-from api.presenters import answer_json
-from api.routers import decision_encoding as router
-from domain.policy import decisions
-from domain.policy.decisions import Answer, Subject, SubjectKind, decide
-from domain.policy.document import parse_policy_document
-from domain.policy.evaluation import (
+from mandate.api.presenters import answer_json
+from mandate.api.routers import decision_encoding as router
+from mandate.domain.policy import decisions
+from mandate.domain.policy.decisions import Answer, Subject, SubjectKind, decide
+from mandate.domain.policy.document import parse_policy_document
+from mandate.domain.policy.evaluation import (
     Decision,
     Layer,
     PolicySet,

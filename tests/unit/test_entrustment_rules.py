@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.common.errors import Conflict
-from domain.contracts.entrustments import (
+from mandate.domain.common.errors import Conflict
+from mandate.domain.contracts.entrustments import (
     Delegation,
     Entrustment,
     EntrustmentStatus,
@@ -29,8 +29,8 @@ from domain.contracts.entrustments import (
     merged_scope,
     scope_warnings,
 )
-from domain.policy.document import PolicyDocument, parse_policy_document
-from domain.policy.evaluation import (
+from mandate.domain.policy.document import PolicyDocument, parse_policy_document
+from mandate.domain.policy.evaluation import (
     Layer,
     PolicySet,
     PolicySource,

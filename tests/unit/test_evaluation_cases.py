@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from domain.policy.document import parse_policy_document
-from domain.policy.evaluation import (
+from mandate.domain.policy.document import parse_policy_document
+from mandate.domain.policy.evaluation import (
     Decision,
     Layer,
     PolicySet,

@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.policy.document import parse_policy_document
-from domain.policy.evaluation import (
+from mandate.domain.policy.document import parse_policy_document
+from mandate.domain.policy.evaluation import (
     Decision,
     DecisionKind,
     Layer,
@@ -22,7 +22,7 @@ from domain.policy.evaluation import (
     compile_policy,
     evaluate,
 )
-from domain.policy.patterns import PatternSet
+from mandate.domain.policy.patterns import PatternSet
 
 A = "1837465920374651"
 ACTIONS = ["oss:GetObject", "oss:PutObject", "oss:ListObjects", "ecs:StartInstance", "ram:GetUser"]

@@ -23,17 +23,17 @@ from eventsourcing.domain import Aggregate, CanInitAggregate, CanMutateAggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import resolve_topic
 
-from domain import events
-from domain.common.audit import AuditContext, acting_as
-from domain.contracts.entrustments import Delegation, Entrustment
-from domain.identity.accounts import Account
-from domain.identity.name_claims import NameClaim
-from domain.identity.principals import Group, User
-from domain.identity.secrets import SecretHasher
-from domain.ledger.application import Ledger
-from domain.permissions.managed_policies import ManagedPolicy
-from domain.sts.roles import Role
-from domain.sts.sessions import Session
+from mandate.domain import events
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.contracts.entrustments import Delegation, Entrustment
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.principals import Group, User
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.domain.ledger.application import Ledger
+from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.sts.roles import Role
+from mandate.domain.sts.sessions import Session
 
 AGGREGATES: tuple[type[Any], ...] = (
     Account,

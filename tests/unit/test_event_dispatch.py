@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from projections.dispatch import EventHandlers, UnknownEvent
+from mandate.projections.dispatch import EventHandlers, UnknownEvent
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.common.audit import AuditContext, acting_as
-from domain.identity.secrets import SecretHasher
-from domain.ledger.application import Ledger
-from projections.store.follower import LogFollower
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.domain.ledger.application import Ledger
+from mandate.projections.store.follower import LogFollower
 
 
 class Counting:

@@ -8,7 +8,7 @@ import time
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from domain.ledger.group_commit import GroupCommitter
+from mandate.domain.ledger.group_commit import GroupCommitter
 
 Batch = list[str]  # one command's events
 

@@ -15,6 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ("domain", "projections", "api")
+PACKAGE = "mandate"
+"""The one installed name: ``mandate/`` links to each layer folder (README, "How it works")."""
 
 # What each layer must never import (top-level module names).
 FORBIDDEN: dict[str, set[str]] = {
@@ -69,8 +71,8 @@ def modules(layer: str) -> list[Path]:
     return sorted((ROOT / layer).rglob("*.py"))
 
 
-def imported(path: Path) -> list[str]:
-    """Every module ``path`` imports, absolute, as written."""
+def imported_as_written(path: Path) -> list[str]:
+    """Every module ``path`` imports, absolute, exactly as written."""
     names: list[str] = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -79,6 +81,11 @@ def imported(path: Path) -> list[str]:
             names.append(node.module)
             names.extend(f"{node.module}.{alias.name}" for alias in node.names)
     return names
+
+
+def imported(path: Path) -> list[str]:
+    """Every module ``path`` imports, named by layer (``mandate.domain.x`` is ``domain.x``)."""
+    return [name.removeprefix(f"{PACKAGE}.") for name in imported_as_written(path)]
 
 
 def package_of(path: Path) -> str:
@@ -157,3 +164,23 @@ def test_no_module_has_grown_several_jobs(layer: str) -> None:
         if (lines := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def test_the_package_links_each_layer_folder() -> None:
+    """``mandate/domain`` is ``domain/`` itself: one tree of files under two paths, one name."""
+    for layer in LAYERS:
+        link = ROOT / PACKAGE / layer
+        assert link.is_symlink(), f"{link} must be a link to ../{layer}"
+        assert link.resolve() == (ROOT / layer).resolve()
+
+
+def test_code_and_tests_import_mandate_by_its_one_name() -> None:
+    """A bare ``import domain`` from the checkout would load a second copy of every class."""
+    offences = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for folder in (*LAYERS, "tests")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for name in imported_as_written(path)
+        if name.split(".")[0] in LAYERS
+    ]
+    assert offences == []

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from domain.common.errors import Conflict, FieldError, InvalidInput
-from domain.identity.secrets import SecretHasher
-from domain.ledger.application import APPLICATION_NAME, Ledger
-from domain.ledger.commands import COMMAND_ATTEMPTS, command
+from mandate.domain.common.errors import Conflict, FieldError, InvalidInput
+from mandate.domain.identity.secrets import SecretHasher
+from mandate.domain.ledger.application import APPLICATION_NAME, Ledger
+from mandate.domain.ledger.commands import COMMAND_ATTEMPTS, command
 
 
 class Flaky:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.policy.patterns import PatternSet, glob_matcher, wildcard_match
+from mandate.domain.policy.patterns import PatternSet, glob_matcher, wildcard_match
 
 ALPHABET = "ab.*?\\[]()^$|\n:/Kß"
 
@@ -64,7 +64,7 @@ def test_one_pattern_matches_as_the_old_regex_did(case: tuple[str, str]) -> None
 def test_the_find_search_matches_as_the_old_regex_did(case: tuple[str, str]) -> None:
     """Literal patterns with long segments use ``str.find``; here every literal one does."""
     pattern, value = case
-    with mock.patch("domain.policy.patterns._LONG_SEGMENT", -1):
+    with mock.patch("mandate.domain.policy.patterns._LONG_SEGMENT", -1):
         assert bool(glob_matcher(pattern)(value)) is oracle([pattern], value)
         compiled = PatternSet([pattern, "zz*z"], case_sensitive=True)
         assert compiled.matches(value) is oracle([pattern, "zz*z"], value)

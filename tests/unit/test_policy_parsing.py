@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from domain.common.errors import FieldError, InvalidInput
-from domain.policy.document import (
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.policy.document import (
     MAX_POLICY_DOCUMENT_CHARS,
     DocumentKind,
     Effect,

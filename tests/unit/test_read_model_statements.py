@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from psycopg import sql
 
-from projections.store.statements import (
+from mandate.projections.store.statements import (
     Dialect,
     Param,
     Slot,

@@ -17,21 +17,21 @@ import pytest
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.utils import resolve_topic
 
-from domain.common.audit import AuditContext, acting_as
-from domain.common.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
-from domain.identity.accounts import Account
-from domain.identity.name_claims import NameClaim
-from domain.identity.principals import Group, User
-from domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
-from domain.permissions.attachments import (
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.common.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
+from mandate.domain.identity.accounts import Account
+from mandate.domain.identity.name_claims import NameClaim
+from mandate.domain.identity.principals import Group, User
+from mandate.domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
+from mandate.domain.permissions.attachments import (
     MAX_CUSTOM_ATTACHMENTS,
     MAX_SYSTEM_ATTACHMENTS,
     Attachment,
     PolicyType,
 )
-from domain.permissions.managed_policies import ManagedPolicy
-from domain.sts.roles import Role
-from domain.sts.sessions import Session, session_aggregate_id
+from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.sts.roles import Role
+from mandate.domain.sts.sessions import Session, session_aggregate_id
 from tests.unit.test_aggregates import VERSIONED_TOPIC, declares_own_topic, names_of, refused
 
 ACCOUNT = "1837465920374651"

@@ -22,13 +22,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.common.arns import role_arn, user_arn
-from domain.permissions.attachments import Attachment, PolicyType
-from domain.permissions.policy_sets import CustomVersion, PolicyCompiler
-from domain.policy.decisions import Answer, Subject, SubjectKind, decide
-from domain.policy.evaluation import DecisionKind, Effect, Layer, PolicySet, Request, evaluate
-from domain.policy.system_policies import SYSTEM_POLICIES
-from domain.sts.session_lineage import (
+from mandate.domain.common.arns import role_arn, user_arn
+from mandate.domain.permissions.attachments import Attachment, PolicyType
+from mandate.domain.permissions.policy_sets import CustomVersion, PolicyCompiler
+from mandate.domain.policy.decisions import Answer, Subject, SubjectKind, decide
+from mandate.domain.policy.evaluation import (
+    DecisionKind,
+    Effect,
+    Layer,
+    PolicySet,
+    Request,
+    evaluate,
+)
+from mandate.domain.policy.system_policies import SYSTEM_POLICIES
+from mandate.domain.sts.session_lineage import (
     LineageFacts,
     RoleState,
     SessionInvalid,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from domain.sts.session_tokens import InvalidSessionToken, SessionToken, SessionTokenSigner
+from mandate.domain.sts.session_tokens import InvalidSessionToken, SessionToken, SessionTokenSigner
 
 KEY_1 = b"k" * 32
 KEY_2 = bytes(range(32, 96))

@@ -14,12 +14,12 @@ from uuid import uuid4
 
 import pytest
 
-from domain.common.arns import assumed_role_arn, role_arn, root_arn, user_arn
-from domain.common.errors import InvalidInput, NotFound, NotPermitted
-from domain.policy.decisions import Subject, SubjectKind
-from domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
-from domain.policy.evaluation import Layer, PolicySet, PolicySource, compile_policy
-from domain.sts.assume_role import (
+from mandate.domain.common.arns import assumed_role_arn, role_arn, root_arn, user_arn
+from mandate.domain.common.errors import InvalidInput, NotFound, NotPermitted
+from mandate.domain.policy.decisions import Subject, SubjectKind
+from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
+from mandate.domain.policy.evaluation import Layer, PolicySet, PolicySource, compile_policy
+from mandate.domain.sts.assume_role import (
     MAX_SESSION_POLICY_CHARS,
     AssumingCaller,
     ParentSession,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from domain.policy.evaluation import (
+from mandate.domain.policy.evaluation import (
     Layer,
     PolicySet,
     PolicySource,
@@ -14,7 +14,7 @@ from domain.policy.evaluation import (
     compile_policy,
     evaluate,
 )
-from domain.policy.system_policies import SYSTEM_POLICIES, SystemPolicy
+from mandate.domain.policy.system_policies import SYSTEM_POLICIES, SystemPolicy
 
 A = "1837465920374651"
 

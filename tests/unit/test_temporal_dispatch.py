@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from domain.events import EVENT_CLASSES
-from projections.dispatch import UnknownEvent
-from projections.history.temporal_index import HANDLERS, TemporalIndexProjection
+from mandate.domain.events import EVENT_CLASSES
+from mandate.projections.dispatch import UnknownEvent
+from mandate.projections.history.temporal_index import HANDLERS, TemporalIndexProjection
 
 
 @dataclass(frozen=True)
