@@ -28,7 +28,7 @@ from mandate.domain.common.audit import AuditContext
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
 from mandate.domain.ledger.application import Ledger
 from mandate.domain.policy.decisions import SubjectKind
-from mandate.domain.policy.evaluation import Request as DecisionRequest
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
 from mandate.projections.store.sql_projection import EventNotApplicable, ProjectionWorker
 
@@ -309,7 +309,7 @@ def authorize_management(
     credential = caller.credential
     if credential.kind is SubjectKind.ROOT:
         return
-    request = DecisionRequest.make(action, resource, connection_context(caller))
+    request = AccessRequest.make(action, resource, connection_context(caller))
     answer = runtime.index.decide_for(credential, request)
     if not answer.allowed:
         raise Forbidden(

@@ -54,11 +54,11 @@ from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.policy.decisions import Answer
 from mandate.domain.policy.document import parse_policy_document
 from mandate.domain.policy.evaluation import (
+    AccessRequest,
     DecisionKind,
     Layer,
     PolicySet,
     PolicySource,
-    Request,
     compile_policy,
     evaluate,
 )
@@ -94,11 +94,13 @@ async def authorize(request: StarletteRequest) -> Response:
                 )
             )
         context = {**supplied, **connection_context(caller)}
-        answer = index.decide_for(credential, Request.make(body.action, body.resource, context))
+        answer = index.decide_for(
+            credential, AccessRequest.make(body.action, body.resource, context)
+        )
     else:
         supplied = supplied_context(body.context, vouching=True)
         context = {"acs:currenttime": datetime.now(UTC), "acs:mfapresent": False, **supplied}
-        asked = Request.make(body.action, body.resource, context)
+        asked = AccessRequest.make(body.action, body.resource, context)
         if body.credentials is not None:
             client = body.credentials
             try:
@@ -135,7 +137,7 @@ def counted(answer: Answer) -> tuple[str, str]:
 
 
 def _principal_answer(
-    runtime: Runtime, caller: Caller, principal: str, request: Request
+    runtime: Runtime, caller: Caller, principal: str, request: AccessRequest
 ) -> tuple[Answer, bool] | str:
     """ "Could P do it?" for an ARN or a session's key id: directly, or through a role.
 
@@ -211,7 +213,8 @@ def simulate(body: SimulateBody, caller: CallerDep, runtime: RuntimeDep) -> JSON
         raise InvalidInput(errors)
     context = {key.lower(): value for key, value in (body.context or {}).items()}
     decision = evaluate(
-        [PolicySet.of(compiled, Layer.IDENTITY)], Request.make(body.action, body.resource, context)
+        [PolicySet.of(compiled, Layer.IDENTITY)],
+        AccessRequest.make(body.action, body.resource, context),
     )
     return JSONResponse(
         {
@@ -299,7 +302,7 @@ async def _authorize_as_of(
             position = await history.reach_temporal_head(runtime)
             found = await anyio.to_thread.run_sync(runtime.as_of.principal_for_arn, principal, at)
             if owner is not None:
-                request = Request.make(
+                request = AccessRequest.make(
                     body.action, body.resource, {**context, "acs:currenttime": at}
                 )
                 then = found[0]

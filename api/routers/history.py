@@ -27,7 +27,7 @@ from mandate.domain.common.arns import parse_principal_arn
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
 from mandate.domain.common.instants import check_instant as check_domain_instant
 from mandate.domain.policy.decisions import SubjectKind
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.domain.sts.session_lineage import SessionRecord
 from mandate.projections.decisions.credentials import Credential
 from mandate.projections.history.as_of import PrincipalAt
@@ -103,7 +103,7 @@ def answer_as_of(
     }
     if principal is None:
         return {**refusal_json(why_not), **common}
-    request = Request.make(action, resource, {**context, "acs:currenttime": at})
+    request = AccessRequest.make(action, resource, {**context, "acs:currenttime": at})
     reader = runtime.as_of
     answer = reader.could(principal, request) if could else reader.decide(principal, request)
     return {**answer_json(answer), **common}

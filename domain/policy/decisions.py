@@ -17,10 +17,10 @@ from typing import NamedTuple
 from mandate.domain.common.arns import account_of_resource
 from mandate.domain.policy.evaluation import (
     ROOT_ALLOW,
+    AccessRequest,
     Decision,
     DecisionKind,
     PolicySet,
-    Request,
     evaluate,
 )
 
@@ -92,7 +92,7 @@ ACCOUNT_CACHE_MAX_CHARS = 256
 _account_of = lru_cache(maxsize=ACCOUNT_CACHE_SIZE)(account_of_resource)
 
 
-def decide(subject: Subject, request: Request, *, optimistic: bool = False) -> Answer:
+def decide(subject: Subject, request: AccessRequest, *, optimistic: bool = False) -> Answer:
     """Decide ``request`` for ``subject``: the one entry point of every decision.
 
     ``optimistic``: whether some request context could allow it (``evaluate``'s flag; for

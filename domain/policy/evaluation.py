@@ -32,6 +32,7 @@ from mandate.domain.policy.patterns import Matcher, PatternSet, has_wildcard
 
 __all__ = [
     "ROOT_ALLOW",
+    "AccessRequest",
     "CompiledPolicy",
     "CompiledStatement",
     "ContextValue",
@@ -42,7 +43,6 @@ __all__ = [
     "MatchedStatement",
     "PolicySet",
     "PolicySource",
-    "Request",
     "compile_policy",
     "condition_may_hold",
     "evaluate",
@@ -138,7 +138,7 @@ _EMPTY_CONTEXT: Final[Mapping[str, ContextValue]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
-class Request:
+class AccessRequest:
     """What is asked: an action on a resource, in a context whose keys are lower-cased."""
 
     action: str
@@ -157,7 +157,7 @@ class Request:
     @classmethod
     def make(
         cls, action: str, resource: str, context: Mapping[str, ContextValue] | None = None
-    ) -> Request:
+    ) -> AccessRequest:
         """A request whose context keys are lower-cased (keys match case-insensitively)."""
         if not context:
             return cls(action, resource)
@@ -342,7 +342,7 @@ class PolicySet:
         return found
 
     def _scan(
-        self, request: Request, denies: list[MatchedStatement], allows: list[MatchedStatement]
+        self, request: AccessRequest, denies: list[MatchedStatement], allows: list[MatchedStatement]
     ) -> bool:
         """Append the matching statements; return whether a condition was consulted."""
         entries = self._by_action.get(request.action_key)
@@ -366,7 +366,7 @@ class PolicySet:
         return consulted
 
     def _scan_optimistic(
-        self, request: Request, denies: list[MatchedStatement], allows: list[MatchedStatement]
+        self, request: AccessRequest, denies: list[MatchedStatement], allows: list[MatchedStatement]
     ) -> bool:
         """``_scan`` for a context the caller may still choose (see ``evaluate``)."""
         entries = self._for_action(request.action_key, request.service)
@@ -412,7 +412,7 @@ def _document_order(entry: _Entry) -> int:
 
 
 def evaluate(
-    layers: Sequence[PolicySet], request: Request, *, optimistic: bool = False
+    layers: Sequence[PolicySet], request: AccessRequest, *, optimistic: bool = False
 ) -> Decision:
     """Decide ``request`` against ``layers``: any Deny wins; Allow needs every layer.
 

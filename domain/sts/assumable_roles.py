@@ -25,7 +25,7 @@ from uuid import UUID
 from mandate.domain.common.arns import account_of_resource, role_arn
 from mandate.domain.policy.decisions import Answer, Path, Subject, SubjectKind, decide
 from mandate.domain.policy.document import PolicyDocument
-from mandate.domain.policy.evaluation import ContextValue, PolicySet, Request
+from mandate.domain.policy.evaluation import AccessRequest, ContextValue, PolicySet
 from mandate.domain.sts.assume_role import AssumingCaller, trust_admits
 from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState
 
@@ -108,7 +108,7 @@ def paths_into(
     ``optimistic`` (access reviews): whether *some* request context could let it in.
     """
     subject, user_id, arn = caller.subject, caller.source_user_id, role.arn
-    may = decide(subject, Request(_ASSUME_ROLE, arn, context), optimistic=optimistic)
+    may = decide(subject, AccessRequest(_ASSUME_ROLE, arn, context), optimistic=optimistic)
     if not may.allowed:
         return ()
     terms = role.entrustment
@@ -142,7 +142,7 @@ def paths_into(
 def answer_through_roles(
     subject: Subject,
     user_id: UUID | None,
-    request: Request,
+    request: AccessRequest,
     facts: RoleReachFacts,
     *,
     optimistic: bool = False,

@@ -21,7 +21,7 @@ from mandate.domain.common.arns import parse_principal_arn, role_arn, root_arn
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound, NotPermitted
 from mandate.domain.policy.decisions import Subject, SubjectKind, decide
 from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
-from mandate.domain.policy.evaluation import Effect, Request, condition_may_hold
+from mandate.domain.policy.evaluation import AccessRequest, Effect, condition_may_hold
 from mandate.domain.policy.patterns import PatternSet, has_wildcard
 
 __all__ = [
@@ -322,7 +322,7 @@ def plan_session(
         raise NotPermitted(
             f"a role session may assume only roles of its own account ({subject.account_id})"
         )
-    answer = decide(subject, Request.make(_ASSUME_ROLE, role_arn_text, context))
+    answer = decide(subject, AccessRequest.make(_ASSUME_ROLE, role_arn_text, context))
     if not answer.allowed:
         raise NotPermitted(
             f"{subject.arn} is not allowed sts:AssumeRole on {role_arn_text} by its own "

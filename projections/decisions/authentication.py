@@ -13,7 +13,7 @@ from uuid import UUID
 
 from mandate.domain.common.arns import parse_principal_arn, root_arn, user_arn
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.domain.sts.assume_role import AssumingCaller, ParentSession
 from mandate.domain.sts.session_lineage import SessionInvalid, SessionRecord
 from mandate.domain.sts.session_tokens import InvalidSessionToken
@@ -168,7 +168,7 @@ class Authentication(LedgerReadPort):
             )
         return AssumingCaller(self.subject_of(credential), credential.user_id)
 
-    def decide_for(self, credential: Credential, request: Request) -> Answer:
+    def decide_for(self, credential: Credential, request: AccessRequest) -> Answer:
         """Decide for an authenticated credential, with the memo that fits its kind."""
         if credential.kind is SubjectKind.SESSION:
             assert credential.subject is not None

@@ -15,7 +15,7 @@ from uuid import UUID
 from mandate.domain.common.arns import group_arn
 from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachments
 from mandate.domain.policy.decisions import Answer, Subject, decide
-from mandate.domain.policy.evaluation import PolicySet, Request
+from mandate.domain.policy.evaluation import AccessRequest, PolicySet
 from mandate.domain.sts.session_lineage import scope_layer
 from mandate.projections.decisions.queries import NamedQueries
 from mandate.projections.decisions.views import RoleView
@@ -36,7 +36,7 @@ class DecisionMemo(NamedQueries):
     def decide(
         self,
         subject: Subject | Callable[[], Subject],
-        request: Request,
+        request: AccessRequest,
         *,
         memo_key: UUID | str,
         generation: Hashable = None,

@@ -12,7 +12,7 @@ from datetime import datetime
 from uuid import UUID
 
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind
-from mandate.domain.policy.evaluation import Layer, PolicySet, Request
+from mandate.domain.policy.evaluation import AccessRequest, Layer, PolicySet
 from mandate.domain.sts.assumable_roles import AssumableRole, answer_through_roles
 from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState
 from mandate.projections.decisions.lineage import SessionLineage
@@ -27,7 +27,7 @@ class ThroughRoles(SessionLineage):
     def answer_through_roles(
         self,
         subject: Subject,
-        request: Request,
+        request: AccessRequest,
         *,
         optimistic: bool = False,
         roles: list[RoleView] | None = None,

@@ -25,7 +25,7 @@ from mandate.domain.permissions.attachments import Attachment
 from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind, decide
 from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
-from mandate.domain.policy.evaluation import ContextValue, PolicySet, Request
+from mandate.domain.policy.evaluation import AccessRequest, ContextValue, PolicySet
 from mandate.domain.sts.assumable_roles import answer_through_roles, moment_of, paths_into
 from mandate.domain.sts.assume_role import AssumingCaller
 from mandate.domain.sts.session_lineage import (
@@ -299,11 +299,11 @@ class AsOfReader:
         return trust
 
     # -- answers -------------------------------------------------------------------------------
-    def decide(self, principal: PrincipalAt, request: Request) -> Answer:
+    def decide(self, principal: PrincipalAt, request: AccessRequest) -> Answer:
         """The same evaluator as live decisions, over the layers the principal had then."""
         return decide(principal.subject, request)
 
-    def could(self, principal: PrincipalAt, request: Request) -> Answer:
+    def could(self, principal: PrincipalAt, request: AccessRequest) -> Answer:
         """ "Could P do it?" at the request's ``acs:CurrentTime``: directly, or through a role
         P could assume then — ``assumable_roles``, the live index's rule, over the facts then.
         """
@@ -312,7 +312,7 @@ class AsOfReader:
             return answer
         return self.through_roles(principal, request) or answer
 
-    def through_roles(self, principal: PrincipalAt, request: Request) -> Answer | None:
+    def through_roles(self, principal: PrincipalAt, request: AccessRequest) -> Answer | None:
         """The answer that allows ``request`` through a role of the resource's account P
         could assume then, or None — never P's own identity decision. An outsider (that
         account) is told only this: it reveals of P's account only its grants towards the

@@ -17,7 +17,7 @@ from mandate.domain.common.arns import root_arn
 from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.policy.decisions import Subject, decide
 from mandate.domain.policy.document import PolicyDocument
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.domain.policy.patterns import PatternSet, has_wildcard
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.decisions.views import RoleView
@@ -126,7 +126,7 @@ class Reviewer:
             self._fresh = False
             self._answers = {}
             return dict.fromkeys(before)
-        request = Request.make(self.action, self.resource, {CURRENT_TIME: at})
+        request = AccessRequest.make(self.action, self.resource, {CURRENT_TIME: at})
         if everyone or not self._fresh:
             self._fresh = True
             after: dict[PrincipalId, Entry] = {}
@@ -157,7 +157,9 @@ class Reviewer:
                     before[principal] = entry
         return changed
 
-    def _user_entry(self, user_id: UUID, request: Request, roles: list[RoleView]) -> Entry | None:
+    def _user_entry(
+        self, user_id: UUID, request: AccessRequest, roles: list[RoleView]
+    ) -> Entry | None:
         """A user's answer now (None when not allowed, not a candidate, or gone)."""
         user = self.index.users.get(user_id)
         if user is None or (
@@ -170,7 +172,7 @@ class Reviewer:
         return None if state is None else ((subject.arn, user.account_id, user_id), state)
 
     def _user_state(
-        self, subject: Subject, request: Request, roles: list[RoleView]
+        self, subject: Subject, request: AccessRequest, roles: list[RoleView]
     ) -> Allowed | None:
         own = subject.account_id == self.account_id
         direct = decide(subject, request) if own else None

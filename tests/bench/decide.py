@@ -37,7 +37,7 @@ from mandate.domain.common.audit import AuditContext, acting_as
 from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.ledger.application import IssuedKey, Ledger
 from mandate.domain.policy.decisions import decide
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.store.follower import LogFollower
 from tests.bench.harness import (
@@ -168,7 +168,7 @@ def bench_in_process(workdir: Path, *, quick: bool) -> tuple[list[Timing], str]:
     user = index.user_by_name(account_id, USER_NAME)
     assert user is not None
     user_id = user.id
-    request = Request.make(ACTION, resource(account_id))
+    request = AccessRequest.make(ACTION, resource(account_id))
     subject = index.user_subject(user_id)
     identity = subject.identity
     assert identity is not None

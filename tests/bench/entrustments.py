@@ -68,7 +68,7 @@ from uuid import uuid4
 
 import psycopg
 
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from tests.bench.decide import ACTION, policy_documents, resource
 from tests.bench.harness import (
     Api,
@@ -182,7 +182,7 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> PairedTimin
             context=context,
         )
 
-    request = Request.make(ACTION, resource(owner), context)
+    request = AccessRequest.make(ACTION, resource(owner), context)
     compared = KeyAndSession(index, request, user_key, issued)
     direct, session, chain = compared.answers()
     assert len(chain.chain) == 5, chain.chain

@@ -60,7 +60,7 @@ from mandate.domain.common.audit import AuditContext, acting_as
 from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.ledger.application import IssuedKey, IssuedSession, Ledger
 from mandate.domain.policy.decisions import Answer
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.domain.sts.session_tokens import SessionTokenSigner
 from mandate.projections.decisions.credentials import Credential
 from mandate.projections.decisions.index import DecisionIndex
@@ -188,7 +188,7 @@ class KeyAndSession:
     """An AccessKey and a session's STS credentials, asked the same ``request`` of ``index``."""
 
     index: DecisionIndex
-    request: Request
+    request: AccessRequest
     key: IssuedKey
     session: IssuedSession
 

@@ -65,7 +65,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from tests.bench.decide import (
     ACTION,
     POLICY_NAMES,
@@ -178,7 +178,7 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> PairedTimin
             context=context,
         )
 
-    request = Request.make(ACTION, resource(account_id), context)
+    request = AccessRequest.make(ACTION, resource(account_id), context)
     compared = KeyAndSession(index, request, user_key, issued)
     ak_answer, session, sts_answer = compared.answers()
     assert session.subject is not None

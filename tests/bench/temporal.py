@@ -113,7 +113,7 @@ from mandate.domain.permissions.attachments import (
 )
 from mandate.domain.permissions.managed_policies import MAX_POLICY_VERSIONS, ManagedPolicy
 from mandate.domain.policy.document import parse_policy_document
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.domain.policy.system_policies import SYSTEM_POLICIES
 from mandate.projections.audit.chain import CheckpointSigner
 from mandate.projections.audit.trail import AuditTrailProjection
@@ -686,15 +686,17 @@ def measure_as_of(runtime: Runtime, history: History, samples: int, rng: random.
     account = history.account_id
     arns = [user_arn(account, user.user_name) for user in history.users]
     requests = [
-        Request.make(f"{service}:GetObject", f"acs:{service}:cn-hangzhou:{account}:bucket/a.csv")
+        AccessRequest.make(
+            f"{service}:GetObject", f"acs:{service}:cn-hangzhou:{account}:bucket/a.csv"
+        )
         for service in SERVICES
     ]
 
-    def draw() -> tuple[str, Any, Request]:
+    def draw() -> tuple[str, Any, AccessRequest]:
         at = from_micros(rng.choice(times))
         return rng.choice(arns), at, rng.choice(requests)
 
-    def one(arn: str, at: Any, request: Request) -> Any:
+    def one(arn: str, at: Any, request: AccessRequest) -> Any:
         principal, why = reader.principal_for_arn(arn, at)
         if principal is None:
             raise RuntimeError(f"{arn} at {at}: {why}")

@@ -29,7 +29,7 @@ from mandate.domain.common.arns import group_arn, role_arn, root_arn, user_arn
 from mandate.domain.common.audit import AuditContext, acting_as
 from mandate.domain.common.errors import InvalidInput
 from mandate.domain.common.ledger_time import ledger_time_after
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.history.access_review import AccessReview, logged_events, review_access
 from tests.integration.runtimes import started_runtime
@@ -482,7 +482,7 @@ def _oracle(
         if moment > at:
             break
         index.apply(event, position)
-    request = Request.make(action, resource, {"acs:currenttime": at})
+    request = AccessRequest.make(action, resource, {"acs:currenttime": at})
     users = [user_arn(u.account_id, u.user_name) for u in index.users.values()]
     allowed: dict[str, tuple[str, ...]] = {}
     for arn in [root_arn(owner), *users]:

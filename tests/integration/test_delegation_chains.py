@@ -44,10 +44,10 @@ from mandate.domain.common.errors import NotPermitted
 from mandate.domain.policy.decisions import decide
 from mandate.domain.policy.document import parse_policy_document
 from mandate.domain.policy.evaluation import (
+    AccessRequest,
     Layer,
     PolicySet,
     PolicySource,
-    Request,
     compile_policy,
     evaluate,
 )
@@ -173,10 +173,12 @@ class Oracle:
             else layer(fill(chain.session_policy, a, b), Layer.SESSION),
         )
 
-    def alone(self, policy: PolicySet | None, request: Request) -> bool:
+    def alone(self, policy: PolicySet | None, request: AccessRequest) -> bool:
         return policy is None or evaluate((policy,), request).allowed
 
-    def through(self, live: Sequence[int], request: Request, *, with_session: bool = True) -> bool:
+    def through(
+        self, live: Sequence[int], request: AccessRequest, *, with_session: bool = True
+    ) -> bool:
         """Whether some live delegation is a path: scope ∩ it ∩ the session policy allow
         (and the resource is A's: a role session acts only inside its role's account)."""
         if account_of_resource(request.resource) != self.account:
@@ -186,7 +188,7 @@ class Oracle:
             evaluate((self.scope, self.delegations[i], *session), request).allowed for i in live
         )
 
-    def check_bounded(self, allowed: bool, live: Sequence[int], request: Request) -> None:
+    def check_bounded(self, allowed: bool, live: Sequence[int], request: AccessRequest) -> None:
         """(a): an Allow is within the scope, some live delegation and the session policy."""
         if not allowed:
             return
@@ -198,8 +200,8 @@ class Oracle:
         assert self.alone(self.session, request), f"beyond the session policy: {request}"
 
 
-def requests_for(a: str, b: str) -> list[Request]:
-    return [Request.make(action, fill(resource, a, b)) for action, resource in REQUESTS]
+def requests_for(a: str, b: str) -> list[AccessRequest]:
+    return [AccessRequest.make(action, fill(resource, a, b)) for action, resource in REQUESTS]
 
 
 # --- the lineage rule, over in-memory facts -----------------------------------------------------

@@ -38,7 +38,7 @@ from mandate.domain.contracts.entrustments import (
     entrustment_status,
 )
 from mandate.domain.ledger.application import IssuedSession
-from mandate.domain.policy.evaluation import DecisionKind, Effect, Layer, Request
+from mandate.domain.policy.evaluation import AccessRequest, DecisionKind, Effect, Layer
 from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
 from tests.integration.test_roles_sessions import (
     ADMIN,
@@ -706,7 +706,7 @@ def test_a_deleted_and_recreated_user_is_not_delegated(world: World) -> None:
     )
     assert (
         world.index.answer_through_roles(
-            user_subject(world, again), Request.make(READ, p.contract.photo())
+            user_subject(world, again), AccessRequest.make(READ, p.contract.photo())
         )
         is None
     )
@@ -783,7 +783,7 @@ def test_a_scheduled_entrustment_is_refused_until_it_starts(world: World) -> Non
     world.refused(
         NotPermitted, lambda: world.assume(p.ravi, p.contract.role_arn), match="had not started"
     )
-    read = Request.make(READ, p.contract.photo())
+    read = AccessRequest.make(READ, p.contract.photo())
     assert world.index.answer_through_roles(user_subject(world, p.ravi), read) is None
     head = world.head()
     time.sleep(max(0.0, (starts_at - datetime.now(UTC)).total_seconds()) + 0.05)
@@ -817,7 +817,7 @@ def test_revoking_the_entrustment_kills_every_session_and_delegation_under_it(
     ]
     for issued in sessions:
         assert world.decide_session(issued, READ, contract.photo()).allowed
-    read = Request.make(READ, contract.photo())
+    read = AccessRequest.make(READ, contract.photo())
     assert world.index.answer_through_roles(user_subject(world, p.ravi), read) is not None
 
     start = world.head()
@@ -866,7 +866,7 @@ def test_reaching_the_end_refuses_without_an_event_and_the_trail_records_it_once
     assert issued.expiration <= ends_at
     assert world.decide_session(issued, READ, p.contract.photo()).allowed
     world.session(issued)  # remembered as verified: the end must still be noticed
-    read = Request.make(READ, p.contract.photo())
+    read = AccessRequest.make(READ, p.contract.photo())
     assert world.index.answer_through_roles(user_subject(world, p.ravi), read) is not None
     # nothing to record before the end
     assert world.runtime.record_reached_terms() == []
@@ -954,8 +954,8 @@ def test_could_p_do_it_through_the_managed_role(world: World) -> None:
     p = partners(world)
     a, b, contract = p.a, p.b, p.contract
     subject = user_subject(world, p.ravi)
-    read = Request.make(READ, contract.photo())
-    write = Request.make(WRITE, contract.photo())
+    read = AccessRequest.make(READ, contract.photo())
+    write = AccessRequest.make(WRITE, contract.photo())
     assert not world.decide(p.ravi, READ, contract.photo()).allowed  # not directly
 
     answer = world.index.answer_through_roles(subject, read)

@@ -24,7 +24,7 @@ from mandate.api.settings import Settings
 from mandate.domain.common.audit import AuditContext, acting_as
 from mandate.domain.common.errors import DomainError
 from mandate.domain.policy.decisions import Answer
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.store.follower import LogFollower
 from tests.integration.runtimes import position_of
@@ -75,17 +75,17 @@ def _documents(account: str) -> list[dict[str, Any]]:
 DOCUMENT_COUNT = 5
 
 
-def _requests(account: str) -> tuple[Request, ...]:
+def _requests(account: str) -> tuple[AccessRequest, ...]:
     oss, ecs = f"acs:oss:*:{account}", f"acs:ecs:*:{account}"
     return (
-        Request.make("oss:GetObject", f"{oss}:bucket/report.csv"),
-        Request.make("oss:PutObject", f"{oss}:bucket/report.csv"),
-        Request.make("oss:PutObject", f"{oss}:bucket/secret/key.pem"),
-        Request.make("oss:GetObject", f"{oss}:archive/2024.tar"),
-        Request.make("ecs:StartInstance", f"{ecs}:instance/i-1"),
-        Request.make("ecs:StartInstance", f"{ecs}:instance/prod-1"),
-        Request.make("ram:CreateUser", f"acs:ram::{account}:user/*"),
-        Request.make("oss:GetObject", f"acs:oss:*:{OTHER_ACCOUNT}:bucket/report.csv"),
+        AccessRequest.make("oss:GetObject", f"{oss}:bucket/report.csv"),
+        AccessRequest.make("oss:PutObject", f"{oss}:bucket/report.csv"),
+        AccessRequest.make("oss:PutObject", f"{oss}:bucket/secret/key.pem"),
+        AccessRequest.make("oss:GetObject", f"{oss}:archive/2024.tar"),
+        AccessRequest.make("ecs:StartInstance", f"{ecs}:instance/i-1"),
+        AccessRequest.make("ecs:StartInstance", f"{ecs}:instance/prod-1"),
+        AccessRequest.make("ram:CreateUser", f"acs:ram::{account}:user/*"),
+        AccessRequest.make("oss:GetObject", f"acs:oss:*:{OTHER_ACCOUNT}:bucket/report.csv"),
     )
 
 
@@ -159,7 +159,7 @@ def _summary(answer: Answer) -> tuple[object, ...]:
     )
 
 
-def _warm(runtime: Runtime, account: str, requests: tuple[Request, ...]) -> None:
+def _warm(runtime: Runtime, account: str, requests: tuple[AccessRequest, ...]) -> None:
     index = runtime.index
     for user in index.users_of(account):
         subject = functools.partial(index.user_subject, user.id)
@@ -167,7 +167,7 @@ def _warm(runtime: Runtime, account: str, requests: tuple[Request, ...]) -> None
             index.decide(subject, request, memo_key=user.id)
 
 
-def _assert_coherent(runtime: Runtime, account: str, requests: tuple[Request, ...]) -> None:
+def _assert_coherent(runtime: Runtime, account: str, requests: tuple[AccessRequest, ...]) -> None:
     """Every live user's answers equal those of an index rebuilt from position 0."""
     fresh = DecisionIndex(runtime.hasher)
     LogFollower(runtime.ledger, fresh).catch_up()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from mandate.domain.ledger.application import IssuedKey, IssuedSession
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.projections.decisions.credentials import AuthenticationFailed
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.decisions.snapshots import (
@@ -62,9 +62,9 @@ def _grow(world: World, account: str, keys: list[IssuedKey], sessions: list[Issu
     sessions.append(world.assume(app, arn, f"s-{len(keys)}"))
 
 
-def _requests(accounts: list[str]) -> list[Request]:
+def _requests(accounts: list[str]) -> list[AccessRequest]:
     return [
-        Request.make(action, f"acs:oss:*:{account}:bucket/x")
+        AccessRequest.make(action, f"acs:oss:*:{account}:bucket/x")
         for account in accounts
         for action in ACTIONS
     ]

@@ -29,7 +29,7 @@ from mandate.domain.common.errors import (
 from mandate.domain.identity.principals import User
 from mandate.domain.ledger.application import IssuedKey
 from mandate.domain.policy.decisions import Answer
-from mandate.domain.policy.evaluation import DecisionKind, Layer, Request
+from mandate.domain.policy.evaluation import AccessRequest, DecisionKind, Layer
 from mandate.projections.decisions.credentials import AuthenticationFailed
 from tests.integration.runtimes import position_of
 
@@ -110,7 +110,7 @@ def decide_for_key(runtime: Runtime, key: IssuedKey, action: str, resource: str)
     credential = runtime.index.authenticate(key.access_key_id, key.access_key_secret)
     return runtime.index.decide(
         lambda: runtime.index.subject_of(credential),
-        Request.make(action, resource),
+        AccessRequest.make(action, resource),
         memo_key=credential.user_id or credential.access_key_id,
     )
 
@@ -121,7 +121,7 @@ def decide_for_user(
     user = runtime.index.user_by_name(account, user_name)
     assert user is not None, f"{user_name} is not in the index"
     return runtime.index.decide(
-        runtime.index.user_subject(user.id), Request.make(action, resource), memo_key=user.id
+        runtime.index.user_subject(user.id), AccessRequest.make(action, resource), memo_key=user.id
     )
 
 

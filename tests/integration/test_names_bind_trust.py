@@ -19,7 +19,7 @@ from mandate.domain.common.arns import user_arn
 from mandate.domain.common.errors import NotPermitted
 from mandate.domain.common.ledger_time import to_micros
 from mandate.domain.policy.document import DocumentKind, parse_policy_document
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.domain.sts.assume_role import AssumingCaller, trust_admits
 from mandate.projections.history.as_of_facts import trust_position_of
 from tests.integration.test_entrustments import delegate, grant, photos
@@ -42,7 +42,7 @@ def _could(world: World, account: str, user_name: str, resource: str) -> bool:
     """ "Could the user do it through a role?" as ``POST /v1/authorize`` with principal asks."""
     found = world.index.principal_for_arn(user_arn(account, user_name))
     assert found is not None
-    answer = world.index.answer_through_roles(found[1], Request.make(READ, resource, {}))
+    answer = world.index.answer_through_roles(found[1], AccessRequest.make(READ, resource, {}))
     return answer is not None and answer.allowed
 
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import user_arn
 from mandate.domain.common.audit import acting_as
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.projections.audit.chain import CheckpointSigner
 from mandate.projections.audit.trail import AuditTrailProjection
 from mandate.projections.history.temporal_index import TemporalIndexProjection
@@ -215,7 +215,7 @@ def test_a_blue_green_rebuild_switches_readers_and_drops_the_old_copy(runtime: R
     at = runtime.temporal.ledger_time()
     assert at is not None
     arn = user_arn(account, "u0")
-    request = Request.make("oss:GetObject", f"acs:oss:*:{account}:bucket/report.csv")
+    request = AccessRequest.make("oss:GetObject", f"acs:oss:*:{account}:bucket/report.csv")
 
     def answer() -> tuple[Any, ...]:
         found, _ = runtime.as_of.principal_for_arn(arn, at)

@@ -25,7 +25,7 @@ from mandate.domain.common.audit import AuditContext
 from mandate.domain.common.errors import Conflict, DomainError, InvalidInput, NotFound, NotPermitted
 from mandate.domain.ledger.application import IssuedKey, IssuedSession, OpenedAccount
 from mandate.domain.policy.decisions import Answer, SubjectKind
-from mandate.domain.policy.evaluation import DecisionKind, Effect, Layer, Request
+from mandate.domain.policy.evaluation import AccessRequest, DecisionKind, Effect, Layer
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.session_tokens import SessionTokenSigner
 from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
@@ -166,7 +166,9 @@ class World:
         resource: str,
         context: Mapping[str, Any] | None = None,
     ) -> Answer:
-        answer: Answer = self.index.decide_for(credential, Request.make(action, resource, context))
+        answer: Answer = self.index.decide_for(
+            credential, AccessRequest.make(action, resource, context)
+        )
         return answer
 
     def decide_session(self, issued: IssuedSession, action: str, resource: str) -> Answer:

@@ -21,7 +21,7 @@ from mandate.domain.common.arns import assumed_role_arn, role_arn, root_arn, use
 from mandate.domain.common.audit import AuditContext
 from mandate.domain.common.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from mandate.domain.policy.decisions import Subject
-from mandate.domain.policy.evaluation import DecisionKind, Effect, Layer, Request
+from mandate.domain.policy.evaluation import AccessRequest, DecisionKind, Effect, Layer
 from mandate.domain.sts.sessions import Session, session_aggregate_id
 from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
 from tests.integration.runtimes import started_runtime
@@ -220,7 +220,7 @@ def test_a_replaced_trust_stops_new_sessions_only(world: World) -> None:
     app = world.user(account, "app", ASSUME)
     other = world.user(account, "other", ASSUME)
     arn = world.role(account, "r", trust(app.arn), system=("AliyunOSSFullAccess",))
-    read = Request.make("oss:GetObject", f"acs:oss:*:{account}:b/1")
+    read = AccessRequest.make("oss:GetObject", f"acs:oss:*:{account}:b/1")
     issued = world.assume(app, arn)
     assert world.index.answer_through_roles(user_subject(world, app), read) is not None
 
@@ -419,7 +419,7 @@ def test_could_p_do_it_through_a_role_it_may_assume(world: World) -> None:
     app = world.user(account, "app", ASSUME)
     reader = world.role(account, "reader", trust(app.arn), system=("AliyunOSSReadOnlyAccess",))
     subject = user_subject(world, app)
-    read = Request.make("oss:GetObject", f"acs:oss:*:{account}:b/1")
+    read = AccessRequest.make("oss:GetObject", f"acs:oss:*:{account}:b/1")
     assert not world.decide(app, read.action, read.resource).allowed  # not directly
 
     answer = world.index.answer_through_roles(subject, read)
@@ -428,7 +428,7 @@ def test_could_p_do_it_through_a_role_it_may_assume(world: World) -> None:
     assert answer.chain == (app.arn, reader)
     assert answer.billed_account == account
     assert layers_of(answer) == [(Layer.ROLE, Effect.ALLOW)]
-    write = Request.make("oss:PutObject", f"acs:oss:*:{account}:b/1")
+    write = AccessRequest.make("oss:PutObject", f"acs:oss:*:{account}:b/1")
     assert world.index.answer_through_roles(subject, write) is None
 
     world.do("delete_role", account, "reader", detach=True)
@@ -440,7 +440,7 @@ def test_no_role_answers_without_sts_assume_role_or_trust(world: World) -> None:
     trusted = world.user(account, "trusted")  # trusted, but no sts:AssumeRole of its own
     stranger = world.user(account, "stranger", ASSUME)  # may assume, but not trusted
     world.role(account, "reader", trust(trusted.arn), system=("AliyunOSSReadOnlyAccess",))
-    read = Request.make("oss:GetObject", f"acs:oss:*:{account}:b/1")
+    read = AccessRequest.make("oss:GetObject", f"acs:oss:*:{account}:b/1")
     for credential in (trusted, stranger):
         assert world.index.answer_through_roles(user_subject(world, credential), read) is None
 
@@ -450,7 +450,7 @@ def test_could_a_user_of_b_do_it_in_a_through_a_role_of_a(world: World) -> None:
     partner = world.role(a, "partner", trust(root_arn(b)), system=("AliyunOSSFullAccess",))
     bob = world.user(b, "bob", ASSUME)
     carol = world.user(b, "carol")
-    read = Request.make("oss:GetObject", f"acs:oss:*:{a}:b/1")
+    read = AccessRequest.make("oss:GetObject", f"acs:oss:*:{a}:b/1")
     answer = world.index.answer_through_roles(user_subject(world, bob), read)
     assert answer is not None
     assert (answer.allowed, answer.chain, answer.billed_account) == (True, (bob.arn, partner), a)
@@ -479,11 +479,11 @@ def test_role_chains_are_searched_with_every_layer_kept(world: World) -> None:
     subject = user_subject(world, app)
     resource = f"acs:oss:*:{account}:b/1"
 
-    read = world.index.answer_through_roles(subject, Request.make("oss:GetObject", resource))
+    read = world.index.answer_through_roles(subject, AccessRequest.make("oss:GetObject", resource))
     assert read is not None
     assert read.allowed
     assert read.chain == (app.arn, r1)
-    write = world.index.answer_through_roles(subject, Request.make("oss:PutObject", resource))
+    write = world.index.answer_through_roles(subject, AccessRequest.make("oss:PutObject", resource))
     assert write is None
 
     parent = world.assume(app, r1, "pp")

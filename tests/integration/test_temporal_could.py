@@ -40,7 +40,7 @@ from mandate.domain.common.arns import (
     user_arn,
 )
 from mandate.domain.common.errors import DomainError
-from mandate.domain.policy.evaluation import DecisionKind, Request
+from mandate.domain.policy.evaluation import AccessRequest, DecisionKind
 from mandate.projections.decisions.index import DecisionIndex
 from tests.conftest import fresh_schema_url
 from tests.integration.runtimes import running
@@ -216,17 +216,17 @@ _steps = st.one_of(
 )
 
 
-def _requests(a: str, b: str) -> list[Request]:
+def _requests(a: str, b: str) -> list[AccessRequest]:
     return [
-        Request.make("oss:GetObject", f"acs:oss:*:{a}:bucket/x"),
-        Request.make("ecs:RebootInstance", f"acs:ecs:*:{a}:instance/i-1"),
-        Request.make("ecs:DescribeInstances", f"acs:ecs:*:{a}:instance/i-1"),
-        Request.make("oss:PutObject", f"acs:oss:*:{a}:bucket/x"),
-        Request.make("oss:GetObject", f"acs:oss:*:{b}:bucket/x"),
+        AccessRequest.make("oss:GetObject", f"acs:oss:*:{a}:bucket/x"),
+        AccessRequest.make("ecs:RebootInstance", f"acs:ecs:*:{a}:instance/i-1"),
+        AccessRequest.make("ecs:DescribeInstances", f"acs:ecs:*:{a}:instance/i-1"),
+        AccessRequest.make("oss:PutObject", f"acs:oss:*:{a}:bucket/x"),
+        AccessRequest.make("oss:GetObject", f"acs:oss:*:{b}:bucket/x"),
     ]
 
 
-def _live_could(oracle: DecisionIndex, arn: str, request: Request) -> Any:
+def _live_could(oracle: DecisionIndex, arn: str, request: AccessRequest) -> Any:
     """The live principal form (``api.routers.decisions``): directly, else through roles."""
     found = oracle.principal_for_arn(arn)
     if found is None:
@@ -253,7 +253,9 @@ def _assert_could_as_of_equals_the_replayed_rule(world: World) -> tuple[int, int
         for arn in principals:
             found, _ = runtime.as_of.principal_for_arn(arn, at)
             for request in _requests(a, b):
-                timed = Request.make(request.action, request.resource, {"acs:currenttime": at})
+                timed = AccessRequest.make(
+                    request.action, request.resource, {"acs:currenttime": at}
+                )
                 want = _live_could(oracle, arn, timed)
                 where = f"{arn} {request.action} {request.resource} at {at.isoformat()}"
                 assert (found is None) == (want is None), where
@@ -320,7 +322,7 @@ def test_as_of_could_p_answers_through_each_kind_of_role_and_lists_the_roles_p_c
     story.settle()
     revoked = story.at["revoked"]
     u0, managed = user_arn(b, "u0"), entrustment_arn(a, entrustment)
-    reboot = Request.make(
+    reboot = AccessRequest.make(
         "ecs:RebootInstance", f"acs:ecs:*:{a}:instance/i-1", {"acs:currenttime": revoked - MICRO}
     )
     found, why = runtime.as_of.principal_for_arn(u0, revoked - MICRO)
@@ -339,7 +341,7 @@ def test_as_of_could_p_answers_through_each_kind_of_role_and_lists_the_roles_p_c
     # the contract revoked: its role reaches no one, the ordinary ones still do
     found, why = runtime.as_of.principal_for_arn(u0, revoked)
     assert found is not None, why
-    later = Request.make(reboot.action, reboot.resource, {"acs:currenttime": revoked})
+    later = AccessRequest.make(reboot.action, reboot.resource, {"acs:currenttime": revoked})
     assert runtime.as_of.could(found, later).decision.decision is DecisionKind.IMPLICIT_DENY
     reached = {r.role_arn: r for r in runtime.as_of.assumable_roles(found, revoked)}
     assert set(reached) == {role_arn(a, "r0"), role_arn(a, "r1")}

@@ -41,7 +41,7 @@ from mandate.domain.common.arns import (
 )
 from mandate.domain.common.errors import DomainError
 from mandate.domain.common.ledger_time import format_instant
-from mandate.domain.policy.evaluation import DecisionKind, Request
+from mandate.domain.policy.evaluation import AccessRequest, DecisionKind
 from mandate.projections.history.as_of_facts import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE
 from tests.integration.runtimes import running
 from tests.integration.test_temporal_sessions import (
@@ -94,15 +94,15 @@ class Entrusted:
         return delegation_arn(self.b, self.delegations[name])
 
 
-def _requests(a: str, b: str) -> list[Request]:
+def _requests(a: str, b: str) -> list[AccessRequest]:
     return [
-        Request.make("ecs:RebootInstance", f"acs:ecs:*:{a}:instance/i-1"),
-        Request.make("ecs:DescribeInstances", f"acs:ecs:*:{a}:instance/i-1"),
-        Request.make("ecs:DeleteInstance", f"acs:ecs:*:{a}:instance/i-1"),
-        Request.make("oss:GetObject", f"acs:oss:*:{a}:bucket/public/x"),
-        Request.make("oss:GetObject", f"acs:oss:*:{a}:bucket/private/x"),
-        Request.make("sts:AssumeRole", role_arn(a, "reader")),
-        Request.make("oss:GetObject", f"acs:oss:*:{b}:bucket/x"),
+        AccessRequest.make("ecs:RebootInstance", f"acs:ecs:*:{a}:instance/i-1"),
+        AccessRequest.make("ecs:DescribeInstances", f"acs:ecs:*:{a}:instance/i-1"),
+        AccessRequest.make("ecs:DeleteInstance", f"acs:ecs:*:{a}:instance/i-1"),
+        AccessRequest.make("oss:GetObject", f"acs:oss:*:{a}:bucket/public/x"),
+        AccessRequest.make("oss:GetObject", f"acs:oss:*:{a}:bucket/private/x"),
+        AccessRequest.make("sts:AssumeRole", role_arn(a, "reader")),
+        AccessRequest.make("oss:GetObject", f"acs:oss:*:{b}:bucket/x"),
     ]
 
 
@@ -272,7 +272,7 @@ def test_before_the_revocation_erin_reboots_through_her_delegation_after_it_the_
         role_arn(a, entrusted.role),
         assumed_role_arn(a, entrusted.role, "erin"),
     )
-    reboot = Request.make(
+    reboot = AccessRequest.make(
         "ecs:RebootInstance", entrusted.instance(), {"acs:currenttime": revoked - MICRO}
     )
     answer = story.runtime.as_of.decide(found, reboot)

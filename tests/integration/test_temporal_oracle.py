@@ -25,7 +25,7 @@ from mandate.domain.common.arns import root_arn, user_arn
 from mandate.domain.common.audit import acting_as
 from mandate.domain.common.ledger_time import ledger_time_after
 from mandate.domain.policy.decisions import Answer
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.history.as_of_facts import AT_POSTGRES, AT_SQLITE
 from tests.conftest import fresh_schema_url
@@ -211,7 +211,7 @@ def test_the_as_of_request_sees_acs_current_time(runtime: Runtime) -> None:
     at = _log(runtime)[-1][1]
     found, _ = runtime.as_of.principal_for_arn(user_arn(account, "u2"), at)
     assert found is not None
-    request = Request.make(
+    request = AccessRequest.make(
         "oss:GetObject", f"acs:oss:*:{account}:bucket/x", {"acs:currenttime": at}
     )
     assert runtime.as_of.decide(found, request).decision.decision.value == "Allow"

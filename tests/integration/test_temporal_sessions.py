@@ -40,7 +40,7 @@ from mandate.domain.common.ledger_time import to_micros
 from mandate.domain.events import EVENT_CLASSES
 from mandate.domain.ledger.application import IssuedKey, IssuedSession
 from mandate.domain.policy.decisions import Subject, decide
-from mandate.domain.policy.evaluation import DecisionKind, Request
+from mandate.domain.policy.evaluation import AccessRequest, DecisionKind
 from mandate.domain.sts.session_lineage import SessionInvalid
 from mandate.domain.sts.sessions import session_aggregate_id
 from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
@@ -163,7 +163,7 @@ class Story:
     def decision(self, name: str, at: datetime, action: str, resource: str) -> DecisionKind:
         found, why = self.session_at(name, at)
         assert found is not None, f"{name} at {at.isoformat()}: {why}"
-        request = Request.make(action, resource, {"acs:currenttime": at})
+        request = AccessRequest.make(action, resource, {"acs:currenttime": at})
         return self.runtime.as_of.decide(found, request).decision.decision
 
 
@@ -304,7 +304,7 @@ def test_a_detached_role_policy_leaves_an_empty_layer_then_the_deleted_role_refu
     found, _ = story.session_at("temp", detached)
     assert found is not None
     assert [layer.policies for layer in found.subject.layers] == [()]
-    answer = story.runtime.as_of.decide(found, Request.make("oss:GetObject", archive))
+    answer = story.runtime.as_of.decide(found, AccessRequest.make("oss:GetObject", archive))
     assert answer.decision.decision is DecisionKind.IMPLICIT_DENY
     assert story.runtime.as_of.effective_permissions(found) == []
     deleted = story.at["temp deleted"]
@@ -442,18 +442,18 @@ def test_principal_for_arn_refuses_groups_roles_and_session_arns_clearly(story: 
 # --- as of every instant, as the live rule replayed to it ---------------------------------------
 
 
-def _requests(a: str, b: str) -> list[Request]:
+def _requests(a: str, b: str) -> list[AccessRequest]:
     oss = f"acs:oss:*:{a}"
     return [
-        Request.make("oss:GetObject", f"{oss}:photos/u-42/a.jpg"),
-        Request.make("oss:PutObject", f"{oss}:photos/u-42/a.jpg"),
-        Request.make("oss:PutObject", f"{oss}:photos/u-7/b.jpg"),
-        Request.make("oss:DeleteObject", f"{oss}:photos/u-42/a.jpg"),
-        Request.make("oss:GetObject", f"{oss}:archive/x"),
-        Request.make("oss:ListObjects", f"{oss}:bucket"),
-        Request.make("ecs:StartInstance", f"acs:ecs:*:{a}:instance/i-1"),
-        Request.make("sts:AssumeRole", role_arn(a, "reader")),
-        Request.make("oss:GetObject", f"acs:oss:*:{b}:bucket/x"),
+        AccessRequest.make("oss:GetObject", f"{oss}:photos/u-42/a.jpg"),
+        AccessRequest.make("oss:PutObject", f"{oss}:photos/u-42/a.jpg"),
+        AccessRequest.make("oss:PutObject", f"{oss}:photos/u-7/b.jpg"),
+        AccessRequest.make("oss:DeleteObject", f"{oss}:photos/u-42/a.jpg"),
+        AccessRequest.make("oss:GetObject", f"{oss}:archive/x"),
+        AccessRequest.make("oss:ListObjects", f"{oss}:bucket"),
+        AccessRequest.make("ecs:StartInstance", f"acs:ecs:*:{a}:instance/i-1"),
+        AccessRequest.make("sts:AssumeRole", role_arn(a, "reader")),
+        AccessRequest.make("oss:GetObject", f"acs:oss:*:{b}:bucket/x"),
     ]
 
 
@@ -470,7 +470,7 @@ def _expected(oracle: DecisionIndex, key: str, at: datetime) -> Subject | str:
 
 def _assert_sessions_as_of_equal_the_replayed_rule(
     story: Story,
-    requests: list[Request] | None = None,
+    requests: list[AccessRequest] | None = None,
     moments: Iterable[datetime] = (),
 ) -> int:
     """Compare every session of the story at every ledger time and one microsecond before
@@ -503,7 +503,9 @@ def _assert_sessions_as_of_equal_the_replayed_rule(
             assert found.subject.chain == expected.chain, where
             assert _layers(found.subject) == _layers(expected), where
             for request in requests:
-                timed = Request.make(request.action, request.resource, {"acs:currenttime": at})
+                timed = AccessRequest.make(
+                    request.action, request.resource, {"acs:currenttime": at}
+                )
                 want = _summary(decide(expected, timed))
                 got = _summary(runtime.as_of.decide(found, timed))
                 assert got == want, f"{where}: {request.action} {request.resource}"

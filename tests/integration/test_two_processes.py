@@ -13,7 +13,7 @@ from mandate.api.runtime import Runtime
 from mandate.api.settings import Settings
 from mandate.domain.common.arns import user_arn
 from mandate.domain.common.audit import AuditContext, acting_as
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 
 HASH_KEY = "k" * 40
 ADMIN = AuditContext(actor="mandate:admin")
@@ -48,7 +48,7 @@ def test_a_write_in_one_process_reaches_the_other_by_waiting_for_its_position(
     assert reader.follower.wait_for(position, timeout=10)
     alice = reader.index.user_by_name(account, "alice")
     assert alice is not None
-    request = Request.make("oss:GetObject", f"acs:oss:*:{account}:photos/a.jpg")
+    request = AccessRequest.make("oss:GetObject", f"acs:oss:*:{account}:photos/a.jpg")
     answer = reader.index.decide(reader.index.user_subject(alice.id), request, memo_key=alice.id)
     assert answer.allowed
     assert answer.chain == (user_arn(account, "alice"),)

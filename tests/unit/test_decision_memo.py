@@ -11,7 +11,7 @@ import tracemalloc
 
 from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.policy import decisions
-from mandate.domain.policy.evaluation import Request
+from mandate.domain.policy.evaluation import AccessRequest
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.decisions.memo import MEMO_MAX_KEY_CHARS, _memo_cost
 
@@ -34,12 +34,12 @@ def test_many_unique_requests_stay_within_the_byte_budget() -> None:
     index = _index(budget)
     subject = index.root_subject(ACCOUNT)
     for i in range(20_000):
-        index.decide(subject, Request.make(f"oss:Get{i}", _resource(i)), memo_key="root")
+        index.decide(subject, AccessRequest.make(f"oss:Get{i}", _resource(i)), memo_key="root")
     entries, estimated = index.memo_size
     assert 0 < estimated <= budget
     assert entries <= budget // 300  # far fewer than were asked
     # the latest answers are still served from the memo
-    request = Request.make("oss:Get19999", _resource(19_999))
+    request = AccessRequest.make("oss:Get19999", _resource(19_999))
     first = index.decide(subject, request, memo_key="root")
     assert index.decide(subject, request, memo_key="root") is first
 
@@ -52,7 +52,9 @@ def test_the_estimate_is_not_below_what_the_memo_really_holds() -> None:
     tracemalloc.start()
     try:
         for i in range(5_000):
-            index.decide(subject, Request.make("oss:GetObject", _resource(i)), memo_key="root")
+            index.decide(
+                subject, AccessRequest.make("oss:GetObject", _resource(i)), memo_key="root"
+            )
         decisions._account_of.cache_clear()  # resources are also cached there, not in the memo
         gc.collect()
         full = tracemalloc.get_traced_memory()[0]
@@ -69,7 +71,7 @@ def test_the_estimate_is_not_below_what_the_memo_really_holds() -> None:
 def test_a_long_request_is_decided_but_not_memoised() -> None:
     index = _index(10**6)
     subject = index.root_subject(ACCOUNT)
-    request = Request.make("oss:GetObject", _resource(1, MEMO_MAX_KEY_CHARS))
+    request = AccessRequest.make("oss:GetObject", _resource(1, MEMO_MAX_KEY_CHARS))
     first = index.decide(subject, request, memo_key="root")
     second = index.decide(subject, request, memo_key="root")
     assert first == second
@@ -82,22 +84,22 @@ def test_an_answer_moved_to_the_older_half_is_still_a_hit() -> None:
     cost = _memo_cost("oss:getobject", _resource(0))
     index = _index(2 * (2 * cost + 1))  # two answers per half: the third one swaps them
     subject = index.root_subject(ACCOUNT)
-    request = Request.make("oss:GetObject", _resource(0))
+    request = AccessRequest.make("oss:GetObject", _resource(0))
     first = index.decide(subject, request, memo_key="root")
-    index.decide(subject, Request.make("oss:GetObject", _resource(1)), memo_key="root")
-    index.decide(subject, Request.make("oss:GetObject", _resource(2)), memo_key="root")
+    index.decide(subject, AccessRequest.make("oss:GetObject", _resource(1)), memo_key="root")
+    index.decide(subject, AccessRequest.make("oss:GetObject", _resource(2)), memo_key="root")
     assert request_key(request) in index._memo_old
     assert index.decide(subject, request, memo_key="root") is first
     assert request_key(request) in index._memo  # moved back
 
 
-def request_key(request: Request) -> tuple[str, int, str, str]:
+def request_key(request: AccessRequest) -> tuple[str, int, str, str]:
     return ("root", 0, request.action_key, request.resource)
 
 
 def test_a_zero_budget_memoises_nothing() -> None:
     index = _index(0)
     subject = index.root_subject(ACCOUNT)
-    request = Request.make("oss:GetObject", _resource(0))
+    request = AccessRequest.make("oss:GetObject", _resource(0))
     assert index.decide(subject, request, memo_key="root").allowed
     assert index.memo_size == (0, 0)

@@ -16,11 +16,11 @@ from mandate.domain.policy import decisions
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind, decide
 from mandate.domain.policy.document import parse_policy_document
 from mandate.domain.policy.evaluation import (
+    AccessRequest,
     Decision,
     Layer,
     PolicySet,
     PolicySource,
-    Request,
     compile_policy,
 )
 
@@ -37,7 +37,7 @@ def _subject() -> Subject:
 
 
 def _answer(subject: Subject, i: int) -> Answer:
-    return decide(subject, Request.make("oss:GetObject", f"acs:oss:*:{ACCOUNT}:b/{i:08d}"))
+    return decide(subject, AccessRequest.make("oss:GetObject", f"acs:oss:*:{ACCOUNT}:b/{i:08d}"))
 
 
 def _encoded(answer: Answer) -> bytes:
@@ -100,7 +100,7 @@ def test_the_resource_account_cache_is_bounded_in_size_and_key_length() -> None:
     decisions._account_of.cache_clear()
     subject = _subject()
     long_resource = f"acs:oss:*:{ACCOUNT}:b/" + "x" * decisions.ACCOUNT_CACHE_MAX_CHARS
-    answer = decide(subject, Request.make("oss:GetObject", long_resource))
+    answer = decide(subject, AccessRequest.make("oss:GetObject", long_resource))
     assert answer.allowed  # decided, its account parsed, but not cached
     assert decisions._account_of.cache_info().currsize == 0
     for i in range(decisions.ACCOUNT_CACHE_SIZE + 100):

@@ -31,10 +31,10 @@ from mandate.domain.contracts.entrustments import (
 )
 from mandate.domain.policy.document import PolicyDocument, parse_policy_document
 from mandate.domain.policy.evaluation import (
+    AccessRequest,
     Layer,
     PolicySet,
     PolicySource,
-    Request,
     compile_policy,
     evaluate,
 )
@@ -416,7 +416,7 @@ def test_an_unwarned_statement_is_inside_the_entrustment(
                 for action in _instances(action_glob):
                     for resource in _instances(resource_glob):
                         for context in CONTEXTS:
-                            request = Request.make(action, resource, context)
+                            request = AccessRequest.make(action, resource, context)
                             if not evaluate((alone,), request).allowed:
                                 continue
                             assert evaluate((entrusted,), request).allowed, (

@@ -19,11 +19,11 @@ import pytest
 
 from mandate.domain.policy.document import parse_policy_document
 from mandate.domain.policy.evaluation import (
+    AccessRequest,
     Decision,
     Layer,
     PolicySet,
     PolicySource,
-    Request,
     compile_policy,
     evaluate,
 )
@@ -68,7 +68,7 @@ def decide(case: Mapping[str, Any]) -> Decision:
     else:
         layers = [policy_set(case["policies"], Layer.IDENTITY)]
     context = {key: context_value(value) for key, value in case.get("context", {}).items()}
-    return evaluate(layers, Request.make(case["action"], case["resource"], context))
+    return evaluate(layers, AccessRequest.make(case["action"], case["resource"], context))
 
 
 def expected_matched(case: Mapping[str, Any]) -> list[tuple[Layer, str, int]]:

@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 
 from mandate.domain.policy.document import parse_policy_document
 from mandate.domain.policy.evaluation import (
+    AccessRequest,
     Decision,
     DecisionKind,
     Layer,
     PolicySet,
     PolicySource,
-    Request,
     compile_policy,
     evaluate,
 )
@@ -84,7 +84,9 @@ contexts = st.fixed_dictionaries(
         "oss:Prefix": st.sampled_from(["photos/u-42/", "docs/"]),
     },
 )
-requests = st.builds(Request.make, st.sampled_from(ACTIONS), st.sampled_from(RESOURCES), contexts)
+requests = st.builds(
+    AccessRequest.make, st.sampled_from(ACTIONS), st.sampled_from(RESOURCES), contexts
+)
 
 
 def policy_set(documents: Sequence[Document], layer: Layer, names: Sequence[str] = ()) -> PolicySet:
@@ -100,7 +102,7 @@ def policy_set(documents: Sequence[Document], layer: Layer, names: Sequence[str]
     )
 
 
-def decide(layers: Sequence[Sequence[Document]], request: Request) -> Decision:
+def decide(layers: Sequence[Sequence[Document]], request: AccessRequest) -> Decision:
     return evaluate([policy_set(docs, LAYERS[i + 1]) for i, docs in enumerate(layers)], request)
 
 
@@ -120,7 +122,7 @@ def with_statement(
 @settings(max_examples=80)
 @given(layer_lists, requests, st.data())
 def test_a_matching_deny_always_wins(
-    layers: list[list[Document]], request: Request, data: st.DataObject
+    layers: list[list[Document]], request: AccessRequest, data: st.DataObject
 ) -> None:
     """A Deny matching the request, added to any policy of any layer, makes an explicit deny."""
     where = data.draw(st.integers(0, len(layers) - 1))
@@ -136,7 +138,7 @@ def test_a_matching_deny_always_wins(
 @settings(max_examples=80)
 @given(layer_lists, requests, statements(), st.data())
 def test_adding_an_allow_never_turns_an_allow_into_a_deny(
-    layers: list[list[Document]], request: Request, extra: dict[str, Any], data: st.DataObject
+    layers: list[list[Document]], request: AccessRequest, extra: dict[str, Any], data: st.DataObject
 ) -> None:
     """An added Allow statement never takes away an Allow."""
     before = decide(layers, request)
@@ -154,7 +156,7 @@ def test_adding_an_allow_never_turns_an_allow_into_a_deny(
 @settings(max_examples=80)
 @given(policy_lists, requests, st.randoms(use_true_random=False))
 def test_evaluation_is_independent_of_statement_and_policy_order(
-    documents: list[Document], request: Request, random: Any
+    documents: list[Document], request: AccessRequest, random: Any
 ) -> None:
     """Shuffling statements inside policies and the policies themselves changes no decision."""
     names = [f"P{i}" for i in range(len(documents))]
@@ -178,7 +180,7 @@ def test_evaluation_is_independent_of_statement_and_policy_order(
 @settings(max_examples=80)
 @given(policy_lists, requests)
 def test_matched_statements_are_listed_in_document_order(
-    documents: list[Document], request: Request
+    documents: list[Document], request: AccessRequest
 ) -> None:
     """Matched statements come in policy order, then statement order."""
     decision = evaluate([policy_set(documents, Layer.IDENTITY)], request)
@@ -190,7 +192,7 @@ def test_matched_statements_are_listed_in_document_order(
 @settings(max_examples=80)
 @given(layer_lists, policy_lists, requests)
 def test_adding_a_layer_never_widens(
-    layers: list[list[Document]], extra: list[Document], request: Request
+    layers: list[list[Document]], extra: list[Document], request: AccessRequest
 ) -> None:
     """An extra layer can only narrow: no new Allow, and an explicit deny stays one."""
     before = decide(layers, request)
@@ -204,7 +206,7 @@ def test_adding_a_layer_never_widens(
 @settings(max_examples=80)
 @given(policy_lists, requests)
 def test_one_layer_agrees_with_the_single_layer_rule(
-    documents: list[Document], request: Request
+    documents: list[Document], request: AccessRequest
 ) -> None:
     """For one layer: a matching Deny denies explicitly, else a matching Allow allows."""
     decision = evaluate([policy_set(documents, Layer.IDENTITY)], request)
@@ -220,7 +222,7 @@ def test_one_layer_agrees_with_the_single_layer_rule(
 @settings(max_examples=60)
 @given(policy_lists, st.lists(requests, min_size=1, max_size=6))
 def test_a_reused_policy_set_decides_as_a_fresh_one(
-    documents: list[Document], batch: list[Request]
+    documents: list[Document], batch: list[AccessRequest]
 ) -> None:
     """Deciding many requests on one policy set gives what a fresh set gives for each."""
     shared = policy_set(documents, Layer.IDENTITY)

@@ -27,11 +27,11 @@ from mandate.domain.permissions.attachments import Attachment, PolicyType
 from mandate.domain.permissions.policy_sets import CustomVersion, PolicyCompiler
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind, decide
 from mandate.domain.policy.evaluation import (
+    AccessRequest,
     DecisionKind,
     Effect,
     Layer,
     PolicySet,
-    Request,
     evaluate,
 )
 from mandate.domain.policy.system_policies import SYSTEM_POLICIES
@@ -203,7 +203,7 @@ def role_of(facts: InMemoryLineage, record: SessionRecord) -> RoleState:
 @settings(max_examples=120)
 @given(policy_lists, system_names, session_policies, requests)
 def test_a_session_never_allows_what_its_role_alone_does_not(
-    custom: list[Document], system: list[str], policy: Document | None, request: Request
+    custom: list[Document], system: list[str], policy: Document | None, request: AccessRequest
 ) -> None:
     """Allowed for the session ⇒ allowed by the role's policies; a role's Deny stays a Deny."""
     facts = InMemoryLineage()
@@ -221,7 +221,7 @@ def test_a_session_never_allows_what_its_role_alone_does_not(
 @settings(max_examples=120)
 @given(policy_lists, system_names, documents, requests)
 def test_a_session_policy_never_widens_a_session(
-    custom: list[Document], system: list[str], policy: Document, request: Request
+    custom: list[Document], system: list[str], policy: Document, request: AccessRequest
 ) -> None:
     """Two sessions of one role: the one with a session policy allows no more than the other."""
     facts = InMemoryLineage()
@@ -237,7 +237,7 @@ def test_a_session_policy_never_widens_a_session(
 @settings(max_examples=80)
 @given(policy_lists, system_names, requests)
 def test_an_allow_everything_session_policy_changes_no_decision(
-    custom: list[Document], system: list[str], request: Request
+    custom: list[Document], system: list[str], request: AccessRequest
 ) -> None:
     """A session policy allowing ``*`` on ``*`` leaves exactly the role's decision."""
     facts = InMemoryLineage()
@@ -250,7 +250,7 @@ def test_an_allow_everything_session_policy_changes_no_decision(
 @settings(max_examples=120)
 @given(lineages, requests, st.data())
 def test_an_explicit_deny_in_any_layer_of_the_lineage_denies_explicitly(
-    lineage: list[Generation], request: Request, data: st.DataObject
+    lineage: list[Generation], request: AccessRequest, data: st.DataObject
 ) -> None:
     """A matching Deny in any role's policies or any session policy, at any generation, wins."""
     generation = data.draw(st.integers(0, len(lineage) - 1), label="generation")
@@ -285,7 +285,7 @@ def _with(document: Document, statement: Document) -> Document:
 @settings(max_examples=120)
 @given(lineages, generations, requests)
 def test_a_chained_session_never_allows_what_its_parent_or_its_own_role_does_not(
-    lineage: list[Generation], child: Generation, request: Request
+    lineage: list[Generation], child: Generation, request: AccessRequest
 ) -> None:
     """The child keeps every layer of its parent and adds its own: it can only narrow."""
     facts = InMemoryLineage()
@@ -333,7 +333,7 @@ def test_a_session_acts_on_no_resource_outside_its_roles_account(
         lineage = [(c, ("AdministratorAccess",), ALLOW_ALL) for c, _, _ in lineage]
     facts = InMemoryLineage()
     records = build(facts, lineage)
-    answer = decide(facts.subject(records[-1]), Request.make(action, resource, context))
+    answer = decide(facts.subject(records[-1]), AccessRequest.make(action, resource, context))
     assert not answer.allowed
     assert answer.decision.decision is DecisionKind.IMPLICIT_DENY
     assert answer.decision.matched == ()
@@ -346,7 +346,7 @@ def test_a_session_acts_on_no_resource_outside_its_roles_account(
 @settings(max_examples=120)
 @given(lineages, requests)
 def test_matched_statements_name_the_layer_and_policy_they_came_from(
-    lineage: list[Generation], request: Request
+    lineage: list[Generation], request: AccessRequest
 ) -> None:
     """Each matched statement is a role's (``via`` its role) or a session policy's (``via``
     the session), and its index and effect are those of that statement in that document."""
@@ -386,7 +386,7 @@ _MISSING = re.compile(r"no statement of the (.+) layer allows it\Z")
 @settings(max_examples=120)
 @given(lineages, requests)
 def test_a_partial_allow_names_a_layer_that_did_not_allow(
-    lineage: list[Generation], request: Request
+    lineage: list[Generation], request: AccessRequest
 ) -> None:
     """When some layers allow and another does not, the reason names a kind that did not."""
     facts = InMemoryLineage()
@@ -414,7 +414,7 @@ def test_a_chained_session_refused_by_its_own_role_names_the_role_layer() -> Non
             ([{"Version": "1", "Statement": [ecs]}], (), None),
         ],
     )
-    answer = decide(facts.subject(records[-1]), Request.make("oss:GetObject", RESOURCES[0]))
+    answer = decide(facts.subject(records[-1]), AccessRequest.make("oss:GetObject", RESOURCES[0]))
     assert not answer.allowed
     assert answer.reason == (
         "every layer of the session must allow the request; no statement of the role layer "
@@ -449,7 +449,7 @@ def test_a_chained_session_keeps_its_parents_layers_and_chain() -> None:
     subject = facts.subject(second)
     assert [p.layer for p in subject.layers] == [Layer.ROLE, Layer.SESSION, Layer.ROLE]
     assert subject.chain == (SOURCE_ARN, first.role_arn, first.arn, second.role_arn, second.arn)
-    allowed = decide(subject, Request.make("oss:GetObject", RESOURCES[0]))
+    allowed = decide(subject, AccessRequest.make("oss:GetObject", RESOURCES[0]))
     assert allowed.allowed
     assert allowed.chain == subject.chain
     assert allowed.billed_account == ACCOUNT
@@ -614,7 +614,7 @@ def test_a_dead_session_decides_nothing_and_a_live_one_decides_as_its_layers() -
     facts = InMemoryLineage()
     record = facts.issue(facts.add_role("r", [ALLOW_ALL]), session_policy=ALLOW_ALL)
     subject = facts.subject(record)
-    request = Request.make("oss:PutObject", RESOURCES[0])
+    request = AccessRequest.make("oss:PutObject", RESOURCES[0])
     answer: Answer = decide(subject, request)
     assert answer.allowed
     assert answer.decision == evaluate(subject.layers, request)

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from mandate.domain.policy.evaluation import (
+    AccessRequest,
     Layer,
     PolicySet,
     PolicySource,
-    Request,
     compile_policy,
     evaluate,
 )
@@ -76,5 +76,5 @@ def test_system_policies_decide_as_their_names_say(name: str, action: str, allow
     policy = SYSTEM_POLICIES[name]
     source = PolicySource(Layer.IDENTITY, policy.policy_type, name, policy.version, None)
     layer = PolicySet.of([compile_policy(policy.document, source)], Layer.IDENTITY)
-    decision = evaluate([layer], Request.make(action, f"acs:oss:cn-hangzhou:{A}:b/o"))
+    decision = evaluate([layer], AccessRequest.make(action, f"acs:oss:cn-hangzhou:{A}:b/o"))
     assert decision.allowed is allowed
