@@ -63,7 +63,10 @@ def _audit_from_context() -> dict[str, Any]:
 
 
 class LedgerAggregate(Aggregate):
-    """Base of Mandate's aggregates: explicit topics and the audit context on every event."""
+    """Base of Mandate's aggregates: explicit topics and the audit context on every event.
+
+    Ids are random (``Aggregate.create_id``'s uuid4) unless an aggregate derives its own.
+    """
 
     TOPIC = "mandate:LedgerAggregate"
 

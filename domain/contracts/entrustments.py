@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.domain import event
 
@@ -67,10 +67,6 @@ class Entrustment(LedgerAggregate):
 
     class Event(LedgerAggregate.Event):
         TOPIC = "mandate:Entrustment.Event.v1"
-
-    @staticmethod
-    def create_id() -> UUID:
-        return uuid4()
 
     class EntrustmentGranted(LedgerAggregate.Created, Event):
         TOPIC = "mandate:EntrustmentGranted.v1"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.domain import event
 
@@ -17,6 +17,7 @@ from mandate.domain.common.audit import LedgerAggregate
 from mandate.domain.common.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
 from mandate.domain.permissions.attachments import (
     Attachment,
+    PolicyChange,
     PolicyHolder,
 )
 
@@ -53,10 +54,6 @@ class User(PolicyHolder, LedgerAggregate):
 
     def _holder(self) -> str:
         return f"user {self.user_name!r}"
-
-    @staticmethod
-    def create_id() -> UUID:
-        return uuid4()
 
     class UserCreated(LedgerAggregate.Created, Event):
         TOPIC = "mandate:UserCreated.v1"
@@ -230,25 +227,14 @@ class User(PolicyHolder, LedgerAggregate):
         del self.groups[group_id]
 
     # -- attachments ---------------------------------------------------------------------
-    class PolicyAttached(Event):
+    class PolicyAttached(PolicyChange, Event):
         TOPIC = "mandate:User.PolicyAttached.v1"
-        policy_type: str
-        policy_name: str
-        policy_id: UUID | None
 
-    @event(PolicyAttached)
-    def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        self._record_attached(policy_type, policy_name, policy_id)
-
-    class PolicyDetached(Event):
+    class PolicyDetached(PolicyChange, Event):
         TOPIC = "mandate:User.PolicyDetached.v1"
-        policy_type: str
-        policy_name: str
-        policy_id: UUID | None
 
-    @event(PolicyDetached)
-    def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        self._record_detached(policy_type, policy_name)
+    _policy_attached = event(PolicyAttached)(PolicyHolder.record_attached)
+    _policy_detached = event(PolicyDetached)(PolicyHolder.record_detached)
 
 
 class Group(PolicyHolder, LedgerAggregate):
@@ -259,10 +245,6 @@ class Group(PolicyHolder, LedgerAggregate):
 
     def _holder(self) -> str:
         return f"group {self.group_name!r}"
-
-    @staticmethod
-    def create_id() -> UUID:
-        return uuid4()
 
     class GroupCreated(LedgerAggregate.Created, Event):
         TOPIC = "mandate:GroupCreated.v1"
@@ -301,22 +283,11 @@ class Group(PolicyHolder, LedgerAggregate):
     def _deleted(self) -> None:
         self.deleted = True
 
-    class PolicyAttached(Event):
+    class PolicyAttached(PolicyChange, Event):
         TOPIC = "mandate:Group.PolicyAttached.v1"
-        policy_type: str
-        policy_name: str
-        policy_id: UUID | None
 
-    @event(PolicyAttached)
-    def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        self._record_attached(policy_type, policy_name, policy_id)
-
-    class PolicyDetached(Event):
+    class PolicyDetached(PolicyChange, Event):
         TOPIC = "mandate:Group.PolicyDetached.v1"
-        policy_type: str
-        policy_name: str
-        policy_id: UUID | None
 
-    @event(PolicyDetached)
-    def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        self._record_detached(policy_type, policy_name)
+    _policy_attached = event(PolicyAttached)(PolicyHolder.record_attached)
+    _policy_detached = event(PolicyDetached)(PolicyHolder.record_detached)

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_CUSTOM_ATTACHMENTS",
     "MAX_SYSTEM_ATTACHMENTS",
     "Attachment",
+    "PolicyChange",
     "PolicyHolder",
     "PolicyType",
     "check_can_attach",
@@ -78,12 +79,29 @@ def check_can_detach(
         ) from None
 
 
+@dataclass(frozen=True)
+class PolicyChange:
+    """The fields of a ``PolicyAttached`` / ``PolicyDetached`` event, the same for all three.
+
+    Each aggregate still declares its own two event classes (``class PolicyAttached(PolicyChange,
+    Event)`` with a TOPIC naming the aggregate); this base only writes their fields once. Being
+    a frozen dataclass, its fields follow the event's own (``audit``) in the stored JSON, as
+    when each class declared them.
+    """
+
+    policy_type: str
+    policy_name: str
+    policy_id: UUID | None
+
+
 class PolicyHolder:
     """What users, groups and roles share about their attachments: RAM's checks, then the event.
 
     Each aggregate declares its own ``PolicyAttached`` / ``PolicyDetached`` classes (their topics
-    name the aggregate) and binds ``_policy_attached`` / ``_policy_detached`` to them; this
-    mixin holds the commands and the state change, written once for the three.
+    name the aggregate) and binds them to the state changes written here::
+
+        _policy_attached = event(PolicyAttached)(PolicyHolder.record_attached)
+        _policy_detached = event(PolicyDetached)(PolicyHolder.record_detached)
     """
 
     attachments: dict[tuple[str, str], Attachment]
@@ -112,9 +130,11 @@ class PolicyHolder:
             policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
         )
 
-    def _record_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+    def record_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+        """Applies a ``PolicyAttached``."""
         a = Attachment(PolicyType(policy_type), policy_name, policy_id)
         self.attachments[a.key] = a
 
-    def _record_detached(self, policy_type: str, policy_name: str) -> None:
+    def record_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
+        """Applies a ``PolicyDetached`` (the id is recorded in the event, not needed here)."""
         del self.attachments[(policy_type, policy_name)]

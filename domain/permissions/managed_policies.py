@@ -7,7 +7,6 @@ projections compile the default version once per change, never per decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from uuid import UUID, uuid4
 
 from eventsourcing.domain import event
 
@@ -30,10 +29,6 @@ class ManagedPolicy(LedgerAggregate):
 
     class Event(LedgerAggregate.Event):
         TOPIC = "mandate:ManagedPolicy.Event.v1"
-
-    @staticmethod
-    def create_id() -> UUID:
-        return uuid4()
 
     class PolicyCreated(LedgerAggregate.Created, Event):
         TOPIC = "mandate:PolicyCreated.v1"

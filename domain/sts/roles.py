@@ -10,7 +10,6 @@ interval, its role's liveness and revocation horizon, its source principal and i
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID, uuid4
 
 from eventsourcing.domain import event
 
@@ -18,6 +17,7 @@ from mandate.domain.common.audit import LedgerAggregate
 from mandate.domain.common.errors import FieldError, InvalidInput, PreconditionFailed
 from mandate.domain.permissions.attachments import (
     Attachment,
+    PolicyChange,
     PolicyHolder,
 )
 
@@ -50,10 +50,6 @@ class Role(PolicyHolder, LedgerAggregate):
 
     def _holder(self) -> str:
         return f"role {self.role_name!r}"
-
-    @staticmethod
-    def create_id() -> UUID:
-        return uuid4()
 
     class RoleCreated(LedgerAggregate.Created, Event):
         TOPIC = "mandate:RoleCreated.v1"
@@ -158,22 +154,11 @@ class Role(PolicyHolder, LedgerAggregate):
     def _deleted(self) -> None:
         self.deleted = True
 
-    class PolicyAttached(Event):
+    class PolicyAttached(PolicyChange, Event):
         TOPIC = "mandate:Role.PolicyAttached.v1"
-        policy_type: str
-        policy_name: str
-        policy_id: UUID | None
 
-    @event(PolicyAttached)
-    def _policy_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        self._record_attached(policy_type, policy_name, policy_id)
-
-    class PolicyDetached(Event):
+    class PolicyDetached(PolicyChange, Event):
         TOPIC = "mandate:Role.PolicyDetached.v1"
-        policy_type: str
-        policy_name: str
-        policy_id: UUID | None
 
-    @event(PolicyDetached)
-    def _policy_detached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
-        self._record_detached(policy_type, policy_name)
+    _policy_attached = event(PolicyAttached)(PolicyHolder.record_attached)
+    _policy_detached = event(PolicyDetached)(PolicyHolder.record_detached)
