@@ -78,8 +78,8 @@ def answer_json(answer: Answer) -> dict[str, Any]:
     """A decision's explanation (docs/design.md §5): what does not depend on when it was asked."""
     decision = answer.decision
     return {
-        "decision": decision.decision.value,
-        "allowed": decision.decision is DecisionKind.ALLOW,
+        "decision": decision.kind.value,
+        "allowed": decision.kind is DecisionKind.ALLOW,
         "matched": [m.as_dict() for m in decision.matched],
         "chain": list(answer.chain),
         "billed_account": answer.billed_account,

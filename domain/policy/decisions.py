@@ -79,7 +79,7 @@ class Answer(NamedTuple):
 
     @property
     def allowed(self) -> bool:
-        return self.decision.decision is DecisionKind.ALLOW
+        return self.decision.kind is DecisionKind.ALLOW
 
 
 _IMPLICIT_DENY = Decision(DecisionKind.IMPLICIT_DENY, (), False)
@@ -146,10 +146,10 @@ def decide(subject: Subject, request: AccessRequest, *, optimistic: bool = False
                 else evaluate(path.layers, request)
             )
             consulted = consulted or decision.context_dependent
-            if decision.decision is DecisionKind.ALLOW:
+            if decision.kind is DecisionKind.ALLOW:
                 # a path that allows is enough (a delegate holding the permission through
                 # another unbroken chain keeps it); memoisable only if no path asked context
-                allowed = Decision(decision.decision, decision.matched, consulted)
+                allowed = Decision(decision.kind, decision.matched, consulted)
                 return Answer(
                     allowed, path.chain, resource_account, "allowed by the matched statements"
                 )
@@ -158,10 +158,10 @@ def decide(subject: Subject, request: AccessRequest, *, optimistic: bool = False
         assert denied is not None
         first, path = denied
         if consulted and not first.context_dependent:
-            first = Decision(first.decision, first.matched, True)
+            first = Decision(first.kind, first.matched, True)
         chain = path.chain
         decision = first
-        if decision.decision is DecisionKind.IMPLICIT_DENY and decision.matched:
+        if decision.kind is DecisionKind.IMPLICIT_DENY and decision.matched:
             # Asked layer by layer, not by kind: a chained session has a role layer per
             # generation, and one of them agreeing must not hide another that does not.
             missing = sorted(
@@ -183,8 +183,8 @@ def decide(subject: Subject, request: AccessRequest, *, optimistic: bool = False
         decision = (
             evaluate(layers, request, optimistic=True) if optimistic else evaluate(layers, request)
         )
-    if decision.decision is DecisionKind.ALLOW:
+    if decision.kind is DecisionKind.ALLOW:
         return Answer(decision, chain, resource_account, "allowed by the matched statements")
-    if decision.decision is DecisionKind.EXPLICIT_DENY:
+    if decision.kind is DecisionKind.EXPLICIT_DENY:
         return Answer(decision, chain, None, "an explicit Deny statement matched")
     return Answer(decision, chain, None, "no statement allows this request")

@@ -108,7 +108,8 @@ class MatchedStatement:
 class Decision:
     """The answer and its reason: the statements that matched."""
 
-    decision: DecisionKind
+    kind: DecisionKind
+    """Allow, explicit deny or implicit deny (``"decision"`` in JSON: ``as_dict``)."""
     matched: tuple[MatchedStatement, ...]
     context_dependent: bool
     """Whether a statement whose Action and Resource matched had a Condition: only a
@@ -116,12 +117,12 @@ class Decision:
 
     @property
     def allowed(self) -> bool:
-        return self.decision is DecisionKind.ALLOW
+        return self.kind is DecisionKind.ALLOW
 
     def as_dict(self) -> dict[str, object]:
         """``decision``, ``allowed`` and ``matched`` in the JSON shape of docs/design.md §5."""
         return {
-            "decision": self.decision.value,
+            "decision": self.kind.value,
             "allowed": self.allowed,
             "matched": [m.as_dict() for m in self.matched],
         }

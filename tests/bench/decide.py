@@ -180,7 +180,7 @@ def bench_in_process(workdir: Path, *, quick: bool) -> tuple[list[Timing], str]:
         f"{len(identity.policies)} policies, {statements} statements "
         f"({len(DIRECT_POLICIES)} direct, {len(GROUP_POLICIES['dev'])} + "
         f"{len(GROUP_POLICIES['ops'])} through 2 groups); request `{ACTION}` → "
-        f"{answer.decision.decision.value}"
+        f"{answer.decision.kind.value}"
     )
 
     def uncached(n: int) -> None:

@@ -192,7 +192,7 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> PairedTimin
         f"`{POLICY}` (5 statements) attached to a user vs as entrustment scope, delegation "
         f"scope and session policy (session layers: {layers}; chain of {len(chain.chain)}; "
         f"{len(warnings)} scope warnings); request `{ACTION}` → "
-        f"{direct.decision.decision.value} / {chain.decision.decision.value}"
+        f"{direct.decision.kind.value} / {chain.decision.kind.value}"
     )
     paths = compared.paths("lineage walked")
     return time_pairs(shape, paths, rounds=rounds, batches=batches)

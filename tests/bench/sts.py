@@ -189,7 +189,7 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> PairedTimin
     shape = (
         f"AccessKey user: 10 policies x 5 statements (4 direct, 3 + 3 through 2 groups); "
         f"session: role layer + session layer ({layers}); request `{ACTION}` → "
-        f"{ak_answer.decision.decision.value} / {sts_answer.decision.decision.value}"
+        f"{ak_answer.decision.kind.value} / {sts_answer.decision.kind.value}"
     )
     paths = compared.paths("nothing remembered")
     return time_pairs(shape, paths, rounds=rounds, batches=batches)

@@ -316,7 +316,7 @@ def test_a_scope_of_policies_is_snapshotted_and_widened_only_by_an_amendment(
     assert world.decide_session(issued, READ, contract.photo()).allowed
     assert not world.decide_session(issued, WRITE, contract.photo()).allowed
     secret = world.decide_session(issued, READ, contract.photo("s/key"))
-    assert secret.decision.decision is DecisionKind.EXPLICIT_DENY
+    assert secret.decision.kind is DecisionKind.EXPLICIT_DENY
     assert (Layer.ENTRUSTMENT, Effect.DENY) in layers_of(secret)
 
     # a new default version of the policy does not widen the signed contract
@@ -532,7 +532,7 @@ def test_a_wider_delegation_never_exceeds_the_entrustment(world: World) -> None:
         ("ram:CreateUser", f"acs:ram::{a}:user/x"),
     ):
         answer = world.decide_session(issued, action, resource)
-        assert answer.decision.decision is DecisionKind.IMPLICIT_DENY, (action, resource)
+        assert answer.decision.kind is DecisionKind.IMPLICIT_DENY, (action, resource)
         assert "entrustment layer" in answer.reason
     # B's own resources are not reached through A's role at all
     assert not world.decide_session(issued, READ, f"acs:oss:*:{b}:photos/1").allowed
@@ -943,7 +943,7 @@ def test_a_decision_names_the_statements_of_every_layer_and_the_chain_of_five(
 
     # a denial explains which layer was missing, and shows the layers that agreed
     write = world.decide_session(issued, WRITE, contract.photo())
-    assert write.decision.decision is DecisionKind.IMPLICIT_DENY
+    assert write.decision.kind is DecisionKind.IMPLICIT_DENY
     assert write.billed_account is None
     assert "delegation" in write.reason
     assert (Layer.ENTRUSTMENT, Effect.ALLOW) in layers_of(write)

@@ -152,7 +152,7 @@ def _run(runtime: Runtime, command: Callable[[], object]) -> None:
 
 def _summary(answer: Answer) -> tuple[object, ...]:
     return (
-        answer.decision.decision,
+        answer.decision.kind,
         [m.as_dict() for m in answer.decision.matched],
         answer.chain,
         answer.billed_account,

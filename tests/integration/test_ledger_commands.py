@@ -173,11 +173,11 @@ def test_an_enterprise_user_acts_within_the_policy_its_group_holds(
     assert (matched.statement, matched.via) == (0, group_arn(account, "ops"))
 
     write = f"acs:oss:*:{account}:manifests/b.json"
-    assert decide_for_key(runtime, key, "oss:PutObject", write).decision.decision is (
+    assert decide_for_key(runtime, key, "oss:PutObject", write).decision.kind is (
         DecisionKind.IMPLICIT_DENY
     )
     outside = decide_for_key(runtime, key, "oss:GetObject", f"acs:oss:*:{account}:photos/1.jpg")
-    assert outside.decision.decision is DecisionKind.IMPLICIT_DENY
+    assert outside.decision.kind is DecisionKind.IMPLICIT_DENY
     assert outside.billed_account is None
     elsewhere = f"acs:oss:*:{OTHER_ACCOUNT}:manifests/a.json"
     assert not decide_for_key(runtime, key, "oss:GetObject", elsewhere).allowed
@@ -189,7 +189,7 @@ def test_an_enterprise_user_acts_within_the_policy_its_group_holds(
 
     client.detach_policy(account, "group", "ops", "Custom", "ManifestWriter")
     after = decide_for_key(runtime, key, "oss:GetObject", f"acs:oss:*:{account}:manifests/a.json")
-    assert after.decision.decision is DecisionKind.IMPLICIT_DENY
+    assert after.decision.kind is DecisionKind.IMPLICIT_DENY
 
 
 def test_removals_take_effect_at_the_next_decision(runtime: Runtime, client: Client) -> None:

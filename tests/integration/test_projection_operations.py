@@ -221,7 +221,7 @@ def test_a_blue_green_rebuild_switches_readers_and_drops_the_old_copy(runtime: R
         found, _ = runtime.as_of.principal_for_arn(arn, at)
         assert found is not None
         decision = runtime.as_of.decide(found, request).decision
-        return decision.decision, [m.as_dict() for m in decision.matched]
+        return decision.kind, [m.as_dict() for m in decision.matched]
 
     before = answer()
     old_copy = runtime.temporal.store.prefix

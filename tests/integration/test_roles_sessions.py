@@ -695,22 +695,22 @@ def test_a_session_is_the_intersection_of_role_and_session_policy(
     assert both.billed_account == account
 
     only_role = world.decide(session, "oss:GetObject", f"{photos}/u-7/a.jpg")
-    assert only_role.decision.decision is DecisionKind.IMPLICIT_DENY
+    assert only_role.decision.kind is DecisionKind.IMPLICIT_DENY
     assert layers_of(only_role) == [(Layer.ROLE, Effect.ALLOW)]
     assert "session" in only_role.reason
     assert only_role.billed_account is None
 
     only_session = world.decide(session, "ecs:StartInstance", f"acs:ecs:*:{account}:photos/u-42/i")
-    assert only_session.decision.decision is DecisionKind.IMPLICIT_DENY
+    assert only_session.decision.kind is DecisionKind.IMPLICIT_DENY
     assert layers_of(only_session) == [(Layer.SESSION, Effect.ALLOW)]
     assert "role" in only_session.reason
 
     session_denies = world.decide(session, "oss:PutObject", f"{photos}/u-42/readonly/x")
-    assert session_denies.decision.decision is DecisionKind.EXPLICIT_DENY
+    assert session_denies.decision.kind is DecisionKind.EXPLICIT_DENY
     assert (Layer.SESSION, Effect.DENY) in layers_of(session_denies)
 
     role_denies = world.decide(session, "oss:GetObject", f"{photos}/u-42/secret/x")
-    assert role_denies.decision.decision is DecisionKind.EXPLICIT_DENY
+    assert role_denies.decision.kind is DecisionKind.EXPLICIT_DENY
     assert (Layer.ROLE, Effect.DENY) in layers_of(role_denies)
 
     neither = world.decide(session, "oss:DeleteObject", f"{photos}/u-42/a.jpg")

@@ -154,7 +154,7 @@ def test_detaching_the_roles_policy_denies_the_next_decision_despite_the_memo(
 
     world.do("detach_policy", account, "role", "r", "System", "AliyunOSSFullAccess")
     after = world.decide_session(issued, "oss:GetObject", resource)
-    assert after.decision.decision is DecisionKind.IMPLICIT_DENY
+    assert after.decision.kind is DecisionKind.IMPLICIT_DENY
     assert after.billed_account is None
 
     world.do("attach_policy", account, "role", "r", "System", "AliyunOSSFullAccess")
@@ -321,11 +321,11 @@ def test_a_chained_session_keeps_its_parents_layers_and_lineage(chain: Chain) ->
     # only the parent's role allows ECS: the child may not
     assert world.decide(parent, "ecs:StartInstance", chain.vm).allowed
     only_parent = world.decide(child, "ecs:StartInstance", chain.vm)
-    assert only_parent.decision.decision is DecisionKind.IMPLICIT_DENY
+    assert only_parent.decision.kind is DecisionKind.IMPLICIT_DENY
     # only the child's role allows RDS: neither may
     assert not world.decide(parent, "rds:CreateDBInstance", chain.db).allowed
     only_child = world.decide(child, "rds:CreateDBInstance", chain.db)
-    assert only_child.decision.decision is DecisionKind.IMPLICIT_DENY
+    assert only_child.decision.kind is DecisionKind.IMPLICIT_DENY
 
 
 def test_a_chained_session_records_its_parent_and_never_outlives_it(chain: Chain) -> None:
@@ -655,7 +655,7 @@ def test_a_restarted_process_rebuilds_the_same_lineage_verdicts(store_url: str) 
                     answers.append(f"refused: {refused}")
                 else:
                     answer = world.decide(credential, "oss:GetObject", f"acs:oss:*:{account}:b")
-                    answers.append(f"{answer.decision.decision}: {answer.chain}")
+                    answers.append(f"{answer.decision.kind}: {answer.chain}")
             return answers
 
         before = verdicts(w)

@@ -328,7 +328,7 @@ def test_as_of_could_p_answers_through_each_kind_of_role_and_lists_the_roles_p_c
     found, why = runtime.as_of.principal_for_arn(u0, revoked - MICRO)
     assert found is not None, why
     answer = runtime.as_of.could(found, reboot)
-    assert answer.decision.decision is DecisionKind.ALLOW
+    assert answer.decision.kind is DecisionKind.ALLOW
     role = role_arn(a, "C-0")
     assert answer.chain == (u0, delegation_arn(b, world.delegations[1]), managed, role)
     assert answer.billed_account == a
@@ -342,7 +342,7 @@ def test_as_of_could_p_answers_through_each_kind_of_role_and_lists_the_roles_p_c
     found, why = runtime.as_of.principal_for_arn(u0, revoked)
     assert found is not None, why
     later = AccessRequest.make(reboot.action, reboot.resource, {"acs:currenttime": revoked})
-    assert runtime.as_of.could(found, later).decision.decision is DecisionKind.IMPLICIT_DENY
+    assert runtime.as_of.could(found, later).decision.kind is DecisionKind.IMPLICIT_DENY
     reached = {r.role_arn: r for r in runtime.as_of.assumable_roles(found, revoked)}
     assert set(reached) == {role_arn(a, "r0"), role_arn(a, "r1")}
     # a0, of A itself, is named by no trust; B's root never assumes a role

@@ -276,7 +276,7 @@ def test_before_the_revocation_erin_reboots_through_her_delegation_after_it_the_
         "ecs:RebootInstance", entrusted.instance(), {"acs:currenttime": revoked - MICRO}
     )
     answer = story.runtime.as_of.decide(found, reboot)
-    assert answer.decision.decision is DecisionKind.ALLOW
+    assert answer.decision.kind is DecisionKind.ALLOW
     assert answer.chain == found.subject.chain
     assert {m.as_dict()["layer"] for m in answer.decision.matched} >= {"entrustment", "delegation"}
     # her delegation revoked, nothing else reaches her

@@ -71,7 +71,7 @@ def _oracle(runtime: Runtime, log: list[tuple[int, datetime, Any]], at: datetime
 
 def _summary(answer: Answer) -> tuple[object, ...]:
     return (
-        answer.decision.decision,
+        answer.decision.kind,
         tuple(m.as_dict().items() for m in answer.decision.matched),
         answer.chain,
         answer.billed_account,
@@ -214,4 +214,4 @@ def test_the_as_of_request_sees_acs_current_time(runtime: Runtime) -> None:
     request = AccessRequest.make(
         "oss:GetObject", f"acs:oss:*:{account}:bucket/x", {"acs:currenttime": at}
     )
-    assert runtime.as_of.decide(found, request).decision.decision.value == "Allow"
+    assert runtime.as_of.decide(found, request).decision.kind.value == "Allow"

@@ -164,7 +164,7 @@ class Story:
         found, why = self.session_at(name, at)
         assert found is not None, f"{name} at {at.isoformat()}: {why}"
         request = AccessRequest.make(action, resource, {"acs:currenttime": at})
-        return self.runtime.as_of.decide(found, request).decision.decision
+        return self.runtime.as_of.decide(found, request).decision.kind
 
 
 def _position_of(result: object) -> int:
@@ -305,7 +305,7 @@ def test_a_detached_role_policy_leaves_an_empty_layer_then_the_deleted_role_refu
     assert found is not None
     assert [layer.policies for layer in found.subject.layers] == [()]
     answer = story.runtime.as_of.decide(found, AccessRequest.make("oss:GetObject", archive))
-    assert answer.decision.decision is DecisionKind.IMPLICIT_DENY
+    assert answer.decision.kind is DecisionKind.IMPLICIT_DENY
     assert story.runtime.as_of.effective_permissions(found) == []
     deleted = story.at["temp deleted"]
     for at in (deleted, story.at["temp re-created"], story.at["app deleted"]):

@@ -88,7 +88,7 @@ def test_only_answers_the_memo_could_hold_are_kept() -> None:
     router._answer_prefix(answer, cache=False)
     assert id(answer) not in router._encodings.entries
     decision = answer.decision
-    dependent = answer._replace(decision=Decision(decision.decision, decision.matched, True))
+    dependent = answer._replace(decision=Decision(decision.kind, decision.matched, True))
     router._answer_prefix(dependent)
     assert id(dependent) not in router._encodings.entries
     assert router._answer_prefix(answer) == _encoded(answer)

@@ -86,7 +86,7 @@ def test_the_case_files_exist_and_are_not_empty() -> None:
 def test_each_case_is_decided_as_expected(case: Mapping[str, Any]) -> None:
     """The evaluator gives each case its expected decision, matched statements and dependency."""
     decision = decide(case)
-    assert decision.decision.value == case["expect"]
+    assert decision.kind.value == case["expect"]
     assert decision.allowed is (case["expect"] == "Allow")
     if "matched" in case:
         got = [(m.layer, m.policy_name, m.statement) for m in decision.matched]

@@ -130,7 +130,7 @@ def test_a_matching_deny_always_wins(
     deny = {"Effect": "Deny", "Action": request.action, "Resource": request.resource}
     layers = [*layers[:where], with_statement(layers[where], index, deny), *layers[where + 1 :]]
     decision = decide(layers, request)
-    assert decision.decision is DecisionKind.EXPLICIT_DENY
+    assert decision.kind is DecisionKind.EXPLICIT_DENY
     assert decision.matched
     assert all(m.effect == "Deny" for m in decision.matched)
 
@@ -149,8 +149,8 @@ def test_adding_an_allow_never_turns_an_allow_into_a_deny(
     after = decide(layers, request)
     if before.allowed:
         assert after.allowed
-    if before.decision is DecisionKind.EXPLICIT_DENY:
-        assert after.decision is DecisionKind.EXPLICIT_DENY
+    if before.kind is DecisionKind.EXPLICIT_DENY:
+        assert after.kind is DecisionKind.EXPLICIT_DENY
 
 
 @settings(max_examples=80)
@@ -170,7 +170,7 @@ def test_evaluation_is_independent_of_statement_and_policy_order(
         [policy_set([shuffled[i] for i in order], Layer.IDENTITY, [names[i] for i in order])],
         request,
     )
-    assert after.decision is before.decision
+    assert after.kind is before.kind
     assert after.context_dependent is before.context_dependent
     assert sorted(m.policy_name for m in after.matched) == sorted(
         m.policy_name for m in before.matched
@@ -199,8 +199,8 @@ def test_adding_a_layer_never_widens(
     after = decide([*layers, extra], request)
     if after.allowed:
         assert before.allowed
-    if before.decision is DecisionKind.EXPLICIT_DENY:
-        assert after.decision is DecisionKind.EXPLICIT_DENY
+    if before.kind is DecisionKind.EXPLICIT_DENY:
+        assert after.kind is DecisionKind.EXPLICIT_DENY
 
 
 @settings(max_examples=80)
@@ -211,9 +211,9 @@ def test_one_layer_agrees_with_the_single_layer_rule(
     """For one layer: a matching Deny denies explicitly, else a matching Allow allows."""
     decision = evaluate([policy_set(documents, Layer.IDENTITY)], request)
     effects = {m.effect for m in decision.matched}
-    if decision.decision is DecisionKind.EXPLICIT_DENY:
+    if decision.kind is DecisionKind.EXPLICIT_DENY:
         assert effects == {"Deny"}
-    elif decision.decision is DecisionKind.ALLOW:
+    elif decision.kind is DecisionKind.ALLOW:
         assert effects == {"Allow"}
     else:
         assert decision.matched == ()

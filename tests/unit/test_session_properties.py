@@ -212,10 +212,10 @@ def test_a_session_never_allows_what_its_role_alone_does_not(
     role_alone = evaluate([facts.role_layer(role)], request)
     if answer.allowed:
         assert role_alone.allowed
-    if role_alone.decision is DecisionKind.EXPLICIT_DENY:
-        assert answer.decision.decision is DecisionKind.EXPLICIT_DENY
+    if role_alone.kind is DecisionKind.EXPLICIT_DENY:
+        assert answer.decision.kind is DecisionKind.EXPLICIT_DENY
     if policy is None:
-        assert answer.decision.decision is role_alone.decision
+        assert answer.decision.kind is role_alone.kind
 
 
 @settings(max_examples=120)
@@ -230,8 +230,8 @@ def test_a_session_policy_never_widens_a_session(
     without = decide(facts.subject(facts.issue(role)), request)
     if with_policy.allowed:
         assert without.allowed
-    if without.decision.decision is DecisionKind.EXPLICIT_DENY:
-        assert with_policy.decision.decision is DecisionKind.EXPLICIT_DENY
+    if without.decision.kind is DecisionKind.EXPLICIT_DENY:
+        assert with_policy.decision.kind is DecisionKind.EXPLICIT_DENY
 
 
 @settings(max_examples=80)
@@ -244,7 +244,7 @@ def test_an_allow_everything_session_policy_changes_no_decision(
     role = facts.add_role("r", custom, tuple(system))
     with_policy = decide(facts.subject(facts.issue(role, session_policy=ALLOW_ALL)), request)
     without = decide(facts.subject(facts.issue(role)), request)
-    assert with_policy.decision.decision is without.decision.decision
+    assert with_policy.decision.kind is without.decision.kind
 
 
 @settings(max_examples=120)
@@ -268,7 +268,7 @@ def test_an_explicit_deny_in_any_layer_of_the_lineage_denies_explicitly(
     facts = InMemoryLineage()
     records = build(facts, lineage)
     answer = decide(facts.subject(records[-1]), request)
-    assert answer.decision.decision is DecisionKind.EXPLICIT_DENY
+    assert answer.decision.kind is DecisionKind.EXPLICIT_DENY
     assert answer.decision.matched
     assert all(m.effect is Effect.DENY for m in answer.decision.matched)
     vias = {m.via for m in answer.decision.matched if m.layer is where}
@@ -305,8 +305,8 @@ def test_a_chained_session_never_allows_what_its_parent_or_its_own_role_does_not
         assert parent.allowed
         assert own_role.allowed
         assert unchained.allowed
-    if DecisionKind.EXPLICIT_DENY in (parent.decision.decision, unchained.decision.decision):
-        assert answer.decision.decision is DecisionKind.EXPLICIT_DENY
+    if DecisionKind.EXPLICIT_DENY in (parent.decision.kind, unchained.decision.kind):
+        assert answer.decision.kind is DecisionKind.EXPLICIT_DENY
 
 
 @settings(max_examples=120)
@@ -335,7 +335,7 @@ def test_a_session_acts_on_no_resource_outside_its_roles_account(
     records = build(facts, lineage)
     answer = decide(facts.subject(records[-1]), AccessRequest.make(action, resource, context))
     assert not answer.allowed
-    assert answer.decision.decision is DecisionKind.IMPLICIT_DENY
+    assert answer.decision.kind is DecisionKind.IMPLICIT_DENY
     assert answer.decision.matched == ()
     assert answer.billed_account is None
     assert answer.reason == (
@@ -392,7 +392,7 @@ def test_a_partial_allow_names_a_layer_that_did_not_allow(
     facts = InMemoryLineage()
     subject = facts.subject(build(facts, lineage)[-1])
     answer = decide(subject, request)
-    if answer.decision.decision is not DecisionKind.IMPLICIT_DENY or not answer.decision.matched:
+    if answer.decision.kind is not DecisionKind.IMPLICIT_DENY or not answer.decision.matched:
         return
     found = _MISSING.search(answer.reason)
     assert found, answer.reason
