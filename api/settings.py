@@ -1,12 +1,13 @@
 """One settings object for every Mandate process (pydantic-settings, ``MANDATE_*`` variables).
 
-Outside development, default secrets are refused: production must be given its hash key
-and admin token explicitly instead of generating them beside the database.
+Outside development, default secrets are refused: production must be given its hash key,
+admin token and the other keys explicitly instead of generating them beside the database.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -46,6 +47,20 @@ class Settings(BaseSettings):
         "set it",
     )
     token_signing_key_id: str = "t1"  # noqa: S105 (a key id, not a key)
+    secret_key: str | None = Field(
+        default=None,
+        description="the key-encryption key (at least 32 characters) that wraps the data keys "
+        "sealing AccessKey and session secrets; never in the database. Development generates "
+        "one in the state directory; production must set it",
+    )
+    secret_key_id: str = Field(
+        default="s1", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="MANDATE_SECRET_KEY's id"
+    )
+    secret_keys_previous: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object of key id to key: earlier key-encryption keys, still accepted "
+        "to unwrap data keys until `mandate keys rotate` has re-wrapped them all",
+    )
     trusted_proxies: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(
         default=64 * 1024,
@@ -135,6 +150,7 @@ class Settings(BaseSettings):
                     ("MANDATE_ADMIN_TOKEN", self.admin_token),
                     ("MANDATE_AUDIT_SIGNING_KEY_FILE", self.audit_signing_key_file),
                     ("MANDATE_TOKEN_SIGNING_KEY", self.token_signing_key),
+                    ("MANDATE_SECRET_KEY", self.secret_key),
                 )
                 if not value
             ]
@@ -144,6 +160,7 @@ class Settings(BaseSettings):
             raise ValueError("MANDATE_HASH_KEY must be at least 32 characters")
         if self.token_signing_key is not None and len(self.token_signing_key) < 32:
             raise ValueError("MANDATE_TOKEN_SIGNING_KEY must be at least 32 characters")
+        self._check_secret_keys()
         if self.read_database_url is not None and not (
             store_config(self.read_database_url).is_postgres
             and store_config(self.database_url).is_postgres
@@ -153,6 +170,23 @@ class Settings(BaseSettings):
                 "MANDATE_DATABASE_URL"
             )
         return self
+
+    def _check_secret_keys(self) -> None:
+        """The key-encryption keys' rules; the messages name settings and ids, never a key."""
+        if self.secret_key is not None and len(self.secret_key) < 32:
+            raise ValueError("MANDATE_SECRET_KEY must be at least 32 characters")
+        if self.secret_keys_previous and self.secret_key is None:
+            raise ValueError("MANDATE_SECRET_KEYS_PREVIOUS needs MANDATE_SECRET_KEY (the current)")
+        for key_id, key in self.secret_keys_previous.items():
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", key_id) or key_id == self.secret_key_id:
+                raise ValueError(
+                    "MANDATE_SECRET_KEYS_PREVIOUS: each id is 1-32 letters, digits, '_' or '-', "
+                    "other than MANDATE_SECRET_KEY_ID"
+                )
+            if len(key) < 32:
+                raise ValueError(
+                    f"MANDATE_SECRET_KEYS_PREVIOUS: key {key_id} must be at least 32 characters"
+                )
 
     @property
     def resolved_state_dir(self) -> Path:

@@ -1,0 +1,220 @@
+"""The keyring: seals and unseals secrets under the store's data keys, unwrapped once.
+
+The data keys live wrapped in the ledger's store (``DataKeySource``: a small mutable table,
+never the log); the key-encryption keys come from the settings. ``Keyring.open`` unwraps every
+data key once at start — a KEK that does not match, or a data key wrapped under a KEK this
+process is not given, is refused there in one line, not on the first request — and creates the
+first data key (``d1``) on an empty store; concurrent first starts agree on one (the insert
+does nothing when the id is taken, and everyone re-reads).
+
+``rotate`` re-wraps every data key under the current KEK in one transaction of the source,
+which serialises concurrent runs; a second run finds nothing left to do. Sealed values never
+change: they name their data key, and the data keys stay the same under a new wrapping, so
+processes keep serving through a rotation (the ones holding old and new KEKs unwrap either).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import NoReturn, Protocol
+
+from mandate.domain.identity.sealing import DataKey, KeyEncryptionKey, SealRefused, sealed_key_id
+
+__all__ = [
+    "DataKeySource",
+    "KeyEncryptionKeys",
+    "Keyring",
+    "KeyringRefused",
+    "Rotation",
+    "WrappedDataKey",
+]
+
+_DATA_KEY_ID = re.compile(r"d([1-9][0-9]*)")
+
+
+class KeyringRefused(Exception):
+    """The configured key-encryption keys cannot open the store's data keys (one line)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedDataKey:
+    """One row of the data key table: the key wrapped under the KEK ``kek_id``."""
+
+    id: str
+    kek_id: str
+    wrapped: str
+    created_at: str
+    rewrapped_at: str | None = None
+
+
+class DataKeySource(Protocol):
+    """Where the wrapped data keys are kept (``projections.store.data_keys``)."""
+
+    def all(self) -> list[WrappedDataKey]: ...
+
+    def get(self, key_id: str) -> WrappedDataKey | None: ...
+
+    def add(self, key_id: str, kek_id: str, wrapped: str) -> bool:
+        """Insert unless the id is taken; whether this call inserted it."""
+        ...
+
+    def rewrap(self, change: Callable[[WrappedDataKey], tuple[str, str] | None]) -> int:
+        """In one transaction that excludes other rewraps and inserts: each row ``change``
+        answers ``(kek_id, wrapped)`` for is updated; how many were."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyEncryptionKeys:
+    """The current KEK (wraps new and re-wrapped data keys) and the previous ones (still
+    unwrap during a rotation)."""
+
+    current: KeyEncryptionKey
+    previous: tuple[KeyEncryptionKey, ...] = ()
+
+    def __post_init__(self) -> None:
+        ids = [self.current.id, *(kek.id for kek in self.previous)]
+        if len(set(ids)) != len(ids):
+            raise ValueError("key-encryption key ids must differ")
+
+    def get(self, key_id: str) -> KeyEncryptionKey | None:
+        return next((kek for kek in (self.current, *self.previous) if kek.id == key_id), None)
+
+    @property
+    def ids(self) -> list[str]:
+        return [self.current.id, *(kek.id for kek in self.previous)]
+
+    def unwrap(self, row: WrappedDataKey) -> DataKey:
+        """``row``'s data key, under the KEK it records; ``KeyringRefused`` naming why not."""
+        kek = self.get(row.kek_id)
+        if kek is None:
+            raise KeyringRefused(
+                f"the store's data key {row.id} is wrapped under key-encryption key "
+                f"{row.kek_id}, which this process is not given (it has "
+                f"{', '.join(self.ids)}): configure {row.kek_id} as a previous key until "
+                "`mandate keys rotate` has re-wrapped every data key"
+            )
+        try:
+            return kek.unwrap(row.id, row.wrapped)
+        except SealRefused as error:
+            raise KeyringRefused(str(error)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """What ``Keyring.rotate`` did: re-wrapped ``rewrapped`` of ``data_keys`` under ``kek_id``."""
+
+    kek_id: str
+    rewrapped: int
+    data_keys: int
+    new_data_key: str | None
+    not_current: tuple[str, ...] = ()
+    """Data keys still under another KEK (added meanwhile by a process configured before the
+    rotation): run it again."""
+
+
+def _number(key_id: str) -> int:
+    match = _DATA_KEY_ID.fullmatch(key_id)
+    return int(match.group(1)) if match else 0
+
+
+class Keyring:
+    """Seals new secrets under the newest data key; unseals under the one a value names.
+
+    Data keys are held unwrapped in memory (unwrapped once; one created by another process
+    since is fetched on first use). Never pickled, never in a ``repr``.
+    """
+
+    def __init__(
+        self, keks: KeyEncryptionKeys, source: DataKeySource, keys: Iterable[DataKey]
+    ) -> None:
+        self._keks = keks
+        self._source = source
+        self._keys: dict[str, DataKey] = {key.id: key for key in keys}
+        self._lock = threading.Lock()
+        if not self._keys:
+            raise ValueError("a keyring needs at least one data key")
+        self._current = max(self._keys.values(), key=lambda key: _number(key.id))
+
+    @classmethod
+    def open(cls, keks: KeyEncryptionKeys, source: DataKeySource) -> Keyring:
+        """Unwrap every data key of ``source`` (creating ``d1`` when there is none)."""
+        rows = source.all()
+        if not rows:
+            first = DataKey.generate("d1")
+            source.add(first.id, keks.current.id, keks.current.wrap(first))
+            rows = source.all()
+        return cls(keks, source, [keks.unwrap(row) for row in rows])
+
+    @property
+    def current_key_id(self) -> str:
+        """The data key new secrets are sealed under."""
+        return self._current.id
+
+    @property
+    def key_ids(self) -> list[str]:
+        return sorted(self._keys, key=_number)
+
+    def seal(self, secret: str, *, bound_to: str) -> str:
+        """``secret`` sealed for storage, opening only with the same ``bound_to`` (the
+        AccessKeyId it is the secret of): ``v1$<data key id>$…``."""
+        return self._current.seal(secret, bound_to=bound_to)
+
+    def unseal(self, sealed: str, *, bound_to: str) -> str:
+        """The secret in ``sealed``; ``SealRefused`` when it was altered, is bound to
+        something else, or names a data key that does not open."""
+        key_id = sealed_key_id(sealed)
+        key = self._keys.get(key_id)
+        if key is None:
+            key = self._fetch(key_id)
+        return key.unseal(sealed, bound_to=bound_to)
+
+    def _fetch(self, key_id: str) -> DataKey:
+        with self._lock:
+            if key_id in self._keys:
+                return self._keys[key_id]
+            row = self._source.get(key_id)
+            if row is None:
+                raise SealRefused(f"the store has no data key {key_id}")
+            try:
+                key = self._keks.unwrap(row)
+            except KeyringRefused as error:
+                raise SealRefused(str(error)) from None
+            self._keys = {**self._keys, key_id: key}  # readers see the old or the new dict
+            return key
+
+    def rotate(self, *, new_data_key: bool = False) -> Rotation:
+        """Re-wrap every data key not yet under the current KEK, in one transaction; with
+        ``new_data_key``, add the next data key (new secrets are sealed under it by processes
+        started from then on). Running it again changes nothing."""
+        current = self._keks.current
+
+        def change(row: WrappedDataKey) -> tuple[str, str] | None:
+            if row.kek_id == current.id:
+                return None
+            return current.id, current.wrap(self._keks.unwrap(row))
+
+        rewrapped = self._source.rewrap(change)
+        added: str | None = None
+        if new_data_key:
+            known = self._source.all()
+            key = DataKey.generate(f"d{max((_number(row.id) for row in known), default=0) + 1}")
+            if self._source.add(key.id, current.id, current.wrap(key)):
+                added = key.id
+                with self._lock:
+                    self._keys = {**self._keys, key.id: key}
+                    self._current = key
+        rows = self._source.all()
+        for row in rows:  # every data key still opens under the keys this process holds
+            self._keks.unwrap(row)
+        elsewhere = tuple(row.id for row in rows if row.kek_id != current.id)
+        return Rotation(current.id, rewrapped, len(rows), added, elsewhere)
+
+    def __repr__(self) -> str:
+        return f"Keyring(current={self._current.id!r}, keys={self.key_ids!r})"
+
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
+        raise TypeError("a Keyring is never pickled (it holds keys)")
