@@ -14,13 +14,15 @@ Import ``RULES`` from ``projections.audit.records``, which loads every rule modu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from mandate.projections.audit.naming import AuditNaming
 from mandate.projections.dispatch import EventHandlers
 
-__all__ = ["RULES", "Described", "attachment", "deleted"]
+__all__ = ["RULES", "Described", "attachment_rule", "deleted_rule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,17 +38,39 @@ RULES: EventHandlers[AuditNaming] = EventHandlers("audit trail")
 """One rule per event class: ``rule(naming, event, ledger_time) -> Described``."""
 
 
-def deleted(naming: AuditNaming, aggregate_id: object, kind: str) -> Described:
-    """A user, group, policy or role deleted: named as it was, then forgotten."""
-    entity = naming.require(aggregate_id, kind)
-    naming.forget(aggregate_id)
-    return Described((entity.account_id,), entity.arn)
+class _AggregateEvent(Protocol):
+    @property
+    def originator_id(self) -> Any: ...
 
 
-def attachment(
-    naming: AuditNaming, aggregate_id: object, kind: str, policy_type: str, policy_name: str
-) -> Described:
-    """A policy attached to or detached from a user, a group or a role."""
-    principal = naming.require(aggregate_id, kind)
-    summary = {"policy_type": policy_type, "policy_name": policy_name}
-    return Described((principal.account_id,), principal.arn, summary)
+class _PolicyChangeEvent(_AggregateEvent, Protocol):
+    @property
+    def policy_type(self) -> str: ...
+
+    @property
+    def policy_name(self) -> str: ...
+
+
+def deleted_rule(kind: str) -> Callable[[AuditNaming, _AggregateEvent, datetime], Described]:
+    """The rule of a user's, group's, policy's or role's ``…Deleted``: the entity named as it
+    was, then forgotten. Registered per event class (``RULES.on(User.UserDeleted)(…)``)."""
+
+    def rule(naming: AuditNaming, e: _AggregateEvent, at: datetime) -> Described:
+        entity = naming.require(e.originator_id, kind)
+        naming.forget(e.originator_id)
+        return Described((entity.account_id,), entity.arn)
+
+    return rule
+
+
+def attachment_rule(
+    kind: str,
+) -> Callable[[AuditNaming, _PolicyChangeEvent, datetime], Described]:
+    """The rule of a user's, group's or role's ``PolicyAttached`` / ``PolicyDetached``."""
+
+    def rule(naming: AuditNaming, e: _PolicyChangeEvent, at: datetime) -> Described:
+        principal = naming.require(e.originator_id, kind)
+        summary = {"policy_type": e.policy_type, "policy_name": e.policy_name}
+        return Described((principal.account_id,), principal.arn, summary)
+
+    return rule

@@ -18,7 +18,7 @@ from mandate.domain.identity.principals import Group, User
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.projections.audit.conventions import UnknownAuditEvent, key_arn
 from mandate.projections.audit.naming import CLAIMABLE, AuditNaming, NamedEntity
-from mandate.projections.audit.rules import RULES, Described, attachment, deleted
+from mandate.projections.audit.rules import RULES, Described, attachment_rule, deleted_rule
 
 __all__: list[str] = []  # the rules register themselves on RULES
 
@@ -74,9 +74,7 @@ def _user_updated(naming: AuditNaming, e: User.UserUpdated, at: datetime) -> Des
     return Described((before.account_id,), before.arn, summary)
 
 
-@RULES.on(User.UserDeleted)
-def _user_deleted(naming: AuditNaming, e: User.UserDeleted, at: datetime) -> Described:
-    return deleted(naming, e.originator_id, "user")
+RULES.on(User.UserDeleted)(deleted_rule("user"))
 
 
 _KeyEvent = (
@@ -117,14 +115,8 @@ RULES.on(User.UserAddedToGroup)(_membership)
 RULES.on(User.UserRemovedFromGroup)(_membership)
 
 
-def _user_attachment(
-    naming: AuditNaming, e: User.PolicyAttached | User.PolicyDetached, at: datetime
-) -> Described:
-    return attachment(naming, e.originator_id, "user", e.policy_type, e.policy_name)
-
-
-RULES.on(User.PolicyAttached)(_user_attachment)
-RULES.on(User.PolicyDetached)(_user_attachment)
+RULES.on(User.PolicyAttached)(attachment_rule("user"))
+RULES.on(User.PolicyDetached)(attachment_rule("user"))
 
 
 # -- groups --------------------------------------------------------------------------------------
@@ -138,19 +130,9 @@ def _group_created(naming: AuditNaming, e: Group.GroupCreated, at: datetime) -> 
     return Described((group.account_id,), group.arn, summary)
 
 
-@RULES.on(Group.GroupDeleted)
-def _group_deleted(naming: AuditNaming, e: Group.GroupDeleted, at: datetime) -> Described:
-    return deleted(naming, e.originator_id, "group")
-
-
-def _group_attachment(
-    naming: AuditNaming, e: Group.PolicyAttached | Group.PolicyDetached, at: datetime
-) -> Described:
-    return attachment(naming, e.originator_id, "group", e.policy_type, e.policy_name)
-
-
-RULES.on(Group.PolicyAttached)(_group_attachment)
-RULES.on(Group.PolicyDetached)(_group_attachment)
+RULES.on(Group.GroupDeleted)(deleted_rule("group"))
+RULES.on(Group.PolicyAttached)(attachment_rule("group"))
+RULES.on(Group.PolicyDetached)(attachment_rule("group"))
 
 
 # -- custom policies -----------------------------------------------------------------------------
@@ -202,9 +184,7 @@ def _policy_version_deleted(
     return _policy_change(naming, e, {"version_id": e.version_id})
 
 
-@RULES.on(ManagedPolicy.PolicyDeleted)
-def _policy_deleted(naming: AuditNaming, e: ManagedPolicy.PolicyDeleted, at: datetime) -> Described:
-    return deleted(naming, e.originator_id, "policy")
+RULES.on(ManagedPolicy.PolicyDeleted)(deleted_rule("policy"))
 
 
 # -- name claims ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 from mandate.projections.audit.conventions import rfc3339
 from mandate.projections.audit.naming import AuditNaming, NamedEntity
-from mandate.projections.audit.rules import RULES, Described, attachment, deleted
+from mandate.projections.audit.rules import RULES, Described, attachment_rule, deleted_rule
 
 __all__: list[str] = []  # the rules register themselves on RULES
 
@@ -61,19 +61,9 @@ def _role_sessions_revoked(
     return Described((role.account_id,), role.arn, summary)
 
 
-def _role_attachment(
-    naming: AuditNaming, e: Role.PolicyAttached | Role.PolicyDetached, at: datetime
-) -> Described:
-    return attachment(naming, e.originator_id, "role", e.policy_type, e.policy_name)
-
-
-RULES.on(Role.PolicyAttached)(_role_attachment)
-RULES.on(Role.PolicyDetached)(_role_attachment)
-
-
-@RULES.on(Role.RoleDeleted)
-def _role_deleted(naming: AuditNaming, e: Role.RoleDeleted, at: datetime) -> Described:
-    return deleted(naming, e.originator_id, "role")
+RULES.on(Role.PolicyAttached)(attachment_rule("role"))
+RULES.on(Role.PolicyDetached)(attachment_rule("role"))
+RULES.on(Role.RoleDeleted)(deleted_rule("role"))
 
 
 # -- sessions ------------------------------------------------------------------------------------
