@@ -1,18 +1,28 @@
-"""Named queries the API reads from the decision index: principals by name, an account's lists.
+"""Named queries the API reads from the decision index: entities by id or by name, an
+account's lists, a principal's generation.
 
-Readers never lock: each list is built from a copy of the container it iterates (handlers
-replace views' containers, never mutate them in place while serving).
+They are the index's read surface: the API reads the index through these, never through the
+containers ``IndexState`` keeps (tests/unit/test_layers.py checks it), so that how the index
+stores a fact can change without touching a route. Readers never lock: each list is built
+from a copy of the container it iterates (handlers replace views' containers, never mutate
+them in place while serving).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+from uuid import UUID
+
 from mandate.projections.decisions.state import IndexState
 from mandate.projections.decisions.views import (
+    AccessKeyView,
+    AccountView,
     DelegationView,
     EntrustmentView,
     GroupView,
     PolicyView,
     RoleView,
+    SessionView,
     UserView,
 )
 
@@ -20,7 +30,61 @@ __all__ = ["NamedQueries"]
 
 
 class NamedQueries(IndexState):
-    """Lookups by name and per-account listings (management reads and write preconditions)."""
+    """Lookups by id and by name, per-account listings (management reads and write
+    preconditions), and the generations the index's caches are keyed by."""
+
+    def account(self, account_id: str) -> AccountView | None:
+        return self.accounts.get(account_id)
+
+    def user(self, user_id: UUID) -> UserView | None:
+        return self.users.get(user_id)
+
+    def policy(self, policy_id: UUID) -> PolicyView | None:
+        return self.policies.get(policy_id)
+
+    def access_key(self, access_key_id: str) -> AccessKeyView | None:
+        """A live AccessKey (a deleted one is gone; an STS key id is a ``session``)."""
+        return self.keys.get(access_key_id)
+
+    def access_keys_of(self, user: UserView) -> list[AccessKeyView]:
+        """The user's AccessKeys, in the order the user's view lists them."""
+        keys = self.keys
+        return [keys[k] for k in user.access_key_ids if k in keys]
+
+    def session(self, access_key_id: str) -> SessionView | None:
+        """An STS session by its AccessKeyId, while the index remembers it (expired ones are
+        kept an hour, to refuse them with their reason)."""
+        return self.sessions.get(access_key_id)
+
+    def entrustment(self, entrustment_id: UUID) -> EntrustmentView | None:
+        return self.entrustments.get(entrustment_id)
+
+    def delegation(self, delegation_id: UUID) -> DelegationView | None:
+        return self.delegations.get(delegation_id)
+
+    def delegations_under(self, entrustment: EntrustmentView) -> list[DelegationView]:
+        """The contract's delegations, in the order it lists them."""
+        delegations = self.delegations
+        return [delegations[d] for d in entrustment.delegation_ids if d in delegations]
+
+    def member_names(self, group: GroupView) -> list[str]:
+        """The names of the group's members, sorted."""
+        users = self.users
+        return sorted(users[m].user_name for m in group.member_ids if m in users)
+
+    def entrustments_past_term(self, at: datetime) -> list[UUID]:
+        """Contracts whose ``ends_at`` is reached at ``at`` but whose end is not yet recorded
+        (neither ended nor revoked)."""
+        return [
+            e.id
+            for e in list(self.entrustments.values())
+            if e.ends_at is not None and e.ends_at <= at and not e.ended and e.revoked is None
+        ]
+
+    def generation_of(self, principal_id: UUID | str) -> int:
+        """The principal's generation: it moves whenever anything its decisions depend on
+        changes (the key of the index's own caches; 0 for one never touched)."""
+        return self._generations.get(principal_id, 0)
 
     def user_by_name(self, account_id: str, user_name: str) -> UserView | None:
         user_id = self.user_ids.get((account_id, user_name))

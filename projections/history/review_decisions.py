@@ -116,8 +116,8 @@ class Reviewer:
         index, account_id = self.index, self.account_id
         touched, index.touched = index.touched, set()
         roles = index.roles_of(account_id)
-        generations = index._generations  # the index's own invalidation keys
-        signature = tuple((role.id, generations.get(role.id, 0)) for role in roles)
+        # the index's own invalidation keys: a role's moves when anything it grants changes
+        signature = tuple((role.id, index.generation_of(role.id)) for role in roles)
         if signature != self._roles_signature:
             everyone = True
             self._roles_signature = signature
