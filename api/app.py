@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from mandate.api.middleware.body_limit import BodyLimitMiddleware
 from mandate.api.middleware.input_guard import InputGuardMiddleware
@@ -81,15 +79,4 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(history.router)
     app.include_router(access_review.router)
     app.include_router(audit.router)
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = decisions.authorize_openapi(
-                get_openapi(
-                    title=app.title, version=app.version, summary=app.summary, routes=app.routes
-                )
-            )
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
     return app

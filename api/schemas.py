@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from typing import Any, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.common.instants import Instant
@@ -17,6 +18,7 @@ from mandate.domain.common.validation import ENTITY_NAME_PATTERN
 
 __all__ = [
     "AmendEntrustment",
+    "AnswerBody",
     "AssumeRoleBody",
     "AuthorizeBody",
     "ClientCredentials",
@@ -27,6 +29,7 @@ __all__ = [
     "CreateUser",
     "GrantDelegation",
     "GrantEntrustment",
+    "MatchedStatementBody",
     "OpenAccount",
     "Revocation",
     "RevokeRoleSessions",
@@ -156,13 +159,66 @@ class ClientCredentials(_Body):
 
 
 class AuthorizeBody(_Body):
+    """``/v1/authorize``'s body: every check of its shape is here (``parse_body`` runs them on
+    the hand-parsed hot path, and FastAPI's OpenAPI document is generated from this model)."""
+
     action: str = Field(min_length=1, max_length=256)
     resource: str = Field(min_length=1, max_length=2048)
     context: dict[str, Any] | None = None
     as_of: Instant | None = None
     min_position: int | None = Field(default=None, ge=0)
     credentials: ClientCredentials | None = None
-    principal: str | None = Field(default=None, min_length=1, max_length=512)
+    principal: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="An ARN or a session's key id; never together with credentials",
+    )
+
+    @field_validator("principal")
+    @classmethod
+    def _not_with_credentials(cls, principal: str | None, info: ValidationInfo) -> str | None:
+        # ``credentials`` is declared (so validated) before ``principal``
+        if principal is not None and info.data.get("credentials") is not None:
+            raise PydanticCustomError("not_both", "give either credentials or principal, not both")
+        return principal
+
+
+class MatchedStatementBody(BaseModel):
+    """A statement that decided (``MatchedStatement.as_dict``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    layer: Literal["root", "identity", "role", "entrustment", "delegation", "session"]
+    policy_type: str
+    policy_name: str
+    version: str | None
+    statement: int
+    effect: Literal["Allow", "Deny"]
+    via: str | None
+
+
+class AnswerBody(BaseModel):
+    """``/v1/authorize``'s answer (docs/design.md §5): what its OpenAPI entry documents. The
+    route encodes it by hand (``decision_encoding``, ``presenters.answer_json``);
+    tests/e2e/test_authorize_contract.py validates its answers against this model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    decision: Literal["Allow", "ExplicitDeny", "ImplicitDeny"]
+    allowed: bool
+    matched: list[MatchedStatementBody]
+    chain: list[str]
+    billed_account: str | None
+    reason: str
+    evaluated_at: str = Field(description="RFC 3339, UTC")
+    position: int = Field(description="The ledger position the answer was decided at")
+    as_of: str | None = Field(default=None, description="Only in an answer about the past")
+    authenticated: bool | None = Field(
+        default=None,
+        description="Only when no principal could be decided for: false for refused "
+        "credentials, null for an unknown principal",
+    )
 
 
 class SimulateBody(_Body):
