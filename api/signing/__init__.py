@@ -1,0 +1,47 @@
+"""Verifying Alibaba Cloud request signatures, written from the algorithms (no SDK imported).
+
+Pure functions over plain values (method, path, query pairs, headers, body hash), so the RPC
+adapter at ``/`` and ``/v1`` can share them without this package knowing any web framework.
+Each scheme is parsed first (``parse_*``: who signed, with which token, when, which nonce),
+so the caller can look the AccessKey up (and answer ``InvalidAccessKeyId.NotFound`` itself);
+then ``verify`` checks the signature with the secret, and ``ReplayGuard`` the clock and nonce
+(only after the signature holds, so an unsigned request cannot burn someone's nonce).
+"""
+
+from mandate.api.signing.acs3 import Acs3Request, parse_acs3
+from mandate.api.signing.canonical import Headers, Pairs
+from mandate.api.signing.errors import (
+    IncompleteSignature,
+    InvalidTimeStampExpired,
+    InvalidTimeStampFormat,
+    SignatureDoesNotMatch,
+    SignatureNonceUsed,
+    SigningError,
+)
+from mandate.api.signing.oss import OssV1Request, parse_oss_v1_header, parse_oss_v1_url
+from mandate.api.signing.oss4 import OssV4Request, parse_oss_v4_header, parse_oss_v4_url
+from mandate.api.signing.replay import NonceCache, ReplayGuard
+from mandate.api.signing.rpc import RpcRequest, parse_rpc
+
+__all__ = [
+    "Acs3Request",
+    "Headers",
+    "IncompleteSignature",
+    "InvalidTimeStampExpired",
+    "InvalidTimeStampFormat",
+    "NonceCache",
+    "OssV1Request",
+    "OssV4Request",
+    "Pairs",
+    "ReplayGuard",
+    "RpcRequest",
+    "SignatureDoesNotMatch",
+    "SignatureNonceUsed",
+    "SigningError",
+    "parse_acs3",
+    "parse_oss_v1_header",
+    "parse_oss_v1_url",
+    "parse_oss_v4_header",
+    "parse_oss_v4_url",
+    "parse_rpc",
+]

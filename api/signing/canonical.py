@@ -1,0 +1,160 @@
+"""The pieces every scheme shares: input shapes, percent-encodings, HMACs, times.
+
+Inputs are plain values so no web framework leaks in: query and form parameters as a mapping
+or (better, since names may repeat) an iterable of ``(name, value)`` pairs, already
+percent-decoded (Starlette: ``request.query_params.multi_items()``, keeping blank values);
+headers as a mapping or pairs whose names compare case-insensitively (Starlette's ``Headers``
+``items()`` yields every pair, repeats included).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+from urllib.parse import quote, quote_plus
+
+from mandate.api.signing.errors import IncompleteSignature, InvalidTimeStampFormat
+
+Pairs = Mapping[str, str] | Iterable[tuple[str, str]]
+"""Parameters: a mapping, or ``(name, value)`` pairs when a name may repeat."""
+
+Headers = Mapping[str, str] | Iterable[tuple[str, str]]
+"""Headers: names compared case-insensitively; repeated names may come as several pairs."""
+
+
+class SignedRequest(Protocol):
+    """What every parsed scheme offers the caller and ``ReplayGuard``."""
+
+    @property
+    def access_key_id(self) -> str: ...
+
+    @property
+    def security_token(self) -> str | None: ...
+
+    @property
+    def timestamp(self) -> datetime | None:
+        """When the client says it signed (None for an OSS V1 presigned URL)."""
+
+    @property
+    def expires(self) -> datetime | None:
+        """A presigned URL's end of validity (None for a signed request)."""
+
+    @property
+    def nonce(self) -> str | None: ...
+
+    def verify(self, secret: str) -> None:
+        """Raise ``SignatureDoesNotMatch`` unless signed with ``secret``."""
+
+
+def pairs(items: Pairs) -> list[tuple[str, str]]:
+    """The parameters as a list of pairs, whatever shape they came in."""
+    if isinstance(items, Mapping):
+        return list(items.items())
+    return list(items)
+
+
+def header_lists(headers: Headers) -> dict[str, list[str]]:
+    """Lower-cased name -> every value sent under it, in order."""
+    out: dict[str, list[str]] = {}
+    source = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in source:
+        out.setdefault(name.lower(), []).append(value)
+    return out
+
+
+def one_header(headers: dict[str, list[str]], name: str) -> str | None:
+    """The value of a header that must not repeat (None when absent)."""
+    values = headers.get(name)
+    if values is None:
+        return None
+    if len(values) != 1:
+        raise IncompleteSignature(f"The {name} header is given {len(values)} times.")
+    return values[0].strip()
+
+
+def joined_header(values: list[str]) -> str:
+    """A repeated header's values as one (trimmed, joined with commas, as HTTP folds them)."""
+    return ",".join(v.strip() for v in values)
+
+
+def one_param(params: list[tuple[str, str]], name: str) -> str | None:
+    """The value of a parameter that must not repeat (None when absent)."""
+    found = [value for key, value in params if key == name]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise IncompleteSignature(f"The {name} parameter is given {len(found)} times.")
+    return found[0]
+
+
+def percent_encode(text: str) -> str:
+    """RFC 3986: UTF-8, everything but ``A-Za-z0-9-_.~`` escaped (space is %20, * is %2A)."""
+    return quote(text, safe="")
+
+
+def form_encode(text: str) -> str:
+    """``quote_plus``: as ``percent_encode`` but a space becomes ``+`` (form encoding)."""
+    return quote_plus(text, safe="")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def hmac_sha1_base64(key: str, message: str) -> str:
+    digest = hmac.new(key.encode(), message.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def hmac_sha256(key: bytes, message: str) -> bytes:
+    return hmac.new(key, message.encode(), hashlib.sha256).digest()
+
+
+def same(given: str, computed: str) -> bool:
+    """Constant-time equality, so timing tells nothing about how much of a signature held."""
+    return hmac.compare_digest(given.encode(), computed.encode())
+
+
+_ISO8601 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
+_COMPACT = re.compile(r"\d{8}T\d{6}Z")
+
+
+def iso8601(value: str, what: str) -> datetime:
+    """``2026-12-07T09:25:16Z`` (the RPC ``Timestamp``, ``x-acs-date``); fractions allowed."""
+    if not _ISO8601.fullmatch(value):
+        raise InvalidTimeStampFormat(
+            f"The {what} {value!r} is not a UTC time of the form yyyy-MM-ddTHH:mm:ssZ."
+        )
+    try:
+        return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise InvalidTimeStampFormat(f"The {what} {value!r} is not a valid time.") from None
+
+
+def compact_iso8601(value: str, what: str) -> datetime:
+    """``20261207T092516Z`` (OSS V4's ``x-oss-date``)."""
+    if not _COMPACT.fullmatch(value):
+        raise InvalidTimeStampFormat(
+            f"The {what} {value!r} is not a UTC time of the form yyyyMMddTHHmmssZ."
+        )
+    try:
+        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise InvalidTimeStampFormat(f"The {what} {value!r} is not a valid time.") from None
+
+
+def http_date(value: str, what: str) -> datetime:
+    """An RFC 1123 date (``Mon, 07 Dec 2026 09:25:16 GMT``: OSS V1's ``Date``)."""
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise InvalidTimeStampFormat(f"The {what} {value!r} is not an HTTP date in GMT.")
+    return parsed.astimezone(UTC)

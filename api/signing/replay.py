@@ -1,0 +1,133 @@
+"""Refusing stale and replayed requests: a ±15-minute clock window and a nonce memory.
+
+A signed request is good only while its time is within ``window`` of the server's clock, so a
+nonce need be remembered only until the request's own time plus the window: after that the
+clock check refuses a replay anyway. ``NonceCache`` keeps ``(AccessKeyId, nonce)`` digests
+with that expiry, purging the expired as it goes, bounded by ``max_entries``; when full of
+live entries it refuses (``NonceCacheFull``) rather than forget one, since forgetting would
+reopen a replay. Only requests whose signature held reach it, so filling it takes valid keys.
+
+The memory is per process: with several workers or hosts, a replay sent to another process
+within the window is not caught. Where that matters, back ``NonceStore`` with a shared store
+(e.g. PostgreSQL ``INSERT … ON CONFLICT DO NOTHING`` into a table keyed by the digest, with a
+periodic ``DELETE … WHERE expires < now()``, or Redis ``SET key 1 NX EX window``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import ClassVar, Protocol
+
+from mandate.api.signing.canonical import SignedRequest
+from mandate.api.signing.errors import (
+    IncompleteSignature,
+    InvalidTimeStampExpired,
+    SignatureNonceUsed,
+    SigningError,
+)
+
+WINDOW = timedelta(minutes=15)
+
+
+class NonceCacheFull(SigningError):
+    """More live nonces than the memory may hold: the request is refused, not the guard."""
+
+    code: ClassVar[str] = "ServiceUnavailable"
+    http_status: ClassVar[int] = 503
+
+
+class NonceStore(Protocol):
+    """Where nonces are remembered: ``add`` answers False when ``key`` is already there."""
+
+    def add(self, key: bytes, expires_at: float, now: float) -> bool: ...
+
+
+class NonceCache:
+    """An in-memory ``NonceStore``, thread-safe, holding at most ``max_entries`` live keys."""
+
+    def __init__(self, max_entries: int = 262_144) -> None:
+        self.max_entries = max_entries
+        self._expiry: dict[bytes, float] = {}
+        self._heap: list[tuple[float, bytes]] = []
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    def add(self, key: bytes, expires_at: float, now: float) -> bool:
+        with self._lock:
+            self._purge(now)
+            if key in self._expiry:
+                return False
+            if len(self._expiry) >= self.max_entries:
+                raise NonceCacheFull(
+                    "Too many requests within the replay window: try again shortly."
+                )
+            self._expiry[key] = expires_at
+            heapq.heappush(self._heap, (expires_at, key))
+            return True
+
+    def _purge(self, now: float) -> None:
+        heap, expiry = self._heap, self._expiry
+        while heap and heap[0][0] <= now:
+            _, key = heapq.heappop(heap)
+            expiry.pop(key, None)
+
+
+class ReplayGuard:
+    """The clock and nonce checks, around a parsed request's ``verify``."""
+
+    def __init__(
+        self,
+        nonces: NonceStore | None = None,
+        *,
+        window: timedelta = WINDOW,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.nonces: NonceStore = nonces if nonces is not None else NonceCache()
+        self.window = window.total_seconds()
+        self.clock = clock
+
+    def check_time(self, request: SignedRequest, now: float | None = None) -> None:
+        """Raise ``InvalidTimeStampExpired`` if the request's time is not acceptable now."""
+        now = self.clock() if now is None else now
+        if request.expires is not None:
+            if now > request.expires.timestamp():
+                raise InvalidTimeStampExpired("Request has expired.")
+            if request.timestamp is not None and request.timestamp.timestamp() - now > self.window:
+                raise InvalidTimeStampExpired("The request's time is in the future.")
+            return
+        if request.timestamp is None:
+            raise IncompleteSignature("The request carries no time.")
+        skew = request.timestamp.timestamp() - now
+        if abs(skew) > self.window:
+            raise InvalidTimeStampExpired(
+                f"The request's time {request.timestamp:%Y-%m-%dT%H:%M:%SZ} is more than "
+                f"{self.window / 60:g} minutes from the server's."
+            )
+
+    def remember_nonce(self, request: SignedRequest, now: float | None = None) -> None:
+        """Raise ``SignatureNonceUsed`` if this key's nonce was seen within the window."""
+        if request.nonce is None:
+            return
+        now = self.clock() if now is None else now
+        key = hashlib.blake2b(
+            f"{request.access_key_id}\0{request.nonce}".encode(), digest_size=16
+        ).digest()
+        signed_at = request.timestamp.timestamp() if request.timestamp else now
+        if not self.nonces.add(key, signed_at + self.window, now):
+            raise SignatureNonceUsed(
+                f"The signature nonce was used before within {self.window / 60:g} minutes."
+            )
+
+    def check(self, request: SignedRequest, secret: str) -> None:
+        """Clock, then signature, then nonce: only a proven request spends its nonce."""
+        now = self.clock()
+        self.check_time(request, now)
+        request.verify(secret)
+        self.remember_nonce(request, now)
