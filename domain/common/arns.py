@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final, Literal
+from enum import StrEnum
+from typing import Final, Literal, TypeAlias
 
 from mandate.domain.common.errors import FieldError, InvalidInput
 
@@ -18,6 +19,7 @@ __all__ = [
     "NAME_RE",
     "SESSION_NAME_RE",
     "PrincipalArn",
+    "PrincipalArnKind",
     "PrincipalKind",
     "account_of_resource",
     "assumed_role_arn",
@@ -40,7 +42,35 @@ NAME_RE: Final = re.compile(r"\A[A-Za-z0-9._-]{1,64}\Z")
 SESSION_NAME_RE: Final = re.compile(r"\A[A-Za-z0-9.@_-]{2,64}\Z")
 """A role session name, as RAM's ``RoleSessionName``: 2 to 64 of ``A-Z a-z 0-9 . @ _ -``."""
 
-PrincipalKind = Literal["root", "user", "group", "role", "assumed-role"]
+
+class PrincipalKind(StrEnum):
+    """A named identity of an account that holds policies: a RAM user, group or role.
+
+    A ``StrEnum``: each member is its lower-case string, so stored events, projections and
+    JSON answers carry ``"user"``, ``"group"``, ``"role"`` exactly as before. URLs name the
+    collections in the plural (``/users/…``): ``plural`` and ``from_plural`` are that mapping.
+    """
+
+    USER = "user"
+    GROUP = "group"
+    ROLE = "role"
+
+    @property
+    def plural(self) -> str:
+        """The URL segment of this kind's collection: ``users``, ``groups``, ``roles``."""
+        return f"{self.value}s"
+
+    @classmethod
+    def from_plural(cls, segment: str) -> PrincipalKind:
+        """The kind whose collection ``segment`` names; ``ValueError`` for any other segment."""
+        for kind in cls:
+            if kind.plural == segment:
+                return kind
+        raise ValueError(f"{segment!r} names no principal collection (users, groups, roles)")
+
+
+PrincipalArnKind: TypeAlias = PrincipalKind | Literal["root", "assumed-role"]
+"""What a principal ARN names: a named principal, the account's root, or a role session."""
 
 
 def root_arn(account_id: str) -> str:
@@ -94,7 +124,7 @@ class PrincipalArn:
     only for an assumed role."""
 
     account_id: str
-    kind: PrincipalKind
+    kind: PrincipalArnKind
     name: str | None = None
     session_name: str | None = None
 
@@ -115,9 +145,6 @@ _PRINCIPAL_RE: Final = re.compile(
     r"acs:ram::(?P<account>[^:]*):(?:(?P<root>root)|(?P<kind>user|group|role)/(?P<name>[^/]*)"
     r"|assumed-role/(?P<role>[^/]*)/(?P<session>[^/]*))"
 )
-
-
-_NAMED_KINDS: Final[dict[str, PrincipalKind]] = {"user": "user", "group": "group", "role": "role"}
 
 
 def parse_principal_arn(text: str) -> PrincipalArn:
@@ -141,7 +168,7 @@ def parse_principal_arn(text: str) -> PrincipalArn:
         name = found["name"]
         if not NAME_RE.match(name):
             raise refuse(f"{name!r} is not a valid name (1 to 64 of A-Z a-z 0-9 . _ -)")
-        return PrincipalArn(account_id, _NAMED_KINDS[found["kind"]], name)
+        return PrincipalArn(account_id, PrincipalKind(found["kind"]), name)
     role, session = found["role"], found["session"]
     if not NAME_RE.match(role):
         raise refuse(f"{role!r} is not a valid role name (1 to 64 of A-Z a-z 0-9 . _ -)")

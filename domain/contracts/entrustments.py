@@ -22,6 +22,7 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
+from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.common.audit import LedgerAggregate
 from mandate.domain.common.errors import Conflict
 from mandate.domain.policy.document import Effect, PolicyDocument
@@ -196,7 +197,7 @@ class Delegation(LedgerAggregate):
         entrustment_id: UUID,
         entrustment_account_id: str,
         grantee_arn: str,
-        grantee_kind: str,
+        grantee_kind: PrincipalKind | str,
         grantee_id: UUID,
         scope: str,
         ends_at: datetime | None,
@@ -205,7 +206,8 @@ class Delegation(LedgerAggregate):
         self.entrustment_id = entrustment_id
         self.entrustment_account_id = entrustment_account_id
         self.grantee_arn = grantee_arn
-        self.grantee_kind = grantee_kind
+        # the stored event holds the plain string: a replay gives it back as one
+        self.grantee_kind = PrincipalKind(grantee_kind)
         self.grantee_id = grantee_id
         self.scope = scope
         self.ends_at = ends_at

@@ -25,7 +25,7 @@ from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
 from mandate.domain.ledger.group_commit import GroupCommitter
-from mandate.domain.ledger.ports import ReadPort
+from mandate.domain.ledger.ports import PrincipalRef, ReadPort
 from mandate.domain.policy.document import parse_policy_document
 from mandate.domain.sts.assume_role import RoleFacts
 from mandate.domain.sts.roles import Role
@@ -41,7 +41,7 @@ class _NoReadPort:
     def group_member_ids(self, group_id: UUID) -> list[UUID]:
         return []
 
-    def policy_holders(self, policy_id: UUID) -> list[tuple[str, UUID]]:
+    def policy_holders(self, policy_id: UUID) -> list[PrincipalRef]:
         return []
 
     def role_facts(self, account_id: str, role_name: str) -> RoleFacts | None:

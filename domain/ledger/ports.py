@@ -12,12 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
+from mandate.domain.common.arns import PrincipalKind
+
 if TYPE_CHECKING:
     from mandate.domain.sts.assume_role import RoleFacts
 
 __all__ = ["PrincipalRef", "ReadPort"]
 
-PrincipalRef = tuple[str, UUID]  # ("user" | "group" | "role", aggregate id)
+PrincipalRef = tuple[PrincipalKind, UUID]  # (user, group or role, its aggregate id)
 
 
 class ReadPort(Protocol):

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from mandate.domain.common.arns import parse_principal_arn, role_arn, root_arn
+from mandate.domain.common.arns import PrincipalKind, parse_principal_arn, role_arn, root_arn
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound, NotPermitted
 from mandate.domain.policy.decisions import Subject, SubjectKind, decide
 from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
@@ -255,7 +255,7 @@ def check_parameters(
     arn = role_arn_text if isinstance(role_arn_text, str) else ""
     try:
         parsed = parse_principal_arn(arn)
-        if parsed.kind != "role":
+        if parsed.kind is not PrincipalKind.ROLE:
             raise InvalidInput(FieldError("principal", "must be a role ARN"))
     except InvalidInput:
         errors.append(

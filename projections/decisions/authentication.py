@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from mandate.domain.common.arns import parse_principal_arn, root_arn, user_arn
+from mandate.domain.common.arns import PrincipalKind, parse_principal_arn, root_arn, user_arn
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind
 from mandate.domain.policy.evaluation import AccessRequest
 from mandate.domain.sts.assume_role import AssumingCaller, ParentSession
@@ -192,7 +192,7 @@ class Authentication(LedgerReadPort):
             return None
         if parsed.kind == "root":
             return f"root:{parsed.account_id}", self.root_subject(parsed.account_id)
-        if parsed.kind == "user":
+        if parsed.kind is PrincipalKind.USER:
             user = self.user_by_name(parsed.account_id, parsed.name or "")
             return (user.id, self.user_subject(user.id)) if user else None
         return None

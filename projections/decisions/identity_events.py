@@ -8,6 +8,7 @@ only guard names on the write side: the index declares them ignored.
 
 from __future__ import annotations
 
+from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
@@ -154,12 +155,12 @@ def removed_from_group(index: IndexState, e: User.UserRemovedFromGroup) -> None:
 
 @on.on(User.PolicyAttached)
 def user_policy_attached(index: IndexState, e: User.PolicyAttached) -> None:
-    attached(index, index.users[e.originator_id], "user", e)
+    attached(index, index.users[e.originator_id], PrincipalKind.USER, e)
 
 
 @on.on(User.PolicyDetached)
 def user_policy_detached(index: IndexState, e: User.PolicyDetached) -> None:
-    detached(index, index.users[e.originator_id], "user", e)
+    detached(index, index.users[e.originator_id], PrincipalKind.USER, e)
 
 
 @on.on(Group.GroupCreated)
@@ -180,12 +181,12 @@ def group_deleted(index: IndexState, e: Group.GroupDeleted) -> None:
 
 @on.on(Group.PolicyAttached)
 def group_policy_attached(index: IndexState, e: Group.PolicyAttached) -> None:
-    attached(index, index.groups[e.originator_id], "group", e)
+    attached(index, index.groups[e.originator_id], PrincipalKind.GROUP, e)
 
 
 @on.on(Group.PolicyDetached)
 def group_policy_detached(index: IndexState, e: Group.PolicyDetached) -> None:
-    detached(index, index.groups[e.originator_id], "group", e)
+    detached(index, index.groups[e.originator_id], PrincipalKind.GROUP, e)
 
 
 @on.on(ManagedPolicy.PolicyCreated)
@@ -242,7 +243,7 @@ def policy_deleted(index: IndexState, e: ManagedPolicy.PolicyDeleted) -> None:
 
 
 def attached(
-    index: IndexState, holder: UserView | GroupView | RoleView, kind: str, e: PolicyChange
+    index: IndexState, holder: UserView | GroupView | RoleView, kind: PrincipalKind, e: PolicyChange
 ) -> None:
     a = Attachment(PolicyType(e.policy_type), e.policy_name, e.policy_id)
     holder.attachments = {**holder.attachments, a.key: a}
@@ -263,7 +264,7 @@ def touch_holder(index: IndexState, holder: UserView | GroupView | RoleView) -> 
 
 
 def detached(
-    index: IndexState, holder: UserView | GroupView | RoleView, kind: str, e: PolicyChange
+    index: IndexState, holder: UserView | GroupView | RoleView, kind: PrincipalKind, e: PolicyChange
 ) -> None:
     key = (e.policy_type, e.policy_name)
     holder.attachments = {k: a for k, a in holder.attachments.items() if k != key}

@@ -12,7 +12,7 @@ from collections.abc import Hashable
 from datetime import UTC, datetime
 from uuid import UUID
 
-from mandate.domain.common.arns import delegation_arn
+from mandate.domain.common.arns import PrincipalKind, delegation_arn
 from mandate.domain.common.ledger_time import format_instant
 from mandate.domain.policy.decisions import Subject
 from mandate.domain.policy.evaluation import Layer, PolicySet
@@ -44,7 +44,7 @@ class SessionLineage(DecisionMemo):
         dead: list[str] = []
         for delegation_id in entrustment.delegation_ids:
             d = self.delegations[delegation_id]
-            if d.grantee_kind == "user":
+            if d.grantee_kind is PrincipalKind.USER:
                 reaches = d.grantee_id == user_id
             else:
                 group = self.groups.get(d.grantee_id)
@@ -70,7 +70,7 @@ class SessionLineage(DecisionMemo):
             d = self.delegations[delegation_id]
             if d.revoked or (d.ends_at is not None and at >= d.ends_at):
                 continue
-            if d.grantee_kind == "user":
+            if d.grantee_kind is PrincipalKind.USER:
                 if d.grantee_id in self.users:
                     users.add(d.grantee_id)
             elif (group := self.groups.get(d.grantee_id)) is not None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from mandate.domain.common.arns import entrustment_arn
+from mandate.domain.ledger.ports import PrincipalRef
 from mandate.domain.sts.assume_role import EntrustmentTerms, RoleFacts
 from mandate.projections.decisions.through_roles import ThroughRoles
 
@@ -23,7 +24,7 @@ class LedgerReadPort(ThroughRoles):
         group = self.groups.get(group_id)
         return sorted(group.member_ids) if group else []
 
-    def policy_holders(self, policy_id: UUID) -> list[tuple[str, UUID]]:
+    def policy_holders(self, policy_id: UUID) -> list[PrincipalRef]:
         return sorted(self._holders.get(policy_id, frozenset()))
 
     def policy_document(self, account_id: str, policy_name: str) -> str | None:

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
 
+from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.identity.secrets import SecretHasher, new_token
 from mandate.domain.permissions.policy_sets import PolicyCompiler
 from mandate.domain.policy.decisions import Answer
@@ -61,7 +62,7 @@ class IndexState:
         # While replaying, the sets that grow with the log (a group's members, a policy's
         # holders) change in place here, not by a copy per event; ``publish`` hands them on.
         self._staged_members: dict[UUID, tuple[GroupView, set[UUID]]] = {}
-        self._staged_holders: dict[UUID, set[tuple[str, UUID]]] = {}
+        self._staged_holders: dict[UUID, set[tuple[PrincipalKind, UUID]]] = {}
         self._applying = 0
         """The position of the event being applied (entities remember when they took a name
         and when a trust was written: ``domain.sts.assume_role.name_binds``)."""
@@ -96,7 +97,7 @@ class IndexState:
         self._dummy_hash = hasher.hash(new_token())
         """Compared against when no key has the id, so that an unknown id costs what a wrong
         secret costs (no timing oracle)."""
-        self._holders: dict[UUID, frozenset[tuple[str, UUID]]] = {}
+        self._holders: dict[UUID, frozenset[tuple[PrincipalKind, UUID]]] = {}
         # Each user's generation moves when anything its decisions depend on changes; cached
         # policy sets and memoised answers are tagged with the generation they were computed
         # at, so a change invalidates exactly the principals it touches, and an answer computed
@@ -150,7 +151,7 @@ class IndexState:
             staged = self._staged_members[group.id] = (group, set(group.member_ids))
         return staged[1]
 
-    def _holder_set(self, policy_id: UUID) -> set[tuple[str, UUID]]:
+    def _holder_set(self, policy_id: UUID) -> set[tuple[PrincipalKind, UUID]]:
         """The policy's holders to change in place while replaying (see ``replaying``)."""
         staged = self._staged_holders.get(policy_id)
         if staged is None:
@@ -173,7 +174,7 @@ class IndexState:
         if self._replaying:
             return users  # only ever touched (``_touch``), which replaying skips
         for kind, holder_id in self._holders.get(policy_id, frozenset()):
-            if kind in ("user", "role"):
+            if kind in (PrincipalKind.USER, PrincipalKind.ROLE):
                 users.add(holder_id)
             elif (group := self.groups.get(holder_id)) is not None:
                 users.update(group.member_ids)

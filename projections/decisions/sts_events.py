@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 
-from mandate.domain.common.arns import entrustment_arn
+from mandate.domain.common.arns import PrincipalKind, entrustment_arn
 from mandate.domain.contracts.entrustments import Delegation, Entrustment
 from mandate.domain.policy.document import DocumentKind, parse_policy_document
 from mandate.domain.sts.roles import Role
@@ -90,12 +90,12 @@ def role_deleted(index: IndexState, e: Role.RoleDeleted) -> None:
 
 @on.on(Role.PolicyAttached)
 def role_policy_attached(index: IndexState, e: Role.PolicyAttached) -> None:
-    attached(index, index.roles[e.originator_id], "role", e)
+    attached(index, index.roles[e.originator_id], PrincipalKind.ROLE, e)
 
 
 @on.on(Role.PolicyDetached)
 def role_policy_detached(index: IndexState, e: Role.PolicyDetached) -> None:
-    detached(index, index.roles[e.originator_id], "role", e)
+    detached(index, index.roles[e.originator_id], PrincipalKind.ROLE, e)
 
 
 @on.on(Entrustment.EntrustmentGranted)
@@ -168,7 +168,7 @@ def delegation_granted(index: IndexState, e: Delegation.DelegationGranted) -> No
         e.entrustment_id,
         e.entrustment_account_id,
         e.grantee_arn,
-        e.grantee_kind,
+        PrincipalKind(e.grantee_kind),
         e.grantee_id,
         e.scope,
         e.ends_at,

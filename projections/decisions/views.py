@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.permissions.attachments import Attachment
 from mandate.domain.policy.document import PolicyDocument
 from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState, SessionRecord
@@ -153,7 +154,7 @@ class DelegationView:
     entrustment_id: UUID
     entrustment_account_id: str
     grantee_arn: str
-    grantee_kind: str
+    grantee_kind: PrincipalKind
     grantee_id: UUID
     scope: str
     ends_at: datetime | None

@@ -19,7 +19,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from mandate.domain.common.arns import group_arn, parse_principal_arn, root_arn, user_arn
+from mandate.domain.common.arns import (
+    PrincipalKind,
+    group_arn,
+    parse_principal_arn,
+    root_arn,
+    user_arn,
+)
 from mandate.domain.common.ledger_time import to_micros
 from mandate.domain.permissions.attachments import Attachment
 from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
@@ -122,9 +128,9 @@ class AsOfReader:
         (``session_at``): several sessions may share an ARN.
         """
         parsed = parse_principal_arn(arn)
-        if parsed.kind == "group":
+        if parsed.kind is PrincipalKind.GROUP:
             return None, "a group does not act itself: its members act with its policies"
-        if parsed.kind == "role":
+        if parsed.kind is PrincipalKind.ROLE:
             return None, (
                 "a role does not act itself: its sessions do; name a session by its "
                 "AccessKey id (STS.…)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
+from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.common.ledger_time import to_micros
 from mandate.domain.contracts.entrustments import Delegation, Entrustment
 from mandate.domain.identity.accounts import Account
@@ -165,29 +166,29 @@ class TemporalIndexProjection(FactBook, SqlProjection):
     # -- attachments and policies --------------------------------------------------------------
     @on.on(User.PolicyAttached)
     def _user_attached(self, e: User.PolicyAttached, position: int, at: int) -> None:
-        self._attach("user", e, position, at)
+        self._attach(PrincipalKind.USER, e, position, at)
 
     @on.on(Group.PolicyAttached)
     def _group_attached(self, e: Group.PolicyAttached, position: int, at: int) -> None:
-        self._attach("group", e, position, at)
+        self._attach(PrincipalKind.GROUP, e, position, at)
 
     @on.on(Role.PolicyAttached)
     def _role_attached(self, e: Role.PolicyAttached, position: int, at: int) -> None:
-        self._attach("role", e, position, at)
+        self._attach(PrincipalKind.ROLE, e, position, at)
 
     @on.on(User.PolicyDetached)
     def _user_detached(self, e: User.PolicyDetached, position: int, at: int) -> None:
-        self._detach("user", e, position, at)
+        self._detach(PrincipalKind.USER, e, position, at)
 
     @on.on(Group.PolicyDetached)
     def _group_detached(self, e: Group.PolicyDetached, position: int, at: int) -> None:
-        self._detach("group", e, position, at)
+        self._detach(PrincipalKind.GROUP, e, position, at)
 
     @on.on(Role.PolicyDetached)
     def _role_detached(self, e: Role.PolicyDetached, position: int, at: int) -> None:
-        self._detach("role", e, position, at)
+        self._detach(PrincipalKind.ROLE, e, position, at)
 
-    def _attach(self, holder_kind: str, e: _Attached, position: int, at: int) -> None:
+    def _attach(self, holder_kind: PrincipalKind, e: _Attached, position: int, at: int) -> None:
         policy_id = str(e.policy_id) if e.policy_id is not None else None
         entry = [e.policy_type, e.policy_name, policy_id]
         holder = str(e.originator_id)
@@ -200,7 +201,7 @@ class TemporalIndexProjection(FactBook, SqlProjection):
             holder=holder_kind,
         )
 
-    def _detach(self, holder_kind: str, e: _Detached, position: int, at: int) -> None:
+    def _detach(self, holder_kind: PrincipalKind, e: _Detached, position: int, at: int) -> None:
         key = [e.policy_type, e.policy_name]
 
         def remove(items: list[Any]) -> None:
