@@ -17,8 +17,9 @@ stopped writes.
 A fresh copy caught up in the large transactions of a catch-up (``CATCH_UP_BATCH`` events)
 drops ``DEFERRED_INDEXES`` in its first one and builds them in the first smaller one (the
 backlog drained), both in the worker's transaction; ``_state`` says they are pending (and the
-first batch's size), so a copy reloaded in between builds them all the same.
-``build_deferred_indexes`` builds them at once (a rebuild whose log ended on a full batch).
+first batch's size), so a copy reloaded in between builds them all the same. A catch-up whose
+log ends on a full batch has no smaller one: its end (``caught_up``, called by the worker and
+the rebuild once the backlog is drained) builds them.
 """
 
 from __future__ import annotations
@@ -170,6 +171,10 @@ class FactBook:
         if self._indexes == "deferred" and self._applied < self._deferred_batch:  # drained
             self.build_deferred_indexes(store, cursor)
         self._applied = 0
+
+    def caught_up(self, store: ReadModelStore, cursor: Any) -> None:
+        """``SqlProjection.caught_up``: the deferred indexes, whatever the last batch's size."""
+        self.build_deferred_indexes(store, cursor)
 
     def build_deferred_indexes(self, store: ReadModelStore, cursor: Any) -> None:
         """Build the indexes a catch-up deferred (nothing when none is pending)."""

@@ -66,6 +66,10 @@ class SqlProjection(ABC):
     def discard(self) -> None:  # noqa: B027 (optional hook)
         """Forget buffered changes of a batch that was rolled back."""
 
+    def caught_up(self, store: ReadModelStore, cursor: Any) -> None:  # noqa: B027 (optional hook)
+        """The backlog is drained: finish what a catch-up put off, inside ``cursor``'s
+        transaction (called once a catch-up ends, whatever its last batch's size)."""
+
 
 class BatchApplier:
     """Applies batches of the log to one copy of a projection (see the module's docstring)."""
@@ -210,6 +214,18 @@ class BatchApplier:
                 return ledger_time, Stall(position, event_type_of(notification.topic), reason)
             ledger_time = at
         return ledger_time, None
+
+    def finish_catch_up(self) -> None:
+        """Tell the projection its backlog is drained (``SqlProjection.caught_up``), in a
+        transaction of its own: a catch-up whose log ends on a full batch ends on an empty
+        one, which writes nothing, so no batch can do it. Nothing once stalled."""
+        with self._lock:
+            if self.stall is not None:
+                return
+            if self._position != self.store.position():
+                self._reload()  # another worker wrote to this copy: its state, not ours
+            with self.store.transaction(commit=True) as cursor:
+                self.projection.caught_up(self.store, cursor)
 
     @staticmethod
     def _index_of(notifications: Sequence[Notification], stall: Stall) -> int:

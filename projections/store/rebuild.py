@@ -83,6 +83,7 @@ def rebuild(
                 progress(worker.position)
             if applied < size:
                 break
+        worker.finish_catch_up()  # e.g. deferred indexes, whatever the last batch's size
         seconds = time.perf_counter() - started
         position = store.position()
         if check is not None:

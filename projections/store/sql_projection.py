@@ -172,6 +172,7 @@ class ProjectionWorker(BatchApplier):
         size = self.catch_up_size
         while self.run_batch(size) == size:
             pass
+        self.finish_catch_up()
         return self.store.position()
 
     def wait_for(self, position: int, timeout: float) -> bool:
@@ -205,6 +206,7 @@ class ProjectionWorker(BatchApplier):
             size = self.catch_up_size
             while self.run_batch(size) == size:
                 pass
+            self.finish_catch_up()
         finally:
             self.lease.release()
 

@@ -1,6 +1,7 @@
 """A fresh temporal copy caught up in large transactions builds its secondary indexes at the
-end: the same rows as event by event, the indexes there once the backlog is drained, and
-built by a reloaded worker too — on SQLite and PostgreSQL."""
+end: the same rows as event by event, the indexes there once the backlog is drained — by a
+reloaded worker too, and when the log ends exactly on a full batch (a catch-up or a rebuild)
+— on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ from collections.abc import Iterator
 import pytest
 
 from mandate.api.runtime import Runtime
+from mandate.domain.common.audit import acting_as
 from mandate.projections.history import temporal_facts
 from mandate.projections.history.temporal_index import TemporalIndexProjection
 from mandate.projections.history.temporal_schema import DEFERRED_INDEXES
 from mandate.projections.store import sql_projection
 from mandate.projections.store.read_model_store import ReadModelStore
-from mandate.projections.store.rebuild import open_copy
+from mandate.projections.store.rebuild import open_copy, rebuild
 from mandate.projections.store.sql_projection import ProjectionWorker
 from tests.integration.runtimes import running
+from tests.integration.test_index_cache_coherence import ACTOR
 from tests.integration.test_projection_operations import _dump, _history
 
 BATCH = 5
@@ -47,6 +50,16 @@ def _indexes(store: ReadModelStore) -> set[str]:
 
 def _pending(store: ReadModelStore) -> bool:
     return bool(store.query("SELECT 1 FROM {p}_state WHERE key = 'deferred_indexes'"))
+
+
+def _history_of_full_batches(runtime: Runtime) -> int:
+    """The usual history, then users until the log's length is a multiple of ``BATCH`` (more
+    than one batch); the head."""
+    account = _history(runtime)
+    with acting_as(ACTOR):
+        while runtime.head() % BATCH or runtime.head() < 2 * BATCH:
+            runtime.ledger.create_user(account, f"pad{runtime.head()}", None)
+    return runtime.head()
 
 
 def test_a_catch_up_defers_the_indexes_and_writes_what_event_by_event_writes(
@@ -95,3 +108,37 @@ def test_a_catch_up_ending_on_a_full_batch_builds_them_when_asked(runtime: Runti
         assert set(DEFERRED_INDEXES) <= _indexes(copy)
     finally:
         copy.drop()
+
+
+def test_a_catch_up_ending_on_a_full_batch_builds_them_at_its_end(runtime: Runtime) -> None:
+    """Its last batch is full and the next one empty: the end of the catch-up builds them."""
+    head = _history_of_full_batches(runtime)
+    copy = open_copy(runtime.store.env, TemporalIndexProjection(), 34, create=True)
+    try:
+        worker = ProjectionWorker(runtime.ledger, copy, TemporalIndexProjection())
+        assert worker.catch_up() == head
+        assert not _pending(copy)
+        assert set(DEFERRED_INDEXES) <= _indexes(copy)
+    finally:
+        copy.drop()
+
+
+def test_a_rebuild_of_a_log_of_full_batches_serves_with_its_indexes(runtime: Runtime) -> None:
+    """The copy a rebuild switches readers to has them, with no further event."""
+    head = _history_of_full_batches(runtime)
+    result = rebuild(
+        runtime.ledger,
+        runtime.store.env,
+        runtime.registry,
+        TemporalIndexProjection(),
+        grace_seconds=0,
+    )
+    assert result.position == head
+    assert result.events == head
+    copy = open_copy(runtime.store.env, TemporalIndexProjection(), result.new_version, create=False)
+    try:
+        assert runtime.head() == head
+        assert not _pending(copy)
+        assert set(DEFERRED_INDEXES) <= _indexes(copy)
+    finally:
+        copy.close()
