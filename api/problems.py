@@ -86,6 +86,14 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+_DOMAIN_PROBLEMS: tuple[tuple[type[DomainError], int, str], ...] = (
+    (NotFound, 404, "Not found"),
+    (NotPermitted, 403, "Forbidden"),
+    (Conflict, 409, "Conflict"),  # PreconditionFailed and LimitExceeded included
+)
+"""The status and title of a domain error by its class; any other one is a 400."""
+
+
 def _retry_after(request: Request) -> int:
     runtime = getattr(request.app.state, "runtime", None)
     return int(getattr(getattr(runtime, "settings", None), "store_retry_after", 2))
@@ -110,21 +118,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = [{"field": e.field, "reason": e.reason} for e in exc.errors]
         return problem(400, "Invalid input", exc.detail, errors=errors, code=exc.code)
 
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return problem(404, "Not found", exc.detail, code=exc.code)
-
-    @app.exception_handler(NotPermitted)
-    async def _not_permitted(_: Request, exc: NotPermitted) -> JSONResponse:
-        return problem(403, "Forbidden", exc.detail, code=exc.code)
-
-    @app.exception_handler(Conflict)
-    async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
-        return problem(409, "Conflict", exc.detail, code=exc.code)
-
     @app.exception_handler(DomainError)
     async def _domain_error(_: Request, exc: DomainError) -> JSONResponse:
-        return problem(400, "Invalid request", exc.detail, code=exc.code)
+        status, title = next(
+            ((s, t) for cls, s, t in _DOMAIN_PROBLEMS if isinstance(exc, cls)),
+            (400, "Invalid request"),
+        )
+        return problem(status, title, exc.detail, code=exc.code)
 
     @app.exception_handler(Unauthenticated)
     async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
