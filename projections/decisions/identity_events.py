@@ -12,9 +12,8 @@ from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
-from mandate.domain.permissions.attachments import Attachment, PolicyType
+from mandate.domain.permissions.attachments import Attachment, PolicyChange, PolicyType
 from mandate.domain.permissions.managed_policies import ManagedPolicy
-from mandate.domain.sts.roles import Role
 from mandate.projections.decisions.state import IndexState, on
 from mandate.projections.decisions.views import (
     AccessKeyView,
@@ -26,17 +25,7 @@ from mandate.projections.decisions.views import (
     UserView,
 )
 
-__all__ = ["PolicyChange", "attached", "detached"]
-
-PolicyChange = (
-    User.PolicyAttached
-    | User.PolicyDetached
-    | Group.PolicyAttached
-    | Group.PolicyDetached
-    | Role.PolicyAttached
-    | Role.PolicyDetached
-)
-"""An attachment's event, whichever principal it names (they carry the same fields)."""
+__all__ = ["attached", "detached"]
 
 on.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
 
