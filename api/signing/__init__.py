@@ -9,7 +9,7 @@ then ``verify`` checks the signature with the secret, and ``ReplayGuard`` the cl
 """
 
 from mandate.api.signing.acs3 import Acs3Request, parse_acs3
-from mandate.api.signing.canonical import Headers, Pairs
+from mandate.api.signing.canonical import Headers, Pairs, SignedRequest
 from mandate.api.signing.errors import (
     IncompleteSignature,
     InvalidTimeStampExpired,
@@ -20,7 +20,7 @@ from mandate.api.signing.errors import (
 )
 from mandate.api.signing.oss import OssV1Request, parse_oss_v1_header, parse_oss_v1_url
 from mandate.api.signing.oss4 import OssV4Request, parse_oss_v4_header, parse_oss_v4_url
-from mandate.api.signing.replay import NonceCache, ReplayGuard
+from mandate.api.signing.replay import NonceCache, NonceCacheFull, NonceStore, ReplayGuard
 from mandate.api.signing.rpc import RpcRequest, parse_rpc
 
 __all__ = [
@@ -30,6 +30,8 @@ __all__ = [
     "InvalidTimeStampExpired",
     "InvalidTimeStampFormat",
     "NonceCache",
+    "NonceCacheFull",
+    "NonceStore",
     "OssV1Request",
     "OssV4Request",
     "Pairs",
@@ -37,6 +39,7 @@ __all__ = [
     "RpcRequest",
     "SignatureDoesNotMatch",
     "SignatureNonceUsed",
+    "SignedRequest",
     "SigningError",
     "parse_acs3",
     "parse_oss_v1_header",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -127,3 +127,24 @@ def tea_call(
         lambda: client.call_api(params, request, RuntimeOptions()),
     )
     return wire(sent, DaraCore.compose_url)
+
+
+def core_signed(
+    query: dict[str, str], body: dict[str, str], *, method: str = "POST", token: str | None = None
+) -> tuple[list[tuple[str, str]], str]:
+    """aliyun-python-sdk-core's RpcRequest, as AcsClient would send it: the parameters as
+    the server decodes them (URL query + form body) and the SDK's own string to sign."""
+    from aliyunsdkcore.request import RpcRequest as CoreRpcRequest
+
+    request = CoreRpcRequest("Ram", "2015-05-01", "CreateUser")
+    request.set_method(method)
+    for k, v in query.items():
+        request.add_query_param(k, v)
+    for k, v in body.items():
+        request.add_body_params(k, v)
+    if token is not None:  # what StsTokenSigner does for an RPC request
+        request.add_query_param("SecurityToken", token)
+    url = request.get_url("cn-hangzhou", AK, SECRET)
+    received = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    form = parse_qsl(urlencode(body), keep_blank_values=True)  # AcsClient: urlencode(body)
+    return received + form, request.string_to_sign

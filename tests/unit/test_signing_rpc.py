@@ -5,7 +5,7 @@ wrong secret, is refused with the string to sign aliyun-python-sdk-core compares
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -19,30 +19,9 @@ from mandate.api.signing import (
     parse_rpc,
 )
 from mandate.api.signing.canonical import hmac_sha1_base64
-from tests.unit.signing_sdk import AK, SECRET, TOKEN, capture, tea_call
+from tests.unit.signing_sdk import AK, SECRET, TOKEN, capture, core_signed, tea_call
 
 Params = list[tuple[str, str]]
-
-
-def core_signed(
-    query: dict[str, str], body: dict[str, str], *, method: str = "POST", token: str | None = None
-) -> tuple[Params, str]:
-    """aliyun-python-sdk-core's RpcRequest, as AcsClient would send it: the parameters as
-    the server decodes them (URL query + form body) and the SDK's own string to sign."""
-    from aliyunsdkcore.request import RpcRequest as CoreRpcRequest
-
-    request = CoreRpcRequest("Ram", "2015-05-01", "CreateUser")
-    request.set_method(method)
-    for k, v in query.items():
-        request.add_query_param(k, v)
-    for k, v in body.items():
-        request.add_body_params(k, v)
-    if token is not None:  # what StsTokenSigner does for an RPC request
-        request.add_query_param("SecurityToken", token)
-    url = request.get_url("cn-hangzhou", AK, SECRET)
-    received = parse_qsl(urlsplit(url).query, keep_blank_values=True)
-    form = parse_qsl(urlencode(body), keep_blank_values=True)  # AcsClient: urlencode(body)
-    return received + form, request.string_to_sign
 
 
 def credentials_signed(
