@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from mandate.domain.common.arns import PrincipalKind
 from mandate.projections.audit.naming import AuditNaming
 from mandate.projections.dispatch import EventHandlers
 
@@ -64,7 +65,7 @@ def deleted_rule(kind: str) -> Callable[[AuditNaming, _AggregateEvent, datetime]
 
 
 def attachment_rule(
-    kind: str,
+    kind: PrincipalKind,
 ) -> Callable[[AuditNaming, _PolicyChangeEvent, datetime], Described]:
     """The rule of a user's, group's or role's ``PolicyAttached`` / ``PolicyDetached``."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from mandate.domain.common.arns import root_arn
+from mandate.domain.common.arns import PrincipalKind, root_arn
 from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
@@ -115,8 +115,8 @@ RULES.on(User.UserAddedToGroup)(_membership)
 RULES.on(User.UserRemovedFromGroup)(_membership)
 
 
-RULES.on(User.PolicyAttached)(attachment_rule("user"))
-RULES.on(User.PolicyDetached)(attachment_rule("user"))
+RULES.on(User.PolicyAttached)(attachment_rule(PrincipalKind.USER))
+RULES.on(User.PolicyDetached)(attachment_rule(PrincipalKind.USER))
 
 
 # -- groups --------------------------------------------------------------------------------------
@@ -131,8 +131,8 @@ def _group_created(naming: AuditNaming, e: Group.GroupCreated, at: datetime) -> 
 
 
 RULES.on(Group.GroupDeleted)(deleted_rule("group"))
-RULES.on(Group.PolicyAttached)(attachment_rule("group"))
-RULES.on(Group.PolicyDetached)(attachment_rule("group"))
+RULES.on(Group.PolicyAttached)(attachment_rule(PrincipalKind.GROUP))
+RULES.on(Group.PolicyDetached)(attachment_rule(PrincipalKind.GROUP))
 
 
 # -- custom policies -----------------------------------------------------------------------------

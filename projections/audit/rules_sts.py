@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mandate.domain.common.arns import role_arn
+from mandate.domain.common.arns import PrincipalKind, role_arn
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 from mandate.projections.audit.conventions import rfc3339
@@ -61,8 +61,8 @@ def _role_sessions_revoked(
     return Described((role.account_id,), role.arn, summary)
 
 
-RULES.on(Role.PolicyAttached)(attachment_rule("role"))
-RULES.on(Role.PolicyDetached)(attachment_rule("role"))
+RULES.on(Role.PolicyAttached)(attachment_rule(PrincipalKind.ROLE))
+RULES.on(Role.PolicyDetached)(attachment_rule(PrincipalKind.ROLE))
 RULES.on(Role.RoleDeleted)(deleted_rule("role"))
 
 
