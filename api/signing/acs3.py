@@ -29,6 +29,7 @@ from mandate.api.signing.canonical import (
     hmac_sha256,
     iso8601,
     one_header,
+    one_param,
     pairs,
     percent_encode,
     same,
@@ -131,6 +132,7 @@ def parse_acs3(
     else:
         raise ValueError("parse_acs3 needs the body or its SHA-256")
     lists = header_lists(headers)
+    items = pairs(query)
     authorization = one_header(lists, "authorization")
     if not authorization:
         raise IncompleteSignature("The request is not signed: the Authorization header is missing.")
@@ -163,14 +165,17 @@ def parse_acs3(
     return Acs3Request(
         method=method.upper(),
         path=path,
-        query=tuple(pairs(query)),
+        query=tuple(items),
         signed_headers=signed,
         header_values=tuple(",".join(sorted(v.strip() for v in lists[n])) for n in signed),
         content_sha256=content_sha256,
         body_sha256=actual,
         signature=signature,
         access_key_id=access_key_id,
-        security_token=one_header(lists, "x-acs-security-token") or None,
+        # tea-openapi sends the header; a SecurityToken parameter is signed as well
+        security_token=(
+            one_header(lists, "x-acs-security-token") or one_param(items, "SecurityToken") or None
+        ),
         timestamp=timestamp,
         nonce=nonce,
     )

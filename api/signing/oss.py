@@ -211,8 +211,14 @@ def parse_oss_v1_url(
     if missing:
         raise IncompleteSignature(f"The URL is not signed: {', '.join(missing)} missing.")
     expires = found["Expires"] or ""
-    if not expires.isdigit() or len(expires) > 12:
-        raise InvalidTimeStampFormat(f"Expires {expires!r} is not seconds since the epoch.")
+    try:
+        if not expires.isdigit():
+            raise ValueError(expires)
+        ends = datetime.fromtimestamp(int(expires), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise InvalidTimeStampFormat(
+            f"Expires {expires[:20]!r} is not seconds since the epoch."
+        ) from None
     rest = [(k, v) for k, v in items if k not in _URL_PARAMS]
     return _request(
         method,
@@ -225,7 +231,7 @@ def parse_oss_v1_url(
         access_key_id=found["OSSAccessKeyId"] or "",
         security_token=one_param(items, "security-token"),
         timestamp=None,
-        expires=datetime.fromtimestamp(int(expires), UTC),
+        expires=ends,
     )
 
 

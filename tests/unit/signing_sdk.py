@@ -100,9 +100,12 @@ def tea_call(
     body: dict[str, str] | None = None,
     action: str = "CreateUser",
     method: str = "POST",
+    pathname: str = "/",
+    style: str = "RPC",
     **config: Any,
 ) -> Wire:
-    """``call_api`` of an RPC action as RAM's client makes it; the request on the wire."""
+    """``call_api`` as RAM's client makes it (an RPC action unless ``style``/``pathname``
+    say otherwise); the request on the wire."""
     from alibabacloud_tea_openapi import client as openapi
     from alibabacloud_tea_openapi.utils_models import OpenApiRequest, Params
     from darabonba.core import DaraCore
@@ -113,10 +116,10 @@ def tea_call(
         action=action,
         version="2015-05-01",
         protocol="HTTPS",
-        pathname="/",
+        pathname=pathname,
         method=method,
         auth_type="AK",
-        style="RPC",
+        style=style,
         req_body_type="formData",
         body_type="json",
     )

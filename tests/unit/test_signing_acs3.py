@@ -70,6 +70,21 @@ def test_a_get_without_body_verifies(monkeypatch: pytest.MonkeyPatch) -> None:
     parse(w).verify(SECRET)
 
 
+def test_a_path_is_verified_as_sent_still_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    path = "/v1/users/alice%20smith/keys%2Fall~"
+    w = tea_call(monkeypatch, query=QUERY, method="GET", pathname=path, style="ROA")
+    assert w.path == path
+    request = parse(w)
+    request.verify(SECRET)
+    with pytest.raises(SignatureDoesNotMatch):
+        parse(w, path="/v1/users/alice smith/keys/all~").verify(SECRET)
+
+
+def test_a_security_token_may_come_as_a_signed_parameter(signed: Wire) -> None:
+    request = parse(signed, query=[*signed.query, ("SecurityToken", TOKEN)])
+    assert request.security_token == TOKEN
+
+
 def refused(request: Acs3Request, secret: str = SECRET) -> SignatureDoesNotMatch:
     with pytest.raises(SignatureDoesNotMatch) as caught:
         request.verify(secret)
