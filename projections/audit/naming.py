@@ -5,14 +5,15 @@ is by name), so ``AuditNaming`` remembers, from the events that create and renam
 each entity's account and name: accounts, users, groups, custom policies, roles, STS
 sessions (with the session name, key id and source account) and name claims. For each
 entrustment it also keeps both accounts and what hangs from it until it is revoked or
-ended (``projections.audit.entrustment_state``): its delegations (with their ``ends_at`` and
-whether revoked) and the sessions of its managed role (with their ``expiration`` and whether
-revoked); a delegation is mapped to its entrustment. It must see every event in log order, as
-``audit_record`` does. Deleted users, groups, policies and roles are forgotten (their ids are
-random and never reused, and nothing follows their deletion); accounts and name claims are
-kept (a claim is reclaimed under the same id), and so are sessions (a session may be revoked
-after its role is deleted, and its aggregate is never re-created), entrustments and
-delegations (a delegation may be revoked after its entrustment has ended).
+ended (``projections.audit.entrustment_dependents``): its delegations (with their
+``ends_at`` and whether revoked) and the sessions of its managed role (with their
+``expiration`` and whether revoked); a delegation is mapped to its entrustment. It must see
+every event in log order, as ``audit_record`` does. Deleted users, groups, policies and roles
+are forgotten (their ids are random and never reused, and nothing follows their deletion);
+accounts and name claims are kept (a claim is reclaimed under the same id), and so are
+sessions (a session may be revoked after its role is deleted, and its aggregate is never
+re-created), entrustments and delegations (a delegation may be revoked after its entrustment
+has ended).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 from mandate.projections.audit.conventions import UnnamedEntity
-from mandate.projections.audit.entrustment_state import Dependent, EntrustmentState
+from mandate.projections.audit.entrustment_dependents import Dependent, EntrustmentDependents
 
 __all__ = ["CLAIMABLE", "AuditNaming", "NamedEntity"]
 
@@ -190,7 +191,7 @@ class AuditNaming:
 
     def __init__(self) -> None:
         self._entities: dict[str, NamedEntity] = {}
-        self._entrustments: dict[str, EntrustmentState] = {}
+        self._entrustments: dict[str, EntrustmentDependents] = {}
         self._delegations: dict[str, str] = {}  # delegation id → entrustment id
         # session id → entrustment id, for the sessions an entrustment's state holds
         self._session_entrustments: dict[str, str] = {}
@@ -219,7 +220,7 @@ class AuditNaming:
 
     # -- entrustments and what hangs from them ---------------------------------------------
 
-    def entrustment(self, entrustment_id: object) -> EntrustmentState:
+    def entrustment(self, entrustment_id: object) -> EntrustmentDependents:
         state = self._entrustments.get(str(entrustment_id))
         if state is None:
             raise UnnamedEntity(
@@ -228,7 +229,7 @@ class AuditNaming:
             )
         return state
 
-    def entrustment_of_delegation(self, delegation_id: object) -> tuple[str, EntrustmentState]:
+    def entrustment_of_delegation(self, delegation_id: object) -> tuple[str, EntrustmentDependents]:
         entrustment_id = self._delegations.get(str(delegation_id))
         if entrustment_id is None:
             raise UnnamedEntity(
@@ -237,10 +238,10 @@ class AuditNaming:
             )
         return entrustment_id, self.entrustment(entrustment_id)
 
-    def entrust(self, entrustment_id: object, state: EntrustmentState) -> None:
+    def entrust(self, entrustment_id: object, state: EntrustmentDependents) -> None:
         self._entrustments[str(entrustment_id)] = state
 
-    def _prune(self, state: EntrustmentState, at: datetime) -> None:
+    def _prune(self, state: EntrustmentDependents, at: datetime) -> None:
         """Drop the dependents that can no longer be live at ``at`` or any later time."""
         for dependents in (state.delegations, state.sessions):
             for dependent_id in [i for i, d in dependents.items() if not d.live_at(at)]:
@@ -348,7 +349,7 @@ class AuditNaming:
             if value is None:
                 continue
             if value.get("kind") == "entrustment":
-                state = EntrustmentState.from_json(value)
+                state = EntrustmentDependents.from_json(value)
                 restored._entrustments[key] = state
                 for session_id in state.sessions:
                     restored._session_entrustments[session_id] = key

@@ -3,7 +3,7 @@
 Every such event concerns both sides of the contract, the entrusting account and the
 trustee, so its record is in both accounts' chains. An entrustment's revocation or end says
 what it ended at its ledger time — the delegations under it and the sessions of its managed
-role still live then — which the naming state keeps for it (``EntrustmentState``).
+role still live then — which the naming state keeps for it (``EntrustmentDependents``).
 Registered on ``RULES`` by event class.
 """
 
@@ -14,7 +14,7 @@ from datetime import datetime
 from mandate.domain.common.arns import delegation_arn, entrustment_arn, role_arn
 from mandate.domain.contracts.entrustments import Delegation, Entrustment
 from mandate.projections.audit.conventions import AuditRecordError, optional_rfc3339
-from mandate.projections.audit.entrustment_state import EntrustmentState
+from mandate.projections.audit.entrustment_dependents import EntrustmentDependents
 from mandate.projections.audit.naming import AuditNaming
 from mandate.projections.audit.rules import RULES, Described
 
@@ -36,7 +36,7 @@ def _entrustment_granted(
         "ends_at": optional_rfc3339(e.ends_at, "ends_at"),
         "description": e.description,
     }
-    naming.entrust(e.originator_id, EntrustmentState(e.account_id, e.trustee_account_id))
+    naming.entrust(e.originator_id, EntrustmentDependents(e.account_id, e.trustee_account_id))
     accounts = (e.account_id, e.trustee_account_id)
     return Described(accounts, entrustment_arn(e.account_id, e.originator_id), summary)
 

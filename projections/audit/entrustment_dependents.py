@@ -1,9 +1,11 @@
 """What hangs from an entrustment, as the audit naming state keeps it.
 
 An entrustment's revocation or end is recorded with what it ended at its ledger time: the
-delegations under it and the sessions of its managed role still live then. ``EntrustmentState``
-keeps, per entrustment, its two accounts and those dependents (``Dependent``), pruned as they
-stop being live so the state stays the size of what lives; ``AuditNaming`` persists it as JSON.
+delegations under it and the sessions of its managed role still live then.
+``EntrustmentDependents`` keeps, per entrustment, its two accounts and those dependents
+(``Dependent``), pruned as they stop being live so the state stays the size of what lives;
+``AuditNaming`` persists it as JSON. (Not ``domain.sts.session_lineage.EntrustmentState``:
+that is the contract itself, as a session depends on it.)
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from mandate.domain.common.arns import delegation_arn
 from mandate.projections.audit.conventions import optional_rfc3339, parse_rfc3339
 
-__all__ = ["Dependent", "EntrustmentState"]
+__all__ = ["Dependent", "EntrustmentDependents"]
 
 
 @dataclass(slots=True)
@@ -34,7 +36,7 @@ class Dependent:
 
 
 @dataclass(slots=True)
-class EntrustmentState:
+class EntrustmentDependents:
     """An entrustment of ``account_id`` (A) to ``trustee_account_id`` (B), and what hangs
     from it: delegations by id, sessions of its managed role by session aggregate id.
 
@@ -81,7 +83,7 @@ class EntrustmentState:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> EntrustmentState:
+    def from_json(cls, data: Mapping[str, Any]) -> EntrustmentDependents:
         def instant(value: object) -> datetime | None:
             return None if value is None else parse_rfc3339(str(value))
 
