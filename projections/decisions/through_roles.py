@@ -1,6 +1,6 @@
 """Answering "could P do it?" through a role: what a user may assume now, over the live index.
 
-docs/design.md §5: ``domain.sts.assumable_roles.answer_through_roles`` is the rule (the
+docs/design.md §5: ``domain.sts.role_reach.answer_through_roles`` is the rule (the
 temporal index answers the same rule as of any T); ``_LiveRoles`` gives it this index's
 roles, trusts, entrustments and delegations as they are now.
 """
@@ -13,7 +13,7 @@ from uuid import UUID
 
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind
 from mandate.domain.policy.evaluation import AccessRequest, Layer, PolicySet
-from mandate.domain.sts.assumable_roles import AssumableRole, answer_through_roles
+from mandate.domain.sts.role_reach import AssumableRole, answer_through_roles
 from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState
 from mandate.projections.decisions.lineage import SessionLineage
 from mandate.projections.decisions.views import RoleView
@@ -34,7 +34,7 @@ class ThroughRoles(SessionLineage):
     ) -> Answer | None:
         """The first answer that allows ``request`` through a role ``subject`` may assume now.
 
-        docs/design.md §5, "could P do it?": ``assumable_roles.answer_through_roles`` over this
+        docs/design.md §5, "could P do it?": ``role_reach.answer_through_roles`` over this
         index's facts (the temporal index answers the same rule as of any T). ``roles``: the
         resource's account's roles, when the caller already holds them (access reviews).
         """

@@ -32,8 +32,8 @@ from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachmen
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind, decide
 from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
 from mandate.domain.policy.evaluation import AccessRequest, ContextValue, PolicySet
-from mandate.domain.sts.assumable_roles import answer_through_roles, moment_of, paths_into
 from mandate.domain.sts.assume_role import AssumingCaller
+from mandate.domain.sts.role_reach import answer_through_roles, moment_of, paths_into
 from mandate.domain.sts.session_lineage import (
     DelegationState,
     EntrustmentState,
@@ -311,7 +311,7 @@ class AsOfReader:
 
     def could(self, principal: PrincipalAt, request: AccessRequest) -> Answer:
         """ "Could P do it?" at the request's ``acs:CurrentTime``: directly, or through a role
-        P could assume then — ``assumable_roles``, the live index's rule, over the facts then.
+        P could assume then — ``domain.sts.role_reach``, the live index's rule, over the facts then.
         """
         answer = decide(principal.subject, request)
         if answer.allowed:

@@ -1,7 +1,7 @@
 """A role session's lineage, and the roles "could P" goes through, read at one instant.
 
 ``LineageAt`` answers the questions ``session_lineage.resolve_session`` and
-``assumable_roles.paths_into`` ask — the rules the live index applies too — from the temporal
+``role_reach.paths_into`` ask — the rules the live index applies too — from the temporal
 index's facts at T instead of the live index. Per generation of a lineage it reads the
 session's own fact (the latest opened at or before T, alive or not: a closed one means it was
 revoked), then in one statement the facts of its account, role, role attachments and source
@@ -20,7 +20,7 @@ from uuid import UUID
 from mandate.domain.common.arns import delegation_arn
 from mandate.domain.common.ledger_time import format_instant, from_micros
 from mandate.domain.policy.evaluation import PolicySet
-from mandate.domain.sts.assumable_roles import AssumableRole
+from mandate.domain.sts.role_reach import AssumableRole
 from mandate.domain.sts.session_lineage import (
     DelegationState,
     EntrustmentState,
