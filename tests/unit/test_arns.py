@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mandate.domain.common.arns import (
     ACCOUNT_ID_RE,
     NAME_RE,
     PrincipalArn,
+    PrincipalKind,
     account_of_resource,
     assumed_role_arn,
     group_arn,
@@ -88,9 +91,9 @@ def test_the_account_of_a_resource_is_its_fourth_field(resource: str, account: s
     ("text", "parsed"),
     [
         (f"acs:ram::{A}:root", PrincipalArn(A, "root")),
-        (f"acs:ram::{A}:user/ravi.k", PrincipalArn(A, "user", "ravi.k")),
-        (f"acs:ram::{A}:group/ops", PrincipalArn(A, "group", "ops")),
-        (f"acs:ram::{A}:role/msa-2026-117", PrincipalArn(A, "role", "msa-2026-117")),
+        (f"acs:ram::{A}:user/ravi.k", PrincipalArn(A, PrincipalKind.USER, "ravi.k")),
+        (f"acs:ram::{A}:group/ops", PrincipalArn(A, PrincipalKind.GROUP, "ops")),
+        (f"acs:ram::{A}:role/msa-2026-117", PrincipalArn(A, PrincipalKind.ROLE, "msa-2026-117")),
         (
             f"acs:ram::{A}:assumed-role/msa-2026-117/ravi@oncall",
             PrincipalArn(A, "assumed-role", "msa-2026-117", "ravi@oncall"),
@@ -100,8 +103,34 @@ def test_the_account_of_a_resource_is_its_fourth_field(resource: str, account: s
 def test_a_principal_arn_parses_and_renders_back(text: str, parsed: PrincipalArn) -> None:
     """Each principal kind parses to its parts, and the parts render the same ARN."""
     assert parse_principal_arn(text) == parsed
+    assert type(parse_principal_arn(text).kind) is type(parsed.kind)  # a member, for user…
     assert parsed.arn == text
     assert str(parsed) == text
+
+
+@pytest.mark.parametrize(
+    ("segment", "kind", "text"),
+    [
+        ("users", PrincipalKind.USER, "user"),
+        ("groups", PrincipalKind.GROUP, "group"),
+        ("roles", PrincipalKind.ROLE, "role"),
+    ],
+)
+def test_a_principal_kind_is_its_string_and_its_url_segment_is_the_plural(
+    segment: str, kind: PrincipalKind, text: str
+) -> None:
+    """Stored events and answers keep the bare strings; URLs name the plural collection."""
+    assert PrincipalKind.from_plural(segment) is kind
+    assert kind.plural == segment
+    assert kind == text
+    assert f"{kind}" == text
+    assert json.dumps({"kind": kind}) == json.dumps({"kind": text})
+
+
+@pytest.mark.parametrize("segment", ["user", "Users", "policies", "", "roless"])
+def test_any_other_url_segment_names_no_principal_kind(segment: str) -> None:
+    with pytest.raises(ValueError, match="names no principal collection"):
+        PrincipalKind.from_plural(segment)
 
 
 @pytest.mark.parametrize(
