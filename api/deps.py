@@ -26,7 +26,7 @@ from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import ACCOUNT_ID_RE
 from mandate.domain.common.audit import AuditContext
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
-from mandate.domain.ledger.application import Ledger
+from mandate.domain.ledger.application import Ledger, Positioned
 from mandate.domain.policy.decisions import SubjectKind
 from mandate.domain.policy.evaluation import AccessRequest
 from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
@@ -46,7 +46,7 @@ __all__ = [
     "wait_for_min_position",
 ]
 
-T = TypeVar("T")
+R = TypeVar("R", bound=Positioned)
 
 ADMIN_ARN = "mandate:admin"
 STS_PREFIX = "STS."
@@ -300,7 +300,7 @@ def authorize_management(
     if caller.is_admin:
         if not admin_may:
             raise Forbidden("the platform admin never writes inside an account")
-        if account_id not in runtime.index.accounts:
+        if runtime.index.account(account_id) is None:
             raise NotFound(f"account {account_id} does not exist", code="EntityNotExist.Account")
         return
     if caller.account_id != account_id:
@@ -315,7 +315,7 @@ def authorize_management(
         raise Forbidden(
             f"{caller.arn} is not allowed {action} on {resource}: {answer.reason}",
             decision={
-                "decision": answer.decision.decision.value,
+                "decision": answer.decision.kind.value,
                 "matched": [m.as_dict() for m in answer.decision.matched],
             },
         )
@@ -330,19 +330,15 @@ class Management:
 
     def write(
         self,
-        command: Callable[[Ledger], T],
-        position_of: Callable[[T], int] | None = None,
+        command: Callable[[Ledger], R],
         *,
         reason: str | None = None,
-    ) -> T:
+    ) -> R:
         """Run ``command`` on the ledger as the caller (``reason`` goes into the audit context);
-        answer once this process has applied it — ``Runtime.write``, whose ``position_of``
-        reads the position from a result that carries more than the position."""
+        answer its result once this process has applied its position (``Runtime.write``)."""
         audit = self.caller.audit(reason)
         ledger = self.runtime.ledger
-        if position_of is None:
-            return self.runtime.write(audit, lambda: command(ledger))
-        return self.runtime.write(audit, lambda: command(ledger), position_of)
+        return self.runtime.write(audit, lambda: command(ledger))
 
 
 def manage(

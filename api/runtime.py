@@ -33,7 +33,7 @@ from mandate.api.startup.local_keys import (
 )
 from mandate.api.startup.store_checks import StoreUnreachable, probe
 from mandate.domain.common.audit import AuditContext, acting_as
-from mandate.domain.ledger.application import Ledger
+from mandate.domain.ledger.application import Ledger, Positioned
 from mandate.projections.audit.chain import CheckpointSigner, public_key_pem
 from mandate.projections.audit.trail import AuditTrailProjection
 from mandate.projections.decisions.index import DecisionIndex
@@ -50,12 +50,7 @@ from mandate.projections.store.sql_projection import ProjectionWorker, SqlProjec
 __all__ = ["AdminToken", "Runtime", "StoreUnavailable", "WriteNotApplied"]
 
 log = logging.getLogger("mandate")
-T = TypeVar("T")
-
-
-def _the_position(result: object) -> int:
-    assert isinstance(result, int), "pass position_of for commands that answer more"
-    return result
+R = TypeVar("R", bound=Positioned)
 
 
 class Runtime:
@@ -311,17 +306,12 @@ class Runtime:
         """
         at = now or datetime.now(UTC)
         positions = []
-        due = [
-            e.id
-            for e in list(self.index.entrustments.values())
-            if e.ends_at is not None and e.ends_at <= at and not e.ended and e.revoked is None
-        ]
-        for entrustment_id in due:
+        for entrustment_id in self.index.entrustments_past_term(at):
             audit = AuditContext(actor="mandate:system", reason="the contract's term was reached")
             with acting_as(audit):
-                position = self.ledger.end_entrustment(entrustment_id)
-            if position is not None:
-                positions.append(position)
+                ended = self.ledger.end_entrustment(entrustment_id)
+            if ended is not None:
+                positions.append(ended.position)
         return positions
 
     def follow_registry(self) -> None:
@@ -368,35 +358,26 @@ class Runtime:
             self.replica.close()
         self.ledger.close()
 
-    def write(
-        self,
-        audit: AuditContext,
-        command: Callable[[], T],
-        position_of: Callable[[T], int] = _the_position,
-    ) -> T:
+    def write(self, audit: AuditContext, command: Callable[[], R]) -> R:
         """Run a command as ``audit``'s actor; answer once this process has applied it.
 
-        ``position_of`` reads the ledger position from the command's result (most commands
-        answer the position itself). Timed into ``mandate_write_duration_seconds`` by outcome.
+        Every ledger command answers a ``Positioned`` result (``domain.ledger.results``):
+        its ``position`` is what is waited for. Timed into ``mandate_write_duration_seconds``
+        by outcome.
         """
         started, error = time.perf_counter(), None
         try:
-            return self._write(audit, command, position_of)
+            return self._write(audit, command)
         except BaseException as raised:
             error = raised
             raise
         finally:
             observe_write(started, error)
 
-    def _write(
-        self,
-        audit: AuditContext,
-        command: Callable[[], T],
-        position_of: Callable[[T], int],
-    ) -> T:
+    def _write(self, audit: AuditContext, command: Callable[[], R]) -> R:
         with acting_as(audit):
             result = command()
-        position = position_of(result)
+        position = result.position
         try:
             applied = self.follower.wait_for(position, self.settings.write_timeout)
         except (InterfaceError, OperationalError):

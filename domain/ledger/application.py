@@ -22,11 +22,18 @@ from mandate.domain.ledger.contracts import ContractCommands
 from mandate.domain.ledger.core import APPLICATION_NAME
 from mandate.domain.ledger.identity import IdentityCommands
 from mandate.domain.ledger.policies import PolicyCommands
-from mandate.domain.ledger.results import IssuedKey, IssuedSession, OpenedAccount
+from mandate.domain.ledger.results import IssuedKey, IssuedSession, OpenedAccount, Positioned
 from mandate.domain.ledger.roles import RoleCommands
 from mandate.domain.ledger.sts import StsCommands
 
-__all__ = ["APPLICATION_NAME", "IssuedKey", "IssuedSession", "Ledger", "OpenedAccount"]
+__all__ = [
+    "APPLICATION_NAME",
+    "IssuedKey",
+    "IssuedSession",
+    "Ledger",
+    "OpenedAccount",
+    "Positioned",
+]
 
 
 class Ledger(IdentityCommands, PolicyCommands, RoleCommands, StsCommands, ContractCommands):

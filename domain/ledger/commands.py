@@ -5,6 +5,8 @@ the save (through group commit) raises ``IntegrityError`` and the whole method i
 again against the new state, its checks and guards included (they only read, so a re-run
 answers as a first run would against that state). After a few attempts the caller hears
 ``Conflict``. A refused command raises before any event exists, so it writes nothing.
+What it answers is a ``Positioned`` result (``domain.ledger.results``), which the type of
+``T`` holds every command to (``None`` only where a command may record nothing).
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from typing import ParamSpec, TypeVar
 from eventsourcing.persistence import IntegrityError
 
 from mandate.domain.common.errors import Conflict
+from mandate.domain.ledger.results import Positioned
 
 __all__ = ["COMMAND_ATTEMPTS", "command"]
 
 COMMAND_ATTEMPTS = 4
 P = ParamSpec("P")
-T = TypeVar("T")
+T = TypeVar("T", bound=Positioned | None)
 
 
 def command(method: Callable[P, T]) -> Callable[P, T]:

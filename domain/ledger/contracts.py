@@ -12,20 +12,20 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from uuid import UUID
 
-from mandate.domain.common.arns import parse_principal_arn
+from mandate.domain.common.arns import PrincipalKind, parse_principal_arn
 from mandate.domain.common.errors import Conflict, FieldError, InvalidInput, NotFound
 from mandate.domain.common.instants import check_instant
 from mandate.domain.common.validation import check_entity_name, check_optional_text
 from mandate.domain.contracts.entrustments import (
     Delegation,
     Entrustment,
-    ScopeWarning,
     merged_scope,
     scope_warnings,
 )
 from mandate.domain.identity.principals import Group, User
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.ledger.results import GrantedDelegation, GrantedEntrustment, Written
 from mandate.domain.policy.document import parse_policy_document
 
 __all__ = ["ContractCommands"]
@@ -89,7 +89,7 @@ class ContractCommands(LedgerCore):
         ends_at: datetime | None = None,
         description: str | None = None,
         role_name: str | None = None,
-    ) -> tuple[UUID, str, int]:
+    ) -> GrantedEntrustment:
         """``EntrustmentGranted``, and the managed role's name claimed in A's roles."""
         if not isinstance(contract_ref, str) or not 1 <= len(contract_ref.strip()) <= 128:
             raise InvalidInput(FieldError("contract_ref", "must be 1 to 128 characters"))
@@ -124,29 +124,29 @@ class ContractCommands(LedgerCore):
             description=description,
         )
         claim = self._new_claim(account_id, "role", name, entrustment.id)
-        return entrustment.id, name, self._commit(claim, entrustment)
+        return GrantedEntrustment(entrustment.id, name, self._commit(claim, entrustment))
 
     @command
-    def amend_entrustment(self, account_id: str, entrustment_id: UUID, scope: object) -> int:
+    def amend_entrustment(self, account_id: str, entrustment_id: UUID, scope: object) -> Written:
         document, policies = self._scope(account_id, scope, "scope")
         entrustment = self._entrustment(account_id, entrustment_id)
         entrustment.amend(document, policies, datetime.now(UTC))
-        return self._commit(entrustment)
+        return Written(self._commit(entrustment))
 
     @command
-    def revoke_entrustment(self, account_id: str, entrustment_id: UUID) -> int:
+    def revoke_entrustment(self, account_id: str, entrustment_id: UUID) -> Written:
         """One event; every delegation and session under the contract is dead from it."""
         entrustment = self._entrustment(account_id, entrustment_id)
         entrustment.revoke(datetime.now(UTC))
-        return self._commit(entrustment)
+        return Written(self._commit(entrustment))
 
     @command
-    def end_entrustment(self, entrustment_id: UUID) -> int | None:
+    def end_entrustment(self, entrustment_id: UUID) -> Written | None:
         """``EntrustmentEnded`` once its term is reached; None when there is nothing to record."""
         entrustment = self._get(entrustment_id, Entrustment)
         if not entrustment.end(datetime.now(UTC)):
             return None
-        return self._commit(entrustment)
+        return Written(self._commit(entrustment))
 
     # -- delegations (B → its users and groups) ------------------------------------------
     @command
@@ -159,13 +159,13 @@ class ContractCommands(LedgerCore):
         grantee: str,
         scope: object,
         ends_at: datetime | None = None,
-    ) -> tuple[list[ScopeWarning], int]:
+    ) -> GrantedDelegation:
         """B lets one of its users or groups act under an entrustment it received."""
         try:
             parsed = parse_principal_arn(grantee) if isinstance(grantee, str) else None
         except InvalidInput:
             parsed = None
-        if parsed is None or parsed.kind not in ("user", "group"):
+        if parsed is None or parsed.kind not in (PrincipalKind.USER, PrincipalKind.GROUP):
             raise InvalidInput(FieldError("grantee", "must be the ARN of a user or a group"))
         if parsed.account_id != account_id:
             raise InvalidInput(FieldError("grantee", f"must be a user or group of {account_id}"))
@@ -186,7 +186,7 @@ class ContractCommands(LedgerCore):
         entrustment._require_open(datetime.now(UTC), "delegated")
         kind = parsed.kind
         _, holder = self._live(
-            account_id, kind, parsed.name or "", User if kind == "user" else Group
+            account_id, kind, parsed.name or "", User if kind is PrincipalKind.USER else Group
         )
         delegation = Delegation(
             delegation_id=delegation_id,
@@ -202,10 +202,10 @@ class ContractCommands(LedgerCore):
         warnings = scope_warnings(
             parse_policy_document(document), parse_policy_document(entrustment.scope)
         )
-        return warnings, self._commit(delegation)
+        return GrantedDelegation(delegation.id, tuple(warnings), self._commit(delegation))
 
     @command
-    def revoke_delegation(self, account_id: str, delegation_id: UUID) -> int:
+    def revoke_delegation(self, account_id: str, delegation_id: UUID) -> Written:
         try:
             delegation: Delegation | None = self._get(delegation_id, Delegation)
         except NotFound:
@@ -216,4 +216,4 @@ class ContractCommands(LedgerCore):
                 code="EntityNotExist.Delegation",
             )
         delegation.revoke(datetime.now(UTC))
-        return self._commit(delegation)
+        return Written(self._commit(delegation))

@@ -15,7 +15,7 @@ from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.principals import AccessKeyStatus, Group, User
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
-from mandate.domain.ledger.results import IssuedKey, OpenedAccount
+from mandate.domain.ledger.results import Created, IssuedKey, OpenedAccount, Written
 
 __all__ = ["IdentityCommands"]
 
@@ -41,10 +41,10 @@ class IdentityCommands(LedgerCore):
         return OpenedAccount(account_id, IssuedKey(key_id, secret, position))
 
     @command
-    def close_account(self, account_id: str) -> int:
+    def close_account(self, account_id: str) -> Written:
         account = self._open_account(account_id)
         account.close()
-        return self._commit(account)
+        return Written(self._commit(account))
 
     @command
     def rotate_root_access_key(self, account_id: str) -> IssuedKey:
@@ -55,13 +55,13 @@ class IdentityCommands(LedgerCore):
 
     # -- users ---------------------------------------------------------------------------
     @command
-    def create_user(self, account_id: str, user_name: str, display_name: str | None) -> int:
+    def create_user(self, account_id: str, user_name: str, display_name: str | None) -> Created:
         check_entity_name("user_name", user_name)
         check_optional_text("display_name", display_name, 128)
         self._open_account(account_id)
         user = User(account_id=account_id, user_name=user_name, display_name=display_name)
         claim = self._new_claim(account_id, "user", user_name, user.id)
-        return self._commit(claim, user)
+        return Created(user.id, self._commit(claim, user))
 
     @command
     def update_user(
@@ -71,7 +71,7 @@ class IdentityCommands(LedgerCore):
         *,
         new_user_name: str | None,
         new_display_name: str | None,
-    ) -> int:
+    ) -> Written:
         if new_user_name is not None:
             check_entity_name("new_user_name", new_user_name)
         check_optional_text("new_display_name", new_display_name, 128)
@@ -82,15 +82,15 @@ class IdentityCommands(LedgerCore):
             claim.release()
             changed += [claim, self._new_claim(account_id, "user", new_user_name, user.id)]
         user.update(new_user_name=new_user_name, new_display_name=new_display_name)
-        return self._commit(*changed)
+        return Written(self._commit(*changed))
 
     @command
-    def delete_user(self, account_id: str, user_name: str, *, detach: bool = False) -> int:
+    def delete_user(self, account_id: str, user_name: str, *, detach: bool = False) -> Written:
         self._open_account(account_id)
         claim, user = self._live(account_id, "user", user_name, User)
         user.delete(detach=detach)
         claim.release()
-        return self._commit(user, claim)
+        return Written(self._commit(user, claim))
 
     # -- access keys ---------------------------------------------------------------------
     @command
@@ -104,7 +104,7 @@ class IdentityCommands(LedgerCore):
     @command
     def set_access_key_status(
         self, account_id: str, user_name: str, access_key_id: str, status: str
-    ) -> int:
+    ) -> Written:
         try:
             wanted = AccessKeyStatus(status)
         except ValueError:
@@ -115,27 +115,29 @@ class IdentityCommands(LedgerCore):
         self._open_account(account_id)
         _, user = self._live(account_id, "user", user_name, User)
         user.set_access_key_status(access_key_id, wanted)
-        return self._commit(user)
+        return Written(self._commit(user))
 
     @command
-    def delete_access_key(self, account_id: str, user_name: str, access_key_id: str) -> int:
+    def delete_access_key(self, account_id: str, user_name: str, access_key_id: str) -> Written:
         self._open_account(account_id)
         _, user = self._live(account_id, "user", user_name, User)
         user.delete_access_key(access_key_id)
-        return self._commit(user)
+        return Written(self._commit(user))
 
     # -- groups --------------------------------------------------------------------------
     @command
-    def create_group(self, account_id: str, group_name: str, comments: str | None = None) -> int:
+    def create_group(
+        self, account_id: str, group_name: str, comments: str | None = None
+    ) -> Created:
         check_entity_name("group_name", group_name)
         check_optional_text("comments", comments, 128)
         self._open_account(account_id)
         group = Group(account_id=account_id, group_name=group_name, comments=comments)
         claim = self._new_claim(account_id, "group", group_name, group.id)
-        return self._commit(claim, group)
+        return Created(group.id, self._commit(claim, group))
 
     @command
-    def delete_group(self, account_id: str, group_name: str, *, detach: bool = False) -> int:
+    def delete_group(self, account_id: str, group_name: str, *, detach: bool = False) -> Written:
         self._open_account(account_id)
         claim, group = self._live(account_id, "group", group_name, Group)
         members = [
@@ -146,20 +148,20 @@ class IdentityCommands(LedgerCore):
         for member in members:
             member.remove_from_group(group.id)
         claim.release()
-        return self._commit(*members, group, claim)
+        return Written(self._commit(*members, group, claim))
 
     @command
-    def add_user_to_group(self, account_id: str, group_name: str, user_name: str) -> int:
+    def add_user_to_group(self, account_id: str, group_name: str, user_name: str) -> Written:
         self._open_account(account_id)
         _, group = self._live(account_id, "group", group_name, Group)
         _, user = self._live(account_id, "user", user_name, User)
         user.add_to_group(group.id, group.group_name)
-        return self._commit(user)
+        return Written(self._commit(user))
 
     @command
-    def remove_user_from_group(self, account_id: str, group_name: str, user_name: str) -> int:
+    def remove_user_from_group(self, account_id: str, group_name: str, user_name: str) -> Written:
         self._open_account(account_id)
         _, group = self._live(account_id, "group", group_name, Group)
         _, user = self._live(account_id, "user", user_name, User)
         user.remove_from_group(group.id)
-        return self._commit(user)
+        return Written(self._commit(user))

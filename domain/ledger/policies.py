@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
 from mandate.domain.common.validation import check_entity_name, check_optional_text
 from mandate.domain.identity.principals import Group, User
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.ledger.results import Created, PolicyVersionCreated, Written
 from mandate.domain.permissions.attachments import Attachment, PolicyType
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.domain.policy.system_policies import SYSTEM_POLICIES
@@ -33,7 +35,7 @@ class PolicyCommands(LedgerCore):
         policy_name: str,
         policy_document: str | Mapping[str, Any],
         description: str | None = None,
-    ) -> int:
+    ) -> Created:
         check_entity_name("policy_name", policy_name)
         check_optional_text("description", description, 1024)
         document = self._document(policy_document, "policy_document")
@@ -45,7 +47,7 @@ class PolicyCommands(LedgerCore):
             document=document,
         )
         claim = self._new_claim(account_id, "policy", policy_name, policy.id)
-        return self._commit(claim, policy)
+        return Created(policy.id, self._commit(claim, policy))
 
     @command
     def create_policy_version(
@@ -55,37 +57,39 @@ class PolicyCommands(LedgerCore):
         policy_document: str | Mapping[str, Any],
         *,
         set_as_default: bool = False,
-    ) -> tuple[str, int]:
+    ) -> PolicyVersionCreated:
         document = self._document(policy_document, "policy_document")
         self._open_account(account_id)
         _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
         version_id = policy.create_version(document, set_as_default=set_as_default)
-        return version_id, self._commit(policy)
+        return PolicyVersionCreated(version_id, self._commit(policy))
 
     @command
-    def set_default_policy_version(self, account_id: str, policy_name: str, version_id: str) -> int:
+    def set_default_policy_version(
+        self, account_id: str, policy_name: str, version_id: str
+    ) -> Written:
         self._open_account(account_id)
         _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
         policy.set_default_version(version_id)
-        return self._commit(policy)
+        return Written(self._commit(policy))
 
     @command
-    def delete_policy_version(self, account_id: str, policy_name: str, version_id: str) -> int:
+    def delete_policy_version(self, account_id: str, policy_name: str, version_id: str) -> Written:
         self._open_account(account_id)
         _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
         policy.delete_version(version_id)
-        return self._commit(policy)
+        return Written(self._commit(policy))
 
     @command
-    def delete_policy(self, account_id: str, policy_name: str, *, detach: bool = False) -> int:
+    def delete_policy(self, account_id: str, policy_name: str, *, detach: bool = False) -> Written:
         self._open_account(account_id)
         claim, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
         key = (PolicyType.CUSTOM.value, policy_name)
         holders: list[User | Group | Role] = []
-        kinds: dict[str, type[User | Group | Role]] = {
-            "user": User,
-            "group": Group,
-            "role": Role,
+        kinds: dict[PrincipalKind, type[User | Group | Role]] = {
+            PrincipalKind.USER: User,
+            PrincipalKind.GROUP: Group,
+            PrincipalKind.ROLE: Role,
         }
         for kind, holder_id in self.read_port.policy_holders(policy.id):
             holder = self._get(holder_id, kinds[kind])
@@ -99,15 +103,16 @@ class PolicyCommands(LedgerCore):
         else:
             policy.delete(attachment_count=len(holders))
         claim.release()
-        return self._commit(*holders, policy, claim)
+        return Written(self._commit(*holders, policy, claim))
 
     # -- attachments ---------------------------------------------------------------------
-    def _principal(self, account_id: str, kind: str, name: str) -> User | Group | Role:
-        if kind == "user":
+    def _principal(self, account_id: str, kind: PrincipalKind, name: str) -> User | Group | Role:
+        # ``==``, not ``is``: a caller outside the typed code may still hand in the plain string
+        if kind == PrincipalKind.USER:
             return self._live(account_id, "user", name, User)[1]
-        if kind == "group":
+        if kind == PrincipalKind.GROUP:
             return self._live(account_id, "group", name, Group)[1]
-        if kind == "role":
+        if kind == PrincipalKind.ROLE:
             return self._live_role(account_id, name)[1]
         raise InvalidInput(FieldError("principal_type", "must be 'users', 'groups' or 'roles'"))
 
@@ -131,25 +136,25 @@ class PolicyCommands(LedgerCore):
     def attach_policy(
         self,
         account_id: str,
-        principal_kind: str,
+        principal_kind: PrincipalKind,
         principal_name: str,
         policy_type: str,
         policy_name: str,
-    ) -> int:
+    ) -> Written:
         self._open_account(account_id)
         principal = self._principal(account_id, principal_kind, principal_name)
         principal.attach_policy(self._attachment(account_id, policy_type, policy_name))
-        return self._commit(principal)
+        return Written(self._commit(principal))
 
     @command
     def detach_policy(
         self,
         account_id: str,
-        principal_kind: str,
+        principal_kind: PrincipalKind,
         principal_name: str,
         policy_type: str,
         policy_name: str,
-    ) -> int:
+    ) -> Written:
         if policy_type not in (PolicyType.SYSTEM, PolicyType.CUSTOM):
             raise InvalidInput(
                 FieldError("policy_type", "must be 'System' or 'Custom'"),
@@ -158,4 +163,4 @@ class PolicyCommands(LedgerCore):
         self._open_account(account_id)
         principal = self._principal(account_id, principal_kind, principal_name)
         principal.detach_policy((policy_type, policy_name))
-        return self._commit(principal)
+        return Written(self._commit(principal))

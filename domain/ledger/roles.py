@@ -15,6 +15,7 @@ from mandate.domain.common.instants import check_instant
 from mandate.domain.common.validation import check_entity_name, check_optional_text
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.ledger.results import Created, Written
 from mandate.domain.sts.assume_role import check_trust_policy
 from mandate.domain.sts.roles import DEFAULT_MAX_SESSION_DURATION, Role, check_max_session_duration
 
@@ -33,7 +34,7 @@ class RoleCommands(LedgerCore):
         *,
         max_session_duration: int | None = None,
         description: str | None = None,
-    ) -> int:
+    ) -> Created:
         check_entity_name("role_name", role_name)
         check_optional_text("description", description, 1024)
         trust = check_trust_policy("assume_role_policy_document", assume_role_policy_document)
@@ -51,7 +52,7 @@ class RoleCommands(LedgerCore):
             max_session_duration=duration,
         )
         claim = self._new_claim(account_id, "role", role_name, role.id)
-        return self._commit(claim, role)
+        return Created(role.id, self._commit(claim, role))
 
     @command
     def update_role(
@@ -62,7 +63,7 @@ class RoleCommands(LedgerCore):
         description: str | None = None,
         max_session_duration: int | None = None,
         assume_role_policy_document: str | Mapping[str, Any] | None = None,
-    ) -> int:
+    ) -> Written:
         check_optional_text("description", description, 1024)
         if max_session_duration is not None:
             check_max_session_duration("max_session_duration", max_session_duration)
@@ -76,20 +77,20 @@ class RoleCommands(LedgerCore):
         role.update(description=description, max_session_duration=max_session_duration)
         if trust is not None:
             role.set_trust_policy(trust, rebind=True)  # writing it binds names anew
-        return self._commit(role)
+        return Written(self._commit(role))
 
     @command
-    def delete_role(self, account_id: str, role_name: str, *, detach: bool = False) -> int:
+    def delete_role(self, account_id: str, role_name: str, *, detach: bool = False) -> Written:
         self._open_account(account_id)
         claim, role = self._live_role(account_id, role_name)
         role.delete(detach=detach)
         claim.release()
-        return self._commit(role, claim)
+        return Written(self._commit(role, claim))
 
     @command
     def revoke_role_sessions(
         self, account_id: str, role_name: str, issued_before: datetime | None = None
-    ) -> int:
+    ) -> Written:
         """Every session of the role issued before ``issued_before`` (≤ now) is dead."""
         now = datetime.now(UTC)
         horizon = now if issued_before is None else check_instant("issued_before", issued_before)
@@ -101,4 +102,4 @@ class RoleCommands(LedgerCore):
         self._open_account(account_id)
         _, role = self._live_role(account_id, role_name)
         role.revoke_sessions(horizon)
-        return self._commit(role)
+        return Written(self._commit(role))

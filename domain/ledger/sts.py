@@ -13,7 +13,7 @@ from mandate.domain.common.arns import assumed_role_arn
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
-from mandate.domain.ledger.results import IssuedSession
+from mandate.domain.ledger.results import IssuedSession, Written
 from mandate.domain.sts.assume_role import AssumingCaller, check_parameters, plan_session
 from mandate.domain.sts.sessions import Session, session_aggregate_id
 
@@ -93,7 +93,7 @@ class StsCommands(LedgerCore):
         )
 
     @command
-    def revoke_session(self, access_key_id: str) -> int:
+    def revoke_session(self, access_key_id: str) -> Written:
         """End one session now; revoking an ended session again records nothing."""
         try:
             session = self._get(session_aggregate_id(access_key_id), Session)
@@ -102,4 +102,4 @@ class StsCommands(LedgerCore):
             raise NotFound(
                 f"session {access_key_id} does not exist", code="EntityNotExist.Session"
             ) from None
-        return self._commit(session)
+        return Written(self._commit(session))
