@@ -73,7 +73,7 @@ def principal_of_credential(
 def session_record(runtime: Runtime, access_key_id: str) -> SessionRecord | None:
     """What a session was (its accounts, role, ARN), from the live index or, for one it has
     long forgotten, from the temporal index (call in the threadpool: it may query SQL)."""
-    view = runtime.index.sessions.get(access_key_id)
+    view = runtime.index.session(access_key_id)
     if view is not None:
         return view.record
     return runtime.as_of.session_record(access_key_id)
