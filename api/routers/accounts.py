@@ -23,7 +23,6 @@ def open_account(body: OpenAccount, caller: CallerDep, runtime: RuntimeDep) -> d
     opened: OpenedAccount = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.open_account(body.name),
-        lambda r: r.root_key.position,
     )
     return {
         "account_id": opened.account_id,
@@ -42,7 +41,7 @@ def get_account(account_id: str, caller: CallerDep, runtime: RuntimeDep) -> dict
     check_account_id(account_id)
     if not caller.is_admin and caller.account_id != account_id:
         raise Forbidden(f"{caller.arn} may not read account {account_id}")
-    account = runtime.index.accounts.get(account_id)
+    account = runtime.index.account(account_id)
     if account is None:
         raise NotFound(f"account {account_id} does not exist", code="EntityNotExist.Account")
     return {
@@ -58,7 +57,9 @@ def close_account(account_id: str, caller: CallerDep, runtime: RuntimeDep) -> di
     check_account_id(account_id)
     if not caller.is_admin:
         raise Forbidden("only the platform admin closes accounts")
-    position = runtime.write(caller.audit(), lambda: runtime.ledger.close_account(account_id))
+    position = runtime.write(
+        caller.audit(), lambda: runtime.ledger.close_account(account_id)
+    ).position
     return {"account_id": account_id, "status": "closed", "position": position}
 
 
@@ -70,7 +71,6 @@ def rotate_root_key(account_id: str, caller: CallerDep, runtime: RuntimeDep) -> 
     issued: IssuedKey = runtime.write(
         caller.audit(),
         lambda: runtime.ledger.rotate_root_access_key(account_id),
-        lambda k: k.position,
     )
     return {
         "access_key_id": issued.access_key_id,

@@ -41,7 +41,6 @@ def assume_role(body: AssumeRoleBody, caller: CallerDep, runtime: RuntimeDep) ->
             external_id=body.external_id,
             context=connection_context(caller),
         ),
-        lambda s: s.position,
     )
     return {
         "credentials": {
@@ -103,7 +102,7 @@ def revoke_session(
     runtime: RuntimeDep,
     body: Revocation | None = None,
 ) -> dict[str, Any]:
-    view = runtime.index.sessions.get(access_key_id)
+    view = runtime.index.session(access_key_id)
     own = caller.credential is not None and caller.credential.access_key_id == access_key_id
     if view is None or (not own and view.record.account_id != caller.account_id):
         # an unknown id and another account's session are refused in the same words, which
@@ -115,8 +114,8 @@ def revoke_session(
     position = runtime.write(
         caller.audit(reason),
         lambda: runtime.ledger.revoke_session(access_key_id),
-    )
-    revoked = runtime.index.sessions.get(access_key_id)
+    ).position
+    revoked = runtime.index.session(access_key_id)
     return {
         **session_json(record, revoked.revoked if revoked else "revoked"),
         "position": position,
