@@ -154,7 +154,7 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> PairedTimin
         user_key = ledger.create_access_key(owner, USER_NAME)
         ledger.attach_policy(owner, "user", USER_NAME, "Custom", POLICY)
         follower.catch_up()  # the grant snapshots the policy through the index
-        entrustment_id, role_name, _ = ledger.grant_entrustment(
+        entrusted = ledger.grant_entrustment(
             owner,
             trustee_account_id=operator,
             scope={"policies": [POLICY]},
@@ -164,10 +164,10 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> PairedTimin
         employee_key = ledger.create_access_key(operator, EMPLOYEE)
         ledger.attach_policy(operator, "user", EMPLOYEE, "System", "AliyunSTSAssumeRoleAccess")
         follower.catch_up()
-        warnings, _ = ledger.grant_delegation(
+        delegated = ledger.grant_delegation(
             operator,
             delegation_id=uuid4(),
-            entrustment_id=entrustment_id,
+            entrustment_id=entrusted.entrustment_id,
             grantee=f"acs:ram::{operator}:user/{EMPLOYEE}",
             scope=document,
         )
@@ -175,7 +175,7 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> PairedTimin
         employee = index.authenticate(employee_key.access_key_id, employee_key.access_key_secret)
         issued = ledger.assume_role(
             index.assuming_caller(employee),
-            role_arn=f"acs:ram::{owner}:role/{role_name}",
+            role_arn=f"acs:ram::{owner}:role/{entrusted.role_name}",
             role_session_name=SESSION_NAME,
             duration_seconds=SESSION_DURATION,
             policy=document,
@@ -191,7 +191,7 @@ def bench_in_process(workdir: Path, *, rounds: int, batches: int) -> PairedTimin
     shape = (
         f"`{POLICY}` (5 statements) attached to a user vs as entrustment scope, delegation "
         f"scope and session policy (session layers: {layers}; chain of {len(chain.chain)}; "
-        f"{len(warnings)} scope warnings); request `{ACTION}` → "
+        f"{len(delegated.warnings)} scope warnings); request `{ACTION}` → "
         f"{direct.decision.kind.value} / {chain.decision.kind.value}"
     )
     paths = compared.paths("lineage walked")

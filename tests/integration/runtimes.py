@@ -13,7 +13,6 @@ from typing import Any
 
 from mandate.api.runtime import Runtime
 from mandate.api.settings import Settings
-from mandate.domain.ledger.application import IssuedKey, IssuedSession, OpenedAccount
 
 
 def started_runtime(url: str, **settings: Any) -> Runtime:
@@ -37,15 +36,3 @@ def running(url: str, **settings: Any) -> Iterator[Runtime]:
         yield runtime
     finally:
         runtime.stop()
-
-
-def position_of(result: object) -> int:
-    """The ledger position a ``Ledger`` command's result reports, whatever its shape."""
-    if isinstance(result, OpenedAccount):
-        return result.root_key.position
-    if isinstance(result, IssuedKey | IssuedSession):
-        return result.position
-    if isinstance(result, tuple):
-        return int(result[-1])  # (…, position): a version id, an entrustment id and name
-    assert isinstance(result, int)
-    return result

@@ -93,9 +93,13 @@ def _pause() -> None:
 def test_a_user_attached_then_detached_has_one_closed_interval(world: World) -> None:
     account, opened = _opened(world)
     world.do("create_user", account, "alice", None)
-    attached = world.do("attach_policy", account, "user", "alice", "System", "AliyunOSSFullAccess")
+    attached = world.do(
+        "attach_policy", account, "user", "alice", "System", "AliyunOSSFullAccess"
+    ).position
     _pause()
-    detached = world.do("detach_policy", account, "user", "alice", "System", "AliyunOSSFullAccess")
+    detached = world.do(
+        "detach_policy", account, "user", "alice", "System", "AliyunOSSFullAccess"
+    ).position
     times = _times(world)
     end = datetime.now(UTC) + timedelta(seconds=1)
     review = _review(world, account, times[opened] - timedelta(seconds=1), end)
@@ -118,9 +122,9 @@ def test_a_group_membership_opens_and_closes_the_interval(world: World) -> None:
     world.do("create_user", account, "bob", None)
     world.do("create_group", account, "readers")
     world.do("attach_policy", account, "group", "readers", "System", "AliyunOSSReadOnlyAccess")
-    added = world.do("add_user_to_group", account, "readers", "bob")
+    added = world.do("add_user_to_group", account, "readers", "bob").position
     _pause()
-    removed = world.do("remove_user_from_group", account, "readers", "bob")
+    removed = world.do("remove_user_from_group", account, "readers", "bob").position
     times = _times(world)
     review = _review(world, account, times[opened])
     bob = user_arn(account, "bob")
@@ -136,7 +140,7 @@ def test_a_user_of_another_account_through_a_role_trusting_its_account(world: Wo
     world.role(owner, "reader", trust(other), system=("AliyunOSSReadOnlyAccess",))
     world.user(other, "carol")  # no sts:AssumeRole of its own: no path
     world.do("create_user", other, "dave", None)
-    may_assume = world.do("attach_policy", other, "user", "dave", "System", ASSUME)
+    may_assume = world.do("attach_policy", other, "user", "dave", "System", ASSUME).position
     stranger = world.account("Stranger")
     world.user(stranger, "eve", ASSUME)  # its account is not trusted
     times = _times(world)
@@ -209,11 +213,15 @@ def test_a_condition_in_a_roles_trust_is_conditional_and_time_never_is(world: Wo
 def test_the_window_clips_intervals(world: World) -> None:
     account, _ = _opened(world)
     world.do("create_user", account, "hal", None)
-    attached = world.do("attach_policy", account, "user", "hal", "System", "AliyunOSSFullAccess")
+    attached = world.do(
+        "attach_policy", account, "user", "hal", "System", "AliyunOSSFullAccess"
+    ).position
     _pause()
     world.do("create_user", account, "filler", None)  # an event inside the window, no change
     _pause()
-    detached = world.do("detach_policy", account, "user", "hal", "System", "AliyunOSSFullAccess")
+    detached = world.do(
+        "detach_policy", account, "user", "hal", "System", "AliyunOSSFullAccess"
+    ).position
     times = _times(world)
     start = times[attached] + (times[detached] - times[attached]) / 4
     end = times[detached] - (times[detached] - times[attached]) / 4
@@ -253,7 +261,7 @@ def test_a_resource_of_another_account_is_refused(world: World) -> None:
 def _entrust(world: World, owner: str, trustee: str, **terms: Any) -> tuple[Any, str]:
     scope = document(allow("oss:*", f"acs:oss:*:{owner}:*"))
     ledger = world.runtime.ledger
-    entrustment_id, role_name, _ = world.runtime.write(
+    granted = world.runtime.write(
         AuditContext(actor=root_arn(owner)),
         lambda: ledger.grant_entrustment(
             owner,
@@ -262,9 +270,8 @@ def _entrust(world: World, owner: str, trustee: str, **terms: Any) -> tuple[Any,
             contract_ref=f"C-{uuid4().hex[:6]}",
             **terms,
         ),
-        lambda granted: granted[-1],
     )
-    return entrustment_id, role_arn(owner, role_name)
+    return granted.entrustment_id, role_arn(owner, granted.role_name)
 
 
 def _delegate(world: World, trustee: str, entrustment_id: Any, grantee: str, **terms: Any) -> Any:
@@ -295,8 +302,8 @@ def test_an_entrusted_user_until_the_contract_is_revoked(world: World) -> None:
     _pause()
     revoke = AuditContext(actor=root_arn(owner), reason="contract terminated")
     revoked = world.runtime.write(
-        revoke, lambda: world.runtime.ledger.revoke_entrustment(owner, entrustment_id), int
-    )
+        revoke, lambda: world.runtime.ledger.revoke_entrustment(owner, entrustment_id)
+    ).position
     times = _times(world)
     found = _intervals(_review(world, owner, times[opened]))
     assert set(found) == {root_arn(owner), erin}
@@ -403,7 +410,7 @@ def test_generated_histories_agree_with_the_live_rules(data: st.DataObject, leng
                 ledger.create_user(other, "lee", None)
                 ledger.attach_policy(other, "user", "lee", "System", ASSUME)
                 ledger.create_role(account, "reader", trust(other))
-                position = ledger.attach_policy(account, "role", "reader", "Custom", "p1")
+                position = ledger.attach_policy(account, "role", "reader", "Custom", "p1").position
             assert runtime.follower.wait_for(position, 5.0)
             for number in range(length):
                 step = data.draw(_steps(runtime.index, account), label=f"step {number}")
@@ -419,7 +426,7 @@ def test_generated_histories_agree_with_the_live_rules(data: st.DataObject, leng
                     with acting_as(ACTOR):
                         position = ledger.update_role(
                             account, "reader", assume_role_policy_document=flipped
-                        )
+                        ).position
                     assert runtime.follower.wait_for(position, 5.0)
             for request in _requests(account)[:6]:
                 _agrees_with_the_oracle(runtime, account, request.resource, request.action, start)

@@ -25,7 +25,8 @@ from mandate.domain.common.errors import Conflict, LimitExceeded
 from mandate.domain.common.identifiers import name_claim_id
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import MAX_ACCESS_KEYS_PER_USER, User
-from mandate.domain.ledger.application import IssuedKey
+from mandate.domain.ledger.application import IssuedKey, Positioned
+from mandate.domain.ledger.results import Created
 
 pytestmark = pytest.mark.postgres
 
@@ -60,9 +61,7 @@ def runtime(postgres_url: str) -> Iterator[Runtime]:
         started.stop()
 
 
-def race(
-    runtime: Runtime, command: Callable[[int], Any], position_of: Callable[[Any], int]
-) -> list[Outcome]:
+def race(runtime: Runtime, command: Callable[[int], Positioned]) -> list[Outcome]:
     """Run ``command(i)`` for i in 0..THREADS-1 on as many threads, released together."""
     barrier = threading.Barrier(THREADS)
     outcomes = [Outcome() for _ in range(THREADS)]
@@ -70,7 +69,7 @@ def race(
     def worker(i: int) -> None:
         try:
             barrier.wait(timeout=30)
-            outcomes[i].result = runtime.write(ADMIN, lambda: command(i), position_of)
+            outcomes[i].result = runtime.write(ADMIN, lambda: command(i))
         except BaseException as error:  # every outcome is judged by the test, none is lost
             outcomes[i].error = error
 
@@ -138,15 +137,11 @@ def test_racing_access_key_creations_never_give_a_user_more_than_two_keys(
 ) -> None:
     """Of eight concurrent CreateAccessKey, at most two are acknowledged and stored, once each."""
     with_admin = runtime.ledger
-    account = runtime.write(
-        ADMIN, lambda: with_admin.open_account("Acme"), lambda o: o.root_key.position
-    ).account_id
-    runtime.write(ADMIN, lambda: with_admin.create_user(account, "alice", None), int)
+    account = runtime.write(ADMIN, lambda: with_admin.open_account("Acme")).account_id
+    runtime.write(ADMIN, lambda: with_admin.create_user(account, "alice", None))
     user_id = user_id_of(runtime, account, "alice")
 
-    outcomes = race(
-        runtime, lambda _: with_admin.create_access_key(account, "alice"), lambda k: k.position
-    )
+    outcomes = race(runtime, lambda _: with_admin.create_access_key(account, "alice"))
 
     issued: list[IssuedKey] = [o.result for o in outcomes if o.error is None]
     refused = [o.error for o in outcomes if o.error is not None]
@@ -179,18 +174,15 @@ def test_racing_attachments_to_one_user_are_each_recorded_once_within_the_quota(
 ) -> None:
     """Eight concurrent AttachPolicyToUser on a user holding five Custom policies: ≤ ten total."""
     ledger = runtime.ledger
-    account = runtime.write(
-        ADMIN, lambda: ledger.open_account("Acme"), lambda o: o.root_key.position
-    ).account_id
-    runtime.write(ADMIN, lambda: ledger.create_user(account, "alice", None), int)
+    account = runtime.write(ADMIN, lambda: ledger.open_account("Acme")).account_id
+    runtime.write(ADMIN, lambda: ledger.create_user(account, "alice", None))
     names = [f"P{n:02d}" for n in range(5 + THREADS)]
     for name in names:
-        runtime.write(ADMIN, lambda name=name: ledger.create_policy(account, name, DOCUMENT), int)
+        runtime.write(ADMIN, lambda name=name: ledger.create_policy(account, name, DOCUMENT))
     for name in names[:5]:
         runtime.write(
             ADMIN,
             lambda name=name: ledger.attach_policy(account, "user", "alice", "Custom", name),
-            int,
         )
     user_id = user_id_of(runtime, account, "alice")
     racing = names[5:]
@@ -198,7 +190,6 @@ def test_racing_attachments_to_one_user_are_each_recorded_once_within_the_quota(
     outcomes = race(
         runtime,
         lambda i: ledger.attach_policy(account, "user", "alice", "Custom", racing[i]),
-        int,
     )
 
     won = [racing[i] for i, o in enumerate(outcomes) if o.error is None]
@@ -212,7 +203,7 @@ def test_racing_attachments_to_one_user_are_each_recorded_once_within_the_quota(
     acknowledged = check_acknowledged(
         runtime,
         log,
-        [o.result for o in outcomes if o.error is None],
+        [o.result.position for o in outcomes if o.error is None],
         "mandate:User.PolicyAttached.v1",
     )
     assert [e.policy_name for e in acknowledged] == won
@@ -231,12 +222,10 @@ def test_racing_attachments_to_one_user_are_each_recorded_once_within_the_quota(
 def test_racing_creations_of_one_user_name_leave_exactly_one_user(runtime: Runtime) -> None:
     """Eight concurrent CreateUser of one name store one user and one claim; the rest fail."""
     ledger = runtime.ledger
-    account = runtime.write(
-        ADMIN, lambda: ledger.open_account("Acme"), lambda o: o.root_key.position
-    ).account_id
+    account = runtime.write(ADMIN, lambda: ledger.open_account("Acme")).account_id
     start = runtime.head()
 
-    outcomes = race(runtime, lambda i: ledger.create_user(account, "alice", f"racer-{i}"), int)
+    outcomes = race(runtime, lambda i: ledger.create_user(account, "alice", f"racer-{i}"))
 
     winners = [i for i, o in enumerate(outcomes) if o.error is None]
     refused = [o.error for o in outcomes if o.error is not None]
@@ -251,7 +240,7 @@ def test_racing_creations_of_one_user_name_leave_exactly_one_user(runtime: Runti
 
     log = whole_log(runtime)
     (created,) = check_acknowledged(
-        runtime, log, [outcomes[winner].result], "mandate:UserCreated.v1"
+        runtime, log, [outcomes[winner].result.position], "mandate:UserCreated.v1"
     )
     assert created.display_name == f"racer-{winner}"
     written = [n for n in log if n.id > start]
@@ -273,19 +262,17 @@ def test_racing_creations_of_distinct_users_share_transactions_each_answered_its
     """Group commit: concurrent creates of distinct users all succeed, some saved together in
     one transaction, and each command answers the position of its own ``UserCreated``."""
     ledger = runtime.ledger
-    account = runtime.write(
-        ADMIN, lambda: ledger.open_account("Acme"), lambda o: o.root_key.position
-    ).account_id
+    account = runtime.write(ADMIN, lambda: ledger.open_account("Acme")).account_id
     batches_before = ledger._group.batches
     positions: list[int] = []
     for round_ in range(5):  # a few races: at least one of them forms a batch on a busy machine
 
-        def create(i: int, round_: int = round_) -> int:
+        def create(i: int, round_: int = round_) -> Created:
             return ledger.create_user(account, f"u{round_}-{i}", None)
 
-        outcomes = race(runtime, create, int)
+        outcomes = race(runtime, create)
         assert all(o.error is None for o in outcomes), [o.error for o in outcomes]
-        positions += [o.result for o in outcomes]
+        positions += [o.result.position for o in outcomes]
     log = whole_log(runtime)
     created = check_acknowledged(runtime, log, positions, "mandate:UserCreated.v1")
     assert len({event.originator_id for event in created}) == len(positions)

@@ -103,15 +103,14 @@ def grant(
     **kwargs: Any,
 ) -> Contract:
     """``grant_entrustment`` as A's admin; answers once the index has applied it."""
-    entrustment_id, name, position = world.runtime.write(
+    granted = world.runtime.write(
         ADMIN,
         lambda: world.runtime.ledger.grant_entrustment(
             a, trustee_account_id=b, scope=scope, contract_ref=contract_ref, **kwargs
         ),
-        lambda r: r[2],
     )
-    assert world.index.position >= position
-    return Contract(a, b, entrustment_id, name, contract_ref)
+    assert world.index.position >= granted.position
+    return Contract(a, b, granted.entrustment_id, granted.role_name, contract_ref)
 
 
 def delegate(
@@ -119,7 +118,7 @@ def delegate(
 ) -> tuple[UUID, list[ScopeWarning]]:
     """``grant_delegation`` as B's admin: the delegation's id and its warnings."""
     delegation_id = uuid4()
-    warnings, _ = world.do(
+    granted = world.do(
         "grant_delegation",
         contract.b,
         delegation_id=delegation_id,
@@ -128,16 +127,16 @@ def delegate(
         scope=scope,
         **kwargs,
     )
-    return delegation_id, warnings
+    return granted.delegation_id, list(granted.warnings)
 
 
 def revoke(world: World, contract: Contract, reason: str | None = None) -> int:
     """``revoke_entrustment`` as A's admin, with a reason in the audit context."""
     audit = AuditContext(actor="mandate:admin", request_id="req-revoke", reason=reason)
-    position: int = world.runtime.write(
-        audit, lambda: world.runtime.ledger.revoke_entrustment(contract.a, contract.id), int
+    revoked = world.runtime.write(
+        audit, lambda: world.runtime.ledger.revoke_entrustment(contract.a, contract.id)
     )
-    return position
+    return revoked.position
 
 
 def status(world: World, contract: Contract, at: datetime | None = None) -> EntrustmentStatus:
@@ -340,7 +339,7 @@ def test_a_scope_of_policies_is_snapshotted_and_widened_only_by_an_amendment(
     assert amended.scope_policies == ["PhotoRead"]
     assert world.decide_session(issued, WRITE, contract.photo()).allowed
     assert world.decide_session(issued, WRITE, contract.photo("s/key")).allowed  # Deny gone
-    position = world.do("amend_entrustment", a, contract.id, {"policies": ["PhotoRead"]})
+    position = world.do("amend_entrustment", a, contract.id, {"policies": ["PhotoRead"]}).position
     assert world.head() == start + 1 == position
     # narrowing takes effect at the next decision too
     world.do("amend_entrustment", a, contract.id, document(allow(READ, photos(a))))

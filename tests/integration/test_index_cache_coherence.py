@@ -23,11 +23,11 @@ from mandate.api.runtime import Runtime
 from mandate.api.settings import Settings
 from mandate.domain.common.audit import AuditContext, acting_as
 from mandate.domain.common.errors import DomainError
+from mandate.domain.ledger.application import Positioned
 from mandate.domain.policy.decisions import Answer
 from mandate.domain.policy.evaluation import AccessRequest
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.store.follower import LogFollower
-from tests.integration.runtimes import position_of
 
 ACTOR = AuditContext(actor="mandate:admin", request_id="req-cache-coherence")
 OTHER_ACCOUNT = "5550001112223334"
@@ -140,14 +140,14 @@ def _steps(index: DecisionIndex, account: str) -> st.SearchStrategy[tuple[Any, .
     return st.one_of(*_random_steps, *existing)
 
 
-def _run(runtime: Runtime, command: Callable[[], object]) -> None:
+def _run(runtime: Runtime, command: Callable[[], Positioned]) -> None:
     """Run one command as the admin and wait until the running index has applied it."""
     try:
         with acting_as(ACTOR):
             result = command()
     except DomainError:
         return  # refused: nothing was written
-    assert runtime.follower.wait_for(position_of(result), WAIT)
+    assert runtime.follower.wait_for(result.position, WAIT)
 
 
 def _summary(answer: Answer) -> tuple[object, ...]:
@@ -260,8 +260,8 @@ def _set_up(runtime: Runtime) -> tuple[str, list[dict[str, Any]]]:
         ledger.attach_policy(account, "group", "g0", "Custom", "p0")
         ledger.attach_policy(account, "group", "g1", "Custom", "p1")
         ledger.attach_policy(account, "user", "u2", "Custom", "p1")
-        position = ledger.attach_policy(account, "user", "u2", "System", "AliyunOSSReadOnlyAccess")
-    assert runtime.follower.wait_for(position, WAIT)
+        last = ledger.attach_policy(account, "user", "u2", "System", "AliyunOSSReadOnlyAccess")
+    assert runtime.follower.wait_for(last.position, WAIT)
     return account, documents
 
 

@@ -31,7 +31,6 @@ from mandate.domain.ledger.application import IssuedKey
 from mandate.domain.policy.decisions import Answer
 from mandate.domain.policy.evaluation import AccessRequest, DecisionKind, Layer
 from mandate.projections.decisions.credentials import AuthenticationFailed
-from tests.integration.runtimes import position_of
 
 HASH_KEY = "test-hash-key-" + "h" * 32
 ADMIN_TOKEN = "test-admin-token-" + "a" * 32
@@ -59,8 +58,8 @@ class Client:
         method = getattr(self.runtime.ledger, command)
 
         def run(*args: Any, **kwargs: Any) -> Any:
-            result = self.runtime.write(self.audit, lambda: method(*args, **kwargs), position_of)
-            position = position_of(result)
+            result = self.runtime.write(self.audit, lambda: method(*args, **kwargs))
+            position = result.position
             # Runtime.write answers only once this process's index has applied the write.
             assert self.runtime.index.position >= position
             self.positions.append(position)
@@ -150,12 +149,12 @@ def test_an_enterprise_user_acts_within_the_policy_its_group_holds(
     client.create_policy(
         account, "ManifestWriter", _document(_allow("oss:GetObject", manifests)), "manifests"
     )
-    version, _ = client.create_policy_version(
+    version = client.create_policy_version(
         account,
         "ManifestWriter",
         _document(_allow(["oss:GetObject", "oss:PutObject"], manifests)),
         set_as_default=False,
-    )
+    ).version_id
     assert version == "v2"
     client.attach_policy(account, "group", "ops", "Custom", "ManifestWriter")
 
@@ -406,7 +405,7 @@ def test_a_recreated_user_is_a_new_user_and_nothing_of_the_old_one_revives(
     assert decide_for_key(runtime, old_key, "oss:GetObject", bucket).allowed
 
     start = head(runtime)
-    deleted_at = client.delete_user(account, "alice", detach=True)
+    deleted_at = client.delete_user(account, "alice", detach=True).position
     in_one_save = stored_events(runtime, start, deleted_at)
     assert event_names(in_one_save) == [
         "PolicyDetached",
@@ -460,7 +459,7 @@ def test_a_recreated_policy_is_not_attached_where_the_old_one_was(
     with pytest.raises(PreconditionFailed):
         client.delete_policy(account, "Reader")
     start = head(runtime)
-    deleted_at = client.delete_policy(account, "Reader", detach=True)
+    deleted_at = client.delete_policy(account, "Reader", detach=True).position
     in_one_save = stored_events(runtime, start, deleted_at)
     assert sorted(event_names(in_one_save)[:2]) == ["PolicyDetached", "PolicyDetached"]
     assert {type(e).__qualname__ for e in in_one_save[:2]} == {
@@ -496,7 +495,7 @@ def test_deleting_a_group_with_detach_removes_its_memberships_in_the_same_save(
     with pytest.raises(PreconditionFailed):
         client.delete_group(account, "ops")
     start = head(runtime)
-    deleted_at = client.delete_group(account, "ops", detach=True)
+    deleted_at = client.delete_group(account, "ops", detach=True).position
     in_one_save = stored_events(runtime, start, deleted_at)
     assert event_names(in_one_save) == [
         "UserRemovedFromGroup",
@@ -545,7 +544,7 @@ def test_positions_increase_and_are_applied_when_the_write_returns(
 
     # Straight through the ledger (no Runtime.write), the follower catches up on demand.
     with acting_as(ADMIN):
-        position = runtime.ledger.create_user(account, "bob", None)
+        position = runtime.ledger.create_user(account, "bob", None).position
     assert position > positions[-1]
     assert runtime.follower.wait_for(position, timeout=10)
     assert runtime.index.position >= position

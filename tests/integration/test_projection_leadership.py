@@ -65,7 +65,7 @@ def _write_some(runtimes: list[Runtime], rounds: int) -> int:
         ledger = runtimes[i % len(runtimes)].ledger
         with acting_as(ACTOR):
             ledger.create_user(account, f"extra-{i}", None)
-            position = ledger.attach_policy(account, "user", f"extra-{i}", "Custom", "p0")
+            position = ledger.attach_policy(account, "user", f"extra-{i}", "Custom", "p0").position
     return position
 
 

@@ -242,7 +242,7 @@ def test_a_blue_green_rebuild_switches_readers_and_drops_the_old_copy(runtime: R
     assert not _copy_exists(gone), f"{old_copy} was not dropped"
     # The runtime keeps following into the new copy.
     with acting_as(ACTOR):
-        position = runtime.ledger.detach_policy(account, "user", "u0", "Custom", "p1")
+        position = runtime.ledger.detach_policy(account, "user", "u0", "Custom", "p1").position
     assert runtime.temporal.wait_for(position, WAIT)
 
 

@@ -30,7 +30,7 @@ from mandate.domain.sts.roles import Role
 from mandate.domain.sts.session_tokens import SessionTokenSigner
 from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
 from mandate.projections.decisions.index import DecisionIndex
-from tests.integration.runtimes import position_of, running
+from tests.integration.runtimes import running
 
 ADMIN = AuditContext(actor="mandate:admin", request_id="req-roles", source_ip="127.0.0.1")
 ASSUME = "AliyunSTSAssumeRoleAccess"
@@ -89,8 +89,8 @@ class World:
     def do(self, command: str, *args: Any, **kwargs: Any) -> Any:
         """Run a ledger command as the admin; answer once the index has applied it."""
         method = getattr(self.runtime.ledger, command)
-        result = self.runtime.write(ADMIN, lambda: method(*args, **kwargs), position_of)
-        assert self.index.position >= position_of(result)
+        result = self.runtime.write(ADMIN, lambda: method(*args, **kwargs))
+        assert self.index.position >= result.position
         return result
 
     def account(self, name: str = "Acme") -> str:
@@ -150,7 +150,6 @@ class World:
             lambda: self.runtime.ledger.assume_role(
                 assuming, role_arn=arn, role_session_name=session_name, **params
             ),
-            lambda s: s.position,
         )
         return issued
 

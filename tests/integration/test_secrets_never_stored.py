@@ -23,7 +23,7 @@ from mandate.api.runtime import Runtime
 from mandate.api.settings import Settings, store_config
 from mandate.domain.common.arns import role_arn
 from mandate.domain.common.audit import AuditContext
-from mandate.domain.ledger.application import IssuedSession
+from mandate.domain.ledger.application import IssuedSession, Positioned
 from mandate.projections.decisions.credentials import Credential
 
 HASH_KEY = "test-hash-key-0123456789abcdefghijklmnop"
@@ -57,30 +57,20 @@ def issue_secrets(runtime: Runtime) -> tuple[list[str], list[str]]:
     """Issue every kind of secret the ledger knows; return (secrets, their stored hashes)."""
     ledger = runtime.ledger
     issued = []
-    acme = runtime.write(ADMIN, lambda: ledger.open_account("Acme"), lambda o: o.root_key.position)
-    other = runtime.write(
-        ADMIN, lambda: ledger.open_account("Other"), lambda o: o.root_key.position
-    )
+    acme = runtime.write(ADMIN, lambda: ledger.open_account("Acme"))
+    other = runtime.write(ADMIN, lambda: ledger.open_account("Other"))
     issued += [acme.root_key, other.root_key]
     account = acme.account_id
-    issued.append(
-        runtime.write(ADMIN, lambda: ledger.rotate_root_access_key(account), lambda k: k.position)
-    )
+    issued.append(runtime.write(ADMIN, lambda: ledger.rotate_root_access_key(account)))
     for name in ("alice", "bob"):
-        runtime.write(ADMIN, lambda name=name: ledger.create_user(account, name, None), int)
+        runtime.write(ADMIN, lambda name=name: ledger.create_user(account, name, None))
         for _ in range(2):
             issued.append(
-                runtime.write(
-                    ADMIN,
-                    lambda name=name: ledger.create_access_key(account, name),
-                    lambda k: k.position,
-                )
+                runtime.write(ADMIN, lambda name=name: ledger.create_access_key(account, name))
             )
     # Deleting a key or a user leaves its secret as absent as before.
-    runtime.write(
-        ADMIN, lambda: ledger.delete_access_key(account, "bob", issued[-1].access_key_id), int
-    )
-    runtime.write(ADMIN, lambda: ledger.delete_user(account, "bob"), int)
+    runtime.write(ADMIN, lambda: ledger.delete_access_key(account, "bob", issued[-1].access_key_id))
+    runtime.write(ADMIN, lambda: ledger.delete_user(account, "bob"))
 
     secrets = [key.access_key_secret for key in issued]
     assert len(set(secrets)) == len(secrets) == 7
@@ -171,18 +161,14 @@ def issue_sessions(runtime: Runtime) -> list[IssuedSession]:
     """A user's sessions (one with a session policy, one revoked) and a chained session."""
     ledger = runtime.ledger
 
-    def write(command: Callable[[], int]) -> None:
-        runtime.write(ADMIN, command, int)
+    def write(command: Callable[[], Positioned]) -> None:
+        runtime.write(ADMIN, command)
 
-    opened = runtime.write(
-        ADMIN, lambda: ledger.open_account("Sessions"), lambda o: o.root_key.position
-    )
+    opened = runtime.write(ADMIN, lambda: ledger.open_account("Sessions"))
     account = opened.account_id
     write(lambda: ledger.create_user(account, "app", None))
     write(lambda: ledger.attach_policy(account, "user", "app", "System", ASSUME))
-    key = runtime.write(
-        ADMIN, lambda: ledger.create_access_key(account, "app"), lambda k: k.position
-    )
+    key = runtime.write(ADMIN, lambda: ledger.create_access_key(account, "app"))
     app = runtime.index.authenticate(key.access_key_id, key.access_key_secret)
     write(lambda: ledger.create_role(account, "first", _trust(app.arn)))
     write(lambda: ledger.attach_policy(account, "role", "first", "System", ASSUME))
@@ -195,7 +181,6 @@ def issue_sessions(runtime: Runtime) -> list[IssuedSession]:
         issued: IssuedSession = runtime.write(
             audit,
             lambda: ledger.assume_role(assuming, role_arn=arn, role_session_name=name, **params),
-            lambda s: s.position,
         )
         return issued
 

@@ -62,7 +62,7 @@ def test_a_revoked_session_is_refused_and_its_siblings_are_not(world: World) -> 
     assert world.decide_session(revoked, "oss:GetObject", resource).allowed
 
     start = world.head()
-    position = world.do("revoke_session", revoked.access_key_id)
+    position = world.do("revoke_session", revoked.access_key_id).position
     assert world.names_since(start) == ["SessionRevoked"]
     assert position == world.head()
     with pytest.raises(AuthenticationFailed, match=f"{revoked.access_key_id} was revoked"):
@@ -70,7 +70,7 @@ def test_a_revoked_session_is_refused_and_its_siblings_are_not(world: World) -> 
     assert world.decide_session(sibling, "oss:GetObject", resource).allowed
 
     # revoking again records nothing; an unknown session is 404 and records nothing
-    assert world.do("revoke_session", revoked.access_key_id) == start + 1
+    assert world.do("revoke_session", revoked.access_key_id).position == start + 1
     assert world.head() == start + 1
     error = world.refused(NotFound, lambda: world.runtime.ledger.revoke_session("STS.nope"))
     assert error.code == "EntityNotExist.Session"
@@ -173,9 +173,9 @@ def test_a_new_default_version_changes_a_sessions_decision_at_once(world: World)
     assert [m.version for m in read.decision.matched] == ["v1"]
     assert not world.decide_session(issued, "oss:PutObject", resource).allowed
 
-    version, _ = world.do(
+    version = world.do(
         "create_policy_version", account, "rPolicy", document(allow("oss:PutObject", bucket))
-    )
+    ).version_id
     assert version == "v2"
     # a version that is not the default changes nothing
     assert world.decide_session(issued, "oss:GetObject", resource).allowed
@@ -568,18 +568,18 @@ def test_a_session_revoked_in_one_process_is_refused_by_another(
     resource = f"acs:oss:*:{account}:b/1"
     assert r.decide_session(issued, "oss:GetObject", resource).allowed
 
-    position = w.do("revoke_session", issued.access_key_id)
+    position = w.do("revoke_session", issued.access_key_id).position
     assert reader.follower.wait_for(position, timeout=10)
     assert reader.index.position >= position
     with pytest.raises(AuthenticationFailed, match="was revoked"):
         r.session(issued)
     assert r.decide_session(other, "oss:GetObject", resource).allowed
 
-    position = w.do("detach_policy", account, "role", "r", "System", "AliyunOSSFullAccess")
+    position = w.do("detach_policy", account, "role", "r", "System", "AliyunOSSFullAccess").position
     assert reader.follower.wait_for(position, timeout=10)
     assert not r.decide_session(other, "oss:GetObject", resource).allowed
 
-    position = w.do("revoke_role_sessions", account, "r")
+    position = w.do("revoke_role_sessions", account, "r").position
     assert reader.follower.wait_for(position, timeout=10)
     with pytest.raises(AuthenticationFailed, match="issued before"):
         r.session(other)

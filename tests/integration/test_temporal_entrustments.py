@@ -41,6 +41,7 @@ from mandate.domain.common.arns import (
 )
 from mandate.domain.common.errors import DomainError
 from mandate.domain.common.ledger_time import format_instant
+from mandate.domain.ledger.results import Written
 from mandate.domain.policy.evaluation import AccessRequest, DecisionKind
 from mandate.projections.history.as_of_facts import AT_PAIRS_POSTGRES, AT_PAIRS_SQLITE
 from tests.integration.runtimes import running
@@ -126,12 +127,13 @@ def _tell(story: Story) -> Entrusted:
         ("Allow", ["oss:GetObject"], bucket),
         ("Allow", ["sts:AssumeRole"], role_arn(a, "reader")),
     )
-    told.entrustment, told.role, _ = story.do(
+    granted = story.do(
         lambda: ledger.grant_entrustment(
             a, trustee_account_id=b, scope=scope, contract_ref=CONTRACT
         ),
         "entrusted",
     )
+    told.entrustment, told.role = granted.entrustment_id, granted.role_name
     managed = role_arn(a, told.role)
     story.do(lambda: ledger.create_role(a, "reader", _trust(managed)))
     story.do(lambda: ledger.attach_policy(a, "role", "reader", "Custom", "ecs-read"))
@@ -191,7 +193,7 @@ def _tell(story: Story) -> Entrusted:
 
     # a contract with a term (every session of it expires by then), and a scheduled one
     now = datetime.now(UTC)
-    told.term, told.term_role, _ = story.do(
+    granted = story.do(
         lambda: ledger.grant_entrustment(
             a,
             trustee_account_id=b,
@@ -200,6 +202,7 @@ def _tell(story: Story) -> Entrusted:
             ends_at=now + timedelta(seconds=2),
         )
     )
+    told.term, told.term_role = granted.entrustment_id, granted.role_name
     told.ends_at = now + timedelta(seconds=2)
     told.delegations["term"] = term_delegation = uuid4()
     story.do(
@@ -213,7 +216,7 @@ def _tell(story: Story) -> Entrusted:
     )
     story.assume(erin, a, told.term_role, "erin-term")
     told.starts_at = datetime.now(UTC) + timedelta(seconds=1)
-    scheduled, scheduled_role, _ = story.do(
+    granted = story.do(
         lambda: ledger.grant_entrustment(
             a,
             trustee_account_id=b,
@@ -222,6 +225,7 @@ def _tell(story: Story) -> Entrusted:
             starts_at=told.starts_at,
         )
     )
+    scheduled, scheduled_role = granted.entrustment_id, granted.role_name
     told.delegations["scheduled"] = scheduled_delegation = uuid4()
     story.do(
         lambda: ledger.grant_delegation(
@@ -244,9 +248,9 @@ def _tell(story: Story) -> Entrusted:
     return told
 
 
-def _ended(position: int | None) -> int:
-    assert position is not None, "the term was reached: EntrustmentEnded is recorded"
-    return position
+def _ended(ended: Written | None) -> Written:
+    assert ended is not None, "the term was reached: EntrustmentEnded is recorded"
+    return ended
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from mandate.domain.common.errors import DomainError
 from mandate.domain.common.identifiers import account_aggregate_id
 from mandate.domain.common.ledger_time import to_micros
 from mandate.domain.events import EVENT_CLASSES
-from mandate.domain.ledger.application import IssuedKey, IssuedSession
+from mandate.domain.ledger.application import IssuedKey, IssuedSession, Positioned
 from mandate.domain.policy.decisions import Subject, decide
 from mandate.domain.policy.evaluation import AccessRequest, DecisionKind
 from mandate.domain.sts.session_lineage import SessionInvalid
@@ -51,7 +51,7 @@ from mandate.projections.history.temporal_index import TemporalIndexProjection
 from mandate.projections.store.read_model_store import ReadModelStore
 from mandate.projections.store.sql_projection import ProjectionWorker, open_copy
 from tests.conftest import fresh_schema_url
-from tests.integration.runtimes import position_of, running
+from tests.integration.runtimes import running
 from tests.integration.test_temporal_oracle import _instants, _log, _oracle, _summary
 
 WAIT = 10.0
@@ -98,7 +98,7 @@ class Story:
 
     def do(
         self,
-        command: Callable[[], object],
+        command: Callable[[], Positioned],
         label: str | None = None,
         event: str | None = None,
         *,
@@ -111,9 +111,9 @@ class Story:
         """
         before = self.runtime.head()
         audit = ADMIN if reason is None else dataclasses.replace(ADMIN, reason=reason)
-        result = self.runtime.write(audit, command, _position_of)
+        result = self.runtime.write(audit, command)
         if label is not None:
-            self.labels[label] = (before, _position_of(result), event)
+            self.labels[label] = (before, result.position, event)
         return result
 
     def user(self, account: str, name: str) -> Credential:
@@ -165,11 +165,6 @@ class Story:
         assert found is not None, f"{name} at {at.isoformat()}: {why}"
         request = AccessRequest.make(action, resource, {"acs:currenttime": at})
         return self.runtime.as_of.decide(found, request).decision.kind
-
-
-def _position_of(result: object) -> int:
-    """``position_of``, also for ``grant_entrustment``'s (id, role name, position)."""
-    return int(result[-1]) if isinstance(result, tuple) else position_of(result)
 
 
 def _pause() -> None:

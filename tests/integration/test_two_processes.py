@@ -44,7 +44,7 @@ def test_a_write_in_one_process_reaches_the_other_by_waiting_for_its_position(
         writer.ledger.create_user(account, "alice", None)
         position = writer.ledger.attach_policy(
             account, "user", "alice", "System", "AliyunOSSFullAccess"
-        )
+        ).position
     assert reader.follower.wait_for(position, timeout=10)
     alice = reader.index.user_by_name(account, "alice")
     assert alice is not None
@@ -56,7 +56,7 @@ def test_a_write_in_one_process_reaches_the_other_by_waiting_for_its_position(
     with acting_as(ADMIN):
         position = writer.ledger.detach_policy(
             account, "user", "alice", "System", "AliyunOSSFullAccess"
-        )
+        ).position
     assert reader.follower.wait_for(position, timeout=10)
     answer = reader.index.decide(reader.index.user_subject(alice.id), request, memo_key=alice.id)
     assert not answer.allowed
@@ -74,7 +74,7 @@ def test_both_processes_hold_the_same_index_after_following_the_same_log(
             writer.ledger.create_access_key(account, name)
         writer.ledger.create_group(account, "ops")
         writer.ledger.add_user_to_group(account, "ops", "bob")
-        position = writer.ledger.delete_user(account, "carol")
+        position = writer.ledger.delete_user(account, "carol").position
     assert writer.follower.wait_for(position, timeout=10)
     assert reader.follower.wait_for(position, timeout=10)
     assert sorted(writer.index.keys) == sorted(reader.index.keys)

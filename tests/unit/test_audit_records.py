@@ -289,9 +289,10 @@ def _script_entrustments(ledger: Ledger, account: str, other: str) -> EntrustedF
         ledger.create_user(other, "bob", "Bob")
         ledger.create_group(other, "crew", None)
     with acting_as(OWNER):
-        ended, ended_role, _ = ledger.grant_entrustment(
+        granted = ledger.grant_entrustment(
             account, trustee_account_id=other, scope=DOC_1, contract_ref="C-2025/8", ends_at=soon
         )
+        ended, ended_role = granted.entrustment_id, granted.role_name
     with acting_as(TRUSTEE):
         under_ended, lapsed = uuid4(), uuid4()
         ledger.grant_delegation(
@@ -311,7 +312,7 @@ def _script_entrustments(ledger: Ledger, account: str, other: str) -> EntrustedF
         )
     ends_at = now + timedelta(days=30)
     with acting_as(OWNER):
-        revoked, revoked_role, _ = ledger.grant_entrustment(
+        granted = ledger.grant_entrustment(
             account,
             trustee_account_id=other,
             scope={"policies": [SCOPE_POLICY]},
@@ -320,6 +321,7 @@ def _script_entrustments(ledger: Ledger, account: str, other: str) -> EntrustedF
             ends_at=ends_at,
             description="photo archive",
         )
+        revoked, revoked_role = granted.entrustment_id, granted.role_name
     to_bob, to_crew, withdrawn = uuid4(), uuid4(), uuid4()
     with acting_as(TRUSTEE):
         for delegation_id, grantee, ends in [

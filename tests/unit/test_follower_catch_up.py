@@ -39,12 +39,12 @@ def test_a_position_already_applied_reads_nothing_and_a_new_one_reads_once() -> 
     ledger.recorder.select_notifications = counted  # type: ignore[method-assign]
     with acting_as(AuditContext(actor="test")):
         account = ledger.open_account("A").account_id
-        first = ledger.create_user(account, "alice", None)
+        first = ledger.create_user(account, "alice", None).position
         assert follower.catch_up(until=first) == first
         assert reads == 1
         assert follower.catch_up(until=first) == first  # applied: no read at all
         assert reads == 1
-        second = ledger.create_user(account, "bob", None)
+        second = ledger.create_user(account, "bob", None).position
         assert follower.wait_for(second, 1.0)
         assert reads == 2
     assert projection.applied == sorted(projection.applied)
