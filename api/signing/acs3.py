@@ -39,7 +39,7 @@ from mandate.api.signing.errors import IncompleteSignature, SignatureDoesNotMatc
 
 ALGORITHM = "ACS3-HMAC-SHA256"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
+_HEADER_NAMES = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+(?:;[a-z0-9!#$%&'*+.^_`|~-]+)*")
 _ALWAYS_SIGNED = ("host", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce")
 
 
@@ -167,7 +167,7 @@ def parse_acs3(
         path=path,
         query=tuple(items),
         signed_headers=signed,
-        header_values=tuple(",".join(sorted(v.strip() for v in lists[n])) for n in signed),
+        header_values=tuple(_canonical_value(lists[name]) for name in signed),
         content_sha256=content_sha256,
         body_sha256=actual,
         signature=signature,
@@ -179,6 +179,13 @@ def parse_acs3(
         timestamp=timestamp,
         nonce=nonce,
     )
+
+
+def _canonical_value(values: list[str]) -> str:
+    """A signed header's value: trimmed; a repeated header's values sorted, comma-joined."""
+    if len(values) == 1:
+        return values[0].strip()
+    return ",".join(sorted(v.strip() for v in values))
 
 
 def _parse_authorization(value: str) -> tuple[str, tuple[str, ...], str]:
@@ -203,7 +210,7 @@ def _parse_authorization(value: str) -> tuple[str, tuple[str, ...], str]:
     if missing:
         raise IncompleteSignature(f"Authorization lacks {', '.join(missing)}.")
     signed = tuple(fields["SignedHeaders"].split(";"))
-    if not all(_HEADER_NAME.fullmatch(n) for n in signed) or list(signed) != sorted(set(signed)):
+    if not _HEADER_NAMES.fullmatch(fields["SignedHeaders"]) or list(signed) != sorted(set(signed)):
         raise IncompleteSignature(
             "SignedHeaders must list lower-case header names, sorted, each once, joined by ';'."
         )

@@ -93,13 +93,27 @@ def one_param(params: list[tuple[str, str]], name: str) -> str | None:
     return found[0]
 
 
-def percent_encode(text: str) -> str:
-    """RFC 3986: UTF-8, everything but ``A-Za-z0-9-_.~`` escaped (space is %20, * is %2A)."""
-    return quote(text, safe="")
+_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+_ESCAPE = {c: (chr(c) if chr(c) in _UNRESERVED else f"%{c:02X}") for c in range(128)}
+_ESCAPE_KEEP_SLASH = {**_ESCAPE, ord("/"): "/"}
+_ESCAPE_PLUS = {**_ESCAPE, ord(" "): "+"}
+
+
+def percent_encode(text: str, *, keep_slash: bool = False) -> str:
+    """RFC 3986: UTF-8, everything but ``A-Za-z0-9-_.~`` (and ``/`` if kept) as ``%XX``.
+
+    A space is ``%20``, ``*`` is ``%2A``; the same as ``urllib.parse.quote(text, safe="")``,
+    with ASCII text (nearly all of it) translated in one C call rather than quote's loop.
+    """
+    if text.isascii():
+        return text.translate(_ESCAPE_KEEP_SLASH if keep_slash else _ESCAPE)
+    return quote(text, safe="/" if keep_slash else "")
 
 
 def form_encode(text: str) -> str:
     """``quote_plus``: as ``percent_encode`` but a space becomes ``+`` (form encoding)."""
+    if text.isascii():
+        return text.translate(_ESCAPE_PLUS)
     return quote_plus(text, safe="")
 
 
@@ -131,8 +145,16 @@ def iso8601(value: str, what: str) -> datetime:
         raise InvalidTimeStampFormat(
             f"The {what} {value!r} is not a UTC time of the form yyyy-MM-ddTHH:mm:ssZ."
         )
-    try:
-        return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    try:  # the pattern holds, so the fields are digits where expected (faster than strptime)
+        return datetime(
+            int(value[0:4]),
+            int(value[5:7]),
+            int(value[8:10]),
+            int(value[11:13]),
+            int(value[14:16]),
+            int(value[17:19]),
+            tzinfo=UTC,
+        )
     except ValueError:
         raise InvalidTimeStampFormat(f"The {what} {value!r} is not a valid time.") from None
 
@@ -144,7 +166,15 @@ def compact_iso8601(value: str, what: str) -> datetime:
             f"The {what} {value!r} is not a UTC time of the form yyyyMMddTHHmmssZ."
         )
     try:
-        return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        return datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[9:11]),
+            int(value[11:13]),
+            int(value[13:15]),
+            tzinfo=UTC,
+        )
     except ValueError:
         raise InvalidTimeStampFormat(f"The {what} {value!r} is not a valid time.") from None
 

@@ -37,6 +37,7 @@ from mandate.api.signing.canonical import (
     one_header,
     one_param,
     pairs,
+    percent_encode,
     same,
     sha256_hex,
 )
@@ -48,15 +49,14 @@ from mandate.api.signing.errors import (
 
 ALGORITHM = "OSS4-HMAC-SHA256"
 MAX_EXPIRES = 7 * 24 * 3600
-_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-~.")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _DEFAULT_SIGNED = ("content-type", "content-md5")
 
 
 def v4_encode(text: str, *, keep_slash: bool) -> str:
-    """oss2's ``__v4_uri_encode``: UTF-8 bytes, unreserved kept, the rest ``%XX``."""
-    safe = _UNRESERVED | {ord("/")} if keep_slash else _UNRESERVED
-    return "".join(chr(b) if b in safe else f"%{b:02X}" for b in text.encode())
+    """oss2's ``__v4_uri_encode``: UTF-8 bytes, ``A-Za-z0-9_-~.`` kept, the rest ``%XX``
+    (upper-case hex): exactly RFC 3986's ``percent_encode``."""
+    return percent_encode(text, keep_slash=keep_slash)
 
 
 @dataclass(frozen=True)
