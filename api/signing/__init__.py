@@ -5,7 +5,14 @@ adapter at ``/`` and ``/v1`` can share them without this package knowing any web
 Each scheme is parsed first (``parse_*``: who signed, with which token, when, which nonce),
 so the caller can look the AccessKey up (and answer ``InvalidAccessKeyId.NotFound`` itself);
 then ``verify`` checks the signature with the secret, and ``ReplayGuard`` the clock and nonce
-(only after the signature holds, so an unsigned request cannot burn someone's nonce).
+(only after the signature holds, so an unsigned request cannot burn someone's nonce)::
+
+    request = parse_rpc(method, query_pairs + form_pairs)  # or parse_acs3 / parse_oss_*
+    secret = lookup(request.access_key_id)  # the caller: InvalidAccessKeyId.NotFound
+    guard.check(request, secret)  # clock, signature, then nonce
+    # request.security_token, if any, is the caller's to check against the key
+
+Every refusal is a ``SigningError`` with ``code``, ``http_status`` and ``message``.
 """
 
 from mandate.api.signing.acs3 import Acs3Request, parse_acs3

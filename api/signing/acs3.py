@@ -137,6 +137,9 @@ def parse_acs3(
     if not authorization:
         raise IncompleteSignature("The request is not signed: the Authorization header is missing.")
     access_key_id, signed, signature = _parse_authorization(authorization)
+    for name in _ALWAYS_SIGNED:
+        if name not in lists:
+            raise IncompleteSignature(f"The {name} header is missing.")
     for name in signed:
         if name not in lists:
             raise IncompleteSignature(f"The signed header {name} is not in the request.")

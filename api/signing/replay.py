@@ -11,6 +11,9 @@ The memory is per process: with several workers or hosts, a replay sent to anoth
 within the window is not caught. Where that matters, back ``NonceStore`` with a shared store
 (e.g. PostgreSQL ``INSERT … ON CONFLICT DO NOTHING`` into a table keyed by the digest, with a
 periodic ``DELETE … WHERE expires < now()``, or Redis ``SET key 1 NX EX window``).
+
+OSS signatures carry no nonce: a header-signed OSS request can be replayed within the window
+and a presigned URL until it expires, as with OSS itself.
 """
 
 from __future__ import annotations

@@ -173,6 +173,14 @@ def test_a_signed_header_missing_from_the_request_is_refused(signed: Wire) -> No
         parse(signed, headers=headers)
 
 
+@pytest.mark.parametrize(
+    "name", ["host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"]
+)
+def test_a_missing_signing_header_is_named(signed: Wire, name: str) -> None:
+    with pytest.raises(IncompleteSignature, match=f"The {name} header is missing"):
+        parse(signed, headers=[(k, v) for k, v in signed.headers if k.lower() != name])
+
+
 def test_a_repeated_signing_header_is_refused(signed: Wire) -> None:
     with pytest.raises(IncompleteSignature, match="x-acs-date header is given 2 times"):
         parse(signed, headers=[*signed.headers, ("x-acs-date", "2026-01-01T00:00:00Z")])
