@@ -5,7 +5,7 @@ wrong secret, is refused with the string to sign aliyun-python-sdk-core compares
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -57,6 +57,26 @@ def test_aliyun_sdk_core_sts_token_requests_verify() -> None:
     request = parse_rpc("GET", params)
     request.verify(SECRET)
     assert request.security_token == TOKEN
+
+
+def test_the_ram_and_sts_products_requests_verify() -> None:
+    from aliyunsdkram.request.v20150501.CreateUserRequest import CreateUserRequest
+    from aliyunsdksts.request.v20150401.AssumeRoleRequest import AssumeRoleRequest
+
+    create = CreateUserRequest()
+    create.set_UserName("alice")
+    create.set_DisplayName("Alice Smith ~*")
+    assume = AssumeRoleRequest()
+    assume.set_RoleArn("acs:ram::1234567890123456:role/reader")
+    assume.set_RoleSessionName("s 1")
+    assume.set_Policy('{"Version": "1"}')
+    for sdk_request in (create, assume):
+        url = sdk_request.get_url("cn-hangzhou", AK, SECRET)
+        params = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+        params += parse_qsl(urlencode(sdk_request.get_body_params()), keep_blank_values=True)
+        request = parse_rpc(sdk_request.get_method(), params)
+        request.verify(SECRET)
+        assert request.string_to_sign() == sdk_request.string_to_sign
 
 
 def test_tea_openapi_v1_requests_verify(monkeypatch: pytest.MonkeyPatch) -> None:
