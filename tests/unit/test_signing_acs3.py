@@ -18,7 +18,7 @@ from mandate.api.signing import (
     SignatureDoesNotMatch,
     parse_acs3,
 )
-from tests.unit.signing_sdk import AK, SECRET, TOKEN, Wire, tea_call
+from tests.unit.signing_sdk import AK, SECRET, TOKEN, Wire, capture, tea_call, wire
 
 QUERY = {"UserName": "alice smith", "DisplayName": "Ålice ~*+ 100%", "Comments": ""}
 BODY = {"Comments": "made by test", "Tag.1.Key": "a/b=c&d"}
@@ -45,6 +45,37 @@ def test_a_request_signed_by_the_sdk_verifies(signed: Wire) -> None:
     assert request.security_token is None
     assert request.nonce == dict(signed.headers)["x-acs-signature-nonce"]
     assert "user-agent" in request.signed_headers  # the SDK signs every header it sends
+
+
+def test_the_product_clients_requests_verify(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RAM's and STS's generated clients (alibabacloud-ram20150501, -sts20150401), as shipped."""
+    from alibabacloud_ram20150501 import models as ram_models
+    from alibabacloud_ram20150501.client import Client as Ram
+    from alibabacloud_sts20150401 import models as sts_models
+    from alibabacloud_sts20150401.client import Client as Sts
+    from alibabacloud_tea_openapi import client as openapi
+    from alibabacloud_tea_openapi.utils_models import Config
+    from darabonba.core import DaraCore
+
+    def config(endpoint: str) -> Config:
+        return Config(access_key_id=AK, access_key_secret=SECRET, endpoint=endpoint)
+
+    ram = Ram(config("ram.aliyuncs.com"))
+    sts = Sts(config("sts.aliyuncs.com"))
+    calls = [
+        lambda: ram.create_user(ram_models.CreateUserRequest(user_name="alice", comments="a b")),
+        lambda: sts.assume_role(
+            sts_models.AssumeRoleRequest(
+                role_arn="acs:ram::1234567890123456:role/reader",
+                role_session_name="s1",
+                policy='{"Version": "1", "Statement": []}',
+                duration_seconds=900,
+            )
+        ),
+    ]
+    for call in calls:
+        w = wire(capture(monkeypatch, openapi.DaraCore, call), DaraCore.compose_url)
+        parse(w).verify(SECRET)
 
 
 def test_the_body_hash_is_taken_precomputed_too(signed: Wire) -> None:

@@ -135,6 +135,29 @@ def test_any_change_is_refused_with_the_servers_string_to_sign(tamper: str) -> N
     assert (error.message.split(":")[1] == theirs) is (tamper == "secret")
 
 
+@pytest.mark.parametrize(
+    ("tamper", "told"), [("secret", "InvalidAccessKeySecret"), ("value", "SignatureDoesNotMatch")]
+)
+def test_aliyun_sdk_core_reads_the_refusal_as_meant(tamper: str, told: str) -> None:
+    """The SDK tells a wrong secret (its string to sign is the server's) from a bad request."""
+    import json
+
+    from aliyunsdkcore.client import AcsClient
+
+    params, theirs = core_signed({"UserName": "alice"}, {})
+    secret = "wrong" if tamper == "secret" else SECRET
+    if tamper == "value":
+        params = [(k, "mallory" if k == "UserName" else v) for k, v in params]
+    with pytest.raises(SignatureDoesNotMatch) as caught:
+        parse_rpc("POST", params).verify(secret)
+    body = {"Code": caught.value.code, "Message": caught.value.message, "RequestId": "r-1"}
+    client = AcsClient(AK, SECRET, "cn-hangzhou")
+    error = client._get_server_exception(
+        caught.value.http_status, json.dumps(body).encode(), "ram.aliyuncs.com", theirs
+    )
+    assert error.error_code == told
+
+
 def test_a_plus_read_back_as_a_space_in_the_signature_still_verifies() -> None:
     params, _ = core_signed({"UserName": "alice"}, {})
     for n in range(200):  # find a signature with a '+' in it
