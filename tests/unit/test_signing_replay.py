@@ -19,12 +19,14 @@ from mandate.api.signing import (
     SignatureNonceUsed,
     SignedRequest,
     parse_acs3,
+    parse_oss_v1_header,
     parse_oss_v1_url,
+    parse_oss_v4_header,
     parse_oss_v4_url,
     parse_rpc,
 )
 from tests.unit.signing_sdk import AK, SECRET, core_signed, tea_call
-from tests.unit.test_signing_oss import Seen, signed_url
+from tests.unit.test_signing_oss import Seen, signed_request, signed_url
 
 MINUTE = 60.0
 
@@ -137,6 +139,20 @@ def test_the_memory_is_bounded_and_refuses_rather_than_forgets() -> None:
     clock.now += 15 * MINUTE + 1  # the first two expire; the third, signed a bit later, fits
     guard.remember_nonce(requests[2], now=clock.now)
     assert len(cache) == 1
+
+
+@pytest.mark.parametrize("auth", [oss2.Auth(AK, SECRET), oss2.AuthV4(AK, SECRET)])
+def test_oss_header_signatures_keep_to_the_window_and_have_no_nonce(auth: object) -> None:
+    seen = signed_request(auth)
+    parse = parse_oss_v1_header if isinstance(auth, oss2.Auth) else parse_oss_v4_header
+    request = parse(*url_args(seen))  # type: ignore[operator]
+    assert request.nonce is None
+    guard, clock = guard_at(request, 15 * MINUTE)
+    guard.check(request, SECRET)
+    guard.check(request, SECRET)  # no nonce: a replay within the window passes, as on OSS
+    clock.now += 1
+    with pytest.raises(InvalidTimeStampExpired):
+        guard.check(request, SECRET)
 
 
 def test_an_expired_v1_url_is_refused() -> None:
