@@ -20,11 +20,11 @@ from mandate.api.deps import (
     Caller,
     CallerDep,
     RuntimeDep,
-    authorize_management,
     reach_projection_head,
 )
 from mandate.api.presenters import decode_position_cursor, encode_position_cursor
 from mandate.api.problems import Forbidden
+from mandate.api.reads import PagingDep, authorize_read
 from mandate.api.routers.history import check_instant, with_zone
 from mandate.api.runtime import Runtime
 from mandate.projections.audit.export import csv_lines
@@ -38,8 +38,6 @@ from mandate.projections.audit.trail import (
 from mandate.projections.audit.verify import verify_trail
 
 router = APIRouter(tags=["audit"])
-
-Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 class AuditFilters:
@@ -80,14 +78,7 @@ def may_read_trail(runtime: Runtime, caller: Caller, account_id: str | None) -> 
         if not caller.is_admin:
             raise Forbidden("the global trail is the platform admin's")
         return
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:ListAuditEvents",
-        f"acs:ram::{account_id}:*",
-        admin_may=True,
-    )
+    authorize_read(runtime, caller, account_id, "ram:ListAuditEvents")
 
 
 async def _page(runtime: Runtime, query: AuditQuery, limit: int) -> dict[str, Any]:
@@ -110,26 +101,24 @@ async def list_audit_events(
     account_id: str,
     caller: CallerDep,
     runtime: RuntimeDep,
+    paging: PagingDep,
     filters: Filters,
-    cursor: str | None = None,
-    limit: Limit = 100,
 ) -> dict[str, Any]:
     """The records that concern the account, oldest first, with its chain's hashes."""
     may_read_trail(runtime, caller, account_id)
-    return await _page(runtime, filters.query(account_id, _after(cursor)), limit)
+    return await _page(runtime, filters.query(account_id, _after(paging.cursor)), paging.limit)
 
 
 @router.get("/v1/audit-events")
 async def list_all_audit_events(
     caller: CallerDep,
     runtime: RuntimeDep,
+    paging: PagingDep,
     filters: Filters,
-    cursor: str | None = None,
-    limit: Limit = 100,
 ) -> dict[str, Any]:
     """Every record, with the global chain's hashes (the platform admin only)."""
     may_read_trail(runtime, caller, None)
-    return await _page(runtime, filters.query(None, _after(cursor)), limit)
+    return await _page(runtime, filters.query(None, _after(paging.cursor)), paging.limit)
 
 
 @router.get("/v1/accounts/{account_id}/audit-events/export")

@@ -9,54 +9,48 @@ this router authenticates, authorises and shows.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
-from mandate.api.deps import CallerDep, RuntimeDep, authorize_management, manage
-from mandate.api.presenters import delegation_json, entrustment_json, page
+from mandate.api.deps import CallerDep, RuntimeDep, manage
+from mandate.api.presenters import delegation_json, entrustment_json
+from mandate.api.reads import PagingDep, authorize_read, existing
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import AmendEntrustment, GrantDelegation, GrantEntrustment, Revocation
 from mandate.domain.common.arns import delegation_arn, entrustment_arn
-from mandate.domain.common.errors import NotFound
 from mandate.projections.decisions.views import DelegationView, EntrustmentView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["entrustments"])
 
-Limit = Annotated[int, Query(ge=1, le=1000)]
-
 
 def _entrustment(runtime: Runtime, account_id: str, entrustment_id: UUID) -> EntrustmentView:
     """An entrustment the account granted or received (404 otherwise, inside the account)."""
-    entrustment = runtime.index.entrustments.get(entrustment_id)
-    if entrustment is None or account_id not in (
-        entrustment.account_id,
-        entrustment.trustee_account_id,
-    ):
-        raise NotFound(
-            f"entrustment {entrustment_id} does not exist", code="EntityNotExist.Entrustment"
-        )
-    return entrustment
+    entrustment = runtime.index.entrustment(entrustment_id)
+    if entrustment and account_id not in (entrustment.account_id, entrustment.trustee_account_id):
+        entrustment = None
+    return existing(entrustment, f"entrustment {entrustment_id}", "EntityNotExist.Entrustment")
 
 
 def _delegation(runtime: Runtime, account_id: str, delegation_id: UUID) -> DelegationView:
-    delegation = runtime.index.delegations.get(delegation_id)
-    if delegation is None or account_id not in (
-        delegation.account_id,
-        delegation.entrustment_account_id,
-    ):
-        raise NotFound(
-            f"delegation {delegation_id} does not exist", code="EntityNotExist.Delegation"
-        )
-    return delegation
+    """A delegation the account granted or that is under one of its entrustments."""
+    delegation = runtime.index.delegation(delegation_id)
+    if delegation and account_id not in (delegation.account_id, delegation.entrustment_account_id):
+        delegation = None
+    return existing(delegation, f"delegation {delegation_id}", "EntityNotExist.Delegation")
+
+
+def _created_order(contract: EntrustmentView | DelegationView) -> str:
+    """Listings of entrustments and delegations run in creation order (ids break ties)."""
+    return f"{contract.created_at.isoformat()}|{contract.id}"
 
 
 @router.post("/entrustments", status_code=201)
 def grant_entrustment(
     account_id: str, body: GrantEntrustment, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    entrustment_id, _, position = manage(
+    granted = manage(
         runtime, caller, account_id, "ram:CreateEntrustment", entrustment_arn(account_id, "*")
     ).write(
         lambda ledger: ledger.grant_entrustment(
@@ -69,10 +63,9 @@ def grant_entrustment(
             description=body.description,
             role_name=body.role_name,
         ),
-        lambda r: r[2],
     )
-    entrustment = _entrustment(runtime, account_id, entrustment_id)
-    return {**entrustment_json(entrustment, runtime.index), "position": position}
+    entrustment = _entrustment(runtime, account_id, granted.entrustment_id)
+    return {**entrustment_json(entrustment, runtime.index), "position": granted.position}
 
 
 @router.get("/entrustments")
@@ -80,40 +73,20 @@ async def list_entrustments(
     account_id: str,
     caller: CallerDep,
     runtime: RuntimeDep,
+    paging: PagingDep,
     direction: Literal["granted", "received"] = "granted",
-    cursor: str | None = None,
-    limit: Limit = 100,
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:ListEntrustments",
-        f"acs:ram::{account_id}:*",
-        admin_may=True,
-    )
+    authorize_read(runtime, caller, account_id, "ram:ListEntrustments")
     found = runtime.index.entrustments_of(account_id, direction)
-    return page(
-        found,
-        lambda e: f"{e.created_at.isoformat()}|{e.id}",
-        lambda e: entrustment_json(e, runtime.index),
-        cursor=cursor,
-        limit=limit,
-    )
+    return paging.page(found, _created_order, lambda e: entrustment_json(e, runtime.index))
 
 
 @router.get("/entrustments/{entrustment_id}")
 async def get_entrustment(
     account_id: str, entrustment_id: UUID, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:GetEntrustment",
-        f"acs:ram::{account_id}:entrustment/{entrustment_id}",
-        admin_may=True,
-    )
+    arn = entrustment_arn(account_id, entrustment_id)
+    authorize_read(runtime, caller, account_id, "ram:GetEntrustment", arn)
     return entrustment_json(_entrustment(runtime, account_id, entrustment_id), runtime.index)
 
 
@@ -127,8 +100,10 @@ def amend_entrustment(
 ) -> dict[str, Any]:
     """``EntrustmentAmended``: a new scope for the contract, as an event."""
     arn = entrustment_arn(account_id, entrustment_id)
-    position = manage(runtime, caller, account_id, "ram:CreateEntrustment", arn).write(
-        lambda ledger: ledger.amend_entrustment(account_id, entrustment_id, body.scope)
+    position = (
+        manage(runtime, caller, account_id, "ram:CreateEntrustment", arn)
+        .write(lambda ledger: ledger.amend_entrustment(account_id, entrustment_id, body.scope))
+        .position
     )
     entrustment = _entrustment(runtime, account_id, entrustment_id)
     return {**entrustment_json(entrustment, runtime.index), "position": position}
@@ -144,9 +119,13 @@ def revoke_entrustment(
 ) -> dict[str, Any]:
     """One event: every delegation under it and every session through it is dead from now."""
     arn = entrustment_arn(account_id, entrustment_id)
-    position = manage(runtime, caller, account_id, "ram:RevokeEntrustment", arn).write(
-        lambda ledger: ledger.revoke_entrustment(account_id, entrustment_id),
-        reason=body.reason if body else None,
+    position = (
+        manage(runtime, caller, account_id, "ram:RevokeEntrustment", arn)
+        .write(
+            lambda ledger: ledger.revoke_entrustment(account_id, entrustment_id),
+            reason=body.reason if body else None,
+        )
+        .position
     )
     entrustment = _entrustment(runtime, account_id, entrustment_id)
     return {**entrustment_json(entrustment, runtime.index), "position": position}
@@ -157,7 +136,7 @@ def grant_delegation(
     account_id: str, body: GrantDelegation, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     delegation_id = uuid4()
-    warnings, position = manage(
+    granted = manage(
         runtime,
         caller,
         account_id,
@@ -172,13 +151,12 @@ def grant_delegation(
             scope=body.scope,
             ends_at=body.ends_at,
         ),
-        lambda r: r[1],
     )
-    delegation = _delegation(runtime, account_id, delegation_id)
+    delegation = _delegation(runtime, account_id, granted.delegation_id)
     return {
         **delegation_json(delegation, runtime.index),
-        "warnings": [w.as_dict() for w in warnings],
-        "position": position,
+        "warnings": [w.as_dict() for w in granted.warnings],
+        "position": granted.position,
     }
 
 
@@ -187,25 +165,11 @@ async def list_delegations(
     account_id: str,
     caller: CallerDep,
     runtime: RuntimeDep,
-    cursor: str | None = None,
-    limit: Limit = 100,
+    paging: PagingDep,
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:ListDelegations",
-        f"acs:ram::{account_id}:*",
-        admin_may=True,
-    )
+    authorize_read(runtime, caller, account_id, "ram:ListDelegations")
     found = runtime.index.delegations_of(account_id)
-    return page(
-        found,
-        lambda d: f"{d.created_at.isoformat()}|{d.id}",
-        lambda d: delegation_json(d, runtime.index),
-        cursor=cursor,
-        limit=limit,
-    )
+    return paging.page(found, _created_order, lambda d: delegation_json(d, runtime.index))
 
 
 @router.post("/delegations/{delegation_id}/revoke")
@@ -216,15 +180,19 @@ def revoke_delegation(
     runtime: RuntimeDep,
     body: Revocation | None = None,
 ) -> dict[str, Any]:
-    position = manage(
-        runtime,
-        caller,
-        account_id,
-        "ram:RevokeDelegation",
-        delegation_arn(account_id, delegation_id),
-    ).write(
-        lambda ledger: ledger.revoke_delegation(account_id, delegation_id),
-        reason=body.reason if body else None,
+    position = (
+        manage(
+            runtime,
+            caller,
+            account_id,
+            "ram:RevokeDelegation",
+            delegation_arn(account_id, delegation_id),
+        )
+        .write(
+            lambda ledger: ledger.revoke_delegation(account_id, delegation_id),
+            reason=body.reason if body else None,
+        )
+        .position
     )
     return {
         **delegation_json(_delegation(runtime, account_id, delegation_id), runtime.index),

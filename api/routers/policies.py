@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
-from mandate.api.deps import Caller, CallerDep, RuntimeDep, authorize_management, manage
-from mandate.api.presenters import attachment_json, page, policy_json, version_json
+from mandate.api.deps import Caller, CallerDep, RuntimeDep, manage
+from mandate.api.presenters import attachment_json, policy_json, version_json
+from mandate.api.reads import PagingDep, authorize_read, existing
 from mandate.api.routers.groups import live_group
 from mandate.api.routers.roles import live_role
 from mandate.api.routers.users import live_user
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import CreatePolicy, CreatePolicyVersion, SetDefaultVersion
-from mandate.domain.common.arns import group_arn, policy_arn, role_arn, user_arn
-from mandate.domain.common.errors import NotFound
+from mandate.domain.common.arns import PrincipalKind, group_arn, policy_arn, role_arn, user_arn
 from mandate.domain.permissions.attachments import Attachment
 from mandate.domain.policy.system_policies import SYSTEM_POLICIES
 from mandate.projections.decisions.views import GroupView, PolicyView, RoleView, UserView
@@ -23,16 +23,18 @@ from mandate.projections.decisions.views import GroupView, PolicyView, RoleView,
 router = APIRouter(prefix="/v1/accounts/{account_id}", tags=["policies"])
 system_router = APIRouter(prefix="/v1/system-policies", tags=["policies"])
 
-Limit = Annotated[int, Query(ge=1, le=1000)]
-PrincipalKind = Literal["users", "groups", "roles"]
-_RAM_NOUN = {"users": "User", "groups": "Group", "roles": "Role"}
+PrincipalSegment = Literal["users", "groups", "roles"]
+"""The URL segment naming a principal collection; ``PrincipalKind.from_plural`` parses it."""
+_RAM_NOUN: dict[PrincipalKind, str] = {
+    PrincipalKind.USER: "User",
+    PrincipalKind.GROUP: "Group",
+    PrincipalKind.ROLE: "Role",
+}
 
 
 def live_policy(runtime: Runtime, account_id: str, policy_name: str) -> PolicyView:
     policy = runtime.index.policy_by_name(account_id, policy_name)
-    if policy is None:
-        raise NotFound(f"policy {policy_name!r} does not exist", code="EntityNotExist.Policy")
-    return policy
+    return existing(policy, f"policy {policy_name!r}", "EntityNotExist.Policy")
 
 
 @system_router.get("")
@@ -57,12 +59,20 @@ async def list_system_policies() -> dict[str, Any]:
 def create_policy(
     account_id: str, body: CreatePolicy, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = manage(
-        runtime, caller, account_id, "ram:CreatePolicy", policy_arn(account_id, body.policy_name)
-    ).write(
-        lambda ledger: ledger.create_policy(
-            account_id, body.policy_name, body.policy_document, body.description
+    position = (
+        manage(
+            runtime,
+            caller,
+            account_id,
+            "ram:CreatePolicy",
+            policy_arn(account_id, body.policy_name),
         )
+        .write(
+            lambda ledger: ledger.create_policy(
+                account_id, body.policy_name, body.policy_document, body.description
+            )
+        )
+        .position
     )
     policy = live_policy(runtime, account_id, body.policy_name)
     return {**policy_json(policy, with_document=True), "position": position}
@@ -73,33 +83,19 @@ async def list_policies(
     account_id: str,
     caller: CallerDep,
     runtime: RuntimeDep,
-    cursor: str | None = None,
-    limit: Limit = 100,
+    paging: PagingDep,
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime, caller, account_id, "ram:ListPolicies", f"acs:ram::{account_id}:*", admin_may=True
-    )
-    return page(
-        runtime.index.policies_of(account_id),
-        lambda p: p.policy_name,
-        policy_json,
-        cursor=cursor,
-        limit=limit,
-    )
+    authorize_read(runtime, caller, account_id, "ram:ListPolicies")
+    policies = runtime.index.policies_of(account_id)
+    return paging.page(policies, lambda p: p.policy_name, policy_json)
 
 
 @router.get("/policies/{policy_name}")
 async def get_policy(
     account_id: str, policy_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:GetPolicy",
-        policy_arn(account_id, policy_name),
-        admin_may=True,
-    )
+    arn = policy_arn(account_id, policy_name)
+    authorize_read(runtime, caller, account_id, "ram:GetPolicy", arn)
     return policy_json(live_policy(runtime, account_id, policy_name), with_document=True)
 
 
@@ -111,9 +107,11 @@ def delete_policy(
     runtime: RuntimeDep,
     detach: bool = False,
 ) -> dict[str, Any]:
-    position = manage(
-        runtime, caller, account_id, "ram:DeletePolicy", policy_arn(account_id, policy_name)
-    ).write(lambda ledger: ledger.delete_policy(account_id, policy_name, detach=detach))
+    position = (
+        manage(runtime, caller, account_id, "ram:DeletePolicy", policy_arn(account_id, policy_name))
+        .write(lambda ledger: ledger.delete_policy(account_id, policy_name, detach=detach))
+        .position
+    )
     return {"policy_name": policy_name, "deleted": True, "position": position}
 
 
@@ -125,30 +123,24 @@ def create_policy_version(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    version_id, position = manage(
+    created = manage(
         runtime, caller, account_id, "ram:CreatePolicyVersion", policy_arn(account_id, policy_name)
     ).write(
         lambda ledger: ledger.create_policy_version(
             account_id, policy_name, body.policy_document, set_as_default=body.set_as_default
         ),
-        lambda r: r[1],
     )
     policy = live_policy(runtime, account_id, policy_name)
-    return {**version_json(policy, policy.versions[version_id]), "position": position}
+    version = policy.versions[created.version_id]
+    return {**version_json(policy, version), "position": created.position}
 
 
 @router.get("/policies/{policy_name}/versions")
 async def list_policy_versions(
     account_id: str, policy_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:ListPolicyVersions",
-        policy_arn(account_id, policy_name),
-        admin_may=True,
-    )
+    arn = policy_arn(account_id, policy_name)
+    authorize_read(runtime, caller, account_id, "ram:ListPolicyVersions", arn)
     policy = live_policy(runtime, account_id, policy_name)
     versions = sorted(policy.versions.values(), key=lambda v: int(v.version_id[1:]))
     return {"items": [version_json(policy, v) for v in versions], "next_cursor": None}
@@ -158,9 +150,17 @@ async def list_policy_versions(
 def delete_policy_version(
     account_id: str, policy_name: str, version_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = manage(
-        runtime, caller, account_id, "ram:DeletePolicyVersion", policy_arn(account_id, policy_name)
-    ).write(lambda ledger: ledger.delete_policy_version(account_id, policy_name, version_id))
+    position = (
+        manage(
+            runtime,
+            caller,
+            account_id,
+            "ram:DeletePolicyVersion",
+            policy_arn(account_id, policy_name),
+        )
+        .write(lambda ledger: ledger.delete_policy_version(account_id, policy_name, version_id))
+        .position
+    )
     return {
         "policy_name": policy_name,
         "version_id": version_id,
@@ -177,32 +177,38 @@ def set_default_version(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    position = manage(
-        runtime,
-        caller,
-        account_id,
-        "ram:SetDefaultPolicyVersion",
-        policy_arn(account_id, policy_name),
-    ).write(
-        lambda ledger: ledger.set_default_policy_version(account_id, policy_name, body.version_id)
+    position = (
+        manage(
+            runtime,
+            caller,
+            account_id,
+            "ram:SetDefaultPolicyVersion",
+            policy_arn(account_id, policy_name),
+        )
+        .write(
+            lambda ledger: ledger.set_default_policy_version(
+                account_id, policy_name, body.version_id
+            )
+        )
+        .position
     )
     return {"policy_name": policy_name, "default_version": body.version_id, "position": position}
 
 
 # -- attachments ---------------------------------------------------------------------------
 def _principal_arn(account_id: str, kind: PrincipalKind, name: str) -> str:
-    if kind == "roles":
+    if kind is PrincipalKind.ROLE:
         return role_arn(account_id, name)
-    return user_arn(account_id, name) if kind == "users" else group_arn(account_id, name)
+    return user_arn(account_id, name) if kind is PrincipalKind.USER else group_arn(account_id, name)
 
 
 def _attachments(
     runtime: Runtime, account_id: str, kind: PrincipalKind, name: str
 ) -> list[Attachment]:
     holder: UserView | GroupView | RoleView
-    if kind == "roles":
+    if kind is PrincipalKind.ROLE:
         holder = live_role(runtime, account_id, name)
-    elif kind == "users":
+    elif kind is PrincipalKind.USER:
         holder = live_user(runtime, account_id, name)
     else:
         holder = live_group(runtime, account_id, name)
@@ -224,12 +230,14 @@ def _set_attachment(
     way, RAM's ``ram:AttachPolicyTo<Noun>`` / ``ram:DetachPolicyFrom<Noun>`` deciding."""
     noun = _RAM_NOUN[kind]
     action = f"ram:AttachPolicyTo{noun}" if attached else f"ram:DetachPolicyFrom{noun}"
-    position = manage(
-        runtime, caller, account_id, action, _principal_arn(account_id, kind, name)
-    ).write(
-        lambda ledger: (ledger.attach_policy if attached else ledger.detach_policy)(
-            account_id, kind[:-1], name, policy_type, policy_name
+    position = (
+        manage(runtime, caller, account_id, action, _principal_arn(account_id, kind, name))
+        .write(
+            lambda ledger: (ledger.attach_policy if attached else ledger.detach_policy)(
+                account_id, kind, name, policy_type, policy_name
+            )
         )
+        .position
     )
     return {
         "policy_type": policy_type,
@@ -242,46 +250,43 @@ def _set_attachment(
 @router.put("/{kind}/{name}/policies/{policy_type}/{policy_name}")
 def attach_policy(
     account_id: str,
-    kind: PrincipalKind,
+    kind: PrincipalSegment,
     name: str,
     policy_type: str,
     policy_name: str,
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
+    principal = PrincipalKind.from_plural(kind)
     return _set_attachment(
-        runtime, caller, account_id, kind, name, policy_type, policy_name, attached=True
+        runtime, caller, account_id, principal, name, policy_type, policy_name, attached=True
     )
 
 
 @router.delete("/{kind}/{name}/policies/{policy_type}/{policy_name}")
 def detach_policy(
     account_id: str,
-    kind: PrincipalKind,
+    kind: PrincipalSegment,
     name: str,
     policy_type: str,
     policy_name: str,
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
+    principal = PrincipalKind.from_plural(kind)
     return _set_attachment(
-        runtime, caller, account_id, kind, name, policy_type, policy_name, attached=False
+        runtime, caller, account_id, principal, name, policy_type, policy_name, attached=False
     )
 
 
 @router.get("/{kind}/{name}/policies")
 async def list_attached_policies(
-    account_id: str, kind: PrincipalKind, name: str, caller: CallerDep, runtime: RuntimeDep
+    account_id: str, kind: PrincipalSegment, name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        f"ram:ListPoliciesFor{_RAM_NOUN[kind]}",
-        _principal_arn(account_id, kind, name),
-        admin_may=True,
-    )
-    attachments = _attachments(runtime, account_id, kind, name)
+    principal = PrincipalKind.from_plural(kind)
+    arn = _principal_arn(account_id, principal, name)
+    authorize_read(runtime, caller, account_id, f"ram:ListPoliciesFor{_RAM_NOUN[principal]}", arn)
+    attachments = _attachments(runtime, account_id, principal, name)
     return {
         "items": [attachment_json(a, runtime.index) for a in attachments],
         "next_cursor": None,

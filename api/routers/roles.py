@@ -7,49 +7,50 @@ Attaching and detaching a role's policies goes through the shared attachment rou
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
-from mandate.api.deps import CallerDep, RuntimeDep, authorize_management, manage
-from mandate.api.presenters import page, role_json, session_json
+from mandate.api.deps import CallerDep, RuntimeDep, manage
+from mandate.api.presenters import role_json, session_json
+from mandate.api.reads import PagingDep, authorize_read, existing
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import CreateRole, RevokeRoleSessions, SetTrustPolicy, UpdateRole
 from mandate.domain.common.arns import role_arn
-from mandate.domain.common.errors import NotFound
 from mandate.projections.decisions.views import RoleView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/roles", tags=["roles"])
 
-Limit = Annotated[int, Query(ge=1, le=1000)]
-
 
 def live_role(runtime: Runtime, account_id: str, role_name: str) -> RoleView:
     role = runtime.index.role_by_name(account_id, role_name)
-    if role is None:
-        raise NotFound(f"role {role_name!r} does not exist", code="EntityNotExist.Role")
-    return role
+    return existing(role, f"role {role_name!r}", "EntityNotExist.Role")
+
+
+def _role_after(runtime: Runtime, account_id: str, role_name: str, position: int) -> dict[str, Any]:
+    """The role as the index has it once the write at ``position`` is applied, and that position."""
+    role = live_role(runtime, account_id, role_name)
+    return {**role_json(role, runtime.index), "position": position}
 
 
 @router.post("", status_code=201)
 def create_role(
     account_id: str, body: CreateRole, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = manage(
-        runtime, caller, account_id, "ram:CreateRole", role_arn(account_id, body.role_name)
-    ).write(
-        lambda ledger: ledger.create_role(
-            account_id,
-            body.role_name,
-            body.assume_role_policy_document,
-            max_session_duration=body.max_session_duration,
-            description=body.description,
+    position = (
+        manage(runtime, caller, account_id, "ram:CreateRole", role_arn(account_id, body.role_name))
+        .write(
+            lambda ledger: ledger.create_role(
+                account_id,
+                body.role_name,
+                body.assume_role_policy_document,
+                max_session_duration=body.max_session_duration,
+                description=body.description,
+            )
         )
+        .position
     )
-    return {
-        **role_json(live_role(runtime, account_id, body.role_name), runtime.index),
-        "position": position,
-    }
+    return _role_after(runtime, account_id, body.role_name, position)
 
 
 @router.get("")
@@ -57,29 +58,18 @@ async def list_roles(
     account_id: str,
     caller: CallerDep,
     runtime: RuntimeDep,
-    cursor: str | None = None,
-    limit: Limit = 100,
+    paging: PagingDep,
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime, caller, account_id, "ram:ListRoles", f"acs:ram::{account_id}:*", admin_may=True
-    )
+    authorize_read(runtime, caller, account_id, "ram:ListRoles")
     roles = runtime.index.roles_of(account_id)
-    return page(
-        roles,
-        lambda r: r.role_name,
-        lambda r: role_json(r, runtime.index),
-        cursor=cursor,
-        limit=limit,
-    )
+    return paging.page(roles, lambda r: r.role_name, lambda r: role_json(r, runtime.index))
 
 
 @router.get("/{role_name}")
 async def get_role(
     account_id: str, role_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime, caller, account_id, "ram:GetRole", role_arn(account_id, role_name), admin_may=True
-    )
+    authorize_read(runtime, caller, account_id, "ram:GetRole", role_arn(account_id, role_name))
     return role_json(live_role(runtime, account_id, role_name), runtime.index)
 
 
@@ -87,21 +77,20 @@ async def get_role(
 def update_role(
     account_id: str, role_name: str, body: UpdateRole, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = manage(
-        runtime, caller, account_id, "ram:UpdateRole", role_arn(account_id, role_name)
-    ).write(
-        lambda ledger: ledger.update_role(
-            account_id,
-            role_name,
-            description=body.description,
-            max_session_duration=body.max_session_duration,
-            assume_role_policy_document=body.assume_role_policy_document,
+    position = (
+        manage(runtime, caller, account_id, "ram:UpdateRole", role_arn(account_id, role_name))
+        .write(
+            lambda ledger: ledger.update_role(
+                account_id,
+                role_name,
+                description=body.description,
+                max_session_duration=body.max_session_duration,
+                assume_role_policy_document=body.assume_role_policy_document,
+            )
         )
+        .position
     )
-    return {
-        **role_json(live_role(runtime, account_id, role_name), runtime.index),
-        "position": position,
-    }
+    return _role_after(runtime, account_id, role_name, position)
 
 
 @router.put("/{role_name}/trust-policy")
@@ -122,9 +111,11 @@ def delete_role(
     detach: bool = False,
 ) -> dict[str, Any]:
     """Delete the role; every session issued for it is refused from the next decision."""
-    position = manage(
-        runtime, caller, account_id, "ram:DeleteRole", role_arn(account_id, role_name)
-    ).write(lambda ledger: ledger.delete_role(account_id, role_name, detach=detach))
+    position = (
+        manage(runtime, caller, account_id, "ram:DeleteRole", role_arn(account_id, role_name))
+        .write(lambda ledger: ledger.delete_role(account_id, role_name, detach=detach))
+        .position
+    )
     return {"role_name": role_name, "deleted": True, "position": position}
 
 
@@ -145,11 +136,8 @@ def revoke_role_sessions(
     position = revoking.write(
         lambda ledger: ledger.revoke_role_sessions(account_id, role_name, issued_before),
         reason=body.reason,
-    )
-    return {
-        **role_json(live_role(runtime, account_id, role_name), runtime.index),
-        "position": position,
-    }
+    ).position
+    return _role_after(runtime, account_id, role_name, position)
 
 
 @router.get("/{role_name}/sessions")
@@ -158,13 +146,10 @@ async def list_role_sessions(
     role_name: str,
     caller: CallerDep,
     runtime: RuntimeDep,
-    cursor: str | None = None,
-    limit: Limit = 100,
+    paging: PagingDep,
 ) -> dict[str, Any]:
     """The role's sessions that can still act now (never a secret or a token)."""
-    authorize_management(
-        runtime, caller, account_id, "ram:GetRole", role_arn(account_id, role_name), admin_may=True
-    )
+    authorize_read(runtime, caller, account_id, "ram:GetRole", role_arn(account_id, role_name))
     role = live_role(runtime, account_id, role_name)
     live = runtime.index.live_sessions_of(role.id)
-    return page(live, lambda r: r.access_key_id, session_json, cursor=cursor, limit=limit)
+    return paging.page(live, lambda r: r.access_key_id, session_json)

@@ -2,38 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
-from mandate.api.deps import CallerDep, RuntimeDep, authorize_management, manage
-from mandate.api.presenters import key_json, page, user_json
+from mandate.api.deps import CallerDep, RuntimeDep, manage
+from mandate.api.presenters import key_json, user_json
+from mandate.api.reads import PagingDep, authorize_read, existing
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import CreateUser, UpdateAccessKey, UpdateUser
 from mandate.domain.common.arns import group_arn, user_arn
-from mandate.domain.common.errors import NotFound
 from mandate.domain.ledger.application import IssuedKey
 from mandate.projections.decisions.views import UserView
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/users", tags=["users"])
 
-Limit = Annotated[int, Query(ge=1, le=1000)]
-
 
 def live_user(runtime: Runtime, account_id: str, user_name: str) -> UserView:
     user = runtime.index.user_by_name(account_id, user_name)
-    if user is None:
-        raise NotFound(f"user {user_name!r} does not exist", code="EntityNotExist.User")
-    return user
+    return existing(user, f"user {user_name!r}", "EntityNotExist.User")
 
 
 @router.post("", status_code=201)
 def create_user(
     account_id: str, body: CreateUser, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = manage(
-        runtime, caller, account_id, "ram:CreateUser", user_arn(account_id, body.user_name)
-    ).write(lambda ledger: ledger.create_user(account_id, body.user_name, body.display_name))
+    position = (
+        manage(runtime, caller, account_id, "ram:CreateUser", user_arn(account_id, body.user_name))
+        .write(lambda ledger: ledger.create_user(account_id, body.user_name, body.display_name))
+        .position
+    )
     return {**user_json(live_user(runtime, account_id, body.user_name)), "position": position}
 
 
@@ -42,23 +40,18 @@ async def list_users(
     account_id: str,
     caller: CallerDep,
     runtime: RuntimeDep,
-    cursor: str | None = None,
-    limit: Limit = 100,
+    paging: PagingDep,
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime, caller, account_id, "ram:ListUsers", f"acs:ram::{account_id}:*", admin_may=True
-    )
+    authorize_read(runtime, caller, account_id, "ram:ListUsers")
     users = runtime.index.users_of(account_id)
-    return page(users, lambda u: u.user_name, user_json, cursor=cursor, limit=limit)
+    return paging.page(users, lambda u: u.user_name, user_json)
 
 
 @router.get("/{user_name}")
 async def get_user(
     account_id: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime, caller, account_id, "ram:GetUser", user_arn(account_id, user_name), admin_may=True
-    )
+    authorize_read(runtime, caller, account_id, "ram:GetUser", user_arn(account_id, user_name))
     return user_json(live_user(runtime, account_id, user_name))
 
 
@@ -66,15 +59,17 @@ async def get_user(
 def update_user(
     account_id: str, user_name: str, body: UpdateUser, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = manage(
-        runtime, caller, account_id, "ram:UpdateUser", user_arn(account_id, user_name)
-    ).write(
-        lambda ledger: ledger.update_user(
-            account_id,
-            user_name,
-            new_user_name=body.new_user_name,
-            new_display_name=body.new_display_name,
+    position = (
+        manage(runtime, caller, account_id, "ram:UpdateUser", user_arn(account_id, user_name))
+        .write(
+            lambda ledger: ledger.update_user(
+                account_id,
+                user_name,
+                new_user_name=body.new_user_name,
+                new_display_name=body.new_display_name,
+            )
         )
+        .position
     )
     name = body.new_user_name or user_name
     return {**user_json(live_user(runtime, account_id, name)), "position": position}
@@ -88,9 +83,11 @@ def delete_user(
     runtime: RuntimeDep,
     detach: bool = False,
 ) -> dict[str, Any]:
-    position = manage(
-        runtime, caller, account_id, "ram:DeleteUser", user_arn(account_id, user_name)
-    ).write(lambda ledger: ledger.delete_user(account_id, user_name, detach=detach))
+    position = (
+        manage(runtime, caller, account_id, "ram:DeleteUser", user_arn(account_id, user_name))
+        .write(lambda ledger: ledger.delete_user(account_id, user_name, detach=detach))
+        .position
+    )
     return {"user_name": user_name, "deleted": True, "position": position}
 
 
@@ -98,14 +95,8 @@ def delete_user(
 async def list_groups_for_user(
     account_id: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:ListGroupsForUser",
-        user_arn(account_id, user_name),
-        admin_may=True,
-    )
+    arn = user_arn(account_id, user_name)
+    authorize_read(runtime, caller, account_id, "ram:ListGroupsForUser", arn)
     user = live_user(runtime, account_id, user_name)
     names = sorted(user.groups.values())
     return {
@@ -121,7 +112,7 @@ def create_access_key(
 ) -> dict[str, Any]:
     issued: IssuedKey = manage(
         runtime, caller, account_id, "ram:CreateAccessKey", user_arn(account_id, user_name)
-    ).write(lambda ledger: ledger.create_access_key(account_id, user_name), lambda k: k.position)
+    ).write(lambda ledger: ledger.create_access_key(account_id, user_name))
     return {
         "access_key_id": issued.access_key_id,
         "access_key_secret": issued.access_key_secret,
@@ -134,16 +125,10 @@ def create_access_key(
 async def list_access_keys(
     account_id: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    authorize_management(
-        runtime,
-        caller,
-        account_id,
-        "ram:ListAccessKeys",
-        user_arn(account_id, user_name),
-        admin_may=True,
-    )
+    arn = user_arn(account_id, user_name)
+    authorize_read(runtime, caller, account_id, "ram:ListAccessKeys", arn)
     user = live_user(runtime, account_id, user_name)
-    keys = [runtime.index.keys[k] for k in user.access_key_ids if k in runtime.index.keys]
+    keys = runtime.index.access_keys_of(user)
     return {"items": [key_json(k) for k in keys], "next_cursor": None}
 
 
@@ -156,12 +141,14 @@ def update_access_key(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    position = manage(
-        runtime, caller, account_id, "ram:UpdateAccessKey", user_arn(account_id, user_name)
-    ).write(
-        lambda ledger: ledger.set_access_key_status(
-            account_id, user_name, access_key_id, body.status
+    position = (
+        manage(runtime, caller, account_id, "ram:UpdateAccessKey", user_arn(account_id, user_name))
+        .write(
+            lambda ledger: ledger.set_access_key_status(
+                account_id, user_name, access_key_id, body.status
+            )
         )
+        .position
     )
     return {"access_key_id": access_key_id, "status": body.status, "position": position}
 
@@ -170,7 +157,9 @@ def update_access_key(
 def delete_access_key(
     account_id: str, user_name: str, access_key_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = manage(
-        runtime, caller, account_id, "ram:DeleteAccessKey", user_arn(account_id, user_name)
-    ).write(lambda ledger: ledger.delete_access_key(account_id, user_name, access_key_id))
+    position = (
+        manage(runtime, caller, account_id, "ram:DeleteAccessKey", user_arn(account_id, user_name))
+        .write(lambda ledger: ledger.delete_access_key(account_id, user_name, access_key_id))
+        .position
+    )
     return {"access_key_id": access_key_id, "deleted": True, "position": position}
