@@ -20,10 +20,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mandate.domain.common.arns import PrincipalKind
-from mandate.projections.audit.naming import AuditNaming
+from mandate.projections.audit.naming import AuditNaming, NamedEntity
 from mandate.projections.dispatch import EventHandlers
 
-__all__ = ["RULES", "Described", "attachment_rule", "deleted_rule"]
+__all__ = ["RULES", "Described", "about", "attachment_rule", "created", "deleted_rule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +34,29 @@ class Described:
     target: str
     summary: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, entity: NamedEntity, summary: dict[str, Any] | None = None) -> Described:
+        """An event about one account's entity: that account, the entity's ARN."""
+        return cls((entity.account_id,), entity.arn, {} if summary is None else summary)
+
 
 RULES: EventHandlers[AuditNaming] = EventHandlers("audit trail")
 """One rule per event class: ``rule(naming, event, ledger_time) -> Described``."""
+
+
+def created(
+    naming: AuditNaming, aggregate_id: object, entity: NamedEntity, summary: dict[str, Any]
+) -> Described:
+    """A user, group, policy or role created: remembered under its name, then described."""
+    naming.remember(aggregate_id, entity)
+    return Described.of(entity, summary)
+
+
+def about(
+    naming: AuditNaming, aggregate_id: object, kind: str, summary: dict[str, Any] | None = None
+) -> Described:
+    """An event that changes an entity of ``kind``, named as it is."""
+    return Described.of(naming.require(aggregate_id, kind), summary)
 
 
 class _AggregateEvent(Protocol):
@@ -57,9 +77,9 @@ def deleted_rule(kind: str) -> Callable[[AuditNaming, _AggregateEvent, datetime]
     was, then forgotten. Registered per event class (``RULES.on(User.UserDeleted)(…)``)."""
 
     def rule(naming: AuditNaming, e: _AggregateEvent, at: datetime) -> Described:
-        entity = naming.require(e.originator_id, kind)
+        described = about(naming, e.originator_id, kind)
         naming.forget(e.originator_id)
-        return Described((entity.account_id,), entity.arn)
+        return described
 
     return rule
 
@@ -70,8 +90,7 @@ def attachment_rule(
     """The rule of a user's, group's or role's ``PolicyAttached`` / ``PolicyDetached``."""
 
     def rule(naming: AuditNaming, e: _PolicyChangeEvent, at: datetime) -> Described:
-        principal = naming.require(e.originator_id, kind)
         summary = {"policy_type": e.policy_type, "policy_name": e.policy_name}
-        return Described((principal.account_id,), principal.arn, summary)
+        return about(naming, e.originator_id, kind, summary)
 
     return rule

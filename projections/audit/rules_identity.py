@@ -18,7 +18,14 @@ from mandate.domain.identity.principals import Group, User
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.projections.audit.conventions import UnknownAuditEvent, key_arn
 from mandate.projections.audit.naming import CLAIMABLE, AuditNaming, NamedEntity
-from mandate.projections.audit.rules import RULES, Described, attachment_rule, deleted_rule
+from mandate.projections.audit.rules import (
+    RULES,
+    Described,
+    about,
+    attachment_rule,
+    created,
+    deleted_rule,
+)
 
 __all__: list[str] = []  # the rules register themselves on RULES
 
@@ -35,8 +42,7 @@ def _account_opened(naming: AuditNaming, e: Account.AccountOpened, at: datetime)
 
 @RULES.on(Account.AccountClosed)
 def _account_closed(naming: AuditNaming, e: Account.AccountClosed, at: datetime) -> Described:
-    account = naming.require(e.originator_id, "account")
-    return Described((account.account_id,), account.arn)
+    return about(naming, e.originator_id, "account")
 
 
 @RULES.on(Account.RootAccessKeyRotated)
@@ -56,10 +62,8 @@ def _root_key_rotated(
 
 @RULES.on(User.UserCreated)
 def _user_created(naming: AuditNaming, e: User.UserCreated, at: datetime) -> Described:
-    user = NamedEntity("user", e.account_id, e.user_name)
-    naming.remember(e.originator_id, user)
     summary = {"user_name": e.user_name, "display_name": e.display_name}
-    return Described((user.account_id,), user.arn, summary)
+    return created(naming, e.originator_id, NamedEntity("user", e.account_id, e.user_name), summary)
 
 
 @RULES.on(User.UserUpdated)
@@ -71,7 +75,7 @@ def _user_updated(naming: AuditNaming, e: User.UserUpdated, at: datetime) -> Des
         "previous_user_name": e.previous_user_name,
         "display_name": e.display_name,
     }
-    return Described((before.account_id,), before.arn, summary)
+    return Described.of(before, summary)
 
 
 RULES.on(User.UserDeleted)(deleted_rule("user"))
@@ -107,8 +111,7 @@ RULES.on(User.AccessKeyDeleted)(_access_key)
 def _membership(
     naming: AuditNaming, e: User.UserAddedToGroup | User.UserRemovedFromGroup, at: datetime
 ) -> Described:
-    user = naming.require(e.originator_id, "user")
-    return Described((user.account_id,), user.arn, {"group_name": e.group_name})
+    return about(naming, e.originator_id, "user", {"group_name": e.group_name})
 
 
 RULES.on(User.UserAddedToGroup)(_membership)
@@ -125,9 +128,8 @@ RULES.on(User.PolicyDetached)(attachment_rule(PrincipalKind.USER))
 @RULES.on(Group.GroupCreated)
 def _group_created(naming: AuditNaming, e: Group.GroupCreated, at: datetime) -> Described:
     group = NamedEntity("group", e.account_id, e.group_name)
-    naming.remember(e.originator_id, group)
     summary = {"group_name": e.group_name, "comments": e.comments}
-    return Described((group.account_id,), group.arn, summary)
+    return created(naming, e.originator_id, group, summary)
 
 
 RULES.on(Group.GroupDeleted)(deleted_rule("group"))
@@ -140,8 +142,6 @@ RULES.on(Group.PolicyDetached)(attachment_rule(PrincipalKind.GROUP))
 
 @RULES.on(ManagedPolicy.PolicyCreated)
 def _policy_created(naming: AuditNaming, e: ManagedPolicy.PolicyCreated, at: datetime) -> Described:
-    policy = NamedEntity("policy", e.account_id, e.policy_name)
-    naming.remember(e.originator_id, policy)
     summary = {
         "policy_name": e.policy_name,
         "description": e.description,
@@ -149,12 +149,8 @@ def _policy_created(naming: AuditNaming, e: ManagedPolicy.PolicyCreated, at: dat
         "set_as_default": True,
         "policy_document": e.document,
     }
-    return Described((policy.account_id,), policy.arn, summary)
-
-
-def _policy_change(naming: AuditNaming, e: ManagedPolicy.Event, summary: Any) -> Described:
-    policy = naming.require(e.originator_id, "policy")
-    return Described((policy.account_id,), policy.arn, summary)
+    policy = NamedEntity("policy", e.account_id, e.policy_name)
+    return created(naming, e.originator_id, policy, summary)
 
 
 @RULES.on(ManagedPolicy.PolicyVersionCreated)
@@ -166,7 +162,7 @@ def _policy_version_created(
         "set_as_default": e.set_as_default,
         "policy_document": e.document,
     }
-    return _policy_change(naming, e, summary)
+    return about(naming, e.originator_id, "policy", summary)
 
 
 @RULES.on(ManagedPolicy.DefaultPolicyVersionSet)
@@ -174,14 +170,14 @@ def _default_policy_version_set(
     naming: AuditNaming, e: ManagedPolicy.DefaultPolicyVersionSet, at: datetime
 ) -> Described:
     summary = {"version_id": e.version_id, "previous_version_id": e.previous_version_id}
-    return _policy_change(naming, e, summary)
+    return about(naming, e.originator_id, "policy", summary)
 
 
 @RULES.on(ManagedPolicy.PolicyVersionDeleted)
 def _policy_version_deleted(
     naming: AuditNaming, e: ManagedPolicy.PolicyVersionDeleted, at: datetime
 ) -> Described:
-    return _policy_change(naming, e, {"version_id": e.version_id})
+    return about(naming, e.originator_id, "policy", {"version_id": e.version_id})
 
 
 RULES.on(ManagedPolicy.PolicyDeleted)(deleted_rule("policy"))

@@ -17,7 +17,14 @@ from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 from mandate.projections.audit.conventions import rfc3339
 from mandate.projections.audit.naming import AuditNaming, NamedEntity
-from mandate.projections.audit.rules import RULES, Described, attachment_rule, deleted_rule
+from mandate.projections.audit.rules import (
+    RULES,
+    Described,
+    about,
+    attachment_rule,
+    created,
+    deleted_rule,
+)
 
 __all__: list[str] = []  # the rules register themselves on RULES
 
@@ -26,39 +33,34 @@ __all__: list[str] = []  # the rules register themselves on RULES
 
 @RULES.on(Role.RoleCreated)
 def _role_created(naming: AuditNaming, e: Role.RoleCreated, at: datetime) -> Described:
-    role = NamedEntity("role", e.account_id, e.role_name)
-    naming.remember(e.originator_id, role)
     summary = {
         "role_name": e.role_name,
         "description": e.description,
         "trust_policy": e.trust_policy,
         "max_session_duration": e.max_session_duration,
     }
-    return Described((role.account_id,), role.arn, summary)
+    return created(naming, e.originator_id, NamedEntity("role", e.account_id, e.role_name), summary)
 
 
 @RULES.on(Role.RoleUpdated)
 def _role_updated(naming: AuditNaming, e: Role.RoleUpdated, at: datetime) -> Described:
-    role = naming.require(e.originator_id, "role")
     summary = {"description": e.description, "max_session_duration": e.max_session_duration}
-    return Described((role.account_id,), role.arn, summary)
+    return about(naming, e.originator_id, "role", summary)
 
 
 @RULES.on(Role.RoleTrustPolicyUpdated)
 def _role_trust_policy_updated(
     naming: AuditNaming, e: Role.RoleTrustPolicyUpdated, at: datetime
 ) -> Described:
-    role = naming.require(e.originator_id, "role")
-    return Described((role.account_id,), role.arn, {"trust_policy": e.trust_policy})
+    return about(naming, e.originator_id, "role", {"trust_policy": e.trust_policy})
 
 
 @RULES.on(Role.RoleSessionsRevoked)
 def _role_sessions_revoked(
     naming: AuditNaming, e: Role.RoleSessionsRevoked, at: datetime
 ) -> Described:
-    role = naming.require(e.originator_id, "role")
     summary = {"issued_before": rfc3339(e.issued_before, "issued_before")}
-    return Described((role.account_id,), role.arn, summary)
+    return about(naming, e.originator_id, "role", summary)
 
 
 RULES.on(Role.PolicyAttached)(attachment_rule(PrincipalKind.ROLE))
