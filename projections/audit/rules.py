@@ -23,7 +23,7 @@ from mandate.domain.common.arns import PrincipalKind
 from mandate.projections.audit.naming import AuditNaming, NamedEntity
 from mandate.projections.dispatch import EventHandlers
 
-__all__ = ["RULES", "Described", "about", "attachment_rule", "created", "deleted_rule"]
+__all__ = ["RULES", "Described", "attachment_rule", "created", "deleted_rule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,17 @@ class Described:
         """An event about one account's entity: that account, the entity's ARN."""
         return cls((entity.account_id,), entity.arn, {} if summary is None else summary)
 
+    @classmethod
+    def about(
+        cls,
+        naming: AuditNaming,
+        aggregate_id: object,
+        kind: str,
+        summary: dict[str, Any] | None = None,
+    ) -> Described:
+        """An event that changes an entity of ``kind``, named as it is."""
+        return cls.of(naming.require(aggregate_id, kind), summary)
+
 
 RULES: EventHandlers[AuditNaming] = EventHandlers("audit trail")
 """One rule per event class: ``rule(naming, event, ledger_time) -> Described``."""
@@ -50,13 +61,6 @@ def created(
     """A user, group, policy or role created: remembered under its name, then described."""
     naming.remember(aggregate_id, entity)
     return Described.of(entity, summary)
-
-
-def about(
-    naming: AuditNaming, aggregate_id: object, kind: str, summary: dict[str, Any] | None = None
-) -> Described:
-    """An event that changes an entity of ``kind``, named as it is."""
-    return Described.of(naming.require(aggregate_id, kind), summary)
 
 
 class _AggregateEvent(Protocol):
@@ -77,7 +81,7 @@ def deleted_rule(kind: str) -> Callable[[AuditNaming, _AggregateEvent, datetime]
     was, then forgotten. Registered per event class (``RULES.on(User.UserDeleted)(…)``)."""
 
     def rule(naming: AuditNaming, e: _AggregateEvent, at: datetime) -> Described:
-        described = about(naming, e.originator_id, kind)
+        described = Described.about(naming, e.originator_id, kind)
         naming.forget(e.originator_id)
         return described
 
@@ -91,6 +95,6 @@ def attachment_rule(
 
     def rule(naming: AuditNaming, e: _PolicyChangeEvent, at: datetime) -> Described:
         summary = {"policy_type": e.policy_type, "policy_name": e.policy_name}
-        return about(naming, e.originator_id, kind, summary)
+        return Described.about(naming, e.originator_id, kind, summary)
 
     return rule

@@ -18,14 +18,7 @@ from mandate.domain.identity.principals import Group, User
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.projections.audit.conventions import UnknownAuditEvent, key_arn
 from mandate.projections.audit.naming import CLAIMABLE, AuditNaming, NamedEntity
-from mandate.projections.audit.rules import (
-    RULES,
-    Described,
-    about,
-    attachment_rule,
-    created,
-    deleted_rule,
-)
+from mandate.projections.audit.rules import RULES, Described, attachment_rule, created, deleted_rule
 
 __all__: list[str] = []  # the rules register themselves on RULES
 
@@ -42,7 +35,7 @@ def _account_opened(naming: AuditNaming, e: Account.AccountOpened, at: datetime)
 
 @RULES.on(Account.AccountClosed)
 def _account_closed(naming: AuditNaming, e: Account.AccountClosed, at: datetime) -> Described:
-    return about(naming, e.originator_id, "account")
+    return Described.about(naming, e.originator_id, "account")
 
 
 @RULES.on(Account.RootAccessKeyRotated)
@@ -111,7 +104,7 @@ RULES.on(User.AccessKeyDeleted)(_access_key)
 def _membership(
     naming: AuditNaming, e: User.UserAddedToGroup | User.UserRemovedFromGroup, at: datetime
 ) -> Described:
-    return about(naming, e.originator_id, "user", {"group_name": e.group_name})
+    return Described.about(naming, e.originator_id, "user", {"group_name": e.group_name})
 
 
 RULES.on(User.UserAddedToGroup)(_membership)
@@ -162,7 +155,7 @@ def _policy_version_created(
         "set_as_default": e.set_as_default,
         "policy_document": e.document,
     }
-    return about(naming, e.originator_id, "policy", summary)
+    return Described.about(naming, e.originator_id, "policy", summary)
 
 
 @RULES.on(ManagedPolicy.DefaultPolicyVersionSet)
@@ -170,14 +163,14 @@ def _default_policy_version_set(
     naming: AuditNaming, e: ManagedPolicy.DefaultPolicyVersionSet, at: datetime
 ) -> Described:
     summary = {"version_id": e.version_id, "previous_version_id": e.previous_version_id}
-    return about(naming, e.originator_id, "policy", summary)
+    return Described.about(naming, e.originator_id, "policy", summary)
 
 
 @RULES.on(ManagedPolicy.PolicyVersionDeleted)
 def _policy_version_deleted(
     naming: AuditNaming, e: ManagedPolicy.PolicyVersionDeleted, at: datetime
 ) -> Described:
-    return about(naming, e.originator_id, "policy", {"version_id": e.version_id})
+    return Described.about(naming, e.originator_id, "policy", {"version_id": e.version_id})
 
 
 RULES.on(ManagedPolicy.PolicyDeleted)(deleted_rule("policy"))

@@ -17,14 +17,7 @@ from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 from mandate.projections.audit.conventions import rfc3339
 from mandate.projections.audit.naming import AuditNaming, NamedEntity
-from mandate.projections.audit.rules import (
-    RULES,
-    Described,
-    about,
-    attachment_rule,
-    created,
-    deleted_rule,
-)
+from mandate.projections.audit.rules import RULES, Described, attachment_rule, created, deleted_rule
 
 __all__: list[str] = []  # the rules register themselves on RULES
 
@@ -45,14 +38,14 @@ def _role_created(naming: AuditNaming, e: Role.RoleCreated, at: datetime) -> Des
 @RULES.on(Role.RoleUpdated)
 def _role_updated(naming: AuditNaming, e: Role.RoleUpdated, at: datetime) -> Described:
     summary = {"description": e.description, "max_session_duration": e.max_session_duration}
-    return about(naming, e.originator_id, "role", summary)
+    return Described.about(naming, e.originator_id, "role", summary)
 
 
 @RULES.on(Role.RoleTrustPolicyUpdated)
 def _role_trust_policy_updated(
     naming: AuditNaming, e: Role.RoleTrustPolicyUpdated, at: datetime
 ) -> Described:
-    return about(naming, e.originator_id, "role", {"trust_policy": e.trust_policy})
+    return Described.about(naming, e.originator_id, "role", {"trust_policy": e.trust_policy})
 
 
 @RULES.on(Role.RoleSessionsRevoked)
@@ -60,7 +53,7 @@ def _role_sessions_revoked(
     naming: AuditNaming, e: Role.RoleSessionsRevoked, at: datetime
 ) -> Described:
     summary = {"issued_before": rfc3339(e.issued_before, "issued_before")}
-    return about(naming, e.originator_id, "role", summary)
+    return Described.about(naming, e.originator_id, "role", summary)
 
 
 RULES.on(Role.PolicyAttached)(attachment_rule(PrincipalKind.ROLE))
