@@ -57,11 +57,14 @@ class PolicyCommands(LedgerCore):
         policy_document: str | Mapping[str, Any],
         *,
         set_as_default: bool = False,
+        rotate: bool = False,
     ) -> PolicyVersionCreated:
+        """A new version; ``rotate`` deletes the oldest non-default one at the limit instead
+        of refusing (RAM's ``DeleteOldestNonDefaultVersionWhenLimitExceeded``)."""
         document = self._document(policy_document, "policy_document")
         self._open_account(account_id)
         _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
-        version_id = policy.create_version(document, set_as_default=set_as_default)
+        version_id = policy.create_version(document, set_as_default=set_as_default, rotate=rotate)
         return PolicyVersionCreated(version_id, self._commit(policy))
 
     @command
@@ -81,7 +84,17 @@ class PolicyCommands(LedgerCore):
         return Written(self._commit(policy))
 
     @command
-    def delete_policy(self, account_id: str, policy_name: str, *, detach: bool = False) -> Written:
+    def delete_policy(
+        self,
+        account_id: str,
+        policy_name: str,
+        *,
+        detach: bool = False,
+        refuse_versions: bool = False,
+    ) -> Written:
+        """Delete a custom policy: ``detach`` detaches it from its holders in the same write,
+        else it is refused while attached; ``refuse_versions`` refuses it while it has a
+        version other than its default (RAM's DeletePolicy without CascadingDelete)."""
         self._open_account(account_id)
         claim, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
         key = (PolicyType.CUSTOM.value, policy_name)
@@ -101,7 +114,7 @@ class PolicyCommands(LedgerCore):
                 holder.detach_policy(key)
             policy.delete(attachment_count=0)
         else:
-            policy.delete(attachment_count=len(holders))
+            policy.delete(attachment_count=len(holders), refuse_versions=refuse_versions)
         claim.release()
         return Written(self._commit(*holders, policy, claim))
 

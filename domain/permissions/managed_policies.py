@@ -53,7 +53,16 @@ class ManagedPolicy(LedgerAggregate):
     def default_document(self) -> str:
         return self.versions[self.default_version].document
 
-    def create_version(self, document: str, *, set_as_default: bool) -> str:
+    def create_version(self, document: str, *, set_as_default: bool, rotate: bool = False) -> str:
+        """A new version; at the limit, ``rotate`` (RAM's RotateStrategy
+        ``DeleteOldestNonDefaultVersionWhenLimitExceeded``) first deletes the oldest version
+        that is not the default, in the same save, instead of refusing."""
+        if len(self.versions) >= MAX_POLICY_VERSIONS and rotate:
+            oldest = min(
+                (v for v in self.versions if v != self.default_version),
+                key=lambda v: int(v[1:]),
+            )
+            self._version_deleted(version_id=oldest)
         if len(self.versions) >= MAX_POLICY_VERSIONS:
             raise LimitExceeded(
                 f"policy {self.policy_name!r} already has {MAX_POLICY_VERSIONS} versions; "
@@ -112,13 +121,21 @@ class ManagedPolicy(LedgerAggregate):
     def _version_deleted(self, version_id: str) -> None:
         del self.versions[version_id]
 
-    def delete(self, *, attachment_count: int) -> None:
-        """RAM's DeletePolicy: refused while attached (the caller detaches in the same save)."""
+    def delete(self, *, attachment_count: int, refuse_versions: bool = False) -> None:
+        """RAM's DeletePolicy: refused while attached (the caller detaches in the same save);
+        with ``refuse_versions`` (RAM's DeletePolicy without CascadingDelete) also while it
+        has a version other than its default."""
         if attachment_count:
             raise PreconditionFailed(
                 f"policy {self.policy_name!r} is still attached to {attachment_count} "
                 "principals; detach it first or pass detach=true",
                 code="DeleteConflict.Policy.User",
+            )
+        if refuse_versions and len(self.versions) > 1:
+            raise PreconditionFailed(
+                f"policy {self.policy_name!r} has versions other than its default "
+                f"{self.default_version}; delete them first",
+                code="DeleteConflict.Policy.Version",
             )
         self._deleted()
 

@@ -391,6 +391,37 @@ def test_version_ids_are_never_reused_after_a_delete() -> None:
     assert sorted(policy.versions) == ["v1", "v3", "v4", "v6", "v7"]
 
 
+def test_rotating_at_the_limit_deletes_the_oldest_non_default_version_first() -> None:
+    """RAM's RotateStrategy: with five versions, the oldest that is not the default goes (one
+    PolicyVersionDeleted before the PolicyVersionCreated); below the limit nothing is deleted."""
+    policy = new_policy()
+    assert policy.create_version(DOCUMENT, set_as_default=True, rotate=True) == "v2"
+    for _ in range(3):
+        policy.create_version(DOCUMENT, set_as_default=False)
+    policy.collect_events()
+    assert policy.create_version(DOCUMENT, set_as_default=False, rotate=True) == "v6"
+    assert names_of(policy.collect_events()) == ["PolicyVersionDeleted", "PolicyVersionCreated"]
+    assert sorted(policy.versions) == ["v2", "v3", "v4", "v5", "v6"]  # v1 was not the default
+    assert policy.default_version == "v2"
+
+
+def test_a_policy_with_other_versions_is_kept_when_versions_are_refused() -> None:
+    """RAM's DeletePolicy without CascadingDelete: another version than the default is a
+    DeleteConflict.Policy.Version; once it is gone the policy is deleted."""
+    policy = new_policy()
+    policy.create_version(DOCUMENT, set_as_default=False)
+    policy.collect_events()
+    error = refused(
+        policy,
+        PreconditionFailed,
+        lambda: policy.delete(attachment_count=0, refuse_versions=True),
+    )
+    assert error.code == "DeleteConflict.Policy.Version"
+    policy.delete_version("v2")
+    policy.delete(attachment_count=0, refuse_versions=True)
+    assert policy.deleted
+
+
 def test_the_default_version_cannot_be_deleted() -> None:
     """Deleting the default version is a Conflict; after a switch the old default can go."""
     policy = new_policy()
