@@ -101,8 +101,7 @@ class User(PolicyHolder, LedgerAggregate):
                 "detach them first or pass detach=true",
                 code="DeleteConflict.User",
             )
-        for key in list(self.attachments):
-            self.detach_policy(key)
+        self.detach_all()
         for group_id in list(self.groups):
             self.remove_from_group(group_id)
         self._deleted()
@@ -272,8 +271,7 @@ class Group(PolicyHolder, LedgerAggregate):
                 f"policies and {member_count} members; detach them first or pass detach=true",
                 code="DeleteConflict.Group",
             )
-        for key in list(self.attachments):
-            self.detach_policy(key)
+        self.detach_all()
         self._deleted()
 
     class GroupDeleted(Event):

@@ -130,6 +130,11 @@ class PolicyHolder:
             policy_type=a.policy_type.value, policy_name=a.policy_name, policy_id=a.policy_id
         )
 
+    def detach_all(self) -> None:
+        """Detach every attached policy, one event each (a delete with ``detach=true``)."""
+        for key in list(self.attachments):
+            self.detach_policy(key)
+
     def record_attached(self, policy_type: str, policy_name: str, policy_id: UUID | None) -> None:
         """Applies a ``PolicyAttached``."""
         a = Attachment(PolicyType(policy_type), policy_name, policy_id)

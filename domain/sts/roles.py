@@ -143,8 +143,7 @@ class Role(PolicyHolder, LedgerAggregate):
                 "detach them first or pass detach=true",
                 code="DeleteConflict.Role.Policy",
             )
-        for key in list(self.attachments):
-            self.detach_policy(key)
+        self.detach_all()
         self._deleted()
 
     class RoleDeleted(Event):
