@@ -8,6 +8,8 @@ only guard names on the write side: the index declares them ignored.
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
@@ -25,7 +27,7 @@ from mandate.projections.decisions.views import (
     UserView,
 )
 
-__all__ = ["attached", "detached"]
+__all__ = ["attached", "detached", "release_name"]
 
 on.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
 
@@ -84,8 +86,7 @@ def user_updated(index: IndexState, e: User.UserUpdated) -> None:
 def user_deleted(index: IndexState, e: User.UserDeleted) -> None:
     user = index.users.pop(e.originator_id)
     index._touch((user.id,))
-    if index.user_ids.get((user.account_id, user.user_name)) == user.id:
-        del index.user_ids[(user.account_id, user.user_name)]
+    release_name(index.user_ids, (user.account_id, user.user_name), user.id)
     for key_id in user.access_key_ids:
         index._kill_key(key_id, f"the AccessKey's user {user.user_name!r} was deleted")
 
@@ -164,8 +165,7 @@ def group_created(index: IndexState, e: Group.GroupCreated) -> None:
 def group_deleted(index: IndexState, e: Group.GroupDeleted) -> None:
     group = index.groups.pop(e.originator_id)
     index._touch(group.member_ids)
-    if index.group_ids.get((group.account_id, group.group_name)) == group.id:
-        del index.group_ids[(group.account_id, group.group_name)]
+    release_name(index.group_ids, (group.account_id, group.group_name), group.id)
 
 
 @on.on(Group.PolicyAttached)
@@ -227,8 +227,14 @@ def policy_deleted(index: IndexState, e: ManagedPolicy.PolicyDeleted) -> None:
     index._touch(index._holders_of(policy.id))
     index._holders.pop(policy.id, None)
     index._staged_holders.pop(policy.id, None)
-    if index.policy_ids.get((policy.account_id, policy.policy_name)) == policy.id:
-        del index.policy_ids[(policy.account_id, policy.policy_name)]
+    release_name(index.policy_ids, (policy.account_id, policy.policy_name), policy.id)
+
+
+def release_name(names: dict[tuple[str, str], UUID], key: tuple[str, str], deleted: UUID) -> None:
+    """A deleted user's, group's, policy's or role's ``(account, name)`` is free again, unless
+    the name already holds another entity (a later one took it over)."""
+    if names.get(key) == deleted:
+        del names[key]
 
 
 def attached(

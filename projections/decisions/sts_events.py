@@ -16,7 +16,7 @@ from mandate.domain.policy.document import DocumentKind, parse_policy_document
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.session_lineage import SessionRecord, contract_revoked
 from mandate.domain.sts.sessions import Session
-from mandate.projections.decisions.identity_events import attached, detached
+from mandate.projections.decisions.identity_events import attached, detached, release_name
 from mandate.projections.decisions.state import IndexState, on
 from mandate.projections.decisions.views import (
     DelegationView,
@@ -84,8 +84,7 @@ def role_sessions_revoked(index: IndexState, e: Role.RoleSessionsRevoked) -> Non
 def role_deleted(index: IndexState, e: Role.RoleDeleted) -> None:
     role = index.roles.pop(e.originator_id)
     index._touch((role.id,))
-    if index.role_ids.get((role.account_id, role.role_name)) == role.id:
-        del index.role_ids[(role.account_id, role.role_name)]
+    release_name(index.role_ids, (role.account_id, role.role_name), role.id)
 
 
 @on.on(Role.PolicyAttached)
