@@ -8,13 +8,15 @@ only guard names on the write side: the index declares them ignored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
 from uuid import UUID
 
 from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
-from mandate.domain.permissions.attachments import Attachment, PolicyChange, PolicyType
+from mandate.domain.permissions.attachments import Attachment, PolicyType
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.projections.decisions.state import IndexState, on
 from mandate.projections.decisions.views import (
@@ -27,7 +29,24 @@ from mandate.projections.decisions.views import (
     UserView,
 )
 
-__all__ = ["attached", "detached", "release_name"]
+__all__ = ["AttachmentEvent", "attachment_handler", "release_name"]
+
+
+class AttachmentEvent(Protocol):
+    """A user's, group's or role's ``PolicyAttached`` / ``PolicyDetached`` (the same fields)."""
+
+    @property
+    def originator_id(self) -> UUID: ...
+
+    @property
+    def policy_type(self) -> str: ...
+
+    @property
+    def policy_name(self) -> str: ...
+
+    @property
+    def policy_id(self) -> UUID | None: ...
+
 
 on.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
 
@@ -143,14 +162,24 @@ def removed_from_group(index: IndexState, e: User.UserRemovedFromGroup) -> None:
             group.member_ids = group.member_ids - {user.id}
 
 
-@on.on(User.PolicyAttached)
-def user_policy_attached(index: IndexState, e: User.PolicyAttached) -> None:
-    attached(index, index.users[e.originator_id], PrincipalKind.USER, e)
+def attachment_handler(
+    kind: PrincipalKind, *, attach: bool
+) -> Callable[[IndexState, AttachmentEvent], None]:
+    """The handler of a ``kind``'s ``PolicyAttached`` (``attach``) or ``PolicyDetached``."""
+
+    def handle(index: IndexState, e: AttachmentEvent) -> None:
+        holder: UserView | GroupView | RoleView
+        if kind is PrincipalKind.USER:
+            holder = index.users[e.originator_id]
+        else:
+            holder = (index.groups if kind is PrincipalKind.GROUP else index.roles)[e.originator_id]
+        (attached if attach else detached)(index, holder, kind, e)
+
+    return handle
 
 
-@on.on(User.PolicyDetached)
-def user_policy_detached(index: IndexState, e: User.PolicyDetached) -> None:
-    detached(index, index.users[e.originator_id], PrincipalKind.USER, e)
+on.on(User.PolicyAttached)(attachment_handler(PrincipalKind.USER, attach=True))
+on.on(User.PolicyDetached)(attachment_handler(PrincipalKind.USER, attach=False))
 
 
 @on.on(Group.GroupCreated)
@@ -168,14 +197,8 @@ def group_deleted(index: IndexState, e: Group.GroupDeleted) -> None:
     release_name(index.group_ids, (group.account_id, group.group_name), group.id)
 
 
-@on.on(Group.PolicyAttached)
-def group_policy_attached(index: IndexState, e: Group.PolicyAttached) -> None:
-    attached(index, index.groups[e.originator_id], PrincipalKind.GROUP, e)
-
-
-@on.on(Group.PolicyDetached)
-def group_policy_detached(index: IndexState, e: Group.PolicyDetached) -> None:
-    detached(index, index.groups[e.originator_id], PrincipalKind.GROUP, e)
+on.on(Group.PolicyAttached)(attachment_handler(PrincipalKind.GROUP, attach=True))
+on.on(Group.PolicyDetached)(attachment_handler(PrincipalKind.GROUP, attach=False))
 
 
 @on.on(ManagedPolicy.PolicyCreated)
@@ -238,7 +261,10 @@ def release_name(names: dict[tuple[str, str], UUID], key: tuple[str, str], delet
 
 
 def attached(
-    index: IndexState, holder: UserView | GroupView | RoleView, kind: PrincipalKind, e: PolicyChange
+    index: IndexState,
+    holder: UserView | GroupView | RoleView,
+    kind: PrincipalKind,
+    e: AttachmentEvent,
 ) -> None:
     a = Attachment(PolicyType(e.policy_type), e.policy_name, e.policy_id)
     holder.attachments = {**holder.attachments, a.key: a}
@@ -259,7 +285,10 @@ def touch_holder(index: IndexState, holder: UserView | GroupView | RoleView) -> 
 
 
 def detached(
-    index: IndexState, holder: UserView | GroupView | RoleView, kind: PrincipalKind, e: PolicyChange
+    index: IndexState,
+    holder: UserView | GroupView | RoleView,
+    kind: PrincipalKind,
+    e: AttachmentEvent,
 ) -> None:
     key = (e.policy_type, e.policy_name)
     holder.attachments = {k: a for k, a in holder.attachments.items() if k != key}

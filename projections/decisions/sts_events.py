@@ -16,7 +16,7 @@ from mandate.domain.policy.document import DocumentKind, parse_policy_document
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.session_lineage import SessionRecord, contract_revoked
 from mandate.domain.sts.sessions import Session
-from mandate.projections.decisions.identity_events import attached, detached, release_name
+from mandate.projections.decisions.identity_events import attachment_handler, release_name
 from mandate.projections.decisions.state import IndexState, on
 from mandate.projections.decisions.views import (
     DelegationView,
@@ -87,14 +87,8 @@ def role_deleted(index: IndexState, e: Role.RoleDeleted) -> None:
     release_name(index.role_ids, (role.account_id, role.role_name), role.id)
 
 
-@on.on(Role.PolicyAttached)
-def role_policy_attached(index: IndexState, e: Role.PolicyAttached) -> None:
-    attached(index, index.roles[e.originator_id], PrincipalKind.ROLE, e)
-
-
-@on.on(Role.PolicyDetached)
-def role_policy_detached(index: IndexState, e: Role.PolicyDetached) -> None:
-    detached(index, index.roles[e.originator_id], PrincipalKind.ROLE, e)
+on.on(Role.PolicyAttached)(attachment_handler(PrincipalKind.ROLE, attach=True))
+on.on(Role.PolicyDetached)(attachment_handler(PrincipalKind.ROLE, attach=False))
 
 
 @on.on(Entrustment.EntrustmentGranted)
