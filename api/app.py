@@ -27,6 +27,7 @@ from mandate.api.routers import (
     sts,
     users,
 )
+from mandate.api.rpc.endpoint import rpc_router
 from mandate.api.runtime import Runtime
 from mandate.api.settings import Settings
 
@@ -79,4 +80,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(history.router)
     app.include_router(access_review.router)
     app.include_router(audit.router)
+    # The Alibaba Cloud OpenAPI RPC dialect (RAM, STS) at "/", for the SDKs.
+    app.include_router(rpc_router())
     return app

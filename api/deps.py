@@ -43,6 +43,7 @@ __all__ = [
     "connection_context",
     "ensure_position",
     "manage",
+    "peer",
     "wait_for_min_position",
 ]
 
@@ -87,7 +88,7 @@ class Caller:
         )
 
 
-def _peer(request: Request, runtime: Runtime) -> tuple[str | None, bool]:
+def peer(request: Request, runtime: Runtime) -> tuple[str | None, bool]:
     """The client's address and transport, trusting X-Forwarded-* only from our proxies."""
     scope = request.scope
     client = scope.get("client")
@@ -200,7 +201,7 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
     if not header:
         raise Unauthenticated("credentials are required (HTTP Basic AccessKeyId:AccessKeySecret)")
     scheme, _sep, value = header.partition(" ")
-    source_ip, secure = _peer(request, runtime)
+    source_ip, secure = peer(request, runtime)
     request_id = request_id_of(request)  # bounded: never the raw header
     scheme = scheme.lower()
     if scheme == "bearer":

@@ -21,6 +21,7 @@ from mandate.api.observability.lags import projection_lags, replica_lags
 from mandate.api.observability.metrics import observe_write
 from mandate.api.outages import StoreUnavailable, WriteNotApplied
 from mandate.api.rebuild_checks import audit_rebuild_check
+from mandate.api.rpc.secrets import NoSecrets, SecretLookup
 from mandate.api.settings import Settings, store_config
 from mandate.api.startup.key_fingerprints import KeyMismatch, check_and_record, fingerprints
 from mandate.api.startup.local_keys import (
@@ -97,6 +98,8 @@ class Runtime:
         self.admin = load_admin_token(settings, self.hasher)
         # Decisions answered by /v1/authorize, by outcome and layer (exposed at /metrics).
         self.decision_counts: Counter[tuple[str, str]] = Counter()
+        # The secrets signed calls at ``/`` are checked with (none until sealed storage is in).
+        self.secret_lookup: SecretLookup = NoSecrets()
         self.follower = LogFollower(self.ledger, self.index, poll_interval=settings.poll_interval)
         self.listener: LogListener | None = None  # LISTEN/NOTIFY on PostgreSQL, once started
         # The SQL read models: which copy is live comes from the registry in the ledger's store.
