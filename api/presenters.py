@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from mandate.domain.common.arns import (
+    PrincipalKind,
     delegation_arn,
     entrustment_arn,
     group_arn,
@@ -144,10 +145,11 @@ def role_json(role: RoleView, index: DecisionIndex | None = None) -> dict[str, A
     trust: Any = json.loads(role.trust_policy)
     managed_by = None
     if role.entrustment_id is not None and index is not None:
-        entrustment = index.entrustments[role.entrustment_id]
+        entrustment = index.entrustment(role.entrustment_id)
+        assert entrustment is not None  # the index never forgets a contract
         managed_by = entrustment_arn(entrustment.account_id, entrustment.id)
         now = datetime.now(UTC)
-        delegations = [index.delegations[d] for d in entrustment.delegation_ids]
+        delegations = index.delegations_under(entrustment)
         # a revoked, ended or not yet started contract admits no one, whatever its delegations
         contract_live = entrustment.state().dead_reason(now) is None
         grantees = sorted(
@@ -207,7 +209,7 @@ def trust_bindings(role: RoleView, index: DecisionIndex | None) -> list[dict[str
             parsed = parse_principal_arn(name)
         except InvalidInput:
             continue
-        if parsed.kind not in ("user", "role"):
+        if parsed.kind is not PrincipalKind.USER and parsed.kind is not PrincipalKind.ROLE:
             continue
         binding: dict[str, Any] = {"principal": name, "bound_before_position": role.trust_position}
         if index is not None and parsed.account_id == role.account_id:
@@ -216,9 +218,11 @@ def trust_bindings(role: RoleView, index: DecisionIndex | None) -> list[dict[str
     return bindings
 
 
-def _bound_entity(index: DecisionIndex, kind: str, role: RoleView, name: str) -> str | None:
+def _bound_entity(
+    index: DecisionIndex, kind: PrincipalKind, role: RoleView, name: str
+) -> str | None:
     """The id of the entity of the role's account the exact name admits now, or None."""
-    if kind == "user":
+    if kind is PrincipalKind.USER:
         user = index.user_by_name(role.account_id, name)
         held = (user.id, user.named_at) if user is not None else None
     else:
@@ -254,9 +258,7 @@ def entrustment_json(entrustment: EntrustmentView, index: DecisionIndex) -> dict
         "description": entrustment.description,
         "status": status.value,
         "revoked": entrustment.revoked,
-        "delegations": [
-            delegation_json(index.delegations[d], index) for d in entrustment.delegation_ids
-        ],
+        "delegations": [delegation_json(d, index) for d in index.delegations_under(entrustment)],
         "create_date": rfc3339(entrustment.created_at),
         "update_date": rfc3339(entrustment.updated_at),
     }
@@ -268,7 +270,7 @@ def delegation_json(
     """``ended`` once its own end passed or its contract was revoked or ended (with ``index``)."""
     now = datetime.now(UTC)
     ended = delegation.ends_at is not None and delegation.ends_at <= now
-    contract = index.entrustments.get(delegation.entrustment_id) if index is not None else None
+    contract = index.entrustment(delegation.entrustment_id) if index is not None else None
     if contract is not None:
         contract_status = entrustment_status(
             revoked=contract.revoked is not None,
@@ -327,7 +329,7 @@ def group_json(group: GroupView, index: DecisionIndex) -> dict[str, Any]:
         "comments": group.comments,
         "arn": group_arn(group.account_id, group.group_name),
         "create_date": rfc3339(group.created_at),
-        "members": sorted(index.users[m].user_name for m in group.member_ids if m in index.users),
+        "members": index.member_names(group),
     }
 
 
@@ -359,7 +361,7 @@ def policy_json(policy: PolicyView, *, with_document: bool = False) -> dict[str,
 def attachment_json(attachment: Attachment, index: DecisionIndex) -> dict[str, Any]:
     version = "v1"
     if attachment.policy_id is not None:
-        policy = index.policies.get(attachment.policy_id)
+        policy = index.policy(attachment.policy_id)
         version = policy.default_version if policy else ""
     return {
         "policy_type": attachment.policy_type.value,
