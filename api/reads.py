@@ -1,4 +1,4 @@
-"""What the read endpoints of users, groups, roles, policies, entrustments and audit share.
+"""What the read endpoints share (users, groups, roles, policies, entrustments, audit, history).
 
 RAM's Get/List calls are authorized like any management call except that the platform admin
 may make them too; a listing is paged by ``cursor`` and a ``limit`` of 1 to 1000; a name that

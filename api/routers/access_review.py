@@ -78,11 +78,11 @@ from fastapi import APIRouter, Query
 from mandate.api.deps import (
     CallerDep,
     RuntimeDep,
-    authorize_management,
     check_account_id,
     reach_replica_log,
 )
 from mandate.api.problems import Busy, Forbidden
+from mandate.api.reads import Limit, authorize_read
 from mandate.api.routers.history import check_instant
 from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import account_of_resource
@@ -217,7 +217,7 @@ async def access_review(
         datetime | None, Query(alias="to", description="RFC 3339, with a zone; default: now")
     ] = None,
     cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> dict[str, Any]:
     """Who could do ``action`` on ``resource`` during ``[from, to)``, when, and through what."""
     check_account_id(account_id)
@@ -250,7 +250,7 @@ async def access_review(
             f"an access review of account {account_id} covers its own resources; "
             f"{resource} belongs to account {owner}"
         )
-    authorize_management(runtime, caller, account_id, "ram:ReviewAccess", resource, admin_may=True)
+    authorize_read(runtime, caller, account_id, "ram:ReviewAccess", resource)
     slots = _reviews_of(runtime).slots
     if not slots.acquire(blocking=False):
         raise Busy(

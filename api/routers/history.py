@@ -17,11 +17,11 @@ from mandate.api.deps import (
     STS_PREFIX,
     CallerDep,
     RuntimeDep,
-    authorize_management,
     check_account_id,
     reach_projection_head,
 )
 from mandate.api.presenters import answer_json, refusal_json, rfc3339
+from mandate.api.reads import authorize_read
 from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import parse_principal_arn
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
@@ -133,31 +133,15 @@ async def effective_permissions(
         record = await anyio.to_thread.run_sync(session_record, runtime, principal)
         if record is None or record.account_id != account_id:
             # decided before anything is said about the session (existence does not leak)
-            authorize_management(
-                runtime,
-                caller,
-                account_id,
-                "ram:GetEffectivePermissions",
-                principal,
-                admin_may=True,
-            )
+            authorize_read(runtime, caller, account_id, "ram:GetEffectivePermissions", principal)
             raise NotFound(
                 f"no session {principal} of account {account_id} is known",
                 code="EntityNotExist.Session",
             )
-        authorize_management(
-            runtime,
-            caller,
-            account_id,
-            "ram:GetEffectivePermissions",
-            record.arn,
-            admin_may=True,
-        )
+        authorize_read(runtime, caller, account_id, "ram:GetEffectivePermissions", record.arn)
         found, why_not = await anyio.to_thread.run_sync(runtime.as_of.session_at, principal, at)
     else:
-        authorize_management(
-            runtime, caller, account_id, "ram:GetEffectivePermissions", principal, admin_may=True
-        )
+        authorize_read(runtime, caller, account_id, "ram:GetEffectivePermissions", principal)
         position = await reach_temporal_head(runtime)
         found, why_not = await anyio.to_thread.run_sync(
             runtime.as_of.principal_for_arn, principal, at
