@@ -97,7 +97,7 @@ def paged(
     dialects page the same index in the same order.
     """
     try:
-        chunk = page(items, sort_key, render, cursor=marker, limit=max_items)
+        chunk = page(sorted(items, key=sort_key), sort_key, render, cursor=marker, limit=max_items)
     except InvalidInput:
         raise invalid_parameter("Marker", "it is not a marker this service issued") from None
     body: dict[str, Any] = {"IsTruncated": chunk["next_cursor"] is not None}

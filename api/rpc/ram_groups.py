@@ -1,0 +1,159 @@
+"""RAM groups and their members over RPC: the /v1 groups router's commands, in RAM's shapes.
+
+Same ledger commands, same ``ram:<Action>`` on the same group ARNs, same index reads as
+``api/routers/groups.py``. DeleteGroup keeps RAM's preconditions (``DeleteConflict.Group.User``
+while it has members, ``.Group.Policy`` while policies are attached). UpdateGroup is not
+served: the ledger cannot rename a group or change its comments yet. Mandate does not record
+when a user joined a group, so ``JoinDate`` is left out of the membership listings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mandate.api.rpc.answers import paged, rpc_time
+from mandate.api.rpc.errors import RpcError
+from mandate.api.rpc.params import MaxItems, RpcParams
+from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
+from mandate.domain.common.arns import group_arn
+from mandate.domain.common.errors import NotFound, PreconditionFailed
+from mandate.projections.decisions.views import GroupView, UserView
+
+__all__ = ["group_body", "live_group"]
+
+
+def live_group(ctx: RpcContext, group_name: str) -> GroupView:
+    """The group, or RAM's ``EntityNotExist.Group``."""
+    group = ctx.runtime.index.group_by_name(ctx.account_id, group_name)
+    if group is None:
+        raise NotFound(f"group {group_name!r} does not exist", code="EntityNotExist.Group")
+    return group
+
+
+def group_body(group: GroupView) -> dict[str, Any]:
+    """RAM's ``Group`` (no UpdateDate: a group never changes once made)."""
+    body: dict[str, Any] = {"GroupId": str(group.id), "GroupName": group.group_name}
+    if group.comments is not None:
+        body["Comments"] = group.comments
+    body["CreateDate"] = rpc_time(group.created_at)
+    return body
+
+
+class CreateGroupParams(RpcParams):
+    group_name: str
+    comments: str | None = None
+
+
+@rpc_action("CreateGroup", RAM, CreateGroupParams)
+def create_group(ctx: RpcContext, p: CreateGroupParams) -> dict[str, Any]:
+    account_id = ctx.account_id
+    ctx.manage("ram:CreateGroup", group_arn(account_id, p.group_name)).write(
+        lambda ledger: ledger.create_group(account_id, p.group_name, p.comments)
+    )
+    return {"Group": group_body(live_group(ctx, p.group_name))}
+
+
+class GroupNameParams(RpcParams):
+    group_name: str
+
+
+@rpc_action("GetGroup", RAM, GroupNameParams)
+def get_group(ctx: RpcContext, p: GroupNameParams) -> dict[str, Any]:
+    ctx.authorize_read("ram:GetGroup", group_arn(ctx.account_id, p.group_name))
+    return {"Group": group_body(live_group(ctx, p.group_name))}
+
+
+class ListGroupsParams(RpcParams):
+    marker: str | None = None
+    max_items: MaxItems = 100
+
+
+@rpc_action("ListGroups", RAM, ListGroupsParams)
+def list_groups(ctx: RpcContext, p: ListGroupsParams) -> dict[str, Any]:
+    ctx.authorize_read("ram:ListGroups")
+    groups = ctx.runtime.index.groups_of(ctx.account_id)
+    return paged(
+        groups,
+        lambda g: g.group_name,
+        group_body,
+        marker=p.marker,
+        max_items=p.max_items,
+        wrapper="Groups",
+        member="Group",
+    )
+
+
+@rpc_action("DeleteGroup", RAM, GroupNameParams)
+def delete_group(ctx: RpcContext, p: GroupNameParams) -> dict[str, Any]:
+    account_id = ctx.account_id
+    management = ctx.manage("ram:DeleteGroup", group_arn(account_id, p.group_name))
+    _delete_conflict(live_group(ctx, p.group_name))
+    try:
+        management.write(lambda ledger: ledger.delete_group(account_id, p.group_name))
+    except PreconditionFailed as refused:
+        if refused.code == "DeleteConflict.Group":
+            # a member or policy arrived since the check above: name which, as RAM does
+            _delete_conflict(live_group(ctx, p.group_name))
+        raise
+    return {}
+
+
+def _delete_conflict(group: GroupView) -> None:
+    """RAM's DeleteGroup preconditions: no member, then no attached policy."""
+    if group.member_ids:
+        raise RpcError(409, "DeleteConflict.Group.User")
+    if group.attachments:
+        raise RpcError(409, "DeleteConflict.Group.Policy")
+
+
+class MembershipParams(RpcParams):
+    group_name: str
+    user_name: str
+
+
+@rpc_action("AddUserToGroup", RAM, MembershipParams)
+def add_user_to_group(ctx: RpcContext, p: MembershipParams) -> dict[str, Any]:
+    account_id = ctx.account_id
+    ctx.manage("ram:AddUserToGroup", group_arn(account_id, p.group_name)).write(
+        lambda ledger: ledger.add_user_to_group(account_id, p.group_name, p.user_name)
+    )
+    return {}
+
+
+@rpc_action("RemoveUserFromGroup", RAM, MembershipParams)
+def remove_user_from_group(ctx: RpcContext, p: MembershipParams) -> dict[str, Any]:
+    account_id = ctx.account_id
+    ctx.manage("ram:RemoveUserFromGroup", group_arn(account_id, p.group_name)).write(
+        lambda ledger: ledger.remove_user_from_group(account_id, p.group_name, p.user_name)
+    )
+    return {}
+
+
+class ListUsersForGroupParams(RpcParams):
+    group_name: str
+    marker: str | None = None
+    max_items: MaxItems = 100
+
+
+def _member_body(user: UserView) -> dict[str, Any]:
+    body: dict[str, Any] = {"UserName": user.user_name}
+    if user.display_name is not None:
+        body["DisplayName"] = user.display_name
+    return body
+
+
+@rpc_action("ListUsersForGroup", RAM, ListUsersForGroupParams)
+def list_users_for_group(ctx: RpcContext, p: ListUsersForGroupParams) -> dict[str, Any]:
+    ctx.authorize_read("ram:ListUsersForGroup", group_arn(ctx.account_id, p.group_name))
+    group = live_group(ctx, p.group_name)
+    index = ctx.runtime.index
+    members = [u for u in (index.user(uid) for uid in group.member_ids) if u is not None]
+    return paged(
+        members,
+        lambda u: u.user_name,
+        _member_body,
+        marker=p.marker,
+        max_items=p.max_items,
+        wrapper="Users",
+        member="User",
+    )
