@@ -341,6 +341,15 @@ class Management:
         ledger = self.runtime.ledger
         return self.runtime.write(audit, lambda: command(ledger))
 
+    def write_position(
+        self,
+        command: Callable[[Ledger], Positioned],
+        *,
+        reason: str | None = None,
+    ) -> int:
+        """``write`` for the routes that answer only where the command landed: its position."""
+        return self.write(command, reason=reason).position
+
 
 def manage(
     runtime: Runtime, caller: Caller, account_id: str, action: str, resource: str

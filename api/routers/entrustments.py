@@ -100,10 +100,8 @@ def amend_entrustment(
 ) -> dict[str, Any]:
     """``EntrustmentAmended``: a new scope for the contract, as an event."""
     arn = entrustment_arn(account_id, entrustment_id)
-    position = (
-        manage(runtime, caller, account_id, "ram:CreateEntrustment", arn)
-        .write(lambda ledger: ledger.amend_entrustment(account_id, entrustment_id, body.scope))
-        .position
+    position = manage(runtime, caller, account_id, "ram:CreateEntrustment", arn).write_position(
+        lambda ledger: ledger.amend_entrustment(account_id, entrustment_id, body.scope)
     )
     entrustment = _entrustment(runtime, account_id, entrustment_id)
     return {**entrustment_json(entrustment, runtime.index), "position": position}
@@ -119,13 +117,9 @@ def revoke_entrustment(
 ) -> dict[str, Any]:
     """One event: every delegation under it and every session through it is dead from now."""
     arn = entrustment_arn(account_id, entrustment_id)
-    position = (
-        manage(runtime, caller, account_id, "ram:RevokeEntrustment", arn)
-        .write(
-            lambda ledger: ledger.revoke_entrustment(account_id, entrustment_id),
-            reason=body.reason if body else None,
-        )
-        .position
+    position = manage(runtime, caller, account_id, "ram:RevokeEntrustment", arn).write_position(
+        lambda ledger: ledger.revoke_entrustment(account_id, entrustment_id),
+        reason=body.reason if body else None,
     )
     entrustment = _entrustment(runtime, account_id, entrustment_id)
     return {**entrustment_json(entrustment, runtime.index), "position": position}
@@ -136,13 +130,8 @@ def grant_delegation(
     account_id: str, body: GrantDelegation, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     delegation_id = uuid4()
-    granted = manage(
-        runtime,
-        caller,
-        account_id,
-        "ram:CreateDelegation",
-        delegation_arn(account_id, delegation_id),
-    ).write(
+    arn = delegation_arn(account_id, delegation_id)
+    granted = manage(runtime, caller, account_id, "ram:CreateDelegation", arn).write(
         lambda ledger: ledger.grant_delegation(
             account_id,
             delegation_id=delegation_id,
@@ -180,19 +169,10 @@ def revoke_delegation(
     runtime: RuntimeDep,
     body: Revocation | None = None,
 ) -> dict[str, Any]:
-    position = (
-        manage(
-            runtime,
-            caller,
-            account_id,
-            "ram:RevokeDelegation",
-            delegation_arn(account_id, delegation_id),
-        )
-        .write(
-            lambda ledger: ledger.revoke_delegation(account_id, delegation_id),
-            reason=body.reason if body else None,
-        )
-        .position
+    arn = delegation_arn(account_id, delegation_id)
+    position = manage(runtime, caller, account_id, "ram:RevokeDelegation", arn).write_position(
+        lambda ledger: ledger.revoke_delegation(account_id, delegation_id),
+        reason=body.reason if body else None,
     )
     return {
         **delegation_json(_delegation(runtime, account_id, delegation_id), runtime.index),

@@ -26,13 +26,9 @@ def live_group(runtime: Runtime, account_id: str, group_name: str) -> GroupView:
 def create_group(
     account_id: str, body: CreateGroup, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = (
-        manage(
-            runtime, caller, account_id, "ram:CreateGroup", group_arn(account_id, body.group_name)
-        )
-        .write(lambda ledger: ledger.create_group(account_id, body.group_name, body.comments))
-        .position
-    )
+    position = manage(
+        runtime, caller, account_id, "ram:CreateGroup", group_arn(account_id, body.group_name)
+    ).write_position(lambda ledger: ledger.create_group(account_id, body.group_name, body.comments))
     group = live_group(runtime, account_id, body.group_name)
     return {**group_json(group, runtime.index), "position": position}
 
@@ -65,11 +61,9 @@ def delete_group(
     runtime: RuntimeDep,
     detach: bool = False,
 ) -> dict[str, Any]:
-    position = (
-        manage(runtime, caller, account_id, "ram:DeleteGroup", group_arn(account_id, group_name))
-        .write(lambda ledger: ledger.delete_group(account_id, group_name, detach=detach))
-        .position
-    )
+    position = manage(
+        runtime, caller, account_id, "ram:DeleteGroup", group_arn(account_id, group_name)
+    ).write_position(lambda ledger: ledger.delete_group(account_id, group_name, detach=detach))
     return {"group_name": group_name, "deleted": True, "position": position}
 
 
@@ -77,11 +71,9 @@ def delete_group(
 def add_member(
     account_id: str, group_name: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = (
-        manage(runtime, caller, account_id, "ram:AddUserToGroup", group_arn(account_id, group_name))
-        .write(lambda ledger: ledger.add_user_to_group(account_id, group_name, user_name))
-        .position
-    )
+    position = manage(
+        runtime, caller, account_id, "ram:AddUserToGroup", group_arn(account_id, group_name)
+    ).write_position(lambda ledger: ledger.add_user_to_group(account_id, group_name, user_name))
     return {"group_name": group_name, "user_name": user_name, "position": position}
 
 
@@ -89,15 +81,9 @@ def add_member(
 def remove_member(
     account_id: str, group_name: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = (
-        manage(
-            runtime,
-            caller,
-            account_id,
-            "ram:RemoveUserFromGroup",
-            group_arn(account_id, group_name),
-        )
-        .write(lambda ledger: ledger.remove_user_from_group(account_id, group_name, user_name))
-        .position
+    position = manage(
+        runtime, caller, account_id, "ram:RemoveUserFromGroup", group_arn(account_id, group_name)
+    ).write_position(
+        lambda ledger: ledger.remove_user_from_group(account_id, group_name, user_name)
     )
     return {"group_name": group_name, "user_name": user_name, "position": position}

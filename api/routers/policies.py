@@ -59,20 +59,12 @@ async def list_system_policies() -> dict[str, Any]:
 def create_policy(
     account_id: str, body: CreatePolicy, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = (
-        manage(
-            runtime,
-            caller,
-            account_id,
-            "ram:CreatePolicy",
-            policy_arn(account_id, body.policy_name),
+    position = manage(
+        runtime, caller, account_id, "ram:CreatePolicy", policy_arn(account_id, body.policy_name)
+    ).write_position(
+        lambda ledger: ledger.create_policy(
+            account_id, body.policy_name, body.policy_document, body.description
         )
-        .write(
-            lambda ledger: ledger.create_policy(
-                account_id, body.policy_name, body.policy_document, body.description
-            )
-        )
-        .position
     )
     policy = live_policy(runtime, account_id, body.policy_name)
     return {**policy_json(policy, with_document=True), "position": position}
@@ -107,11 +99,9 @@ def delete_policy(
     runtime: RuntimeDep,
     detach: bool = False,
 ) -> dict[str, Any]:
-    position = (
-        manage(runtime, caller, account_id, "ram:DeletePolicy", policy_arn(account_id, policy_name))
-        .write(lambda ledger: ledger.delete_policy(account_id, policy_name, detach=detach))
-        .position
-    )
+    position = manage(
+        runtime, caller, account_id, "ram:DeletePolicy", policy_arn(account_id, policy_name)
+    ).write_position(lambda ledger: ledger.delete_policy(account_id, policy_name, detach=detach))
     return {"policy_name": policy_name, "deleted": True, "position": position}
 
 
@@ -150,16 +140,10 @@ async def list_policy_versions(
 def delete_policy_version(
     account_id: str, policy_name: str, version_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = (
-        manage(
-            runtime,
-            caller,
-            account_id,
-            "ram:DeletePolicyVersion",
-            policy_arn(account_id, policy_name),
-        )
-        .write(lambda ledger: ledger.delete_policy_version(account_id, policy_name, version_id))
-        .position
+    position = manage(
+        runtime, caller, account_id, "ram:DeletePolicyVersion", policy_arn(account_id, policy_name)
+    ).write_position(
+        lambda ledger: ledger.delete_policy_version(account_id, policy_name, version_id)
     )
     return {
         "policy_name": policy_name,
@@ -177,20 +161,11 @@ def set_default_version(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    position = (
-        manage(
-            runtime,
-            caller,
-            account_id,
-            "ram:SetDefaultPolicyVersion",
-            policy_arn(account_id, policy_name),
-        )
-        .write(
-            lambda ledger: ledger.set_default_policy_version(
-                account_id, policy_name, body.version_id
-            )
-        )
-        .position
+    arn = policy_arn(account_id, policy_name)
+    position = manage(
+        runtime, caller, account_id, "ram:SetDefaultPolicyVersion", arn
+    ).write_position(
+        lambda ledger: ledger.set_default_policy_version(account_id, policy_name, body.version_id)
     )
     return {"policy_name": policy_name, "default_version": body.version_id, "position": position}
 
@@ -230,14 +205,12 @@ def _set_attachment(
     way, RAM's ``ram:AttachPolicyTo<Noun>`` / ``ram:DetachPolicyFrom<Noun>`` deciding."""
     noun = _RAM_NOUN[kind]
     action = f"ram:AttachPolicyTo{noun}" if attached else f"ram:DetachPolicyFrom{noun}"
-    position = (
-        manage(runtime, caller, account_id, action, _principal_arn(account_id, kind, name))
-        .write(
-            lambda ledger: (ledger.attach_policy if attached else ledger.detach_policy)(
-                account_id, kind, name, policy_type, policy_name
-            )
+    position = manage(
+        runtime, caller, account_id, action, _principal_arn(account_id, kind, name)
+    ).write_position(
+        lambda ledger: (ledger.attach_policy if attached else ledger.detach_policy)(
+            account_id, kind, name, policy_type, policy_name
         )
-        .position
     )
     return {
         "policy_type": policy_type,

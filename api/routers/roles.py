@@ -37,18 +37,16 @@ def _role_after(runtime: Runtime, account_id: str, role_name: str, position: int
 def create_role(
     account_id: str, body: CreateRole, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = (
-        manage(runtime, caller, account_id, "ram:CreateRole", role_arn(account_id, body.role_name))
-        .write(
-            lambda ledger: ledger.create_role(
-                account_id,
-                body.role_name,
-                body.assume_role_policy_document,
-                max_session_duration=body.max_session_duration,
-                description=body.description,
-            )
+    position = manage(
+        runtime, caller, account_id, "ram:CreateRole", role_arn(account_id, body.role_name)
+    ).write_position(
+        lambda ledger: ledger.create_role(
+            account_id,
+            body.role_name,
+            body.assume_role_policy_document,
+            max_session_duration=body.max_session_duration,
+            description=body.description,
         )
-        .position
     )
     return _role_after(runtime, account_id, body.role_name, position)
 
@@ -77,18 +75,16 @@ async def get_role(
 def update_role(
     account_id: str, role_name: str, body: UpdateRole, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = (
-        manage(runtime, caller, account_id, "ram:UpdateRole", role_arn(account_id, role_name))
-        .write(
-            lambda ledger: ledger.update_role(
-                account_id,
-                role_name,
-                description=body.description,
-                max_session_duration=body.max_session_duration,
-                assume_role_policy_document=body.assume_role_policy_document,
-            )
+    position = manage(
+        runtime, caller, account_id, "ram:UpdateRole", role_arn(account_id, role_name)
+    ).write_position(
+        lambda ledger: ledger.update_role(
+            account_id,
+            role_name,
+            description=body.description,
+            max_session_duration=body.max_session_duration,
+            assume_role_policy_document=body.assume_role_policy_document,
         )
-        .position
     )
     return _role_after(runtime, account_id, role_name, position)
 
@@ -111,11 +107,9 @@ def delete_role(
     detach: bool = False,
 ) -> dict[str, Any]:
     """Delete the role; every session issued for it is refused from the next decision."""
-    position = (
-        manage(runtime, caller, account_id, "ram:DeleteRole", role_arn(account_id, role_name))
-        .write(lambda ledger: ledger.delete_role(account_id, role_name, detach=detach))
-        .position
-    )
+    position = manage(
+        runtime, caller, account_id, "ram:DeleteRole", role_arn(account_id, role_name)
+    ).write_position(lambda ledger: ledger.delete_role(account_id, role_name, detach=detach))
     return {"role_name": role_name, "deleted": True, "position": position}
 
 

@@ -27,10 +27,10 @@ def live_user(runtime: Runtime, account_id: str, user_name: str) -> UserView:
 def create_user(
     account_id: str, body: CreateUser, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = (
-        manage(runtime, caller, account_id, "ram:CreateUser", user_arn(account_id, body.user_name))
-        .write(lambda ledger: ledger.create_user(account_id, body.user_name, body.display_name))
-        .position
+    position = manage(
+        runtime, caller, account_id, "ram:CreateUser", user_arn(account_id, body.user_name)
+    ).write_position(
+        lambda ledger: ledger.create_user(account_id, body.user_name, body.display_name)
     )
     return {**user_json(live_user(runtime, account_id, body.user_name)), "position": position}
 
@@ -59,17 +59,15 @@ async def get_user(
 def update_user(
     account_id: str, user_name: str, body: UpdateUser, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = (
-        manage(runtime, caller, account_id, "ram:UpdateUser", user_arn(account_id, user_name))
-        .write(
-            lambda ledger: ledger.update_user(
-                account_id,
-                user_name,
-                new_user_name=body.new_user_name,
-                new_display_name=body.new_display_name,
-            )
+    position = manage(
+        runtime, caller, account_id, "ram:UpdateUser", user_arn(account_id, user_name)
+    ).write_position(
+        lambda ledger: ledger.update_user(
+            account_id,
+            user_name,
+            new_user_name=body.new_user_name,
+            new_display_name=body.new_display_name,
         )
-        .position
     )
     name = body.new_user_name or user_name
     return {**user_json(live_user(runtime, account_id, name)), "position": position}
@@ -83,11 +81,9 @@ def delete_user(
     runtime: RuntimeDep,
     detach: bool = False,
 ) -> dict[str, Any]:
-    position = (
-        manage(runtime, caller, account_id, "ram:DeleteUser", user_arn(account_id, user_name))
-        .write(lambda ledger: ledger.delete_user(account_id, user_name, detach=detach))
-        .position
-    )
+    position = manage(
+        runtime, caller, account_id, "ram:DeleteUser", user_arn(account_id, user_name)
+    ).write_position(lambda ledger: ledger.delete_user(account_id, user_name, detach=detach))
     return {"user_name": user_name, "deleted": True, "position": position}
 
 
@@ -141,14 +137,12 @@ def update_access_key(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    position = (
-        manage(runtime, caller, account_id, "ram:UpdateAccessKey", user_arn(account_id, user_name))
-        .write(
-            lambda ledger: ledger.set_access_key_status(
-                account_id, user_name, access_key_id, body.status
-            )
+    position = manage(
+        runtime, caller, account_id, "ram:UpdateAccessKey", user_arn(account_id, user_name)
+    ).write_position(
+        lambda ledger: ledger.set_access_key_status(
+            account_id, user_name, access_key_id, body.status
         )
-        .position
     )
     return {"access_key_id": access_key_id, "status": body.status, "position": position}
 
@@ -157,9 +151,7 @@ def update_access_key(
 def delete_access_key(
     account_id: str, user_name: str, access_key_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = (
-        manage(runtime, caller, account_id, "ram:DeleteAccessKey", user_arn(account_id, user_name))
-        .write(lambda ledger: ledger.delete_access_key(account_id, user_name, access_key_id))
-        .position
-    )
+    position = manage(
+        runtime, caller, account_id, "ram:DeleteAccessKey", user_arn(account_id, user_name)
+    ).write_position(lambda ledger: ledger.delete_access_key(account_id, user_name, access_key_id))
     return {"access_key_id": access_key_id, "deleted": True, "position": position}
