@@ -22,6 +22,9 @@ from urllib.parse import quote
 import pytest
 from alibabacloud_ram20150501 import models as ram
 from alibabacloud_ram20150501.client import Client as RamClient
+from alibabacloud_tea_openapi.models import Config
+from aliyunsdkcore.auth.credentials import StsTokenCredential
+from aliyunsdkcore.client import AcsClient
 from aliyunsdkram.request.v20150501.CreateUserRequest import CreateUserRequest
 from aliyunsdkram.request.v20150501.ListUsersRequest import ListUsersRequest
 
@@ -506,3 +509,78 @@ def test_a_ram_user_is_authorised_as_on_v1_and_may_name_itself_by_omission(
     # the root has no user name to default to
     error = refused(rpc, lambda: admin.list_access_keys(ram.ListAccessKeysRequest()))
     assert (error.status_code, error.code) == (400, "MissingUserName")
+
+
+def _session(rpc: RpcServer, root: Key) -> tuple[Key, str]:
+    """STS credentials (from /v1's AssumeRole) of a role allowed RAM's reads, registered;
+    and their security token."""
+    api, account_id = rpc.api, root.account_id
+    basic = MandateClient.basic(root.access_key_id, root.secret)
+    alice = api.create_user(account_id, basic, "alice")
+    api.attach(account_id, basic, "users/alice", "System", "AliyunSTSAssumeRoleAccess")
+    trust = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"RAM": [f"acs:ram::{account_id}:root"]},
+            }
+        ],
+    }
+    created = api.post(
+        f"/v1/accounts/{account_id}/roles",
+        json={"role_name": "auditor", "assume_role_policy_document": trust},
+        headers=basic,
+    )
+    assert created.status_code == 201, created.text
+    api.attach(account_id, basic, "roles/auditor", "System", "ReadOnlyAccess")
+    assumed = api.post(
+        "/v1/sts/assume-role",
+        json={"role_arn": f"acs:ram::{account_id}:role/auditor", "role_session_name": "s-1"},
+        headers=alice,
+    )
+    assert assumed.status_code == 201, assumed.text
+    credentials = assumed.json()["credentials"]
+    key = rpc.register(credentials["access_key_id"], credentials["access_key_secret"], account_id)
+    return key, credentials["security_token"]
+
+
+def test_sts_credentials_sign_with_their_security_token_under_v3_v1_and_sdk_core(
+    rpc: RpcServer,
+) -> None:
+    root = rpc.open_account()
+    session, token = _session(rpc, root)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+
+    def tea(v1: bool, security_token: str | None) -> RamClient:
+        return RamClient(
+            Config(
+                access_key_id=session.access_key_id,
+                access_key_secret=session.secret,
+                security_token=security_token,
+                endpoint=rpc.endpoint,
+                protocol="http",
+                signature_algorithm="v2" if v1 else None,
+            )
+        )
+
+    for v1 in (False, True):  # x-acs-security-token (V3), SecurityToken= (V1)
+        listed = tea(v1, token).list_users(ram.ListUsersRequest()).body
+        assert user_names(listed) == ["alice"]
+        error = refused(
+            rpc, lambda v1=v1: tea(v1, token).create_user(ram.CreateUserRequest(user_name="x"))
+        )
+        assert (error.status_code, error.code) == (403, "NoPermission")
+        error = refused(rpc, lambda v1=v1: tea(v1, None).list_users(ram.ListUsersRequest()))
+        assert (error.status_code, error.code) == (400, "MissingSecurityToken")
+        error = refused(rpc, lambda v1=v1: tea(v1, forged).list_users(ram.ListUsersRequest()))
+        assert error.status_code == 400
+        assert error.code.startswith("InvalidSecurityToken.")
+
+    core = AcsClient(
+        region_id="cn-hangzhou",
+        credential=StsTokenCredential(session.access_key_id, session.secret, token),
+    )
+    answer = core_call(core, rpc.common("ListUsers", {"MaxItems": 10}))
+    assert [u["UserName"] for u in answer["Users"]["User"]] == ["alice"]
