@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from mandate.api.deps import STS_PREFIX, Caller, authenticate_keys, peer
+from mandate.api.deps import STS_PREFIX, Caller, authenticate_keys, peer, unechoed
 from mandate.api.middleware.request_ids import request_id_of
 from mandate.api.observability.logs import CALLER_KEY
 from mandate.api.rpc.errors import RpcError
@@ -50,7 +50,7 @@ def authenticate_call(
     try:
         credential = authenticate_keys(runtime, key_id, secret, token)
     except AuthenticationFailed as failure:
-        raise _refusal(str(failure), token is not None) from None
+        raise _refusal(str(failure), key_id, token) from None
     request.scope[CALLER_KEY] = credential.arn  # for the request's log line
     source_ip, secure = peer(request, runtime)
     return Caller(
@@ -64,14 +64,21 @@ def authenticate_call(
     )
 
 
-def _refusal(reason: str, with_token: bool) -> RpcError:
-    """RAM's code for the index's refusal of a key whose signature held."""
+def _refusal(reason: str, key_id: str, token: str | None) -> RpcError:
+    """RAM's code for the index's refusal of a key whose signature held.
+
+    The index's reasons are plain sentences about the caller's own credential (never a
+    secret); what the caller sent is still taken out of them (``unechoed``), as on /v1.
+    """
     if "Inactive" in reason:
         return RpcError(400, "InvalidAccessKeyId.Inactive")
-    if with_token:
-        if "expire" in reason:
-            return RpcError(400, "InvalidSecurityToken.Expired")
-        return RpcError(
-            400, "InvalidSecurityToken.Malformed", "Specified SecurityToken is invalid."
-        )
-    return RpcError(404, "InvalidAccessKeyId.NotFound")
+    if token is None or "secret does not match" in reason:
+        return RpcError(404, "InvalidAccessKeyId.NotFound")
+    said = f"Specified SecurityToken is not valid: {unechoed(reason, key_id, token)}."
+    if "malformed" in reason or "signature" in reason or "unknown key" in reason:
+        return RpcError(400, "InvalidSecurityToken.Malformed", said)
+    if "another AccessKey" in reason:
+        return RpcError(400, "InvalidSecurityToken.MismatchWithAccessKey")
+    if "expired" in reason:
+        return RpcError(400, "InvalidSecurityToken.Expired")
+    return RpcError(400, "InvalidSecurityToken.Expired", said)  # revoked, its role deleted…
