@@ -236,13 +236,7 @@ def _bound_entity(
 def entrustment_json(entrustment: EntrustmentView, index: DecisionIndex) -> dict[str, Any]:
     now = datetime.now(UTC)
     state = entrustment.state()
-    status = entrustment_status(
-        revoked=state.revoked is not None,
-        ended=state.ended,
-        starts_at=state.starts_at,
-        ends_at=state.ends_at,
-        at=now,
-    )
+    status = state.status(now)
     return {
         "entrustment_id": str(entrustment.id),
         "arn": state.arn,

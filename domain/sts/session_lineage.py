@@ -109,14 +109,18 @@ class EntrustmentState:
     def arn(self) -> str:
         return entrustment_arn(self.account_id, self.entrustment_id)
 
-    def dead_reason(self, at: datetime) -> str | None:
-        status = entrustment_status(
+    def status(self, at: datetime) -> EntrustmentStatus:
+        """Its status at ``at`` (as the ``Entrustment`` aggregate's ``status``)."""
+        return entrustment_status(
             revoked=self.revoked is not None,
             ended=self.ended,
             starts_at=self.starts_at,
             ends_at=self.ends_at,
             at=at,
         )
+
+    def dead_reason(self, at: datetime) -> str | None:
+        status = self.status(at)
         if status is EntrustmentStatus.REVOKED:
             return self.revoked
         if status is EntrustmentStatus.ENDED:
