@@ -22,6 +22,7 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mandate.api.middleware.http_only import HttpOnlyMiddleware
 from mandate.api.problems import problem
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "BodyLimitMiddleware"]
@@ -34,17 +35,14 @@ class _TooLarge(Exception):
     """Raised from ``receive`` when a streamed body crosses the limit."""
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpOnlyMiddleware):
     """Answers 413 to a request whose body is larger than ``max_bytes``."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = _content_length(scope)
         if declared is not None:
             if declared > self.max_bytes:

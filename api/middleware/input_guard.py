@@ -25,8 +25,9 @@ import re
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from mandate.api.middleware.http_only import HttpOnlyMiddleware
 from mandate.api.problems import problem
 from mandate.domain.common.errors import FieldError
 
@@ -114,16 +115,10 @@ def _text_fault(text: str, path: str) -> FieldError | None:
     return None
 
 
-class InputGuardMiddleware:
+class InputGuardMiddleware(HttpOnlyMiddleware):
     """Refuses what ``target_fault`` and ``body_fault`` find; replays the body otherwise."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         fault = target_fault(scope)
         if fault is None and scope.get("method") not in _NO_BODY:
             body, more = await _read_body(receive)

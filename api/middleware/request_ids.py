@@ -16,7 +16,9 @@ import uuid
 from typing import Final
 
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from mandate.api.middleware.http_only import HttpOnlyMiddleware
 
 __all__ = ["MAX_LENGTH", "RequestIdMiddleware", "accepted_request_id", "request_id_of"]
 
@@ -50,20 +52,14 @@ def _given(scope: Scope) -> bytes | None:
     return None
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HttpOnlyMiddleware):
     """Chooses each HTTP request's id before anything reads it, and echoes it in the response.
 
     A plain ASGI middleware (no ``BaseHTTPMiddleware``): it adds a dictionary lookup and one
     header to every request, the decision hot path included.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = accepted_request_id(_given(scope))
         scope[SCOPE_KEY] = request_id
         echoed = (_HEADER, request_id.encode("ascii"))

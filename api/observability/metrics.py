@@ -33,6 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mandate.api.middleware.http_only import HttpOnlyMiddleware
 from mandate.api.middleware.request_ids import SCOPE_KEY as REQUEST_ID_KEY
 from mandate.api.observability.logs import CALLER_KEY, REQUESTS, log_request
 from mandate.api.outages import StoreUnavailable, WriteNotApplied
@@ -115,11 +116,11 @@ UNMATCHED: Final = "unmatched"
 """The route label of a request no route matched (a 404 or 405): never the raw path."""
 
 
-class RequestObserver:
+class RequestObserver(HttpOnlyMiddleware):
     """Times every HTTP request into ``HTTP_SECONDS`` and writes its one log line."""
 
     def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+        super().__init__(app)
         self._children: dict[tuple[str, str, int], Any] = {}
         self._paths: dict[object, str] | None = None
 
@@ -133,10 +134,7 @@ class RequestObserver:
             }
         return self._paths.get(scope.get("endpoint"), UNMATCHED)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # an exception that escapes every handler is answered 500 by the server
 
