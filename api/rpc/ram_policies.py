@@ -1,0 +1,282 @@
+"""RAM custom policies and their versions over RPC; System policies read from the catalogue.
+
+The same ledger commands, ``ram:<Action>`` on the same policy ARN and index reads as
+``api/routers/policies.py``. Differences are RAM's own: ListPolicies lists System and Custom
+policies together (``PolicyType`` filters); DeletePolicy is refused while the policy is
+attached (``DeleteConflict.Policy.User|Group|Role``, naming a holder's kind) or has another
+version than its default (``DeleteConflict.Policy.Version``) unless ``CascadingDelete``;
+CreatePolicyVersion takes ``RotateStrategy``. A System policy's reads are authorised on the
+account's ARN for its name, as a custom one's. Mandate keeps no tags: ``Tag`` is refused
+rather than dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from mandate.api.rpc.answers import listed, paged
+from mandate.api.rpc.errors import RpcError
+from mandate.api.rpc.params import JsonDocument, MaxItems, RpcBool, RpcParams
+from mandate.api.rpc.policy_shapes import (
+    AttachmentCounts,
+    custom_policy_body,
+    custom_version_body,
+    holds,
+    system_policy_body,
+    system_version_body,
+)
+from mandate.api.rpc.recoding import NOUN, ram_error, recoded
+from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
+from mandate.domain.common.arns import PrincipalKind, policy_arn
+from mandate.domain.common.errors import NotFound, PreconditionFailed
+from mandate.domain.policy.system_policies import SYSTEM_POLICIES, SystemPolicy
+from mandate.projections.decisions.views import PolicyView
+
+__all__ = ["live_policy", "policy_named", "unkept_tags"]
+
+PolicyTypeName = Literal["System", "Custom"]
+"""RAM's ``PolicyType``, exactly as it spells it."""
+
+_ROTATE = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
+
+
+def live_policy(ctx: RpcContext, policy_name: str) -> PolicyView:
+    """The custom policy, or RAM's ``EntityNotExist.Policy``."""
+    policy = ctx.runtime.index.policy_by_name(ctx.account_id, policy_name)
+    if policy is None:
+        raise NotFound(f"policy {policy_name!r} does not exist", code="EntityNotExist.Policy")
+    return policy
+
+
+def policy_named(ctx: RpcContext, policy_type: str, policy_name: str) -> PolicyView | SystemPolicy:
+    """The policy of that type and name (a System one from the catalogue), or
+    ``EntityNotExist.Policy``."""
+    if policy_type == "Custom":
+        return live_policy(ctx, policy_name)
+    system = SYSTEM_POLICIES.get(policy_name)
+    if system is None:
+        raise NotFound(
+            f"System policy {policy_name!r} does not exist", code="EntityNotExist.Policy"
+        )
+    return system
+
+
+def unkept_tags(tag: str | None) -> None:
+    """Refuse ``Tag``: Mandate keeps no tags, and dropping them would answer a lie."""
+    if tag is not None:
+        raise RpcError(
+            400,
+            "InvalidParameter.Tag",
+            'The parameter - "Tag" is not supported: Mandate keeps no tags.',
+        )
+
+
+# -- policies ------------------------------------------------------------------------------
+class CreatePolicyParams(RpcParams):
+    policy_name: str
+    policy_document: JsonDocument
+    description: str | None = None
+    tag: str | None = None
+
+
+@rpc_action("CreatePolicy", RAM, CreatePolicyParams)
+def create_policy(ctx: RpcContext, p: CreatePolicyParams) -> dict[str, Any]:
+    unkept_tags(p.tag)
+    account_id = ctx.account_id
+    management = ctx.manage("ram:CreatePolicy", policy_arn(account_id, p.policy_name))
+    with recoded({}, document="policy_document"):
+        management.write(
+            lambda ledger: ledger.create_policy(
+                account_id, p.policy_name, p.policy_document, p.description
+            )
+        )
+    return {"Policy": custom_policy_body(live_policy(ctx, p.policy_name), update=False)}
+
+
+class TypedPolicyParams(RpcParams):
+    policy_name: str
+    policy_type: PolicyTypeName
+
+
+@rpc_action("GetPolicy", RAM, TypedPolicyParams)
+def get_policy(ctx: RpcContext, p: TypedPolicyParams) -> dict[str, Any]:
+    ctx.authorize_read("ram:GetPolicy", policy_arn(ctx.account_id, p.policy_name))
+    policy = policy_named(ctx, p.policy_type, p.policy_name)
+    counts = AttachmentCounts(ctx)
+    if isinstance(policy, SystemPolicy):
+        body = system_policy_body(policy, attachments=counts.system(policy))
+        version = system_version_body(policy)
+    else:
+        body = custom_policy_body(policy, attachments=counts.custom(policy))
+        version = custom_version_body(policy, policy.versions[policy.default_version])
+    body["PolicyDocument"] = version["PolicyDocument"]
+    return {"Policy": body, "DefaultPolicyVersion": version}
+
+
+class ListPoliciesParams(RpcParams):
+    policy_type: PolicyTypeName | None = None
+    marker: str | None = None
+    max_items: MaxItems = 100
+    tag: str | None = None
+
+
+@rpc_action("ListPolicies", RAM, ListPoliciesParams)
+def list_policies(ctx: RpcContext, p: ListPoliciesParams) -> dict[str, Any]:
+    """System and Custom policies (Custom first), or one type; paged by a marker."""
+    unkept_tags(p.tag)
+    ctx.authorize_read("ram:ListPolicies")
+    counts = AttachmentCounts(ctx)
+    entries: list[tuple[str, PolicyView | SystemPolicy]] = []
+    if p.policy_type in (None, "Custom"):
+        entries += [
+            (f"Custom:{c.policy_name}", c) for c in ctx.runtime.index.policies_of(ctx.account_id)
+        ]
+    if p.policy_type in (None, "System"):
+        entries += [(f"System:{s.policy_name}", s) for s in SYSTEM_POLICIES.values()]
+
+    def render(entry: tuple[str, PolicyView | SystemPolicy]) -> dict[str, Any]:
+        policy = entry[1]
+        if isinstance(policy, SystemPolicy):
+            return system_policy_body(policy, attachments=counts.system(policy))
+        return custom_policy_body(policy, attachments=counts.custom(policy))
+
+    return paged(
+        entries,
+        lambda e: e[0],
+        render,
+        marker=p.marker,
+        max_items=p.max_items,
+        wrapper="Policies",
+        member="Policy",
+    )
+
+
+class DeletePolicyParams(RpcParams):
+    policy_name: str
+    cascading_delete: RpcBool = False
+
+
+@rpc_action("DeletePolicy", RAM, DeletePolicyParams)
+def delete_policy(ctx: RpcContext, p: DeletePolicyParams) -> dict[str, Any]:
+    """Refused while attached or versioned, as RAM; ``CascadingDelete`` detaches it from every
+    holder and deletes its versions with it (one write)."""
+    account_id = ctx.account_id
+    management = ctx.manage("ram:DeletePolicy", policy_arn(account_id, p.policy_name))
+    cascade = p.cascading_delete
+    try:
+        with recoded({"DeleteConflict.Policy.Version": "DeleteConflict.Policy.Version"}):
+            management.write(
+                lambda ledger: ledger.delete_policy(
+                    account_id, p.policy_name, detach=cascade, refuse_versions=not cascade
+                )
+            )
+    except PreconditionFailed as refused:
+        if refused.code != "DeleteConflict.Policy.User":
+            raise
+        kind = _a_holder_kind(ctx, p.policy_name)
+        raise ram_error(409, f"DeleteConflict.Policy.{NOUN[kind]}") from None
+    return {}
+
+
+def _a_holder_kind(ctx: RpcContext, policy_name: str) -> PrincipalKind:
+    """The kind RAM names when the policy is still attached: a user's first, then a group's,
+    then a role's (a user if the index no longer shows any: it was detached meanwhile)."""
+    index = ctx.runtime.index
+    account_id = ctx.account_id
+    policy = index.policy_by_name(account_id, policy_name)
+    held: list[tuple[PrincipalKind, list[Any]]] = [
+        (PrincipalKind.USER, index.users_of(account_id)),
+        (PrincipalKind.GROUP, index.groups_of(account_id)),
+        (PrincipalKind.ROLE, index.roles_of(account_id)),
+    ]
+    for kind, holders in held:
+        if any(holds(h, "Custom", policy_name, policy) for h in holders):
+            return kind
+    return PrincipalKind.USER
+
+
+# -- versions ------------------------------------------------------------------------------
+class CreatePolicyVersionParams(RpcParams):
+    policy_name: str
+    policy_document: JsonDocument
+    set_as_default: RpcBool = False
+    rotate_strategy: Literal["None", "DeleteOldestNonDefaultVersionWhenLimitExceeded"] = "None"
+
+
+@rpc_action("CreatePolicyVersion", RAM, CreatePolicyVersionParams)
+def create_policy_version(ctx: RpcContext, p: CreatePolicyVersionParams) -> dict[str, Any]:
+    account_id = ctx.account_id
+    management = ctx.manage("ram:CreatePolicyVersion", policy_arn(account_id, p.policy_name))
+    with recoded({}, document="policy_document"):
+        created = management.write(
+            lambda ledger: ledger.create_policy_version(
+                account_id,
+                p.policy_name,
+                p.policy_document,
+                set_as_default=p.set_as_default,
+                rotate=p.rotate_strategy == _ROTATE,
+            )
+        )
+    policy = live_policy(ctx, p.policy_name)
+    version = policy.versions.get(created.version_id)
+    if version is None:  # deleted between the write and this read
+        raise NotFound("the policy version does not exist", code="EntityNotExist.Policy.Version")
+    return {"PolicyVersion": custom_version_body(policy, version)}
+
+
+class PolicyVersionParams(RpcParams):
+    policy_name: str
+    policy_type: PolicyTypeName
+    version_id: str
+
+
+@rpc_action("GetPolicyVersion", RAM, PolicyVersionParams)
+def get_policy_version(ctx: RpcContext, p: PolicyVersionParams) -> dict[str, Any]:
+    ctx.authorize_read("ram:GetPolicyVersion", policy_arn(ctx.account_id, p.policy_name))
+    policy = policy_named(ctx, p.policy_type, p.policy_name)
+    if isinstance(policy, SystemPolicy):
+        if p.version_id == policy.version:
+            return {"PolicyVersion": system_version_body(policy)}
+    elif p.version_id in policy.versions:
+        return {"PolicyVersion": custom_version_body(policy, policy.versions[p.version_id])}
+    raise NotFound(
+        f"policy {p.policy_name!r} has no version {p.version_id!r}",
+        code="EntityNotExist.Policy.Version",
+    )
+
+
+@rpc_action("ListPolicyVersions", RAM, TypedPolicyParams)
+def list_policy_versions(ctx: RpcContext, p: TypedPolicyParams) -> dict[str, Any]:
+    ctx.authorize_read("ram:ListPolicyVersions", policy_arn(ctx.account_id, p.policy_name))
+    policy = policy_named(ctx, p.policy_type, p.policy_name)
+    if isinstance(policy, SystemPolicy):
+        return listed("PolicyVersions", "PolicyVersion", [system_version_body(policy)])
+    versions = sorted(policy.versions.values(), key=lambda v: int(v.version_id[1:]))
+    bodies = [custom_version_body(policy, v) for v in versions]
+    return listed("PolicyVersions", "PolicyVersion", bodies)
+
+
+class VersionParams(RpcParams):
+    policy_name: str
+    version_id: str
+
+
+@rpc_action("DeletePolicyVersion", RAM, VersionParams)
+def delete_policy_version(ctx: RpcContext, p: VersionParams) -> dict[str, Any]:
+    account_id = ctx.account_id
+    management = ctx.manage("ram:DeletePolicyVersion", policy_arn(account_id, p.policy_name))
+    with recoded({"DeleteConflict.Policy.DefaultVersion": "DeleteConflict.Policy.Version.Default"}):
+        management.write(
+            lambda ledger: ledger.delete_policy_version(account_id, p.policy_name, p.version_id)
+        )
+    return {}
+
+
+@rpc_action("SetDefaultPolicyVersion", RAM, VersionParams)
+def set_default_policy_version(ctx: RpcContext, p: VersionParams) -> dict[str, Any]:
+    account_id = ctx.account_id
+    management = ctx.manage("ram:SetDefaultPolicyVersion", policy_arn(account_id, p.policy_name))
+    management.write(
+        lambda ledger: ledger.set_default_policy_version(account_id, p.policy_name, p.version_id)
+    )
+    return {}

@@ -1,0 +1,140 @@
+"""RAM roles over RPC: create, read, update (trust included), list, delete.
+
+The same ledger commands, ``ram:<Action>`` on the role's ARN and index reads as
+``api/routers/roles.py``. RAM's own: DeleteRole is refused while policies are attached
+(``DeleteConflict.Role.Policy``: the engine's check, without /v1's ``detach``); UpdateRole's
+``New…`` parameters; a malformed trust policy is ``MalformedPolicyDocument``. Mandate keeps
+no console-login flag and no tags for a role: ``AllowConsoleLogin``/``NewAllowConsoleLogin``
+and ``Tag`` are refused rather than dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mandate.api.rpc.answers import paged
+from mandate.api.rpc.errors import RpcError
+from mandate.api.rpc.params import JsonDocument, MaxItems, RpcBool, RpcInt, RpcParams
+from mandate.api.rpc.policy_shapes import role_body
+from mandate.api.rpc.ram_policies import unkept_tags
+from mandate.api.rpc.recoding import recoded
+from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
+from mandate.domain.common.arns import role_arn
+from mandate.domain.common.errors import NotFound
+from mandate.projections.decisions.views import RoleView
+
+__all__ = ["live_role"]
+
+_TRUST = "assume_role_policy_document"
+"""The engine's name of the trust policy field (its faults are MalformedPolicyDocument)."""
+
+
+def live_role(ctx: RpcContext, role_name: str) -> RoleView:
+    """The role, or RAM's ``EntityNotExist.Role``."""
+    role = ctx.runtime.index.role_by_name(ctx.account_id, role_name)
+    if role is None:
+        raise NotFound(f"role {role_name!r} does not exist", code="EntityNotExist.Role")
+    return role
+
+
+def _no_console_login(name: str, value: bool | None) -> None:
+    if value is not None:
+        raise RpcError(
+            400,
+            f"InvalidParameter.{name}",
+            f'The parameter - "{name}" is not supported: Mandate roles have no console login.',
+        )
+
+
+class CreateRoleParams(RpcParams):
+    role_name: str
+    assume_role_policy_document: JsonDocument
+    description: str | None = None
+    max_session_duration: RpcInt | None = None
+    allow_console_login: RpcBool | None = None
+    tag: str | None = None
+
+
+@rpc_action("CreateRole", RAM, CreateRoleParams)
+def create_role(ctx: RpcContext, p: CreateRoleParams) -> dict[str, Any]:
+    unkept_tags(p.tag)
+    _no_console_login("AllowConsoleLogin", p.allow_console_login)
+    account_id = ctx.account_id
+    management = ctx.manage("ram:CreateRole", role_arn(account_id, p.role_name))
+    with recoded({}, document=_TRUST):
+        management.write(
+            lambda ledger: ledger.create_role(
+                account_id,
+                p.role_name,
+                p.assume_role_policy_document,
+                max_session_duration=p.max_session_duration,
+                description=p.description,
+            )
+        )
+    return {"Role": role_body(live_role(ctx, p.role_name), ctx, update=False)}
+
+
+class RoleNameParams(RpcParams):
+    role_name: str
+
+
+@rpc_action("GetRole", RAM, RoleNameParams)
+def get_role(ctx: RpcContext, p: RoleNameParams) -> dict[str, Any]:
+    ctx.authorize_read("ram:GetRole", role_arn(ctx.account_id, p.role_name))
+    return {"Role": role_body(live_role(ctx, p.role_name), ctx)}
+
+
+class UpdateRoleParams(RpcParams):
+    role_name: str
+    new_assume_role_policy_document: JsonDocument | None = None
+    new_description: str | None = None
+    new_max_session_duration: RpcInt | None = None
+    new_allow_console_login: RpcBool | None = None
+
+
+@rpc_action("UpdateRole", RAM, UpdateRoleParams)
+def update_role(ctx: RpcContext, p: UpdateRoleParams) -> dict[str, Any]:
+    _no_console_login("NewAllowConsoleLogin", p.new_allow_console_login)
+    account_id = ctx.account_id
+    management = ctx.manage("ram:UpdateRole", role_arn(account_id, p.role_name))
+    with recoded({}, document=_TRUST):
+        management.write(
+            lambda ledger: ledger.update_role(
+                account_id,
+                p.role_name,
+                description=p.new_description,
+                max_session_duration=p.new_max_session_duration,
+                assume_role_policy_document=p.new_assume_role_policy_document,
+            )
+        )
+    return {"Role": role_body(live_role(ctx, p.role_name), ctx)}
+
+
+class ListRolesParams(RpcParams):
+    marker: str | None = None
+    max_items: MaxItems = 100
+    tag: str | None = None
+
+
+@rpc_action("ListRoles", RAM, ListRolesParams)
+def list_roles(ctx: RpcContext, p: ListRolesParams) -> dict[str, Any]:
+    unkept_tags(p.tag)
+    ctx.authorize_read("ram:ListRoles")
+    roles = ctx.runtime.index.roles_of(ctx.account_id)
+    return paged(
+        roles,
+        lambda r: r.role_name,
+        lambda r: role_body(r, ctx, trust=False),
+        marker=p.marker,
+        max_items=p.max_items,
+        wrapper="Roles",
+        member="Role",
+    )
+
+
+@rpc_action("DeleteRole", RAM, RoleNameParams)
+def delete_role(ctx: RpcContext, p: RoleNameParams) -> dict[str, Any]:
+    account_id = ctx.account_id
+    management = ctx.manage("ram:DeleteRole", role_arn(account_id, p.role_name))
+    management.write(lambda ledger: ledger.delete_role(account_id, p.role_name))
+    return {}
