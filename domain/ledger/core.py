@@ -26,6 +26,7 @@ from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
 from mandate.domain.ledger.group_commit import GroupCommitter
 from mandate.domain.ledger.ports import PrincipalRef, ReadPort
+from mandate.domain.ledger.results import Created
 from mandate.domain.policy.document import parse_policy_document
 from mandate.domain.sts.assume_role import RoleFacts
 from mandate.domain.sts.roles import Role
@@ -148,6 +149,11 @@ class LedgerCore(Application[UUID]):
             return NameClaim(account_id=account_id, kind=kind, name=name, entity_id=entity_id)
         claim.claim_again(entity_id)
         return claim
+
+    def _create_named(self, account_id: str, kind: str, name: str, entity: Aggregate) -> Created:
+        """Save a new user, group, policy or role with the claim on its name (claim first)."""
+        claim = self._new_claim(account_id, kind, name, entity.id)
+        return Created(entity.id, self._commit(claim, entity))
 
     def _live_role(self, account_id: str, role_name: str) -> tuple[NameClaim, Role]:
         """A role the ordinary role commands may change: a managed role is refused (409)."""

@@ -60,8 +60,7 @@ class IdentityCommands(LedgerCore):
         check_optional_text("display_name", display_name, 128)
         self._open_account(account_id)
         user = User(account_id=account_id, user_name=user_name, display_name=display_name)
-        claim = self._new_claim(account_id, "user", user_name, user.id)
-        return Created(user.id, self._commit(claim, user))
+        return self._create_named(account_id, "user", user_name, user)
 
     @command
     def update_user(
@@ -133,8 +132,7 @@ class IdentityCommands(LedgerCore):
         check_optional_text("comments", comments, 128)
         self._open_account(account_id)
         group = Group(account_id=account_id, group_name=group_name, comments=comments)
-        claim = self._new_claim(account_id, "group", group_name, group.id)
-        return Created(group.id, self._commit(claim, group))
+        return self._create_named(account_id, "group", group_name, group)
 
     @command
     def delete_group(self, account_id: str, group_name: str, *, detach: bool = False) -> Written:

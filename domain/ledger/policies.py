@@ -24,6 +24,14 @@ from mandate.domain.sts.roles import Role
 __all__ = ["PolicyCommands"]
 
 
+def _unknown_policy_type() -> InvalidInput:
+    """RAM's refusal of a policy type other than ``System`` or ``Custom``."""
+    return InvalidInput(
+        FieldError("policy_type", "must be 'System' or 'Custom'"),
+        code="InvalidParameter.PolicyType",
+    )
+
+
 class PolicyCommands(LedgerCore):
     """Custom policies, their versions, and policies attached to users, groups and roles."""
 
@@ -46,8 +54,7 @@ class PolicyCommands(LedgerCore):
             description=description,
             document=document,
         )
-        claim = self._new_claim(account_id, "policy", policy_name, policy.id)
-        return Created(policy.id, self._commit(claim, policy))
+        return self._create_named(account_id, "policy", policy_name, policy)
 
     @command
     def create_policy_version(
@@ -140,10 +147,7 @@ class PolicyCommands(LedgerCore):
         if policy_type == PolicyType.CUSTOM:
             _, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
             return Attachment(PolicyType.CUSTOM, policy_name, policy.id)
-        raise InvalidInput(
-            FieldError("policy_type", "must be 'System' or 'Custom'"),
-            code="InvalidParameter.PolicyType",
-        )
+        raise _unknown_policy_type()
 
     @command
     def attach_policy(
@@ -169,10 +173,7 @@ class PolicyCommands(LedgerCore):
         policy_name: str,
     ) -> Written:
         if policy_type not in (PolicyType.SYSTEM, PolicyType.CUSTOM):
-            raise InvalidInput(
-                FieldError("policy_type", "must be 'System' or 'Custom'"),
-                code="InvalidParameter.PolicyType",
-            )
+            raise _unknown_policy_type()
         self._open_account(account_id)
         principal = self._principal(account_id, principal_kind, principal_name)
         principal.detach_policy((policy_type, policy_name))

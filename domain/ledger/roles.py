@@ -51,8 +51,7 @@ class RoleCommands(LedgerCore):
             trust_policy=trust,
             max_session_duration=duration,
         )
-        claim = self._new_claim(account_id, "role", role_name, role.id)
-        return Created(role.id, self._commit(claim, role))
+        return self._create_named(account_id, "role", role_name, role)
 
     @command
     def update_role(
