@@ -1,8 +1,9 @@
-"""The ``mandate`` command: ``serve``, ``migrate`` and the operations on projections."""
+"""The ``mandate`` command: ``serve``, ``migrate``, and the operations on projections, the
+decision index, the sealing keys and the audit trail."""
 
 # This module builds the parser (its docstring is the --help description) and checks the
 # settings; each command group's commands live in api.commands (serve, projections, index,
-# audit).
+# keys, audit).
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from mandate.api.commands.audit import audit_export, audit_verify, audit_verify_export
 from mandate.api.commands.index import index_snapshot, index_status
+from mandate.api.commands.keys import keys_rotate, keys_status
 from mandate.api.commands.projections import (
     projections_rebuild,
     projections_run,
@@ -65,6 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         run=index_snapshot
     )
     index_verbs.add_parser("status", help="the stored snapshots").set_defaults(run=index_status)
+    keys = commands.add_parser("keys", help="the data keys that seal secrets, and their KEK")
+    keys_verbs = keys.add_subparsers(dest="verb", required=True)
+    rotate = keys_verbs.add_parser(
+        "rotate", help="re-wrap every data key under MANDATE_SECRET_KEY (one transaction)"
+    )
+    rotate.add_argument(
+        "--new-data-key", action="store_true", help="also add a data key for new secrets"
+    )
+    rotate.set_defaults(run=keys_rotate)
+    keys_verbs.add_parser(
+        "status", help="each data key, its key-encryption key, and whether it opens"
+    ).set_defaults(run=keys_status)
     audit = commands.add_parser("audit", help="verify and export the audit trail")
     audit_verbs = audit.add_subparsers(dest="verb", required=True)
     verify = audit_verbs.add_parser(
@@ -113,6 +128,8 @@ def configuration_problem() -> str | None:
             reason = str(item["msg"]).removeprefix("Value error, ")
             reasons.append(f"{name}: {reason}" if name else reason)
         return "; ".join(reasons)
+    except SettingsError as error:  # a JSON setting that does not parse (says which)
+        return str(error)
     except ValueError as error:  # the database URL
         return f"MANDATE_DATABASE_URL: {error}"
     return None

@@ -1,5 +1,5 @@
 """The ``mandate`` command's groups, one module each (``api.cli`` builds the parser): ``serve``
-and ``migrate``, ``projections``, ``index``, ``audit``.
+and ``migrate``, ``projections``, ``index``, ``keys``, ``audit``.
 
 ``open_runtime`` is what every operation on a running store starts with: a runtime that runs
 no projection worker of its own, or None after saying why the store cannot be opened.

@@ -35,6 +35,7 @@ __all__ = [
     "load_audit_signing_key",
     "load_hasher",
     "load_token_signer",
+    "write_private",
 ]
 
 KEYS_FILE = "mandate.keys"
@@ -51,7 +52,8 @@ class AdminToken:
     issued: str | None
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Write a generated key file readable by its owner only (created 0600, never widened)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -68,7 +70,7 @@ def load_hasher(settings: Settings) -> SecretHasher:
         stored = json.loads(path.read_text())
     else:
         stored = {"current": "k1", "keys": {"k1": secrets.token_hex(32)}}
-        _write_private(path, json.dumps(stored))
+        write_private(path, json.dumps(stored))
     return SecretHasher(
         stored["current"], {kid: key.encode() for kid, key in stored["keys"].items()}
     )
@@ -84,7 +86,7 @@ def load_token_signer(settings: Settings) -> SessionTokenSigner:
         stored = json.loads(path.read_text())
     else:
         stored = {"current": "t1", "keys": {"t1": secrets.token_hex(32)}}
-        _write_private(path, json.dumps(stored))
+        write_private(path, json.dumps(stored))
     return SessionTokenSigner(
         stored["current"], {kid: key.encode() for kid, key in stored["keys"].items()}
     )
@@ -108,7 +110,7 @@ def load_admin_token(settings: Settings, hasher: SecretHasher) -> AdminToken:
         return AdminToken(path.read_text().strip(), None)
     token = new_token()
     token_hash = hasher.hash(token)
-    _write_private(path, token_hash + "\n")
+    write_private(path, token_hash + "\n")
     return AdminToken(token_hash, token)
 
 

@@ -1,0 +1,115 @@
+"""``mandate keys rotate | status``: the data keys that seal secrets, and their wrapping.
+
+Rotating the key-encryption key (KEK) without downtime: give every process the new key as
+``MANDATE_SECRET_KEY`` (new ``MANDATE_SECRET_KEY_ID``) and the old one in
+``MANDATE_SECRET_KEYS_PREVIOUS``; run ``mandate keys rotate`` (re-wraps every data key under the
+new KEK in one transaction; safe to run twice or at once); then drop the old key. Sealed
+secrets in the log never change. Both commands open only the store's data key table, not a
+whole runtime (no index replay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from mandate.api.outages import StoreUnavailable
+from mandate.api.settings import Settings, store_config
+from mandate.api.startup.secret_keys import load_secret_keys
+from mandate.api.startup.store_checks import StoreUnreachable, probe
+from mandate.domain.identity.keyring import Keyring, KeyringRefused
+from mandate.domain.ledger.application import APPLICATION_NAME
+from mandate.projections.store.data_keys import DataKeysMissing, DataKeyStore
+
+__all__ = ["keys_rotate", "keys_status"]
+
+
+class _Refused(Exception):
+    """The store or the keys cannot be used; the message is the one line to print."""
+
+
+@contextmanager
+def _data_keys(settings: Settings) -> Iterator[DataKeyStore]:
+    config = store_config(
+        settings.database_url,
+        store_timeout=max(settings.store_timeout, 5.0),  # an operator's command may wait
+        reconnect_window=settings.store_reconnect_window,
+    )
+    config.env["CREATE_TABLE"] = "n"
+    if config.sqlite_path is not None and not Path(config.sqlite_path).exists():
+        raise _Refused(f"there is no store at {config.display}: run `mandate migrate` first")
+    try:
+        probe(config, need_schema=True)
+    except StoreUnreachable as error:
+        raise _Refused(str(error)) from None
+    factory = InfrastructureFactory.construct(Environment(APPLICATION_NAME, config.env))
+    datastore = factory.application_recorder().datastore  # type: ignore[attr-defined]
+    try:
+        yield DataKeyStore(datastore)
+    finally:
+        datastore.close()
+
+
+def keys_rotate(args: argparse.Namespace) -> int:
+    """Re-wrap every data key under the current KEK; exit 1 if one is left under another."""
+    settings = Settings()
+    try:
+        with _data_keys(settings) as store:
+            keyring = Keyring.open(load_secret_keys(settings), store)
+            done = keyring.rotate(new_data_key=args.new_data_key)
+    except (_Refused, KeyringRefused, DataKeysMissing, StoreUnavailable) as error:
+        print(f"mandate: {error}", file=sys.stderr)
+        return 2
+    line = (
+        f"mandate: {done.rewrapped} of {done.data_keys} data keys re-wrapped under "
+        f"key-encryption key {done.kek_id} (the others already were)"
+    )
+    if done.new_data_key is not None:
+        line += f"; new secrets are sealed under the new data key {done.new_data_key}"
+    print(line)
+    if done.not_current:
+        print(
+            f"mandate: still under another key-encryption key: {', '.join(done.not_current)} "
+            "(added during the rotation): run it again",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def keys_status(_: argparse.Namespace) -> int:
+    """Each data key: its KEK id, when it was made and re-wrapped, whether it opens here."""
+    settings = Settings()
+    try:
+        keks = load_secret_keys(settings)
+        with _data_keys(settings) as store:
+            rows = store.all()
+    except (_Refused, DataKeysMissing, StoreUnavailable) as error:
+        print(f"mandate: {error}", file=sys.stderr)
+        return 2
+    report = []
+    for row in rows:
+        try:
+            keks.unwrap(row)
+            opens = "yes"
+        except KeyringRefused as refused:
+            opens = str(refused)
+        report.append(
+            {
+                "data_key": row.id,
+                "kek_id": row.kek_id,
+                "created_at": row.created_at,
+                "rewrapped_at": row.rewrapped_at,
+                "opens": opens,
+            }
+        )
+    summary = {"current_kek_id": keks.current.id, "configured_kek_ids": keks.ids}
+    print(json.dumps({**summary, "data_keys": report}, indent=2))
+    return 0 if all(item["opens"] == "yes" for item in report) else 1
