@@ -35,6 +35,7 @@ from mandate.projections.decisions.views import (
 __all__ = [
     "SYSTEM_POLICY_DATE",
     "AttachmentCounts",
+    "Holder",
     "attached_body",
     "custom_policy_body",
     "custom_version_body",
@@ -49,6 +50,7 @@ SYSTEM_POLICY_DATE: Final = rpc_time(datetime(2015, 5, 1, tzinfo=UTC))
 policies are as old as the API version (2015-05-01)."""
 
 Holder = UserView | GroupView | RoleView
+"""Whatever policies are attached to: a user, a group or a role."""
 
 
 def holds(holder: Holder, policy_type: str, policy_name: str, policy: PolicyView | None) -> bool:

@@ -15,18 +15,15 @@ from typing import Any
 from mandate.api.rpc.answers import listed
 from mandate.api.rpc.errors import RpcError
 from mandate.api.rpc.params import RpcParams
-from mandate.api.rpc.policy_shapes import attached_body, holds
+from mandate.api.rpc.policy_shapes import Holder, attached_body, holds
 from mandate.api.rpc.ram_policies import PolicyTypeName, TypedPolicyParams, policy_named
 from mandate.api.rpc.recoding import NOUN, attachment_codes, recoded
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import PrincipalKind, group_arn, policy_arn, role_arn, user_arn
 from mandate.domain.common.errors import NotFound
 from mandate.domain.policy.system_policies import SystemPolicy
-from mandate.projections.decisions.views import GroupView, RoleView, UserView
 
 __all__ = ["holder_of"]
-
-Holder = UserView | GroupView | RoleView
 
 
 def _arn(ctx: RpcContext, kind: PrincipalKind, name: str) -> str:

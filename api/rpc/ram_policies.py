@@ -12,6 +12,7 @@ rather than dropped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from mandate.api.rpc.answers import listed, paged
@@ -19,6 +20,7 @@ from mandate.api.rpc.errors import RpcError
 from mandate.api.rpc.params import JsonDocument, MaxItems, RpcBool, RpcParams
 from mandate.api.rpc.policy_shapes import (
     AttachmentCounts,
+    Holder,
     custom_policy_body,
     custom_version_body,
     holds,
@@ -164,17 +166,18 @@ def delete_policy(ctx: RpcContext, p: DeletePolicyParams) -> dict[str, Any]:
     management = ctx.manage("ram:DeletePolicy", policy_arn(account_id, p.policy_name))
     cascade = p.cascading_delete
     try:
-        with recoded({"DeleteConflict.Policy.Version": "DeleteConflict.Policy.Version"}):
-            management.write(
-                lambda ledger: ledger.delete_policy(
-                    account_id, p.policy_name, detach=cascade, refuse_versions=not cascade
-                )
+        management.write(
+            lambda ledger: ledger.delete_policy(
+                account_id, p.policy_name, detach=cascade, refuse_versions=not cascade
             )
+        )
     except PreconditionFailed as refused:
-        if refused.code != "DeleteConflict.Policy.User":
-            raise
-        kind = _a_holder_kind(ctx, p.policy_name)
-        raise ram_error(409, f"DeleteConflict.Policy.{NOUN[kind]}") from None
+        if refused.code == "DeleteConflict.Policy.User":  # the engine's code for any holder
+            kind = _a_holder_kind(ctx, p.policy_name)
+            raise ram_error(409, f"DeleteConflict.Policy.{NOUN[kind]}") from None
+        if refused.code == "DeleteConflict.Policy.Version":
+            raise ram_error(409, refused.code) from None
+        raise
     return {}
 
 
@@ -184,7 +187,7 @@ def _a_holder_kind(ctx: RpcContext, policy_name: str) -> PrincipalKind:
     index = ctx.runtime.index
     account_id = ctx.account_id
     policy = index.policy_by_name(account_id, policy_name)
-    held: list[tuple[PrincipalKind, list[Any]]] = [
+    held: list[tuple[PrincipalKind, Sequence[Holder]]] = [
         (PrincipalKind.USER, index.users_of(account_id)),
         (PrincipalKind.GROUP, index.groups_of(account_id)),
         (PrincipalKind.ROLE, index.roles_of(account_id)),
