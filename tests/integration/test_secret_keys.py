@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import stat
 import threading
 from collections.abc import Iterator
@@ -192,6 +193,30 @@ def test_a_kek_that_does_not_match_is_refused_in_one_line(store_url: str) -> Non
         "MANDATE_SECRET_KEY (key id s1) is not the key that wrapped the store's data key d1 "
         "(its AES-GCM check fails): start with the original key"
     )
+
+
+def test_serve_refuses_a_kek_that_does_not_match_before_it_listens(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MANDATE_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("MANDATE_SECRET_KEY", OLD_KEK)
+    assert main(["migrate"]) == 0
+    monkeypatch.setenv("MANDATE_SECRET_KEY", OTHER_KEK)
+    assert main(["serve", "--port", "0"]) == 2
+    out, err = capsys.readouterr()
+    assert err == (
+        "mandate: MANDATE_SECRET_KEY (key id s1) is not the key that wrapped the store's data "
+        "key d1 (its AES-GCM check fails): start with the original key\n"
+    )
+    assert "listening" not in out
+
+
+def test_a_keyring_is_never_pickled(sqlite_url: str) -> None:
+    with datastore(sqlite_url) as store:
+        keyring = open_keyring(old_settings(sqlite_url), store, create_table=True)
+        assert repr(keyring) == "Keyring(current='d1', keys=['d1'])"
+        with pytest.raises(TypeError, match="never pickled"):
+            pickle.dumps(keyring)
 
 
 def test_a_store_without_the_table_says_to_migrate(postgres_url: str) -> None:
