@@ -27,6 +27,7 @@ __all__ = [
     "Unauthenticated",
     "install_problem_handlers",
     "problem",
+    "unavailable",
 ]
 
 PROBLEM_JSON = "application/problem+json"
@@ -86,6 +87,11 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def unavailable(title: str, detail: str, retry_after: int, **extra: Any) -> JSONResponse:
+    """A 503 the client may retry after ``retry_after`` seconds (the ``Retry-After`` header)."""
+    return problem(503, title, detail, headers={"Retry-After": str(retry_after)}, **extra)
+
+
 _DOMAIN_PROBLEMS: tuple[tuple[type[DomainError], int, str], ...] = (
     (NotFound, 404, "Not found"),
     (NotPermitted, 403, "Forbidden"),
@@ -141,27 +147,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PositionNotReached)
     async def _not_reached(_: Request, exc: PositionNotReached) -> JSONResponse:
-        return problem(
-            503,
-            "Position not reached",
-            str(exc),
-            headers={"Retry-After": "1"},
-            applied_position=exc.applied,
-        )
+        return unavailable("Position not reached", str(exc), 1, applied_position=exc.applied)
 
     @app.exception_handler(Busy)
     async def _busy(_: Request, exc: Busy) -> JSONResponse:
-        return problem(503, "Busy", str(exc), headers={"Retry-After": str(exc.retry_after)})
+        return unavailable("Busy", str(exc), exc.retry_after)
 
     @app.exception_handler(WriteNotApplied)
     async def _write_not_applied(_: Request, exc: WriteNotApplied) -> JSONResponse:
-        return problem(
-            503,
-            "Write committed, not yet applied",
-            str(exc),
-            headers={"Retry-After": "1"},
-            position=exc.position,
-        )
+        return unavailable("Write committed, not yet applied", str(exc), 1, position=exc.position)
 
     @app.exception_handler(StoreUnavailable)
     @app.exception_handler(OperationalError)
@@ -170,17 +164,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         # The store's pools wait a bounded time (MANDATE_STORE_TIMEOUT) and retry at most
         # once, so this answers within seconds of the outage, never after a minute.
         STORE_ERRORS.labels(type(exc).__name__).inc()
-        return problem(
-            503,
+        return unavailable(
             "Store unavailable",
             f"the event store cannot be reached: {exc}",
-            headers={"Retry-After": str(_retry_after(request))},
+            _retry_after(request),
             code="StoreUnavailable",
         )
 
     @app.exception_handler(ProjectionStalled)
     async def _stalled(_: Request, exc: ProjectionStalled) -> JSONResponse:
-        return problem(503, "Projection stalled", str(exc), headers={"Retry-After": "30"})
+        return unavailable("Projection stalled", str(exc), 30)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
