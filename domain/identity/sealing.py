@@ -70,10 +70,15 @@ def _encode(raw: bytes) -> str:
 
 
 def _decode(text: str) -> bytes:
+    """Only the one canonical spelling: a last character differing in bits that decode to
+    nothing would otherwise open too (the same bytes under another text)."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise SealRefused("not base64url") from None
+    if _encode(raw) != text:
+        raise SealRefused("not canonical base64url")
+    return raw
 
 
 def sealed_key_id(sealed: str) -> str:
