@@ -72,8 +72,8 @@ from mandate.domain.policy.evaluation import (
     compile_policy,
     evaluate,
 )
-from mandate.domain.sts.session_lineage import SessionInvalid
-from mandate.projections.decisions.credentials import AuthenticationFailed
+from mandate.domain.sts.session_lineage import SessionInvalid, SessionRecord
+from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
 
 router = APIRouter(tags=["decisions"])
 
@@ -249,45 +249,39 @@ async def _authorize_as_of(
         context = {"acs:mfapresent": False, **supplied_context(body.context, vouching=True)}
         if body.credentials is not None:
             client = body.credentials
-            if client.security_token is not None:
-                # The session may have ended since: its signature and secret still prove
-                # which session it is, and the temporal index says whether it could act then.
-                try:
-                    record = runtime.index.verify_session_credentials(
+            proven: SessionRecord | Credential
+            try:
+                if client.security_token is not None:
+                    # The session may have ended since: its signature and secret still prove
+                    # which session it is, and the temporal index says whether it could act.
+                    proven = runtime.index.verify_session_credentials(
                         client.access_key_id, client.access_key_secret, client.security_token
                     )
-                except AuthenticationFailed as failure:
-                    return refused(_refusal(runtime, caller, client, failure), runtime)
-                may_ask_about(
-                    runtime, caller, record.account_id, record.arn, body.resource, proven=True
-                )
-                position = await history.reach_temporal_head(runtime)
-                found = await anyio.to_thread.run_sync(
-                    runtime.as_of.session_at, record.access_key_id, at
-                )
-                return history.answer_as_of(
-                    runtime, found, body.action, body.resource, context, at, position
-                )
-            try:
-                credential = authenticate_keys(
-                    runtime, client.access_key_id, client.access_key_secret, None
-                )
+                else:
+                    proven = authenticate_keys(
+                        runtime, client.access_key_id, client.access_key_secret, None
+                    )
             except AuthenticationFailed as failure:
                 return refused(_refusal(runtime, caller, client, failure), runtime)
             may_ask_about(
-                runtime, caller, credential.account_id, credential.arn, body.resource, proven=True
+                runtime, caller, proven.account_id, proven.arn, body.resource, proven=True
             )
             position = await history.reach_temporal_head(runtime)
-            status = await anyio.to_thread.run_sync(
-                runtime.as_of.key_status, credential.access_key_id, at
-            )
-            if status != "Active":
-                why = "did not exist then" if status is None else f"was {status} then"
-                found = (None, f"the AccessKey {why}")
-            else:
+            if isinstance(proven, SessionRecord):
                 found = await anyio.to_thread.run_sync(
-                    history.principal_of_credential, runtime, credential, at
+                    runtime.as_of.session_at, proven.access_key_id, at
                 )
+            else:
+                status = await anyio.to_thread.run_sync(
+                    runtime.as_of.key_status, proven.access_key_id, at
+                )
+                if status != "Active":
+                    why = "did not exist then" if status is None else f"was {status} then"
+                    found = (None, f"the AccessKey {why}")
+                else:
+                    found = await anyio.to_thread.run_sync(
+                        history.principal_of_credential, runtime, proven, at
+                    )
         elif body.principal is not None and body.principal.startswith(STS_PREFIX):
             position = await history.reach_temporal_head(runtime)
             issued = await anyio.to_thread.run_sync(history.session_record, runtime, body.principal)
