@@ -47,6 +47,12 @@ class SignatureDoesNotMatch(SigningError):
         self.canonical_request = canonical_request
 
 
+OSS_SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided."
+)
+"""OSS's own wording of ``SignatureDoesNotMatch`` (V1 and V4 alike)."""
+
+
 class InvalidTimeStampFormat(SigningError):
     """The request's time (``Timestamp``, ``x-acs-date``, ``Date``…) cannot be read."""
 

@@ -34,6 +34,7 @@ from mandate.api.signing.canonical import (
     same,
 )
 from mandate.api.signing.errors import (
+    OSS_SIGNATURE_MISMATCH,
     IncompleteSignature,
     InvalidTimeStampFormat,
     SignatureDoesNotMatch,
@@ -160,11 +161,7 @@ class OssV1Request:
     def verify(self, secret: str) -> None:
         expected = self.string_to_sign()
         if not same(self.signature, hmac_sha1_base64(secret, expected)):
-            raise SignatureDoesNotMatch(
-                expected,
-                reason="The request signature we calculated does not match the signature "
-                "you provided.",
-            )
+            raise SignatureDoesNotMatch(expected, reason=OSS_SIGNATURE_MISMATCH)
 
 
 def parse_oss_v1_header(

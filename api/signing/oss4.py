@@ -42,6 +42,7 @@ from mandate.api.signing.canonical import (
     sha256_hex,
 )
 from mandate.api.signing.errors import (
+    OSS_SIGNATURE_MISMATCH,
     IncompleteSignature,
     InvalidTimeStampFormat,
     SignatureDoesNotMatch,
@@ -100,8 +101,7 @@ class OssV4Request:
         if not same(self.signature, hmac_sha256(key, expected).hex()):
             raise SignatureDoesNotMatch(
                 expected,
-                reason="The request signature we calculated does not match the signature "
-                "you provided.",
+                reason=OSS_SIGNATURE_MISMATCH,
                 canonical_request=self.canonical_request(),
             )
 
