@@ -38,9 +38,16 @@ _MANAGED_TRUST = parse_policy_document(
 live delegations under its entrustment (``RoleFacts.entrustment``)."""
 
 
+def _add_role(index: IndexState, role: RoleView) -> None:
+    """Index a new role, ordinary or managed: its name and its trust bind from this event."""
+    role.named_at = role.trust_position = index._applying
+    index.roles[role.id] = role
+    index.role_ids[(role.account_id, role.role_name)] = role.id
+
+
 @on.on(Role.RoleCreated)
 def role_created(index: IndexState, e: Role.RoleCreated) -> None:
-    index.roles[e.originator_id] = RoleView(
+    role = RoleView(
         e.originator_id,
         e.account_id,
         e.role_name,
@@ -50,10 +57,8 @@ def role_created(index: IndexState, e: Role.RoleCreated) -> None:
         e.max_session_duration,
         e.timestamp,
         e.timestamp,
-        named_at=index._applying,
-        trust_position=index._applying,
     )
-    index.role_ids[(e.account_id, e.role_name)] = e.originator_id
+    _add_role(index, role)
 
 
 @on.on(Role.RoleUpdated)
@@ -108,7 +113,7 @@ def entrustment_granted(index: IndexState, e: Entrustment.EntrustmentGranted) ->
         e.timestamp,
     )
     index.entrustments[entrustment.id] = entrustment
-    index.roles[entrustment.id] = RoleView(
+    role = RoleView(
         entrustment.id,
         e.account_id,
         e.role_name,
@@ -119,10 +124,8 @@ def entrustment_granted(index: IndexState, e: Entrustment.EntrustmentGranted) ->
         e.timestamp,
         e.timestamp,
         entrustment_id=entrustment.id,
-        named_at=index._applying,
-        trust_position=index._applying,
     )
-    index.role_ids[(e.account_id, e.role_name)] = entrustment.id
+    _add_role(index, role)
 
 
 @on.on(Entrustment.EntrustmentAmended)
