@@ -24,7 +24,7 @@ from mandate.api.deps import (
 )
 from mandate.api.presenters import decode_position_cursor, encode_position_cursor
 from mandate.api.problems import Forbidden
-from mandate.api.reads import PagingDep, authorize_read
+from mandate.api.reads import Paging, PagingDep, authorize_read
 from mandate.api.routers.history import check_instant, with_zone
 from mandate.api.runtime import Runtime
 from mandate.projections.audit.export import csv_lines
@@ -81,7 +81,13 @@ def may_read_trail(runtime: Runtime, caller: Caller, account_id: str | None) -> 
     authorize_read(runtime, caller, account_id, "ram:ListAuditEvents")
 
 
-async def _page(runtime: Runtime, query: AuditQuery, limit: int) -> dict[str, Any]:
+async def _page(
+    runtime: Runtime, caller: Caller, account_id: str | None, paging: Paging, filters: AuditFilters
+) -> dict[str, Any]:
+    """A page of the account's trail (``account_id``) or of the global one (``None``)."""
+    may_read_trail(runtime, caller, account_id)
+    query = filters.query(account_id, _after(paging.cursor))
+    limit = paging.limit
     await reach_projection_head(runtime, runtime.audit)
     rows = await anyio.to_thread.run_sync(select_records, runtime.audit_reads, query, limit + 1)
     items = rows[:limit]
@@ -96,6 +102,16 @@ def _after(cursor: str | None) -> int:
     return decode_position_cursor(cursor) if cursor else 0
 
 
+async def _verified(runtime: Runtime, caller: Caller, account_id: str | None) -> dict[str, Any]:
+    """``verify_trail`` of the account's chain (``account_id``) or of the global one."""
+    may_read_trail(runtime, caller, account_id)
+    await reach_projection_head(runtime, runtime.audit)
+    result = await anyio.to_thread.run_sync(
+        verify_trail, runtime.log_reads, runtime.audit_reads, runtime.audit_public_key, account_id
+    )
+    return result.as_dict()
+
+
 @router.get("/v1/accounts/{account_id}/audit-events")
 async def list_audit_events(
     account_id: str,
@@ -105,8 +121,7 @@ async def list_audit_events(
     filters: Filters,
 ) -> dict[str, Any]:
     """The records that concern the account, oldest first, with its chain's hashes."""
-    may_read_trail(runtime, caller, account_id)
-    return await _page(runtime, filters.query(account_id, _after(paging.cursor)), paging.limit)
+    return await _page(runtime, caller, account_id, paging, filters)
 
 
 @router.get("/v1/audit-events")
@@ -117,8 +132,7 @@ async def list_all_audit_events(
     filters: Filters,
 ) -> dict[str, Any]:
     """Every record, with the global chain's hashes (the platform admin only)."""
-    may_read_trail(runtime, caller, None)
-    return await _page(runtime, filters.query(None, _after(paging.cursor)), paging.limit)
+    return await _page(runtime, caller, None, paging, filters)
 
 
 @router.get("/v1/accounts/{account_id}/audit-events/export")
@@ -152,23 +166,13 @@ async def verify_account_trail(
     account_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Re-derive the account's records from the log; check its chain and checkpoints."""
-    may_read_trail(runtime, caller, account_id)
-    await reach_projection_head(runtime, runtime.audit)
-    result = await anyio.to_thread.run_sync(
-        verify_trail, runtime.log_reads, runtime.audit_reads, runtime.audit_public_key, account_id
-    )
-    return result.as_dict()
+    return await _verified(runtime, caller, account_id)
 
 
 @router.get("/v1/audit/verify")
 async def verify_global_trail(caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
     """Re-derive every record from the log; check the global chain and its checkpoints."""
-    may_read_trail(runtime, caller, None)
-    await reach_projection_head(runtime, runtime.audit)
-    result = await anyio.to_thread.run_sync(
-        verify_trail, runtime.log_reads, runtime.audit_reads, runtime.audit_public_key, None
-    )
-    return result.as_dict()
+    return await _verified(runtime, caller, None)
 
 
 @router.get("/v1/accounts/{account_id}/audit/checkpoints")
