@@ -30,6 +30,7 @@ from mandate.api.routers import (
 from mandate.api.rpc.endpoint import rpc_router
 from mandate.api.runtime import Runtime
 from mandate.api.settings import Settings
+from mandate.api.signing import ReplayGuard
 
 __all__ = ["create_app"]
 
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         lifespan=lifespan,
     )
     app.state.runtime = the_runtime
+    # One clock-and-nonce memory for every signed request this process serves (/ and /v1).
+    app.state.signature_guard = ReplayGuard()
     app.add_middleware(InputGuardMiddleware)  # inside the request id: its 400s echo the id
     # outside every middleware that reads the body: a body over the limit is never read
     app.add_middleware(BodyLimitMiddleware, max_bytes=the_runtime.settings.max_body_bytes)
@@ -81,5 +84,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(access_review.router)
     app.include_router(audit.router)
     # The Alibaba Cloud OpenAPI RPC dialect (RAM, STS) at "/", for the SDKs.
-    app.include_router(rpc_router())
+    app.include_router(rpc_router(guard=app.state.signature_guard))
     return app

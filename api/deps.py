@@ -21,8 +21,22 @@ from fastapi import Depends, Header, Request
 
 from mandate.api.middleware.request_ids import request_id_of
 from mandate.api.observability.logs import CALLER_KEY
-from mandate.api.problems import Forbidden, PositionNotReached, ProjectionStalled, Unauthenticated
+from mandate.api.problems import (
+    Busy,
+    Forbidden,
+    PositionNotReached,
+    ProjectionStalled,
+    Unauthenticated,
+)
 from mandate.api.runtime import Runtime
+from mandate.api.signed_requests import (
+    STS_PREFIX,
+    authenticate_keys,
+    refusal_code,
+    signed_credential,
+)
+from mandate.api.signing import ReplayGuard, SignedRequest, SigningError, parse_acs3
+from mandate.api.signing.acs3 import ALGORITHM as ACS3
 from mandate.domain.common.arns import ACCOUNT_ID_RE
 from mandate.domain.common.audit import AuditContext
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
@@ -34,23 +48,27 @@ from mandate.projections.store.sql_projection import EventNotApplicable, Project
 
 __all__ = [
     "ADMIN_ARN",
+    "STS_PREFIX",
     "Caller",
     "CallerDep",
     "Management",
     "RuntimeDep",
     "authenticate",
+    "authenticate_keys",
     "authorize_management",
     "connection_context",
     "ensure_position",
     "manage",
     "peer",
+    "proven_credential",
+    "signature_guard",
     "wait_for_min_position",
 ]
 
 R = TypeVar("R", bound=Positioned)
 
 ADMIN_ARN = "mandate:admin"
-STS_PREFIX = "STS."
+ACS3_SCHEME = ACS3.lower()
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -195,8 +213,12 @@ def _basic_credentials(value: str) -> tuple[str, str]:
     return key_id, secret
 
 
-def authenticate(request: Request, runtime: Runtime) -> Caller:
-    """Who is calling: the admin's bearer token or an AccessKey, checked in memory."""
+def authenticate(request: Request, runtime: Runtime, body: bytes | None = None) -> Caller:
+    """Who is calling: the admin's bearer token or an AccessKey, checked in memory.
+
+    The AccessKey comes as Basic (id and secret, checked against the kept hash) or as an
+    ``ACS3-HMAC-SHA256`` signature over the request, which needs ``body`` (its bytes).
+    """
     header = request.headers.get("authorization")
     if not header:
         raise Unauthenticated("credentials are required (HTTP Basic AccessKeyId:AccessKeySecret)")
@@ -211,7 +233,12 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
         request.scope[CALLER_KEY] = ADMIN_ARN  # for the request's log line
         return Caller(ADMIN_ARN, None, "admin", None, request_id, source_ip, secure)
     if scheme != "basic":
-        raise Unauthenticated("unsupported authorization scheme: use Basic (or the admin's Bearer)")
+        if scheme == ACS3_SCHEME:
+            return _signed_caller(request, runtime, body)
+        raise Unauthenticated(
+            "unsupported authorization scheme: use Basic or ACS3-HMAC-SHA256 "
+            "(or the admin's Bearer)"
+        )
     key_id, secret = _basic_credentials(value.strip())
     token = request.headers.get("x-security-token")
     try:
@@ -230,6 +257,65 @@ def authenticate(request: Request, runtime: Runtime) -> Caller:
     )
 
 
+def _signed_caller(request: Request, runtime: Runtime, body: bytes | None) -> Caller:
+    """The caller who signed ``request`` with ACS3-HMAC-SHA256 (``proven_credential``)."""
+    if body is None:
+        raise RuntimeError("an ACS3-HMAC-SHA256 request is authenticated with its body")
+    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    credential = proven_credential(
+        request,
+        runtime,
+        lambda: parse_acs3(
+            request.method,
+            raw_path.decode("latin-1").split("?", 1)[0],
+            request.query_params.multi_items(),
+            request.headers.items(),
+            body=body,
+        ),
+    )
+    request.scope[CALLER_KEY] = credential.arn
+    source_ip, secure = peer(request, runtime)
+    return Caller(
+        credential.arn,
+        credential.account_id,
+        credential.kind.value,
+        credential,
+        request_id_of(request),
+        source_ip,
+        secure,
+    )
+
+
+def proven_credential(
+    request: Request, runtime: Runtime, read: Callable[[], SignedRequest], *, whose: str = ""
+) -> Credential:
+    """The credential that signed the request ``read`` parses (``signed_credential``'s
+    checks), or a 401 saying why with RAM's code (``SignatureDoesNotMatch``,
+    ``InvalidTimeStamp.*``, ``SignatureNonceUsed``, ``InvalidAccessKeyId.NotFound``,
+    ``InvalidSecurityToken.Expired``…); ``whose`` starts the reason. The key id and token
+    sent are taken out of it (``unechoed``); the secret is never in it."""
+    key_id: str | None = None
+    token: str | None = None
+    try:
+        signed = read()
+        key_id, token = signed.access_key_id, signed.security_token
+        return signed_credential(runtime, signature_guard(request), signed)
+    except SigningError as refused:
+        if refused.http_status == 503:  # the nonce memory is full: retry, not a bad request
+            raise Busy(refused.message, retry_after=1) from None
+        reason = whose + unechoed(refused.message, key_id, token)
+        raise Unauthenticated(reason, code=refused.code) from None
+    except AuthenticationFailed as failure:
+        reason = whose + unechoed(str(failure), key_id, token)
+        raise Unauthenticated(reason, code=refusal_code(str(failure), token)) from None
+
+
+def signature_guard(request: Request) -> ReplayGuard:
+    """The app's clock and nonce memory, one per process, shared by ``/`` and ``/v1``."""
+    guard: ReplayGuard = request.app.state.signature_guard
+    return guard
+
+
 def unechoed(reason: str, *sent: str | None) -> str:
     """``reason`` without anything the caller sent (a key id, a secret, a token).
 
@@ -242,24 +328,14 @@ def unechoed(reason: str, *sent: str | None) -> str:
     return reason
 
 
-def authenticate_keys(
-    runtime: Runtime, access_key_id: str, secret: str, security_token: str | None
-) -> Credential:
-    """An AccessKey, or STS credentials (``STS.…`` with their security token)."""
-    if security_token is not None:
-        return runtime.index.authenticate_session(access_key_id, secret, security_token)
-    if access_key_id.startswith(STS_PREFIX):
-        raise AuthenticationFailed(
-            "STS credentials need their security token (the X-Security-Token header)"
-        )
-    return runtime.index.authenticate(access_key_id, secret)
-
-
 async def get_caller(
     request: Request,
     runtime: RuntimeDep,
     _: Annotated[None, Depends(min_position)],
 ) -> Caller:
+    header = request.headers.get("authorization")
+    if header is not None and header[:5].lower() == "acs3-":  # signed: over its body too
+        return authenticate(request, runtime, await request.body())
     return authenticate(request, runtime)
 
 

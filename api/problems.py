@@ -34,11 +34,13 @@ PROBLEM_JSON = "application/problem+json"
 
 
 class Unauthenticated(Exception):
-    """No, bad, expired or revoked credentials (→ 401, with the reason)."""
+    """No, bad, expired or revoked credentials (→ 401, with the reason; ``code``: RAM's code
+    of a refused signature, e.g. ``SignatureDoesNotMatch``)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, code: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 class Forbidden(Exception):
@@ -139,6 +141,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             "Unauthenticated",
             exc.reason,
             headers={"WWW-Authenticate": 'Basic realm="mandate"'},
+            code=exc.code,
         )
 
     @app.exception_handler(Forbidden)

@@ -1,22 +1,23 @@
 """Who signed an RPC call: ACS3-HMAC-SHA256 (V3) or HMAC-SHA1 (V1), then the index's verdict.
 
-The order is ``mandate.api.signing``'s: parse the scheme (who claims to sign, with which token),
-look the secret up (``Runtime.secret_lookup``; unknown → ``InvalidAccessKeyId.NotFound``),
-check clock, signature and nonce (``ReplayGuard``, one per process), and only then ask the
-index — the very ``authenticate_keys`` /v1 uses — whether the key is active, its account open,
-its session token valid and unexpired. The secret is never echoed, logged or stored here.
+This module reads the scheme from the call (V3 when ``Authorization`` names ACS3, else V1);
+the checks are ``mandate.api.signed_requests``' (the ones /v1's signed forms make too): the
+secret looked up, clock, signature and nonce (``ReplayGuard``, one per process), then the
+index's ``authenticate_keys``. Here the index's refusals get RAM's codes; the secret is never
+echoed, logged or stored.
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
 
-from mandate.api.deps import STS_PREFIX, Caller, authenticate_keys, peer, unechoed
+from mandate.api.deps import Caller, peer, unechoed
 from mandate.api.middleware.request_ids import request_id_of
 from mandate.api.observability.logs import CALLER_KEY
 from mandate.api.rpc.errors import RpcError
 from mandate.api.rpc.requests import RpcCall
 from mandate.api.runtime import Runtime
+from mandate.api.signed_requests import refusal_code, signed_credential
 from mandate.api.signing import ReplayGuard, SignedRequest, parse_acs3, parse_rpc
 from mandate.api.signing.acs3 import ALGORITHM
 from mandate.projections.decisions.credentials import AuthenticationFailed
@@ -37,20 +38,10 @@ def authenticate_call(
 ) -> Caller:
     """The verified caller of ``call``, or an ``RpcError``/``SigningError`` refusing it."""
     signed = signed_request(call)
-    key_id = signed.access_key_id
-    token = signed.security_token
-    if key_id.startswith(STS_PREFIX) and token is None:
-        raise RpcError(
-            400, "MissingSecurityToken", "SecurityToken is mandatory for STS credentials."
-        )
-    secret = runtime.secret_lookup.secret_for(key_id)
-    if secret is None:
-        raise RpcError(404, "InvalidAccessKeyId.NotFound")
-    guard.check(signed, secret)
     try:
-        credential = authenticate_keys(runtime, key_id, secret, token)
+        credential = signed_credential(runtime, guard, signed)
     except AuthenticationFailed as failure:
-        raise _refusal(str(failure), key_id, token) from None
+        raise _refusal(str(failure), signed.access_key_id, signed.security_token) from None
     request.scope[CALLER_KEY] = credential.arn  # for the request's log line
     source_ip, secure = peer(request, runtime)
     return Caller(
@@ -65,20 +56,17 @@ def authenticate_call(
 
 
 def _refusal(reason: str, key_id: str, token: str | None) -> RpcError:
-    """RAM's code for the index's refusal of a key whose signature held.
+    """RAM's code for the index's refusal of a key whose signature held (``refusal_code``).
 
     The index's reasons are plain sentences about the caller's own credential (never a
     secret); what the caller sent is still taken out of them (``unechoed``), as on /v1.
     """
-    if "Inactive" in reason:
-        return RpcError(400, "InvalidAccessKeyId.Inactive")
-    if token is None or "secret does not match" in reason:
-        return RpcError(404, "InvalidAccessKeyId.NotFound")
-    said = f"Specified SecurityToken is not valid: {unechoed(reason, key_id, token)}."
-    if "malformed" in reason or "signature" in reason or "unknown key" in reason:
-        return RpcError(400, "InvalidSecurityToken.Malformed", said)
-    if "another AccessKey" in reason:
-        return RpcError(400, "InvalidSecurityToken.MismatchWithAccessKey")
-    if "expired" in reason:
-        return RpcError(400, "InvalidSecurityToken.Expired")
-    return RpcError(400, "InvalidSecurityToken.Expired", said)  # revoked, its role deleted…
+    code = refusal_code(reason, token)
+    if code == "InvalidAccessKeyId.NotFound":
+        return RpcError(404, code)
+    if code == "InvalidSecurityToken.Malformed" or (
+        code == "InvalidSecurityToken.Expired" and "expired" not in reason  # revoked…
+    ):
+        said = f"Specified SecurityToken is not valid: {unechoed(reason, key_id, token)}."
+        return RpcError(400, code, said)
+    return RpcError(400, code)
