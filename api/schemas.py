@@ -35,6 +35,7 @@ __all__ = [
     "RevokeRoleSessions",
     "SetDefaultVersion",
     "SetTrustPolicy",
+    "SignedRequestBody",
     "SimulateBody",
     "UpdateAccessKey",
     "UpdateRole",
@@ -153,9 +154,59 @@ class GrantDelegation(_Body):
 
 
 class ClientCredentials(_Body):
+    """A client's AccessKey with its secret: for trusted in-process callers only. An
+    enforcement point that receives signed requests sends ``signed`` instead, and never
+    holds its clients' secrets."""
+
     access_key_id: str = Field(min_length=1, max_length=128)
     access_key_secret: str = Field(min_length=1, max_length=256)
     security_token: str | None = None
+
+
+NamedValues = dict[str, str] | list[tuple[str, str]]
+"""Headers or query parameters: an object, or ``[name, value]`` pairs when a name repeats."""
+
+
+class SignedRequestBody(_Body):
+    """An OSS request as an enforcement point received it, signed by its client: OSS V1
+    (``Authorization: OSS <AccessKeyId>:<signature>``, or a presigned URL's
+    ``OSSAccessKeyId``/``Expires``/``Signature``) or V4 (``OSS4-HMAC-SHA256 …``, or the
+    URL's ``x-oss-signature-version``/``x-oss-credential``/``x-oss-date``/``x-oss-expires``/
+    ``x-oss-signature``), with STS credentials' ``x-oss-security-token`` header or
+    ``security-token``/``x-oss-security-token`` parameter. Mandate finds the scheme itself,
+    verifies the signature, the clock (±15 minutes) or the URL's expiry, then the key or
+    session, and decides for it: the secret never leaves Mandate."""
+
+    method: str = Field(pattern=r"^[A-Za-z]{1,16}$", description="The HTTP method, e.g. GET")
+    bucket: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="The bucket (from the host or the path); none for a service request",
+    )
+    key: str = Field(default="", max_length=4096, description="The object key, decoded")
+    params: NamedValues = Field(
+        default_factory=dict,
+        description="The query parameters, decoded (sub-resources, a URL's signature)",
+    )
+    headers: NamedValues = Field(
+        default_factory=dict,
+        description="The headers the client sent: Authorization, Date or x-oss-date, "
+        "Content-MD5, Content-Type, every x-oss-* one (and V4's additional headers)",
+    )
+    region: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="V4: the only region the credential scope may name (e.g. cn-hangzhou)",
+    )
+
+    @field_validator("params", "headers")
+    @classmethod
+    def _bounded(cls, values: NamedValues) -> NamedValues:
+        if len(values) > 128:
+            raise PydanticCustomError("too_many", "at most 128 names")
+        return values
 
 
 class AuthorizeBody(_Body):
@@ -174,6 +225,11 @@ class AuthorizeBody(_Body):
         max_length=512,
         description="An ARN or a session's key id; never together with credentials",
     )
+    signed: SignedRequestBody | None = Field(
+        default=None,
+        description="An enforcement point's client request, signed (decided now, for whoever "
+        "signed it); never with credentials, principal or as_of",
+    )
 
     @field_validator("principal")
     @classmethod
@@ -182,6 +238,23 @@ class AuthorizeBody(_Body):
         if principal is not None and info.data.get("credentials") is not None:
             raise PydanticCustomError("not_both", "give either credentials or principal, not both")
         return principal
+
+    @field_validator("signed")
+    @classmethod
+    def _signed_alone(
+        cls, signed: SignedRequestBody | None, info: ValidationInfo
+    ) -> SignedRequestBody | None:
+        if signed is None:
+            return None
+        if info.data.get("credentials") is not None or info.data.get("principal") is not None:
+            raise PydanticCustomError(
+                "not_both", "give one of credentials, principal or signed, not two"
+            )
+        if info.data.get("as_of") is not None:
+            raise PydanticCustomError(
+                "not_as_of", "a signature proves a request now: as_of is not taken with signed"
+            )
+        return signed
 
 
 class MatchedStatementBody(BaseModel):

@@ -39,6 +39,7 @@ from mandate.api.deps import (
     authenticate_keys,
     connection_context,
     ensure_position,
+    proven_credential,
     wait_for_min_position,
 )
 from mandate.api.presenters import answer_json, rfc3339
@@ -56,9 +57,11 @@ from mandate.api.schemas import (
     AnswerBody,
     AuthorizeBody,
     ClientCredentials,
+    SignedRequestBody,
     SimulateBody,
     parse_body,
 )
+from mandate.api.signed_requests import oss_request
 from mandate.domain.common.arns import parse_principal_arn
 from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.policy.decisions import Answer
@@ -81,14 +84,15 @@ router = APIRouter(tags=["decisions"])
 async def authorize(request: StarletteRequest) -> Response:
     runtime: Runtime = request.app.state.runtime
     await wait_for_min_position(runtime, request.headers.get("min-position"))
-    body = parse_body(AuthorizeBody, await request.body())
+    raw = await request.body()
+    body = parse_body(AuthorizeBody, raw)
     # before authenticating (docs/design.md §4): credentials issued at n work with min_position n
     await ensure_position(runtime, body.min_position, "min_position")
-    caller = authenticate(request, runtime)
+    caller = authenticate(request, runtime, raw)
     if body.as_of is not None:
         return JSONResponse(await _authorize_as_of(runtime, caller, body, body.as_of))
     index = runtime.index
-    if body.credentials is None and body.principal is None:
+    if body.credentials is None and body.principal is None and body.signed is None:
         supplied = supplied_context(body.context, vouching=False)
         credential = caller.credential
         if credential is None:
@@ -115,6 +119,12 @@ async def authorize(request: StarletteRequest) -> Response:
                 )
             except AuthenticationFailed as failure:
                 return JSONResponse(refused(_refusal(runtime, caller, client, failure), runtime))
+            may_ask_about(
+                runtime, caller, credential.account_id, credential.arn, body.resource, proven=True
+            )
+            answer = index.decide_for(credential, asked)
+        elif body.signed is not None:
+            credential = _signed_client(request, runtime, body.signed)
             may_ask_about(
                 runtime, caller, credential.account_id, credential.arn, body.resource, proven=True
             )
@@ -179,6 +189,27 @@ def _principal_answer(
         return answer, True
     through = index.answer_through_roles(subject, request)
     return (through, False) if through else (answer, True)
+
+
+def _signed_client(
+    request: StarletteRequest, runtime: Runtime, signed: SignedRequestBody
+) -> Credential:
+    """Who signed the enforcement point's client request (``oss_request``'s scheme), proven
+    by ``proven_credential``: a bad or stale signature, an unknown key, an expired or revoked
+    session is a 401 naming RAM's code, which is not an answer about the resource."""
+    return proven_credential(
+        request,
+        runtime,
+        lambda: oss_request(
+            signed.method,
+            signed.bucket,
+            signed.key,
+            signed.params,
+            signed.headers,
+            region=signed.region,
+        ),
+        whose="the signed request is refused: ",
+    )
 
 
 def _refusal(
@@ -356,10 +387,13 @@ authorize_route = HandServedRoute(
     name="authorize",
     operation_id="authorize",
     tags=["decisions"],
-    summary="Decide a request: for the caller, for credentials, or for a principal",
+    summary="Decide a request: for the caller, a signed client request, credentials or a principal",
     description="Always 200 with the answer when the call itself is valid: a denial is an "
-    "answer. ``credentials`` (an enforcement point's client) or ``principal`` (an ARN or a "
-    "session's key id), never both; neither: the caller itself. ``as_of``: the decision then.",
+    "answer. ``signed`` (an enforcement point's client request as received, OSS V1/V4 header "
+    "or presigned URL: Mandate verifies it and decides for whoever signed it; a refused "
+    "signature or session is a 401), ``credentials`` (a client's id and secret: for trusted "
+    "in-process callers only) or ``principal`` (an ARN or a session's key id), at most one; "
+    "none: the caller itself. ``as_of``: the decision then.",
     response_model=AnswerBody,
     response_description="The decision, with its reason; a denial is an answer",
     responses={
