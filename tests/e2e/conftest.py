@@ -12,6 +12,7 @@ import base64
 import contextlib
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -40,8 +41,10 @@ Headers = dict[str, str]
 class MandateClient(httpx.Client):
     """An ``httpx.Client`` bound to the running server, with the credentials tests need."""
 
-    def __init__(self, base_url: str, runtime: Runtime) -> None:
-        super().__init__(base_url=base_url, timeout=30.0)
+    def __init__(
+        self, base_url: str, runtime: Runtime, *, verify: ssl.SSLContext | bool = True
+    ) -> None:
+        super().__init__(base_url=base_url, timeout=30.0, verify=verify)
         self.runtime = runtime
         self.admin: Headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -166,10 +169,11 @@ def api(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ma
 
 
 @contextlib.contextmanager
-def serving(runtime: Runtime) -> Iterator[MandateClient]:
+def serving(runtime: Runtime, *, tls: tuple[Path, Path] | None = None) -> Iterator[MandateClient]:
     """Serve the real app of ``runtime`` under uvicorn on a loopback port; yield a client.
 
-    The runtime is stopped when the server is."""
+    ``tls``: (certificate, key) PEM files to serve HTTPS with (the client trusts that
+    certificate). The runtime is stopped when the server is."""
     # The socket is bound here and handed to uvicorn, so no other process can take the
     # port between choosing it and listening on it.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -182,6 +186,8 @@ def serving(runtime: Runtime) -> Iterator[MandateClient]:
         port=port,
         log_level="warning",
         access_log=False,
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(
@@ -196,7 +202,9 @@ def serving(runtime: Runtime) -> Iterator[MandateClient]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the e2e server did not start in {STARTUP_TIMEOUT} s", pytrace=False)
             time.sleep(0.01)
-        with MandateClient(f"http://127.0.0.1:{port}", runtime) as client:
+        scheme = "https" if tls else "http"
+        verify = ssl.create_default_context(cafile=str(tls[0])) if tls else True
+        with MandateClient(f"{scheme}://127.0.0.1:{port}", runtime, verify=verify) as client:
             yield client
     finally:
         server.should_exit = True
