@@ -29,15 +29,23 @@ class Account(LedgerAggregate):
         name: str
         root_access_key_id: str
         root_secret_hash: str
+        root_secret_sealed: str | None = None
+        """Absent (None) in accounts opened before secrets were sealed."""
 
     @event(AccountOpened)
     def __init__(
-        self, account_id: str, name: str, root_access_key_id: str, root_secret_hash: str
+        self,
+        account_id: str,
+        name: str,
+        root_access_key_id: str,
+        root_secret_hash: str,
+        root_secret_sealed: str | None = None,
     ) -> None:
         self.account_id = account_id
         self.name = name
         self.root_access_key_id = root_access_key_id
         self.root_secret_hash = root_secret_hash
+        self.root_secret_sealed = root_secret_sealed
         self.closed = False
 
     def close(self) -> None:
@@ -52,12 +60,15 @@ class Account(LedgerAggregate):
     def _closed(self) -> None:
         self.closed = True
 
-    def rotate_root_access_key(self, access_key_id: str, secret_hash: str) -> None:
+    def rotate_root_access_key(
+        self, access_key_id: str, secret_hash: str, secret_sealed: str | None = None
+    ) -> None:
         self.require_open()
         self._root_key_rotated(
             access_key_id=access_key_id,
             secret_hash=secret_hash,
             previous_access_key_id=self.root_access_key_id,
+            secret_sealed=secret_sealed,
         )
 
     class RootAccessKeyRotated(Event):
@@ -65,13 +76,20 @@ class Account(LedgerAggregate):
         access_key_id: str
         secret_hash: str
         previous_access_key_id: str
+        secret_sealed: str | None = None
+        """Absent (None) in rotations recorded before secrets were sealed."""
 
     @event(RootAccessKeyRotated)
     def _root_key_rotated(
-        self, access_key_id: str, secret_hash: str, previous_access_key_id: str
+        self,
+        access_key_id: str,
+        secret_hash: str,
+        previous_access_key_id: str,
+        secret_sealed: str | None = None,
     ) -> None:
         self.root_access_key_id = access_key_id
         self.root_secret_hash = secret_hash
+        self.root_secret_sealed = secret_sealed
 
     def require_open(self) -> None:
         if self.closed:

@@ -44,6 +44,7 @@ class AccessKeyRecord:
     access_key_id: str
     secret_hash: str
     status: AccessKeyStatus
+    secret_sealed: str | None = None
 
 
 class User(PolicyHolder, LedgerAggregate):
@@ -114,23 +115,33 @@ class User(PolicyHolder, LedgerAggregate):
         self.deleted = True
 
     # -- access keys ---------------------------------------------------------------------
-    def create_access_key(self, access_key_id: str, secret_hash: str) -> None:
+    def create_access_key(
+        self, access_key_id: str, secret_hash: str, secret_sealed: str | None = None
+    ) -> None:
+        """A new Active key: its secret as a keyed hash (Basic) and, when the ledger seals,
+        sealed under the keyring bound to ``access_key_id`` (request signatures)."""
         if len(self.access_keys) >= MAX_ACCESS_KEYS_PER_USER:
             raise LimitExceeded(
                 f"user {self.user_name!r} already has {MAX_ACCESS_KEYS_PER_USER} AccessKeys",
                 code="LimitExceeded.User.AccessKey",
             )
-        self._access_key_created(access_key_id=access_key_id, secret_hash=secret_hash)
+        self._access_key_created(
+            access_key_id=access_key_id, secret_hash=secret_hash, secret_sealed=secret_sealed
+        )
 
     class AccessKeyCreated(Event):
         TOPIC = "mandate:AccessKeyCreated.v1"
         access_key_id: str
         secret_hash: str
+        secret_sealed: str | None = None
+        """Absent (None) in keys created before secrets were sealed: they cannot sign."""
 
     @event(AccessKeyCreated)
-    def _access_key_created(self, access_key_id: str, secret_hash: str) -> None:
+    def _access_key_created(
+        self, access_key_id: str, secret_hash: str, secret_sealed: str | None = None
+    ) -> None:
         self.access_keys[access_key_id] = AccessKeyRecord(
-            access_key_id, secret_hash, AccessKeyStatus.ACTIVE
+            access_key_id, secret_hash, AccessKeyStatus.ACTIVE, secret_sealed
         )
 
     def set_access_key_status(self, access_key_id: str, status: AccessKeyStatus) -> None:
@@ -150,7 +161,7 @@ class User(PolicyHolder, LedgerAggregate):
     def _access_key_disabled(self, access_key_id: str) -> None:
         key = self.access_keys[access_key_id]
         self.access_keys[access_key_id] = AccessKeyRecord(
-            key.access_key_id, key.secret_hash, AccessKeyStatus.INACTIVE
+            key.access_key_id, key.secret_hash, AccessKeyStatus.INACTIVE, key.secret_sealed
         )
 
     class AccessKeyEnabled(Event):
@@ -161,7 +172,7 @@ class User(PolicyHolder, LedgerAggregate):
     def _access_key_enabled(self, access_key_id: str) -> None:
         key = self.access_keys[access_key_id]
         self.access_keys[access_key_id] = AccessKeyRecord(
-            key.access_key_id, key.secret_hash, AccessKeyStatus.ACTIVE
+            key.access_key_id, key.secret_hash, AccessKeyStatus.ACTIVE, key.secret_sealed
         )
 
     def delete_access_key(self, access_key_id: str) -> None:

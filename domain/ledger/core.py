@@ -25,7 +25,7 @@ from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
 from mandate.domain.ledger.group_commit import GroupCommitter
-from mandate.domain.ledger.ports import PrincipalRef, ReadPort
+from mandate.domain.ledger.ports import PrincipalRef, ReadPort, SecretSealer
 from mandate.domain.ledger.results import Created
 from mandate.domain.policy.document import parse_policy_document
 from mandate.domain.sts.assume_role import RoleFacts
@@ -75,6 +75,7 @@ class LedgerCore(Application[UUID]):
         hasher: SecretHasher,
         read_port: ReadPort | None = None,
         token_signer: SessionTokenSigner | None = None,
+        sealer: SecretSealer | None = None,
     ) -> None:
         super().__init__(env)
         self._group: GroupCommitter[ProcessingEvent[UUID], Recording[UUID]] = GroupCommitter(
@@ -82,6 +83,9 @@ class LedgerCore(Application[UUID]):
         )
         self.hasher = hasher
         self.token_signer = token_signer
+        self.sealer = sealer
+        """Without one (unit tests' ledgers), issued secrets are recorded only hashed: such
+        keys work with Basic but cannot sign requests."""
         self.read_port: ReadPort = read_port or _NoReadPort()
 
     # -- saving --------------------------------------------------------------------------
@@ -173,10 +177,14 @@ class LedgerCore(Application[UUID]):
         return self._live(account_id, "role", role_name, Role)
 
     # -- making things -------------------------------------------------------------------
-    def _issue_key(self, prefix: str = "LTAI") -> tuple[str, str, str]:
+    def _issue_key(self, prefix: str = "LTAI") -> tuple[str, str, str, str | None]:
+        """A new key id and secret, with what the event records of the secret: its keyed
+        hash (Basic's check) and, with a sealer, the secret sealed bound to the key id (what
+        a request signature is verified with). The secret itself goes only to the caller."""
         key_id = new_access_key_id(prefix)
         secret = new_access_key_secret()
-        return key_id, secret, self.hasher.hash(secret)
+        sealed = self.sealer.seal(secret, bound_to=key_id) if self.sealer is not None else None
+        return key_id, secret, self.hasher.hash(secret), sealed
 
     @staticmethod
     def _document(raw: str | Mapping[str, Any], field: str) -> str:

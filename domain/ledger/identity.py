@@ -30,12 +30,13 @@ class IdentityCommands(LedgerCore):
         if not isinstance(name, str) or not 1 <= len(name.strip()) <= 128:
             raise InvalidInput(FieldError("name", "must be 1 to 128 characters"))
         account_id = new_account_id()
-        key_id, secret, secret_hash = self._issue_key()
+        key_id, secret, secret_hash, sealed = self._issue_key()
         account = Account(
             account_id=account_id,
             name=name.strip(),
             root_access_key_id=key_id,
             root_secret_hash=secret_hash,
+            root_secret_sealed=sealed,
         )
         position = self._commit(account)
         return OpenedAccount(account_id, IssuedKey(key_id, secret, position))
@@ -49,8 +50,8 @@ class IdentityCommands(LedgerCore):
     @command
     def rotate_root_access_key(self, account_id: str) -> IssuedKey:
         account = self._open_account(account_id)
-        key_id, secret, secret_hash = self._issue_key()
-        account.rotate_root_access_key(key_id, secret_hash)
+        key_id, secret, secret_hash, sealed = self._issue_key()
+        account.rotate_root_access_key(key_id, secret_hash, sealed)
         return IssuedKey(key_id, secret, self._commit(account))
 
     # -- users ---------------------------------------------------------------------------
@@ -96,8 +97,8 @@ class IdentityCommands(LedgerCore):
     def create_access_key(self, account_id: str, user_name: str) -> IssuedKey:
         self._open_account(account_id)
         _, user = self._live(account_id, "user", user_name, User)
-        key_id, secret, secret_hash = self._issue_key()
-        user.create_access_key(key_id, secret_hash)
+        key_id, secret, secret_hash, sealed = self._issue_key()
+        user.create_access_key(key_id, secret_hash, sealed)
         return IssuedKey(key_id, secret, self._commit(user))
 
     @command

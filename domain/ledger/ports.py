@@ -17,7 +17,7 @@ from mandate.domain.common.arns import PrincipalKind
 if TYPE_CHECKING:
     from mandate.domain.sts.assume_role import RoleFacts
 
-__all__ = ["PrincipalRef", "ReadPort"]
+__all__ = ["PrincipalRef", "ReadPort", "SecretSealer"]
 
 PrincipalRef = tuple[PrincipalKind, UUID]  # (user, group or role, its aggregate id)
 
@@ -30,3 +30,14 @@ class ReadPort(Protocol):
     def policy_document(self, account_id: str, policy_name: str) -> str | None:
         """The default version's document of a live custom policy of the account."""
         ...
+
+
+class SecretSealer(Protocol):
+    """Seals an issued secret for the log (``domain.identity.keyring.Keyring``).
+
+    The sealed value is ciphertext bound to ``bound_to`` (the AccessKeyId): it opens only
+    under the keyring's data keys and only for that id, so an event can hold it for ever
+    while the key-encryption key rotates. The ledger never unseals.
+    """
+
+    def seal(self, secret: str, *, bound_to: str) -> str: ...

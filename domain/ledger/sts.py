@@ -1,4 +1,4 @@
-"""STS commands: AssumeRole records a ``Session`` (its secret only hashed); revoke one.
+"""STS commands: AssumeRole records a ``Session`` (its secret hashed and sealed); revoke one.
 
 The checks and the plan of the session are the pure rules of ``domain.sts.assume_role``;
 the role's facts come through the read port, since the caller may be of another account.
@@ -35,7 +35,7 @@ class StsCommands(LedgerCore):
         external_id: object = None,
         context: Mapping[str, object] | None = None,
     ) -> IssuedSession:
-        """STS AssumeRole: check, then record ``SessionIssued`` (the secret only hashed)."""
+        """STS AssumeRole: check, then record ``SessionIssued`` (the secret hashed and sealed)."""
         if self.token_signer is None:
             raise RuntimeError("this ledger was made without a session token signer")
         arn, name, duration, policy_text = check_parameters(
@@ -65,7 +65,7 @@ class StsCommands(LedgerCore):
         )
         role = plan.role
         assert role is not None
-        key_id, secret, secret_hash = self._issue_key("STS.")
+        key_id, secret, secret_hash, sealed = self._issue_key("STS.")
         session = Session(
             access_key_id=key_id,
             secret_hash=secret_hash,
@@ -80,6 +80,7 @@ class StsCommands(LedgerCore):
             session_policy=plan.session_policy,
             issued_at=plan.issued_at,
             expiration=plan.expiration,
+            secret_sealed=sealed,
         )
         position = self._commit(session)
         return IssuedSession(

@@ -5,8 +5,10 @@ it (``uuid5``) and a revocation finds it without an index. ``SessionIssued`` rec
 every later decision needs — the role (by id: a role re-created under the same name is a
 different role), the source principal at the root of the lineage, the parent session when
 the caller was itself a session, the session policy, the issue and expiry instants — and the
-secret only as a keyed hash. Nothing is rewritten when a link of the lineage dies: whether a
-session is alive is decided where it is used, from the facts of each link at that instant.
+secret as a keyed hash and sealed (``secret_sealed``: ciphertext bound to the AccessKeyId,
+opened only by the keyring to verify a request signature; None in sessions issued before).
+Nothing is rewritten when a link of the lineage dies: whether a session is alive is decided
+where it is used, from the facts of each link at that instant.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Session(LedgerAggregate):
         session_policy: str | None
         issued_at: datetime
         expiration: datetime
+        secret_sealed: str | None = None
 
     @event(SessionIssued)
     def __init__(
@@ -69,6 +72,7 @@ class Session(LedgerAggregate):
         session_policy: str | None,
         issued_at: datetime,
         expiration: datetime,
+        secret_sealed: str | None = None,
     ) -> None:
         self.access_key_id = access_key_id
         self.secret_hash = secret_hash
@@ -83,6 +87,7 @@ class Session(LedgerAggregate):
         self.session_policy = session_policy
         self.issued_at = issued_at
         self.expiration = expiration
+        self.secret_sealed = secret_sealed
         self.revoked = False
 
     def revoke(self) -> None:
