@@ -4,25 +4,35 @@ An AccessKey's secret is checked against its keyed hash (an unknown id costs the
 comparison, no timing oracle); STS credentials against the token's signature, the secret's
 hash and then the session's lineage, remembered per token until the lineage epoch moves.
 A credential becomes a ``Subject`` (its compiled layers) and is decided with the memo.
+``secret_for`` opens a key's or session's sealed secret, for a request signature to be
+verified with (the API's ``SecretLookup``).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from uuid import UUID
 
 from mandate.domain.common.arns import PrincipalKind, parse_principal_arn, root_arn, user_arn
+from mandate.domain.identity.sealing import SealRefused
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind
 from mandate.domain.policy.evaluation import AccessRequest
 from mandate.domain.sts.assume_role import AssumingCaller, ParentSession
 from mandate.domain.sts.session_lineage import SessionInvalid, SessionRecord
 from mandate.domain.sts.session_tokens import InvalidSessionToken
-from mandate.projections.decisions.credentials import KEY_REFUSED, AuthenticationFailed, Credential
+from mandate.projections.decisions.credentials import (
+    KEY_REFUSED,
+    AuthenticationFailed,
+    Credential,
+    SecretNotSealed,
+)
 from mandate.projections.decisions.read_port import LedgerReadPort
 
 __all__ = ["Authentication"]
 
 _SESSION_CACHE_LIMIT = 100_000
+log = logging.getLogger("mandate.secrets")
 
 
 class Authentication(LedgerReadPort):
@@ -63,6 +73,38 @@ class Authentication(LedgerReadPort):
             access_key_id,
             user.id,
         )
+
+    def secret_for(self, access_key_id: str) -> str | None:
+        """The secret of a key or session the index knows, unsealed to verify a signature.
+
+        None when no key or remembered session has the id (a deleted key, a session
+        forgotten an hour after it expired). An Inactive key, a revoked or expired session
+        still answer: their signature is checked first, then ``authenticate`` refuses them
+        with their own reason. ``SecretNotSealed`` for one issued before secrets were sealed,
+        or whose sealed secret does not open here. Unsealing costs microseconds, so nothing
+        unsealed is kept.
+        """
+        key = self.keys.get(access_key_id)
+        if key is not None:
+            sealed, what = key.secret_sealed, "AccessKey"
+        else:
+            session = self.sessions.get(access_key_id)
+            if session is None:
+                return None
+            sealed, what = session.secret_sealed, "session"
+        if sealed is None:
+            again = "create a new one" if what == "AccessKey" else "assume the role again"
+            created = "created" if what == "AccessKey" else "issued"
+            raise SecretNotSealed(f"this {what} was {created} before request signing; {again}")
+        if self.keyring is None:
+            raise SecretNotSealed("this process holds no keyring to open sealed secrets")
+        try:
+            return self.keyring.unseal(sealed, bound_to=access_key_id)
+        except SealRefused as refused:
+            log.warning("the sealed secret of %s does not open: %s", access_key_id, refused)
+            raise SecretNotSealed(
+                f"the {what}'s secret cannot be opened with this server's keys"
+            ) from None
 
     # -- subjects and decisions --------------------------------------------------------
     def subject_of(self, credential: Credential) -> Subject:

@@ -14,7 +14,7 @@ from uuid import UUID
 from mandate.domain.policy.decisions import Subject, SubjectKind
 from mandate.domain.sts.session_lineage import SessionRecord
 
-__all__ = ["KEY_REFUSED", "AuthenticationFailed", "Credential"]
+__all__ = ["KEY_REFUSED", "AuthenticationFailed", "Credential", "SecretNotSealed"]
 
 KEY_REFUSED = "the AccessKey id is unknown or its secret does not match"
 
@@ -40,3 +40,9 @@ class Credential:
 
 class AuthenticationFailed(Exception):
     """The credentials are unknown, wrong, inactive, or their owner is gone (→ 401)."""
+
+
+class SecretNotSealed(Exception):
+    """A live key or session whose secret cannot verify a request signature: issued before
+    secrets were sealed, or sealed under keys this process cannot open. The message says
+    which in words (never a secret or a ciphertext); Basic still works for such a key."""

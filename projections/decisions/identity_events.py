@@ -58,7 +58,13 @@ def account_opened(index: IndexState, e: Account.AccountOpened) -> None:
     )
     index._account_ids[e.originator_id] = e.account_id
     index.keys[e.root_access_key_id] = AccessKeyView(
-        e.root_access_key_id, e.root_secret_hash, "Active", e.account_id, None, e.timestamp
+        e.root_access_key_id,
+        e.root_secret_hash,
+        "Active",
+        e.account_id,
+        None,
+        e.timestamp,
+        e.root_secret_sealed,
     )
 
 
@@ -75,7 +81,13 @@ def root_key_rotated(index: IndexState, e: Account.RootAccessKeyRotated) -> None
     index._kill_key(e.previous_access_key_id, "the root AccessKey was rotated")
     account.root_access_key_id = e.access_key_id
     index.keys[e.access_key_id] = AccessKeyView(
-        e.access_key_id, e.secret_hash, "Active", account.account_id, None, e.timestamp
+        e.access_key_id,
+        e.secret_hash,
+        "Active",
+        account.account_id,
+        None,
+        e.timestamp,
+        e.secret_sealed,
     )
 
 
@@ -114,7 +126,13 @@ def user_deleted(index: IndexState, e: User.UserDeleted) -> None:
 def key_created(index: IndexState, e: User.AccessKeyCreated) -> None:
     user = index.users[e.originator_id]
     index.keys[e.access_key_id] = AccessKeyView(
-        e.access_key_id, e.secret_hash, "Active", user.account_id, user.id, e.timestamp
+        e.access_key_id,
+        e.secret_hash,
+        "Active",
+        user.account_id,
+        user.id,
+        e.timestamp,
+        e.secret_sealed,
     )
     user.access_key_ids = (*user.access_key_ids, e.access_key_id)
 

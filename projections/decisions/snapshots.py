@@ -8,8 +8,9 @@ format matches its code, then follows the log's tail as usual. A snapshot that d
 match, does not verify or does not load is passed over: the process replays from 0.
 
 What a snapshot holds is what the log holds: names, documents, ARNs, and AccessKey and
-session secrets only as keyed hashes (``k1$…``). Neither the hashing key nor the token-signing
-key is in it (the pickler refuses to serialise either), nor any cache (the memo, compiled
+session secrets only as keyed hashes (``k1$…``) and sealed (``v1$…``: ciphertext under data
+keys kept wrapped elsewhere). Neither the hashing key, the token-signing key nor the keyring is
+in it (the pickler refuses to serialise any of them), nor any cache (the memo, compiled
 policy sets, verified sessions: they refill). The bytes are a pickle, and unpickling is code
 execution, so each row carries an HMAC-SHA256 over its format, position and bytes under a key
 derived from the process's hashing key: a row written by anyone without that key — someone
@@ -42,6 +43,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 import mandate.domain as domain
 import mandate.projections as projections
+from mandate.domain.identity.keyring import Keyring
 from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.sts.session_tokens import SessionTokenSigner
 from mandate.projections.decisions.index import DecisionIndex
@@ -67,6 +69,7 @@ _NOT_STATE: Final = frozenset(
         # configuration and keys: the loading process's own
         "hasher",
         "token_signer",
+        "keyring",
         "_memo_half",
         "_dummy_hash",
         "_replaying",
@@ -126,6 +129,7 @@ def dump_index(index: DecisionIndex) -> bytes:
     table: dict[Any, Any] = dict(copyreg.dispatch_table)
     table[SecretHasher] = _refuse_key
     table[SessionTokenSigner] = _refuse_key
+    table[Keyring] = _refuse_key
     pickler.dispatch_table = table
     pickler.dump(state)
     return buffer.getvalue()

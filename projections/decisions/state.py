@@ -19,6 +19,7 @@ from uuid import UUID
 from eventsourcing.domain import DomainEvent
 
 from mandate.domain.common.arns import PrincipalKind
+from mandate.domain.identity.keyring import Keyring
 from mandate.domain.identity.secrets import SecretHasher, new_token
 from mandate.domain.permissions.policy_sets import PolicyCompiler
 from mandate.domain.policy.decisions import Answer
@@ -54,9 +55,13 @@ class IndexState:
         token_signer: SessionTokenSigner | None = None,
         *,
         memo_bytes: int = DEFAULT_MEMO_BYTES,
+        keyring: Keyring | None = None,
     ) -> None:
         self.hasher = hasher
         self.token_signer = token_signer
+        self.keyring = keyring
+        """Opens the sealed secrets kept with keys and sessions (``secret_for``); the
+        process's own, like the hasher: never in a snapshot."""
         self.position = 0
         self._replaying = False
         # While replaying, the sets that grow with the log (a group's members, a policy's

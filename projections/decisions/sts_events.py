@@ -187,7 +187,9 @@ def delegation_revoked(index: IndexState, e: Delegation.DelegationRevoked) -> No
 @on.on(Session.SessionIssued)
 def session_issued(index: IndexState, e: Session.SessionIssued) -> None:
     record = SessionRecord.from_event(e)
-    index.sessions[record.access_key_id] = SessionView(record, e.secret_hash)
+    index.sessions[record.access_key_id] = SessionView(
+        record, e.secret_hash, secret_sealed=e.secret_sealed
+    )
     index._session_keys[e.originator_id] = record.access_key_id
     heapq.heappush(index._session_expiries, (record.expiration, record.access_key_id))
 

@@ -47,6 +47,9 @@ class AccessKeyView:
     account_id: str
     user_id: UUID | None  # None: the account's root key
     created_at: datetime
+    secret_sealed: str | None = None
+    """The secret sealed (ciphertext, opened only by the keyring to verify a signature);
+    None for a key created before secrets were sealed."""
 
 
 @dataclass(slots=True)
@@ -171,3 +174,5 @@ class SessionView:
     secret_hash: str
     revoked: str | None = None
     """Why the session was ended by a revocation of its own (``SessionRevoked``), if it was."""
+    secret_sealed: str | None = None
+    """As ``AccessKeyView.secret_sealed``: None for a session issued before sealing."""
