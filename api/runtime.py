@@ -1,7 +1,8 @@
 """The composition root: settings → store → ledger, decision index and its follower, the SQL
 projections' workers, the read replica; starting, stopping, writing and the background duties.
 
-The secrets come from ``api.startup.local_keys``; the lag reports from
+The secrets come from ``api.startup.local_keys``, the keyring that seals issued secrets from
+``api.startup.secret_keys``; the lag reports from
 ``api.observability.lags``; the audit trail's rebuild check from ``api.rebuild_checks``.
 """
 
@@ -21,7 +22,7 @@ from mandate.api.observability.lags import projection_lags, replica_lags
 from mandate.api.observability.metrics import observe_write
 from mandate.api.outages import StoreUnavailable, WriteNotApplied
 from mandate.api.rebuild_checks import audit_rebuild_check
-from mandate.api.rpc.secrets import NoSecrets, SecretLookup
+from mandate.api.rpc.secrets import SealedSecrets, SecretLookup
 from mandate.api.settings import Settings, store_config
 from mandate.api.startup.key_fingerprints import KeyMismatch, check_and_record, fingerprints
 from mandate.api.startup.local_keys import (
@@ -32,6 +33,7 @@ from mandate.api.startup.local_keys import (
     load_hasher,
     load_token_signer,
 )
+from mandate.api.startup.secret_keys import open_keyring
 from mandate.api.startup.store_checks import StoreUnreachable, probe
 from mandate.domain.common.audit import AuditContext, acting_as
 from mandate.domain.ledger.application import Ledger, Positioned
@@ -98,8 +100,8 @@ class Runtime:
         self.admin = load_admin_token(settings, self.hasher)
         # Decisions answered by /v1/authorize, by outcome and layer (exposed at /metrics).
         self.decision_counts: Counter[tuple[str, str]] = Counter()
-        # The secrets signed calls at ``/`` are checked with (none until sealed storage is in).
-        self.secret_lookup: SecretLookup = NoSecrets()
+        # The secrets signed calls are checked with: unsealed from the index on demand.
+        self.secret_lookup: SecretLookup = SealedSecrets(self.index)
         self.follower = LogFollower(self.ledger, self.index, poll_interval=settings.poll_interval)
         self.listener: LogListener | None = None  # LISTEN/NOTIFY on PostgreSQL, once started
         # The SQL read models: which copy is live comes from the registry in the ledger's store.
@@ -124,6 +126,7 @@ class Runtime:
         self.audit_public_key = signer.public_key
         self.audit_public_key_pem = public_key_pem(signer.public_key).decode()
         self._check_keys(signer)
+        self._open_keyring()
         self.audit = self._worker(
             AuditTrailProjection(
                 signer,
@@ -186,6 +189,24 @@ class Runtime:
         except KeyMismatch as error:
             self.ledger.close()
             raise StoreUnavailable(str(error)) from error
+
+    def _open_keyring(self) -> None:
+        """The keyring that seals every secret the ledger issues (bound to its AccessKeyId)
+        and opens them for the index to verify signatures.
+
+        Its data keys live in the ledger's store (their table created as the read models'
+        are), so it opens here, after the key fingerprints are checked and before anything is
+        written or served; a KEK that does not open them refuses the start in one line.
+        """
+        try:
+            self.keyring = open_keyring(
+                self.settings, self.registry.datastore, create_table=self._create_read_models
+            )
+        except StoreUnavailable:
+            self.ledger.close()
+            raise
+        self.ledger.sealer = self.keyring
+        self.index.keyring = self.keyring
 
     def _worker(self, projection: SqlProjection, version: int) -> ProjectionWorker:
         store = open_copy(self.store.env, projection, version, create=self._create_read_models)

@@ -10,7 +10,6 @@ from typing import cast
 
 from mandate.api.runtime import Runtime, StoreUnavailable
 from mandate.api.settings import Settings, store_config
-from mandate.api.startup.secret_keys import open_keyring
 from mandate.api.startup.store_checks import StoreUnreachable, migration_lock
 
 __all__ = ["migrate", "serve"]
@@ -24,16 +23,11 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings()
     # SQLite is embedded: serve creates its schema. PostgreSQL's comes from `mandate migrate`,
     # so that many workers starting at once never race on DDL.
+    # The runtime opens the keyring too: a KEK that does not open the store's data keys
+    # refuses the start here, in one line.
     try:
         runtime = Runtime(settings, create_tables=None)
     except StoreUnavailable as error:  # one line naming what failed (api/startup/store_checks.py)
-        print(f"mandate: {error}", file=sys.stderr)
-        return 2
-    try:  # the sealing keys open the store's data keys (not yet used by the runtime itself)
-        datastore = runtime.registry.datastore
-        open_keyring(settings, datastore, create_table=not runtime.store.is_postgres)
-    except StoreUnavailable as error:
-        runtime.stop()
         print(f"mandate: {error}", file=sys.stderr)
         return 2
     print(f"mandate: store {runtime.store.display}", flush=True)
@@ -137,13 +131,8 @@ def migrate(_: argparse.Namespace) -> int:
     settings = Settings()
     config = store_config(settings.database_url)
     try:
-        with migration_lock(config):
+        with migration_lock(config):  # the data key table and d1 too (the runtime's keyring)
             runtime = Runtime(settings, create_tables=True)
-            try:  # the data key table, its first data key, and the KEK checked against it
-                open_keyring(settings, runtime.registry.datastore, create_table=True)
-            except StoreUnavailable:
-                runtime.stop()
-                raise
     except (StoreUnavailable, StoreUnreachable) as error:
         print(f"mandate: {error}", file=sys.stderr)
         return 2

@@ -1,17 +1,20 @@
-"""The port through which the RPC surface gets the secret it needs to check a signature.
+"""The port through which the signed surfaces get the secret they need to check a signature.
 
 An HMAC is verified by recomputing it, so the server must hold the AccessKey's (or the STS
-session's) secret itself — sealed at rest, unsealed only to verify. This module names only
-what the adapter asks of whoever keeps them; ``Runtime.secret_lookup`` is the process's.
-Until sealed storage is wired in, the runtime's lookup knows no secret and every signed
-call is refused ``InvalidAccessKeyId.NotFound`` (the /v1 Basic surface is unaffected).
+session's) secret itself — sealed at rest (in the events and the decision index), unsealed
+only to verify. ``SecretLookup`` names what the adapters ask; ``SealedSecrets`` is the
+runtime's: the decision index's ``secret_for``, whose refusals become RAM's wording.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import ClassVar, Protocol
 
-__all__ = ["NoSecrets", "SecretLookup"]
+from mandate.api.signing import SigningError
+from mandate.projections.decisions.credentials import SecretNotSealed
+from mandate.projections.decisions.index import DecisionIndex
+
+__all__ = ["KeyCannotSign", "SealedSecrets", "SecretLookup"]
 
 
 class SecretLookup(Protocol):
@@ -20,14 +23,29 @@ class SecretLookup(Protocol):
     None means "not known here": the caller is refused ``InvalidAccessKeyId.NotFound``. An
     answer is only the material to check the signature with; whether the key is active, its
     account open and its session token valid is decided afterwards by the index, exactly as
-    for /v1 (``api.deps.authenticate_keys``).
+    for /v1 (``api.signed_requests.authenticate_keys``). A ``SigningError`` raised here
+    refuses the call with its own code and message.
     """
 
     def secret_for(self, access_key_id: str) -> str | None: ...
 
 
-class NoSecrets:
-    """A lookup that knows no secret (the default until sealed secrets are wired in)."""
+class KeyCannotSign(SigningError):
+    """The key exists but its secret cannot verify a signature (issued before secrets were
+    sealed): RAM's "not found", with a message saying why and what to do."""
+
+    code: ClassVar[str] = "InvalidAccessKeyId.NotFound"
+    http_status: ClassVar[int] = 404
+
+
+class SealedSecrets:
+    """The runtime's lookup: secrets unsealed from the decision index on demand."""
+
+    def __init__(self, index: DecisionIndex) -> None:
+        self._index = index
 
     def secret_for(self, access_key_id: str) -> str | None:
-        return None
+        try:
+            return self._index.secret_for(access_key_id)
+        except SecretNotSealed as refused:
+            raise KeyCannotSign(f"Specified access key cannot sign requests: {refused}.") from None

@@ -1,12 +1,10 @@
-"""What the RPC end-to-end tests share: a served app whose secret lookup the test fills, and the
-real Alibaba Cloud SDK clients pointed at it.
+"""What the RPC end-to-end tests share: the served app, and the real Alibaba Cloud SDK clients
+pointed at it.
 
-The app is the real one under uvicorn (``conftest.serving``), over the module's store. Its
-``Runtime.secret_lookup`` is ``IssuedSecrets``: the secrets this test itself was issued (the
-root key from opening the account, every AccessKey an SDK call created), registered by the
-test as it receives them. That is legitimate for adapter tests: what is under test is the
-RPC dialect and its signature checks, not where the server keeps secrets (sealed storage
-provides the production lookup through the same port).
+The app is the real one under uvicorn (``conftest.serving``), over the module's store, with
+the runtime's own secret lookup: every secret it issues is sealed into its event, and a
+signature is verified with the secret the decision index unseals — nothing is handed to the
+server by the test.
 """
 
 from __future__ import annotations
@@ -34,19 +32,6 @@ STS_VERSION = "2015-04-01"
 REGION = "cn-hangzhou"
 
 
-class IssuedSecrets:
-    """A ``SecretLookup`` holding only the secrets the test was issued and registered."""
-
-    def __init__(self) -> None:
-        self._secrets: dict[str, str] = {}
-
-    def add(self, access_key_id: str, secret: str) -> None:
-        self._secrets[access_key_id] = secret
-
-    def secret_for(self, access_key_id: str) -> str | None:
-        return self._secrets.get(access_key_id)
-
-
 @dataclass(frozen=True)
 class Key:
     """An AccessKey the test holds."""
@@ -58,10 +43,9 @@ class Key:
 
 @dataclass
 class RpcServer:
-    """The served app, its secret lookup, and SDK clients bound to it."""
+    """The served app and SDK clients bound to it."""
 
     api: MandateClient
-    secrets: IssuedSecrets
     accounts: list[str] = field(default_factory=list)
 
     @property
@@ -75,18 +59,16 @@ class RpcServer:
         return self.api.log_head()
 
     def open_account(self) -> Key:
-        """A new account (through /v1 as the admin); its root key, registered."""
+        """A new account (through /v1 as the admin); its root key."""
         response = self.api.post("/v1/accounts", json={"name": "Acme"}, headers=self.api.admin)
         assert response.status_code == 201, response.text
         body = response.json()
         root = body["root_access_key"]
-        key = Key(root["access_key_id"], root["access_key_secret"], body["account_id"])
-        self.secrets.add(key.access_key_id, key.secret)
-        return key
+        return Key(root["access_key_id"], root["access_key_secret"], body["account_id"])
 
     def register(self, access_key_id: str, secret: str, account_id: str = "") -> Key:
-        """A key an SDK call was just issued, registered for the lookup."""
-        self.secrets.add(access_key_id, secret)
+        """A key an SDK call was just issued, as the test holds it (the server already
+        keeps it sealed: nothing is handed to the server)."""
         return Key(access_key_id, secret, account_id)
 
     def ram(self, key: Key, *, v1: bool = False) -> RamClient:
@@ -136,8 +118,11 @@ def core_call(client: AcsClient, request: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def rpc_serving(store_url: str, state_dir: Path) -> Iterator[RpcServer]:
-    """Serve the real app over ``store_url`` with an ``IssuedSecrets`` lookup."""
+def rpc_serving(
+    store_url: str, state_dir: Path, *, tls: tuple[Path, Path] | None = None
+) -> Iterator[RpcServer]:
+    """Serve the real app over ``store_url``, with its own sealed-secret lookup (over HTTPS
+    with ``tls``: certificate and key files, for clients that insist on it)."""
     settings = Settings(
         database_url=store_url,
         admin_token=ADMIN_TOKEN,
@@ -145,16 +130,13 @@ def rpc_serving(store_url: str, state_dir: Path) -> Iterator[RpcServer]:
         state_dir=state_dir,
     )
     runtime = Runtime(settings, create_tables=True)
-    secrets = IssuedSecrets()
-    runtime.secret_lookup = secrets
-    with serving(runtime) as api:
-        yield RpcServer(api, secrets)
+    with serving(runtime, tls=tls) as api:
+        yield RpcServer(api)
 
 
 __all__ = [
     "RAM_VERSION",
     "STS_VERSION",
-    "IssuedSecrets",
     "Key",
     "RpcServer",
     "ServerException",

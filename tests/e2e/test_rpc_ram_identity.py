@@ -4,8 +4,8 @@ tea-openapi's RAM client with V3 (ACS3-HMAC-SHA256) and V1 (HMAC-SHA1) signature
 aliyun-python-sdk-core (its typed aliyunsdkram requests, POST, and CommonRequest, GET or POST
 with a form body) all talk to the real server; answers are read back through the SDKs' own
 models. Every refused call is checked to have written nothing: the log's head is the same
-after it as before. The server's secret lookup holds only the secrets this test was issued
-(see ``rpc_support``): the adapter and its signature checks are under test, not secret storage.
+after it as before. Signatures are verified with the secrets the server itself sealed when it
+issued them (see ``rpc_support``).
 """
 
 from __future__ import annotations
@@ -512,7 +512,7 @@ def test_a_ram_user_is_authorised_as_on_v1_and_may_name_itself_by_omission(
 
 
 def _session(rpc: RpcServer, root: Key) -> tuple[Key, str]:
-    """STS credentials (from /v1's AssumeRole) of a role allowed RAM's reads, registered;
+    """STS credentials (from /v1's AssumeRole) of a role allowed RAM's reads;
     and their security token."""
     api, account_id = rpc.api, root.account_id
     basic = MandateClient.basic(root.access_key_id, root.secret)

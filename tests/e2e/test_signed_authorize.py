@@ -1,11 +1,9 @@
 """Signed requests on /v1: an enforcement point's ``signed`` authorize form, and the
 ``ACS3-HMAC-SHA256`` Authorization header as an alternative to Basic.
 
-The app is the real one under uvicorn over the module's store (``rpc_serving``). Its
-``Runtime.secret_lookup`` is ``IssuedSecrets``: the secrets this test itself was issued and
-registered (the account's user key, the STS session's secret), standing in for the sealed
-secret storage that provides the production lookup through the same port. What is under
-test is the signed surfaces and their checks, not where the server keeps secrets.
+The app is the real one under uvicorn over the module's store (``rpc_serving``), with its own
+secret lookup: signatures are verified with the secrets the server sealed when it issued
+them (the account's user key, the STS session's secret).
 
 An account holds a role ``app-writer`` whose policy allows ``oss:GetObject``/``oss:PutObject``
 on ``acs:oss:*:*:media/app/*``; the user ``phone`` (an app's backend) assumes it with a

@@ -200,7 +200,36 @@ def test_a_snapshot_holds_no_key_and_no_secret(world: World) -> None:
     for secret in secrets:
         assert secret.encode() not in data
     hashes = [world.index.keys[k.access_key_id].secret_hash for k in keys]
-    assert all(h.encode() in data for h in hashes)  # keyed hashes only, as in the log
+    assert all(h.encode() in data for h in hashes)  # keyed hashes, as in the log
+    sealed = [world.index.keys[k.access_key_id].secret_sealed for k in keys]
+    sealed += [world.index.sessions[s.access_key_id].secret_sealed for s in sessions]
+    assert all(form is not None and form.encode() in data for form in sealed)  # ciphertext
+
+
+def test_a_snapshot_carries_sealed_secrets_for_the_loading_processs_keyring(
+    world: World,
+) -> None:
+    """Sealed secrets survive a snapshot; only the loading process's keyring opens them."""
+    owner, _ = _history(world)
+    keys: list[IssuedKey] = []
+    sessions: list[IssuedSession] = []
+    _grow(world, owner, keys, sessions)
+    data = dump_index(world.index)
+    loaded = DecisionIndex(
+        world.runtime.hasher, world.runtime.token_signer, keyring=world.runtime.keyring
+    )
+    restore_index(loaded, data)
+    assert loaded.keyring is world.runtime.keyring
+    for issued in [*keys, *sessions]:
+        assert loaded.secret_for(issued.access_key_id) == issued.access_key_secret
+
+
+def test_the_keyring_is_refused_by_the_snapshot_pickler(world: World) -> None:
+    _history(world)
+    index = _fresh(world)
+    vars(index)["_dead_keys"] = {"LTAIx": ("why", world.runtime.keyring)}  # smuggled in
+    with pytest.raises(pickle.PicklingError, match="Keyring must never be written"):
+        dump_index(index)
 
 
 def test_restoring_checks_before_changing_anything(world: World) -> None:

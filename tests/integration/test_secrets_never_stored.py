@@ -1,11 +1,12 @@
-"""No secret is ever stored in clear: only keyed hashes reach the store (docs/design.md §3.4,
-"No event ever holds a secret in clear").
+"""No secret is ever stored in clear: only keyed hashes and sealed forms reach the store
+(docs/design.md §3.4, "No event ever holds a secret in clear").
 
 Every secret the ledger hands out in a run — root keys, a rotated root key, user keys — and
 the admin token and hashing key are looked for in every stored event and in the store's raw
 bytes: the SQLite files on disk, or every row of every table of the PostgreSQL test schema.
-The keyed hashes, which must be stored, are looked for the same way, so a scan that finds
-nothing is known to be able to find something.
+The keyed hashes and the sealed secrets (ciphertext bound to the AccessKeyId, which request
+signatures are verified with), which must be stored, are looked for the same way, so a scan
+that finds nothing is known to be able to find something.
 """
 
 from __future__ import annotations
@@ -129,6 +130,11 @@ def test_no_secret_or_admin_token_is_stored_only_their_hashes(
     """Stored events and the store's raw contents hold every key's hash and no secret at all."""
     secrets, hashes = issue_secrets(runtime)
     never_stored = [*secrets, ADMIN_TOKEN, HASH_KEY]
+    live = [key for key in runtime.index.keys.values() if key.secret_sealed is not None]
+    assert len(live) == 4  # the two live root keys (one rotated) and alice's two keys
+    sealed = [key.secret_sealed for key in live if key.secret_sealed is not None]
+    for key, form in zip(live, sealed, strict=True):  # each opens to an issued secret
+        assert runtime.keyring.unseal(form, bound_to=key.access_key_id) in secrets
 
     events = stored_event_states(runtime)
     if store_url.startswith("sqlite"):
@@ -141,6 +147,8 @@ def test_no_secret_or_admin_token_is_stored_only_their_hashes(
     for label, haystacks in (("stored events", events), ("raw store", raw)):
         for text_hash in hashes:
             assert found(text_hash, haystacks), f"a key's hash is missing from the {label}"
+        for form in sealed:
+            assert found(form, haystacks), f"a sealed secret is missing from the {label}"
         for secret in never_stored:
             assert not found(secret, haystacks), f"a secret is in clear in the {label}"
 
@@ -220,6 +228,14 @@ def test_no_session_secret_or_security_token_is_stored(store_url: str, runtime: 
     never_stored = [*secrets, *tokens, *signatures, *signing_keys]
     assert len(set(never_stored)) == len(never_stored)
     hashes = [runtime.hasher.hash(secret) for secret in secrets]
+    sealed = []
+    for issued in sessions:
+        view = runtime.index.session(issued.access_key_id)
+        assert view is not None
+        assert view.secret_sealed is not None
+        opened = runtime.keyring.unseal(view.secret_sealed, bound_to=issued.access_key_id)
+        assert opened == issued.access_key_secret
+        sealed.append(view.secret_sealed)
 
     head = runtime.head()
     for worker in runtime.projection_workers:
@@ -242,5 +258,7 @@ def test_no_session_secret_or_security_token_is_stored(store_url: str, runtime: 
             assert found(text_hash, haystacks), f"a session's hash is missing from the {label}"
         for issued in sessions:
             assert found(issued.access_key_id, haystacks)
+        for form in sealed:
+            assert found(form, haystacks), f"a session's sealed secret is missing from the {label}"
         for secret in never_stored:
             assert not found(secret, haystacks), f"a session secret is in clear in the {label}"
