@@ -37,6 +37,8 @@ POSTGRES_OPTION = {
     "access_review": None,
     "writes": "--postgres-dsn",
     "startup": "--postgres-url",
+    "signing": None,
+    "signed_authorize": None,
 }
 MODULES = tuple(POSTGRES_OPTION)
 
@@ -52,6 +54,8 @@ QUICK_OPTIONS = {
     "access_review": ["--quick", "--sizes", "1500", "--no-before"],
     "writes": ["--quick"],
     "startup": ["--quick", "--events", "20000"],
+    "signing": ["--quick"],
+    "signed_authorize": ["--quick"],
 }
 
 
