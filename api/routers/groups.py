@@ -8,13 +8,16 @@ from fastapi import APIRouter
 
 from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.presenters import group_json
+from mandate.api.problem_responses import PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read, existing
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import CreateGroup
 from mandate.domain.common.arns import group_arn
 from mandate.projections.decisions.views import GroupView
 
-router = APIRouter(prefix="/v1/accounts/{account_id}/groups", tags=["groups"])
+router = APIRouter(
+    prefix="/v1/accounts/{account_id}/groups", tags=["groups"], responses=PROBLEM_RESPONSES
+)
 
 
 def live_group(runtime: Runtime, account_id: str, group_name: str) -> GroupView:

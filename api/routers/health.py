@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import anyio
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from mandate.api.deps import RuntimeDep
@@ -47,7 +47,10 @@ async def _within(budget: float, call: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "Not ready: the part that did not answer, and why"}},
+)
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     body: dict[str, Any] = {"index_position": runtime.index.position}
     deadline = time.monotonic() + _READY_BUDGET_S
@@ -127,7 +130,7 @@ def stall_text(projection: str, stalled: object) -> str | None:
     )
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus' text format, through ``prometheus-client`` (``api.observability.metrics``).
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.presenters import key_json, user_json
+from mandate.api.problem_responses import PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read, existing
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import CreateUser, UpdateAccessKey, UpdateUser
@@ -15,7 +16,9 @@ from mandate.domain.common.arns import group_arn, user_arn
 from mandate.domain.ledger.application import IssuedKey
 from mandate.projections.decisions.views import UserView
 
-router = APIRouter(prefix="/v1/accounts/{account_id}/users", tags=["users"])
+router = APIRouter(
+    prefix="/v1/accounts/{account_id}/users", tags=["users"], responses=PROBLEM_RESPONSES
+)
 
 
 def live_user(runtime: Runtime, account_id: str, user_name: str) -> UserView:
