@@ -10,6 +10,10 @@ __all__ = ["ENTITY_NAME_PATTERN", "check_entity_name", "check_optional_text"]
 
 ENTITY_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 _ENTITY_NAME = re.compile(ENTITY_NAME_PATTERN)
+# Bidirectional embedding, override and isolate controls: text people read later (a display
+# name in an access review, a description in an export) could show other than it is stored
+# ("Trojan Source"); no name or description needs them.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def check_entity_name(field: str, value: str) -> None:
@@ -25,3 +29,9 @@ def check_optional_text(field: str, value: str | None, max_chars: int) -> None:
         raise InvalidInput(FieldError(field, f"must be at most {max_chars} characters"))
     if value is not None and "\x00" in value:  # PostgreSQL's text cannot hold it
         raise InvalidInput(FieldError(field, "must not contain NUL characters"))
+    if value is not None and _BIDI_CONTROLS.search(value):
+        raise InvalidInput(
+            FieldError(
+                field, "must not contain bidirectional control characters (U+202A-E, U+2066-9)"
+            )
+        )
