@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mandate.api.abuse import Throttled
 from mandate.api.observability.metrics import STORE_ERRORS
 from mandate.api.outages import StoreUnavailable, WriteNotApplied
 from mandate.api.schemas import field_path
@@ -155,6 +156,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Busy)
     async def _busy(_: Request, exc: Busy) -> JSONResponse:
         return unavailable("Busy", str(exc), exc.retry_after)
+
+    @app.exception_handler(Throttled)
+    async def _throttled(_: Request, exc: Throttled) -> JSONResponse:
+        return problem(
+            429,
+            "Too many requests",
+            exc.detail,
+            headers={"Retry-After": str(exc.retry_after)},
+            code="Throttling.User",
+            limit=exc.reason,
+        )
 
     @app.exception_handler(WriteNotApplied)
     async def _write_not_applied(_: Request, exc: WriteNotApplied) -> JSONResponse:

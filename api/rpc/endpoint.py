@@ -64,7 +64,10 @@ def rpc_router(registry: Registry | None = None, guard: ReplayGuard | None = Non
             if error is None:
                 _LOG.exception("RPC call failed unexpectedly (request %s)", request_id)
                 error = RpcError(500, "InternalError")
-            return error_response(error, request_id, host, version)
+            response = error_response(error, request_id, host, version)
+            if error.retry_after is not None:
+                response.headers["Retry-After"] = str(error.retry_after)
+            return response
         return answer_response(request_id, body)
 
     router.add_api_route("/", rpc, methods=["GET", "POST"], include_in_schema=False, name="rpc")

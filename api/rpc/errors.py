@@ -17,6 +17,7 @@ from typing import Final
 from eventsourcing.persistence import InterfaceError, OperationalError
 from pydantic.alias_generators import to_pascal
 
+from mandate.api.abuse import Throttled
 from mandate.api.outages import StoreUnavailable, WriteNotApplied
 from mandate.api.problems import Busy, Forbidden, PositionNotReached, Unauthenticated
 from mandate.api.signing import SigningError
@@ -41,12 +42,20 @@ __all__ = [
 class RpcError(Exception):
     """A refusal in the RPC dialect: ``http_status``, RAM's ``code`` and a ``message``."""
 
-    def __init__(self, http_status: int, code: str, message: str | None = None) -> None:
+    def __init__(
+        self,
+        http_status: int,
+        code: str,
+        message: str | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
         text = message if message is not None else RAM_MESSAGES.get(code, code)
         super().__init__(f"{http_status} {code}: {text}")
         self.http_status = http_status
         self.code = code
         self.message = text
+        self.retry_after = retry_after  # seconds, sent as Retry-After (a throttled call)
 
 
 RAM_MESSAGES: Final[dict[str, str]] = {
@@ -86,6 +95,7 @@ RAM_MESSAGES: Final[dict[str, str]] = {
         "Specified SecurityToken mismatch with the AccessKey."
     ),
     "InvalidSecurityToken.Malformed": "Specified SecurityToken is malformed.",
+    "Throttling.User": "Request was denied due to user flow control.",
     "ServiceUnavailable": "The request has failed due to a temporary failure of the server.",
     "InternalError": "An internal error occurred.",
 }
@@ -141,6 +151,8 @@ def as_rpc_error(exc: Exception) -> RpcError | None:
         return RpcError(status, code, RAM_MESSAGES.get(code, exc.detail))
     if isinstance(exc, Forbidden):
         return no_permission(exc.reason)
+    if isinstance(exc, Throttled):
+        return RpcError(429, "Throttling.User", retry_after=exc.retry_after)
     if isinstance(exc, Unauthenticated):
         return RpcError(404, "InvalidAccessKeyId.NotFound")
     if isinstance(exc, PositionNotReached | WriteNotApplied | Busy):
