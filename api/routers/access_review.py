@@ -75,12 +75,14 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Query
 
+from mandate.api.abuse import spend_read_budget
 from mandate.api.deps import (
     CallerDep,
     RuntimeDep,
     check_account_id,
     reach_replica_log,
 )
+from mandate.api.problem_responses import PROBLEM_RESPONSES
 from mandate.api.problems import Busy, Forbidden
 from mandate.api.reads import Limit, authorize_read
 from mandate.api.routers.history import check_instant
@@ -98,7 +100,7 @@ from mandate.projections.history.access_review import (
 )
 from mandate.projections.history.review_snapshots import ReviewSnapshots
 
-router = APIRouter(tags=["access review"])
+router = APIRouter(tags=["access review"], responses=PROBLEM_RESPONSES)
 
 _ACTION = re.compile(r"[^:\s]+:[^:\s]+")
 
@@ -251,6 +253,7 @@ async def access_review(
             f"{resource} belongs to account {owner}"
         )
     authorize_read(runtime, caller, account_id, "ram:ReviewAccess", resource)
+    spend_read_budget(runtime, caller.arn, "access review")
     slots = _reviews_of(runtime).slots
     if not slots.acquire(blocking=False):
         raise Busy(

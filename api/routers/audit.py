@@ -16,6 +16,7 @@ import anyio
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
+from mandate.api.abuse import spend_read_budget
 from mandate.api.deps import (
     Caller,
     CallerDep,
@@ -23,6 +24,7 @@ from mandate.api.deps import (
     reach_projection_head,
 )
 from mandate.api.presenters import decode_position_cursor, encode_position_cursor
+from mandate.api.problem_responses import PROBLEM_RESPONSES
 from mandate.api.problems import Forbidden
 from mandate.api.reads import Paging, PagingDep, authorize_read
 from mandate.api.routers.history import check_instant, with_zone
@@ -37,7 +39,7 @@ from mandate.projections.audit.trail import (
 )
 from mandate.projections.audit.verify import verify_trail
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], responses=PROBLEM_RESPONSES)
 
 
 class AuditFilters:
@@ -105,6 +107,7 @@ def _after(cursor: str | None) -> int:
 async def _verified(runtime: Runtime, caller: Caller, account_id: str | None) -> dict[str, Any]:
     """``verify_trail`` of the account's chain (``account_id``) or of the global one."""
     may_read_trail(runtime, caller, account_id)
+    spend_read_budget(runtime, caller.arn, "trail verification")
     await reach_projection_head(runtime, runtime.audit)
     result = await anyio.to_thread.run_sync(
         verify_trail, runtime.log_reads, runtime.audit_reads, runtime.audit_public_key, account_id
@@ -145,6 +148,7 @@ async def export_audit_events(
 ) -> StreamingResponse:
     """The whole selection, streamed: NDJSON (one record per line) or CSV."""
     may_read_trail(runtime, caller, account_id)
+    spend_read_budget(runtime, caller.arn, "audit export")
     await reach_projection_head(runtime, runtime.audit)
     records = iter_records(runtime.audit_reads, filters.query(account_id))
     if export_format == "csv":
@@ -192,7 +196,11 @@ async def global_checkpoints(caller: CallerDep, runtime: RuntimeDep) -> dict[str
     return {"items": [c.as_dict() for c in signed]}
 
 
-@router.get("/v1/audit/public-key", response_class=PlainTextResponse)
+@router.get(
+    "/v1/audit/public-key",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"application/x-pem-file": {"schema": {"type": "string"}}}}},
+)
 async def audit_public_key(runtime: RuntimeDep) -> PlainTextResponse:
     """The Ed25519 public key (PEM) that verifies every checkpoint; public by nature."""
     return PlainTextResponse(runtime.audit_public_key_pem, media_type="application/x-pem-file")

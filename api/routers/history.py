@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 from fastapi import APIRouter
 
+from mandate.api.abuse import spend_read_budget
 from mandate.api.deps import (
     STS_PREFIX,
     CallerDep,
@@ -21,6 +22,7 @@ from mandate.api.deps import (
     reach_projection_head,
 )
 from mandate.api.presenters import answer_json, refusal_json, rfc3339
+from mandate.api.problem_responses import PROBLEM_RESPONSES
 from mandate.api.reads import authorize_read
 from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import parse_principal_arn
@@ -32,7 +34,7 @@ from mandate.domain.sts.session_lineage import SessionRecord
 from mandate.projections.decisions.credentials import Credential
 from mandate.projections.history.as_of import PrincipalAt
 
-router = APIRouter(tags=["point in time"])
+router = APIRouter(tags=["point in time"], responses=PROBLEM_RESPONSES)
 
 
 def with_zone(moment: datetime, field: str) -> datetime:
@@ -120,6 +122,7 @@ async def effective_permissions(
     """Every statement that applied to ``principal`` at ``as_of`` (default: now), and how;
     and the roles a RAM user could assume then (``assumable_roles``), now and as of T alike."""
     check_account_id(account_id)
+    spend_read_budget(runtime, caller.arn, "effective permissions")
     is_session = principal.startswith(STS_PREFIX)
     if not is_session:
         parsed = parse_principal_arn(principal)
