@@ -138,7 +138,15 @@ async def list_all_audit_events(
     return await _page(runtime, caller, None, paging, filters)
 
 
-@router.get("/v1/accounts/{account_id}/audit-events/export")
+@router.get(
+    "/v1/accounts/{account_id}/audit-events/export",
+    responses={
+        200: {
+            "description": "The records, streamed: one JSON object a line, or CSV",
+            "content": {"application/x-ndjson": {}, "text/csv": {}},
+        }
+    },
+)
 async def export_audit_events(
     account_id: str,
     caller: CallerDep,
