@@ -16,7 +16,7 @@ from pydantic_settings import SettingsError
 
 from mandate.api.commands.audit import audit_export, audit_verify, audit_verify_export
 from mandate.api.commands.index import index_snapshot, index_status
-from mandate.api.commands.keys import keys_rotate, keys_status
+from mandate.api.commands.keys import account_erase_personal_data, keys_rotate, keys_status
 from mandate.api.commands.projections import (
     projections_rebuild,
     projections_run,
@@ -80,6 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys_verbs.add_parser(
         "status", help="each data key, its key-encryption key, and whether it opens"
     ).set_defaults(run=keys_status)
+    account = commands.add_parser("account", help="an account's personal data")
+    account_verbs = account.add_subparsers(dest="verb", required=True)
+    erase = account_verbs.add_parser(
+        "erase-personal-data",
+        help="destroy the account's personal-data key: display names read as erased",
+    )
+    erase.add_argument("account_id")
+    erase.set_defaults(run=account_erase_personal_data)
     audit = commands.add_parser("audit", help="verify and export the audit trail")
     audit_verbs = audit.add_subparsers(dest="verb", required=True)
     verify = audit_verbs.add_parser(

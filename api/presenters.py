@@ -131,7 +131,9 @@ def page(
 
 
 def user_json(user: UserView) -> dict[str, Any]:
-    return {
+    """A user; once the account's personal data was erased, ``display_name`` is null and
+    ``personal_data`` says ``erased`` (the key is absent otherwise)."""
+    body = {
         "user_id": str(user.id),
         "user_name": user.user_name,
         "display_name": user.display_name,
@@ -139,6 +141,9 @@ def user_json(user: UserView) -> dict[str, Any]:
         "create_date": rfc3339(user.created_at),
         "update_date": rfc3339(user.updated_at),
     }
+    if user.display_name_erased:
+        body["personal_data"] = "erased"
+    return body
 
 
 def role_json(role: RoleView, index: DecisionIndex | None = None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``mandate keys rotate | status``: the data keys that seal secrets, and their wrapping.
+"""``mandate keys rotate | status``: the data keys that seal secrets, and their wrapping;
+``mandate account erase-personal-data``: destroy an account's personal-data keys.
 
 Rotating the key-encryption key (KEK) without downtime: give every process the new key as
 ``MANDATE_SECRET_KEY`` (new ``MANDATE_SECRET_KEY_ID``) and the old one in
@@ -6,12 +7,17 @@ Rotating the key-encryption key (KEK) without downtime: give every process the n
 new KEK in one transaction; safe to run twice or at once); then drop the old key. Sealed
 secrets in the log never change. Both commands open only the store's data key table, not a
 whole runtime (no index replay).
+
+Erasing personal data (crypto-shredding) destroys the account's personal-data keys in the same
+table: the log, projections and audit chains are untouched (they hold only the sealed values)
+and still verify, and every process reads the values as erased from its next answer on.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +34,9 @@ from mandate.domain.identity.keyring import Keyring, KeyringRefused
 from mandate.domain.ledger.application import APPLICATION_NAME
 from mandate.projections.store.data_keys import DataKeysMissing, DataKeyStore
 
-__all__ = ["keys_rotate", "keys_status"]
+__all__ = ["account_erase_personal_data", "keys_rotate", "keys_status"]
+
+_ACCOUNT_ID = re.compile(r"[1-9][0-9]{15}")
 
 
 class _Refused(Exception):
@@ -96,9 +104,10 @@ def keys_status(_: argparse.Namespace) -> int:
         return 2
     report = []
     for row in rows:
+        opens = "erased" if row.erased else "yes"
         try:
-            keks.unwrap(row)
-            opens = "yes"
+            if not row.erased:
+                keks.unwrap(row)
         except KeyringRefused as refused:
             opens = str(refused)
         report.append(
@@ -112,4 +121,32 @@ def keys_status(_: argparse.Namespace) -> int:
         )
     summary = {"current_kek_id": keks.current.id, "configured_kek_ids": keks.ids}
     print(json.dumps({**summary, "data_keys": report}, indent=2))
-    return 0 if all(item["opens"] == "yes" for item in report) else 1
+    return 0 if all(item["opens"] in ("yes", "erased") for item in report) else 1
+
+
+def account_erase_personal_data(args: argparse.Namespace) -> int:
+    """Destroy the account's personal-data keys; idempotent (a second run erases nothing)."""
+    account_id = args.account_id
+    if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
+        print("mandate: an account id is 16 digits, not starting with 0", file=sys.stderr)
+        return 2
+    settings = Settings()
+    try:
+        with _data_keys(settings) as store:
+            keyring = Keyring.open(load_secret_keys(settings), store)
+            erased = keyring.erase_personal(account_id)
+    except (_Refused, KeyringRefused, DataKeysMissing, StoreUnavailable) as error:
+        print(f"mandate: {error}", file=sys.stderr)
+        return 2
+    if erased:
+        print(
+            f"mandate: erased the personal data of account {account_id}: destroyed "
+            f"personal-data key {', '.join(erased)}; its users' display names now read as "
+            "erased everywhere (the log, projections and audit chains still verify)"
+        )
+    else:
+        print(
+            f"mandate: account {account_id} has no live personal-data key: nothing left to "
+            "erase (already erased, or it never sealed personal data)"
+        )
+    return 0

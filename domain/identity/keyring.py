@@ -11,6 +11,13 @@ does nothing when the id is taken, and everyone re-reads).
 which serialises concurrent runs; a second run finds nothing left to do. Sealed values never
 change: they name their data key, and the data keys stay the same under a new wrapping, so
 processes keep serving through a rotation (the ones holding old and new KEKs unwrap either).
+
+Personal data (a RAM user's display name) is sealed under a *per-account* data key,
+``p<n>-<account id>``, in the same table, so rotation re-wraps it with the others. Erasing an
+account's personal data (``erase_personal``) destroys that key: its row keeps only a tombstone
+(no wrapped key), and every value sealed under it reads as erased from then on — in every
+process, because ``open_personal`` asks the table whether the key is still live on each read
+(an erased key is remembered as such for good). A later display name gets the next key.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import NoReturn, Protocol
+from typing import Final, NoReturn, Protocol
 
 from mandate.domain.identity.sealing import DataKey, KeyEncryptionKey, SealRefused, sealed_key_id
 
@@ -33,6 +40,9 @@ __all__ = [
 ]
 
 _DATA_KEY_ID = re.compile(r"d([1-9][0-9]*)")
+_PERSONAL_KEY_ID = re.compile(r"p([1-9][0-9]*)-([0-9A-Za-z_]{1,28})")
+ERASED_KEK: Final = "erased"
+"""The ``kek_id`` of a destroyed personal-data key's tombstone row (its ``wrapped`` is empty)."""
 
 
 class KeyringRefused(Exception):
@@ -49,6 +59,11 @@ class WrappedDataKey:
     created_at: str
     rewrapped_at: str | None = None
 
+    @property
+    def erased(self) -> bool:
+        """A destroyed personal-data key: the row is a tombstone, no key is left in it."""
+        return not self.wrapped
+
 
 class DataKeySource(Protocol):
     """Where the wrapped data keys are kept (``projections.store.data_keys``)."""
@@ -64,6 +79,11 @@ class DataKeySource(Protocol):
     def rewrap(self, change: Callable[[WrappedDataKey], tuple[str, str] | None]) -> int:
         """In one transaction that excludes other rewraps and inserts: each row ``change``
         answers ``(kek_id, wrapped)`` for is updated; how many were."""
+        ...
+
+    def erase(self, key_id: str) -> bool:
+        """Destroy the key ``key_id`` (its row becomes a tombstone: no wrapped key); whether
+        this call did (False when already erased or absent)."""
         ...
 
 
@@ -135,6 +155,7 @@ class Keyring:
         self._source = source
         self._keys: dict[str, DataKey] = {key.id: key for key in keys}
         self._lock = threading.Lock()
+        self._erased: frozenset[str] = frozenset()
         if not self._keys:
             raise ValueError("a keyring needs at least one data key")
         self._current = max(self._keys.values(), key=lambda key: _number(key.id))
@@ -147,7 +168,7 @@ class Keyring:
             first = DataKey.generate("d1")
             source.add(first.id, keks.current.id, keks.current.wrap(first))
             rows = source.all()
-        return cls(keks, source, [keks.unwrap(row) for row in rows])
+        return cls(keks, source, [keks.unwrap(row) for row in rows if not row.erased])
 
     @property
     def current_key_id(self) -> str:
@@ -193,7 +214,7 @@ class Keyring:
         current = self._keks.current
 
         def change(row: WrappedDataKey) -> tuple[str, str] | None:
-            if row.kek_id == current.id:
+            if row.kek_id == current.id or row.erased:
                 return None
             return current.id, current.wrap(self._keks.unwrap(row))
 
@@ -207,11 +228,96 @@ class Keyring:
                 with self._lock:
                     self._keys = {**self._keys, key.id: key}
                     self._current = key
-        rows = self._source.all()
+        rows = [row for row in self._source.all() if not row.erased]
         for row in rows:  # every data key still opens under the keys this process holds
             self._keks.unwrap(row)
         elsewhere = tuple(row.id for row in rows if row.kek_id != current.id)
         return Rotation(current.id, rewrapped, len(rows), added, elsewhere)
+
+    # -- personal data (crypto-shredding) ----------------------------------------------------
+    def seal_personal(self, account_id: str, value: str, *, bound_to: str) -> str:
+        """``value`` (personal data of ``account_id``) sealed under the account's live
+        personal-data key, created on first use (and anew after an erasure); ``bound_to``
+        names what it is (e.g. a user's display name), so it opens for nothing else. Reads
+        the table each time: a key another process erased is never sealed under again."""
+        generation = 1
+        while True:
+            key_id = f"p{generation}-{account_id}"
+            if not _PERSONAL_KEY_ID.fullmatch(key_id):
+                raise ValueError("an account id is 1-28 letters, digits or '_'")
+            row = self._source.get(key_id)
+            if row is None:
+                key = DataKey.generate(key_id)
+                current = self._keks.current
+                if not self._source.add(key_id, current.id, current.wrap(key)):
+                    continue  # another process created it first: read theirs
+                with self._lock:
+                    self._keys = {**self._keys, key_id: key}
+                return key.seal(value, bound_to=bound_to)
+            if row.erased:
+                generation += 1
+                continue
+            return self._personal_key(row).seal(value, bound_to=bound_to)
+
+    def personal_reader(self) -> Callable[[str, str], str | None]:
+        """A reader opening personal values: ``read(sealed, bound_to)`` is the clear value,
+        or None when its key was erased (or the value does not open here). It asks the table
+        once per key (so one answer listing many users costs one query); keep it for one
+        answer only — a key erased meanwhile must read as erased in the next."""
+        live: dict[str, DataKey | None] = {}
+
+        def read(sealed: str, bound_to: str) -> str | None:
+            try:
+                key_id = sealed_key_id(sealed)
+            except SealRefused:
+                return None
+            if key_id not in live:
+                live[key_id] = self._live_personal(key_id)
+            key = live[key_id]
+            if key is None:
+                return None
+            try:
+                return key.unseal(sealed, bound_to=bound_to)
+            except SealRefused:
+                return None
+
+        return read
+
+    def _live_personal(self, key_id: str) -> DataKey | None:
+        if key_id in self._erased or not _PERSONAL_KEY_ID.fullmatch(key_id):
+            return None
+        row = self._source.get(key_id)
+        if row is None or row.erased:
+            with self._lock:
+                self._erased = self._erased | {key_id}
+                self._keys = {k: v for k, v in self._keys.items() if k != key_id}
+            return None
+        try:
+            return self._personal_key(row)
+        except KeyringRefused:
+            return None
+
+    def _personal_key(self, row: WrappedDataKey) -> DataKey:
+        key = self._keys.get(row.id)
+        if key is None:
+            key = self._keks.unwrap(row)
+            with self._lock:
+                self._keys = {**self._keys, row.id: key}
+        return key
+
+    def erase_personal(self, account_id: str) -> list[str]:
+        """Destroy every personal-data key of ``account_id`` (tombstones in the table): the
+        ids this call erased — none when there was nothing left to erase (idempotent)."""
+        erased: list[str] = []
+        generation = 1
+        while (row := self._source.get(f"p{generation}-{account_id}")) is not None:
+            if not row.erased and self._source.erase(row.id):
+                erased.append(row.id)
+            with self._lock:
+                self._erased = self._erased | {row.id}
+                self._keys = {k: v for k, v in self._keys.items() if k != row.id}
+            generation += 1
+        return erased
 
     def __repr__(self) -> str:
         return f"Keyring(current={self._current.id!r}, keys={self.key_ids!r})"

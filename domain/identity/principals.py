@@ -28,10 +28,17 @@ __all__ = [
     "AccessKeyStatus",
     "Group",
     "User",
+    "display_name_binding",
 ]
 
 MAX_ACCESS_KEYS_PER_USER = 2
 MAX_GROUPS_PER_USER = 10
+
+
+def display_name_binding(account_id: str) -> str:
+    """What a user's sealed display name is bound to: it opens as nothing else (not as
+    another field, nor under another account's key)."""
+    return f"user display name|{account_id}"
 
 
 class AccessKeyStatus(StrEnum):
@@ -61,25 +68,49 @@ class User(PolicyHolder, LedgerAggregate):
         account_id: str
         user_name: str
         display_name: str | None
+        display_name_sealed: str | None = None
+        """The display name sealed under the account's personal-data key (then
+        ``display_name`` is None); absent (None) in users created before sealing."""
 
     @event(UserCreated)
-    def __init__(self, account_id: str, user_name: str, display_name: str | None) -> None:
+    def __init__(
+        self,
+        account_id: str,
+        user_name: str,
+        display_name: str | None,
+        display_name_sealed: str | None = None,
+    ) -> None:
         self.account_id = account_id
         self.user_name = user_name
         self.display_name = display_name
+        self.display_name_sealed = display_name_sealed
         self.deleted = False
         self.access_keys: dict[str, AccessKeyRecord] = {}
         self.groups: dict[UUID, str] = {}
         self.attachments: dict[tuple[str, str], Attachment] = {}
 
     # -- profile -------------------------------------------------------------------------
-    def update(self, *, new_user_name: str | None, new_display_name: str | None) -> None:
-        if new_user_name is None and new_display_name is None:
+    def update(
+        self,
+        *,
+        new_user_name: str | None,
+        new_display_name: str | None,
+        new_display_name_sealed: str | None = None,
+    ) -> None:
+        """A new name and/or display name; the display name either clear or (when the
+        ledger seals personal data) sealed. An unchanged one is carried forward as it is."""
+        if new_user_name is None and new_display_name is None and new_display_name_sealed is None:
             return
+        display_name, sealed = self.display_name, self.display_name_sealed
+        if new_display_name_sealed is not None:
+            display_name, sealed = None, new_display_name_sealed
+        elif new_display_name is not None:
+            display_name, sealed = new_display_name, None
         self._updated(
             user_name=new_user_name or self.user_name,
-            display_name=new_display_name if new_display_name is not None else self.display_name,
+            display_name=display_name,
             previous_user_name=self.user_name,
+            display_name_sealed=sealed,
         )
 
     class UserUpdated(Event):
@@ -87,11 +118,20 @@ class User(PolicyHolder, LedgerAggregate):
         user_name: str
         display_name: str | None
         previous_user_name: str
+        display_name_sealed: str | None = None
+        """As ``UserCreated.display_name_sealed`` (None before sealing)."""
 
     @event(UserUpdated)
-    def _updated(self, user_name: str, display_name: str | None, previous_user_name: str) -> None:
+    def _updated(
+        self,
+        user_name: str,
+        display_name: str | None,
+        previous_user_name: str,
+        display_name_sealed: str | None = None,
+    ) -> None:
         self.user_name = user_name
         self.display_name = display_name
+        self.display_name_sealed = display_name_sealed
 
     def delete(self, *, detach: bool) -> None:
         """RAM's DeleteUser: refused while policies or memberships remain, unless detaching."""

@@ -12,9 +12,15 @@ from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.common.identifiers import new_account_id
 from mandate.domain.common.validation import check_entity_name, check_optional_text
 from mandate.domain.identity.accounts import Account
-from mandate.domain.identity.principals import AccessKeyStatus, Group, User
+from mandate.domain.identity.principals import (
+    AccessKeyStatus,
+    Group,
+    User,
+    display_name_binding,
+)
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.ledger.ports import PersonalDataSealer
 from mandate.domain.ledger.results import Created, IssuedKey, OpenedAccount, Written
 
 __all__ = ["IdentityCommands"]
@@ -22,6 +28,21 @@ __all__ = ["IdentityCommands"]
 
 class IdentityCommands(LedgerCore):
     """Accounts, users, access keys, groups and group memberships."""
+
+    @property
+    def personal_sealer(self) -> PersonalDataSealer | None:
+        """The ledger's sealer when it seals personal data too (the runtime's keyring): then
+        display names are recorded only sealed under the account's personal-data key
+        (crypto-shredding); without one (unit tests' ledgers), in clear as before."""
+        sealer = self.sealer
+        return sealer if isinstance(sealer, PersonalDataSealer) else None
+
+    def _display_name(self, account_id: str, value: str | None) -> tuple[str | None, str | None]:
+        """``(clear, sealed)``: what the event records of a display name."""
+        if value is None or self.personal_sealer is None:
+            return value, None
+        bound_to = display_name_binding(account_id)
+        return None, self.personal_sealer.seal_personal(account_id, value, bound_to=bound_to)
 
     # -- accounts ------------------------------------------------------------------------
     @command
@@ -60,7 +81,13 @@ class IdentityCommands(LedgerCore):
         check_entity_name("user_name", user_name)
         check_optional_text("display_name", display_name, 128)
         self._open_account(account_id)
-        user = User(account_id=account_id, user_name=user_name, display_name=display_name)
+        clear, sealed = self._display_name(account_id, display_name)
+        user = User(
+            account_id=account_id,
+            user_name=user_name,
+            display_name=clear,
+            display_name_sealed=sealed,
+        )
         return self._create_named(account_id, "user", user_name, user)
 
     @command
@@ -81,7 +108,10 @@ class IdentityCommands(LedgerCore):
         if new_user_name is not None and new_user_name != user_name:
             claim.release()
             changed += [claim, self._new_claim(account_id, "user", new_user_name, user.id)]
-        user.update(new_user_name=new_user_name, new_display_name=new_display_name)
+        clear, sealed = self._display_name(account_id, new_display_name)
+        user.update(
+            new_user_name=new_user_name, new_display_name=clear, new_display_name_sealed=sealed
+        )
         return Written(self._commit(*changed))
 
     @command

@@ -9,7 +9,7 @@ of a deleted entity ever takes effect again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from uuid import UUID
 
 from mandate.domain.common.arns import PrincipalKind
@@ -17,7 +17,7 @@ from mandate.domain.common.arns import PrincipalKind
 if TYPE_CHECKING:
     from mandate.domain.sts.assume_role import RoleFacts
 
-__all__ = ["PrincipalRef", "ReadPort", "SecretSealer"]
+__all__ = ["PersonalDataSealer", "PrincipalRef", "ReadPort", "SecretSealer"]
 
 PrincipalRef = tuple[PrincipalKind, UUID]  # (user, group or role, its aggregate id)
 
@@ -41,3 +41,13 @@ class SecretSealer(Protocol):
     """
 
     def seal(self, secret: str, *, bound_to: str) -> str: ...
+
+
+@runtime_checkable
+class PersonalDataSealer(Protocol):
+    """Seals an account's personal data (a user's display name) for the log
+    (``domain.identity.keyring.Keyring``), under a data key of that account alone, kept
+    outside the log: destroying it (``mandate account erase-personal-data``) makes every
+    value sealed under it unreadable while the events themselves stay as they are."""
+
+    def seal_personal(self, account_id: str, value: str, *, bound_to: str) -> str: ...

@@ -56,6 +56,7 @@ def _root_key_rotated(
 @RULES.on(User.UserCreated)
 def _user_created(naming: AuditNaming, e: User.UserCreated, at: datetime) -> Described:
     summary = {"user_name": e.user_name, "display_name": e.display_name}
+    summary |= _sealed_display_name(e.display_name_sealed)
     return created(naming, e.originator_id, NamedEntity("user", e.account_id, e.user_name), summary)
 
 
@@ -67,8 +68,16 @@ def _user_updated(naming: AuditNaming, e: User.UserUpdated, at: datetime) -> Des
         "user_name": e.user_name,
         "previous_user_name": e.previous_user_name,
         "display_name": e.display_name,
-    }
+    } | _sealed_display_name(e.display_name_sealed)
     return Described.of(before, summary)
+
+
+def _sealed_display_name(sealed: str | None) -> dict[str, str]:
+    """A display name recorded sealed (crypto-shredding) is summarised sealed: the record and
+    its chain hash never hold the clear value, so they verify unchanged after the account's
+    personal data is erased (the sealed value then opens nowhere). Absent for clear ones, so
+    records of events from before sealing are as they were."""
+    return {} if sealed is None else {"display_name_sealed": sealed}
 
 
 RULES.on(User.UserDeleted)(deleted_rule("user"))

@@ -97,6 +97,7 @@ def user_created(index: IndexState, e: User.UserCreated) -> None:
         e.originator_id, e.account_id, e.user_name, e.display_name, e.timestamp, e.timestamp
     )
     index.users[e.originator_id].named_at = index._applying
+    index.users[e.originator_id].display_name_sealed = e.display_name_sealed
     index.user_ids[(e.account_id, e.user_name)] = e.originator_id
 
 
@@ -109,6 +110,7 @@ def user_updated(index: IndexState, e: User.UserUpdated) -> None:
         user.named_at = index._applying  # a name taken now binds no older trust
     user.user_name = e.user_name
     user.display_name = e.display_name
+    user.display_name_sealed = e.display_name_sealed
     user.updated_at = e.timestamp
     index._touch((user.id,))
 

@@ -10,9 +10,12 @@ them in place while serving).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID
 
+from mandate.domain.identity.principals import display_name_binding
 from mandate.projections.decisions.state import IndexState
 from mandate.projections.decisions.views import (
     AccessKeyView,
@@ -37,7 +40,24 @@ class NamedQueries(IndexState):
         return self.accounts.get(account_id)
 
     def user(self, user_id: UUID) -> UserView | None:
-        return self.users.get(user_id)
+        user = self.users.get(user_id)
+        return self._opened(user, self._personal_reader()) if user is not None else None
+
+    def _personal_reader(self) -> Callable[[str, str], str | None]:
+        """One answer's reader of sealed personal data: asks the data key table whether the
+        account's key still lives (so an erasure by any process shows in the next answer)."""
+        if self.keyring is None:
+            return lambda sealed, bound_to: None
+        return self.keyring.personal_reader()
+
+    @staticmethod
+    def _opened(user: UserView, read: Callable[[str, str], str | None]) -> UserView:
+        """``user`` as answers show it: a copy with its sealed display name opened, or
+        marked erased (None) when the account's personal-data key was destroyed."""
+        if user.display_name_sealed is None:
+            return user
+        clear = read(user.display_name_sealed, display_name_binding(user.account_id))
+        return dataclasses.replace(user, display_name=clear, display_name_erased=clear is None)
 
     def policy(self, policy_id: UUID) -> PolicyView | None:
         return self.policies.get(policy_id)
@@ -88,7 +108,7 @@ class NamedQueries(IndexState):
 
     def user_by_name(self, account_id: str, user_name: str) -> UserView | None:
         user_id = self.user_ids.get((account_id, user_name))
-        return self.users.get(user_id) if user_id else None
+        return self.user(user_id) if user_id else None
 
     def group_by_name(self, account_id: str, group_name: str) -> GroupView | None:
         group_id = self.group_ids.get((account_id, group_name))
@@ -99,8 +119,13 @@ class NamedQueries(IndexState):
         return self.policies.get(policy_id) if policy_id else None
 
     def users_of(self, account_id: str) -> list[UserView]:
+        read = self._personal_reader()
         return sorted(
-            (u for u in list(self.users.values()) if u.account_id == account_id),
+            (
+                self._opened(u, read)
+                for u in list(self.users.values())
+                if u.account_id == account_id
+            ),
             key=lambda u: u.user_name,
         )
 

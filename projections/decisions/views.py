@@ -65,6 +65,11 @@ class UserView:
     access_key_ids: tuple[str, ...] = ()
     named_at: int = 0
     """The log position since which it has held ``user_name`` (created or renamed)."""
+    display_name_sealed: str | None = None
+    """The display name as the events hold it, sealed under the account's personal-data key
+    (``display_name`` is then None here); the index's queries answer a copy with it opened."""
+    display_name_erased: bool = False
+    """In such a copy: the sealed display name no longer opens — its key was erased."""
 
 
 @dataclass(slots=True)

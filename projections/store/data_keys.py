@@ -8,6 +8,12 @@ these rows while the sealed secrets in the immutable events stay as they are
 ``rewrap`` runs in one transaction that first takes the table's write lock — PostgreSQL's
 ``EXCLUSIVE`` lock, which still lets readers read, or SQLite's write lock — so concurrent
 rotations queue and the later one reads what the earlier one committed.
+
+``erase`` destroys a personal-data key (crypto-shredding): the row stays as a tombstone whose
+``wrapped`` is empty and ``kek_id`` is ``erased``, so the key's id is never reused and every
+process reading the row knows it is gone. (The old wrapped bytes may linger in database pages
+until PostgreSQL vacuums or SQLite reuses them, and in backups: expire backups of this table
+within your erasure deadline.)
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any, Final
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
-from mandate.domain.identity.keyring import WrappedDataKey
+from mandate.domain.identity.keyring import ERASED_KEK, WrappedDataKey
 
 __all__ = ["DATA_KEY_TABLE", "DataKeyStore", "DataKeysMissing"]
 
@@ -131,3 +137,16 @@ class DataKeyStore:
                 )
                 changed += 1
         return changed
+
+    def erase(self, key_id: str) -> bool:
+        """Overwrite ``key_id``'s wrapped key with nothing (a tombstone); whether this call
+        did (False when it was already erased or never existed)."""
+        self.all()
+        mark = self._mark
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"UPDATE {self._table} SET kek_id = {mark}, wrapped = '', "  # noqa: S608
+                f"rewrapped_at = {mark} WHERE id = {mark} AND wrapped <> '' RETURNING id",
+                (ERASED_KEK, _now(), key_id),
+            )
+            return len(cursor.fetchall()) == 1

@@ -24,7 +24,7 @@ from mandate.domain.common.audit import AuditContext
 from mandate.domain.common.errors import Conflict, LimitExceeded
 from mandate.domain.common.identifiers import name_claim_id
 from mandate.domain.identity.name_claims import NameClaim
-from mandate.domain.identity.principals import MAX_ACCESS_KEYS_PER_USER, User
+from mandate.domain.identity.principals import MAX_ACCESS_KEYS_PER_USER, User, display_name_binding
 from mandate.domain.ledger.application import IssuedKey, Positioned
 from mandate.domain.ledger.results import Created
 
@@ -242,16 +242,20 @@ def test_racing_creations_of_one_user_name_leave_exactly_one_user(runtime: Runti
     (created,) = check_acknowledged(
         runtime, log, [outcomes[winner].result.position], "mandate:UserCreated.v1"
     )
-    assert created.display_name == f"racer-{winner}"
+    # recorded only sealed under the account's personal-data key (crypto-shredding)
+    assert created.display_name is None
+    read = runtime.keyring.personal_reader()
+    assert read(created.display_name_sealed, display_name_binding(account)) == f"racer-{winner}"
     written = [n for n in log if n.id > start]
     assert [n.topic for n in written] == ["mandate:NameClaimed.v1", "mandate:UserCreated.v1"]
 
     user_id = user_id_of(runtime, account, "alice")
     assert user_id == created.originator_id
     user = load_user(runtime, user_id)
-    assert (user.user_name, user.display_name) == ("alice", f"racer-{winner}")
+    assert (user.user_name, user.display_name_sealed) == ("alice", created.display_name_sealed)
     view = runtime.index.user_by_name(account, "alice")
     assert view is not None
+    assert view.display_name == f"racer-{winner}"
     assert view.id == user_id
     assert [u.id for u in runtime.index.users_of(account)] == [user_id]
 

@@ -124,6 +124,7 @@ EVENT_CLASSES = [
             "account_id",
             "user_name",
             "display_name",
+            "display_name_sealed",
         ),
     ),
     (
@@ -137,6 +138,7 @@ EVENT_CLASSES = [
             "user_name",
             "display_name",
             "previous_user_name",
+            "display_name_sealed",
         ),
     ),
     (
@@ -572,8 +574,8 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:AccountOpened.v1": "64c9b48af29fdf756e978f419970b5bc",
     "mandate:AccountClosed.v1": "5a89751197dfe2f9ca925d99c83f5385",
     "mandate:RootAccessKeyRotated.v1": "907e996d9eb98e687b30b6bbea9a531e",
-    "mandate:UserCreated.v1": "0cc55ccd5de607cf371ccadd4eb4b904",
-    "mandate:UserUpdated.v1": "977091140e998295482040e3c496b27b",
+    "mandate:UserCreated.v1": "3c067307bce7ce9a73b04b1192e7bfb9",
+    "mandate:UserUpdated.v1": "c41032b3bc2c0e2c1ad8e5479acd146f",
     "mandate:UserDeleted.v1": "5a89751197dfe2f9ca925d99c83f5385",
     "mandate:AccessKeyCreated.v1": "73aa67e3d2dde222d55315773736cc7b",
     "mandate:AccessKeyDisabled.v1": "d9688507a6982fe87fd7b76d62f50c91",
@@ -617,6 +619,9 @@ SEALED_SINCE: dict[str, tuple[str, str]] = {
     "mandate:RootAccessKeyRotated.v1": ("secret_sealed", "55acd0b85f3b1b842bb215c4489be200"),
     "mandate:AccessKeyCreated.v1": ("secret_sealed", "138ce3020f28cc3723fa0ad0bd3630fb"),
     "mandate:SessionIssued.v1": ("secret_sealed", "c4be786afe508accf640c62eeeba9cf7"),
+    # display names sealed under the account's personal-data key (crypto-shredding)
+    "mandate:UserCreated.v1": ("display_name_sealed", "0cc55ccd5de607cf371ccadd4eb4b904"),
+    "mandate:UserUpdated.v1": ("display_name_sealed", "977091140e998295482040e3c496b27b"),
 }
 """The field each of these events gained (last), and the digest of its state before."""
 
@@ -768,6 +773,26 @@ def test_an_old_account_replays_without_a_sealed_root_secret() -> None:
     replayed = back.mutate(None)
     assert replayed.root_secret_sealed is None
     assert replayed.root_access_key_id == "LTAIold"
+
+
+def test_an_old_user_replays_with_its_clear_display_name() -> None:
+    """A user created and renamed before display names were sealed keeps its clear one."""
+    with acting_as(_AUDIT):
+        user = User(account_id="1837465920374651", user_name="alice", display_name="Alice")
+        user.update(new_user_name="alice2", new_display_name=None)
+    created, updated = user.collect_events()
+    replayed: Any = None
+    for version, event in enumerate((created, updated), start=1):
+        state = json.loads(stored(event)[1])
+        assert state.pop("display_name_sealed") is None
+        old = json.dumps(state, separators=(",", ":")).encode()
+        back: Any = _LEDGER.mapper.to_domain_event(
+            StoredEvent(event.originator_id, version, event.TOPIC, old)
+        )
+        assert back.display_name_sealed is None
+        replayed = back.mutate(replayed)
+    assert (replayed.user_name, replayed.display_name) == ("alice2", "Alice")
+    assert replayed.display_name_sealed is None
 
 
 def test_the_stored_table_covers_every_concrete_event() -> None:
