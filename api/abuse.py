@@ -41,15 +41,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import math
 import re
 import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final, Literal
 
 from prometheus_client import Counter
 from starlette.requests import Request
@@ -62,11 +61,11 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTH_FAILURES",
     "RATE_LIMITED",
+    "Attempt",
     "AuthThrottle",
     "GcraLimiter",
     "Throttled",
     "admit_attempt",
-    "attempt",
     "authentication_failed",
     "claimed_key_id",
     "guards_of",
@@ -120,8 +119,7 @@ class GcraLimiter:
 
     def wait(self, key: str) -> float:
         """Seconds before ``key`` may take a token (0: it may now); takes nothing."""
-        with self._lock:
-            tat = self._tat.get(key)
+        tat = self._tat.get(key)  # one atomic read: no lock
         if tat is None:
             return 0.0
         return max(0.0, tat + self.interval - self.clock() - self.window)
@@ -286,28 +284,44 @@ def authentication_failed(
     return throttled
 
 
-@contextlib.contextmanager
-def attempt(
-    request: Request, runtime: Runtime, source_ip: str | None, refusal: type[Exception]
-) -> Iterator[None]:
+class Attempt:
     """Around one authentication on ``/v1`` (``deps.authenticate``): an address over its
     failure limit is 429 before anything is checked; a ``refusal`` raised inside (the 401,
     with ``reason`` and ``code``) is counted against the address and the claimed key id,
     goes to the security log, and becomes a 429 beyond either limit. A request without
-    credentials is no attempt at anyone's key: not counted."""
-    authorization = request.headers.get("authorization")
-    if not authorization:
-        yield
-        return
-    admit_attempt(runtime, source_ip)
-    try:
-        yield
-    except refusal as refused:
+    credentials is no attempt at anyone's key: not counted. ``peer`` (``deps.peer``) is
+    called only when needed: while no address has failed, this costs a dictionary lookup."""
+
+    __slots__ = ("peer", "refusal", "request", "runtime")
+
+    def __init__(
+        self,
+        request: Request,
+        runtime: Runtime,
+        peer: Callable[[Request, Runtime], tuple[str | None, bool]],
+        refusal: type[Exception],
+    ) -> None:
+        self.request = request
+        self.runtime = runtime
+        self.peer = peer
+        self.refusal = refusal
+
+    def __enter__(self) -> None:
+        if len(guards_of(self.runtime).auth.by_ip) and "authorization" in self.request.headers:
+            admit_attempt(self.runtime, self.peer(self.request, self.runtime)[0])
+
+    def __exit__(self, kind: object, refused: BaseException | None, _: object) -> Literal[False]:
+        if refused is None or not isinstance(refused, self.refusal):
+            return False
+        request = self.request
+        authorization = request.headers.get("authorization")
+        if not authorization:
+            return False
         route = getattr(request.scope.get("route"), "path", None) or request.url.path
         throttled = authentication_failed(
-            runtime,
+            self.runtime,
             surface="v1",
-            source_ip=source_ip,
+            source_ip=self.peer(request, self.runtime)[0],
             key_id=claimed_key_id(authorization),
             reason=str(getattr(refused, "reason", refused)),
             code=getattr(refused, "code", None),
@@ -316,7 +330,7 @@ def attempt(
         )
         if throttled is not None:
             raise throttled from None
-        raise
+        return False
 
 
 def _owner_of(runtime: Runtime, key_id: str | None) -> str | None:
