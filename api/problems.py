@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from mandate.api.abuse import Throttled
 from mandate.api.observability.metrics import STORE_ERRORS
@@ -191,7 +192,24 @@ def install_problem_handlers(app: FastAPI) -> None:
         return unavailable("Projection stalled", str(exc), 30)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(
-            exc.status_code, str(exc.detail), str(exc.detail), headers=dict(exc.headers or {})
-        )
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), headers=headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request, first: str) -> str:
+    """Every method a route serves at the request's path. Starlette's 405 names only the
+    methods of the first route whose path matched (``Allow: POST`` on ``…/users``, which
+    answers GET too); RFC 9110 wants all of them. Each method is tried against the app's
+    routes as the router itself would match it (included routers too)."""
+    methods = {m.strip() for m in first.split(",") if m.strip()}
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            methods.add(method)
+    return ", ".join(sorted(methods))

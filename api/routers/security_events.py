@@ -52,7 +52,15 @@ async def list_security_events(
     }
 
 
-@router.get("/v1/accounts/{account_id}/security-events/export")
+@router.get(
+    "/v1/accounts/{account_id}/security-events/export",
+    responses={
+        200: {
+            "description": "The rows, streamed: one JSON object a line",
+            "content": {"application/x-ndjson": {}},
+        }
+    },
+)
 async def export_security_events(
     account_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> StreamingResponse:
