@@ -26,6 +26,12 @@ def live_user(runtime: Runtime, account_id: str, user_name: str) -> UserView:
     return existing(user, f"user {user_name!r}", "EntityNotExist.User")
 
 
+def shown_user(runtime: Runtime, account_id: str, user_name: str) -> UserView:
+    """The live user as answers show it (its display name opened, or erased)."""
+    (user,) = runtime.index.shown([live_user(runtime, account_id, user_name)])
+    return user
+
+
 @router.post("", status_code=201)
 def create_user(
     account_id: str, body: CreateUser, caller: CallerDep, runtime: RuntimeDep
@@ -35,7 +41,7 @@ def create_user(
     ).write_position(
         lambda ledger: ledger.create_user(account_id, body.user_name, body.display_name)
     )
-    return {**user_json(live_user(runtime, account_id, body.user_name)), "position": position}
+    return {**user_json(shown_user(runtime, account_id, body.user_name)), "position": position}
 
 
 @router.get("")
@@ -55,7 +61,7 @@ async def get_user(
     account_id: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     authorize_read(runtime, caller, account_id, "ram:GetUser", user_arn(account_id, user_name))
-    return user_json(live_user(runtime, account_id, user_name))
+    return user_json(shown_user(runtime, account_id, user_name))
 
 
 @router.patch("/{user_name}")
@@ -73,7 +79,7 @@ def update_user(
         )
     )
     name = body.new_user_name or user_name
-    return {**user_json(live_user(runtime, account_id, name)), "position": position}
+    return {**user_json(shown_user(runtime, account_id, name)), "position": position}
 
 
 @router.delete("/{user_name}")

@@ -147,7 +147,8 @@ def list_users_for_group(ctx: RpcContext, p: ListUsersForGroupParams) -> dict[st
     ctx.authorize_read("ram:ListUsersForGroup", group_arn(ctx.account_id, p.group_name))
     group = live_group(ctx, p.group_name)
     index = ctx.runtime.index
-    members = [u for u in (index.user(uid) for uid in group.member_ids) if u is not None]
+    found = [u for u in (index.user(uid) for uid in group.member_ids) if u is not None]
+    members = index.shown(found)
     return paged(
         members,
         lambda u: u.user_name,

@@ -20,7 +20,7 @@ from mandate.domain.common.arns import user_arn
 from mandate.domain.common.errors import NotFound, PreconditionFailed
 from mandate.projections.decisions.views import AccessKeyView, UserView
 
-__all__ = ["live_user", "user_body"]
+__all__ = ["live_user", "shown_user", "user_body"]
 
 
 def live_user(ctx: RpcContext, user_name: str) -> UserView:
@@ -28,6 +28,12 @@ def live_user(ctx: RpcContext, user_name: str) -> UserView:
     user = ctx.runtime.index.user_by_name(ctx.account_id, user_name)
     if user is None:
         raise NotFound(f"user {user_name!r} does not exist", code="EntityNotExist.User")
+    return user
+
+
+def shown_user(ctx: RpcContext, user_name: str) -> UserView:
+    """The live user as answers show it (its display name opened, or erased)."""
+    (user,) = ctx.runtime.index.shown([live_user(ctx, user_name)])
     return user
 
 
@@ -77,7 +83,7 @@ def create_user(ctx: RpcContext, p: CreateUserParams) -> dict[str, Any]:
     ctx.manage("ram:CreateUser", user_arn(account_id, p.user_name)).write(
         lambda ledger: ledger.create_user(account_id, p.user_name, p.display_name)
     )
-    return {"User": user_body(live_user(ctx, p.user_name), update_date=False)}
+    return {"User": user_body(shown_user(ctx, p.user_name), update_date=False)}
 
 
 class UserNameParams(RpcParams):
@@ -87,7 +93,7 @@ class UserNameParams(RpcParams):
 @rpc_action("GetUser", RAM, UserNameParams)
 def get_user(ctx: RpcContext, p: UserNameParams) -> dict[str, Any]:
     ctx.authorize_read("ram:GetUser", user_arn(ctx.account_id, p.user_name))
-    return {"User": user_body(live_user(ctx, p.user_name))}
+    return {"User": user_body(shown_user(ctx, p.user_name))}
 
 
 class UpdateUserParams(RpcParams):
@@ -111,7 +117,7 @@ def update_user(ctx: RpcContext, p: UpdateUserParams) -> dict[str, Any]:
             new_display_name=p.new_display_name,
         )
     )
-    return {"User": user_body(live_user(ctx, p.new_user_name or p.user_name))}
+    return {"User": user_body(shown_user(ctx, p.new_user_name or p.user_name))}
 
 
 class ListParams(RpcParams):

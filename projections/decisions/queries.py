@@ -40,8 +40,15 @@ class NamedQueries(IndexState):
         return self.accounts.get(account_id)
 
     def user(self, user_id: UUID) -> UserView | None:
-        user = self.users.get(user_id)
-        return self._opened(user, self._personal_reader()) if user is not None else None
+        return self.users.get(user_id)
+
+    def shown(self, users: list[UserView]) -> list[UserView]:
+        """``users`` as answers show them: sealed display names opened (one query of the key
+        table per key), or None and marked erased once the key was destroyed. Only readers
+        that show a display name ask for this; lookups (authorization, preconditions) use the
+        views as they are, with no query."""
+        read = self._personal_reader()
+        return [self._opened(user, read) for user in users]
 
     def _personal_reader(self) -> Callable[[str, str], str | None]:
         """One answer's reader of sealed personal data: asks the data key table whether the
@@ -108,7 +115,7 @@ class NamedQueries(IndexState):
 
     def user_by_name(self, account_id: str, user_name: str) -> UserView | None:
         user_id = self.user_ids.get((account_id, user_name))
-        return self.user(user_id) if user_id else None
+        return self.users.get(user_id) if user_id else None
 
     def group_by_name(self, account_id: str, group_name: str) -> GroupView | None:
         group_id = self.group_ids.get((account_id, group_name))
@@ -119,15 +126,9 @@ class NamedQueries(IndexState):
         return self.policies.get(policy_id) if policy_id else None
 
     def users_of(self, account_id: str) -> list[UserView]:
-        read = self._personal_reader()
-        return sorted(
-            (
-                self._opened(u, read)
-                for u in list(self.users.values())
-                if u.account_id == account_id
-            ),
-            key=lambda u: u.user_name,
-        )
+        """The account's users as answers show them (``shown``), by name."""
+        mine = [u for u in list(self.users.values()) if u.account_id == account_id]
+        return sorted(self.shown(mine), key=lambda u: u.user_name)
 
     def groups_of(self, account_id: str) -> list[GroupView]:
         return sorted(

@@ -8,7 +8,8 @@ in a new one, the display name is gone (/v1: ``display_name`` null and ``persona
 ``erased``; RPC: no DisplayName, as for a user without one), while the log, the audit trail
 (its chains hold only the sealed form) and the projections rebuilt from position 0 verify and
 agree. Another account's display names are untouched; a name set after the erasure is sealed
-under the account's next key and reads again.
+under the account's next key and reads again. A display name recorded before sealing (in clear
+in its event) cannot be shredded: it reads as before, and the README says so.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from alibabacloud_ram20150501 import models as ram
 
 from mandate.api.cli import main
 from mandate.api.runtime import Runtime
+from mandate.domain.common.audit import AuditContext
 from mandate.projections.audit.trail import AuditQuery, iter_records
 from mandate.projections.audit.verify import verify_trail
 from mandate.projections.store.data_keys import DataKeyStore
@@ -35,6 +37,8 @@ ALICE = "Alice Wonder-Sealed"
 BOB = "Bob Personal-Name"
 CAROL = "Carol Other-Account"
 AGAIN = "Alice After-Erasure"
+LEGACY = "Old Clear-Name"
+ADMIN = AuditContext(actor="mandate:admin", request_id="req-erasure")
 
 
 @pytest.fixture(scope="module")
@@ -121,20 +125,27 @@ def test_display_names_read_until_their_key_is_erased(
         client.create_group(ram.CreateGroupRequest(group_name="devs"))
         client.add_user_to_group(ram.AddUserToGroupRequest(user_name="alice", group_name="devs"))
         server.ram(other).create_user(ram.CreateUserRequest(user_name="carol", display_name=CAROL))
-        _reads(server, root, {"alice": ALICE, "robert": BOB})
-
         runtime = server.api.runtime
+        ledger = runtime.ledger
+        sealer, ledger.sealer = ledger.sealer, None  # as every ledger was before sealing
+        try:
+            runtime.write(ADMIN, lambda: ledger.create_user(root.account_id, "legacy", LEGACY))
+        finally:
+            ledger.sealer = sealer
+        _reads(server, root, {"alice": ALICE, "robert": BOB, "legacy": LEGACY})
+
         assert runtime.audit.wait_for(runtime.head(), 30)
         stored = _log_and_trail(runtime)
         for clear in (ALICE, BOB, CAROL):
             assert clear not in stored  # only sealed: "display_name_sealed": "v1$p1-…$…"
+        assert f'"display_name":"{LEGACY}","display_name_sealed":null' in stored
         assert f'"display_name_sealed":"v1$p1-{root.account_id}$' in stored
         _trail_verifies(runtime)
 
         assert _erase(root.account_id, store_url, state, monkeypatch) == 0
         assert f"destroyed personal-data key p1-{root.account_id}" in capsys.readouterr().out
         # the running process reads them erased from its next answer on
-        _reads(server, root, {"alice": None, "robert": None})
+        _reads(server, root, {"alice": None, "robert": None, "legacy": LEGACY})
         carol = server.ram(other).get_user(ram.GetUserRequest(user_name="carol")).body.user
         assert carol.display_name == CAROL
         assert _log_and_trail(runtime).startswith(stored.split("\n")[0])  # the log is as it was
@@ -145,7 +156,7 @@ def test_display_names_read_until_their_key_is_erased(
 
         # a display name set afterwards is sealed under the account's next key
         client.update_user(ram.UpdateUserRequest(user_name="alice", new_display_name=AGAIN))
-        _reads(server, root, {"alice": AGAIN, "robert": None})
+        _reads(server, root, {"alice": AGAIN, "robert": None, "legacy": LEGACY})
         datastore: Any = runtime.ledger.recorder.datastore  # type: ignore[attr-defined]
         keys = {row.id: row.erased for row in DataKeyStore(datastore).all()}
         assert keys[f"p1-{root.account_id}"] is True
@@ -153,7 +164,7 @@ def test_display_names_read_until_their_key_is_erased(
         assert keys[f"p1-{other.account_id}"] is False
 
     with rpc_serving(store_url, state) as restarted:  # a new process: the index replayed
-        _reads(restarted, root, {"alice": AGAIN, "robert": None})
+        _reads(restarted, root, {"alice": AGAIN, "robert": None, "legacy": LEGACY})
         runtime = restarted.api.runtime
         for worker in (runtime.audit, runtime.temporal):  # the projections from position 0
             result = rebuild(
@@ -171,4 +182,4 @@ def test_display_names_read_until_their_key_is_erased(
         runtime.follow_registry()
         _trail_verifies(runtime)
         assert ALICE not in _log_and_trail(runtime)
-        _reads(restarted, root, {"alice": AGAIN, "robert": None})
+        _reads(restarted, root, {"alice": AGAIN, "robert": None, "legacy": LEGACY})
