@@ -89,7 +89,7 @@ from mandate.api.routers.history import check_instant
 from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import account_of_resource
 from mandate.domain.common.errors import FieldError, InvalidInput
-from mandate.domain.common.instants import LATEST
+from mandate.domain.common.instants import EPOCH_REFUSED, LATEST
 from mandate.domain.common.ledger_time import format_instant, from_micros, to_micros
 from mandate.projections.history.access_review import (
     AccessReview,
@@ -214,9 +214,13 @@ async def access_review(
     runtime: RuntimeDep,
     resource: Annotated[str, Query(min_length=1, description="a resource ARN of the account")],
     action: Annotated[str, Query(min_length=1, description="``<service>:<Action>``")],
-    time_from: Annotated[datetime, Query(alias="from", description="RFC 3339, with a zone")],
+    time_from: Annotated[
+        datetime, Query(alias="from", description="RFC 3339, with a zone"), EPOCH_REFUSED
+    ],
     time_to: Annotated[
-        datetime | None, Query(alias="to", description="RFC 3339, with a zone; default: now")
+        datetime | None,
+        Query(alias="to", description="RFC 3339, with a zone; default: now"),
+        EPOCH_REFUSED,
     ] = None,
     cursor: str | None = None,
     limit: Limit = 100,

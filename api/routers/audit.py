@@ -29,6 +29,7 @@ from mandate.api.problems import Forbidden
 from mandate.api.reads import Paging, PagingDep, authorize_read
 from mandate.api.routers.history import check_instant, with_zone
 from mandate.api.runtime import Runtime
+from mandate.domain.common.instants import EPOCH_REFUSED
 from mandate.projections.audit.export import csv_lines
 from mandate.projections.audit.trail import (
     GLOBAL_SCOPE,
@@ -47,8 +48,8 @@ class AuditFilters:
 
     def __init__(
         self,
-        time_from: Annotated[datetime | None, Query(alias="from")] = None,
-        time_to: Annotated[datetime | None, Query(alias="to")] = None,
+        time_from: Annotated[datetime | None, Query(alias="from"), EPOCH_REFUSED] = None,
+        time_to: Annotated[datetime | None, Query(alias="to"), EPOCH_REFUSED] = None,
         principal: str | None = None,
         event_type: Annotated[str | None, Query(alias="type")] = None,
         target: Annotated[str | None, Query(description="a prefix of the target ARN")] = None,

@@ -8,7 +8,7 @@ event committed before the question was asked. The SQL reads run in the threadpo
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter
@@ -27,6 +27,7 @@ from mandate.api.reads import authorize_read
 from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import parse_principal_arn
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
+from mandate.domain.common.instants import EPOCH_REFUSED
 from mandate.domain.common.instants import check_instant as check_domain_instant
 from mandate.domain.policy.decisions import SubjectKind
 from mandate.domain.policy.evaluation import AccessRequest
@@ -117,7 +118,7 @@ async def effective_permissions(
     principal: str,
     caller: CallerDep,
     runtime: RuntimeDep,
-    as_of: datetime | None = None,
+    as_of: Annotated[datetime | None, EPOCH_REFUSED] = None,
 ) -> dict[str, Any]:
     """Every statement that applied to ``principal`` at ``as_of`` (default: now), and how;
     and the roles a RAM user could assume then (``assumable_roles``), now and as of T alike."""

@@ -9,19 +9,29 @@ domain's commands (``check_instant``) share this check, and no path writes such 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from mandate.domain.common.errors import FieldError, InvalidInput
 
-__all__ = ["EARLIEST", "LATEST", "Instant", "check_instant", "instant_fault"]
+__all__ = [
+    "EARLIEST",
+    "EPOCH_REFUSED",
+    "LATEST",
+    "Instant",
+    "check_instant",
+    "instant_fault",
+    "refuse_epoch_seconds",
+]
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 _RANGE = "must lie between 1970-01-01T00:00:00Z and 9999-01-01T00:00:00Z"
+_NUMBER = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?\s*")
 
 
 def instant_fault(value: datetime) -> str | None:
@@ -47,6 +57,14 @@ def check_instant(field: str, value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def refuse_epoch_seconds(value: object) -> object:
+    """pydantic reads a number, or text that is one (``to=0.5``), as Unix seconds: an instant
+    that names no zone, which the rule refuses (a ``BeforeValidator``)."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise PydanticCustomError("instant", "must be an RFC 3339 instant with a zone")
+    return value
+
+
 def _validated(value: datetime) -> datetime:
     fault = instant_fault(value)
     if fault is not None:
@@ -54,5 +72,8 @@ def _validated(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Instant = Annotated[datetime, AfterValidator(_validated)]
+EPOCH_REFUSED = BeforeValidator(refuse_epoch_seconds)
+"""For a query parameter typed ``datetime``: its text must not be a number."""
+
+Instant = Annotated[datetime, EPOCH_REFUSED, AfterValidator(_validated)]
 """A pydantic field type: an aware, UTC-representable instant in range, given back in UTC."""

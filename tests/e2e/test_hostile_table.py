@@ -759,6 +759,26 @@ ROWS: dict[str, Row] = {
         400,
         field="ends_at",
     ),
+    "audit trail up to 0.5 (Unix seconds, no zone)": Row(
+        v1_request("GET", "/v1/accounts/{a}/audit-events?to=0.5"), 400, field="to"
+    ),
+    "effective permissions as of 1700000000 (Unix seconds)": Row(
+        v1_request(
+            "GET",
+            "/v1/accounts/{a}/effective-permissions?principal=acs:ram::{a}:user/ana"
+            "&as_of=1700000000",
+        ),
+        400,
+        field="as_of",
+    ),
+    "authorize as of 1700000000 (a JSON number)": Row(
+        v1_post(
+            "/v1/authorize",
+            {"action": "oss:GetObject", "resource": "*", "as_of": 1700000000},
+        ),
+        400,
+        field="as_of",
+    ),
     # -- tokens and signatures ---------------------------------------------------------------
     "ACS3 replayed (same nonce)": Row(acs3_replayed, 401, code="SignatureNonceUsed"),
     "ACS3 write replayed": Row(acs3_replayed_write, 401, code="SignatureNonceUsed"),
