@@ -69,6 +69,7 @@ __all__ = [
     "authentication_failed",
     "claimed_key_id",
     "guards_of",
+    "may_log_denial",
     "spend_read_budget",
 ]
 
@@ -188,6 +189,11 @@ class AuthThrottle:
         return None
 
 
+DENIAL_ROWS_BURST: Final = 600
+DENIAL_ROWS_PER_MINUTE: Final = 600
+"""Refused management calls one caller may put in the security log at once, and per minute."""
+
+
 class Guards:
     """One runtime's limits: failed authentications and expensive-read budgets."""
 
@@ -205,6 +211,9 @@ class Guards:
                 burst=s.auth_failure_burst_per_key,
                 max_keys=size,
             ),
+        )
+        self.denials = GcraLimiter(
+            rate=DENIAL_ROWS_PER_MINUTE / 60, burst=DENIAL_ROWS_BURST, max_keys=size
         )
         self.reads = GcraLimiter(
             rate=s.expensive_reads_per_minute / 60,
@@ -341,6 +350,11 @@ def _owner_of(runtime: Runtime, key_id: str | None) -> str | None:
         return key.account_id
     session = runtime.index.session(key_id)
     return session.record.account_id if session is not None else None
+
+
+def may_log_denial(runtime: Runtime, caller_arn: str) -> bool:
+    """Whether ``caller_arn``'s refused call may take a security-log row (its share left)."""
+    return guards_of(runtime).denials.take(caller_arn) == 0
 
 
 def spend_read_budget(runtime: Runtime, caller_arn: str, what: str) -> None:

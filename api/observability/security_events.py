@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final
 
 from prometheus_client import Counter
 
+from mandate.api.abuse import may_log_denial
 from mandate.projections.store.security_log import SecurityEvent, SecurityLog
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ __all__ = ["DROPPED", "SecurityRecorder", "denied", "open_security_events"]
 
 DROPPED: Final = Counter(
     "mandate_security_events_dropped",
-    "Security-log rows dropped because the writer's queue was full.",
+    "Security-log rows not written, by why: queue_full (the writer's queue), store_error "
+    "(the batch's write failed), caller_flood (one caller's refusals beyond its share).",
+    ["reason"],
 )
 WRITTEN: Final = Counter("mandate_security_events", "Security-log rows written, by kind.", ["kind"])
 _BATCH: Final = 500
@@ -86,7 +89,7 @@ class SecurityRecorder:
         try:
             self._queue.put_nowait(event)
         except queue.Full:
-            DROPPED.inc()
+            DROPPED.labels("queue_full").inc()
 
     def purge_expired(self, now: datetime | None = None) -> int:
         """Delete the rows older than the retention (``MANDATE_SECURITY_LOG_RETENTION_DAYS``)
@@ -150,7 +153,7 @@ class SecurityRecorder:
                     for event in batch:
                         WRITTEN.labels(event.kind).inc()
                 except Exception as error:  # the store is down: these rows are lost, counted
-                    DROPPED.inc(len(batch))
+                    DROPPED.labels("store_error").inc(len(batch))
                     _log.warning("%d security-log rows could not be written: %s", len(batch), error)
             for done in waiting:
                 done.set()
@@ -179,7 +182,14 @@ def denied(
     runtime: Runtime, caller: Caller, account_id: str, action: str, resource: str, reason: str
 ) -> str:
     """Put a refused management call (403 NoPermission) in the security log of the account it
-    concerns (a refusal writes no ledger event); answer ``reason``, for the 403."""
+    concerns (a refusal writes no ledger event); answer ``reason``, for the 403.
+
+    An authenticated caller is not otherwise limited in how many calls it may have refused,
+    and may name any account: beyond its share of rows (``api.abuse.DENIAL_ROWS_*``) its
+    refusals are counted, not written, so no one caller can fill another account's log."""
+    if not may_log_denial(runtime, caller.arn):
+        DROPPED.labels("caller_flood").inc()
+        return reason
     runtime.security_events.record(
         kind="access_denied",
         account_id=account_id,
