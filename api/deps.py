@@ -19,8 +19,10 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import Depends, Header, Request
 
+from mandate.api.abuse import Attempt
 from mandate.api.middleware.request_ids import request_id_of
 from mandate.api.observability.logs import CALLER_KEY
+from mandate.api.observability.security_events import denied
 from mandate.api.problems import (
     Busy,
     Forbidden,
@@ -214,6 +216,12 @@ def _basic_credentials(value: str) -> tuple[str, str]:
 
 
 def authenticate(request: Request, runtime: Runtime, body: bytes | None = None) -> Caller:
+    """``_authenticate``, its failures limited and logged (``api.abuse.Attempt``)."""
+    with Attempt(request, runtime, peer, Unauthenticated):
+        return _authenticate(request, runtime, body)
+
+
+def _authenticate(request: Request, runtime: Runtime, body: bytes | None = None) -> Caller:
     """Who is calling: the admin's bearer token or an AccessKey, checked in memory.
 
     The AccessKey comes as Basic (id and secret, checked against the kept hash) or as an
@@ -261,14 +269,15 @@ def _signed_caller(request: Request, runtime: Runtime, body: bytes | None) -> Ca
     """The caller who signed ``request`` with ACS3-HMAC-SHA256 (``proven_credential``)."""
     if body is None:
         raise RuntimeError("an ACS3-HMAC-SHA256 request is authenticated with its body")
-    raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    scope = request.scope
+    raw_path: bytes = scope.get("raw_path") or request.url.path.encode()
     credential = proven_credential(
         request,
         runtime,
         lambda: parse_acs3(
             request.method,
             raw_path.decode("latin-1").split("?", 1)[0],
-            request.query_params.multi_items(),
+            request.query_params.multi_items() if scope.get("query_string") else (),
             request.headers.items(),
             body=body,
         ),
@@ -307,7 +316,7 @@ def proven_credential(
         raise Unauthenticated(reason, code=refused.code) from None
     except AuthenticationFailed as failure:
         reason = whose + unechoed(str(failure), key_id, token)
-        raise Unauthenticated(reason, code=refusal_code(str(failure), token)) from None
+        raise Unauthenticated(reason, code=refusal_code(failure)) from None
 
 
 def signature_guard(request: Request) -> ReplayGuard:
@@ -381,7 +390,8 @@ def authorize_management(
             raise NotFound(f"account {account_id} does not exist", code="EntityNotExist.Account")
         return
     if caller.account_id != account_id:
-        raise Forbidden(f"{caller.arn} may not act on account {account_id}")
+        reason = f"{caller.arn} may not act on account {account_id}"
+        raise Forbidden(denied(runtime, caller, account_id, action, resource, reason))
     assert caller.credential is not None
     credential = caller.credential
     if credential.kind is SubjectKind.ROOT:
@@ -389,8 +399,9 @@ def authorize_management(
     request = AccessRequest.make(action, resource, connection_context(caller))
     answer = runtime.index.decide_for(credential, request)
     if not answer.allowed:
+        reason = f"{caller.arn} is not allowed {action} on {resource}: {answer.reason}"
         raise Forbidden(
-            f"{caller.arn} is not allowed {action} on {resource}: {answer.reason}",
+            denied(runtime, caller, account_id, action, resource, reason),
             decision={
                 "decision": answer.decision.kind.value,
                 "matched": [m.as_dict() for m in answer.decision.matched],

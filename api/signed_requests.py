@@ -5,8 +5,9 @@ The RPC dialect at ``/``, ``/v1``'s ``Authorization: ACS3-HMAC-SHA256`` header a
 here, in ``mandate.api.signing``'s order: an ``STS.`` key must carry its token; the secret is
 looked up (``Runtime.secret_lookup``; unknown: ``InvalidAccessKeyId.NotFound``); the
 ``ReplayGuard`` checks clock, signature, then nonce; only then does the index decide, with
-``authenticate_keys`` as for Basic, whether the key is active, its account open, its session
-token valid and unexpired. Each surface renders the refusals its own way (RAM's JSON at
+``authenticate_signed`` (Basic's refusals, without hashing the secret again: the signature
+proved it), whether the key is active, its account open, its session token valid and
+unexpired. Each surface renders the refusals its own way (RAM's JSON at
 ``/``, ``application/problem+json`` on ``/v1``). The secret only verifies: it is never
 echoed, logged or kept here.
 """
@@ -30,7 +31,7 @@ from mandate.api.signing import (
     parse_oss_v4_url,
 )
 from mandate.api.signing.oss4 import ALGORITHM as OSS4
-from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
+from mandate.projections.decisions.credentials import AuthenticationFailed, Credential, Refusal
 
 __all__ = [
     "STS_PREFIX",
@@ -67,7 +68,8 @@ def authenticate_keys(
         return runtime.index.authenticate_session(access_key_id, secret, security_token)
     if access_key_id.startswith(STS_PREFIX):
         raise AuthenticationFailed(
-            "STS credentials need their security token (the X-Security-Token header)"
+            "STS credentials need their security token (the X-Security-Token header)",
+            reason=Refusal.TOKEN_REQUIRED,
         )
     return runtime.index.authenticate(access_key_id, secret)
 
@@ -84,20 +86,32 @@ def signed_credential(runtime: Runtime, guard: ReplayGuard, signed: SignedReques
     if secret is None:
         raise UnknownAccessKey("Specified access key is not found.")
     guard.check(signed, secret)
-    return authenticate_keys(runtime, key_id, secret, token)
+    return runtime.index.authenticate_signed(key_id, token)
 
 
-def refusal_code(reason: str, token: str | None) -> str:
-    """RAM's code for the index's refusal (``reason``) of a key whose signature held."""
-    if "Inactive" in reason:
-        return "InvalidAccessKeyId.Inactive"
-    if token is None or "secret does not match" in reason:
-        return "InvalidAccessKeyId.NotFound"
-    if "malformed" in reason or "signature" in reason or "unknown key" in reason:
-        return "InvalidSecurityToken.Malformed"
-    if "another AccessKey" in reason:
-        return "InvalidSecurityToken.MismatchWithAccessKey"
-    return "InvalidSecurityToken.Expired"  # expired; also revoked, its role deleted…
+_NOT_FOUND = "InvalidAccessKeyId.NotFound"
+_EXPIRED = "InvalidSecurityToken.Expired"
+_CODES: dict[Refusal, str] = {
+    Refusal.KEY_REFUSED: _NOT_FOUND,
+    Refusal.KEY_DEAD: _NOT_FOUND,
+    Refusal.KEY_INACTIVE: "InvalidAccessKeyId.Inactive",
+    Refusal.ACCOUNT_CLOSED: _NOT_FOUND,
+    Refusal.USER_DELETED: _NOT_FOUND,
+    Refusal.TOKEN_REQUIRED: _NOT_FOUND,
+    Refusal.SECRET_MISMATCH: _NOT_FOUND,
+    Refusal.TOKEN_MALFORMED: "InvalidSecurityToken.Malformed",
+    Refusal.TOKEN_MISMATCH: "InvalidSecurityToken.MismatchWithAccessKey",
+    Refusal.TOKEN_UNVERIFIABLE: _EXPIRED,
+    Refusal.SESSION_UNKNOWN: _EXPIRED,
+    Refusal.SESSION_EXPIRED: _EXPIRED,
+    Refusal.SESSION_INVALID: _EXPIRED,  # revoked, its role deleted… (as RAM answers)
+}
+
+
+def refusal_code(failure: AuthenticationFailed) -> str:
+    """RAM's code for the index's refusal of a key whose signature held: from its typed
+    ``reason``, never from the words of its message."""
+    return _CODES[failure.reason]
 
 
 _V1_URL_PARAMS = frozenset({"OSSAccessKeyId", "Expires", "Signature"})

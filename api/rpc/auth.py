@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from mandate.api.abuse import admit_attempt, authentication_failed
 from mandate.api.deps import Caller, peer, unechoed
 from mandate.api.middleware.request_ids import request_id_of
 from mandate.api.observability.logs import CALLER_KEY
@@ -18,9 +19,15 @@ from mandate.api.rpc.errors import RpcError
 from mandate.api.rpc.requests import RpcCall
 from mandate.api.runtime import Runtime
 from mandate.api.signed_requests import refusal_code, signed_credential
-from mandate.api.signing import ReplayGuard, SignedRequest, parse_acs3, parse_rpc
+from mandate.api.signing import (
+    ReplayGuard,
+    SignedRequest,
+    SigningError,
+    parse_acs3,
+    parse_rpc,
+)
 from mandate.api.signing.acs3 import ALGORITHM
-from mandate.projections.decisions.credentials import AuthenticationFailed
+from mandate.projections.decisions.credentials import AuthenticationFailed, Refusal
 
 __all__ = ["authenticate_call", "signed_request"]
 
@@ -36,14 +43,39 @@ def signed_request(call: RpcCall) -> SignedRequest:
 def authenticate_call(
     request: Request, call: RpcCall, runtime: Runtime, guard: ReplayGuard
 ) -> Caller:
-    """The verified caller of ``call``, or an ``RpcError``/``SigningError`` refusing it."""
-    signed = signed_request(call)
-    try:
-        credential = signed_credential(runtime, guard, signed)
-    except AuthenticationFailed as failure:
-        raise _refusal(str(failure), signed.access_key_id, signed.security_token) from None
-    request.scope[CALLER_KEY] = credential.arn  # for the request's log line
+    """The verified caller of ``call``, or an ``RpcError``/``SigningError`` refusing it.
+
+    Failed attempts are limited and logged as on /v1 (``api.abuse``): an address over its
+    limit is ``Throttling.User`` (429) before the signature is looked at; a refusal counts
+    against the address and the claimed key id and goes to the security log."""
     source_ip, secure = peer(request, runtime)
+    admit_attempt(runtime, source_ip)
+    key_id: str | None = None
+    try:
+        signed = signed_request(call)
+        key_id = signed.access_key_id
+        try:
+            credential = signed_credential(runtime, guard, signed)
+        except AuthenticationFailed as failure:
+            raise _refusal(failure, signed.access_key_id, signed.security_token) from None
+    except (RpcError, SigningError) as refused:
+        code = refused.code
+        if refused.http_status == 503:  # the nonce memory is full: not the caller's failure
+            raise
+        throttled = authentication_failed(
+            runtime,
+            surface="rpc",
+            source_ip=source_ip,
+            key_id=key_id,
+            reason=f"{code}: {refused.message}",
+            code=code,
+            action=call.action,
+            request_id=request_id_of(request),
+        )
+        if throttled is not None:
+            raise throttled from None
+        raise
+    request.scope[CALLER_KEY] = credential.arn  # for the request's log line
     return Caller(
         credential.arn,
         credential.account_id,
@@ -55,18 +87,23 @@ def authenticate_call(
     )
 
 
-def _refusal(reason: str, key_id: str, token: str | None) -> RpcError:
-    """RAM's code for the index's refusal of a key whose signature held (``refusal_code``).
+_SAID_EXPIRED = frozenset({Refusal.SESSION_EXPIRED, Refusal.SESSION_UNKNOWN})
+
+
+def _refusal(failure: AuthenticationFailed, key_id: str, token: str | None) -> RpcError:
+    """RAM's code for the index's refusal of a key whose signature held (``refusal_code``,
+    from the refusal's typed reason); a token refused for another reason than expiry
+    (malformed, revoked…) is said in words.
 
     The index's reasons are plain sentences about the caller's own credential (never a
     secret); what the caller sent is still taken out of them (``unechoed``), as on /v1.
     """
-    code = refusal_code(reason, token)
+    code = refusal_code(failure)
     if code == "InvalidAccessKeyId.NotFound":
         return RpcError(404, code)
     if code == "InvalidSecurityToken.Malformed" or (
-        code == "InvalidSecurityToken.Expired" and "expired" not in reason  # revoked…
+        code == "InvalidSecurityToken.Expired" and failure.reason not in _SAID_EXPIRED
     ):
-        said = f"Specified SecurityToken is not valid: {unechoed(reason, key_id, token)}."
+        said = f"Specified SecurityToken is not valid: {unechoed(str(failure), key_id, token)}."
         return RpcError(400, code, said)
     return RpcError(400, code)

@@ -18,7 +18,9 @@ header it sends; Alibaba requires at least ``host``, every ``x-acs-*`` header pr
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,8 +41,15 @@ from mandate.api.signing.errors import IncompleteSignature, SignatureDoesNotMatc
 
 ALGORITHM = "ACS3-HMAC-SHA256"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEADER_NAMES = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+(?:;[a-z0-9!#$%&'*+.^_`|~-]+)*")
+_NAMES = r"[a-z0-9!#$%&'*+.^_`|~-]+(?:;[a-z0-9!#$%&'*+.^_`|~-]+)*"
+_HEADER_NAMES = re.compile(_NAMES)
 _ALWAYS_SIGNED = ("host", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce")
+_CANONICAL_AUTHORIZATION = re.compile(
+    ALGORITHM + rf" Credential=([^,\s]+),SignedHeaders=({_NAMES}),Signature=([0-9a-f]{{64}})"
+)
+"""The Authorization header as tea-openapi writes it: read in one match (the general parser
+``_parse_authorization`` falls back to accepts exactly the same values, and says what is
+wrong with any other)."""
 
 
 @dataclass(frozen=True)
@@ -131,9 +140,15 @@ def parse_acs3(
         actual = body_sha256.lower()
     else:
         raise ValueError("parse_acs3 needs the body or its SHA-256")
-    lists = header_lists(headers)
+    source = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    single = {name.lower(): value for name, value in source}
+    repeats = len(single) != len(source)
+    every = header_lists(source) if repeats else {}
+    lists: Mapping[str, object] = every if repeats else single
+    # no header repeats (as the SDKs send them): read each from ``single``, no lists built
+    one = functools.partial(one_header, every) if repeats else _one_of(single)
     items = pairs(query)
-    authorization = one_header(lists, "authorization")
+    authorization = one("authorization")
     if not authorization:
         raise IncompleteSignature("The request is not signed: the Authorization header is missing.")
     access_key_id, signed, signature = _parse_authorization(authorization)
@@ -143,45 +158,63 @@ def parse_acs3(
     for name in signed:
         if name not in lists:
             raise IncompleteSignature(f"The signed header {name} is not in the request.")
-    unsigned = [
-        name
-        for name in (*_ALWAYS_SIGNED, *sorted(lists))
-        if (name in _ALWAYS_SIGNED or name.startswith("x-acs-") or name == "content-type")
-        and name not in signed
-    ]
-    if unsigned:
+    signed_set = frozenset(signed)
+    complete = signed_set.issuperset(_ALWAYS_SIGNED)
+    for name in lists if complete else ():
+        if (name.startswith("x-acs-") or name == "content-type") and name not in signed_set:
+            complete = False
+            break
+    if not complete:
+        unsigned = [
+            name
+            for name in (*_ALWAYS_SIGNED, *sorted(lists))
+            if (name in _ALWAYS_SIGNED or name.startswith("x-acs-") or name == "content-type")
+            and name not in signed_set
+        ]
         raise IncompleteSignature(
             f"These headers must be signed: {';'.join(dict.fromkeys(unsigned))}."
         )
-    content_sha256 = one_header(lists, "x-acs-content-sha256") or ""
+    content_sha256 = one("x-acs-content-sha256") or ""
     if not _HEX64.fullmatch(content_sha256):
         raise IncompleteSignature(
             "x-acs-content-sha256 must be the body's SHA-256 in lower-case hex."
         )
-    timestamp = iso8601(one_header(lists, "x-acs-date") or "", "x-acs-date")
-    nonce = one_header(lists, "x-acs-signature-nonce")
+    timestamp = iso8601(one("x-acs-date") or "", "x-acs-date")
+    nonce = one("x-acs-signature-nonce")
     if not nonce:
         raise IncompleteSignature("The x-acs-signature-nonce header is empty.")
-    key_header = one_header(lists, "x-acs-accesskey-id")
+    key_header = one("x-acs-accesskey-id")
     if key_header is not None and key_header != access_key_id:
         raise IncompleteSignature("x-acs-accesskey-id is not the Credential's AccessKeyId.")
+    if repeats:
+        values = tuple([_canonical_value(every[name]) for name in signed])
+    else:
+        values = tuple([single[name].strip() for name in signed])
     return Acs3Request(
         method=method.upper(),
         path=path,
         query=tuple(items),
         signed_headers=signed,
-        header_values=tuple(_canonical_value(lists[name]) for name in signed),
+        header_values=values,
         content_sha256=content_sha256,
         body_sha256=actual,
         signature=signature,
         access_key_id=access_key_id,
         # tea-openapi sends the header; a SecurityToken parameter is signed as well
-        security_token=(
-            one_header(lists, "x-acs-security-token") or one_param(items, "SecurityToken") or None
-        ),
+        security_token=(one("x-acs-security-token") or one_param(items, "SecurityToken") or None),
         timestamp=timestamp,
         nonce=nonce,
     )
+
+
+def _one_of(single: dict[str, str]) -> Callable[[str], str | None]:
+    """``one_header`` over headers known to be sent once each: trimmed value, or None."""
+
+    def one(name: str) -> str | None:
+        value = single.get(name)
+        return None if value is None else value.strip()
+
+    return one
 
 
 def _canonical_value(values: list[str]) -> str:
@@ -193,6 +226,12 @@ def _canonical_value(values: list[str]) -> str:
 
 def _parse_authorization(value: str) -> tuple[str, tuple[str, ...], str]:
     """``(AccessKeyId, signed header names, signature)`` from the Authorization header."""
+    canonical = _CANONICAL_AUTHORIZATION.fullmatch(value)
+    if canonical is not None:
+        access_key_id, names, signature = canonical.groups()
+        signed = tuple(names.split(";"))
+        if list(signed) == sorted(set(signed)):
+            return access_key_id, signed, signature
     algorithm, _, rest = value.partition(" ")
     if algorithm != ALGORITHM:
         raise IncompleteSignature(

@@ -10,6 +10,7 @@ headers as a mapping or pairs whose names compare case-insensitively (Starlette'
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -64,7 +65,12 @@ def header_lists(headers: Headers) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     source = headers.items() if isinstance(headers, Mapping) else headers
     for name, value in source:
-        out.setdefault(name.lower(), []).append(value)
+        key = name.lower()
+        values = out.get(key)
+        if values is None:
+            out[key] = [value]
+        else:
+            values.append(value)
     return out
 
 
@@ -122,12 +128,12 @@ def sha256_hex(data: bytes) -> str:
 
 
 def hmac_sha1_base64(key: str, message: str) -> str:
-    digest = hmac.new(key.encode(), message.encode(), hashlib.sha1).digest()
+    digest = hmac.digest(key.encode(), message.encode(), "sha1")
     return base64.b64encode(digest).decode("ascii")
 
 
 def hmac_sha256(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode(), hashlib.sha256).digest()
+    return hmac.digest(key, message.encode(), "sha256")  # one-shot: no HMAC object
 
 
 def same(given: str, computed: str) -> bool:
@@ -141,10 +147,26 @@ _COMPACT = re.compile(r"\d{8}T\d{6}Z")
 
 def iso8601(value: str, what: str) -> datetime:
     """``2026-12-07T09:25:16Z`` (the RPC ``Timestamp``, ``x-acs-date``); fractions allowed."""
-    if not _ISO8601.fullmatch(value):
+    parsed = _iso8601_utc(value)
+    if parsed is None:
         raise InvalidTimeStampFormat(
             f"The {what} {value!r} is not a UTC time of the form yyyy-MM-ddTHH:mm:ssZ."
         )
+    if parsed is _NOT_A_TIME:
+        raise InvalidTimeStampFormat(f"The {what} {value!r} is not a valid time.")
+    return parsed
+
+
+_NOT_A_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+@functools.lru_cache(maxsize=256)
+def _iso8601_utc(value: str) -> datetime | None:
+    """``iso8601``'s reading, remembered: requests signed within the same second share their
+    time, so most are a dictionary hit (bounded; a time is no secret). None: not the form;
+    ``_NOT_A_TIME``: the form, but no such time (a 13th month)."""
+    if not _ISO8601.fullmatch(value):
+        return None
     try:  # the pattern holds, so the fields are digits where expected (faster than strptime)
         return datetime(
             int(value[0:4]),
@@ -156,7 +178,7 @@ def iso8601(value: str, what: str) -> datetime:
             tzinfo=UTC,
         )
     except ValueError:
-        raise InvalidTimeStampFormat(f"The {what} {value!r} is not a valid time.") from None
+        return _NOT_A_TIME
 
 
 def compact_iso8601(value: str, what: str) -> datetime:

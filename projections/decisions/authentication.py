@@ -25,6 +25,7 @@ from mandate.projections.decisions.credentials import (
     KEY_REFUSED,
     AuthenticationFailed,
     Credential,
+    Refusal,
     SecretNotSealed,
 )
 from mandate.projections.decisions.read_port import LedgerReadPort
@@ -50,22 +51,48 @@ class Authentication(LedgerReadPort):
             dead = self._dead_keys.get(access_key_id)
             stored = dead[1] if dead is not None else self._dummy_hash
             if self.hasher.verify(secret, stored) and dead is not None:
-                raise AuthenticationFailed(dead[0])
-            raise AuthenticationFailed(KEY_REFUSED)
+                raise AuthenticationFailed(dead[0], reason=Refusal.KEY_DEAD)
+            raise AuthenticationFailed(KEY_REFUSED, reason=Refusal.KEY_REFUSED)
         if not self.hasher.verify(secret, key.secret_hash):
-            raise AuthenticationFailed(KEY_REFUSED)
+            raise AuthenticationFailed(KEY_REFUSED, reason=Refusal.KEY_REFUSED)
+        return self._key_owner(access_key_id)
+
+    def authenticate_signed(self, access_key_id: str, security_token: str | None) -> Credential:
+        """The owner of a key or session whose request signature has just been verified
+        with its secret (``secret_for``'s): ``authenticate``'s and ``authenticate_session``'s
+        refusals, without hashing the secret again — the HMAC already proved possession.
+
+        Only for that: a caller that has not verified a signature made with the secret
+        ``secret_for(access_key_id)`` answers must call ``authenticate``/``authenticate_session``.
+        """
+        if security_token is not None:
+            return self._session_credential(access_key_id, None, security_token)
+        if access_key_id not in self.keys:
+            dead = self._dead_keys.get(access_key_id)  # deleted since its secret was looked up
+            if dead is not None:
+                raise AuthenticationFailed(dead[0], reason=Refusal.KEY_DEAD)
+            raise AuthenticationFailed(KEY_REFUSED, reason=Refusal.KEY_REFUSED)
+        return self._key_owner(access_key_id)
+
+    def _key_owner(self, access_key_id: str) -> Credential:
+        """Who a live AccessKey whose secret was proven belongs to, or why it cannot act."""
+        key = self.keys[access_key_id]
         if key.status != "Active":
-            raise AuthenticationFailed("the AccessKey is Inactive")
+            raise AuthenticationFailed("the AccessKey is Inactive", reason=Refusal.KEY_INACTIVE)
         account = self.accounts.get(key.account_id)
         if account is None or not account.is_open:
-            raise AuthenticationFailed(f"account {key.account_id} is closed")
+            raise AuthenticationFailed(
+                f"account {key.account_id} is closed", reason=Refusal.ACCOUNT_CLOSED
+            )
         if key.user_id is None:
             return Credential(
                 key.account_id, root_arn(key.account_id), SubjectKind.ROOT, access_key_id, None
             )
         user = self.users.get(key.user_id)
         if user is None:
-            raise AuthenticationFailed("the AccessKey's user was deleted")
+            raise AuthenticationFailed(
+                "the AccessKey's user was deleted", reason=Refusal.USER_DELETED
+            )
         return Credential(
             key.account_id,
             user_arn(key.account_id, user.user_name),
@@ -134,25 +161,52 @@ class Authentication(LedgerReadPort):
 
         For questions about the past: a session revoked since still proves who it was.
         """
+        return self._session_record(access_key_id, secret, security_token)
+
+    def _session_record(
+        self, access_key_id: str, secret: str | None, security_token: str
+    ) -> SessionRecord:
+        """``verify_session_credentials``; ``secret`` None: possession already proven by a
+        verified request signature (``authenticate_signed`` only)."""
         if self.token_signer is None:
-            raise AuthenticationFailed("this process cannot verify security tokens")
+            raise AuthenticationFailed(
+                "this process cannot verify security tokens", reason=Refusal.TOKEN_UNVERIFIABLE
+            )
         try:
             token = self.token_signer.verify(security_token)
         except InvalidSessionToken as invalid:
-            raise AuthenticationFailed(str(invalid)) from None
+            raise AuthenticationFailed(str(invalid), reason=Refusal.TOKEN_MALFORMED) from None
         if token.access_key_id != access_key_id:
-            raise AuthenticationFailed("the security token was issued for another AccessKey")
+            raise AuthenticationFailed(
+                "the security token was issued for another AccessKey",
+                reason=Refusal.TOKEN_MISMATCH,
+            )
         view = self.sessions.get(access_key_id)
         if view is None:
-            raise AuthenticationFailed("the session does not exist or expired long ago")
-        if not self.hasher.verify(secret, view.secret_hash):
-            raise AuthenticationFailed("the AccessKey secret does not match")
+            raise AuthenticationFailed(
+                "the session does not exist or expired long ago", reason=Refusal.SESSION_UNKNOWN
+            )
+        if secret is not None and not self.hasher.verify(secret, view.secret_hash):
+            raise AuthenticationFailed(
+                "the AccessKey secret does not match", reason=Refusal.SECRET_MISMATCH
+            )
         return view.record
 
     def authenticate_session(
         self, access_key_id: str, secret: str, security_token: str, now: datetime | None = None
     ) -> Credential:
         """STS credentials: the token's signature, the secret's hash, then the lineage."""
+        return self._session_credential(access_key_id, secret, security_token, now)
+
+    def _session_credential(
+        self,
+        access_key_id: str,
+        secret: str | None,
+        security_token: str,
+        now: datetime | None = None,
+    ) -> Credential:
+        """``authenticate_session``; ``secret`` None: possession already proven by a verified
+        request signature (``authenticate_signed`` only)."""
         at = now or datetime.now(UTC)
         epoch = self._lineage_epoch
         cached = self._verified_sessions.get(security_token)
@@ -164,14 +218,18 @@ class Authentication(LedgerReadPort):
                 and credential.access_key_id == access_key_id
                 and at < credential.valid_until
             ):
-                if not self.hasher.verify(secret, secret_hash):
-                    raise AuthenticationFailed("the AccessKey secret does not match")
+                if secret is not None and not self.hasher.verify(secret, secret_hash):
+                    raise AuthenticationFailed(
+                        "the AccessKey secret does not match", reason=Refusal.SECRET_MISMATCH
+                    )
                 return credential
-        record = self.verify_session_credentials(access_key_id, secret, security_token)
+        record = self._session_record(access_key_id, secret, security_token)
         try:
             subject, generation, valid_until = self._resolve_live(access_key_id, at)
         except SessionInvalid as dead:
-            raise AuthenticationFailed(str(dead)) from None
+            expired = at >= record.expiration
+            why = Refusal.SESSION_EXPIRED if expired else Refusal.SESSION_INVALID
+            raise AuthenticationFailed(str(dead), reason=why) from None
         credential = Credential(
             subject.account_id,
             subject.arn,

@@ -27,7 +27,11 @@ Part 2, the literal "signed vs Basic": the session asks for itself (self form), 
 (+ ``X-Security-Token``) or an ``ACS3-HMAC-SHA256`` header. A V3 nonce is accepted once, so
 no static load can replay it: one Python ``http.client`` connection sends the calls one at a
 time, each V3 call signed anew by tea-openapi's signer before its clock starts; the figure
-is the median round trip, and the ratio ACS3 / Basic (target ≤ 1.2x).
+is the median round trip, and the ratio ACS3 / Basic (target ≤ 1.2x). Beside it, the
+server's own CPU time per call (``/proc/<pid>/task/*/schedstat`` of its event loop and
+request-log threads, on Linux):
+what each side costs the server, which other processes on a busy machine move far less than
+a round trip.
 """
 
 from __future__ import annotations
@@ -267,14 +271,46 @@ def acs3_headers(host: str, session: dict[str, str], body: bytes) -> dict[str, s
     return headers
 
 
+def server_pid(port: int) -> int | None:
+    """The pid of this process's child serving on ``port`` (``serve --port <port>``), or None
+    where ``/proc`` does not say."""
+    wanted = f"serve\0--port\0{port}\0".encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if wanted in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
+def cpu_ns(pid: int | None) -> int | None:
+    """CPU time the server ``pid`` has spent on requests so far (ns; None: unknown): its main
+    thread (the event loop) and its request-log writer; not the watchers that poll on a
+    timer, whose time grows with the wall clock rather than with the calls."""
+    if pid is None:
+        return None
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            name = (task / "comm").read_text().strip()
+            if task.name == str(pid) or name.startswith("mandate-request"):
+                total += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
 def self_form(
     url: str, session: dict[str, str], body: bytes, *, rounds: int, calls: int
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Part 2: the session asks ``POST /v1/authorize`` (self form) for itself, with Basic
     (+ ``X-Security-Token``) or an ``ACS3-HMAC-SHA256`` signature, one keep-alive connection,
     one call at a time. Each V3 call is signed anew (a nonce is accepted once) *before* its
-    clock starts, so only the round trip is timed. Label -> each round's median µs."""
+    clock starts, so only the round trip is timed. Label -> each round's median µs, and label
+    -> each round's server CPU µs per call (empty where ``/proc`` cannot tell)."""
     split = urlsplit(url)
+    pid = server_pid(split.port or 0)
     host = f"{split.hostname}:{split.port}"
     plain = {
         "Authorization": basic(session["access_key_id"], session["access_key_secret"]),
@@ -283,6 +319,7 @@ def self_form(
     }
     sides = {"Basic": lambda: plain, "ACS3-HMAC-SHA256": lambda: acs3_headers(host, session, body)}
     out: dict[str, list[float]] = {label: [] for label in sides}
+    cpu: dict[str, list[float]] = {label: [] for label in sides}
     connection = http.client.HTTPConnection(split.hostname or "127.0.0.1", split.port)
     try:
         for round_ in range(rounds):
@@ -290,6 +327,8 @@ def self_form(
                 sign = sides[label]
                 times: list[float] = []
                 for n in range(calls + calls // 10):  # the first tenth warms up
+                    if n == calls // 10:
+                        cpu_started = cpu_ns(pid)
                     headers = sign()
                     started = time.perf_counter_ns()
                     connection.request("POST", "/v1/authorize", body, headers)
@@ -300,13 +339,18 @@ def self_form(
                         raise RuntimeError(f"{label}: {response.status} {answer[:300]!r}")
                     if n >= calls // 10:
                         times.append(elapsed / 1000)
+                cpu_ended = cpu_ns(pid)
+                if cpu_started is not None and cpu_ended is not None:
+                    cpu[label].append((cpu_ended - cpu_started) / 1000 / calls)
                 out[label].append(statistics.median(times))
     finally:
         connection.close()
-    return out
+    return out, cpu
 
 
-def self_form_table(medians: dict[str, list[float]], calls: int) -> list[str]:
+def self_form_table(
+    medians: dict[str, list[float]], cpu: dict[str, list[float]], calls: int
+) -> list[str]:
     base, signed = medians["Basic"], medians["ACS3-HMAC-SHA256"]
     rounds_ratios = ratios(signed, base)
     ratio = median(rounds_ratios)
@@ -317,6 +361,25 @@ def self_form_table(medians: dict[str, list[float]], calls: int) -> list[str]:
         ratio <= TARGET,
         source=SOURCE,
     )
+    cpu_lines: list[str] = []
+    if cpu["Basic"] and cpu["ACS3-HMAC-SHA256"]:
+        cpu_base, cpu_signed = cpu["Basic"], cpu["ACS3-HMAC-SHA256"]
+        cpu_ratio = median(ratios(cpu_signed, cpu_base))
+        record(
+            "`POST /v1/authorize` self form: server CPU per call, ACS3-HMAC-SHA256 / Basic",
+            f"{cpu_ratio:.2f} ({median(cpu_base):.0f} → {median(cpu_signed):.0f} µs)",
+            f"≤ {TARGET:g}",
+            cpu_ratio <= TARGET,
+            source=SOURCE,
+        )
+        cpu_lines = [
+            "",
+            "Server CPU µs per call (event loop + request-log threads, the timed calls of each "
+            "round): Basic "
+            f"{median(cpu_base):.0f} ({format_ratios(cpu_base)}), ACS3 {median(cpu_signed):.0f} "
+            f"({format_ratios(cpu_signed)}); ACS3 / Basic **{cpu_ratio:.2f}** "
+            f"({format_ratios(ratios(cpu_signed, cpu_base))}).",
+        ]
     return [
         "",
         "### The session asking for itself (self form): `ACS3-HMAC-SHA256` vs Basic — HTTP, one "
@@ -334,6 +397,7 @@ def self_form_table(medians: dict[str, list[float]], calls: int) -> list[str]:
         "",
         f"ACS3 / Basic: **{ratio:.2f}** ({format_ratios(rounds_ratios)}); target ≤ {TARGET:g}x "
         f"{mark(ratio <= TARGET)}",
+        *cpu_lines,
     ]
 
 
@@ -365,11 +429,11 @@ def main(argv: list[str] | None = None) -> int:
             targets, session, ask = set_up(url)
             results = drive(url, workdir, targets, plan, concurrencies)
             calls = 1000 if args.quick else 4000
-            own = self_form(url, session, ask, rounds=rounds, calls=calls)
+            own, cpu = self_form(url, session, ask, rounds=rounds, calls=calls)
     print(f"## Signed authorize{' (quick)' if args.quick else ''}\n")
     print(f"{machine()}; code {code_version()}; load {load_average()}.\n")
     print("\n".join(tables(results, plan.describe())))
-    print("\n".join(self_form_table(own, calls)))
+    print("\n".join(self_form_table(own, cpu, calls)))
     print(f"\n{time.monotonic() - started:.0f} s in all.")
     return 0
 
