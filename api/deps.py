@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Header, Request
+from pydantic import WithJsonSchema
 
 from mandate.api.abuse import Attempt
 from mandate.api.middleware.request_ids import request_id_of
@@ -197,9 +198,21 @@ async def wait_for_min_position(runtime: Runtime, header: str | None) -> None:
     await ensure_position(runtime, wanted, "Min-Position")
 
 
+_MIN_POSITION_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": "^[0-9]{1,18}$",
+    "description": "Answer only once this process has applied the log up to this position "
+    "(a write's `position`); 400 beyond the head, 503 if not reached in time",
+}
+"""What ``api.middleware.input_guard`` accepts, stated in the OpenAPI document (FastAPI's
+own schema for ``str | None`` said any text, or null)."""
+
+
 async def min_position(
     runtime: RuntimeDep,
-    min_position_header: Annotated[str | None, Header(alias="Min-Position")] = None,
+    min_position_header: Annotated[
+        str | None, Header(alias="Min-Position"), WithJsonSchema(_MIN_POSITION_SCHEMA)
+    ] = None,
 ) -> None:
     await wait_for_min_position(runtime, min_position_header)
 
