@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from fastapi import Security
+from fastapi.openapi.models import HTTPBase, HTTPBearer
+from fastapi.params import Depends
+from fastapi.security.base import SecurityBase
 from pydantic import BaseModel, ConfigDict
 
 from mandate.api.problems import PROBLEM_JSON
 
-__all__ = ["PROBLEM_RESPONSES", "Problem", "ProblemField"]
+__all__ = ["AUTHENTICATED", "PROBLEM_RESPONSES", "Problem", "ProblemField"]
 
 
 class ProblemField(BaseModel):
@@ -75,3 +79,38 @@ PROBLEM_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     ),
 }
 """The statuses ``api.problems`` and the middlewares answer with, for ``APIRouter(responses=)``."""
+
+
+class _Stated(SecurityBase):
+    """A security scheme the document states, checked elsewhere: ``api.deps`` authenticates
+    (Basic, ACS3 or the admin's bearer token, with its own answers); this dependency only
+    names the scheme in the OpenAPI document and does nothing when a request runs."""
+
+    def __init__(self, model: HTTPBase | HTTPBearer, scheme_name: str) -> None:
+        self.model = model
+        self.scheme_name = scheme_name
+
+    async def __call__(self) -> None:
+        return None
+
+
+AUTHENTICATED: Final[list[Depends]] = [
+    Security(
+        _Stated(
+            HTTPBase(
+                scheme="basic",
+                description="AccessKeyId:AccessKeySecret (STS: with X-Security-Token); "
+                "or an ACS3-HMAC-SHA256 signature of the request",
+            ),
+            "AccessKey",
+        )
+    ),
+    Security(
+        _Stated(
+            HTTPBearer(description="The platform admin's token (MANDATE_ADMIN_TOKEN)"),
+            "AdminToken",
+        )
+    ),
+]
+"""For ``APIRouter(dependencies=)``: each operation states that it needs one of these (a
+public one says ``openapi_extra={"security": []}``); a call without either is a 401."""

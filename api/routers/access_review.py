@@ -82,7 +82,7 @@ from mandate.api.deps import (
     check_account_id,
     reach_replica_log,
 )
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.problems import Busy, Forbidden
 from mandate.api.reads import Limit, authorize_read
 from mandate.api.routers.history import check_instant
@@ -100,7 +100,7 @@ from mandate.projections.history.access_review import (
 )
 from mandate.projections.history.review_snapshots import ReviewSnapshots
 
-router = APIRouter(tags=["access review"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["access review"], responses=PROBLEM_RESPONSES, dependencies=AUTHENTICATED)
 
 _ACTION = re.compile(r"[^:\s]+:[^:\s]+")
 

@@ -8,13 +8,18 @@ from fastapi import APIRouter
 
 from mandate.api.deps import CallerDep, RuntimeDep, check_account_id
 from mandate.api.presenters import rfc3339
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.problems import Forbidden
 from mandate.api.schemas import OpenAccount
 from mandate.domain.common.errors import NotFound
 from mandate.domain.ledger.application import IssuedKey, OpenedAccount
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/accounts",
+    tags=["accounts"],
+    responses=PROBLEM_RESPONSES,
+    dependencies=AUTHENTICATED,
+)
 
 
 @router.post("", status_code=201)

@@ -24,7 +24,7 @@ from mandate.api.deps import (
     reach_projection_head,
 )
 from mandate.api.presenters import decode_position_cursor, encode_position_cursor
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.problems import Forbidden
 from mandate.api.reads import Paging, PagingDep, authorize_read
 from mandate.api.routers.history import check_instant, with_zone
@@ -41,6 +41,7 @@ from mandate.projections.audit.trail import (
 from mandate.projections.audit.verify import verify_trail
 
 router = APIRouter(tags=["audit"], responses=PROBLEM_RESPONSES)
+"""Every route but the public key's states ``dependencies=AUTHENTICATED``."""
 
 
 class AuditFilters:
@@ -116,7 +117,7 @@ async def _verified(runtime: Runtime, caller: Caller, account_id: str | None) ->
     return result.as_dict()
 
 
-@router.get("/v1/accounts/{account_id}/audit-events")
+@router.get("/v1/accounts/{account_id}/audit-events", dependencies=AUTHENTICATED)
 async def list_audit_events(
     account_id: str,
     caller: CallerDep,
@@ -128,7 +129,7 @@ async def list_audit_events(
     return await _page(runtime, caller, account_id, paging, filters)
 
 
-@router.get("/v1/audit-events")
+@router.get("/v1/audit-events", dependencies=AUTHENTICATED)
 async def list_all_audit_events(
     caller: CallerDep,
     runtime: RuntimeDep,
@@ -141,6 +142,7 @@ async def list_all_audit_events(
 
 @router.get(
     "/v1/accounts/{account_id}/audit-events/export",
+    dependencies=AUTHENTICATED,
     responses={
         200: {
             "description": "The records, streamed: one JSON object a line, or CSV",
@@ -174,7 +176,7 @@ async def export_audit_events(
     )
 
 
-@router.get("/v1/accounts/{account_id}/audit/verify")
+@router.get("/v1/accounts/{account_id}/audit/verify", dependencies=AUTHENTICATED)
 async def verify_account_trail(
     account_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -182,13 +184,13 @@ async def verify_account_trail(
     return await _verified(runtime, caller, account_id)
 
 
-@router.get("/v1/audit/verify")
+@router.get("/v1/audit/verify", dependencies=AUTHENTICATED)
 async def verify_global_trail(caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
     """Re-derive every record from the log; check the global chain and its checkpoints."""
     return await _verified(runtime, caller, None)
 
 
-@router.get("/v1/accounts/{account_id}/audit/checkpoints")
+@router.get("/v1/accounts/{account_id}/audit/checkpoints", dependencies=AUTHENTICATED)
 async def account_checkpoints(
     account_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
@@ -198,7 +200,7 @@ async def account_checkpoints(
     return {"items": [c.as_dict() for c in signed]}
 
 
-@router.get("/v1/audit/checkpoints")
+@router.get("/v1/audit/checkpoints", dependencies=AUTHENTICATED)
 async def global_checkpoints(caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
     may_read_trail(runtime, caller, None)
     signed = await anyio.to_thread.run_sync(checkpoints, runtime.audit_reads, GLOBAL_SCOPE)

@@ -43,7 +43,7 @@ from mandate.api.deps import (
     wait_for_min_position,
 )
 from mandate.api.presenters import answer_json, rfc3339
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.routers import history
 from mandate.api.routers.decision_access import (
     asks_through_own_roles,
@@ -79,7 +79,7 @@ from mandate.domain.policy.evaluation import (
 from mandate.domain.sts.session_lineage import SessionInvalid, SessionRecord
 from mandate.projections.decisions.credentials import AuthenticationFailed, Credential
 
-router = APIRouter(tags=["decisions"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["decisions"], responses=PROBLEM_RESPONSES, dependencies=AUTHENTICATED)
 
 
 async def authorize(request: StarletteRequest) -> Response:

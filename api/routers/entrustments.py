@@ -16,7 +16,7 @@ from fastapi import APIRouter
 
 from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.presenters import delegation_json, entrustment_json
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read, existing
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import AmendEntrustment, GrantDelegation, GrantEntrustment, Revocation
@@ -24,7 +24,10 @@ from mandate.domain.common.arns import delegation_arn, entrustment_arn
 from mandate.projections.decisions.views import DelegationView, EntrustmentView
 
 router = APIRouter(
-    prefix="/v1/accounts/{account_id}", tags=["entrustments"], responses=PROBLEM_RESPONSES
+    prefix="/v1/accounts/{account_id}",
+    tags=["entrustments"],
+    responses=PROBLEM_RESPONSES,
+    dependencies=AUTHENTICATED,
 )
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.presenters import group_json
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read, existing
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import CreateGroup
@@ -16,7 +16,10 @@ from mandate.domain.common.arns import group_arn
 from mandate.projections.decisions.views import GroupView
 
 router = APIRouter(
-    prefix="/v1/accounts/{account_id}/groups", tags=["groups"], responses=PROBLEM_RESPONSES
+    prefix="/v1/accounts/{account_id}/groups",
+    tags=["groups"],
+    responses=PROBLEM_RESPONSES,
+    dependencies=AUTHENTICATED,
 )
 
 

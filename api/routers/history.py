@@ -22,7 +22,7 @@ from mandate.api.deps import (
     reach_projection_head,
 )
 from mandate.api.presenters import answer_json, refusal_json, rfc3339
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import authorize_read
 from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import parse_principal_arn
@@ -35,7 +35,7 @@ from mandate.domain.sts.session_lineage import SessionRecord
 from mandate.projections.decisions.credentials import Credential
 from mandate.projections.history.as_of import PrincipalAt
 
-router = APIRouter(tags=["point in time"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["point in time"], responses=PROBLEM_RESPONSES, dependencies=AUTHENTICATED)
 
 
 def with_zone(moment: datetime, field: str) -> datetime:

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from mandate.api.deps import Caller, CallerDep, RuntimeDep, manage
 from mandate.api.presenters import attachment_json, policy_json, version_json
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read, existing
 from mandate.api.routers.groups import live_group
 from mandate.api.routers.roles import live_role
@@ -22,7 +22,10 @@ from mandate.domain.policy.system_policies import SYSTEM_POLICIES
 from mandate.projections.decisions.views import GroupView, PolicyView, RoleView, UserView
 
 router = APIRouter(
-    prefix="/v1/accounts/{account_id}", tags=["policies"], responses=PROBLEM_RESPONSES
+    prefix="/v1/accounts/{account_id}",
+    tags=["policies"],
+    responses=PROBLEM_RESPONSES,
+    dependencies=AUTHENTICATED,
 )
 system_router = APIRouter(
     prefix="/v1/system-policies", tags=["policies"], responses=PROBLEM_RESPONSES

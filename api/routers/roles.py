@@ -13,7 +13,7 @@ from fastapi import APIRouter
 
 from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.presenters import role_json, session_json
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read, existing
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import CreateRole, RevokeRoleSessions, SetTrustPolicy, UpdateRole
@@ -21,7 +21,10 @@ from mandate.domain.common.arns import role_arn
 from mandate.projections.decisions.views import RoleView
 
 router = APIRouter(
-    prefix="/v1/accounts/{account_id}/roles", tags=["roles"], responses=PROBLEM_RESPONSES
+    prefix="/v1/accounts/{account_id}/roles",
+    tags=["roles"],
+    responses=PROBLEM_RESPONSES,
+    dependencies=AUTHENTICATED,
 )
 
 

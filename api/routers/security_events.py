@@ -19,11 +19,11 @@ from fastapi.responses import StreamingResponse
 from mandate.api.abuse import spend_read_budget
 from mandate.api.deps import Caller, CallerDep, RuntimeDep
 from mandate.api.presenters import decode_position_cursor, encode_position_cursor
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read
 from mandate.api.runtime import Runtime
 
-router = APIRouter(tags=["security"], responses=PROBLEM_RESPONSES)
+router = APIRouter(tags=["security"], responses=PROBLEM_RESPONSES, dependencies=AUTHENTICATED)
 
 READ_ACTION = "ram:ListSecurityEvents"
 

@@ -13,14 +13,16 @@ from fastapi import APIRouter
 
 from mandate.api.deps import Caller, CallerDep, RuntimeDep, authorize_management, connection_context
 from mandate.api.presenters import rfc3339, session_json
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.problems import Forbidden
 from mandate.api.schemas import AssumeRoleBody, Revocation
 from mandate.domain.common.errors import NotPermitted
 from mandate.domain.ledger.application import IssuedSession
 from mandate.domain.policy.decisions import SubjectKind
 
-router = APIRouter(prefix="/v1/sts", tags=["sts"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/v1/sts", tags=["sts"], responses=PROBLEM_RESPONSES, dependencies=AUTHENTICATED
+)
 
 _IDENTITY_TYPES = {"root": "Account", "user": "RAMUser", "session": "AssumedRoleUser"}
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.presenters import key_json, user_json
-from mandate.api.problem_responses import PROBLEM_RESPONSES
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read, existing
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import CreateUser, UpdateAccessKey, UpdateUser
@@ -17,7 +17,10 @@ from mandate.domain.ledger.application import IssuedKey
 from mandate.projections.decisions.views import UserView
 
 router = APIRouter(
-    prefix="/v1/accounts/{account_id}/users", tags=["users"], responses=PROBLEM_RESPONSES
+    prefix="/v1/accounts/{account_id}/users",
+    tags=["users"],
+    responses=PROBLEM_RESPONSES,
+    dependencies=AUTHENTICATED,
 )
 
 

@@ -44,6 +44,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MandateClient]:
         admin_token=ADMIN_TOKEN,
         hash_key=HASH_KEY,
         state_dir=state_dir,
+        # ignored_auth sends every operation bad credentials, and one caller reads a lot:
+        # limits this run would cross (429 is documented; tests/e2e/test_abuse* test them)
+        auth_failure_burst_per_ip=1_000_000,
+        auth_failure_burst_per_key=1_000_000,
+        expensive_read_burst=1_000_000,
     )
     with serving(Runtime(settings_, create_tables=True)) as client:
         yield client
