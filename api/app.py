@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from mandate.api.idempotency import install_idempotency
 from mandate.api.middleware.body_limit import BodyLimitMiddleware
 from mandate.api.middleware.input_guard import InputGuardMiddleware
 from mandate.api.middleware.request_ids import RequestIdMiddleware
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = the_runtime
     # One clock-and-nonce memory for every signed request this process serves (/ and /v1).
     app.state.signature_guard = ReplayGuard()
+    # innermost: it reads a write's body (bounded by the limit below) and records its answer
+    install_idempotency(app, the_runtime.idempotency)
     app.add_middleware(InputGuardMiddleware)  # inside the request id: its 400s echo the id
     # outside every middleware that reads the body: a body over the limit is never read
     app.add_middleware(BodyLimitMiddleware, max_bytes=the_runtime.settings.max_body_bytes)

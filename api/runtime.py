@@ -13,11 +13,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 
+from mandate.api.idempotency import Idempotency
 from mandate.api.observability.lags import projection_lags, replica_lags
 from mandate.api.observability.metrics import observe_write
 from mandate.api.outages import StoreUnavailable, WriteNotApplied
@@ -37,6 +39,7 @@ from mandate.api.startup.secret_keys import open_keyring
 from mandate.api.startup.store_checks import StoreUnreachable, probe
 from mandate.domain.common.audit import AuditContext, acting_as
 from mandate.domain.ledger.application import Ledger, Positioned
+from mandate.domain.ledger.idempotency import GuardedWrite, guarded_by
 from mandate.projections.audit.chain import CheckpointSigner, public_key_pem
 from mandate.projections.audit.trail import AuditTrailProjection
 from mandate.projections.decisions.index import DecisionIndex
@@ -44,6 +47,7 @@ from mandate.projections.decisions.snapshots import IndexSnapshots, snapshot_loc
 from mandate.projections.history.as_of import AsOfReader
 from mandate.projections.history.temporal_index import TemporalIndexProjection
 from mandate.projections.store.follower import LogFollower
+from mandate.projections.store.idempotency import IdempotencyKeys
 from mandate.projections.store.leadership import AdvisoryLease, copy_lease
 from mandate.projections.store.log_notifications import LogListener
 from mandate.projections.store.read_model_store import ProjectionRegistry, ReadModelStore
@@ -127,6 +131,16 @@ class Runtime:
         self.audit_public_key_pem = public_key_pem(signer.public_key).decode()
         self._check_keys(signer)
         self._open_keyring()
+        # Idempotency keys: their rows are written with the events (api.idempotency).
+        keys = IdempotencyKeys(self.ledger.recorder.datastore)  # type: ignore[attr-defined]
+        if self._create_read_models:
+            keys.create_table()
+        self.idempotency = Idempotency(
+            keys,
+            ttl=settings.idempotency_ttl_seconds,
+            pending_window=settings.write_timeout + 10.0,
+            keyring=lambda: getattr(self, "keyring", None),
+        )
         self.audit = self._worker(
             AuditTrailProjection(
                 signer,
@@ -389,17 +403,21 @@ class Runtime:
         its ``position`` is what is waited for. Timed into ``mandate_write_duration_seconds``
         by outcome.
         """
+        # A retry with an Idempotency-Key is answered here, without running the command.
+        guard = self.idempotency.begin(audit.actor)
         started, error = time.perf_counter(), None
         try:
-            return self._write(audit, command)
+            return self._write(audit, command, guard)
         except BaseException as raised:
             error = raised
             raise
         finally:
             observe_write(started, error)
 
-    def _write(self, audit: AuditContext, command: Callable[[], R]) -> R:
-        with acting_as(audit):
+    def _write(
+        self, audit: AuditContext, command: Callable[[], R], guard: GuardedWrite | None = None
+    ) -> R:
+        with acting_as(audit), guarded_by(guard) if guard is not None else nullcontext():
             result = command()
         position = result.position
         try:

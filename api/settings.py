@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mandate.projections.store.idempotency import recorder_topic
 from mandate.projections.store.outages import FACTORY_TOPIC
 
 __all__ = ["Settings", "StoreConfig", "store_config"]
@@ -74,6 +75,13 @@ class Settings(BaseSettings):
     )
     min_position_timeout: float = 2.0
     write_timeout: float = 5.0
+    idempotency_ttl_seconds: float = Field(
+        default=24 * 3600,
+        gt=0,
+        le=30 * 24 * 3600,
+        description="how long an Idempotency-Key is remembered: a retry within it is answered "
+        "the original response, after it the key may be used again",
+    )
     poll_interval: float = 0.05
     postgres_pool_size: int = 5
     store_timeout: float = Field(
@@ -235,6 +243,8 @@ def store_config(
             raise ValueError("the SQLite URL names no file")
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            # the ledger's recorder writes idempotency keys with the events
+            "APPLICATION_RECORDER_TOPIC": recorder_topic(postgres=False),
             "SQLITE_DBNAME": path,
             "SQLITE_LOCK_TIMEOUT": "10",
             "CREATE_TABLE": "y",
@@ -244,6 +254,7 @@ def store_config(
         query = parse_qs(parts.query)
         env = {
             "PERSISTENCE_MODULE": FACTORY_TOPIC,  # eventsourcing's, with bounded waits
+            "APPLICATION_RECORDER_TOPIC": recorder_topic(postgres=True),
             "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(parts.port or 5432),

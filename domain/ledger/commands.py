@@ -18,6 +18,7 @@ from typing import ParamSpec, TypeVar
 from eventsourcing.persistence import IntegrityError
 
 from mandate.domain.common.errors import Conflict
+from mandate.domain.ledger.idempotency import IdempotencyKeyTaken
 from mandate.domain.ledger.results import Positioned
 
 __all__ = ["COMMAND_ATTEMPTS", "command"]
@@ -35,10 +36,14 @@ def command(method: Callable[P, T]) -> Callable[P, T]:
         for _ in range(COMMAND_ATTEMPTS - 1):
             try:
                 return method(*args, **kwargs)
+            except IdempotencyKeyTaken:
+                raise  # another request with this key committed first: never re-run
             except IntegrityError:
                 continue  # someone extended one of our aggregates first: decide again
         try:
             return method(*args, **kwargs)
+        except IdempotencyKeyTaken:
+            raise
         except IntegrityError:
             raise Conflict(
                 "the entity was changed concurrently; retry the request",

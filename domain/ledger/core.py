@@ -25,6 +25,7 @@ from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
 from mandate.domain.ledger.group_commit import GroupCommitter
+from mandate.domain.ledger.idempotency import SAVED_KWARG, GuardedWrite, current_guard
 from mandate.domain.ledger.ports import PrincipalRef, ReadPort, SecretSealer
 from mandate.domain.ledger.results import Created
 from mandate.domain.policy.document import parse_policy_document
@@ -96,17 +97,31 @@ class LedgerCore(Application[UUID]):
         batch.collect_events(*aggregates)
         if not batch.events:
             return self.recorder.max_notification_id() or 0
+        guard = current_guard()
+        if guard is not None and guard.position is None:
+            # The request's idempotency key goes into the same transaction as these events
+            # (``domain.ledger.idempotency``), at the position of the last of them.
+            last = batch.events[-1]
+            guard.last_event = (last.originator_id, last.originator_version)
+            batch.saved_kwargs[SAVED_KWARG] = [guard]
         recordings = self._group.commit(batch)
+        position = int(recordings[-1].notification.id)
+        if guard is not None and guard.position is None:
+            guard.position = position
         self._take_snapshots(batch)
         self._notify(recordings)
-        return int(recordings[-1].notification.id)
+        return position
 
     @staticmethod
     def _merged(batches: list[ProcessingEvent[UUID]]) -> ProcessingEvent[UUID]:
         merged: ProcessingEvent[UUID] = ProcessingEvent()
+        guards: list[GuardedWrite] = []
         for batch in batches:
             merged.events.extend(batch.events)
             merged.aggregates.update(batch.aggregates)
+            guards.extend(batch.saved_kwargs.get(SAVED_KWARG, ()))
+        if guards:
+            merged.saved_kwargs[SAVED_KWARG] = guards
         return merged
 
     # -- loading -------------------------------------------------------------------------
