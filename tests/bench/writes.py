@@ -152,9 +152,13 @@ class WriteShape:
     path: str
     headers: dict[str, str]
     body: str  # the body, where each request puts a unique tag of its own for TAG
+    keyed: bool = False  # every request with an Idempotency-Key of its own (its tag)
 
     def body_for(self, tag: str) -> bytes:
         return self.body.replace(TAG, tag).encode()
+
+    def headers_for(self, tag: str) -> dict[str, str]:
+        return {**self.headers, "Idempotency-Key": tag} if self.keyed else self.headers
 
 
 @dataclass(frozen=True)
@@ -230,7 +234,10 @@ def _client(
         n += 1
         try:
             connection.request(
-                shape.method, shape.path, body=shape.body_for(f"{tag}-{n}"), headers=shape.headers
+                shape.method,
+                shape.path,
+                body=shape.body_for(f"{tag}-{n}"),
+                headers=shape.headers_for(f"{tag}-{n}"),
             )
             response = connection.getresponse()
             response.read()
@@ -320,7 +327,13 @@ end
 function request()
   n = n + 1
   local tag = RUN .. "-" .. tid .. "-" .. n
-  return wrk.format(nil, nil, nil, (string.gsub(BODY, "@TAG@", tag)))
+  local headers = nil
+  if KEYED then
+    headers = {}
+    for k, v in pairs(wrk.headers) do headers[k] = v end
+    headers["Idempotency-Key"] = tag
+  end
+  return wrk.format(nil, nil, headers, (string.gsub(BODY, "@TAG@", tag)))
 end
 function response(status, headers, body)
   if status == 200 or status == 201 then ok = ok + 1
@@ -347,6 +360,7 @@ def wrk_write_script(shape: WriteShape, run: str) -> str:
         *(f"wrk.headers[{lua_string(k)}] = {lua_string(v)}" for k, v in shape.headers.items()),
         f"RUN = {lua_string(run)}",
         f"BODY = {lua_string(shape.body)}",
+        f"KEYED = {'true' if shape.keyed else 'false'}",
     ]
     return "\n".join(lines) + _WRK_WRITES
 
@@ -527,7 +541,8 @@ def set_up(api: Api) -> SetUp:
     )
 
 
-def shapes(who: SetUp) -> list[WriteShape]:
+def shapes(who: SetUp, *, keyed: bool = False) -> list[WriteShape]:
+    """The two writes; ``keyed``: each request with an Idempotency-Key of its own."""
     json_headers = {"Content-Type": "application/json"}
     assume_body = json.dumps(
         {"role_arn": who.role_arn, "role_session_name": SESSION_NAME, "duration_seconds": 900}
@@ -539,6 +554,7 @@ def shapes(who: SetUp) -> list[WriteShape]:
             f"/v1/accounts/{who.account_id}/users",
             {**json_headers, "Authorization": who.root},
             json.dumps({"user_name": f"u-{TAG}"}),
+            keyed,
         ),
         WriteShape(
             "AssumeRole",
@@ -546,6 +562,7 @@ def shapes(who: SetUp) -> list[WriteShape]:
             "/v1/sts/assume-role",
             {**json_headers, "Authorization": who.app},
             assume_body,
+            keyed,
         ),
     ]
 
@@ -696,6 +713,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the SQL projections in the API processes (the default configuration) or in "
         "one `mandate projections run` beside them",
     )
+    parser.add_argument(
+        "--idempotency-keys",
+        action="store_true",
+        help="every write with an Idempotency-Key of its own (the key row written in the "
+        "events' transaction, the answer recorded after): what keyed retries-ready writes cost",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     duration, warmup = (2.0, 1.0) if args.quick else (8.0, 2.0)
@@ -774,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
             ) as server:
                 api = Api(server)
                 who = set_up(api)
-                for shape in shapes(who):
+                for shape in shapes(who, keyed=args.idempotency_keys):
                     done = [
                         load(api, shape, c, warm=not args.quick or n == 0)
                         for n, c in enumerate(concurrencies)
@@ -839,7 +862,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {machine()} (shared; load {load_before} before, {load_average()} after); "
         f"code {code_version()}; {duration:.0f} s measured after {warmup:.0f} s warm-up per "
         f"run. Configuration: `serve --workers {args.workers}`, {projections}; load: "
-        f"{generator}; clients, server and PostgreSQL on the same cores.",
+        f"{generator}; clients, server and PostgreSQL on the same cores."
+        + (" Every write carries an Idempotency-Key of its own." if args.idempotency_keys else ""),
         "",
         f"Raw INSERT+COMMIT, {RAW_CONNECTIONS} psycopg connections, events-shaped table: "
         f"**{raw:.0f}/s**",
