@@ -25,6 +25,7 @@ from mandate.api.routers import (
     history,
     policies,
     roles,
+    security_events,
     sts,
     users,
 )
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(history.router)
     app.include_router(access_review.router)
     app.include_router(audit.router)
+    app.include_router(security_events.router)
     # The Alibaba Cloud OpenAPI RPC dialect (RAM, STS) at "/", for the SDKs.
     app.include_router(rpc_router(guard=app.state.signature_guard))
     return app

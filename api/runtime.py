@@ -22,6 +22,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from mandate.api.idempotency import Idempotency
 from mandate.api.observability.lags import projection_lags, replica_lags
 from mandate.api.observability.metrics import observe_write
+from mandate.api.observability.security_events import open_security_events
 from mandate.api.outages import StoreUnavailable, WriteNotApplied
 from mandate.api.rebuild_checks import audit_rebuild_check
 from mandate.api.rpc.secrets import SealedSecrets, SecretLookup
@@ -118,6 +119,9 @@ class Runtime:
         if self._create_read_models:
             self.index_snapshots.create_table()
         self.index_snapshot_loaded = 0
+        # Refused calls and failed authentications: a log of their own, not events.
+        datastore = self.ledger.recorder.datastore  # type: ignore[attr-defined]
+        self.security_events = open_security_events(datastore, settings, self._create_read_models)
         """The position of the snapshot this process started from (0: replayed from 0)."""
         try:
             active = self.registry.active()
@@ -271,6 +275,8 @@ class Runtime:
             "contract-terms",
             "recording reached contract terms",
         )
+        purge = self.security_events.purge_expired
+        self._watch(settings.security_log_purge_interval, purge, "security-log", "purging it")
         if settings.index_snapshot_every > 0:
             self._watch(
                 settings.index_snapshot_interval,
@@ -394,6 +400,7 @@ class Runtime:
             worker.store.close()
         if self.replica is not None:
             self.replica.close()
+        self.security_events.stop()
         self.ledger.close()
 
     def write(self, audit: AuditContext, command: Callable[[], R]) -> R:

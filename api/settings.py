@@ -140,6 +140,49 @@ class Settings(BaseSettings):
         "behind a pooler in transaction mode, which cannot LISTEN",
     )
 
+    auth_failure_burst_per_ip: int = Field(
+        default=60, ge=1, description="failed authentications a source IP may make at once"
+    )
+    auth_failures_per_minute_per_ip: float = Field(
+        default=60.0,
+        gt=0,
+        description="failed authentications a source IP regains per minute; beyond, every "
+        "request from it is 429 with Retry-After (api/abuse.py)",
+    )
+    auth_failure_burst_per_key: int = Field(
+        default=20, ge=1, description="failed authentications one AccessKeyId may take at once"
+    )
+    auth_failures_per_minute_per_key: float = Field(
+        default=10.0,
+        gt=0,
+        description="failed authentications an AccessKeyId regains per minute; beyond, its "
+        "failed attempts are 429 (a right secret still passes: no lock-out)",
+    )
+    expensive_read_burst: int = Field(
+        default=30,
+        ge=1,
+        description="expensive reads (access review, exports, trail verification, effective "
+        "permissions) a caller may make at once",
+    )
+    expensive_reads_per_minute: float = Field(
+        default=60.0, gt=0, description="expensive reads a caller regains per minute"
+    )
+    rate_limit_buckets: int = Field(
+        default=100_000, ge=1, description="rate-limit buckets kept per limit (LRU)"
+    )
+    security_log_retention_days: float = Field(
+        default=90.0, gt=0, description="days a security-log row is kept before it is purged"
+    )
+    security_log_queue: int = Field(
+        default=10_000,
+        ge=1,
+        description="security-log rows waiting for the background writer; beyond, dropped "
+        "(counted in mandate_security_events_dropped_total)",
+    )
+    security_log_purge_interval: float = Field(
+        default=3600.0, gt=0, description="seconds between purges of expired security-log rows"
+    )
+
     log_format: Literal["json", "text"] = Field(
         default="json",
         description="how mandate.* logs are written on stderr: one JSON object a line, or text",
