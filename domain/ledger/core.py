@@ -155,12 +155,22 @@ class LedgerCore(Application[UUID]):
         return claim
 
     def _live(self, account_id: str, kind: str, name: str, entity: type[A]) -> tuple[NameClaim, A]:
+        """The live entity ``name`` names, with its claim.
+
+        The entity is read after the claim: a delete committed between the two reads leaves
+        the claim stale, and a command that saves only the entity would record on a deleted
+        one without any conflict. So a deleted entity is refused here; a delete committed
+        after this read makes the entity's save conflict, and the re-run answers 404."""
+        missing = NotFound(
+            f"{kind} {name!r} does not exist", code=f"EntityNotExist.{kind.capitalize()}"
+        )
         claim = self._claim(account_id, kind, name)
         if claim is None or claim.entity_id is None:
-            raise NotFound(
-                f"{kind} {name!r} does not exist", code=f"EntityNotExist.{kind.capitalize()}"
-            )
-        return claim, self._get(claim.entity_id, entity)
+            raise missing
+        found = self._get(claim.entity_id, entity)
+        if getattr(found, "deleted", False):
+            raise missing
+        return claim, found
 
     def _new_claim(self, account_id: str, kind: str, name: str, entity_id: UUID) -> NameClaim:
         claim = self._claim(account_id, kind, name)
