@@ -38,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -69,6 +70,7 @@ MEMBERS = ("m0", "m1", "m2")
 DELEGATES = ("e0", "e1", "e2", "e3")
 VICTIMS = 6
 CONTRACT = "MSA-LOAD-1"
+RETRY_FOR = 60.0  # seconds a client keeps retrying one write with its Idempotency-Key
 
 Headers = dict[str, str]
 
@@ -179,6 +181,9 @@ class Call:
     body: Any = None
     started: float = 0.0
     ended: float = 0.0
+    key: str | None = None  # the Idempotency-Key every attempt of one write carries
+    unsent: bool = False  # the connection was refused (a killed process): never sent
+    replayed: bool = False  # Idempotency-Replayed: an earlier attempt's answer
 
     @property
     def position(self) -> int | None:
@@ -238,6 +243,30 @@ class Load:
         headers: Headers,
         body: Any = None,
     ) -> Call:
+        key = uuid.uuid4().hex if kind in WRITES else None
+        if key is not None:
+            headers = {**headers, "Idempotency-Key": key}
+        deadline = time.monotonic() + RETRY_FOR
+        while True:
+            call = self._attempt(client, thread, kind, target, method, path, headers, body)
+            call.key = key
+            with self.lock:
+                self.calls.append(call)
+            if key is None or not _retry(call) or time.monotonic() > deadline:
+                return call
+            time.sleep(0.2)  # the same request, the same key: its answer, or it is made now
+
+    def _attempt(
+        self,
+        client: httpx.Client,
+        thread: str,
+        kind: str,
+        target: tuple[str, ...],
+        method: str,
+        path: str,
+        headers: Headers,
+        body: Any,
+    ) -> Call:
         server = next(self.counter) % len(self.urls)  # the same entity through both processes
         call = Call(thread, kind, target, server, method, path, started=time.monotonic())
         try:
@@ -245,17 +274,28 @@ class Load:
                 method, self.urls[server] + path, json=body, headers=headers, timeout=30.0
             )
             call.status = response.status_code
+            call.replayed = response.headers.get("idempotency-replayed") == "true"
             with contextlib.suppress(ValueError):
                 call.body = response.json()
         except httpx.HTTPError as error:
             call.body = repr(error)
             if isinstance(error, httpx.ConnectError):  # a killed process: never sent
-                call.kind = "unsent " + call.kind
+                call.unsent = True
                 time.sleep(0.05)
         call.ended = time.monotonic()
-        with self.lock:
-            self.calls.append(call)
         return call
+
+
+def _retry(call: Call) -> bool:
+    """Whether a client must send a write again: no answer, the store away (503 with no
+    position), or its first attempt still in flight (409 IdempotencyKeyInFlight)."""
+    if call.status == 0 or (call.status == 503 and call.position is None):
+        return True
+    return (
+        call.status == 409
+        and isinstance(call.body, dict)
+        and (call.body.get("code") == "IdempotencyKeyInFlight")
+    )
 
 
 def _ok(response: httpx.Response, status: int = 201) -> Any:
@@ -621,11 +661,18 @@ PRIMARY = {
 WRITES = set(EXPECTED)
 
 
+def _final(load: Load) -> dict[str, Call]:
+    """Each write's last attempt, by its Idempotency-Key."""
+    last: dict[str, Call] = {}
+    for call in sorted(load.calls, key=lambda c: c.started):
+        if call.key is not None:
+            last[call.key] = call
+    return last
+
+
 def _unanswered(call: Call) -> bool:
     """A write sent whose outcome the client does not know: it may or may not be in the log."""
-    return (
-        call.kind in WRITES and call.position is None and (call.status == 0 or call.status >= 500)
-    )
+    return call.kind in WRITES and call.position is None and _retry(call) and not call.unsent
 
 
 def _own(call: Call, chunk: list[Stored], users: dict[Any, str]) -> int:
@@ -687,9 +734,18 @@ def _check_log(load: Load, stored: list[Stored]) -> dict[str, int]:
         if s.name == "UserDeleted":
             deleted[s.originator] = s.position
     after = [s for s in stored if s.position > load.world.setup_head]
-    acknowledged = sorted(
-        (c for c in load.calls if c.position is not None), key=lambda c: c.position or 0
-    )
+    # One write, one key: its attempts answered one position (a replay repeats it), and no
+    # two writes share one.
+    answers: dict[str, set[int]] = collections.defaultdict(set)
+    first: dict[str, Call] = {}
+    for c in sorted(load.calls, key=lambda c: c.started):
+        if c.position is not None and c.key is not None:
+            answers[c.key].add(c.position)
+            first.setdefault(c.key, c)
+    assert all(len(p) == 1 for p in answers.values()), "one key, two positions"
+    written: collections.Counter[str] = collections.Counter()
+    written["answers replayed"] = sum(1 for c in load.calls if c.replayed)
+    acknowledged = sorted(first.values(), key=lambda c: c.position or 0)
     positions = [c.position for c in acknowledged]
     assert len(positions) == len(set(positions)), "two acknowledged writes share one position"
     by_position = {s.position: s for s in after}
@@ -700,7 +756,6 @@ def _check_log(load: Load, stored: list[Stored]) -> dict[str, int]:
         while bound is not None and s.position > bound:
             bound = next(bounds, None)
         slices[bound].append(s)  # None: after the last acknowledged write
-    written: collections.Counter[str] = collections.Counter()
     orphans = list(slices[None])
     for call in acknowledged:
         assert call.position in by_position, f"acknowledged, not in the log: {call}"
@@ -721,10 +776,13 @@ def _check_log(load: Load, stored: list[Stored]) -> dict[str, int]:
             assert mine[0].event.policy_name == POLICY, (call, mine)
         if call.kind == "create_user":
             assert defining[0].event.user_name == call.target[0], (call, mine)
-        if call.kind == "assume_role":
+        if call.kind == "assume_role" and "credentials" in call.body:  # not a lost answer
             assert mine[0].event.access_key_id == call.body["credentials"]["access_key_id"]
         written[call.kind] += 1
-    unanswered = [c for c in load.calls if _unanswered(c)]
+    # Every write was answered in the end, if need be by retrying with its key ...
+    unanswered = [c for c in _final(load).values() if _unanswered(c)]
+    assert not unanswered, unanswered[:5]
+    # ... and any write a fault cost its answer (none, then) is in the log once or not at all.
     written["unanswered, found in the log"] = _explain(orphans, unanswered, users)
     written["unanswered, not in the log"] = (
         len(unanswered) - written["unanswered, found in the log"]
@@ -749,7 +807,8 @@ def _floors(load: Load) -> dict[int, int]:
     restarted = dict(load.faults).get("serve 1 dead", float("inf"))
     marks: dict[tuple[int, bool], list[tuple[float, int]]] = collections.defaultdict(list)
     for c in load.calls:
-        answered = 200 <= c.status < 300 and isinstance(c.body, dict)
+        # a replay may come from a process that has not applied the write yet: not a mark
+        answered = 200 <= c.status < 300 and isinstance(c.body, dict) and not c.replayed
         if answered and isinstance(c.body.get("position"), int):
             marks[_instance(c, restarted)].append((c.ended, c.body["position"]))
     for seen in marks.values():
@@ -769,25 +828,28 @@ def _check_decisions(load: Load, stored: list[Stored]) -> dict[str, int]:
     assert revocation is None or revocation.position == revoked_at, revocation
     first = min(c.started for c in load.calls if c.kind == "revoke")
     floors = _floors(load)
+    by_position = {s.position: s for s in stored}
     figures: collections.Counter[str] = collections.Counter()
     late_sessions = set()
     for call in load.calls:
         if call.kind != "assume_role":
             continue
-        if call.status == 201:
+        if call.replayed:  # a retry answered what its first attempt did (counted there)
+            continue
+        if call.position is not None:
             # Issued only by a process that had not applied the revocation when asked ...
             assert floors[id(call)] < revoked_at, f"a session issued after: {call}"
             assert call.started < load.applied_everywhere, f"a session issued after: {call}"
             # ... but it may be written after it (decided on that process's index, which had
             # not applied it yet): such a session must never be honoured (below).
-            if call.body["position"] > revoked_at:
-                late_sessions.add(call.body["credentials"]["access_key_id"])
+            if call.position > revoked_at:
+                late_sessions.add(by_position[call.position].event.access_key_id)
             figures["sessions issued"] += 1
         elif call.status == 403:
             assert call.ended > first, f"refused before the revocation: {call}"
             figures["assume-role refused"] += 1
-        else:
-            assert call.status in (0, 503), call  # a fault: no answer, or the store away
+        else:  # a fault: no answer, the store away, or its first attempt still in flight
+            assert call.status in (0, 503) or _retry(call), call
     figures["sessions written after the revocation"] = len(late_sessions)
     for call in load.calls:
         if call.kind != "authorize" or call.target[0] not in DELEGATES:
@@ -989,8 +1051,8 @@ def _summary(load: Load, title: str) -> str:
         f"processes; 409 conflicts {statuses[409]}; other 4xx refusals "
         f"{sum(n for s, n in statuses.items() if 400 <= s < 500 and s != 409)}; "
         f"5xx {sum(n for s, n in statuses.items() if s >= 500)}; "
-        f"no answer {sum(1 for c in load.calls if c.status == 0 and 'unsent' not in c.kind)}; "
-        f"refused connections {sum(1 for c in load.calls if 'unsent' in c.kind)}; "
+        f"no answer {sum(1 for c in load.calls if c.status == 0 and not c.unsent)}; "
+        f"refused connections {sum(1 for c in load.calls if c.unsent)}; "
         f"{dict(load.figures)}; projection rows equal to a clean rebuild {load.rows}; "
         f"refusals {dict(sorted(by_kind.items(), key=str))}"
     )
@@ -1053,7 +1115,7 @@ def test_kill_9_and_a_database_restart_under_conflicting_load_lose_nothing(
             assert call.status == 503, call
             assert isinstance(call.body, dict), call
             assert call.body.get("title"), call
-        if call.status == 0 and not call.kind.startswith("unsent"):
+        if call.status == 0 and not call.unsent:
             when = dict(load.faults)
             assert call.server == 1, call
             assert call.started <= when["serve 1 dead"], call
