@@ -9,9 +9,8 @@ run`` keeps the SQL projections. Every request and answer is kept. Afterwards:
 (a) every acknowledged write (an answer with a position) is in the log exactly once: the events
     after the setup split at the acknowledged positions, and the tail of each slice is exactly
     the events its command writes, on the entity it named, once (positions are distinct);
-(b) every refused write left nothing: every other event is the work of a write whose answer
-    was lost to a fault (the faults test only; none without faults), one such write for each,
-    of that kind on that entity; and nothing is recorded on a user after its deletion;
+(b) every refused write left nothing: no event lies outside an acknowledged write, and
+    nothing is recorded on a user after its deletion;
 (c) each SQL projection equals a clean rebuild from position 0, table by table, row by row;
 (d) ``mandate audit verify`` says the chains and checkpoints verify;
 (e) no decision was allowed after the revocation was applied: no Allow and no session for the
@@ -20,8 +19,11 @@ run`` keeps the SQL projections. Every request and answer is kept. Afterwards:
     a session written after the revocation is never honoured, and each live decision of the
     decider's user is what the log says between those two positions.
 
-The second test does the same while an API process and the projection runner are killed -9
-(and restarted) and a throwaway PostgreSQL cluster is restarted, mid-load; 5xx only as 503.
+Every write carries an ``Idempotency-Key``; a client that hears no answer (a killed process,
+a 503 without a position, 409 ``IdempotencyKeyInFlight``) sends it again with the same key, so
+every write is answered in the end, and one key answers one position. The second test does
+all this while an API process and the projection runner are killed -9 (and restarted) and a
+throwaway PostgreSQL cluster is restarted, mid-load; 5xx only as 503.
 Bounded: ``MANDATE_TEST_CONFLICT_ROUNDS`` requests a thread (default 60: ~1,000 requests).
 """
 
