@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import anyio
-from fastapi import Depends, Header, Request
-from pydantic import WithJsonSchema
+from fastapi import Depends, Request
 
 from mandate.api.abuse import Attempt
 from mandate.api.middleware.request_ids import request_id_of
 from mandate.api.observability.logs import CALLER_KEY
 from mandate.api.observability.security_events import denied
+from mandate.api.problem_responses import MinPositionHeader
 from mandate.api.problems import (
     Busy,
     Forbidden,
@@ -198,22 +198,7 @@ async def wait_for_min_position(runtime: Runtime, header: str | None) -> None:
     await ensure_position(runtime, wanted, "Min-Position")
 
 
-_MIN_POSITION_SCHEMA: dict[str, Any] = {
-    "type": "string",
-    "pattern": "^[0-9]{1,18}$",
-    "description": "Answer only once this process has applied the log up to this position "
-    "(a write's `position`); 400 beyond the head, 503 if not reached in time",
-}
-"""What ``api.middleware.input_guard`` accepts, stated in the OpenAPI document (FastAPI's
-own schema for ``str | None`` said any text, or null)."""
-
-
-async def min_position(
-    runtime: RuntimeDep,
-    min_position_header: Annotated[
-        str | None, Header(alias="Min-Position"), WithJsonSchema(_MIN_POSITION_SCHEMA)
-    ] = None,
-) -> None:
+async def min_position(runtime: RuntimeDep, min_position_header: MinPositionHeader = None) -> None:
     await wait_for_min_position(runtime, min_position_header)
 
 

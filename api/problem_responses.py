@@ -9,17 +9,17 @@ which the app never sends (a malformed request is a ``400`` problem).
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from fastapi import Security
+from fastapi import Header, Security
 from fastapi.openapi.models import HTTPBase, HTTPBearer
 from fastapi.params import Depends
 from fastapi.security.base import SecurityBase
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, WithJsonSchema
 
 from mandate.api.problems import PROBLEM_JSON
 
-__all__ = ["AUTHENTICATED", "PROBLEM_RESPONSES", "Problem", "ProblemField"]
+__all__ = ["AUTHENTICATED", "PROBLEM_RESPONSES", "MinPositionHeader", "Problem", "ProblemField"]
 
 
 class ProblemField(BaseModel):
@@ -114,3 +114,19 @@ AUTHENTICATED: Final[list[Depends]] = [
 ]
 """For ``APIRouter(dependencies=)``: each operation states that it needs one of these (a
 public one says ``openapi_extra={"security": []}``); a call without either is a 401."""
+
+
+MinPositionHeader = Annotated[
+    str | None,
+    Header(alias="Min-Position"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9]{1,18}$",
+            "description": "Answer only once this process has applied the log up to this "
+            "position (a write's `position`); 400 beyond the head, 503 if not reached in time",
+        }
+    ),
+]
+"""The ``Min-Position`` header as ``api.middleware.input_guard`` accepts it, stated in the
+document (FastAPI's own schema for ``str | None`` said any text, or null)."""
