@@ -30,6 +30,7 @@ from mandate.api.rpc.errors import invalid_parameter, missing_parameter
 __all__ = [
     "JsonDocument",
     "MaxItems",
+    "PagedParams",
     "RpcBool",
     "RpcInt",
     "RpcParams",
@@ -88,6 +89,13 @@ class RpcParams(BaseModel):
         extra="ignore",
         frozen=True,
     )
+
+
+class PagedParams(RpcParams):
+    """A listing's page: RAM's ``Marker`` (where the previous page stopped) and ``MaxItems``."""
+
+    marker: str | None = None
+    max_items: MaxItems = 100
 
 
 class NoParams(RpcParams):

@@ -13,7 +13,7 @@ from typing import Any
 
 from mandate.api.rpc.answers import paged, rpc_time
 from mandate.api.rpc.errors import RpcError
-from mandate.api.rpc.params import MaxItems, RpcParams
+from mandate.api.rpc.params import PagedParams, RpcParams
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import group_arn
 from mandate.domain.common.errors import NotFound, PreconditionFailed
@@ -63,9 +63,8 @@ def get_group(ctx: RpcContext, p: GroupNameParams) -> dict[str, Any]:
     return {"Group": group_body(live_group(ctx, p.group_name))}
 
 
-class ListGroupsParams(RpcParams):
-    marker: str | None = None
-    max_items: MaxItems = 100
+class ListGroupsParams(PagedParams):
+    pass
 
 
 @rpc_action("ListGroups", RAM, ListGroupsParams)
@@ -129,10 +128,8 @@ def remove_user_from_group(ctx: RpcContext, p: MembershipParams) -> dict[str, An
     return {}
 
 
-class ListUsersForGroupParams(RpcParams):
+class ListUsersForGroupParams(PagedParams):
     group_name: str
-    marker: str | None = None
-    max_items: MaxItems = 100
 
 
 def _member_body(user: UserView) -> dict[str, Any]:

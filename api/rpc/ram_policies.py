@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from mandate.api.rpc.answers import listed, paged
 from mandate.api.rpc.errors import RpcError
-from mandate.api.rpc.params import JsonDocument, MaxItems, RpcBool, RpcParams
+from mandate.api.rpc.params import JsonDocument, PagedParams, RpcBool, RpcParams
 from mandate.api.rpc.policy_shapes import (
     AttachmentCounts,
     Holder,
@@ -115,10 +115,8 @@ def get_policy(ctx: RpcContext, p: TypedPolicyParams) -> dict[str, Any]:
     return {"Policy": body, "DefaultPolicyVersion": version}
 
 
-class ListPoliciesParams(RpcParams):
+class ListPoliciesParams(PagedParams):
     policy_type: PolicyTypeName | None = None
-    marker: str | None = None
-    max_items: MaxItems = 100
     tag: str | None = None
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from mandate.api.rpc.answers import paged
 from mandate.api.rpc.errors import RpcError
-from mandate.api.rpc.params import JsonDocument, MaxItems, RpcBool, RpcInt, RpcParams
+from mandate.api.rpc.params import JsonDocument, PagedParams, RpcBool, RpcInt, RpcParams
 from mandate.api.rpc.policy_shapes import role_body
 from mandate.api.rpc.ram_policies import unkept_tags
 from mandate.api.rpc.recoding import recoded
@@ -110,9 +110,7 @@ def update_role(ctx: RpcContext, p: UpdateRoleParams) -> dict[str, Any]:
     return {"Role": role_body(live_role(ctx, p.role_name), ctx)}
 
 
-class ListRolesParams(RpcParams):
-    marker: str | None = None
-    max_items: MaxItems = 100
+class ListRolesParams(PagedParams):
     tag: str | None = None
 
 

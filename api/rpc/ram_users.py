@@ -14,7 +14,7 @@ from typing import Any
 
 from mandate.api.rpc.answers import listed, paged, rpc_time
 from mandate.api.rpc.errors import RpcError, missing_parameter
-from mandate.api.rpc.params import MaxItems, RpcParams
+from mandate.api.rpc.params import PagedParams, RpcParams
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import user_arn
 from mandate.domain.common.errors import NotFound, PreconditionFailed
@@ -120,9 +120,8 @@ def update_user(ctx: RpcContext, p: UpdateUserParams) -> dict[str, Any]:
     return {"User": user_body(shown_user(ctx, p.new_user_name or p.user_name))}
 
 
-class ListParams(RpcParams):
-    marker: str | None = None
-    max_items: MaxItems = 100
+class ListParams(PagedParams):
+    pass
 
 
 @rpc_action("ListUsers", RAM, ListParams)
