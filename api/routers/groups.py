@@ -9,11 +9,9 @@ from fastapi import APIRouter
 from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.presenters import group_json
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
-from mandate.api.reads import PagingDep, authorize_read, existing
-from mandate.api.runtime import Runtime
+from mandate.api.reads import PagingDep, authorize_read, live_group
 from mandate.api.schemas import CreateGroup
 from mandate.domain.common.arns import group_arn
-from mandate.projections.decisions.views import GroupView
 
 router = APIRouter(
     prefix="/v1/accounts/{account_id}/groups",
@@ -21,11 +19,6 @@ router = APIRouter(
     responses=PROBLEM_RESPONSES,
     dependencies=AUTHENTICATED,
 )
-
-
-def live_group(runtime: Runtime, account_id: str, group_name: str) -> GroupView:
-    group = runtime.index.group_by_name(account_id, group_name)
-    return existing(group, f"group {group_name!r}", "EntityNotExist.Group")
 
 
 @router.post("", status_code=201)

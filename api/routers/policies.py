@@ -10,16 +10,11 @@ from fastapi import APIRouter
 from mandate.api.deps import Caller, CallerDep, RuntimeDep, manage
 from mandate.api.presenters import attachment_json, policy_json, version_json
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
-from mandate.api.reads import PagingDep, authorize_read, existing
-from mandate.api.routers.groups import live_group
-from mandate.api.routers.roles import live_role
-from mandate.api.routers.users import live_user
+from mandate.api.reads import PagingDep, authorize_read, held_attachments, live_policy
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import CreatePolicy, CreatePolicyVersion, SetDefaultVersion
-from mandate.domain.common.arns import PrincipalKind, group_arn, policy_arn, role_arn, user_arn
-from mandate.domain.permissions.attachments import Attachment
+from mandate.domain.common.arns import PrincipalKind, policy_arn, principal_arn
 from mandate.domain.policy.system_policies import SYSTEM_POLICIES
-from mandate.projections.decisions.views import GroupView, PolicyView, RoleView, UserView
 
 router = APIRouter(
     prefix="/v1/accounts/{account_id}",
@@ -33,16 +28,6 @@ system_router = APIRouter(
 
 PrincipalSegment = Literal["users", "groups", "roles"]
 """The URL segment naming a principal collection; ``PrincipalKind.from_plural`` parses it."""
-_RAM_NOUN: dict[PrincipalKind, str] = {
-    PrincipalKind.USER: "User",
-    PrincipalKind.GROUP: "Group",
-    PrincipalKind.ROLE: "Role",
-}
-
-
-def live_policy(runtime: Runtime, account_id: str, policy_name: str) -> PolicyView:
-    policy = runtime.index.policy_by_name(account_id, policy_name)
-    return existing(policy, f"policy {policy_name!r}", "EntityNotExist.Policy")
 
 
 @system_router.get("")
@@ -179,23 +164,6 @@ def set_default_version(
 
 
 # -- attachments ---------------------------------------------------------------------------
-def _principal_arn(account_id: str, kind: PrincipalKind, name: str) -> str:
-    if kind is PrincipalKind.ROLE:
-        return role_arn(account_id, name)
-    return user_arn(account_id, name) if kind is PrincipalKind.USER else group_arn(account_id, name)
-
-
-def _attachments(
-    runtime: Runtime, account_id: str, kind: PrincipalKind, name: str
-) -> list[Attachment]:
-    holder: UserView | GroupView | RoleView
-    if kind is PrincipalKind.ROLE:
-        holder = live_role(runtime, account_id, name)
-    elif kind is PrincipalKind.USER:
-        holder = live_user(runtime, account_id, name)
-    else:
-        holder = live_group(runtime, account_id, name)
-    return sorted(holder.attachments.values(), key=lambda a: (a.policy_type, a.policy_name))
 
 
 def _set_attachment(
@@ -211,10 +179,10 @@ def _set_attachment(
 ) -> dict[str, Any]:
     """Attach (``attached``) or detach a policy for a user, a group or a role: one route each
     way, RAM's ``ram:AttachPolicyTo<Noun>`` / ``ram:DetachPolicyFrom<Noun>`` deciding."""
-    noun = _RAM_NOUN[kind]
+    noun = kind.noun
     action = f"ram:AttachPolicyTo{noun}" if attached else f"ram:DetachPolicyFrom{noun}"
     position = manage(
-        runtime, caller, account_id, action, _principal_arn(account_id, kind, name)
+        runtime, caller, account_id, action, principal_arn(account_id, kind, name)
     ).write_position(
         lambda ledger: (ledger.attach_policy if attached else ledger.detach_policy)(
             account_id, kind, name, policy_type, policy_name
@@ -265,9 +233,9 @@ async def list_attached_policies(
     account_id: str, kind: PrincipalSegment, name: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     principal = PrincipalKind.from_plural(kind)
-    arn = _principal_arn(account_id, principal, name)
-    authorize_read(runtime, caller, account_id, f"ram:ListPoliciesFor{_RAM_NOUN[principal]}", arn)
-    attachments = _attachments(runtime, account_id, principal, name)
+    arn = principal_arn(account_id, principal, name)
+    authorize_read(runtime, caller, account_id, f"ram:ListPoliciesFor{principal.noun}", arn)
+    attachments = held_attachments(runtime, account_id, principal, name)
     return {
         "items": [attachment_json(a, runtime.index) for a in attachments],
         "next_cursor": None,

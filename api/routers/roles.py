@@ -14,11 +14,10 @@ from fastapi import APIRouter
 from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.presenters import role_json, session_json
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
-from mandate.api.reads import PagingDep, authorize_read, existing
+from mandate.api.reads import PagingDep, authorize_read, live_role
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import CreateRole, RevokeRoleSessions, SetTrustPolicy, UpdateRole
 from mandate.domain.common.arns import role_arn
-from mandate.projections.decisions.views import RoleView
 
 router = APIRouter(
     prefix="/v1/accounts/{account_id}/roles",
@@ -26,11 +25,6 @@ router = APIRouter(
     responses=PROBLEM_RESPONSES,
     dependencies=AUTHENTICATED,
 )
-
-
-def live_role(runtime: Runtime, account_id: str, role_name: str) -> RoleView:
-    role = runtime.index.role_by_name(account_id, role_name)
-    return existing(role, f"role {role_name!r}", "EntityNotExist.Role")
 
 
 def _role_after(runtime: Runtime, account_id: str, role_name: str, position: int) -> dict[str, Any]:

@@ -9,12 +9,10 @@ from fastapi import APIRouter
 from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.presenters import key_json, user_json
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
-from mandate.api.reads import PagingDep, authorize_read, existing
-from mandate.api.runtime import Runtime
+from mandate.api.reads import PagingDep, authorize_read, live_user, shown_user
 from mandate.api.schemas import CreateUser, UpdateAccessKey, UpdateUser
 from mandate.domain.common.arns import group_arn, user_arn
 from mandate.domain.ledger.application import IssuedKey
-from mandate.projections.decisions.views import UserView
 
 router = APIRouter(
     prefix="/v1/accounts/{account_id}/users",
@@ -22,17 +20,6 @@ router = APIRouter(
     responses=PROBLEM_RESPONSES,
     dependencies=AUTHENTICATED,
 )
-
-
-def live_user(runtime: Runtime, account_id: str, user_name: str) -> UserView:
-    user = runtime.index.user_by_name(account_id, user_name)
-    return existing(user, f"user {user_name!r}", "EntityNotExist.User")
-
-
-def shown_user(runtime: Runtime, account_id: str, user_name: str) -> UserView:
-    """The live user as answers show it (its display name opened, or erased)."""
-    (user,) = runtime.index.shown([live_user(runtime, account_id, user_name)])
-    return user
 
 
 @router.post("", status_code=201)

@@ -114,6 +114,15 @@ def invalid_parameter(name: str, reason: str) -> RpcError:
     )
 
 
+def unsupported_parameter(name: str, value: object, why: str) -> None:
+    """Refuse ``name`` when it is given (``InvalidParameter.<Name>``): Mandate keeps no such
+    thing, and silently dropping it would answer a lie; ``why`` says what it does not keep."""
+    if value is not None:
+        raise RpcError(
+            400, f"InvalidParameter.{name}", f'The parameter - "{name}" is not supported: {why}.'
+        )
+
+
 def no_permission(detail: str | None = None) -> RpcError:
     """403 ``NoPermission``, with the engine's reason after RAM's sentence when there is one."""
     base = RAM_MESSAGES["NoPermission"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_pascal
 
+from mandate.api.rpc.answers import paged
 from mandate.api.rpc.errors import invalid_parameter, missing_parameter
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 P = TypeVar("P", bound="RpcParams")
+T = TypeVar("T")
 
 _DIGITS = re.compile(r"[+-]?[0-9]{1,18}")
 
@@ -96,6 +99,26 @@ class PagedParams(RpcParams):
 
     marker: str | None = None
     max_items: MaxItems = 100
+
+    def page(
+        self,
+        items: Sequence[T],
+        sort_key: Callable[[T], str],
+        render: Callable[[T], dict[str, Any]],
+        wrapper: str,
+        member: str,
+    ) -> dict[str, Any]:
+        """This page of ``items`` in RAM's listing shape (``answers.paged``): each listing
+        differs only in what it lists and how RAM names the wrapper and its members."""
+        return paged(
+            items,
+            sort_key,
+            render,
+            marker=self.marker,
+            max_items=self.max_items,
+            wrapper=wrapper,
+            member=member,
+        )
 
 
 class NoParams(RpcParams):

@@ -12,38 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from mandate.api.reads import held_attachments
 from mandate.api.rpc.answers import listed
-from mandate.api.rpc.errors import RpcError
+from mandate.api.rpc.errors import unsupported_parameter
 from mandate.api.rpc.params import RpcParams
 from mandate.api.rpc.policy_shapes import Holder, attached_body, holds
 from mandate.api.rpc.ram_policies import PolicyTypeName, TypedPolicyParams, policy_named
-from mandate.api.rpc.recoding import NOUN, attachment_codes, recoded
+from mandate.api.rpc.recoding import attachment_codes, recoded
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
-from mandate.domain.common.arns import PrincipalKind, group_arn, policy_arn, role_arn, user_arn
-from mandate.domain.common.errors import NotFound
+from mandate.domain.common.arns import PrincipalKind, policy_arn, principal_arn, role_arn
 from mandate.domain.policy.system_policies import SystemPolicy
-
-__all__ = ["holder_of"]
-
-
-def _arn(ctx: RpcContext, kind: PrincipalKind, name: str) -> str:
-    make = {PrincipalKind.USER: user_arn, PrincipalKind.GROUP: group_arn}.get(kind, role_arn)
-    return make(ctx.account_id, name)
-
-
-def holder_of(ctx: RpcContext, kind: PrincipalKind, name: str) -> Holder:
-    """The user, group or role, or RAM's ``EntityNotExist.<Noun>``."""
-    index = ctx.runtime.index
-    found: Holder | None
-    if kind is PrincipalKind.USER:
-        found = index.user_by_name(ctx.account_id, name)
-    elif kind is PrincipalKind.GROUP:
-        found = index.group_by_name(ctx.account_id, name)
-    else:
-        found = index.role_by_name(ctx.account_id, name)
-    if found is None:
-        raise NotFound(f"{kind} {name!r} does not exist", code=f"EntityNotExist.{NOUN[kind]}")
-    return found
 
 
 class _Attachment(RpcParams):
@@ -91,18 +69,14 @@ def _principal_name(p: RpcParams, kind: PrincipalKind) -> str:
 def _set_attachment(
     ctx: RpcContext, p: _Attachment, kind: PrincipalKind, *, attached: bool
 ) -> dict[str, Any]:
-    if p.resource_group_id is not None:
-        raise RpcError(
-            400,
-            "InvalidParameter.ResourceGroupId",
-            'The parameter - "ResourceGroupId" is not supported: Mandate attaches policies '
-            "to the whole account.",
-        )
+    unsupported_parameter(
+        "ResourceGroupId", p.resource_group_id, "Mandate attaches policies to the whole account"
+    )
     account_id = ctx.account_id
     name = _principal_name(p, kind)
-    noun = NOUN[kind]
+    noun = kind.noun
     action = f"ram:AttachPolicyTo{noun}" if attached else f"ram:DetachPolicyFrom{noun}"
-    management = ctx.manage(action, _arn(ctx, kind, name))
+    management = ctx.manage(action, principal_arn(account_id, kind, name))
     with recoded(attachment_codes(kind)):
         management.write(
             lambda ledger: (ledger.attach_policy if attached else ledger.detach_policy)(
@@ -114,7 +88,7 @@ def _set_attachment(
 
 def _register(kind: PrincipalKind) -> None:
     """AttachPolicyTo<Noun>, DetachPolicyFrom<Noun> and ListPoliciesFor<Noun> for ``kind``."""
-    noun = NOUN[kind]
+    noun = kind.noun
     attachment_params, holder_params = _PARAMS[kind]
 
     def attach(ctx: RpcContext, p: _Attachment) -> dict[str, Any]:
@@ -125,11 +99,8 @@ def _register(kind: PrincipalKind) -> None:
 
     def list_for(ctx: RpcContext, p: RpcParams) -> dict[str, Any]:
         name = _principal_name(p, kind)
-        ctx.authorize_read(f"ram:ListPoliciesFor{noun}", _arn(ctx, kind, name))
-        holder = holder_of(ctx, kind, name)
-        attachments = sorted(
-            holder.attachments.values(), key=lambda a: (a.policy_type, a.policy_name)
-        )
+        ctx.authorize_read(f"ram:ListPoliciesFor{noun}", principal_arn(ctx.account_id, kind, name))
+        attachments = held_attachments(ctx.runtime, ctx.account_id, kind, name)
         return listed("Policies", "Policy", [attached_body(a, ctx) for a in attachments])
 
     rpc_action(f"AttachPolicyTo{noun}", RAM, attachment_params)(attach)

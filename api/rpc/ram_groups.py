@@ -11,31 +11,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from mandate.api.rpc.answers import paged, rpc_time
+from mandate.api.reads import live_group
+from mandate.api.rpc.answers import rpc_time
 from mandate.api.rpc.errors import RpcError
 from mandate.api.rpc.params import PagedParams, RpcParams
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import group_arn
-from mandate.domain.common.errors import NotFound, PreconditionFailed
+from mandate.domain.common.errors import PreconditionFailed
 from mandate.projections.decisions.views import GroupView, UserView
 
-__all__ = ["group_body", "live_group"]
+__all__ = ["group_body"]
 
 
-def live_group(ctx: RpcContext, group_name: str) -> GroupView:
-    """The group, or RAM's ``EntityNotExist.Group``."""
-    group = ctx.runtime.index.group_by_name(ctx.account_id, group_name)
-    if group is None:
-        raise NotFound(f"group {group_name!r} does not exist", code="EntityNotExist.Group")
-    return group
-
-
-def group_body(group: GroupView) -> dict[str, Any]:
-    """RAM's ``Group`` (no UpdateDate: a group never changes once made)."""
+def group_body(group: GroupView, *, create_date: bool = True) -> dict[str, Any]:
+    """RAM's ``Group`` (no UpdateDate: a group never changes once made; ListGroupsForUser's
+    entries carry no CreateDate either)."""
     body: dict[str, Any] = {"GroupId": str(group.id), "GroupName": group.group_name}
     if group.comments is not None:
         body["Comments"] = group.comments
-    body["CreateDate"] = rpc_time(group.created_at)
+    if create_date:
+        body["CreateDate"] = rpc_time(group.created_at)
     return body
 
 
@@ -50,7 +45,7 @@ def create_group(ctx: RpcContext, p: CreateGroupParams) -> dict[str, Any]:
     ctx.manage("ram:CreateGroup", group_arn(account_id, p.group_name)).write(
         lambda ledger: ledger.create_group(account_id, p.group_name, p.comments)
     )
-    return {"Group": group_body(live_group(ctx, p.group_name))}
+    return {"Group": group_body(live_group(ctx.runtime, ctx.account_id, p.group_name))}
 
 
 class GroupNameParams(RpcParams):
@@ -60,7 +55,7 @@ class GroupNameParams(RpcParams):
 @rpc_action("GetGroup", RAM, GroupNameParams)
 def get_group(ctx: RpcContext, p: GroupNameParams) -> dict[str, Any]:
     ctx.authorize_read("ram:GetGroup", group_arn(ctx.account_id, p.group_name))
-    return {"Group": group_body(live_group(ctx, p.group_name))}
+    return {"Group": group_body(live_group(ctx.runtime, ctx.account_id, p.group_name))}
 
 
 class ListGroupsParams(PagedParams):
@@ -71,28 +66,20 @@ class ListGroupsParams(PagedParams):
 def list_groups(ctx: RpcContext, p: ListGroupsParams) -> dict[str, Any]:
     ctx.authorize_read("ram:ListGroups")
     groups = ctx.runtime.index.groups_of(ctx.account_id)
-    return paged(
-        groups,
-        lambda g: g.group_name,
-        group_body,
-        marker=p.marker,
-        max_items=p.max_items,
-        wrapper="Groups",
-        member="Group",
-    )
+    return p.page(groups, lambda g: g.group_name, group_body, "Groups", "Group")
 
 
 @rpc_action("DeleteGroup", RAM, GroupNameParams)
 def delete_group(ctx: RpcContext, p: GroupNameParams) -> dict[str, Any]:
     account_id = ctx.account_id
     management = ctx.manage("ram:DeleteGroup", group_arn(account_id, p.group_name))
-    _delete_conflict(live_group(ctx, p.group_name))
+    _delete_conflict(live_group(ctx.runtime, ctx.account_id, p.group_name))
     try:
         management.write(lambda ledger: ledger.delete_group(account_id, p.group_name))
     except PreconditionFailed as refused:
         if refused.code == "DeleteConflict.Group":
             # a member or policy arrived since the check above: name which, as RAM does
-            _delete_conflict(live_group(ctx, p.group_name))
+            _delete_conflict(live_group(ctx.runtime, ctx.account_id, p.group_name))
         raise
     return {}
 
@@ -142,16 +129,8 @@ def _member_body(user: UserView) -> dict[str, Any]:
 @rpc_action("ListUsersForGroup", RAM, ListUsersForGroupParams)
 def list_users_for_group(ctx: RpcContext, p: ListUsersForGroupParams) -> dict[str, Any]:
     ctx.authorize_read("ram:ListUsersForGroup", group_arn(ctx.account_id, p.group_name))
-    group = live_group(ctx, p.group_name)
+    group = live_group(ctx.runtime, ctx.account_id, p.group_name)
     index = ctx.runtime.index
     found = [u for u in (index.user(uid) for uid in group.member_ids) if u is not None]
     members = index.shown(found)
-    return paged(
-        members,
-        lambda u: u.user_name,
-        _member_body,
-        marker=p.marker,
-        max_items=p.max_items,
-        wrapper="Users",
-        member="User",
-    )
+    return p.page(members, lambda u: u.user_name, _member_body, "Users", "User")

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from mandate.api.rpc.answers import listed, paged
-from mandate.api.rpc.errors import RpcError
+from mandate.api.reads import live_policy
+from mandate.api.rpc.answers import listed
+from mandate.api.rpc.errors import unsupported_parameter
 from mandate.api.rpc.params import JsonDocument, PagedParams, RpcBool, RpcParams
 from mandate.api.rpc.policy_shapes import (
     AttachmentCounts,
@@ -27,14 +28,14 @@ from mandate.api.rpc.policy_shapes import (
     system_policy_body,
     system_version_body,
 )
-from mandate.api.rpc.recoding import NOUN, ram_error, recoded
+from mandate.api.rpc.recoding import ram_error, recoded
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import PrincipalKind, policy_arn
 from mandate.domain.common.errors import NotFound, PreconditionFailed
 from mandate.domain.policy.system_policies import SYSTEM_POLICIES, SystemPolicy
 from mandate.projections.decisions.views import PolicyView
 
-__all__ = ["live_policy", "policy_named", "unkept_tags"]
+__all__ = ["policy_named", "unkept_tags"]
 
 PolicyTypeName = Literal["System", "Custom"]
 """RAM's ``PolicyType``, exactly as it spells it."""
@@ -42,19 +43,11 @@ PolicyTypeName = Literal["System", "Custom"]
 _ROTATE = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
 
 
-def live_policy(ctx: RpcContext, policy_name: str) -> PolicyView:
-    """The custom policy, or RAM's ``EntityNotExist.Policy``."""
-    policy = ctx.runtime.index.policy_by_name(ctx.account_id, policy_name)
-    if policy is None:
-        raise NotFound(f"policy {policy_name!r} does not exist", code="EntityNotExist.Policy")
-    return policy
-
-
 def policy_named(ctx: RpcContext, policy_type: str, policy_name: str) -> PolicyView | SystemPolicy:
     """The policy of that type and name (a System one from the catalogue), or
     ``EntityNotExist.Policy``."""
     if policy_type == "Custom":
-        return live_policy(ctx, policy_name)
+        return live_policy(ctx.runtime, ctx.account_id, policy_name)
     system = SYSTEM_POLICIES.get(policy_name)
     if system is None:
         raise NotFound(
@@ -65,12 +58,7 @@ def policy_named(ctx: RpcContext, policy_type: str, policy_name: str) -> PolicyV
 
 def unkept_tags(tag: str | None) -> None:
     """Refuse ``Tag``: Mandate keeps no tags, and dropping them would answer a lie."""
-    if tag is not None:
-        raise RpcError(
-            400,
-            "InvalidParameter.Tag",
-            'The parameter - "Tag" is not supported: Mandate keeps no tags.',
-        )
+    unsupported_parameter("Tag", tag, "Mandate keeps no tags")
 
 
 # -- policies ------------------------------------------------------------------------------
@@ -92,7 +80,11 @@ def create_policy(ctx: RpcContext, p: CreatePolicyParams) -> dict[str, Any]:
                 account_id, p.policy_name, p.policy_document, p.description
             )
         )
-    return {"Policy": custom_policy_body(live_policy(ctx, p.policy_name), update=False)}
+    return {
+        "Policy": custom_policy_body(
+            live_policy(ctx.runtime, ctx.account_id, p.policy_name), update=False
+        )
+    }
 
 
 class TypedPolicyParams(RpcParams):
@@ -140,15 +132,7 @@ def list_policies(ctx: RpcContext, p: ListPoliciesParams) -> dict[str, Any]:
             return system_policy_body(policy, attachments=counts.system(policy))
         return custom_policy_body(policy, attachments=counts.custom(policy))
 
-    return paged(
-        entries,
-        lambda e: e[0],
-        render,
-        marker=p.marker,
-        max_items=p.max_items,
-        wrapper="Policies",
-        member="Policy",
-    )
+    return p.page(entries, lambda e: e[0], render, "Policies", "Policy")
 
 
 class DeletePolicyParams(RpcParams):
@@ -172,7 +156,7 @@ def delete_policy(ctx: RpcContext, p: DeletePolicyParams) -> dict[str, Any]:
     except PreconditionFailed as refused:
         if refused.code == "DeleteConflict.Policy.User":  # the engine's code for any holder
             kind = _a_holder_kind(ctx, p.policy_name)
-            raise ram_error(409, f"DeleteConflict.Policy.{NOUN[kind]}") from None
+            raise ram_error(409, f"DeleteConflict.Policy.{kind.noun}") from None
         if refused.code == "DeleteConflict.Policy.Version":
             raise ram_error(409, refused.code) from None
         raise
@@ -218,7 +202,7 @@ def create_policy_version(ctx: RpcContext, p: CreatePolicyVersionParams) -> dict
                 rotate=p.rotate_strategy == _ROTATE,
             )
         )
-    policy = live_policy(ctx, p.policy_name)
+    policy = live_policy(ctx.runtime, ctx.account_id, p.policy_name)
     version = policy.versions.get(created.version_id)
     if version is None:  # deleted between the write and this read
         raise NotFound("the policy version does not exist", code="EntityNotExist.Policy.Version")

@@ -12,38 +12,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from mandate.api.rpc.answers import paged
-from mandate.api.rpc.errors import RpcError
+from mandate.api.reads import live_role
+from mandate.api.rpc.errors import unsupported_parameter
 from mandate.api.rpc.params import JsonDocument, PagedParams, RpcBool, RpcInt, RpcParams
 from mandate.api.rpc.policy_shapes import role_body
 from mandate.api.rpc.ram_policies import unkept_tags
 from mandate.api.rpc.recoding import recoded
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import role_arn
-from mandate.domain.common.errors import NotFound
-from mandate.projections.decisions.views import RoleView
-
-__all__ = ["live_role"]
 
 _TRUST = "assume_role_policy_document"
 """The engine's name of the trust policy field (its faults are MalformedPolicyDocument)."""
 
 
-def live_role(ctx: RpcContext, role_name: str) -> RoleView:
-    """The role, or RAM's ``EntityNotExist.Role``."""
-    role = ctx.runtime.index.role_by_name(ctx.account_id, role_name)
-    if role is None:
-        raise NotFound(f"role {role_name!r} does not exist", code="EntityNotExist.Role")
-    return role
-
-
 def _no_console_login(name: str, value: bool | None) -> None:
-    if value is not None:
-        raise RpcError(
-            400,
-            f"InvalidParameter.{name}",
-            f'The parameter - "{name}" is not supported: Mandate roles have no console login.',
-        )
+    unsupported_parameter(name, value, "Mandate roles have no console login")
 
 
 class CreateRoleParams(RpcParams):
@@ -71,7 +54,9 @@ def create_role(ctx: RpcContext, p: CreateRoleParams) -> dict[str, Any]:
                 description=p.description,
             )
         )
-    return {"Role": role_body(live_role(ctx, p.role_name), ctx, update=False)}
+    return {
+        "Role": role_body(live_role(ctx.runtime, ctx.account_id, p.role_name), ctx, update=False)
+    }
 
 
 class RoleNameParams(RpcParams):
@@ -81,7 +66,7 @@ class RoleNameParams(RpcParams):
 @rpc_action("GetRole", RAM, RoleNameParams)
 def get_role(ctx: RpcContext, p: RoleNameParams) -> dict[str, Any]:
     ctx.authorize_read("ram:GetRole", role_arn(ctx.account_id, p.role_name))
-    return {"Role": role_body(live_role(ctx, p.role_name), ctx)}
+    return {"Role": role_body(live_role(ctx.runtime, ctx.account_id, p.role_name), ctx)}
 
 
 class UpdateRoleParams(RpcParams):
@@ -107,7 +92,7 @@ def update_role(ctx: RpcContext, p: UpdateRoleParams) -> dict[str, Any]:
                 assume_role_policy_document=p.new_assume_role_policy_document,
             )
         )
-    return {"Role": role_body(live_role(ctx, p.role_name), ctx)}
+    return {"Role": role_body(live_role(ctx.runtime, ctx.account_id, p.role_name), ctx)}
 
 
 class ListRolesParams(PagedParams):
@@ -119,14 +104,8 @@ def list_roles(ctx: RpcContext, p: ListRolesParams) -> dict[str, Any]:
     unkept_tags(p.tag)
     ctx.authorize_read("ram:ListRoles")
     roles = ctx.runtime.index.roles_of(ctx.account_id)
-    return paged(
-        roles,
-        lambda r: r.role_name,
-        lambda r: role_body(r, ctx, trust=False),
-        marker=p.marker,
-        max_items=p.max_items,
-        wrapper="Roles",
-        member="Role",
+    return p.page(
+        roles, lambda r: r.role_name, lambda r: role_body(r, ctx, trust=False), "Roles", "Role"
     )
 
 

@@ -12,29 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from mandate.api.rpc.answers import listed, paged, rpc_time
-from mandate.api.rpc.errors import RpcError, missing_parameter
+from mandate.api.reads import live_user, shown_user
+from mandate.api.rpc.answers import listed, rpc_time
+from mandate.api.rpc.errors import RpcError, missing_parameter, unsupported_parameter
 from mandate.api.rpc.params import PagedParams, RpcParams
+from mandate.api.rpc.ram_groups import group_body
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import user_arn
-from mandate.domain.common.errors import NotFound, PreconditionFailed
+from mandate.domain.common.errors import PreconditionFailed
 from mandate.projections.decisions.views import AccessKeyView, UserView
 
-__all__ = ["live_user", "shown_user", "user_body"]
-
-
-def live_user(ctx: RpcContext, user_name: str) -> UserView:
-    """The user, or RAM's ``EntityNotExist.User``."""
-    user = ctx.runtime.index.user_by_name(ctx.account_id, user_name)
-    if user is None:
-        raise NotFound(f"user {user_name!r} does not exist", code="EntityNotExist.User")
-    return user
-
-
-def shown_user(ctx: RpcContext, user_name: str) -> UserView:
-    """The live user as answers show it (its display name opened, or erased)."""
-    (user,) = ctx.runtime.index.shown([live_user(ctx, user_name)])
-    return user
+__all__ = ["user_body"]
 
 
 def user_body(user: UserView, *, update_date: bool = True) -> dict[str, Any]:
@@ -59,12 +47,7 @@ def _key_body(key: AccessKeyView) -> dict[str, Any]:
 def _unkept(**given: str | None) -> None:
     """Refuse a user attribute Mandate does not keep, naming it."""
     for name, value in given.items():
-        if value is not None:
-            raise RpcError(
-                400,
-                f"InvalidParameter.{name}",
-                f'The parameter - "{name}" is not supported: Mandate keeps no {name} for a user.',
-            )
+        unsupported_parameter(name, value, f"Mandate keeps no {name} for a user")
 
 
 # -- users -----------------------------------------------------------------------------
@@ -83,7 +66,9 @@ def create_user(ctx: RpcContext, p: CreateUserParams) -> dict[str, Any]:
     ctx.manage("ram:CreateUser", user_arn(account_id, p.user_name)).write(
         lambda ledger: ledger.create_user(account_id, p.user_name, p.display_name)
     )
-    return {"User": user_body(shown_user(ctx, p.user_name), update_date=False)}
+    return {
+        "User": user_body(shown_user(ctx.runtime, ctx.account_id, p.user_name), update_date=False)
+    }
 
 
 class UserNameParams(RpcParams):
@@ -93,7 +78,7 @@ class UserNameParams(RpcParams):
 @rpc_action("GetUser", RAM, UserNameParams)
 def get_user(ctx: RpcContext, p: UserNameParams) -> dict[str, Any]:
     ctx.authorize_read("ram:GetUser", user_arn(ctx.account_id, p.user_name))
-    return {"User": user_body(shown_user(ctx, p.user_name))}
+    return {"User": user_body(shown_user(ctx.runtime, ctx.account_id, p.user_name))}
 
 
 class UpdateUserParams(RpcParams):
@@ -117,7 +102,9 @@ def update_user(ctx: RpcContext, p: UpdateUserParams) -> dict[str, Any]:
             new_display_name=p.new_display_name,
         )
     )
-    return {"User": user_body(shown_user(ctx, p.new_user_name or p.user_name))}
+    return {
+        "User": user_body(shown_user(ctx.runtime, ctx.account_id, p.new_user_name or p.user_name))
+    }
 
 
 class ListParams(PagedParams):
@@ -128,29 +115,21 @@ class ListParams(PagedParams):
 def list_users(ctx: RpcContext, p: ListParams) -> dict[str, Any]:
     ctx.authorize_read("ram:ListUsers")
     users = ctx.runtime.index.users_of(ctx.account_id)
-    return paged(
-        users,
-        lambda u: u.user_name,
-        user_body,
-        marker=p.marker,
-        max_items=p.max_items,
-        wrapper="Users",
-        member="User",
-    )
+    return p.page(users, lambda u: u.user_name, user_body, "Users", "User")
 
 
 @rpc_action("DeleteUser", RAM, UserNameParams)
 def delete_user(ctx: RpcContext, p: UserNameParams) -> dict[str, Any]:
     account_id = ctx.account_id
     management = ctx.manage("ram:DeleteUser", user_arn(account_id, p.user_name))
-    user = live_user(ctx, p.user_name)
+    user = live_user(ctx.runtime, ctx.account_id, p.user_name)
     _delete_conflict(user)
     try:
         management.write(lambda ledger: ledger.delete_user(account_id, p.user_name))
     except PreconditionFailed as refused:
         if refused.code == "DeleteConflict.User":
             # joined a group or got a policy since the check above: name which, as RAM does
-            _delete_conflict(live_user(ctx, p.user_name))
+            _delete_conflict(live_user(ctx.runtime, ctx.account_id, p.user_name))
         raise
     return {}
 
@@ -168,17 +147,14 @@ def _delete_conflict(user: UserView) -> None:
 @rpc_action("ListGroupsForUser", RAM, UserNameParams)
 def list_groups_for_user(ctx: RpcContext, p: UserNameParams) -> dict[str, Any]:
     ctx.authorize_read("ram:ListGroupsForUser", user_arn(ctx.account_id, p.user_name))
-    user = live_user(ctx, p.user_name)
+    user = live_user(ctx.runtime, ctx.account_id, p.user_name)
     index = ctx.runtime.index
     groups = []
     for name in sorted(user.groups.values()):
         group = index.group_by_name(ctx.account_id, name)
         if group is None:  # deleted between the two reads
             continue
-        entry: dict[str, Any] = {"GroupId": str(group.id), "GroupName": group.group_name}
-        if group.comments is not None:
-            entry["Comments"] = group.comments
-        groups.append(entry)
+        groups.append(group_body(group, create_date=False))
     return listed("Groups", "Group", groups)
 
 
@@ -245,6 +221,6 @@ def delete_access_key(ctx: RpcContext, p: KeyParams) -> dict[str, Any]:
 def list_access_keys(ctx: RpcContext, p: KeyOwnerParams) -> dict[str, Any]:
     user_name = _owner(ctx, p.user_name)
     ctx.authorize_read("ram:ListAccessKeys", user_arn(ctx.account_id, user_name))
-    user = live_user(ctx, user_name)
+    user = live_user(ctx.runtime, ctx.account_id, user_name)
     keys = ctx.runtime.index.access_keys_of(user)
     return listed("AccessKeys", "AccessKey", [_key_body(k) for k in keys])

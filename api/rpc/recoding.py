@@ -18,14 +18,7 @@ from mandate.api.rpc.errors import RAM_MESSAGES, RpcError, as_rpc_error
 from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.common.errors import DomainError, InvalidInput
 
-__all__ = ["NOUN", "attachment_codes", "malformed_document", "ram_error", "recoded"]
-
-NOUN: Final[dict[PrincipalKind, str]] = {
-    PrincipalKind.USER: "User",
-    PrincipalKind.GROUP: "Group",
-    PrincipalKind.ROLE: "Role",
-}
-"""How RAM names each principal kind in an action or a code (``AttachPolicyToUser``)."""
+__all__ = ["attachment_codes", "malformed_document", "ram_error", "recoded"]
 
 MESSAGES: Final[dict[str, str]] = {
     "EntityAlreadyExists.User.Policy": "The user has already been attached this policy.",
@@ -64,7 +57,7 @@ def ram_error(status: int, code: str) -> RpcError:
 
 def attachment_codes(kind: PrincipalKind) -> dict[str, str]:
     """The engine's attachment codes → RAM's for ``kind`` (``EntityNotExist.User.Policy``)."""
-    noun = NOUN[kind]
+    noun = kind.noun
     return {
         "EntityAlreadyExists.Policy.Attachment": f"EntityAlreadyExists.{noun}.Policy",
         "EntityNotExist.Policy.Attachment": f"EntityNotExist.{noun}.Policy",

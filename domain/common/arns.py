@@ -28,6 +28,7 @@ __all__ = [
     "group_arn",
     "parse_principal_arn",
     "policy_arn",
+    "principal_arn",
     "role_arn",
     "root_arn",
     "user_arn",
@@ -60,6 +61,12 @@ class PrincipalKind(StrEnum):
         """The URL segment of this kind's collection: ``users``, ``groups``, ``roles``."""
         return f"{self.value}s"
 
+    @property
+    def noun(self) -> str:
+        """How RAM spells the kind in action names and error codes: ``User``
+        (``ram:AttachPolicyToUser``, ``EntityNotExist.User``)."""
+        return self.value.capitalize()
+
     @classmethod
     def from_plural(cls, segment: str) -> PrincipalKind:
         """The kind whose collection ``segment`` names; ``ValueError`` for any other segment."""
@@ -87,6 +94,11 @@ def group_arn(account_id: str, group_name: str) -> str:
 
 def role_arn(account_id: str, role_name: str) -> str:
     return f"acs:ram::{account_id}:role/{role_name}"
+
+
+def principal_arn(account_id: str, kind: PrincipalKind, name: str) -> str:
+    """The ARN of the user, group or role ``kind`` names (``user_arn`` … by its kind)."""
+    return f"acs:ram::{account_id}:{kind.value}/{name}"
 
 
 def policy_arn(account_id: str, policy_name: str) -> str:
