@@ -15,9 +15,9 @@ from mandate.api.reads import live_group
 from mandate.api.rpc.answers import rpc_time
 from mandate.api.rpc.errors import RpcError
 from mandate.api.rpc.params import PagedParams, RpcParams
+from mandate.api.rpc.recoding import named_conflict
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import group_arn
-from mandate.domain.common.errors import PreconditionFailed
 from mandate.projections.decisions.views import GroupView, UserView
 
 __all__ = ["group_body"]
@@ -73,19 +73,14 @@ def list_groups(ctx: RpcContext, p: ListGroupsParams) -> dict[str, Any]:
 def delete_group(ctx: RpcContext, p: GroupNameParams) -> dict[str, Any]:
     account_id = ctx.account_id
     management = ctx.manage("ram:DeleteGroup", group_arn(account_id, p.group_name))
-    _delete_conflict(live_group(ctx.runtime, ctx.account_id, p.group_name))
-    try:
+    with named_conflict("DeleteConflict.Group", lambda: _delete_conflict(ctx, p.group_name)):
         management.write(lambda ledger: ledger.delete_group(account_id, p.group_name))
-    except PreconditionFailed as refused:
-        if refused.code == "DeleteConflict.Group":
-            # a member or policy arrived since the check above: name which, as RAM does
-            _delete_conflict(live_group(ctx.runtime, ctx.account_id, p.group_name))
-        raise
     return {}
 
 
-def _delete_conflict(group: GroupView) -> None:
+def _delete_conflict(ctx: RpcContext, group_name: str) -> None:
     """RAM's DeleteGroup preconditions: no member, then no attached policy."""
+    group = live_group(ctx.runtime, ctx.account_id, group_name)
     if group.member_ids:
         raise RpcError(409, "DeleteConflict.Group.User")
     if group.attachments:

@@ -17,9 +17,9 @@ from mandate.api.rpc.answers import listed, rpc_time
 from mandate.api.rpc.errors import RpcError, missing_parameter, unsupported_parameter
 from mandate.api.rpc.params import PagedParams, RpcParams
 from mandate.api.rpc.ram_groups import group_body
+from mandate.api.rpc.recoding import named_conflict
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import user_arn
-from mandate.domain.common.errors import PreconditionFailed
 from mandate.projections.decisions.views import AccessKeyView, UserView
 
 __all__ = ["user_body"]
@@ -122,20 +122,14 @@ def list_users(ctx: RpcContext, p: ListParams) -> dict[str, Any]:
 def delete_user(ctx: RpcContext, p: UserNameParams) -> dict[str, Any]:
     account_id = ctx.account_id
     management = ctx.manage("ram:DeleteUser", user_arn(account_id, p.user_name))
-    user = live_user(ctx.runtime, ctx.account_id, p.user_name)
-    _delete_conflict(user)
-    try:
+    with named_conflict("DeleteConflict.User", lambda: _delete_conflict(ctx, p.user_name)):
         management.write(lambda ledger: ledger.delete_user(account_id, p.user_name))
-    except PreconditionFailed as refused:
-        if refused.code == "DeleteConflict.User":
-            # joined a group or got a policy since the check above: name which, as RAM does
-            _delete_conflict(live_user(ctx.runtime, ctx.account_id, p.user_name))
-        raise
     return {}
 
 
-def _delete_conflict(user: UserView) -> None:
+def _delete_conflict(ctx: RpcContext, user_name: str) -> None:
     """RAM's DeleteUser preconditions, in its order: keys, groups, policies."""
+    user = live_user(ctx.runtime, ctx.account_id, user_name)
     if user.access_key_ids:
         raise RpcError(409, "DeleteConflict.User.AccessKey")
     if user.groups:
