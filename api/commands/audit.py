@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mandate.api.commands import open_runtime
 from mandate.projections.audit.export import csv_lines, verify_bundle, write_bundle
+from mandate.projections.audit.shown import shown_records
 from mandate.projections.audit.trail import GLOBAL_SCOPE, AuditQuery, checkpoints, iter_records
 from mandate.projections.audit.verify import verify_trail
 from mandate.projections.store.sql_projection import EventNotApplicable
@@ -42,7 +43,8 @@ def audit_verify(args: argparse.Namespace) -> int:
 
 
 def audit_export(args: argparse.Namespace) -> int:
-    """The trail (global, or one account's) as NDJSON or CSV on stdout, or a bundle."""
+    """The trail (global, or one account's) as NDJSON or CSV on stdout, or a bundle (whose
+    records stay as stored, sealed display names included, so that they re-hash)."""
     runtime = open_runtime()
     if runtime is None:
         return 2
@@ -53,7 +55,8 @@ def audit_export(args: argparse.Namespace) -> int:
             print(f"mandate: the audit projection is stalled at {stalled}", file=sys.stderr)
             return 1
         records = iter_records(runtime.audit.store, AuditQuery(account_id=args.account))
-        if args.bundle:
+        reader = runtime.keyring.personal_reader()
+        if args.bundle:  # verified offline: records as stored (and hashed)
             scope = args.account or GLOBAL_SCOPE
             written = write_bundle(
                 Path(args.bundle),
@@ -62,10 +65,10 @@ def audit_export(args: argparse.Namespace) -> int:
                 runtime.audit_public_key_pem,
             )
             print(f"mandate: {written} records, checkpoints and the public key in {args.bundle}")
-        elif args.format == "csv":
-            sys.stdout.writelines(csv_lines(records))
+        elif args.format == "csv":  # read by people: display names opened, or erased
+            sys.stdout.writelines(csv_lines(shown_records(records, reader)))
         else:
-            for record in records:
+            for record in shown_records(records, reader):
                 sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
         return 0
     finally:

@@ -1,12 +1,15 @@
-"""Accounts: opened and closed by the platform admin; the root key rotated by the root."""
+"""Accounts: opened and closed by the platform admin; the root key rotated by the root; the
+account's personal data erased (crypto-shredding) by its root or the platform admin."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Final, Literal
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 
-from mandate.api.deps import CallerDep, RuntimeDep, check_account_id
+from mandate.api.deps import CallerDep, RuntimeDep, authorize_management, check_account_id
 from mandate.api.presenters import rfc3339
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.problems import Forbidden
@@ -84,3 +87,45 @@ def rotate_root_key(account_id: str, caller: CallerDep, runtime: RuntimeDep) -> 
         "status": "Active",
         "position": issued.position,
     }
+
+
+ERASE_ACTION: Final = "ram:ErasePersonalData"
+"""The action a RAM user must be allowed (on ``acs:ram::<account>:*``) to erase the account's
+personal data; the account's root and the platform admin may without a policy."""
+
+log = logging.getLogger("mandate")
+
+
+class PersonalDataErased(BaseModel):
+    """The account's personal data is erased; ``destroyed_keys``: the personal-data keys this
+    request destroyed (none when an earlier erasure had: the call is idempotent)."""
+
+    account_id: str
+    personal_data: Literal["erased"] = "erased"
+    destroyed_keys: list[str]
+
+
+@router.post("/{account_id}/personal-data/erase")
+def erase_personal_data(
+    account_id: str, caller: CallerDep, runtime: RuntimeDep
+) -> PersonalDataErased:
+    """Destroy the account's personal-data keys: its users' display names read as erased in
+    every answer from now on, while the log, projections and audit chains still verify.
+
+    The same erasure as ``mandate account erase-personal-data`` (``Keyring.erase_personal``):
+    no event is written — the key table's tombstone is the erasure. Idempotent: a second call
+    destroys nothing and says so; with an ``Idempotency-Key``, a retry is answered the first
+    answer (the key is recorded with the answer, there being no event to record it with).
+    """
+    resource = f"acs:ram::{account_id}:*"
+    authorize_management(runtime, caller, account_id, ERASE_ACTION, resource, admin_may=True)
+    runtime.idempotency.begin(caller.arn)  # a retry is answered here, erasing nothing
+    destroyed = runtime.keyring.erase_personal(account_id)
+    log.warning(
+        "personal data of account %s erased by %s (request %s): destroyed %s",
+        account_id,
+        caller.arn,
+        caller.given_request_id,
+        ", ".join(destroyed) or "nothing (already erased)",
+    )
+    return PersonalDataErased(account_id=account_id, destroyed_keys=destroyed)

@@ -1,9 +1,11 @@
 """The audit trail over HTTP: list, export, verify, checkpoints and the public key.
 
 An account sees the records that concern it (its own chain); the admin sees the global
-chain. Reads run in the threadpool (SQL), after the audit projection has reached the head
-of the log seen when the request arrived, so a trail never silently misses a committed
-event. Exports stream page by page: memory stays flat whatever the selection.
+chain. Lists and exports show display names opened, or erased once the account's personal
+data was (``projections.audit.shown``); verification reads the records as stored. Reads run
+in the threadpool (SQL), after the audit projection has reached the head of the log seen when
+the request arrived, so a trail never silently misses a committed event. Exports stream page
+by page: memory stays flat whatever the selection.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from mandate.api.routers.history import check_instant, with_zone
 from mandate.api.runtime import Runtime
 from mandate.domain.common.instants import EPOCH_REFUSED
 from mandate.projections.audit.export import csv_lines
+from mandate.projections.audit.shown import shown_records
 from mandate.projections.audit.trail import (
     GLOBAL_SCOPE,
     AuditQuery,
@@ -93,13 +96,19 @@ async def _page(
     query = filters.query(account_id, _after(paging.cursor))
     limit = paging.limit
     await reach_projection_head(runtime, runtime.audit)
-    rows = await anyio.to_thread.run_sync(select_records, runtime.audit_reads, query, limit + 1)
+    rows = await anyio.to_thread.run_sync(_shown_page, runtime, query, limit + 1)
     items = rows[:limit]
     more = len(rows) > limit
     return {
         "items": items,
         "next_cursor": encode_position_cursor(int(items[-1]["position"])) if more else None,
     }
+
+
+def _shown_page(runtime: Runtime, query: AuditQuery, limit: int) -> list[dict[str, Any]]:
+    """Records as answers show them: display names opened, or marked erased (never sealed)."""
+    rows = select_records(runtime.audit_reads, query, limit)
+    return list(shown_records(rows, runtime.keyring.personal_reader()))
 
 
 def _after(cursor: str | None) -> int:
@@ -161,7 +170,8 @@ async def export_audit_events(
     may_read_trail(runtime, caller, account_id)
     spend_read_budget(runtime, caller.arn, "audit export")
     await reach_projection_head(runtime, runtime.audit)
-    records = iter_records(runtime.audit_reads, filters.query(account_id))
+    stored = iter_records(runtime.audit_reads, filters.query(account_id))
+    records = shown_records(stored, runtime.keyring.personal_reader())
     if export_format == "csv":
         return StreamingResponse(
             csv_lines(records),
