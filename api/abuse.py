@@ -143,8 +143,15 @@ class GcraLimiter:
         return len(self._tat)
 
 
-def _seconds(wait: float) -> int:
-    return max(1, math.ceil(wait))
+def _throttled(reason: str, detail: str, wait: float) -> Throttled:
+    """The 429 for the limit ``reason`` (counted in ``mandate_rate_limited``), retried after
+    ``wait`` rounded up to whole seconds, at least one."""
+    RATE_LIMITED.labels(reason).inc()
+    return Throttled(detail, reason=reason, retry_after=max(1, math.ceil(wait)))
+
+
+_FROM_ADDRESS: Final = "too many failed authentications from this address; retry later"
+_FOR_KEY: Final = "too many failed authentications for this AccessKeyId; retry later"
 
 
 class AuthThrottle:
@@ -160,12 +167,7 @@ class AuthThrottle:
             return
         wait = self.by_ip.wait(source_ip)
         if wait > 0:
-            RATE_LIMITED.labels("source_ip").inc()
-            raise Throttled(
-                "too many failed authentications from this address; retry later",
-                reason="source_ip",
-                retry_after=_seconds(wait),
-            )
+            raise _throttled("source_ip", _FROM_ADDRESS, wait)
 
     def failed(self, source_ip: str | None, key_id: str | None) -> Throttled | None:
         """Count a refused attempt; the 429 to answer instead of the refusal, if a limit is
@@ -173,19 +175,9 @@ class AuthThrottle:
         ip_wait = self.by_ip.take(source_ip) if source_ip is not None else 0.0
         key_wait = self.by_key.take(key_id) if key_id else 0.0
         if ip_wait > 0:
-            RATE_LIMITED.labels("source_ip").inc()
-            return Throttled(
-                "too many failed authentications from this address; retry later",
-                reason="source_ip",
-                retry_after=_seconds(ip_wait),
-            )
+            return _throttled("source_ip", _FROM_ADDRESS, ip_wait)
         if key_wait > 0:
-            RATE_LIMITED.labels("access_key").inc()
-            return Throttled(
-                "too many failed authentications for this AccessKeyId; retry later",
-                reason="access_key",
-                retry_after=_seconds(key_wait),
-            )
+            return _throttled("access_key", _FOR_KEY, key_wait)
         return None
 
 
@@ -361,9 +353,5 @@ def spend_read_budget(runtime: Runtime, caller_arn: str, what: str) -> None:
     """One expensive read (``what``) by ``caller_arn``, or 429 when its budget is spent."""
     wait = guards_of(runtime).reads.take(caller_arn)
     if wait > 0:
-        RATE_LIMITED.labels("expensive_read").inc()
-        raise Throttled(
-            f"{caller_arn} has used its budget of expensive reads ({what}); retry later",
-            reason="expensive_read",
-            retry_after=_seconds(wait),
-        )
+        detail = f"{caller_arn} has used its budget of expensive reads ({what}); retry later"
+        raise _throttled("expensive_read", detail, wait)
