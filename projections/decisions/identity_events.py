@@ -9,6 +9,7 @@ only guard names on the write side: the index declares them ignored.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -51,20 +52,31 @@ class AttachmentEvent(Protocol):
 on.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
 
 
+def _new_key(
+    index: IndexState,
+    key_id: str,
+    secret_hash: str,
+    sealed: str | None,
+    owner: tuple[str, UUID | None],
+    at: datetime,
+) -> None:
+    """A key issued ``at`` to ``owner`` (its account, and its user or None for the root key):
+    Active from then on; ``sealed`` is its sealed secret (None before secrets were sealed)."""
+    account_id, user_id = owner
+    index.keys[key_id] = AccessKeyView(
+        key_id, secret_hash, "Active", account_id, user_id, at, sealed
+    )
+
+
 @on.on(Account.AccountOpened)
 def account_opened(index: IndexState, e: Account.AccountOpened) -> None:
     index.accounts[e.account_id] = AccountView(
         e.account_id, e.name, e.timestamp, e.root_access_key_id
     )
     index._account_ids[e.originator_id] = e.account_id
-    index.keys[e.root_access_key_id] = AccessKeyView(
-        e.root_access_key_id,
-        e.root_secret_hash,
-        "Active",
-        e.account_id,
-        None,
-        e.timestamp,
-        e.root_secret_sealed,
+    root = (e.account_id, None)
+    _new_key(
+        index, e.root_access_key_id, e.root_secret_hash, e.root_secret_sealed, root, e.timestamp
     )
 
 
@@ -80,15 +92,8 @@ def root_key_rotated(index: IndexState, e: Account.RootAccessKeyRotated) -> None
     account = index._account_for(e)
     index._kill_key(e.previous_access_key_id, "the root AccessKey was rotated")
     account.root_access_key_id = e.access_key_id
-    index.keys[e.access_key_id] = AccessKeyView(
-        e.access_key_id,
-        e.secret_hash,
-        "Active",
-        account.account_id,
-        None,
-        e.timestamp,
-        e.secret_sealed,
-    )
+    root = (account.account_id, None)
+    _new_key(index, e.access_key_id, e.secret_hash, e.secret_sealed, root, e.timestamp)
 
 
 @on.on(User.UserCreated)
@@ -127,15 +132,8 @@ def user_deleted(index: IndexState, e: User.UserDeleted) -> None:
 @on.on(User.AccessKeyCreated)
 def key_created(index: IndexState, e: User.AccessKeyCreated) -> None:
     user = index.users[e.originator_id]
-    index.keys[e.access_key_id] = AccessKeyView(
-        e.access_key_id,
-        e.secret_hash,
-        "Active",
-        user.account_id,
-        user.id,
-        e.timestamp,
-        e.secret_sealed,
-    )
+    owner = (user.account_id, user.id)
+    _new_key(index, e.access_key_id, e.secret_hash, e.secret_sealed, owner, e.timestamp)
     user.access_key_ids = (*user.access_key_ids, e.access_key_id)
 
 
