@@ -60,20 +60,24 @@ def write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def _generated_keys(path: Path, first_id: str) -> tuple[str, dict[str, bytes]]:
+    """The current key id and the keys of a development key file (``{"current", "keys"}``),
+    created the first time with one random key ``first_id``."""
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {"current": first_id, "keys": {first_id: secrets.token_hex(32)}}
+        write_private(path, json.dumps(stored))
+    return stored["current"], {kid: key.encode() for kid, key in stored["keys"].items()}
+
+
 def load_hasher(settings: Settings) -> SecretHasher:
+    """The secret hashing keys: from the settings, or generated beside the database."""
     if settings.hash_key:
         return SecretHasher(
             settings.hash_key_id, {settings.hash_key_id: settings.hash_key.encode()}
         )
-    path = settings.resolved_state_dir / KEYS_FILE
-    if path.exists():
-        stored = json.loads(path.read_text())
-    else:
-        stored = {"current": "k1", "keys": {"k1": secrets.token_hex(32)}}
-        write_private(path, json.dumps(stored))
-    return SecretHasher(
-        stored["current"], {kid: key.encode() for kid, key in stored["keys"].items()}
-    )
+    return SecretHasher(*_generated_keys(settings.resolved_state_dir / KEYS_FILE, "k1"))
 
 
 def load_token_signer(settings: Settings) -> SessionTokenSigner:
@@ -81,15 +85,7 @@ def load_token_signer(settings: Settings) -> SessionTokenSigner:
     if settings.token_signing_key:
         key_id = settings.token_signing_key_id
         return SessionTokenSigner(key_id, {key_id: settings.token_signing_key.encode()})
-    path = settings.resolved_state_dir / TOKEN_KEY_FILE
-    if path.exists():
-        stored = json.loads(path.read_text())
-    else:
-        stored = {"current": "t1", "keys": {"t1": secrets.token_hex(32)}}
-        write_private(path, json.dumps(stored))
-    return SessionTokenSigner(
-        stored["current"], {kid: key.encode() for kid, key in stored["keys"].items()}
-    )
+    return SessionTokenSigner(*_generated_keys(settings.resolved_state_dir / TOKEN_KEY_FILE, "t1"))
 
 
 def load_audit_signing_key(settings: Settings) -> Ed25519PrivateKey:
