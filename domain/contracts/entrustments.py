@@ -22,9 +22,10 @@ from uuid import UUID
 
 from eventsourcing.domain import event
 
-from mandate.domain.common.arns import PrincipalKind
+from mandate.domain.common.arns import PrincipalKind, entrustment_arn
 from mandate.domain.common.audit import LedgerAggregate
 from mandate.domain.common.errors import Conflict
+from mandate.domain.common.ledger_time import format_instant
 from mandate.domain.policy.document import Effect, PolicyDocument
 
 __all__ = [
@@ -114,6 +115,23 @@ class Entrustment(LedgerAggregate):
             ends_at=self.ends_at,
             at=at,
         )
+
+    def dead_reason(self, at: datetime) -> str | None:
+        """Why nothing may hang from the contract at ``at`` (a new session, say), or None.
+
+        The words of the lineage's ``EntrustmentState.dead_reason``, from the aggregate: the
+        command side reads it from the log itself, where the index may not have caught up.
+        """
+        status = self.status(at)
+        if status is EntrustmentStatus.ACTIVE:
+            return None
+        contract = f"the entrustment {entrustment_arn(self.account_id, self.id)} (contract "
+        if status is EntrustmentStatus.REVOKED:
+            return f"{contract}{self.contract_ref}) was revoked"
+        if status is EntrustmentStatus.ENDED:
+            when = format_instant(self.ends_at) if self.ends_at else "its end"
+            return f"{contract}{self.contract_ref}) ended at {when}"
+        return f"{contract}{self.contract_ref}) had not started"
 
     def _require_open(self, at: datetime, doing: str) -> None:
         status = self.status(at)
@@ -212,6 +230,10 @@ class Delegation(LedgerAggregate):
         self.scope = scope
         self.ends_at = ends_at
         self.revoked = False
+
+    def live(self, at: datetime) -> bool:
+        """Whether it still lets its grantee act at ``at`` (not revoked, not ended)."""
+        return not self.revoked and (self.ends_at is None or at < self.ends_at)
 
     def revoke(self, at: datetime) -> None:
         if self.revoked:

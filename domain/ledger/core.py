@@ -24,6 +24,7 @@ from mandate.domain.contracts.entrustments import Entrustment
 from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.secrets import SecretHasher, new_access_key_id, new_access_key_secret
+from mandate.domain.ledger.fences import FENCES_KWARG, Fence
 from mandate.domain.ledger.group_commit import GroupCommitter
 from mandate.domain.ledger.idempotency import SAVED_KWARG, GuardedWrite, current_guard
 from mandate.domain.ledger.ports import PrincipalRef, ReadPort, SecretSealer
@@ -90,13 +91,18 @@ class LedgerCore(Application[UUID]):
         self.read_port: ReadPort = read_port or _NoReadPort()
 
     # -- saving --------------------------------------------------------------------------
-    def _commit(self, *aggregates: Aggregate) -> int:
+    def _commit(self, *aggregates: Aggregate, fences: tuple[Aggregate, ...] = ()) -> int:
         """Save what one command changed — with other commands' changes when they queue up
-        (``GroupCommitter``) — and answer the position of its own last event."""
+        (``GroupCommitter``) — and answer the position of its own last event.
+
+        ``fences``: aggregates the command only read and decided on; the save commits only
+        if none has changed since (``domain.ledger.fences``), else ``@command`` re-runs it."""
         batch: ProcessingEvent[UUID] = ProcessingEvent()
         batch.collect_events(*aggregates)
         if not batch.events:
             return self.recorder.max_notification_id() or 0
+        if fences:
+            batch.saved_kwargs[FENCES_KWARG] = [Fence(a.id, a.version) for a in fences]
         guard = current_guard()
         if guard is not None and guard.position is None:
             # The request's idempotency key goes into the same transaction as these events
@@ -116,12 +122,16 @@ class LedgerCore(Application[UUID]):
     def _merged(batches: list[ProcessingEvent[UUID]]) -> ProcessingEvent[UUID]:
         merged: ProcessingEvent[UUID] = ProcessingEvent()
         guards: list[GuardedWrite] = []
+        fences: list[Fence] = []
         for batch in batches:
             merged.events.extend(batch.events)
             merged.aggregates.update(batch.aggregates)
             guards.extend(batch.saved_kwargs.get(SAVED_KWARG, ()))
+            fences.extend(batch.saved_kwargs.get(FENCES_KWARG, ()))
         if guards:
             merged.saved_kwargs[SAVED_KWARG] = guards
+        if fences:
+            merged.saved_kwargs[FENCES_KWARG] = fences
         return merged
 
     # -- loading -------------------------------------------------------------------------

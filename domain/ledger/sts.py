@@ -2,19 +2,34 @@
 
 The checks and the plan of the session are the pure rules of ``domain.sts.assume_role``;
 the role's facts come through the read port, since the caller may be of another account.
+The read port is this process's index, which may not have applied the latest revocation:
+so what can end the new session — the contract and delegations of a managed role, the
+parent sessions of a chained one — is read again from the log, refused if dead, and
+*fenced*: the save commits only if none of it changed since (``domain.ledger.fences``).
+No ``SessionIssued`` can then follow the revocation of a link of its lineage in the log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 
 from mandate.domain.common.arns import assumed_role_arn
-from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
+from mandate.domain.common.errors import FieldError, InvalidInput, NotFound, NotPermitted
+from mandate.domain.contracts.entrustments import Delegation, Entrustment
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
 from mandate.domain.ledger.results import IssuedSession, Written
-from mandate.domain.sts.assume_role import AssumingCaller, check_parameters, plan_session
+from mandate.domain.sts.assume_role import (
+    AssumingCaller,
+    SessionPlan,
+    check_parameters,
+    plan_session,
+)
 from mandate.domain.sts.sessions import Session, session_aggregate_id
 
 __all__ = ["StsCommands"]
@@ -65,6 +80,7 @@ class StsCommands(LedgerCore):
         )
         role = plan.role
         assert role is not None
+        lineage = self._lineage(plan)
         key_id, secret, secret_hash, sealed = self._issue_key("STS.")
         session = Session(
             access_key_id=key_id,
@@ -82,7 +98,7 @@ class StsCommands(LedgerCore):
             expiration=plan.expiration,
             secret_sealed=sealed,
         )
-        position = self._commit(session)
+        position = self._commit(session, fences=lineage)
         return IssuedSession(
             access_key_id=key_id,
             access_key_secret=secret,
@@ -92,6 +108,67 @@ class StsCommands(LedgerCore):
             assumed_role_id=f"{role.role_id}:{name}",
             position=position,
         )
+
+    def _lineage(self, plan: SessionPlan) -> tuple[Aggregate, ...]:
+        """What can end the planned session, read from the log (not the index): refused if
+        already dead, else the aggregates to fence its save with.
+
+        A managed role: its entrustment, and the live delegations reaching the caller (the
+        index says which reach it; the log says whether each still lives). A chained
+        session: each ancestor session, and the entrustment of each ancestor's role that is
+        managed. An ordinary role assumed by a user: nothing (no revocable link beyond the
+        role's own rules, which the index applies). The refusals are ``plan_session``'s,
+        words and all; only a process whose index lags ever meets them here.
+        """
+        now = plan.issued_at
+        role, caller = plan.role, plan.caller
+        fenced: list[Aggregate] = []
+        terms = role.entrustment
+        if terms is not None:
+            fenced.append(self._live_entrustment(terms.entrustment_id, role.arn, now))
+            user_id = caller.source_user_id
+            reaching = terms.delegations_reaching.get(user_id, ()) if user_id else ()
+            live = [d for d in map(self._delegation, reaching) if d is not None and d.live(now)]
+            if not live:
+                raise NotPermitted(
+                    f"cannot assume {role.arn}: no live delegation of {terms.arn} reaches "
+                    f"{caller.subject.arn} (only the trustee's delegated users may assume it)"
+                )
+            fenced += live
+        parent = caller.parent.access_key_id if caller.parent is not None else None
+        while parent is not None:
+            try:
+                session = self._get(session_aggregate_id(parent), Session)
+            except NotFound:
+                raise NotPermitted(
+                    f"cannot assume {role.arn}: session {parent} is unknown"
+                ) from None
+            if session.revoked:
+                raise NotPermitted(f"cannot assume {role.arn}: the session {parent} was revoked")
+            fenced.append(session)
+            holder = self._aggregate(session.role_id)
+            if isinstance(holder, Entrustment):
+                fenced.append(self._live_entrustment(holder.id, role.arn, now))
+            parent = session.parent_access_key_id
+        return tuple(fenced)
+
+    def _live_entrustment(self, entrustment_id: UUID, role_arn: str, now: datetime) -> Entrustment:
+        entrustment = self._get(entrustment_id, Entrustment)
+        dead = entrustment.dead_reason(now)
+        if dead is not None:
+            raise NotPermitted(f"cannot assume {role_arn}: {dead}")
+        return entrustment
+
+    def _delegation(self, delegation_id: UUID) -> Delegation | None:
+        found = self._aggregate(delegation_id)
+        return found if isinstance(found, Delegation) else None
+
+    def _aggregate(self, aggregate_id: UUID) -> Aggregate | None:
+        try:
+            found: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return found
 
     @command
     def revoke_session(self, access_key_id: str) -> Written:

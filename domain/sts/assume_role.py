@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -57,6 +57,9 @@ class EntrustmentTerms:
     ends_at: datetime | None
     delegated_user_ids: frozenset[UUID]
     """The trustee's users a live delegation reaches now, directly or through a group."""
+    delegations_reaching: Mapping[UUID, tuple[UUID, ...]] = field(default_factory=dict)
+    """For each of those users, the live delegations reaching it: the ledger reads them
+    again from the log before it issues a session (``domain.ledger.fences``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,19 +63,23 @@ class SessionLineage(DecisionMemo):
         why = "; ".join(dead) or "no delegation under it names the user or one of its groups"
         return tuple(live), why
 
-    def delegated_user_ids(self, entrustment: EntrustmentView, at: datetime) -> frozenset[UUID]:
-        """The trustee's users a live delegation under ``entrustment`` reaches at ``at``."""
-        users: set[UUID] = set()
+    def delegations_reaching(
+        self, entrustment: EntrustmentView, at: datetime
+    ) -> dict[UUID, tuple[UUID, ...]]:
+        """Each trustee's user a live delegation under ``entrustment`` reaches at ``at``, with
+        those delegations (directly or through a group the user is in)."""
+        reaching: dict[UUID, list[UUID]] = {}
         for delegation_id in entrustment.delegation_ids:
             d = self.delegations[delegation_id]
             if d.revoked or (d.ends_at is not None and at >= d.ends_at):
                 continue
             if d.grantee_kind is PrincipalKind.USER:
                 if d.grantee_id in self.users:
-                    users.add(d.grantee_id)
+                    reaching.setdefault(d.grantee_id, []).append(d.id)
             elif (group := self.groups.get(d.grantee_id)) is not None:
-                users.update(group.member_ids)
-        return frozenset(users)
+                for user_id in group.member_ids:
+                    reaching.setdefault(user_id, []).append(d.id)
+        return {user_id: tuple(ids) for user_id, ids in reaching.items()}
 
     def delegation_layer_of(self, delegations: tuple[DelegationState, ...]) -> PolicySet:
         key = tuple(d.delegation_id for d in delegations)

@@ -41,13 +41,15 @@ class LedgerReadPort(ThroughRoles):
         if role.entrustment_id is not None:
             entrustment = self.entrustments[role.entrustment_id]
             now = datetime.now(UTC)
+            reaching = self.delegations_reaching(entrustment, now)
             terms = EntrustmentTerms(
                 entrustment.id,
                 entrustment_arn(entrustment.account_id, entrustment.id),
                 entrustment.trustee_account_id,
                 entrustment.state().dead_reason(now),
                 entrustment.ends_at,
-                self.delegated_user_ids(entrustment, now),
+                frozenset(reaching),
+                reaching,
             )
         return RoleFacts(
             role.id,

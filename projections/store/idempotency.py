@@ -13,6 +13,11 @@ built from the index once the write is applied, so it cannot exist before the co
 without an answer is a request still in flight, or one whose process stopped between the
 commit and the answer (``Stored.answered`` is False).
 
+The same hook checks a save's fences (``domain.ledger.fences``): after the events' insert,
+under the same lock, one read of the events table's primary key finds any event of a fenced
+aggregate beyond the version the command decided on, and refuses the transaction whole as
+``FenceBroken`` (the command is then decided again).
+
 Rows expire ``MANDATE_IDEMPOTENCY_TTL_SECONDS`` after they were written; expired rows are
 ignored by every read and deleted lazily, a bounded number at a time (``purge``). The table
 is created by ``mandate migrate`` (by ``serve`` on SQLite), like the data keys.
@@ -31,7 +36,9 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg import Cursor
 from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
 
+from mandate.domain.ledger.fences import FENCES_KWARG, Fence, FenceBroken
 from mandate.domain.ledger.idempotency import SAVED_KWARG, GuardedWrite, IdempotencyKeyTaken
 
 __all__ = [
@@ -78,6 +85,20 @@ def _claim(table: str, mark: str) -> str:
     )
 
 
+def _moved(table: str, fences: Sequence[Fence], mark: str) -> str:
+    """One indexed read of the events table (its primary key): any event of a fenced
+    aggregate beyond the version the command read (``domain.ledger.fences``)."""
+    beyond = " OR ".join(
+        f"(originator_id = {mark} AND originator_version > {mark})" for _ in fences
+    )
+    return f"SELECT 1 FROM {table} WHERE {beyond} LIMIT 1"  # noqa: S608
+
+
+def _broken(fences: Sequence[Fence]) -> FenceBroken:
+    ids = ", ".join(str(f.originator_id) for f in fences)
+    return FenceBroken(f"an aggregate the command decided on changed before its save ({ids})")
+
+
 def _taken(guard: GuardedWrite) -> IdempotencyKeyTaken:
     return IdempotencyKeyTaken(f"idempotency key {guard.key!r} is held by another request")
 
@@ -90,6 +111,12 @@ class IdempotentSQLiteRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
+        fences: list[Fence] = kwargs.get(FENCES_KWARG) or []
+        if fences:  # after the insert: this transaction holds the write lock
+            params = [v for f in fences for v in (f.originator_id.hex, f.version)]
+            c.execute(_moved(self.events_table_name, fences, "?"), params)
+            if c.fetchall():
+                raise _broken(fences)  # the transaction rolls back whole
         guards: list[GuardedWrite] = kwargs.get(SAVED_KWARG) or []
         if guards and ids is not None:
             claim = _claim(IDEMPOTENCY_TABLE, "?")
@@ -116,9 +143,14 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         guards: list[GuardedWrite] = kwargs.get(SAVED_KWARG) or []
-        if not guards or ids is None:
+        fences: list[Fence] = kwargs.get(FENCES_KWARG) or []
+        if not (guards or fences) or ids is None:
             return ids
         try:
+            if fences:  # the events table's lock is held: no other save commits meanwhile
+                curs.execute(self._moved_statement(fences), self._fence_params(fences))
+                if curs.fetchall():
+                    raise _broken(fences)
             claim = _claim(_table(self.datastore), "%s")
             for guard in guards:
                 curs.execute(claim, _row(guard, _position(guard, stored_events, ids)))
@@ -133,6 +165,20 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
                 curs.fetchall()
             raise
         return ids
+
+    def _moved_statement(self, fences: Sequence[Fence]) -> Composed:
+        table = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        )
+        return SQL(_moved("{0}", fences, "%s")).format(table)
+
+    def _fence_params(self, fences: Sequence[Fence]) -> list[object]:
+        text = self.datastore.originator_id_type == "text"
+        return [
+            v
+            for f in fences
+            for v in (str(f.originator_id) if text else f.originator_id, f.version)
+        ]
 
 
 def _row(
