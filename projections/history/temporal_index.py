@@ -9,7 +9,7 @@ name-claim events are declared ignored, and an event of any other class raises
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.common.ledger_time import to_micros
@@ -37,6 +37,23 @@ on = HANDLERS
 
 _Attached = User.PolicyAttached | Group.PolicyAttached | Role.PolicyAttached
 _Detached = User.PolicyDetached | Group.PolicyDetached | Role.PolicyDetached
+# one handler each way, whoever holds the attachment (typed so: ``on.on`` would join them)
+_ATTACHED: Final[tuple[type[_Attached], ...]] = (
+    User.PolicyAttached,
+    Group.PolicyAttached,
+    Role.PolicyAttached,
+)
+_DETACHED: Final[tuple[type[_Detached], ...]] = (
+    User.PolicyDetached,
+    Group.PolicyDetached,
+    Role.PolicyDetached,
+)
+_HOLDER_OF: Final[dict[type, PrincipalKind]] = {
+    **dict.fromkeys((User.PolicyAttached, User.PolicyDetached), PrincipalKind.USER),
+    **dict.fromkeys((Group.PolicyAttached, Group.PolicyDetached), PrincipalKind.GROUP),
+    **dict.fromkeys((Role.PolicyAttached, Role.PolicyDetached), PrincipalKind.ROLE),
+}
+"""Whose attachments a ``PolicyAttached`` / ``PolicyDetached`` changes, by the event's class."""
 
 
 class TemporalIndexProjection(FactBook, SqlProjection):
@@ -164,31 +181,8 @@ class TemporalIndexProjection(FactBook, SqlProjection):
         self._close_all("attachments", group, position, at)
 
     # -- attachments and policies --------------------------------------------------------------
-    @on.on(User.PolicyAttached)
-    def _user_attached(self, e: User.PolicyAttached, position: int, at: int) -> None:
-        self._attach(PrincipalKind.USER, e, position, at)
-
-    @on.on(Group.PolicyAttached)
-    def _group_attached(self, e: Group.PolicyAttached, position: int, at: int) -> None:
-        self._attach(PrincipalKind.GROUP, e, position, at)
-
-    @on.on(Role.PolicyAttached)
-    def _role_attached(self, e: Role.PolicyAttached, position: int, at: int) -> None:
-        self._attach(PrincipalKind.ROLE, e, position, at)
-
-    @on.on(User.PolicyDetached)
-    def _user_detached(self, e: User.PolicyDetached, position: int, at: int) -> None:
-        self._detach(PrincipalKind.USER, e, position, at)
-
-    @on.on(Group.PolicyDetached)
-    def _group_detached(self, e: Group.PolicyDetached, position: int, at: int) -> None:
-        self._detach(PrincipalKind.GROUP, e, position, at)
-
-    @on.on(Role.PolicyDetached)
-    def _role_detached(self, e: Role.PolicyDetached, position: int, at: int) -> None:
-        self._detach(PrincipalKind.ROLE, e, position, at)
-
-    def _attach(self, holder_kind: PrincipalKind, e: _Attached, position: int, at: int) -> None:
+    @on.on(*_ATTACHED)
+    def _attach(self, e: _Attached, position: int, at: int) -> None:
         policy_id = str(e.policy_id) if e.policy_id is not None else None
         entry = [e.policy_type, e.policy_name, policy_id]
         holder = str(e.originator_id)
@@ -198,17 +192,18 @@ class TemporalIndexProjection(FactBook, SqlProjection):
             position,
             at,
             lambda items: items.append(entry),
-            holder=holder_kind,
+            holder=_HOLDER_OF[type(e)],
         )
 
-    def _detach(self, holder_kind: PrincipalKind, e: _Detached, position: int, at: int) -> None:
+    @on.on(*_DETACHED)
+    def _detach(self, e: _Detached, position: int, at: int) -> None:
         key = [e.policy_type, e.policy_name]
 
         def remove(items: list[Any]) -> None:
             items[:] = [item for item in items if item[:2] != key]
 
         holder = str(e.originator_id)
-        self._set_fact("attachments", holder, position, at, remove, holder=holder_kind)
+        self._set_fact("attachments", holder, position, at, remove, holder=_HOLDER_OF[type(e)])
 
     @on.on(ManagedPolicy.PolicyCreated)
     def _policy_created(self, e: ManagedPolicy.PolicyCreated, position: int, at: int) -> None:
