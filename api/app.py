@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from mandate.api.console import install_console
 from mandate.api.idempotency import install_idempotency
 from mandate.api.middleware.body_limit import BodyLimitMiddleware
 from mandate.api.middleware.input_guard import InputGuardMiddleware
@@ -90,4 +91,5 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(security_events.router)
     # The Alibaba Cloud OpenAPI RPC dialect (RAM, STS) at "/", for the SDKs.
     app.include_router(rpc_router(guard=app.state.signature_guard))
+    install_console(app)  # the audit console's static page at /console/ (no API of its own)
     return app

@@ -47,3 +47,17 @@ def test_every_layer_is_inside_with_its_modules(wheel: zipfile.ZipFile) -> None:
 def test_the_console_script_points_into_the_package(wheel: zipfile.ZipFile) -> None:
     (entry_points,) = [n for n in wheel.namelist() if n.endswith("entry_points.txt")]
     assert "mandate = mandate.api.cli:main" in wheel.read(entry_points).decode()
+
+
+def test_the_audit_console_ships_its_static_files(wheel: zipfile.ZipFile) -> None:
+    """``mandate serve`` from a wheel serves /console/: the page, its modules, Cytoscape.js."""
+    names = set(wheel.namelist())
+    static = ROOT / "api" / "console" / "static"
+    shipped = {
+        f"mandate/api/console/static/{p.relative_to(static).as_posix()}"
+        for p in static.rglob("*")
+        if p.is_file()
+    }
+    assert "mandate/api/console/static/index.html" in shipped
+    assert "mandate/api/console/static/vendor/cytoscape.min.js" in shipped
+    assert shipped <= names

@@ -119,7 +119,8 @@ def test_private_modules_stay_in_their_package(layer: str) -> None:
 
 
 def test_layers_are_packages_all_the_way_down() -> None:
-    """A folder without ``__init__.py`` would be a namespace package that tools miss."""
+    """A folder without ``__init__.py`` would be a namespace package that tools miss (a folder
+    holding no Python at all, such as the console's ``static/``, is data, not a package)."""
     missing = [
         str(folder.relative_to(ROOT))
         for layer in LAYERS
@@ -127,6 +128,7 @@ def test_layers_are_packages_all_the_way_down() -> None:
         if folder.is_dir()
         and folder.name != "__pycache__"
         and not (folder / "__init__.py").exists()
+        and any(folder.rglob("*.py"))
     ]
     assert missing == []
 

@@ -1,0 +1,189 @@
+// The delegation graph: for a resource and an action, every principal and chain that could
+// reach it over a period (GET …/access-review), drawn with Cytoscape.js. Each link carries the
+// intervals it held; at the slider's instant a link is live, ended (revoked or expired), or
+// not yet granted, and is drawn so. Moving the slider restyles the graph without a new query.
+
+import * as api from "./api.js";
+import { clear, field, h, problemText, table } from "./dom.js";
+import { markRendered } from "./state.js";
+
+export const title = "Delegation graph";
+
+let current = null; // { cy, edges, items, root }
+
+function kindOf(arn) {
+  const m = arn.match(/^acs:ram::\d*:([a-z-]+)/);
+  if (arn === "resource") return "resource";
+  return m ? m[1] : "other";
+}
+
+function label(arn) {
+  const m = arn.match(/^acs:ram::(\d*):(.*)$/);
+  if (!m) return arn;
+  const id = m[2].replace(/^(delegation|entrustment)\/(.{8}).*$/, "$1/$2…");
+  return `${id}\n(${m[1]})`;
+}
+
+function stateAt(intervals, at) {
+  const t = at.getTime();
+  if (intervals.some((i) => new Date(i.from).getTime() <= t && (!i.to || t < new Date(i.to).getTime()))) {
+    return "live";
+  }
+  return intervals.some((i) => i.to && new Date(i.to).getTime() <= t) ? "ended" : "future";
+}
+
+const STYLE = [
+  {
+    selector: "node",
+    style: {
+      label: "data(label)",
+      "text-wrap": "wrap",
+      "font-size": 10,
+      color: "#111",
+      "text-valign": "bottom",
+      "text-margin-y": 4,
+      "background-color": "#4a5a75",
+      width: 26,
+      height: 26,
+    },
+  },
+  { selector: "node[kind = 'user'], node[kind = 'root']", style: { "background-color": "#1f5fbf", shape: "ellipse" } },
+  { selector: "node[kind = 'group']", style: { "background-color": "#1f5fbf", shape: "round-rectangle" } },
+  { selector: "node[kind = 'delegation']", style: { "background-color": "#8a4b00", shape: "diamond" } },
+  { selector: "node[kind = 'entrustment']", style: { "background-color": "#6b2fa3", shape: "hexagon" } },
+  { selector: "node[kind = 'role']", style: { "background-color": "#0b6e4f", shape: "round-rectangle" } },
+  { selector: "node[kind = 'resource']", style: { "background-color": "#222", shape: "star", width: 34, height: 34 } },
+  {
+    selector: "edge",
+    style: {
+      width: 2,
+      "curve-style": "bezier",
+      "target-arrow-shape": "triangle",
+      "line-color": "#0b6e4f",
+      "target-arrow-color": "#0b6e4f",
+    },
+  },
+  {
+    selector: "edge.ended",
+    style: { "line-style": "dashed", "line-color": "#b00020", "target-arrow-color": "#b00020", label: "ended", "font-size": 9, color: "#b00020" },
+  },
+  {
+    selector: "edge.future",
+    style: { "line-style": "dotted", "line-color": "#888", "target-arrow-color": "#888" },
+  },
+];
+
+function build(items) {
+  const nodes = new Map([["resource", { id: "resource", kind: "resource" }]]);
+  const edges = new Map();
+  for (const item of items) {
+    for (const interval of item.intervals) {
+      const path = [...interval.chain, "resource"];
+      for (const arn of path) if (!nodes.has(arn)) nodes.set(arn, { id: arn, kind: kindOf(arn) });
+      for (let i = 0; i + 1 < path.length; i++) {
+        const id = `${path[i]}→${path[i + 1]}`;
+        if (!edges.has(id)) edges.set(id, { id, source: path[i], target: path[i + 1], intervals: [] });
+        edges.get(id).intervals.push(interval);
+      }
+    }
+  }
+  return { nodes: [...nodes.values()], edges: [...edges.values()] };
+}
+
+function restyle(at) {
+  if (!current) return;
+  const instant = at || new Date();
+  for (const edge of current.edges) {
+    const state = stateAt(edge.intervals, instant);
+    const element = current.cy && current.cy.getElementById(edge.id);
+    if (element) element.classes(state);
+    edge.state = state;
+  }
+  const rows = current.items.flatMap((item) =>
+    item.intervals.map((i) => {
+      const state = stateAt([i], instant);
+      return [
+        item.principal,
+        h("span", { class: `status ${state}`, "data-state": state }, state),
+        i.from,
+        i.to || "open",
+        i.conditional ? "yes" : "no",
+        i.chain.join(" → "),
+      ];
+    }),
+  );
+  clear(
+    current.table,
+    table(
+      ["Principal", `At ${instant.toISOString()}`, "From", "To", "Conditional", "Chain"],
+      rows,
+      "Who could reach it, when, and through whom",
+    ),
+  );
+  current.root.dataset.instant = instant.toISOString();
+}
+
+export async function render(root, session) {
+  const base = `/v1/accounts/${session.account}`;
+  const resource = h("input", { name: "resource", required: true, value: `acs:ecs:*:${session.account}:instance/*` });
+  const action = h("input", { name: "action", required: true, value: "ecs:RebootInstance" });
+  const status = h("p", { id: "graph-status", "aria-live": "polite" });
+  const canvas = h("div", { id: "graph-canvas", role: "img", "aria-label": "Delegation graph; the table below holds the same chains" });
+  const tableNode = h("div", { id: "graph-table" });
+  const legend = h(
+    "ul",
+    { class: "legend", "aria-label": "Legend" },
+    h("li", { class: "live" }, "solid green: live at the instant"),
+    h("li", { class: "ended" }, "dashed red: ended (revoked or expired)"),
+    h("li", { class: "future" }, "dotted grey: not yet granted"),
+  );
+  const form = h(
+    "form",
+    { id: "graph-form", class: "filters" },
+    field("Resource (ARN)", resource),
+    field("Action", action),
+    h("button", { type: "submit" }, "Draw"),
+  );
+  async function draw() {
+    status.textContent = "Reading the access review…";
+    try {
+      const review = await api.get(`${base}/access-review`, {
+        resource: resource.value.trim(),
+        action: action.value.trim(),
+        from: session.span.start.toISOString(),
+      });
+      const { nodes, edges } = build(review.items);
+      if (current && current.cy) current.cy.destroy();
+      const cy = window.cytoscape({
+        container: canvas,
+        elements: [
+          ...nodes.map((n) => ({ data: { ...n, label: n.kind === "resource" ? resource.value : label(n.id) } })),
+          ...edges.map((e) => ({ data: { id: e.id, source: e.source, target: e.target } })),
+        ],
+        style: STYLE,
+        layout: { name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 20 },
+        wheelSensitivity: 0.3,
+      });
+      current = { cy, edges, items: review.items, root, table: tableNode };
+      window.mandateGraph = cy; // for the browser tests and the curious
+      restyle(session.asOf);
+      status.textContent = `${review.items.length} principals, ${nodes.length} nodes, ${edges.length} links.`;
+      markRendered("graph");
+    } catch (error) {
+      status.textContent = problemText(error);
+    }
+  }
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    draw();
+  });
+  clear(root, h("h2", {}, title), form, status, legend, canvas, tableNode);
+  const hash = new URLSearchParams(location.hash.split("?")[1] || "");
+  if (hash.get("resource")) resource.value = hash.get("resource");
+  if (hash.get("action")) action.value = hash.get("action");
+  await draw();
+}
+
+export function onAsOf(_root, session) {
+  restyle(session.asOf);
+}

@@ -1,0 +1,245 @@
+// Principals and grants: the account's users, groups, roles, policies (versions side by side,
+// as a diff), entrustments granted and received, and delegations. A principal's effective
+// permissions, and where each statement came from, are read as of the slider's instant.
+
+import * as api from "./api.js";
+import { clear, field, h, pretty, problemText, table } from "./dom.js";
+import { asOfParam, markRendered } from "./state.js";
+
+export const title = "Principals and grants";
+
+const KINDS = [
+  ["users", "Users", (u) => [u.user_name, u.arn, u.create_date]],
+  ["groups", "Groups", (g) => [g.group_name, g.arn || "", g.create_date]],
+  ["roles", "Roles", (r) => [r.role_name, r.arn, r.managed_by || ""]],
+  ["policies", "Policies", (p) => [p.policy_name, p.default_version || "", p.update_date || ""]],
+];
+
+let detailNode = null;
+let lastShown = null; // re-read when the slider moves
+
+async function section(base, [kind, label, row]) {
+  const body = h("div", { class: "list-body" }, "Loading…");
+  const node = h(
+    "section",
+    { class: "card", id: `list-${kind}`, "aria-labelledby": `h-${kind}` },
+    h("h3", { id: `h-${kind}` }, label),
+    body,
+  );
+  try {
+    const items = await api.all(`${base}/${kind}`);
+    clear(
+      body,
+      items.length
+        ? h(
+            "ul",
+            { class: "picks" },
+            items.map((item) =>
+              h(
+                "li",
+                {},
+                h(
+                  "button",
+                  { type: "button", onclick: () => show(base, kind, item) },
+                  row(item)[0],
+                ),
+                h("small", {}, ` ${row(item).slice(1).join(" · ")}`),
+              ),
+            ),
+          )
+        : h("p", { class: "hint" }, "None."),
+    );
+  } catch (error) {
+    clear(body, h("p", { class: "hint" }, problemText(error)));
+  }
+  return node;
+}
+
+async function contracts(base) {
+  const body = h("div", {}, "Loading…");
+  const node = h(
+    "section",
+    { class: "card wide", id: "list-contracts", "aria-labelledby": "h-contracts" },
+    h("h3", { id: "h-contracts" }, "Entrustments and delegations"),
+    body,
+  );
+  const parts = [];
+  for (const direction of ["granted", "received"]) {
+    try {
+      const items = await api.all(`${base}/entrustments`, { direction });
+      parts.push(
+        table(
+          ["Contract", "Grantor → trustee", "Status", "Role", "Delegations", "Term"],
+          items.map((e) => [
+            e.contract_ref,
+            `${e.account_id} → ${e.trustee_account_id}`,
+            h("span", { class: `status ${e.status}` }, e.status),
+            e.role_arn,
+            e.delegations.map((d) => `${d.grantee} (${d.status})`).join(", ") || "none",
+            `${e.starts_at || e.create_date} – ${e.ends_at || "open"}`,
+          ]),
+          `Entrustments ${direction}`,
+        ),
+      );
+    } catch (error) {
+      parts.push(h("p", { class: "hint" }, `Entrustments ${direction}: ${problemText(error)}`));
+    }
+  }
+  try {
+    const items = await api.all(`${base}/delegations`);
+    parts.push(
+      table(
+        ["Delegation", "Grantee", "Under entrustment", "Status", "Ends"],
+        items.map((d) => [
+          d.arn,
+          d.grantee,
+          d.entrustment_arn,
+          h("span", { class: `status ${d.status}` }, d.status),
+          d.ends_at || "",
+        ]),
+        "Delegations made by this account",
+      ),
+    );
+  } catch (error) {
+    parts.push(h("p", { class: "hint" }, `Delegations: ${problemText(error)}`));
+  }
+  clear(body, parts);
+  return node;
+}
+
+async function permissions(base, arn) {
+  const answer = await api.get(`${base}/effective-permissions`, {
+    principal: arn,
+    as_of: asOfParam(),
+  });
+  return h(
+    "div",
+    { id: "effective" },
+    h("p", {}, `Effective permissions of ${answer.principal} as of ${answer.as_of}`),
+    answer.root ? h("p", {}, "The account's root: every action on its resources.") : null,
+    table(
+      ["Effect", "Action", "Resource", "Layer", "Policy", "Version", "Via", "#"],
+      answer.statements.map((s) => [
+        s.statement.Effect,
+        [].concat(s.statement.Action || s.statement.NotAction || []).join(", "),
+        [].concat(s.statement.Resource || s.statement.NotResource || []).join(", "),
+        s.layer,
+        `${s.policy_type || ""} ${s.policy_name || ""}`.trim(),
+        s.version || "",
+        s.via || "",
+        String(s.statement_index),
+      ]),
+      "Each statement and where it came from",
+    ),
+    answer.assumable_roles && answer.assumable_roles.length
+      ? h("p", {}, `May assume: ${answer.assumable_roles.map((r) => r.role_arn || r).join(", ")}`)
+      : null,
+  );
+}
+
+// A line diff (longest common subsequence) of two pretty-printed documents.
+export function diffLines(a, b) {
+  const x = a.split("\n");
+  const y = b.split("\n");
+  const n = x.length;
+  const m = y.length;
+  const lcs = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) {
+    for (let j = m - 1; j >= 0; j--) {
+      lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    }
+  }
+  const out = [];
+  let i = 0;
+  let j = 0;
+  while (i < n || j < m) {
+    if (i < n && j < m && x[i] === y[j]) out.push([" ", x[i++], y[j++]]);
+    else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) out.push(["+", "", y[j++]]);
+    else out.push(["-", x[i++], ""]);
+  }
+  return out;
+}
+
+async function versions(base, policy) {
+  const items = (await api.get(`${base}/policies/${policy.policy_name}/versions`)).items;
+  const left = h("select", { name: "left" }, items.map((v) => h("option", { value: v.version_id }, v.version_id)));
+  const right = h("select", { name: "right" }, items.map((v) => h("option", { value: v.version_id }, v.version_id)));
+  if (items.length > 1) left.value = items[items.length - 2].version_id;
+  right.value = (items.find((v) => v.is_default_version) || items[items.length - 1]).version_id;
+  const out = h("div", { id: "version-diff" });
+  const draw = () => {
+    const a = items.find((v) => v.version_id === left.value);
+    const b = items.find((v) => v.version_id === right.value);
+    const rows = diffLines(pretty(a.policy_document), pretty(b.policy_document));
+    clear(
+      out,
+      h(
+        "table",
+        { class: "diff" },
+        h("caption", {}, `${a.version_id} (${a.create_date}) beside ${b.version_id} (${b.create_date})`),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, a.version_id), h("th", { scope: "col" }, b.version_id))),
+        h(
+          "tbody",
+          {},
+          rows.map(([op, l, r]) =>
+            h(
+              "tr",
+              { class: op === "+" ? "added" : op === "-" ? "removed" : "" },
+              h("td", {}, h("code", {}, (op === "-" ? "− " : "  ") + l)),
+              h("td", {}, h("code", {}, (op === "+" ? "+ " : "  ") + r)),
+            ),
+          ),
+        ),
+      ),
+    );
+  };
+  left.addEventListener("change", draw);
+  right.addEventListener("change", draw);
+  draw();
+  return h("div", {}, h("div", { class: "row-fields" }, field("Version", left), field("beside", right)), out);
+}
+
+async function show(base, kind, item) {
+  lastShown = [base, kind, item];
+  clear(detailNode, h("p", {}, "Loading…"));
+  const parts = [h("h3", { tabindex: -1, id: "detail-title" }, item.arn || item.policy_name)];
+  try {
+    if (kind === "policies") {
+      parts.push(await versions(base, item));
+    } else {
+      const name = item.user_name || item.group_name || item.role_name;
+      const attached = await api.all(`${base}/${kind}/${name}/policies`);
+      parts.push(
+        table(
+          ["Type", "Policy", "Version"],
+          attached.map((p) => [p.policy_type, p.policy_name, p.version || ""]),
+          "Attached policies (live)",
+        ),
+      );
+      if (kind === "roles" && item.assume_role_policy_document) {
+        parts.push(h("h4", {}, "Trust policy"), h("pre", {}, pretty(item.assume_role_policy_document)));
+      }
+      if (kind !== "groups") parts.push(await permissions(base, item.arn));
+    }
+  } catch (error) {
+    parts.push(h("p", { role: "alert" }, problemText(error)));
+  }
+  clear(detailNode, parts);
+  detailNode.querySelector("#detail-title").focus();
+}
+
+export async function render(root, session) {
+  const base = `/v1/accounts/${session.account}`;
+  detailNode = h("section", { id: "principal-detail", class: "card wide", "aria-live": "polite" },
+    h("p", { class: "hint" }, "Pick a principal or a policy."));
+  const lists = h("div", { class: "grid" });
+  clear(root, h("h2", {}, title), lists, detailNode);
+  const sections = await Promise.all(KINDS.map((k) => section(base, k)));
+  lists.append(...sections);
+  markRendered("principals");
+  lists.append(await contracts(base));
+}
+
+export function onAsOf() {
+  if (lastShown && lastShown[1] !== "policies") show(...lastShown);
+}
