@@ -58,12 +58,8 @@ def get_group(ctx: RpcContext, p: GroupNameParams) -> dict[str, Any]:
     return {"Group": group_body(live_group(ctx.runtime, ctx.account_id, p.group_name))}
 
 
-class ListGroupsParams(PagedParams):
-    pass
-
-
-@rpc_action("ListGroups", RAM, ListGroupsParams)
-def list_groups(ctx: RpcContext, p: ListGroupsParams) -> dict[str, Any]:
+@rpc_action("ListGroups", RAM, PagedParams)
+def list_groups(ctx: RpcContext, p: PagedParams) -> dict[str, Any]:
     ctx.authorize_read("ram:ListGroups")
     groups = ctx.runtime.index.groups_of(ctx.account_id)
     return p.page(groups, lambda g: g.group_name, group_body, "Groups", "Group")

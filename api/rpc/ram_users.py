@@ -107,12 +107,8 @@ def update_user(ctx: RpcContext, p: UpdateUserParams) -> dict[str, Any]:
     }
 
 
-class ListParams(PagedParams):
-    pass
-
-
-@rpc_action("ListUsers", RAM, ListParams)
-def list_users(ctx: RpcContext, p: ListParams) -> dict[str, Any]:
+@rpc_action("ListUsers", RAM, PagedParams)
+def list_users(ctx: RpcContext, p: PagedParams) -> dict[str, Any]:
     ctx.authorize_read("ram:ListUsers")
     users = ctx.runtime.index.users_of(ctx.account_id)
     return p.page(users, lambda u: u.user_name, user_body, "Users", "User")
