@@ -10,7 +10,9 @@ whole runtime (no index replay).
 
 Erasing personal data (crypto-shredding) destroys the account's personal-data keys in the same
 table: the log, projections and audit chains are untouched (they hold only the sealed values)
-and still verify, and every process reads the values as erased from its next answer on.
+and still verify, and every process reads the values as erased from its next answer on. The
+erasure itself is ``Keyring.erase_personal``, which ``POST /v1/accounts/{a}/personal-data/erase``
+(``api.routers.accounts``) calls on the server's keyring: one implementation for both.
 """
 
 from __future__ import annotations
