@@ -17,10 +17,10 @@ from mandate.api.rpc.answers import listed
 from mandate.api.rpc.errors import unsupported_parameter
 from mandate.api.rpc.params import RpcParams
 from mandate.api.rpc.policy_shapes import Holder, attached_body, holds
-from mandate.api.rpc.ram_policies import PolicyTypeName, TypedPolicyParams, policy_named
+from mandate.api.rpc.ram_policies import PolicyTypeName, TypedPolicyParams, readable_policy
 from mandate.api.rpc.recoding import attachment_codes, recoded
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
-from mandate.domain.common.arns import PrincipalKind, policy_arn, principal_arn, role_arn
+from mandate.domain.common.arns import PrincipalKind, principal_arn, role_arn
 from mandate.domain.policy.system_policies import SystemPolicy
 
 
@@ -115,8 +115,7 @@ for _kind in PrincipalKind:
 @rpc_action("ListEntitiesForPolicy", RAM, TypedPolicyParams)
 def list_entities_for_policy(ctx: RpcContext, p: TypedPolicyParams) -> dict[str, Any]:
     """The account's users, groups and roles the policy is attached to, each sorted by name."""
-    ctx.authorize_read("ram:ListEntitiesForPolicy", policy_arn(ctx.account_id, p.policy_name))
-    found = policy_named(ctx, p.policy_type, p.policy_name)
+    found = readable_policy(ctx, "ram:ListEntitiesForPolicy", p.policy_type, p.policy_name)
     policy = None if isinstance(found, SystemPolicy) else found
     index = ctx.runtime.index
     account_id = ctx.account_id

@@ -35,7 +35,7 @@ from mandate.domain.common.errors import NotFound, PreconditionFailed
 from mandate.domain.policy.system_policies import SYSTEM_POLICIES, SystemPolicy
 from mandate.projections.decisions.views import PolicyView
 
-__all__ = ["policy_named", "unkept_tags"]
+__all__ = ["readable_policy", "unkept_tags"]
 
 PolicyTypeName = Literal["System", "Custom"]
 """RAM's ``PolicyType``, exactly as it spells it."""
@@ -43,9 +43,13 @@ PolicyTypeName = Literal["System", "Custom"]
 _ROTATE = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
 
 
-def policy_named(ctx: RpcContext, policy_type: str, policy_name: str) -> PolicyView | SystemPolicy:
-    """The policy of that type and name (a System one from the catalogue), or
-    ``EntityNotExist.Policy``."""
+def readable_policy(
+    ctx: RpcContext, action: str, policy_type: str, policy_name: str
+) -> PolicyView | SystemPolicy:
+    """Authorise the read ``action`` on the account's ARN for ``policy_name`` (a System
+    policy's too, as a custom one's), then the policy of that type and name (a System one
+    from the catalogue), or ``EntityNotExist.Policy``."""
+    ctx.authorize_read(action, policy_arn(ctx.account_id, policy_name))
     if policy_type == "Custom":
         return live_policy(ctx.runtime, ctx.account_id, policy_name)
     system = SYSTEM_POLICIES.get(policy_name)
@@ -94,8 +98,7 @@ class TypedPolicyParams(RpcParams):
 
 @rpc_action("GetPolicy", RAM, TypedPolicyParams)
 def get_policy(ctx: RpcContext, p: TypedPolicyParams) -> dict[str, Any]:
-    ctx.authorize_read("ram:GetPolicy", policy_arn(ctx.account_id, p.policy_name))
-    policy = policy_named(ctx, p.policy_type, p.policy_name)
+    policy = readable_policy(ctx, "ram:GetPolicy", p.policy_type, p.policy_name)
     counts = AttachmentCounts(ctx)
     if isinstance(policy, SystemPolicy):
         body = system_policy_body(policy, attachments=counts.system(policy))
@@ -217,8 +220,7 @@ class PolicyVersionParams(RpcParams):
 
 @rpc_action("GetPolicyVersion", RAM, PolicyVersionParams)
 def get_policy_version(ctx: RpcContext, p: PolicyVersionParams) -> dict[str, Any]:
-    ctx.authorize_read("ram:GetPolicyVersion", policy_arn(ctx.account_id, p.policy_name))
-    policy = policy_named(ctx, p.policy_type, p.policy_name)
+    policy = readable_policy(ctx, "ram:GetPolicyVersion", p.policy_type, p.policy_name)
     if isinstance(policy, SystemPolicy):
         if p.version_id == policy.version:
             return {"PolicyVersion": system_version_body(policy)}
@@ -232,8 +234,7 @@ def get_policy_version(ctx: RpcContext, p: PolicyVersionParams) -> dict[str, Any
 
 @rpc_action("ListPolicyVersions", RAM, TypedPolicyParams)
 def list_policy_versions(ctx: RpcContext, p: TypedPolicyParams) -> dict[str, Any]:
-    ctx.authorize_read("ram:ListPolicyVersions", policy_arn(ctx.account_id, p.policy_name))
-    policy = policy_named(ctx, p.policy_type, p.policy_name)
+    policy = readable_policy(ctx, "ram:ListPolicyVersions", p.policy_type, p.policy_name)
     if isinstance(policy, SystemPolicy):
         return listed("PolicyVersions", "PolicyVersion", [system_version_body(policy)])
     versions = sorted(policy.versions.values(), key=lambda v: int(v.version_id[1:]))
