@@ -39,6 +39,15 @@ def _entrustment(runtime: Runtime, account_id: str, entrustment_id: UUID) -> Ent
     return existing(entrustment, f"entrustment {entrustment_id}", "EntityNotExist.Entrustment")
 
 
+def _entrustment_after(
+    runtime: Runtime, account_id: str, entrustment_id: UUID, position: int
+) -> dict[str, Any]:
+    """The entrustment as the index has it once the write at ``position`` is applied, and
+    that position (what every write to an entrustment answers)."""
+    entrustment = _entrustment(runtime, account_id, entrustment_id)
+    return {**entrustment_json(entrustment, runtime.index), "position": position}
+
+
 def _delegation(runtime: Runtime, account_id: str, delegation_id: UUID) -> DelegationView:
     """A delegation the account granted or that is under one of its entrustments."""
     delegation = runtime.index.delegation(delegation_id)
@@ -70,8 +79,7 @@ def grant_entrustment(
             role_name=body.role_name,
         ),
     )
-    entrustment = _entrustment(runtime, account_id, granted.entrustment_id)
-    return {**entrustment_json(entrustment, runtime.index), "position": granted.position}
+    return _entrustment_after(runtime, account_id, granted.entrustment_id, granted.position)
 
 
 @router.get("/entrustments")
@@ -109,8 +117,7 @@ def amend_entrustment(
     position = manage(runtime, caller, account_id, "ram:CreateEntrustment", arn).write_position(
         lambda ledger: ledger.amend_entrustment(account_id, entrustment_id, body.scope)
     )
-    entrustment = _entrustment(runtime, account_id, entrustment_id)
-    return {**entrustment_json(entrustment, runtime.index), "position": position}
+    return _entrustment_after(runtime, account_id, entrustment_id, position)
 
 
 @router.post("/entrustments/{entrustment_id}/revoke")
@@ -127,8 +134,7 @@ def revoke_entrustment(
         lambda ledger: ledger.revoke_entrustment(account_id, entrustment_id),
         reason=body.reason if body else None,
     )
-    entrustment = _entrustment(runtime, account_id, entrustment_id)
-    return {**entrustment_json(entrustment, runtime.index), "position": position}
+    return _entrustment_after(runtime, account_id, entrustment_id, position)
 
 
 @router.post("/delegations", status_code=201)
