@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from mandate.api.deps import Caller, CallerDep, RuntimeDep, manage
 from mandate.api.presenters import attachment_json, policy_json, version_json
@@ -164,68 +164,54 @@ def set_default_version(
 
 
 # -- attachments ---------------------------------------------------------------------------
+class PolicyAttachment:
+    """The attachment a PUT or DELETE of ``…/{kind}/{name}/policies/{policy_type}/{policy_name}``
+    names (a dependency: the same path parameters, in the same order, as when each route
+    declared them)."""
 
+    def __init__(
+        self, account_id: str, kind: PrincipalSegment, name: str, policy_type: str, policy_name: str
+    ) -> None:
+        self.account_id = account_id
+        self.kind = PrincipalKind.from_plural(kind)
+        self.name = name
+        self.policy_type = policy_type
+        self.policy_name = policy_name
 
-def _set_attachment(
-    runtime: Runtime,
-    caller: Caller,
-    account_id: str,
-    kind: PrincipalKind,
-    name: str,
-    policy_type: str,
-    policy_name: str,
-    *,
-    attached: bool,
-) -> dict[str, Any]:
-    """Attach (``attached``) or detach a policy for a user, a group or a role: one route each
-    way, RAM's ``ram:AttachPolicyTo<Noun>`` / ``ram:DetachPolicyFrom<Noun>`` deciding."""
-    noun = kind.noun
-    action = f"ram:AttachPolicyTo{noun}" if attached else f"ram:DetachPolicyFrom{noun}"
-    position = manage(
-        runtime, caller, account_id, action, principal_arn(account_id, kind, name)
-    ).write_position(
-        lambda ledger: (ledger.attach_policy if attached else ledger.detach_policy)(
-            account_id, kind, name, policy_type, policy_name
+    def set(self, runtime: Runtime, caller: Caller, *, attached: bool) -> dict[str, Any]:
+        """Attach (``attached``) or detach the policy: RAM's ``ram:AttachPolicyTo<Noun>`` /
+        ``ram:DetachPolicyFrom<Noun>`` on the principal's ARN deciding."""
+        account_id, kind, name = self.account_id, self.kind, self.name
+        policy_type, policy_name = self.policy_type, self.policy_name
+        action = (
+            f"ram:AttachPolicyTo{kind.noun}" if attached else f"ram:DetachPolicyFrom{kind.noun}"
         )
-    )
-    return {
-        "policy_type": policy_type,
-        "policy_name": policy_name,
-        "attached": attached,
-        "position": position,
-    }
+        position = manage(
+            runtime, caller, account_id, action, principal_arn(account_id, kind, name)
+        ).write_position(
+            lambda ledger: (ledger.attach_policy if attached else ledger.detach_policy)(
+                account_id, kind, name, policy_type, policy_name
+            )
+        )
+        return {
+            "policy_type": policy_type,
+            "policy_name": policy_name,
+            "attached": attached,
+            "position": position,
+        }
+
+
+AttachmentDep = Annotated[PolicyAttachment, Depends()]
 
 
 @router.put("/{kind}/{name}/policies/{policy_type}/{policy_name}")
-def attach_policy(
-    account_id: str,
-    kind: PrincipalSegment,
-    name: str,
-    policy_type: str,
-    policy_name: str,
-    caller: CallerDep,
-    runtime: RuntimeDep,
-) -> dict[str, Any]:
-    principal = PrincipalKind.from_plural(kind)
-    return _set_attachment(
-        runtime, caller, account_id, principal, name, policy_type, policy_name, attached=True
-    )
+def attach_policy(target: AttachmentDep, caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return target.set(runtime, caller, attached=True)
 
 
 @router.delete("/{kind}/{name}/policies/{policy_type}/{policy_name}")
-def detach_policy(
-    account_id: str,
-    kind: PrincipalSegment,
-    name: str,
-    policy_type: str,
-    policy_name: str,
-    caller: CallerDep,
-    runtime: RuntimeDep,
-) -> dict[str, Any]:
-    principal = PrincipalKind.from_plural(kind)
-    return _set_attachment(
-        runtime, caller, account_id, principal, name, policy_type, policy_name, attached=False
-    )
+def detach_policy(target: AttachmentDep, caller: CallerDep, runtime: RuntimeDep) -> dict[str, Any]:
+    return target.set(runtime, caller, attached=False)
 
 
 @router.get("/{kind}/{name}/policies")
