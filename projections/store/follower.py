@@ -39,6 +39,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
+from mandate.projections.store.background import BackgroundThread
 from mandate.projections.store.bulk_decoding import BulkDecoder, fewer_collections
 from mandate.projections.store.sql_projection import Stall, event_type_of
 
@@ -79,9 +80,8 @@ class LogFollower:
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._applied = threading.Condition()
-        self._stop = threading.Event()
         self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundThread()
         self.last_error: BaseException | None = None
         self.skipped: list[Stall] = []  # events the index could not apply, most recent last
 
@@ -237,25 +237,17 @@ class LogFollower:
         return True
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="mandate-follower", daemon=True)
-        self._thread.start()
+        self._loop.start(self._run, "mandate-follower")
 
     def wake(self) -> None:
         """Read the log now instead of at the next poll (another process committed)."""
         self._wake.set()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._loop.stop(self._wake)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while not self._loop.stopping.is_set():
             try:
                 self.catch_up()
                 self.last_error = None

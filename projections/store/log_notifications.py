@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from mandate.projections.store.background import BackgroundThread
 from mandate.projections.store.leadership import postgres_connect_kwargs
 
 __all__ = ["LogListener"]
@@ -49,25 +50,17 @@ class LogListener:
             "autocommit": True,
             "application_name": "mandate-listen",
         }
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundThread()
         self.connected = threading.Event()  # set while LISTEN is in force (tests wait on it)
         self.notifications = 0
         self.backend_pid: int | None = None  # the LISTEN session's server process
         self.last_error: BaseException | None = None
 
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="mandate-listen", daemon=True)
-        self._thread.start()
+        self._loop.start(self._run, "mandate-listen")
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._loop.stop()
 
     def _wake_all(self) -> None:
         for callback in self.callbacks:
@@ -78,7 +71,8 @@ class LogListener:
 
     def _run(self) -> None:
         backoff = 0.2
-        while not self._stop.is_set():
+        stopping = self._loop.stopping
+        while not stopping.is_set():
             try:
                 with psycopg.connect(**self._connect) as conn:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
@@ -91,7 +85,7 @@ class LogListener:
                     self._wake_all()  # what was committed while we were not listening
                     # a short wait, so that stop() is answered within ~0.1 s (tests start
                     # and stop hundreds of runtimes); waiting on a socket costs nothing
-                    while not self._stop.is_set():
+                    while not stopping.is_set():
                         for _ in conn.notifies(timeout=0.1):
                             self.notifications += 1
                             self._wake_all()
@@ -101,6 +95,6 @@ class LogListener:
                 if self.last_error is None:
                     log.warning("listening to the log failed (polling meanwhile): %s", error)
                 self.last_error = error
-                self._stop.wait(backoff)
+                stopping.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
         self.connected.clear()

@@ -44,6 +44,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 
+from mandate.projections.store.background import BackgroundThread
 from mandate.projections.store.leadership import Lease
 from mandate.projections.store.projection_batches import BatchApplier, SqlProjection
 from mandate.projections.store.projection_stalls import (
@@ -104,8 +105,7 @@ class ProjectionWorker(BatchApplier):
         self._next_attempt = 0.0  # monotonic time of the next try for the lease
         self._next_check = 0.0  # monotonic time of the next check that the lease still holds
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = BackgroundThread(join_timeout=10)
         self.last_error: BaseException | None = None
 
     @property
@@ -127,7 +127,7 @@ class ProjectionWorker(BatchApplier):
     @property
     def running(self) -> bool:
         """Whether the background thread follows the log (else only reads apply on demand)."""
-        return self._thread is not None
+        return self._loop.thread is not None
 
     @property
     def leading(self) -> bool:
@@ -196,7 +196,7 @@ class ProjectionWorker(BatchApplier):
         if self.lease is None or self.lease.held:
             self.run_batch()
             return
-        if self._thread is not None:  # the background thread tries for the lease
+        if self.running:  # the background thread tries for the lease
             self._raise_recorded_stall()
             return
         if not self._try_lead():
@@ -222,20 +222,10 @@ class ProjectionWorker(BatchApplier):
 
     # -- the background thread ---------------------------------------------------------------
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"mandate-{self.store.prefix}", daemon=True
-        )
-        self._thread.start()
+        self._loop.start(self._run, f"mandate-{self.store.prefix}")
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._loop.stop(self._wake)
         if self.lease is not None:
             try:
                 self.lease.close()
@@ -243,10 +233,11 @@ class ProjectionWorker(BatchApplier):
                 log.warning("releasing the lease of %s failed: %s", self.store.prefix, error)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        stopping = self._loop.stopping
+        while not stopping.is_set():
             try:
                 if self._try_lead():
-                    while self.run_batch() == self.batch_size and not self._stop.is_set():
+                    while self.run_batch() == self.batch_size and not stopping.is_set():
                         pass
                 self.last_error = None
             except Exception as error:  # an outage must not kill the worker

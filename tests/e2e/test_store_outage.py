@@ -258,7 +258,7 @@ def _resumed(api: MandateClient, account: str, root: Headers, name: str) -> None
     assert caught_up, body
     assert body["index_position"] >= position, body
     runtime = api.runtime
-    threads = [runtime.follower._thread, *(w._thread for w in runtime.projection_workers)]
+    threads = [runtime.follower._loop.thread, *(w._loop.thread for w in runtime.projection_workers)]
     assert all(t is not None and t.is_alive() for t in threads), threads
 
 
