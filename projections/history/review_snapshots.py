@@ -33,6 +33,9 @@ from mandate.projections.history.review_timeline import time_bounds
 __all__ = ["ReviewSnapshots"]
 
 _HASHER = "hasher"
+_LOCK = "lock"
+_LOCK_TYPE = type(threading.Lock())
+"""A lock of the index (``IndexState.steady``) is the process's, not state: a copy gets its own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +52,9 @@ class _Pickler(pickle.Pickler):
         self._hasher = hasher
 
     def persistent_id(self, obj: Any) -> str | None:
-        return _HASHER if obj is self._hasher else None
+        if obj is self._hasher:
+            return _HASHER
+        return _LOCK if isinstance(obj, _LOCK_TYPE) else None
 
 
 class _Unpickler(pickle.Unpickler):
@@ -58,6 +63,8 @@ class _Unpickler(pickle.Unpickler):
         self._hasher = hasher
 
     def persistent_load(self, pid: Any) -> Any:
+        if pid == _LOCK:
+            return threading.Lock()
         if pid != _HASHER:
             raise pickle.UnpicklingError(f"unknown reference {pid!r}")
         return self._hasher
