@@ -13,7 +13,6 @@ from typing import Any
 from fastapi.responses import Response
 
 from mandate.api.presenters import answer_json, refusal_json, rfc3339
-from mandate.api.runtime import Runtime
 from mandate.domain.policy.decisions import Answer
 
 __all__ = ["ENCODED_ANSWERS_BYTES", "answer_response", "refused"]
@@ -65,22 +64,23 @@ def _answer_prefix(answer: Answer, *, cache: bool = True) -> bytes:
     return prefix
 
 
-def answer_response(answer: Answer, runtime: Runtime, *, cache: bool = True) -> Response:
+def answer_response(answer: Answer, position: int, *, cache: bool = True) -> Response:
     """The answer as JSON: its constant part (encoded once) plus the time and position.
 
-    ``cache``: False for an answer the memo never holds (a new object each time), so that
-    encoding it once cannot help.
+    ``position``: the index's position read with the decision (``DecisionIndex.steady``),
+    never after it. ``cache``: False for an answer the memo never holds (a new object each
+    time), so that encoding it once cannot help.
     """
-    tail = f',"evaluated_at":"{rfc3339(datetime.now(UTC))}","position":{runtime.index.position}}}'
+    tail = f',"evaluated_at":"{rfc3339(datetime.now(UTC))}","position":{position}}}'
     return Response(
         _answer_prefix(answer, cache=cache) + tail.encode(), media_type="application/json"
     )
 
 
-def refused(reason: str, runtime: Runtime) -> dict[str, Any]:
+def refused(reason: str, position: int) -> dict[str, Any]:
     return {
         **refusal_json(reason),
         "evaluated_at": rfc3339(datetime.now(UTC)),
-        "position": runtime.index.position,
+        "position": position,
         "authenticated": False,
     }

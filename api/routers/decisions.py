@@ -20,6 +20,7 @@ Who may ask about whom lives in ``api.routers.decision_access``; how an answer i
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,9 +90,39 @@ async def authorize(request: StarletteRequest) -> Response:
     body = parse_body(AuthorizeBody, raw)
     # before authenticating (docs/design.md §4): credentials issued at n work with min_position n
     await ensure_position(runtime, body.min_position, "min_position")
-    caller = authenticate(request, runtime, raw)
     if body.as_of is not None:
+        caller = authenticate(request, runtime, raw)
         return JSONResponse(await _authorize_as_of(runtime, caller, body, body.as_of))
+    index = runtime.index
+    # Authenticated, decided and positioned on one state: no event applies meanwhile
+    # (``DecisionIndex.steady``), so the answer's ``position`` is exactly the state decided on.
+    with index.steady:
+        found = _live_answer(request, runtime, raw, body)
+        position = index.position
+    if isinstance(found, _Refused):
+        refusal = refused(found.reason, position)
+        return JSONResponse(refusal if found.of_credentials else refusal | {"authenticated": None})
+    answer, memoised = found
+    runtime.decision_counts[counted(answer)] += 1
+    return answer_response(answer, position, cache=memoised)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    """No answer about the resource: the client's credentials were refused (``of_credentials``:
+    answered ``authenticated: false``), or no live principal is named (``authenticated: null``)."""
+
+    reason: str
+    of_credentials: bool
+
+
+def _live_answer(
+    request: StarletteRequest, runtime: Runtime, raw: bytes, body: AuthorizeBody
+) -> tuple[Answer, bool] | _Refused:
+    """A live ``authorize``: the answer and whether the memo may hold it, or a refusal.
+
+    Reads only the index, with no event applying (the caller holds ``index.steady``)."""
+    caller = authenticate(request, runtime, raw)
     index = runtime.index
     if body.credentials is None and body.principal is None and body.signed is None:
         supplied = supplied_context(body.context, vouching=False)
@@ -105,42 +136,35 @@ async def authorize(request: StarletteRequest) -> Response:
                 )
             )
         context = {**supplied, **connection_context(caller)}
-        answer = index.decide_for(
+        return index.decide_for(
             credential, AccessRequest.make(body.action, body.resource, context)
+        ), True
+    supplied = supplied_context(body.context, vouching=True)
+    context = {"acs:currenttime": datetime.now(UTC), "acs:mfapresent": False, **supplied}
+    asked = AccessRequest.make(body.action, body.resource, context)
+    if body.credentials is not None:
+        client = body.credentials
+        try:
+            credential = authenticate_keys(
+                runtime, client.access_key_id, client.access_key_secret, client.security_token
+            )
+        except AuthenticationFailed as failure:
+            return _Refused(_refusal(runtime, caller, client, failure), of_credentials=True)
+        may_ask_about(
+            runtime, caller, credential.account_id, credential.arn, body.resource, proven=True
         )
-    else:
-        supplied = supplied_context(body.context, vouching=True)
-        context = {"acs:currenttime": datetime.now(UTC), "acs:mfapresent": False, **supplied}
-        asked = AccessRequest.make(body.action, body.resource, context)
-        if body.credentials is not None:
-            client = body.credentials
-            try:
-                credential = authenticate_keys(
-                    runtime, client.access_key_id, client.access_key_secret, client.security_token
-                )
-            except AuthenticationFailed as failure:
-                return JSONResponse(refused(_refusal(runtime, caller, client, failure), runtime))
-            may_ask_about(
-                runtime, caller, credential.account_id, credential.arn, body.resource, proven=True
-            )
-            answer = index.decide_for(credential, asked)
-        elif body.signed is not None:
-            credential = _signed_client(request, runtime, body.signed)
-            may_ask_about(
-                runtime, caller, credential.account_id, credential.arn, body.resource, proven=True
-            )
-            answer = index.decide_for(credential, asked)
-        else:
-            assert body.principal is not None
-            found = _principal_answer(runtime, caller, body.principal, asked)
-            if isinstance(found, str):
-                refusal = refused(found, runtime)
-                return JSONResponse(refusal | {"authenticated": None})
-            answer, memoised = found
-            runtime.decision_counts[counted(answer)] += 1
-            return answer_response(answer, runtime, cache=memoised)
-    runtime.decision_counts[counted(answer)] += 1
-    return answer_response(answer, runtime)
+        return index.decide_for(credential, asked), True
+    if body.signed is not None:
+        credential = _signed_client(request, runtime, body.signed)
+        may_ask_about(
+            runtime, caller, credential.account_id, credential.arn, body.resource, proven=True
+        )
+        return index.decide_for(credential, asked), True
+    assert body.principal is not None
+    found = _principal_answer(runtime, caller, body.principal, asked)
+    if isinstance(found, str):
+        return _Refused(found, of_credentials=False)
+    return found
 
 
 def counted(answer: Answer) -> tuple[str, str]:
@@ -294,7 +318,7 @@ async def _authorize_as_of(
                         runtime, client.access_key_id, client.access_key_secret, None
                     )
             except AuthenticationFailed as failure:
-                return refused(_refusal(runtime, caller, client, failure), runtime)
+                return refused(_refusal(runtime, caller, client, failure), runtime.index.position)
             may_ask_about(
                 runtime, caller, proven.account_id, proven.arn, body.resource, proven=True
             )

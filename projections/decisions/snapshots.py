@@ -73,6 +73,7 @@ _NOT_STATE: Final = frozenset(
         "_memo_half",
         "_dummy_hash",
         "_replaying",
+        "steady",
         # what a replay changes in place: published into the state before it is pickled
         "_staged_members",
         "_staged_holders",

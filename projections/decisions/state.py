@@ -12,6 +12,7 @@ ones ``snapshots._NOT_STATE`` names: a new attribute here belongs in one or the 
 from __future__ import annotations
 
 import heapq
+import threading
 from collections.abc import Hashable, Iterable
 from datetime import datetime
 from uuid import UUID
@@ -63,6 +64,9 @@ class IndexState:
         """Opens the sealed secrets kept with keys and sessions (``secret_for``); the
         process's own, like the hasher: never in a snapshot."""
         self.position = 0
+        self.steady = threading.Lock()
+        """Held while one event applies, and by a reader that must answer the position of
+        the very state it read (``/v1/authorize``): inside it, ``position`` is the state."""
         self._replaying = False
         # While replaying, the sets that grow with the log (a group's members, a policy's
         # holders) change in place here, not by a copy per event; ``publish`` hands them on.
