@@ -19,13 +19,7 @@ from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.common.errors import NotFound
 from mandate.domain.permissions.attachments import Attachment
-from mandate.projections.decisions.views import (
-    GroupView,
-    PolicyVersionView,
-    PolicyView,
-    RoleView,
-    UserView,
-)
+from mandate.projections.decisions.views import GroupView, PolicyView, RoleView, UserView
 
 __all__ = [
     "Limit",
@@ -40,7 +34,6 @@ __all__ = [
     "live_role",
     "live_user",
     "shown_user",
-    "versions_in_order",
 ]
 
 T = TypeVar("T")
@@ -115,11 +108,6 @@ def live_policy(runtime: Runtime, account_id: str, policy_name: str) -> PolicyVi
     """The custom policy, or RAM's ``EntityNotExist.Policy``."""
     policy = runtime.index.policy_by_name(account_id, policy_name)
     return existing(policy, f"policy {policy_name!r}", "EntityNotExist.Policy")
-
-
-def versions_in_order(policy: PolicyView) -> list[PolicyVersionView]:
-    """The policy's versions by number (``v2`` before ``v10``), as both dialects list them."""
-    return sorted(policy.versions.values(), key=lambda v: int(v.version_id[1:]))
 
 
 def live_holder(

@@ -10,13 +10,7 @@ from fastapi import APIRouter, Depends
 from mandate.api.deps import Caller, CallerDep, RuntimeDep, manage
 from mandate.api.presenters import attachment_json, policy_json, version_json
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
-from mandate.api.reads import (
-    PagingDep,
-    authorize_read,
-    held_attachments,
-    live_policy,
-    versions_in_order,
-)
+from mandate.api.reads import PagingDep, authorize_read, held_attachments, live_policy
 from mandate.api.runtime import Runtime
 from mandate.api.schemas import CreatePolicy, CreatePolicyVersion, SetDefaultVersion
 from mandate.domain.common.arns import PrincipalKind, policy_arn, principal_arn
@@ -131,7 +125,7 @@ async def list_policy_versions(
     arn = policy_arn(account_id, policy_name)
     authorize_read(runtime, caller, account_id, "ram:ListPolicyVersions", arn)
     policy = live_policy(runtime, account_id, policy_name)
-    versions = versions_in_order(policy)
+    versions = policy.versions_in_order()
     return {"items": [version_json(policy, v) for v in versions], "next_cursor": None}
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from mandate.api.reads import live_policy, versions_in_order
+from mandate.api.reads import live_policy
 from mandate.api.rpc.answers import listed
 from mandate.api.rpc.errors import unsupported_parameter
 from mandate.api.rpc.params import JsonDocument, PagedParams, RpcBool, RpcParams
@@ -237,7 +237,7 @@ def list_policy_versions(ctx: RpcContext, p: TypedPolicyParams) -> dict[str, Any
     policy = readable_policy(ctx, "ram:ListPolicyVersions", p.policy_type, p.policy_name)
     if isinstance(policy, SystemPolicy):
         return listed("PolicyVersions", "PolicyVersion", [system_version_body(policy)])
-    bodies = [custom_version_body(policy, v) for v in versions_in_order(policy)]
+    bodies = [custom_version_body(policy, v) for v in policy.versions_in_order()]
     return listed("PolicyVersions", "PolicyVersion", bodies)
 
 

@@ -101,6 +101,10 @@ class PolicyView:
     default_version: str
     versions: dict[str, PolicyVersionView] = field(default_factory=dict)
 
+    def versions_in_order(self) -> list[PolicyVersionView]:
+        """The versions by number (``v2`` before ``v10``), as both dialects list them."""
+        return sorted(self.versions.values(), key=lambda v: int(v.version_id[1:]))
+
 
 @dataclass(slots=True)
 class RoleView:
