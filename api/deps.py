@@ -94,6 +94,20 @@ class Caller:
     source_ip: str | None
     secure_transport: bool
 
+    @classmethod
+    def of(
+        cls, credential: Credential, request_id: str | None, connection: tuple[str | None, bool]
+    ) -> Caller:
+        """The caller a verified key or session makes; ``connection``: ``peer``'s answer."""
+        return cls(
+            credential.arn,
+            credential.account_id,
+            credential.kind.value,
+            credential,
+            request_id,
+            *connection,
+        )
+
     @property
     def is_admin(self) -> bool:
         return self.kind == "admin"
@@ -238,38 +252,31 @@ def _authenticate(request: Request, runtime: Runtime, body: bytes | None = None)
             raise Unauthenticated("the admin token is not valid")
         request.scope[CALLER_KEY] = ADMIN_ARN  # for the request's log line
         return Caller(ADMIN_ARN, None, "admin", None, request_id, source_ip, secure)
-    if scheme != "basic":
-        if scheme == ACS3_SCHEME:
-            return _signed_caller(request, runtime, body)
+    if scheme == ACS3_SCHEME:
+        credential = _signed_credential(request, runtime, body)
+    elif scheme != "basic":
         raise Unauthenticated(
             "unsupported authorization scheme: use Basic or ACS3-HMAC-SHA256 "
             "(or the admin's Bearer)"
         )
-    key_id, secret = _basic_credentials(value.strip())
-    token = request.headers.get("x-security-token")
-    try:
-        credential = authenticate_keys(runtime, key_id, secret, token)
-    except AuthenticationFailed as failure:
-        raise Unauthenticated(unechoed(str(failure), key_id, secret, token)) from None
+    else:
+        key_id, secret = _basic_credentials(value.strip())
+        token = request.headers.get("x-security-token")
+        try:
+            credential = authenticate_keys(runtime, key_id, secret, token)
+        except AuthenticationFailed as failure:
+            raise Unauthenticated(unechoed(str(failure), key_id, secret, token)) from None
     request.scope[CALLER_KEY] = credential.arn
-    return Caller(
-        credential.arn,
-        credential.account_id,
-        credential.kind.value,
-        credential,
-        request_id,
-        source_ip,
-        secure,
-    )
+    return Caller.of(credential, request_id, (source_ip, secure))
 
 
-def _signed_caller(request: Request, runtime: Runtime, body: bytes | None) -> Caller:
-    """The caller who signed ``request`` with ACS3-HMAC-SHA256 (``proven_credential``)."""
+def _signed_credential(request: Request, runtime: Runtime, body: bytes | None) -> Credential:
+    """Who signed ``request`` with ACS3-HMAC-SHA256 (``proven_credential``)."""
     if body is None:
         raise RuntimeError("an ACS3-HMAC-SHA256 request is authenticated with its body")
     scope = request.scope
     raw_path: bytes = scope.get("raw_path") or request.url.path.encode()
-    credential = proven_credential(
+    return proven_credential(
         request,
         runtime,
         lambda: parse_acs3(
@@ -279,17 +286,6 @@ def _signed_caller(request: Request, runtime: Runtime, body: bytes | None) -> Ca
             request.headers.items(),
             body=body,
         ),
-    )
-    request.scope[CALLER_KEY] = credential.arn
-    source_ip, secure = peer(request, runtime)
-    return Caller(
-        credential.arn,
-        credential.account_id,
-        credential.kind.value,
-        credential,
-        request_id_of(request),
-        source_ip,
-        secure,
     )
 
 

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         description="JSON object of key id to key: earlier key-encryption keys, still accepted "
         "to unwrap data keys until `mandate keys rotate` has re-wrapped them all",
     )
+    secret_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        description="how many opened AccessKey/session secrets are kept in memory to verify "
+        "request signatures without unsealing each time (an LRU; 0: none)",
+    )
     trusted_proxies: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(
         default=64 * 1024,

@@ -76,15 +76,7 @@ def authenticate_call(
             raise throttled from None
         raise
     request.scope[CALLER_KEY] = credential.arn  # for the request's log line
-    return Caller(
-        credential.arn,
-        credential.account_id,
-        credential.kind.value,
-        credential,
-        request_id_of(request),
-        source_ip,
-        secure,
-    )
+    return Caller.of(credential, request_id_of(request), (source_ip, secure))
 
 
 _SAID_EXPIRED = frozenset({Refusal.SESSION_EXPIRED, Refusal.SESSION_UNKNOWN})

@@ -44,6 +44,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _NAMES = r"[a-z0-9!#$%&'*+.^_`|~-]+(?:;[a-z0-9!#$%&'*+.^_`|~-]+)*"
 _HEADER_NAMES = re.compile(_NAMES)
 _ALWAYS_SIGNED = ("host", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce")
+_ALWAYS_SIGNED_SET = frozenset(_ALWAYS_SIGNED)
 _CANONICAL_AUTHORIZATION = re.compile(
     ALGORITHM + rf" Credential=([^,\s]+),SignedHeaders=({_NAMES}),Signature=([0-9a-f]{{64}})"
 )
@@ -140,40 +141,46 @@ def parse_acs3(
         actual = body_sha256.lower()
     else:
         raise ValueError("parse_acs3 needs the body or its SHA-256")
-    source = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    source: list[tuple[str, str]]
+    if type(headers) is list:  # Starlette's ``Headers.items()``: no copy needed
+        source = headers
+    else:
+        source = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
     single = {name.lower(): value for name, value in source}
     repeats = len(single) != len(source)
     every = header_lists(source) if repeats else {}
-    lists: Mapping[str, object] = every if repeats else single
     # no header repeats (as the SDKs send them): read each from ``single``, no lists built
-    one = functools.partial(one_header, every) if repeats else _one_of(single)
+    if repeats:
+        authorization = one_header(every, "authorization")
+    else:
+        authorization = single.get("authorization", "").strip()
     items = pairs(query)
-    authorization = one("authorization")
     if not authorization:
         raise IncompleteSignature("The request is not signed: the Authorization header is missing.")
     access_key_id, signed, signature = _parse_authorization(authorization)
-    for name in _ALWAYS_SIGNED:
-        if name not in lists:
-            raise IncompleteSignature(f"The {name} header is missing.")
-    for name in signed:
-        if name not in lists:
-            raise IncompleteSignature(f"The signed header {name} is not in the request.")
+    present = single.keys()
     signed_set = frozenset(signed)
-    complete = signed_set.issuperset(_ALWAYS_SIGNED)
-    for name in lists if complete else ():
-        if (name.startswith("x-acs-") or name == "content-type") and name not in signed_set:
-            complete = False
-            break
-    if not complete:
-        unsigned = [
-            name
-            for name in (*_ALWAYS_SIGNED, *sorted(lists))
-            if (name in _ALWAYS_SIGNED or name.startswith("x-acs-") or name == "content-type")
-            and name not in signed_set
-        ]
+    if not (present >= _ALWAYS_SIGNED_SET and present >= signed_set):
+        for name in _ALWAYS_SIGNED:
+            if name not in present:
+                raise IncompleteSignature(f"The {name} header is missing.")
+        missing = next(name for name in signed if name not in present)
+        raise IncompleteSignature(f"The signed header {missing} is not in the request.")
+    unsigned = [  # of the few headers not signed, none may be x-acs-* or content-type
+        name for name in present - signed_set if name.startswith("x-acs-") or name == "content-type"
+    ]
+    if unsigned or not signed_set >= _ALWAYS_SIGNED_SET:
+        unsigned = [name for name in _ALWAYS_SIGNED if name not in signed_set] + sorted(unsigned)
         raise IncompleteSignature(
             f"These headers must be signed: {';'.join(dict.fromkeys(unsigned))}."
         )
+    one: Callable[[str], str | None]
+    if repeats:
+        values = tuple([_canonical_value(every[name]) for name in signed])
+        one = functools.partial(one_header, every)
+    else:
+        values = tuple([single[name].strip() for name in signed])
+        one = dict(zip(signed, values, strict=True)).get  # present x-acs-* are signed
     content_sha256 = one("x-acs-content-sha256") or ""
     if not _HEX64.fullmatch(content_sha256):
         raise IncompleteSignature(
@@ -186,10 +193,6 @@ def parse_acs3(
     key_header = one("x-acs-accesskey-id")
     if key_header is not None and key_header != access_key_id:
         raise IncompleteSignature("x-acs-accesskey-id is not the Credential's AccessKeyId.")
-    if repeats:
-        values = tuple([_canonical_value(every[name]) for name in signed])
-    else:
-        values = tuple([single[name].strip() for name in signed])
     return Acs3Request(
         method=method.upper(),
         path=path,
@@ -205,16 +208,6 @@ def parse_acs3(
         timestamp=timestamp,
         nonce=nonce,
     )
-
-
-def _one_of(single: dict[str, str]) -> Callable[[str], str | None]:
-    """``one_header`` over headers known to be sent once each: trimmed value, or None."""
-
-    def one(name: str) -> str | None:
-        value = single.get(name)
-        return None if value is None else value.strip()
-
-    return one
 
 
 def _canonical_value(values: list[str]) -> str:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import quote, quote_plus
 
 from mandate.api.signing.errors import IncompleteSignature, InvalidTimeStampFormat
@@ -123,17 +123,49 @@ def form_encode(text: str) -> str:
     return quote_plus(text, safe="")
 
 
+_SHA256: Final = hashlib.sha256()
+_SHA1: Final = hashlib.sha1()  # noqa: S324 (HMAC-SHA1: the V1 schemes, as the SDKs sign)
+"""Empty hashes, never updated, only copied. With OpenSSL 3, CPython 3.11's
+``hashlib.sha256(…)`` and ``hmac.digest(…)`` fetch the algorithm on every call: about 1 µs in a
+tight loop, but 4 µs (a hash) and 13 µs (an HMAC) measured in the serving process, where that
+was most of what verifying a signature cost; a copy fetches nothing."""
+_BLOCK: Final = 64
+"""The block size of SHA-1 and SHA-256, which RFC 2104 pads the key to."""
+_INNER: Final = bytes(b ^ 0x36 for b in range(256))
+_OUTER: Final = bytes(b ^ 0x5C for b in range(256))
+
+
+def _hmac(empty: Any, key: bytes, message: bytes) -> bytes:
+    """HMAC (RFC 2104) over copies of the empty hash ``empty``: ``hmac.digest``'s value (the
+    tests compare them), as the standard library's own fallback computes it."""
+    if len(key) > _BLOCK:
+        long_key = empty.copy()
+        long_key.update(key)
+        key = long_key.digest()
+    key = key.ljust(_BLOCK, b"\0")
+    inner = empty.copy()
+    inner.update(key.translate(_INNER))
+    inner.update(message)
+    outer = empty.copy()
+    outer.update(key.translate(_OUTER))
+    outer.update(inner.digest())
+    digest: bytes = outer.digest()
+    return digest
+
+
 def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    digest = _SHA256.copy()
+    digest.update(data)
+    return digest.hexdigest()
 
 
 def hmac_sha1_base64(key: str, message: str) -> str:
-    digest = hmac.digest(key.encode(), message.encode(), "sha1")
+    digest = _hmac(_SHA1, key.encode(), message.encode())
     return base64.b64encode(digest).decode("ascii")
 
 
 def hmac_sha256(key: bytes, message: str) -> bytes:
-    return hmac.digest(key, message.encode(), "sha256")  # one-shot: no HMAC object
+    return _hmac(_SHA256, key, message.encode())
 
 
 def same(given: str, computed: str) -> bool:

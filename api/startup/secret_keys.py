@@ -79,6 +79,7 @@ def open_keyring(
     if create_table:
         store.create_table()
     try:
-        return Keyring.open(load_secret_keys(settings), store)
+        keks = load_secret_keys(settings)
+        return Keyring.open(keks, store, opened_secrets=settings.secret_cache_size)
     except (KeyringRefused, DataKeysMissing) as error:
         raise StoreUnavailable(str(error)) from None

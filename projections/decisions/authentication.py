@@ -108,8 +108,9 @@ class Authentication(LedgerReadPort):
         forgotten an hour after it expired). An Inactive key, a revoked or expired session
         still answer: their signature is checked first, then ``authenticate`` refuses them
         with their own reason. ``SecretNotSealed`` for one issued before secrets were sealed,
-        or whose sealed secret does not open here. Unsealing costs microseconds, so nothing
-        unsealed is kept.
+        or whose sealed secret does not open here. The keyring remembers what it opened
+        (``Keyring.open_secret``, keyed by the sealed value): only a key or session found here
+        is looked up at all, and the index judges it on every request all the same.
         """
         key = self.keys.get(access_key_id)
         if key is not None:
@@ -126,7 +127,7 @@ class Authentication(LedgerReadPort):
         if self.keyring is None:
             raise SecretNotSealed("this process holds no keyring to open sealed secrets")
         try:
-            return self.keyring.unseal(sealed, bound_to=access_key_id)
+            return self.keyring.open_secret(sealed, bound_to=access_key_id)
         except SealRefused as refused:
             log.warning("the sealed secret of %s does not open: %s", access_key_id, refused)
             raise SecretNotSealed(
