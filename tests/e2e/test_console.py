@@ -25,6 +25,7 @@ from tests.e2e.conftest import MandateClient, serving
 from tests.e2e.console_support import (
     ARTIFACTS,
     CHROMIUM_ARGS,
+    LARGE_EVENTS,
     Key,
     Scenario2,
     build_large_account,
@@ -49,10 +50,22 @@ def large(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Key, flo
 
 
 @pytest.fixture(scope="module")
-def server(large: tuple[str, Path, Key, float]) -> Iterator[MandateClient]:
+def large_server(large: tuple[str, Path, Key, float]) -> Iterator[MandateClient]:
+    """The server over the large account's store (the trail and first-paint tests)."""
     url, directory, _, _ = large
     with serving(Runtime(settings_for(url, directory), create_tables=True)) as client:
         wait_for_projections(client)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MandateClient]:
+    """A server over a store of its own for scenario 2: its reviews replay a short log (an
+    access review's first replay over the large store's 100,000 events is a cost of its own,
+    not the console's)."""
+    directory = tmp_path_factory.mktemp("console-small")
+    url = f"sqlite:///{directory}/mandate.db"
+    with serving(Runtime(settings_for(url, directory), create_tables=True)) as client:
         yield client
 
 
@@ -128,7 +141,8 @@ def first_paint(page: Any, view: str) -> dict[str, float]:
     """The Performance API's figures for this navigation: first contentful paint and the
     view's own mark (set when its first rows are in the page)."""
     page.wait_for_function(
-        f"performance.getEntriesByName('view:{view}:rendered').length > 0", timeout=TIMEOUT_MS
+        f"() => performance.getEntriesByName('view:{view}:rendered').length > 0",
+        timeout=TIMEOUT_MS,
     )
     figures: dict[str, float] = page.evaluate(
         f"""() => {{
@@ -311,3 +325,256 @@ def test_the_policy_editor_shows_the_apis_errors_as_you_type_then_simulates(
     assert decision.inner_text() == "ExplicitDeny"
     assert editor.get_attribute("aria-invalid") is None
     shoot(page, "policy-editor")
+
+
+# -- (c) the audit timeline, on 100,000 records -------------------------------------------------
+
+
+def test_the_audit_timeline_pages_a_large_trail_and_shows_its_chain(
+    large_server: MandateClient, large: tuple[str, Path, Key, float], page: Any
+) -> None:
+    _, _, key, built = large
+    print(f"\nlarge account: {LARGE_EVENTS:,} events written and projected in {built:.1f} s")
+    sign_in(page, base_of(large_server), key, hash_="#/audit")
+    rows = page.locator("#audit-list .rows .row")
+    rows.first.wait_for()
+    # paged through the API (200 a page) and virtualised: a screenful of rows in the page
+    page.locator("#audit-status", has_text="200 records shown").wait_for()
+    assert 10 <= rows.count() <= 60
+    assert rows.first.locator("span").nth(2).inner_text() == "AccountOpened"
+    # scrolling near the end of what is loaded reads the next page (the cursor)
+    page.locator("#audit-list").evaluate("(list) => { list.scrollTop = list.scrollHeight; }")
+    page.locator("#audit-status", has_text="400 records shown").wait_for()
+    assert rows.count() <= 60
+    # the keyboard moves the selection; the record's detail is shown
+    page.locator("#audit-list").focus()
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowDown")
+    detail = json.loads(page.locator("#audit-detail").inner_text())
+    assert detail["position"] == 2  # the account's second event, in the log's order
+    # the chain: verified over every record, and the last signed checkpoint
+    verify = page.locator("#audit-verify")
+    verify.wait_for(timeout=60_000)
+    assert verify.inner_text().startswith("Verified:")
+    checked = int(verify.inner_text().split()[1])
+    assert checked > LARGE_EVENTS  # every record of the account's chain
+    assert "Last signed checkpoint: position" in page.locator("#audit-checkpoint").inner_text()
+    shoot(page, "audit-timeline")
+    # filtered by type, then exported as CSV: the same selection, through a signed download
+    page.get_by_label("Event type").fill("GroupCreated")
+    page.get_by_role("button", name="Apply").click()
+    page.locator("#audit-status", has_text="10 records shown").wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    exported = Path(download.value.path()).read_text().splitlines()
+    assert len(exported) == 1 + 10  # a header, then the ten groups
+    assert "GroupCreated" in exported[1]
+
+
+def test_first_paint_of_each_view_on_the_large_account_is_measured(
+    large_server: MandateClient, large: tuple[str, Path, Key, float], page: Any
+) -> None:
+    """Each view opened afresh (a reload, signed in from the tab's session) on the account of
+    100,000 records: the browser's first contentful paint and the view's own mark, recorded and
+    printed. The issue asks for under 1 s; a shared CI machine is no place for a timed assert."""
+    _, _, key, _ = large
+    sign_in(page, base_of(large_server), key)
+    for view in ("principals", "audit", "tester", "graph"):
+        page.evaluate(f"() => {{ location.hash = '#/{view}'; }}")
+        page.reload()
+        FIRST_PAINTS[view] = figures = first_paint(page, view)
+        assert figures["first-contentful-paint"] > 0
+        assert figures["view rendered"] >= figures["first-contentful-paint"]
+        if view == "principals":
+            users = page.locator("#list-users li")
+            assert users.count() >= 200  # the large account's users, all listed
+
+
+# -- (d) principals and grants ------------------------------------------------------------------
+
+
+def test_principals_show_effective_permissions_and_a_policys_versions_side_by_side(
+    server: MandateClient, scenario: Scenario2, page: Any
+) -> None:
+    b = scenario.opsco.account_id
+    sign_in(page, base_of(server), scenario.opsco, hash_="#/principals")
+    page.locator("#list-users").get_by_role("button", name="ravi.k").click()
+    effective = page.locator("#effective")
+    effective.wait_for()
+    assert f"acs:ram::{b}:user/ravi.k" in effective.inner_text()
+    assert "AliyunSTSAssumeRoleAccess" in effective.locator("table").inner_text()
+    # the contract as OpsCo received it, revoked, with its delegation ended
+    contracts = page.locator("#list-contracts")
+    contracts.get_by_text("Entrustments received").wait_for()
+    assert "MSA-2026-117" in contracts.inner_text()
+    assert "revoked" in contracts.inner_text()
+    shoot(page, "principals")
+    # Acme's policy and its two versions, as a diff
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, base_of(server), scenario.acme, hash_="#/principals")
+    page.locator("#list-policies").get_by_role("button", name="fleet-readers").click()
+    diff = page.locator("#version-diff table.diff")
+    diff.wait_for()
+    assert page.get_by_label("Version", exact=True).input_value() == "v1"
+    assert page.get_by_label("beside").input_value() == "v2"
+    added = diff.locator("tr.added").all_inner_texts()
+    assert any("ecs:DeleteInstance" in row for row in added)
+    assert diff.locator("tr.removed").count() <= 2  # v1's closing lines, reshaped at most
+    shoot(page, "policy-versions")
+
+
+# -- (e) the time slider ------------------------------------------------------------------------
+
+
+def test_the_time_slider_changes_an_answer_across_the_revocation(
+    server: MandateClient, scenario: Scenario2, page: Any
+) -> None:
+    sign_in(page, base_of(server), scenario.acme, hash_="#/tester")
+    page.get_by_label("Principal (ARN or STS key id)").fill(scenario.session_key_id)
+    page.get_by_label("Action", exact=True).fill("ecs:RebootInstance")
+    page.get_by_label("Resource", exact=True).fill(scenario.instance)
+    put_at(page, scenario.before_revocation)
+    page.get_by_role("button", name="Decide").click()
+    verdict = page.locator("#tester-decision .decision-value")
+    verdict.wait_for()
+    assert verdict.inner_text() == "Allow"
+    assert scenario.delegation["arn"] in page.locator("#tester-decision .chain").inner_text()
+    # the events around the instant, under the slider: the revocation comes just after
+    page.locator("#asof-events li.later", has_text="EntrustmentRevoked").wait_for()
+    shoot(page, "time-slider-before")
+    # past the revocation the same question, asked again by the slider itself, is refused
+    put_at(page, scenario.after_revocation)
+    page.locator("#tester-decision .decision-value", has_text="ImplicitDeny").wait_for()
+    assert "revoked" in page.locator("#tester-decision .reason").inner_text()
+    page.locator("#asof-events li.earlier", has_text="EntrustmentRevoked").wait_for()
+    shoot(page, "time-slider-after")
+    # back to live
+    page.get_by_role("button", name="Now (live)").click()
+    page.locator("#asof-status", has_text="Live").wait_for()
+
+
+# -- (f) the delegation graph -------------------------------------------------------------------
+
+
+def test_the_delegation_graph_of_scenario_2_moves_with_the_slider(
+    server: MandateClient, scenario: Scenario2, page: Any
+) -> None:
+    a, b = scenario.acme.account_id, scenario.opsco.account_id
+    query = f"?resource={scenario.instance}&action=ecs:RebootInstance"
+    sign_in(page, base_of(server), scenario.acme, hash_=f"#/graph{query}")
+    page.locator("#graph-status", has_text="principals").wait_for()
+    nodes = page.evaluate("() => window.mandateGraph.nodes().map((n) => n.id())")
+    ravi = f"acs:ram::{b}:user/ravi.k"
+    chain = [
+        ravi,
+        scenario.delegation["arn"],
+        scenario.entrustment["arn"],
+        f"acs:ram::{a}:role/MSA-2026-117",
+    ]
+    assert set(chain) <= set(nodes)
+    assert f"acs:ram::{b}:user/lee.w" not in nodes  # never delegated: reaches nothing
+
+    def link_state() -> str:
+        state: str = page.evaluate(
+            "(id) => window.mandateGraph.getElementById(id).classes().join(' ')",
+            f"{ravi}→{scenario.delegation['arn']}",
+        )
+        return state
+
+    put_at(page, scenario.before_revocation)
+    page.wait_for_function(
+        "() => document.querySelector('#view-graph').dataset.instant !== undefined"
+    )
+    assert link_state() == "live"
+    assert page.locator("#graph-table [data-state=live]").count() >= 1
+    shoot(page, "delegation-graph-before")
+    put_at(page, scenario.after_revocation)
+    page.locator("#graph-table [data-state=ended]").first.wait_for()
+    assert link_state() == "ended"
+    assert (
+        page.evaluate(
+            "(id) => window.mandateGraph.getElementById(id).style('line-style')",
+            f"{ravi}→{scenario.delegation['arn']}",
+        )
+        == "dashed"
+    )
+    shoot(page, "delegation-graph-after")
+
+
+# -- (g) accessibility --------------------------------------------------------------------------
+
+UNLABELLED = """() => [...document.querySelectorAll('input, select, textarea, button')]
+  .filter((el) => el.offsetParent !== null)
+  .filter((el) => !((el.labels && el.labels.length) || el.getAttribute('aria-label')
+                    || el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON'
+                    && el.textContent.trim())))
+  .map((el) => el.outerHTML.slice(0, 80))"""
+
+LOW_CONTRAST = """() => {
+  const rgb = (text) => text.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => v / 255)
+    .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4))
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (let node = el; node; node = node.parentElement) {
+      const value = rgb(getComputedStyle(node).backgroundColor);
+      if (value.length < 4 || value[3] > 0) return value.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  const all = document.querySelectorAll('main *, header *, nav *, #time *');
+  for (const el of all) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || el.offsetParent === null) continue;
+    const fg = lum(rgb(getComputedStyle(el).color));
+    const bg = lum(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    if (ratio < 4.5) bad.push(`${el.tagName}.${el.className} ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}"""
+
+
+FOCUSED = """() => { const el = document.activeElement;
+  return el.name || el.id || el.textContent.trim().slice(0, 40); }"""
+
+
+def test_every_control_is_labelled_keyboard_reachable_and_legible(
+    server: MandateClient, scenario: Scenario2, page: Any
+) -> None:
+    page.goto(f"{base_of(server)}/console/")
+    page.get_by_label("AccessKeyId").wait_for()
+    assert page.evaluate(UNLABELLED) == []
+    assert page.evaluate(LOW_CONTRAST) == []
+    # the focus order of the sign-in form: the fields in order, then the button (the tab
+    # order cycles through the page: it holds these four in a row)
+    order = []
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate(FOCUSED))
+    expected = ["access_key_id", "access_key_secret", "security_token", "Sign in"]
+    assert "access_key_id" in order, order
+    start = order.index("access_key_id")
+    assert order[start : start + 4] == expected, order
+    # signing in with the keyboard alone
+    page.get_by_label("AccessKeyId").fill(scenario.acme.access_key_id)
+    page.get_by_label("AccessKeySecret").fill(scenario.acme.access_key_secret)
+    page.get_by_label("AccessKeySecret").press("Enter")
+    page.locator("#identity .who").wait_for()
+    for view in ("principals", "audit", "tester", "graph"):
+        page.evaluate(f"() => {{ location.hash = '#/{view}'; }}")
+        page.wait_for_function(
+            f"() => performance.getEntriesByName('view:{view}:rendered').length > 0"
+        )
+        assert page.evaluate(UNLABELLED) == [], view
+        assert page.evaluate(LOW_CONTRAST) == [], view
+    # the views' links and the slider are reached by Tab from the top of the page
+    page.evaluate("() => document.activeElement.blur()")
+    reached = set()
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        reached.add(
+            page.evaluate("() => document.activeElement.id || document.activeElement.textContent")
+        )
+    assert {"Principals and grants", "Audit timeline", "asof-slider"} <= reached

@@ -169,6 +169,7 @@ export async function render(root, session) {
       restyle(session.asOf);
       status.textContent = `${review.items.length} principals, ${nodes.length} nodes, ${edges.length} links.`;
       markRendered("graph");
+      performance.mark("graph:drawn");
     } catch (error) {
       status.textContent = problemText(error);
     }
@@ -179,9 +180,16 @@ export async function render(root, session) {
   });
   clear(root, h("h2", {}, title), form, status, legend, canvas, tableNode);
   const hash = new URLSearchParams(location.hash.split("?")[1] || "");
-  if (hash.get("resource")) resource.value = hash.get("resource");
   if (hash.get("action")) action.value = hash.get("action");
-  await draw();
+  if (hash.get("resource")) {
+    // a link to a review (#/graph?resource=…&action=…) draws it at once
+    resource.value = hash.get("resource");
+    await draw();
+  } else {
+    // a review reads the account's history: drawn when asked for, never on arrival
+    status.textContent = "Name a resource and an action, then Draw.";
+    markRendered("graph");
+  }
 }
 
 export function onAsOf(_root, session) {
