@@ -22,11 +22,11 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 from mandate.api.signing.canonical import (
     Headers,
     Pairs,
+    Signature,
     header_lists,
     hmac_sha256,
     iso8601,
@@ -54,7 +54,7 @@ wrong with any other)."""
 
 
 @dataclass(frozen=True)
-class Acs3Request:
+class Acs3Request(Signature):
     """A request signed with ACS3-HMAC-SHA256, parsed; ``verify`` checks it with the secret."""
 
     method: str
@@ -67,12 +67,6 @@ class Acs3Request:
     """What ``x-acs-content-sha256`` declares."""
     body_sha256: str
     """What the body hashes to (the canonical request uses this one)."""
-    signature: str
-    access_key_id: str
-    security_token: str | None
-    timestamp: datetime
-    nonce: str
-    expires: datetime | None = None
 
     def canonical_request(self, *, raw_query_names: bool = False) -> str:
         """The canonical request (``raw_query_names``: tea-openapi's unencoded names)."""

@@ -15,9 +15,10 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 from urllib.parse import quote, quote_plus
 
 from mandate.api.signing.errors import IncompleteSignature, InvalidTimeStampFormat
@@ -27,6 +28,31 @@ Pairs = Mapping[str, str] | Iterable[tuple[str, str]]
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 """Headers: names compared case-insensitively; repeated names may come as several pairs."""
+
+
+class Received(NamedTuple):
+    """An OSS request as an enforcement point received it, what both OSS schemes canonicalise:
+    the method, bucket (None: the service itself) and decoded object key, the query's pairs
+    and the headers by lower-cased name (``header_lists``)."""
+
+    method: str
+    bucket: str | None
+    key: str
+    params: list[tuple[str, str]]
+    headers: dict[str, list[str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Signature:
+    """What a parsed RPC or ACS3 request carries beside what it signs: the signature, who
+    signed it, with which token, when and with which nonce (``SignedRequest``'s fields)."""
+
+    signature: str
+    access_key_id: str
+    security_token: str | None
+    timestamp: datetime
+    nonce: str
+    expires: datetime | None = None
 
 
 class SignedRequest(Protocol):

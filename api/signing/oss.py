@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from mandate.api.signing.canonical import (
     Headers,
     Pairs,
+    Received,
     header_lists,
     hmac_sha1_base64,
     http_date,
@@ -182,13 +183,8 @@ def parse_oss_v1_header(
     date = one_header(lists, "x-oss-date") or one_header(lists, "date")
     if not date:
         raise InvalidTimeStampFormat("The request has neither a Date nor an x-oss-date header.")
-    items = pairs(params)
     return _request(
-        method,
-        bucket,
-        key,
-        items,
-        lists,
+        Received(method, bucket, key, pairs(params), lists),
         date=date,
         signature=signature,
         access_key_id=access_key_id,
@@ -218,11 +214,7 @@ def parse_oss_v1_url(
         ) from None
     rest = [(k, v) for k, v in items if k not in _URL_PARAMS]
     return _request(
-        method,
-        bucket,
-        key,
-        rest,
-        header_lists(headers),
+        Received(method, bucket, key, rest, header_lists(headers)),
         date=expires,
         signature=(found["Signature"] or "").replace(" ", "+"),
         access_key_id=found["OSSAccessKeyId"] or "",
@@ -233,11 +225,7 @@ def parse_oss_v1_url(
 
 
 def _request(
-    method: str,
-    bucket: str | None,
-    key: str,
-    items: list[tuple[str, str]],
-    lists: dict[str, list[str]],
+    received: Received,
     *,
     date: str,
     signature: str,
@@ -246,6 +234,7 @@ def _request(
     timestamp: datetime | None,
     expires: datetime | None,
 ) -> OssV1Request:
+    method, bucket, key, items, lists = received
     subresources = sorted((k, v) for k, v in items if k in SUBRESOURCES)
     query = "&".join(f"{k}={v}" if v else k for k, v in subresources)
     resource = (f"/{bucket}/{key}" if bucket else "/") + (f"?{query}" if query else "")

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from mandate.api.signing.canonical import (
     Headers,
     Pairs,
+    Received,
     compact_iso8601,
     header_lists,
     hmac_sha256,
@@ -137,11 +138,7 @@ def parse_oss_v4_header(
     if not date_time:
         raise InvalidTimeStampFormat("The x-oss-date header is missing.")
     return _request(
-        method,
-        bucket,
-        key,
-        pairs(params),
-        lists,
+        Received(method, bucket, key, pairs(params), lists),
         credential=fields.get("Credential", ""),
         signature=fields.get("Signature", ""),
         additional=fields.get("AdditionalHeaders", ""),
@@ -173,12 +170,9 @@ def parse_oss_v4_url(
             f"x-oss-expires {seconds!r} is not a number of seconds from 1 to {MAX_EXPIRES}."
         )
     signed_at = compact_iso8601(date_time, "x-oss-date")
+    unsigned = [(k, v) for k, v in items if k != "x-oss-signature"]
     return _request(
-        method,
-        bucket,
-        key,
-        [(k, v) for k, v in items if k != "x-oss-signature"],
-        header_lists(headers),
+        Received(method, bucket, key, unsigned, header_lists(headers)),
         credential=one_param(items, "x-oss-credential") or "",
         signature=one_param(items, "x-oss-signature") or "",
         additional=one_param(items, "x-oss-additional-headers") or "",
@@ -190,11 +184,7 @@ def parse_oss_v4_url(
 
 
 def _request(
-    method: str,
-    bucket: str | None,
-    key: str,
-    items: list[tuple[str, str]],
-    lists: dict[str, list[str]],
+    received: Received,
     *,
     credential: str,
     signature: str,
@@ -204,6 +194,7 @@ def _request(
     security_token: str | None,
     region: str | None,
 ) -> OssV4Request:
+    method, bucket, key, items, lists = received
     parts = credential.split("/")
     if len(parts) != 5 or not parts[0] or parts[4] != "aliyun_v4_request":
         raise IncompleteSignature(

@@ -17,10 +17,10 @@ space, so only then is that second form tried.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from mandate.api.signing.canonical import (
     Pairs,
+    Signature,
     form_encode,
     hmac_sha1_base64,
     iso8601,
@@ -36,18 +36,12 @@ SIGNATURE_VERSION = "1.0"
 
 
 @dataclass(frozen=True)
-class RpcRequest:
+class RpcRequest(Signature):
     """An RPC request signed with V1, parsed; ``verify`` checks it with the secret."""
 
     method: str
     params: tuple[tuple[str, str], ...]
     """Every parameter but ``Signature``, sorted by name then value."""
-    signature: str
-    access_key_id: str
-    security_token: str | None
-    timestamp: datetime
-    nonce: str
-    expires: datetime | None = None
 
     def string_to_sign(self, *, plus_for_space: bool = False) -> str:
         """The string the client signed (``plus_for_space``: alibabacloud-credentials' form)."""

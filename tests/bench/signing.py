@@ -117,7 +117,15 @@ def nonce_add_us(budget: float) -> float:
     guard = ReplayGuard(NonceCache(max_entries=1_000_000), clock=lambda: now)
     signed_at = datetime.fromtimestamp(now, UTC)
     requests = [
-        RpcRequest("POST", (), "", "LTAIbench", None, signed_at, f"nonce-{n}")
+        RpcRequest(
+            method="POST",
+            params=(),
+            signature="",
+            access_key_id="LTAIbench",
+            security_token=None,
+            timestamp=signed_at,
+            nonce=f"nonce-{n}",
+        )
         for n in range(200_000)
     ]
     for request in requests[:100_000]:
