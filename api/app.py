@@ -24,6 +24,7 @@ from mandate.api.routers import (
     groups,
     health,
     history,
+    point_in_time,
     policies,
     roles,
     security_events,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(policies.router)
     app.include_router(decisions.router)
     app.include_router(history.router)
+    app.include_router(point_in_time.router)  # lists as of an instant (the audit console)
     app.include_router(access_review.router)
     app.include_router(audit.router)
     app.include_router(security_events.router)

@@ -1,0 +1,121 @@
+"""``GET /v1/accounts/{a}/as-of/{kind}?as_of=``: the account's entities as they stood at T.
+
+The live listings (``…/users``, ``…/roles``, …) answer now; an access review or the audit
+console's time slider needs the lists of a past instant. Each kind is read from the temporal
+index (``projections.history.as_of_listing``) after it reached the head of the log observed
+when the request arrived, and is authorised as its live listing is (``ram:ListUsers``,
+``ram:ListGroups``, ``ram:ListRoles``, ``ram:ListPolicies``, ``ram:ListEntrustments``,
+``ram:ListDelegations``; sessions, which have no live account-wide listing, as
+``ram:ListSessions``), so the instant reveals nothing the caller could not list now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final, Literal
+
+import anyio
+from fastapi import APIRouter
+
+from mandate.api.deps import CallerDep, RuntimeDep, check_account_id
+from mandate.api.presenters import rfc3339
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
+from mandate.api.reads import PagingDep, authorize_read
+from mandate.api.routers.history import check_instant, reach_temporal_head
+from mandate.api.runtime import Runtime
+from mandate.domain.common.arns import (
+    assumed_role_arn,
+    delegation_arn,
+    entrustment_arn,
+    group_arn,
+    policy_arn,
+    role_arn,
+    user_arn,
+)
+from mandate.domain.common.instants import EPOCH_REFUSED
+from mandate.projections.history.as_of_listing import Held, held_at
+
+router = APIRouter(tags=["point in time"], responses=PROBLEM_RESPONSES, dependencies=AUTHENTICATED)
+
+Kind = Literal["users", "groups", "roles", "policies", "entrustments", "delegations", "sessions"]
+
+_READ: Final[dict[str, tuple[str, str]]] = {
+    "users": ("user", "ram:ListUsers"),
+    "groups": ("group", "ram:ListGroups"),
+    "roles": ("role", "ram:ListRoles"),
+    "policies": ("policy", "ram:ListPolicies"),
+    "entrustments": ("entrustment", "ram:ListEntrustments"),
+    "delegations": ("delegation", "ram:ListDelegations"),
+    "sessions": ("session", "ram:ListSessions"),
+}
+"""Each kind's fact kind in the temporal index, and the action its listing is allowed by."""
+
+
+def _arn(account_id: str, held: Held) -> str:
+    if held.kind == "user":
+        return user_arn(account_id, held.name)
+    if held.kind == "group":
+        return group_arn(account_id, held.name)
+    if held.kind == "role":
+        return role_arn(account_id, held.name)
+    if held.kind == "policy":
+        return policy_arn(account_id, held.name)
+    if held.kind == "entrustment":
+        return entrustment_arn(account_id, held.id)
+    if held.kind == "delegation":
+        return delegation_arn(account_id, held.id)
+    return assumed_role_arn(account_id, str(held.details["role_name"]), held.name)
+
+
+def _json(account_id: str, held: Held) -> dict[str, Any]:
+    details = {
+        name: rfc3339(value) if isinstance(value, datetime) else value
+        for name, value in held.details.items()
+    }
+    return {
+        "id": held.id,
+        "name": held.name,
+        "arn": _arn(account_id, held),
+        "status": held.status,
+        "since": rfc3339(held.since),
+        **details,
+    }
+
+
+def _with_lineage(runtime: Runtime, held: list[Held], at: datetime) -> list[Held]:
+    """Sessions whose lineage had ended at T (role deleted or its sessions revoked, contract
+    revoked, source user gone, parent session dead) marked ``ended``, with the reason."""
+    shown = []
+    for session in held:
+        found, why_not = runtime.as_of.session_at(session.id, at)
+        if found is None:
+            details = {**session.details, "ended_reason": why_not}
+            session = replace(session, status="ended", details=details)
+        shown.append(session)
+    return shown
+
+
+@router.get("/v1/accounts/{account_id}/as-of/{kind}")
+async def listed_as_of(
+    account_id: str,
+    kind: Kind,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    paging: PagingDep,
+    as_of: Annotated[datetime | None, EPOCH_REFUSED] = None,
+) -> dict[str, Any]:
+    """The account's ``kind`` alive at ``as_of`` (default: now), by name: each with its id,
+    ARN, ``status`` then and ``since`` (its last change at or before T), paged
+    ``{items, next_cursor}``; ``as_of`` and ``position`` say what was read."""
+    check_account_id(account_id)
+    fact_kind, action = _READ[kind]
+    authorize_read(runtime, caller, account_id, action)
+    at = check_instant(as_of) if as_of is not None else datetime.now(UTC)
+    position = await reach_temporal_head(runtime)
+    store = runtime.as_of.store
+    held = await anyio.to_thread.run_sync(held_at, store, account_id, fact_kind, at)
+    if kind == "sessions":
+        held = await anyio.to_thread.run_sync(_with_lineage, runtime, held, at)
+    listed = paging.page(held, lambda h: f"{h.name}\x00{h.id}", lambda h: _json(account_id, h))
+    return {**listed, "kind": kind, "as_of": rfc3339(at), "position": position}
