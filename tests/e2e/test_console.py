@@ -266,6 +266,10 @@ def put_at(page: Any, instant: datetime) -> None:
         int(instant.timestamp()),
     )
     page.locator("#asof-status", has_text=instant.isoformat().replace("+00:00", "")).wait_for()
+    page.wait_for_function(
+        "(at) => document.documentElement.dataset.asOf === at",
+        arg=instant.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+    )
 
 
 # -- (b) decision tester and policy editor ------------------------------------------------------
@@ -424,6 +428,30 @@ def test_principals_show_effective_permissions_and_a_policys_versions_side_by_si
 
 
 # -- (e) the time slider ------------------------------------------------------------------------
+
+
+def test_the_principals_view_follows_the_slider(
+    server: MandateClient, scenario: Scenario2, page: Any
+) -> None:
+    """At an instant the lists are the account's as they stood (GET …/as-of/{kind})."""
+    sign_in(page, base_of(server), scenario.acme, hash_="#/principals")
+    contracts = page.locator("#list-contracts")
+    contracts.get_by_text("Entrustments granted").wait_for()
+    put_at(page, scenario.before_revocation)
+    page.locator("#h-contracts", has_text="as of").wait_for()
+    granted = contracts.locator("table").first
+    granted.locator(".status.active").wait_for()
+    sessions = contracts.locator("table", has_text="Role sessions")
+    assert "ravi-oncall" in sessions.inner_text()
+    assert sessions.locator(".status.active").count() == 1
+    # the policy created after the revocation did not exist yet
+    assert "fleet-readers" not in page.locator("#list-policies").inner_text()
+    put_at(page, scenario.after_revocation)
+    contracts.locator("table").first.locator(".status.revoked").wait_for()
+    ended = contracts.locator("table", has_text="Role sessions").locator(".status.ended")
+    ended.wait_for()
+    assert "revoked" in contracts.locator("table", has_text="Role sessions").inner_text()
+    shoot(page, "principals-as-of")
 
 
 def test_the_time_slider_changes_an_answer_across_the_revocation(

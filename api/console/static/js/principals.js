@@ -18,6 +18,22 @@ const KINDS = [
 let detailNode = null;
 let lastShown = null; // re-read when the slider moves
 
+// At an instant the lists come from GET …/as-of/{kind} (the temporal index), shaped as the
+// live listings' items so one renderer serves both.
+const AS_LIVE = {
+  users: (i) => ({ user_name: i.name, arn: i.arn, create_date: `since ${i.since}` }),
+  groups: (i) => ({ group_name: i.name, arn: i.arn, create_date: `since ${i.since}` }),
+  roles: (i) => ({ role_name: i.name, arn: i.arn, managed_by: `since ${i.since}` }),
+  policies: (i) => ({ policy_name: i.name, default_version: i.default_version, update_date: i.since }),
+};
+
+async function listOf(base, kind) {
+  const at = asOfParam();
+  if (!at) return api.all(`${base}/${kind}`);
+  const items = await api.all(`${base}/as-of/${kind}`, { as_of: at });
+  return items.map(AS_LIVE[kind]);
+}
+
 async function section(base, [kind, label, row]) {
   const body = h("div", { class: "list-body" }, "Loading…");
   const node = h(
@@ -27,7 +43,7 @@ async function section(base, [kind, label, row]) {
     body,
   );
   try {
-    const items = await api.all(`${base}/${kind}`);
+    const items = await listOf(base, kind);
     clear(
       body,
       items.length
@@ -55,54 +71,88 @@ async function section(base, [kind, label, row]) {
   return node;
 }
 
+function statusCell(status) {
+  return h("span", { class: `status ${status}` }, status);
+}
+
 async function contracts(base) {
+  const at = asOfParam();
   const body = h("div", {}, "Loading…");
   const node = h(
     "section",
     { class: "card wide", id: "list-contracts", "aria-labelledby": "h-contracts" },
-    h("h3", { id: "h-contracts" }, "Entrustments and delegations"),
+    h("h3", { id: "h-contracts" }, at ? `Contracts and sessions as of ${at}` : "Contracts and sessions"),
     body,
   );
   const parts = [];
-  for (const direction of ["granted", "received"]) {
+  const attempt = async (what, read) => {
     try {
-      const items = await api.all(`${base}/entrustments`, { direction });
-      parts.push(
-        table(
-          ["Contract", "Grantor → trustee", "Status", "Role", "Delegations", "Term"],
-          items.map((e) => [
-            e.contract_ref,
-            `${e.account_id} → ${e.trustee_account_id}`,
-            h("span", { class: `status ${e.status}` }, e.status),
-            e.role_arn,
-            e.delegations.map((d) => `${d.grantee} (${d.status})`).join(", ") || "none",
-            `${e.starts_at || e.create_date} – ${e.ends_at || "open"}`,
-          ]),
-          `Entrustments ${direction}`,
-        ),
-      );
+      parts.push(await read());
     } catch (error) {
-      parts.push(h("p", { class: "hint" }, `Entrustments ${direction}: ${problemText(error)}`));
+      parts.push(h("p", { class: "hint" }, `${what}: ${problemText(error)}`));
     }
-  }
-  try {
-    const items = await api.all(`${base}/delegations`);
-    parts.push(
-      table(
-        ["Delegation", "Grantee", "Under entrustment", "Status", "Ends"],
-        items.map((d) => [
-          d.arn,
-          d.grantee,
-          d.entrustment_arn,
-          h("span", { class: `status ${d.status}` }, d.status),
-          d.ends_at || "",
-        ]),
-        "Delegations made by this account",
-      ),
+  };
+  await attempt("Entrustments granted", async () => {
+    const items = at
+      ? await api.all(`${base}/as-of/entrustments`, { as_of: at })
+      : await api.all(`${base}/entrustments`, { direction: "granted" });
+    return table(
+      ["Contract", "Trustee", "Status", "Managed role / id", "Term"],
+      items.map((e) => [
+        e.contract_ref,
+        e.trustee_account_id,
+        statusCell(e.status),
+        e.role_arn || e.arn,
+        `${e.starts_at || e.create_date || e.since} – ${e.ends_at || "open"}`,
+      ]),
+      "Entrustments granted",
     );
-  } catch (error) {
-    parts.push(h("p", { class: "hint" }, `Delegations: ${problemText(error)}`));
-  }
+  });
+  await attempt("Entrustments received", async () => {
+    const items = await api.all(`${base}/entrustments`, { direction: "received" });
+    return table(
+      ["Contract", "Grantor", "Status", "Role", "Delegations"],
+      items.map((e) => [
+        e.contract_ref,
+        e.account_id,
+        statusCell(e.status),
+        e.role_arn,
+        e.delegations.map((d) => `${d.grantee} (${d.status})`).join(", ") || "none",
+      ]),
+      at ? "Entrustments received (live: the grantor's history is the grantor's)" : "Entrustments received",
+    );
+  });
+  await attempt("Delegations", async () => {
+    const items = at
+      ? await api.all(`${base}/as-of/delegations`, { as_of: at })
+      : await api.all(`${base}/delegations`);
+    return table(
+      ["Delegation", "Grantee", "Under entrustment", "Status", "Ends"],
+      items.map((d) => [
+        d.arn,
+        d.grantee || d.grantee_arn,
+        d.entrustment_arn || d.entrustment_id,
+        statusCell(d.status),
+        d.ends_at || "",
+      ]),
+      "Delegations made by this account",
+    );
+  });
+  await attempt("Sessions", async () => {
+    const items = await api.all(`${base}/as-of/sessions`, { as_of: at });
+    return table(
+      ["Session", "Key", "Status", "Assumed by", "Issued", "Expires"],
+      items.map((x) => [
+        x.arn,
+        x.id,
+        h("span", {}, statusCell(x.status), x.ended_reason ? ` ${x.ended_reason}` : ""),
+        x.source_arn || "",
+        x.issued_at || "",
+        x.expiration || "",
+      ]),
+      "Role sessions of this account's roles (never a secret or token)",
+    );
+  });
   clear(body, parts);
   return node;
 }
@@ -203,43 +253,69 @@ async function show(base, kind, item) {
   lastShown = [base, kind, item];
   clear(detailNode, h("p", {}, "Loading…"));
   const parts = [h("h3", { tabindex: -1, id: "detail-title" }, item.arn || item.policy_name)];
-  try {
-    if (kind === "policies") {
-      parts.push(await versions(base, item));
-    } else {
-      const name = item.user_name || item.group_name || item.role_name;
-      const attached = await api.all(`${base}/${kind}/${name}/policies`);
-      parts.push(
-        table(
-          ["Type", "Policy", "Version"],
-          attached.map((p) => [p.policy_type, p.policy_name, p.version || ""]),
-          "Attached policies (live)",
-        ),
-      );
-      if (kind === "roles" && item.assume_role_policy_document) {
-        parts.push(h("h4", {}, "Trust policy"), h("pre", {}, pretty(item.assume_role_policy_document)));
-      }
-      if (kind !== "groups") parts.push(await permissions(base, item.arn));
+  const attempt = async (read) => {
+    try {
+      parts.push(await read());
+    } catch (error) {
+      parts.push(h("p", { class: "hint" }, problemText(error)));
     }
-  } catch (error) {
-    parts.push(h("p", { role: "alert" }, problemText(error)));
+  };
+  if (kind === "policies") {
+    await attempt(() => versions(base, item));
+  } else {
+    const name = item.user_name || item.group_name || item.role_name;
+    await attempt(async () => {
+      const attached = await api.all(`${base}/${kind}/${name}/policies`);
+      return table(
+        ["Type", "Policy", "Version"],
+        attached.map((p) => [p.policy_type, p.policy_name, p.version || ""]),
+        "Attached policies (live)",
+      );
+    });
+    if (kind === "users") await attempt(() => permissions(base, item.arn));
+    if (kind === "roles") {
+      await attempt(async () => {
+        const role = await api.get(`${base}/roles/${name}`);
+        return h(
+          "div",
+          {},
+          h("h4", {}, "Trust policy (live)"),
+          role.managed_by ? h("p", {}, `Managed by ${role.managed_by}`) : null,
+          h("pre", {}, pretty(role.assume_role_policy_document)),
+        );
+      });
+    }
   }
   clear(detailNode, parts);
   detailNode.querySelector("#detail-title").focus();
 }
 
-export async function render(root, session) {
-  const base = `/v1/accounts/${session.account}`;
-  detailNode = h("section", { id: "principal-detail", class: "card wide", "aria-live": "polite" },
-    h("p", { class: "hint" }, "Pick a principal or a policy."));
-  const lists = h("div", { class: "grid" });
-  clear(root, h("h2", {}, title), lists, detailNode);
-  const sections = await Promise.all(KINDS.map((k) => section(base, k)));
-  lists.append(...sections);
+let rootNode = null;
+let baseOf = null;
+
+async function lists(root) {
+  const grid = root.querySelector(".grid");
+  const sections = await Promise.all(KINDS.map((k) => section(baseOf, k)));
+  clear(grid, sections);
   markRendered("principals");
-  lists.append(await contracts(base));
+  grid.append(await contracts(baseOf));
+}
+
+export async function render(root, session) {
+  rootNode = root;
+  baseOf = `/v1/accounts/${session.account}`;
+  lastShown = null;
+  detailNode = h(
+    "section",
+    { id: "principal-detail", class: "card wide", "aria-live": "polite" },
+    h("p", { class: "hint" }, "Pick a principal or a policy."),
+  );
+  clear(root, h("h2", {}, title), h("div", { class: "grid" }), detailNode);
+  await lists(root);
 }
 
 export function onAsOf() {
+  if (!rootNode) return;
+  lists(rootNode);
   if (lastShown && lastShown[1] !== "policies") show(...lastShown);
 }

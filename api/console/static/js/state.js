@@ -9,6 +9,8 @@ export function markRendered(name) {
 
 export function setAsOf(instant) {
   session.asOf = instant;
+  // the instant every view now shows, on the page itself (and for the browser tests)
+  document.documentElement.dataset.asOf = instant ? instant.toISOString() : "live";
   document.dispatchEvent(new CustomEvent("asof", { detail: instant }));
 }
 

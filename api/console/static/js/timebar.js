@@ -45,9 +45,15 @@ export async function mountTimeBar(root, session, setAsOf) {
     status.textContent = isLive
       ? "Live: the current state."
       : `Every view shows the state as of ${instant.toISOString()}.`;
-    setAsOf(instant);
+    // while the slider is dragged the views wait for it to rest (one read per stop, not per px)
     clearTimeout(pending);
-    pending = setTimeout(() => around(instant), 150);
+    pending = setTimeout(
+      () => {
+        setAsOf(instant);
+        around(instant);
+      },
+      fromSlider ? 200 : 0,
+    );
   }
 
   async function around(instant) {
