@@ -515,10 +515,20 @@ def test_the_delegation_graph_of_scenario_2_moves_with_the_slider(
     )
     assert link_state() == "live"
     assert page.locator("#graph-table [data-state=live]").count() >= 1
+    # ravi.k's session of the contract's role, live at the instant: role → session
+    page.wait_for_function("() => document.querySelector('#view-graph').dataset.sessions === '1'")
+    session_edge = page.evaluate(
+        "() => window.mandateGraph.edges('.session').map((e) => [e.source().id(), e.classes().join(' ')])"
+    )
+    assert session_edge == [[f"acs:ram::{a}:role/MSA-2026-117", "session live"]]
+    # each principal inside its account
+    parents = page.evaluate("(arn) => window.mandateGraph.getElementById(arn).parent().id()", ravi)
+    assert parents == f"account:{b}"
     shoot(page, "delegation-graph-before")
     put_at(page, scenario.after_revocation)
     page.locator("#graph-table [data-state=ended]").first.wait_for()
     assert link_state() == "ended"
+    page.wait_for_function("() => window.mandateGraph.edges('.session.ended').length === 1")
     assert (
         page.evaluate(
             "(id) => window.mandateGraph.getElementById(id).style('line-style')",

@@ -17,11 +17,22 @@ function kindOf(arn) {
   return m ? m[1] : "other";
 }
 
+function accountOf(arn) {
+  const m = arn.match(/^acs:[a-z]+:[^:]*:(\d+):/);
+  return m ? m[1] : null;
+}
+
 function label(arn) {
   const m = arn.match(/^acs:ram::(\d*):(.*)$/);
   if (!m) return arn;
   const id = m[2].replace(/^(delegation|entrustment)\/(.{8}).*$/, "$1/$2…");
   return `${id}\n(${m[1]})`;
+}
+
+function nodeLabel(node, resource) {
+  if (node.kind === "resource") return resource;
+  if (node.kind === "account") return `account ${node.id.slice(8)}`;
+  return label(node.id);
 }
 
 function stateAt(intervals, at) {
@@ -53,6 +64,21 @@ const STYLE = [
   { selector: "node[kind = 'entrustment']", style: { "background-color": "#6b2fa3", shape: "hexagon" } },
   { selector: "node[kind = 'role']", style: { "background-color": "#0b6e4f", shape: "round-rectangle" } },
   { selector: "node[kind = 'resource']", style: { "background-color": "#222", shape: "star", width: 34, height: 34 } },
+  { selector: "node[kind = 'assumed-role']", style: { "background-color": "#0b6e4f", shape: "vee", width: 20, height: 20 } },
+  {
+    selector: "node[kind = 'account']",
+    style: {
+      "background-color": "#f4f5f7",
+      "background-opacity": 1,
+      "border-color": "#767676",
+      "border-width": 1,
+      shape: "round-rectangle",
+      "text-valign": "top",
+      "text-halign": "center",
+      "font-weight": "bold",
+      padding: 16,
+    },
+  },
   {
     selector: "edge",
     style: {
@@ -79,7 +105,14 @@ function build(items) {
   for (const item of items) {
     for (const interval of item.intervals) {
       const path = [...interval.chain, "resource"];
-      for (const arn of path) if (!nodes.has(arn)) nodes.set(arn, { id: arn, kind: kindOf(arn) });
+      for (const arn of path) {
+        if (nodes.has(arn)) continue;
+        const account = arn === "resource" ? null : accountOf(arn);
+        if (account && !nodes.has(`account:${account}`)) {
+          nodes.set(`account:${account}`, { id: `account:${account}`, kind: "account" });
+        }
+        nodes.set(arn, { id: arn, kind: kindOf(arn), parent: account ? `account:${account}` : undefined });
+      }
       for (let i = 0; i + 1 < path.length; i++) {
         const id = `${path[i]}→${path[i + 1]}`;
         if (!edges.has(id)) edges.set(id, { id, source: path[i], target: path[i + 1], intervals: [] });
@@ -121,6 +154,40 @@ function restyle(at) {
     ),
   );
   current.root.dataset.instant = instant.toISOString();
+  sessionsAt(at);
+}
+
+let asked = 0;
+// The role sessions of the graph's roles at the instant (GET …/as-of/sessions): role → session,
+// live or ended (with why), redrawn each time the slider rests.
+async function sessionsAt(at) {
+  if (!current || !current.cy) return;
+  const mine = ++asked;
+  let items = [];
+  try {
+    items = await api.all(`${current.base}/as-of/sessions`, { as_of: at ? at.toISOString() : undefined });
+  } catch {
+    items = []; // not allowed to list sessions: the graph shows the grants alone
+  }
+  if (mine !== asked || !current.cy) return;
+  const cy = current.cy;
+  cy.remove(".session");
+  const added = [];
+  for (const session of items) {
+    const role = session.arn.replace(/:assumed-role\/([^/]+)\/.*$/, ":role/$1");
+    if (cy.getElementById(role).empty()) continue;
+    const id = `${session.arn}#${session.id}`;
+    const state = session.status === "active" ? "live" : "ended";
+    added.push(
+      { group: "nodes", classes: "session", data: { id, kind: "assumed-role", label: label(session.arn), parent: cy.getElementById(role).data("parent") } },
+      { group: "edges", classes: `session ${state}`, data: { id: `${role}→${id}`, source: role, target: id } },
+    );
+  }
+  if (added.length) {
+    cy.add(added);
+    cy.layout({ name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 20 }).run();
+  }
+  current.root.dataset.sessions = String(added.length / 2);
 }
 
 export async function render(root, session) {
@@ -157,14 +224,14 @@ export async function render(root, session) {
       const cy = window.cytoscape({
         container: canvas,
         elements: [
-          ...nodes.map((n) => ({ data: { ...n, label: n.kind === "resource" ? resource.value : label(n.id) } })),
+          ...nodes.map((n) => ({ data: { ...n, label: nodeLabel(n, resource.value) } })),
           ...edges.map((e) => ({ data: { id: e.id, source: e.source, target: e.target } })),
         ],
         style: STYLE,
         layout: { name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 20 },
         wheelSensitivity: 0.3,
       });
-      current = { cy, edges, items: review.items, root, table: tableNode };
+      current = { cy, edges, items: review.items, root, table: tableNode, base };
       window.mandateGraph = cy; // for the browser tests and the curious
       restyle(session.asOf);
       status.textContent = `${review.items.length} principals, ${nodes.length} nodes, ${edges.length} links.`;
