@@ -518,7 +518,8 @@ def test_the_delegation_graph_of_scenario_2_moves_with_the_slider(
     # ravi.k's session of the contract's role, live at the instant: role → session
     page.wait_for_function("() => document.querySelector('#view-graph').dataset.sessions === '1'")
     session_edge = page.evaluate(
-        "() => window.mandateGraph.edges('.session').map((e) => [e.source().id(), e.classes().join(' ')])"
+        "() => window.mandateGraph.edges('.session')"
+        ".map((e) => [e.source().id(), e.classes().join(' ')])"
     )
     assert session_edge == [[f"acs:ram::{a}:role/MSA-2026-117", "session live"]]
     # each principal inside its account
@@ -616,3 +617,63 @@ def test_every_control_is_labelled_keyboard_reachable_and_legible(
             page.evaluate("() => document.activeElement.id || document.activeElement.textContent")
         )
     assert {"Principals and grants", "Audit timeline", "asof-slider"} <= reached
+
+
+# -- what the caller may see --------------------------------------------------------------------
+
+
+def test_a_user_sees_only_what_it_may_and_sts_credentials_sign_in_with_their_token(
+    server: MandateClient, scenario: Scenario2, page: Any
+) -> None:
+    a = scenario.acme.account_id
+    base = f"/v1/accounts/{a}"
+    # carol may list users and nothing else; she may assume the role "auditor"
+    users = post(server, f"{base}/users", scenario.acme, {"user_name": "carol"})
+    issued = post(server, f"{base}/users/carol/access-keys", scenario.acme)
+    carol = Key(a, issued["access_key_id"], issued["access_key_secret"])
+    allow = [
+        {"Effect": "Allow", "Action": ["ram:ListUsers", "sts:AssumeRole"], "Resource": "*"},
+    ]
+    server.create_policy(a, scenario.acme.basic, "carol-lists", allow)
+    server.attach(a, scenario.acme.basic, "users/carol", "Custom", "carol-lists")
+    sign_in(page, base_of(server), carol, hash_="#/principals")
+    assert page.locator("#identity .who").inner_text() == users["arn"]
+    page.locator("#list-users").get_by_role("button", name="carol").wait_for()
+    groups = page.locator("#list-groups")
+    groups.get_by_text("Not visible to you (403)").wait_for()
+    assert "ram:ListGroups" in groups.inner_text()
+    page.get_by_role("link", name="Audit timeline").click()
+    page.locator("#audit-status", has_text="Not visible to you (403)").wait_for()
+    page.get_by_role("button", name="Sign out").click()
+    # STS credentials: the security token is signed (x-acs-security-token), never the secret
+    trust = {
+        "Version": "1",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": [users["arn"]]}}
+        ],
+    }
+    role = post(
+        server,
+        f"{base}/roles",
+        scenario.acme,
+        {"role_name": "auditor", "assume_role_policy_document": trust},
+    )
+    credentials = post(
+        server,
+        "/v1/sts/assume-role",
+        carol,
+        {"role_arn": role["arn"], "role_session_name": "quarterly-review"},
+    )["credentials"]
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(json.dumps(request.all_headers())))
+    page.get_by_label("AccessKeyId").fill(credentials["access_key_id"])
+    page.get_by_label("AccessKeySecret").fill(credentials["access_key_secret"])
+    page.get_by_label("Security token (STS credentials only)").fill(credentials["security_token"])
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#identity .kind", has_text="AssumedRoleUser").wait_for()
+    assert page.locator("#identity .who").inner_text() == (
+        f"acs:ram::{a}:assumed-role/auditor/quarterly-review"
+    )
+    assert sent
+    assert all(credentials["access_key_secret"] not in headers for headers in sent)
+    assert any("x-acs-security-token" in headers for headers in sent)
