@@ -37,6 +37,7 @@ __all__ = [
     "SetTrustPolicy",
     "SignedRequestBody",
     "SimulateBody",
+    "TagResource",
     "UpdateAccessKey",
     "UpdateRole",
     "UpdateUser",
@@ -58,6 +59,16 @@ class OpenAccount(_Body):
 class CreateUser(_Body):
     user_name: str = EntityName
     display_name: str | None = Field(default=None, max_length=128)
+
+
+class TagResource(_Body):
+    """``PUT …/users/{u}/tags`` and ``…/roles/{r}/tags``: tags to add (RAM's TagResources).
+
+    The keys and values are checked by the domain (``domain.common.tags``: 1 to 20 tags, a
+    key of 1 to 128 characters not starting with ``aliyun`` or ``acs:``, …), which names
+    each bad one as ``tags.<key>``."""
+
+    tags: dict[str, Any]
 
 
 class UpdateUser(_Body):

@@ -17,9 +17,12 @@ from mandate.domain.common.arns import account_of_resource
 from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.policy.decisions import Answer
 from mandate.domain.policy.evaluation import Decision, DecisionKind
+from mandate.domain.policy.resource_tags import REQUEST_TAG, RESOURCE_TAG
 
 __all__ = [
+    "SELF_PREFIXES",
     "VOUCHABLE_KEYS",
+    "VOUCHABLE_PREFIXES",
     "asks_through_own_roles",
     "may_ask_about",
     "outsider",
@@ -28,7 +31,21 @@ __all__ = [
 ]
 
 # What an enforcement point may vouch for about its client; acs:CurrentTime never.
-VOUCHABLE_KEYS = frozenset({"acs:sourceip", "acs:securetransport", "acs:mfapresent"})
+VOUCHABLE_KEYS = frozenset(
+    {
+        "acs:sourceip",
+        "acs:securetransport",
+        "acs:mfapresent",
+        "acs:sourcevpc",
+        "acs:useragent",
+        "acs:referer",
+    }
+)
+# Tag keys by prefix: an enforcement point vouches for a resource's tags (a RAM user's or
+# role's the index supplies itself) and for the request's; a caller deciding for itself may
+# name the tags of what it asks to do (acs:RequestTag), never a resource's.
+VOUCHABLE_PREFIXES = (RESOURCE_TAG, REQUEST_TAG)
+SELF_PREFIXES = (REQUEST_TAG,)
 
 
 def supplied_context(context: dict[str, Any] | None, *, vouching: bool) -> dict[str, Any]:
@@ -37,14 +54,24 @@ def supplied_context(context: dict[str, Any] | None, *, vouching: bool) -> dict[
     for key in supplied:
         if not key.startswith("acs:"):
             continue
-        if vouching and key in VOUCHABLE_KEYS:
+        if vouching and (key in VOUCHABLE_KEYS or key.startswith(VOUCHABLE_PREFIXES)):
             continue
-        reason = (
-            "Mandate sets acs:CurrentTime from its own clock"
-            if key == "acs:currenttime"
-            else "acs: keys are set by Mandate from the connection; only an enforcement "
-            "point may vouch for acs:SourceIp, acs:SecureTransport and acs:MFAPresent"
-        )
+        if not vouching and key.startswith(SELF_PREFIXES):
+            continue
+        if key == "acs:currenttime":
+            reason = "Mandate sets acs:CurrentTime from its own clock"
+        elif key.startswith(RESOURCE_TAG):
+            reason = (
+                "a resource's tags are vouched for by an enforcement point (credentials or "
+                "signed) or known to Mandate (RAM users and roles), never by the caller itself"
+            )
+        else:
+            reason = (
+                "acs: keys are set by Mandate from the connection; only an enforcement point "
+                "may vouch for acs:SourceIp, acs:SecureTransport, acs:MFAPresent, "
+                "acs:SourceVpc, acs:UserAgent, acs:Referer and acs:ResourceTag/<key> "
+                "(a caller deciding for itself may pass acs:RequestTag/<key>)"
+            )
         errors.append(FieldError(f"context.{key}", reason))
     if errors:
         raise InvalidInput(errors, code="InvalidParameter.Context")

@@ -7,16 +7,23 @@ Attaching and detaching a role's policies goes through the shared attachment rou
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.presenters import role_json, session_json
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read, live_role
+from mandate.api.routers import tag_routes
 from mandate.api.runtime import Runtime
-from mandate.api.schemas import CreateRole, RevokeRoleSessions, SetTrustPolicy, UpdateRole
+from mandate.api.schemas import (
+    CreateRole,
+    RevokeRoleSessions,
+    SetTrustPolicy,
+    TagResource,
+    UpdateRole,
+)
 from mandate.domain.common.arns import role_arn
 
 router = APIRouter(
@@ -147,3 +154,30 @@ async def list_role_sessions(
     role = live_role(runtime, account_id, role_name)
     live = runtime.index.live_sessions_of(role.id)
     return paging.page(live, lambda r: r.access_key_id, session_json)
+
+
+# -- tags (RAM's TagResources / UntagResources / ListTagResources, ``tag_routes``) ----------
+@router.put("/{role_name}/tags")
+def tag_role(
+    account_id: str, role_name: str, body: TagResource, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return tag_routes.tag(runtime, caller, account_id, "role", role_name, body.tags)
+
+
+@router.delete("/{role_name}/tags")
+def untag_role(
+    account_id: str,
+    role_name: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    tag_key: Annotated[list[str] | None, Query()] = None,
+    all: bool = False,
+) -> dict[str, Any]:
+    return tag_routes.untag(runtime, caller, account_id, "role", role_name, tag_key, all)
+
+
+@router.get("/{role_name}/tags")
+async def list_role_tags(
+    account_id: str, role_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return tag_routes.list_tags(runtime, caller, account_id, "role", role_name)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.presenters import key_json, user_json
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read, live_user, shown_user
-from mandate.api.schemas import CreateUser, UpdateAccessKey, UpdateUser
+from mandate.api.routers import tag_routes
+from mandate.api.schemas import CreateUser, TagResource, UpdateAccessKey, UpdateUser
 from mandate.domain.common.arns import group_arn, user_arn
 from mandate.domain.ledger.application import IssuedKey
 
@@ -154,3 +155,30 @@ def delete_access_key(
         runtime, caller, account_id, "ram:DeleteAccessKey", user_arn(account_id, user_name)
     ).write_position(lambda ledger: ledger.delete_access_key(account_id, user_name, access_key_id))
     return {"access_key_id": access_key_id, "deleted": True, "position": position}
+
+
+# -- tags (RAM's TagResources / UntagResources / ListTagResources, ``tag_routes``) ----------
+@router.put("/{user_name}/tags")
+def tag_user(
+    account_id: str, user_name: str, body: TagResource, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return tag_routes.tag(runtime, caller, account_id, "user", user_name, body.tags)
+
+
+@router.delete("/{user_name}/tags")
+def untag_user(
+    account_id: str,
+    user_name: str,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+    tag_key: Annotated[list[str] | None, Query()] = None,
+    all: bool = False,
+) -> dict[str, Any]:
+    return tag_routes.untag(runtime, caller, account_id, "user", user_name, tag_key, all)
+
+
+@router.get("/{user_name}/tags")
+async def list_user_tags(
+    account_id: str, user_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    return tag_routes.list_tags(runtime, caller, account_id, "user", user_name)

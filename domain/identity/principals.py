@@ -15,6 +15,7 @@ from eventsourcing.domain import event
 
 from mandate.domain.common.audit import LedgerAggregate
 from mandate.domain.common.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
+from mandate.domain.common.tags import Tagged
 from mandate.domain.permissions.attachments import (
     Attachment,
     PolicyChange,
@@ -54,7 +55,7 @@ class AccessKeyRecord:
     secret_sealed: str | None = None
 
 
-class User(PolicyHolder, LedgerAggregate):
+class User(Tagged, PolicyHolder, LedgerAggregate):
     TOPIC = "mandate:User.v1"
 
     class Event(LedgerAggregate.Event):
@@ -88,6 +89,7 @@ class User(PolicyHolder, LedgerAggregate):
         self.access_keys: dict[str, AccessKeyRecord] = {}
         self.groups: dict[UUID, str] = {}
         self.attachments: dict[tuple[str, str], Attachment] = {}
+        self.tags: dict[str, str] = {}
 
     # -- profile -------------------------------------------------------------------------
     def update(
@@ -275,6 +277,19 @@ class User(PolicyHolder, LedgerAggregate):
     @event(UserRemovedFromGroup)
     def _removed_from_group(self, group_id: UUID, group_name: str) -> None:
         del self.groups[group_id]
+
+    # -- tags (RAM's IMS TagResources / UntagResources, ``domain.common.tags``) -------------
+    def _tagged_name(self) -> str:
+        return f"user {self.user_name!r}"
+
+    class TagsChanged(Event):
+        TOPIC = "mandate:User.TagsChanged.v1"
+        tags: dict[str, str]
+        """The user's whole tag set after the change."""
+
+    @event(TagsChanged)
+    def _tags_changed(self, tags: dict[str, str]) -> None:
+        self.tags = dict(tags)
 
     # -- attachments ---------------------------------------------------------------------
     class PolicyAttached(PolicyChange, Event):

@@ -12,7 +12,7 @@ the new state (guards included), a few times, before answering ``Conflict``
 (``domain.ledger.commands.command``).
 
 Where things are: the shared plumbing in ``core`` (``LedgerCore``), the commands per
-context in ``identity``, ``policies``, ``roles``, ``sts`` and ``contracts``, what they
+context in ``identity``, ``policies``, ``roles``, ``sts``, ``contracts`` and ``tagging``, what they
 hand back in ``results``; this module composes them into the one ``Ledger``.
 """
 
@@ -25,6 +25,7 @@ from mandate.domain.ledger.policies import PolicyCommands
 from mandate.domain.ledger.results import IssuedKey, IssuedSession, OpenedAccount, Positioned
 from mandate.domain.ledger.roles import RoleCommands
 from mandate.domain.ledger.sts import StsCommands
+from mandate.domain.ledger.tagging import TagCommands
 
 __all__ = [
     "APPLICATION_NAME",
@@ -36,7 +37,9 @@ __all__ = [
 ]
 
 
-class Ledger(IdentityCommands, PolicyCommands, RoleCommands, StsCommands, ContractCommands):
-    """Every command of the ledger: identity, policies, roles, STS sessions and contracts."""
+class Ledger(
+    IdentityCommands, PolicyCommands, RoleCommands, StsCommands, ContractCommands, TagCommands
+):
+    """Every command of the ledger: identity, policies, roles, STS sessions, contracts, tags."""
 
     name = APPLICATION_NAME  # set here too: eventsourcing names a subclass after itself

@@ -154,13 +154,31 @@ def policy_number(value: object) -> int | float:
     return number
 
 
+_DATE_ONLY_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _date_only(text: str) -> datetime | None:
+    """``YYYY-MM-DD`` as the start of that day in UTC, else None.
+
+    A date alone names a day, not a local wall-clock time, so it is not ambiguous the way a
+    date-time without a zone is (which stays refused): ISO 8601's calendar date, read as
+    ``T00:00:00Z`` as AWS IAM reads it in ``Date…`` conditions."""
+    if not _DATE_ONLY_RE.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(f"{text}T00:00:00+00:00")
+    except ValueError:  # 2026-02-30
+        return None
+
+
 def policy_date(value: object) -> datetime:
     if isinstance(value, str):
-        date = parse_rfc3339(value)
+        date = parse_rfc3339(value) or _date_only(value)
         if date is None:
             raise Unreadable(
-                f"{json.dumps(value)} is not an RFC 3339 date-time with a zone "
-                '(for example "2026-01-31T12:00:00Z")'
+                f"{json.dumps(value)} is neither an RFC 3339 date-time with a zone "
+                '(for example "2026-01-31T12:00:00Z") nor a date (YYYY-MM-DD, read as its '
+                "start in UTC)"
             )
         return date
     date = as_date(value) if not isinstance(value, bool) else None

@@ -149,6 +149,9 @@ class Statement(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    sid: StrictStr | None = Field(default=None, alias="Sid")
+    """A statement's own label (RAM and the KMS key policies it documents use one): kept in
+    the document as written, never read by a decision."""
     effect: Effect = Field(alias="Effect")
     action: _Actions | None = Field(default=None, alias="Action")
     not_action: _Actions | None = Field(default=None, alias="NotAction")

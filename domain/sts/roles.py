@@ -15,6 +15,7 @@ from eventsourcing.domain import event
 
 from mandate.domain.common.audit import LedgerAggregate
 from mandate.domain.common.errors import FieldError, InvalidInput, PreconditionFailed
+from mandate.domain.common.tags import Tagged
 from mandate.domain.permissions.attachments import (
     Attachment,
     PolicyChange,
@@ -42,7 +43,7 @@ def check_max_session_duration(field: str, value: object) -> int:
     return value
 
 
-class Role(PolicyHolder, LedgerAggregate):
+class Role(Tagged, PolicyHolder, LedgerAggregate):
     TOPIC = "mandate:Role.v1"
 
     class Event(LedgerAggregate.Event):
@@ -76,6 +77,7 @@ class Role(PolicyHolder, LedgerAggregate):
         self.deleted = False
         self.attachments: dict[tuple[str, str], Attachment] = {}
         self.sessions_revoked_before: datetime | None = None
+        self.tags: dict[str, str] = {}
 
     def update(self, *, description: str | None, max_session_duration: int | None) -> None:
         """RAM's UpdateRole (description and session limit; the trust has its own command)."""
@@ -152,6 +154,19 @@ class Role(PolicyHolder, LedgerAggregate):
     @event(RoleDeleted)
     def _deleted(self) -> None:
         self.deleted = True
+
+    # -- tags (RAM's TagResources / UntagResources, ``domain.common.tags``) ---------------
+    def _tagged_name(self) -> str:
+        return f"role {self.role_name!r}"
+
+    class TagsChanged(Event):
+        TOPIC = "mandate:Role.TagsChanged.v1"
+        tags: dict[str, str]
+        """The role's whole tag set after the change."""
+
+    @event(TagsChanged)
+    def _tags_changed(self, tags: dict[str, str]) -> None:
+        self.tags = dict(tags)
 
     class PolicyAttached(PolicyChange, Event):
         TOPIC = "mandate:Role.PolicyAttached.v1"

@@ -72,6 +72,12 @@ def _user_updated(naming: AuditNaming, e: User.UserUpdated, at: datetime) -> Des
     return Described.of(before, summary)
 
 
+@RULES.on(User.TagsChanged)
+def _user_tags_changed(naming: AuditNaming, e: User.TagsChanged, at: datetime) -> Described:
+    """The user's whole tag set after the change (``acs:ResourceTag`` conditions read it)."""
+    return Described.about(naming, e.originator_id, "user", {"tags": dict(e.tags)})
+
+
 def _sealed_display_name(sealed: str | None) -> dict[str, str]:
     """A display name recorded sealed (crypto-shredding) is summarised sealed: the record and
     its chain hash never hold the clear value, so they verify unchanged after the account's

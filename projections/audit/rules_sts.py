@@ -56,6 +56,12 @@ def _role_sessions_revoked(
     return Described.about(naming, e.originator_id, "role", summary)
 
 
+@RULES.on(Role.TagsChanged)
+def _role_tags_changed(naming: AuditNaming, e: Role.TagsChanged, at: datetime) -> Described:
+    """The role's whole tag set after the change (``acs:ResourceTag`` conditions read it)."""
+    return Described.about(naming, e.originator_id, "role", {"tags": dict(e.tags)})
+
+
 RULES.on(Role.PolicyAttached)(attachment_rule(PrincipalKind.ROLE))
 RULES.on(Role.PolicyDetached)(attachment_rule(PrincipalKind.ROLE))
 RULES.on(Role.RoleDeleted)(deleted_rule("role"))

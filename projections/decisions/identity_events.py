@@ -19,6 +19,7 @@ from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
 from mandate.domain.permissions.attachments import Attachment, PolicyType
 from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.sts.roles import Role
 from mandate.projections.decisions.state import IndexState, on
 from mandate.projections.decisions.views import (
     AccessKeyView,
@@ -127,6 +128,23 @@ def user_deleted(index: IndexState, e: User.UserDeleted) -> None:
     release_name(index.user_ids, (user.account_id, user.user_name), user.id)
     for key_id in user.access_key_ids:
         index._kill_key(key_id, f"the AccessKey's user {user.user_name!r} was deleted")
+
+
+@on.on(User.TagsChanged)
+def user_tags_changed(index: IndexState, e: User.TagsChanged) -> None:
+    """The user's tags, replaced whole: only ``acs:ResourceTag`` conditions read them, and a
+    decision that reads a condition is never memoised, so no generation moves."""
+    user = index.users[e.originator_id]
+    user.tags = dict(e.tags)
+    user.updated_at = e.timestamp
+
+
+@on.on(Role.TagsChanged)
+def role_tags_changed(index: IndexState, e: Role.TagsChanged) -> None:
+    """As ``user_tags_changed``, for a role."""
+    role = index.roles[e.originator_id]
+    role.tags = dict(e.tags)
+    role.updated_at = e.timestamp
 
 
 @on.on(User.AccessKeyCreated)

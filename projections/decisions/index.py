@@ -31,6 +31,7 @@ from mandate.domain.common.ledger_time import ledger_time_after
 from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.principals import Group, User
 from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 from mandate.projections.decisions import identity_events, sts_events
 from mandate.projections.decisions.authentication import Authentication
@@ -57,6 +58,8 @@ _LINEAGE_NEUTRAL: frozenset[type[DomainEvent]] = frozenset(
         Group.PolicyDetached,
         ManagedPolicy.PolicyCreated,
         Account.RootAccessKeyRotated,
+        User.TagsChanged,
+        Role.TagsChanged,
     }
 )
 """Events that cannot change whether an existing session is alive or what its layers are

@@ -16,6 +16,12 @@ from datetime import datetime
 from uuid import UUID
 
 from mandate.domain.identity.principals import display_name_binding
+from mandate.domain.policy.evaluation import AccessRequest
+from mandate.domain.policy.resource_tags import (
+    RESOURCE_TAG,
+    ram_tagged_resource,
+    with_resource_tags,
+)
 from mandate.projections.decisions.state import IndexState
 from mandate.projections.decisions.views import (
     AccessKeyView,
@@ -140,6 +146,34 @@ class NamedQueries(IndexState):
         return sorted(
             (p for p in list(self.policies.values()) if p.account_id == account_id),
             key=lambda p: p.policy_name,
+        )
+
+    def resource_tags(self, resource: str) -> dict[str, str] | None:
+        """The tags of the RAM user or role ``resource`` names (``{}`` when none lives under
+        that name), or None when it names no RAM user or role: then only an enforcement point
+        may say what its tags are."""
+        named = ram_tagged_resource(resource)
+        if named is None:
+            return None
+        account_id, kind, name = named
+        view = (
+            self.user_by_name(account_id, name)
+            if kind == "user"
+            else self.role_by_name(account_id, name)
+        )
+        return dict(view.tags) if view is not None else {}
+
+    def with_resource_facts(self, request: AccessRequest) -> AccessRequest:
+        """``request`` with the ``acs:ResourceTag/…`` keys of a RAM user or role it names
+        taken from the index (what the request said of them is dropped); else as it is."""
+        tags = self.resource_tags(request.resource)
+        if tags is None:
+            return request
+        context = request.context
+        if not tags and not any(key.startswith(RESOURCE_TAG) for key in context):
+            return request
+        return AccessRequest.make(
+            request.action, request.resource, with_resource_tags(context, tags)
         )
 
     def role_by_name(self, account_id: str, role_name: str) -> RoleView | None:

@@ -40,6 +40,7 @@ class ThroughRoles(SessionLineage):
         """
         if subject.kind is not SubjectKind.USER:
             return None
+        request = self.with_resource_facts(request)
         facts = _LiveRoles(self)
         user_id = self.user_ids.get(_user_key(subject))
         candidates = None if roles is None else (facts.assumable(role) for role in roles)

@@ -70,6 +70,8 @@ class UserView:
     (``display_name`` is then None here); the index's queries answer a copy with it opened."""
     display_name_erased: bool = False
     """In such a copy: the sealed display name no longer opens — its key was erased."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Its tags (``acs:ResourceTag/<key>`` when it is the resource); replaced, never mutated."""
 
 
 @dataclass(slots=True)
@@ -125,6 +127,8 @@ class RoleView:
     """The log position of its creation (roles are never renamed)."""
     trust_position: int = 0
     """The log position of the event that wrote its trust policy (``name_binds``)."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """As ``UserView.tags``."""
 
 
 @dataclass(slots=True)
@@ -144,6 +148,8 @@ class EntrustmentView:
     revoked: str | None = None
     ended: bool = False
     delegation_ids: tuple[UUID, ...] = ()
+    version: int = 1
+    """The aggregate's version this view reflects (AssumeRole fences its save on it)."""
 
     def state(self) -> EntrustmentState:
         return EntrustmentState(

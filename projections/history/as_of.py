@@ -32,6 +32,11 @@ from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachmen
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind, decide
 from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
 from mandate.domain.policy.evaluation import AccessRequest, ContextValue, PolicySet
+from mandate.domain.policy.resource_tags import (
+    RESOURCE_TAG,
+    ram_tagged_resource,
+    with_resource_tags,
+)
 from mandate.domain.sts.assume_role import AssumingCaller
 from mandate.domain.sts.role_reach import answer_through_roles, moment_of, paths_into
 from mandate.domain.sts.session_lineage import (
@@ -304,15 +309,44 @@ class AsOfReader:
             trust = trusts[text] = parse_policy_document(text, kind=DocumentKind.TRUST)
         return trust
 
+    # -- resources ---------------------------------------------------------------------------
+    def resource_tags(self, resource: str, at: datetime) -> dict[str, str] | None:
+        """The tags the RAM user or role ``resource`` names had at ``at`` (``{}``: none, or
+        no such entity then), or None when it names no RAM user or role (as live:
+        ``NamedQueries.resource_tags``)."""
+        named = ram_tagged_resource(resource)
+        if named is None:
+            return None
+        account_id, kind, name = named
+        with self.store.transaction(commit=False) as cursor:
+            row = self.facts.named(cursor, kind, account_id, name, to_micros(at))
+        if row is None:
+            return {}
+        return dict(json.loads(row["payload"]).get("tags") or {})
+
+    def with_resource_facts(self, request: AccessRequest) -> AccessRequest:
+        """``request`` with a RAM user's or role's tags as they were at its
+        ``acs:CurrentTime`` (what the request said of them dropped), as live decisions do."""
+        if ram_tagged_resource(request.resource) is None:
+            return request
+        tags = self.resource_tags(request.resource, moment_of(request.context)) or {}
+        context = request.context
+        if not tags and not any(key.startswith(RESOURCE_TAG) for key in context):
+            return request
+        return AccessRequest.make(
+            request.action, request.resource, with_resource_tags(context, tags)
+        )
+
     # -- answers -------------------------------------------------------------------------------
     def decide(self, principal: PrincipalAt, request: AccessRequest) -> Answer:
         """The same evaluator as live decisions, over the layers the principal had then."""
-        return decide(principal.subject, request)
+        return decide(principal.subject, self.with_resource_facts(request))
 
     def could(self, principal: PrincipalAt, request: AccessRequest) -> Answer:
         """ "Could P do it?" at the request's ``acs:CurrentTime``: directly, or through a role
         P could assume then — ``domain.sts.role_reach``, the live index's rule, over the facts then.
         """
+        request = self.with_resource_facts(request)
         answer = decide(principal.subject, request)
         if answer.allowed:
             return answer
@@ -326,6 +360,7 @@ class AsOfReader:
         """
         if principal.user_id is None:
             return None
+        request = self.with_resource_facts(request)
         with self.store.transaction(commit=False) as cursor:
             facts = LineageAt(self, cursor, to_micros(moment_of(request.context)))
             return answer_through_roles(principal.subject, principal.user_id, request, facts)

@@ -126,7 +126,10 @@ class Reviewer:
             self._fresh = False
             self._answers = {}
             return dict.fromkeys(before)
-        request = AccessRequest.make(self.action, self.resource, {CURRENT_TIME: at})
+        # a RAM user's or role's tags are facts of the index at ``at``, not request context
+        request = index.with_resource_facts(
+            AccessRequest.make(self.action, self.resource, {CURRENT_TIME: at})
+        )
         if everyone or not self._fresh:
             self._fresh = True
             after: dict[PrincipalId, Entry] = {}

@@ -143,7 +143,14 @@ class TemporalIndexProjection(FactBook, SqlProjection):
         kept = old is not None and e.user_name == e.previous_user_name
         named_at = old.payload.get("named_at") if kept and old is not None else position
         payload = {"display_name": e.display_name, "named_at": named_at}
+        if old is not None and old.payload.get("tags"):
+            payload["tags"] = old.payload["tags"]  # a rename keeps the user's tags
         self._open_fact("user", user, e.user_name, account, payload, position, at)
+
+    @on.on(User.TagsChanged)
+    def _user_tags_changed(self, e: User.TagsChanged, position: int, at: int) -> None:
+        """The user's fact is replaced by one holding its new tags (``acs:ResourceTag``)."""
+        self._replace_named("user", str(e.originator_id), position, at, tags=dict(e.tags))
 
     @on.on(User.UserDeleted)
     def _user_deleted(self, e: User.UserDeleted, position: int, at: int) -> None:
@@ -286,6 +293,10 @@ class TemporalIndexProjection(FactBook, SqlProjection):
             trust_policy=e.trust_policy,
             trust_position=position,
         )
+
+    @on.on(Role.TagsChanged)
+    def _role_tags_changed(self, e: Role.TagsChanged, position: int, at: int) -> None:
+        self._replace_named("role", str(e.originator_id), position, at, tags=dict(e.tags))
 
     @on.on(Role.RoleSessionsRevoked)
     def _role_sessions_revoked(self, e: Role.RoleSessionsRevoked, position: int, at: int) -> None:

@@ -8,7 +8,8 @@ It is alive at T when ``valid_from <= T < valid_to``. Times are microseconds sin
 | kind | subject | object | payload |
 |---|---|---|---|
 | ``account`` | account id | ``""`` | name |
-| ``user`` | user id | user name | display name, named at (the position it took the name) |
+| ``user`` | user id | user name | display name, named at (the position it took the name), |
+| | | | tags (absent: none) |
 | ``access_key`` | AccessKey id | user id (``""`` for the root key) | status |
 | ``group`` | group id | group name | |
 | ``memberships`` | user id | ``""`` | the user's groups, in the order it joined them |
@@ -17,7 +18,8 @@ It is alive at T when ``valid_from <= T < valid_to``. Times are microseconds sin
 | ``policy_version`` | policy id | version id | |
 | ``role`` | role id | role name | description, trust policy, max session duration, |
 | | | | sessions revoked before (µs, or null), named at and |
-| | | | trust position (where it was created and its trust written) |
+| | | | trust position (where it was created and its trust written), |
+| | | | tags (absent: none) |
 | ``session`` | AccessKey id | role session name | ``SessionIssued`` but the secret's hash |
 | ``entrustment`` | entrustment id | managed role's name | trustee, scope, scope policies, |
 | | | | contract, term, description, revoked |
@@ -40,8 +42,9 @@ the delegation's fact. A delegation's ``account_id`` is the trustee's (B) and so
 entrustment's list's; the list keeps revoked delegations (a refusal names them).
 
 A change (a rename, a key disabled, a group joined, a policy attached, a new default version,
-a role's description, trust or revocation horizon, a contract amended, revoked or ended, a
-delegation granted or revoked) closes the fact and opens its successor at
+a role's description, trust or revocation horizon, a user's or role's tags, a contract
+amended, revoked or ended, a delegation granted or revoked) closes the fact and opens its
+successor at
 the same instant, so **at most one fact of a kind is alive per subject at any instant**
 (policy versions aside: a policy keeps several, one fact per version id, never looked up as
 "the fact of the policy"). That is what keeps an as-of read independent of the length of

@@ -189,6 +189,7 @@ def _script(ledger: Ledger) -> History:
         ledger.set_access_key_status(account, "alicia", key.access_key_id, "Active")
         ledger.delete_access_key(account, "alicia", key.access_key_id)
         kept = ledger.create_access_key(account, "alicia")
+        ledger.tag_resource(account, "user", "alicia", {"team": "dev"})
         ledger.create_group(account, "devs", "Developers")
         ledger.add_user_to_group(account, "devs", "alicia")
         ledger.create_policy(account, "p1", DOC_1, "reads")
@@ -213,6 +214,8 @@ def _script(ledger: Ledger) -> History:
             assume_role_policy_document=_trust(account, other.account_id),
         )
         ledger.attach_policy(account, "role", "ops", "System", SYSTEM_POLICY)
+        ledger.tag_resource(account, "role", "ops", {"env": "prod", "team": "ops"})
+        ledger.untag_resource(account, "role", "ops", ["env"])
         cross = _issue_session(
             ledger,
             account,
@@ -531,6 +534,7 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
             f"{alicia}/accesskey/{kept_key}",
             {"access_key_id": kept_key, "status": "Active"},
         ),
+        ("User.TagsChanged", alicia, {"tags": {"team": "dev"}}),
         ("NameClaimed", devs, {"kind": "group", "name": "devs"}),
         ("GroupCreated", devs, {"group_name": "devs", "comments": "Developers"}),
         ("UserAddedToGroup", alicia, {"group_name": "devs"}),
@@ -592,6 +596,8 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ("RoleUpdated", ops, {"description": "on-call", "max_session_duration": 7_200}),
         ("RoleTrustPolicyUpdated", ops, {"trust_policy": history.documents["trust2"]}),
         ("Role.PolicyAttached", ops, {"policy_type": "System", "policy_name": SYSTEM_POLICY}),
+        ("Role.TagsChanged", ops, {"tags": {"env": "prod", "team": "ops"}}),
+        ("Role.TagsChanged", ops, {"tags": {"team": "ops"}}),
         (
             "SessionIssued",
             cross,

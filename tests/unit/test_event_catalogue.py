@@ -185,6 +185,11 @@ EVENT_CLASSES = [
         ("originator_id", "originator_version", "timestamp", "audit", "group_id", "group_name"),
     ),
     (
+        "User.TagsChanged",
+        "mandate:User.TagsChanged.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "tags"),
+    ),
+    (
         "User.PolicyAttached",
         "mandate:User.PolicyAttached.v1",
         (
@@ -372,6 +377,11 @@ EVENT_CLASSES = [
         "Role.RoleSessionsRevoked",
         "mandate:RoleSessionsRevoked.v1",
         ("originator_id", "originator_version", "timestamp", "audit", "issued_before"),
+    ),
+    (
+        "Role.TagsChanged",
+        "mandate:Role.TagsChanged.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "tags"),
     ),
     (
         "Role.RoleDeleted",
@@ -599,6 +609,8 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:RoleTrustPolicyUpdated.v1": "05114b3593cb6d192b5120013677eb10",
     "mandate:RoleSessionsRevoked.v1": "cad7b7cf52464cf99eec9b981c7cb25c",
     "mandate:RoleDeleted.v1": "5a89751197dfe2f9ca925d99c83f5385",
+    "mandate:User.TagsChanged.v1": "10c1d3cef16688f542d3a8bee5935baf",
+    "mandate:Role.TagsChanged.v1": "10c1d3cef16688f542d3a8bee5935baf",
     "mandate:Role.PolicyAttached.v1": "673bef2ce844d5736f1821c97a101170",
     "mandate:Role.PolicyDetached.v1": "673bef2ce844d5736f1821c97a101170",
     "mandate:SessionIssued.v1": "336c1dbe4373864b98f5faedae56dd87",
@@ -689,6 +701,7 @@ def _value(cls: type[Any], field: dataclasses.Field[Any]) -> Any:
         "UUID": uuid5(_NS, field.name),
         "str": f"{field.name}-sample",
         "list[str]": [f"{field.name}-a", f"{field.name}-b"],
+        "dict[str, str]": {f"{field.name}-k": f"{field.name}-v", "Team": ""},
         "datetime": _AT,
         "int": 3_600,
         "bool": True,

@@ -106,7 +106,8 @@ BAD_IDENTITY_DOCUMENTS: list[tuple[str, Any, str, str]] = [
         "Statement[0].Principal",
         "trust policy",
     ),
-    ("an unknown statement key", doc(allow(Sid="one")), "Statement[0].Sid", "not a key"),
+    ("an unknown statement key", doc(allow(Label="one")), "Statement[0].Label", "not a key"),
+    ("a Sid that is not a string", doc(allow(Sid=1)), "Statement[0].Sid", "string"),
     ("a Condition that is a list", with_condition([]), "Statement[0].Condition", "object"),
     ("an empty Condition", with_condition({}), "Statement[0].Condition", "at least one"),
     (
@@ -176,10 +177,10 @@ BAD_IDENTITY_DOCUMENTS: list[tuple[str, Any, str, str]] = [
         "zone",
     ),
     (
-        "a date that is only a day",
-        with_condition({"DateGreaterThan": {"acs:CurrentTime": "2027-01-01"}}),
+        "a day that does not exist",
+        with_condition({"DateGreaterThan": {"acs:CurrentTime": "2027-02-30"}}),
         "Statement[0].Condition.DateGreaterThan.acs:CurrentTime",
-        "RFC 3339",
+        "YYYY-MM-DD",
     ),
     (
         "a date that does not exist",
