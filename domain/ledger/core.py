@@ -91,18 +91,19 @@ class LedgerCore(Application[UUID]):
         self.read_port: ReadPort = read_port or _NoReadPort()
 
     # -- saving --------------------------------------------------------------------------
-    def _commit(self, *aggregates: Aggregate, fences: tuple[Aggregate, ...] = ()) -> int:
+    def _commit(self, *aggregates: Aggregate, fences: tuple[Fence, ...] = ()) -> int:
         """Save what one command changed — with other commands' changes when they queue up
         (``GroupCommitter``) — and answer the position of its own last event.
 
-        ``fences``: aggregates the command only read and decided on; the save commits only
-        if none has changed since (``domain.ledger.fences``), else ``@command`` re-runs it."""
+        ``fences``: the versions of aggregates the command only read and decided on; the
+        save commits only if none has moved since, else ``FenceBroken``
+        (``domain.ledger.fences``)."""
         batch: ProcessingEvent[UUID] = ProcessingEvent()
         batch.collect_events(*aggregates)
         if not batch.events:
             return self.recorder.max_notification_id() or 0
         if fences:
-            batch.saved_kwargs[FENCES_KWARG] = [Fence(a.id, a.version) for a in fences]
+            batch.saved_kwargs[FENCES_KWARG] = list(fences)
         guard = current_guard()
         if guard is not None and guard.position is None:
             # The request's idempotency key goes into the same transaction as these events

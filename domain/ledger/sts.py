@@ -4,8 +4,10 @@ The checks and the plan of the session are the pure rules of ``domain.sts.assume
 the role's facts come through the read port, since the caller may be of another account.
 The read port is this process's index, which may not have applied the latest revocation:
 so what can end the new session — the contract and delegations of a managed role, the
-parent sessions of a chained one — is read again from the log, refused if dead, and
-*fenced*: the save commits only if none of it changed since (``domain.ledger.fences``).
+parent sessions of a chained one — *fences* the save: it commits only if none of those
+aggregates has moved since the version the decision relied on (``domain.ledger.fences``).
+The index's versions are fenced first, with no read; if one moved, the links are read
+from the log, the session refused if one is dead, and saved fenced on what the log said.
 No ``SessionIssued`` can then follow the revocation of a link of its lineage in the log.
 """
 
@@ -23,6 +25,7 @@ from mandate.domain.common.errors import FieldError, InvalidInput, NotFound, Not
 from mandate.domain.contracts.entrustments import Delegation, Entrustment
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.ledger.fences import Fence, FenceBroken
 from mandate.domain.ledger.results import IssuedSession, Written
 from mandate.domain.sts.assume_role import (
     AssumingCaller,
@@ -80,25 +83,36 @@ class StsCommands(LedgerCore):
         )
         role = plan.role
         assert role is not None
-        lineage = self._lineage(plan)
-        key_id, secret, secret_hash, sealed = self._issue_key("STS.")
-        session = Session(
-            access_key_id=key_id,
-            secret_hash=secret_hash,
-            account_id=role.account_id,
-            role_id=role.role_id,
-            role_name=role.role_name,
-            role_session_name=plan.role_session_name,
-            source_arn=caller.subject.arn,
-            source_account_id=caller.subject.account_id,
-            source_user_id=caller.source_user_id,
-            parent_access_key_id=caller.parent.access_key_id if caller.parent else None,
-            session_policy=plan.session_policy,
-            issued_at=plan.issued_at,
-            expiration=plan.expiration,
-            secret_sealed=sealed,
-        )
-        position = self._commit(session, fences=lineage)
+        # What the index vouches for is fenced as the index saw it (no read); a link that
+        # moved since breaks the fence, and the links are then read from the log.
+        fences = self._fences_seen(plan)
+        for from_log in (fences is None, True):
+            if from_log:
+                fences = self._fences_read(plan)
+            assert fences is not None
+            key_id, secret, secret_hash, sealed = self._issue_key("STS.")
+            session = Session(
+                access_key_id=key_id,
+                secret_hash=secret_hash,
+                account_id=role.account_id,
+                role_id=role.role_id,
+                role_name=role.role_name,
+                role_session_name=plan.role_session_name,
+                source_arn=caller.subject.arn,
+                source_account_id=caller.subject.account_id,
+                source_user_id=caller.source_user_id,
+                parent_access_key_id=caller.parent.access_key_id if caller.parent else None,
+                session_policy=plan.session_policy,
+                issued_at=plan.issued_at,
+                expiration=plan.expiration,
+                secret_sealed=sealed,
+            )
+            try:
+                position = self._commit(session, fences=fences)
+                break
+            except FenceBroken:
+                if from_log:
+                    raise  # moved again since this very read: ``@command`` decides again
         return IssuedSession(
             access_key_id=key_id,
             access_key_secret=secret,
@@ -109,16 +123,35 @@ class StsCommands(LedgerCore):
             position=position,
         )
 
-    def _lineage(self, plan: SessionPlan) -> tuple[Aggregate, ...]:
+    @staticmethod
+    def _fences_seen(plan: SessionPlan) -> tuple[Fence, ...] | None:
+        """The fences of the planned session as the index saw its links, or None when the
+        index cannot vouch for them (a chained session: its ancestors are read from the log).
+
+        ``plan_session`` checked the entrustment and the delegations reaching the caller at
+        these versions (a live delegation has only its grant, version 1); if none of them
+        has moved when the session is saved, that check is the log's too. Nothing is read.
+        """
+        if plan.caller.parent is not None:
+            return None
+        terms = plan.role.entrustment
+        if terms is None:
+            return ()  # an ordinary role assumed by a user: no revocable link to fence
+        if terms.version is None:
+            return None
+        user_id = plan.caller.source_user_id
+        reaching = terms.delegations_reaching.get(user_id, ()) if user_id else ()
+        return (Fence(terms.entrustment_id, terms.version), *(Fence(d, 1) for d in reaching))
+
+    def _fences_read(self, plan: SessionPlan) -> tuple[Fence, ...]:
         """What can end the planned session, read from the log (not the index): refused if
-        already dead, else the aggregates to fence its save with.
+        already dead, else the fences of its save.
 
         A managed role: its entrustment, and the live delegations reaching the caller (the
         index says which reach it; the log says whether each still lives). A chained
         session: each ancestor session, and the entrustment of each ancestor's role that is
-        managed. An ordinary role assumed by a user: nothing (no revocable link beyond the
-        role's own rules, which the index applies). The refusals are ``plan_session``'s,
-        words and all; only a process whose index lags ever meets them here.
+        managed. The refusals are ``plan_session``'s, words and all; only a process whose
+        index lags ever meets them here.
         """
         now = plan.issued_at
         role, caller = plan.role, plan.caller
@@ -150,7 +183,7 @@ class StsCommands(LedgerCore):
             if isinstance(holder, Entrustment):
                 fenced.append(self._live_entrustment(holder.id, role.arn, now))
             parent = session.parent_access_key_id
-        return tuple(fenced)
+        return tuple(Fence(a.id, a.version) for a in fenced)
 
     def _live_entrustment(self, entrustment_id: UUID, role_arn: str, now: datetime) -> Entrustment:
         entrustment = self._get(entrustment_id, Entrustment)

@@ -58,8 +58,10 @@ class EntrustmentTerms:
     delegated_user_ids: frozenset[UUID]
     """The trustee's users a live delegation reaches now, directly or through a group."""
     delegations_reaching: Mapping[UUID, tuple[UUID, ...]] = field(default_factory=dict)
-    """For each of those users, the live delegations reaching it: the ledger reads them
-    again from the log before it issues a session (``domain.ledger.fences``)."""
+    """For each of those users, the live delegations reaching it: a session's save is fenced
+    on them (``domain.ledger.fences``)."""
+    version: int | None = None
+    """The entrustment aggregate's version these terms were read at (None: unknown)."""
 
 
 @dataclass(frozen=True, slots=True)

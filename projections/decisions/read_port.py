@@ -34,6 +34,13 @@ class LedgerReadPort(ThroughRoles):
         return policy.versions[policy.default_version].document
 
     def role_facts(self, account_id: str, role_name: str) -> RoleFacts | None:
+        """The role as AssumeRole needs it, read with no event applying (``steady``): a
+        managed role's terms and the entrustment's version they were read at agree, so a
+        save fenced on that version is fenced on those terms."""
+        with self.steady:
+            return self._role_facts(account_id, role_name)
+
+    def _role_facts(self, account_id: str, role_name: str) -> RoleFacts | None:
         role = self.role_by_name(account_id, role_name)
         if role is None or not self._is_open(account_id):
             return None
@@ -50,6 +57,7 @@ class LedgerReadPort(ThroughRoles):
                 entrustment.ends_at,
                 frozenset(reaching),
                 reaching,
+                entrustment.version,
             )
         return RoleFacts(
             role.id,

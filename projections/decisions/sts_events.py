@@ -134,6 +134,7 @@ def entrustment_amended(index: IndexState, e: Entrustment.EntrustmentAmended) ->
     entrustment.scope = e.scope
     entrustment.scope_policies = e.scope_policies
     entrustment.updated_at = e.timestamp
+    entrustment.version = e.originator_version
     index._touch((entrustment.id,))
 
 
@@ -145,6 +146,7 @@ def entrustment_revoked(index: IndexState, e: Entrustment.EntrustmentRevoked) ->
         entrustment_arn(entrustment.account_id, entrustment.id), entrustment.contract_ref, why
     )
     entrustment.updated_at = e.timestamp
+    entrustment.version = e.originator_version
     index._touch((entrustment.id,))
 
 
@@ -153,6 +155,7 @@ def entrustment_ended(index: IndexState, e: Entrustment.EntrustmentEnded) -> Non
     entrustment = index.entrustments[e.originator_id]
     entrustment.ended = True
     entrustment.updated_at = e.timestamp
+    entrustment.version = e.originator_version
     index._touch((entrustment.id,))
 
 

@@ -28,7 +28,8 @@ from mandate.domain.common.arns import role_arn, user_arn
 from mandate.domain.common.audit import AuditContext, acting_as
 from mandate.domain.common.errors import NotPermitted
 from mandate.domain.ledger.application import Ledger
-from mandate.domain.ledger.fences import FenceBroken
+from mandate.domain.ledger.fences import Fence, FenceBroken
+from mandate.domain.ledger.sts import StsCommands
 from mandate.domain.sts.assume_role import AssumingCaller, RoleFacts
 
 ADMIN = AuditContext(actor="mandate:admin")
@@ -158,7 +159,7 @@ def test_a_revocation_between_the_read_and_the_save_breaks_the_fence(
     broken: list[FenceBroken] = []
 
     def revoke_before_saving(
-        self: Ledger, *aggregates: Aggregate, fences: tuple[Aggregate, ...] = ()
+        self: Ledger, *aggregates: Aggregate, fences: tuple[Fence, ...] = ()
     ) -> int:
         if self is first.ledger and fences and not revocations:  # the lineage read, unsaved
             with acting_as(ADMIN):
@@ -192,7 +193,7 @@ def test_sessions_under_one_contract_do_not_break_each_others_fences(
     broken: list[FenceBroken] = []
 
     def another_session_first(
-        self: Ledger, *aggregates: Aggregate, fences: tuple[Aggregate, ...] = ()
+        self: Ledger, *aggregates: Aggregate, fences: tuple[Fence, ...] = ()
     ) -> int:
         if self is first.ledger and fences and not others:
             others.append(_assume(second.ledger, contract.ravi, arn, "other").position)
@@ -239,3 +240,29 @@ def test_a_chained_session_is_refused_once_its_parents_contract_is_revoked(
         _assume(first.ledger, session_caller, role_arn(a, "reader"), "chained")
     assert "was revoked" in str(refused.value)
     assert first.head() == revocation
+
+
+def test_an_index_up_to_date_fences_without_reading_the_links(
+    two: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The common case costs no read: the save is fenced on the versions the index saw, and
+    the links are read from the log only once a fence broke."""
+    first, _ = two
+    contract = _contract(first)
+    arn = role_arn(contract.a, contract.role_name)
+    reads: list[object] = []
+    read = StsCommands._fences_read
+
+    def counted(self: StsCommands, plan: Any) -> Any:
+        reads.append(plan)
+        return read(self, plan)
+
+    monkeypatch.setattr(StsCommands, "_fences_read", counted)
+    issued = _assume(first.ledger, contract.ravi, arn)
+    assert not reads
+    assert first.follower.wait_for(issued.position, 10)
+    with acting_as(ADMIN):
+        first.ledger.amend_entrustment(contract.a, contract.entrustment_id, _allow("oss:*", "*"))
+    monkeypatch.setattr(first.ledger, "read_port", _stale(first, (contract.a, contract.role_name)))
+    _assume(first.ledger, contract.ravi, arn, "after-amendment")  # the fence broke: read, saved
+    assert len(reads) == 1
