@@ -516,7 +516,11 @@ def test_the_delegation_graph_of_scenario_2_moves_with_the_slider(
     assert link_state() == "live"
     assert page.locator("#graph-table [data-state=live]").count() >= 1
     # ravi.k's session of the contract's role, live at the instant: role → session
-    page.wait_for_function("() => document.querySelector('#view-graph').dataset.sessions === '1'")
+    page.wait_for_function(
+        "(at) => document.querySelector('#view-graph').dataset.sessionsAt === at",
+        arg=scenario.before_revocation.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+    )
+    assert page.locator("#view-graph").get_attribute("data-sessions") == "1"
     session_edge = page.evaluate(
         "() => window.mandateGraph.edges('.session')"
         ".map((e) => [e.source().id(), e.classes().join(' ')])"

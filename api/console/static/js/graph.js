@@ -188,6 +188,7 @@ async function sessionsAt(at) {
     cy.layout({ name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 20 }).run();
   }
   current.root.dataset.sessions = String(added.length / 2);
+  current.root.dataset.sessionsAt = at ? at.toISOString() : "live";
 }
 
 export async function render(root, session) {

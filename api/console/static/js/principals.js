@@ -293,12 +293,17 @@ async function show(base, kind, item) {
 let rootNode = null;
 let baseOf = null;
 
+let drawing = 0;
+
 async function lists(root) {
+  const mine = ++drawing; // a later instant's lists replace an earlier one's, never mix
   const grid = root.querySelector(".grid");
   const sections = await Promise.all(KINDS.map((k) => section(baseOf, k)));
+  if (mine !== drawing) return;
   clear(grid, sections);
   markRendered("principals");
-  grid.append(await contracts(baseOf));
+  const signed = await contracts(baseOf);
+  if (mine === drawing) grid.append(signed);
 }
 
 export async function render(root, session) {

@@ -33,6 +33,9 @@ export async function mountTimeBar(root, session, setAsOf) {
   const live = h("button", { type: "button", id: "asof-live" }, "Now (live)");
   const status = h("p", { id: "asof-status", "aria-live": "polite" }, "Live: the current state.");
   const strip = h("ol", { id: "asof-events", class: "events", "aria-label": "Events around" });
+  // the window around the instant drawn to scale: a tick per event, the instant in the middle
+  // (decorative: the list above says the same to a screen reader)
+  const ticks = h("div", { id: "asof-ticks", class: "ticks", "aria-hidden": "true" });
   let pending = null;
 
   function apply(instant, { fromSlider = false } = {}) {
@@ -76,12 +79,24 @@ export async function mountTimeBar(root, session, setAsOf) {
     const cut = after < 0 ? items.length : after;
     const shown = items.slice(Math.max(0, cut - AROUND / 2), cut + AROUND / 2);
     const span = 2 * half;
+    const offsetOf = (time) => ((time.getTime() - (at.getTime() - half)) / span) * 100;
+    clear(
+      ticks,
+      h("span", { class: "now" }),
+      items.map((event) => {
+        const time = new Date(event.time);
+        const tick = h("span", { class: time > at ? "tick later" : "tick earlier", title: event.event_type });
+        tick.style.left = `${offsetOf(time).toFixed(2)}%`;
+        return tick;
+      }),
+      h("small", { class: "from" }, new Date(at.getTime() - half).toISOString().slice(0, 19)),
+      h("small", { class: "to" }, new Date(at.getTime() + half).toISOString().slice(0, 19)),
+    );
     clear(
       strip,
       shown.map((event) => {
         const time = new Date(event.time);
         const later = time > at;
-        const offset = ((time.getTime() - (at.getTime() - half)) / span) * 100;
         const item = h(
           "li",
           { class: later ? "later" : "earlier" },
@@ -93,13 +108,11 @@ export async function mountTimeBar(root, session, setAsOf) {
               title: `${event.time} ${event.event_type} ${event.target || ""}`,
               onclick: () => apply(time),
             },
-            h("span", { class: "tick" }),
             h("span", { class: "etype" }, event.event_type),
             h("span", { class: "etarget" }, event.target || ""),
             h("time", { datetime: event.time }, event.time.slice(0, 19).replace("T", " ")),
           ),
         );
-        item.style.setProperty("--offset", `${offset.toFixed(2)}%`);
         return item;
       }),
       shown.length ? null : h("li", { class: "none" }, "No event near this instant."),
@@ -123,6 +136,7 @@ export async function mountTimeBar(root, session, setAsOf) {
       live,
     ),
     status,
+    ticks,
     strip,
   );
   root.hidden = false;
