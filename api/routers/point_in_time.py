@@ -73,6 +73,9 @@ def _json(account_id: str, held: Held) -> dict[str, Any]:
         name: rfc3339(value) if isinstance(value, datetime) else value
         for name, value in held.details.items()
     }
+    if held.kind == "role":  # as the live role says it: managed by its contract, or null
+        contract = details.pop("entrustment_id")
+        details["managed_by"] = entrustment_arn(account_id, contract) if contract else None
     return {
         "id": held.id,
         "name": held.name,

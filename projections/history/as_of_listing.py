@@ -4,11 +4,13 @@ The live listings read the decision index, which knows only now. An auditor putt
 console at a past instant needs the same lists as they stood then: they are the temporal
 index's facts of that kind and account alive at T (``valid_from <= T < valid_to``), one range
 of the ``(kind, account_id, object, valid_from)`` index per kind — the account's history of
-that kind, never the whole table. A status at T (a contract revoked, scheduled or past its
-term; a delegation revoked or past its end; a session expired) is computed from the fact's
-own payload; what another fact decides (a delegation whose contract was revoked) is left to the
-decisions, which read every link. Nothing secret is in a fact, and of a fact's payload only
-plain, non-personal fields are shown (a user's display name is personal data: not here).
+that kind, never the whole table. A status at T is computed from the facts: a contract
+revoked, scheduled or past its term; a delegation revoked, past its end, or ended with its
+contract; a session expired (left out) — the rest of a session's liveness is its lineage,
+which the caller reads (``AsOfReader.session_at``). A contract's managed role has no role
+fact (the entrustment's fact names it), so the roles at T are both kinds, as ``ROLES_AT``
+reads them. Nothing secret is in a fact, and of a payload only plain, non-personal fields are
+shown (a user's display name is personal data: not here).
 """
 
 from __future__ import annotations
@@ -81,6 +83,12 @@ def held_at(store: ReadModelStore, account_id: str, kind: str, at: datetime) -> 
     t = to_micros(at)
     with store.transaction(commit=False) as cursor:
         rows = store.execute(cursor, _ALIVE, (kind, account_id, t, t)).fetchall()
+        managed: set[str] = set()
+        if kind == "role":  # a contract's managed role is the entrustment's fact (its object)
+            contracts_held = store.execute(cursor, _ALIVE, ("entrustment", account_id, t, t))
+            extra = contracts_held.fetchall()
+            managed = {str(row["subject"]) for row in extra}
+            rows = [*rows, *extra]
         contracts: dict[str, str] = {}
         if kind == "delegation":
             for row in rows:
@@ -102,6 +110,10 @@ def held_at(store: ReadModelStore, account_id: str, kind: str, at: datetime) -> 
         if status == "expired":
             continue
         details = {name: payload.get(name) for name in _SHOWN[kind]}
+        if kind == "role":
+            # the contract's id when the role is its managed role (None: an ordinary role)
+            subject = str(row["subject"])
+            details["entrustment_id"] = subject if subject in managed else None
         for name in _INSTANTS.get(kind, ()):
             micros = payload.get(name)
             details[name] = from_micros(int(micros)) if micros is not None else None

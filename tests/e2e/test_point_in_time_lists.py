@@ -76,6 +76,9 @@ def test_scenario_2_before_and_after_the_revocation(api: MandateClient) -> None:
     assert contract["trustee_account_id"] == s.opsco.account_id
     (after,) = listed(api, s.acme, "entrustments", s.after_revocation)
     assert (after["status"], after["revoked_reason"]) == ("revoked", "contract terminated")
+    (managed,) = listed(api, s.acme, "roles", s.before_revocation)
+    assert (managed["name"], managed["managed_by"]) == ("MSA-2026-117", s.entrustment["arn"])
+    assert managed["arn"] == s.entrustment["role_arn"]
     (delegation,) = listed(api, s.opsco, "delegations", s.before_revocation)
     assert (delegation["arn"], delegation["status"]) == (s.delegation["arn"], "active")
     assert delegation["grantee_arn"] == f"acs:ram::{s.opsco.account_id}:user/ravi.k"

@@ -23,7 +23,7 @@ let lastShown = null; // re-read when the slider moves
 const AS_LIVE = {
   users: (i) => ({ user_name: i.name, arn: i.arn, create_date: `since ${i.since}` }),
   groups: (i) => ({ group_name: i.name, arn: i.arn, create_date: `since ${i.since}` }),
-  roles: (i) => ({ role_name: i.name, arn: i.arn, managed_by: `since ${i.since}` }),
+  roles: (i) => ({ role_name: i.name, arn: i.arn, managed_by: i.managed_by || `since ${i.since}` }),
   policies: (i) => ({ policy_name: i.name, default_version: i.default_version, update_date: i.since }),
 };
 
@@ -103,7 +103,9 @@ async function contracts(base) {
         e.trustee_account_id,
         statusCell(e.status),
         e.role_arn || e.arn,
-        `${e.starts_at || e.create_date || e.since} – ${e.ends_at || "open"}`,
+        at
+          ? `${e.starts_at || "from its grant"} – ${e.ends_at || "open"} (as now since ${e.since})`
+          : `${e.starts_at || e.create_date} – ${e.ends_at || "open"}`,
       ]),
       "Entrustments granted",
     );
