@@ -148,7 +148,7 @@ def parse_acs3(
         authorization = one_header(every, "authorization")
     else:
         authorization = single.get("authorization", "").strip()
-    items = pairs(query)
+    items = pairs(query) if query else []  # most calls have none: no type checks
     if not authorization:
         raise IncompleteSignature("The request is not signed: the Authorization header is missing.")
     access_key_id, signed, signature = _parse_authorization(authorization)
@@ -211,13 +211,22 @@ def _canonical_value(values: list[str]) -> str:
     return ",".join(sorted(v.strip() for v in values))
 
 
+@functools.lru_cache(maxsize=256)
+def _sorted_names(names: str) -> tuple[str, ...] | None:
+    """``SignedHeaders``' names when each comes once, sorted; else None. Remembered (a
+    client signs the same header set request after request; names are no secret), so the
+    names are split, hashed and sorted once, and later requests share the same strings."""
+    signed = tuple(names.split(";"))
+    return signed if list(signed) == sorted(set(signed)) else None
+
+
 def _parse_authorization(value: str) -> tuple[str, tuple[str, ...], str]:
     """``(AccessKeyId, signed header names, signature)`` from the Authorization header."""
     canonical = _CANONICAL_AUTHORIZATION.fullmatch(value)
     if canonical is not None:
         access_key_id, names, signature = canonical.groups()
-        signed = tuple(names.split(";"))
-        if list(signed) == sorted(set(signed)):
+        signed = _sorted_names(names)
+        if signed is not None:
             return access_key_id, signed, signature
     algorithm, _, rest = value.partition(" ")
     if algorithm != ALGORITHM:
