@@ -542,6 +542,13 @@ def test_the_delegation_graph_of_scenario_2_moves_with_the_slider(
         == "dashed"
     )
     shoot(page, "delegation-graph-after")
+    # the review as a file: one row per principal and interval, with its chain
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download review (CSV)").click()
+    rows = Path(download.value.path()).read_text().splitlines()
+    assert rows[0] == "principal,principal_type,from,to,conditional,chain"
+    (ravi_row,) = [r for r in rows if r.startswith(ravi)]
+    assert " > ".join(chain) in ravi_row
 
 
 # -- (g) accessibility --------------------------------------------------------------------------
@@ -612,8 +619,9 @@ def test_every_control_is_labelled_keyboard_reachable_and_legible(
         )
         assert page.evaluate(UNLABELLED) == [], view
         assert page.evaluate(LOW_CONTRAST) == [], view
-    # the views' links and the slider are reached by Tab from the top of the page
-    page.evaluate("() => document.activeElement.blur()")
+    # the views' links and the slider are reached by Tab from the top of the page (the skip
+    # link is the first stop), and the skip link leads to the content
+    page.locator("a.skip").focus()
     reached = set()
     for _ in range(12):
         page.keyboard.press("Tab")
@@ -621,6 +629,10 @@ def test_every_control_is_labelled_keyboard_reachable_and_legible(
             page.evaluate("() => document.activeElement.id || document.activeElement.textContent")
         )
     assert {"Principals and grants", "Audit timeline", "asof-slider"} <= reached
+    page.locator("a.skip").focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "view"
+    assert page.evaluate("() => location.hash") == "#/graph"  # the view stays
 
 
 # -- what the caller may see --------------------------------------------------------------------

@@ -108,7 +108,14 @@ async function route() {
 document.addEventListener("asof", () => {
   if (rendered && rendered.module.onAsOf) rendered.module.onAsOf(rendered.root, session);
 });
-window.addEventListener("hashchange", () => route());
+window.addEventListener("hashchange", () => {
+  if (location.hash.startsWith("#/")) route();
+});
+// "Skip to content" moves the focus to the view without touching the route in the hash
+document.querySelector("a.skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  view.focus();
+});
 
 async function boot() {
   const saved = api.savedCredentials();

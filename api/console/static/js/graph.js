@@ -4,7 +4,7 @@
 // not yet granted, and is drawn so. Moving the slider restyles the graph without a new query.
 
 import * as api from "./api.js";
-import { clear, field, h, problemText, table } from "./dom.js";
+import { clear, field, fromLocalInput, h, problemText, table } from "./dom.js";
 import { markRendered } from "./state.js";
 
 export const title = "Delegation graph";
@@ -191,6 +191,33 @@ async function sessionsAt(at) {
   current.root.dataset.sessionsAt = at ? at.toISOString() : "live";
 }
 
+// The review as the auditor files it: one row per principal and interval, with its chain.
+function csvCell(value) {
+  const text = String(value ?? "");
+  // a cell a spreadsheet would read as a formula is quoted as text (as the trail's export does)
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  return /[",\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+function downloadReview(drawn, resource, action) {
+  const lines = [["principal", "principal_type", "from", "to", "conditional", "chain"].join(",")];
+  for (const item of drawn.items) {
+    for (const i of item.intervals) {
+      lines.push(
+        [item.principal, item.principal_type, i.from, i.to || "", i.conditional, i.chain.join(" > ")]
+          .map(csvCell)
+          .join(","),
+      );
+    }
+  }
+  const blob = new Blob([lines.join("\n") + "\n"], { type: "text/csv" });
+  const name = `access-review-${action}-${resource}-at-${drawn.review.position}.csv`;
+  const link = h("a", { href: URL.createObjectURL(blob), download: name.replace(/[^A-Za-z0-9._-]+/g, "_") });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
 export async function render(root, session) {
   const base = `/v1/accounts/${session.account}`;
   const resource = h("input", { name: "resource", required: true, value: `acs:ecs:*:${session.account}:instance/*` });
@@ -205,20 +232,31 @@ export async function render(root, session) {
     h("li", { class: "ended" }, "dashed red: ended (revoked or expired)"),
     h("li", { class: "future" }, "dotted grey: not yet granted"),
   );
+  // the review's period: by default the account's whole history (a quarter: set From)
+  const from = h("input", { type: "datetime-local", step: 1, name: "review_from" });
+  const to = h("input", { type: "datetime-local", step: 1, name: "review_to" });
+  const exportButton = h("button", { type: "button", id: "graph-export", disabled: true }, "Download review (CSV)");
   const form = h(
     "form",
     { id: "graph-form", class: "filters" },
     field("Resource (ARN)", resource),
     field("Action", action),
+    field("Review from (UTC)", from, "Blank: the account's first event"),
+    field("Review to (UTC)", to, "Blank: now"),
     h("button", { type: "submit" }, "Draw"),
+    exportButton,
   );
+  exportButton.addEventListener("click", () => {
+    if (current) downloadReview(current, resource.value.trim(), action.value.trim());
+  });
   async function draw() {
     status.textContent = "Reading the access review…";
     try {
       const review = await api.get(`${base}/access-review`, {
         resource: resource.value.trim(),
         action: action.value.trim(),
-        from: session.span.start.toISOString(),
+        from: (fromLocalInput(from.value) || session.span.start).toISOString(),
+        to: fromLocalInput(to.value)?.toISOString(),
       });
       const { nodes, edges } = build(review.items);
       if (current && current.cy) current.cy.destroy();
@@ -232,7 +270,8 @@ export async function render(root, session) {
         layout: { name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 20 },
         wheelSensitivity: 0.3,
       });
-      current = { cy, edges, items: review.items, root, table: tableNode, base };
+      current = { cy, edges, items: review.items, root, table: tableNode, base, review };
+      exportButton.disabled = false;
       window.mandateGraph = cy; // for the browser tests and the curious
       restyle(session.asOf);
       status.textContent = `${review.items.length} principals, ${nodes.length} nodes, ${edges.length} links.`;
