@@ -20,9 +20,10 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
-from mandate.domain.common.arns import assumed_role_arn
+from mandate.domain.common.arns import PrincipalKind, assumed_role_arn
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound, NotPermitted
 from mandate.domain.contracts.entrustments import Delegation, Entrustment
+from mandate.domain.identity.principals import User
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
 from mandate.domain.ledger.fences import Fence, FenceBroken
@@ -137,10 +138,10 @@ class StsCommands(LedgerCore):
         terms = plan.role.entrustment
         if terms is None:
             return ()  # an ordinary role assumed by a user: no revocable link to fence
-        if terms.version is None:
-            return None
         user_id = plan.caller.source_user_id
         reaching = terms.delegations_reaching.get(user_id, ()) if user_id else ()
+        if terms.version is None or not terms.through_groups.isdisjoint(reaching):
+            return None  # a membership lives on the user, whose version the index does not keep
         return (Fence(terms.entrustment_id, terms.version), *(Fence(d, 1) for d in reaching))
 
     def _fences_read(self, plan: SessionPlan) -> tuple[Fence, ...]:
@@ -148,7 +149,8 @@ class StsCommands(LedgerCore):
         already dead, else the fences of its save.
 
         A managed role: its entrustment, and the live delegations reaching the caller (the
-        index says which reach it; the log says whether each still lives). A chained
+        index says which reach it; the log says whether each still lives, and, for one to a
+        group, whether the user is still in it: the user is fenced then too). A chained
         session: each ancestor session, and the entrustment of each ancestor's role that is
         managed. The refusals are ``plan_session``'s, words and all; only a process whose
         index lags ever meets them here.
@@ -162,6 +164,18 @@ class StsCommands(LedgerCore):
             user_id = caller.source_user_id
             reaching = terms.delegations_reaching.get(user_id, ()) if user_id else ()
             live = [d for d in map(self._delegation, reaching) if d is not None and d.live(now)]
+            if any(d.grantee_kind is PrincipalKind.GROUP for d in live):
+                # reached through a group: only while the user is still in it
+                user = self._aggregate(user_id) if user_id else None
+                member = isinstance(user, User) and not user.deleted
+                live = [
+                    d
+                    for d in live
+                    if d.grantee_kind is PrincipalKind.USER
+                    or (member and isinstance(user, User) and d.grantee_id in user.groups)
+                ]
+                if member and isinstance(user, User):
+                    fenced.append(user)
             if not live:
                 raise NotPermitted(
                     f"cannot assume {role.arn}: no live delegation of {terms.arn} reaches "

@@ -62,6 +62,8 @@ class EntrustmentTerms:
     on them (``domain.ledger.fences``)."""
     version: int | None = None
     """The entrustment aggregate's version these terms were read at (None: unknown)."""
+    through_groups: frozenset[UUID] = frozenset()
+    """The live delegations whose grantee is a group: they reach a user by its membership."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from mandate.domain.common.arns import entrustment_arn
+from mandate.domain.common.arns import PrincipalKind, entrustment_arn
 from mandate.domain.ledger.ports import PrincipalRef
 from mandate.domain.sts.assume_role import EntrustmentTerms, RoleFacts
 from mandate.projections.decisions.through_roles import ThroughRoles
@@ -58,6 +58,11 @@ class LedgerReadPort(ThroughRoles):
                 frozenset(reaching),
                 reaching,
                 entrustment.version,
+                frozenset(
+                    i
+                    for i in entrustment.delegation_ids
+                    if self.delegations[i].grantee_kind is PrincipalKind.GROUP
+                ),
             )
         return RoleFacts(
             role.id,

@@ -24,7 +24,7 @@ from eventsourcing.domain import Aggregate
 
 from mandate.api.runtime import Runtime
 from mandate.api.settings import Settings
-from mandate.domain.common.arns import role_arn, user_arn
+from mandate.domain.common.arns import group_arn, role_arn, user_arn
 from mandate.domain.common.audit import AuditContext, acting_as
 from mandate.domain.common.errors import NotPermitted
 from mandate.domain.ledger.application import Ledger
@@ -67,13 +67,17 @@ def _allow(action: str, resource: str) -> dict[str, Any]:
     }
 
 
-def _contract(runtime: Runtime) -> Contract:
-    """A → B over everything of A's, delegated to B's ravi, who may assume its role."""
+def _contract(runtime: Runtime, *, via_group: bool = False) -> Contract:
+    """A → B over everything of A's, delegated to B's ravi (or to B's group ops, ravi in it),
+    who may assume its role."""
     ledger = runtime.ledger
     with acting_as(ADMIN):
         a = ledger.open_account("Acme").account_id
         b = ledger.open_account("OpsCo").account_id
         ledger.create_user(b, "ravi", None)
+        if via_group:
+            ledger.create_group(b, "ops")
+            ledger.add_user_to_group(b, "ops", "ravi")
         key = ledger.create_access_key(b, "ravi")
         ledger.create_policy(b, "Assume", _allow("sts:AssumeRole", "*"))
         ledger.attach_policy(b, "user", "ravi", "Custom", "Assume")  # type: ignore[arg-type]
@@ -84,7 +88,7 @@ def _contract(runtime: Runtime) -> Contract:
             b,
             delegation_id=uuid4(),
             entrustment_id=granted.entrustment_id,
-            grantee=user_arn(b, "ravi"),
+            grantee=group_arn(b, "ops") if via_group else user_arn(b, "ravi"),
             scope=_allow("*", "*"),
         )
     assert runtime.follower.wait_for(delegation.position, 10)
@@ -266,3 +270,22 @@ def test_an_index_up_to_date_fences_without_reading_the_links(
     monkeypatch.setattr(first.ledger, "read_port", _stale(first, (contract.a, contract.role_name)))
     _assume(first.ledger, contract.ravi, arn, "after-amendment")  # the fence broke: read, saved
     assert len(reads) == 1
+
+
+def test_a_process_behind_a_removal_from_the_delegated_group_issues_no_session(
+    two: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delegation to a group reaches a user only while it is in the group: its membership
+    lives on the user, so the links are read from the log and the user is fenced too."""
+    first, second = two
+    contract = _contract(first, via_group=True)
+    arn = role_arn(contract.a, contract.role_name)
+    monkeypatch.setattr(first.ledger, "read_port", _stale(first, (contract.a, contract.role_name)))
+    issued = _assume(first.ledger, contract.ravi, arn, "while-in-ops")  # the log agrees: saved
+    with acting_as(ADMIN):
+        removed = second.ledger.remove_user_from_group(contract.b, "ops", "ravi").position
+    assert removed > issued.position
+    with pytest.raises(NotPermitted) as refused:
+        _assume(first.ledger, contract.ravi, arn)
+    assert "no live delegation" in str(refused.value)
+    assert first.head() == removed
