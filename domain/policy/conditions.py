@@ -44,13 +44,18 @@ from mandate.domain.policy.patterns import PatternSet
 __all__ = [
     "CONDITION_OPERATORS",
     "NEGATED_OPERATORS",
+    "RESOURCE_TAG",
     "ConditionClause",
     "ConditionSet",
     "ContextScalar",
     "ContextValue",
     "compile_conditions",
+    "condition_may_hold",
     "parse_rfc3339",
 ]
+
+RESOURCE_TAG: Final = "acs:resourcetag/"
+"""The prefix of a resource's tags as context keys (``domain.policy.resource_tags``)."""
 
 ContextScalar = str | bool | int | float | datetime
 """One value of a request's context key."""
@@ -328,3 +333,21 @@ def compile_conditions(block: Mapping[str, object]) -> ConditionSet:
         raise InvalidInput(errors)
     source = json.dumps(block, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return ConditionSet(clauses, source)
+
+
+def condition_may_hold(
+    conditions: ConditionSet, context: Mapping[str, object], *, favourable: bool
+) -> bool:
+    """Whether a Condition holds when the caller may still choose part of the context.
+
+    A clause on a key ``context`` holds is tested as usual; one on a key it leaves open is
+    taken as ``favourable``: True for an Allow (some value satisfies it), False for a Deny
+    (some value escapes it) — the optimistic reading of ``evaluate``.
+    """
+    tags_known = RESOURCE_TAG in context  # known whole (``with_resource_tags``): none is open
+    return all(
+        clause.holds(context)
+        if clause.key in context or (tags_known and clause.key.startswith(RESOURCE_TAG))
+        else favourable
+        for clause in conditions.clauses
+    )

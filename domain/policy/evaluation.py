@@ -26,7 +26,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-from mandate.domain.policy.conditions import ConditionSet, ContextValue
+from mandate.domain.policy.conditions import ConditionSet, ContextValue, condition_may_hold
 from mandate.domain.policy.document import DocumentKind, Effect, PolicyDocument, Principal
 from mandate.domain.policy.patterns import Matcher, PatternSet, has_wildcard
 
@@ -391,21 +391,6 @@ class PolicySet:
     def __repr__(self) -> str:
         names = [p.source.policy_name for p in self.policies]
         return f"PolicySet({self.layer.value}, {names!r})"
-
-
-def condition_may_hold(
-    conditions: ConditionSet, context: Mapping[str, object], *, favourable: bool
-) -> bool:
-    """Whether a Condition holds when the caller may still choose part of the context.
-
-    A clause on a key ``context`` holds is tested as usual; one on a key it leaves open is
-    taken as ``favourable``: True for an Allow (some value satisfies it), False for a Deny
-    (some value escapes it) — the optimistic reading of ``evaluate``.
-    """
-    return all(
-        clause.holds(context) if clause.key in context else favourable
-        for clause in conditions.clauses
-    )
 
 
 def _document_order(entry: _Entry) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from mandate.domain.policy.conditions import ContextValue
+from mandate.domain.policy.conditions import RESOURCE_TAG, ContextValue
 
 __all__ = [
     "REQUEST_TAG",
@@ -31,7 +31,6 @@ __all__ = [
     "with_resource_tags",
 ]
 
-RESOURCE_TAG: Final = "acs:resourcetag/"
 REQUEST_TAG: Final = "acs:requesttag/"
 
 
@@ -49,9 +48,13 @@ def tag_context(prefix: str, tags: Mapping[str, str]) -> dict[str, ContextValue]
 def with_resource_tags(
     context: Mapping[str, ContextValue], tags: Mapping[str, str]
 ) -> dict[str, ContextValue]:
-    """``context`` with its ``acs:resourcetag/…`` keys replaced by exactly ``tags``."""
+    """``context`` with its ``acs:resourcetag/…`` keys replaced by exactly ``tags``.
+
+    The prefix itself is set too, to no value (which holds as an absent key does): it says the
+    resource's tags are known whole, so that an access review's optimistic reading
+    (``conditions.condition_may_hold``) takes a tag the resource lacks as lacking, not open."""
     kept = {key: value for key, value in context.items() if not key.startswith(RESOURCE_TAG)}
-    return {**kept, **tag_context(RESOURCE_TAG, tags)}
+    return {**kept, RESOURCE_TAG: (), **tag_context(RESOURCE_TAG, tags)}
 
 
 def ram_tagged_resource(resource: str) -> tuple[str, str, str] | None:

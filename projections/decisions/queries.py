@@ -17,11 +17,7 @@ from uuid import UUID
 
 from mandate.domain.identity.principals import display_name_binding
 from mandate.domain.policy.evaluation import AccessRequest
-from mandate.domain.policy.resource_tags import (
-    RESOURCE_TAG,
-    ram_tagged_resource,
-    with_resource_tags,
-)
+from mandate.domain.policy.resource_tags import ram_tagged_resource, with_resource_tags
 from mandate.projections.decisions.state import IndexState
 from mandate.projections.decisions.views import (
     AccessKeyView,
@@ -169,11 +165,8 @@ class NamedQueries(IndexState):
         tags = self.resource_tags(request.resource)
         if tags is None:
             return request
-        context = request.context
-        if not tags and not any(key.startswith(RESOURCE_TAG) for key in context):
-            return request
         return AccessRequest.make(
-            request.action, request.resource, with_resource_tags(context, tags)
+            request.action, request.resource, with_resource_tags(request.context, tags)
         )
 
     def role_by_name(self, account_id: str, role_name: str) -> RoleView | None:

@@ -32,11 +32,7 @@ from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachmen
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind, decide
 from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
 from mandate.domain.policy.evaluation import AccessRequest, ContextValue, PolicySet
-from mandate.domain.policy.resource_tags import (
-    RESOURCE_TAG,
-    ram_tagged_resource,
-    with_resource_tags,
-)
+from mandate.domain.policy.resource_tags import ram_tagged_resource, with_resource_tags
 from mandate.domain.sts.assume_role import AssumingCaller
 from mandate.domain.sts.role_reach import answer_through_roles, moment_of, paths_into
 from mandate.domain.sts.session_lineage import (
@@ -330,11 +326,8 @@ class AsOfReader:
         if ram_tagged_resource(request.resource) is None:
             return request
         tags = self.resource_tags(request.resource, moment_of(request.context)) or {}
-        context = request.context
-        if not tags and not any(key.startswith(RESOURCE_TAG) for key in context):
-            return request
         return AccessRequest.make(
-            request.action, request.resource, with_resource_tags(context, tags)
+            request.action, request.resource, with_resource_tags(request.context, tags)
         )
 
     # -- answers -------------------------------------------------------------------------------

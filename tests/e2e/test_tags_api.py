@@ -9,7 +9,7 @@ an enforcement point (request tags also from a caller deciding for itself).
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.e2e.conftest import Headers, MandateClient
@@ -372,3 +372,46 @@ def test_as_of_a_user_is_judged_by_the_tags_the_resource_had_then(api: MandateCl
     assert api.authorize(root, **question, as_of=before)["decision"] == "ImplicitDeny"
     assert api.authorize(root, **question, as_of=tagged)["decision"] == "Allow"
     assert api.authorize(root, **question)["decision"] == "ImplicitDeny"
+
+
+def test_an_access_review_marks_a_vouched_tag_condition_conditional(api: MandateClient) -> None:
+    """Who could read an OSS object only if an enforcement point vouched for its tag is shown
+    ``conditional: true`` (a request-context condition decides); who may read a RAM user by
+    the tags Mandate knows of it is shown allowed outright, from the instant it was tagged."""
+    account, root = api.open_account()
+    api.create_user(account, root, "reader")
+    api.create_user(account, root, "alice")
+    since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    api.create_policy(
+        account,
+        root,
+        "ByTag",
+        [
+            {
+                "Effect": "Allow",
+                "Action": ["oss:GetObject", "ram:GetUser"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"acs:ResourceTag/team": "dev"}},
+            }
+        ],
+    )
+    api.attach(account, root, "users/reader", "Custom", "ByTag")
+    _tick()
+    _tag(api, account, "users/alice", root, {"team": "dev"})
+    reader = f"acs:ram::{account}:user/reader"
+
+    def intervals(resource: str, action: str) -> list[dict[str, Any]]:
+        response = api.get(
+            f"/v1/accounts/{account}/access-review",
+            params={"resource": resource, "action": action, "from": since},
+            headers=root,
+        )
+        assert response.status_code == 200, response.text
+        items = {item["principal"]: item for item in response.json()["items"]}
+        found: list[dict[str, Any]] = items[reader]["intervals"]
+        return found
+
+    (vouched,) = intervals(f"acs:oss:*:{account}:bucket/x", "oss:GetObject")
+    assert vouched["conditional"] is True
+    (known,) = intervals(f"acs:ram::{account}:user/alice", "ram:GetUser")
+    assert known["conditional"] is False  # not before it was tagged, not conditionally

@@ -132,6 +132,7 @@ def test_the_index_tags_replace_what_a_request_said_of_a_ram_resource() -> None:
     vouched = {"acs:resourcetag/team": "dev", "acs:sourceip": "192.0.2.1"}
     assert with_resource_tags(vouched, {"owner": "x"}) == {
         "acs:sourceip": "192.0.2.1",
+        "acs:resourcetag/": (),  # the tags are known whole: a missing one is missing
         "acs:resourcetag/owner": "x",
     }
     assert ram_tagged_resource("acs:ram::123:user/alice") == ("123", "user", "alice")
