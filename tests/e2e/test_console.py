@@ -328,6 +328,17 @@ def test_the_policy_editor_shows_the_apis_errors_as_you_type_then_simulates(
     decision = page.locator("#policy-decision .decision-value")
     assert decision.inner_text() == "ExplicitDeny"
     assert editor.get_attribute("aria-invalid") is None
+    # a condition on the request's context: decided with the context given, simulated again
+    document["Statement"][0] = {
+        "Effect": "Allow",
+        "Action": "oss:GetObject",
+        "Resource": "*",
+        "Condition": {"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}},
+    }
+    editor.fill(json.dumps(document, indent=2))
+    page.locator("#policy-decision .decision-value", has_text="ImplicitDeny").wait_for()
+    page.get_by_label("Request context (JSON)").nth(1).fill('{"acs:SourceIp": "10.1.2.3"}')
+    page.locator("#policy-decision .decision-value", has_text="Allow").wait_for()
     shoot(page, "policy-editor")
 
 
