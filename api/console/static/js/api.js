@@ -86,6 +86,7 @@ export async function all(path, params = {}, max = 1000) {
     items.push(...page.items);
     cursor = page.next_cursor;
   } while (cursor && items.length < max);
+  items.truncated = Boolean(cursor); // more than `max`: the view says so
   return items;
 }
 

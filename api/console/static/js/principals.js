@@ -31,7 +31,9 @@ async function listOf(base, kind) {
   const at = asOfParam();
   if (!at) return api.all(`${base}/${kind}`);
   const items = await api.all(`${base}/as-of/${kind}`, { as_of: at });
-  return items.map(AS_LIVE[kind]);
+  const shaped = items.map(AS_LIVE[kind]);
+  shaped.truncated = items.truncated;
+  return shaped;
 }
 
 async function section(base, [kind, label, row]) {
@@ -64,6 +66,7 @@ async function section(base, [kind, label, row]) {
             ),
           )
         : h("p", { class: "hint" }, "None."),
+      items.truncated ? h("p", { class: "hint" }, `The first ${items.length} shown.`) : null,
     );
   } catch (error) {
     clear(body, h("p", { class: "hint" }, problemText(error)));
