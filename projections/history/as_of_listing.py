@@ -44,8 +44,20 @@ _SHOWN: Final[dict[str, tuple[str, ...]]] = {
     "group": (),
     "role": ("description", "max_session_duration"),
     "policy": ("default_version",),
-    "entrustment": ("trustee_account_id", "contract_ref", "description", "revoked_reason"),
-    "delegation": ("entrustment_id", "entrustment_account_id", "grantee_arn", "grantee_kind"),
+    "entrustment": (
+        "trustee_account_id",
+        "contract_ref",
+        "description",
+        "scope",
+        "revoked_reason",
+    ),
+    "delegation": (
+        "entrustment_id",
+        "entrustment_account_id",
+        "grantee_arn",
+        "grantee_kind",
+        "scope",
+    ),
     "session": ("role_name", "role_session_name", "source_arn", "parent_access_key_id"),
 }
 """The payload fields each kind shows (instants are added as RFC 3339 below)."""
@@ -110,6 +122,8 @@ def held_at(store: ReadModelStore, account_id: str, kind: str, at: datetime) -> 
         if status == "expired":
             continue
         details = {name: payload.get(name) for name in _SHOWN[kind]}
+        if isinstance(details.get("scope"), str):  # a policy document, stored as its text
+            details["scope"] = json.loads(details["scope"])
         if kind == "role":
             # the contract's id when the role is its managed role (None: an ordinary role)
             subject = str(row["subject"])

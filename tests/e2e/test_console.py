@@ -423,6 +423,11 @@ def test_principals_show_effective_permissions_and_a_policys_versions_side_by_si
     contracts.get_by_text("Entrustments received").wait_for()
     assert "MSA-2026-117" in contracts.inner_text()
     assert "revoked" in contracts.inner_text()
+    # what the contract grants, unfolded from the keyboard
+    received = contracts.locator("table", has_text="Entrustments received")
+    received.locator("summary").first.focus()
+    page.keyboard.press("Enter")
+    assert "ops-bucket" in received.locator("details pre").first.inner_text()
     shoot(page, "principals")
     # Acme's policy and its two versions, as a diff
     page.get_by_role("button", name="Sign out").click()

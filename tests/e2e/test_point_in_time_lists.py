@@ -74,6 +74,7 @@ def test_scenario_2_before_and_after_the_revocation(api: MandateClient) -> None:
     assert (contract["status"], contract["contract_ref"]) == ("active", "MSA-2026-117")
     assert contract["arn"] == s.entrustment["arn"]
     assert contract["trustee_account_id"] == s.opsco.account_id
+    assert contract["scope"] == s.entrustment["scope"]
     (after,) = listed(api, s.acme, "entrustments", s.after_revocation)
     assert (after["status"], after["revoked_reason"]) == ("revoked", "contract terminated")
     (managed,) = listed(api, s.acme, "roles", s.before_revocation)
@@ -82,6 +83,7 @@ def test_scenario_2_before_and_after_the_revocation(api: MandateClient) -> None:
     (delegation,) = listed(api, s.opsco, "delegations", s.before_revocation)
     assert (delegation["arn"], delegation["status"]) == (s.delegation["arn"], "active")
     assert delegation["grantee_arn"] == f"acs:ram::{s.opsco.account_id}:user/ravi.k"
+    assert delegation["scope"] == s.delegation["scope"]
     assert listed(api, s.opsco, "delegations", s.after_revocation)[0]["status"] == "ended"
     (session,) = listed(api, s.acme, "sessions", s.before_revocation)
     assert session["id"] == s.session_key_id

@@ -74,6 +74,18 @@ async function section(base, [kind, label, row]) {
   return node;
 }
 
+// A contract's or delegation's scope: what it grants, folded (a native <details>: keyboard-ready).
+function scopeCell(scope) {
+  if (!scope) return "";
+  const statements = [].concat(scope.Statement || []);
+  return h(
+    "details",
+    { class: "scope" },
+    h("summary", {}, `${statements.length} statement${statements.length === 1 ? "" : "s"}`),
+    h("pre", {}, pretty(scope)),
+  );
+}
+
 function statusCell(status) {
   return h("span", { class: `status ${status}` }, status);
 }
@@ -100,12 +112,13 @@ async function contracts(base) {
       ? await api.all(`${base}/as-of/entrustments`, { as_of: at })
       : await api.all(`${base}/entrustments`, { direction: "granted" });
     return table(
-      ["Contract", "Trustee", "Status", "Managed role / id", "Term"],
+      ["Contract", "Trustee", "Status", "Managed role / id", "Scope", "Term"],
       items.map((e) => [
         e.contract_ref,
         e.trustee_account_id,
         statusCell(e.status),
         e.role_arn || e.arn,
+        scopeCell(e.scope),
         at
           ? `${e.starts_at || "from its grant"} – ${e.ends_at || "open"} (as now since ${e.since})`
           : `${e.starts_at || e.create_date} – ${e.ends_at || "open"}`,
@@ -116,12 +129,13 @@ async function contracts(base) {
   await attempt("Entrustments received", async () => {
     const items = await api.all(`${base}/entrustments`, { direction: "received" });
     return table(
-      ["Contract", "Grantor", "Status", "Role", "Delegations"],
+      ["Contract", "Grantor", "Status", "Role", "Scope", "Delegations"],
       items.map((e) => [
         e.contract_ref,
         e.account_id,
         statusCell(e.status),
         e.role_arn,
+        scopeCell(e.scope),
         e.delegations.map((d) => `${d.grantee} (${d.status})`).join(", ") || "none",
       ]),
       at ? "Entrustments received (live: the grantor's history is the grantor's)" : "Entrustments received",
@@ -132,12 +146,13 @@ async function contracts(base) {
       ? await api.all(`${base}/as-of/delegations`, { as_of: at })
       : await api.all(`${base}/delegations`);
     return table(
-      ["Delegation", "Grantee", "Under entrustment", "Status", "Ends"],
+      ["Delegation", "Grantee", "Under entrustment", "Status", "Scope", "Ends"],
       items.map((d) => [
         d.arn,
         d.grantee || d.grantee_arn,
         d.entrustment_arn || d.entrustment_id,
         statusCell(d.status),
+        scopeCell(d.scope),
         d.ends_at || "",
       ]),
       "Delegations made by this account",
