@@ -122,8 +122,9 @@ def held_at(store: ReadModelStore, account_id: str, kind: str, at: datetime) -> 
         if status == "expired":
             continue
         details = {name: payload.get(name) for name in _SHOWN[kind]}
-        if isinstance(details.get("scope"), str):  # a policy document, stored as its text
-            details["scope"] = json.loads(details["scope"])
+        scope = details.get("scope")
+        if isinstance(scope, str):  # a policy document, stored as its text
+            details["scope"] = json.loads(scope)
         if kind == "role":
             # the contract's id when the role is its managed role (None: an ordinary role)
             subject = str(row["subject"])
