@@ -4,8 +4,9 @@ The same ledger commands, ``ram:<Action>`` on the role's ARN and index reads as
 ``api/routers/roles.py``. RAM's own: DeleteRole is refused while policies are attached
 (``DeleteConflict.Role.Policy``: the engine's check, without /v1's ``detach``); UpdateRole's
 ``New…`` parameters; a malformed trust policy is ``MalformedPolicyDocument``. Mandate keeps
-no console-login flag and no tags for a role: ``AllowConsoleLogin``/``NewAllowConsoleLogin``
-and ``Tag`` are refused rather than dropped.
+no console-login flag for a role: ``AllowConsoleLogin``/``NewAllowConsoleLogin`` are refused
+rather than dropped; so is CreateRole's ``Tag`` (a role is tagged by TagResources once it
+exists, ``ram_tags``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from mandate.api.reads import live_role
 from mandate.api.rpc.errors import unsupported_parameter
 from mandate.api.rpc.params import JsonDocument, PagedParams, RpcBool, RpcInt, RpcParams
 from mandate.api.rpc.policy_shapes import role_body
-from mandate.api.rpc.ram_policies import unkept_tags
+from mandate.api.rpc.ram_tags import json_tags
 from mandate.api.rpc.recoding import recoded
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import role_arn
@@ -40,7 +41,7 @@ class CreateRoleParams(RpcParams):
 
 @rpc_action("CreateRole", RAM, CreateRoleParams)
 def create_role(ctx: RpcContext, p: CreateRoleParams) -> dict[str, Any]:
-    unkept_tags(p.tag)
+    unsupported_parameter("Tag", p.tag, "tag the role with TagResources once it exists")
     _no_console_login("AllowConsoleLogin", p.allow_console_login)
     account_id = ctx.account_id
     management = ctx.manage("ram:CreateRole", role_arn(account_id, p.role_name))
@@ -101,9 +102,15 @@ class ListRolesParams(PagedParams):
 
 @rpc_action("ListRoles", RAM, ListRolesParams)
 def list_roles(ctx: RpcContext, p: ListRolesParams) -> dict[str, Any]:
-    unkept_tags(p.tag)
+    """``Tag`` (a JSON array of ``{Key, Value}``) keeps the roles holding every tag named (a
+    tag without a value: any value)."""
+    wanted = json_tags(p.tag) or {}
     ctx.authorize_read("ram:ListRoles")
-    roles = ctx.runtime.index.roles_of(ctx.account_id)
+    roles = [
+        role
+        for role in ctx.runtime.index.roles_of(ctx.account_id)
+        if all(k in role.tags and v in ("", role.tags[k]) for k, v in wanted.items())
+    ]
     return p.page(
         roles, lambda r: r.role_name, lambda r: role_body(r, ctx, trust=False), "Roles", "Role"
     )

@@ -4,10 +4,15 @@ RAM tags users through IMS ``TagResources`` (``ResourceType=user``) and roles th
 own ``TagResources`` (``ResourceType=role``); both take the same tags and the same limits,
 quoted here from RAM's pages so that a refusal says what RAM would:
 
-* IMS TagResources (https://help.aliyun.com/zh/ram/developer-reference/api-ims-2019-08-15-tagresources):
-  ``Tag.N`` — N from 1 to 20; a key, once passed, must not be empty, has at most 128
-  characters, must not start with ``aliyun`` or ``acs:``, must not contain ``http://`` or
+* IMS TagResources (https://help.aliyun.com/zh/ram/developer-reference/api-ims-2019-08-15-tagresources),
+  for users: ``Tag.N`` — N from 1 to 20; a key, once passed, must not be empty, has at most
+  128 characters, must not start with ``aliyun`` or ``acs:``, must not contain ``http://`` or
   ``https://``; a value may be empty, at most 128 characters.
+* Alibaba Cloud's tag structure (e.g. https://alibabacloud.com/help/en/emr/emr-on-ecs/developer-reference/api-emr-2021-03-20-struct-tag):
+  a value "cannot start with acs: and cannot contain http:// or https://".
+* RAM TagResources (https://www.alibabacloud.com/help/en/ram/developer-reference/api-ram-2015-05-01-tagresources,
+  its SDK's ``TagResourcesRequestTag``), for roles: at most 20 tags and 50 resource names per
+  call, a key of up to 128 characters, a value of up to 256.
 * UntagResources (https://www.alibabacloud.com/help/en/ram/developer-reference/api-ram-2015-05-01-untagresources):
   at most 20 tag keys per call.
 * Resource Management limits (https://www.alibabacloud.com/help/en/resource-management/latest/limits):
@@ -24,11 +29,11 @@ the change: a read model then sets what it holds, and an as-of read takes the se
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from mandate.domain.common.errors import FieldError, InvalidInput, LimitExceeded
 
 __all__ = [
+    "MAX_ROLE_TAG_VALUE_CHARS",
     "MAX_TAGS_PER_CALL",
     "MAX_TAGS_PER_RESOURCE",
     "MAX_TAG_KEY_CHARS",
@@ -42,6 +47,7 @@ MAX_TAGS_PER_CALL = 20
 MAX_TAGS_PER_RESOURCE = 20
 MAX_TAG_KEY_CHARS = 128
 MAX_TAG_VALUE_CHARS = 128
+MAX_ROLE_TAG_VALUE_CHARS = 256
 _RESERVED_PREFIXES = ("aliyun", "acs:")
 _URL_MARKERS = ("http://", "https://")
 
@@ -60,11 +66,13 @@ def _key_fault(key: object) -> str | None:
     return None
 
 
-def _value_fault(value: object) -> str | None:
+def _value_fault(value: object, max_chars: int) -> str | None:
     if not isinstance(value, str):
         return "a tag value must be a string (it may be empty)"
-    if len(value) > MAX_TAG_VALUE_CHARS:
-        return f"a tag value has at most {MAX_TAG_VALUE_CHARS} characters"
+    if len(value) > max_chars:
+        return f"a tag value has at most {max_chars} characters"
+    if value.startswith("acs:"):
+        return "a tag value must not start with 'acs:' (reserved by Alibaba Cloud)"
     if any(marker in value for marker in _URL_MARKERS):
         return "a tag value must not contain 'http://' or 'https://'"
     if "\x00" in value:
@@ -72,8 +80,11 @@ def _value_fault(value: object) -> str | None:
     return None
 
 
-def check_tags(field: str, tags: object) -> dict[str, str]:
-    """The tags to add, as ``{key: value}``, or ``InvalidInput`` naming each bad one."""
+def check_tags(
+    field: str, tags: object, *, max_value_chars: int = MAX_TAG_VALUE_CHARS
+) -> dict[str, str]:
+    """The tags to add, as ``{key: value}``, or ``InvalidInput`` naming each bad one
+    (``max_value_chars``: 128 for a user's, 256 for a role's)."""
     if not isinstance(tags, Mapping) or not tags:
         raise InvalidInput(
             FieldError(field, "must be an object of 1 to 20 tags {key: value}"),
@@ -83,7 +94,7 @@ def check_tags(field: str, tags: object) -> dict[str, str]:
     if len(tags) > MAX_TAGS_PER_CALL:
         errors.append(FieldError(field, f"at most {MAX_TAGS_PER_CALL} tags per call"))
     for key, value in tags.items():
-        fault = _key_fault(key) or _value_fault(value)
+        fault = _key_fault(key) or _value_fault(value, max_value_chars)
         if fault is not None:
             errors.append(FieldError(f"{field}.{key}", fault))
     if errors:
@@ -145,8 +156,3 @@ class Tagged:
         kept = {} if keys is None else {k: v for k, v in current.items() if k not in set(keys)}
         if kept != current:
             self._tags_changed(tags=kept)
-
-
-def tags_of(state: Any) -> dict[str, str]:
-    """The tags an event or a view holds (an empty set before tags existed)."""
-    return dict(getattr(state, "tags", None) or {})

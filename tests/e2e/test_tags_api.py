@@ -77,6 +77,10 @@ def test_users_and_roles_are_tagged_listed_and_untagged_within_rams_limits(
     }  # one value per key: the new one replaces it
     assert _tag(api, account, "roles/ops", root, {"env": "prod"}).status_code == 200
     assert _tags(api, account, "roles/ops", root) == {"env": "prod"}
+    # a role's value may be 256 characters (RAM TagResources), a user's 128 (IMS)
+    assert _tag(api, account, "roles/ops", root, {"long": "v" * 256}).status_code == 200
+    assert _tag(api, account, "users/alice", root, {"long": "v" * 256}).status_code == 400
+    api.delete(f"/v1/accounts/{account}/roles/ops/tags", params={"tag_key": "long"}, headers=root)
 
     head = api.log_head()
     refused = _tag(

@@ -150,9 +150,11 @@ def test_the_index_tags_replace_what_a_request_said_of_a_ram_resource() -> None:
 def test_a_user_and_a_role_keep_rams_tag_limits() -> None:
     """IMS TagResources (https://help.aliyun.com/zh/ram/developer-reference/api-ims-2019-08-15-tagresources):
     1 to 20 tags per call, keys 1-128 characters not starting with ``aliyun``/``acs:`` and
-    without ``http://``/``https://``, values up to 128 and possibly empty; Resource Management
-    limits (https://www.alibabacloud.com/help/en/resource-management/latest/limits): at most
-    20 tags on one resource. A refusal records nothing."""
+    without ``http://``/``https://``, values up to 128 and possibly empty, not starting with
+    ``acs:`` (Alibaba Cloud's tag structure); RAM's TagResources for roles allows values of
+    256; Resource Management limits
+    (https://www.alibabacloud.com/help/en/resource-management/latest/limits): at most 20 tags
+    on one resource. A refusal records nothing."""
     user = User(account_id="1", user_name="alice", display_name=None)
     role = Role(
         account_id="1",
@@ -187,11 +189,16 @@ def test_a_user_and_a_role_keep_rams_tag_limits() -> None:
         "see http://x": "url",
         "v-long": "v" * 129,
         "v-url": "https://x",
+        "v-acs": "acs:reserved",
         "v-type": 1,
     }
     with pytest.raises(InvalidInput) as refused:
         check_tags("tags", bad)
     assert {e.field for e in refused.value.errors} == {f"tags.{k}" for k in bad}
+    # a role's value may have 256 characters (RAM TagResources, ResourceType=role)
+    assert check_tags("tags", {"k": "v" * 256}, max_value_chars=256) == {"k": "v" * 256}
+    with pytest.raises(InvalidInput):
+        check_tags("tags", {"k": "v" * 257}, max_value_chars=256)
     with pytest.raises(InvalidInput):
         check_tags("tags", {f"k{i}": "" for i in range(21)})
     with pytest.raises(InvalidInput):
