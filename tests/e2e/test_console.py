@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -384,6 +384,14 @@ def test_the_audit_timeline_pages_a_large_trail_and_shows_its_chain(
     exported = Path(download.value.path()).read_text().splitlines()
     assert len(exported) == 1 + 10  # a header, then the ten groups
     assert "GroupCreated" in exported[1]
+    # a record leads to the page at its instant: the trail then ends there
+    page.locator("#audit-list").focus()
+    page.keyboard.press("End")
+    last = json.loads(page.locator("#audit-detail").inner_text())
+    page.get_by_role("button", name="Put the page at its instant").click()
+    page.locator("#asof-status", has_text=last["time"][:19]).wait_for()
+    page.locator("#audit-status", has_text="records shown").wait_for()
+    assert page.get_by_label("To (UTC)").input_value() == last["time"][:19]
 
 
 def test_first_paint_of_each_view_on_the_large_account_is_measured(
@@ -709,3 +717,19 @@ def test_a_user_sees_only_what_it_may_and_sts_credentials_sign_in_with_their_tok
     assert sent
     assert all(credentials["access_key_secret"] not in headers for headers in sent)
     assert any("x-acs-security-token" in headers for headers in sent)
+
+
+def test_a_page_whose_clock_is_off_signs_with_the_servers_time(
+    server: MandateClient, scenario: Scenario2, page: Any
+) -> None:
+    """Two hours behind (beyond the 15 minutes a signature may be off): the first request is
+    refused InvalidTimeStamp.Expired, the console takes the server's Date and signs again."""
+    refused: list[int] = []
+    page.on("response", lambda r: refused.append(r.status) if r.status == 401 else None)
+    page.clock.set_system_time(datetime.now(UTC) - timedelta(hours=2))
+    sign_in(page, base_of(server), scenario.acme)
+    assert (
+        page.locator("#identity .who").inner_text() == f"acs:ram::{scenario.acme.account_id}:root"
+    )
+    assert refused == [401]  # once: every later request is signed with the corrected clock
+    page.locator("#list-users").wait_for()

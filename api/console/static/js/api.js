@@ -16,6 +16,8 @@ export class ApiError extends Error {
 }
 
 let signer = null;
+let skew = 0; // ms to add to the page's clock to read the server's (from a refusal's Date)
+const clock = () => new Date(Date.now() + skew);
 
 export function savedCredentials() {
   const raw = sessionStorage.getItem(STORE);
@@ -29,7 +31,12 @@ export function savedCredentials() {
 }
 
 export async function useCredentials(creds, { remember = true } = {}) {
-  signer = await makeSigner(creds.accessKeyId, creds.accessKeySecret, creds.securityToken || null);
+  signer = await makeSigner(
+    creds.accessKeyId,
+    creds.accessKeySecret,
+    creds.securityToken || null,
+    clock,
+  );
   if (remember) sessionStorage.setItem(STORE, JSON.stringify(creds));
 }
 
@@ -48,18 +55,28 @@ export function urlOf(path, params = {}) {
   return url;
 }
 
-async function send(method, path, { params = {}, body = undefined } = {}) {
+async function send(method, path, { params = {}, body = undefined } = {}, retried = false) {
   if (!signer) throw new ApiError(401, { detail: "not signed in" });
   const url = urlOf(path, params);
   const text = body === undefined ? "" : JSON.stringify(body);
   const headers = await signer.sign(method, url, text);
-  return fetch(url, {
+  const response = await fetch(url, {
     method,
     headers,
     body: text === "" ? undefined : text,
     credentials: "omit",
     cache: "no-store",
   });
+  // A clock off by more than the 15 minutes allowed: take the server's time from the refusal
+  // and sign once more (a fresh nonce; nothing was done by the refused request).
+  if (response.status === 401 && !retried && response.headers.get("date")) {
+    const problem = await response.clone().json().catch(() => ({}));
+    if (String(problem.code || "").startsWith("InvalidTimeStamp")) {
+      skew = new Date(response.headers.get("date")).getTime() - Date.now();
+      return send(method, path, { params, body }, true);
+    }
+  }
+  return response;
 }
 
 async function json(response) {

@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { clear, field, fromLocalInput, h, localInput, pretty, problemText } from "./dom.js";
-import { asOfParam, markRendered } from "./state.js";
+import { asOfParam, markRendered, setInstant } from "./state.js";
 
 export const title = "Audit timeline";
 
@@ -35,7 +35,11 @@ export async function render(root, session) {
   if (session.asOf) inputs.to.value = localInput(session.asOf);
   const filters = () => ({
     from: fromLocalInput(inputs.from.value)?.toISOString(),
-    to: fromLocalInput(inputs.to.value)?.toISOString() || asOfParam(),
+    // the slider's instant to the millisecond (the field shows whole seconds)
+    to:
+      session.asOf && inputs.to.value === localInput(session.asOf)
+        ? session.asOf.toISOString()
+        : fromLocalInput(inputs.to.value)?.toISOString() || asOfParam(),
     principal: inputs.principal.value.trim(),
     type: inputs.type.value.trim(),
     target: inputs.target.value.trim(),
@@ -63,6 +67,28 @@ export async function render(root, session) {
   );
   spacer.append(rows);
   const detail = h("pre", { id: "audit-detail", class: "detail", "aria-live": "polite" });
+  // what a selected record leads to: its principals' trails, the state at its instant
+  const follow = h("div", { id: "audit-follow", class: "actions" });
+  const followUp = (record) => {
+    const by = (who) => () => {
+      inputs.principal.value = who;
+      load(true);
+    };
+    clear(
+      follow,
+      record.actor && record.actor.startsWith("acs:")
+        ? h("button", { type: "button", onclick: by(record.actor) }, "Trail of its actor")
+        : null,
+      record.target
+        ? h("button", { type: "button", onclick: by(record.target) }, "Trail of its target")
+        : null,
+      h(
+        "button",
+        { type: "button", onclick: () => setInstant(new Date(record.time)) },
+        "Put the page at its instant",
+      ),
+    );
+  };
   const more = h("button", { type: "button", id: "audit-more" }, "Load more");
   const chain = h("div", { id: "audit-chain", class: "card" }, h("h3", {}, "Chain"), "Verifying…");
 
@@ -106,6 +132,7 @@ export async function render(root, session) {
       viewport.scrollTop = top + 2 * ROW - viewport.clientHeight;
     }
     detail.textContent = pretty(records[index]);
+    followUp(records[index]);
     draw();
   }
 
@@ -221,7 +248,7 @@ export async function render(root, session) {
       h("button", { type: "button", onclick: () => exportAs("csv") }, "Export CSV"),
     ),
     status,
-    h("div", { class: "split" }, h("div", {}, viewport, more), h("div", {}, chain, detail)),
+    h("div", { class: "split" }, h("div", {}, viewport, more), h("div", {}, chain, follow, detail)),
   );
   await load(true);
   verify();

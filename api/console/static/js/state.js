@@ -18,3 +18,13 @@ export function setAsOf(instant) {
 export function asOfParam() {
   return session.asOf ? session.asOf.toISOString() : undefined;
 }
+
+// Moving the page to an instant from a view (the time bar registers how: its slider follows).
+let moveTo = null;
+export function onInstantRequest(handler) {
+  moveTo = handler;
+}
+export function setInstant(instant) {
+  if (moveTo) moveTo(instant);
+  else setAsOf(instant);
+}

@@ -3,6 +3,7 @@
 
 import * as api from "./api.js";
 import { clear, field, fromLocalInput, h, localInput } from "./dom.js";
+import { onInstantRequest } from "./state.js";
 
 const AROUND = 12; // events listed around the instant
 
@@ -141,5 +142,6 @@ export async function mountTimeBar(root, session, setAsOf) {
   );
   root.hidden = false;
   around(null);
+  onInstantRequest((instant) => apply(instant));
   return apply;
 }
