@@ -21,6 +21,7 @@ from mandate.api.rpc.ram_tags import json_tags
 from mandate.api.rpc.recoding import recoded
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import role_arn
+from mandate.projections.decisions.views import RoleView
 
 _TRUST = "assume_role_policy_document"
 """The engine's name of the trust policy field (its faults are MalformedPolicyDocument)."""
@@ -103,7 +104,7 @@ class ListRolesParams(PagedParams):
 @rpc_action("ListRoles", RAM, ListRolesParams)
 def list_roles(ctx: RpcContext, p: ListRolesParams) -> dict[str, Any]:
     """``Tag`` (a JSON array of ``{Key, Value}``) keeps the roles holding every tag named (a
-    tag without a value: any value)."""
+    tag without a value: any value); each role lists its ``Tags``."""
     wanted = json_tags(p.tag) or {}
     ctx.authorize_read("ram:ListRoles")
     roles = [
@@ -111,9 +112,17 @@ def list_roles(ctx: RpcContext, p: ListRolesParams) -> dict[str, Any]:
         for role in ctx.runtime.index.roles_of(ctx.account_id)
         if all(k in role.tags and v in ("", role.tags[k]) for k, v in wanted.items())
     ]
-    return p.page(
-        roles, lambda r: r.role_name, lambda r: role_body(r, ctx, trust=False), "Roles", "Role"
-    )
+    return p.page(roles, lambda r: r.role_name, lambda r: _listed_role(r, ctx), "Roles", "Role")
+
+
+def _listed_role(role: RoleView, ctx: RpcContext) -> dict[str, Any]:
+    """ListRoles' ``Role``: without its trust, with its ``Tags`` (RAM's SDK model reads
+    ``Tags.Tag[{TagKey, TagValue}]`` there; absent for a role without tags)."""
+    body = role_body(role, ctx, trust=False)
+    if role.tags:
+        tags = [{"TagKey": k, "TagValue": v} for k, v in sorted(role.tags.items())]
+        body["Tags"] = {"Tag": tags}
+    return body
 
 
 @rpc_action("DeleteRole", RAM, RoleNameParams)

@@ -185,6 +185,13 @@ def test_list_roles_filters_by_tag(rpc: RpcServer) -> None:
         return [role.role_name for role in roles.role]
 
     assert names(("team", "dev")) == ["a", "b"]
+    listed = client.list_roles(ram.ListRolesRequest()).body.roles
+    assert listed is not None
+    shown = {
+        role.role_name: [(t.tag_key, t.tag_value) for t in role.tags.tag] if role.tags else None
+        for role in listed.role
+    }
+    assert shown == {"a": [("team", "dev")], "b": [("env", "prod"), ("team", "dev")], "c": None}
     assert names(("team", "dev"), ("env", "prod")) == ["b"]
     assert names(("env", "")) == ["b"]
     assert names(("team", "ops")) == []
