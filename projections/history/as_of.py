@@ -326,7 +326,7 @@ class AsOfReader:
         if ram_tagged_resource(request.resource) is None:
             return request
         tags = self.resource_tags(request.resource, moment_of(request.context)) or {}
-        return AccessRequest.make(
+        return AccessRequest(
             request.action, request.resource, with_resource_tags(request.context, tags)
         )
 
