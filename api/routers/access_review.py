@@ -31,8 +31,11 @@ The answer is ``200``::
   ended it (or at the contract's or the delegation's end).
 - ``conditional: true`` — with no request context the principal would not be allowed, but a
   condition on a key the caller supplies (``acs:SourceIp``, ``acs:SecureTransport``,
-  ``acs:MFAPresent``, a service key) would let some context through. ``acs:CurrentTime`` is
-  never free: a time-bounded policy shows as a bounded interval, not a conditional one.
+  ``acs:MFAPresent``, ``acs:SourceVpc``, ``acs:UserAgent``, ``acs:Referer``,
+  ``acs:RequestTag/<key>``, a tag an enforcement point vouches for, a service key) would let
+  some context through. ``acs:CurrentTime`` is never free: a time-bounded policy shows as a
+  bounded interval, not a conditional one; nor are a RAM user's or role's tags, which the
+  ledger knows at each instant (a tag it lacks is lacking).
 - Items are ordered by principal ARN; a user renamed, or a name deleted and taken again,
   appears once per (ARN, user) pair. ``position`` is the log position the answer is as of;
   ``next_cursor`` pages (``limit`` ≤ 1000, default 100) over the same position and window.
