@@ -411,6 +411,15 @@ def test_first_paint_of_each_view_on_the_large_account_is_measured(
         if view == "principals":
             users = page.locator("#list-users li")
             assert users.count() >= 200  # the large account's users, all listed
+            # a group's members lead to a member's permissions, the group's among them
+            page.locator("#list-groups").get_by_role("button", name="g00").click()
+            members = page.locator("#group-members li button")
+            members.first.wait_for()
+            member = members.first.inner_text()
+            members.first.click()
+            effective = page.locator("#effective")
+            effective.wait_for()
+            assert f":user/{member} as of " in effective.inner_text()
 
 
 # -- (d) principals and grants ------------------------------------------------------------------

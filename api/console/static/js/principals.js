@@ -293,6 +293,40 @@ async function show(base, kind, item) {
       );
     });
     if (kind === "users") await attempt(() => permissions(base, item.arn));
+    if (kind === "groups") {
+      await attempt(async () => {
+        const group = await api.get(`${base}/groups/${name}`);
+        const account = base.split("/").pop();
+        return h(
+          "div",
+          { id: "group-members" },
+          h("h4", {}, `Members (live): ${group.members.length}`),
+          h(
+            "ul",
+            { class: "picks" },
+            group.members.map((member) =>
+              h(
+                "li",
+                {},
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    onclick: () =>
+                      show(base, "users", {
+                        user_name: member,
+                        arn: `acs:ram::${account}:user/${member}`,
+                      }),
+                  },
+                  member,
+                ),
+              ),
+            ),
+          ),
+          h("p", { class: "hint" }, "A member's effective permissions include the group's."),
+        );
+      });
+    }
     if (kind === "roles") {
       await attempt(async () => {
         const role = await api.get(`${base}/roles/${name}`);
