@@ -264,7 +264,14 @@ def test_an_enforcement_point_vouches_for_tags_vpc_user_agent_and_referer(
     api: MandateClient,
 ) -> None:
     """The ``credentials`` form: the enforcement point (here the account's root, in front of
-    an object store) passes what it knows of the request; a RAM user's tags stay the index's."""
+    an object store) passes what it knows of the request; a RAM user's tags stay the index's.
+
+    ``acs:SourceVpc`` is "the VPC of the client that sends the request, valid only when it
+    comes from an Alibaba Cloud VPC" (a VPC id, String operators: KMS's page of Alibaba
+    Cloud's common condition keys,
+    https://www.alibabacloud.com/help/en/kms/security-and-compliance/condition-key); the
+    ResourceTag/RequestTag rules follow RAM's conditional-operator page. ``acs:UserAgent`` and
+    ``acs:Referer`` are read as strings like the others (String operators)."""
     account, root = api.open_account()
     api.create_user(account, root, "alice")
     api.create_user(account, root, "target")
