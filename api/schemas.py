@@ -110,6 +110,8 @@ class CreateRole(_Body):
     assume_role_policy_document: PolicyDocumentField
     max_session_duration: int | None = None
     description: str | None = Field(default=None, max_length=1024)
+    tags: dict[str, Any] | None = None
+    """Tags recorded with the role (RAM's CreateRole ``Tag``; ``ram:TagResources`` too)."""
 
 
 class UpdateRole(_Body):

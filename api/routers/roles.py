@@ -44,15 +44,17 @@ def _role_after(runtime: Runtime, account_id: str, role_name: str, position: int
 def create_role(
     account_id: str, body: CreateRole, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    position = manage(
-        runtime, caller, account_id, "ram:CreateRole", role_arn(account_id, body.role_name)
-    ).write_position(
+    arn = role_arn(account_id, body.role_name)
+    if body.tags is not None:  # tagging at creation is tagging: the caller needs both actions
+        manage(runtime, caller, account_id, "ram:TagResources", arn)
+    position = manage(runtime, caller, account_id, "ram:CreateRole", arn).write_position(
         lambda ledger: ledger.create_role(
             account_id,
             body.role_name,
             body.assume_role_policy_document,
             max_session_duration=body.max_session_duration,
             description=body.description,
+            tags=body.tags,
         )
     )
     return _role_after(runtime, account_id, body.role_name, position)

@@ -5,8 +5,8 @@ The same ledger commands, ``ram:<Action>`` on the role's ARN and index reads as
 (``DeleteConflict.Role.Policy``: the engine's check, without /v1's ``detach``); UpdateRole's
 ``New…`` parameters; a malformed trust policy is ``MalformedPolicyDocument``. Mandate keeps
 no console-login flag for a role: ``AllowConsoleLogin``/``NewAllowConsoleLogin`` are refused
-rather than dropped; so is CreateRole's ``Tag`` (a role is tagged by TagResources once it
-exists, ``ram_tags``).
+rather than dropped. CreateRole's ``Tag`` tags the role in the same save (``ram_tags``), and
+needs ``ram:TagResources`` on it besides ``ram:CreateRole``.
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ class CreateRoleParams(RpcParams):
 
 @rpc_action("CreateRole", RAM, CreateRoleParams)
 def create_role(ctx: RpcContext, p: CreateRoleParams) -> dict[str, Any]:
-    unsupported_parameter("Tag", p.tag, "tag the role with TagResources once it exists")
+    tags = json_tags(p.tag)
     _no_console_login("AllowConsoleLogin", p.allow_console_login)
     account_id = ctx.account_id
+    if tags is not None:  # tagging at creation is tagging: the caller needs both actions
+        ctx.manage("ram:TagResources", role_arn(account_id, p.role_name))
     management = ctx.manage("ram:CreateRole", role_arn(account_id, p.role_name))
     with recoded({}, document=_TRUST):
         management.write(
@@ -54,6 +56,7 @@ def create_role(ctx: RpcContext, p: CreateRoleParams) -> dict[str, Any]:
                 p.assume_role_policy_document,
                 max_session_duration=p.max_session_duration,
                 description=p.description,
+                tags=tags,
             )
         )
     return {

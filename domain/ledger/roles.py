@@ -12,6 +12,7 @@ from typing import Any
 
 from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.common.instants import check_instant
+from mandate.domain.common.tags import MAX_ROLE_TAG_VALUE_CHARS, check_tags
 from mandate.domain.common.validation import check_entity_name, check_optional_text
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
@@ -34,9 +35,16 @@ class RoleCommands(LedgerCore):
         *,
         max_session_duration: int | None = None,
         description: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> Created:
+        """RAM's CreateRole; ``tags`` (CreateRole's ``Tag``) are recorded in the same save."""
         check_entity_name("role_name", role_name)
         check_optional_text("description", description, 1024)
+        checked = (
+            None
+            if tags is None
+            else check_tags("tags", tags, max_value_chars=MAX_ROLE_TAG_VALUE_CHARS)
+        )
         trust = check_trust_policy("assume_role_policy_document", assume_role_policy_document)
         duration = (
             DEFAULT_MAX_SESSION_DURATION
@@ -51,6 +59,8 @@ class RoleCommands(LedgerCore):
             trust_policy=trust,
             max_session_duration=duration,
         )
+        if checked:
+            role.tag(checked)
         return self._create_named(account_id, "role", role_name, role)
 
     @command

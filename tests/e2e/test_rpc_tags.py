@@ -195,3 +195,17 @@ def test_list_roles_filters_by_tag(rpc: RpcServer) -> None:
     assert names(("team", "dev"), ("env", "prod")) == ["b"]
     assert names(("env", "")) == ["b"]
     assert names(("team", "ops")) == []
+
+
+def test_create_role_with_tags(rpc: RpcServer) -> None:
+    """CreateRole's ``Tag`` (a JSON array, as the SDK sends it) tags the role in the same save."""
+    root = rpc.open_account()
+    client = rpc.ram(root)
+    client.create_role(
+        ram.CreateRoleRequest(
+            role_name="ops",
+            assume_role_policy_document=json.dumps(trust(root.account_id)),
+            tag=[ram.CreateRoleRequestTag(key="team", value="dev")],
+        )
+    )
+    assert _listed(client, "role", ["ops"]) == [("ops", "team", "dev")]

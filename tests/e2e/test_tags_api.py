@@ -426,3 +426,38 @@ def test_an_access_review_marks_a_vouched_tag_condition_conditional(api: Mandate
     assert vouched["conditional"] is True
     (known,) = intervals(f"acs:ram::{account}:user/alice", "ram:GetUser")
     assert known["conditional"] is False  # not before it was tagged, not conditionally
+
+
+def test_a_role_created_with_tags_has_them_from_its_first_instant(api: MandateClient) -> None:
+    """RAM's CreateRole takes ``Tag``: recorded in the same save, within the same limits, and
+    authorised as tagging too (``ram:TagResources`` besides ``ram:CreateRole``)."""
+    account, root = api.open_account()
+    creator = api.create_user(account, root, "creator")
+    api.create_policy(
+        account,
+        root,
+        "Creates",
+        [{"Effect": "Allow", "Action": "ram:CreateRole", "Resource": "*"}],
+    )
+    api.attach(account, root, "users/creator", "Custom", "Creates")
+    trust = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"RAM": [f"acs:ram::{account}:root"]},
+            }
+        ],
+    }
+    roles = f"/v1/accounts/{account}/roles"
+    body = {"role_name": "ops", "assume_role_policy_document": trust, "tags": {"team": "dev"}}
+    head = api.log_head()
+    assert api.post(roles, json=body, headers=creator).status_code == 403
+    assert api.post(roles, json={**body, "tags": {"acs:x": "1"}}, headers=root).status_code == 400
+    assert api.log_head() == head
+    created = api.post(roles, json=body, headers=root)
+    assert created.status_code == 201, created.text
+    assert _tags(api, account, "roles/ops", root) == {"team": "dev"}
+    untagged = api.post(roles, json={**body, "role_name": "plain", "tags": None}, headers=creator)
+    assert untagged.status_code == 201, untagged.text
