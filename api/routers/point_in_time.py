@@ -33,8 +33,9 @@ from mandate.domain.common.arns import (
     role_arn,
     user_arn,
 )
+from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.common.instants import EPOCH_REFUSED
-from mandate.projections.history.as_of_listing import Held, held_at
+from mandate.projections.history.as_of_listing import Held, held_at, received_at
 
 router = APIRouter(tags=["point in time"], responses=PROBLEM_RESPONSES, dependencies=AUTHENTICATED)
 
@@ -61,8 +62,8 @@ def _arn(account_id: str, held: Held) -> str:
         return role_arn(account_id, held.name)
     if held.kind == "policy":
         return policy_arn(account_id, held.name)
-    if held.kind == "entrustment":
-        return entrustment_arn(account_id, held.id)
+    if held.kind == "entrustment":  # the grantor's (a received one's is another account's)
+        return entrustment_arn(str(held.details.get("grantor_account_id") or account_id), held.id)
     if held.kind == "delegation":
         return delegation_arn(account_id, held.id)
     return assumed_role_arn(account_id, str(held.details["role_name"]), held.name)
@@ -107,17 +108,25 @@ async def listed_as_of(
     runtime: RuntimeDep,
     paging: PagingDep,
     as_of: Annotated[datetime | None, EPOCH_REFUSED] = None,
+    direction: Literal["granted", "received"] = "granted",
 ) -> dict[str, Any]:
     """The account's ``kind`` alive at ``as_of`` (default: now), by name: each with its id,
     ARN, ``status`` then and ``since`` (its last change at or before T), paged
-    ``{items, next_cursor}``; ``as_of`` and ``position`` say what was read."""
+    ``{items, next_cursor}``; ``as_of`` and ``position`` say what was read. Entrustments
+    ``direction=received``: the contracts others granted this account then (each with its
+    ``grantor_account_id``); any other kind refuses it."""
     check_account_id(account_id)
     fact_kind, action = _READ[kind]
     authorize_read(runtime, caller, account_id, action)
     at = check_instant(as_of) if as_of is not None else datetime.now(UTC)
     position = await reach_temporal_head(runtime)
     store = runtime.as_of.store
-    held = await anyio.to_thread.run_sync(held_at, store, account_id, fact_kind, at)
+    if direction == "received" and kind != "entrustments":
+        raise InvalidInput(FieldError("direction", "only entrustments are received"))
+    if direction == "received":
+        held = await anyio.to_thread.run_sync(received_at, store, account_id, at)
+    else:
+        held = await anyio.to_thread.run_sync(held_at, store, account_id, fact_kind, at)
     if kind == "sessions":
         held = await anyio.to_thread.run_sync(_with_lineage, runtime, held, at)
     listed = paging.page(held, lambda h: f"{h.name}\x00{h.id}", lambda h: _json(account_id, h))

@@ -23,7 +23,7 @@ from typing import Any, Final
 from mandate.domain.common.ledger_time import from_micros, to_micros
 from mandate.projections.store.read_model_store import ReadModelStore
 
-__all__ = ["LISTED_KINDS", "Held", "held_at"]
+__all__ = ["LISTED_KINDS", "Held", "held_at", "received_at"]
 
 LISTED_KINDS: Final = ("user", "group", "role", "policy", "entrustment", "delegation", "session")
 
@@ -32,6 +32,13 @@ _ALIVE = (
     " WHERE kind = ? AND account_id = ? AND valid_from <= ?"
     " AND (valid_to IS NULL OR valid_to > ?)"
 )
+
+_ALL_CONTRACTS = (
+    "SELECT subject, object, payload, valid_from, account_id FROM {p}_facts"
+    " WHERE kind = 'entrustment' AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
+)
+"""Every contract alive at T, of any grantor: the trustee is in the payload, not indexed (as
+``ALL_ROLES_AT`` reads every role for effective permissions; contracts are few)."""
 
 _CONTRACT = (
     "SELECT payload, valid_to FROM {p}_facts WHERE kind = 'entrustment' AND subject = ?"
@@ -80,6 +87,38 @@ class Held:
     """When this fact opened: the entity's creation, or its last change before T."""
     status: str
     details: dict[str, Any]
+
+
+def received_at(store: ReadModelStore, account_id: str, at: datetime) -> list[Held]:
+    """The contracts other accounts had granted ``account_id`` (its trustee) alive at ``at``,
+    by contract then id; ``grantor_account_id`` says whose each is."""
+    t = to_micros(at)
+    with store.transaction(commit=False) as cursor:
+        rows = store.execute(cursor, _ALL_CONTRACTS, (t, t)).fetchall()
+    held = []
+    for row in rows:
+        payload: dict[str, Any] = json.loads(row["payload"])
+        if payload.get("trustee_account_id") != account_id:
+            continue
+        details = {name: payload.get(name) for name in _SHOWN["entrustment"]}
+        scope = details.get("scope")
+        details["scope"] = json.loads(scope) if isinstance(scope, str) else scope
+        details["grantor_account_id"] = str(row["account_id"])
+        for name in _INSTANTS["entrustment"]:
+            micros = payload.get(name)
+            details[name] = from_micros(int(micros)) if micros is not None else None
+        held.append(
+            Held(
+                "entrustment",
+                str(row["subject"]),
+                str(row["object"]),
+                from_micros(int(row["valid_from"])),
+                _status("entrustment", payload, t),
+                details,
+            )
+        )
+    held.sort(key=lambda h: (str(h.details["contract_ref"]), h.id))
+    return held
 
 
 def held_at(store: ReadModelStore, account_id: str, kind: str, at: datetime) -> list[Held]:

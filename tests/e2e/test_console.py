@@ -445,6 +445,14 @@ def test_principals_show_effective_permissions_and_a_policys_versions_side_by_si
     received.locator("summary").first.focus()
     page.keyboard.press("Enter")
     assert "ops-bucket" in received.locator("details pre").first.inner_text()
+    # before the revocation, as OpsCo received it then
+    put_at(page, scenario.before_revocation)
+    page.locator("#h-contracts", has_text="as of").wait_for()
+    then = page.locator("#list-contracts table", has_text="Entrustments received")
+    then.locator(".status.active").wait_for()
+    assert scenario.acme.account_id in then.inner_text()
+    page.get_by_role("button", name="Now (live)").click()
+    page.locator("#h-contracts", has_text="as of").wait_for(state="detached")
     shoot(page, "principals")
     # Acme's policy and its two versions, as a diff
     page.get_by_role("button", name="Sign out").click()

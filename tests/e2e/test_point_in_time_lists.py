@@ -77,6 +77,28 @@ def test_scenario_2_before_and_after_the_revocation(api: MandateClient) -> None:
     assert contract["scope"] == s.entrustment["scope"]
     (after,) = listed(api, s.acme, "entrustments", s.after_revocation)
     assert (after["status"], after["revoked_reason"]) == ("revoked", "contract terminated")
+    # OpsCo's side: the contract received, then revoked; no other account's contract
+    received = api.get(
+        f"/v1/accounts/{s.opsco.account_id}/as-of/entrustments",
+        params={"as_of": s.before_revocation.isoformat(), "direction": "received"},
+        headers=s.opsco.basic,
+    ).json()["items"]
+    assert [(e["arn"], e["status"]) for e in received] == [(s.entrustment["arn"], "active")]
+    assert received[0]["grantor_account_id"] == s.acme.account_id
+    assert received[0]["scope"] == s.entrustment["scope"]
+    assert listed(api, s.opsco, "entrustments", s.before_revocation) == []  # granted: none
+    later = api.get(
+        f"/v1/accounts/{s.opsco.account_id}/as-of/entrustments",
+        params={"as_of": s.after_revocation.isoformat(), "direction": "received"},
+        headers=s.opsco.basic,
+    ).json()["items"]
+    assert [e["status"] for e in later] == ["revoked"]
+    not_received = api.get(
+        f"/v1/accounts/{s.acme.account_id}/as-of/entrustments",
+        params={"direction": "received"},
+        headers=s.acme.basic,
+    )
+    assert not_received.json()["items"] == []
     (managed,) = listed(api, s.acme, "roles", s.before_revocation)
     assert (managed["name"], managed["managed_by"]) == ("MSA-2026-117", s.entrustment["arn"])
     assert managed["arn"] == s.entrustment["role_arn"]
@@ -124,6 +146,8 @@ def test_each_kind_is_authorised_as_its_listing_and_bad_input_is_refused(
         f"{path}/users?as_of=1733565600",  # Unix seconds
         f"{path}/accounts",
         f"{path}/users?limit=0",
+        f"{path}/users?direction=received",
+        f"{path}/entrustments?direction=sideways",
     ):
         response = api.get(query, headers=acme.basic)
         assert response.status_code == 400, (query, response.text)

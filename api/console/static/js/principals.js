@@ -127,18 +127,22 @@ async function contracts(base) {
     );
   });
   await attempt("Entrustments received", async () => {
-    const items = await api.all(`${base}/entrustments`, { direction: "received" });
+    const items = at
+      ? await api.all(`${base}/as-of/entrustments`, { as_of: at, direction: "received" })
+      : await api.all(`${base}/entrustments`, { direction: "received" });
     return table(
-      ["Contract", "Grantor", "Status", "Role", "Scope", "Delegations"],
+      ["Contract", "Grantor", "Status", "Role / id", "Scope", "Delegations"],
       items.map((e) => [
         e.contract_ref,
-        e.account_id,
+        e.grantor_account_id || e.account_id,
         statusCell(e.status),
-        e.role_arn,
+        e.role_arn || e.arn,
         scopeCell(e.scope),
-        e.delegations.map((d) => `${d.grantee} (${d.status})`).join(", ") || "none",
+        e.delegations
+          ? e.delegations.map((d) => `${d.grantee} (${d.status})`).join(", ") || "none"
+          : "see Delegations",
       ]),
-      at ? "Entrustments received (live: the grantor's history is the grantor's)" : "Entrustments received",
+      "Entrustments received",
     );
   });
   await attempt("Delegations", async () => {
