@@ -1,8 +1,8 @@
 """Tags on RAM users and roles: RAM's limits, and the one change both aggregates record.
 
 RAM tags users through IMS ``TagResources`` (``ResourceType=user``) and roles through RAM's
-own ``TagResources`` (``ResourceType=role``); both take the same tags and the same limits,
-quoted here from RAM's pages so that a refusal says what RAM would:
+own ``TagResources`` (``ResourceType=role``); both take the same keys and limits, but for a
+role's longer values, quoted here from RAM's pages so that a refusal says what RAM would:
 
 * IMS TagResources (https://help.aliyun.com/zh/ram/developer-reference/api-ims-2019-08-15-tagresources),
   for users: ``Tag.N`` — N from 1 to 20; a key, once passed, must not be empty, has at most
