@@ -102,6 +102,9 @@ def browser() -> Iterator[Any]:
         yield launched
         launched.close()
     if FIRST_PAINTS:
+        # kept with the screenshots too: plain pytest captures what is printed
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "first-paint.json").write_text(json.dumps(FIRST_PAINTS, indent=2) + "\n")
         print("\nconsole first paint (ms after navigation start, 100,000-record account):")
         for view, figures in FIRST_PAINTS.items():
             shown = ", ".join(f"{name} {value:.0f}" for name, value in figures.items())
