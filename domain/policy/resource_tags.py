@@ -29,6 +29,7 @@ __all__ = [
     "ram_tagged_resource",
     "tag_context",
     "with_resource_tags",
+    "without_resource_tags",
 ]
 
 REQUEST_TAG: Final = "acs:requesttag/"
@@ -71,3 +72,12 @@ def ram_tagged_resource(resource: str) -> tuple[str, str, str] | None:
     if kind not in ("user", "role") or not name or "*" in name or "?" in name or "/" in name:
         return None
     return account_id, kind, name
+
+
+def without_resource_tags(context: Mapping[str, ContextValue]) -> Mapping[str, ContextValue]:
+    """``context`` without any ``acs:resourcetag/…`` key: for a decision about another
+    resource than the request's (the role a principal would assume on the way to it), whose
+    tags those are not."""
+    if not any(key.startswith(RESOURCE_TAG) for key in context):
+        return context
+    return {key: value for key, value in context.items() if not key.startswith(RESOURCE_TAG)}

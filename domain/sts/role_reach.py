@@ -26,6 +26,7 @@ from mandate.domain.common.arns import account_of_resource, role_arn
 from mandate.domain.policy.decisions import Answer, Path, Subject, SubjectKind, decide
 from mandate.domain.policy.document import PolicyDocument
 from mandate.domain.policy.evaluation import AccessRequest, ContextValue, PolicySet
+from mandate.domain.policy.resource_tags import without_resource_tags
 from mandate.domain.sts.assume_role import AssumingCaller, trust_admits
 from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState
 
@@ -158,7 +159,9 @@ def answer_through_roles(
     resource_account = account_of_resource(request.resource)
     if resource_account is None or not facts.account_open(resource_account):
         return None
-    context = request.context
+    # the request's resource tags are its resource's, not the role's: assuming the role is
+    # decided on the role's ARN without them
+    context = without_resource_tags(request.context)
     caller = AssumingCaller(subject, user_id)
     for role in facts.roles_in(resource_account) if roles is None else roles:
         paths = paths_into(caller, role, context, facts, optimistic=optimistic)

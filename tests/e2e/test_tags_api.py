@@ -461,3 +461,64 @@ def test_a_role_created_with_tags_has_them_from_its_first_instant(api: MandateCl
     assert _tags(api, account, "roles/ops", root) == {"team": "dev"}
     untagged = api.post(roles, json={**body, "role_name": "plain", "tags": None}, headers=creator)
     assert untagged.status_code == 201, untagged.text
+
+
+def test_a_resources_tags_are_not_the_tags_of_the_role_on_the_way_to_it(
+    api: MandateClient,
+) -> None:
+    """ "Could P do it through a role": P's ``sts:AssumeRole`` is decided on the role's ARN, so
+    the tags of the resource P finally acts on are not the role's. A policy allowing
+    ``sts:AssumeRole`` only on roles tagged ``team:dev`` does not let P through an untagged
+    role because the user it wants to read is tagged ``team:dev``."""
+    account, root = api.open_account()
+    api.create_user(account, root, "p")
+    api.create_user(account, root, "alice")
+    _tag(api, account, "users/alice", root, {"team": "dev"})
+    trust = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"RAM": [f"acs:ram::{account}:user/p"]},
+            }
+        ],
+    }
+    created = api.post(
+        f"/v1/accounts/{account}/roles",
+        json={"role_name": "reader", "assume_role_policy_document": trust},
+        headers=root,
+    )
+    assert created.status_code == 201, created.text
+    api.create_policy(
+        account, root, "Reads", [{"Effect": "Allow", "Action": "ram:GetUser", "Resource": "*"}]
+    )
+    api.attach(account, root, "roles/reader", "Custom", "Reads")
+    api.create_policy(
+        account,
+        root,
+        "AssumeDev",
+        [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"acs:ResourceTag/team": "dev"}},
+            }
+        ],
+    )
+    api.attach(account, root, "users/p", "Custom", "AssumeDev")
+    question = {
+        "principal": f"acs:ram::{account}:user/p",
+        "action": "ram:GetUser",
+        "resource": f"acs:ram::{account}:user/alice",
+    }
+    assert api.authorize(root, **question)["decision"] == "ImplicitDeny"
+    # with an unconditional sts:AssumeRole the same question is allowed through the role
+    api.create_policy(
+        account, root, "Assume", [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]
+    )
+    api.attach(account, root, "users/p", "Custom", "Assume")
+    allowed = api.authorize(root, **question)
+    assert allowed["decision"] == "Allow", allowed
+    assert allowed["chain"][-1] == f"acs:ram::{account}:role/reader"
