@@ -30,6 +30,7 @@ from mandate.api.routers import (
     security_events,
     sts,
     users,
+    what_if,
 )
 from mandate.api.rpc.endpoint import rpc_router
 from mandate.api.runtime import Runtime
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(history.router)
     app.include_router(point_in_time.router)  # lists as of an instant (the audit console)
     app.include_router(access_review.router)
+    app.include_router(what_if.router)  # a change rehearsed on a copy: writes nothing
     app.include_router(audit.router)
     app.include_router(security_events.router)
     # The Alibaba Cloud OpenAPI RPC dialect (RAM, STS) at "/", for the SDKs.

@@ -28,6 +28,7 @@ from mandate.domain.ledger.fences import FENCES_KWARG, Fence
 from mandate.domain.ledger.group_commit import GroupCommitter
 from mandate.domain.ledger.idempotency import SAVED_KWARG, GuardedWrite, current_guard
 from mandate.domain.ledger.ports import PrincipalRef, ReadPort, SecretSealer
+from mandate.domain.ledger.rehearsal import rehearsing
 from mandate.domain.ledger.results import Created
 from mandate.domain.policy.document import parse_policy_document
 from mandate.domain.sts.assume_role import RoleFacts
@@ -100,6 +101,10 @@ class LedgerCore(Application[UUID]):
         (``domain.ledger.fences``)."""
         batch: ProcessingEvent[UUID] = ProcessingEvent()
         batch.collect_events(*aggregates)
+        rehearsed = rehearsing()
+        if rehearsed is not None:  # a what-if: the events, never a write (``rehearsal.py``)
+            rehearsed.extend(batch.events)
+            return 0
         if not batch.events:
             return self.recorder.max_notification_id() or 0
         if fences:

@@ -48,6 +48,11 @@ class ThroughRoles(SessionLineage):
             subject, user_id, request, facts, optimistic=optimistic, roles=candidates
         )
 
+    def live_roles(self) -> _LiveRoles:
+        """This index's facts about roles now (``RoleReachFacts``, and each role as
+        ``role_reach`` takes it), for readers that walk the rule themselves (what-if)."""
+        return _LiveRoles(self)
+
 
 def _user_key(subject: Subject) -> tuple[str, str]:
     return subject.account_id, subject.arn.rpartition("/")[2]

@@ -1,0 +1,176 @@
+"""What-if before you revoke: ``POST /v1/accounts/{a}/what-if``.
+
+The body names one change that has not happened — ``revoke_entrustment``,
+``revoke_delegation``, ``detach_policy``, ``delete_user`` (as ``DELETE …?detach=true``) or
+``set_default_version`` — and the answer is every principal, action pattern and resource
+pattern that would lose or gain access, with the chains, computed without writing anything:
+
+1. the caller is authorised as for the change itself (``ram:RevokeEntrustment`` on the
+   contract, ``ram:DetachPolicyFrom<Noun>`` on the principal, …; the platform admin, who
+   never writes inside an account, may not ask) **and** for ``ram:GetEffectivePermissions``
+   on the account's every entity (``acs:ram::<a>:*``): the answer lists the statements of
+   the account's principals, which only that read shows. So what-if tells no one what they
+   could neither do nor read; another account's caller is refused before anything is
+   looked up;
+2. the ledger runs the very command the change would run, rehearsed
+   (``domain.ledger.rehearsal``): an unknown entrustment is a 404, a managed role's policy a
+   409, exactly as for real, and its events are collected instead of saved;
+3. the events are applied to a copy of this process's decision index, brought first to the
+   head of the log (``projections.decisions.what_if``), and the reach of the account's world
+   is diffed before and after. The log's head and the live index do not move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from mandate.api.deps import CallerDep, RuntimeDep, authorize_management, check_account_id
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
+from mandate.api.problems import PositionNotReached
+from mandate.api.reads import authorize_read
+from mandate.domain.common.arns import (
+    PrincipalKind,
+    delegation_arn,
+    entrustment_arn,
+    policy_arn,
+    principal_arn,
+    user_arn,
+)
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.ledger.application import Ledger
+from mandate.domain.ledger.rehearsal import rehearse
+from mandate.projections.decisions.what_if import what_if
+
+router = APIRouter(tags=["what-if"], responses=PROBLEM_RESPONSES, dependencies=AUTHENTICATED)
+
+_CHANGES = (
+    "revoke_entrustment",
+    "revoke_delegation",
+    "detach_policy",
+    "delete_user",
+    "set_default_version",
+)
+
+
+class DetachPolicyChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    principal_kind: Literal["user", "group", "role"]
+    name: str
+    policy_type: str
+    policy_name: str
+
+
+class SetDefaultVersionChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy_name: str
+    version_id: str
+
+
+class WhatIfRequest(BaseModel):
+    """Exactly one change that has not happened."""
+
+    model_config = ConfigDict(extra="forbid")
+    revoke_entrustment: UUID | None = Field(None, description="an entrustment of this account")
+    revoke_delegation: UUID | None = Field(None, description="a delegation of this account")
+    detach_policy: DetachPolicyChange | None = None
+    delete_user: str | None = Field(None, description="a user, deleted with ?detach=true")
+    set_default_version: SetDefaultVersionChange | None = None
+
+
+class ReachItem(BaseModel):
+    principal: str
+    effect: str
+    action: str = Field(description="a pattern; '!' before one written under NotAction")
+    resource: str = Field(description="a pattern; '!' before one written under NotResource")
+    chain: list[str]
+    layer: str
+    policy_type: str
+    policy: str
+    via: str | None
+    condition: dict[str, Any] | None
+
+
+class WhatIfAnswer(BaseModel):
+    change: dict[str, Any]
+    position: int = Field(description="the log position the answer was computed on")
+    lose: list[ReachItem]
+    gain: list[ReachItem]
+    rerouted: list[ReachItem] = Field(
+        description="entries that would go while the same access stays through another chain"
+    )
+    principals_affected: list[str]
+
+
+def _change(account_id: str, body: WhatIfRequest) -> tuple[str, str, Callable[[Ledger], Any]]:
+    """The action that authorises the change, its resource, and the command it would run."""
+    named = [name for name in _CHANGES if getattr(body, name) is not None]
+    if len(named) != 1:
+        raise InvalidInput(FieldError("body", f"must name exactly one of {', '.join(_CHANGES)}"))
+    a = account_id
+    if body.revoke_entrustment is not None:
+        e = body.revoke_entrustment
+        return (
+            "ram:RevokeEntrustment",
+            entrustment_arn(a, e),
+            lambda ledger: ledger.revoke_entrustment(a, e),
+        )
+    if body.revoke_delegation is not None:
+        d = body.revoke_delegation
+        return (
+            "ram:RevokeDelegation",
+            delegation_arn(a, d),
+            lambda ledger: ledger.revoke_delegation(a, d),
+        )
+    if body.detach_policy is not None:
+        p = body.detach_policy
+        kind = PrincipalKind(p.principal_kind)
+        return (
+            f"ram:DetachPolicyFrom{kind.noun}",
+            principal_arn(a, kind, p.name),
+            lambda ledger: ledger.detach_policy(a, kind, p.name, p.policy_type, p.policy_name),
+        )
+    if body.delete_user is not None:
+        u = body.delete_user
+        return (
+            "ram:DeleteUser",
+            user_arn(a, u),
+            lambda ledger: ledger.delete_user(a, u, detach=True),
+        )
+    assert body.set_default_version is not None
+    v = body.set_default_version
+    return (
+        "ram:SetDefaultPolicyVersion",
+        policy_arn(a, v.policy_name),
+        lambda ledger: ledger.set_default_policy_version(a, v.policy_name, v.version_id),
+    )
+
+
+@router.post("/v1/accounts/{account_id}/what-if")
+def simulate_change(
+    account_id: str, body: WhatIfRequest, caller: CallerDep, runtime: RuntimeDep
+) -> WhatIfAnswer:
+    """Who would lose or gain access if the change were made; writes nothing."""
+    check_account_id(account_id)
+    action, resource, command = _change(account_id, body)
+    authorize_management(runtime, caller, account_id, action, resource)
+    authorize_read(runtime, caller, account_id, "ram:GetEffectivePermissions")
+    head = runtime.head()
+    if not runtime.follower.wait_for(head, runtime.settings.min_position_timeout):
+        raise PositionNotReached(head, runtime.index.position)
+    ledger = runtime.ledger
+    events = rehearse(lambda: command(ledger))
+    found = what_if(runtime.index, account_id, events, datetime.now(UTC))
+    return WhatIfAnswer(
+        change=body.model_dump(mode="json", exclude_none=True),
+        position=found.position,
+        lose=[ReachItem(**r.as_dict()) for r in found.lose],
+        gain=[ReachItem(**r.as_dict()) for r in found.gain],
+        rerouted=[ReachItem(**r.as_dict()) for r in found.rerouted],
+        principals_affected=found.principals_affected,
+    )

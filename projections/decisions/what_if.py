@@ -1,0 +1,314 @@
+"""What-if: who would lose or gain access if a change were made, computed on a copy.
+
+``POST /v1/accounts/{a}/what-if`` rehearses a command (``domain.ledger.rehearsal``: the
+command's own lookups, guards and events, nothing saved), applies those events to a *copy*
+of the decision index — the live one is never touched, the log never appended to — and
+diffs the account's reach before and after. The reach is what effective permissions list,
+for every principal a change in ``a`` can touch:
+
+* each RAM user of ``a``: its identity statements (own policies, then its groups'), chain
+  ``[user]`` (``via``: the group);
+* each user of any account that could assume a role of ``a`` now (one hop, as "could P do
+  it?" decides, optimistic about request context): the statements of every layer of each
+  path — the role's policies, or a contract's scope and the delegation — with the chain
+  ``[user, role]`` or ``[user, delegation, entrustment, role]``;
+* each user of ``a`` that could assume the managed role of a contract ``a`` received: the
+  contract's scope and the delegation, as above (``a`` reads both);
+* each user of ``a`` that could assume another role of another account: ``sts:AssumeRole``
+  on that role, with the chain (never that account's policies: ``a`` may not read them);
+* each live session of those roles (``a``'s own, its received contracts'): the statements
+  of every layer of each path.
+
+A statement is one entry per (action pattern, resource pattern) it writes — ``!`` before a
+pattern written under ``NotAction``/``NotResource`` — with its effect, condition, layer,
+policy and chain. The policy version is not part of an entry: switching to a version that
+writes the same statement changes no one's access. Both sides are computed on the same copy
+at the same instant, so what differs is the change and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mandate.domain.policy.decisions import Path, Subject
+from mandate.domain.policy.evaluation import ContextValue, PolicySet
+from mandate.domain.sts.assume_role import AssumingCaller
+from mandate.domain.sts.role_reach import paths_into
+from mandate.domain.sts.session_lineage import SessionInvalid
+from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.decisions.views import RoleView, UserView
+
+__all__ = ["Reach", "WhatIf", "copy_index", "diff", "reach_of", "what_if"]
+
+_LOCK_TYPE = type(threading.Lock())
+_SHARED = ("hasher", "token_signer", "keyring")
+"""The process's own objects (keys, signers): a copy refers to them, never pickles them."""
+_DROPPED = ("_memo", "_memo_old", "_verified_sessions", "_policy_sets")
+"""Caches, not state: a copy starts with them empty (they can be large, and it fills them)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """One statement's worth of access a principal has, and how it came to it."""
+
+    principal: str
+    effect: str
+    action: str
+    resource: str
+    chain: tuple[str, ...]
+    layer: str
+    policy_type: str
+    policy_name: str
+    via: str | None
+    condition: str | None
+    """The statement's ``Condition`` as canonical JSON; None when it has none."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "principal": self.principal,
+            "effect": self.effect,
+            "action": self.action,
+            "resource": self.resource,
+            "chain": list(self.chain),
+            "layer": self.layer,
+            "policy_type": self.policy_type,
+            "policy": self.policy_name,
+            "via": self.via,
+            "condition": json.loads(self.condition) if self.condition is not None else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """``lose``/``gain``: access a principal would no longer have / would newly have — no
+    entry of the other side grants the same (principal, effect, action, resource,
+    condition); each is listed with every chain it came (or would come) through.
+    ``rerouted``: an entry that would go while the same access stays through another policy,
+    group or chain (a policy detached from a user that a group of hers also holds)."""
+
+    position: int
+    lose: list[Reach]
+    gain: list[Reach]
+    rerouted: list[Reach]
+
+    @property
+    def principals_affected(self) -> list[str]:
+        return sorted({r.principal for r in self.lose} | {r.principal for r in self.gain})
+
+
+def _order(r: Reach) -> tuple[Any, ...]:
+    """Answers list a principal's entries together, chain by chain, as policies write them."""
+    return (
+        r.principal,
+        r.chain,
+        r.layer,
+        r.policy_type,
+        r.policy_name,
+        r.via or "",
+        r.effect,
+        r.action,
+        r.resource,
+        r.condition or "",
+    )
+
+
+def _access(reach: Reach) -> tuple[str, str, str, str, str | None]:
+    return reach.principal, reach.effect, reach.action, reach.resource, reach.condition
+
+
+def diff(before: set[Reach], after: set[Reach]) -> WhatIf:
+    """What differs between two reaches (``WhatIf``'s fields; ``position`` 0)."""
+    kept = {_access(r) for r in after}
+    had = {_access(r) for r in before}
+    gone = sorted(before - after, key=_order)
+    return WhatIf(
+        0,
+        [r for r in gone if _access(r) not in kept],
+        sorted((r for r in after - before if _access(r) not in had), key=_order),
+        [r for r in gone if _access(r) in kept],
+    )
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, index: DecisionIndex) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._refs = {id(getattr(index, name)): name for name in _SHARED}
+        self._refs.update({id(getattr(index, name)): "" for name in _DROPPED})
+        self._refs.pop(id(None), None)
+
+    def persistent_id(self, obj: Any) -> str | None:
+        if isinstance(obj, _LOCK_TYPE):
+            return "lock"
+        return self._refs.get(id(obj))
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, index: DecisionIndex) -> None:
+        super().__init__(io.BytesIO(data))
+        self._index = index
+
+    def persistent_load(self, pid: Any) -> Any:
+        if pid == "lock":
+            return threading.Lock()
+        if pid == "":
+            return {}
+        if pid in _SHARED:
+            return getattr(self._index, pid)
+        raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+
+
+def copy_index(index: DecisionIndex) -> DecisionIndex:
+    """A private copy of ``index`` as of one position: taken under ``steady``, so no event is
+    half applied in it; its caches empty; the live index's keys and signers by reference."""
+    buffer = io.BytesIO()
+    with index.steady:
+        _Pickler(buffer, index).dump(index)
+    copy = _Unpickler(buffer.getvalue(), index).load()
+    assert isinstance(copy, DecisionIndex)
+    return copy
+
+
+def _patterns(statement: dict[str, Any], plain: str, negated: str) -> list[str]:
+    written = statement.get(plain)
+    prefix = ""
+    if written is None:
+        written, prefix = statement.get(negated), "!"
+    if written is None:
+        return []
+    items = written if isinstance(written, list) else [written]
+    return [prefix + str(item) for item in items]
+
+
+def _statements(principal: str, chain: tuple[str, ...], layer: PolicySet) -> Iterator[Reach]:
+    for policy in layer.policies:
+        source = policy.source
+        written: Any = policy.document.as_dict()["Statement"]
+        for statement in written if isinstance(written, list) else [written]:
+            condition = statement.get("Condition")
+            shown = json.dumps(condition, sort_keys=True) if condition is not None else None
+            for action in _patterns(statement, "Action", "NotAction"):
+                for resource in _patterns(statement, "Resource", "NotResource"):
+                    yield Reach(
+                        principal,
+                        str(statement.get("Effect")),
+                        action,
+                        resource,
+                        chain,
+                        source.layer.value,
+                        source.policy_type,
+                        source.policy_name,
+                        source.via,
+                        shown,
+                    )
+
+
+def _paths(principal: str, paths: Iterable[Path]) -> Iterator[Reach]:
+    for path in paths:
+        for layer in path.layers:
+            yield from _statements(principal, path.chain, layer)
+
+
+def _trust_names(role: RoleView, account_id: str) -> bool:
+    return account_id in role.trust_policy
+
+
+def reach_of(index: DecisionIndex, account_id: str, at: datetime) -> set[Reach]:
+    """Everything the principals a change in ``account_id`` can touch may do now (see the
+    module's docstring for which principals, and what one entry is)."""
+    found: set[Reach] = set()
+    users = [u for u in list(index.users.values()) if u.account_id == account_id]
+    subjects: dict[str, tuple[UserView, Subject]] = {}
+    for user in users:
+        subject = index.user_subject(user.id)
+        subjects[subject.arn] = (user, subject)
+        if subject.identity is not None:
+            found.update(_statements(subject.arn, (subject.arn,), subject.identity))
+    own_roles = index.roles_of(account_id)
+    # Who else could reach a role of the account: trustees of its contracts, accounts its
+    # trusts name (a trust names an account's root or one of its users by ARN).
+    others = {
+        e.trustee_account_id
+        for e in list(index.entrustments.values())
+        if e.account_id == account_id
+    }
+    others.update(
+        other
+        for other in list(index.accounts)
+        if other != account_id and any(_trust_names(r, other) for r in own_roles)
+    )
+    for other_user in list(index.users.values()):
+        if other_user.account_id in others and other_user.account_id != account_id:
+            subject = index.user_subject(other_user.id)
+            subjects[subject.arn] = (other_user, subject)
+    facts = index.live_roles()
+    context: dict[str, ContextValue] = {"acs:currenttime": at}
+    # Another account's managed role whose contract ``a`` received: ``a`` reads that
+    # contract's scope and its own delegations, so their statements are shown; of any other
+    # account's role trusting ``a``, only that ``a``'s user could assume it.
+    received, foreign = [], []
+    for role in list(index.roles.values()):
+        if role.account_id == account_id:
+            continue
+        if _trustee(index, role) == account_id:
+            received.append(role)
+        elif _trust_names(role, account_id):
+            foreign.append(role)
+    for arn, (user, subject) in subjects.items():
+        caller = AssumingCaller(subject, user.id)
+        mine = user.account_id == account_id
+        for role in own_roles + received if mine else own_roles:
+            paths = paths_into(caller, facts.assumable(role), context, facts, optimistic=True)
+            found.update(_paths(arn, paths))
+        for role in foreign if mine else ():
+            assumable = facts.assumable(role)
+            for path in paths_into(caller, assumable, context, facts, optimistic=True):
+                found.add(
+                    Reach(
+                        arn,
+                        "Allow",
+                        "sts:AssumeRole",
+                        assumable.arn,
+                        path.chain,
+                        "trust",
+                        "Trust",
+                        role.role_name,
+                        None,
+                        None,
+                    )
+                )
+    shown_roles = {r.id for r in own_roles + received}
+    for key, session in list(index.sessions.items()):
+        if session.record.role_id not in shown_roles:
+            continue
+        try:
+            subject, _ = index.session_subject(key, at)
+        except SessionInvalid:
+            continue
+        found.update(_paths(subject.arn, subject.paths or (Path(subject.layers, subject.chain),)))
+    return found
+
+
+def _trustee(index: DecisionIndex, role: RoleView) -> str | None:
+    if role.entrustment_id is None:
+        return None
+    entrustment = index.entrustments.get(role.entrustment_id)
+    return entrustment.trustee_account_id if entrustment is not None else None
+
+
+def what_if(index: DecisionIndex, account_id: str, events: list[Any], at: datetime) -> WhatIf:
+    """Apply ``events`` (a rehearsed command's) to a copy of ``index`` and diff the reach of
+    ``account_id``'s world before and after, both at ``at``."""
+    copy = copy_index(index)
+    position = copy.position
+    before = reach_of(copy, account_id, at)
+    for offset, event in enumerate(events, start=1):
+        copy.apply(event, position + offset)
+    found = diff(before, reach_of(copy, account_id, at))
+    return WhatIf(position, found.lose, found.gain, found.rerouted)
