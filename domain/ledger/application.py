@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from mandate.domain.ledger.contracts import ContractCommands
 from mandate.domain.ledger.core import APPLICATION_NAME
+from mandate.domain.ledger.federation import FederationCommands
 from mandate.domain.ledger.identity import IdentityCommands
 from mandate.domain.ledger.policies import PolicyCommands
 from mandate.domain.ledger.results import IssuedKey, IssuedSession, OpenedAccount, Positioned
@@ -38,7 +39,13 @@ __all__ = [
 
 
 class Ledger(
-    IdentityCommands, PolicyCommands, RoleCommands, StsCommands, ContractCommands, TagCommands
+    IdentityCommands,
+    PolicyCommands,
+    RoleCommands,
+    StsCommands,
+    ContractCommands,
+    TagCommands,
+    FederationCommands,
 ):
     """Every command of the ledger: identity, policies, roles, STS sessions, contracts, tags."""
 

@@ -103,6 +103,16 @@ def _check_ram_principal(name: str) -> str:
     return name
 
 
+def _check_federated_principal(name: str) -> str:
+    """An identity provider: ``acs:ram::<account_id>:oidc-provider/<name>`` (RAM's form)."""
+    if not re.fullmatch(r"acs:ram::\d{16}:oidc-provider/[^/]+", name):
+        raise PydanticCustomError(
+            "federated_principal_form",
+            "must be an OIDC provider ARN acs:ram::<account_id>:oidc-provider/<name>",
+        )
+    return name
+
+
 def _check_service_principal(name: str) -> str:
     if not name.strip():
         raise PydanticCustomError("service_principal_form", "must name a service")
@@ -125,6 +135,11 @@ _RamPrincipals: TypeAlias = Annotated[
     BeforeValidator(_one_or_many),
     Field(min_length=1),
 ]
+_FederatedPrincipals: TypeAlias = Annotated[
+    tuple[Annotated[StrictStr, AfterValidator(_check_federated_principal)], ...],
+    BeforeValidator(_one_or_many),
+    Field(min_length=1),
+]
 _ServicePrincipals: TypeAlias = Annotated[
     tuple[Annotated[StrictStr, AfterValidator(_check_service_principal)], ...],
     BeforeValidator(_one_or_many),
@@ -142,6 +157,8 @@ class Principal(BaseModel):
 
     ram: _RamPrincipals | None = Field(default=None, alias="RAM")
     service: _ServicePrincipals | None = Field(default=None, alias="Service")
+    federated: _FederatedPrincipals | None = Field(default=None, alias="Federated")
+    """OIDC providers (AssumeRoleWithOIDC, ``domain.sts.oidc_trust``)."""
 
 
 class Statement(BaseModel):
@@ -365,7 +382,12 @@ def _cross_field_faults(
             )
         principal = raw.get("Principal")
         if isinstance(principal, Mapping) and not any(
-            principal.get(key) is not None for key in ("RAM", "Service")
+            principal.get(key) is not None for key in ("RAM", "Service", "Federated")
         ):
-            faults.append(FieldError(f"{path}.Principal", "must name RAM or Service principals"))
+            faults.append(
+                FieldError(
+                    f"{path}.Principal",
+                    "must name RAM or Service principals (or Federated OIDC providers)",
+                )
+            )
     return faults

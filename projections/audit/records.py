@@ -90,7 +90,12 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from mandate.projections.audit import rules_contracts, rules_identity, rules_sts
+from mandate.projections.audit import (
+    rules_contracts,
+    rules_federation,
+    rules_identity,
+    rules_sts,
+)
 from mandate.projections.audit.conventions import (
     AuditRecordError,
     UnknownAuditEvent,
@@ -103,7 +108,8 @@ from mandate.projections.dispatch import UnknownEvent
 
 __all__ = ["RULES", "AuditRecord", "audit_record"]
 
-_RULE_MODULES = (rules_identity, rules_sts, rules_contracts)  # loaded for their registrations
+# loaded for their registrations
+_RULE_MODULES = (rules_identity, rules_sts, rules_contracts, rules_federation)
 
 # -- the record ----------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
 from mandate.domain.permissions.attachments import Attachment, PolicyType
 from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.sts.oidc_providers import OIDCProvider
 from mandate.domain.sts.roles import Role
 from mandate.projections.decisions.state import IndexState, on
 from mandate.projections.decisions.views import (
@@ -51,6 +52,8 @@ class AttachmentEvent(Protocol):
 
 
 on.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
+# an OIDC provider decides nothing here: AssumeRoleWithOIDC reads it from the log
+on.ignores(OIDCProvider.OIDCProviderCreated, OIDCProvider.OIDCProviderDeleted)
 
 
 def _new_key(

@@ -61,6 +61,7 @@ from mandate.projections.audit.naming import AuditNaming, NamedEntity
 from mandate.projections.audit.records import RULES, AuditRecord, audit_record
 from mandate.projections.audit.rules import Described
 from mandate.projections.dispatch import UnknownEvent
+from tests.oidc_support import CLIENT_ID, ISSUER, jwks
 
 ADMIN = AuditContext(actor="mandate:admin")
 OWNER = AuditContext(
@@ -241,6 +242,11 @@ def _script(ledger: Ledger) -> History:
         ledger.delete_role(account, "ops", detach=True)
         ledger.revoke_session(cross.access_key_id)  # a session outlives its role's naming
     entrusted = _script_entrustments(ledger, account, other.account_id)
+    with acting_as(OWNER):
+        ledger.create_oidc_provider(
+            account, "ci-idp", issuer_url=ISSUER, client_ids=[CLIENT_ID], jwks=jwks()
+        )
+        ledger.delete_oidc_provider(account, "ci-idp")
     with acting_as(ADMIN):
         ledger.close_account(other.account_id)
     secrets += [key.access_key_secret, kept.access_key_secret, rotated.access_key_secret]
@@ -491,6 +497,7 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
     first_root = records[0].summary["root_access_key_id"]
     devs, p1 = group_arn(a, "devs"), policy_arn(a, "p1")
     ops = role_arn(a, "ops")
+    idp = f"acs:ram::{a}:oidc-provider/ci-idp"
     cross_key, chained_key = history.cross.access_key_id, history.chained.access_key_id
     cross = assumed_role_arn(a, "ops", "from-other")
     chained = assumed_role_arn(a, "ops", "chained")
@@ -633,6 +640,22 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ("NameReleased", ops, {"kind": "role", "name": "ops"}),
         ("SessionRevoked", cross, {"access_key_id": cross_key}),
         *_expected_entrustment_records(history),
+        ("NameClaimed", idp, {"kind": "oidc-provider", "name": "ci-idp"}),
+        (
+            "OIDCProviderCreated",
+            idp,
+            {
+                "oidc_provider_name": "ci-idp",
+                "issuer_url": ISSUER,
+                "client_ids": [CLIENT_ID],
+                "fingerprints": [],
+                "issuance_limit_time": 12,
+                "description": None,
+                "jwks_key_ids": ["rsa-1", "ec-1"],
+            },
+        ),
+        ("OIDCProviderDeleted", idp, {"oidc_provider_name": "ci-idp"}),
+        ("NameReleased", idp, {"kind": "oidc-provider", "name": "ci-idp"}),
         ("AccountClosed", root_arn(o), {}),
     ]
     actual = [(r.event_type, r.target, dict(r.summary)) for r in records]
@@ -1321,9 +1344,10 @@ def test_deleted_entities_are_forgotten_and_accounts_and_claims_kept(history: Hi
     naming = AuditNaming()
     _records(history, naming)
     kinds = sorted(entity["kind"] for entity in naming.snapshot().values())
-    # two accounts; claims of alice, alicia, devs, p1, ops, bob, crew and the two managed
-    # roles; the second "devs" group and "crew" live, and "bob" (the role "ops" is deleted);
-    # every session (two of "ops", four of managed roles), entrustment and delegation is kept
+    # two accounts; claims of alice, alicia, devs, p1, ops, bob, crew, the two managed
+    # roles and the (deleted) OIDC provider; the second "devs" group and "crew" live, and
+    # "bob" (the role "ops" is deleted); every session (two of "ops", four of managed roles),
+    # entrustment and delegation is kept
     assert kinds == [
         "account",
         "account",
@@ -1331,7 +1355,7 @@ def test_deleted_entities_are_forgotten_and_accounts_and_claims_kept(history: Hi
         *["entrustment"] * 2,
         "group",
         "group",
-        *["name-claim"] * 9,
+        *["name-claim"] * 10,
         *["session"] * 6,
         "user",
     ]

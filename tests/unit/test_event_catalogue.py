@@ -33,6 +33,7 @@ from mandate.domain.identity.principals import Group, User
 from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.ledger.application import Ledger
 from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.sts.oidc_providers import OIDCProvider
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 from mandate.projections.store.bulk_decoding import BulkDecoder
@@ -47,6 +48,7 @@ AGGREGATES: tuple[type[Any], ...] = (
     Entrustment,
     Delegation,
     NameClaim,
+    OIDCProvider,
 )
 
 # Generated from the aggregates as they were before the events became explicit classes.
@@ -60,6 +62,7 @@ AGGREGATE_TOPICS = {
     "Entrustment": "mandate:Entrustment.v1",
     "Delegation": "mandate:Delegation.v1",
     "NameClaim": "mandate:NameClaim.v1",
+    "OIDCProvider": "mandate:OIDCProvider.v1",
 }
 EVENT_CLASSES = [
     (
@@ -574,6 +577,49 @@ EVENT_CLASSES = [
         "mandate:NameClaim.Event.v1",
         ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
     ),
+    # OIDC identity providers (AssumeRoleWithOIDC), declared after the digests below were
+    # first taken: their own digests are pinned from their first version
+    (
+        "OIDCProvider.Event",
+        "mandate:OIDCProvider.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "OIDCProvider.OIDCProviderCreated",
+        "mandate:OIDCProviderCreated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "account_id",
+            "provider_name",
+            "issuer_url",
+            "client_ids",
+            "fingerprints",
+            "issuance_limit_time",
+            "description",
+            "jwks",
+        ),
+    ),
+    (
+        "OIDCProvider.OIDCProviderDeleted",
+        "mandate:OIDCProviderDeleted.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "account_id",
+            "provider_name",
+        ),
+    ),
+    (
+        "OIDCProvider.Created",
+        "mandate:OIDCProvider.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
 ]
 
 # The first 128 bits of the sha256 of the stored state of ``sample(cls)``, taken before the
@@ -624,6 +670,8 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:NameClaimed.v1": "0d46ca54af844ca8fe4461f9e7df19c1",
     "mandate:NameReclaimed.v1": "63343ac8ae1e3d88605ddd5660f9dc80",
     "mandate:NameReleased.v1": "63343ac8ae1e3d88605ddd5660f9dc80",
+    "mandate:OIDCProviderCreated.v1": "22fde039f613f7238edb0fcf6ab405e9",
+    "mandate:OIDCProviderDeleted.v1": "0b8ab713dfb560a6eeefa4623bb2f48c",
 }
 
 SEALED_SINCE: dict[str, tuple[str, str]] = {

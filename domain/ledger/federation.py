@@ -1,0 +1,200 @@
+"""Federation commands: OIDC providers (create, read, delete) and AssumeRoleWithOIDC.
+
+AssumeRoleWithOIDC has no caller to authorise: the token is the credential. Its order is
+STS's: the parameters (``check_parameters``, shared with AssumeRole), the provider (read
+from the log by its name claim), the token (``domain.sts.oidc_tokens``), the role of the
+provider's account and its trust (``domain.sts.oidc_trust``: the same condition evaluator
+as every decision, over ``oidc:iss``/``oidc:aud``/``oidc:sub``), the duration; then the
+same ``SessionIssued`` AssumeRole records, its source being the provider (no user, no
+parent): such a session acts within its role's policies ∩ its session policy, dies with
+its role, its account or a revocation, and is answered as of any instant like any other.
+Every refusal raises before an event exists, so it writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from mandate.domain.common.arns import assumed_role_arn, parse_principal_arn
+from mandate.domain.common.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+)
+from mandate.domain.ledger.commands import command
+from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.ledger.results import Created, IssuedSession, Written
+from mandate.domain.policy.document import DocumentKind, parse_policy_document
+from mandate.domain.sts.assume_role import check_parameters
+from mandate.domain.sts.oidc_providers import (
+    CLAIM_KIND,
+    OIDCProvider,
+    check_provider,
+    parse_oidc_provider_arn,
+)
+from mandate.domain.sts.oidc_tokens import VerifiedToken, verify_token
+from mandate.domain.sts.oidc_trust import federated_trust_admits
+from mandate.domain.sts.sessions import Session
+
+__all__ = ["FederatedSession", "FederationCommands"]
+
+
+@dataclass(frozen=True, slots=True)
+class FederatedSession:
+    """An issued session and the token it was exchanged for (STS's ``OIDCTokenInfo``)."""
+
+    issued: IssuedSession
+    token: VerifiedToken
+    provider_arn: str
+
+    @property
+    def position(self) -> int:
+        return self.issued.position
+
+
+class FederationCommands(LedgerCore):
+    """OIDC identity providers and the exchange of their tokens for sessions."""
+
+    @command
+    def create_oidc_provider(
+        self,
+        account_id: str,
+        provider_name: object,
+        *,
+        issuer_url: object,
+        client_ids: object,
+        jwks: object,
+        fingerprints: object = None,
+        issuance_limit_time: object = None,
+        description: object = None,
+    ) -> Created:
+        """RAM's CreateOIDCProvider; the keys are given inline as a public JWKS."""
+        fields = check_provider(
+            provider_name=provider_name,
+            issuer_url=issuer_url,
+            client_ids=client_ids,
+            jwks=jwks,
+            fingerprints=fingerprints,
+            issuance_limit_time=issuance_limit_time,
+            description=description,
+        )
+        self._open_account(account_id)
+        claim = self._claim(account_id, CLAIM_KIND, fields["provider_name"])
+        if claim is not None and claim.entity_id is not None:
+            raise Conflict(
+                f"OIDC provider {fields['provider_name']!r} already exists",
+                code="EntityAlreadyExists.OIDCProvider",
+            )
+        provider = OIDCProvider(account_id=account_id, **fields)
+        return self._create_named(account_id, CLAIM_KIND, fields["provider_name"], provider)
+
+    def oidc_provider(self, account_id: str, provider_name: str) -> OIDCProvider:
+        """The live provider ``provider_name`` names, read from the log (404 otherwise)."""
+        try:
+            return self._live(account_id, CLAIM_KIND, provider_name, OIDCProvider)[1]
+        except NotFound:
+            raise NotFound(
+                f"OIDC provider {provider_name!r} does not exist",
+                code="EntityNotExist.OIDCProvider",
+            ) from None
+
+    @command
+    def delete_oidc_provider(self, account_id: str, provider_name: str) -> Written:
+        """Ends the exchange of its tokens; sessions already issued live on (as on RAM)."""
+        self._open_account(account_id)
+        claim, provider = self._live(account_id, CLAIM_KIND, provider_name, OIDCProvider)
+        provider.delete()
+        claim.release()
+        return Written(self._commit(provider, claim))
+
+    @command
+    def assume_role_with_oidc(
+        self,
+        *,
+        oidc_provider_arn: object,
+        role_arn: object,
+        oidc_token: object,
+        role_session_name: object,
+        duration_seconds: object = None,
+        policy: object = None,
+        context: dict[str, object] | None = None,
+    ) -> FederatedSession:
+        """STS AssumeRoleWithOIDC: verify the token, check the trust, record ``SessionIssued``."""
+        if self.token_signer is None:
+            raise RuntimeError("this ledger was made without a session token signer")
+        arn, name, duration, policy_text = check_parameters(
+            role_arn, role_session_name, duration_seconds, policy
+        )
+        named = parse_oidc_provider_arn(oidc_provider_arn)
+        if named is None:
+            raise InvalidInput(
+                FieldError(
+                    "oidc_provider_arn", "must be acs:ram::<account_id>:oidc-provider/<name>"
+                ),
+                code="InvalidParameter.OIDCProviderArn",
+            )
+        account_id, provider_name = named
+        now = datetime.now(UTC)
+        try:
+            self._open_account(account_id)
+            provider = self.oidc_provider(account_id, provider_name).facts()
+        except NotFound:
+            # STS's words: the provider is unknown (whether the account exists is not said)
+            raise NotPermitted(
+                "No such OIDC Provider registered.", code="AuthenticationFail.NoPermission"
+            ) from None
+        token = verify_token(provider, oidc_token, now)
+        target = parse_principal_arn(arn)
+        if target.account_id != account_id:
+            raise NotPermitted(f"the role {arn} is not in the provider's account ({account_id})")
+        try:
+            _, role = self._live_role(account_id, target.name or "")
+        except (NotFound, Conflict):
+            raise NotFound(f"role {arn} does not exist", code="EntityNotExist.Role") from None
+        trust = parse_policy_document(role.trust_policy, kind=DocumentKind.TRUST)
+        decision_context = {k.lower(): v for k, v in (context or {}).items()}
+        decision_context.update(token.context())
+        admitted, why = federated_trust_admits(trust, provider.arn, decision_context)
+        if not admitted:
+            raise NotPermitted(f"cannot assume {arn}: {why}")
+        if duration > role.max_session_duration:
+            raise InvalidInput(
+                FieldError(
+                    "duration_seconds",
+                    "must be at most the role's max_session_duration "
+                    f"({role.max_session_duration})",
+                ),
+                code="InvalidParameter.DurationSeconds",
+            )
+        expiration = (now + timedelta(seconds=duration)).replace(microsecond=0)
+        key_id, secret, secret_hash, sealed = self._issue_key("STS.")
+        session = Session(
+            access_key_id=key_id,
+            secret_hash=secret_hash,
+            account_id=account_id,
+            role_id=role.id,
+            role_name=role.role_name,
+            role_session_name=name,
+            source_arn=provider.arn,
+            source_account_id=account_id,
+            source_user_id=None,
+            parent_access_key_id=None,
+            session_policy=policy_text,
+            issued_at=now,
+            expiration=expiration,
+            secret_sealed=sealed,
+        )
+        position = self._commit(session)
+        issued = IssuedSession(
+            access_key_id=key_id,
+            access_key_secret=secret,
+            security_token=self.token_signer.issue(key_id, expiration),
+            expiration=expiration,
+            arn=assumed_role_arn(account_id, role.role_name, name),
+            assumed_role_id=f"{role.id}:{name}",
+            position=position,
+        )
+        return FederatedSession(issued, token, provider.arn)

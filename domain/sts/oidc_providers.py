@@ -1,0 +1,277 @@
+"""OIDC identity providers: whom an account trusts to vouch for workloads (RAM's OIDC IdPs).
+
+An account registers a provider (RAM's CreateOIDCProvider) by name: the issuer URL its ID
+tokens carry in ``iss``, the client ids one of which ``aud`` must be, how old a token may be
+(``issuance_limit_time``, hours since ``iat``), and the public keys its tokens are verified
+with — a JWKS given inline (public keys are not secrets: a key with a private part is
+refused, so the log never holds one). A role's trust policy then names the provider as
+``Principal.Federated`` (``domain.sts.oidc_trust``), and AssumeRoleWithOIDC exchanges a
+token it signed for a session. Names are claims (kind ``oidc-provider``), like roles'.
+
+Deleting a provider ends the exchange of new tokens, not the sessions already issued: RAM
+documents nothing that revokes them, and a role's sessions are revoked on the role.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from eventsourcing.domain import event
+
+from mandate.domain.common.audit import LedgerAggregate
+from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.common.validation import check_optional_text
+
+__all__ = [
+    "CLAIM_KIND",
+    "MAX_CLIENT_IDS",
+    "MAX_FINGERPRINTS",
+    "MAX_PROVIDERS_PER_ACCOUNT",
+    "OIDCProvider",
+    "ProviderFacts",
+    "check_provider",
+    "oidc_provider_arn",
+    "parse_oidc_provider_arn",
+]
+
+CLAIM_KIND: Final = "oidc-provider"
+MAX_PROVIDERS_PER_ACCOUNT: Final = 100
+MAX_CLIENT_IDS: Final = 50
+MAX_FINGERPRINTS: Final = 5
+ISSUANCE_LIMIT_RANGE: Final = (1, 168)
+DEFAULT_ISSUANCE_LIMIT: Final = 12
+MAX_JWKS_CHARS: Final = 16_384
+_NAME: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9])?")
+_CLIENT_ID: Final = re.compile(r"[\x21-\x7e]{1,128}")
+_FINGERPRINT: Final = re.compile(r"[0-9a-fA-F]{40}")
+_ARN: Final = re.compile(r"acs:ram::(\d{16}):oidc-provider/(.+)")
+_PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_KEY_TYPES: Final = frozenset({"RSA", "EC", "OKP"})
+
+
+def oidc_provider_arn(account_id: str, provider_name: str) -> str:
+    return f"acs:ram::{account_id}:oidc-provider/{provider_name}"
+
+
+def parse_oidc_provider_arn(text: object) -> tuple[str, str] | None:
+    """(account id, provider name) of ``acs:ram::<account>:oidc-provider/<name>``, else None."""
+    if not isinstance(text, str):
+        return None
+    match = _ARN.fullmatch(text)
+    if match is None or not _NAME.fullmatch(match.group(2)):
+        return None
+    return match.group(1), match.group(2)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderFacts:
+    """A live provider as token verification needs it."""
+
+    account_id: str
+    provider_name: str
+    issuer_url: str
+    client_ids: tuple[str, ...]
+    issuance_limit_time: int
+    jwks: str
+
+    @property
+    def arn(self) -> str:
+        return oidc_provider_arn(self.account_id, self.provider_name)
+
+
+def _issuer_faults(issuer: object) -> str | None:
+    """RAM's rule for an issuer URL: https, a host, no query, fragment or user credentials."""
+    if not isinstance(issuer, str) or not 1 <= len(issuer) <= 255:
+        return "must be an https URL of at most 255 characters"
+    parts = urlsplit(issuer)
+    if parts.scheme != "https" or not parts.hostname:
+        return "must start with https:// and name a host"
+    if "?" in issuer or "#" in issuer or "@" in parts.netloc:
+        return "must not carry a query (?), a fragment (#) or user credentials (@)"
+    return None
+
+
+def _check_jwks(raw: object) -> tuple[str | None, list[FieldError]]:
+    """The JWKS's canonical text, or why not: public keys only, each a type tokens use."""
+    text = raw if isinstance(raw, str) else json.dumps(raw) if isinstance(raw, Mapping) else None
+    if text is None or len(text) > MAX_JWKS_CHARS:
+        return None, [
+            FieldError("jwks", f"must be a JWKS object of at most {MAX_JWKS_CHARS} chars")
+        ]
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None, [FieldError("jwks", "must be a JSON JWKS document")]
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list) or not 1 <= len(keys) <= 20:
+        return None, [FieldError("jwks", 'must have "keys": a list of 1 to 20 public keys')]
+    errors: list[FieldError] = []
+    for index, key in enumerate(keys):
+        where = f"jwks.keys[{index}]"
+        if not isinstance(key, dict) or key.get("kty") not in _KEY_TYPES:
+            errors.append(FieldError(where, 'must be a JWK whose "kty" is RSA, EC or OKP'))
+        elif _PRIVATE_MEMBERS & key.keys():
+            # never into the log: a private or symmetric key is a secret
+            errors.append(FieldError(where, "must be a public key (no private or secret members)"))
+    canonical = json.dumps({"keys": keys}, sort_keys=True, separators=(",", ":"))
+    return (None if errors else canonical), errors
+
+
+def check_provider(
+    *,
+    provider_name: object,
+    issuer_url: object,
+    client_ids: object,
+    jwks: object,
+    fingerprints: object = None,
+    issuance_limit_time: object = None,
+    description: object = None,
+) -> dict[str, Any]:
+    """CreateOIDCProvider's checks, every fault at once: the event's fields, or 400."""
+    errors: list[FieldError] = []
+    code: str | None = None
+    if not isinstance(provider_name, str) or not _NAME.fullmatch(provider_name):
+        errors.append(
+            FieldError(
+                "oidc_provider_name",
+                "must be 1 to 128 of A-Z a-z 0-9 . _ -, starting and ending with a letter or digit",
+            )
+        )
+        code = "InvalidParameter.OIDCProviderName"
+    fault = _issuer_faults(issuer_url)
+    if fault is not None:
+        errors.append(FieldError("issuer_url", fault))
+        code = code or "InvalidParameter.IssuerUrl"
+    ids: list[str] = []
+    if (
+        not isinstance(client_ids, Sequence)
+        or isinstance(client_ids, str)
+        or not 1 <= len(client_ids) <= MAX_CLIENT_IDS
+        or not all(isinstance(c, str) and _CLIENT_ID.fullmatch(c) for c in client_ids)
+    ):
+        errors.append(
+            FieldError(
+                "client_ids",
+                f"must be 1 to {MAX_CLIENT_IDS} client ids, each 1 to 128 printable characters",
+            )
+        )
+        code = code or "InvalidParameter.ClientIds"
+    else:
+        ids = list(dict.fromkeys(client_ids))
+    prints: list[str] = []
+    if fingerprints is not None:
+        if (
+            not isinstance(fingerprints, Sequence)
+            or isinstance(fingerprints, str)
+            or len(fingerprints) > MAX_FINGERPRINTS
+            or not all(isinstance(f, str) and _FINGERPRINT.fullmatch(f) for f in fingerprints)
+        ):
+            errors.append(
+                FieldError(
+                    "fingerprints",
+                    f"must be at most {MAX_FINGERPRINTS} SHA-1 fingerprints (40 hex digits)",
+                )
+            )
+            code = code or "InvalidParameter.Fingerprints"
+        else:
+            prints = list(dict.fromkeys(f.lower() for f in fingerprints))
+    low, high = ISSUANCE_LIMIT_RANGE
+    limit = DEFAULT_ISSUANCE_LIMIT if issuance_limit_time is None else issuance_limit_time
+    if isinstance(limit, bool) or not isinstance(limit, int) or not low <= limit <= high:
+        errors.append(FieldError("issuance_limit_time", f"must be {low} to {high} hours"))
+        code = code or "InvalidParameter.IssuanceLimitTime"
+    if description is not None and not isinstance(description, str):
+        errors.append(FieldError("description", "must be text"))
+    else:
+        try:
+            check_optional_text("description", description, 256)
+        except InvalidInput as error:
+            errors.extend(error.errors)
+    keys, jwks_errors = _check_jwks(jwks)
+    if jwks_errors:
+        errors.extend(jwks_errors)
+        code = code or "InvalidParameter.JWKS"
+    if errors:
+        raise InvalidInput(errors, code=code)
+    return {
+        "provider_name": provider_name,
+        "issuer_url": issuer_url,
+        "client_ids": ids,
+        "fingerprints": prints,
+        "issuance_limit_time": limit,
+        "description": description,
+        "jwks": keys,
+    }
+
+
+class OIDCProvider(LedgerAggregate):
+    TOPIC = "mandate:OIDCProvider.v1"
+
+    class Event(LedgerAggregate.Event):
+        TOPIC = "mandate:OIDCProvider.Event.v1"
+
+    class OIDCProviderCreated(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:OIDCProviderCreated.v1"
+        account_id: str
+        provider_name: str
+        issuer_url: str
+        client_ids: list[str]
+        fingerprints: list[str]
+        issuance_limit_time: int
+        description: str | None
+        jwks: str
+
+    @event(OIDCProviderCreated)
+    def __init__(
+        self,
+        account_id: str,
+        provider_name: str,
+        issuer_url: str,
+        client_ids: list[str],
+        fingerprints: list[str],
+        issuance_limit_time: int,
+        description: str | None,
+        jwks: str,
+    ) -> None:
+        self.account_id = account_id
+        self.provider_name = provider_name
+        self.issuer_url = issuer_url
+        self.client_ids = list(client_ids)
+        self.fingerprints = list(fingerprints)
+        self.issuance_limit_time = issuance_limit_time
+        self.description = description
+        self.jwks = jwks
+        self.deleted = False
+
+    @property
+    def arn(self) -> str:
+        return oidc_provider_arn(self.account_id, self.provider_name)
+
+    def facts(self) -> ProviderFacts:
+        return ProviderFacts(
+            self.account_id,
+            self.provider_name,
+            self.issuer_url,
+            tuple(self.client_ids),
+            self.issuance_limit_time,
+            self.jwks,
+        )
+
+    def delete(self) -> None:
+        self._deleted(account_id=self.account_id, provider_name=self.provider_name)
+
+    class OIDCProviderDeleted(Event):
+        """Carries the provider's account and name: its audit record names it by itself."""
+
+        TOPIC = "mandate:OIDCProviderDeleted.v1"
+        account_id: str
+        provider_name: str
+
+    @event(OIDCProviderDeleted)
+    def _deleted(self, account_id: str, provider_name: str) -> None:
+        self.deleted = True
