@@ -4,7 +4,8 @@ Run ``python -m tests.bench.signing`` (``--quick`` for a short run, ``--rounds N
 It prints a markdown table: microseconds to parse a request (headers, parameters, time) and
 to verify its signature with the secret, for ACS3-HMAC-SHA256, RPC V1 (HMAC-SHA1), OSS V1 and
 OSS V4, each request signed beforehand by the SDK's own signer (tea-openapi's client,
-aliyun-python-sdk-core, oss2); then one nonce-cache addition. Each figure is the median over
+aliyun-python-sdk-core, oss2); then one nonce-cache addition, and the secret unsealed and
+remembered (``Keyring.open_secret``). Each figure is the median over
 the rounds of the best of several timed loops, so one slow round from a busy neighbour does
 not move it.
 """
@@ -134,6 +135,20 @@ def nonce_add_us(budget: float) -> float:
     return best_us(lambda: guard.remember_nonce(next(rest), now), min(budget, 0.2))
 
 
+def secret_us(budget: float) -> tuple[float, float]:
+    """The secret to verify with: unsealed (AES-GCM under its data key), then remembered
+    (``Keyring.open_secret``'s hit)."""
+    from mandate.domain.identity.keyring import KeyEncryptionKeys, Keyring
+    from mandate.domain.identity.sealing import DataKey, KeyEncryptionKey
+
+    kek = KeyEncryptionKey.derive("s1", "bench-key-encryption-key-" + "k" * 16, source="bench")
+    keyring = Keyring(KeyEncryptionKeys(kek), None, [DataKey.generate("d1")])  # type: ignore[arg-type]
+    sealed = keyring.seal("x" * 30, bound_to="LTAIbench")
+    unsealed = best_us(lambda: keyring.unseal(sealed, bound_to="LTAIbench"), budget)
+    remembered = best_us(lambda: keyring.open_secret(sealed, bound_to="LTAIbench"), budget)
+    return unsealed, remembered
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
@@ -160,6 +175,16 @@ def main(argv: list[str] | None = None) -> int:
     nonce = statistics.median(nonce_add_us(budget) for _ in range(rounds))
     print(f"| nonce memory: one new nonce (100,000 held) | | {nonce:,.1f} | |")
     record("nonce memory, one new nonce", f"{nonce:,.1f} µs", source="signing")
+    secrets = [secret_us(budget) for _ in range(rounds)]
+    unsealed = statistics.median(a for a, _ in secrets)
+    remembered = statistics.median(b for _, b in secrets)
+    print(f"| the secret: unsealed (AES-GCM) | | {unsealed:,.1f} | |")
+    print(f"| the secret: remembered (`Keyring.open_secret`) | | {remembered:,.1f} | |")
+    record(
+        "the secret, unsealed / remembered",
+        f"{unsealed:,.1f} / {remembered:,.1f} µs",
+        source="signing",
+    )
     return 0
 
 
