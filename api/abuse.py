@@ -265,14 +265,16 @@ def authentication_failed(
     code: str | None,
     action: str | None,
     request_id: str | None,
+    account_id: str | None = None,
 ) -> Throttled | None:
     """Count a refused authentication, put it in the security log (under the account that
-    owns the claimed key id, when one does) and answer the 429 to send instead, if any."""
+    owns the claimed key id, when one does, else ``account_id``: the account a refused OIDC
+    token's provider belongs to) and answer the 429 to send instead, if any."""
     AUTH_FAILURES.labels(surface).inc()
     throttled = guards_of(runtime).auth.failed(source_ip, key_id)
     runtime.security_events.record(
         kind="authentication_failed",
-        account_id=_owner_of(runtime, key_id),
+        account_id=_owner_of(runtime, key_id) or account_id,
         caller=None,
         access_key_id=key_id,
         action=action,

@@ -21,6 +21,7 @@ from mandate.api.routers import (
     audit,
     decisions,
     entrustments,
+    federation,
     groups,
     health,
     history,
@@ -83,6 +84,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(groups.router)
     app.include_router(roles.router)
     app.include_router(sts.router)
+    app.include_router(federation.sts_router)  # AssumeRoleWithOIDC: the token is the credential
+    app.include_router(federation.providers_router)
     app.include_router(entrustments.router)
     app.include_router(policies.system_router)
     app.include_router(policies.router)

@@ -13,10 +13,11 @@ Every refusal raises before an event exists, so it writes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from mandate.domain.common.arns import assumed_role_arn, parse_principal_arn
+from mandate.domain.common.audit import acting_as, current_audit_context
 from mandate.domain.common.errors import (
     Conflict,
     FieldError,
@@ -37,6 +38,7 @@ from mandate.domain.sts.oidc_providers import (
 )
 from mandate.domain.sts.oidc_tokens import VerifiedToken, verify_token
 from mandate.domain.sts.oidc_trust import federated_trust_admits
+from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 
 __all__ = ["FederatedSession", "FederationCommands"]
@@ -171,22 +173,14 @@ class FederationCommands(LedgerCore):
             )
         expiration = (now + timedelta(seconds=duration)).replace(microsecond=0)
         key_id, secret, secret_hash, sealed = self._issue_key("STS.")
-        session = Session(
-            access_key_id=key_id,
-            secret_hash=secret_hash,
-            account_id=account_id,
-            role_id=role.id,
-            role_name=role.role_name,
-            role_session_name=name,
-            source_arn=provider.arn,
-            source_account_id=account_id,
-            source_user_id=None,
-            parent_access_key_id=None,
-            session_policy=policy_text,
-            issued_at=now,
-            expiration=expiration,
-            secret_sealed=sealed,
+        # the event's audit names who asked: the provider, and the subject it vouched for
+        asked = replace(
+            current_audit_context(), actor=provider.arn, credential=f"oidc-sub:{token.subject}"
         )
+        with acting_as(asked):
+            session = self._federated_session(
+                key_id, secret_hash, sealed, role, name, provider.arn, policy_text, now, expiration
+            )
         position = self._commit(session)
         issued = IssuedSession(
             access_key_id=key_id,
@@ -198,3 +192,33 @@ class FederationCommands(LedgerCore):
             position=position,
         )
         return FederatedSession(issued, token, provider.arn)
+
+    @staticmethod
+    def _federated_session(
+        key_id: str,
+        secret_hash: str,
+        sealed: str | None,
+        role: Role,
+        name: str,
+        provider_arn: str,
+        policy_text: str | None,
+        now: datetime,
+        expiration: datetime,
+    ) -> Session:
+        """AssumeRole's ``SessionIssued``, its source the provider: no user, no parent."""
+        return Session(
+            access_key_id=key_id,
+            secret_hash=secret_hash,
+            account_id=role.account_id,
+            role_id=role.id,
+            role_name=role.role_name,
+            role_session_name=name,
+            source_arn=provider_arn,
+            source_account_id=role.account_id,
+            source_user_id=None,
+            parent_access_key_id=None,
+            session_policy=policy_text,
+            issued_at=now,
+            expiration=expiration,
+            secret_sealed=sealed,
+        )

@@ -1,0 +1,157 @@
+"""OIDC federation on ``/v1``: an account's OIDC providers, and AssumeRoleWithOIDC.
+
+``POST/GET/DELETE /v1/accounts/{a}/oidc-providers[/{name}]`` are RAM's Create/Get/Delete
+OIDCProvider, authorised as ``ram:CreateOIDCProvider`` … on the provider's ARN; a provider
+is read from the log (no read model lists them yet).
+
+``POST /v1/sts/assume-role-with-oidc`` is STS's AssumeRoleWithOIDC, anonymous as on STS and
+guarded like an authentication (``api.oidc_exchange``, shared with the RPC action).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from mandate.api.deps import CallerDep, RuntimeDep, manage, peer
+from mandate.api.middleware.request_ids import request_id_of
+from mandate.api.oidc_exchange import exchange_token
+from mandate.api.presenters import rfc3339
+from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
+from mandate.api.reads import authorize_read
+from mandate.domain.sts.oidc_providers import OIDCProvider, oidc_provider_arn
+
+__all__ = ["providers_router", "sts_router"]
+
+providers_router = APIRouter(
+    prefix="/v1/accounts/{account_id}/oidc-providers",
+    tags=["federation"],
+    responses=PROBLEM_RESPONSES,
+    dependencies=AUTHENTICATED,
+)
+sts_router = APIRouter(prefix="/v1/sts", tags=["sts"], responses=PROBLEM_RESPONSES)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CreateOIDCProviderBody(_Body):
+    """RAM's CreateOIDCProvider; the keys inline as a public JWKS (the domain checks all)."""
+
+    oidc_provider_name: str = Field(max_length=256)
+    issuer_url: str = Field(max_length=1024)
+    client_ids: list[str] = Field(max_length=100)
+    jwks: dict[str, Any] | str
+    fingerprints: list[str] | None = Field(default=None, max_length=20)
+    issuance_limit_time: int | None = None
+    description: str | None = Field(default=None, max_length=1024)
+
+
+class AssumeRoleWithOIDCBody(_Body):
+    """STS AssumeRoleWithOIDC; ranges are the domain's (STS's codes)."""
+
+    oidc_provider_arn: str = Field(max_length=2048)
+    role_arn: str = Field(max_length=2048)
+    oidc_token: str = Field(max_length=20_000)
+    role_session_name: str = Field(max_length=256)
+    duration_seconds: int | None = None
+    policy: dict[str, Any] | str | None = None
+
+
+def provider_json(provider: OIDCProvider) -> dict[str, Any]:
+    return {
+        "oidc_provider_name": provider.provider_name,
+        "arn": provider.arn,
+        "issuer_url": provider.issuer_url,
+        "client_ids": list(provider.client_ids),
+        "fingerprints": list(provider.fingerprints),
+        "issuance_limit_time": provider.issuance_limit_time,
+        "description": provider.description,
+        "jwks": provider.jwks,
+    }
+
+
+@providers_router.post("", status_code=201)
+def create_oidc_provider(
+    account_id: str, body: CreateOIDCProviderBody, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    arn = oidc_provider_arn(account_id, body.oidc_provider_name)
+    position = manage(runtime, caller, account_id, "ram:CreateOIDCProvider", arn).write_position(
+        lambda ledger: ledger.create_oidc_provider(
+            account_id,
+            body.oidc_provider_name,
+            issuer_url=body.issuer_url,
+            client_ids=body.client_ids,
+            jwks=body.jwks,
+            fingerprints=body.fingerprints,
+            issuance_limit_time=body.issuance_limit_time,
+            description=body.description,
+        )
+    )
+    provider = runtime.ledger.oidc_provider(account_id, body.oidc_provider_name)
+    return {**provider_json(provider), "position": position}
+
+
+@providers_router.get("/{provider_name}")
+def get_oidc_provider(
+    account_id: str, provider_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    arn = oidc_provider_arn(account_id, provider_name)
+    authorize_read(runtime, caller, account_id, "ram:GetOIDCProvider", arn)
+    return provider_json(runtime.ledger.oidc_provider(account_id, provider_name))
+
+
+@providers_router.delete("/{provider_name}")
+def delete_oidc_provider(
+    account_id: str, provider_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Ends the exchange of the provider's tokens; sessions already issued live on (as on
+    RAM): revoke them on their role (``…/roles/{name}/revoke-sessions``)."""
+    arn = oidc_provider_arn(account_id, provider_name)
+    position = manage(runtime, caller, account_id, "ram:DeleteOIDCProvider", arn).write_position(
+        lambda ledger: ledger.delete_oidc_provider(account_id, provider_name)
+    )
+    return {"oidc_provider_name": provider_name, "deleted": True, "position": position}
+
+
+@sts_router.post("/assume-role-with-oidc", status_code=201)
+def assume_role_with_oidc(
+    body: AssumeRoleWithOIDCBody, request: Request, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """No credentials: the token is one. Refusals are 401 with STS's code, never the token."""
+    source_ip, secure = peer(request, runtime)
+    federated = exchange_token(
+        runtime,
+        surface="v1",
+        source_ip=source_ip,
+        secure=secure,
+        request_id=request_id_of(request),
+        oidc_provider_arn=body.oidc_provider_arn,
+        role_arn=body.role_arn,
+        oidc_token=body.oidc_token,
+        role_session_name=body.role_session_name,
+        duration_seconds=body.duration_seconds,
+        policy=body.policy,
+    )
+    issued, token = federated.issued, federated.token
+    return {
+        "credentials": {
+            "access_key_id": issued.access_key_id,
+            "access_key_secret": issued.access_key_secret,
+            "security_token": issued.security_token,
+            "expiration": rfc3339(issued.expiration),
+        },
+        "assumed_role_user": {"arn": issued.arn, "assumed_role_id": issued.assumed_role_id},
+        "oidc_token_info": {
+            "subject": token.subject,
+            "issuer": token.issuer,
+            "client_ids": list(token.audience),
+            "issuance_time": rfc3339(token.issued_at),
+            "expiration_time": rfc3339(token.expires_at),
+        },
+        "source_provider_arn": federated.provider_arn,
+        "position": issued.position,
+    }
