@@ -23,6 +23,7 @@ additional names sorted, ``;``-joined. Payload: ``x-oss-content-sha256`` if sent
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -61,6 +62,33 @@ def v4_encode(text: str, *, keep_slash: bool) -> str:
     return percent_encode(text, keep_slash=keep_slash)
 
 
+def _signing_key(secret: str, date: str, region: str, product: str) -> bytes:
+    """The V4 signing key: the HMAC chain from ``"aliyun_v4" + secret`` through the scope."""
+    key = hmac_sha256(f"aliyun_v4{secret}".encode(), date)
+    for part in (region, product, "aliyun_v4_request"):
+        key = hmac_sha256(key, part)
+    return key
+
+
+_signing_keys = functools.lru_cache(maxsize=1024)(_signing_key)
+"""``_signing_key``, remembered: a client's key for one day, region and product is the same
+request after request, and four HMACs are most of a V4 verification. Like the opened secrets
+(``Keyring.open_secret``) it only saves work: the secret it is derived from is handed out by
+the index for a key or session it holds, which the index judges on every request anyway.
+Bounded (``remember_signing_keys``), emptied with the keyring's opened secrets."""
+
+
+def remember_signing_keys(size: int) -> None:
+    """Remember at most ``size`` derived signing keys (0: none), forgetting those held."""
+    global _signing_keys
+    _signing_keys = functools.lru_cache(maxsize=max(size, 0))(_signing_key)
+
+
+def forget_signing_keys() -> None:
+    """Forget every derived signing key (on a rotation, with the opened secrets)."""
+    _signing_keys.cache_clear()
+
+
 @dataclass(frozen=True)
 class OssV4Request:
     """An OSS request (header or presigned URL) signed with V4, parsed."""
@@ -95,9 +123,7 @@ class OssV4Request:
         return f"{ALGORITHM}\n{self.date_time}\n{self.scope}\n{digest}"
 
     def verify(self, secret: str) -> None:
-        key = hmac_sha256(f"aliyun_v4{secret}".encode(), self.date_time[:8])
-        for part in (self.region, self.product, "aliyun_v4_request"):
-            key = hmac_sha256(key, part)
+        key = _signing_keys(secret, self.date_time[:8], self.region, self.product)
         expected = self.string_to_sign()
         if not same(self.signature, hmac_sha256(key, expected).hex()):
             raise SignatureDoesNotMatch(

@@ -19,6 +19,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from mandate.api.outages import StoreUnavailable
 from mandate.api.settings import Settings
+from mandate.api.signing.oss4 import forget_signing_keys, remember_signing_keys
 from mandate.api.startup.local_keys import write_private
 from mandate.domain.identity.keyring import KeyEncryptionKeys, Keyring, KeyringRefused
 from mandate.domain.identity.sealing import KeyEncryptionKey
@@ -80,6 +81,9 @@ def open_keyring(
         store.create_table()
     try:
         keks = load_secret_keys(settings)
-        return Keyring.open(keks, store, opened_secrets=settings.secret_cache_size)
+        keyring = Keyring.open(keks, store, opened_secrets=settings.secret_cache_size)
     except (KeyringRefused, DataKeysMissing) as error:
         raise StoreUnavailable(str(error)) from None
+    remember_signing_keys(settings.secret_cache_size)  # derived from the opened secrets
+    keyring.also_forget(forget_signing_keys)
+    return keyring

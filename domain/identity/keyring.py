@@ -172,6 +172,7 @@ class Keyring:
             raise ValueError("a keyring needs at least one data key")
         self._current = max(self._keys.values(), key=lambda key: _number(key.id))
         self._opened = functools.lru_cache(maxsize=max(opened_secrets, 0))(self._open)
+        self._forget_too: list[Callable[[], None]] = []
 
     @classmethod
     def open(
@@ -229,8 +230,15 @@ class Keyring:
         return self.unseal(sealed, bound_to=bound_to)
 
     def forget_opened(self) -> None:
-        """Drop every secret ``open_secret`` remembers."""
+        """Drop every secret ``open_secret`` remembers, and what ``also_forget`` named."""
         self._opened.cache_clear()
+        for forget in self._forget_too:
+            forget()
+
+    def also_forget(self, forget: Callable[[], None]) -> None:
+        """Call ``forget`` whenever the opened secrets are forgotten: for what is derived from
+        them elsewhere (the API's OSS V4 signing keys)."""
+        self._forget_too.append(forget)
 
     @property
     def opened_count(self) -> int:
