@@ -29,7 +29,7 @@ from mandate.api.signing import (
 from mandate.api.signing.acs3 import ALGORITHM
 from mandate.projections.decisions.credentials import AuthenticationFailed, Refusal
 
-__all__ = ["authenticate_call", "signed_request"]
+__all__ = ["anonymous_caller", "authenticate_call", "signed_request"]
 
 
 def signed_request(call: RpcCall) -> SignedRequest:
@@ -99,3 +99,10 @@ def _refusal(failure: AuthenticationFailed, key_id: str, token: str | None) -> R
         said = f"Specified SecurityToken is not valid: {unechoed(str(failure), key_id, token)}."
         return RpcError(400, code, said)
     return RpcError(400, code)
+
+
+def anonymous_caller(request: Request, runtime: Runtime, request_id: str) -> Caller:
+    """Who calls an anonymous action (``Action.anonymous``): no one yet, from this address.
+    It holds no credential and no account, so ``RpcContext.manage``/``authorize_read``
+    refuse it: only an action that authenticates by itself (a token) may run for it."""
+    return Caller("anonymous", None, "anonymous", None, request_id, *peer(request, runtime))

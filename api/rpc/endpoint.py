@@ -56,7 +56,11 @@ def rpc_router(registry: Registry | None = None, guard: ReplayGuard | None = Non
             version = call.version
             action = actions.find(call.action, call.version)
             runtime: Runtime = request.app.state.runtime
-            caller = auth.authenticate_call(request, call, runtime, replay)
+            caller = (
+                auth.anonymous_caller(request, runtime, request_id)
+                if action.anonymous
+                else auth.authenticate_call(request, call, runtime, replay)
+            )
             ctx = RpcContext(runtime, caller, request_id)
             body: dict[str, Any] = await anyio.to_thread.run_sync(action.run, ctx, call.params)
         except Exception as exc:  # every refusal leaves in RAM's form

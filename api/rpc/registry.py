@@ -77,6 +77,9 @@ class Action(Generic[P]):
     version: str
     params: type[P]
     handler: Handler[P]
+    anonymous: bool = False
+    """Called without AccessKey or signature (STS's AssumeRoleWithOIDC: the token is the
+    credential): the endpoint authenticates nothing and the caller is ``anonymous_caller``."""
 
     def run(self, ctx: RpcContext, params: dict[str, str]) -> dict[str, Any]:
         """Parse ``params`` (RAM's errors if they do not fit), then run the handler."""
@@ -115,12 +118,18 @@ REGISTRY: Final = Registry()
 
 
 def rpc_action(
-    name: str, version: str, params: type[P], *, registry: Registry = REGISTRY
+    name: str,
+    version: str,
+    params: type[P],
+    *,
+    registry: Registry = REGISTRY,
+    anonymous: bool = False,
 ) -> Callable[[Handler[P]], Handler[P]]:
-    """Register the decorated function as ``name`` of ``version`` with ``params`` parsed."""
+    """Register the decorated function as ``name`` of ``version`` with ``params`` parsed
+    (``anonymous``: called unsigned, see ``Action.anonymous``)."""
 
     def register(handler: Handler[P]) -> Handler[P]:
-        registry.add(Action(name, version, params, handler))
+        registry.add(Action(name, version, params, handler, anonymous))
         return handler
 
     return register
