@@ -55,7 +55,8 @@ class AssumeRoleWithOIDCBody(_Body):
 
     oidc_provider_arn: str = Field(max_length=2048)
     role_arn: str = Field(max_length=2048)
-    oidc_token: str = Field(max_length=20_000)
+    oidc_token: str = Field(max_length=20_000, pattern=r"^[\x21-\x7e]*$")
+    """A compact JWS: printable ASCII (so 20,000 characters stay within the body limit)."""
     role_session_name: str = Field(max_length=256)
     duration_seconds: int | None = None
     policy: dict[str, Any] | str | None = None

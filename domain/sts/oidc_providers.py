@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+import jwt
 from eventsourcing.domain import event
+from jwt.exceptions import PyJWTError
 
 from mandate.domain.common.audit import LedgerAggregate
 from mandate.domain.common.errors import FieldError, InvalidInput
@@ -118,6 +120,11 @@ def _check_jwks(raw: object) -> tuple[str | None, list[FieldError]]:
         elif _PRIVATE_MEMBERS & key.keys():
             # never into the log: a private or symmetric key is a secret
             errors.append(FieldError(where, "must be a public key (no private or secret members)"))
+        else:
+            try:
+                jwt.PyJWK(key)  # a key tokens can be verified with, or refused now
+            except (PyJWTError, ValueError, TypeError, KeyError):
+                errors.append(FieldError(where, "is not a usable public key"))
     canonical = json.dumps({"keys": keys}, sort_keys=True, separators=(",", ":"))
     return (None if errors else canonical), errors
 

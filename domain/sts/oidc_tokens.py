@@ -68,7 +68,13 @@ class VerifiedToken:
 
 
 def _key_for(provider: ProviderFacts, header: dict[str, Any]) -> Any:
-    keys = jwt.PyJWKSet.from_dict(json.loads(provider.jwks)).keys
+    try:
+        keys = jwt.PyJWKSet.from_dict(json.loads(provider.jwks)).keys
+    except PyJWTError:
+        raise TokenRefused(
+            "the provider's JWKS holds no key tokens can be verified with",
+            code="AuthenticationFail.OIDCToken.InvalidSignature",
+        ) from None
     kid = header.get("kid")
     chosen = [k for k in keys if k.key_id == kid] if kid is not None else keys
     if len(chosen) != 1:

@@ -238,6 +238,14 @@ def test_create_oidc_provider_checks_rams_rules_all_at_once(ledger: Ledger) -> N
         "issuance_limit_time",
         "jwks.keys[0]",
     }
+    with pytest.raises(InvalidInput, match="not a usable public key"):
+        ledger.create_oidc_provider(
+            account,
+            PROVIDER,
+            issuer_url=ISSUER,
+            client_ids=[CLIENT_ID],
+            jwks={"keys": [{"kty": "RSA", "n": "x"}]},
+        )
     private = {"keys": [{**jwks()["keys"][0], "d": "secret-part"}]}
     with pytest.raises(InvalidInput, match="must be a public key"):
         ledger.create_oidc_provider(
@@ -259,3 +267,13 @@ def test_create_oidc_provider_checks_rams_rules_all_at_once(ledger: Ledger) -> N
     assert provider.issuance_limit_time == 12
     assert provider.client_ids == [CLIENT_ID]
     assert provider.arn == f"acs:ram::{account}:oidc-provider/{PROVIDER}"
+
+
+def test_a_federated_principal_must_be_an_oidc_provider_arn(ledger: Ledger) -> None:
+    """RAM's trust form for an OIDC IdP: ``Principal.Federated`` names the provider's ARN,
+    acs:ram::<account>:oidc-provider/<name> (the AssumeRoleWithOIDC page's prerequisites)."""
+    account = ledger.open_account("Acme").account_id
+    trust = federated_trust(account, PROVIDER)
+    trust["Statement"][0]["Principal"] = {"Federated": "https://idp.example.test"}
+    with pytest.raises(InvalidInput, match="OIDC provider ARN"):
+        ledger.create_role(account, "deployer", trust)
