@@ -23,6 +23,7 @@ from mandate.domain.policy.decisions import Subject, SubjectKind, decide
 from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
 from mandate.domain.policy.evaluation import AccessRequest, Effect, condition_may_hold
 from mandate.domain.policy.patterns import PatternSet, has_wildcard
+from mandate.domain.policy.resource_tags import with_resource_tags
 
 __all__ = [
     "MAX_SESSION_POLICY_CHARS",
@@ -78,10 +79,19 @@ class RoleFacts:
     entrustment: EntrustmentTerms | None = None
     trust_position: int | None = None
     """The log position of the event that wrote the trust policy (``name_binds``)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Its tags: ``acs:ResourceTag/<key>`` of the caller's own ``sts:AssumeRole`` decision."""
 
     @property
     def arn(self) -> str:
         return role_arn(self.account_id, self.role_name)
+
+
+def own_role_tags(subject: Subject, account_id: str, tags: Mapping[str, str]) -> Mapping[str, str]:
+    """A role's tags as its ``sts:AssumeRole`` decision sees them: a role of the caller's own
+    account shows its tags; another account's shows none, so that whether the caller may
+    assume it tells nothing of that account's tags (nor whether the role exists)."""
+    return tags if account_id == subject.account_id else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +339,11 @@ def plan_session(
         raise NotPermitted(
             f"a role session may assume only roles of its own account ({subject.account_id})"
         )
-    answer = decide(subject, AccessRequest.make(_ASSUME_ROLE, role_arn_text, context))
+    asked = {key.lower(): value for key, value in context.items()}
+    tags = own_role_tags(subject, role.account_id, role.tags) if role is not None else {}
+    answer = decide(
+        subject, AccessRequest(_ASSUME_ROLE, role_arn_text, with_resource_tags(asked, tags))
+    )
     if not answer.allowed:
         raise NotPermitted(
             f"{subject.arn} is not allowed sts:AssumeRole on {role_arn_text} by its own "

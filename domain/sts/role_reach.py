@@ -17,7 +17,7 @@ is by construction what the live index replayed to T answers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
@@ -26,8 +26,8 @@ from mandate.domain.common.arns import account_of_resource, role_arn
 from mandate.domain.policy.decisions import Answer, Path, Subject, SubjectKind, decide
 from mandate.domain.policy.document import PolicyDocument
 from mandate.domain.policy.evaluation import AccessRequest, ContextValue, PolicySet
-from mandate.domain.policy.resource_tags import without_resource_tags
-from mandate.domain.sts.assume_role import AssumingCaller, trust_admits
+from mandate.domain.policy.resource_tags import with_resource_tags, without_resource_tags
+from mandate.domain.sts.assume_role import AssumingCaller, own_role_tags, trust_admits
 from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState
 
 __all__ = [
@@ -52,6 +52,8 @@ class AssumableRole:
     entrustment: EntrustmentState | None = None
     trust_position: int | None = None
     """The position of the event that wrote the trust (``domain.sts.assume_role.name_binds``)."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Its tags (``acs:ResourceTag/<key>`` of P's ``sts:AssumeRole`` on it, ``own_role_tags``)."""
 
     @classmethod
     def of(
@@ -62,9 +64,10 @@ class AssumableRole:
         trust: PolicyDocument | None,
         entrustment: EntrustmentState | None = None,
         trust_position: int | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> AssumableRole:
         arn = role_arn(account_id, role_name)
-        return cls(role_id, account_id, arn, trust, entrustment, trust_position)
+        return cls(role_id, account_id, arn, trust, entrustment, trust_position, tags or {})
 
 
 class RoleReachFacts(Protocol):
@@ -109,7 +112,9 @@ def paths_into(
     ``optimistic`` (access reviews): whether *some* request context could let it in.
     """
     subject, user_id, arn = caller.subject, caller.source_user_id, role.arn
-    may = decide(subject, AccessRequest(_ASSUME_ROLE, arn, context), optimistic=optimistic)
+    tags = own_role_tags(subject, role.account_id, role.tags)
+    asked = AccessRequest(_ASSUME_ROLE, arn, with_resource_tags(context, tags))
+    may = decide(subject, asked, optimistic=optimistic)
     if not may.allowed:
         return ()
     terms = role.entrustment

@@ -72,4 +72,5 @@ class LedgerReadPort(ThroughRoles):
             role.max_session_duration,
             terms,
             role.trust_position,
+            role.tags,
         )

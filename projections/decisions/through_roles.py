@@ -77,7 +77,9 @@ class _LiveRoles:
         if role.entrustment_id is not None:
             terms = self.index.entrustments[role.entrustment_id].state()
         arn = f"acs:ram::{role.account_id}:role/{role.role_name}"
-        return AssumableRole(role.id, role.account_id, arn, role.trust, terms, role.trust_position)
+        return AssumableRole(
+            role.id, role.account_id, arn, role.trust, terms, role.trust_position, role.tags
+        )
 
     def assumable_role_layer(self, role: AssumableRole) -> PolicySet:
         view = self.index.roles.get(role.role_id)

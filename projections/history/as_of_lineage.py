@@ -204,10 +204,11 @@ class LineageAt:
                 terms = entrustment_of(row)
                 roles.append(AssumableRole.of(role_id, account, row["object"], None, terms))
             else:
-                trust = reader._trust(json.loads(row["payload"])["trust_policy"])
-                position = trust_position_of(row)
+                payload = json.loads(row["payload"])
+                trust = reader._trust(payload["trust_policy"])
+                position, tags = trust_position_of(row), payload.get("tags")
                 roles.append(
-                    AssumableRole.of(role_id, account, row["object"], trust, None, position)
+                    AssumableRole.of(role_id, account, row["object"], trust, None, position, tags)
                 )
         return roles
 

@@ -522,3 +522,65 @@ def test_a_resources_tags_are_not_the_tags_of_the_role_on_the_way_to_it(
     allowed = api.authorize(root, **question)
     assert allowed["decision"] == "Allow", allowed
     assert allowed["chain"][-1] == f"acs:ram::{account}:role/reader"
+
+
+def test_sts_assume_role_is_conditioned_on_the_roles_own_tags(api: MandateClient) -> None:
+    """``acs:ResourceTag/<key>`` of an ``sts:AssumeRole`` decision is the role's tag (a role of
+    the caller's own account): P may assume the role tagged ``team:dev`` and not the untagged
+    one, by AssumeRole itself and by "could P do it" through roles."""
+    account, root = api.open_account()
+    p = api.create_user(account, root, "p")
+    trust = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Principal": {"RAM": [f"acs:ram::{account}:user/p"]},
+            }
+        ],
+    }
+    for name, tags in (("dev-role", {"team": "dev"}), ("ops-role", None)):
+        body = {"role_name": name, "assume_role_policy_document": trust, "tags": tags}
+        created = api.post(f"/v1/accounts/{account}/roles", json=body, headers=root)
+        assert created.status_code == 201, created.text
+    api.create_policy(
+        account,
+        root,
+        "AssumeDev",
+        [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"acs:ResourceTag/team": "dev"}},
+            }
+        ],
+    )
+    api.attach(account, root, "users/p", "Custom", "AssumeDev")
+
+    def assume(role: str) -> int:
+        response = api.post(
+            "/v1/sts/assume-role",
+            json={"role_arn": f"acs:ram::{account}:role/{role}", "role_session_name": "s-1"},
+            headers=p,
+        )
+        return response.status_code
+
+    assert assume("dev-role") == 201
+    assert assume("ops-role") == 403
+
+    api.create_policy(
+        account, root, "Reads", [{"Effect": "Allow", "Action": "oss:GetObject", "Resource": "*"}]
+    )
+    api.attach(account, root, "roles/ops-role", "Custom", "Reads")
+    question = {
+        "principal": f"acs:ram::{account}:user/p",
+        "action": "oss:GetObject",
+        "resource": f"acs:oss:*:{account}:bucket/a",
+    }
+    assert api.authorize(root, **question)["decision"] == "ImplicitDeny"  # only via ops-role
+    api.attach(account, root, "roles/dev-role", "Custom", "Reads")
+    through = api.authorize(root, **question)
+    assert through["decision"] == "Allow", through
+    assert through["chain"][-1] == f"acs:ram::{account}:role/dev-role"
