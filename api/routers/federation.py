@@ -105,6 +105,40 @@ def get_oidc_provider(
     return provider_json(runtime.ledger.oidc_provider(account_id, provider_name))
 
 
+class UpdateOIDCProviderBody(_Body):
+    """RAM's UpdateOIDCProvider: each field given replaces the provider's (``jwks``: rotate)."""
+
+    client_ids: list[str] | None = Field(default=None, max_length=100)
+    jwks: dict[str, Any] | str | None = None
+    fingerprints: list[str] | None = Field(default=None, max_length=20)
+    issuance_limit_time: int | None = None
+    description: str | None = Field(default=None, max_length=1024)
+
+
+@providers_router.patch("/{provider_name}")
+def update_oidc_provider(
+    account_id: str,
+    provider_name: str,
+    body: UpdateOIDCProviderBody,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
+    arn = oidc_provider_arn(account_id, provider_name)
+    position = manage(runtime, caller, account_id, "ram:UpdateOIDCProvider", arn).write_position(
+        lambda ledger: ledger.update_oidc_provider(
+            account_id,
+            provider_name,
+            client_ids=body.client_ids,
+            jwks=body.jwks,
+            fingerprints=body.fingerprints,
+            issuance_limit_time=body.issuance_limit_time,
+            description=body.description,
+        )
+    )
+    provider = runtime.ledger.oidc_provider(account_id, provider_name)
+    return {**provider_json(provider), "position": position}
+
+
 @providers_router.delete("/{provider_name}")
 def delete_oidc_provider(
     account_id: str, provider_name: str, caller: CallerDep, runtime: RuntimeDep

@@ -104,6 +104,37 @@ class FederationCommands(LedgerCore):
             ) from None
 
     @command
+    def update_oidc_provider(
+        self,
+        account_id: str,
+        provider_name: str,
+        *,
+        client_ids: object = None,
+        jwks: object = None,
+        fingerprints: object = None,
+        issuance_limit_time: object = None,
+        description: object = None,
+    ) -> Written:
+        """RAM's UpdateOIDCProvider (and Add/RemoveClientId, Add/RemoveFingerprint, in one):
+        each given field replaces the provider's; ``jwks`` rotates its keys. Tokens are
+        verified with the new state from the next exchange; sessions already issued live on."""
+        self._open_account(account_id)
+        _, provider = self._live(account_id, CLAIM_KIND, provider_name, OIDCProvider)
+        fields = check_provider(
+            provider_name=provider.provider_name,
+            issuer_url=provider.issuer_url,
+            client_ids=provider.client_ids if client_ids is None else client_ids,
+            jwks=provider.jwks if jwks is None else jwks,
+            fingerprints=provider.fingerprints if fingerprints is None else fingerprints,
+            issuance_limit_time=(
+                provider.issuance_limit_time if issuance_limit_time is None else issuance_limit_time
+            ),
+            description=provider.description if description is None else description,
+        )
+        provider.update(fields)
+        return Written(self._commit(provider))
+
+    @command
     def delete_oidc_provider(self, account_id: str, provider_name: str) -> Written:
         """Ends the exchange of its tokens; sessions already issued live on (as on RAM)."""
         self._open_account(account_id)

@@ -269,6 +269,48 @@ class OIDCProvider(LedgerAggregate):
             self.jwks,
         )
 
+    def update(self, fields: dict[str, Any]) -> None:
+        """Record the provider's new state (``check_provider``'s fields; the name and issuer
+        never change: RAM's UpdateOIDCProvider does not take them)."""
+        self._updated(
+            account_id=self.account_id,
+            provider_name=self.provider_name,
+            client_ids=fields["client_ids"],
+            fingerprints=fields["fingerprints"],
+            issuance_limit_time=fields["issuance_limit_time"],
+            description=fields["description"],
+            jwks=fields["jwks"],
+        )
+
+    class OIDCProviderUpdated(Event):
+        """The provider's whole new state (key rotation, client ids…), by itself readable."""
+
+        TOPIC = "mandate:OIDCProviderUpdated.v1"
+        account_id: str
+        provider_name: str
+        client_ids: list[str]
+        fingerprints: list[str]
+        issuance_limit_time: int
+        description: str | None
+        jwks: str
+
+    @event(OIDCProviderUpdated)
+    def _updated(
+        self,
+        account_id: str,
+        provider_name: str,
+        client_ids: list[str],
+        fingerprints: list[str],
+        issuance_limit_time: int,
+        description: str | None,
+        jwks: str,
+    ) -> None:
+        self.client_ids = list(client_ids)
+        self.fingerprints = list(fingerprints)
+        self.issuance_limit_time = issuance_limit_time
+        self.description = description
+        self.jwks = jwks
+
     def delete(self) -> None:
         self._deleted(account_id=self.account_id, provider_name=self.provider_name)
 

@@ -1,6 +1,7 @@
-"""Audit rules of the federation events: OIDC identity providers registered and deleted.
+"""Audit rules of the federation events: OIDC identity providers registered, updated
+and deleted.
 
-Both events carry the provider's account and name, so each record names the provider's ARN
+Each event carries the provider's account and name, so each record names the provider's ARN
 (``acs:ram::<account>:oidc-provider/<name>``) without any naming state. The JWKS is public
 (a private key is refused when the provider is registered); the record lists its key ids
 rather than copying the keys. Registered on ``RULES`` by event class.
@@ -18,9 +19,7 @@ __all__: list[str] = []  # the rules register themselves on RULES
 
 
 @RULES.on(OIDCProvider.OIDCProviderCreated)
-def _provider_created(
-    _: object, e: OIDCProvider.OIDCProviderCreated, at: datetime
-) -> Described:
+def _provider_created(_: object, e: OIDCProvider.OIDCProviderCreated, at: datetime) -> Described:
     keys = json.loads(e.jwks).get("keys", [])
     summary = {
         "oidc_provider_name": e.provider_name,
@@ -34,9 +33,21 @@ def _provider_created(
     return Described((e.account_id,), oidc_provider_arn(e.account_id, e.provider_name), summary)
 
 
+@RULES.on(OIDCProvider.OIDCProviderUpdated)
+def _provider_updated(_: object, e: OIDCProvider.OIDCProviderUpdated, at: datetime) -> Described:
+    keys = json.loads(e.jwks).get("keys", [])
+    summary = {
+        "oidc_provider_name": e.provider_name,
+        "client_ids": list(e.client_ids),
+        "fingerprints": list(e.fingerprints),
+        "issuance_limit_time": e.issuance_limit_time,
+        "description": e.description,
+        "jwks_key_ids": [k.get("kid") for k in keys if isinstance(k, dict)],
+    }
+    return Described((e.account_id,), oidc_provider_arn(e.account_id, e.provider_name), summary)
+
+
 @RULES.on(OIDCProvider.OIDCProviderDeleted)
-def _provider_deleted(
-    _: object, e: OIDCProvider.OIDCProviderDeleted, at: datetime
-) -> Described:
+def _provider_deleted(_: object, e: OIDCProvider.OIDCProviderDeleted, at: datetime) -> Described:
     arn = oidc_provider_arn(e.account_id, e.provider_name)
     return Described((e.account_id,), arn, {"oidc_provider_name": e.provider_name})

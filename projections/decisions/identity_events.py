@@ -53,7 +53,11 @@ class AttachmentEvent(Protocol):
 
 on.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
 # an OIDC provider decides nothing here: AssumeRoleWithOIDC reads it from the log
-on.ignores(OIDCProvider.OIDCProviderCreated, OIDCProvider.OIDCProviderDeleted)
+on.ignores(
+    OIDCProvider.OIDCProviderCreated,
+    OIDCProvider.OIDCProviderUpdated,
+    OIDCProvider.OIDCProviderDeleted,
+)
 
 
 def _new_key(

@@ -425,7 +425,11 @@ class TemporalIndexProjection(FactBook, SqlProjection):
 
 HANDLERS.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
 # a provider is read from the log when a token is exchanged; its sessions are sessions
-HANDLERS.ignores(OIDCProvider.OIDCProviderCreated, OIDCProvider.OIDCProviderDeleted)
+HANDLERS.ignores(
+    OIDCProvider.OIDCProviderCreated,
+    OIDCProvider.OIDCProviderUpdated,
+    OIDCProvider.OIDCProviderDeleted,
+)
 
 
 def _micros(moment: datetime | None) -> int | None:

@@ -218,6 +218,18 @@ def test_providers_are_managed_as_ram_authorises(api: MandateClient) -> None:
     )
     assert bad.status_code == 400, bad.text
     assert "AQAB" not in bad.text
+    before = _exchange(api, account_id, token(aud="second"))
+    assert before.json()["code"] == "AuthenticationFail.OIDCToken.AudienceNotMatch"
+    update = {"client_ids": [CLIENT_ID, "second"], "issuance_limit_time": 24}
+    assert api.patch(f"{path}/{PROVIDER}", json=update, headers=user).status_code == 403
+    patched = api.patch(f"{path}/{PROVIDER}", json=update, headers=root)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["client_ids"] == [CLIENT_ID, "second"]
+    assert patched.json()["issuance_limit_time"] == 24
+    # the token now verifies; the role's trust still asks oidc:aud == CLIENT_ID
+    after = _exchange(api, account_id, token(aud="second"))
+    assert after.status_code == 401
+    assert after.json()["code"] == "NoPermission"
     assert api.delete(f"{path}/{PROVIDER}", headers=user).status_code == 403
     assert api.delete(f"{path}/{PROVIDER}", headers=root).status_code == 200
     assert api.get(f"{path}/{PROVIDER}", headers=root).status_code == 404

@@ -246,6 +246,7 @@ def _script(ledger: Ledger) -> History:
         ledger.create_oidc_provider(
             account, "ci-idp", issuer_url=ISSUER, client_ids=[CLIENT_ID], jwks=jwks()
         )
+        ledger.update_oidc_provider(account, "ci-idp", client_ids=[CLIENT_ID, "second"])
         ledger.delete_oidc_provider(account, "ci-idp")
     with acting_as(ADMIN):
         ledger.close_account(other.account_id)
@@ -648,6 +649,18 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
                 "oidc_provider_name": "ci-idp",
                 "issuer_url": ISSUER,
                 "client_ids": [CLIENT_ID],
+                "fingerprints": [],
+                "issuance_limit_time": 12,
+                "description": None,
+                "jwks_key_ids": ["rsa-1", "ec-1"],
+            },
+        ),
+        (
+            "OIDCProviderUpdated",
+            idp,
+            {
+                "oidc_provider_name": "ci-idp",
+                "client_ids": [CLIENT_ID, "second"],
                 "fingerprints": [],
                 "issuance_limit_time": 12,
                 "description": None,

@@ -604,6 +604,23 @@ EVENT_CLASSES = [
         ),
     ),
     (
+        "OIDCProvider.OIDCProviderUpdated",
+        "mandate:OIDCProviderUpdated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "account_id",
+            "provider_name",
+            "client_ids",
+            "fingerprints",
+            "issuance_limit_time",
+            "description",
+            "jwks",
+        ),
+    ),
+    (
         "OIDCProvider.OIDCProviderDeleted",
         "mandate:OIDCProviderDeleted.v1",
         (
@@ -671,6 +688,7 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:NameReclaimed.v1": "63343ac8ae1e3d88605ddd5660f9dc80",
     "mandate:NameReleased.v1": "63343ac8ae1e3d88605ddd5660f9dc80",
     "mandate:OIDCProviderCreated.v1": "22fde039f613f7238edb0fcf6ab405e9",
+    "mandate:OIDCProviderUpdated.v1": "b370cebe9b6faed952fdeb0f792ccac2",
     "mandate:OIDCProviderDeleted.v1": "0b8ab713dfb560a6eeefa4623bb2f48c",
 }
 

@@ -14,11 +14,13 @@ Pages the rules follow:
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from mandate.domain.common.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from mandate.domain.identity.secrets import SecretHasher
@@ -277,3 +279,29 @@ def test_a_federated_principal_must_be_an_oidc_provider_arn(ledger: Ledger) -> N
     trust["Statement"][0]["Principal"] = {"Federated": "https://idp.example.test"}
     with pytest.raises(InvalidInput, match="OIDC provider ARN"):
         ledger.create_role(account, "deployer", trust)
+
+
+def test_updating_the_provider_rotates_its_keys_and_client_ids(ledger: Ledger) -> None:
+    """UpdateOIDCProvider (client ids, issuance limit, description; keys here too): the next
+    exchange is verified with the new state, and the name and issuer stay."""
+    account = _setup(ledger)
+    rotated = rsa.generate_private_key(public_exponent=65_537, key_size=2_048)
+    new_jwk = json.loads(RSAAlgorithm.to_jwk(rotated.public_key()))
+    with pytest.raises(TokenRefused):
+        _assume(ledger, account, token(key=rotated, kid="rsa-2"))
+    ledger.update_oidc_provider(
+        account, PROVIDER, jwks={"keys": [{**new_jwk, "kid": "rsa-2"}]}, client_ids=["new-aud"]
+    )
+    with pytest.raises(TokenRefused) as old_key:
+        _assume(ledger, account, token(aud="new-aud"))  # signed with rsa-1, gone now
+    assert old_key.value.code == "AuthenticationFail.OIDCToken.InvalidSignature"
+    with pytest.raises(TokenRefused) as old_aud:
+        _assume(ledger, account, token(key=rotated, kid="rsa-2"))
+    assert old_aud.value.code == "AuthenticationFail.OIDCToken.AudienceNotMatch"
+    assert _assume(ledger, account, token(key=rotated, kid="rsa-2", aud="new-aud")).issued
+    provider = ledger.oidc_provider(account, PROVIDER)
+    assert provider.issuer_url == ISSUER
+    with pytest.raises(InvalidInput):
+        ledger.update_oidc_provider(account, PROVIDER, issuance_limit_time=0)
+    with pytest.raises(NotFound):
+        ledger.update_oidc_provider(account, "nope", client_ids=["x"])
