@@ -38,7 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from mandate.domain.policy.decisions import Path, Subject
-from mandate.domain.policy.evaluation import ContextValue, PolicySet
+from mandate.domain.policy.evaluation import CompiledPolicy, ContextValue, PolicySet
 from mandate.domain.sts.assume_role import AssumingCaller
 from mandate.domain.sts.role_reach import paths_into
 from mandate.domain.sts.session_lineage import SessionInvalid
@@ -48,10 +48,15 @@ from mandate.projections.decisions.views import RoleView, UserView
 __all__ = ["Reach", "WhatIf", "copy_index", "diff", "reach_of", "what_if"]
 
 _LOCK_TYPE = type(threading.Lock())
-_SHARED = ("hasher", "token_signer", "keyring")
-"""The process's own objects (keys, signers): a copy refers to them, never pickles them."""
-_DROPPED = ("_memo", "_memo_old", "_verified_sessions", "_policy_sets")
-"""Caches, not state: a copy starts with them empty (they can be large, and it fills them)."""
+_SHARED = ("hasher", "token_signer", "keyring", "_compiler")
+"""The process's own objects (keys, signers) and the compiler, whose caches are keyed by
+immutable policy versions: a copy refers to them, never pickles them."""
+_DROPPED = ("_memo", "_memo_old", "_verified_sessions")
+"""Caches of answers, not state: a copy starts with them empty (they can be large)."""
+_IMMUTABLE = (PolicySet, CompiledPolicy)
+"""Compiled layers never change once built (``PolicySet``'s own per-action memo only ever
+holds what its buckets give again, and is safe to share): a copy shares them, so its cached
+policy sets stay warm and only what the change touches is compiled again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,22 +142,28 @@ def diff(before: set[Reach], after: set[Reach]) -> WhatIf:
 
 
 class _Pickler(pickle.Pickler):
-    def __init__(self, file: io.BytesIO, index: DecisionIndex) -> None:
+    def __init__(self, file: io.BytesIO, index: DecisionIndex, shared: dict[str, Any]) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self._refs = {id(getattr(index, name)): name for name in _SHARED}
         self._refs.update({id(getattr(index, name)): "" for name in _DROPPED})
         self._refs.pop(id(None), None)
+        self._shared = shared
 
     def persistent_id(self, obj: Any) -> str | None:
         if isinstance(obj, _LOCK_TYPE):
             return "lock"
+        if isinstance(obj, _IMMUTABLE):
+            key = f"={id(obj)}"
+            self._shared[key] = obj
+            return key
         return self._refs.get(id(obj))
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, index: DecisionIndex) -> None:
+    def __init__(self, data: bytes, index: DecisionIndex, shared: dict[str, Any]) -> None:
         super().__init__(io.BytesIO(data))
         self._index = index
+        self._shared = shared
 
     def persistent_load(self, pid: Any) -> Any:
         if pid == "lock":
@@ -161,16 +172,19 @@ class _Unpickler(pickle.Unpickler):
             return {}
         if pid in _SHARED:
             return getattr(self._index, pid)
+        if pid in self._shared:
+            return self._shared[pid]
         raise pickle.UnpicklingError(f"unknown reference {pid!r}")
 
 
 def copy_index(index: DecisionIndex) -> DecisionIndex:
     """A private copy of ``index`` as of one position: taken under ``steady``, so no event is
-    half applied in it; its caches empty; the live index's keys and signers by reference."""
-    buffer = io.BytesIO()
+    half applied in it; memoised answers dropped; the live index's keys, signers, compiler
+    and compiled layers by reference (``_SHARED``, ``_IMMUTABLE``)."""
+    buffer, shared = io.BytesIO(), dict[str, Any]()
     with index.steady:
-        _Pickler(buffer, index).dump(index)
-    copy = _Unpickler(buffer.getvalue(), index).load()
+        _Pickler(buffer, index, shared).dump(index)
+    copy = _Unpickler(buffer.getvalue(), index, shared).load()
     assert isinstance(copy, DecisionIndex)
     return copy
 
@@ -186,27 +200,41 @@ def _patterns(statement: dict[str, Any], plain: str, negated: str) -> list[str]:
     return [prefix + str(item) for item in items]
 
 
+_Row = tuple[str, str, str, str | None]
+"""One (effect, action pattern, resource pattern, condition) a compiled policy writes."""
+_ROWS: dict[int, tuple[CompiledPolicy, list[_Row]]] = {}
+_ROWS_LIMIT = 4096
+"""Rows per compiled policy, kept (with the policy, so its id is not reused) up to a bound:
+a reach reads the same few policies for every member of a group."""
+
+
+def _rows(policy: CompiledPolicy) -> list[_Row]:
+    cached = _ROWS.get(id(policy))
+    if cached is not None and cached[0] is policy:
+        return cached[1]
+    rows: list[_Row] = []
+    written: Any = policy.document.as_dict()["Statement"]
+    for statement in written if isinstance(written, list) else [written]:
+        condition = statement.get("Condition")
+        shown = json.dumps(condition, sort_keys=True) if condition is not None else None
+        effect = str(statement.get("Effect"))
+        for action in _patterns(statement, "Action", "NotAction"):
+            for resource in _patterns(statement, "Resource", "NotResource"):
+                rows.append((effect, action, resource, shown))
+    if len(_ROWS) >= _ROWS_LIMIT:
+        _ROWS.clear()
+    _ROWS[id(policy)] = (policy, rows)
+    return rows
+
+
 def _statements(principal: str, chain: tuple[str, ...], layer: PolicySet) -> Iterator[Reach]:
     for policy in layer.policies:
         source = policy.source
-        written: Any = policy.document.as_dict()["Statement"]
-        for statement in written if isinstance(written, list) else [written]:
-            condition = statement.get("Condition")
-            shown = json.dumps(condition, sort_keys=True) if condition is not None else None
-            for action in _patterns(statement, "Action", "NotAction"):
-                for resource in _patterns(statement, "Resource", "NotResource"):
-                    yield Reach(
-                        principal,
-                        str(statement.get("Effect")),
-                        action,
-                        resource,
-                        chain,
-                        source.layer.value,
-                        source.policy_type,
-                        source.policy_name,
-                        source.via,
-                        shown,
-                    )
+        kind, name, via, where = source.policy_type, source.policy_name, source.via, source.layer
+        for effect, action, resource, condition in _rows(policy):
+            yield Reach(
+                principal, effect, action, resource, chain, where.value, kind, name, via, condition
+            )
 
 
 def _paths(principal: str, paths: Iterable[Path]) -> Iterator[Reach]:
@@ -217,6 +245,29 @@ def _paths(principal: str, paths: Iterable[Path]) -> Iterator[Reach]:
 
 def _trust_names(role: RoleView, account_id: str) -> bool:
     return account_id in role.trust_policy
+
+
+def _may_admit(index: DecisionIndex, role: RoleView, arn: str, account_id: str) -> bool:
+    """False only when the role can admit no one of ``arn``: a contract's managed role admits
+    only its trustee's users; a trust names a caller by its ARN, its account's root or id
+    (``domain.sts.assume_role.trust_admits``), exactly or by a wildcard. A cheap test, so
+    that each user is not decided against every role; ``paths_into`` decides the rest."""
+    if role.entrustment_id is not None:
+        return _trustee(index, role) == account_id
+    names = _ram_names(role)
+    if any("*" in name or "?" in name for name in names):
+        return True
+    return bool(names & {arn, account_id, f"acs:ram::{account_id}:root"})
+
+
+def _ram_names(role: RoleView) -> set[str]:
+    """Every ``Principal.RAM`` name (or pattern) the role's trust policy writes."""
+    names: set[str] = set()
+    for statement in role.trust.statements:
+        principal = statement.principal
+        if principal is not None and principal.ram:
+            names.update(principal.ram)
+    return names
 
 
 def reach_of(index: DecisionIndex, account_id: str, at: datetime) -> set[Reach]:
@@ -231,18 +282,7 @@ def reach_of(index: DecisionIndex, account_id: str, at: datetime) -> set[Reach]:
         if subject.identity is not None:
             found.update(_statements(subject.arn, (subject.arn,), subject.identity))
     own_roles = index.roles_of(account_id)
-    # Who else could reach a role of the account: trustees of its contracts, accounts its
-    # trusts name (a trust names an account's root or one of its users by ARN).
-    others = {
-        e.trustee_account_id
-        for e in list(index.entrustments.values())
-        if e.account_id == account_id
-    }
-    others.update(
-        other
-        for other in list(index.accounts)
-        if other != account_id and any(_trust_names(r, other) for r in own_roles)
-    )
+    others = _others(index, account_id, own_roles)
     for other_user in list(index.users.values()):
         if other_user.account_id in others and other_user.account_id != account_id:
             subject = index.user_subject(other_user.id)
@@ -260,14 +300,19 @@ def reach_of(index: DecisionIndex, account_id: str, at: datetime) -> set[Reach]:
             received.append(role)
         elif _trust_names(role, account_id):
             foreign.append(role)
+    mine_roles = [(r, facts.assumable(r)) for r in own_roles + received]
+    theirs_roles = [(r, facts.assumable(r)) for r in own_roles]
+    foreign_roles = [(r, facts.assumable(r)) for r in foreign]
     for arn, (user, subject) in subjects.items():
         caller = AssumingCaller(subject, user.id)
         mine = user.account_id == account_id
-        for role in own_roles + received if mine else own_roles:
-            paths = paths_into(caller, facts.assumable(role), context, facts, optimistic=True)
-            found.update(_paths(arn, paths))
-        for role in foreign if mine else ():
-            assumable = facts.assumable(role)
+        for role, assumable in mine_roles if mine else theirs_roles:
+            if _may_admit(index, role, arn, user.account_id):
+                paths = paths_into(caller, assumable, context, facts, optimistic=True)
+                found.update(_paths(arn, paths))
+        for role, assumable in foreign_roles if mine else ():
+            if not _may_admit(index, role, arn, user.account_id):
+                continue
             for path in paths_into(caller, assumable, context, facts, optimistic=True):
                 found.add(
                     Reach(
@@ -295,6 +340,32 @@ def reach_of(index: DecisionIndex, account_id: str, at: datetime) -> set[Reach]:
     return found
 
 
+def _others(index: DecisionIndex, account_id: str, own_roles: list[RoleView]) -> set[str]:
+    """The other accounts whose users could reach a role of the account: trustees of its
+    contracts, accounts its trusts name (by a user's ARN, the account's root or id)."""
+    others = {
+        e.trustee_account_id
+        for e in list(index.entrustments.values())
+        if e.account_id == account_id
+    }
+    others.update(
+        other
+        for other in list(index.accounts)
+        if other != account_id and any(_trust_names(r, other) for r in own_roles)
+    )
+    return others
+
+
+def _warm(index: DecisionIndex, account_id: str) -> None:
+    """Compile, in the live index, the identity layers of every user a reach of the account
+    reads (as ``authorize`` would on their first request): the copy then shares them, and a
+    what-if compiles only what the change touches. Answers do not change, only caches."""
+    accounts = _others(index, account_id, index.roles_of(account_id)) | {account_id}
+    for user in list(index.users.values()):
+        if user.account_id in accounts:
+            index.policy_set_of_user(user.id)
+
+
 def _trustee(index: DecisionIndex, role: RoleView) -> str | None:
     if role.entrustment_id is None:
         return None
@@ -305,6 +376,7 @@ def _trustee(index: DecisionIndex, role: RoleView) -> str | None:
 def what_if(index: DecisionIndex, account_id: str, events: list[Any], at: datetime) -> WhatIf:
     """Apply ``events`` (a rehearsed command's) to a copy of ``index`` and diff the reach of
     ``account_id``'s world before and after, both at ``at``."""
+    _warm(index, account_id)
     copy = copy_index(index)
     position = copy.position
     before = reach_of(copy, account_id, at)
