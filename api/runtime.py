@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from mandate.api.idempotency import Idempotency
+from mandate.api.jwks_fetch import HttpJwksSource
 from mandate.api.observability.lags import projection_lags, replica_lags
 from mandate.api.observability.metrics import observe_write
 from mandate.api.observability.security_events import open_security_events
@@ -93,6 +94,7 @@ class Runtime:
                 read_port=self.index,
                 token_signer=self.token_signer,
             )
+            self.ledger.jwks_source = HttpJwksSource()  # OIDC providers' keys given by URL
         except Exception as error:
             raise StoreUnavailable(f"cannot open the store {config.display}: {error}") from error
         try:

@@ -44,7 +44,9 @@ class CreateOIDCProviderBody(_Body):
     oidc_provider_name: str = Field(max_length=256)
     issuer_url: str = Field(max_length=1024)
     client_ids: list[str] = Field(max_length=100)
-    jwks: dict[str, Any] | str
+    jwks: dict[str, Any] | str | None = None
+    """The public keys inline, or else ``jwks_url`` (https, on the issuer's host)."""
+    jwks_url: str | None = Field(default=None, max_length=1024)
     fingerprints: list[str] | None = Field(default=None, max_length=20)
     issuance_limit_time: int | None = None
     description: str | None = Field(default=None, max_length=1024)
@@ -71,7 +73,8 @@ def provider_json(provider: OIDCProvider) -> dict[str, Any]:
         "fingerprints": list(provider.fingerprints),
         "issuance_limit_time": provider.issuance_limit_time,
         "description": provider.description,
-        "jwks": provider.jwks,
+        "jwks": provider.jwks or None,
+        "jwks_url": provider.jwks_url,
     }
 
 
@@ -90,6 +93,7 @@ def create_oidc_provider(
             fingerprints=body.fingerprints,
             issuance_limit_time=body.issuance_limit_time,
             description=body.description,
+            jwks_url=body.jwks_url,
         )
     )
     provider = runtime.ledger.oidc_provider(account_id, body.oidc_provider_name)
@@ -110,6 +114,7 @@ class UpdateOIDCProviderBody(_Body):
 
     client_ids: list[str] | None = Field(default=None, max_length=100)
     jwks: dict[str, Any] | str | None = None
+    jwks_url: str | None = Field(default=None, max_length=1024)
     fingerprints: list[str] | None = Field(default=None, max_length=20)
     issuance_limit_time: int | None = None
     description: str | None = Field(default=None, max_length=1024)
@@ -133,6 +138,7 @@ def update_oidc_provider(
             fingerprints=body.fingerprints,
             issuance_limit_time=body.issuance_limit_time,
             description=body.description,
+            jwks_url=body.jwks_url,
         )
     )
     provider = runtime.ledger.oidc_provider(account_id, provider_name)

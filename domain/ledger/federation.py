@@ -33,10 +33,17 @@ from mandate.domain.sts.assume_role import check_parameters
 from mandate.domain.sts.oidc_providers import (
     CLAIM_KIND,
     OIDCProvider,
+    ProviderFacts,
     check_provider,
     parse_oidc_provider_arn,
 )
-from mandate.domain.sts.oidc_tokens import VerifiedToken, verify_token
+from mandate.domain.sts.oidc_tokens import (
+    JwksSource,
+    JwksUnavailable,
+    TokenRefused,
+    VerifiedToken,
+    verify_token,
+)
 from mandate.domain.sts.oidc_trust import federated_trust_admits
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
@@ -60,6 +67,10 @@ class FederatedSession:
 class FederationCommands(LedgerCore):
     """OIDC identity providers and the exchange of their tokens for sessions."""
 
+    jwks_source: JwksSource | None = None
+    """Fetches the keys of providers that give a ``jwks_url`` (set by the composition root;
+    without one, such providers' tokens are refused)."""
+
     @command
     def create_oidc_provider(
         self,
@@ -68,12 +79,13 @@ class FederationCommands(LedgerCore):
         *,
         issuer_url: object,
         client_ids: object,
-        jwks: object,
+        jwks: object = None,
         fingerprints: object = None,
         issuance_limit_time: object = None,
         description: object = None,
+        jwks_url: object = None,
     ) -> Created:
-        """RAM's CreateOIDCProvider; the keys are given inline as a public JWKS."""
+        """RAM's CreateOIDCProvider; the keys inline as a public JWKS, or by ``jwks_url``."""
         fields = check_provider(
             provider_name=provider_name,
             issuer_url=issuer_url,
@@ -82,6 +94,7 @@ class FederationCommands(LedgerCore):
             fingerprints=fingerprints,
             issuance_limit_time=issuance_limit_time,
             description=description,
+            jwks_url=jwks_url,
         )
         self._open_account(account_id)
         claim = self._claim(account_id, CLAIM_KIND, fields["provider_name"])
@@ -114,17 +127,21 @@ class FederationCommands(LedgerCore):
         fingerprints: object = None,
         issuance_limit_time: object = None,
         description: object = None,
+        jwks_url: object = None,
     ) -> Written:
         """RAM's UpdateOIDCProvider (and Add/RemoveClientId, Add/RemoveFingerprint, in one):
         each given field replaces the provider's; ``jwks`` rotates its keys. Tokens are
         verified with the new state from the next exchange; sessions already issued live on."""
         self._open_account(account_id)
         _, provider = self._live(account_id, CLAIM_KIND, provider_name, OIDCProvider)
+        if jwks is None and jwks_url is None:  # the keys stay where they are
+            jwks, jwks_url = (provider.jwks or None), provider.jwks_url
         fields = check_provider(
             provider_name=provider.provider_name,
             issuer_url=provider.issuer_url,
             client_ids=provider.client_ids if client_ids is None else client_ids,
-            jwks=provider.jwks if jwks is None else jwks,
+            jwks=jwks,
+            jwks_url=jwks_url,
             fingerprints=provider.fingerprints if fingerprints is None else fingerprints,
             issuance_limit_time=(
                 provider.issuance_limit_time if issuance_limit_time is None else issuance_limit_time
@@ -179,7 +196,7 @@ class FederationCommands(LedgerCore):
             raise NotPermitted(
                 "No such OIDC Provider registered.", code="AuthenticationFail.NoPermission"
             ) from None
-        token = verify_token(provider, oidc_token, now)
+        token = verify_token(self._with_keys(provider), oidc_token, now)
         target = parse_principal_arn(arn)
         if target.account_id != account_id:
             raise NotPermitted(f"the role {arn} is not in the provider's account ({account_id})")
@@ -223,6 +240,21 @@ class FederationCommands(LedgerCore):
             position=position,
         )
         return FederatedSession(issued, token, provider.arn)
+
+    def _with_keys(self, provider: ProviderFacts) -> ProviderFacts:
+        """The provider with its JWKS in hand: inline, or fetched from its ``jwks_url``."""
+        if provider.jwks_url is None:
+            return provider
+        if self.jwks_source is None:
+            raise TokenRefused("this server fetches no JWKS URL: give the provider's keys inline")
+        try:
+            keys = self.jwks_source.fetch(provider.jwks_url)
+        except JwksUnavailable as failed:
+            raise TokenRefused(
+                f"the provider's JWKS could not be fetched: {failed}",
+                code="AuthenticationFail.OIDCToken.HttpsUrlInvalid",
+            ) from None
+        return replace(provider, jwks=keys)
 
     @staticmethod
     def _federated_session(

@@ -4,9 +4,11 @@ An account registers a provider (RAM's CreateOIDCProvider) by name: the issuer U
 tokens carry in ``iss``, the client ids one of which ``aud`` must be, how old a token may be
 (``issuance_limit_time``, hours since ``iat``), and the public keys its tokens are verified
 with — a JWKS given inline (public keys are not secrets: a key with a private part is
-refused, so the log never holds one). A role's trust policy then names the provider as
-``Principal.Federated`` (``domain.sts.oidc_trust``), and AssumeRoleWithOIDC exchanges a
-token it signed for a session. Names are claims (kind ``oidc-provider``), like roles'.
+refused, so the log never holds one), or a ``jwks_url`` on the issuer's host, fetched when a
+token is exchanged (``oidc_tokens.JwksSource``, a port: the domain does no HTTP). A role's
+trust policy then names the provider as ``Principal.Federated`` (``domain.sts.oidc_trust``),
+and AssumeRoleWithOIDC exchanges a token it signed for a session. Names are claims (kind
+``oidc-provider``), like roles'.
 
 Deleting a provider ends the exchange of new tokens, not the sessions already issued: RAM
 documents nothing that revokes them, and a role's sessions are revoked on the role.
@@ -80,10 +82,25 @@ class ProviderFacts:
     client_ids: tuple[str, ...]
     issuance_limit_time: int
     jwks: str
+    """The JWKS given inline ("" when the keys are fetched from ``jwks_url``)."""
+    jwks_url: str | None = None
 
     @property
     def arn(self) -> str:
         return oidc_provider_arn(self.account_id, self.provider_name)
+
+
+def _jwks_url_faults(url: object, issuer: object) -> str | None:
+    """A JWKS URL is https on the issuer's own host: the keys come from the IdP that signs
+    (as RAM reads them from the issuer), and Mandate fetches from no other host for anyone."""
+    fault = _issuer_faults(url)
+    if fault is not None:
+        return fault
+    assert isinstance(url, str)
+    host = urlsplit(url).hostname
+    if not isinstance(issuer, str) or host != urlsplit(issuer).hostname:
+        return "must be on the issuer URL's host"
+    return None
 
 
 def _issuer_faults(issuer: object) -> str | None:
@@ -134,10 +151,11 @@ def check_provider(
     provider_name: object,
     issuer_url: object,
     client_ids: object,
-    jwks: object,
+    jwks: object = None,
     fingerprints: object = None,
     issuance_limit_time: object = None,
     description: object = None,
+    jwks_url: object = None,
 ) -> dict[str, Any]:
     """CreateOIDCProvider's checks, every fault at once: the event's fields, or 400."""
     errors: list[FieldError] = []
@@ -199,10 +217,20 @@ def check_provider(
             check_optional_text("description", description, 256)
         except InvalidInput as error:
             errors.extend(error.errors)
-    keys, jwks_errors = _check_jwks(jwks)
-    if jwks_errors:
-        errors.extend(jwks_errors)
+    keys: str | None = ""
+    if (jwks is None) == (jwks_url is None):
+        errors.append(FieldError("jwks", "give the keys inline (jwks) or by URL (jwks_url)"))
         code = code or "InvalidParameter.JWKS"
+    elif jwks_url is not None:
+        fault = _jwks_url_faults(jwks_url, issuer_url)
+        if fault is not None:
+            errors.append(FieldError("jwks_url", fault))
+            code = code or "InvalidParameter.JWKSUrl"
+    else:
+        keys, jwks_errors = _check_jwks(jwks)
+        if jwks_errors:
+            errors.extend(jwks_errors)
+            code = code or "InvalidParameter.JWKS"
     if errors:
         raise InvalidInput(errors, code=code)
     return {
@@ -213,6 +241,7 @@ def check_provider(
         "issuance_limit_time": limit,
         "description": description,
         "jwks": keys,
+        "jwks_url": jwks_url,
     }
 
 
@@ -232,6 +261,7 @@ class OIDCProvider(LedgerAggregate):
         issuance_limit_time: int
         description: str | None
         jwks: str
+        jwks_url: str | None = None
 
     @event(OIDCProviderCreated)
     def __init__(
@@ -244,6 +274,7 @@ class OIDCProvider(LedgerAggregate):
         issuance_limit_time: int,
         description: str | None,
         jwks: str,
+        jwks_url: str | None = None,
     ) -> None:
         self.account_id = account_id
         self.provider_name = provider_name
@@ -253,6 +284,7 @@ class OIDCProvider(LedgerAggregate):
         self.issuance_limit_time = issuance_limit_time
         self.description = description
         self.jwks = jwks
+        self.jwks_url = jwks_url
         self.deleted = False
 
     @property
@@ -267,6 +299,7 @@ class OIDCProvider(LedgerAggregate):
             tuple(self.client_ids),
             self.issuance_limit_time,
             self.jwks,
+            self.jwks_url,
         )
 
     def update(self, fields: dict[str, Any]) -> None:
@@ -280,6 +313,7 @@ class OIDCProvider(LedgerAggregate):
             issuance_limit_time=fields["issuance_limit_time"],
             description=fields["description"],
             jwks=fields["jwks"],
+            jwks_url=fields["jwks_url"],
         )
 
     class OIDCProviderUpdated(Event):
@@ -293,6 +327,7 @@ class OIDCProvider(LedgerAggregate):
         issuance_limit_time: int
         description: str | None
         jwks: str
+        jwks_url: str | None = None
 
     @event(OIDCProviderUpdated)
     def _updated(
@@ -304,12 +339,14 @@ class OIDCProvider(LedgerAggregate):
         issuance_limit_time: int,
         description: str | None,
         jwks: str,
+        jwks_url: str | None = None,
     ) -> None:
         self.client_ids = list(client_ids)
         self.fingerprints = list(fingerprints)
         self.issuance_limit_time = issuance_limit_time
         self.description = description
         self.jwks = jwks
+        self.jwks_url = jwks_url
 
     def delete(self) -> None:
         self._deleted(account_id=self.account_id, provider_name=self.provider_name)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import jwt
 from jwt.exceptions import (
@@ -33,12 +33,31 @@ from jwt.exceptions import (
 from mandate.domain.common.errors import NotPermitted
 from mandate.domain.sts.oidc_providers import ProviderFacts
 
-__all__ = ["ALGORITHMS", "LEEWAY_SECONDS", "TokenRefused", "VerifiedToken", "verify_token"]
+__all__ = [
+    "ALGORITHMS",
+    "LEEWAY_SECONDS",
+    "JwksSource",
+    "JwksUnavailable",
+    "TokenRefused",
+    "VerifiedToken",
+    "verify_token",
+]
 
 ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
 LEEWAY_SECONDS: Final = 60
 TOKEN_CHARS: Final = (4, 20_000)
 _INVALID: Final = "AuthenticationFail.OIDCToken.Invalid"
+
+
+class JwksUnavailable(Exception):
+    """The provider's JWKS URL did not answer a JWKS (unreachable, refused, too large…)."""
+
+
+class JwksSource(Protocol):
+    """Where a provider's keys given by URL come from (``api.jwks_fetch``: HTTPS, a short
+    timeout, a small cache); raises ``JwksUnavailable``."""
+
+    def fetch(self, url: str) -> str: ...
 
 
 class TokenRefused(NotPermitted):

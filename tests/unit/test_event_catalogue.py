@@ -601,6 +601,7 @@ EVENT_CLASSES = [
             "issuance_limit_time",
             "description",
             "jwks",
+            "jwks_url",
         ),
     ),
     (
@@ -618,6 +619,7 @@ EVENT_CLASSES = [
             "issuance_limit_time",
             "description",
             "jwks",
+            "jwks_url",
         ),
     ),
     (
@@ -687,8 +689,8 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:NameClaimed.v1": "0d46ca54af844ca8fe4461f9e7df19c1",
     "mandate:NameReclaimed.v1": "63343ac8ae1e3d88605ddd5660f9dc80",
     "mandate:NameReleased.v1": "63343ac8ae1e3d88605ddd5660f9dc80",
-    "mandate:OIDCProviderCreated.v1": "22fde039f613f7238edb0fcf6ab405e9",
-    "mandate:OIDCProviderUpdated.v1": "b370cebe9b6faed952fdeb0f792ccac2",
+    "mandate:OIDCProviderCreated.v1": "6388c01554a4ecf8e464769c07a71f72",
+    "mandate:OIDCProviderUpdated.v1": "cd2fcf95496f28269b00b01cc221f86a",
     "mandate:OIDCProviderDeleted.v1": "0b8ab713dfb560a6eeefa4623bb2f48c",
 }
 
@@ -700,6 +702,9 @@ SEALED_SINCE: dict[str, tuple[str, str]] = {
     # display names sealed under the account's personal-data key (crypto-shredding)
     "mandate:UserCreated.v1": ("display_name_sealed", "0cc55ccd5de607cf371ccadd4eb4b904"),
     "mandate:UserUpdated.v1": ("display_name_sealed", "977091140e998295482040e3c496b27b"),
+    # an OIDC provider's keys by URL (fetched at each exchange) besides inline
+    "mandate:OIDCProviderCreated.v1": ("jwks_url", "22fde039f613f7238edb0fcf6ab405e9"),
+    "mandate:OIDCProviderUpdated.v1": ("jwks_url", "b370cebe9b6faed952fdeb0f792ccac2"),
 }
 """The field each of these events gained (last), and the digest of its state before."""
 
