@@ -4,7 +4,8 @@ and deleted.
 Each event carries the provider's account and name, so each record names the provider's ARN
 (``acs:ram::<account>:oidc-provider/<name>``) without any naming state. The JWKS is public
 (a private key is refused when the provider is registered); the record lists its key ids
-rather than copying the keys. Registered on ``RULES`` by event class.
+rather than copying the keys, or the URL they are fetched from. Registered on ``RULES`` by
+event class.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ __all__: list[str] = []  # the rules register themselves on RULES
 
 @RULES.on(OIDCProvider.OIDCProviderCreated)
 def _provider_created(_: object, e: OIDCProvider.OIDCProviderCreated, at: datetime) -> Described:
-    keys = json.loads(e.jwks).get("keys", [])
+    keys = json.loads(e.jwks).get("keys", []) if e.jwks else []
     summary = {
         "oidc_provider_name": e.provider_name,
         "issuer_url": e.issuer_url,
@@ -29,13 +30,14 @@ def _provider_created(_: object, e: OIDCProvider.OIDCProviderCreated, at: dateti
         "issuance_limit_time": e.issuance_limit_time,
         "description": e.description,
         "jwks_key_ids": [k.get("kid") for k in keys if isinstance(k, dict)],
+        "jwks_url": e.jwks_url,
     }
     return Described((e.account_id,), oidc_provider_arn(e.account_id, e.provider_name), summary)
 
 
 @RULES.on(OIDCProvider.OIDCProviderUpdated)
 def _provider_updated(_: object, e: OIDCProvider.OIDCProviderUpdated, at: datetime) -> Described:
-    keys = json.loads(e.jwks).get("keys", [])
+    keys = json.loads(e.jwks).get("keys", []) if e.jwks else []
     summary = {
         "oidc_provider_name": e.provider_name,
         "client_ids": list(e.client_ids),
@@ -43,6 +45,7 @@ def _provider_updated(_: object, e: OIDCProvider.OIDCProviderUpdated, at: dateti
         "issuance_limit_time": e.issuance_limit_time,
         "description": e.description,
         "jwks_key_ids": [k.get("kid") for k in keys if isinstance(k, dict)],
+        "jwks_url": e.jwks_url,
     }
     return Described((e.account_id,), oidc_provider_arn(e.account_id, e.provider_name), summary)
 

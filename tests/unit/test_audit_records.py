@@ -653,6 +653,7 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
                 "issuance_limit_time": 12,
                 "description": None,
                 "jwks_key_ids": ["rsa-1", "ec-1"],
+                "jwks_url": None,
             },
         ),
         (
@@ -665,6 +666,7 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
                 "issuance_limit_time": 12,
                 "description": None,
                 "jwks_key_ids": ["rsa-1", "ec-1"],
+                "jwks_url": None,
             },
         ),
         ("OIDCProviderDeleted", idp, {"oidc_provider_name": "ci-idp"}),
