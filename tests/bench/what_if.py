@@ -1,6 +1,6 @@
 """What-if latency on an account of 1,000 principals, per change kind.
 
-``python -m tests.bench.what_if [--quick] [--users 1000] [--runs 7] [--postgres-url URL]``
+``python -m tests.bench.what_if [--quick] [--users 1000] [--runs 7] [--postgres-dsn DSN]``
 
 The world, written through the ledger as the API writes it (one command per call): account A
 with ``--users`` RAM users in 20 groups of equal size, 20 custom policies of 3 statements
@@ -20,6 +20,7 @@ noisy 2-core machine; nothing is written by any of them (checked: the head does 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -34,6 +35,7 @@ from mandate.api.settings import Settings
 from mandate.domain.common.audit import AuditContext
 from mandate.domain.ledger.rehearsal import rehearse
 from mandate.projections.decisions.what_if import copy_index, reach_of, what_if
+from tests.bench.harness import postgres_schema
 
 ADMIN = AuditContext(actor="mandate:admin", request_id="bench-what-if")
 GROUPS = 20
@@ -174,11 +176,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100 users, 3 runs")
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--postgres-url", default=None, help="a PostgreSQL URL instead of SQLite")
+    parser.add_argument(
+        "--postgres-dsn", default=None, help="PostgreSQL (a fresh schema in it) instead of SQLite"
+    )
     args = parser.parse_args()
     users, runs = (100, 3) if args.quick else (args.users, args.runs)
-    with tempfile.TemporaryDirectory(prefix="mandate-bench-what-if-") as directory:
-        url = args.postgres_url or f"sqlite:///{Path(directory) / 'mandate.db'}"
+    with contextlib.ExitStack() as stack:
+        if args.postgres_dsn:
+            url = stack.enter_context(postgres_schema(args.postgres_dsn, "mandate_bench_what_if_"))
+        else:
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="mandate-what-if-"))
+            url = f"sqlite:///{Path(directory) / 'mandate.db'}"
         runtime = Runtime(
             Settings(
                 database_url=url,
@@ -199,7 +207,7 @@ def main() -> None:
                 f"# what-if: {users} users in A and in B, {GROUPS} groups each, "
                 f"{POLICIES} policies, {ROLES} roles, 1 contract, "
                 f"{len(world.delegations)} delegations; {head} events written in {built:.0f} s"
-                f" ({'PostgreSQL' if args.postgres_url else 'SQLite'}, median of {runs})"
+                f" ({'PostgreSQL' if args.postgres_dsn else 'SQLite'}, median of {runs})"
             )
             index = runtime.index
             copy_ms, copy = _median_ms(lambda: copy_index(index), runs)
