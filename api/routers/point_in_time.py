@@ -22,6 +22,7 @@ from mandate.api.deps import CallerDep, RuntimeDep, check_account_id
 from mandate.api.presenters import rfc3339
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read
+from mandate.api.routers import point_in_time_details
 from mandate.api.routers.history import check_instant, reach_temporal_head
 from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import (
@@ -89,9 +90,16 @@ def _json(account_id: str, held: Held) -> dict[str, Any]:
 
 def _with_lineage(runtime: Runtime, held: list[Held], at: datetime) -> list[Held]:
     """Sessions whose lineage had ended at T (role deleted or its sessions revoked, contract
-    revoked, source user gone, parent session dead) marked ``ended``, with the reason."""
+    revoked, source user gone, parent session dead) marked ``ended``, with the reason; an
+    expired one (``expired_since``) says when it expired (no lineage read: it was dead then
+    whatever its lineage)."""
     shown = []
     for session in held:
+        if session.status == "expired":
+            expiration = session.details["expiration"]
+            reason = f"expired at {rfc3339(expiration)}"
+            shown.append(replace(session, details={**session.details, "ended_reason": reason}))
+            continue
         found, why_not = runtime.as_of.session_at(session.id, at)
         if found is None:
             details = {**session.details, "ended_reason": why_not}
@@ -109,12 +117,15 @@ async def listed_as_of(
     paging: PagingDep,
     as_of: Annotated[datetime | None, EPOCH_REFUSED] = None,
     direction: Literal["granted", "received"] = "granted",
+    expired_since: Annotated[datetime | None, EPOCH_REFUSED] = None,
 ) -> dict[str, Any]:
     """The account's ``kind`` alive at ``as_of`` (default: now), by name: each with its id,
     ARN, ``status`` then and ``since`` (its last change at or before T), paged
     ``{items, next_cursor}``; ``as_of`` and ``position`` say what was read. Entrustments
     ``direction=received``: the contracts others granted this account then (each with its
-    ``grantor_account_id``); any other kind refuses it."""
+    ``grantor_account_id``); any other kind refuses it. Sessions ``expired_since=S``: also
+    those that had expired at T after S (``status`` ``expired``, ``ended_reason`` saying
+    when), which "alive at T" leaves out; any other kind, or S after T, refuses it."""
     check_account_id(account_id)
     fact_kind, action = _READ[kind]
     authorize_read(runtime, caller, account_id, action)
@@ -123,11 +134,22 @@ async def listed_as_of(
     store = runtime.as_of.store
     if direction == "received" and kind != "entrustments":
         raise InvalidInput(FieldError("direction", "only entrustments are received"))
+    since = None
+    if expired_since is not None:
+        if kind != "sessions":
+            raise InvalidInput(FieldError("expired_since", "only sessions expire"))
+        since = check_instant(expired_since, "expired_since")
+        if since > at:
+            raise InvalidInput(FieldError("expired_since", "is after as_of"))
     if direction == "received":
         held = await anyio.to_thread.run_sync(received_at, store, account_id, at)
     else:
-        held = await anyio.to_thread.run_sync(held_at, store, account_id, fact_kind, at)
+        held = await anyio.to_thread.run_sync(held_at, store, account_id, fact_kind, at, since)
     if kind == "sessions":
         held = await anyio.to_thread.run_sync(_with_lineage, runtime, held, at)
     listed = paging.page(held, lambda h: f"{h.name}\x00{h.id}", lambda h: _json(account_id, h))
     return {**listed, "kind": kind, "as_of": rfc3339(at), "position": position}
+
+
+# one entity's relations at T (attachments, members, trust, holders), under the same prefix
+router.include_router(point_in_time_details.router)

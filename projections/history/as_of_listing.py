@@ -121,17 +121,26 @@ def received_at(store: ReadModelStore, account_id: str, at: datetime) -> list[He
     return held
 
 
-def held_at(store: ReadModelStore, account_id: str, kind: str, at: datetime) -> list[Held]:
+def held_at(
+    store: ReadModelStore,
+    account_id: str,
+    kind: str,
+    at: datetime,
+    expired_since: datetime | None = None,
+) -> list[Held]:
     """Every ``kind`` entity of ``account_id`` alive at ``at``, by name then id.
 
     A session is the role's account's; an expired session (its ``expiration`` at or before T)
-    is not held, and the rest of its liveness (its lineage) is the caller's to read
+    is not held — unless it expired at or after ``expired_since``: then it is listed with
+    the status ``expired`` (a session revoked before T is no fact alive at T: never here) —
+    and the rest of its liveness (its lineage) is the caller's to read
     (``AsOfReader.session_at``). A delegation is the trustee's account's, ``ended`` once its
     contract was revoked or ended; an entrustment is the grantor's.
     """
     if kind not in LISTED_KINDS:
         raise ValueError(f"not a listed kind: {kind!r}")
     t = to_micros(at)
+    since = to_micros(expired_since) if expired_since is not None else None
     with store.transaction(commit=False) as cursor:
         rows = store.execute(cursor, _ALIVE, (kind, account_id, t, t)).fetchall()
         managed: set[str] = set()
@@ -158,7 +167,7 @@ def held_at(store: ReadModelStore, account_id: str, kind: str, at: datetime) -> 
         contract = contracts.get(str(payload.get("entrustment_id")), "active")
         if status == "active" and contract in ("revoked", "ended"):
             status = "ended"  # a delegation lives only while its contract does
-        if status == "expired":
+        if status == "expired" and (since is None or int(payload["expiration"]) < since):
             continue
         details = {name: payload.get(name) for name in _SHOWN[kind]}
         scope = details.get("scope")
