@@ -12,6 +12,7 @@ clock on a shared machine.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -496,6 +497,83 @@ def test_the_principals_view_follows_the_slider(
     ended.wait_for()
     assert "revoked" in contracts.locator("table", has_text="Role sessions").inner_text()
     shoot(page, "principals-as-of")
+
+
+def at_second() -> datetime:
+    """An instant the slider can be put at (whole seconds), with a second on each side of it
+    free of the events written before and after."""
+    time.sleep(1.1)
+    moment = datetime.now(UTC).replace(microsecond=0)
+    time.sleep(1.1)
+    return moment
+
+
+def test_a_principals_relations_follow_the_slider(
+    server: MandateClient, scenario: Scenario2, page: Any
+) -> None:
+    """Across a detach and a membership removal: the user's attached policies and effective
+    permissions, the group's members and the policy's holders are those of the instant; a
+    contract's managed role's trust policy admits ravi.k before the revocation, no one after."""
+    a = scenario.acme.account_id
+    base = f"/v1/accounts/{a}"
+    post(server, f"{base}/users", scenario.acme, {"user_name": "dana"})
+    post(server, f"{base}/groups", scenario.acme, {"group_name": "auditors"})
+    reads = [{"Effect": "Allow", "Action": "oss:GetObject", "Resource": f"acs:oss:*:{a}:reports/*"}]
+    server.create_policy(a, scenario.acme.basic, "dana-reads", reads)
+    server.attach(a, scenario.acme.basic, "users/dana", "Custom", "dana-reads")
+    assert server.put(
+        f"{base}/groups/auditors/members/dana", headers=scenario.acme.basic
+    ).is_success
+    attached = at_second()
+    for path in ("users/dana/policies/Custom/dana-reads", "groups/auditors/members/dana"):
+        assert server.delete(f"{base}/{path}", headers=scenario.acme.basic).is_success
+    detached = at_second()
+
+    def iso(moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    sign_in(page, base_of(server), scenario.acme, hash_="#/principals")
+    page.locator("#list-users").get_by_role("button", name="dana").click()
+    policies = page.locator("#attached-policies")
+    policies.get_by_text("Attached policies (live)").wait_for()
+    assert "dana-reads" not in policies.inner_text()
+    page.locator("#asof-slider").focus()  # as a keyboard user moving it
+    put_at(page, attached)
+    policies.get_by_text(f"Attached policies as of {iso(attached)}").wait_for()
+    assert "dana-reads" in policies.inner_text()
+    effective = page.locator("#effective")
+    assert f"as of {iso(attached)}" in effective.inner_text()
+    assert "dana-reads" in effective.locator("table").inner_text()
+    assert page.evaluate("() => document.activeElement.id") == "asof-slider"  # kept there
+    put_at(page, detached)
+    policies.get_by_text(f"Attached policies as of {iso(detached)}").wait_for()
+    assert "dana-reads" not in policies.inner_text()
+    assert f"as of {iso(detached)}" in effective.inner_text()
+    assert "dana-reads" not in effective.inner_text()
+    # the group's members, then and after the removal
+    page.locator("#list-groups").get_by_role("button", name="auditors").click()
+    members = page.locator("#group-members")
+    members.get_by_text(f"Members as of {iso(detached)}: 0").wait_for()
+    put_at(page, attached)
+    members.get_by_text(f"Members as of {iso(attached)}: 1").wait_for()
+    assert members.get_by_role("button", name="dana").is_visible()
+    # what the policy is attached to, at each instant
+    page.locator("#list-policies").get_by_role("button", name="dana-reads").click()
+    holders = page.locator("#policy-entities")
+    holders.get_by_text(f"Attached to (as of {iso(attached)}): 1").wait_for()
+    assert "user · acs:ram::" in holders.inner_text()
+    shoot(page, "principals-relations-as-of")
+    put_at(page, detached)
+    holders.get_by_text(f"Attached to (as of {iso(detached)}): 0").wait_for()
+    # the contract's managed role: its computed trust then
+    put_at(page, scenario.before_revocation)
+    page.locator("#list-roles").get_by_role("button", name="MSA-2026-117").click()
+    trust = page.locator("#trust-policy")
+    trust.get_by_text(f"Trust policy as of {iso(scenario.before_revocation)}").wait_for()
+    assert f"acs:ram::{scenario.opsco.account_id}:user/ravi.k" in trust.inner_text()
+    put_at(page, scenario.after_revocation)
+    trust.get_by_text(f"Trust policy as of {iso(scenario.after_revocation)}").wait_for()
+    assert "ravi.k" not in trust.inner_text()
 
 
 def test_the_time_slider_changes_an_answer_across_the_revocation(

@@ -159,13 +159,19 @@ function restyle(at) {
 
 let asked = 0;
 // The role sessions of the graph's roles at the instant (GET …/as-of/sessions): role → session,
-// live or ended (with why), redrawn each time the slider rests.
+// live or ended (with why) — expired ones too, since the review's start (expired_since): ended
+// by their expiry, drawn as a revoked one is — redrawn each time the slider rests.
 async function sessionsAt(at) {
   if (!current || !current.cy) return;
   const mine = ++asked;
+  const instant = at || new Date();
+  const since = current.from && current.from < instant ? current.from : instant;
   let items = [];
   try {
-    items = await api.all(`${current.base}/as-of/sessions`, { as_of: at ? at.toISOString() : undefined });
+    items = await api.all(`${current.base}/as-of/sessions`, {
+      as_of: at ? at.toISOString() : undefined,
+      expired_since: since.toISOString(),
+    });
   } catch {
     items = []; // not allowed to list sessions: the graph shows the grants alone
   }
@@ -178,9 +184,10 @@ async function sessionsAt(at) {
     if (cy.getElementById(role).empty()) continue;
     const id = `${session.arn}#${session.id}`;
     const state = session.status === "active" ? "live" : "ended";
+    const why = session.ended_reason || (state === "live" ? "live" : session.status);
     added.push(
       { group: "nodes", classes: "session", data: { id, kind: "assumed-role", label: label(session.arn), parent: cy.getElementById(role).data("parent") } },
-      { group: "edges", classes: `session ${state}`, data: { id: `${role}→${id}`, source: role, target: id } },
+      { group: "edges", classes: `session ${state}`, data: { id: `${role}→${id}`, source: role, target: id, status: session.status, why } },
     );
   }
   if (added.length) {
@@ -252,10 +259,11 @@ export async function render(root, session) {
   async function draw() {
     status.textContent = "Reading the access review…";
     try {
+      const start = fromLocalInput(from.value) || session.span.start;
       const review = await api.get(`${base}/access-review`, {
         resource: resource.value.trim(),
         action: action.value.trim(),
-        from: (fromLocalInput(from.value) || session.span.start).toISOString(),
+        from: start.toISOString(),
         to: fromLocalInput(to.value)?.toISOString(),
       });
       const { nodes, edges } = build(review.items);
@@ -270,7 +278,7 @@ export async function render(root, session) {
         layout: { name: "breadthfirst", directed: true, spacingFactor: 1.1, padding: 20 },
         wheelSensitivity: 0.3,
       });
-      current = { cy, edges, items: review.items, root, table: tableNode, base, review };
+      current = { cy, edges, items: review.items, root, table: tableNode, base, review, from: start };
       exportButton.disabled = false;
       window.mandateGraph = cy; // for the browser tests and the curious
       restyle(session.asOf);

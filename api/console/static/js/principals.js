@@ -1,6 +1,8 @@
 // Principals and grants: the account's users, groups, roles, policies (versions side by side,
 // as a diff), entrustments granted and received, and delegations. A principal's effective
-// permissions, and where each statement came from, are read as of the slider's instant.
+// permissions, and where each statement came from, are read as of the slider's instant, and so
+// are a principal's attached policies, a group's members, a role's trust policy and what a
+// policy is attached to (GET …/as-of/…); a policy's versions side by side are today's.
 
 import * as api from "./api.js";
 import { clear, field, h, pretty, problemText, table } from "./dom.js";
@@ -270,10 +272,59 @@ async function versions(base, policy) {
   left.addEventListener("change", draw);
   right.addEventListener("change", draw);
   draw();
-  return h("div", {}, h("div", { class: "row-fields" }, field("Version", left), field("beside", right)), out);
+  const note = asOfParam()
+    ? h("p", { class: "hint" }, "Versions as kept now (a version's document never changes; one deleted since is not here).")
+    : null;
+  return h("div", {}, note, h("div", { class: "row-fields" }, field("Version", left), field("beside", right)), out);
 }
 
-async function show(base, kind, item) {
+// The users, groups and roles a policy is attached to, at the slider's instant (or now), each
+// leading to that principal's detail.
+async function attachedTo(base, policy) {
+  const at = asOfParam();
+  const held = await api.get(`${base}/as-of/policies/${policy.policy_name}/entities`, { as_of: at });
+  const kinds = [
+    ["users", "user_name", held.users],
+    ["groups", "group_name", held.groups],
+    ["roles", "role_name", held.roles],
+  ];
+  const count = held.users.length + held.groups.length + held.roles.length;
+  return h(
+    "div",
+    { id: "policy-entities" },
+    h("h4", {}, `Attached to ${at ? `(as of ${at})` : "(now)"}: ${count}`),
+    h(
+      "p",
+      { class: "hint" },
+      `Default version ${at ? "then" : "now"}: ${held.default_version}; versions: ${held.versions.join(", ")}`,
+    ),
+    count
+      ? h(
+          "ul",
+          { class: "picks" },
+          kinds.flatMap(([kind, key, entries]) =>
+            entries.map((entry) =>
+              h(
+                "li",
+                {},
+                h(
+                  "button",
+                  { type: "button", onclick: () => show(base, kind, { [key]: entry.name, arn: entry.arn }) },
+                  entry.name,
+                ),
+                h("small", {}, ` ${kind.slice(0, -1)} · ${entry.arn}`),
+              ),
+            ),
+          ),
+        )
+      : h("p", { class: "hint" }, "Attached to nothing."),
+  );
+}
+
+let showing = 0;
+
+async function show(base, kind, item, focus = true) {
+  const mine = ++showing; // the slider moved again meanwhile: the later instant's detail wins
   lastShown = [base, kind, item];
   clear(detailNode, h("p", {}, "Loading…"));
   const parts = [h("h3", { tabindex: -1, id: "detail-title" }, item.arn || item.policy_name)];
@@ -284,31 +335,43 @@ async function show(base, kind, item) {
       parts.push(h("p", { class: "hint" }, problemText(error)));
     }
   };
+  const at = asOfParam();
+  const when = at ? `as of ${at}` : "(live)";
   if (kind === "policies") {
+    await attempt(() => attachedTo(base, item));
     await attempt(() => versions(base, item));
   } else {
     const name = item.user_name || item.group_name || item.role_name;
     await attempt(async () => {
-      const attached = await api.all(`${base}/${kind}/${name}/policies`);
-      return table(
-        ["Type", "Policy", "Version"],
-        attached.map((p) => [p.policy_type, p.policy_name, p.version || ""]),
-        "Attached policies (live)",
+      // at an instant, what was attached then (the temporal index); live, the live listing
+      const attached = at
+        ? (await api.get(`${base}/as-of/${kind}/${name}/policies`, { as_of: at })).items
+        : await api.all(`${base}/${kind}/${name}/policies`);
+      return h(
+        "div",
+        { id: "attached-policies" },
+        table(
+          ["Type", "Policy", at ? "Default version then" : "Default version"],
+          attached.map((p) => [p.policy_type, p.policy_name, p.version || ""]),
+          `Attached policies ${when}`,
+        ),
       );
     });
     if (kind === "users") await attempt(() => permissions(base, item.arn));
     if (kind === "groups") {
       await attempt(async () => {
-        const group = await api.get(`${base}/groups/${name}`);
+        const members = at
+          ? (await api.get(`${base}/as-of/groups/${name}/members`, { as_of: at })).items.map((m) => m.name)
+          : (await api.get(`${base}/groups/${name}`)).members;
         const account = base.split("/").pop();
         return h(
           "div",
           { id: "group-members" },
-          h("h4", {}, `Members (live): ${group.members.length}`),
+          h("h4", {}, `Members ${when}: ${members.length}`),
           h(
             "ul",
             { class: "picks" },
-            group.members.map((member) =>
+            members.map((member) =>
               h(
                 "li",
                 {},
@@ -333,19 +396,25 @@ async function show(base, kind, item) {
     }
     if (kind === "roles") {
       await attempt(async () => {
-        const role = await api.get(`${base}/roles/${name}`);
+        // the trust policy then: the temporal index records each rewrite (and a managed
+        // role's is computed from the delegations alive then)
+        const role = at
+          ? await api.get(`${base}/as-of/roles/${name}`, { as_of: at })
+          : await api.get(`${base}/roles/${name}`);
         return h(
           "div",
-          {},
-          h("h4", {}, "Trust policy (live)"),
+          { id: "trust-policy" },
+          h("h4", {}, `Trust policy ${when}`),
           role.managed_by ? h("p", {}, `Managed by ${role.managed_by}`) : null,
           h("pre", {}, pretty(role.assume_role_policy_document)),
         );
       });
     }
   }
+  if (mine !== showing) return;
   clear(detailNode, parts);
-  detailNode.querySelector("#detail-title").focus();
+  // a pick moves the focus to its detail; the slider re-reading it leaves the focus on the slider
+  if (focus) detailNode.querySelector("#detail-title").focus();
 }
 
 let rootNode = null;
@@ -380,5 +449,5 @@ export async function render(root, session) {
 export function onAsOf() {
   if (!rootNode) return;
   lists(rootNode);
-  if (lastShown && lastShown[1] !== "policies") show(...lastShown);
+  if (lastShown) show(...lastShown, false);
 }
