@@ -191,8 +191,9 @@ class FederationCommands(LedgerCore):
         try:
             self._open_account(account_id)
             provider = self.oidc_provider(account_id, provider_name).facts()
-        except NotFound:
-            # STS's words: the provider is unknown (whether the account exists is not said)
+        except (NotFound, Conflict):
+            # STS's words: the provider is unknown (whether the account exists, or is
+            # closed, is not said to an anonymous caller)
             raise NotPermitted(
                 "No such OIDC Provider registered.", code="AuthenticationFail.NoPermission"
             ) from None

@@ -172,6 +172,11 @@ def test_the_session_is_answered_as_of_any_instant_and_dies_with_revocation(
     body = _exchange(api, account_id, token()).json()
     key_id = body["credentials"]["access_key_id"]
     alive_at = datetime.now(UTC) + timedelta(milliseconds=1)
+    listed = api.get(f"/v1/accounts/{account_id}/as-of/sessions", headers=root)
+    assert listed.status_code == 200, listed.text
+    sessions = {s["id"]: s for s in listed.json()["items"]}
+    assert sessions[key_id]["source_arn"] == f"acs:ram::{account_id}:oidc-provider/{PROVIDER}"
+    assert sessions[key_id]["status"] == "active"
     question = {"action": "oss:GetObject", "resource": _object(account_id), "principal": key_id}
     assert api.authorize(root, **question)["allowed"] is True
     revoked = api.post(
@@ -184,6 +189,12 @@ def test_the_session_is_answered_as_of_any_instant_and_dies_with_revocation(
     assert then["allowed"] is True, then
     earlier = api.authorize(root, **question, as_of=before.isoformat())
     assert earlier["allowed"] is False
+    # the as-of listing agrees: alive then, ended by the revocation now
+    path = f"/v1/accounts/{account_id}/as-of/sessions"
+    then_rows = api.get(path, params={"as_of": alive_at.isoformat()}, headers=root).json()
+    assert {r["id"]: r["status"] for r in then_rows["items"]}[key_id] == "active"
+    now_rows = api.get(path, headers=root).json()["items"]
+    assert all(r["status"] != "active" for r in now_rows if r["id"] == key_id)
 
 
 def test_providers_are_managed_as_ram_authorises(api: MandateClient) -> None:

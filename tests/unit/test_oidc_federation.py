@@ -152,6 +152,13 @@ def test_an_unknown_provider_is_refused_as_sts_words_it(ledger: Ledger) -> None:
         _assume(ledger, account, token())
     assert after_delete > before
     assert _positions(ledger) == after_delete
+    # a closed account's providers are as unknown (its state is not told to anyone)
+    other = _setup(ledger)
+    ledger.close_account(other)
+    with pytest.raises(NotPermitted, match="No such OIDC Provider registered"):
+        _assume(ledger, other, token())
+    with pytest.raises(NotPermitted, match="No such OIDC Provider registered"):
+        _assume(ledger, account, token(), provider_arn="acs:ram::1999999999999999:oidc-provider/x")
 
 
 def test_a_trust_that_does_not_name_the_provider_or_whose_sub_differs_refuses(
