@@ -45,6 +45,7 @@ from mandate.domain.common.arns import (
 from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.ledger.application import Ledger
 from mandate.domain.ledger.rehearsal import rehearse
+from mandate.projections.decisions.snapshots import snapshot_lock
 from mandate.projections.decisions.what_if import what_if
 
 router = APIRouter(tags=["what-if"], responses=PROBLEM_RESPONSES, dependencies=AUTHENTICATED)
@@ -165,7 +166,9 @@ def simulate_change(
         raise PositionNotReached(head, runtime.index.position)
     ledger = runtime.ledger
     events = rehearse(lambda: command(ledger))
-    found = what_if(runtime.index, account_id, events, datetime.now(UTC))
+    # copied under the follower's apply lock, as index snapshots are: decisions go on
+    lock = snapshot_lock(runtime.follower)
+    found = what_if(runtime.index, account_id, events, datetime.now(UTC), lock)
     return WhatIfAnswer(
         change=body.model_dump(mode="json", exclude_none=True),
         position=found.position,

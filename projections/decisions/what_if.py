@@ -33,6 +33,7 @@ import json
 import pickle
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,6 +54,8 @@ _SHARED = ("hasher", "token_signer", "keyring", "_compiler")
 immutable policy versions: a copy refers to them, never pickles them."""
 _DROPPED = ("_memo", "_memo_old", "_verified_sessions")
 """Caches of answers, not state: a copy starts with them empty (they can be large)."""
+_READERS_FILL = ("_policy_sets", "_delegation_layers", "_session_layers")
+"""Caches readers fill while the copy is pickled (decisions go on): copied, then pickled."""
 _IMMUTABLE = (PolicySet, CompiledPolicy)
 """Compiled layers never change once built (``PolicySet``'s own per-action memo only ever
 holds what its buckets give again, and is safe to share): a copy shares them, so its cached
@@ -145,7 +148,6 @@ class _Pickler(pickle.Pickler):
     def __init__(self, file: io.BytesIO, index: DecisionIndex, shared: dict[str, Any]) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self._refs = {id(getattr(index, name)): name for name in _SHARED}
-        self._refs.update({id(getattr(index, name)): "" for name in _DROPPED})
         self._refs.pop(id(None), None)
         self._shared = shared
 
@@ -168,8 +170,6 @@ class _Unpickler(pickle.Unpickler):
     def persistent_load(self, pid: Any) -> Any:
         if pid == "lock":
             return threading.Lock()
-        if pid == "":
-            return {}
         if pid in _SHARED:
             return getattr(self._index, pid)
         if pid in self._shared:
@@ -177,15 +177,26 @@ class _Unpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"unknown reference {pid!r}")
 
 
-def copy_index(index: DecisionIndex) -> DecisionIndex:
-    """A private copy of ``index`` as of one position: taken under ``steady``, so no event is
-    half applied in it; memoised answers dropped; the live index's keys, signers, compiler
-    and compiled layers by reference (``_SHARED``, ``_IMMUTABLE``)."""
+def copy_index(
+    index: DecisionIndex, lock: AbstractContextManager[Any] | None = None
+) -> DecisionIndex:
+    """A private copy of ``index`` as of one position: pickled under ``lock`` — the
+    follower's apply lock in a serving process (``snapshots.snapshot_lock``: no event applies
+    meanwhile, decisions go on), else ``steady`` — so no event is half applied in it.
+
+    Readers go on filling caches meanwhile, so what is pickled is the index's attributes
+    read in one step, memoised answers replaced by empty ones and the caches readers fill
+    by copies of them (``_DROPPED``, ``_READERS_FILL``; ``dict(...)`` is one step under the
+    GIL); the live index's keys, signers, compiler and compiled layers go by reference
+    (``_SHARED``, ``_IMMUTABLE``)."""
     buffer, shared = io.BytesIO(), dict[str, Any]()
-    with index.steady:
-        _Pickler(buffer, index, shared).dump(index)
-    copy = _Unpickler(buffer.getvalue(), index, shared).load()
-    assert isinstance(copy, DecisionIndex)
+    with lock if lock is not None else index.steady:
+        state = dict(vars(index))
+        state.update({name: {} for name in _DROPPED})
+        state.update({name: dict(state[name]) for name in _READERS_FILL})
+        _Pickler(buffer, index, shared).dump(state)
+    copy = object.__new__(type(index))
+    vars(copy).update(_Unpickler(buffer.getvalue(), index, shared).load())
     return copy
 
 
@@ -373,11 +384,17 @@ def _trustee(index: DecisionIndex, role: RoleView) -> str | None:
     return entrustment.trustee_account_id if entrustment is not None else None
 
 
-def what_if(index: DecisionIndex, account_id: str, events: list[Any], at: datetime) -> WhatIf:
-    """Apply ``events`` (a rehearsed command's) to a copy of ``index`` and diff the reach of
-    ``account_id``'s world before and after, both at ``at``."""
+def what_if(
+    index: DecisionIndex,
+    account_id: str,
+    events: list[Any],
+    at: datetime,
+    lock: AbstractContextManager[Any] | None = None,
+) -> WhatIf:
+    """Apply ``events`` (a rehearsed command's) to a copy of ``index`` (taken under ``lock``:
+    ``copy_index``) and diff the reach of ``account_id``'s world before and after, at ``at``."""
     _warm(index, account_id)
-    copy = copy_index(index)
+    copy = copy_index(index, lock)
     position = copy.position
     before = reach_of(copy, account_id, at)
     for offset, event in enumerate(events, start=1):
