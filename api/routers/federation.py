@@ -10,18 +10,22 @@ guarded like an authentication (``api.oidc_exchange``, shared with the RPC actio
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from mandate.api.deps import CallerDep, RuntimeDep, manage, peer
+from mandate.api.deps import CallerDep, RuntimeDep, check_account_id, manage, peer
 from mandate.api.middleware.request_ids import request_id_of
 from mandate.api.oidc_exchange import exchange_token
 from mandate.api.presenters import rfc3339
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
-from mandate.api.reads import authorize_read
+from mandate.api.reads import PagingDep, authorize_read
+from mandate.api.routers.history import reach_temporal_head
 from mandate.domain.sts.oidc_providers import OIDCProvider, oidc_provider_arn
+from mandate.projections.history.as_of_listing import held_at
 
 __all__ = ["providers_router", "sts_router"]
 
@@ -98,6 +102,31 @@ def create_oidc_provider(
     )
     provider = runtime.ledger.oidc_provider(account_id, body.oidc_provider_name)
     return {**provider_json(provider), "position": position}
+
+
+@providers_router.get("")
+async def list_oidc_providers(
+    account_id: str, caller: CallerDep, runtime: RuntimeDep, paging: PagingDep
+) -> dict[str, Any]:
+    """RAM's ListOIDCProviders: the providers alive now, from the temporal index (the same
+    read as ``GET …/as-of/oidc-providers`` at now), by name; ``position`` is what was read."""
+    check_account_id(account_id)
+    authorize_read(runtime, caller, account_id, "ram:ListOIDCProviders")
+    position = await reach_temporal_head(runtime)
+    now = datetime.now(UTC)
+    store = runtime.as_of.store
+    held = await anyio.to_thread.run_sync(held_at, store, account_id, "oidc_provider", now)
+    listed = paging.page(
+        held,
+        lambda h: h.name,
+        lambda h: {
+            "oidc_provider_name": h.name,
+            "arn": oidc_provider_arn(account_id, h.name),
+            "since": rfc3339(h.since),
+            **h.details,
+        },
+    )
+    return {**listed, "position": position}
 
 
 @providers_router.get("/{provider_name}")

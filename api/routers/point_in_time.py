@@ -36,11 +36,21 @@ from mandate.domain.common.arns import (
 )
 from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.common.instants import EPOCH_REFUSED
+from mandate.domain.sts.oidc_providers import oidc_provider_arn
 from mandate.projections.history.as_of_listing import Held, held_at, received_at
 
 router = APIRouter(tags=["point in time"], responses=PROBLEM_RESPONSES, dependencies=AUTHENTICATED)
 
-Kind = Literal["users", "groups", "roles", "policies", "entrustments", "delegations", "sessions"]
+Kind = Literal[
+    "users",
+    "groups",
+    "roles",
+    "policies",
+    "entrustments",
+    "delegations",
+    "sessions",
+    "oidc-providers",
+]
 
 _READ: Final[dict[str, tuple[str, str]]] = {
     "users": ("user", "ram:ListUsers"),
@@ -50,6 +60,7 @@ _READ: Final[dict[str, tuple[str, str]]] = {
     "entrustments": ("entrustment", "ram:ListEntrustments"),
     "delegations": ("delegation", "ram:ListDelegations"),
     "sessions": ("session", "ram:ListSessions"),
+    "oidc-providers": ("oidc_provider", "ram:ListOIDCProviders"),
 }
 """Each kind's fact kind in the temporal index, and the action its listing is allowed by."""
 
@@ -67,6 +78,8 @@ def _arn(account_id: str, held: Held) -> str:
         return entrustment_arn(str(held.details.get("grantor_account_id") or account_id), held.id)
     if held.kind == "delegation":
         return delegation_arn(account_id, held.id)
+    if held.kind == "oidc_provider":
+        return oidc_provider_arn(account_id, held.name)
     return assumed_role_arn(account_id, str(held.details["role_name"]), held.name)
 
 

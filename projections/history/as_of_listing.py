@@ -25,7 +25,16 @@ from mandate.projections.store.read_model_store import ReadModelStore
 
 __all__ = ["LISTED_KINDS", "Held", "held_at", "received_at"]
 
-LISTED_KINDS: Final = ("user", "group", "role", "policy", "entrustment", "delegation", "session")
+LISTED_KINDS: Final = (
+    "user",
+    "group",
+    "role",
+    "policy",
+    "entrustment",
+    "delegation",
+    "session",
+    "oidc_provider",
+)
 
 _ALIVE = (
     "SELECT subject, object, payload, valid_from FROM {p}_facts"
@@ -66,6 +75,14 @@ _SHOWN: Final[dict[str, tuple[str, ...]]] = {
         "scope",
     ),
     "session": ("role_name", "role_session_name", "source_arn", "parent_access_key_id"),
+    "oidc_provider": (
+        "issuer_url",
+        "client_ids",
+        "issuance_limit_time",
+        "keys",
+        "jwks_url",
+        "description",
+    ),
 }
 """The payload fields each kind shows (instants are added as RFC 3339 below)."""
 

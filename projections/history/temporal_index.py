@@ -18,7 +18,6 @@ from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
 from mandate.domain.permissions.managed_policies import ManagedPolicy
-from mandate.domain.sts.oidc_providers import OIDCProvider
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 from mandate.projections.dispatch import EventHandlers
@@ -424,12 +423,11 @@ class TemporalIndexProjection(FactBook, SqlProjection):
 
 
 HANDLERS.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
-# a provider is read from the log when a token is exchanged; its sessions are sessions
-HANDLERS.ignores(
-    OIDCProvider.OIDCProviderCreated,
-    OIDCProvider.OIDCProviderUpdated,
-    OIDCProvider.OIDCProviderDeleted,
-)
+
+# OIDC providers' facts: their handlers register themselves on HANDLERS (defined above)
+from mandate.projections.history import temporal_federation  # noqa: E402
+
+_REGISTERED = (temporal_federation,)
 
 
 def _micros(moment: datetime | None) -> int | None:

@@ -247,3 +247,45 @@ def test_providers_are_managed_as_ram_authorises(api: MandateClient) -> None:
     gone = _exchange(api, account_id, token())
     assert gone.status_code == 401
     assert gone.json()["code"] == "AuthenticationFail.NoPermission"
+
+
+def test_providers_are_listed_now_and_as_of_any_instant(api: MandateClient) -> None:
+    """Temporal oracle for the provider layer: absent before its registration, with its first
+    client ids between registration and update, its new ones after, gone after deletion —
+    ``GET …/as-of/oidc-providers?as_of=T`` at each, and the live listing (ListOIDCProviders)."""
+    before = datetime.now(UTC)
+    account_id, root = _federated_account(api)
+    path = f"/v1/accounts/{account_id}/oidc-providers"
+    registered = datetime.now(UTC)
+    updated = api.patch(f"{path}/{PROVIDER}", json={"client_ids": ["second"]}, headers=root)
+    assert updated.status_code == 200, updated.text
+    after_update = datetime.now(UTC)
+    listed = api.get(path, headers=root)
+    assert listed.status_code == 200, listed.text
+    [live] = listed.json()["items"]
+    assert live["arn"] == f"acs:ram::{account_id}:oidc-provider/{PROVIDER}"
+    assert live["client_ids"] == ["second"]
+    assert live["issuer_url"] == ISSUER
+    assert live["keys"] == "inline"
+    user = api.create_user(account_id, root, "dev")
+    assert api.get(path, headers=user).status_code == 403  # ram:ListOIDCProviders
+    assert api.delete(f"{path}/{PROVIDER}", headers=root).status_code == 200
+    assert api.get(path, headers=root).json()["items"] == []
+
+    def as_of(at: datetime) -> list[dict[str, Any]]:
+        response = api.get(
+            f"/v1/accounts/{account_id}/as-of/oidc-providers",
+            params={"as_of": at.isoformat()},
+            headers=root,
+        )
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    assert as_of(before) == []
+    [then] = as_of(registered)
+    assert then["name"] == PROVIDER
+    assert then["client_ids"] == [CLIENT_ID]
+    assert then["status"] == "active"
+    assert [p["client_ids"] for p in as_of(after_update)] == [["second"]]
+    assert as_of(datetime.now(UTC)) == []
