@@ -103,14 +103,14 @@ def _json(account_id: str, held: Held) -> dict[str, Any]:
 
 def _with_lineage(runtime: Runtime, held: list[Held], at: datetime) -> list[Held]:
     """Sessions whose lineage had ended at T (role deleted or its sessions revoked, contract
-    revoked, source user gone, parent session dead) marked ``ended``, with the reason; an
-    expired one (``expired_since``) says when it expired (no lineage read: it was dead then
+    revoked, source user gone, parent session dead) marked ``ended``, with the reason; one
+    expired or revoked (``ended_since``) says when (no lineage read: it was dead then
     whatever its lineage)."""
     shown = []
     for session in held:
-        if session.status == "expired":
-            expiration = session.details["expiration"]
-            reason = f"expired at {rfc3339(expiration)}"
+        if session.status in ("expired", "revoked"):
+            when = session.details.get("ended_at") or session.details["expiration"]
+            reason = f"{session.status} at {rfc3339(when)}"
             shown.append(replace(session, details={**session.details, "ended_reason": reason}))
             continue
         found, why_not = runtime.as_of.session_at(session.id, at)
@@ -130,15 +130,16 @@ async def listed_as_of(
     paging: PagingDep,
     as_of: Annotated[datetime | None, EPOCH_REFUSED] = None,
     direction: Literal["granted", "received"] = "granted",
-    expired_since: Annotated[datetime | None, EPOCH_REFUSED] = None,
+    ended_since: Annotated[datetime | None, EPOCH_REFUSED] = None,
 ) -> dict[str, Any]:
     """The account's ``kind`` alive at ``as_of`` (default: now), by name: each with its id,
     ARN, ``status`` then and ``since`` (its last change at or before T), paged
     ``{items, next_cursor}``; ``as_of`` and ``position`` say what was read. Entrustments
     ``direction=received``: the contracts others granted this account then (each with its
-    ``grantor_account_id``); any other kind refuses it. Sessions ``expired_since=S``: also
-    those that had expired at T after S (``status`` ``expired``, ``ended_reason`` saying
-    when), which "alive at T" leaves out; any other kind, or S after T, refuses it."""
+    ``grantor_account_id``); any other kind refuses it. Sessions ``ended_since=S``: also
+    those that had expired or been revoked between S and T (``status`` ``expired`` or
+    ``revoked``, ``ended_reason`` saying when), which "alive at T" leaves out; any other
+    kind, or S after T, refuses it."""
     check_account_id(account_id)
     fact_kind, action = _READ[kind]
     authorize_read(runtime, caller, account_id, action)
@@ -148,12 +149,12 @@ async def listed_as_of(
     if direction == "received" and kind != "entrustments":
         raise InvalidInput(FieldError("direction", "only entrustments are received"))
     since = None
-    if expired_since is not None:
+    if ended_since is not None:
         if kind != "sessions":
-            raise InvalidInput(FieldError("expired_since", "only sessions expire"))
-        since = check_instant(expired_since, "expired_since")
+            raise InvalidInput(FieldError("ended_since", "only sessions are listed ended so"))
+        since = check_instant(ended_since, "ended_since")
         if since > at:
-            raise InvalidInput(FieldError("expired_since", "is after as_of"))
+            raise InvalidInput(FieldError("ended_since", "is after as_of"))
     if direction == "received":
         held = await anyio.to_thread.run_sync(received_at, store, account_id, at)
     else:

@@ -42,6 +42,13 @@ _ALIVE = (
     " AND (valid_to IS NULL OR valid_to > ?)"
 )
 
+_CLOSED_IN = (
+    "SELECT subject, object, payload, valid_from, valid_to FROM {p}_facts"
+    " WHERE kind = ? AND account_id = ? AND valid_from <= ?"
+    " AND valid_to >= ? AND valid_to <= ?"
+)
+"""Facts closed in a window (for sessions: revoked then, the only event closing one)."""
+
 _ALL_CONTRACTS = (
     "SELECT subject, object, payload, valid_from, account_id FROM {p}_facts"
     " WHERE kind = 'entrustment' AND valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)"
@@ -143,23 +150,28 @@ def held_at(
     account_id: str,
     kind: str,
     at: datetime,
-    expired_since: datetime | None = None,
+    ended_since: datetime | None = None,
 ) -> list[Held]:
     """Every ``kind`` entity of ``account_id`` alive at ``at``, by name then id.
 
     A session is the role's account's; an expired session (its ``expiration`` at or before T)
-    is not held — unless it expired at or after ``expired_since``: then it is listed with
-    the status ``expired`` (a session revoked before T is no fact alive at T: never here) —
-    and the rest of its liveness (its lineage) is the caller's to read
+    is not held, nor is one revoked before T (its fact closed) — unless it ended at or after
+    ``ended_since``: then it is listed, ``expired`` or ``revoked`` (with ``ended_at``) — and
+    the rest of its liveness (its lineage) is the caller's to read
     (``AsOfReader.session_at``). A delegation is the trustee's account's, ``ended`` once its
     contract was revoked or ended; an entrustment is the grantor's.
     """
     if kind not in LISTED_KINDS:
         raise ValueError(f"not a listed kind: {kind!r}")
     t = to_micros(at)
-    since = to_micros(expired_since) if expired_since is not None else None
+    since = to_micros(ended_since) if ended_since is not None else None
     with store.transaction(commit=False) as cursor:
         rows = store.execute(cursor, _ALIVE, (kind, account_id, t, t)).fetchall()
+        revoked_at: dict[str, int] = {}
+        if kind == "session" and since is not None:
+            closed = store.execute(cursor, _CLOSED_IN, (kind, account_id, t, since, t)).fetchall()
+            revoked_at = {str(row["subject"]): int(row["valid_to"]) for row in closed}
+            rows = [*rows, *closed]
         managed: set[str] = set()
         if kind == "role":  # a contract's managed role is the entrustment's fact (its object)
             contracts_held = store.execute(cursor, _ALIVE, ("entrustment", account_id, t, t))
@@ -181,6 +193,9 @@ def held_at(
     for row in rows:
         payload: dict[str, Any] = json.loads(row["payload"]) if row["payload"] else {}
         status = _status(kind, payload, t)
+        ended_at = revoked_at.get(str(row["subject"]))
+        if ended_at is not None and int(payload["expiration"]) > ended_at:
+            status = "revoked"  # its fact closed by SessionRevoked before it expired
         contract = contracts.get(str(payload.get("entrustment_id")), "active")
         if status == "active" and contract in ("revoked", "ended"):
             status = "ended"  # a delegation lives only while its contract does
@@ -197,6 +212,8 @@ def held_at(
         for name in _INSTANTS.get(kind, ()):
             micros = payload.get(name)
             details[name] = from_micros(int(micros)) if micros is not None else None
+        if status == "revoked" and ended_at is not None:
+            details["ended_at"] = from_micros(ended_at)
         held.append(
             Held(
                 kind,

@@ -6,7 +6,7 @@ before and after it is rewritten, and a contract's managed role's computed trust
 after the revocation (scenario 2); the name resolved at the instant (a user deleted then
 re-created under its name is another user); each read authorised as its live counterpart;
 nothing by that name then is a 404; bad input a 400 that writes nothing. The listing's
-``expired_since`` for sessions is refused on any other kind and after ``as_of``.
+``ended_since`` for sessions is refused on any other kind and after ``as_of``.
 """
 
 from __future__ import annotations
@@ -238,12 +238,12 @@ def test_each_detail_is_authorised_as_its_live_read_and_bad_input_is_refused(
         (f"{path}/users/nobody/policies?as_of=2000-01-01T00:00:00Z", 404),
         (f"{path}/policies/NoSuchSystemPolicy/entities?policy_type=System", 404),
         (f"{path}/groups/nothing/members", 404),
-        (f"{path}/users?expired_since=2026-01-01T00:00:00Z", 400),  # only sessions expire
+        (f"{path}/users?ended_since=2026-01-01T00:00:00Z", 400),  # sessions only
         (
-            f"{path}/sessions?expired_since={datetime.now(UTC).isoformat()}&as_of=2026-01-01T00:00:00Z",
+            f"{path}/sessions?ended_since={datetime.now(UTC).isoformat()}&as_of=2026-01-01T00:00:00Z",
             400,
         ),
-        (f"{path}/sessions?expired_since=1733565600", 400),
+        (f"{path}/sessions?ended_since=1733565600", 400),
     ):
         response = api.get(query, headers=acme.basic)
         assert response.status_code == status, (query, response.text)
@@ -251,7 +251,30 @@ def test_each_detail_is_authorised_as_its_live_read_and_bad_input_is_refused(
     assert api.log_head() == head
     listed = api.get(
         f"{path}/sessions",
-        params={"expired_since": "2026-01-01T00:00:00Z"},
+        params={"ended_since": "2026-01-01T00:00:00Z"},
         headers=acme.basic,
     )
     assert (listed.status_code, listed.json()["items"]) == (200, [])
+    # a session revoked: out of the sessions alive now, listed revoked with ended_since
+    api.attach(a, acme.basic, "users/nobody", "System", "AliyunSTSAssumeRoleAccess")
+    trust["Statement"][0]["Principal"] = {"RAM": [f"acs:ram::{a}:user/nobody"]}
+    post(
+        api,
+        f"/v1/accounts/{a}/roles",
+        acme,
+        {"role_name": "once", "assume_role_policy_document": trust},
+    )
+    issued = post(
+        api,
+        "/v1/sts/assume-role",
+        nobody,
+        {"role_arn": f"acs:ram::{a}:role/once", "role_session_name": "once"},
+    )
+    key_id = issued["credentials"]["access_key_id"]
+    before = instant()
+    post(api, f"/v1/sts/sessions/{key_id}/revoke", acme, {"reason": "done"})
+    assert at_(api, acme, "sessions")["items"] == []
+    (ended,) = at_(api, acme, "sessions", ended_since=before.isoformat())["items"]
+    assert (ended["id"], ended["status"]) == (key_id, "revoked")
+    assert ended["ended_reason"] == f"revoked at {ended['ended_at']}"
+    assert datetime.fromisoformat(ended["ended_at"]) >= before

@@ -159,8 +159,8 @@ function restyle(at) {
 
 let asked = 0;
 // The role sessions of the graph's roles at the instant (GET …/as-of/sessions): role → session,
-// live or ended (with why) — expired ones too, since the review's start (expired_since): ended
-// by their expiry, drawn as a revoked one is — redrawn each time the slider rests.
+// live or ended (with why) — those expired or revoked since the review's start too
+// (ended_since), drawn ended — redrawn each time the slider rests.
 async function sessionsAt(at) {
   if (!current || !current.cy) return;
   const mine = ++asked;
@@ -170,7 +170,7 @@ async function sessionsAt(at) {
   try {
     items = await api.all(`${current.base}/as-of/sessions`, {
       as_of: at ? at.toISOString() : undefined,
-      expired_since: since.toISOString(),
+      ended_since: since.toISOString(),
     });
   } catch {
     items = []; // not allowed to list sessions: the graph shows the grants alone
