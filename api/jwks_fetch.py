@@ -4,8 +4,10 @@ Only HTTPS, with certificate verification (the system's CAs, or the context give
 trust a throwaway certificate); no redirect is followed (the URL was checked to be on the
 issuer's host, and a redirect could leave it); a short timeout and a size cap, since the
 fetch happens while an anonymous caller waits; and a small cache, so a burst of exchanges
-costs one fetch per URL per ``ttl`` seconds. A failure is ``JwksUnavailable`` naming what
-went wrong (the status, the timeout), never the body.
+costs one fetch per URL per ``ttl`` seconds — except that a token naming a key the cached
+JWKS lacks (the IdP rotated) reads it afresh, at most once per ``min_refresh`` seconds. A
+failure is ``JwksUnavailable`` naming what went wrong (the status, the timeout), never the
+body.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class HttpJwksSource:
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 3.0,
         ttl: float = 300.0,
+        min_refresh: float = 30.0,
     ) -> None:
         context = ssl_context or ssl.create_default_context()
         self._open = urllib.request.build_opener(
@@ -47,15 +50,21 @@ class HttpJwksSource:
         ).open
         self.timeout = timeout
         self.ttl = ttl
+        self.min_refresh = min_refresh
         self._cache: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
-    def fetch(self, url: str) -> str:
+    def fetch(self, url: str, *, fresh: bool = False) -> str:
+        """The JWKS at ``url``, from the cache within ``ttl``; ``fresh`` (a token named a key
+        the cached JWKS lacks) reads it again — but not within ``min_refresh`` seconds of the
+        last read, so unknown kids cannot make this server hammer the IdP."""
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(url)
-        if cached is not None and now - cached[0] < self.ttl:
-            return cached[1]
+        if cached is not None:
+            age = now - cached[0]
+            if age < (self.min_refresh if fresh else self.ttl):
+                return cached[1]
         if not url.startswith("https://"):
             raise JwksUnavailable("only an https JWKS URL is fetched")
         text = self._get(url)

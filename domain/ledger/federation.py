@@ -197,7 +197,13 @@ class FederationCommands(LedgerCore):
             raise NotPermitted(
                 "No such OIDC Provider registered.", code="AuthenticationFail.NoPermission"
             ) from None
-        token = verify_token(self._with_keys(provider), oidc_token, now)
+        try:
+            token = verify_token(self._with_keys(provider), oidc_token, now)
+        except TokenRefused as refused:
+            if not (refused.unknown_kid and provider.jwks_url is not None):
+                raise
+            # a key the cached JWKS lacks: the IdP may have rotated; read its keys afresh once
+            token = verify_token(self._with_keys(provider, fresh=True), oidc_token, now)
         target = parse_principal_arn(arn)
         if target.account_id != account_id:
             raise NotPermitted(f"the role {arn} is not in the provider's account ({account_id})")
@@ -242,14 +248,14 @@ class FederationCommands(LedgerCore):
         )
         return FederatedSession(issued, token, provider.arn)
 
-    def _with_keys(self, provider: ProviderFacts) -> ProviderFacts:
+    def _with_keys(self, provider: ProviderFacts, *, fresh: bool = False) -> ProviderFacts:
         """The provider with its JWKS in hand: inline, or fetched from its ``jwks_url``."""
         if provider.jwks_url is None:
             return provider
         if self.jwks_source is None:
             raise TokenRefused("this server fetches no JWKS URL: give the provider's keys inline")
         try:
-            keys = self.jwks_source.fetch(provider.jwks_url)
+            keys = self.jwks_source.fetch(provider.jwks_url, fresh=fresh)
         except JwksUnavailable as failed:
             raise TokenRefused(
                 f"the provider's JWKS could not be fetched: {failed}",

@@ -57,14 +57,19 @@ class JwksSource(Protocol):
     """Where a provider's keys given by URL come from (``api.jwks_fetch``: HTTPS, a short
     timeout, a small cache); raises ``JwksUnavailable``."""
 
-    def fetch(self, url: str) -> str: ...
+    def fetch(self, url: str, *, fresh: bool = False) -> str:
+        """The JWKS at ``url``; ``fresh``: not from a cache (a token named a key it lacks)."""
+        ...
 
 
 class TokenRefused(NotPermitted):
-    """The token does not authenticate anyone (STS answers 401 with ``code``)."""
+    """The token does not authenticate anyone (STS answers 401 with ``code``);
+    ``unknown_kid``: it names a key the JWKS in hand does not hold (fetched keys may be
+    stale: the IdP may have rotated since)."""
 
-    def __init__(self, detail: str, *, code: str = _INVALID) -> None:
+    def __init__(self, detail: str, *, code: str = _INVALID, unknown_kid: bool = False) -> None:
         super().__init__(detail, code=code)
+        self.unknown_kid = unknown_kid
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,7 @@ def _key_for(provider: ProviderFacts, header: dict[str, Any]) -> Any:
             if kid is not None
             else "the token names no kid and the provider has several keys",
             code="AuthenticationFail.OIDCToken.InvalidSignature",
+            unknown_kid=kid is not None and not chosen,
         )
     return chosen[0].key
 

@@ -191,3 +191,46 @@ def test_a_provider_with_a_jwks_url_verifies_tokens_with_the_fetched_keys(
     provider = ledger.oidc_provider(account, "ci-idp")
     assert provider.jwks_url is None
     assert exchange(token(iss=issuer)).issued
+
+
+@pytest.mark.parametrize("min_refresh", [0.0, 3_600.0], ids=["refetched", "too-soon"])
+def test_a_token_naming_a_key_the_cached_jwks_lacks_reads_the_keys_afresh_once(
+    jwks_server: JwksServer, min_refresh: float
+) -> None:
+    """The IdP rotated after the keys were cached: its new kid triggers one fresh read —
+    unless the last read is younger than ``min_refresh`` (no hammering on unknown kids)."""
+    prefix = f"/rotating-{int(min_refresh)}"
+    issuer, path = f"{jwks_server.url}{prefix}", f"{prefix}/keys"
+    old_only = {"keys": [jwks()["keys"][0]]}
+    jwks_server.answers[path] = (200, json.dumps(old_only).encode(), {})
+    source = HttpJwksSource(ssl_context=jwks_server.context, ttl=300, min_refresh=min_refresh)
+    ledger = _ledger(source)
+    account = ledger.open_account("Acme").account_id
+    ledger.create_oidc_provider(
+        account,
+        "ci-idp",
+        issuer_url=issuer,
+        client_ids=[CLIENT_ID],
+        jwks_url=f"{jwks_server.url}{path}",
+    )
+    ledger.create_role(account, "deployer", federated_trust(account, "ci-idp"))
+
+    def exchange(oidc_token: str) -> Any:
+        return ledger.assume_role_with_oidc(
+            oidc_provider_arn=f"acs:ram::{account}:oidc-provider/ci-idp",
+            role_arn=f"acs:ram::{account}:role/deployer",
+            oidc_token=oidc_token,
+            role_session_name="ci-run",
+        )
+
+    assert exchange(token(iss=issuer)).issued  # rsa-1: fetched and cached
+    jwks_server.answers[path] = (200, json.dumps(jwks()).encode(), {})  # ec-1 added
+    hits = jwks_server.hits.count(path)
+    if min_refresh == 0:
+        assert exchange(token(alg="ES256", iss=issuer)).issued
+        assert jwks_server.hits.count(path) == hits + 1
+    else:
+        with pytest.raises(TokenRefused) as refused:
+            exchange(token(alg="ES256", iss=issuer))
+        assert refused.value.code == "AuthenticationFail.OIDCToken.InvalidSignature"
+        assert jwks_server.hits.count(path) == hits
