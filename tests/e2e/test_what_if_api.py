@@ -197,6 +197,15 @@ def test_revoking_one_delegation_loses_only_its_grantees(api: MandateClient) -> 
     assert all(i["chain"][1] == d["arn"] for i in answer["lose"])
     assert {i["layer"] for i in answer["lose"]} == {"entrustment", "delegation"}
     assert answer["gain"] == []
+    # a managed role's policies follow the contract: 409, as the real detach answers
+    managed = {
+        "principal_kind": "role",
+        "name": "MSA-2026-117",
+        "policy_type": "System",
+        "policy_name": "AliyunOSSReadOnlyAccess",
+    }
+    conflict = _problem(_what_if(api, w["a"], w["a_root"], {"detach_policy": managed}), 409)
+    assert "EntityManaged.Role" in str(conflict)
     # the owner, asking the same of its contract's delegation, is not the delegation's account
     _problem(_what_if(api, w["a"], w["a_root"], {"revoke_delegation": d["delegation_id"]}), 404)
 
@@ -357,7 +366,7 @@ def test_switching_the_default_version_loses_and_gains(api: MandateClient) -> No
 
 def test_bad_input_and_refusals_write_nothing(api: MandateClient) -> None:
     a, root = _reader_world(api)
-    other, other_root = api.open_account("Other")
+    _, other_root = api.open_account("Other")
     carol = api.create_user(a, root, "carol")
     head = api.log_head()
     for body in (
@@ -384,6 +393,7 @@ def test_bad_input_and_refusals_write_nothing(api: MandateClient) -> None:
     _problem(_what_if(api, a, root, {"delete_user": "nobody"}), 404)
     _problem(_what_if(api, a, other_root, {"delete_user": "bob"}), 403)  # another account
     _problem(_what_if(api, a, carol, {"delete_user": "bob"}), 403)  # may not delete users
+    assert api.log_head() == head
     # allowed the change but not to read effective permissions: still refused
     api.create_policy(
         a, root, "Deleter", [{"Effect": "Allow", "Action": "ram:DeleteUser", "Resource": "*"}]
@@ -399,4 +409,31 @@ def test_bad_input_and_refusals_write_nothing(api: MandateClient) -> None:
         404,
     )
     assert api.log_head() == head
-    del other
+
+
+def test_a_user_allowed_the_change_and_the_read_may_ask_and_the_admin_may_not(
+    api: MandateClient,
+) -> None:
+    a, root = _reader_world(api)
+    carol = api.create_user(a, root, "carol")
+    change = {"delete_user": "bob"}
+    api.create_policy(
+        a, root, "Deleter", [{"Effect": "Allow", "Action": "ram:DeleteUser", "Resource": "*"}]
+    )
+    api.attach(a, root, "users/carol", "Custom", "Deleter")
+    _problem(_what_if(api, a, carol, change), 403)  # the change, not the read
+    api.create_policy(
+        a,
+        root,
+        "Reviewer",
+        [{"Effect": "Allow", "Action": "ram:GetEffectivePermissions", "Resource": "*"}],
+    )
+    api.attach(a, root, "users/carol", "Custom", "Reviewer")
+    answer = _what_if(api, a, carol, change)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["principals_affected"] == [f"acs:ram::{a}:user/bob"]
+    api.delete(
+        f"/v1/accounts/{a}/users/carol/policies/Custom/Deleter", headers=root
+    ).raise_for_status()
+    _problem(_what_if(api, a, carol, change), 403)  # the read, not the change
+    _problem(_what_if(api, a, api.admin, change), 403)  # the admin never writes inside
