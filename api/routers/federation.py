@@ -24,6 +24,7 @@ from mandate.api.presenters import rfc3339
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read
 from mandate.api.routers.history import reach_temporal_head
+from mandate.domain.ledger.federation import read_oidc_provider
 from mandate.domain.sts.oidc_providers import OIDCProvider, oidc_provider_arn
 from mandate.projections.history.as_of_listing import held_at
 
@@ -100,7 +101,7 @@ def create_oidc_provider(
             jwks_url=body.jwks_url,
         )
     )
-    provider = runtime.ledger.oidc_provider(account_id, body.oidc_provider_name)
+    provider = read_oidc_provider(runtime.ledger, account_id, body.oidc_provider_name)
     return {**provider_json(provider), "position": position}
 
 
@@ -135,7 +136,7 @@ def get_oidc_provider(
 ) -> dict[str, Any]:
     arn = oidc_provider_arn(account_id, provider_name)
     authorize_read(runtime, caller, account_id, "ram:GetOIDCProvider", arn)
-    return provider_json(runtime.ledger.oidc_provider(account_id, provider_name))
+    return provider_json(read_oidc_provider(runtime.ledger, account_id, provider_name))
 
 
 class UpdateOIDCProviderBody(_Body):
@@ -170,7 +171,7 @@ def update_oidc_provider(
             jwks_url=body.jwks_url,
         )
     )
-    provider = runtime.ledger.oidc_provider(account_id, provider_name)
+    provider = read_oidc_provider(runtime.ledger, account_id, provider_name)
     return {**provider_json(provider), "position": position}
 
 

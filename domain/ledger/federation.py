@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from eventsourcing.application import AggregateNotFoundError
+
 from mandate.domain.common.arns import assumed_role_arn, parse_principal_arn
 from mandate.domain.common.audit import acting_as, current_audit_context
 from mandate.domain.common.errors import (
@@ -25,6 +27,7 @@ from mandate.domain.common.errors import (
     NotFound,
     NotPermitted,
 )
+from mandate.domain.common.identifiers import name_claim_id
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
 from mandate.domain.ledger.results import Created, IssuedSession, Written
@@ -48,7 +51,7 @@ from mandate.domain.sts.oidc_trust import federated_trust_admits
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 
-__all__ = ["FederatedSession", "FederationCommands"]
+__all__ = ["FederatedSession", "FederationCommands", "read_oidc_provider"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +108,6 @@ class FederationCommands(LedgerCore):
             )
         provider = OIDCProvider(account_id=account_id, **fields)
         return self._create_named(account_id, CLAIM_KIND, fields["provider_name"], provider)
-
-    def oidc_provider(self, account_id: str, provider_name: str) -> OIDCProvider:
-        """The live provider ``provider_name`` names, read from the log (404 otherwise)."""
-        try:
-            return self._live(account_id, CLAIM_KIND, provider_name, OIDCProvider)[1]
-        except NotFound:
-            raise NotFound(
-                f"OIDC provider {provider_name!r} does not exist",
-                code="EntityNotExist.OIDCProvider",
-            ) from None
 
     @command
     def update_oidc_provider(
@@ -190,7 +183,7 @@ class FederationCommands(LedgerCore):
         now = datetime.now(UTC)
         try:
             self._open_account(account_id)
-            provider = self.oidc_provider(account_id, provider_name).facts()
+            provider = read_oidc_provider(self, account_id, provider_name).facts()
         except (NotFound, Conflict):
             # STS's words: the provider is unknown (whether the account exists, or is
             # closed, is not said to an anonymous caller)
@@ -292,3 +285,21 @@ class FederationCommands(LedgerCore):
             expiration=expiration,
             secret_sealed=sealed,
         )
+
+
+def read_oidc_provider(ledger: LedgerCore, account_id: str, provider_name: str) -> OIDCProvider:
+    """The live provider ``provider_name`` names, read from the log by its name claim (404
+    ``EntityNotExist.OIDCProvider`` otherwise). A read, not a command: the ledger's public
+    methods are its commands only."""
+    missing = NotFound(
+        f"OIDC provider {provider_name!r} does not exist", code="EntityNotExist.OIDCProvider"
+    )
+    try:
+        claim: object = ledger.repository.get(name_claim_id(account_id, CLAIM_KIND, provider_name))
+        entity_id = getattr(claim, "entity_id", None)
+        provider: object = ledger.repository.get(entity_id) if entity_id is not None else None
+    except AggregateNotFoundError:
+        raise missing from None
+    if not isinstance(provider, OIDCProvider) or provider.deleted:
+        raise missing
+    return provider

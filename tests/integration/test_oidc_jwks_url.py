@@ -29,6 +29,7 @@ from mandate.api.jwks_fetch import HttpJwksSource
 from mandate.domain.common.errors import InvalidInput
 from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.ledger.application import Ledger
+from mandate.domain.ledger.federation import read_oidc_provider
 from mandate.domain.sts.oidc_tokens import JwksUnavailable, TokenRefused
 from mandate.domain.sts.session_tokens import SessionTokenSigner
 from tests.oidc_support import CLIENT_ID, SUBJECT, federated_trust, jwks, token
@@ -188,7 +189,7 @@ def test_a_provider_with_a_jwks_url_verifies_tokens_with_the_fetched_keys(
     assert ledger.recorder.max_notification_id() == head
     # back to inline keys
     ledger.update_oidc_provider(account, "ci-idp", jwks=jwks())
-    provider = ledger.oidc_provider(account, "ci-idp")
+    provider = read_oidc_provider(ledger, account, "ci-idp")
     assert provider.jwks_url is None
     assert exchange(token(iss=issuer)).issued
 

@@ -25,6 +25,7 @@ from jwt.algorithms import RSAAlgorithm
 from mandate.domain.common.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.ledger.application import Ledger
+from mandate.domain.ledger.federation import read_oidc_provider
 from mandate.domain.sts.oidc_tokens import TokenRefused
 from mandate.domain.sts.session_tokens import SessionTokenSigner
 from mandate.domain.sts.sessions import Session, session_aggregate_id
@@ -272,7 +273,7 @@ def test_create_oidc_provider_checks_rams_rules_all_at_once(ledger: Ledger) -> N
         ledger.create_oidc_provider(
             account, PROVIDER, issuer_url=ISSUER, client_ids=[CLIENT_ID], jwks=jwks()
         )
-    provider = ledger.oidc_provider(account, PROVIDER)
+    provider = read_oidc_provider(ledger, account, PROVIDER)
     assert provider.issuance_limit_time == 12
     assert provider.client_ids == [CLIENT_ID]
     assert provider.arn == f"acs:ram::{account}:oidc-provider/{PROVIDER}"
@@ -306,7 +307,7 @@ def test_updating_the_provider_rotates_its_keys_and_client_ids(ledger: Ledger) -
         _assume(ledger, account, token(key=rotated, kid="rsa-2"))
     assert old_aud.value.code == "AuthenticationFail.OIDCToken.AudienceNotMatch"
     assert _assume(ledger, account, token(key=rotated, kid="rsa-2", aud="new-aud")).issued
-    provider = ledger.oidc_provider(account, PROVIDER)
+    provider = read_oidc_provider(ledger, account, PROVIDER)
     assert provider.issuer_url == ISSUER
     with pytest.raises(InvalidInput):
         ledger.update_oidc_provider(account, PROVIDER, issuance_limit_time=0)
