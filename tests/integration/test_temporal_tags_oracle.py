@@ -31,7 +31,11 @@ from tests.integration.test_temporal_oracle import _instants, _log, _oracle, _su
 
 WAIT = 10.0
 ACTOR = AuditContext(actor="mandate:admin", request_id="req-tags-oracle")
-TRUST = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["acs:ram::%s:root"]}}]}'  # noqa: E501
+TRUST = '{"Version": "1", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": ["acs:ram::%s:user/actor"]}}]}'  # noqa: E501
+ROLE_READS = {
+    "Version": "1",
+    "Statement": [{"Effect": "Allow", "Action": "ecs:DescribeInstances", "Resource": "*"}],
+}
 NAMES = ("u0", "u1", "u1-renamed")
 
 
@@ -58,6 +62,12 @@ def _policy(account: str) -> dict[str, Any]:
                 "Resource": "*",
                 "Condition": {"StringEqualsIgnoreCase": {"acs:ResourceTag/Team": "DEV"}},
             },
+            {  # through a role only while the role is tagged team:dev (the role's own tag)
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"acs:ResourceTag/team": "dev"}},
+            },
         ],
     }
 
@@ -78,6 +88,8 @@ def _set_up(runtime: Runtime) -> str:
             ledger.create_user(account, name, None)
         ledger.create_role(account, "r0", TRUST % account)
         ledger.create_policy(account, "ByTags", _policy(account))
+        ledger.create_policy(account, "RoleReads", ROLE_READS)
+        ledger.attach_policy(account, "role", "r0", "Custom", "RoleReads")
         last = ledger.attach_policy(account, "user", "actor", "Custom", "ByTags")
     assert runtime.follower.wait_for(last.position, WAIT)
     return account
@@ -143,6 +155,7 @@ def _apply(runtime: Runtime, account: str, model: Model, step: tuple[Any, ...]) 
             model.role = False
         else:
             ledger.create_role(account, "r0", TRUST % account)
+            ledger.attach_policy(account, "role", "r0", "Custom", "RoleReads")
             model.role = True
 
 
@@ -159,6 +172,9 @@ def _requests(account: str, at: datetime) -> list[AccessRequest]:
     requests.append(AccessRequest.make("oss:GetObject", f"acs:oss:*:{account}:b/o", vouched))
     requests.append(AccessRequest.make("oss:GetObject", f"acs:oss:*:{account}:b/o", now))
     requests.append(AccessRequest.make("ram:GetUser", user_arn(account, "u0"), vouched))
+    # allowed only through r0, while r0 is tagged team:dev
+    ecs = f"acs:ecs:*:{account}:instance/i-1"
+    requests.append(AccessRequest.make("ecs:DescribeInstances", ecs, now))
     return requests
 
 
@@ -180,6 +196,12 @@ def _assert_as_of_equals_oracle(runtime: Runtime, account: str) -> tuple[int, se
             got = _summary(runtime.as_of.decide(found, request))
             assert got == want, where
             outcomes.add(f"{request.action}:{want[0].value}")
+            # "could it through a role": P's sts:AssumeRole sees the role's own tags then
+            through = oracle.answer_through_roles(expected[1], request)
+            through_then = runtime.as_of.through_roles(found, request)
+            assert (through_then and _summary(through_then)) == (through and _summary(through))
+            if through is not None:
+                outcomes.add(f"{request.action}:through-role")
             compared += 1
     return compared, outcomes
 
@@ -220,6 +242,7 @@ def test_a_scripted_history_of_tags_answers_as_the_oracle(runtime: Runtime) -> N
         "ram:GetRole:ImplicitDeny",
         "oss:GetObject:Allow",
         "oss:GetObject:ImplicitDeny",
+        "ecs:DescribeInstances:through-role",
     } <= outcomes
 
 
