@@ -213,10 +213,8 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(f"production needs {', '.join(missing)} set explicitly")
-        if self.hash_key is not None and len(self.hash_key) < 32:
-            raise ValueError("MANDATE_HASH_KEY must be at least 32 characters")
-        if self.token_signing_key is not None and len(self.token_signing_key) < 32:
-            raise ValueError("MANDATE_TOKEN_SIGNING_KEY must be at least 32 characters")
+        _check_key_length("MANDATE_HASH_KEY", self.hash_key)
+        _check_key_length("MANDATE_TOKEN_SIGNING_KEY", self.token_signing_key)
         self._check_secret_keys()
         if self.read_database_url is not None and not (
             store_config(self.read_database_url).is_postgres
@@ -230,8 +228,7 @@ class Settings(BaseSettings):
 
     def _check_secret_keys(self) -> None:
         """The key-encryption keys' rules; the messages name settings and ids, never a key."""
-        if self.secret_key is not None and len(self.secret_key) < 32:
-            raise ValueError("MANDATE_SECRET_KEY must be at least 32 characters")
+        _check_key_length("MANDATE_SECRET_KEY", self.secret_key)
         if self.secret_keys_previous and self.secret_key is None:
             raise ValueError("MANDATE_SECRET_KEYS_PREVIOUS needs MANDATE_SECRET_KEY (the current)")
         for key_id, key in self.secret_keys_previous.items():
@@ -240,10 +237,7 @@ class Settings(BaseSettings):
                     "MANDATE_SECRET_KEYS_PREVIOUS: each id is 1-32 letters, digits, '_' or '-', "
                     "other than MANDATE_SECRET_KEY_ID"
                 )
-            if len(key) < 32:
-                raise ValueError(
-                    f"MANDATE_SECRET_KEYS_PREVIOUS: key {key_id} must be at least 32 characters"
-                )
+            _check_key_length(f"MANDATE_SECRET_KEYS_PREVIOUS: key {key_id}", key)
 
     @property
     def resolved_state_dir(self) -> Path:
@@ -253,6 +247,13 @@ class Settings(BaseSettings):
         if config.sqlite_path is not None and config.sqlite_path != ":memory:":
             return Path(config.sqlite_path).resolve().parent
         return Path(".").resolve()
+
+
+def _check_key_length(name: str, key: str | None) -> None:
+    """Every key Mandate is given must be long enough to resist guessing; the message names
+    the setting (or the previous key's id), never the key."""
+    if key is not None and len(key) < 32:
+        raise ValueError(f"{name} must be at least 32 characters")
 
 
 class StoreConfig:
