@@ -88,6 +88,12 @@ class Settings(BaseSettings):
         description="how long an Idempotency-Key is remembered: a retry within it is answered "
         "the original response, after it the key may be used again",
     )
+    shared_nonces: Literal["writes", "all"] = Field(
+        default="writes",
+        description="on PostgreSQL, which signed requests' nonces are also claimed in the "
+        "store's table shared by every API process (a replay to another process refused): "
+        "'writes' (not GET/HEAD on /v1 nor /v1/authorize, not RPC Get*/List*) or 'all'",
+    )
     poll_interval: float = 0.05
     postgres_pool_size: int = 5
     store_timeout: float = Field(
