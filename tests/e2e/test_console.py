@@ -500,12 +500,10 @@ def test_the_principals_view_follows_the_slider(
 
 
 def at_second() -> datetime:
-    """An instant the slider can be put at (whole seconds), with a second on each side of it
-    free of the events written before and after."""
+    """An instant the slider can be put at (whole seconds) after every event written so far;
+    every event written from now on comes after it."""
     time.sleep(1.1)
-    moment = datetime.now(UTC).replace(microsecond=0)
-    time.sleep(1.1)
-    return moment
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def test_a_principals_relations_follow_the_slider(
