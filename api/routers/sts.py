@@ -11,13 +11,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from mandate.api.deps import Caller, CallerDep, RuntimeDep, authorize_management, connection_context
+from mandate.api.assume_role import issue_assumed_session
+from mandate.api.deps import Caller, CallerDep, RuntimeDep, authorize_management
 from mandate.api.presenters import rfc3339, session_json
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.problems import Forbidden
 from mandate.api.schemas import AssumeRoleBody, Revocation
 from mandate.domain.common.errors import NotPermitted
-from mandate.domain.ledger.application import IssuedSession
 from mandate.domain.policy.decisions import SubjectKind
 
 router = APIRouter(
@@ -32,19 +32,7 @@ def assume_role(body: AssumeRoleBody, caller: CallerDep, runtime: RuntimeDep) ->
     credential = caller.credential
     if credential is None:
         raise NotPermitted("the platform admin holds no permissions and cannot assume roles")
-    assuming = runtime.index.assuming_caller(credential)
-    issued: IssuedSession = runtime.write(
-        caller.audit(),
-        lambda: runtime.ledger.assume_role(
-            assuming,
-            role_arn=body.role_arn,
-            role_session_name=body.role_session_name,
-            duration_seconds=body.duration_seconds,
-            policy=body.policy,
-            external_id=body.external_id,
-            context=connection_context(caller),
-        ),
-    )
+    issued = issue_assumed_session(caller, runtime, credential, body)
     return {
         "credentials": {
             "access_key_id": issued.access_key_id,

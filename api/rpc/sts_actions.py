@@ -18,13 +18,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from mandate.api.deps import connection_context
+from mandate.api.assume_role import issue_assumed_session
 from mandate.api.rpc.answers import rpc_time
 from mandate.api.rpc.errors import RpcError, as_rpc_error
 from mandate.api.rpc.params import NoParams, RpcInt, RpcParams
 from mandate.api.rpc.registry import STS, RpcContext, rpc_action
 from mandate.domain.common.errors import DomainError, NotFound, NotPermitted
-from mandate.domain.ledger.application import IssuedSession
 from mandate.domain.policy.decisions import SubjectKind
 
 __all__ = ["STS_MESSAGES"]
@@ -87,19 +86,7 @@ def assume_role(ctx: RpcContext, p: AssumeRoleParams) -> dict[str, Any]:
     if credential is None:  # the platform admin never signs RPC calls
         raise RpcError(403, "NoPermission")
     try:
-        assuming = runtime.index.assuming_caller(credential)
-        issued: IssuedSession = runtime.write(
-            caller.audit(),
-            lambda: runtime.ledger.assume_role(
-                assuming,
-                role_arn=p.role_arn,
-                role_session_name=p.role_session_name,
-                duration_seconds=p.duration_seconds,
-                policy=p.policy,
-                external_id=p.external_id,
-                context=connection_context(caller),
-            ),
-        )
+        issued = issue_assumed_session(caller, runtime, credential, p)
     except DomainError as refused:
         raise _sts_error(refused, p.role_arn, credential.kind is SubjectKind.ROOT) from None
     return {
