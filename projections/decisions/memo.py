@@ -52,7 +52,8 @@ class DecisionMemo(NamedQueries):
         """
         if generation is None:
             generation = self._generations.get(memo_key, 0)
-        request = self.with_resource_facts(request)  # a RAM resource's tags: the index's
+        if request.resource.startswith("acs:ram::"):  # a RAM user's or role's tags: ours
+            request = self.with_resource_facts(request)
         key = (memo_key, generation, request.action_key, request.resource)
         answer = self._memo.get(key)
         if answer is not None:
