@@ -128,14 +128,23 @@ def entrustment_granted(index: IndexState, e: Entrustment.EntrustmentGranted) ->
     _add_role(index, role)
 
 
+def _entrustment_changed(
+    index: IndexState, entrustment: EntrustmentView, e: Entrustment.Event
+) -> None:
+    """After an amendment, a revocation or an end: the entrustment's new time and version, and
+    the generation of everything keyed by its id moves, so no memoised decision through it
+    outlives the change."""
+    entrustment.updated_at = e.timestamp
+    entrustment.version = e.originator_version
+    index._touch((entrustment.id,))
+
+
 @on.on(Entrustment.EntrustmentAmended)
 def entrustment_amended(index: IndexState, e: Entrustment.EntrustmentAmended) -> None:
     entrustment = index.entrustments[e.originator_id]
     entrustment.scope = e.scope
     entrustment.scope_policies = e.scope_policies
-    entrustment.updated_at = e.timestamp
-    entrustment.version = e.originator_version
-    index._touch((entrustment.id,))
+    _entrustment_changed(index, entrustment, e)
 
 
 @on.on(Entrustment.EntrustmentRevoked)
@@ -145,18 +154,14 @@ def entrustment_revoked(index: IndexState, e: Entrustment.EntrustmentRevoked) ->
     entrustment.revoked = contract_revoked(
         entrustment_arn(entrustment.account_id, entrustment.id), entrustment.contract_ref, why
     )
-    entrustment.updated_at = e.timestamp
-    entrustment.version = e.originator_version
-    index._touch((entrustment.id,))
+    _entrustment_changed(index, entrustment, e)
 
 
 @on.on(Entrustment.EntrustmentEnded)
 def entrustment_ended(index: IndexState, e: Entrustment.EntrustmentEnded) -> None:
     entrustment = index.entrustments[e.originator_id]
     entrustment.ended = True
-    entrustment.updated_at = e.timestamp
-    entrustment.version = e.originator_version
-    index._touch((entrustment.id,))
+    _entrustment_changed(index, entrustment, e)
 
 
 @on.on(Delegation.DelegationGranted)
