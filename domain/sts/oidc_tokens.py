@@ -46,6 +46,7 @@ __all__ = [
 ALGORITHMS: Final = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
 LEEWAY_SECONDS: Final = 60
 TOKEN_CHARS: Final = (4, 20_000)
+MAX_SUBJECT_CHARS: Final = 255
 _INVALID: Final = "AuthenticationFail.OIDCToken.Invalid"
 
 
@@ -165,8 +166,10 @@ def verify_token(provider: ProviderFacts, token: object, now: datetime) -> Verif
     except PyJWTError:
         raise TokenRefused("the OIDC token cannot be verified") from None
     subject = claims["sub"]
-    if not isinstance(subject, str) or not subject:
-        raise TokenRefused("the token's sub must be a non-empty string")
+    if not isinstance(subject, str) or not 1 <= len(subject) <= MAX_SUBJECT_CHARS:
+        # OpenID Connect Core §2: sub "MUST NOT exceed 255 ASCII characters"; it is recorded
+        # in the session's audit context and tested by oidc:sub conditions
+        raise TokenRefused(f"the token's sub must be 1 to {MAX_SUBJECT_CHARS} characters")
     issued_at = datetime.fromtimestamp(int(claims["iat"]), UTC)
     if now - issued_at > timedelta(hours=provider.issuance_limit_time):
         raise TokenRefused(

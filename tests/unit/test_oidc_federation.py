@@ -116,6 +116,7 @@ def test_a_token_whose_sub_and_aud_match_the_trust_is_exchanged_for_a_session(
         (unsigned_token, "AuthenticationFail.OIDCToken.Invalid"),
         (lambda: token(alg="HS256", key=b"x" * 32), "AuthenticationFail.OIDCToken.Invalid"),
         (lambda: token(sub=None), "AuthenticationFail.OIDCToken.Invalid"),
+        (lambda: token(sub="s" * 256), "AuthenticationFail.OIDCToken.Invalid"),
         (lambda: "abc", "AuthenticationFail.OIDCToken.Invalid"),
     ],
     ids=[
@@ -127,6 +128,7 @@ def test_a_token_whose_sub_and_aud_match_the_trust_is_exchanged_for_a_session(
         "alg-none",
         "hs256",
         "no-sub",
+        "long-sub",
         "not-a-jwt",
     ],
 )
