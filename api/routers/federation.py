@@ -1,8 +1,9 @@
 """OIDC federation on ``/v1``: an account's OIDC providers, and AssumeRoleWithOIDC.
 
-``POST/GET/DELETE /v1/accounts/{a}/oidc-providers[/{name}]`` are RAM's Create/Get/Delete
-OIDCProvider, authorised as ``ram:CreateOIDCProvider`` … on the provider's ARN; a provider
-is read from the log (no read model lists them yet).
+``POST/GET /v1/accounts/{a}/oidc-providers`` and ``GET/PATCH/DELETE …/{name}`` are RAM's
+Create/List/Get/Update/DeleteOIDCProvider, authorised as ``ram:CreateOIDCProvider`` … on the
+provider's ARN; one provider is read from the log, the listing from the temporal index (the
+same read as ``…/as-of/oidc-providers`` at now).
 
 ``POST /v1/sts/assume-role-with-oidc`` is STS's AssumeRoleWithOIDC, anonymous as on STS and
 guarded like an authentication (``api.oidc_exchange``, shared with the RPC action).

@@ -1,4 +1,4 @@
-"""Federation commands: OIDC providers (create, read, delete) and AssumeRoleWithOIDC.
+"""Federation commands: OIDC providers (create, update, delete) and AssumeRoleWithOIDC.
 
 AssumeRoleWithOIDC has no caller to authorise: the token is the credential. Its order is
 STS's: the parameters (``check_parameters``, shared with AssumeRole), the provider (read
