@@ -183,26 +183,34 @@ def key_deleted(index: IndexState, e: User.AccessKeyDeleted) -> None:
 def added_to_group(index: IndexState, e: User.UserAddedToGroup) -> None:
     user = index.users[e.originator_id]
     user.groups = {**user.groups, e.group_id: e.group_name}
-    index._touch((user.id,))
-    group = index.groups.get(e.group_id)
-    if group is not None:
-        if index._replaying:
-            index._members(group).add(user.id)
-        else:
-            group.member_ids = group.member_ids | {user.id}
+    _membership_changed(index, user.id, e.group_id, joined=True)
 
 
 @on.on(User.UserRemovedFromGroup)
 def removed_from_group(index: IndexState, e: User.UserRemovedFromGroup) -> None:
     user = index.users[e.originator_id]
     user.groups = {g: n for g, n in user.groups.items() if g != e.group_id}
-    index._touch((user.id,))
-    group = index.groups.get(e.group_id)
-    if group is not None:
-        if index._replaying:
-            index._members(group).discard(user.id)
+    _membership_changed(index, user.id, e.group_id, joined=False)
+
+
+def _membership_changed(index: IndexState, user_id: UUID, group_id: UUID, *, joined: bool) -> None:
+    """The user's decisions move a generation, and the group's members follow: changed in
+    place while replaying (``IndexState._members``), else replaced by a new frozen set, which
+    readers holding the old one never see change under them."""
+    index._touch((user_id,))
+    group = index.groups.get(group_id)
+    if group is None:
+        return
+    if index._replaying:
+        members = index._members(group)
+        if joined:
+            members.add(user_id)
         else:
-            group.member_ids = group.member_ids - {user.id}
+            members.discard(user_id)
+    elif joined:
+        group.member_ids = group.member_ids | {user_id}
+    else:
+        group.member_ids = group.member_ids - {user_id}
 
 
 def attachment_handler(
