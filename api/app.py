@@ -64,7 +64,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = the_runtime
     # One clock-and-nonce memory for every signed request this process serves (/ and /v1).
-    app.state.signature_guard = ReplayGuard()
+    # On PostgreSQL, also the nonces every process claims (a replay to another one refused).
+    app.state.signature_guard = ReplayGuard(
+        shared=getattr(the_runtime, "nonces", None),
+        share_all=the_runtime.settings.shared_nonces == "all",
+    )
     # innermost: it reads a write's body (bounded by the limit below) and records its answer
     install_idempotency(app, the_runtime.idempotency)
     app.add_middleware(InputGuardMiddleware)  # inside the request id: its 400s echo the id

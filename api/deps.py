@@ -40,6 +40,7 @@ from mandate.api.signed_requests import (
 )
 from mandate.api.signing import ReplayGuard, SignedRequest, SigningError, parse_acs3
 from mandate.api.signing.acs3 import ALGORITHM as ACS3
+from mandate.api.signing.replay import v1_writes
 from mandate.domain.common.arns import ACCOUNT_ID_RE
 from mandate.domain.common.audit import AuditContext
 from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
@@ -302,7 +303,8 @@ def proven_credential(
     try:
         signed = read()
         key_id, token = signed.access_key_id, signed.security_token
-        return signed_credential(runtime, signature_guard(request), signed)
+        guard, path = signature_guard(request), request.scope["path"]
+        return signed_credential(runtime, guard, signed, writes=v1_writes(request.method, path))
     except SigningError as refused:
         if refused.http_status == 503:  # the nonce memory is full: retry, not a bad request
             raise Busy(refused.message, retry_after=1) from None

@@ -52,6 +52,7 @@ from mandate.projections.store.follower import LogFollower
 from mandate.projections.store.idempotency import IdempotencyKeys
 from mandate.projections.store.leadership import AdvisoryLease, copy_lease
 from mandate.projections.store.log_notifications import LogListener
+from mandate.projections.store.nonces import open_shared_nonces
 from mandate.projections.store.read_model_store import ProjectionRegistry, ReadModelStore
 from mandate.projections.store.read_replica import LogSource, ReplicaReads
 from mandate.projections.store.sql_projection import ProjectionWorker, SqlProjection, open_copy
@@ -124,6 +125,7 @@ class Runtime:
         # Refused calls and failed authentications: a log of their own, not events.
         datastore = self.ledger.recorder.datastore  # type: ignore[attr-defined]
         self.security_events = open_security_events(datastore, settings, self._create_read_models)
+        self.nonces = open_shared_nonces(datastore, self._create_read_models)  # all processes'
         """The position of the snapshot this process started from (0: replayed from 0)."""
         try:
             active = self.registry.active()

@@ -74,10 +74,13 @@ def authenticate_keys(
     return runtime.index.authenticate(access_key_id, secret)
 
 
-def signed_credential(runtime: Runtime, guard: ReplayGuard, signed: SignedRequest) -> Credential:
+def signed_credential(
+    runtime: Runtime, guard: ReplayGuard, signed: SignedRequest, *, writes: bool = True
+) -> Credential:
     """The credential that signed ``signed``, proven; else a ``SigningError`` (the signature,
     its time or nonce, an unknown key, a missing token) or ``AuthenticationFailed`` (the
-    index refused the key or session whose signature held)."""
+    index refused the key or session whose signature held). A request that ``writes`` has
+    its nonce claimed in the processes' shared store too (``ReplayGuard``)."""
     key_id = signed.access_key_id
     token = signed.security_token
     if key_id.startswith(STS_PREFIX) and token is None:
@@ -85,7 +88,7 @@ def signed_credential(runtime: Runtime, guard: ReplayGuard, signed: SignedReques
     secret = runtime.secret_lookup.secret_for(key_id)
     if secret is None:
         raise UnknownAccessKey("Specified access key is not found.")
-    guard.check(signed, secret)
+    guard.check(signed, secret, writes=writes)
     return runtime.index.authenticate_signed(key_id, token)
 
 

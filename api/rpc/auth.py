@@ -27,6 +27,7 @@ from mandate.api.signing import (
     parse_rpc,
 )
 from mandate.api.signing.acs3 import ALGORITHM
+from mandate.api.signing.replay import rpc_writes
 from mandate.projections.decisions.credentials import AuthenticationFailed, Refusal
 
 __all__ = ["anonymous_caller", "authenticate_call", "signed_request"]
@@ -55,13 +56,13 @@ def authenticate_call(
         signed = signed_request(call)
         key_id = signed.access_key_id
         try:
-            credential = signed_credential(runtime, guard, signed)
+            credential = signed_credential(runtime, guard, signed, writes=rpc_writes(call.action))
         except AuthenticationFailed as failure:
             raise _refusal(failure, signed.access_key_id, signed.security_token) from None
     except (RpcError, SigningError) as refused:
         code = refused.code
-        if refused.http_status == 503:  # the nonce memory is full: not the caller's failure
-            raise
+        if refused.http_status == 503:  # the nonce memory is full or the shared store down
+            raise RpcError(503, "ServiceUnavailable", refused.message, retry_after=1) from None
         throttled = authentication_failed(
             runtime,
             surface="rpc",

@@ -11,9 +11,14 @@ An entry costs about 190 bytes (CPython 3.11, measured with tracemalloc): the de
 hold at most some 50 MB.
 
 The memory is per process: with several workers or hosts, a replay sent to another process
-within the window is not caught. Where that matters, back ``NonceStore`` with a shared store
-(e.g. PostgreSQL ``INSERT … ON CONFLICT DO NOTHING`` into a table keyed by the digest, with a
-periodic ``DELETE … WHERE expires < now()``, or Redis ``SET key 1 NX EX window``).
+within the window would not be caught by it alone. So ``ReplayGuard`` may be given a
+``shared`` store too (on PostgreSQL, ``projections.store.nonces.SharedNonces``: one table every
+process claims nonces in). The process's own cache is asked first — a replay to the same
+process is refused without I/O — and a nonce new to it is then claimed in the shared store:
+for every signed request (``share_all``) or only for those that may write (the caller says,
+``writes``; ``MANDATE_SHARED_NONCES``). A shared store that cannot answer refuses the request
+(``NonceStoreUnavailable``, 503 with Retry-After) and the nonce is forgotten locally, so the
+retry is not refused as a replay: an outage never turns the guard off.
 
 OSS signatures carry no nonce: a header-signed OSS request can be replayed within the window
 and a presigned URL until it expires, as with OSS itself.
@@ -50,6 +55,13 @@ class NonceCacheFull(SigningError):
     http_status: ClassVar[int] = 503
 
 
+class NonceStoreUnavailable(SigningError):
+    """The shared nonce store did not answer: the request is refused (fail closed), retry."""
+
+    code: ClassVar[str] = "ServiceUnavailable"
+    http_status: ClassVar[int] = 503
+
+
 class NonceStore(Protocol):
     """Where nonces are remembered: ``add`` answers False when ``key`` is already there."""
 
@@ -81,6 +93,12 @@ class NonceCache:
             heapq.heappush(self._heap, (expires_at, key))
             return True
 
+    def discard(self, key: bytes) -> None:
+        """Forget ``key`` (its request was refused before it was served: the shared store was
+        down); its heap entry goes when it expires."""
+        with self._lock:
+            self._expiry.pop(key, None)
+
     def _purge(self, now: float) -> None:
         heap, expiry = self._heap, self._expiry
         while heap and heap[0][0] <= now:
@@ -95,10 +113,14 @@ class ReplayGuard:
         self,
         nonces: NonceStore | None = None,
         *,
+        shared: NonceStore | None = None,
+        share_all: bool = False,
         window: timedelta = WINDOW,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.nonces: NonceStore = nonces if nonces is not None else NonceCache()
+        self.shared = shared
+        self.share_all = share_all
         self.window = window.total_seconds()
         self.clock = clock
 
@@ -120,8 +142,12 @@ class ReplayGuard:
                 f"{self.window / 60:g} minutes from the server's."
             )
 
-    def remember_nonce(self, request: SignedRequest, now: float | None = None) -> None:
-        """Raise ``SignatureNonceUsed`` if this key's nonce was seen within the window."""
+    def remember_nonce(
+        self, request: SignedRequest, now: float | None = None, *, writes: bool = True
+    ) -> None:
+        """Raise ``SignatureNonceUsed`` if this key's nonce was seen within the window: by
+        this process, or (a request that ``writes``, or any with ``share_all``) by any
+        process sharing the ``shared`` store."""
         if request.nonce is None:
             return
         now = self.clock() if now is None else now
@@ -129,14 +155,46 @@ class ReplayGuard:
         digest.update(f"{request.access_key_id}\0{request.nonce}".encode())
         key = digest.digest()
         signed_at = request.timestamp.timestamp() if request.timestamp else now
-        if not self.nonces.add(key, signed_at + self.window, now):
-            raise SignatureNonceUsed(
-                f"The signature nonce was used before within {self.window / 60:g} minutes."
-            )
+        expires_at = signed_at + self.window
+        if not self.nonces.add(key, expires_at, now):
+            raise _used(self.window)
+        if self.shared is None or not (writes or self.share_all):
+            return
+        try:
+            claimed = self.shared.add(key, expires_at, now)
+        except Exception:
+            discard = getattr(self.nonces, "discard", None)
+            if discard is not None:
+                discard(key)  # not served: the retry is not a replay
+            raise NonceStoreUnavailable(
+                "The signature nonce could not be checked: try again shortly."
+            ) from None
+        if not claimed:
+            raise _used(self.window)
 
-    def check(self, request: SignedRequest, secret: str) -> None:
+    def check(self, request: SignedRequest, secret: str, *, writes: bool = True) -> None:
         """Clock, then signature, then nonce: only a proven request spends its nonce."""
         now = self.clock()
         self.check_time(request, now)
         request.verify(secret)
-        self.remember_nonce(request, now)
+        self.remember_nonce(request, now, writes=writes)
+
+
+def _used(window: float) -> SignatureNonceUsed:
+    return SignatureNonceUsed(
+        f"The signature nonce was used before within {window / 60:g} minutes."
+    )
+
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def v1_writes(method: str, path: str) -> bool:
+    """Whether a signed ``/v1`` request may write: not a GET/HEAD, nor a decision asked of
+    ``/v1/authorize`` (the enforcement points' hot path, which writes nothing)."""
+    return method.upper() not in _READ_METHODS and not path.startswith("/v1/authorize")
+
+
+def rpc_writes(action: str) -> bool:
+    """Whether an RPC action may write: every action but RAM's and STS's Get*/List* reads."""
+    return not action.startswith(("Get", "List"))
