@@ -25,11 +25,12 @@ import anyio
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from mandate.api.deps import CallerDep, RuntimeDep, check_account_id
+from mandate.api.deps import Caller, CallerDep, RuntimeDep, check_account_id
 from mandate.api.presenters import rfc3339
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import authorize_read
 from mandate.api.routers.history import check_instant, reach_temporal_head
+from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import (
     PrincipalKind,
     group_arn,
@@ -117,8 +118,16 @@ class PolicyEntitiesAt(_AtInstant):
     roles: list[NamedAt]
 
 
-def _instant(as_of: datetime | None) -> datetime:
-    return check_instant(as_of) if as_of is not None else datetime.now(UTC)
+async def _read_at(
+    runtime: Runtime, caller: Caller, account_id: str, action: str, arn: str, as_of: AsOf
+) -> tuple[datetime, int]:
+    """Each detail's preamble: the caller may make the live read's ``action`` on ``arn``;
+    then the instant (default now), and the temporal index's position once it has caught up
+    with the log, which the answer names."""
+    check_account_id(account_id)
+    authorize_read(runtime, caller, account_id, action, arn)
+    at = check_instant(as_of) if as_of is not None else datetime.now(UTC)
+    return at, await reach_temporal_head(runtime)
 
 
 def _not_then(what: str, at: datetime, code: str) -> NoReturn:
@@ -136,12 +145,11 @@ async def attached_as_of(
     as_of: AsOf = None,
 ) -> AttachedPoliciesAt:
     """The policies the principal named ``name`` held attached at ``as_of`` (default now)."""
-    check_account_id(account_id)
     principal = PrincipalKind.from_plural(kind)
     arn = principal_arn(account_id, principal, name)
-    authorize_read(runtime, caller, account_id, f"ram:ListPoliciesFor{principal.noun}", arn)
-    at = _instant(as_of)
-    position = await reach_temporal_head(runtime)
+    at, position = await _read_at(
+        runtime, caller, account_id, f"ram:ListPoliciesFor{principal.noun}", arn, as_of
+    )
     facts = runtime.as_of.facts
     found = await anyio.to_thread.run_sync(
         attachments_at, facts, account_id, principal.value, name, at
@@ -166,11 +174,8 @@ async def members_as_of(
     as_of: AsOf = None,
 ) -> GroupMembersAt:
     """The users in the group named ``group_name`` at ``as_of`` (default now)."""
-    check_account_id(account_id)
     arn = group_arn(account_id, group_name)
-    authorize_read(runtime, caller, account_id, "ram:ListUsersForGroup", arn)
-    at = _instant(as_of)
-    position = await reach_temporal_head(runtime)
+    at, position = await _read_at(runtime, caller, account_id, "ram:ListUsersForGroup", arn, as_of)
     facts = runtime.as_of.facts
     group = await anyio.to_thread.run_sync(members_at, facts, account_id, group_name, at)
     if group is None:
@@ -191,11 +196,8 @@ async def role_as_of(
     as_of: AsOf = None,
 ) -> RoleAtInstant:
     """The role named ``role_name`` at ``as_of`` (default now), with its trust policy then."""
-    check_account_id(account_id)
     arn = role_arn(account_id, role_name)
-    authorize_read(runtime, caller, account_id, "ram:GetRole", arn)
-    at = _instant(as_of)
-    position = await reach_temporal_head(runtime)
+    at, position = await _read_at(runtime, caller, account_id, "ram:GetRole", arn, as_of)
     found = await anyio.to_thread.run_sync(role_at, runtime.as_of.facts, account_id, role_name, at)
     if found is None:
         _not_then(f"role {role_name!r}", at, "EntityNotExist.Role")
@@ -224,11 +226,10 @@ async def entities_as_of(
     policy_type: Literal["System", "Custom"] = "Custom",
 ) -> PolicyEntitiesAt:
     """The account's users, groups and roles the policy was attached to at ``as_of``."""
-    check_account_id(account_id)
     arn = policy_arn(account_id, policy_name)
-    authorize_read(runtime, caller, account_id, "ram:ListEntitiesForPolicy", arn)
-    at = _instant(as_of)
-    position = await reach_temporal_head(runtime)
+    at, position = await _read_at(
+        runtime, caller, account_id, "ram:ListEntitiesForPolicy", arn, as_of
+    )
     found = await anyio.to_thread.run_sync(
         holders_at, runtime.as_of.facts, account_id, policy_type, policy_name, at
     )
