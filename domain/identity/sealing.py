@@ -60,9 +60,14 @@ def _refuse_pickle(obj: object) -> NoReturn:
     raise TypeError(f"a {type(obj).__name__} is never pickled (it holds a key)")
 
 
-def _check_id(kind: str, key_id: str) -> None:
+def _cipher(kind: str, key_id: str, material: bytes) -> AESGCM:
+    """A key's AES-256-GCM, once its id and length are checked (the messages name the kind,
+    never the material)."""
     if not _KEY_ID.fullmatch(key_id):
         raise ValueError(f"a {kind} id is 1-32 letters, digits, '_' or '-'")
+    if len(material) != KEY_BYTES:
+        raise ValueError(f"a {kind} is {KEY_BYTES} bytes")
+    return AESGCM(material)
 
 
 def _encode(raw: bytes) -> str:
@@ -100,10 +105,7 @@ class DataKey:
     _cipher: AESGCM = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_id("data key", self.id)
-        if len(self.material) != KEY_BYTES:
-            raise ValueError(f"a data key is {KEY_BYTES} bytes")
-        object.__setattr__(self, "_cipher", AESGCM(self.material))
+        object.__setattr__(self, "_cipher", _cipher("data key", self.id, self.material))
 
     @classmethod
     def generate(cls, key_id: str) -> DataKey:
@@ -152,10 +154,7 @@ class KeyEncryptionKey:
     _cipher: AESGCM = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _check_id("key-encryption key", self.id)
-        if len(self.material) != KEY_BYTES:
-            raise ValueError(f"a key-encryption key is {KEY_BYTES} bytes")
-        object.__setattr__(self, "_cipher", AESGCM(self.material))
+        object.__setattr__(self, "_cipher", _cipher("key-encryption key", self.id, self.material))
 
     @classmethod
     def derive(cls, key_id: str, configured: str, *, source: str) -> KeyEncryptionKey:
