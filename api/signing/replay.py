@@ -102,8 +102,9 @@ class NonceCache:
     def _purge(self, now: float) -> None:
         heap, expiry = self._heap, self._expiry
         while heap and heap[0][0] <= now:
-            _, key = heapq.heappop(heap)
-            expiry.pop(key, None)
+            at, key = heapq.heappop(heap)
+            if expiry.get(key) == at:  # not a discarded key's stale entry, since re-added
+                del expiry[key]
 
 
 class ReplayGuard:
