@@ -15,7 +15,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["SecretHasher", "new_access_key_id", "new_access_key_secret", "new_token"]
+__all__ = ["KeyedMacs", "SecretHasher", "new_access_key_id", "new_access_key_secret", "new_token"]
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -34,36 +34,47 @@ def new_token(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
-@dataclass(frozen=True)
-class SecretHasher:
-    """Keyed hashes of secrets, verifiable under any key id still configured.
+class KeyedMacs:
+    """HMAC-SHA256 under each configured key id, for keys that rotate.
 
     Each key's HMAC state is prepared once and copied per use: on the authentication path
     that costs about half of a fresh ``hmac.digest`` (OpenSSL 3 re-fetches the digest on
     every call).
     """
 
+    __slots__ = ("_prepared",)
+
+    def __init__(self, keys: Mapping[str, bytes]) -> None:
+        self._prepared = {k: hmac.new(key, digestmod=hashlib.sha256) for k, key in keys.items()}
+
+    def of(self, key_id: str, message: str) -> hmac.HMAC | None:
+        """The MAC of ``message`` under ``key_id``; None when no such key is configured."""
+        prepared = self._prepared.get(key_id)
+        if prepared is None:
+            return None
+        mac = prepared.copy()
+        mac.update(message.encode())
+        return mac
+
+
+@dataclass(frozen=True)
+class SecretHasher:
+    """Keyed hashes of secrets, verifiable under any key id still configured."""
+
     current_key_id: str
     keys: Mapping[str, bytes] = field(repr=False)
-    _macs: dict[str, hmac.HMAC] = field(init=False, repr=False, compare=False)
+    _macs: KeyedMacs = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.current_key_id not in self.keys:
             raise ValueError(f"hash key {self.current_key_id!r} is not configured")
         if "$" in self.current_key_id:
             raise ValueError("hash key ids may not contain '$'")
-        macs = {
-            key_id: hmac.new(key, digestmod=hashlib.sha256) for key_id, key in self.keys.items()
-        }
-        object.__setattr__(self, "_macs", macs)
+        object.__setattr__(self, "_macs", KeyedMacs(self.keys))
 
     def _digest(self, key_id: str, secret: str) -> str | None:
-        prepared = self._macs.get(key_id)
-        if prepared is None:
-            return None
-        mac = prepared.copy()
-        mac.update(secret.encode())
-        return mac.hexdigest()
+        mac = self._macs.of(key_id, secret)
+        return None if mac is None else mac.hexdigest()
 
     def hash(self, secret: str) -> str:
         return f"{self.current_key_id}${self._digest(self.current_key_id, secret)}"

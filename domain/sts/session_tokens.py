@@ -14,11 +14,12 @@ The key id names the key that signed, so the key can rotate while older tokens s
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from mandate.domain.identity.secrets import KeyedMacs
 
 __all__ = ["InvalidSessionToken", "SessionToken", "SessionTokenSigner"]
 
@@ -39,7 +40,7 @@ class SessionToken:
 class SessionTokenSigner:
     current_key_id: str
     keys: Mapping[str, bytes] = field(repr=False)  # a logged signer must not print its keys
-    _macs: dict[str, hmac.HMAC] = field(init=False, repr=False, compare=False)
+    _macs: KeyedMacs = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.current_key_id not in self.keys:
@@ -49,15 +50,12 @@ class SessionTokenSigner:
                 raise ValueError("token signing key ids must be non-empty ASCII and contain no '.'")
             if len(key) < 32:
                 raise ValueError(f"token signing key {key_id!r} must be at least 32 bytes")
-        macs = {k: hmac.new(key, digestmod=hashlib.sha256) for k, key in self.keys.items()}
-        object.__setattr__(self, "_macs", macs)
+        object.__setattr__(self, "_macs", KeyedMacs(self.keys))
 
     def _mac(self, key_id: str, signed: str) -> str | None:
-        prepared = self._macs.get(key_id)
-        if prepared is None:
+        mac = self._macs.of(key_id, signed)
+        if mac is None:
             return None
-        mac = prepared.copy()
-        mac.update(signed.encode())
         return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
     def issue(self, access_key_id: str, expiration: datetime) -> str:
