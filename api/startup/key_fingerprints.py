@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
+from mandate.projections.store.ledger_tables import ledger_table
+
 __all__ = ["KEY_TABLE", "Fingerprint", "KeyMismatch", "check_and_record", "fingerprints"]
 
 KEY_TABLE: Final = "mandate_key_fingerprints"
@@ -85,12 +87,6 @@ def fingerprints(
     return found
 
 
-def _table(datastore: SQLiteDatastore | PostgresDatastore) -> str:
-    if isinstance(datastore, PostgresDatastore):
-        return f'"{datastore.schema or "public"}".{KEY_TABLE}'
-    return KEY_TABLE
-
-
 def check_and_record(
     datastore: SQLiteDatastore | PostgresDatastore,
     keys: list[Fingerprint],
@@ -102,7 +98,7 @@ def check_and_record(
     Without ``create_table`` a missing table is refused (PostgreSQL's schema comes from
     ``mandate migrate``, never from a serving process).
     """
-    table = _table(datastore)
+    table = ledger_table(datastore, KEY_TABLE)
     postgres = isinstance(datastore, PostgresDatastore)
     mark = "%s" if postgres else "?"
     now = datetime.now(UTC).isoformat(timespec="seconds")

@@ -26,6 +26,7 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
 from mandate.domain.identity.keyring import ERASED_KEK, WrappedDataKey
+from mandate.projections.store.ledger_tables import ledger_table
 
 __all__ = ["DATA_KEY_TABLE", "DataKeyStore", "DataKeysMissing"]
 
@@ -57,10 +58,7 @@ class DataKeyStore:
     def __init__(self, datastore: SQLiteDatastore | PostgresDatastore) -> None:
         self.datastore = datastore
         self._postgres = isinstance(datastore, PostgresDatastore)
-        if isinstance(datastore, PostgresDatastore):
-            self._table = f'"{datastore.schema or "public"}".{DATA_KEY_TABLE}'
-        else:
-            self._table = DATA_KEY_TABLE
+        self._table = ledger_table(datastore, DATA_KEY_TABLE)
         self._mark = "%s" if self._postgres else "?"
 
     def create_table(self) -> None:

@@ -40,6 +40,7 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from mandate.domain.ledger.fences import FENCES_KWARG, Fence, FenceBroken
 from mandate.domain.ledger.idempotency import SAVED_KWARG, GuardedWrite, IdempotencyKeyTaken
+from mandate.projections.store.ledger_tables import ledger_table
 
 __all__ = [
     "IDEMPOTENCY_TABLE",
@@ -53,12 +54,6 @@ __all__ = [
 IDEMPOTENCY_TABLE: Final = "mandate_idempotency_keys"
 PURGE_BATCH: Final = 500  # expired rows deleted at most per purge
 _COLUMNS: Final = "scope, idem_key, digest, position, created_at, expires_at, status, body"
-
-
-def _table(datastore: SQLiteDatastore | PostgresDatastore) -> str:
-    if isinstance(datastore, PostgresDatastore):
-        return f'"{datastore.schema or "public"}".{IDEMPOTENCY_TABLE}'
-    return IDEMPOTENCY_TABLE
 
 
 def _position(guard: GuardedWrite, events: Sequence[StoredEvent], ids: Sequence[int]) -> int:
@@ -151,7 +146,7 @@ class IdempotentPostgresRecorder(PostgresApplicationRecorder):
                 curs.execute(self._moved_statement(fences), self._fence_params(fences))
                 if curs.fetchall():
                     raise _broken(fences)
-            claim = _claim(_table(self.datastore), "%s")
+            claim = _claim(ledger_table(self.datastore, IDEMPOTENCY_TABLE), "%s")
             for guard in guards:
                 curs.execute(claim, _row(guard, _position(guard, stored_events, ids)))
                 if not curs.fetchall():  # (in pipeline mode, this waits for the answer)
@@ -241,7 +236,7 @@ class IdempotencyKeys:
     ) -> None:
         self.datastore = datastore
         self.clock: Callable[[], float] = clock or time.time
-        self._table = _table(datastore)
+        self._table = ledger_table(datastore, IDEMPOTENCY_TABLE)
         self._postgres = isinstance(datastore, PostgresDatastore)
         self._mark = "%s" if self._postgres else "?"
 

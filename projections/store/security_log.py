@@ -22,6 +22,8 @@ from typing import Any, Final
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
+from mandate.projections.store.ledger_tables import ledger_table
+
 __all__ = ["SECURITY_TABLE", "SecurityEvent", "SecurityLog"]
 
 SECURITY_TABLE: Final = "mandate_security_events"
@@ -70,10 +72,7 @@ class SecurityLog:
         self.datastore = datastore
         self._postgres = isinstance(datastore, PostgresDatastore)
         self._mark = "%s" if self._postgres else "?"
-        if isinstance(datastore, PostgresDatastore):
-            self.table = f'"{datastore.schema or "public"}".{SECURITY_TABLE}'
-        else:
-            self.table = SECURITY_TABLE
+        self.table = ledger_table(datastore, SECURITY_TABLE)
 
     def create_table(self) -> None:
         ident = (
