@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,7 @@ from mandate.api.signing.errors import (
 )
 
 WINDOW = timedelta(minutes=15)
+log = logging.getLogger("mandate.signing")
 _DIGEST = hashlib.blake2b(digest_size=16)
 """An empty 128-bit BLAKE2b, only copied: a nonce's key is its digest (copying skips the
 constructor's argument parsing, a visible share of a request's nonce check)."""
@@ -163,7 +165,10 @@ class ReplayGuard:
             return
         try:
             claimed = self.shared.add(key, expires_at, now)
-        except Exception:
+        except Exception as error:  # whatever it is, the request is refused: never let through
+            log.warning(
+                "the shared nonce store did not answer: %s: %s", type(error).__name__, error
+            )
             discard = getattr(self.nonces, "discard", None)
             if discard is not None:
                 discard(key)  # not served: the retry is not a replay

@@ -118,6 +118,16 @@ class SharedNonces:
                 self._next_purge = 0.0
         return int(deleted)
 
+    def table_exists(self) -> bool:
+        """Whether ``mandate migrate`` created the table (a process started before it ran
+        refuses every claim, so it says so at start)."""
+        with self.datastore.get_connection() as conn:
+            found = conn.execute(
+                "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) AS t",
+                (self.datastore.schema or "public", NONCE_TABLE),
+            ).fetchone()
+        return found is not None and found["t"] is not None
+
     def count(self) -> int:
         """How many rows the table holds, expired or not (for tests and operators)."""
         with self.datastore.get_connection() as conn:
@@ -134,4 +144,6 @@ def open_shared_nonces(datastore: object, create: bool) -> SharedNonces | None:
     nonces = SharedNonces(datastore)
     if create:
         nonces.create_table()
+    elif not nonces.table_exists():  # every signed write would be refused (503) until then
+        log.error("%s is missing: run `mandate migrate` (signed writes are refused)", NONCE_TABLE)
     return nonces

@@ -196,3 +196,22 @@ def test_an_unreachable_store_refuses_the_request_and_forgets_the_nonce_locally(
             guard.remember_nonce(_Signed("n-down"), writes=True)
     finally:
         down.close()
+
+
+def test_a_process_started_before_migrate_says_so_and_refuses_signed_writes(
+    two_processes: tuple[Runtime, Runtime], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _store(two_processes[0])
+    assert store.table_exists()
+    with store.datastore.get_connection() as conn:  # this test's own schema: as before migrate
+        conn.execute(f'DROP TABLE "{store.datastore.schema}".{NONCE_TABLE}')
+    assert not store.table_exists()
+    with caplog.at_level("ERROR", logger="mandate.store"):
+        opened = open_shared_nonces(store.datastore, False)
+    assert opened is not None
+    assert "run `mandate migrate`" in caplog.text
+    guard = ReplayGuard(shared=opened, clock=lambda: NOW)
+    with pytest.raises(NonceStoreUnavailable):
+        guard.remember_nonce(_Signed("before-migrate"), writes=True)
+    opened.create_table()  # migrate: the same request is then served
+    guard.remember_nonce(_Signed("before-migrate"), writes=True)
