@@ -90,7 +90,10 @@ class SharedNonces:
 
     def add(self, key: bytes, expires_at: float, now: float) -> bool:
         """Claim ``key`` until ``expires_at``: False when a live row holds it. Any failure
-        to reach the store raises (the caller refuses the request: it never lets it pass)."""
+        to reach the store raises (the caller refuses the request: it never lets it pass).
+        A connection that breaks after the server committed the claim but before its answer
+        arrived leaves the row behind: the client's retry with the same nonce is then refused
+        as a replay — closed, not open; SDKs sign a retry with a fresh nonce anyway."""
         with self.datastore.get_connection() as conn:  # autocommit: one statement, one trip
             claimed = conn.execute(self._claim, (key, expires_at, now - self.grace)).fetchone()
         if self._purge_due(now):
