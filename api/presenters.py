@@ -20,6 +20,7 @@ from mandate.domain.common.arns import (
 )
 from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.contracts.entrustments import EntrustmentStatus, entrustment_status
+from mandate.domain.ledger.results import IssuedSession
 from mandate.domain.permissions.attachments import Attachment
 from mandate.domain.policy.decisions import Answer
 from mandate.domain.policy.evaluation import DecisionKind
@@ -44,6 +45,7 @@ __all__ = [
     "decode_position_cursor",
     "encode_position_cursor",
     "group_json",
+    "issued_session_json",
     "key_json",
     "page",
     "policy_json",
@@ -54,6 +56,20 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+def issued_session_json(issued: IssuedSession) -> dict[str, Any]:
+    """A new session's ``credentials`` and ``assumed_role_user``, as ``POST /v1/sts/assume-role``
+    and ``…/assume-role-with-oidc`` both answer (the secret shown this once)."""
+    return {
+        "credentials": {
+            "access_key_id": issued.access_key_id,
+            "access_key_secret": issued.access_key_secret,
+            "security_token": issued.security_token,
+            "expiration": rfc3339(issued.expiration),
+        },
+        "assumed_role_user": {"arn": issued.arn, "assumed_role_id": issued.assumed_role_id},
+    }
 
 
 def rfc3339(moment: datetime) -> str:

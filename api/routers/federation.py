@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mandate.api.deps import CallerDep, RuntimeDep, check_account_id, manage, peer
 from mandate.api.middleware.request_ids import request_id_of
 from mandate.api.oidc_exchange import exchange_token
-from mandate.api.presenters import rfc3339
+from mandate.api.presenters import issued_session_json, rfc3339
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import PagingDep, authorize_read
 from mandate.api.routers.history import reach_temporal_head
@@ -210,13 +210,7 @@ def assume_role_with_oidc(
     )
     issued, token = federated.issued, federated.token
     return {
-        "credentials": {
-            "access_key_id": issued.access_key_id,
-            "access_key_secret": issued.access_key_secret,
-            "security_token": issued.security_token,
-            "expiration": rfc3339(issued.expiration),
-        },
-        "assumed_role_user": {"arn": issued.arn, "assumed_role_id": issued.assumed_role_id},
+        **issued_session_json(issued),
         "oidc_token_info": {
             "subject": token.subject,
             "issuer": token.issuer,

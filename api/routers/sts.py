@@ -13,7 +13,7 @@ from fastapi import APIRouter
 
 from mandate.api.assume_role import issue_assumed_session
 from mandate.api.deps import Caller, CallerDep, RuntimeDep, authorize_management
-from mandate.api.presenters import rfc3339, session_json
+from mandate.api.presenters import issued_session_json, rfc3339, session_json
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.problems import Forbidden
 from mandate.api.schemas import AssumeRoleBody, Revocation
@@ -34,13 +34,7 @@ def assume_role(body: AssumeRoleBody, caller: CallerDep, runtime: RuntimeDep) ->
         raise NotPermitted("the platform admin holds no permissions and cannot assume roles")
     issued = issue_assumed_session(caller, runtime, credential, body)
     return {
-        "credentials": {
-            "access_key_id": issued.access_key_id,
-            "access_key_secret": issued.access_key_secret,
-            "security_token": issued.security_token,
-            "expiration": rfc3339(issued.expiration),
-        },
-        "assumed_role_user": {"arn": issued.arn, "assumed_role_id": issued.assumed_role_id},
+        **issued_session_json(issued),
         "position": issued.position,
     }
 

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from mandate.api.presenters import page
 from mandate.api.rpc.errors import RpcError, invalid_parameter
 from mandate.domain.common.errors import InvalidInput
+from mandate.domain.ledger.results import IssuedSession
 
 __all__ = [
     "JSON_TYPE",
@@ -26,6 +27,7 @@ __all__ = [
     "answer_response",
     "error_body",
     "error_response",
+    "issued_credentials",
     "listed",
     "paged",
     "rpc_time",
@@ -48,6 +50,20 @@ def rpc_time(at: datetime) -> str:
 
 class _RpcJSON(JSONResponse):
     media_type = JSON_TYPE
+
+
+def issued_credentials(issued: IssuedSession) -> dict[str, Any]:
+    """A new session's ``Credentials`` and ``AssumedRoleUser`` as STS answers AssumeRole and
+    AssumeRoleWithOIDC (the secret shown this once)."""
+    return {
+        "Credentials": {
+            "AccessKeyId": issued.access_key_id,
+            "AccessKeySecret": issued.access_key_secret,
+            "SecurityToken": issued.security_token,
+            "Expiration": rpc_time(issued.expiration),
+        },
+        "AssumedRoleUser": {"Arn": issued.arn, "AssumedRoleId": issued.assumed_role_id},
+    }
 
 
 def answer_response(request_id: str, body: dict[str, Any]) -> JSONResponse:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from mandate.api.assume_role import issue_assumed_session
-from mandate.api.rpc.answers import rpc_time
+from mandate.api.rpc.answers import issued_credentials
 from mandate.api.rpc.errors import RpcError, as_rpc_error
 from mandate.api.rpc.params import NoParams, RpcInt, RpcParams
 from mandate.api.rpc.registry import STS, RpcContext, rpc_action
@@ -89,15 +89,7 @@ def assume_role(ctx: RpcContext, p: AssumeRoleParams) -> dict[str, Any]:
         issued = issue_assumed_session(caller, runtime, credential, p)
     except DomainError as refused:
         raise _sts_error(refused, p.role_arn, credential.kind is SubjectKind.ROOT) from None
-    return {
-        "Credentials": {
-            "AccessKeyId": issued.access_key_id,
-            "AccessKeySecret": issued.access_key_secret,
-            "SecurityToken": issued.security_token,
-            "Expiration": rpc_time(issued.expiration),
-        },
-        "AssumedRoleUser": {"Arn": issued.arn, "AssumedRoleId": issued.assumed_role_id},
-    }
+    return issued_credentials(issued)
 
 
 @rpc_action("GetCallerIdentity", STS, NoParams)

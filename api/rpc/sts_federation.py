@@ -17,7 +17,7 @@ from pydantic import Field
 
 from mandate.api.oidc_exchange import exchange_token
 from mandate.api.problems import Unauthenticated
-from mandate.api.rpc.answers import rpc_time
+from mandate.api.rpc.answers import issued_credentials, rpc_time
 from mandate.api.rpc.errors import RpcError
 from mandate.api.rpc.params import RpcInt, RpcParams
 from mandate.api.rpc.registry import STS, RpcContext, rpc_action
@@ -55,13 +55,7 @@ def assume_role_with_oidc(ctx: RpcContext, p: AssumeRoleWithOIDCParams) -> dict[
         raise RpcError(401, refused.code or "AuthenticationFail", refused.reason) from None
     issued, token = federated.issued, federated.token
     return {
-        "Credentials": {
-            "AccessKeyId": issued.access_key_id,
-            "AccessKeySecret": issued.access_key_secret,
-            "SecurityToken": issued.security_token,
-            "Expiration": rpc_time(issued.expiration),
-        },
-        "AssumedRoleUser": {"Arn": issued.arn, "AssumedRoleId": issued.assumed_role_id},
+        **issued_credentials(issued),
         "OIDCTokenInfo": {
             "Subject": token.subject,
             "Issuer": token.issuer,
