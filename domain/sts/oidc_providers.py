@@ -146,6 +146,19 @@ def _check_jwks(raw: object) -> tuple[str | None, list[FieldError]]:
     return (None if errors else canonical), errors
 
 
+def _texts(values: object, low: int, high: int, pattern: re.Pattern[str]) -> list[str] | None:
+    """``values``' distinct texts, in order, if it is a list of ``low`` to ``high`` texts each
+    matching ``pattern``; else None (client ids and fingerprints are checked alike)."""
+    if (
+        not isinstance(values, Sequence)
+        or isinstance(values, str)
+        or not low <= len(values) <= high
+        or not all(isinstance(v, str) and pattern.fullmatch(v) for v in values)
+    ):
+        return None
+    return list(dict.fromkeys(values))
+
+
 def check_provider(
     *,
     provider_name: object,
@@ -172,13 +185,9 @@ def check_provider(
     if fault is not None:
         errors.append(FieldError("issuer_url", fault))
         code = code or "InvalidParameter.IssuerUrl"
-    ids: list[str] = []
-    if (
-        not isinstance(client_ids, Sequence)
-        or isinstance(client_ids, str)
-        or not 1 <= len(client_ids) <= MAX_CLIENT_IDS
-        or not all(isinstance(c, str) and _CLIENT_ID.fullmatch(c) for c in client_ids)
-    ):
+    ids = _texts(client_ids, 1, MAX_CLIENT_IDS, _CLIENT_ID)
+    if ids is None:
+        ids = []
         errors.append(
             FieldError(
                 "client_ids",
@@ -186,16 +195,10 @@ def check_provider(
             )
         )
         code = code or "InvalidParameter.ClientIds"
-    else:
-        ids = list(dict.fromkeys(client_ids))
     prints: list[str] = []
     if fingerprints is not None:
-        if (
-            not isinstance(fingerprints, Sequence)
-            or isinstance(fingerprints, str)
-            or len(fingerprints) > MAX_FINGERPRINTS
-            or not all(isinstance(f, str) and _FINGERPRINT.fullmatch(f) for f in fingerprints)
-        ):
+        given = _texts(fingerprints, 0, MAX_FINGERPRINTS, _FINGERPRINT)
+        if given is None:
             errors.append(
                 FieldError(
                     "fingerprints",
@@ -204,7 +207,7 @@ def check_provider(
             )
             code = code or "InvalidParameter.Fingerprints"
         else:
-            prints = list(dict.fromkeys(f.lower() for f in fingerprints))
+            prints = list(dict.fromkeys(f.lower() for f in given))
     low, high = ISSUANCE_LIMIT_RANGE
     limit = DEFAULT_ISSUANCE_LIMIT if issuance_limit_time is None else issuance_limit_time
     if isinstance(limit, bool) or not isinstance(limit, int) or not low <= limit <= high:

@@ -19,12 +19,18 @@ from mandate.projections.audit.rules import RULES, Described
 __all__: list[str] = []  # the rules register themselves on RULES
 
 
-@RULES.on(OIDCProvider.OIDCProviderCreated)
-def _provider_created(_: object, e: OIDCProvider.OIDCProviderCreated, at: datetime) -> Described:
+def _provider_written(
+    _: object,
+    e: OIDCProvider.OIDCProviderCreated | OIDCProvider.OIDCProviderUpdated,
+    at: datetime,
+) -> Described:
+    """A provider as created or updated: the same summary (an update cannot change the issuer,
+    so only creation names it), the keys by id only."""
     keys = json.loads(e.jwks).get("keys", []) if e.jwks else []
-    summary = {
-        "oidc_provider_name": e.provider_name,
-        "issuer_url": e.issuer_url,
+    summary: dict[str, object] = {"oidc_provider_name": e.provider_name}
+    if isinstance(e, OIDCProvider.OIDCProviderCreated):
+        summary["issuer_url"] = e.issuer_url
+    summary |= {
         "client_ids": list(e.client_ids),
         "fingerprints": list(e.fingerprints),
         "issuance_limit_time": e.issuance_limit_time,
@@ -35,19 +41,8 @@ def _provider_created(_: object, e: OIDCProvider.OIDCProviderCreated, at: dateti
     return Described((e.account_id,), oidc_provider_arn(e.account_id, e.provider_name), summary)
 
 
-@RULES.on(OIDCProvider.OIDCProviderUpdated)
-def _provider_updated(_: object, e: OIDCProvider.OIDCProviderUpdated, at: datetime) -> Described:
-    keys = json.loads(e.jwks).get("keys", []) if e.jwks else []
-    summary = {
-        "oidc_provider_name": e.provider_name,
-        "client_ids": list(e.client_ids),
-        "fingerprints": list(e.fingerprints),
-        "issuance_limit_time": e.issuance_limit_time,
-        "description": e.description,
-        "jwks_key_ids": [k.get("kid") for k in keys if isinstance(k, dict)],
-        "jwks_url": e.jwks_url,
-    }
-    return Described((e.account_id,), oidc_provider_arn(e.account_id, e.provider_name), summary)
+RULES.on(OIDCProvider.OIDCProviderCreated)(_provider_written)
+RULES.on(OIDCProvider.OIDCProviderUpdated)(_provider_written)
 
 
 @RULES.on(OIDCProvider.OIDCProviderDeleted)
