@@ -27,6 +27,7 @@ from mandate.api.routers import (
     history,
     point_in_time,
     policies,
+    resource_directory,
     roles,
     security_events,
     sts,
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(entrustments.router)
     app.include_router(policies.system_router)
     app.include_router(policies.router)
+    app.include_router(resource_directory.router)
     app.include_router(decisions.router)
     app.include_router(history.router)
     app.include_router(point_in_time.router)  # lists as of an instant (the audit console)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from mandate.domain.ledger.contracts import ContractCommands
 from mandate.domain.ledger.core import APPLICATION_NAME
+from mandate.domain.ledger.directory import DirectoryCommands
 from mandate.domain.ledger.federation import FederationCommands
 from mandate.domain.ledger.identity import IdentityCommands
 from mandate.domain.ledger.policies import PolicyCommands
@@ -46,6 +47,7 @@ class Ledger(
     ContractCommands,
     TagCommands,
     FederationCommands,
+    DirectoryCommands,
 ):
     """Every command of the ledger: identity, policies, roles, STS sessions, contracts, tags."""
 

@@ -64,6 +64,8 @@ class Layer(StrEnum):
     ENTRUSTMENT = "entrustment"
     DELEGATION = "delegation"
     SESSION = "session"
+    CONTROL = "control"
+    """Resource Directory's control policies (``domain.policy.control``): one layer per level."""
 
 
 @dataclass(frozen=True, slots=True)

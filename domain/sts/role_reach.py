@@ -23,7 +23,8 @@ from typing import Protocol
 from uuid import UUID
 
 from mandate.domain.common.arns import account_of_resource, role_arn
-from mandate.domain.policy.decisions import Answer, Path, Subject, SubjectKind, decide
+from mandate.domain.policy.control import ControlLevel, decide_with_control
+from mandate.domain.policy.decisions import Answer, Path, Subject, SubjectKind
 from mandate.domain.policy.document import PolicyDocument
 from mandate.domain.policy.evaluation import AccessRequest, ContextValue, PolicySet
 from mandate.domain.policy.resource_tags import with_resource_tags, without_resource_tags
@@ -91,6 +92,11 @@ class RoleReachFacts(Protocol):
 
     def delegation_layer(self, delegations: tuple[DelegationState, ...]) -> PolicySet: ...
 
+    def control(self, account_id: str) -> tuple[tuple[ControlLevel, ...], str | None]:
+        """The control levels over the account and its management account (none: no
+        resource directory; ``domain.policy.control``)."""
+        ...
+
 
 def moment_of(context: Mapping[str, object]) -> datetime:
     """The instant a request is decided at: its ``acs:CurrentTime``, else now."""
@@ -114,7 +120,10 @@ def paths_into(
     subject, user_id, arn = caller.subject, caller.source_user_id, role.arn
     tags = own_role_tags(subject, role.account_id, role.tags)
     asked = AccessRequest(_ASSUME_ROLE, arn, with_resource_tags(context, tags))
-    may = decide(subject, asked, optimistic=optimistic)
+    levels, management = facts.control(subject.account_id)
+    may = decide_with_control(
+        subject, levels, asked, management_account=management, optimistic=optimistic
+    )
     if not may.allowed:
         return ()
     terms = role.entrustment
@@ -180,7 +189,10 @@ def answer_through_roles(
             chain=paths[0].chain,
             paths=paths,
         )
-        answer = decide(as_role, request, optimistic=optimistic)
+        levels, management = facts.control(role.account_id)
+        answer = decide_with_control(
+            as_role, levels, request, management_account=management, optimistic=optimistic
+        )
         if answer.allowed:
             return answer
     return None

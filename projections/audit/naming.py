@@ -37,6 +37,7 @@ from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
 from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.permissions.resource_directory import MEMBERSHIP_KIND, membership_arn
 from mandate.domain.sts.oidc_providers import CLAIM_KIND, oidc_provider_arn
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
@@ -54,6 +55,7 @@ CLAIMABLE: Final[dict[str, Callable[[str, str], str]]] = {
     "policy": policy_arn,
     "role": role_arn,
     CLAIM_KIND: oidc_provider_arn,
+    MEMBERSHIP_KIND: membership_arn,
 }
 _SESSION_FIELDS: Final = ("session_name", "access_key_id", "source_account_id")
 

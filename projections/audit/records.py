@@ -92,6 +92,7 @@ from typing import Any
 
 from mandate.projections.audit import (
     rules_contracts,
+    rules_directory,
     rules_federation,
     rules_identity,
     rules_sts,
@@ -109,7 +110,7 @@ from mandate.projections.dispatch import UnknownEvent
 __all__ = ["RULES", "AuditRecord", "audit_record"]
 
 # loaded for their registrations
-_RULE_MODULES = (rules_identity, rules_sts, rules_contracts, rules_federation)
+_RULE_MODULES = (rules_identity, rules_sts, rules_contracts, rules_federation, rules_directory)
 
 # -- the record ----------------------------------------------------------------------------------
 

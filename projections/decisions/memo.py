@@ -14,9 +14,11 @@ from uuid import UUID
 
 from mandate.domain.common.arns import group_arn
 from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachments
-from mandate.domain.policy.decisions import Answer, Subject, decide
+from mandate.domain.policy.control import decide_with_control
+from mandate.domain.policy.decisions import Answer, Subject
 from mandate.domain.policy.evaluation import AccessRequest, PolicySet
 from mandate.domain.sts.session_lineage import scope_layer
+from mandate.projections.decisions.directory_events import control_of
 from mandate.projections.decisions.queries import NamedQueries
 from mandate.projections.decisions.views import RoleView
 
@@ -52,6 +54,8 @@ class DecisionMemo(NamedQueries):
         """
         if generation is None:
             generation = self._generations.get(memo_key, 0)
+        if self._control_epoch:  # a resource directory exists: its changes move every answer
+            generation = (generation, self._control_epoch)
         if request.resource.startswith("acs:ram::"):  # a RAM user's or role's tags: ours
             request = self.with_resource_facts(request)
         key = (memo_key, generation, request.action_key, request.resource)
@@ -60,7 +64,9 @@ class DecisionMemo(NamedQueries):
             return answer
         answer = self._memo_old.get(key)
         if answer is None:
-            answer = decide(subject() if callable(subject) else subject, request)
+            decided = subject() if callable(subject) else subject
+            levels, management = control_of(self, decided.account_id)
+            answer = decide_with_control(decided, levels, request, management_account=management)
             if answer.decision.context_dependent:
                 return answer
         self._memoise(key, answer)

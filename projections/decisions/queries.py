@@ -18,6 +18,7 @@ from uuid import UUID
 from mandate.domain.identity.principals import display_name_binding
 from mandate.domain.policy.evaluation import AccessRequest
 from mandate.domain.policy.resource_tags import ram_tagged_resource, with_resource_tags
+from mandate.projections.decisions.directory_events import DirectoryView
 from mandate.projections.decisions.state import IndexState
 from mandate.projections.decisions.views import (
     AccessKeyView,
@@ -114,6 +115,10 @@ class NamedQueries(IndexState):
         """The principal's generation: it moves whenever anything its decisions depend on
         changes (the key of the index's own caches; 0 for one never touched)."""
         return self._generations.get(principal_id, 0)
+
+    def resource_directory(self, management_account: str) -> DirectoryView | None:
+        """The directory a management account enabled (``directory_events``), if any."""
+        return self.directories.get(management_account)
 
     def user_by_name(self, account_id: str, user_name: str) -> UserView | None:
         user_id = self.user_ids.get((account_id, user_name))

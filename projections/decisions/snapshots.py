@@ -85,6 +85,7 @@ _NOT_STATE: Final = frozenset(
         "_verified_sessions",
         "_session_layers",
         "_delegation_layers",
+        "_control_levels",
         "_compiler",
     }
 )

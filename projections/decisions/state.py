@@ -15,6 +15,7 @@ import heapq
 import threading
 from collections.abc import Hashable, Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
@@ -23,6 +24,7 @@ from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.identity.keyring import Keyring
 from mandate.domain.identity.secrets import SecretHasher, new_token
 from mandate.domain.permissions.policy_sets import PolicyCompiler
+from mandate.domain.policy.control import ControlLevel
 from mandate.domain.policy.decisions import Answer
 from mandate.domain.policy.evaluation import PolicySet
 from mandate.domain.sts.session_tokens import SessionTokenSigner
@@ -40,6 +42,9 @@ from mandate.projections.decisions.views import (
     UserView,
 )
 from mandate.projections.dispatch import EventHandlers
+
+if TYPE_CHECKING:
+    from mandate.projections.decisions.directory_events import DirectoryView
 
 __all__ = ["DEFAULT_MEMO_BYTES", "HANDLERS", "IndexState", "on"]
 
@@ -90,6 +95,13 @@ class IndexState:
         self.sessions: dict[str, SessionView] = {}
         self.entrustments: dict[UUID, EntrustmentView] = {}
         self.delegations: dict[UUID, DelegationView] = {}
+        self.directories: dict[str, DirectoryView] = {}
+        """Resource directories by management account (``directory_events``)."""
+        self.member_of: dict[str, str] = {}
+        """A member account's management account."""
+        self._control_epoch = 0
+        """Moved by every directory change; folded into generations while it is not 0."""
+        self._control_levels: dict[str, tuple[int, tuple[ControlLevel, ...]]] = {}
         self._delegation_layers: dict[tuple[UUID, ...], PolicySet] = {}
         self._session_keys: dict[UUID, str] = {}
         self._session_expiries: list[tuple[datetime, str]] = []

@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from uuid import UUID
 
+from mandate.domain.policy.control import ControlLevel
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind
 from mandate.domain.policy.evaluation import AccessRequest, Layer, PolicySet
 from mandate.domain.sts.role_reach import AssumableRole, answer_through_roles
 from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState
+from mandate.projections.decisions.directory_events import control_of
 from mandate.projections.decisions.lineage import SessionLineage
 from mandate.projections.decisions.views import RoleView
 
@@ -98,3 +100,6 @@ class _LiveRoles:
 
     def delegation_layer(self, delegations: tuple[DelegationState, ...]) -> PolicySet:
         return self.index.delegation_layer_of(delegations)
+
+    def control(self, account_id: str) -> tuple[tuple[ControlLevel, ...], str | None]:
+        return control_of(self.index, account_id)

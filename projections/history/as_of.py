@@ -29,7 +29,8 @@ from mandate.domain.common.arns import (
 from mandate.domain.common.ledger_time import to_micros
 from mandate.domain.permissions.attachments import Attachment
 from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
-from mandate.domain.policy.decisions import Answer, Subject, SubjectKind, decide
+from mandate.domain.policy.control import decide_with_control
+from mandate.domain.policy.decisions import Answer, Subject, SubjectKind
 from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
 from mandate.domain.policy.evaluation import AccessRequest, ContextValue, PolicySet
 from mandate.domain.policy.resource_tags import ram_tagged_resource, with_resource_tags
@@ -54,6 +55,7 @@ from mandate.projections.history.as_of_facts import (
 )
 from mandate.projections.history.as_of_lineage import LineageAt
 from mandate.projections.history.as_of_permissions import Provenance, effective_permissions
+from mandate.projections.history.temporal_directory import control_at
 from mandate.projections.store.read_model_store import ReadModelStore
 
 __all__ = ["AsOfReader", "PrincipalAt", "Provenance", "RoleReach"]
@@ -332,15 +334,24 @@ class AsOfReader:
 
     # -- answers -------------------------------------------------------------------------------
     def decide(self, principal: PrincipalAt, request: AccessRequest) -> Answer:
-        """The same evaluator as live decisions, over the layers the principal had then."""
-        return decide(principal.subject, self.with_resource_facts(request))
+        """The same evaluator as live decisions, over the layers the principal had then
+        (its account's control policies then included)."""
+        return self._decide(principal.subject, self.with_resource_facts(request))
+
+    def _decide(self, subject: Subject, request: AccessRequest) -> Answer:
+        """``decide_with_control`` with the levels over the subject's account at the
+        request's ``acs:CurrentTime`` (``temporal_directory.control_at``)."""
+        at = to_micros(moment_of(request.context))
+        with self.store.transaction(commit=False) as cursor:
+            levels, management = control_at(self.facts, cursor, subject.account_id, at)
+        return decide_with_control(subject, levels, request, management_account=management)
 
     def could(self, principal: PrincipalAt, request: AccessRequest) -> Answer:
         """ "Could P do it?" at the request's ``acs:CurrentTime``: directly, or through a role
         P could assume then — ``domain.sts.role_reach``, the live index's rule, over the facts then.
         """
         request = self.with_resource_facts(request)
-        answer = decide(principal.subject, request)
+        answer = self._decide(principal.subject, request)
         if answer.allowed:
             return answer
         return self.through_roles(principal, request) or answer

@@ -19,6 +19,7 @@ from uuid import UUID
 
 from mandate.domain.common.arns import delegation_arn
 from mandate.domain.common.ledger_time import format_instant, from_micros
+from mandate.domain.policy.control import ControlLevel
 from mandate.domain.policy.evaluation import PolicySet
 from mandate.domain.sts.role_reach import AssumableRole
 from mandate.domain.sts.session_lineage import (
@@ -34,6 +35,7 @@ from mandate.projections.history.as_of_facts import (
     session_record_of,
     trust_position_of,
 )
+from mandate.projections.history.temporal_directory import control_at
 
 if TYPE_CHECKING:
     from mandate.projections.history.as_of import AsOfReader
@@ -122,6 +124,9 @@ class LineageAt:
 
     def account_open(self, account_id: str) -> bool:
         return self._fact("account", account_id) is not None
+
+    def control(self, account_id: str) -> tuple[tuple[ControlLevel, ...], str | None]:
+        return control_at(self.reader.facts, self.cursor, account_id, self.at)
 
     def role_layer(self, role: RoleState) -> PolicySet:
         if role.entrustment is not None:

@@ -15,10 +15,12 @@ from uuid import UUID
 
 from mandate.domain.common.arns import root_arn
 from mandate.domain.identity.secrets import SecretHasher
-from mandate.domain.policy.decisions import Subject, decide
+from mandate.domain.policy.control import decide_with_control
+from mandate.domain.policy.decisions import Answer, Subject, decide
 from mandate.domain.policy.document import PolicyDocument
 from mandate.domain.policy.evaluation import AccessRequest
 from mandate.domain.policy.patterns import PatternSet, has_wildcard
+from mandate.projections.decisions.directory_events import control_of
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.decisions.views import RoleView
 from mandate.projections.history.review_timeline import CURRENT_TIME, Allowed, Entry, PrincipalId
@@ -178,14 +180,14 @@ class Reviewer:
         self, subject: Subject, request: AccessRequest, roles: list[RoleView]
     ) -> Allowed | None:
         own = subject.account_id == self.account_id
-        direct = decide(subject, request) if own else None
+        direct = self._decide(subject, request) if own else None
         if direct is not None and direct.allowed:
             return False, direct.chain
         through = self.index.answer_through_roles(subject, request, roles=roles)
         if through is not None:
             return False, through.chain
         if direct is not None and direct.decision.context_dependent:
-            hopeful = decide(subject, request, optimistic=True)
+            hopeful = self._decide(subject, request, optimistic=True)
             if hopeful.allowed:
                 return True, hopeful.chain
         hopeful_role = self.index.answer_through_roles(
@@ -194,6 +196,15 @@ class Reviewer:
         if hopeful_role is not None:
             return True, hopeful_role.chain
         return None
+
+    def _decide(
+        self, subject: Subject, request: AccessRequest, *, optimistic: bool = False
+    ) -> Answer:
+        """``decide``, bounded by the control policies over the subject's account then."""
+        levels, management = control_of(self.index, subject.account_id)
+        return decide_with_control(
+            subject, levels, request, management_account=management, optimistic=optimistic
+        )
 
     def _reachable_accounts(self) -> frozenset[str]:
         """Open accounts other than A with a path into A: trusted by a role, or trustee."""

@@ -425,9 +425,9 @@ class TemporalIndexProjection(FactBook, SqlProjection):
 HANDLERS.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
 
 # OIDC providers' facts: their handlers register themselves on HANDLERS (defined above)
-from mandate.projections.history import temporal_federation  # noqa: E402
+from mandate.projections.history import temporal_directory, temporal_federation  # noqa: E402
 
-_REGISTERED = (temporal_federation,)
+_REGISTERED = (temporal_federation, temporal_directory)
 
 
 def _micros(moment: datetime | None) -> int | None:

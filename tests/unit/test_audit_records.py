@@ -248,6 +248,16 @@ def _script(ledger: Ledger) -> History:
         )
         ledger.update_oidc_provider(account, "ci-idp", client_ids=[CLIENT_ID, "second"])
         ledger.delete_oidc_provider(account, "ci-idp")
+        root = ledger.enable_resource_directory(account).node_id
+        folder = ledger.create_folder(account, root, "prod").node_id
+        ledger.move_account(account, other.account_id, folder)
+        no_ecs = {
+            "Version": "1",
+            "Statement": [{"Effect": "Deny", "Action": "ecs:*", "Resource": "*"}],
+        }
+        ledger.create_control_policy(account, "NoEcs", no_ecs)
+        ledger.attach_control_policy(account, "NoEcs", folder)
+        ledger.detach_control_policy(account, "NoEcs", folder)
     with acting_as(ADMIN):
         ledger.close_account(other.account_id)
     secrets += [key.access_key_secret, kept.access_key_secret, rotated.access_key_secret]
@@ -499,6 +509,17 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
     devs, p1 = group_arn(a, "devs"), policy_arn(a, "p1")
     ops = role_arn(a, "ops")
     idp = f"acs:ram::{a}:oidc-provider/ci-idp"
+    # Resource Directory: the management account's nodes, the member's membership claim
+    enabled = next(e for e, _, _ in history.events if type(e).__name__ == "DirectoryEnabled")
+    created = next(e for e, _, _ in history.events if type(e).__name__ == "FolderCreated")
+    root, folder = enabled.root_folder_id, created.folder_id
+    folder_fields = {"folder_id": folder, "parent_id": root}
+    rm = f"acs:resourcemanager::{a}"
+    membership = f"acs:resourcemanager::{o}:membership/membership"
+
+    def node(node_id: str) -> str:
+        return f"{rm}:{'account' if node_id.isdigit() else 'folder'}/{node_id}"
+
     cross_key, chained_key = history.cross.access_key_id, history.chained.access_key_id
     cross = assumed_role_arn(a, "ops", "from-other")
     chained = assumed_role_arn(a, "ops", "chained")
@@ -671,6 +692,13 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ),
         ("OIDCProviderDeleted", idp, {"oidc_provider_name": "ci-idp"}),
         ("NameReleased", idp, {"kind": "oidc-provider", "name": "ci-idp"}),
+        ("ResourceDirectoryEnabled", node(root), {"root_folder_id": root}),
+        ("ResourceDirectoryFolderCreated", node(folder), {**folder_fields, "name": "prod"}),
+        ("NameClaimed", membership, {"kind": "resource-directory", "name": "membership"}),
+        ("ResourceDirectoryAccountMoved", node(o), {"account_id": o, "folder_id": folder}),
+        ("ControlPolicyCreated", f"{rm}:controlpolicy/NoEcs", {"policy_name": "NoEcs"}),
+        ("ControlPolicyAttached", node(folder), {"policy_name": "NoEcs", "target": folder}),
+        ("ControlPolicyDetached", node(folder), {"policy_name": "NoEcs", "target": folder}),
         ("AccountClosed", root_arn(o), {}),
     ]
     actual = [(r.event_type, r.target, dict(r.summary)) for r in records]
@@ -690,12 +718,13 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
             for name in ("live", "withdrawn", "expired")
         ),
         assumed_role_arn(a, facts.ended_role, "short"),
+        node(o),  # a member moved: its management account acted, its identities bounded
     }
     assert both_sides <= {r.target for r in records}
     for record in records:
         if record.target in both_sides:
             assert record.accounts == tuple(sorted({a, o}))
-        elif record.target.startswith(f"acs:ram::{o}:"):
+        elif record.target.startswith((f"acs:ram::{o}:", membership)):
             assert record.accounts == (o,)
         else:
             assert record.accounts == (a,)
@@ -1360,7 +1389,8 @@ def test_deleted_entities_are_forgotten_and_accounts_and_claims_kept(history: Hi
     _records(history, naming)
     kinds = sorted(entity["kind"] for entity in naming.snapshot().values())
     # two accounts; claims of alice, alicia, devs, p1, ops, bob, crew, the two managed
-    # roles and the (deleted) OIDC provider; the second "devs" group and "crew" live, and
+    # roles, the (deleted) OIDC provider and the directory membership; the second "devs"
+    # group and "crew" live, and
     # "bob" (the role "ops" is deleted); every session (two of "ops", four of managed roles),
     # entrustment and delegation is kept
     assert kinds == [
@@ -1370,7 +1400,7 @@ def test_deleted_entities_are_forgotten_and_accounts_and_claims_kept(history: Hi
         *["entrustment"] * 2,
         "group",
         "group",
-        *["name-claim"] * 10,
+        *["name-claim"] * 11,
         *["session"] * 6,
         "user",
     ]

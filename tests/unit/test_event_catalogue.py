@@ -33,6 +33,7 @@ from mandate.domain.identity.principals import Group, User
 from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.ledger.application import Ledger
 from mandate.domain.permissions.managed_policies import ManagedPolicy
+from mandate.domain.permissions.resource_directory import ResourceDirectory
 from mandate.domain.sts.oidc_providers import OIDCProvider
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
@@ -49,6 +50,7 @@ AGGREGATES: tuple[type[Any], ...] = (
     Delegation,
     NameClaim,
     OIDCProvider,
+    ResourceDirectory,
 )
 
 # Generated from the aggregates as they were before the events became explicit classes.
@@ -63,6 +65,7 @@ AGGREGATE_TOPICS = {
     "Delegation": "mandate:Delegation.v1",
     "NameClaim": "mandate:NameClaim.v1",
     "OIDCProvider": "mandate:OIDCProvider.v1",
+    "ResourceDirectory": "mandate:ResourceDirectory.v1",
 }
 EVENT_CLASSES = [
     (
@@ -639,6 +642,96 @@ EVENT_CLASSES = [
         "mandate:OIDCProvider.Event.v1",
         ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
     ),
+    # Resource Directory and control policies (issue 16 item 3), pinned from their first version
+    (
+        "ResourceDirectory.Event",
+        "mandate:ResourceDirectory.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "ResourceDirectory.DirectoryEnabled",
+        "mandate:ResourceDirectoryEnabled.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "management_account",
+            "root_folder_id",
+        ),
+    ),
+    (
+        "ResourceDirectory.FolderCreated",
+        "mandate:ResourceDirectoryFolderCreated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "management_account",
+            "folder_id",
+            "parent_id",
+            "name",
+        ),
+    ),
+    (
+        "ResourceDirectory.AccountMoved",
+        "mandate:ResourceDirectoryAccountMoved.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "management_account",
+            "account_id",
+            "folder_id",
+        ),
+    ),
+    (
+        "ResourceDirectory.ControlPolicyCreated",
+        "mandate:ControlPolicyCreated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "management_account",
+            "policy_name",
+            "document",
+        ),
+    ),
+    (
+        "ResourceDirectory.ControlPolicyAttached",
+        "mandate:ControlPolicyAttached.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "management_account",
+            "policy_name",
+            "target",
+        ),
+    ),
+    (
+        "ResourceDirectory.ControlPolicyDetached",
+        "mandate:ControlPolicyDetached.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "management_account",
+            "policy_name",
+            "target",
+        ),
+    ),
+    (
+        "ResourceDirectory.Created",
+        "mandate:ResourceDirectory.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
 ]
 
 # The first 128 bits of the sha256 of the stored state of ``sample(cls)``, taken before the
@@ -692,6 +785,12 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:OIDCProviderCreated.v1": "6388c01554a4ecf8e464769c07a71f72",
     "mandate:OIDCProviderUpdated.v1": "cd2fcf95496f28269b00b01cc221f86a",
     "mandate:OIDCProviderDeleted.v1": "0b8ab713dfb560a6eeefa4623bb2f48c",
+    "mandate:ResourceDirectoryEnabled.v1": "0d6d9bd7b24c843df88c901f2f6d0afc",
+    "mandate:ResourceDirectoryFolderCreated.v1": "d5b24ae4854182d2afbc6bf7e5b902cf",
+    "mandate:ResourceDirectoryAccountMoved.v1": "ce66c39ff0b89fd57a2874439dcf0652",
+    "mandate:ControlPolicyCreated.v1": "cc4ba6ca7bc6b1c67e23fbb2ad5c4dee",
+    "mandate:ControlPolicyAttached.v1": "b4759c37caf84f1dfcea836d34cbce5d",
+    "mandate:ControlPolicyDetached.v1": "b4759c37caf84f1dfcea836d34cbce5d",
 }
 
 SEALED_SINCE: dict[str, tuple[str, str]] = {

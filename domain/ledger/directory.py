@@ -1,0 +1,138 @@
+"""Resource Directory commands: a management account's folders, members and control policies.
+
+Every command names the management account first; its directory is the aggregate derived
+from it (``directory_id``). A member account is kept in one directory by a name claim of
+kind ``resource-directory`` on the member (``_new_claim``: a second directory's claim
+conflicts). Documents go through ``parse_policy_document`` like any policy's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from mandate.domain.common.errors import Conflict, NotFound
+from mandate.domain.ledger.commands import command
+from mandate.domain.ledger.core import LedgerCore
+from mandate.domain.ledger.results import Written
+from mandate.domain.permissions.resource_directory import (
+    MEMBERSHIP_KIND,
+    ResourceDirectory,
+    directory_id,
+)
+
+__all__ = ["DirectoryCommands", "DirectoryNode"]
+
+_MEMBERSHIP_NAME = "membership"
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryNode:
+    """A new root folder or folder: its id (``r-…``, ``fd-…``) and the ledger position."""
+
+    node_id: str
+    position: int
+
+
+class DirectoryCommands(LedgerCore):
+    """Resource Directory: enable, folders, members, control policies and attachments."""
+
+    def _resource_directory(self, management_account: str) -> ResourceDirectory:
+        """The directory of ``management_account`` (404 if it has not enabled one)."""
+        try:
+            found: object = self.repository.get(directory_id(management_account))
+        except AggregateNotFoundError:
+            raise NotFound(
+                f"account {management_account} has no resource directory",
+                code="EntityNotExist.ResourceDirectory",
+            ) from None
+        assert isinstance(found, ResourceDirectory)
+        return found
+
+    def _directory(self, management_account: str) -> ResourceDirectory:
+        self._open_account(management_account)
+        return self._resource_directory(management_account)
+
+    @command
+    def enable_resource_directory(self, management_account: str) -> DirectoryNode:
+        """Make ``management_account`` a management account: a directory with its root folder."""
+        self._open_account(management_account)
+        membership = self._claim(management_account, MEMBERSHIP_KIND, _MEMBERSHIP_NAME)
+        if membership is not None and membership.entity_id is not None:
+            raise Conflict(
+                f"account {management_account} is a member of a resource directory",
+                code="InvalidStatus.ResourceDirectory",
+            )
+        try:
+            self._resource_directory(management_account)
+        except NotFound:
+            directory = ResourceDirectory.enable(management_account)
+            return DirectoryNode(directory.root_folder_id, self._commit(directory))
+        raise Conflict(
+            f"account {management_account} already has a resource directory",
+            code="ResourceDirectoryAlreadyEnabled",
+        )
+
+    @command
+    def create_folder(self, management_account: str, parent_id: str, name: str) -> DirectoryNode:
+        directory = self._directory(management_account)
+        folder_id = directory.create_folder(parent_id, name)
+        return DirectoryNode(folder_id, self._commit(directory))
+
+    @command
+    def move_account(self, management_account: str, account_id: str, folder_id: str) -> Written:
+        """Put a member in ``folder_id`` (inviting it first if it is not yet a member)."""
+        directory = self._directory(management_account)
+        directory.require_folder(folder_id)
+        self._open_account(account_id)
+        if self._manages(account_id):
+            raise Conflict(
+                f"account {account_id} is the management account of a resource directory",
+                code="InvalidStatus.Account",
+            )
+        claim = self._claim(account_id, MEMBERSHIP_KIND, _MEMBERSHIP_NAME)
+        if claim is not None and claim.entity_id == directory.id:
+            directory.move_account(account_id, folder_id)
+            return Written(self._commit(directory))
+        if claim is not None and claim.entity_id is not None:
+            raise Conflict(
+                f"account {account_id} is a member of another resource directory",
+                code="InvalidStatus.Account",
+            )
+        directory.move_account(account_id, folder_id)
+        claim = self._new_claim(account_id, MEMBERSHIP_KIND, _MEMBERSHIP_NAME, directory.id)
+        return Written(self._commit(claim, directory))
+
+    def _manages(self, account_id: str) -> bool:
+        try:
+            self._resource_directory(account_id)
+        except NotFound:
+            return False
+        return True
+
+    @command
+    def create_control_policy(
+        self, management_account: str, policy_name: str, document: str | Mapping[str, Any]
+    ) -> Written:
+        directory = self._directory(management_account)
+        directory.create_policy(policy_name, self._document(document, "document"))
+        return Written(self._commit(directory))
+
+    @command
+    def attach_control_policy(
+        self, management_account: str, policy_name: str, target: str
+    ) -> Written:
+        directory = self._directory(management_account)
+        directory.attach(policy_name, target)
+        return Written(self._commit(directory))
+
+    @command
+    def detach_control_policy(
+        self, management_account: str, policy_name: str, target: str
+    ) -> Written:
+        directory = self._directory(management_account)
+        directory.detach(policy_name, target)
+        return Written(self._commit(directory))

@@ -1,0 +1,282 @@
+"""Resource Directory: a management account's tree of folders, its members and control policies.
+
+One aggregate per management account (its id derived from the account: one directory each).
+Its guards are Resource Directory's documented rules, checked before any event exists:
+
+* folders nest at most ``MAX_FOLDER_DEPTH`` levels below the root folder, and a folder's name
+  is unique in the directory (https://www.alibabacloud.com/help/doc-detail/150781.htm);
+* a member sits in exactly one folder (the ledger's name claim keeps an account in one
+  directory); the management account is not a member of its own directory here, since control
+  policies never bound it;
+* a control policy is an ordinary identity-policy document (Allow/Deny, Action, Resource,
+  Condition; no Principal), parsed by ``parse_policy_document``;
+* ``FullAliyunAccess`` is attached to every folder and member when it appears, so the
+  directory starts in deny-list mode; detaching it is how allow-list mode begins.
+
+``levels`` gives the path root folder → … → account with the documents attached at each
+level: what ``domain.policy.control.decide_with_control`` takes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import event
+
+from mandate.domain.common.audit import LedgerAggregate
+from mandate.domain.common.errors import Conflict, FieldError, InvalidInput, NotFound
+from mandate.domain.policy.control import FULL_ALIYUN_ACCESS, MAX_FOLDER_DEPTH
+
+__all__ = [
+    "MAX_CONTROL_POLICIES_PER_NODE",
+    "MEMBERSHIP_KIND",
+    "ResourceDirectory",
+    "control_policy_arn",
+    "directory_arn",
+    "directory_id",
+    "membership_arn",
+    "path_levels",
+]
+
+MEMBERSHIP_KIND = "resource-directory"
+"""The kind of the name claim that keeps a member account in one directory."""
+
+MAX_CONTROL_POLICIES_PER_NODE = 10
+"""Control policies attached to one folder or member (Resource Directory's quota; the value
+as we remember the limits page, not re-checked against it)."""
+
+_NAMESPACE = UUID("0b5b0f8e-6d55-4b1e-9d5e-3f1c2a7e9d41")
+
+
+def directory_id(management_account: str) -> UUID:
+    return uuid5(_NAMESPACE, f"resource-directory/{management_account}")
+
+
+def directory_arn(management_account: str, node: str) -> str:
+    """A folder (``fd-…``, the root ``r-…``) or a member account, as the management account's."""
+    kind = "account" if node.isdigit() else "folder"
+    return f"acs:resourcemanager::{management_account}:{kind}/{node}"
+
+
+def control_policy_arn(management_account: str, policy_name: str) -> str:
+    return f"acs:resourcemanager::{management_account}:controlpolicy/{policy_name}"
+
+
+def membership_arn(account_id: str, name: str) -> str:
+    """The membership claim of a member account (its name is always ``membership``)."""
+    return f"acs:resourcemanager::{account_id}:membership/{name}"
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(8)}"
+
+
+class ResourceDirectory(LedgerAggregate):
+    TOPIC = "mandate:ResourceDirectory.v1"
+
+    class Event(LedgerAggregate.Event):
+        TOPIC = "mandate:ResourceDirectory.Event.v1"
+
+    @staticmethod
+    def create_id(management_account: str, root_folder_id: str) -> UUID:
+        return directory_id(management_account)
+
+    class DirectoryEnabled(LedgerAggregate.Created, Event):
+        TOPIC = "mandate:ResourceDirectoryEnabled.v1"
+        management_account: str
+        root_folder_id: str
+
+    @event(DirectoryEnabled)
+    def __init__(self, management_account: str, root_folder_id: str) -> None:
+        self.management_account = management_account
+        self.root_folder_id = root_folder_id
+        self.parents: dict[str, str | None] = {root_folder_id: None}
+        self.folder_names: dict[str, str] = {root_folder_id: "Root"}
+        self.members: dict[str, str] = {}
+        self.policies: dict[str, str] = {}
+        self.attached: dict[str, list[str]] = {root_folder_id: [FULL_ALIYUN_ACCESS]}
+
+    @classmethod
+    def enable(cls, management_account: str) -> ResourceDirectory:
+        return cls(management_account=management_account, root_folder_id=_new_id("r"))
+
+    # -- the tree ------------------------------------------------------------------------
+    def depth(self, folder_id: str) -> int:
+        """Levels below the root folder (the root is 0)."""
+        depth = 0
+        parent = self.parents[folder_id]
+        while parent is not None:
+            depth += 1
+            parent = self.parents[parent]
+        return depth
+
+    def require_folder(self, folder_id: str) -> None:
+        if folder_id not in self.parents:
+            raise NotFound(f"folder {folder_id} does not exist", code="EntityNotExist.Folder")
+
+    def create_folder(self, parent_id: str, name: str) -> str:
+        self.require_folder(parent_id)
+        if not isinstance(name, str) or not 1 <= len(name) <= 24:
+            raise InvalidInput(
+                FieldError("name", "must be 1 to 24 characters"), code="InvalidParameter.Name"
+            )
+        if self.depth(parent_id) + 1 > MAX_FOLDER_DEPTH:
+            raise Conflict(
+                f"folders nest at most {MAX_FOLDER_DEPTH} levels below the root folder",
+                code="LimitExceeded.FolderDepth",
+            )
+        if name in self.folder_names.values():  # unique in the whole directory (as documented)
+            raise Conflict(f"folder {name!r} already exists", code="Duplicate.FolderName")
+        folder_id = _new_id("fd")
+        self._folder_created(
+            management_account=self.management_account,
+            folder_id=folder_id,
+            parent_id=parent_id,
+            name=name,
+        )
+        return folder_id
+
+    class FolderCreated(Event):
+        TOPIC = "mandate:ResourceDirectoryFolderCreated.v1"
+        management_account: str
+        folder_id: str
+        parent_id: str
+        name: str
+
+    @event(FolderCreated)
+    def _folder_created(
+        self, management_account: str, folder_id: str, parent_id: str, name: str
+    ) -> None:
+        self.parents[folder_id] = parent_id
+        self.folder_names[folder_id] = name
+        self.attached[folder_id] = [FULL_ALIYUN_ACCESS]
+
+    def move_account(self, account_id: str, folder_id: str) -> None:
+        """Put ``account_id`` in ``folder_id``; a new member gets ``FullAliyunAccess``."""
+        self.require_folder(folder_id)
+        if account_id == self.management_account:
+            raise InvalidInput(
+                FieldError("account_id", "the management account is not a member"),
+                code="InvalidParameter.AccountId",
+            )
+        if self.members.get(account_id) == folder_id:
+            raise Conflict(f"account {account_id} is already in {folder_id}", code="NoChange")
+        self._account_moved(
+            management_account=self.management_account, account_id=account_id, folder_id=folder_id
+        )
+
+    class AccountMoved(Event):
+        TOPIC = "mandate:ResourceDirectoryAccountMoved.v1"
+        management_account: str
+        account_id: str
+        folder_id: str
+
+    @event(AccountMoved)
+    def _account_moved(self, management_account: str, account_id: str, folder_id: str) -> None:
+        if account_id not in self.members:
+            self.attached[account_id] = [FULL_ALIYUN_ACCESS]
+        self.members[account_id] = folder_id
+
+    # -- control policies ----------------------------------------------------------------
+    def create_policy(self, name: str, document: str) -> None:
+        if not isinstance(name, str) or not 1 <= len(name) <= 128 or name == FULL_ALIYUN_ACCESS:
+            raise InvalidInput(
+                FieldError("policy_name", "must be 1 to 128 characters, not a system policy's"),
+                code="InvalidParameter.PolicyName",
+            )
+        if name in self.policies:
+            raise Conflict(f"control policy {name!r} already exists", code="Duplicate.Policy")
+        self._policy_created(
+            management_account=self.management_account, policy_name=name, document=document
+        )
+
+    class ControlPolicyCreated(Event):
+        TOPIC = "mandate:ControlPolicyCreated.v1"
+        management_account: str
+        policy_name: str
+        document: str
+        """The canonical JSON (``PolicyDocument.canonical_json``)."""
+
+    @event(ControlPolicyCreated)
+    def _policy_created(self, management_account: str, policy_name: str, document: str) -> None:
+        self.policies[policy_name] = document
+
+    def _target(self, policy_name: str, target: str) -> list[str]:
+        if policy_name != FULL_ALIYUN_ACCESS and policy_name not in self.policies:
+            raise NotFound(
+                f"control policy {policy_name!r} does not exist", code="EntityNotExist.Policy"
+            )
+        if target not in self.attached:
+            raise NotFound(
+                f"{target} is neither a folder nor a member of this directory",
+                code="EntityNotExist.Target",
+            )
+        return self.attached[target]
+
+    def attach(self, policy_name: str, target: str) -> None:
+        attached = self._target(policy_name, target)
+        if policy_name in attached:
+            raise Conflict(f"{policy_name!r} is already attached to {target}", code="NoChange")
+        if len(attached) >= MAX_CONTROL_POLICIES_PER_NODE:
+            raise Conflict(
+                f"at most {MAX_CONTROL_POLICIES_PER_NODE} control policies per folder or member",
+                code="LimitExceeded.ControlPolicy",
+            )
+        self._attached(
+            management_account=self.management_account, policy_name=policy_name, target=target
+        )
+
+    class ControlPolicyAttached(Event):
+        TOPIC = "mandate:ControlPolicyAttached.v1"
+        management_account: str
+        policy_name: str
+        target: str
+
+    @event(ControlPolicyAttached)
+    def _attached(self, management_account: str, policy_name: str, target: str) -> None:
+        self.attached[target].append(policy_name)
+
+    def detach(self, policy_name: str, target: str) -> None:
+        if policy_name not in self._target(policy_name, target):
+            raise NotFound(
+                f"{policy_name!r} is not attached to {target}", code="EntityNotExist.Attachment"
+            )
+        self._detached(
+            management_account=self.management_account, policy_name=policy_name, target=target
+        )
+
+    class ControlPolicyDetached(Event):
+        TOPIC = "mandate:ControlPolicyDetached.v1"
+        management_account: str
+        policy_name: str
+        target: str
+
+    @event(ControlPolicyDetached)
+    def _detached(self, management_account: str, policy_name: str, target: str) -> None:
+        self.attached[target].remove(policy_name)
+
+    # -- what decisions need -------------------------------------------------------------
+    def levels(self, account_id: str) -> list[tuple[str, list[str]]]:
+        """(node, attached policy names) from the root folder down to ``account_id``."""
+        return path_levels(self.parents, self.members, self.attached, account_id)
+
+
+def path_levels(
+    parents: Mapping[str, str | None],
+    members: Mapping[str, str],
+    attached: Mapping[str, Sequence[str]],
+    account_id: str,
+) -> list[tuple[str, list[str]]]:
+    """(node, attached policy names) from the root folder down to ``account_id``; empty if
+    the account is not a member. Shared by the aggregate and the read models."""
+    folder = members.get(account_id)
+    if folder is None:
+        return []
+    path: list[str] = [account_id]
+    node: str | None = folder
+    while node is not None:
+        path.append(node)
+        node = parents[node]
+    return [(node, list(attached.get(node, ()))) for node in reversed(path)]

@@ -1,0 +1,111 @@
+"""How Resource Directory events change the decision index: the tree and its control policies.
+
+The index keeps each directory as its management account's ``DirectoryView`` and which
+directory each member is in. Any change moves one counter, ``_control_epoch``, that the memo
+folds into every principal's generation while a directory exists (``memo.DecisionMemo``):
+directory changes are rare and touch every RAM identity of the accounts beneath, so
+invalidating all memoised answers is simpler than tracing them, and costs nothing to an index
+with no directory. ``control_of`` gives a member's compiled levels, cached per epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mandate.domain.permissions.resource_directory import ResourceDirectory, path_levels
+from mandate.domain.policy.control import FULL_ALIYUN_ACCESS, ControlLevel, compile_levels
+from mandate.projections.decisions.state import IndexState, on
+
+__all__ = ["DirectoryView", "control_of"]
+
+RD = ResourceDirectory
+
+
+@dataclass(slots=True)
+class DirectoryView:
+    """A directory as decisions need it: the tree, the members, policies and attachments.
+
+    Handlers replace its containers, never mutate them, so a reader (a route listing the
+    tree) iterates a consistent copy while the follower applies the next event."""
+
+    management_account: str
+    parents: dict[str, str | None]
+    members: dict[str, str] = field(default_factory=dict)
+    documents: dict[str, str] = field(default_factory=dict)
+    attached: dict[str, list[str]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    """Folders' names (the root folder's is ``Root``), for listings."""
+
+
+def control_of(index: IndexState, account_id: str) -> tuple[tuple[ControlLevel, ...], str | None]:
+    """The compiled control levels over ``account_id`` and its management account; no levels
+    for an account in no directory (or for a management account: it is no member)."""
+    management = index.member_of.get(account_id)
+    if management is None:
+        return (), None
+    cached = index._control_levels.get(account_id)
+    if cached is not None and cached[0] == index._control_epoch:
+        return cached[1], management
+    directory = index.directories[management]
+    levels = compile_levels(
+        path_levels(directory.parents, directory.members, directory.attached, account_id),
+        directory.documents,
+    )
+    index._control_levels[account_id] = (index._control_epoch, levels)
+    return levels, management
+
+
+def _changed(index: IndexState) -> None:
+    index._control_epoch += 1
+
+
+@on.on(RD.DirectoryEnabled)
+def directory_enabled(index: IndexState, e: ResourceDirectory.DirectoryEnabled) -> None:
+    index.directories[e.management_account] = DirectoryView(
+        e.management_account,
+        {e.root_folder_id: None},
+        attached={e.root_folder_id: [FULL_ALIYUN_ACCESS]},
+        names={e.root_folder_id: "Root"},
+    )
+    _changed(index)
+
+
+@on.on(RD.FolderCreated)
+def folder_created(index: IndexState, e: ResourceDirectory.FolderCreated) -> None:
+    directory = index.directories[e.management_account]
+    directory.parents = {**directory.parents, e.folder_id: e.parent_id}
+    directory.names = {**directory.names, e.folder_id: e.name}
+    directory.attached = {**directory.attached, e.folder_id: [FULL_ALIYUN_ACCESS]}
+    _changed(index)
+
+
+@on.on(RD.AccountMoved)
+def account_moved(index: IndexState, e: ResourceDirectory.AccountMoved) -> None:
+    directory = index.directories[e.management_account]
+    if e.account_id not in directory.members:
+        directory.attached = {**directory.attached, e.account_id: [FULL_ALIYUN_ACCESS]}
+    directory.members = {**directory.members, e.account_id: e.folder_id}
+    index.member_of[e.account_id] = e.management_account
+    _changed(index)
+
+
+@on.on(RD.ControlPolicyCreated)
+def control_policy_created(index: IndexState, e: ResourceDirectory.ControlPolicyCreated) -> None:
+    directory = index.directories[e.management_account]
+    directory.documents = {**directory.documents, e.policy_name: e.document}
+
+
+@on.on(RD.ControlPolicyAttached)
+def control_policy_attached(index: IndexState, e: ResourceDirectory.ControlPolicyAttached) -> None:
+    directory = index.directories[e.management_account]
+    attached = [*directory.attached[e.target], e.policy_name]
+    directory.attached = {**directory.attached, e.target: attached}
+    _changed(index)
+
+
+@on.on(RD.ControlPolicyDetached)
+def control_policy_detached(index: IndexState, e: ResourceDirectory.ControlPolicyDetached) -> None:
+    directory = index.directories[e.management_account]
+    attached = [name for name in directory.attached[e.target] if name != e.policy_name]
+    directory.attached = {**directory.attached, e.target: attached}
+    _changed(index)
