@@ -28,6 +28,7 @@ from mandate.api.routers import (
     point_in_time,
     policies,
     resource_directory,
+    resource_policies,
     roles,
     security_events,
     sts,
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(entrustments.router)
     app.include_router(policies.system_router)
     app.include_router(policies.router)
+    app.include_router(resource_policies.router)
     app.include_router(resource_directory.router)
     app.include_router(decisions.router)
     app.include_router(history.router)

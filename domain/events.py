@@ -25,6 +25,7 @@ from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.domain.permissions.resource_directory import ResourceDirectory
+from mandate.domain.permissions.resource_policies import ResourcePolicy
 from mandate.domain.sts.oidc_providers import OIDCProvider
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
@@ -43,6 +44,7 @@ AGGREGATES: tuple[type[LedgerAggregate], ...] = (
     NameClaim,
     OIDCProvider,
     ResourceDirectory,
+    ResourcePolicy,
 )
 
 

@@ -24,6 +24,7 @@ from mandate.domain.ledger.directory import DirectoryCommands
 from mandate.domain.ledger.federation import FederationCommands
 from mandate.domain.ledger.identity import IdentityCommands
 from mandate.domain.ledger.policies import PolicyCommands
+from mandate.domain.ledger.resource_policies import ResourcePolicyCommands
 from mandate.domain.ledger.results import IssuedKey, IssuedSession, OpenedAccount, Positioned
 from mandate.domain.ledger.roles import RoleCommands
 from mandate.domain.ledger.sts import StsCommands
@@ -48,6 +49,7 @@ class Ledger(
     TagCommands,
     FederationCommands,
     DirectoryCommands,
+    ResourcePolicyCommands,
 ):
     """Every command of the ledger: identity, policies, roles, STS sessions, contracts, tags."""
 

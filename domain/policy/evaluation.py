@@ -64,6 +64,8 @@ class Layer(StrEnum):
     ENTRUSTMENT = "entrustment"
     DELEGATION = "delegation"
     SESSION = "session"
+    RESOURCE = "resource"
+    """A resource-based policy on the resource asked for (``domain.policy.resource_policies``)."""
     CONTROL = "control"
     """Resource Directory's control policies (``domain.policy.control``): one layer per level."""
 

@@ -95,6 +95,7 @@ from mandate.projections.audit import (
     rules_directory,
     rules_federation,
     rules_identity,
+    rules_resource_policies,
     rules_sts,
 )
 from mandate.projections.audit.conventions import (
@@ -110,7 +111,14 @@ from mandate.projections.dispatch import UnknownEvent
 __all__ = ["RULES", "AuditRecord", "audit_record"]
 
 # loaded for their registrations
-_RULE_MODULES = (rules_identity, rules_sts, rules_contracts, rules_federation, rules_directory)
+_RULE_MODULES = (
+    rules_identity,
+    rules_sts,
+    rules_contracts,
+    rules_federation,
+    rules_directory,
+    rules_resource_policies,
+)
 
 # -- the record ----------------------------------------------------------------------------------
 

@@ -33,14 +33,19 @@ from mandate.domain.identity.principals import Group, User
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
-from mandate.projections.decisions import directory_events, identity_events, sts_events
+from mandate.projections.decisions import (
+    directory_events,
+    identity_events,
+    resource_policy_events,
+    sts_events,
+)
 from mandate.projections.decisions.authentication import Authentication
 from mandate.projections.decisions.state import HANDLERS
 from mandate.projections.dispatch import UnknownEvent
 
 __all__ = ["DecisionIndex"]
 
-_HANDLER_MODULES = (identity_events, sts_events, directory_events)
+_HANDLER_MODULES = (identity_events, sts_events, directory_events, resource_policy_events)
 """Imported for what importing them does: their handlers are registered on ``HANDLERS``."""
 _LINEAGE_NEUTRAL: frozenset[type[DomainEvent]] = frozenset(
     {

@@ -14,9 +14,13 @@ from uuid import UUID
 
 from mandate.domain.common.arns import group_arn
 from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachments
-from mandate.domain.policy.control import decide_with_control
 from mandate.domain.policy.decisions import Answer, Subject
 from mandate.domain.policy.evaluation import AccessRequest, PolicySet
+from mandate.domain.policy.resource_policies import (
+    ResourcePolicy,
+    covering_keys,
+    decide_with_resource_and_control,
+)
 from mandate.domain.sts.session_lineage import scope_layer
 from mandate.projections.decisions.directory_events import control_of
 from mandate.projections.decisions.queries import NamedQueries
@@ -56,6 +60,9 @@ class DecisionMemo(NamedQueries):
             generation = self._generations.get(memo_key, 0)
         if self._control_epoch:  # a resource directory exists: its changes move every answer
             generation = (generation, self._control_epoch)
+        epoch = self.resource_policy_epoch  # a resource policy exists: likewise
+        if epoch:
+            generation = (generation, "resource", epoch)
         if request.resource.startswith("acs:ram::"):  # a RAM user's or role's tags: ours
             request = self.with_resource_facts(request)
         key = (memo_key, generation, request.action_key, request.resource)
@@ -66,7 +73,10 @@ class DecisionMemo(NamedQueries):
         if answer is None:
             decided = subject() if callable(subject) else subject
             levels, management = control_of(self, decided.account_id)
-            answer = decide_with_control(decided, levels, request, management_account=management)
+            covering = self.resource_policies_covering(request.resource) if epoch else ()
+            answer = decide_with_resource_and_control(
+                decided, levels, management, covering, request
+            )
             if answer.decision.context_dependent:
                 return answer
         self._memoise(key, answer)
@@ -94,6 +104,11 @@ class DecisionMemo(NamedQueries):
         memos = (self._memo, self._memo_old)
         entries = sum(len(m) for m in memos)
         return entries, sum(_memo_cost(k[2], k[3]) for m in memos for k in list(m))
+
+    def resource_policies_covering(self, resource: str) -> tuple[ResourcePolicy, ...]:
+        """The resource policies covering ``resource``: its own, then its bucket's."""
+        policies = self.resource_policies
+        return tuple(p for k in covering_keys(resource) if (p := policies.get(k)) is not None)
 
     def policy_set_of_user(self, user_id: UUID) -> PolicySet:
         generation = self._generations.get(user_id, 0)

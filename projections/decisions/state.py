@@ -27,6 +27,7 @@ from mandate.domain.permissions.policy_sets import PolicyCompiler
 from mandate.domain.policy.control import ControlLevel
 from mandate.domain.policy.decisions import Answer
 from mandate.domain.policy.evaluation import PolicySet
+from mandate.domain.policy.resource_policies import ResourceKey, ResourcePolicy
 from mandate.domain.sts.session_tokens import SessionTokenSigner
 from mandate.domain.sts.sessions import session_aggregate_id
 from mandate.projections.decisions.credentials import Credential
@@ -135,6 +136,10 @@ class IndexState:
         self._memo_half = max(0, memo_bytes) // 2
         self._memo_filled = 0
         self._compiler = PolicyCompiler()
+        # Resource-based policies by where they are attached (``resource_policy_events``);
+        # each change moves the epoch, which memoised answers are filed under once it is not 0.
+        self.resource_policies: dict[ResourceKey, ResourcePolicy] = {}
+        self.resource_policy_epoch = 0
 
     # -- applying the log ------------------------------------------------------------------
     @property

@@ -29,10 +29,10 @@ from mandate.domain.common.arns import (
 from mandate.domain.common.ledger_time import to_micros
 from mandate.domain.permissions.attachments import Attachment
 from mandate.domain.permissions.policy_sets import CustomVersion, GroupAttachments, PolicyCompiler
-from mandate.domain.policy.control import decide_with_control
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind
 from mandate.domain.policy.document import DocumentKind, PolicyDocument, parse_policy_document
 from mandate.domain.policy.evaluation import AccessRequest, ContextValue, PolicySet
+from mandate.domain.policy.resource_policies import decide_with_resource_and_control
 from mandate.domain.policy.resource_tags import ram_tagged_resource, with_resource_tags
 from mandate.domain.sts.assume_role import AssumingCaller
 from mandate.domain.sts.role_reach import answer_through_roles, moment_of, paths_into
@@ -56,6 +56,7 @@ from mandate.projections.history.as_of_facts import (
 from mandate.projections.history.as_of_lineage import LineageAt
 from mandate.projections.history.as_of_permissions import Provenance, effective_permissions
 from mandate.projections.history.temporal_directory import control_at
+from mandate.projections.history.temporal_resource_policies import resource_policies_at
 from mandate.projections.store.read_model_store import ReadModelStore
 
 __all__ = ["AsOfReader", "PrincipalAt", "Provenance", "RoleReach"]
@@ -344,7 +345,8 @@ class AsOfReader:
         at = to_micros(moment_of(request.context))
         with self.store.transaction(commit=False) as cursor:
             levels, management = control_at(self.facts, cursor, subject.account_id, at)
-        return decide_with_control(subject, levels, request, management_account=management)
+            covering = resource_policies_at(self.facts, cursor, request.resource, at)
+        return decide_with_resource_and_control(subject, levels, management, covering, request)
 
     def could(self, principal: PrincipalAt, request: AccessRequest) -> Answer:
         """ "Could P do it?" at the request's ``acs:CurrentTime``: directly, or through a role

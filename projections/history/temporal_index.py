@@ -425,9 +425,13 @@ class TemporalIndexProjection(FactBook, SqlProjection):
 HANDLERS.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
 
 # OIDC providers' facts: their handlers register themselves on HANDLERS (defined above)
-from mandate.projections.history import temporal_directory, temporal_federation  # noqa: E402
+from mandate.projections.history import (  # noqa: E402
+    temporal_directory,
+    temporal_federation,
+    temporal_resource_policies,
+)
 
-_REGISTERED = (temporal_federation, temporal_directory)
+_REGISTERED = (temporal_federation, temporal_directory, temporal_resource_policies)
 
 
 def _micros(moment: datetime | None) -> int | None:

@@ -248,6 +248,21 @@ def _script(ledger: Ledger) -> History:
         )
         ledger.update_oidc_provider(account, "ci-idp", client_ids=[CLIENT_ID, "second"])
         ledger.delete_oidc_provider(account, "ci-idp")
+        bucket = f"acs:oss:*:{account}:photos"
+        granted = {
+            "Version": "1",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "oss:GetObject",
+                    "Resource": f"{bucket}/*",
+                    "Principal": "*",
+                }
+            ],
+        }
+        ledger.put_resource_policy(account, bucket, granted)
+        ledger.put_resource_policy(account, bucket, granted)
+        ledger.delete_resource_policy(account, bucket)
         root = ledger.enable_resource_directory(account).node_id
         folder = ledger.create_folder(account, root, "prod").node_id
         ledger.move_account(account, other.account_id, folder)
@@ -509,6 +524,18 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
     devs, p1 = group_arn(a, "devs"), policy_arn(a, "p1")
     ops = role_arn(a, "ops")
     idp = f"acs:ram::{a}:oidc-provider/ci-idp"
+    bucket = f"acs:oss:*:{a}:photos"
+    granted = {
+        "Version": "1",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "oss:GetObject",
+                "Resource": f"{bucket}/*",
+                "Principal": "*",
+            }
+        ],
+    }
     # Resource Directory: the management account's nodes, the member's membership claim
     enabled = next(e for e, _, _ in history.events if type(e).__name__ == "DirectoryEnabled")
     created = next(e for e, _, _ in history.events if type(e).__name__ == "FolderCreated")
@@ -692,6 +719,9 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ),
         ("OIDCProviderDeleted", idp, {"oidc_provider_name": "ci-idp"}),
         ("NameReleased", idp, {"kind": "oidc-provider", "name": "ci-idp"}),
+        ("ResourcePolicyCreated", bucket, {"version": 1, "policy_document": granted}),
+        ("ResourcePolicySet", bucket, {"version": 2, "policy_document": granted}),
+        ("ResourcePolicyDeleted", bucket, {"version": 2}),
         ("ResourceDirectoryEnabled", node(root), {"root_folder_id": root}),
         ("ResourceDirectoryFolderCreated", node(folder), {**folder_fields, "name": "prod"}),
         ("NameClaimed", membership, {"kind": "resource-directory", "name": "membership"}),

@@ -34,6 +34,7 @@ from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.ledger.application import Ledger
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.domain.permissions.resource_directory import ResourceDirectory
+from mandate.domain.permissions.resource_policies import ResourcePolicy
 from mandate.domain.sts.oidc_providers import OIDCProvider
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
@@ -50,6 +51,7 @@ AGGREGATES: tuple[type[Any], ...] = (
     Delegation,
     NameClaim,
     OIDCProvider,
+    ResourcePolicy,
     ResourceDirectory,
 )
 
@@ -65,6 +67,7 @@ AGGREGATE_TOPICS = {
     "Delegation": "mandate:Delegation.v1",
     "NameClaim": "mandate:NameClaim.v1",
     "OIDCProvider": "mandate:OIDCProvider.v1",
+    "ResourcePolicy": "mandate:ResourcePolicy.v1",
     "ResourceDirectory": "mandate:ResourceDirectory.v1",
 }
 EVENT_CLASSES = [
@@ -642,6 +645,59 @@ EVENT_CLASSES = [
         "mandate:OIDCProvider.Event.v1",
         ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
     ),
+    # resource-based policies (issue 16 item 2), pinned from their first version
+    (
+        "ResourcePolicy.Event",
+        "mandate:ResourcePolicy.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "ResourcePolicy.ResourcePolicyCreated",
+        "mandate:ResourcePolicyCreated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "account_id",
+            "resource_arn",
+            "document",
+            "version",
+        ),
+    ),
+    (
+        "ResourcePolicy.ResourcePolicySet",
+        "mandate:ResourcePolicySet.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "account_id",
+            "resource_arn",
+            "document",
+            "version",
+        ),
+    ),
+    (
+        "ResourcePolicy.ResourcePolicyDeleted",
+        "mandate:ResourcePolicyDeleted.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "account_id",
+            "resource_arn",
+            "version",
+        ),
+    ),
+    (
+        "ResourcePolicy.Created",
+        "mandate:ResourcePolicy.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
     # Resource Directory and control policies (issue 16 item 3), pinned from their first version
     (
         "ResourceDirectory.Event",
@@ -785,6 +841,9 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:OIDCProviderCreated.v1": "6388c01554a4ecf8e464769c07a71f72",
     "mandate:OIDCProviderUpdated.v1": "cd2fcf95496f28269b00b01cc221f86a",
     "mandate:OIDCProviderDeleted.v1": "0b8ab713dfb560a6eeefa4623bb2f48c",
+    "mandate:ResourcePolicyCreated.v1": "476fc88a9ca0f67f9ee513dc479aaa0e",
+    "mandate:ResourcePolicySet.v1": "1426c7faa46a64f6ec7816962199390e",
+    "mandate:ResourcePolicyDeleted.v1": "9c418ca16d5ef1bdfce6e4955f4c078e",
     "mandate:ResourceDirectoryEnabled.v1": "0d6d9bd7b24c843df88c901f2f6d0afc",
     "mandate:ResourceDirectoryFolderCreated.v1": "d5b24ae4854182d2afbc6bf7e5b902cf",
     "mandate:ResourceDirectoryAccountMoved.v1": "ce66c39ff0b89fd57a2874439dcf0652",
