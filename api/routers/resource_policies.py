@@ -21,8 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mandate.api.deps import CallerDep, RuntimeDep, check_account_id, manage
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import authorize_read
-from mandate.domain.common.errors import FieldError, InvalidInput
-from mandate.domain.policy.resource_policies import resource_key
+from mandate.domain.policy.resource_policies import owned_resource_key
 
 __all__ = ["router"]
 
@@ -51,16 +50,7 @@ class PutResourcePolicyBody(BaseModel):
 def _checked(account_id: str, resource: str) -> str:
     """The ARN, if literal and ``account_id``'s (else 400 before any authorisation)."""
     check_account_id(account_id)
-    key = resource_key(resource)
-    if key[1] != account_id:
-        raise InvalidInput(
-            FieldError(
-                "resource",
-                f"belongs to account {key[1]}; an account manages policies only of its own "
-                f"resources ({account_id})",
-            ),
-            code="InvalidParameter.Resource",
-        )
+    owned_resource_key(resource, account_id)
     return resource
 
 

@@ -19,7 +19,7 @@ from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
 from mandate.domain.ledger.results import Written
 from mandate.domain.permissions.resource_policies import ResourcePolicy, resource_policy_id
-from mandate.domain.policy.resource_policies import parse_resource_policy, resource_key
+from mandate.domain.policy.resource_policies import owned_resource_key, parse_resource_policy
 
 __all__ = ["AttachedResourcePolicy", "ResourcePolicyCommands"]
 
@@ -41,15 +41,7 @@ class ResourcePolicyCommands(LedgerCore):
         account is refused as on PUT: an account reads and deletes only its own."""
         if not isinstance(resource_arn, str):
             raise InvalidInput(FieldError("resource", "must be a resource ARN"))
-        key = resource_key(resource_arn)
-        if key[1] != account_id:
-            raise InvalidInput(
-                FieldError(
-                    "resource",
-                    f"belongs to account {key[1]}; an account manages policies only of its own "
-                    f"resources ({account_id})",
-                )
-            )
+        key = owned_resource_key(resource_arn, account_id)
         try:
             found: object = self.repository.get(resource_policy_id(key))
         except AggregateNotFoundError:

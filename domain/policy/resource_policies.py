@@ -62,6 +62,7 @@ __all__ = [
     "covering_keys",
     "decide_with_resource",
     "decide_with_resource_and_control",
+    "owned_resource_key",
     "parse_resource_policy",
     "resource_key",
 ]
@@ -91,6 +92,22 @@ def resource_key(arn: str, *, field: str = "resource") -> ResourceKey:
     if not relative:
         raise InvalidInput(FieldError(field, "must name a resource after the account id"))
     return (found[1], found[3], relative)
+
+
+def owned_resource_key(arn: str, account_id: str) -> ResourceKey:
+    """``resource_key`` of an ARN of ``account_id``'s own: an account puts, reads and deletes
+    policies only on its own resources (else ``InvalidInput`` on ``resource``)."""
+    key = resource_key(arn)
+    if key[1] != account_id:
+        raise InvalidInput(
+            FieldError(
+                "resource",
+                f"belongs to account {key[1]}; an account manages policies only of its own "
+                f"resources ({account_id})",
+            ),
+            code="InvalidParameter.Resource",
+        )
+    return key
 
 
 def covering_keys(resource: str) -> tuple[ResourceKey, ...]:
@@ -190,15 +207,7 @@ def parse_resource_policy(
     The document is RAM's policy language (``parse_policy_document``, so every fault of an
     identity policy is refused the same way) with a ``Principal`` required in each statement.
     """
-    key = resource_key(resource_arn)
-    if key[1] != account_id:
-        raise InvalidInput(
-            FieldError(
-                "resource",
-                f"belongs to account {key[1]}; an account attaches policies only to its own "
-                f"resources ({account_id})",
-            )
-        )
+    key = owned_resource_key(resource_arn, account_id)
     errors: list[FieldError] = []
     whole = parse_policy_document(_without_principals(raw), kind=DocumentKind.IDENTITY)
     original = _decoded(raw)
