@@ -24,10 +24,12 @@ from mandate.domain.common.errors import (
     Conflict,
     FieldError,
     InvalidInput,
+    LimitExceeded,
     NotFound,
     NotPermitted,
 )
 from mandate.domain.common.identifiers import name_claim_id
+from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.ledger.commands import command
 from mandate.domain.ledger.core import LedgerCore
 from mandate.domain.ledger.results import Created, IssuedSession, Written
@@ -35,9 +37,13 @@ from mandate.domain.policy.document import DocumentKind, parse_policy_document
 from mandate.domain.sts.assume_role import check_parameters
 from mandate.domain.sts.oidc_providers import (
     CLAIM_KIND,
+    ISSUER_CLAIM_KIND,
+    MAX_PROVIDERS_PER_ACCOUNT,
+    SLOT_CLAIM_KIND,
     OIDCProvider,
     ProviderFacts,
     check_provider,
+    issuer_key,
     parse_oidc_provider_arn,
 )
 from mandate.domain.sts.oidc_tokens import (
@@ -106,8 +112,52 @@ class FederationCommands(LedgerCore):
                 f"OIDC provider {fields['provider_name']!r} already exists",
                 code="EntityAlreadyExists.OIDCProvider",
             )
+        issuer = issuer_key(fields["issuer_url"])
+        taken = self._claim(account_id, ISSUER_CLAIM_KIND, issuer)
+        if taken is not None and taken.entity_id is not None:
+            raise Conflict(
+                f"an OIDC provider of this account already has issuer URL {issuer!r}",
+                code="EntityAlreadyExists.OIDCProvider.IssuerUrl",
+            )
+        slot, free = self._free_slot(account_id)
         provider = OIDCProvider(account_id=account_id, **fields)
-        return self._create_named(account_id, CLAIM_KIND, fields["provider_name"], provider)
+        # the claims first, each a collision point for a concurrent create: same name, same
+        # issuer, or same slot (the 100th), and the loser's re-run is refused or moves on.
+        # Each is taken as read above (not read again): a claim taken since then makes the
+        # save conflict, and the re-run refuses with the right code
+        claims = (
+            _take(claim, account_id, CLAIM_KIND, fields["provider_name"], provider),
+            _take(taken, account_id, ISSUER_CLAIM_KIND, issuer, provider),
+            _take(free, account_id, SLOT_CLAIM_KIND, slot, provider),
+        )
+        return Created(provider.id, self._commit(*claims, provider))
+
+    def _free_slot(self, account_id: str) -> tuple[str, NameClaim | None]:
+        """The lowest of the account's ``MAX_PROVIDERS_PER_ACCOUNT`` provider slots no live
+        provider holds; none free is RAM's quota (409 ``LimitExceeded.OIDCProvider``).
+        Up to that many claim reads, on a create only: a count kept on one aggregate would
+        do as well, but it would be one more aggregate and event kind for every read model."""
+        for slot in map(str, range(MAX_PROVIDERS_PER_ACCOUNT)):
+            claim = self._claim(account_id, SLOT_CLAIM_KIND, slot)
+            if claim is None or claim.entity_id is None:
+                return slot, claim
+        raise LimitExceeded(
+            f"an account has at most {MAX_PROVIDERS_PER_ACCOUNT} OIDC providers",
+            code="LimitExceeded.OIDCProvider",
+        )
+
+    def _provider_claims(self, account_id: str, provider: OIDCProvider) -> list[NameClaim]:
+        """The issuer and slot claims ``provider`` holds (none if it predates them)."""
+        held = []
+        issuer = self._claim(account_id, ISSUER_CLAIM_KIND, issuer_key(provider.issuer_url))
+        if issuer is not None and issuer.entity_id == provider.id:
+            held.append(issuer)
+        for slot in map(str, range(MAX_PROVIDERS_PER_ACCOUNT)):
+            claim = self._claim(account_id, SLOT_CLAIM_KIND, slot)
+            if claim is not None and claim.entity_id == provider.id:
+                held.append(claim)
+                break
+        return held
 
     @command
     def update_oidc_provider(
@@ -149,9 +199,11 @@ class FederationCommands(LedgerCore):
         """Ends the exchange of its tokens; sessions already issued live on (as on RAM)."""
         self._open_account(account_id)
         claim, provider = self._live(account_id, CLAIM_KIND, provider_name, OIDCProvider)
+        held = self._provider_claims(account_id, provider)
         provider.delete()
-        claim.release()
-        return Written(self._commit(provider, claim))
+        for released in (claim, *held):
+            released.release()
+        return Written(self._commit(provider, claim, *held))
 
     @command
     def assume_role_with_oidc(
@@ -285,6 +337,16 @@ class FederationCommands(LedgerCore):
             expiration=expiration,
             secret_sealed=sealed,
         )
+
+
+def _take(
+    claim: NameClaim | None, account_id: str, kind: str, name: str, provider: OIDCProvider
+) -> NameClaim:
+    """The free claim ``claim`` (as read; None if never taken) taken for ``provider``."""
+    if claim is None:
+        return NameClaim(account_id=account_id, kind=kind, name=name, entity_id=provider.id)
+    claim.claim_again(provider.id)
+    return claim
 
 
 def read_oidc_provider(ledger: LedgerCore, account_id: str, provider_name: str) -> OIDCProvider:

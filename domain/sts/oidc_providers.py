@@ -10,6 +10,14 @@ trust policy then names the provider as ``Principal.Federated`` (``domain.sts.oi
 and AssumeRoleWithOIDC exchanges a token it signed for a session. Names are claims (kind
 ``oidc-provider``), like roles'.
 
+RAM's limits, decided on the write side under concurrency by claims like the name's: an
+issuer URL serves at most one provider of an account (a claim of kind ``oidc-issuer`` keyed
+by ``issuer_key``, the URL normalised), and an account has at most
+``MAX_PROVIDERS_PER_ACCOUNT`` providers (each holds one of that many slot claims, kind
+``oidc-provider-slot``; two creates taking one slot collide on its event and the re-run
+takes another or is refused). Providers created before these claims existed hold none:
+they count for neither limit until deleted and created again.
+
 Deleting a provider ends the exchange of new tokens, not the sessions already issued: RAM
 documents nothing that revokes them, and a role's sessions are revoked on the role.
 """
@@ -33,17 +41,24 @@ from mandate.domain.common.validation import check_optional_text
 
 __all__ = [
     "CLAIM_KIND",
+    "ISSUER_CLAIM_KIND",
     "MAX_CLIENT_IDS",
     "MAX_FINGERPRINTS",
     "MAX_PROVIDERS_PER_ACCOUNT",
+    "SLOT_CLAIM_KIND",
     "OIDCProvider",
     "ProviderFacts",
     "check_provider",
+    "issuer_claim_arn",
+    "issuer_key",
     "oidc_provider_arn",
     "parse_oidc_provider_arn",
+    "slot_claim_arn",
 ]
 
 CLAIM_KIND: Final = "oidc-provider"
+ISSUER_CLAIM_KIND: Final = "oidc-issuer"
+SLOT_CLAIM_KIND: Final = "oidc-provider-slot"
 MAX_PROVIDERS_PER_ACCOUNT: Final = 100
 MAX_CLIENT_IDS: Final = 50
 MAX_FINGERPRINTS: Final = 5
@@ -60,6 +75,25 @@ _KEY_TYPES: Final = frozenset({"RSA", "EC", "OKP"})
 
 def oidc_provider_arn(account_id: str, provider_name: str) -> str:
     return f"acs:ram::{account_id}:oidc-provider/{provider_name}"
+
+
+def issuer_key(issuer_url: str) -> str:
+    """The issuer URL as its uniqueness is decided: scheme and host in lower case (they are
+    case-insensitive), no default port, no trailing slash — so ``https://IdP.example/`` and
+    ``https://idp.example:443`` are one issuer. The path keeps its case (it is significant)."""
+    parts = urlsplit(issuer_url)
+    netloc = parts.netloc.lower().removesuffix(":443")
+    return f"https://{netloc}{parts.path.rstrip('/')}"
+
+
+def issuer_claim_arn(account_id: str, key: str) -> str:
+    """What the audit trail calls an issuer claim (it names no RAM entity)."""
+    return f"acs:ram::{account_id}:oidc-issuer/{key}"
+
+
+def slot_claim_arn(account_id: str, slot: str) -> str:
+    """What the audit trail calls a provider slot claim (it names no RAM entity)."""
+    return f"acs:ram::{account_id}:oidc-provider-slot/{slot}"
 
 
 def parse_oidc_provider_arn(text: object) -> tuple[str, str] | None:

@@ -38,7 +38,14 @@ from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.domain.permissions.resource_directory import MEMBERSHIP_KIND, membership_arn
-from mandate.domain.sts.oidc_providers import CLAIM_KIND, oidc_provider_arn
+from mandate.domain.sts.oidc_providers import (
+    CLAIM_KIND,
+    ISSUER_CLAIM_KIND,
+    SLOT_CLAIM_KIND,
+    issuer_claim_arn,
+    oidc_provider_arn,
+    slot_claim_arn,
+)
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 from mandate.projections.audit.conventions import UnnamedEntity
@@ -55,6 +62,8 @@ CLAIMABLE: Final[dict[str, Callable[[str, str], str]]] = {
     "policy": policy_arn,
     "role": role_arn,
     CLAIM_KIND: oidc_provider_arn,
+    ISSUER_CLAIM_KIND: issuer_claim_arn,
+    SLOT_CLAIM_KIND: slot_claim_arn,
     MEMBERSHIP_KIND: membership_arn,
 }
 _SESSION_FIELDS: Final = ("session_name", "access_key_id", "source_account_id")

@@ -289,3 +289,31 @@ def test_providers_are_listed_now_and_as_of_any_instant(api: MandateClient) -> N
     assert then["status"] == "active"
     assert [p["client_ids"] for p in as_of(after_update)] == [["second"]]
     assert as_of(datetime.now(UTC)) == []
+
+
+def test_an_issuer_url_serves_one_provider_of_an_account(api: MandateClient) -> None:
+    """RAM: one issuer URL, one provider per account (its spelling aside); another account
+    may register it too. The refusal is 409 and writes nothing; a delete frees the URL."""
+    account_id, root = _federated_account(api)
+    path = f"/v1/accounts/{account_id}/oidc-providers"
+    again = {"oidc_provider_name": "p2", "client_ids": ["c"], "jwks": jwks()}
+    head = api.log_head()
+    for spelling in (ISSUER, "https://IDP.example.test:443/tenant/"):
+        refused = api.post(path, json={**again, "issuer_url": spelling}, headers=root)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "EntityAlreadyExists.OIDCProvider.IssuerUrl"
+    assert api.log_head() == head
+    other = api.post(path, json={**again, "issuer_url": f"{ISSUER}/other"}, headers=root)
+    assert other.status_code == 201, other.text
+    elsewhere, other_root = api.open_account("Other")
+    theirs = api.post(
+        f"/v1/accounts/{elsewhere}/oidc-providers",
+        json={**again, "issuer_url": ISSUER},
+        headers=other_root,
+    )
+    assert theirs.status_code == 201, theirs.text
+    assert api.delete(f"{path}/{PROVIDER}", headers=root).status_code == 200
+    reused = api.post(
+        path, json={**again, "oidc_provider_name": "p3", "issuer_url": ISSUER}, headers=root
+    )
+    assert reused.status_code == 201, reused.text

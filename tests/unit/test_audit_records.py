@@ -524,6 +524,8 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
     devs, p1 = group_arn(a, "devs"), policy_arn(a, "p1")
     ops = role_arn(a, "ops")
     idp = f"acs:ram::{a}:oidc-provider/ci-idp"
+    issuer = f"acs:ram::{a}:oidc-issuer/{ISSUER}"  # the claims deciding RAM's provider quotas
+    slot = f"acs:ram::{a}:oidc-provider-slot/0"
     bucket = f"acs:oss:*:{a}:photos"
     granted = {
         "Version": "1",
@@ -690,6 +692,8 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ("SessionRevoked", cross, {"access_key_id": cross_key}),
         *_expected_entrustment_records(history),
         ("NameClaimed", idp, {"kind": "oidc-provider", "name": "ci-idp"}),
+        ("NameClaimed", issuer, {"kind": "oidc-issuer", "name": ISSUER}),
+        ("NameClaimed", slot, {"kind": "oidc-provider-slot", "name": "0"}),
         (
             "OIDCProviderCreated",
             idp,
@@ -719,6 +723,8 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ),
         ("OIDCProviderDeleted", idp, {"oidc_provider_name": "ci-idp"}),
         ("NameReleased", idp, {"kind": "oidc-provider", "name": "ci-idp"}),
+        ("NameReleased", issuer, {"kind": "oidc-issuer", "name": ISSUER}),
+        ("NameReleased", slot, {"kind": "oidc-provider-slot", "name": "0"}),
         ("ResourcePolicyCreated", bucket, {"version": 1, "policy_document": granted}),
         ("ResourcePolicySet", bucket, {"version": 2, "policy_document": granted}),
         ("ResourcePolicyDeleted", bucket, {"version": 2}),
@@ -1419,7 +1425,8 @@ def test_deleted_entities_are_forgotten_and_accounts_and_claims_kept(history: Hi
     _records(history, naming)
     kinds = sorted(entity["kind"] for entity in naming.snapshot().values())
     # two accounts; claims of alice, alicia, devs, p1, ops, bob, crew, the two managed
-    # roles, the (deleted) OIDC provider and the directory membership; the second "devs"
+    # roles, the (deleted) OIDC provider with its issuer and slot claims, and the directory
+    # membership; the second "devs"
     # group and "crew" live, and
     # "bob" (the role "ops" is deleted); every session (two of "ops", four of managed roles),
     # entrustment and delegation is kept
@@ -1430,7 +1437,7 @@ def test_deleted_entities_are_forgotten_and_accounts_and_claims_kept(history: Hi
         *["entrustment"] * 2,
         "group",
         "group",
-        *["name-claim"] * 11,
+        *["name-claim"] * 13,
         *["session"] * 6,
         "user",
     ]

@@ -168,15 +168,19 @@ def test_a_trust_that_does_not_name_the_provider_or_whose_sub_differs_refuses(
     ledger: Ledger,
 ) -> None:
     account = _setup(ledger, sub="system:serviceaccount:ci:someone-else")
+    other = f"{ISSUER}/other"  # an issuer URL serves one provider of an account
     ledger.create_oidc_provider(
-        account, "other-idp", issuer_url=ISSUER, client_ids=[CLIENT_ID], jwks=jwks()
+        account, "other-idp", issuer_url=other, client_ids=[CLIENT_ID], jwks=jwks()
     )
     before = _positions(ledger)
     with pytest.raises(NotPermitted, match="Condition"):
         _assume(ledger, account, token())
     with pytest.raises(NotPermitted, match="does not name"):
         _assume(
-            ledger, account, token(), provider_arn=f"acs:ram::{account}:oidc-provider/other-idp"
+            ledger,
+            account,
+            token(iss=other),
+            provider_arn=f"acs:ram::{account}:oidc-provider/other-idp",
         )
     # a trust naming RAM principals never admits a token
     ledger.create_role(
