@@ -10,7 +10,15 @@ could and the chain it would act through:
 - users of other accounts through a role of ``a``: an ordinary role whose trust names them
   (by ARN, account root or id) and on which their own policies allow ``sts:AssumeRole``
   (``[user, role]``), or the managed role of an entrustment ``a`` → their account, reached by
-  a live delegation (``[user, delegation, entrustment, role]``).
+  a live delegation (``[user, delegation, entrustment, role]``);
+- through the resource policies covering ``resource``, as live decisions combine them: a user
+  of any open account one names, decided whole (its own policies must allow too across
+  accounts; chain ``[user, "resource-policy:<ARN>"]``, appended to ``a``'s users' chains where
+  the policy allows), and each other principal one names that can exist — ``*``
+  (``principal_type: "any"``), another account (its root, ``"root"``), a role or a session
+  (``"role"``, ``"session"``) — as one item, chain ``[principal, "resource-policy:<ARN>"]``,
+  ``conditional: true`` unless it is of ``a`` (its own account's policies must allow too, and
+  its principals are not enumerated).
 
 The answer is ``200``::
 

@@ -392,11 +392,18 @@ def decide_with_resource_and_control(
     management: str | None,
     covering: Sequence[ResourcePolicy],
     request: AccessRequest,
+    *,
+    optimistic: bool = False,
 ) -> Answer:
     """RAM's order: control policies first (``decide_with_control`` answers their refusal),
     then identity and resource policies together (``decide_with_resource``). Live and as-of
-    decisions both call this, so they cannot differ in how the layers combine."""
+    decisions and access reviews (``optimistic`` for their conditional answers) all call
+    this, so they cannot differ in how the layers combine."""
     exempt = not levels or subject.kind is SubjectKind.ROOT or subject.account_id == management
-    if covering and (exempt or evaluate(control_levels(levels), request).allowed):
-        return decide_with_resource(subject, covering, request)
-    return decide_with_control(subject, levels, request, management_account=management)
+    if covering and (
+        exempt or evaluate(control_levels(levels), request, optimistic=optimistic).allowed
+    ):
+        return decide_with_resource(subject, covering, request, optimistic=optimistic)
+    return decide_with_control(
+        subject, levels, request, management_account=management, optimistic=optimistic
+    )

@@ -81,11 +81,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ReviewItem:
-    """One principal (a root, or one user entity under one ARN) and its intervals."""
+    """One principal (a root, one user entity under one ARN, or another principal a resource
+    policy names) and its intervals."""
 
     principal: str
     kind: str
-    """``root`` or ``user``."""
+    """``root`` or ``user``; for a principal only a resource policy names, ``any`` (``*``),
+    ``root`` (an account), ``role``, ``session`` or ``user``."""
     account_id: str
     user_id: UUID | None
     intervals: tuple[ReviewInterval, ...]
@@ -230,7 +232,7 @@ def review_access(
     items = tuple(
         ReviewItem(
             arn,
-            "root" if user_id is None else "user",
+            _kind(arn, user_id),
             owner,
             user_id,
             tuple(closed[(arn, owner, user_id)]),
@@ -249,3 +251,15 @@ def review_access(
         instants,
         reviewer.decisions,
     )
+
+
+def _kind(arn: str, user_id: UUID | None) -> str:
+    """An item's ``kind``: by its user id, else by the shape of the ARN a policy named."""
+    if user_id is not None:
+        return "user"
+    if arn == "*":
+        return "any"
+    for marker, kind in ((":assumed-role/", "session"), (":role/", "role"), (":user/", "user")):
+        if marker in arn:
+            return kind
+    return "root"

@@ -3,7 +3,13 @@
 ``ReplayIndex`` is a decision index that notes which principals the events applied since may
 have changed; ``Reviewer`` decides the candidates (A's root, A's users, and users of accounts
 with a path into A, through A's roles) with the live rules, and reports only the answers that
-changed. After user-scoped events (``USER_SCOPED``) only the users touched are decided again.
+changed. The resource policies covering the resource take part as in live decisions
+(``decide_with_resource_and_control``): a user one of them names is a candidate from any open
+account, and every other principal they name (``*``, an account, a role, a session) is an
+entry of its own, chain ``[principal, "resource-policy:<ARN>"]`` — ``conditional`` unless it
+is of A, since across accounts its own account's policies must allow too, which the review
+does not enumerate. After user-scoped events (``USER_SCOPED``) only the users touched are
+decided again.
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ from uuid import UUID
 
 from mandate.domain.common.arns import root_arn
 from mandate.domain.identity.secrets import SecretHasher
-from mandate.domain.policy.control import decide_with_control
 from mandate.domain.policy.decisions import Answer, Subject, decide
-from mandate.domain.policy.document import PolicyDocument
-from mandate.domain.policy.evaluation import AccessRequest
+from mandate.domain.policy.document import Effect, PolicyDocument
+from mandate.domain.policy.evaluation import AccessRequest, Decision
 from mandate.domain.policy.patterns import PatternSet, has_wildcard
+from mandate.domain.policy.resource_policies import (
+    RESOURCE_POLICY_TYPE,
+    ResourcePolicy,
+    decide_resource_layer,
+    decide_with_resource_and_control,
+)
 from mandate.projections.decisions.directory_events import control_of
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.decisions.views import RoleView
@@ -107,6 +118,11 @@ class Reviewer:
         self._answers: dict[PrincipalId, Entry] = {}
         self._roles_signature: tuple[tuple[UUID, int], ...] = ()
         self._reachable: frozenset[str] = frozenset()
+        self._covering: tuple[ResourcePolicy, ...] = ()
+        self._named: frozenset[str] = frozenset()
+        """Every principal the covering resource policies name."""
+        self._named_accounts: frozenset[str] = frozenset()
+        """The accounts of the users among them."""
         self._fresh = False
         """Whether ``_answers`` holds every candidate's answer at some earlier instant."""
 
@@ -132,6 +148,15 @@ class Reviewer:
         request = index.with_resource_facts(
             AccessRequest.make(self.action, self.resource, {CURRENT_TIME: at})
         )
+        # only events that are not user-scoped change these, and they re-decide everyone
+        self._covering = index.resource_policies_covering(self.resource)
+        self._named = frozenset(
+            name
+            for policy in self._covering
+            for grant in policy.grants
+            for name in grant.principals
+        )
+        self._named_accounts = frozenset(n.split(":")[3] for n in self._named if ":user/" in n)
         if everyone or not self._fresh:
             self._fresh = True
             after: dict[PrincipalId, Entry] = {}
@@ -143,6 +168,7 @@ class Reviewer:
                 entry = self._user_entry(user_id, request, roles)
                 if entry is not None:
                     after[user_id] = entry
+            after.update(self._resource_principals(request))
             self._answers = after
             changed: dict[PrincipalId, Entry | None] = {
                 p: e for p, e in after.items() if before.get(p) != e
@@ -167,11 +193,16 @@ class Reviewer:
     ) -> Entry | None:
         """A user's answer now (None when not allowed, not a candidate, or gone)."""
         user = self.index.users.get(user_id)
-        if user is None or (
-            user.account_id != self.account_id and user.account_id not in self._reachable
+        if user is None:
+            return None
+        outside = user.account_id != self.account_id and user.account_id not in self._reachable
+        if outside and user.account_id not in self._named_accounts:
+            return None  # cheap: no subject is built for users of unrelated accounts
+        subject = self.index.user_subject(user_id)
+        if outside and (
+            subject.arn not in self._named or not _is_open(self.index, user.account_id)
         ):
             return None
-        subject = self.index.user_subject(user_id)
         self.decisions += 1
         state = self._user_state(subject, request, roles)
         return None if state is None else ((subject.arn, user.account_id, user_id), state)
@@ -179,17 +210,17 @@ class Reviewer:
     def _user_state(
         self, subject: Subject, request: AccessRequest, roles: list[RoleView]
     ) -> Allowed | None:
-        own = subject.account_id == self.account_id
+        own = subject.account_id == self.account_id or subject.arn in self._named
         direct = self._decide(subject, request) if own else None
         if direct is not None and direct.allowed:
-            return False, direct.chain
+            return False, _chain(direct.chain, direct.decision)
         through = self.index.answer_through_roles(subject, request, roles=roles)
         if through is not None:
             return False, through.chain
         if direct is not None and direct.decision.context_dependent:
             hopeful = self._decide(subject, request, optimistic=True)
             if hopeful.allowed:
-                return True, hopeful.chain
+                return True, _chain(hopeful.chain, hopeful.decision)
         hopeful_role = self.index.answer_through_roles(
             subject, request, optimistic=True, roles=roles
         )
@@ -200,11 +231,41 @@ class Reviewer:
     def _decide(
         self, subject: Subject, request: AccessRequest, *, optimistic: bool = False
     ) -> Answer:
-        """``decide``, bounded by the control policies over the subject's account then."""
+        """``decide``, bounded by the control policies over the subject's account then, with
+        the resource policies covering the resource."""
         levels, management = control_of(self.index, subject.account_id)
-        return decide_with_control(
-            subject, levels, request, management_account=management, optimistic=optimistic
+        return decide_with_resource_and_control(
+            subject, levels, management, self._covering, request, optimistic=optimistic
         )
+
+    def _resource_principals(self, request: AccessRequest) -> Iterator[tuple[str, Entry]]:
+        """The entries of principals the covering policies name that are not users: ``*``, an
+        account's root (of another account: A's own is not bound by them), a role, a session.
+        Each is decided on the resource layer alone, by the names a statement may use for it."""
+        for name in sorted(self._named):
+            if name == "*":
+                account = ""
+            else:
+                account = name.split(":")[3]
+                if ":user/" in name or name == root_arn(self.account_id):
+                    continue  # a user is decided whole (``_user_entry``), A's root above
+                if account != self.account_id and not _is_open(self.index, account):
+                    continue  # no one of a closed or unknown account can authenticate
+            head, session, rest = name.partition(":assumed-role/")
+            role = f"{head}:role/{rest.split('/', 1)[0]}" if session else name
+            if ":role/" in role and self.index.role_by_name(account, role.split("/")[1]) is None:
+                continue  # no session of a role that does not exist
+            names = {name, role} if name != "*" else {name}
+            decision = decide_resource_layer(self._covering, frozenset(names), request)
+            conditional = account != self.account_id
+            if decision is not None and not decision.allowed and decision.context_dependent:
+                decision = decide_resource_layer(
+                    self._covering, frozenset(names), request, optimistic=True
+                )
+                conditional = True
+            if decision is not None and decision.allowed:
+                allowed = (conditional, _chain((name,), decision))
+                yield f"resource-policy:{name}", ((name, account, None), allowed)
 
     def _reachable_accounts(self) -> frozenset[str]:
         """Open accounts other than A with a path into A: trusted by a role, or trustee."""
@@ -223,6 +284,16 @@ class Reviewer:
                     reachable.add(pattern)
         reachable.discard(account_id)
         return frozenset(a for a in reachable if _is_open(index, a))
+
+
+def _chain(chain: tuple[str, ...], decision: Decision) -> tuple[str, ...]:
+    """``chain``, then each resource policy whose Allow statements took part in ``decision``."""
+    arns = dict.fromkeys(
+        f"resource-policy:{m.policy_name}"
+        for m in decision.matched
+        if m.policy_type == RESOURCE_POLICY_TYPE and m.effect is Effect.ALLOW
+    )
+    return chain + tuple(arns)
 
 
 def _trusted_account_patterns(trust: PolicyDocument) -> Iterator[str]:

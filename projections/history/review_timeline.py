@@ -50,8 +50,9 @@ Allowed = tuple[bool, tuple[str, ...]]
 """(conditional, chain) of an allowed principal at one instant."""
 
 
-PrincipalId = UUID | None
-"""A user's id, or None for A's root."""
+PrincipalId = UUID | str | None
+"""A user's id, None for A's root, or ``resource-policy:<name>`` for another principal a
+resource policy names (``review_decisions``)."""
 Entry = tuple[ItemKey, Allowed]
 
 
