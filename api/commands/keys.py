@@ -9,10 +9,13 @@ secrets in the log never change. Both commands open only the store's data key ta
 whole runtime (no index replay).
 
 Erasing personal data (crypto-shredding) destroys the account's personal-data keys in the same
-table: the log, projections and audit chains are untouched (they hold only the sealed values)
-and still verify, and every process reads the values as erased from its next answer on. The
+table: the log's events, projections and audit chains are untouched (they hold only the sealed
+values) and still verify, and every process reads the values as erased from its next answer on. The
 erasure itself is ``Keyring.erase_personal``, which ``POST /v1/accounts/{a}/personal-data/erase``
-(``api.routers.accounts``) calls on the server's keyring: one implementation for both.
+(``api.routers.accounts``) calls on the server's keyring: one implementation for both. When
+it destroyed a key, each then records ``PersonalDataErased`` in the ledger — who erased: the
+caller over HTTP, the platform admin (``mandate:admin``, credential ``cli``) here — so the audit
+trail shows who erased and when; a repeated erasure destroys nothing and records nothing.
 """
 
 from __future__ import annotations
@@ -24,16 +27,21 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
+from uuid import uuid4
 
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from mandate.api.outages import StoreUnavailable
-from mandate.api.settings import Settings, store_config
+from mandate.api.settings import Settings, StoreConfig, store_config
+from mandate.api.startup.local_keys import load_hasher
 from mandate.api.startup.secret_keys import load_secret_keys
 from mandate.api.startup.store_checks import StoreUnreachable, probe
+from mandate.domain.common.audit import AuditContext, acting_as
+from mandate.domain.common.errors import NotFound
 from mandate.domain.identity.keyring import Keyring, KeyringRefused
-from mandate.domain.ledger.application import APPLICATION_NAME
+from mandate.domain.ledger.application import APPLICATION_NAME, Ledger
 from mandate.projections.store.data_keys import DataKeysMissing, DataKeyStore
 
 __all__ = ["account_erase_personal_data", "keys_rotate", "keys_status"]
@@ -45,8 +53,12 @@ class _Refused(Exception):
     """The store or the keys cannot be used; the message is the one line to print."""
 
 
-@contextmanager
-def _data_keys(settings: Settings) -> Iterator[DataKeyStore]:
+CLI_ACTOR: Final = "mandate:admin"
+"""Who an operator's command acts as in the ledger: the platform admin (it needs the store and
+the key-encryption key, as the admin does), credential ``cli``."""
+
+
+def _operator_store(settings: Settings) -> StoreConfig:
     config = store_config(
         settings.database_url,
         store_timeout=max(settings.store_timeout, 5.0),  # an operator's command may wait
@@ -59,6 +71,12 @@ def _data_keys(settings: Settings) -> Iterator[DataKeyStore]:
         probe(config, need_schema=True)
     except StoreUnreachable as error:
         raise _Refused(str(error)) from None
+    return config
+
+
+@contextmanager
+def _data_keys(settings: Settings) -> Iterator[DataKeyStore]:
+    config = _operator_store(settings)
     factory = InfrastructureFactory.construct(Environment(APPLICATION_NAME, config.env))
     datastore = factory.application_recorder().datastore  # type: ignore[attr-defined]
     try:
@@ -140,15 +158,42 @@ def account_erase_personal_data(args: argparse.Namespace) -> int:
     except (_Refused, KeyringRefused, DataKeysMissing, StoreUnavailable) as error:
         print(f"mandate: {error}", file=sys.stderr)
         return 2
-    if erased:
-        print(
-            f"mandate: erased the personal data of account {account_id}: destroyed "
-            f"personal-data key {', '.join(erased)}; its users' display names now read as "
-            "erased everywhere (the log, projections and audit chains still verify)"
-        )
-    else:
+    if not erased:
         print(
             f"mandate: account {account_id} has no live personal-data key: nothing left to "
             "erase (already erased, or it never sealed personal data)"
         )
+        return 0
+    print(
+        f"mandate: erased the personal data of account {account_id}: destroyed "
+        f"personal-data key {', '.join(erased)}; its users' display names now read as "
+        "erased everywhere (the log, projections and audit chains still verify)"
+    )
+    try:
+        position = _record_erasure(settings, account_id, erased)
+    except (_Refused, StoreUnavailable, NotFound) as error:
+        # the keys are gone either way; say loudly that the ledger does not show who did it
+        print(
+            f"mandate: the erasure is done but not recorded in the ledger: {error}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"mandate: recorded who erased as PersonalDataErased at position {position}")
     return 0
+
+
+def _record_erasure(settings: Settings, account_id: str, erased: list[str]) -> int:
+    """Record ``PersonalDataErased`` as the operator (``CLI_ACTOR``): the ledger opened on
+    the store for this one command (no index, no replay); the position it was written at."""
+    ledger = Ledger(_operator_store(settings).env, hasher=load_hasher(settings))
+    audit = AuditContext(
+        actor=CLI_ACTOR,
+        credential="cli",
+        request_id=f"cli-{uuid4().hex}",
+        reason="mandate account erase-personal-data",
+    )
+    try:
+        with acting_as(audit):
+            return ledger.record_personal_data_erasure(account_id, erased).position
+    finally:
+        ledger.close()

@@ -103,6 +103,8 @@ class PersonalDataErased(BaseModel):
     account_id: str
     personal_data: Literal["erased"] = "erased"
     destroyed_keys: list[str]
+    position: int | None = None
+    """The ``PersonalDataErased`` event recording who erased (None when nothing was)."""
 
 
 @router.post("/{account_id}/personal-data/erase")
@@ -113,9 +115,11 @@ def erase_personal_data(
     every answer from now on, while the log, projections and audit chains still verify.
 
     The same erasure as ``mandate account erase-personal-data`` (``Keyring.erase_personal``):
-    no event is written — the key table's tombstone is the erasure. Idempotent: a second call
-    destroys nothing and says so; with an ``Idempotency-Key``, a retry is answered the first
-    answer (the key is recorded with the answer, there being no event to record it with).
+    the key table's tombstones are the erasure, and then a ``PersonalDataErased`` event
+    records who erased (the caller, the request id) and the key ids destroyed. Idempotent: a
+    second call destroys nothing, says so and records nothing; with an ``Idempotency-Key``, a
+    retry is answered the first answer. Should the event's write fail after the destruction,
+    the keys stay destroyed (the warning below still names the caller) and no retry records it.
     """
     resource = f"acs:ram::{account_id}:*"
     authorize_management(runtime, caller, account_id, ERASE_ACTION, resource, admin_may=True)
@@ -128,4 +132,10 @@ def erase_personal_data(
         caller.given_request_id,
         ", ".join(destroyed) or "nothing (already erased)",
     )
-    return PersonalDataErased(account_id=account_id, destroyed_keys=destroyed)
+    position = None
+    if destroyed:
+        position = runtime.write(
+            caller.audit(),
+            lambda: runtime.ledger.record_personal_data_erasure(account_id, destroyed),
+        ).position
+    return PersonalDataErased(account_id=account_id, destroyed_keys=destroyed, position=position)

@@ -91,6 +91,29 @@ class Account(LedgerAggregate):
         self.root_secret_hash = secret_hash
         self.root_secret_sealed = secret_sealed
 
+    def record_personal_data_erased(self, destroyed_key_ids: list[str]) -> None:
+        """Record that the account's personal-data keys ``destroyed_key_ids`` were destroyed
+        (``Keyring.erase_personal``): the event's audit says who erased and when. Recorded on
+        a closed account too (erasure often follows closing); only after a destruction, so a
+        repeated erasure, which destroys nothing, records nothing."""
+        if not destroyed_key_ids:
+            raise ValueError("an erasure is recorded only when it destroyed a key")
+        self._personal_data_erased(
+            account_id=self.account_id, destroyed_key_ids=list(destroyed_key_ids)
+        )
+
+    class PersonalDataErased(Event):
+        """Who erased the account's personal data (the audit) and which personal-data keys
+        went: key ids only — never a personal value, nor any key material."""
+
+        TOPIC = "mandate:PersonalDataErased.v1"
+        account_id: str
+        destroyed_key_ids: list[str]
+
+    @event(PersonalDataErased)
+    def _personal_data_erased(self, account_id: str, destroyed_key_ids: list[str]) -> None:
+        """Nothing of the aggregate changes: the erasure itself is the keys' tombstones."""
+
     def require_open(self) -> None:
         if self.closed:
             raise Conflict(f"account {self.account_id} is closed", code="Account.Closed")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from eventsourcing.domain import Aggregate
 
-from mandate.domain.common.errors import FieldError, InvalidInput
-from mandate.domain.common.identifiers import new_account_id
+from mandate.domain.common.errors import FieldError, InvalidInput, NotFound
+from mandate.domain.common.identifiers import account_aggregate_id, new_account_id
 from mandate.domain.common.validation import check_entity_name, check_optional_text
 from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.principals import (
@@ -66,6 +66,21 @@ class IdentityCommands(LedgerCore):
     def close_account(self, account_id: str) -> Written:
         account = self._open_account(account_id)
         account.close()
+        return Written(self._commit(account))
+
+    @command
+    def record_personal_data_erasure(
+        self, account_id: str, destroyed_key_ids: list[str]
+    ) -> Written:
+        """``PersonalDataErased`` after ``Keyring.erase_personal`` destroyed some keys: who
+        erased is the caller's audit context. An open or a closed account (404 if none)."""
+        try:
+            account = self._get(account_aggregate_id(account_id), Account)
+        except NotFound:
+            raise NotFound(
+                f"account {account_id} does not exist", code="EntityNotExist.Account"
+            ) from None
+        account.record_personal_data_erased(destroyed_key_ids)
         return Written(self._commit(account))
 
     @command

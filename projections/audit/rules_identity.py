@@ -50,6 +50,16 @@ def _root_key_rotated(
     return Described((account.account_id,), key_arn(account.arn, e.access_key_id), summary)
 
 
+@RULES.on(Account.PersonalDataErased)
+def _personal_data_erased(
+    naming: AuditNaming, e: Account.PersonalDataErased, at: datetime
+) -> Described:
+    """Who erased (the record's actor and request id) and which key ids went; no value."""
+    return Described.about(
+        naming, e.originator_id, "account", {"destroyed_key_ids": list(e.destroyed_key_ids)}
+    )
+
+
 # -- users ---------------------------------------------------------------------------------------
 
 

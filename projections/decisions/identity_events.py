@@ -52,6 +52,8 @@ class AttachmentEvent(Protocol):
 
 
 on.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
+# an erasure is the keys' tombstones, read through the keyring: the event only records who
+on.ignores(Account.PersonalDataErased)
 # an OIDC provider decides nothing here: AssumeRoleWithOIDC reads it from the log
 on.ignores(
     OIDCProvider.OIDCProviderCreated,

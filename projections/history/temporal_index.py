@@ -423,6 +423,8 @@ class TemporalIndexProjection(FactBook, SqlProjection):
 
 
 HANDLERS.ignores(NameClaim.NameClaimed, NameClaim.NameReclaimed, NameClaim.NameReleased)
+# who erased an account's personal data changes no fact of any instant (the keyring erases)
+HANDLERS.ignores(Account.PersonalDataErased)
 
 # OIDC providers' facts: their handlers register themselves on HANDLERS (defined above)
 from mandate.projections.history import (  # noqa: E402

@@ -90,6 +90,11 @@ def _log_and_trail(runtime: Runtime) -> str:
     return events + json.dumps(list(iter_records(runtime.audit.store, AuditQuery())))
 
 
+def _erasures(runtime: Runtime) -> list[dict[str, Any]]:
+    records = json.loads(json.dumps(list(iter_records(runtime.audit.store, AuditQuery()))))
+    return [r for r in records if r["event_type"] == "PersonalDataErased"]
+
+
 def _trail_verifies(runtime: Runtime) -> None:
     assert runtime.audit.wait_for(runtime.head(), 30)
     result = verify_trail(runtime.ledger, runtime.audit.store, runtime.audit_public_key)
@@ -150,9 +155,16 @@ def test_display_names_read_until_their_key_is_erased(
         assert carol.display_name == CAROL
         assert _log_and_trail(runtime).startswith(stored.split("\n")[0])  # the log is as it was
         _trail_verifies(runtime)
+        # the ledger records who erased: the operator, as the platform admin, from the CLI
+        (erasure,) = _erasures(runtime)
+        assert (erasure["actor"], erasure["accounts"]) == ("mandate:admin", [root.account_id])
+        assert erasure["request_id"].startswith("cli-")
+        assert erasure["summary"] == {"destroyed_key_ids": [f"p1-{root.account_id}"]}
 
         assert _erase(root.account_id, store_url, state, monkeypatch) == 0  # idempotent
         assert "nothing left to erase" in capsys.readouterr().out
+        assert runtime.audit.wait_for(runtime.head(), 30)
+        assert len(_erasures(runtime)) == 1  # destroyed nothing: recorded nothing
 
         # a display name set afterwards is sealed under the account's next key
         client.update_user(ram.UpdateUserRequest(user_name="alice", new_display_name=AGAIN))

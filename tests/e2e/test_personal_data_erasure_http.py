@@ -72,6 +72,17 @@ def _trail(server: RpcServer, root: Key) -> list[dict[str, Any]]:
     return shown[0]
 
 
+def _erasures(server: RpcServer, root: Key) -> list[dict[str, Any]]:
+    """The account's ``PersonalDataErased`` audit records."""
+    listed = server.api.get(
+        f"/v1/accounts/{root.account_id}/audit-events",
+        headers=_basic(root),
+        params={"limit": 1000},
+    )
+    assert listed.status_code == 200, listed.text
+    return [r for r in listed.json()["items"] if r["event_type"] == "PersonalDataErased"]
+
+
 def _verifies(server: RpcServer, root: Key) -> None:
     a = root.account_id
     mine = server.api.get(f"/v1/accounts/{a}/audit/verify", headers=_basic(root))
@@ -134,13 +145,14 @@ def test_audit_answers_show_display_names_until_erased_over_http(
         )
 
         # the root erases; a retry with the same Idempotency-Key is the first answer again
-        once = {**_basic(root), "Idempotency-Key": "erase-alice-1"}
+        once = {**_basic(root), "Idempotency-Key": "erase-alice-1", "X-Request-Id": "req-erase-1"}
         first = api.post(erase, headers=once)
         assert first.status_code == 200, first.text
         assert first.json() == {
             "account_id": a,
             "personal_data": "erased",
             "destroyed_keys": [f"p1-{a}"],
+            "position": first.json()["position"],
         }
         again = api.post(erase, headers=once)
         assert (again.status_code, again.json()) == (200, first.json())
@@ -148,6 +160,13 @@ def test_audit_answers_show_display_names_until_erased_over_http(
         second = api.post(erase, headers=_basic(root))  # without the key: a no-op answer
         assert second.status_code == 200, second.text
         assert second.json()["destroyed_keys"] == []
+        assert second.json()["position"] is None  # destroyed nothing: recorded nothing
+        # the audit trail says who erased, when, and which key went — once
+        (erasure,) = _erasures(server, root)
+        assert erasure["actor"] == f"acs:ram::{a}:root"
+        assert erasure["request_id"] == "req-erase-1"
+        assert erasure["position"] == first.json()["position"]
+        assert erasure["summary"] == {"destroyed_key_ids": [f"p1-{a}"]}
 
         shown = _trail(server, root)
         assert shown == [
@@ -164,6 +183,7 @@ def test_audit_answers_show_display_names_until_erased_over_http(
         capsys.readouterr()
         assert _cli(store_url, state, monkeypatch, "account", "erase-personal-data", a) == 0
         assert "nothing left to erase" in capsys.readouterr().out
+        assert len(_erasures(server, root)) == 1  # nor did the CLI's no-op record anything
 
     # the CLI's export shows it erased too; a bundle keeps the stored form, which re-hashes
     assert _cli(store_url, state, monkeypatch, "audit", "export", "--account", a) == 0
@@ -204,6 +224,8 @@ def test_the_admin_may_erase_and_an_unknown_account_is_404(store_url: str, state
         erased = api.post(f"/v1/accounts/{root.account_id}/personal-data/erase", headers=api.admin)
         assert erased.status_code == 200, erased.text
         assert erased.json()["destroyed_keys"] == [f"p1-{root.account_id}"]
+        (erasure,) = _erasures(server, root)
+        assert erasure["actor"] == "mandate:admin"
         user = api.get(f"/v1/accounts/{root.account_id}/users/dora", headers=_basic(root))
         assert user.json()["personal_data"] == "erased"
         missing = api.post("/v1/accounts/1234567890123456/personal-data/erase", headers=api.admin)

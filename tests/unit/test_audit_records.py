@@ -275,6 +275,8 @@ def _script(ledger: Ledger) -> History:
         ledger.detach_control_policy(account, "NoEcs", folder)
     with acting_as(ADMIN):
         ledger.close_account(other.account_id)
+        # erased after closing: recorded on the closed account, key ids only
+        ledger.record_personal_data_erasure(other.account_id, [f"p1-{other.account_id}"])
     secrets += [key.access_key_secret, kept.access_key_secret, rotated.access_key_secret]
     secrets += [cross.secret, chained.secret]
     secrets += [
@@ -736,6 +738,7 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ("ControlPolicyAttached", node(folder), {"policy_name": "NoEcs", "target": folder}),
         ("ControlPolicyDetached", node(folder), {"policy_name": "NoEcs", "target": folder}),
         ("AccountClosed", root_arn(o), {}),
+        ("PersonalDataErased", root_arn(o), {"destroyed_key_ids": [f"p1-{o}"]}),
     ]
     actual = [(r.event_type, r.target, dict(r.summary)) for r in records]
     assert actual == expected

@@ -112,6 +112,18 @@ EVENT_CLASSES = [
         ),
     ),
     (
+        "Account.PersonalDataErased",
+        "mandate:PersonalDataErased.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "account_id",
+            "destroyed_key_ids",
+        ),
+    ),
+    (
         "Account.Created",
         "mandate:Account.Event.v1",
         ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
@@ -798,6 +810,7 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:AccountOpened.v1": "64c9b48af29fdf756e978f419970b5bc",
     "mandate:AccountClosed.v1": "5a89751197dfe2f9ca925d99c83f5385",
     "mandate:RootAccessKeyRotated.v1": "907e996d9eb98e687b30b6bbea9a531e",
+    "mandate:PersonalDataErased.v1": "ccf322e4f9a4cd746fa4ab2ff68f863f",
     "mandate:UserCreated.v1": "3c067307bce7ce9a73b04b1192e7bfb9",
     "mandate:UserUpdated.v1": "c41032b3bc2c0e2c1ad8e5479acd146f",
     "mandate:UserDeleted.v1": "5a89751197dfe2f9ca925d99c83f5385",
