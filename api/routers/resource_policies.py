@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mandate.api.deps import CallerDep, RuntimeDep, check_account_id, manage
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import authorize_read
+from mandate.domain.ledger.resource_policies import read_resource_policy
 from mandate.domain.policy.resource_policies import owned_resource_key
 
 __all__ = ["router"]
@@ -66,7 +67,7 @@ def put_resource_policy(
     position = manage(runtime, caller, account_id, "ram:PutResourcePolicy", arn).write_position(
         lambda ledger: ledger.put_resource_policy(account_id, arn, body.policy_document)
     )
-    attached = runtime.ledger.get_resource_policy(account_id, arn)
+    attached = read_resource_policy(runtime.ledger, account_id, arn)
     return {
         "resource": attached.resource_arn,
         "policy_document": attached.document,
@@ -81,7 +82,7 @@ def get_resource_policy(
 ) -> dict[str, Any]:
     arn = _checked(account_id, resource)
     authorize_read(runtime, caller, account_id, "ram:GetResourcePolicy", arn)
-    attached = runtime.ledger.get_resource_policy(account_id, arn)
+    attached = read_resource_policy(runtime.ledger, account_id, arn)
     return {
         "resource": attached.resource_arn,
         "policy_document": attached.document,

@@ -21,7 +21,7 @@ from mandate.domain.ledger.results import Written
 from mandate.domain.permissions.resource_policies import ResourcePolicy, resource_policy_id
 from mandate.domain.policy.resource_policies import owned_resource_key, parse_resource_policy
 
-__all__ = ["AttachedResourcePolicy", "ResourcePolicyCommands"]
+__all__ = ["AttachedResourcePolicy", "ResourcePolicyCommands", "read_resource_policy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +72,6 @@ class ResourcePolicyCommands(LedgerCore):
         existing.set(resource_arn, checked.canonical)
         return Written(self._commit(existing))
 
-    def get_resource_policy(self, account_id: str, resource_arn: object) -> AttachedResourcePolicy:
-        """The policy attached to the resource, or ``NotFound``."""
-        self._open_account(account_id)
-        found = self._resource_policy(account_id, resource_arn)
-        if found is None or found.deleted or found.account_id != account_id:
-            raise NotFound(
-                f"{resource_arn} has no resource policy", code="EntityNotExist.ResourcePolicy"
-            )
-        return AttachedResourcePolicy(found.resource_arn, json.loads(found.document), found.version)
-
     @command
     def delete_resource_policy(self, account_id: str, resource_arn: object) -> Written:
         """Detach the resource's policy; ``NotFound`` if it has none."""
@@ -93,3 +83,17 @@ class ResourcePolicyCommands(LedgerCore):
             )
         found.delete()
         return Written(self._commit(found))
+
+
+def read_resource_policy(
+    ledger: ResourcePolicyCommands, account_id: str, resource_arn: object
+) -> AttachedResourcePolicy:
+    """The policy attached to the resource, read from the log, or ``NotFound``. A read, not a
+    command: the ledger's public methods are its commands only."""
+    ledger._open_account(account_id)
+    found = ledger._resource_policy(account_id, resource_arn)
+    if found is None or found.deleted or found.account_id != account_id:
+        raise NotFound(
+            f"{resource_arn} has no resource policy", code="EntityNotExist.ResourcePolicy"
+        )
+    return AttachedResourcePolicy(found.resource_arn, json.loads(found.document), found.version)

@@ -21,6 +21,7 @@ from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import user_arn
 from mandate.domain.common.audit import AuditContext, acting_as
 from mandate.domain.common.errors import InvalidInput, NotFound
+from mandate.domain.ledger.resource_policies import read_resource_policy
 from mandate.domain.policy.evaluation import AccessRequest, DecisionKind, Layer
 from tests.integration.runtimes import running
 from tests.integration.test_temporal_oracle import _instants, _log, _oracle, _summary
@@ -119,12 +120,12 @@ def test_a_history_of_resource_policies_live_and_as_of_the_oracle(runtime: Runti
     eve = _live(runtime, b, "eve", cat)
     assert eve.decision.kind is DecisionKind.EXPLICIT_DENY
     assert not _live(runtime, a, "alice", cat).allowed
-    assert runtime.ledger.get_resource_policy(a, bucket).version == 2
+    assert read_resource_policy(runtime.ledger, a, bucket).version == 2
 
     _write(runtime, "delete_resource_policy", a, bucket)
     assert not _live(runtime, b, "bob", cat).allowed
     with pytest.raises(NotFound):
-        runtime.ledger.get_resource_policy(a, bucket)
+        read_resource_policy(runtime.ledger, a, bucket)
 
     _write(runtime, "put_resource_policy", a, bucket, _doc(_grant(a, "*")))
     assert _live(runtime, a, "alice", cat).allowed
