@@ -1,4 +1,5 @@
-"""The Alibaba Cloud OpenAPI RPC dialect at ``/``: RAM 2015-05-01 and STS 2015-04-01.
+"""The Alibaba Cloud OpenAPI RPC dialect at ``/``: RAM 2015-05-01, STS 2015-04-01, IMS
+2019-08-15 (OIDC providers) and ResourceManager 2020-03-31 (Resource Directory).
 
 A thin adapter over the engine /v1 uses — the same ledger commands, ``manage``/
 ``authorize_read`` authorisation (``ram:<Action>`` on the same ARNs), index queries and
@@ -10,8 +11,9 @@ Modules, one job each: ``requests`` (read a call), ``params`` (typed parameters)
 secret-lookup port), ``errors`` (RAM's codes, and the engine's errors mapped to them),
 ``answers`` (JSON answers and error bodies, ``rpc_time``), ``endpoint`` (the route).
 
-To add an action, in a module named ``ram_<topic>.py`` (or ``sts_<topic>.py``) of this
-package — the endpoint imports every such module at start-up::
+To add an action, in a module named ``ram_<topic>.py`` (or ``sts_``, ``ims_``, ``rm_`` for
+STS, IMS, ResourceManager) of this package — the endpoint imports every such module at
+start-up::
 
     from mandate.api.rpc.params import RpcParams, MaxItems
     from mandate.api.rpc.registry import RAM, RpcContext, rpc_action

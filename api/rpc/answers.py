@@ -37,7 +37,12 @@ T = TypeVar("T")
 
 JSON_TYPE: Final = "application/json;charset=utf-8"
 
-PRODUCTS: Final[dict[str, str]] = {"2015-05-01": "Ram", "2015-04-01": "Sts"}
+PRODUCTS: Final[dict[str, str]] = {
+    "2015-05-01": "Ram",
+    "2015-04-01": "Sts",
+    "2019-08-15": "Ims",
+    "2020-03-31": "ResourceManager",
+}
 """The API versions served at ``/`` and the product each belongs to."""
 
 

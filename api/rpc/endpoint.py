@@ -29,11 +29,12 @@ from mandate.api.signing import ReplayGuard
 __all__ = ["load_actions", "rpc_router"]
 
 _LOG = logging.getLogger("mandate.rpc")
-_ACTION_MODULE_PREFIXES = ("ram_", "sts_")
+_ACTION_MODULE_PREFIXES = ("ram_", "sts_", "ims_", "rm_")
 
 
 def load_actions() -> Registry:
-    """Import every ``ram_*``/``sts_*`` module of this package (they register themselves)."""
+    """Import every ``ram_*``/``sts_*``/``ims_*``/``rm_*`` module of this package (they
+    register themselves)."""
     package = importlib.import_module("mandate.api.rpc")
     for module in pkgutil.iter_modules(package.__path__):
         if module.name.startswith(_ACTION_MODULE_PREFIXES):

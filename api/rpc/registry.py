@@ -21,8 +21,10 @@ from mandate.api.rpc.params import RpcParams, parse_params
 from mandate.api.runtime import Runtime
 
 __all__ = [
+    "IMS",
     "RAM",
     "REGISTRY",
+    "RESOURCE_MANAGER",
     "STS",
     "Action",
     "Handler",
@@ -35,6 +37,10 @@ RAM: Final = "2015-05-01"
 """RAM's API version."""
 STS: Final = "2015-04-01"
 """STS's API version."""
+IMS: Final = "2019-08-15"
+"""IMS's API version (RAM's identity management: OIDC providers)."""
+RESOURCE_MANAGER: Final = "2020-03-31"
+"""Resource Management's API version (Resource Directory, control policies)."""
 
 P = TypeVar("P", bound=RpcParams)
 
@@ -91,7 +97,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._actions: dict[tuple[str, str], Action[Any]] = {}
-        self._versions: set[str] = {RAM, STS}
+        self._versions: set[str] = {RAM, STS, IMS, RESOURCE_MANAGER}
 
     def add(self, action: Action[Any]) -> None:
         key = (action.name, action.version)
@@ -114,7 +120,8 @@ class Registry:
 
 
 REGISTRY: Final = Registry()
-"""The process's actions: modules ``ram_*.py`` and ``sts_*.py`` of this package fill it."""
+"""The process's actions: modules ``ram_*``, ``sts_*``, ``ims_*`` and ``rm_*`` of this package
+fill it."""
 
 
 def rpc_action(
