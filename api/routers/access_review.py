@@ -18,7 +18,13 @@ could and the chain it would act through:
   (``principal_type: "any"``), another account (its root, ``"root"``), a role or a session
   (``"role"``, ``"session"``) — as one item, chain ``[principal, "resource-policy:<ARN>"]``,
   ``conditional: true`` unless it is of ``a`` (its own account's policies must allow too, and
-  its principals are not enumerated).
+  its principals are not enumerated);
+- through a role of another account that a covering policy's Allow names by ARN: each user
+  who could assume it then (its trust, the user's ``sts:AssumeRole``, control policies; or a
+  delegation for a managed role), the role's session decided with the resource policies
+  (across accounts the role's own policies must allow too, a Deny naming the role wins):
+  ``[user, role, "resource-policy:<ARN>"]`` (``[user, delegation, entrustment, role, …]``).
+  A path through a role of ``a`` also ends with the policy when its Allow took part.
 
 The answer is ``200``::
 

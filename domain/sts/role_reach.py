@@ -9,6 +9,15 @@ delegation, entrustment, role]`` per delegation. One hop is enough: a chained se
 every layer of its parent (docs/design.md §3.3), so P → R1 → R2 never allows what P → R1 alone
 does not.
 
+The roles tried are the resource's account's, then every role of another open account that a
+resource policy covering the resource names by its ARN (``acs:ram::<b>:role/<r>``): a session
+of that role acts on the resource through the policy. The session's request is decided as a
+live session's is (``decide_with_resource_and_control``): control policies over the role's
+account first, then its own layers with the covering resource policies — OR inside the
+resource's account, AND across accounts, an explicit Deny naming the role (or ``*``, or its
+account from outside) winning. A role reached only through a policy naming ``*`` or an account
+is not enumerated (every role of every account would be).
+
 Like ``session_lineage``, the rule reads its facts through a port (``RoleReachFacts``) that
 the live index implements for now and the temporal index for any T, so that "could P" as of T
 is by construction what the live index replayed to T answers.
@@ -16,17 +25,22 @@ is by construction what the live index replayed to T answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Protocol
 from uuid import UUID
 
 from mandate.domain.common.arns import account_of_resource, role_arn
 from mandate.domain.policy.control import ControlLevel, decide_with_control
 from mandate.domain.policy.decisions import Answer, Path, Subject, SubjectKind
-from mandate.domain.policy.document import PolicyDocument
+from mandate.domain.policy.document import Effect, PolicyDocument
 from mandate.domain.policy.evaluation import AccessRequest, ContextValue, PolicySet
+from mandate.domain.policy.resource_policies import (
+    ResourcePolicy,
+    decide_with_resource_and_control,
+)
 from mandate.domain.policy.resource_tags import with_resource_tags, without_resource_tags
 from mandate.domain.sts.assume_role import AssumingCaller, own_role_tags, trust_admits
 from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState
@@ -35,6 +49,7 @@ __all__ = [
     "AssumableRole",
     "RoleReachFacts",
     "answer_through_roles",
+    "named_role_arns",
     "paths_into",
 ]
 
@@ -78,6 +93,14 @@ class RoleReachFacts(Protocol):
 
     def roles_in(self, account_id: str) -> Iterable[AssumableRole]:
         """The account's roles (managed ones included), by name."""
+        ...
+
+    def role_named(self, account_id: str, role_name: str) -> AssumableRole | None:
+        """The account's role of that name (managed or not), None when there is none."""
+        ...
+
+    def resource_policies(self, resource: str) -> tuple[ResourcePolicy, ...]:
+        """The resource policies covering ``resource`` (``covering_keys``' order)."""
         ...
 
     def assumable_role_layer(self, role: AssumableRole) -> PolicySet:
@@ -154,6 +177,30 @@ def paths_into(
     )
 
 
+def named_role_arns(covering: Iterable[ResourcePolicy], resource_account: str) -> list[str]:
+    """The roles of other accounts that an Allow statement of ``covering`` names, by ARN."""
+    return sorted(
+        {
+            name
+            for policy in covering
+            for grant in policy.grants
+            if any(s.effect is Effect.ALLOW for s in grant.policy.statements)
+            for name in grant.principals
+            if ":role/" in name and name.split(":")[3] != resource_account
+        }
+    )
+
+
+def _named_roles(
+    covering: tuple[ResourcePolicy, ...], resource_account: str, facts: RoleReachFacts
+) -> Iterator[AssumableRole]:
+    """The roles ``named_role_arns`` names that exist, of open accounts."""
+    for arn in named_role_arns(covering, resource_account):
+        account, name = arn.split(":")[3], arn.split("/", 1)[1]
+        if facts.account_open(account) and (role := facts.role_named(account, name)):
+            yield role
+
+
 def answer_through_roles(
     subject: Subject,
     user_id: UUID | None,
@@ -165,8 +212,9 @@ def answer_through_roles(
 ) -> Answer | None:
     """The first answer that allows ``request`` through a role ``subject`` may assume.
 
-    Only the resource's account's roles can allow it (a session acts only there), tried in
-    name order; ``roles`` replaces them when the caller already holds the list.
+    The resource's account's roles are tried in name order (``roles`` replaces them when the
+    caller already holds the list), then the roles of other accounts a covering resource
+    policy names (module docstring), by ARN.
     """
     if subject.kind is not SubjectKind.USER:
         return None
@@ -177,7 +225,9 @@ def answer_through_roles(
     # decided on the role's ARN without them
     context = without_resource_tags(request.context)
     caller = AssumingCaller(subject, user_id)
-    for role in facts.roles_in(resource_account) if roles is None else roles:
+    covering = facts.resource_policies(request.resource)
+    own = facts.roles_in(resource_account) if roles is None else roles
+    for role in chain(own, _named_roles(covering, resource_account, facts)):
         paths = paths_into(caller, role, context, facts, optimistic=optimistic)
         if not paths:
             continue
@@ -190,8 +240,8 @@ def answer_through_roles(
             paths=paths,
         )
         levels, management = facts.control(role.account_id)
-        answer = decide_with_control(
-            as_role, levels, request, management_account=management, optimistic=optimistic
+        answer = decide_with_resource_and_control(
+            as_role, levels, management, covering, request, optimistic=optimistic
         )
         if answer.allowed:
             return answer

@@ -2,7 +2,7 @@
 
 docs/design.md §5: ``domain.sts.role_reach.answer_through_roles`` is the rule (the
 temporal index answers the same rule as of any T); ``_LiveRoles`` gives it this index's
-roles, trusts, entrustments and delegations as they are now.
+roles, trusts, entrustments, delegations and resource policies as they are now.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from uuid import UUID
 from mandate.domain.policy.control import ControlLevel
 from mandate.domain.policy.decisions import Answer, Subject, SubjectKind
 from mandate.domain.policy.evaluation import AccessRequest, Layer, PolicySet
+from mandate.domain.policy.resource_policies import ResourcePolicy
 from mandate.domain.sts.role_reach import AssumableRole, answer_through_roles
 from mandate.domain.sts.session_lineage import DelegationState, EntrustmentState
 from mandate.projections.decisions.directory_events import control_of
@@ -73,6 +74,13 @@ class _LiveRoles:
 
     def roles_in(self, account_id: str) -> Iterator[AssumableRole]:
         return (self.assumable(role) for role in self.index.roles_of(account_id))
+
+    def role_named(self, account_id: str, role_name: str) -> AssumableRole | None:
+        view = self.index.role_by_name(account_id, role_name)
+        return self.assumable(view) if view is not None else None
+
+    def resource_policies(self, resource: str) -> tuple[ResourcePolicy, ...]:
+        return self.index.resource_policies_covering(resource)
 
     def assumable(self, role: RoleView) -> AssumableRole:
         terms = None

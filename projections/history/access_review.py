@@ -26,8 +26,12 @@ other context key:
 - A's users, directly (their identity policies and groups) and through A's roles;
 - users of the accounts that have a path into A — named by the trust policy of one of A's
   ordinary roles (by user ARN, account root or account id, wildcards included), or trustee
-  of one of A's entrustments — through A's roles only (identity policies never reach another
-  account's resources). A user of a closed account is no candidate: it cannot authenticate.
+  of one of A's entrustments — through A's roles (identity policies never reach another
+  account's resources). A user of a closed account is no candidate: it cannot authenticate;
+- through the resource policies covering the resource (``review_decisions``): a user one
+  names, decided whole; every other principal one names as one item; and a role of another
+  account one names by ARN as a way in like A's roles — the users its trust or contract
+  admits, through it (chain ``[user, …, role, "resource-policy:<ARN>"]``).
 
 "Could" is meant as ``POST /v1/authorize`` with ``principal`` means it: a principal's
 policies, trust and delegations, not whether it holds an active AccessKey.

@@ -360,9 +360,11 @@ class AsOfReader:
 
     def through_roles(self, principal: PrincipalAt, request: AccessRequest) -> Answer | None:
         """The answer that allows ``request`` through a role of the resource's account P
-        could assume then, or None — never P's own identity decision. An outsider (that
+        could assume then, or through a role a resource policy covering it named then
+        (``role_reach``), or None — never P's own identity decision. An outsider (that
         account) is told only this: it reveals of P's account only its grants towards the
-        resource's account (P's ``sts:AssumeRole`` on the role, a delegation reaching P).
+        resource's account (P's ``sts:AssumeRole`` on the role, a delegation reaching P, a
+        named role's trust of P and its own statements on the resource).
         """
         if principal.user_id is None:
             return None

@@ -17,10 +17,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from mandate.domain.common.arns import delegation_arn
+from mandate.domain.common.arns import delegation_arn, role_arn
 from mandate.domain.common.ledger_time import format_instant, from_micros
 from mandate.domain.policy.control import ControlLevel
 from mandate.domain.policy.evaluation import PolicySet
+from mandate.domain.policy.resource_policies import ResourcePolicy
 from mandate.domain.sts.role_reach import AssumableRole
 from mandate.domain.sts.session_lineage import (
     DelegationState,
@@ -36,6 +37,7 @@ from mandate.projections.history.as_of_facts import (
     trust_position_of,
 )
 from mandate.projections.history.temporal_directory import control_at
+from mandate.projections.history.temporal_resource_policies import resource_policies_at
 
 if TYPE_CHECKING:
     from mandate.projections.history.as_of import AsOfReader
@@ -216,6 +218,15 @@ class LineageAt:
                     AssumableRole.of(role_id, account, row["object"], trust, None, position, tags)
                 )
         return roles
+
+    def role_named(self, account_id: str, role_name: str) -> AssumableRole | None:
+        """The role of ``account_id`` named so alive at T (managed or not), or None."""
+        arn = role_arn(account_id, role_name)
+        return next((role for role in self.roles_in(account_id) if role.arn == arn), None)
+
+    def resource_policies(self, resource: str) -> tuple[ResourcePolicy, ...]:
+        """The resource policies covering ``resource`` at T, as live (``resource_policies_at``)."""
+        return resource_policies_at(self.reader.facts, self.cursor, resource, self.at)
 
     def assumable_role_layer(self, role: AssumableRole) -> PolicySet:
         if role.entrustment is not None:

@@ -8,8 +8,11 @@ changed. The resource policies covering the resource take part as in live decisi
 account, and every other principal they name (``*``, an account, a role, a session) is an
 entry of its own, chain ``[principal, "resource-policy:<ARN>"]`` — ``conditional`` unless it
 is of A, since across accounts its own account's policies must allow too, which the review
-does not enumerate. After user-scoped events (``USER_SCOPED``) only the users touched are
-decided again.
+does not enumerate. A role of another account that an Allow of a covering policy names by ARN
+is a way in as A's roles are (``role_reach.answer_through_roles`` tries it after them): the
+users who could assume it are candidates (its trust's accounts, its contract's trustee), listed
+with chain ``[user, …, role, "resource-policy:<ARN>"]``, and its generation is watched like
+A's roles'. After user-scoped events (``USER_SCOPED``) only the users touched are decided again.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from mandate.domain.policy.resource_policies import (
     decide_resource_layer,
     decide_with_resource_and_control,
 )
+from mandate.domain.sts.role_reach import named_role_arns
 from mandate.projections.decisions.directory_events import control_of
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.decisions.views import RoleView
@@ -123,6 +127,8 @@ class Reviewer:
         """Every principal the covering resource policies name."""
         self._named_accounts: frozenset[str] = frozenset()
         """The accounts of the users among them."""
+        self._named_roles: tuple[RoleView, ...] = ()
+        """The roles of other accounts among them (their assumers are candidates)."""
         self._fresh = False
         """Whether ``_answers`` holds every candidate's answer at some earlier instant."""
 
@@ -134,8 +140,20 @@ class Reviewer:
         index, account_id = self.index, self.account_id
         touched, index.touched = index.touched, set()
         roles = index.roles_of(account_id)
+        # only events that are not user-scoped change these, and they re-decide everyone
+        self._covering = index.resource_policies_covering(self.resource)
+        self._named = frozenset(
+            name
+            for policy in self._covering
+            for grant in policy.grants
+            for name in grant.principals
+        )
+        self._named_accounts = frozenset(n.split(":")[3] for n in self._named if ":user/" in n)
+        self._named_roles = self._roles_named()
         # the index's own invalidation keys: a role's moves when anything it grants changes
-        signature = tuple((role.id, index.generation_of(role.id)) for role in roles)
+        signature = tuple(
+            (role.id, index.generation_of(role.id)) for role in (*roles, *self._named_roles)
+        )
         if signature != self._roles_signature:
             everyone = True
             self._roles_signature = signature
@@ -148,15 +166,6 @@ class Reviewer:
         request = index.with_resource_facts(
             AccessRequest.make(self.action, self.resource, {CURRENT_TIME: at})
         )
-        # only events that are not user-scoped change these, and they re-decide everyone
-        self._covering = index.resource_policies_covering(self.resource)
-        self._named = frozenset(
-            name
-            for policy in self._covering
-            for grant in policy.grants
-            for name in grant.principals
-        )
-        self._named_accounts = frozenset(n.split(":")[3] for n in self._named if ":user/" in n)
         if everyone or not self._fresh:
             self._fresh = True
             after: dict[PrincipalId, Entry] = {}
@@ -216,7 +225,7 @@ class Reviewer:
             return False, _chain(direct.chain, direct.decision)
         through = self.index.answer_through_roles(subject, request, roles=roles)
         if through is not None:
-            return False, through.chain
+            return False, _chain(through.chain, through.decision)
         if direct is not None and direct.decision.context_dependent:
             hopeful = self._decide(subject, request, optimistic=True)
             if hopeful.allowed:
@@ -225,7 +234,7 @@ class Reviewer:
             subject, request, optimistic=True, roles=roles
         )
         if hopeful_role is not None:
-            return True, hopeful_role.chain
+            return True, _chain(hopeful_role.chain, hopeful_role.decision)
         return None
 
     def _decide(
@@ -267,12 +276,23 @@ class Reviewer:
                 allowed = (conditional, _chain((name,), decision))
                 yield f"resource-policy:{name}", ((name, account, None), allowed)
 
+    def _roles_named(self) -> tuple[RoleView, ...]:
+        """The roles of other open accounts an Allow of the covering policies names: their
+        assumers reach the resource through them (``role_reach.answer_through_roles``)."""
+        index, found = self.index, []
+        for arn in named_role_arns(self._covering, self.account_id):
+            account, name = arn.split(":")[3], arn.split("/", 1)[1]
+            if _is_open(index, account) and (role := index.role_by_name(account, name)):
+                found.append(role)
+        return tuple(found)
+
     def _reachable_accounts(self) -> frozenset[str]:
-        """Open accounts other than A with a path into A: trusted by a role, or trustee."""
+        """Open accounts other than A with a path into A: trusted by a role of A or by one
+        a covering policy names, or trustee of its contract."""
         index, account_id = self.index, self.account_id
         others = [a for a, view in index.accounts.items() if view.is_open and a != account_id]
         reachable: set[str] = set()
-        for role in index.roles_of(account_id):
+        for role in (*index.roles_of(account_id), *self._named_roles):
             if role.entrustment_id is not None:
                 reachable.add(index.entrustments[role.entrustment_id].trustee_account_id)
                 continue
