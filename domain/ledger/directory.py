@@ -83,6 +83,20 @@ class DirectoryCommands(LedgerCore):
         return DirectoryNode(folder_id, self._commit(directory))
 
     @command
+    def rename_folder(self, management_account: str, folder_id: str, name: str) -> Written:
+        """UpdateFolder: a new name, unique in the directory (not the root folder's)."""
+        directory = self._directory(management_account)
+        directory.rename_folder(folder_id, name)
+        return Written(self._commit(directory))
+
+    @command
+    def delete_folder(self, management_account: str, folder_id: str) -> Written:
+        """DeleteFolder: refused while a folder or a member is in it."""
+        directory = self._directory(management_account)
+        directory.delete_folder(folder_id)
+        return Written(self._commit(directory))
+
+    @command
     def move_account(self, management_account: str, account_id: str, folder_id: str) -> Written:
         """Put a member in ``folder_id`` (inviting it first if it is not yet a member)."""
         directory = self._directory(management_account)
@@ -115,10 +129,38 @@ class DirectoryCommands(LedgerCore):
 
     @command
     def create_control_policy(
-        self, management_account: str, policy_name: str, document: str | Mapping[str, Any]
+        self,
+        management_account: str,
+        policy_name: str,
+        document: str | Mapping[str, Any],
+        description: str | None = None,
     ) -> Written:
         directory = self._directory(management_account)
-        directory.create_policy(policy_name, self._document(document, "document"))
+        canonical = self._document(document, "document")
+        directory.create_policy(policy_name, canonical, description)
+        return Written(self._commit(directory))
+
+    @command
+    def update_control_policy(
+        self,
+        management_account: str,
+        policy_name: str,
+        *,
+        new_policy_name: str | None = None,
+        document: str | Mapping[str, Any] | None = None,
+        description: str | None = None,
+    ) -> Written:
+        """UpdateControlPolicy: a new name (attachments follow), document or description."""
+        directory = self._directory(management_account)
+        canonical = None if document is None else self._document(document, "document")
+        directory.update_policy(policy_name, new_policy_name, canonical, description)
+        return Written(self._commit(directory))
+
+    @command
+    def delete_control_policy(self, management_account: str, policy_name: str) -> Written:
+        """DeleteControlPolicy: refused while the policy is attached anywhere."""
+        directory = self._directory(management_account)
+        directory.delete_policy(policy_name)
         return Written(self._commit(directory))
 
     @command

@@ -11,7 +11,10 @@ Its guards are Resource Directory's documented rules, checked before any event e
 * a control policy is an ordinary identity-policy document (Allow/Deny, Action, Resource,
   Condition; no Principal), parsed by ``parse_policy_document``;
 * ``FullAliyunAccess`` is attached to every folder and member when it appears, so the
-  directory starts in deny-list mode; detaching it is how allow-list mode begins.
+  directory starts in deny-list mode; detaching it is how allow-list mode begins;
+* a folder (not the root) is deleted only while empty (api-deletefolder); renamed, its name
+  stays unique; a custom control policy is updated (its attachments follow a new name) or,
+  attached nowhere, deleted (api-deletecontrolpolicy); the system policy is neither.
 
 ``levels`` gives the path root folder → … → account with the documents attached at each
 level: what ``domain.policy.control.decide_with_control`` takes.
@@ -38,6 +41,7 @@ __all__ = [
     "directory_id",
     "membership_arn",
     "path_levels",
+    "renamed_attachments",
 ]
 
 MEMBERSHIP_KIND = "resource-directory"
@@ -96,6 +100,7 @@ class ResourceDirectory(LedgerAggregate):
         self.folder_names: dict[str, str] = {root_folder_id: "Root"}
         self.members: dict[str, str] = {}
         self.policies: dict[str, str] = {}
+        self.descriptions: dict[str, str] = {}
         self.attached: dict[str, list[str]] = {root_folder_id: [FULL_ALIYUN_ACCESS]}
 
     @classmethod
@@ -116,19 +121,28 @@ class ResourceDirectory(LedgerAggregate):
         if folder_id not in self.parents:
             raise NotFound(f"folder {folder_id} does not exist", code="EntityNotExist.Folder")
 
-    def create_folder(self, parent_id: str, name: str) -> str:
-        self.require_folder(parent_id)
+    def _check_folder_name(self, name: str, field: str, renamed: str | None = None) -> None:
+        """1 to 24 characters, unique in the whole directory (as documented)."""
         if not isinstance(name, str) or not 1 <= len(name) <= 24:
             raise InvalidInput(
-                FieldError("name", "must be 1 to 24 characters"), code="InvalidParameter.Name"
+                FieldError(field, "must be 1 to 24 characters"), code="InvalidParameter.Name"
             )
+        if any(n == name and f != renamed for f, n in self.folder_names.items()):
+            raise Conflict(f"folder {name!r} already exists", code="Duplicate.FolderName")
+
+    def _not_root(self, folder_id: str, why: str) -> None:
+        self.require_folder(folder_id)
+        if folder_id == self.root_folder_id:
+            raise InvalidInput(FieldError("folder_id", why), code="InvalidParameter.FolderId")
+
+    def create_folder(self, parent_id: str, name: str) -> str:
+        self.require_folder(parent_id)
+        self._check_folder_name(name, "name")
         if self.depth(parent_id) + 1 > MAX_FOLDER_DEPTH:
             raise Conflict(
                 f"folders nest at most {MAX_FOLDER_DEPTH} levels below the root folder",
                 code="LimitExceeded.FolderDepth",
             )
-        if name in self.folder_names.values():  # unique in the whole directory (as documented)
-            raise Conflict(f"folder {name!r} already exists", code="Duplicate.FolderName")
         folder_id = _new_id("fd")
         self._folder_created(
             management_account=self.management_account,
@@ -152,6 +166,41 @@ class ResourceDirectory(LedgerAggregate):
         self.parents[folder_id] = parent_id
         self.folder_names[folder_id] = name
         self.attached[folder_id] = [FULL_ALIYUN_ACCESS]
+
+    def rename_folder(self, folder_id: str, name: str) -> None:
+        self._not_root(folder_id, "the root folder keeps its name")
+        self._check_folder_name(name, "new_folder_name", renamed=folder_id)
+        self._folder_renamed(
+            management_account=self.management_account, folder_id=folder_id, name=name
+        )
+
+    class FolderRenamed(Event):
+        TOPIC = "mandate:ResourceDirectoryFolderRenamed.v1"
+        management_account: str
+        folder_id: str
+        name: str
+
+    @event(FolderRenamed)
+    def _folder_renamed(self, management_account: str, folder_id: str, name: str) -> None:
+        self.folder_names[folder_id] = name
+
+    def delete_folder(self, folder_id: str) -> None:
+        """Refused while a folder or a member is in it; its attachments go with it."""
+        self._not_root(folder_id, "the root folder goes only with its directory")
+        if folder_id in self.parents.values():
+            raise Conflict("This folder has sub folders.", code="DeleteConflict.Folder.SubFolder")
+        if folder_id in self.members.values():
+            raise Conflict("This folder has accounts.", code="DeleteConflict.Folder.Account")
+        self._folder_deleted(management_account=self.management_account, folder_id=folder_id)
+
+    class FolderDeleted(Event):
+        TOPIC = "mandate:ResourceDirectoryFolderDeleted.v1"
+        management_account: str
+        folder_id: str
+
+    @event(FolderDeleted)
+    def _folder_deleted(self, management_account: str, folder_id: str) -> None:
+        del self.parents[folder_id], self.folder_names[folder_id], self.attached[folder_id]
 
     def move_account(self, account_id: str, folder_id: str) -> None:
         """Put ``account_id`` in ``folder_id``; a new member gets ``FullAliyunAccess``."""
@@ -180,16 +229,31 @@ class ResourceDirectory(LedgerAggregate):
         self.members[account_id] = folder_id
 
     # -- control policies ----------------------------------------------------------------
-    def create_policy(self, name: str, document: str) -> None:
+    def _check_policy_name(self, name: str, field: str) -> None:
         if not isinstance(name, str) or not 1 <= len(name) <= 128 or name == FULL_ALIYUN_ACCESS:
             raise InvalidInput(
-                FieldError("policy_name", "must be 1 to 128 characters, not a system policy's"),
+                FieldError(field, "must be 1 to 128 characters, not a system policy's"),
                 code="InvalidParameter.PolicyName",
             )
         if name in self.policies:
             raise Conflict(f"control policy {name!r} already exists", code="Duplicate.Policy")
+
+    @staticmethod
+    def _check_description(description: str | None) -> None:
+        if description is not None and not 1 <= len(description) <= 1024:
+            raise InvalidInput(
+                FieldError("description", "must be 1 to 1024 characters"),
+                code="InvalidParameter.Description",
+            )
+
+    def create_policy(self, name: str, document: str, description: str | None = None) -> None:
+        self._check_policy_name(name, "policy_name")
+        self._check_description(description)
         self._policy_created(
-            management_account=self.management_account, policy_name=name, document=document
+            management_account=self.management_account,
+            policy_name=name,
+            document=document,
+            description=description,
         )
 
     class ControlPolicyCreated(Event):
@@ -198,10 +262,99 @@ class ResourceDirectory(LedgerAggregate):
         policy_name: str
         document: str
         """The canonical JSON (``PolicyDocument.canonical_json``)."""
+        description: str | None = None
 
     @event(ControlPolicyCreated)
-    def _policy_created(self, management_account: str, policy_name: str, document: str) -> None:
+    def _policy_created(
+        self,
+        management_account: str,
+        policy_name: str,
+        document: str,
+        description: str | None = None,
+    ) -> None:
         self.policies[policy_name] = document
+        if description is not None:
+            self.descriptions[policy_name] = description
+
+    def _custom(self, policy_name: str) -> None:
+        if policy_name == FULL_ALIYUN_ACCESS:
+            raise Conflict(
+                "the system control policy is neither changed nor deleted",
+                code="NoPermission.SystemControlPolicy",
+            )
+        if policy_name not in self.policies:
+            raise NotFound(
+                f"control policy {policy_name!r} does not exist", code="EntityNotExist.Policy"
+            )
+
+    def update_policy(
+        self,
+        policy_name: str,
+        new_name: str | None,
+        document: str | None,
+        description: str | None,
+    ) -> None:
+        """A new name (attachments follow it), document or description; at least one."""
+        self._custom(policy_name)
+        if new_name is None and document is None and description is None:
+            raise InvalidInput(
+                FieldError("new_policy_name", "give a new name, document or description"),
+                code="MissingParameter",
+            )
+        if new_name is not None and new_name != policy_name:
+            self._check_policy_name(new_name, "new_policy_name")
+        self._check_description(description)
+        self._policy_updated(
+            management_account=self.management_account,
+            policy_name=policy_name,
+            new_policy_name=new_name,
+            document=document,
+            description=description,
+        )
+
+    class ControlPolicyUpdated(Event):
+        TOPIC = "mandate:ControlPolicyUpdated.v1"
+        management_account: str
+        policy_name: str
+        new_policy_name: str | None  # None: unchanged (so for the others)
+        document: str | None
+        description: str | None
+
+    @event(ControlPolicyUpdated)
+    def _policy_updated(
+        self,
+        management_account: str,
+        policy_name: str,
+        new_policy_name: str | None,
+        document: str | None,
+        description: str | None,
+    ) -> None:
+        name = new_policy_name or policy_name
+        current = self.policies.pop(policy_name)
+        self.policies[name] = document or current
+        if policy_name in self.descriptions:
+            self.descriptions[name] = self.descriptions.pop(policy_name)
+        if description is not None:
+            self.descriptions[name] = description
+        self.attached = renamed_attachments(self.attached, policy_name, name)
+
+    def delete_policy(self, policy_name: str) -> None:
+        self._custom(policy_name)
+        targets = sorted(t for t, names in self.attached.items() if policy_name in names)
+        if targets:
+            attached = f"control policy {policy_name!r} is attached to {', '.join(targets)}"
+            raise Conflict(attached, code="DeleteConflict.ControlPolicy.Attachment")
+        self._policy_deleted(management_account=self.management_account, policy_name=policy_name)
+
+    class ControlPolicyDeleted(Event):
+        TOPIC = "mandate:ControlPolicyDeleted.v1"
+        management_account: str
+        policy_name: str
+
+    @event(ControlPolicyDeleted)
+    def _policy_deleted(self, management_account: str, policy_name: str) -> None:
+        del self.policies[policy_name]
+        self.descriptions.pop(policy_name, None)
 
     def _target(self, policy_name: str, target: str) -> list[str]:
         if policy_name != FULL_ALIYUN_ACCESS and policy_name not in self.policies:
@@ -261,6 +414,13 @@ class ResourceDirectory(LedgerAggregate):
     def levels(self, account_id: str) -> list[tuple[str, list[str]]]:
         """(node, attached policy names) from the root folder down to ``account_id``."""
         return path_levels(self.parents, self.members, self.attached, account_id)
+
+
+def renamed_attachments(
+    attached: Mapping[str, Sequence[str]], old: str, new: str
+) -> dict[str, list[str]]:
+    """``attached`` with the policy ``old`` named ``new`` where attached, order kept."""
+    return {node: [new if n == old else n for n in names] for node, names in attached.items()}
 
 
 def path_levels(

@@ -37,6 +37,18 @@ def _folder(_: object, e: ResourceDirectory.FolderCreated, at: datetime) -> Desc
     )
 
 
+@RULES.on(RD.FolderRenamed)
+def _renamed(_: object, e: ResourceDirectory.FolderRenamed, at: datetime) -> Described:
+    target = directory_arn(e.management_account, e.folder_id)
+    return Described((e.management_account,), target, {"folder_id": e.folder_id, "name": e.name})
+
+
+@RULES.on(RD.FolderDeleted)
+def _folder_deleted(_: object, e: ResourceDirectory.FolderDeleted, at: datetime) -> Described:
+    target = directory_arn(e.management_account, e.folder_id)
+    return Described((e.management_account,), target, {"folder_id": e.folder_id})
+
+
 @RULES.on(RD.AccountMoved)
 def _moved(_: object, e: ResourceDirectory.AccountMoved, at: datetime) -> Described:
     target = directory_arn(e.management_account, e.account_id)
@@ -46,6 +58,29 @@ def _moved(_: object, e: ResourceDirectory.AccountMoved, at: datetime) -> Descri
 
 @RULES.on(RD.ControlPolicyCreated)
 def _policy(_: object, e: ResourceDirectory.ControlPolicyCreated, at: datetime) -> Described:
+    target = control_policy_arn(e.management_account, e.policy_name)
+    return Described((e.management_account,), target, {"policy_name": e.policy_name})
+
+
+@RULES.on(RD.ControlPolicyUpdated)
+def _policy_updated(
+    _: object, e: ResourceDirectory.ControlPolicyUpdated, at: datetime
+) -> Described:
+    """Names what changed (a new name, ``document``, ``description``), never the texts."""
+    target = control_policy_arn(e.management_account, e.policy_name)
+    fields = (("document", e.document), ("description", e.description))
+    summary = {
+        "policy_name": e.policy_name,
+        "new_policy_name": e.new_policy_name,
+        "changed": [name for name, value in fields if value is not None],
+    }
+    return Described((e.management_account,), target, summary)
+
+
+@RULES.on(RD.ControlPolicyDeleted)
+def _policy_deleted(
+    _: object, e: ResourceDirectory.ControlPolicyDeleted, at: datetime
+) -> Described:
     target = control_policy_arn(e.management_account, e.policy_name)
     return Described((e.management_account,), target, {"policy_name": e.policy_name})
 

@@ -5,14 +5,19 @@ directory each member is in. Any change moves one counter, ``_control_epoch``, t
 folds into every principal's generation while a directory exists (``memo.DecisionMemo``):
 directory changes are rare and touch every RAM identity of the accounts beneath, so
 invalidating all memoised answers is simpler than tracing them, and costs nothing to an index
-with no directory. ``control_of`` gives a member's compiled levels, cached per epoch.
+with no directory. ``control_of`` gives a member's compiled levels, cached per epoch. A folder
+renamed or an unattached control policy deleted bounds nothing, so moves no epoch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mandate.domain.permissions.resource_directory import ResourceDirectory, path_levels
+from mandate.domain.permissions.resource_directory import (
+    ResourceDirectory,
+    path_levels,
+    renamed_attachments,
+)
 from mandate.domain.policy.control import FULL_ALIYUN_ACCESS, ControlLevel, compile_levels
 from mandate.projections.decisions.state import IndexState, on
 
@@ -35,6 +40,8 @@ class DirectoryView:
     attached: dict[str, list[str]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     """Folders' names (the root folder's is ``Root``), for listings."""
+    descriptions: dict[str, str] = field(default_factory=dict)
+    """Custom control policies' descriptions, where one was given."""
 
 
 def control_of(index: IndexState, account_id: str) -> tuple[tuple[ControlLevel, ...], str | None]:
@@ -79,6 +86,23 @@ def folder_created(index: IndexState, e: ResourceDirectory.FolderCreated) -> Non
     _changed(index)
 
 
+@on.on(RD.FolderRenamed)
+def folder_renamed(index: IndexState, e: ResourceDirectory.FolderRenamed) -> None:
+    """Only listings change: a folder's name bounds nothing."""
+    directory = index.directories[e.management_account]
+    directory.names = {**directory.names, e.folder_id: e.name}
+
+
+@on.on(RD.FolderDeleted)
+def folder_deleted(index: IndexState, e: ResourceDirectory.FolderDeleted) -> None:
+    """An empty folder goes, with what was attached to it (no member was beneath it)."""
+    directory = index.directories[e.management_account]
+    directory.parents = {f: p for f, p in directory.parents.items() if f != e.folder_id}
+    directory.names = {f: n for f, n in directory.names.items() if f != e.folder_id}
+    directory.attached = {t: a for t, a in directory.attached.items() if t != e.folder_id}
+    _changed(index)
+
+
 @on.on(RD.AccountMoved)
 def account_moved(index: IndexState, e: ResourceDirectory.AccountMoved) -> None:
     directory = index.directories[e.management_account]
@@ -93,6 +117,34 @@ def account_moved(index: IndexState, e: ResourceDirectory.AccountMoved) -> None:
 def control_policy_created(index: IndexState, e: ResourceDirectory.ControlPolicyCreated) -> None:
     directory = index.directories[e.management_account]
     directory.documents = {**directory.documents, e.policy_name: e.document}
+    if e.description is not None:
+        directory.descriptions = {**directory.descriptions, e.policy_name: e.description}
+
+
+def _without(mapping: dict[str, str], name: str) -> dict[str, str]:
+    return {key: value for key, value in mapping.items() if key != name}
+
+
+@on.on(RD.ControlPolicyUpdated)
+def control_policy_updated(index: IndexState, e: ResourceDirectory.ControlPolicyUpdated) -> None:
+    """A new document bounds from now on; a new name is the one attached (and explained)."""
+    directory = index.directories[e.management_account]
+    old, new = e.policy_name, e.new_policy_name or e.policy_name
+    document = e.document or directory.documents[old]
+    directory.documents = {**_without(directory.documents, old), new: document}
+    description = e.description or directory.descriptions.get(old)
+    kept = {} if description is None else {new: description}
+    directory.descriptions = {**_without(directory.descriptions, old), **kept}
+    directory.attached = renamed_attachments(directory.attached, old, new)
+    _changed(index)
+
+
+@on.on(RD.ControlPolicyDeleted)
+def control_policy_deleted(index: IndexState, e: ResourceDirectory.ControlPolicyDeleted) -> None:
+    """Attached nowhere (the aggregate refuses otherwise): no decision changes."""
+    directory = index.directories[e.management_account]
+    directory.documents = _without(directory.documents, e.policy_name)
+    directory.descriptions = _without(directory.descriptions, e.policy_name)
 
 
 @on.on(RD.ControlPolicyAttached)

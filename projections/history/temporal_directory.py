@@ -1,8 +1,9 @@
 """The temporal index's facts of Resource Directory: the tree and control policies over time.
 
 Two kinds. ``resource_directory`` (subject the management account, object ``""``): the whole
-directory — folders' parents, members' folders, control policy documents and what is
-attached where — replaced by each change, so "the directory at T" is one fact, as memberships
+directory — folders' parents, members' folders, control policy documents (the version live
+then: an update or deletion replaces the fact, never edits it) and what is attached where —
+replaced by each change, so "the directory at T" is one fact, as memberships
 and attachments are (the tree is small: five levels, RAM's quotas). ``rd_member`` (subject
 the member account, object its management account): opened when an account first joins, so
 "which directory was this account in at T" is one lookup. ``control_at`` reads both and
@@ -15,7 +16,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from mandate.domain.permissions.resource_directory import ResourceDirectory, path_levels
+from mandate.domain.permissions.resource_directory import (
+    ResourceDirectory,
+    path_levels,
+    renamed_attachments,
+)
 from mandate.domain.policy.control import FULL_ALIYUN_ACCESS, ControlLevel, compile_levels
 from mandate.projections.history import temporal_index
 
@@ -73,6 +78,14 @@ def _folder(
     index._replace(KIND, e.management_account, "", position, at, **tree)
 
 
+def _folder_deleted(
+    index: TemporalIndexProjection, e: ResourceDirectory.FolderDeleted, position: int, at: int
+) -> None:
+    tree = _tree(index, e.management_account)
+    del tree["parents"][e.folder_id], tree["attached"][e.folder_id]
+    index._replace(KIND, e.management_account, "", position, at, **tree)
+
+
 def _moved(
     index: TemporalIndexProjection, e: ResourceDirectory.AccountMoved, position: int, at: int
 ) -> None:
@@ -92,6 +105,33 @@ def _policy(
 ) -> None:
     tree = _tree(index, e.management_account)
     tree["documents"][e.policy_name] = e.document
+    index._replace(KIND, e.management_account, "", position, at, **tree)
+
+
+def _policy_updated(
+    index: TemporalIndexProjection,
+    e: ResourceDirectory.ControlPolicyUpdated,
+    position: int,
+    at: int,
+) -> None:
+    """The document live from ``at`` on, under its new name where renamed: the fact before
+    keeps the old document and name, so an as-of answer before ``at`` sees them."""
+    tree = _tree(index, e.management_account)
+    old, new = e.policy_name, e.new_policy_name or e.policy_name
+    document = tree["documents"].pop(old)
+    tree["documents"][new] = e.document or document
+    tree["attached"] = renamed_attachments(tree["attached"], old, new)
+    index._replace(KIND, e.management_account, "", position, at, **tree)
+
+
+def _policy_deleted(
+    index: TemporalIndexProjection,
+    e: ResourceDirectory.ControlPolicyDeleted,
+    position: int,
+    at: int,
+) -> None:
+    tree = _tree(index, e.management_account)
+    del tree["documents"][e.policy_name]
     index._replace(KIND, e.management_account, "", position, at, **tree)
 
 
@@ -116,3 +156,7 @@ temporal_index.HANDLERS.on(RD.AccountMoved)(_moved)
 temporal_index.HANDLERS.on(RD.ControlPolicyCreated)(_policy)
 temporal_index.HANDLERS.on(RD.ControlPolicyAttached)(_attachment)
 temporal_index.HANDLERS.on(RD.ControlPolicyDetached)(_attachment)
+temporal_index.HANDLERS.on(RD.FolderDeleted)(_folder_deleted)
+temporal_index.HANDLERS.on(RD.ControlPolicyUpdated)(_policy_updated)
+temporal_index.HANDLERS.on(RD.ControlPolicyDeleted)(_policy_deleted)
+temporal_index.HANDLERS.ignores(RD.FolderRenamed)  # names bound nothing; the tree has none

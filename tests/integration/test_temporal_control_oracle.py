@@ -173,3 +173,64 @@ def test_an_access_review_closes_a_users_interval_while_a_control_policy_denies(
         (times[lifted.position], times[head] + timedelta(seconds=1)),
     ]
     assert len(found[root_arn(member)]) == 1
+
+
+def test_updated_and_deleted_control_policies_answer_as_the_oracle(runtime: Runtime) -> None:
+    """As of T a control policy's document is the version live at T: UpdateControlPolicy's
+    NewPolicyDocument and NewPolicyName take effect from their event on, a deleted (detached)
+    policy and a deleted folder bound nothing after; before each, the older state answers.
+    https://www.alibabacloud.com/help/en/resource-management/api-updatecontrolpolicy
+    https://www.alibabacloud.com/help/en/resource-management/api-deletecontrolpolicy
+    https://www.alibabacloud.com/help/en/resource-management/api-deletefolder
+    """
+    ledger = runtime.ledger
+    with acting_as(ACTOR):
+        management = ledger.open_account("Management").account_id
+        member = ledger.open_account("Member").account_id
+        ledger.create_user(member, "dev", None)
+        ledger.attach_policy(member, "user", "dev", "System", "AdministratorAccess")
+        root = ledger.enable_resource_directory(management).node_id
+        prod = ledger.create_folder(management, root, "prod").node_id
+        spare = ledger.create_folder(management, prod, "spare").node_id
+        ledger.move_account(management, member, prod)
+        ledger.create_control_policy(management, "Guard", NO_ECS, "no ECS")
+        ledger.attach_control_policy(management, "Guard", prod)
+        ledger.attach_control_policy(management, "Guard", spare)
+        swapped = ledger.update_control_policy(management, "Guard", document=NO_OSS)
+        ledger.rename_folder(management, spare, "unused")
+        ledger.delete_folder(management, spare)
+        ledger.update_control_policy(management, "Guard", new_policy_name="NoStorage")
+        ledger.detach_control_policy(management, "NoStorage", prod)
+        last = ledger.delete_control_policy(management, "NoStorage")
+    assert runtime.follower.wait_for(last.position, WAIT)
+    assert runtime.temporal.wait_for(runtime.head(), WAIT)
+    log = _log(runtime)
+    times = {position: at for position, at, _ in log}
+    dev = user_arn(member, "dev")
+    compared, denied_by = 0, set()
+    for at in _instants(log):
+        oracle = _oracle(runtime, log, at)
+        expected = oracle.principal_for_arn(dev)
+        found, _reason = runtime.as_of.principal_for_arn(dev, at)
+        assert (found is None) == (expected is None), at.isoformat()
+        if found is None or expected is None:
+            continue
+        for request in _requests(member, at):
+            want = oracle.decide(expected[1], request, memo_key=expected[0])
+            got = runtime.as_of.decide(found, request)
+            assert _summary(got) == _summary(want), f"{request.action} at {at}"
+            compared += 1
+            if want.decision.kind is DecisionKind.EXPLICIT_DENY:
+                names = {m.policy_name for m in want.decision.matched if m.layer is Layer.CONTROL}
+                denied_by.add((request.action, *sorted(names), at >= times[swapped.position]))
+    assert compared > 50
+    # ECS denied by the first document before the update, OSS by the second after it, and
+    # under the new name once renamed; nothing denies once the policy is gone
+    assert ("ecs:RunInstances", "Guard", False) in denied_by
+    assert ("oss:GetObject", "Guard", True) in denied_by
+    assert ("oss:GetObject", "NoStorage", True) in denied_by
+    assert ("ecs:RunInstances", "Guard", True) not in denied_by
+    live = runtime.index.principal_for_arn(dev)
+    assert live is not None
+    for request in _requests(member, times[last.position]):
+        assert runtime.index.decide(live[1], request, memo_key=live[0]).allowed

@@ -273,6 +273,13 @@ def _script(ledger: Ledger) -> History:
         ledger.create_control_policy(account, "NoEcs", no_ecs)
         ledger.attach_control_policy(account, "NoEcs", folder)
         ledger.detach_control_policy(account, "NoEcs", folder)
+        scratch = ledger.create_folder(account, root, "tmp").node_id
+        ledger.rename_folder(account, scratch, "scratch")
+        ledger.delete_folder(account, scratch)
+        ledger.update_control_policy(
+            account, "NoEcs", new_policy_name="NoEcs2", description="no ECS"
+        )
+        ledger.delete_control_policy(account, "NoEcs2")
     with acting_as(ADMIN):
         ledger.close_account(other.account_id)
         # erased after closing: recorded on the closed account, key ids only
@@ -542,8 +549,8 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
     }
     # Resource Directory: the management account's nodes, the member's membership claim
     enabled = next(e for e, _, _ in history.events if type(e).__name__ == "DirectoryEnabled")
-    created = next(e for e, _, _ in history.events if type(e).__name__ == "FolderCreated")
-    root, folder = enabled.root_folder_id, created.folder_id
+    created, made = (e for e, _, _ in history.events if type(e).__name__ == "FolderCreated")
+    root, folder, scratch = enabled.root_folder_id, created.folder_id, made.folder_id
     folder_fields = {"folder_id": folder, "parent_id": root}
     rm = f"acs:resourcemanager::{a}"
     membership = f"acs:resourcemanager::{o}:membership/membership"
@@ -737,6 +744,23 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ("ControlPolicyCreated", f"{rm}:controlpolicy/NoEcs", {"policy_name": "NoEcs"}),
         ("ControlPolicyAttached", node(folder), {"policy_name": "NoEcs", "target": folder}),
         ("ControlPolicyDetached", node(folder), {"policy_name": "NoEcs", "target": folder}),
+        (
+            "ResourceDirectoryFolderCreated",
+            node(scratch),
+            {"folder_id": scratch, "parent_id": root, "name": "tmp"},
+        ),
+        (
+            "ResourceDirectoryFolderRenamed",
+            node(scratch),
+            {"folder_id": scratch, "name": "scratch"},
+        ),
+        ("ResourceDirectoryFolderDeleted", node(scratch), {"folder_id": scratch}),
+        (
+            "ControlPolicyUpdated",
+            f"{rm}:controlpolicy/NoEcs",
+            {"policy_name": "NoEcs", "new_policy_name": "NoEcs2", "changed": ["description"]},
+        ),
+        ("ControlPolicyDeleted", f"{rm}:controlpolicy/NoEcs2", {"policy_name": "NoEcs2"}),
         ("AccountClosed", root_arn(o), {}),
         ("PersonalDataErased", root_arn(o), {"destroyed_key_ids": [f"p1-{o}"]}),
     ]

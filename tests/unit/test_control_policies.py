@@ -278,3 +278,133 @@ def test_control_policies_are_checked_documents_attached_within_quota(ledger: Le
     assert _head(ledger) == head + 1
     ledger.detach_control_policy(management, FULL_ALIYUN_ACCESS, member)
     assert FULL_ALIYUN_ACCESS not in _directory(ledger, management).attached[member]
+
+
+def _error(call: Any, kind: type[Exception]) -> Any:
+    with pytest.raises(kind) as raised:
+        call()
+    return raised.value
+
+
+def test_a_folder_is_deleted_only_while_it_holds_no_folder_and_no_member(ledger: Ledger) -> None:
+    """DeleteFolder: "make sure that the folder does not contain any member accounts or child
+    folders" (409 DeleteConflict.Folder.SubFolder, DeleteConflict.Folder.Account).
+    https://www.alibabacloud.com/help/en/resource-management/api-deletefolder
+    """
+    management = ledger.open_account("M").account_id
+    member = ledger.open_account("A").account_id
+    root = ledger.enable_resource_directory(management).node_id
+    prod = ledger.create_folder(management, root, "prod").node_id
+    team = ledger.create_folder(management, prod, "team").node_id
+    ledger.move_account(management, member, team)
+    head = _head(ledger)
+    refusals = [
+        (lambda: ledger.delete_folder(management, prod), "DeleteConflict.Folder.SubFolder"),
+        (lambda: ledger.delete_folder(management, team), "DeleteConflict.Folder.Account"),
+        (lambda: ledger.delete_folder(management, "fd-missing"), "EntityNotExist.Folder"),
+    ]
+    for call, code in refusals:
+        assert _error(call, Conflict if "Conflict" in code else NotFound).code == code
+    root_refused = _error(lambda: ledger.delete_folder(management, root), InvalidInput)
+    assert [e.field for e in root_refused.errors] == ["folder_id"]
+    assert _head(ledger) == head
+    ledger.move_account(management, member, root)
+    ledger.delete_folder(management, team)
+    ledger.delete_folder(management, prod)
+    directory = _directory(ledger, management)
+    assert directory.parents == {root: None}
+    assert set(directory.attached) == {root, member}
+    assert ledger.create_folder(management, root, "prod").node_id != prod  # the name is free
+
+
+def test_a_folder_is_renamed_to_a_name_unique_in_the_directory(ledger: Ledger) -> None:
+    """UpdateFolder (NewFolderName, 1 to 24 characters); Mandate keeps names unique in the
+    whole directory, as CreateFolder does here.
+    https://www.alibabacloud.com/help/en/resource-management/api-updatefolder
+    """
+    management = ledger.open_account("M").account_id
+    root = ledger.enable_resource_directory(management).node_id
+    prod = ledger.create_folder(management, root, "prod").node_id
+    ledger.create_folder(management, root, "dev")
+    head = _head(ledger)
+    taken = _error(lambda: ledger.rename_folder(management, prod, "dev"), Conflict)
+    assert taken.code == "Duplicate.FolderName"
+    long = _error(lambda: ledger.rename_folder(management, prod, "x" * 25), InvalidInput)
+    assert [e.field for e in long.errors] == ["new_folder_name"]
+    assert _error(lambda: ledger.rename_folder(management, root, "top"), InvalidInput).errors
+    assert _head(ledger) == head
+    ledger.rename_folder(management, prod, "prod")  # its own name is no clash
+    ledger.rename_folder(management, prod, "production")
+    assert _directory(ledger, management).folder_names[prod] == "production"
+    ledger.create_folder(management, root, "prod")  # the old name is free again
+
+
+NO_ECS = {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "ecs:*", "Resource": "*"}]}
+NO_OSS = {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "oss:*", "Resource": "*"}]}
+
+
+def test_a_control_policy_is_updated_and_its_attachments_follow_a_new_name(
+    ledger: Ledger,
+) -> None:
+    """UpdateControlPolicy: NewPolicyName, NewPolicyDocument, NewDescription (1 to 1,024
+    characters), each optional; the system policy is not a custom one to update.
+    https://www.alibabacloud.com/help/en/resource-management/api-updatecontrolpolicy
+    """
+    management = ledger.open_account("M").account_id
+    member = ledger.open_account("A").account_id
+    root = ledger.enable_resource_directory(management).node_id
+    ledger.move_account(management, member, root)
+    ledger.create_control_policy(management, "NoEcs", NO_ECS, "keeps ECS out")
+    ledger.create_control_policy(management, "Other", NO_OSS)
+    ledger.attach_control_policy(management, "NoEcs", member)
+    head = _head(ledger)
+
+    def update(name: str, **changes: Any) -> Any:
+        return lambda: ledger.update_control_policy(management, name, **changes)
+
+    refusals: list[tuple[Any, type[Exception], str]] = [
+        (update(FULL_ALIYUN_ACCESS, description="x"), Conflict, "NoPermission.SystemControlPolicy"),
+        (update("Missing", description="x"), NotFound, "EntityNotExist.Policy"),
+        (update("NoEcs"), InvalidInput, "MissingParameter"),
+        (update("NoEcs", new_policy_name="Other"), Conflict, "Duplicate.Policy"),
+        (update("NoEcs", description="x" * 1025), InvalidInput, "InvalidParameter.Description"),
+    ]
+    for call, kind, code in refusals:
+        assert _error(call, kind).code == code
+    bad = _error(update("NoEcs", document={"Version": "1", "Statement": []}), InvalidInput)
+    assert all(e.field.startswith("document") for e in bad.errors)
+    assert _head(ledger) == head
+    ledger.update_control_policy(management, "NoEcs", new_policy_name="NoCompute", document=NO_OSS)
+    directory = _directory(ledger, management)
+    assert directory.attached[member] == [FULL_ALIYUN_ACCESS, "NoCompute"]
+    assert directory.policies["NoCompute"] == parse_policy_document(NO_OSS).canonical_json()
+    assert "NoEcs" not in directory.policies
+    assert directory.descriptions == {"NoCompute": "keeps ECS out"}
+    ledger.update_control_policy(management, "NoCompute", description="keeps OSS out")
+    assert _directory(ledger, management).descriptions == {"NoCompute": "keeps OSS out"}
+
+
+def test_a_control_policy_is_deleted_only_while_attached_nowhere(ledger: Ledger) -> None:
+    """DeleteControlPolicy: "If you want to delete a custom control policy that is attached to
+    folders or member accounts, you must call the DetachControlPolicy operation to detach the
+    policy before you delete it"; system control policies cannot be deleted. The page names no
+    code for the refusal: Mandate's is 409 DeleteConflict.ControlPolicy.Attachment.
+    https://www.alibabacloud.com/help/en/resource-management/api-deletecontrolpolicy
+    """
+    management = ledger.open_account("M").account_id
+    root = ledger.enable_resource_directory(management).node_id
+    folder = ledger.create_folder(management, root, "prod").node_id
+    ledger.create_control_policy(management, "NoEcs", NO_ECS)
+    ledger.attach_control_policy(management, "NoEcs", folder)
+    head = _head(ledger)
+    attached = _error(lambda: ledger.delete_control_policy(management, "NoEcs"), Conflict)
+    assert attached.code == "DeleteConflict.ControlPolicy.Attachment"
+    assert folder in attached.detail
+    system = _error(lambda: ledger.delete_control_policy(management, FULL_ALIYUN_ACCESS), Conflict)
+    assert system.code == "NoPermission.SystemControlPolicy"
+    assert _error(lambda: ledger.delete_control_policy(management, "Gone"), NotFound)
+    assert _head(ledger) == head
+    ledger.detach_control_policy(management, "NoEcs", folder)
+    ledger.delete_control_policy(management, "NoEcs")
+    assert "NoEcs" not in _directory(ledger, management).policies
+    ledger.create_control_policy(management, "NoEcs", NO_OSS)  # the name is free again

@@ -767,6 +767,7 @@ EVENT_CLASSES = [
             "management_account",
             "policy_name",
             "document",
+            "description",
         ),
     ),
     (
@@ -795,6 +796,59 @@ EVENT_CLASSES = [
             "target",
         ),
     ),
+    # a folder renamed or deleted, a control policy updated or deleted
+    (
+        "ResourceDirectory.FolderRenamed",
+        "mandate:ResourceDirectoryFolderRenamed.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "management_account",
+            "folder_id",
+            "name",
+        ),
+    ),
+    (
+        "ResourceDirectory.FolderDeleted",
+        "mandate:ResourceDirectoryFolderDeleted.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "management_account",
+            "folder_id",
+        ),
+    ),
+    (
+        "ResourceDirectory.ControlPolicyUpdated",
+        "mandate:ControlPolicyUpdated.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "management_account",
+            "policy_name",
+            "new_policy_name",
+            "document",
+            "description",
+        ),
+    ),
+    (
+        "ResourceDirectory.ControlPolicyDeleted",
+        "mandate:ControlPolicyDeleted.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "management_account",
+            "policy_name",
+        ),
+    ),
     (
         "ResourceDirectory.Created",
         "mandate:ResourceDirectory.Event.v1",
@@ -805,7 +859,7 @@ EVENT_CLASSES = [
 # The first 128 bits of the sha256 of the stored state of ``sample(cls)``, taken before the
 # events became explicit classes. Changed deliberately since, each by one field appended
 # (the issued secret sealed, optional: ``SEALED_SINCE`` pins the state before it):
-# AccountOpened, RootAccessKeyRotated, AccessKeyCreated, SessionIssued.
+# AccountOpened, RootAccessKeyRotated, AccessKeyCreated, SessionIssued, ControlPolicyCreated.
 STORED_STATE_SHA256: dict[str, str] = {
     "mandate:AccountOpened.v1": "64c9b48af29fdf756e978f419970b5bc",
     "mandate:AccountClosed.v1": "5a89751197dfe2f9ca925d99c83f5385",
@@ -860,9 +914,13 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:ResourceDirectoryEnabled.v1": "0d6d9bd7b24c843df88c901f2f6d0afc",
     "mandate:ResourceDirectoryFolderCreated.v1": "d5b24ae4854182d2afbc6bf7e5b902cf",
     "mandate:ResourceDirectoryAccountMoved.v1": "ce66c39ff0b89fd57a2874439dcf0652",
-    "mandate:ControlPolicyCreated.v1": "cc4ba6ca7bc6b1c67e23fbb2ad5c4dee",
+    "mandate:ControlPolicyCreated.v1": "1a3bcaf3da73dd76acdbde4df63240a1",
     "mandate:ControlPolicyAttached.v1": "b4759c37caf84f1dfcea836d34cbce5d",
     "mandate:ControlPolicyDetached.v1": "b4759c37caf84f1dfcea836d34cbce5d",
+    "mandate:ResourceDirectoryFolderRenamed.v1": "9a54db88520f59f938a46cee4554f66d",
+    "mandate:ResourceDirectoryFolderDeleted.v1": "d1d2287a9a913a3b94b33b48a2643632",
+    "mandate:ControlPolicyUpdated.v1": "7eb9aac2eaaed323471b63e1b1e3f0b9",
+    "mandate:ControlPolicyDeleted.v1": "cd914f52f6215f267f010b267790481e",
 }
 
 SEALED_SINCE: dict[str, tuple[str, str]] = {
@@ -876,6 +934,8 @@ SEALED_SINCE: dict[str, tuple[str, str]] = {
     # an OIDC provider's keys by URL (fetched at each exchange) besides inline
     "mandate:OIDCProviderCreated.v1": ("jwks_url", "22fde039f613f7238edb0fcf6ab405e9"),
     "mandate:OIDCProviderUpdated.v1": ("jwks_url", "b370cebe9b6faed952fdeb0f792ccac2"),
+    # a control policy's description (UpdateControlPolicy's NewDescription, given on create)
+    "mandate:ControlPolicyCreated.v1": ("description", "cc4ba6ca7bc6b1c67e23fbb2ad5c4dee"),
 }
 """The field each of these events gained (last), and the digest of its state before."""
 
