@@ -5,7 +5,10 @@ the management account, and is authorised as Resource Management's own action (R
 ``resourcemanager``: ``resourcemanager:CreateFolder``, ``…:MoveAccount``,
 ``…:CreateControlPolicy``, ``…:AttachControlPolicy``…) on the node's ARN in that account, so
 only the management account's root, or a RAM user of it granted the action, can change its
-directory — never a member. Refusals are problem+json and write nothing.
+directory — never a member. A folder is renamed (PATCH, UpdateFolder) or, empty, deleted
+(DELETE, DeleteFolder); a custom control policy is updated (PATCH, UpdateControlPolicy: a new
+name, document or description) or, attached nowhere, deleted (DELETE, DeleteControlPolicy).
+Refusals are problem+json and write nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ class CreateFolder(_Body):
     folder_name: str = Field(min_length=1, max_length=24)
 
 
+class UpdateFolder(_Body):
+    folder_name: str = Field(min_length=1, max_length=24)
+
+
 class MoveAccount(_Body):
     folder_id: str = Field(min_length=1, max_length=64)
 
@@ -48,6 +55,16 @@ class MoveAccount(_Body):
 class CreateControlPolicy(_Body):
     policy_name: str = Field(min_length=1, max_length=128)
     policy_document: dict[str, Any] | str
+    description: str | None = Field(default=None, min_length=1, max_length=1024)
+
+
+class UpdateControlPolicy(_Body):
+    """At least one of the three (UpdateControlPolicy's NewPolicyName, NewPolicyDocument,
+    NewDescription); a new name carries the policy's attachments with it."""
+
+    new_policy_name: str | None = Field(default=None, min_length=1, max_length=128)
+    policy_document: dict[str, Any] | str | None = None
+    description: str | None = Field(default=None, min_length=1, max_length=1024)
 
 
 def _view(runtime: RuntimeDep, account_id: str) -> DirectoryView:
@@ -83,6 +100,7 @@ def _directory_json(directory: DirectoryView) -> dict[str, Any]:
             for account, folder in sorted(directory.members.items())
         ],
         "control_policies": sorted(directory.documents),
+        "control_policy_descriptions": dict(sorted(directory.descriptions.items())),
     }
 
 
@@ -123,6 +141,31 @@ def create_folder(
     }
 
 
+@router.patch("/folders/{folder_id}")
+def update_folder(
+    account_id: str, folder_id: str, body: UpdateFolder, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Rename a folder (not the root folder): names stay unique in the directory."""
+    arn = directory_arn(account_id, folder_id)
+    position = manage(
+        runtime, caller, account_id, "resourcemanager:UpdateFolder", arn
+    ).write_position(lambda ledger: ledger.rename_folder(account_id, folder_id, body.folder_name))
+    return {"folder_id": folder_id, "folder_name": body.folder_name, "position": position}
+
+
+@router.delete("/folders/{folder_id}")
+def delete_folder(
+    account_id: str, folder_id: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Delete an empty folder: 409 ``DeleteConflict.Folder.SubFolder`` or
+    ``DeleteConflict.Folder.Account`` while a folder or a member is in it."""
+    arn = directory_arn(account_id, folder_id)
+    position = manage(
+        runtime, caller, account_id, "resourcemanager:DeleteFolder", arn
+    ).write_position(lambda ledger: ledger.delete_folder(account_id, folder_id))
+    return {"folder_id": folder_id, "deleted": True, "position": position}
+
+
 @router.put("/accounts/{member_account_id}")
 def move_account(
     account_id: str,
@@ -149,10 +192,47 @@ def create_control_policy(
         runtime, caller, account_id, "resourcemanager:CreateControlPolicy", arn
     ).write_position(
         lambda ledger: ledger.create_control_policy(
-            account_id, body.policy_name, body.policy_document
+            account_id, body.policy_name, body.policy_document, body.description
         )
     )
     return {"policy_name": body.policy_name, "position": position}
+
+
+@router.patch("/control-policies/{policy_name}")
+def update_control_policy(
+    account_id: str,
+    policy_name: str,
+    body: UpdateControlPolicy,
+    caller: CallerDep,
+    runtime: RuntimeDep,
+) -> dict[str, Any]:
+    """A new name, document or description; the new document bounds from its event on."""
+    arn = control_policy_arn(account_id, policy_name)
+    position = manage(
+        runtime, caller, account_id, "resourcemanager:UpdateControlPolicy", arn
+    ).write_position(
+        lambda ledger: ledger.update_control_policy(
+            account_id,
+            policy_name,
+            new_policy_name=body.new_policy_name,
+            document=body.policy_document,
+            description=body.description,
+        )
+    )
+    return {"policy_name": body.new_policy_name or policy_name, "position": position}
+
+
+@router.delete("/control-policies/{policy_name}")
+def delete_control_policy(
+    account_id: str, policy_name: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Delete a custom control policy attached nowhere (409
+    ``DeleteConflict.ControlPolicy.Attachment`` naming where it still is)."""
+    arn = control_policy_arn(account_id, policy_name)
+    position = manage(
+        runtime, caller, account_id, "resourcemanager:DeleteControlPolicy", arn
+    ).write_position(lambda ledger: ledger.delete_control_policy(account_id, policy_name))
+    return {"policy_name": policy_name, "deleted": True, "position": position}
 
 
 @router.put("/attachments/{target_id}/{policy_name}")

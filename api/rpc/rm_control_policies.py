@@ -10,16 +10,18 @@ system policy every folder and member starts with.
 
 Control policies are always enforced in a Mandate directory: GetControlPolicyEnablementStatus
 answers ``Enabled``, EnableControlPolicy answers it and writes nothing, DisableControlPolicy
-is refused. Mandate keeps no description for a control policy, records no change or deletion
-of one yet: ``Description`` is refused when given, UpdateControlPolicy and
-DeleteControlPolicy are ``OperationNotSupported`` (detach it to end its effect).
+is refused ``OperationNotSupported`` (Alibaba's detaches every policy and forbids attaching
+again: no ledger event records that yet). UpdateControlPolicy runs ``update_control_policy``
+(NewPolicyName — the PolicyId follows the name, and the attachments with it —,
+NewPolicyDocument, NewDescription); DeleteControlPolicy runs ``delete_control_policy``, 409
+``DeleteConflict.ControlPolicy.Attachment`` while attached anywhere. ``Description`` is kept.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
-from mandate.api.rpc.errors import RpcError, unsupported_parameter
+from mandate.api.rpc.errors import RpcError
 from mandate.api.rpc.params import JsonDocument, NoParams, RpcParams
 from mandate.api.rpc.recoding import recoded
 from mandate.api.rpc.registry import RESOURCE_MANAGER, RpcContext, rpc_action
@@ -56,6 +58,8 @@ def _policy_body(directory: DirectoryView, name: str, *, document: bool = False)
         "EffectScope": _EFFECT_SCOPE,
         "AttachmentCount": str(count),
     }
+    if name in directory.descriptions:
+        body["Description"] = directory.descriptions[name]
     if document:
         body["PolicyDocument"] = (
             FULL_ALIYUN_ACCESS_DOCUMENT.canonical_json() if system else directory.documents[name]
@@ -75,7 +79,6 @@ def create_control_policy(ctx: RpcContext, p: CreateParams) -> dict[str, Any]:
     account_id = ctx.account_id
     arn = control_policy_arn(account_id, p.policy_name)
     management = ctx.manage("resourcemanager:CreateControlPolicy", arn)
-    unsupported_parameter("Description", p.description, "Mandate keeps none for a policy")
     if p.effect_scope not in (None, _EFFECT_SCOPE):
         raise RpcError(
             400,
@@ -85,7 +88,7 @@ def create_control_policy(ctx: RpcContext, p: CreateParams) -> dict[str, Any]:
     with recoded(RM_CODES, document="document"):
         management.write(
             lambda ledger: ledger.create_control_policy(
-                account_id, p.policy_name, p.policy_document
+                account_id, p.policy_name, p.policy_document, p.description
             )
         )
     return {"ControlPolicy": _policy_body(directory_of(ctx), p.policy_name)}
@@ -120,21 +123,48 @@ def list_control_policies(ctx: RpcContext, p: ListParams) -> dict[str, Any]:
     return p.page(names, lambda n: _policy_body(directory, n), "ControlPolicies", "ControlPolicy")
 
 
-@rpc_action("UpdateControlPolicy", RESOURCE_MANAGER, PolicyParams)
-def update_control_policy(ctx: RpcContext, p: PolicyParams) -> dict[str, Any]:
-    arn = control_policy_arn(ctx.account_id, p.policy_id)
-    ctx.manage("resourcemanager:UpdateControlPolicy", arn)
-    raise unsupported("UpdateControlPolicy", "Mandate records no change of a control policy yet")
+class UpdateParams(PolicyParams):
+    new_policy_name: str | None = None
+    new_policy_document: JsonDocument | None = None
+    new_description: str | None = None
+
+
+_UPDATE_CODES: Final[dict[str, str]] = {
+    **RM_CODES,
+    "InvalidParameter.PolicyName": "InvalidParameter.NewPolicyName",
+    "InvalidParameter.Description": "InvalidParameter.NewDescription",
+}
+
+
+@rpc_action("UpdateControlPolicy", RESOURCE_MANAGER, UpdateParams)
+def update_control_policy(ctx: RpcContext, p: UpdateParams) -> dict[str, Any]:
+    """The policy as it is now: its ``PolicyId`` is the new name when renamed."""
+    account_id = ctx.account_id
+    arn = control_policy_arn(account_id, p.policy_id)
+    management = ctx.manage("resourcemanager:UpdateControlPolicy", arn)
+    with recoded(_UPDATE_CODES, document="document"):
+        management.write(
+            lambda ledger: ledger.update_control_policy(
+                account_id,
+                p.policy_id,
+                new_policy_name=p.new_policy_name,
+                document=p.new_policy_document,
+                description=p.new_description,
+            )
+        )
+    name = p.new_policy_name or p.policy_id
+    return {"ControlPolicy": _policy_body(directory_of(ctx), name)}
 
 
 @rpc_action("DeleteControlPolicy", RESOURCE_MANAGER, PolicyParams)
 def delete_control_policy(ctx: RpcContext, p: PolicyParams) -> dict[str, Any]:
-    arn = control_policy_arn(ctx.account_id, p.policy_id)
-    ctx.manage("resourcemanager:DeleteControlPolicy", arn)
-    raise unsupported(
-        "DeleteControlPolicy",
-        "Mandate records no deletion of a control policy yet; detach it to end its effect",
-    )
+    """Refused 409 ``DeleteConflict.ControlPolicy.Attachment`` while attached anywhere."""
+    account_id = ctx.account_id
+    arn = control_policy_arn(account_id, p.policy_id)
+    management = ctx.manage("resourcemanager:DeleteControlPolicy", arn)
+    with recoded(RM_CODES):
+        management.write(lambda ledger: ledger.delete_control_policy(account_id, p.policy_id))
+    return {}
 
 
 # -- attachments ---------------------------------------------------------------------------

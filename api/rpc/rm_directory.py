@@ -11,8 +11,9 @@ account, as on Alibaba Cloud.
 Refusals carry Resource Management's codes (``EntityNotExists.ResourceDirectory``,
 ``EntityNotExists.Folder``, ``EntityNotExists.Account``…: ``RM_CODES``, the engine's
 refusal recoded at the same moment, nothing written). What Mandate does not model is refused,
-not faked: a new management account (``EnableMode=NewManagementAccount``), folders' deletion
-and renaming (``OperationNotSupported``: the ledger records no such change yet). A member
+not faked: a new management account (``EnableMode=NewManagementAccount``). UpdateFolder and
+DeleteFolder run the ledger's ``rename_folder`` and ``delete_folder`` (409
+``DeleteConflict.Folder.SubFolder``/``.Account`` while the folder is not empty). A member
 joins the directory on its first MoveAccount (Mandate has no invitations or handshakes).
 """
 
@@ -27,6 +28,7 @@ from mandate.api.rpc.errors import RpcError, unsupported_parameter
 from mandate.api.rpc.params import NoParams, RpcInt, RpcParams
 from mandate.api.rpc.recoding import recoded
 from mandate.api.rpc.registry import RESOURCE_MANAGER, RpcContext, rpc_action
+from mandate.domain.common.errors import Conflict
 from mandate.domain.permissions.resource_directory import directory_arn, directory_id
 from mandate.projections.decisions.directory_events import DirectoryView
 
@@ -244,14 +246,46 @@ def list_folders_for_parent(ctx: RpcContext, p: ListFoldersParams) -> dict[str, 
 
 @rpc_action("DeleteFolder", RESOURCE_MANAGER, FolderParams)
 def delete_folder(ctx: RpcContext, p: FolderParams) -> dict[str, Any]:
-    ctx.manage("resourcemanager:DeleteFolder", directory_arn(ctx.account_id, p.folder_id))
-    raise unsupported("DeleteFolder", "Mandate's directory records no folder's deletion yet")
+    """Refused 409 ``DeleteConflict.Folder.SubFolder``/``.Account`` while not empty; the root
+    folder 400 ``InvalidParameter.FolderId`` (it goes only with its directory)."""
+    account_id = ctx.account_id
+    management = ctx.manage("resourcemanager:DeleteFolder", directory_arn(account_id, p.folder_id))
+    with recoded(RM_CODES):
+        management.write(lambda ledger: ledger.delete_folder(account_id, p.folder_id))
+    return {}
 
 
-@rpc_action("UpdateFolder", RESOURCE_MANAGER, FolderParams)
-def update_folder(ctx: RpcContext, p: FolderParams) -> dict[str, Any]:
-    ctx.manage("resourcemanager:UpdateFolder", directory_arn(ctx.account_id, p.folder_id))
-    raise unsupported("UpdateFolder", "Mandate's directory records no folder's renaming yet")
+class UpdateFolderParams(FolderParams):
+    new_folder_name: str
+
+
+_FOLDER_NAME_CODES: Final[dict[str, str]] = {
+    **RM_CODES,
+    "InvalidParameter.Name": "InvalidParameter.Folder.Name.Length",
+}
+
+
+@rpc_action("UpdateFolder", RESOURCE_MANAGER, UpdateFolderParams)
+def update_folder(ctx: RpcContext, p: UpdateFolderParams) -> dict[str, Any]:
+    """A new name, 1 to 24 characters; a name already used in the directory (Mandate keeps
+    them unique in the whole directory, as CreateFolder here) is RM's 400
+    ``InvalidParameter.Folder.Name.AlreadyUsed``."""
+    account_id = ctx.account_id
+    management = ctx.manage("resourcemanager:UpdateFolder", directory_arn(account_id, p.folder_id))
+    try:
+        with recoded(_FOLDER_NAME_CODES):
+            management.write(
+                lambda ledger: ledger.rename_folder(account_id, p.folder_id, p.new_folder_name)
+            )
+    except Conflict as taken:
+        if taken.code != "Duplicate.FolderName":
+            raise
+        raise RpcError(
+            400,
+            "InvalidParameter.Folder.Name.AlreadyUsed",
+            "The name already exists in the resource directory. Please change to another name.",
+        ) from None
+    return {"Folder": _folder_body(directory_of(ctx), p.folder_id)}
 
 
 # -- member accounts -----------------------------------------------------------------------

@@ -1,0 +1,166 @@
+"""Folders renamed and deleted, control policies updated and deleted, over ``/v1``, on both
+stores: PATCH and DELETE on ``…/resource-directory/folders/{folder_id}`` and
+``…/resource-directory/control-policies/{policy_name}``, authorised as
+``resourcemanager:UpdateFolder|DeleteFolder|UpdateControlPolicy|DeleteControlPolicy``. Bad
+input is problem+json naming the field and why; every refusal writes nothing.
+
+DeleteFolder: https://www.alibabacloud.com/help/en/resource-management/api-deletefolder
+UpdateFolder: https://www.alibabacloud.com/help/en/resource-management/api-updatefolder
+UpdateControlPolicy: https://www.alibabacloud.com/help/en/resource-management/api-updatecontrolpolicy
+DeleteControlPolicy: https://www.alibabacloud.com/help/en/resource-management/api-deletecontrolpolicy
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.conftest import MandateClient
+from tests.e2e.test_resource_directory_api import NO_ECS, _now, _problem, _set_up, _tick
+
+NO_OSS = {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "oss:*", "Resource": "*"}]}
+
+
+def _refused(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    _problem(response, status)
+    body: dict[str, Any] = response.json()
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+def _fields(body: dict[str, Any]) -> list[str]:
+    assert all(error["reason"] for error in body["errors"]), body
+    return [error["field"] for error in body["errors"]]
+
+
+def test_folders_are_renamed_and_deleted_only_when_empty(api: MandateClient) -> None:
+    """A folder holding a folder or a member is not deleted (409
+    ``DeleteConflict.Folder.SubFolder``, ``DeleteConflict.Folder.Account``); a new name is 1
+    to 24 characters and unique in the directory."""
+    management, root_m, member, root_a = _set_up(api)
+    rd = f"/v1/accounts/{management}/resource-directory"
+    root = api.post(rd, headers=root_m).json()["root_folder_id"]
+
+    def folder(name: str, parent: str) -> str:
+        made = api.post(
+            f"{rd}/folders", json={"parent_folder_id": parent, "folder_name": name}, headers=root_m
+        )
+        assert made.status_code == 201, made.text
+        folder_id: str = made.json()["folder_id"]
+        return folder_id
+
+    prod = folder("prod", root)
+    team = folder("team", prod)
+    moved = api.put(f"{rd}/accounts/{member}", json={"folder_id": team}, headers=root_m)
+    assert moved.status_code == 200, moved.text
+
+    renamed = api.patch(f"{rd}/folders/{team}", json={"folder_name": "squad"}, headers=root_m)
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["folder_name"] == "squad"
+    names = {
+        f["folder_id"]: f["folder_name"] for f in api.get(rd, headers=root_m).json()["folders"]
+    }
+    assert names == {root: "Root", prod: "prod", team: "squad"}
+
+    head = api.log_head()
+    long = api.patch(f"{rd}/folders/{prod}", json={"folder_name": "x" * 25}, headers=root_m)
+    assert _fields(_refused(long, 400)) == ["folder_name"]
+    unknown = api.patch(f"{rd}/folders/{prod}", json={"name": "p"}, headers=root_m)
+    assert "name" in _fields(_refused(unknown, 400))
+    taken = api.patch(f"{rd}/folders/{prod}", json={"folder_name": "squad"}, headers=root_m)
+    _refused(taken, 409, "Duplicate.FolderName")
+    root_renamed = api.patch(f"{rd}/folders/{root}", json={"folder_name": "top"}, headers=root_m)
+    assert _fields(_refused(root_renamed, 400, "InvalidParameter.FolderId")) == ["folder_id"]
+    _refused(
+        api.delete(f"{rd}/folders/{prod}", headers=root_m), 409, "DeleteConflict.Folder.SubFolder"
+    )
+    _refused(
+        api.delete(f"{rd}/folders/{team}", headers=root_m), 409, "DeleteConflict.Folder.Account"
+    )
+    _refused(api.delete(f"{rd}/folders/fd-none", headers=root_m), 404, "EntityNotExist.Folder")
+    _refused(api.delete(f"{rd}/folders/{team}", headers=root_a), 403)  # a member: never
+    assert api.log_head() == head  # refused: nothing written
+
+    api.put(f"{rd}/accounts/{member}", json={"folder_id": root}, headers=root_m)
+    for folder_id in (team, prod):
+        deleted = api.delete(f"{rd}/folders/{folder_id}", headers=root_m)
+        assert deleted.status_code == 200, deleted.text
+        assert deleted.json()["deleted"] is True
+    tree = api.get(rd, headers=root_m).json()
+    assert [f["folder_id"] for f in tree["folders"]] == [root]
+
+
+def test_a_control_policy_updated_bounds_from_then_on_and_is_deleted_once_detached(
+    api: MandateClient,
+) -> None:
+    """A new document bounds the member's RAM user from its update on (as of before, the old
+    one answers); a new name carries the attachments; a policy still attached, or the system
+    policy, is not deleted."""
+    management, root_m, member, root_a = _set_up(api)
+    rd = f"/v1/accounts/{management}/resource-directory"
+    root = api.post(rd, headers=root_m).json()["root_folder_id"]
+    api.put(f"{rd}/accounts/{member}", json={"folder_id": root}, headers=root_m)
+    created = api.post(
+        f"{rd}/control-policies",
+        json={"policy_name": "Guard", "policy_document": NO_ECS, "description": "no ECS"},
+        headers=root_m,
+    )
+    assert created.status_code == 201, created.text
+    assert api.put(f"{rd}/attachments/{member}/Guard", headers=root_m).status_code == 200
+    dev = f"acs:ram::{member}:user/dev"
+    ecs = {"principal": dev, "action": "ecs:RunInstances", "resource": f"acs:ecs:*:{member}:i/*"}
+    oss = {"principal": dev, "action": "oss:GetObject", "resource": f"acs:oss:*:{member}:b/o"}
+    assert api.authorize(root_a, **ecs)["decision"] == "ExplicitDeny"
+    _tick()
+    before = _now()
+    _tick()
+
+    policy = f"{rd}/control-policies/Guard"
+    updated = api.patch(policy, json={"policy_document": NO_OSS}, headers=root_m)
+    assert updated.status_code == 200, updated.text
+    assert api.authorize(root_a, **ecs)["decision"] == "Allow"
+    assert api.authorize(root_a, **oss)["decision"] == "ExplicitDeny"
+    assert api.authorize(root_a, **ecs, as_of=before)["decision"] == "ExplicitDeny"
+    assert api.authorize(root_a, **oss, as_of=before)["decision"] == "Allow"
+
+    head = api.log_head()
+    _refused(api.patch(policy, json={}, headers=root_m), 400, "MissingParameter")
+    bad = {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "oss:*"}]}
+    malformed = _refused(api.patch(policy, json={"policy_document": bad}, headers=root_m), 400)
+    assert all(field.startswith("document") for field in _fields(malformed))
+    long = api.patch(policy, json={"description": "d" * 1025}, headers=root_m)
+    assert _fields(_refused(long, 400)) == ["description"]
+    clash = api.patch(policy, json={"new_policy_name": "FullAliyunAccess"}, headers=root_m)
+    assert _fields(_refused(clash, 400, "InvalidParameter.PolicyName")) == ["new_policy_name"]
+    system = api.patch(
+        f"{rd}/control-policies/FullAliyunAccess", json={"description": "x"}, headers=root_m
+    )
+    _refused(system, 409, "NoPermission.SystemControlPolicy")
+    _refused(api.delete(policy, headers=root_m), 409, "DeleteConflict.ControlPolicy.Attachment")
+    _refused(api.delete(f"{rd}/control-policies/Nothing", headers=root_m), 404)
+    _refused(api.patch(policy, json={"description": "x"}, headers=root_a), 403)
+    assert api.log_head() == head  # refused: nothing written
+
+    renamed = api.patch(
+        policy, json={"new_policy_name": "NoStorage", "description": "no OSS"}, headers=root_m
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["policy_name"] == "NoStorage"
+    tree = api.get(rd, headers=root_m).json()
+    assert tree["accounts"][0]["control_policies"] == ["FullAliyunAccess", "NoStorage"]
+    assert tree["control_policy_descriptions"] == {"NoStorage": "no OSS"}
+    denied = api.authorize(root_a, **oss)
+    assert [(m["layer"], m["policy_name"]) for m in denied["matched"]] == [("control", "NoStorage")]
+
+    assert api.delete(f"{rd}/attachments/{member}/NoStorage", headers=root_m).status_code == 200
+    deleted = api.delete(f"{rd}/control-policies/NoStorage", headers=root_m)
+    assert deleted.status_code == 200, deleted.text
+    assert api.get(rd, headers=root_m).json()["control_policies"] == []
+    assert api.authorize(root_a, **oss)["decision"] == "Allow"
+
+
+def test_the_new_routes_are_in_the_openapi_document(api: MandateClient) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    base = "/v1/accounts/{account_id}/resource-directory"
+    assert set(paths[f"{base}/folders/{{folder_id}}"]) >= {"patch", "delete"}
+    assert set(paths[f"{base}/control-policies/{{policy_name}}"]) >= {"patch", "delete"}
