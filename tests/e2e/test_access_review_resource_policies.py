@@ -5,6 +5,13 @@ allowed it (its own policies allowing too): it is listed for that interval, with
 ``[user, "resource-policy:<ARN>"]``, and no longer once a Deny names it or the policy is
 deleted. An account the policy names is one entry, its root, ``conditional: true``: its
 principals are admitted only where their own account's policies allow too.
+
+Pages: how RAM evaluates identity and resource policies together,
+https://www.alibabacloud.com/help/en/ram/policy-evaluation-process; the KMS key policy
+overview (OR inside the owner's account, AND across accounts),
+https://help.aliyun.com/en/kms/key-management-service/security-and-compliance/overview-of-key-policies;
+bucket policies naming accounts, users and roles,
+https://www.alibabacloud.com/help/en/object-storage-service/latest/examples
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ Tags on users and roles keep RAM's limits; ``acs:ResourceTag/<key>`` is read fro
 for RAM users and roles and vouched for by an enforcement point for anything else;
 ``acs:RequestTag/<key>``, ``acs:SourceVpc``, ``acs:UserAgent`` and ``acs:Referer`` come from
 an enforcement point (request tags also from a caller deciding for itself).
+
+Pages: conditional operators and ``acs:ResourceTag``/``acs:RequestTag``,
+https://www.alibabacloud.com/help/en/ram/conditional-operator; RAM's TagResources (users and
+roles), https://www.alibabacloud.com/help/en/ram/developer-reference/api-ram-2015-05-01-tagresources;
+tag limits, https://www.alibabacloud.com/help/en/resource-management/latest/limits
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ RAM: an account registers at most 100 OIDC providers, and one issuer URL serves 
 of them (CreateOIDCProvider). The ledger decides both by claims (``domain.sts.oidc_providers``):
 concurrent creates collide on one claim's first event and the re-run is refused, so no
 interleaving gives an account a 101st provider or two providers of one issuer.
+
+Pages: CreateOIDCProvider (at most 100 OIDC IdPs in an account),
+https://www.alibabacloud.com/help/en/ram/developer-reference/api-ims-2019-08-15-createoidcprovider;
+managing OIDC IdPs, https://www.alibabacloud.com/help/en/ram/user-guide/manage-an-oidc-idp
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ answer for requests whose outcome depends on ``acs:ResourceTag/<key>`` of RAM us
 (tagged, re-valued, untagged, renamed, deleted and re-created over the history) and on tags an
 enforcement point vouches for (another service's resource, and a RAM user's, which the facts
 override), at every ledger time of the history and one microsecond before each.
+
+Pages: conditional operators and ``acs:ResourceTag`` (RAM's ``team:dev`` example),
+https://www.alibabacloud.com/help/en/ram/conditional-operator; tags on RAM users and roles,
+https://www.alibabacloud.com/help/en/ram/developer-reference/api-ram-2015-05-01-tagresources
 """
 
 from __future__ import annotations

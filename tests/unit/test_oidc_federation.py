@@ -77,6 +77,10 @@ def _positions(ledger: Ledger) -> int:
 def test_a_token_whose_sub_and_aud_match_the_trust_is_exchanged_for_a_session(
     ledger: Ledger,
 ) -> None:
+    """A role whose trust names the provider as ``Principal.Federated`` with ``oidc:sub`` and
+    ``oidc:aud`` conditions admits a token carrying them
+    (https://www.alibabacloud.com/help/en/ram/user-guide/edit-the-trust-policy-of-a-ram-role;
+    https://www.alibabacloud.com/help/en/ram/developer-reference/api-sts-2015-04-01-assumerolewithoidc)."""
     account = _setup(ledger, sub=SUBJECT, aud=CLIENT_ID, iss=ISSUER)
     for alg in ("RS256", "ES256"):
         federated = _assume(ledger, account, token(alg=alg), role_session_name=f"ci-{alg}")
@@ -135,6 +139,8 @@ def test_a_token_whose_sub_and_aud_match_the_trust_is_exchanged_for_a_session(
 def test_a_token_the_provider_did_not_vouch_for_is_refused_and_writes_nothing(
     ledger: Ledger, make: Any, code: str
 ) -> None:
+    """Expired, wrongly signed or of another audience: STS's AuthenticationFail.OIDCToken.* codes
+    (https://help.aliyun.com/zh/ram/developer-reference/api-sts-2015-04-01-errorcodes)."""
     account = _setup(ledger)
     before = _positions(ledger)
     with pytest.raises(TokenRefused) as refused:
@@ -145,6 +151,8 @@ def test_a_token_the_provider_did_not_vouch_for_is_refused_and_writes_nothing(
 
 
 def test_an_unknown_provider_is_refused_as_sts_words_it(ledger: Ledger) -> None:
+    """STS's words, "No such OIDC Provider registered." (STS error codes,
+    https://help.aliyun.com/zh/ram/developer-reference/api-sts-2015-04-01-errorcodes)."""
     account = _setup(ledger)
     before = _positions(ledger)
     with pytest.raises(NotPermitted, match="No such OIDC Provider registered"):
@@ -167,6 +175,9 @@ def test_an_unknown_provider_is_refused_as_sts_words_it(ledger: Ledger) -> None:
 def test_a_trust_that_does_not_name_the_provider_or_whose_sub_differs_refuses(
     ledger: Ledger,
 ) -> None:
+    """The trust decides who assumes the role: a ``Federated`` principal naming another provider,
+    or an ``oidc:sub`` condition the token does not meet, refuses
+    (https://www.alibabacloud.com/help/en/ram/user-guide/edit-the-trust-policy-of-a-ram-role)."""
     account = _setup(ledger, sub="system:serviceaccount:ci:someone-else")
     other = f"{ISSUER}/other"  # an issuer URL serves one provider of an account
     ledger.create_oidc_provider(
@@ -206,6 +217,9 @@ def test_a_trust_that_does_not_name_the_provider_or_whose_sub_differs_refuses(
 
 
 def test_aud_may_be_a_list_and_stringlike_conditions_use_the_same_evaluator(ledger: Ledger) -> None:
+    """``oidc:aud`` and ``oidc:sub`` are condition keys like any other: a list of values is OR'd
+    and ``StringLike`` matches wildcards
+    (https://www.alibabacloud.com/help/en/ram/conditional-operator)."""
     account = ledger.open_account("Acme").account_id
     ledger.create_oidc_provider(
         account, PROVIDER, issuer_url=ISSUER, client_ids=["other", CLIENT_ID], jwks=jwks()
@@ -219,6 +233,9 @@ def test_aud_may_be_a_list_and_stringlike_conditions_use_the_same_evaluator(ledg
 
 
 def test_duration_and_session_policy_follow_assume_role(ledger: Ledger) -> None:
+    """DurationSeconds and Policy as AssumeRoleWithOIDC documents them (the session policy only
+    narrows the role)
+    (https://www.alibabacloud.com/help/en/ram/developer-reference/api-sts-2015-04-01-assumerolewithoidc)."""
     account = _setup(ledger)
     with pytest.raises(InvalidInput) as too_long:
         _assume(ledger, account, token(), duration_seconds=7_200)
@@ -234,6 +251,10 @@ def test_duration_and_session_policy_follow_assume_role(ledger: Ledger) -> None:
 
 
 def test_create_oidc_provider_checks_rams_rules_all_at_once(ledger: Ledger) -> None:
+    """CreateOIDCProvider's and the IdP guide's rules (issuer URL, client ids, fingerprints,
+    issuance limit):
+    https://www.alibabacloud.com/help/en/ram/developer-reference/api-ims-2019-08-15-createoidcprovider
+    https://www.alibabacloud.com/help/en/ram/user-guide/manage-an-oidc-idp"""
     account = ledger.open_account("Acme").account_id
     with pytest.raises(InvalidInput) as bad:
         ledger.create_oidc_provider(
@@ -287,7 +308,8 @@ def test_create_oidc_provider_checks_rams_rules_all_at_once(ledger: Ledger) -> N
 
 def test_a_federated_principal_must_be_an_oidc_provider_arn(ledger: Ledger) -> None:
     """RAM's trust form for an OIDC IdP: ``Principal.Federated`` names the provider's ARN,
-    acs:ram::<account>:oidc-provider/<name> (the AssumeRoleWithOIDC page's prerequisites)."""
+    acs:ram::<account>:oidc-provider/<name> (the AssumeRoleWithOIDC page's prerequisites;
+    https://www.alibabacloud.com/help/en/ram/user-guide/edit-the-trust-policy-of-a-ram-role)."""
     account = ledger.open_account("Acme").account_id
     trust = federated_trust(account, PROVIDER)
     trust["Statement"][0]["Principal"] = {"Federated": "https://idp.example.test"}
@@ -297,7 +319,8 @@ def test_a_federated_principal_must_be_an_oidc_provider_arn(ledger: Ledger) -> N
 
 def test_updating_the_provider_rotates_its_keys_and_client_ids(ledger: Ledger) -> None:
     """UpdateOIDCProvider (client ids, issuance limit, description; keys here too): the next
-    exchange is verified with the new state, and the name and issuer stay."""
+    exchange is verified with the new state, and the name and issuer stay
+    (https://www.alibabacloud.com/help/en/ram/user-guide/manage-an-oidc-idp)."""
     account = _setup(ledger)
     rotated = rsa.generate_private_key(public_exponent=65_537, key_size=2_048)
     new_jwk = json.loads(RSAAlgorithm.to_jwk(rotated.public_key()))

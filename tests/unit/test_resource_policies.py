@@ -81,6 +81,10 @@ GET = AccessRequest.make("oss:GetObject", OBJECT)
 
 
 def test_principal_is_required_in_every_statement() -> None:
+    """A resource-based policy names who it speaks for: ``Principal`` is the element
+    resource-based policies carry, and an OSS bucket policy has it in every statement.
+    https://www.alibabacloud.com/help/en/ram/policy-elements
+    https://www.alibabacloud.com/help/en/object-storage-service/latest/examples"""
     statement = grant("*")
     del statement["Principal"]
     with pytest.raises(InvalidInput) as refused:
@@ -99,6 +103,9 @@ def test_principal_is_required_in_every_statement() -> None:
     ],
 )
 def test_principal_forms_accepted(principal: Any) -> None:
+    """``*``, an account UID, RAM users and roles, as a string, a list or ``{"RAM": …}`` (the
+    trust-policy form): https://www.alibabacloud.com/help/en/ram/policy-elements,
+    https://www.alibabacloud.com/help/en/object-storage-service/latest/examples"""
     assert policy(grant(principal)).grants
 
 
@@ -107,12 +114,16 @@ def test_principal_forms_accepted(principal: Any) -> None:
     ["bob", [], f"acs:ram::{B}:group/ops", {"Service": "ecs.aliyuncs.com"}, [7]],
 )
 def test_principal_forms_refused(principal: Any) -> None:
+    """A group is not a principal, nor is anything but RAM's names (``Principal``,
+    https://www.alibabacloud.com/help/en/ram/policy-elements)."""
     with pytest.raises(InvalidInput) as refused:
         policy(grant(principal))
     assert refused.value.errors[0].field.startswith("Statement[0].Principal")
 
 
 def test_a_statement_must_stay_within_the_resource_it_is_attached_to() -> None:
+    """A bucket policy's ``Resource`` is the bucket or objects in it (OSS's bucket policy page,
+    https://www.alibabacloud.com/help/en/oss/configure-bucket-policies-to-authorize-other-users-to-access-oss-resources)."""
     outside = grant("*")
     outside["Resource"] = [f"acs:oss:*:{A}:photos/*", f"acs:oss:*:{A}:other/*"]
     with pytest.raises(InvalidInput) as refused:
@@ -129,6 +140,8 @@ def test_a_statement_must_stay_within_the_resource_it_is_attached_to() -> None:
 
 
 def test_an_account_attaches_policies_only_to_its_own_resources() -> None:
+    """An account sets the policy of its own bucket only (OSS's bucket policy page,
+    https://www.alibabacloud.com/help/en/oss/configure-bucket-policies-to-authorize-other-users-to-access-oss-resources)."""
     with pytest.raises(InvalidInput) as refused:
         parse_resource_policy(doc(grant("*")), BUCKET, B)
     assert refused.value.errors[0].field == "resource"
@@ -137,11 +150,15 @@ def test_an_account_attaches_policies_only_to_its_own_resources() -> None:
 
 @pytest.mark.parametrize("arn", [f"acs:oss:*:{A}:*", f"acs:oss:*:{A}:", "photos", "acs:oss:*:*:x"])
 def test_the_arn_must_be_literal(arn: str) -> None:
+    """A policy is attached to one resource, named by its ARN (``acs:<service>:<region>:<uid>:
+    <relative-id>``, https://www.alibabacloud.com/help/en/ram/policy-elements)."""
     with pytest.raises(InvalidInput):
         parse_resource_policy(doc(grant("*")), arn, A)
 
 
 def test_the_policy_language_faults_are_the_identity_parsers() -> None:
+    """The document is RAM's policy language, refused as any policy is
+    (https://www.alibabacloud.com/help/en/ram/policy-structure-and-syntax)."""
     bad = grant("*")
     bad["Action"] = "GetObject"
     with pytest.raises(InvalidInput) as refused:
@@ -150,7 +167,8 @@ def test_the_policy_language_faults_are_the_identity_parsers() -> None:
 
 
 def test_a_bucket_policy_covers_its_objects() -> None:
-    """OSS: a bucket policy speaks for the bucket and the objects in it."""
+    """OSS: a bucket policy speaks for the bucket and the objects in it
+    (https://www.alibabacloud.com/help/en/object-storage-service/latest/examples)."""
     assert covering_keys(OBJECT) == (("oss", A, "photos/cat.jpg"), ("oss", A, "photos"))
     assert covering_keys(f"acs:oss:*:{A}:photos") == (("oss", A, "photos"),)
     assert covering_keys("*") == ()
@@ -160,7 +178,8 @@ def test_a_bucket_policy_covers_its_objects() -> None:
 
 
 def test_same_account_either_allow_is_enough() -> None:
-    """KMS key policy overview: inside the owner's account, any Allow is sufficient."""
+    """KMS key policy overview: inside the owner's account, any Allow is sufficient
+    (https://help.aliyun.com/en/kms/key-management-service/security-and-compliance/overview-of-key-policies)."""
     bucket = policy(grant(f"acs:ram::{A}:user/alice"))
     alice = user(A, "alice")  # no identity policy at all
     answer = decide_with_resource(alice, [bucket], GET)
@@ -174,13 +193,16 @@ def test_same_account_either_allow_is_enough() -> None:
 
 
 def test_same_account_account_principal_grants_no_user_more_than_its_identity() -> None:
-    """Naming the own account admits its root only: users keep their identity bounds."""
+    """Naming the own account admits its root only: users keep their identity bounds (the KMS
+    key policy overview's account principal, read conservatively:
+    https://help.aliyun.com/en/kms/key-management-service/security-and-compliance/overview-of-key-policies)."""
     bucket = policy(grant(A))
     assert not decide_with_resource(user(A, "alice"), [bucket], GET).allowed
 
 
 def test_cross_account_needs_both_the_resource_policy_and_the_callers_policy() -> None:
-    """KMS key policy overview: other accounts' users may use it only when both allow."""
+    """KMS key policy overview: other accounts' users may use it only when both allow
+    (https://help.aliyun.com/en/kms/key-management-service/security-and-compliance/overview-of-key-policies)."""
     bucket = policy(grant(f"acs:ram::{B}:user/bob"))
     bob_allowed = user(B, "bob", reads(A))
     answer = decide_with_resource(bob_allowed, [bucket], GET)
@@ -197,6 +219,10 @@ def test_cross_account_needs_both_the_resource_policy_and_the_callers_policy() -
 
 
 def test_cross_account_an_account_grant_admits_its_principals() -> None:
+    """A bucket policy naming another account's UID admits that account's principals, each still
+    needing its own account's Allow (OSS examples,
+    https://www.alibabacloud.com/help/en/object-storage-service/latest/examples; the KMS key
+    policy overview for the AND)."""
     bucket = policy(grant(B))
     assert decide_with_resource(user(B, "bob", reads(A)), [bucket], GET).allowed
     root = Subject(B, f"acs:ram::{B}:root", SubjectKind.ROOT)
@@ -204,7 +230,8 @@ def test_cross_account_an_account_grant_admits_its_principals() -> None:
 
 
 def test_an_explicit_deny_in_either_wins() -> None:
-    """How RAM evaluates policies: an explicit Deny overrides any Allow."""
+    """How RAM evaluates policies: an explicit Deny overrides any Allow
+    (https://www.alibabacloud.com/help/en/ram/policy-evaluation-process)."""
     deny_in_bucket = policy(grant("*"), grant(f"acs:ram::{A}:user/alice", "Deny"))
     alice = user(A, "alice", reads(A))
     answer = decide_with_resource(alice, [deny_in_bucket], GET)
@@ -217,6 +244,9 @@ def test_an_explicit_deny_in_either_wins() -> None:
 
 
 def test_a_role_grant_covers_its_sessions_and_a_session_grant_only_itself() -> None:
+    """A RAM role named as the principal covers the sessions assumed from it; one session's ARN
+    names that session only (``Principal``, https://www.alibabacloud.com/help/en/ram/policy-elements;
+    RAM roles in bucket policies, https://www.alibabacloud.com/help/en/object-storage-service/latest/examples)."""
     session_arn = f"acs:ram::{B}:assumed-role/reader/s1"
     role_layer = identity(reads(A))
     session = Subject(
@@ -234,6 +264,10 @@ def test_a_role_grant_covers_its_sessions_and_a_session_grant_only_itself() -> N
 
 
 def test_the_owner_root_is_not_bound_and_assume_role_is_not_a_resource_policys() -> None:
+    """The bucket owner is not bound by a ``*`` statement without a condition (OSS examples,
+    https://www.alibabacloud.com/help/en/object-storage-service/latest/examples); who may assume
+    a role is its trust policy's business
+    (https://www.alibabacloud.com/help/en/ram/user-guide/edit-the-trust-policy-of-a-ram-role)."""
     root = Subject(A, f"acs:ram::{A}:root", SubjectKind.ROOT)
     denying = policy(grant("*", "Deny"))
     assert decide_with_resource(root, [denying], GET).allowed
@@ -246,6 +280,8 @@ def test_the_owner_root_is_not_bound_and_assume_role_is_not_a_resource_policys()
 
 
 def test_no_policy_naming_the_caller_is_the_plain_decision() -> None:
+    """A resource policy that does not name the caller takes no part; the identity policies decide
+    (https://www.alibabacloud.com/help/en/ram/policy-evaluation-process)."""
     bucket = policy(grant(f"acs:ram::{B}:user/bob"))
     alice = user(A, "alice", reads(A))
     answer = decide_with_resource(alice, [bucket], GET)

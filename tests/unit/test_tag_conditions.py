@@ -73,7 +73,9 @@ def test_a_tag_conditioned_allow_grants_only_the_tagged_resource() -> None:
 
 def test_a_tag_conditioned_deny_denies_and_its_negation_holds_when_the_tag_is_missing() -> None:
     """A Deny on a tag wins over an Allow; ``StringNotEquals`` on a missing tag holds (a
-    negated operator on an absent key is true), so an untagged resource is denied too."""
+    negated operator on an absent key is true), so an untagged resource is denied too.
+    https://www.alibabacloud.com/help/en/ram/conditional-operator,
+    https://www.alibabacloud.com/help/en/ram/policy-evaluation-process"""
     allow_all = {"Effect": "Allow", "Action": "ecs:*", "Resource": "*"}
     deny_prod = {
         "Effect": "Deny",
@@ -96,8 +98,9 @@ def test_a_tag_conditioned_deny_denies_and_its_negation_holds_when_the_tag_is_mi
 
 def test_tag_values_are_case_sensitive_and_tag_keys_are_not() -> None:
     """StringEquals is case-sensitive, StringEqualsIgnoreCase is not (RAM's conditional
-    operators page); condition keys match case-insensitively, so ``acs:ResourceTag/TEAM``
-    names the tag ``team`` — and two tags differing only in case both count."""
+    operators page, https://www.alibabacloud.com/help/en/ram/conditional-operator); condition
+    keys match case-insensitively, so ``acs:ResourceTag/TEAM`` names the tag ``team`` — and two
+    tags differing only in case both count."""
     r = "acs:ecs:*:1:instance/i-1"
     assert _decide([TEAM_DEV], r, _resource_tags({"team": "Dev"})) == "ImplicitDeny"
     ignore_case = {
@@ -112,7 +115,8 @@ def test_tag_values_are_case_sensitive_and_tag_keys_are_not() -> None:
 
 
 def test_string_like_matches_tag_values_with_wildcards() -> None:
-    """StringLike: ``*`` any characters, ``?`` one (RAM's conditional operators page)."""
+    """StringLike: ``*`` any characters, ``?`` one (RAM's conditional operators page,
+    https://www.alibabacloud.com/help/en/ram/conditional-operator)."""
     like = {
         "Effect": "Allow",
         "Action": "ecs:*",
@@ -129,6 +133,10 @@ def test_string_like_matches_tag_values_with_wildcards() -> None:
 
 
 def test_the_index_tags_replace_what_a_request_said_of_a_ram_resource() -> None:
+    """A RAM user's or role's tags are RAM's own (TagResources,
+    https://www.alibabacloud.com/help/en/ram/developer-reference/api-ram-2015-05-01-tagresources):
+    ``acs:ResourceTag/<key>`` of such a resource is what the ledger holds, whatever a request
+    said of it (https://www.alibabacloud.com/help/en/ram/conditional-operator)."""
     vouched = {"acs:resourcetag/team": "dev", "acs:sourceip": "192.0.2.1"}
     assert with_resource_tags(vouched, {"owner": "x"}) == {
         "acs:sourceip": "192.0.2.1",
@@ -251,7 +259,9 @@ def test_a_date_only_value_is_the_start_of_that_day_in_utc() -> None:
 
 
 def test_a_tag_condition_makes_a_decision_context_dependent() -> None:
-    """Such a decision is never memoised: the tags are not part of the memo's key."""
+    """Such a decision is never memoised: the tags are not part of the memo's key (Mandate's
+    own rule; RAM reads a resource's tags at each request,
+    https://www.alibabacloud.com/help/en/ram/conditional-operator)."""
     document = parse_policy_document({"Version": "1", "Statement": [TEAM_DEV]})
     source = PolicySource(Layer.IDENTITY, "Custom", "p", "v1", None)
     layer = PolicySet.of([compile_policy(document, source)], Layer.IDENTITY)
