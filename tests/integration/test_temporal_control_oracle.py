@@ -7,6 +7,12 @@ directory grows, the member moves between folders, and control policies are crea
 attached and detached — deny-list (a Deny beside FullAliyunAccess) and allow-list
 (FullAliyunAccess detached, an Allow attached) — at every ledger time and one microsecond
 before each.
+
+Pages: control policies bound a member's RAM users and roles, level by level from the root
+folder, never its root or the management account:
+https://help.aliyun.com/en/resource-management/resource-directory/user-guide/control-policy-overview,
+https://www.alibabacloud.com/help/en/oss/user-guide/control-policy (evaluation principles),
+https://www.alibabacloud.com/help/en/ram/policy-evaluation-process
 """
 
 from __future__ import annotations

@@ -153,7 +153,9 @@ def test_the_member_root_and_the_management_account_are_exempt() -> None:
 
 
 def test_an_account_in_no_directory_is_decided_as_before() -> None:
-    """No resource directory, no control layer: the answer is ``decide``'s, unchanged."""
+    """No resource directory, no control layer: the answer is ``decide``'s, unchanged ("if no
+    control policies exist, this step is skipped",
+    https://www.alibabacloud.com/help/en/ram/policy-evaluation-process)."""
     answer = decide_with_control(user(), [], ECS)
     assert answer.allowed
     assert {m.layer for m in answer.decision.matched} == {Layer.IDENTITY}
@@ -218,7 +220,10 @@ def test_folders_nest_five_levels_below_the_root_at_most(ledger: Ledger) -> None
 
 
 def test_an_account_is_in_one_directory_and_a_management_account_in_none(ledger: Ledger) -> None:
-    """A member belongs to one resource directory; the management account is not a member."""
+    """A member belongs to one resource directory; the management account is not a member, and
+    control policies do not bound it
+    (https://help.aliyun.com/en/resource-management/resource-directory/user-guide/control-policy-overview;
+    https://www.alibabacloud.com/help/en/ram/policy-evaluation-process)."""
     first = ledger.open_account("M1").account_id
     second = ledger.open_account("M2").account_id
     member = ledger.open_account("A").account_id
