@@ -21,12 +21,12 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 from mandate.api.signing.canonical import (
     Headers,
     Pairs,
-    Signature,
     header_lists,
     hmac_sha256,
     iso8601,
@@ -40,22 +40,18 @@ from mandate.api.signing.canonical import (
 from mandate.api.signing.errors import IncompleteSignature, SignatureDoesNotMatch
 
 ALGORITHM = "ACS3-HMAC-SHA256"
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _NAMES = r"[a-z0-9!#$%&'*+.^_`|~-]+(?:;[a-z0-9!#$%&'*+.^_`|~-]+)*"
 _HEADER_NAMES = re.compile(_NAMES)
 _ALWAYS_SIGNED = ("host", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce")
 _ALWAYS_SIGNED_SET = frozenset(_ALWAYS_SIGNED)
-_CANONICAL_AUTHORIZATION = re.compile(
-    ALGORITHM + rf" Credential=([^,\s]+),SignedHeaders=({_NAMES}),Signature=([0-9a-f]{{64}})"
-)
-"""The Authorization header as tea-openapi writes it: read in one match (the general parser
-``_parse_authorization`` falls back to accepts exactly the same values, and says what is
-wrong with any other)."""
 
 
-@dataclass(frozen=True)
-class Acs3Request(Signature):
-    """A request signed with ACS3-HMAC-SHA256, parsed; ``verify`` checks it with the secret."""
+class Acs3Request(NamedTuple):
+    """A request signed with ACS3-HMAC-SHA256, parsed; ``verify`` checks it with the secret.
+
+    ``Signature``'s fields with the canonical request's parts, as a NamedTuple rather than a
+    frozen dataclass: one is built per signed request, and the dataclass's field-by-field
+    ``object.__setattr__`` was a sixth of the parse (``python -m tests.bench.signing``)."""
 
     method: str
     path: str
@@ -67,26 +63,28 @@ class Acs3Request(Signature):
     """What ``x-acs-content-sha256`` declares."""
     body_sha256: str
     """What the body hashes to (the canonical request uses this one)."""
+    signature: str
+    access_key_id: str
+    security_token: str | None
+    timestamp: datetime
+    nonce: str
+    expires: datetime | None = None
+    """Always None: a V3 signature is good for the clock window, not until a given time."""
 
     def canonical_request(self, *, raw_query_names: bool = False) -> str:
         """The canonical request (``raw_query_names``: tea-openapi's unencoded names)."""
-        if raw_query_names:
-            query = sorted((k, percent_encode(v)) for k, v in self.query)
-        else:
-            query = sorted((percent_encode(k), percent_encode(v)) for k, v in self.query)
-        headers = "".join(
-            f"{name}:{value}\n"
-            for name, value in zip(self.signed_headers, self.header_values, strict=True)
-        )
-        return "\n".join(
-            [
-                self.method,
-                self.path or "/",
-                "&".join(f"{k}={v}" for k, v in query),
-                headers,
-                ";".join(self.signed_headers),
-                self.body_sha256,
-            ]
+        query = ""
+        if self.query:  # most calls have none
+            if raw_query_names:
+                pairs = sorted((k, percent_encode(v)) for k, v in self.query)
+            else:
+                pairs = sorted((percent_encode(k), percent_encode(v)) for k, v in self.query)
+            query = "&".join([f"{k}={v}" for k, v in pairs])
+        names = self.signed_headers
+        headers = "".join([f"{n}:{v}\n" for n, v in zip(names, self.header_values, strict=True)])
+        return (
+            f"{self.method}\n{self.path or '/'}\n{query}\n{headers}\n"
+            f"{';'.join(names)}\n{self.body_sha256}"
         )
 
     def string_to_sign(self, *, raw_query_names: bool = False) -> str:
@@ -140,7 +138,9 @@ def parse_acs3(
         source = headers
     else:
         source = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-    single = {name.lower(): value for name, value in source}
+    single = dict(source)
+    if not "".join(single).islower():  # ASGI servers lower-case names; anyone else, here
+        single = {name.lower(): value for name, value in source}
     repeats = len(single) != len(source)
     every = header_lists(source) if repeats else {}
     # no header repeats (as the SDKs send them): read each from ``single``, no lists built
@@ -152,31 +152,18 @@ def parse_acs3(
     if not authorization:
         raise IncompleteSignature("The request is not signed: the Authorization header is missing.")
     access_key_id, signed, signature = _parse_authorization(authorization)
-    present = single.keys()
-    signed_set = frozenset(signed)
-    if not (present >= _ALWAYS_SIGNED_SET and present >= signed_set):
-        for name in _ALWAYS_SIGNED:
-            if name not in present:
-                raise IncompleteSignature(f"The {name} header is missing.")
-        missing = next(name for name in signed if name not in present)
-        raise IncompleteSignature(f"The signed header {missing} is not in the request.")
-    unsigned = [  # of the few headers not signed, none may be x-acs-* or content-type
-        name for name in present - signed_set if name.startswith("x-acs-") or name == "content-type"
-    ]
-    if unsigned or not signed_set >= _ALWAYS_SIGNED_SET:
-        unsigned = [name for name in _ALWAYS_SIGNED if name not in signed_set] + sorted(unsigned)
-        raise IncompleteSignature(
-            f"These headers must be signed: {';'.join(dict.fromkeys(unsigned))}."
-        )
+    fault = _layout_fault(tuple(single), signed)
+    if fault is not None:
+        raise IncompleteSignature(fault)
     one: Callable[[str], str | None]
     if repeats:
         values = tuple([_canonical_value(every[name]) for name in signed])
         one = functools.partial(one_header, every)
     else:
-        values = tuple([single[name].strip() for name in signed])
+        values = tuple(map(str.strip, map(single.__getitem__, signed)))
         one = dict(zip(signed, values, strict=True)).get  # present x-acs-* are signed
     content_sha256 = one("x-acs-content-sha256") or ""
-    if not _HEX64.fullmatch(content_sha256):
+    if not _hex64(content_sha256):
         raise IncompleteSignature(
             "x-acs-content-sha256 must be the body's SHA-256 in lower-case hex."
         )
@@ -204,6 +191,29 @@ def parse_acs3(
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _layout_fault(present: tuple[str, ...], signed: tuple[str, ...]) -> str | None:
+    """Why a request sending the headers ``present`` and signing ``signed`` is refused, or
+    None: ``host`` and the ``x-acs-*`` headers the scheme needs are sent and signed, every
+    signed header is sent, and no ``x-acs-*`` header nor ``content-type`` is sent unsigned.
+    Remembered by layout (a client sends and signs the same header names request after
+    request, and names are no secret), so these set checks run once per client, not per
+    request."""
+    names, signed_set = frozenset(present), frozenset(signed)
+    for name in _ALWAYS_SIGNED:
+        if name not in names:
+            return f"The {name} header is missing."
+    missing = [name for name in signed if name not in names]
+    if missing:
+        return f"The signed header {missing[0]} is not in the request."
+    unsigned = [name for name in _ALWAYS_SIGNED if name not in signed_set] + sorted(
+        name for name in names - signed_set if name.startswith("x-acs-") or name == "content-type"
+    )
+    if unsigned:
+        return f"These headers must be signed: {';'.join(dict.fromkeys(unsigned))}."
+    return None
+
+
 def _canonical_value(values: list[str]) -> str:
     """A signed header's value: trimmed; a repeated header's values sorted, comma-joined."""
     if len(values) == 1:
@@ -211,23 +221,44 @@ def _canonical_value(values: list[str]) -> str:
     return ",".join(sorted(v.strip() for v in values))
 
 
+def _hex64(text: str) -> bool:
+    """64 lower-case hex digits (``str.strip`` in C: this runs on every request, where a
+    regular expression's engine, otherwise cold, cost more than the check)."""
+    return len(text) == 64 and not text.strip("0123456789abcdef")
+
+
 @functools.lru_cache(maxsize=256)
 def _sorted_names(names: str) -> tuple[str, ...] | None:
-    """``SignedHeaders``' names when each comes once, sorted; else None. Remembered (a
-    client signs the same header set request after request; names are no secret), so the
-    names are split, hashed and sorted once, and later requests share the same strings."""
+    """``SignedHeaders``' names when well-formed and each comes once, sorted; else None.
+    Remembered (a client signs the same header set request after request; names are no
+    secret), so the names are checked, split and sorted once, and later requests share the
+    same strings."""
     signed = tuple(names.split(";"))
-    return signed if list(signed) == sorted(set(signed)) else None
+    if not _HEADER_NAMES.fullmatch(names) or list(signed) != sorted(set(signed)):
+        return None
+    return signed
+
+
+_PREFIX = ALGORITHM + " Credential="
 
 
 def _parse_authorization(value: str) -> tuple[str, tuple[str, ...], str]:
     """``(AccessKeyId, signed header names, signature)`` from the Authorization header."""
-    canonical = _CANONICAL_AUTHORIZATION.fullmatch(value)
-    if canonical is not None:
-        access_key_id, names, signature = canonical.groups()
-        signed = _sorted_names(names)
-        if signed is not None:
-            return access_key_id, signed, signature
+    if value.startswith(_PREFIX):  # as tea-openapi writes it, read with three partitions
+        credential, comma, rest = value[len(_PREFIX) :].partition(",SignedHeaders=")
+        names, signature_at, signature = rest.partition(",Signature=")
+        if (
+            comma
+            and signature_at
+            and credential
+            and credential.isprintable()
+            and "," not in credential
+            and " " not in credential
+            and _hex64(signature)
+        ):
+            signed = _sorted_names(names)
+            if signed is not None:
+                return credential, signed, signature
     algorithm, _, rest = value.partition(" ")
     if algorithm != ALGORITHM:
         raise IncompleteSignature(
@@ -252,6 +283,6 @@ def _parse_authorization(value: str) -> tuple[str, tuple[str, ...], str]:
         raise IncompleteSignature(
             "SignedHeaders must list lower-case header names, sorted, each once, joined by ';'."
         )
-    if not _HEX64.fullmatch(fields["Signature"]):
+    if not _hex64(fields["Signature"]):
         raise IncompleteSignature("Signature must be 64 lower-case hex digits.")
     return fields["Credential"], signed, fields["Signature"]

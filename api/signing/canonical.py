@@ -195,8 +195,12 @@ def hmac_sha256(key: bytes, message: str) -> bytes:
 
 
 def same(given: str, computed: str) -> bool:
-    """Constant-time equality, so timing tells nothing about how much of a signature held."""
-    return hmac.compare_digest(given.encode(), computed.encode())
+    """Constant-time equality, so timing tells nothing about how much of a signature held.
+    ASCII text (every signature and digest a parser lets through) is compared as it is."""
+    try:
+        return hmac.compare_digest(given, computed)
+    except TypeError:  # not ASCII
+        return hmac.compare_digest(given.encode(), computed.encode())
 
 
 _ISO8601 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
