@@ -2,10 +2,11 @@
 
 Same ledger commands, same ``ram:<Action>`` on the same ARNs, same index reads as
 ``api/routers/users.py``. Differences are RAM's own: DeleteUser is refused while the user
-has AccessKeys, groups or policies (``DeleteConflict.User.AccessKey|Group|Policy``; /v1
-deletes a user's keys with it); a RAM user may omit ``UserName`` on the AccessKey actions to
-mean itself. Mandate keeps no mobile phone, e-mail or comments for a user: a call setting
-one is refused (``InvalidParameter.<Name>``) rather than silently dropped.
+has AccessKeys, groups or policies (``DeleteConflict.User.AccessKey|Group|Policy``, decided by
+the ledger's ``delete_user(require_detached=True)``; /v1 deletes a user's keys with it); a RAM
+user may omit ``UserName`` on the AccessKey actions to mean itself. Mandate keeps no mobile
+phone, e-mail or comments for a user: a call setting one is refused
+(``InvalidParameter.<Name>``) rather than silently dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from mandate.api.rpc.answers import listed, rpc_time
 from mandate.api.rpc.errors import RpcError, missing_parameter, unsupported_parameter
 from mandate.api.rpc.params import PagedParams, RpcParams
 from mandate.api.rpc.ram_groups import group_body
-from mandate.api.rpc.recoding import named_conflict
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import user_arn
 from mandate.projections.decisions.views import AccessKeyView, UserView
@@ -118,20 +118,11 @@ def list_users(ctx: RpcContext, p: PagedParams) -> dict[str, Any]:
 def delete_user(ctx: RpcContext, p: UserNameParams) -> dict[str, Any]:
     account_id = ctx.account_id
     management = ctx.manage("ram:DeleteUser", user_arn(account_id, p.user_name))
-    with named_conflict("DeleteConflict.User", lambda: _delete_conflict(ctx, p.user_name)):
-        management.write(lambda ledger: ledger.delete_user(account_id, p.user_name))
+    # RAM's preconditions are the ledger's: decided on the user as the command loads it.
+    management.write(
+        lambda ledger: ledger.delete_user(account_id, p.user_name, require_detached=True)
+    )
     return {}
-
-
-def _delete_conflict(ctx: RpcContext, user_name: str) -> None:
-    """RAM's DeleteUser preconditions, in its order: keys, groups, policies."""
-    user = live_user(ctx.runtime, ctx.account_id, user_name)
-    if user.access_key_ids:
-        raise RpcError(409, "DeleteConflict.User.AccessKey")
-    if user.groups:
-        raise RpcError(409, "DeleteConflict.User.Group")
-    if user.attachments:
-        raise RpcError(409, "DeleteConflict.User.Policy")
 
 
 @rpc_action("ListGroupsForUser", RAM, UserNameParams)

@@ -135,8 +135,22 @@ class User(Tagged, PolicyHolder, LedgerAggregate):
         self.display_name = display_name
         self.display_name_sealed = display_name_sealed
 
-    def delete(self, *, detach: bool) -> None:
-        """RAM's DeleteUser: refused while policies or memberships remain, unless detaching."""
+    def delete(self, *, detach: bool, require_detached: bool = False) -> None:
+        """Delete the user and its AccessKeys: refused while policies or memberships remain,
+        unless detaching (/v1's ``detach``). ``require_detached`` is RAM's DeleteUser rule:
+        refused while anything hangs on the user, AccessKeys included, each named in RAM's
+        order (``DeleteConflict.User.AccessKey``, then ``.Group``, then ``.Policy``)."""
+        if require_detached:
+            for held, what, code in (
+                (self.access_keys, "AccessKeys", "AccessKey"),
+                (self.groups, "groups", "Group"),
+                (self.attachments, "attached policies", "Policy"),
+            ):
+                if held:
+                    raise PreconditionFailed(
+                        f"user {self.user_name!r} still has {len(held)} {what}",
+                        code=f"DeleteConflict.User.{code}",
+                    )
         if (self.attachments or self.groups) and not detach:
             raise PreconditionFailed(
                 f"user {self.user_name!r} still has "

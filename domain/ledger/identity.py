@@ -130,10 +130,19 @@ class IdentityCommands(LedgerCore):
         return Written(self._commit(*changed))
 
     @command
-    def delete_user(self, account_id: str, user_name: str, *, detach: bool = False) -> Written:
+    def delete_user(
+        self,
+        account_id: str,
+        user_name: str,
+        *,
+        detach: bool = False,
+        require_detached: bool = False,
+    ) -> Written:
+        """Delete a user with its AccessKeys (``detach``: its policies and groups too);
+        ``require_detached``: RAM's DeleteUser, refused while it has any of the three."""
         self._open_account(account_id)
         claim, user = self._live(account_id, "user", user_name, User)
-        user.delete(detach=detach)
+        user.delete(detach=detach, require_detached=require_detached)
         claim.release()
         return Written(self._commit(user, claim))
 
