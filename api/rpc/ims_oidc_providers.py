@@ -4,9 +4,10 @@ Same ledger commands (``create_oidc_provider``, ``update_oidc_provider``,
 ``delete_oidc_provider``), the same reads (one provider from the log by its name claim; the
 listing's names from the temporal index at now, as ``GET …/oidc-providers``) and the same
 authorisation: ``ram:<Action>`` on ``acs:ram::<account>:oidc-provider/<name>``. The actions
-RAM has beyond /v1's five (Add/RemoveClientIdToOIDCProvider, Add/RemoveFingerprint…) are
-``update_oidc_provider`` with the list changed, authorised under their own RAM action names,
-so a policy written for Alibaba Cloud grants the same here.
+RAM has beyond /v1's five (Add/RemoveClientIdToOIDCProvider, Add/RemoveFingerprint…) run
+the ledger's one-member commands (``add_oidc_client_id``, ``remove_oidc_client_id``,
+``add_oidc_fingerprint``, ``remove_oidc_fingerprint``), authorised under their own RAM action
+names, so a policy written for Alibaba Cloud grants the same here.
 
 IMS's shapes: ``ClientIds`` and ``Fingerprints`` are comma-separated text, the answer's
 ``OIDCProvider`` carries ``Arn``, ``OIDCProviderName``, ``IssuerUrl``, ``ClientIds``,
@@ -18,12 +19,14 @@ therefore takes one of two parameters RAM does not have: ``JWKS`` (the issuer's 
 inline JSON) or ``JwksUrl`` (https, on the issuer's host); Update takes them too, to rotate.
 Without either, CreateOIDCProvider is refused ``InvalidParameter.JWKS`` saying so.
 
-Add/Remove read the provider then replace the list: two concurrent changes of one provider's
-list may lose one (``update_oidc_provider`` takes whole lists, as /v1's PATCH does).
+Add/Remove change one member on the provider as it is when saved (the command re-runs on a
+concurrent save), so two concurrent changes of one provider's list both survive; Update
+replaces whole lists, as /v1's PATCH does.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -37,7 +40,9 @@ from mandate.api.rpc.params import JsonDocument, PagedParams, RpcInt, RpcParams
 from mandate.api.rpc.recoding import recoded
 from mandate.api.rpc.registry import IMS, RpcContext, rpc_action
 from mandate.domain.common.errors import NotFound
+from mandate.domain.ledger.application import Ledger
 from mandate.domain.ledger.federation import read_oidc_provider
+from mandate.domain.ledger.results import Written
 from mandate.domain.sts.oidc_providers import OIDCProvider, oidc_provider_arn
 from mandate.projections.history.as_of_listing import Held, held_at
 
@@ -205,31 +210,25 @@ class FingerprintParams(NameParams):
     fingerprint: str
 
 
+_LIST_COMMANDS: Final[dict[tuple[str, bool], Callable[[Ledger, str, str, object], Written]]] = {
+    ("client_ids", True): Ledger.add_oidc_client_id,
+    ("client_ids", False): Ledger.remove_oidc_client_id,
+    ("fingerprints", True): Ledger.add_oidc_fingerprint,
+    ("fingerprints", False): Ledger.remove_oidc_fingerprint,
+}
+
+
 def _change(ctx: RpcContext, action: str, name: str, field: str, value: str, add: bool) -> None:
     """Add ``value`` to (or remove it from) the provider's ``field`` list (``client_ids``,
-    ``fingerprints``) through ``update_oidc_provider``; authorised as ``ram:<action>``.
-    Adding one present, or removing one absent, is refused and writes nothing."""
+    ``fingerprints``) by the ledger's one-member command, authorised as ``ram:<action>``:
+    the change is applied to the provider as it is when saved, so a concurrent change of
+    the same list is kept. Adding one present (409 ``EntityAlreadyExists.OIDCProvider.…``),
+    or removing one absent (404 ``EntityNotExist.OIDCProvider.…``), writes nothing."""
     account_id = ctx.account_id
     management = ctx.manage(f"ram:{action}", oidc_provider_arn(account_id, name))
-    provider = read_oidc_provider(ctx.runtime.ledger, account_id, name)
-    current: list[str] = list(getattr(provider, field))
-    noun = "ClientId" if field == "client_ids" else "Fingerprint"
-    key = value if field == "client_ids" else value.lower()
-    if add and key in current:
-        raise RpcError(
-            409,
-            f"EntityAlreadyExists.OIDCProvider.{noun}",
-            f"The OIDC provider already has this {noun}.",
-        )
-    if not add and key not in current:
-        raise RpcError(
-            404, f"EntityNotExist.OIDCProvider.{noun}", f"The OIDC provider has no such {noun}."
-        )
-    changed = [*current, key] if add else [v for v in current if v != key]
+    command = _LIST_COMMANDS[field, add]
     with recoded(_CODES):
-        management.write(
-            lambda ledger: ledger.update_oidc_provider(account_id, name, **{field: changed})
-        )
+        management.write(lambda ledger: command(ledger, account_id, name, value))
 
 
 @rpc_action("AddClientIdToOIDCProvider", IMS, ClientIdParams)

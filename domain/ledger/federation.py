@@ -172,9 +172,10 @@ class FederationCommands(LedgerCore):
         description: object = None,
         jwks_url: object = None,
     ) -> Written:
-        """RAM's UpdateOIDCProvider (and Add/RemoveClientId, Add/RemoveFingerprint, in one):
-        each given field replaces the provider's; ``jwks`` rotates its keys. Tokens are
-        verified with the new state from the next exchange; sessions already issued live on."""
+        """RAM's UpdateOIDCProvider: each given field replaces the provider's (whole lists:
+        one member at a time is ``add_oidc_client_id``… instead); ``jwks`` rotates its keys.
+        Tokens are verified with the new state from the next exchange; sessions already
+        issued live on."""
         self._open_account(account_id)
         _, provider = self._live(account_id, CLAIM_KIND, provider_name, OIDCProvider)
         if jwks is None and jwks_url is None:  # the keys stay where they are
@@ -192,6 +193,43 @@ class FederationCommands(LedgerCore):
             description=provider.description if description is None else description,
         )
         provider.update(fields)
+        return Written(self._commit(provider))
+
+    @command
+    def add_oidc_client_id(self, account_id: str, provider_name: str, client_id: object) -> Written:
+        """RAM's AddClientIdToOIDCProvider: one client id more, on the provider as it is."""
+        return self._change_list(account_id, provider_name, "client_ids", client_id, add=True)
+
+    @command
+    def remove_oidc_client_id(
+        self, account_id: str, provider_name: str, client_id: object
+    ) -> Written:
+        """RAM's RemoveClientIdFromOIDCProvider: one client id fewer."""
+        return self._change_list(account_id, provider_name, "client_ids", client_id, add=False)
+
+    @command
+    def add_oidc_fingerprint(
+        self, account_id: str, provider_name: str, fingerprint: object
+    ) -> Written:
+        """RAM's AddFingerprintToOIDCProvider."""
+        return self._change_list(account_id, provider_name, "fingerprints", fingerprint, add=True)
+
+    @command
+    def remove_oidc_fingerprint(
+        self, account_id: str, provider_name: str, fingerprint: object
+    ) -> Written:
+        """RAM's RemoveFingerprintFromOIDCProvider."""
+        return self._change_list(account_id, provider_name, "fingerprints", fingerprint, add=False)
+
+    def _change_list(
+        self, account_id: str, provider_name: str, field: str, value: object, *, add: bool
+    ) -> Written:
+        """One member added to or removed from a list, decided on the provider read inside
+        the command (``OIDCProvider.change_list``): a concurrent change saved first makes
+        this save conflict, and the re-run applies the change to the list that includes it."""
+        self._open_account(account_id)
+        _, provider = self._live(account_id, CLAIM_KIND, provider_name, OIDCProvider)
+        provider.change_list(field, value, add=add)
         return Written(self._commit(provider))
 
     @command

@@ -36,7 +36,7 @@ from eventsourcing.domain import event
 from jwt.exceptions import PyJWTError
 
 from mandate.domain.common.audit import LedgerAggregate
-from mandate.domain.common.errors import FieldError, InvalidInput
+from mandate.domain.common.errors import Conflict, FieldError, InvalidInput, NotFound
 from mandate.domain.common.validation import check_optional_text
 
 __all__ = [
@@ -384,6 +384,41 @@ class OIDCProvider(LedgerAggregate):
         self.description = description
         self.jwks = jwks
         self.jwks_url = jwks_url
+
+    def change_list(self, field: str, value: object, *, add: bool) -> None:
+        """Add ``value`` to (or remove it from) the provider's ``client_ids`` or
+        ``fingerprints`` as it is now: a change of one member, not a whole list read
+        earlier, so two changes of one provider both survive (the command re-runs on the
+        provider's current state when another save came first). IMS's refusals: one already
+        listed (409 ``EntityAlreadyExists.OIDCProvider.ClientId|Fingerprint``), one absent
+        (404 ``EntityNotExist.OIDCProvider.…``); the new state passes CreateOIDCProvider's
+        checks (at most 50 client ids and 5 fingerprints, at least one client id)."""
+        noun = {"client_ids": "ClientId", "fingerprints": "Fingerprint"}[field]
+        current: list[str] = list(getattr(self, field))
+        key = value.lower() if field == "fingerprints" and isinstance(value, str) else value
+        if add and key in current:
+            raise Conflict(
+                f"the OIDC provider already has this {noun}",
+                code=f"EntityAlreadyExists.OIDCProvider.{noun}",
+            )
+        if not add and key not in current:
+            raise NotFound(
+                f"the OIDC provider has no such {noun}",
+                code=f"EntityNotExist.OIDCProvider.{noun}",
+            )
+        changed = [*current, key] if add else [v for v in current if v != key]
+        self.update(
+            check_provider(
+                provider_name=self.provider_name,
+                issuer_url=self.issuer_url,
+                client_ids=changed if field == "client_ids" else self.client_ids,
+                jwks=self.jwks or None,
+                jwks_url=self.jwks_url,
+                fingerprints=changed if field == "fingerprints" else self.fingerprints,
+                issuance_limit_time=self.issuance_limit_time,
+                description=self.description,
+            )
+        )
 
     def delete(self) -> None:
         self._deleted(account_id=self.account_id, provider_name=self.provider_name)

@@ -137,3 +137,23 @@ def test_racing_creates_at_the_quota_never_exceed_it(runtime: Runtime) -> None:
     runtime.write(ADMIN, lambda: ledger.delete_oidc_provider(account, "idp-0"))
     _create(runtime, account, "idp-0-again", "https://IDP0.example.test:443/")
     assert len(_live_providers(runtime, account)) == MAX_PROVIDERS_PER_ACCOUNT
+
+
+def test_racing_one_member_changes_of_one_provider_all_survive(runtime: Runtime) -> None:
+    """IMS's AddClientIdToOIDCProvider from six writers at once: each applies its change to
+    the provider as it is when saved (a conflicting save re-runs), so no change is lost."""
+    ledger = runtime.ledger
+    account = runtime.write(ADMIN, lambda: ledger.open_account("Acme")).account_id
+    _create(runtime, account, "ci-idp", ISSUER)
+    outcomes = _race(
+        lambda i: runtime.write(
+            ADMIN, lambda: ledger.add_oidc_client_id(account, "ci-idp", f"app-{i}")
+        )
+    )
+    lost = [o for o in outcomes if isinstance(o, Exception)]
+    # after every re-run lost, a writer hears ConcurrentModification (and wrote nothing)
+    assert all(_refused(o, "ConcurrentModification") for o in lost), outcomes
+    (provider,) = _live_providers(runtime, account)
+    added = {f"app-{i}" for i, o in enumerate(outcomes) if not isinstance(o, Exception)}
+    assert sorted(provider.client_ids) == sorted({CLIENT_ID, *added})
+    assert added, outcomes
