@@ -28,6 +28,7 @@ from mandate.api.signing.canonical import (
     Headers,
     Pairs,
     header_lists,
+    hex64,
     hmac_sha256,
     iso8601,
     one_header,
@@ -163,7 +164,7 @@ def parse_acs3(
         values = tuple(map(str.strip, map(single.__getitem__, signed)))
         one = dict(zip(signed, values, strict=True)).get  # present x-acs-* are signed
     content_sha256 = one("x-acs-content-sha256") or ""
-    if not _hex64(content_sha256):
+    if not hex64(content_sha256):
         raise IncompleteSignature(
             "x-acs-content-sha256 must be the body's SHA-256 in lower-case hex."
         )
@@ -221,12 +222,6 @@ def _canonical_value(values: list[str]) -> str:
     return ",".join(sorted(v.strip() for v in values))
 
 
-def _hex64(text: str) -> bool:
-    """64 lower-case hex digits (``str.strip`` in C: this runs on every request, where a
-    regular expression's engine, otherwise cold, cost more than the check)."""
-    return len(text) == 64 and not text.strip("0123456789abcdef")
-
-
 @functools.lru_cache(maxsize=256)
 def _sorted_names(names: str) -> tuple[str, ...] | None:
     """``SignedHeaders``' names when well-formed and each comes once, sorted; else None.
@@ -254,7 +249,7 @@ def _parse_authorization(value: str) -> tuple[str, tuple[str, ...], str]:
             and credential.isprintable()
             and "," not in credential
             and " " not in credential
-            and _hex64(signature)
+            and hex64(signature)
         ):
             signed = _sorted_names(names)
             if signed is not None:
@@ -283,6 +278,6 @@ def _parse_authorization(value: str) -> tuple[str, tuple[str, ...], str]:
         raise IncompleteSignature(
             "SignedHeaders must list lower-case header names, sorted, each once, joined by ';'."
         )
-    if not _hex64(fields["Signature"]):
+    if not hex64(fields["Signature"]):
         raise IncompleteSignature("Signature must be 64 lower-case hex digits.")
     return fields["Credential"], signed, fields["Signature"]

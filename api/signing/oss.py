@@ -18,8 +18,8 @@ followed by the sub-resources among the query parameters (the set below, oss2's)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from mandate.api.signing.canonical import (
     Headers,
@@ -136,9 +136,9 @@ SUBRESOURCES = frozenset(
 _URL_PARAMS = ("OSSAccessKeyId", "Expires", "Signature")
 
 
-@dataclass(frozen=True)
-class OssV1Request:
-    """An OSS request (header or presigned URL) signed with V1, parsed."""
+class OssV1Request(NamedTuple):
+    """An OSS request (header or presigned URL) signed with V1, parsed (a NamedTuple, as
+    ``Acs3Request`` is: one is built per request)."""
 
     method: str
     content_md5: str
@@ -155,9 +155,11 @@ class OssV1Request:
     nonce: str | None = None
 
     def string_to_sign(self) -> str:
-        headers = "".join(f"{name}:{value}\n" for name, value in self.oss_headers)
-        lines = [self.method, self.content_md5, self.content_type, self.date]
-        return "\n".join(lines) + "\n" + headers + self.resource
+        headers = "".join([f"{name}:{value}\n" for name, value in self.oss_headers])
+        return (
+            f"{self.method}\n{self.content_md5}\n{self.content_type}\n{self.date}\n"
+            f"{headers}{self.resource}"
+        )
 
     def verify(self, secret: str) -> None:
         expected = self.string_to_sign()
@@ -235,14 +237,16 @@ def _request(
     expires: datetime | None,
 ) -> OssV1Request:
     method, bucket, key, items, lists = received
-    subresources = sorted((k, v) for k, v in items if k in SUBRESOURCES)
-    query = "&".join(f"{k}={v}" if v else k for k, v in subresources)
+    subresources = sorted([(k, v) for k, v in items if k in SUBRESOURCES]) if items else ()
+    query = "&".join([f"{k}={v}" if v else k for k, v in subresources])
     resource = (f"/{bucket}/{key}" if bucket else "/") + (f"?{query}" if query else "")
     oss_headers = tuple(
         sorted(
-            (name, joined_header(values))
-            for name, values in lists.items()
-            if name.startswith("x-oss-")
+            [
+                (name, joined_header(values))
+                for name, values in lists.items()
+                if name.startswith("x-oss-")
+            ]
         )
     )
     return OssV1Request(

@@ -24,9 +24,8 @@ additional names sorted, ``;``-joined. Payload: ``x-oss-content-sha256`` if sent
 from __future__ import annotations
 
 import functools
-import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from mandate.api.signing.canonical import (
     Headers,
@@ -34,6 +33,7 @@ from mandate.api.signing.canonical import (
     Received,
     compact_iso8601,
     header_lists,
+    hex64,
     hmac_sha256,
     joined_header,
     one_header,
@@ -52,7 +52,6 @@ from mandate.api.signing.errors import (
 
 ALGORITHM = "OSS4-HMAC-SHA256"
 MAX_EXPIRES = 7 * 24 * 3600
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 _DEFAULT_SIGNED = ("content-type", "content-md5")
 
 
@@ -89,9 +88,9 @@ def forget_signing_keys() -> None:
     _signing_keys.cache_clear()
 
 
-@dataclass(frozen=True)
-class OssV4Request:
-    """An OSS request (header or presigned URL) signed with V4, parsed."""
+class OssV4Request(NamedTuple):
+    """An OSS request (header or presigned URL) signed with V4, parsed (a NamedTuple, as
+    ``Acs3Request`` is: one is built per request)."""
 
     method: str
     uri: str
@@ -114,9 +113,10 @@ class OssV4Request:
         return f"{self.date_time[:8]}/{self.region}/{self.product}/aliyun_v4_request"
 
     def canonical_request(self) -> str:
-        lines = [self.method, self.uri, self.query, self.canonical_headers]
-        lines += [";".join(self.additional_headers), self.payload]
-        return "\n".join(lines)
+        return (
+            f"{self.method}\n{self.uri}\n{self.query}\n{self.canonical_headers}\n"
+            f"{';'.join(self.additional_headers)}\n{self.payload}"
+        )
 
     def string_to_sign(self) -> str:
         digest = sha256_hex(self.canonical_request().encode())
@@ -232,23 +232,23 @@ def _request(
         raise IncompleteSignature(f"The credential's date {date} is not x-oss-date's day.")
     if region is not None and scope_region != region:
         raise IncompleteSignature(f"The credential's region {scope_region!r} is not {region!r}.")
-    if not _HEX64.fullmatch(signature):
+    if not hex64(signature):
         raise IncompleteSignature("Signature must be 64 lower-case hex digits.")
     names = sorted({n.strip().lower() for n in additional.split(";") if n.strip()})
     signed = [
-        (name, joined_header(values))
+        f"{name}:{joined_header(values)}\n"
         for name, values in sorted(lists.items())
         if name.startswith("x-oss-") or name in _DEFAULT_SIGNED or name in names
     ]
     encoded = sorted(
-        (v4_encode(k, keep_slash=False), v4_encode(v, keep_slash=False)) for k, v in items
+        [(v4_encode(k, keep_slash=False), v4_encode(v, keep_slash=False)) for k, v in items]
     )
     uri = v4_encode(f"/{bucket}/{key}", keep_slash=True) if bucket else "/"
     return OssV4Request(
         method=method.upper(),
         uri=uri,
-        query="&".join(f"{k}={v}" if v else k for k, v in encoded),
-        canonical_headers="".join(f"{name}:{value}\n" for name, value in signed),
+        query="&".join([f"{k}={v}" if v else k for k, v in encoded]),
+        canonical_headers="".join(signed),
         additional_headers=tuple(names),
         payload=one_header(lists, "x-oss-content-sha256") or "UNSIGNED-PAYLOAD",
         date_time=date_time,
