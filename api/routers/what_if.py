@@ -1,9 +1,11 @@
 """What-if before you revoke: ``POST /v1/accounts/{a}/what-if``.
 
 The body names one change that has not happened — ``revoke_entrustment``,
-``revoke_delegation``, ``detach_policy``, ``delete_user`` (as ``DELETE …?detach=true``) or
-``set_default_version`` — and the answer is every principal, action pattern and resource
-pattern that would lose or gain access, with the chains, computed without writing anything:
+``revoke_delegation``, ``detach_policy``, ``delete_user`` (as ``DELETE …?detach=true``),
+``set_default_version``, ``put_resource_policy`` or ``delete_resource_policy`` (as
+``PUT``/``DELETE …/resource-policies?resource=``) — and the answer is every principal,
+action pattern and resource pattern that would lose or gain access, with the chains
+(resource policies' too), computed without writing anything:
 
 1. the caller is authorised as for the change itself (``ram:RevokeEntrustment`` on the
    contract, ``ram:DetachPolicyFrom<Noun>`` on the principal, …; the platform admin, who
@@ -45,6 +47,7 @@ from mandate.domain.common.arns import (
 from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.ledger.application import Ledger
 from mandate.domain.ledger.rehearsal import rehearse
+from mandate.domain.policy.resource_policies import owned_resource_key
 from mandate.projections.decisions.snapshots import snapshot_lock
 from mandate.projections.decisions.what_if import what_if
 
@@ -56,6 +59,8 @@ _CHANGES = (
     "detach_policy",
     "delete_user",
     "set_default_version",
+    "put_resource_policy",
+    "delete_resource_policy",
 )
 
 
@@ -73,6 +78,17 @@ class SetDefaultVersionChange(BaseModel):
     version_id: str
 
 
+class DeleteResourcePolicyChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    resource: str = Field(max_length=1024, description="an ARN of one of this account's resources")
+
+
+class PutResourcePolicyChange(DeleteResourcePolicyChange):
+    policy_document: dict[str, Any] | str = Field(
+        description="as PUT …/resource-policies takes it: a Principal in every statement"
+    )
+
+
 class WhatIfRequest(BaseModel):
     """Exactly one change that has not happened."""
 
@@ -82,6 +98,8 @@ class WhatIfRequest(BaseModel):
     detach_policy: DetachPolicyChange | None = None
     delete_user: str | None = Field(None, description="a user, deleted with ?detach=true")
     set_default_version: SetDefaultVersionChange | None = None
+    put_resource_policy: PutResourcePolicyChange | None = None
+    delete_resource_policy: DeleteResourcePolicyChange | None = None
 
 
 class ReachItem(BaseModel):
@@ -95,6 +113,10 @@ class ReachItem(BaseModel):
     policy: str
     via: str | None
     condition: dict[str, Any] | None
+    needs_own_allow: bool = Field(
+        description="an Allow of another account's resource policy: grants only where the "
+        "principal's own policies allow the same too"
+    )
 
 
 class WhatIfAnswer(BaseModel):
@@ -143,6 +165,8 @@ def _change(account_id: str, body: WhatIfRequest) -> tuple[str, str, Callable[[L
             user_arn(a, u),
             lambda ledger: ledger.delete_user(a, u, detach=True),
         )
+    if body.put_resource_policy is not None or body.delete_resource_policy is not None:
+        return _resource_policy_change(a, body)
     assert body.set_default_version is not None
     v = body.set_default_version
     return (
@@ -150,6 +174,37 @@ def _change(account_id: str, body: WhatIfRequest) -> tuple[str, str, Callable[[L
         policy_arn(a, v.policy_name),
         lambda ledger: ledger.set_default_policy_version(a, v.policy_name, v.version_id),
     )
+
+
+def _resource_policy_change(
+    a: str, body: WhatIfRequest
+) -> tuple[str, str, Callable[[Ledger], Any]]:
+    """PUT or DELETE …/resource-policies?resource=: the ARN checked first (literal, ``a``'s),
+    as the route does, and every fault named under the change's own field."""
+    put = body.put_resource_policy
+    change = put if put is not None else body.delete_resource_policy
+    assert change is not None
+    field = "put_resource_policy" if put is not None else "delete_resource_policy"
+    try:
+        owned_resource_key(change.resource, a)
+    except InvalidInput as bad:
+        raise bad.prefixed(field) from None
+    arn = change.resource
+    if put is None:
+        return (
+            "ram:DeleteResourcePolicy",
+            arn,
+            lambda ledger: ledger.delete_resource_policy(a, arn),
+        )
+    document = put.policy_document
+
+    def command(ledger: Ledger) -> Any:
+        try:
+            return ledger.put_resource_policy(a, arn, document)
+        except InvalidInput as bad:
+            raise bad.prefixed(f"{field}.policy_document") from None
+
+    return "ram:PutResourcePolicy", arn, command
 
 
 @router.post("/v1/accounts/{account_id}/what-if")

@@ -17,7 +17,10 @@ for every principal a change in ``a`` can touch:
 * each user of ``a`` that could assume another role of another account: ``sts:AssumeRole``
   on that role, with the chain (never that account's policies: ``a`` may not read them);
 * each live session of those roles (``a``'s own, its received contracts'): the statements
-  of every layer of each path.
+  of every layer of each path;
+* the statements of resource-based policies naming any of them, and every other principal
+  ``a``'s own resource policies name (``projections.decisions.resource_reach``): chain
+  ``[…, "resource-policy:<ARN>"]``, an Allow across accounts marked ``needs_own_allow``.
 
 A statement is one entry per (action pattern, resource pattern) it writes — ``!`` before a
 pattern written under ``NotAction``/``NotResource`` — with its effect, condition, layer,
@@ -29,7 +32,6 @@ at the same instant, so what differs is the change and nothing else.
 from __future__ import annotations
 
 import io
-import json
 import pickle
 import threading
 from collections.abc import Iterable, Iterator
@@ -40,10 +42,13 @@ from typing import Any
 
 from mandate.domain.policy.decisions import Path, Subject
 from mandate.domain.policy.evaluation import CompiledPolicy, ContextValue, PolicySet
+from mandate.domain.policy.resource_policies import ResourcePolicy
 from mandate.domain.sts.assume_role import AssumingCaller
 from mandate.domain.sts.role_reach import paths_into
 from mandate.domain.sts.session_lineage import SessionInvalid
 from mandate.projections.decisions.index import DecisionIndex
+from mandate.projections.decisions.reach_entries import Reach, policy_rows
+from mandate.projections.decisions.resource_reach import ResourceReach
 from mandate.projections.decisions.views import RoleView, UserView
 
 __all__ = ["Reach", "WhatIf", "copy_index", "diff", "reach_of", "what_if"]
@@ -56,48 +61,19 @@ _DROPPED = ("_memo", "_memo_old", "_verified_sessions")
 """Caches of answers, not state: a copy starts with them empty (they can be large)."""
 _READERS_FILL = ("_policy_sets", "_delegation_layers", "_session_layers")
 """Caches readers fill while the copy is pickled (decisions go on): copied, then pickled."""
-_IMMUTABLE = (PolicySet, CompiledPolicy)
-"""Compiled layers never change once built (``PolicySet``'s own per-action memo only ever
-holds what its buckets give again, and is safe to share): a copy shares them, so its cached
-policy sets stay warm and only what the change touches is compiled again."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reach:
-    """One statement's worth of access a principal has, and how it came to it."""
-
-    principal: str
-    effect: str
-    action: str
-    resource: str
-    chain: tuple[str, ...]
-    layer: str
-    policy_type: str
-    policy_name: str
-    via: str | None
-    condition: str | None
-    """The statement's ``Condition`` as canonical JSON; None when it has none."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "principal": self.principal,
-            "effect": self.effect,
-            "action": self.action,
-            "resource": self.resource,
-            "chain": list(self.chain),
-            "layer": self.layer,
-            "policy_type": self.policy_type,
-            "policy": self.policy_name,
-            "via": self.via,
-            "condition": json.loads(self.condition) if self.condition is not None else None,
-        }
+_IMMUTABLE = (PolicySet, CompiledPolicy, ResourcePolicy)
+"""Compiled layers and checked resource policies never change once built (``PolicySet``'s
+own per-action memo only ever holds what its buckets give again, and is safe to share): a
+copy shares them, so its cached policy sets stay warm and only what the change touches is
+compiled again."""
 
 
 @dataclass(frozen=True, slots=True)
 class WhatIf:
     """``lose``/``gain``: access a principal would no longer have / would newly have — no
     entry of the other side grants the same (principal, effect, action, resource,
-    condition); each is listed with every chain it came (or would come) through.
+    condition, whether it needs the principal's own allow too); each is listed with every
+    chain it came (or would come) through.
     ``rerouted``: an entry that would go while the same access stays through another policy,
     group or chain (a policy detached from a user that a group of hers also holds)."""
 
@@ -124,11 +100,21 @@ def _order(r: Reach) -> tuple[Any, ...]:
         r.action,
         r.resource,
         r.condition or "",
+        r.needs_own_allow,
     )
 
 
-def _access(reach: Reach) -> tuple[str, str, str, str, str | None]:
-    return reach.principal, reach.effect, reach.action, reach.resource, reach.condition
+def _access(reach: Reach) -> tuple[str, str, str, str, str | None, bool]:
+    """What an entry grants: an Allow that needs the principal's own policies too (a resource
+    policy across accounts) is never the same access as one that does not."""
+    return (
+        reach.principal,
+        reach.effect,
+        reach.action,
+        reach.resource,
+        reach.condition,
+        reach.needs_own_allow,
+    )
 
 
 def diff(before: set[Reach], after: set[Reach]) -> WhatIf:
@@ -200,49 +186,11 @@ def copy_index(
     return copy
 
 
-def _patterns(statement: dict[str, Any], plain: str, negated: str) -> list[str]:
-    written = statement.get(plain)
-    prefix = ""
-    if written is None:
-        written, prefix = statement.get(negated), "!"
-    if written is None:
-        return []
-    items = written if isinstance(written, list) else [written]
-    return [prefix + str(item) for item in items]
-
-
-_Row = tuple[str, str, str, str | None]
-"""One (effect, action pattern, resource pattern, condition) a compiled policy writes."""
-_ROWS: dict[int, tuple[CompiledPolicy, list[_Row]]] = {}
-_ROWS_LIMIT = 4096
-"""Rows per compiled policy, kept (with the policy, so its id is not reused) up to a bound:
-a reach reads the same few policies for every member of a group."""
-
-
-def _rows(policy: CompiledPolicy) -> list[_Row]:
-    cached = _ROWS.get(id(policy))
-    if cached is not None and cached[0] is policy:
-        return cached[1]
-    rows: list[_Row] = []
-    written: Any = policy.document.as_dict()["Statement"]
-    for statement in written if isinstance(written, list) else [written]:
-        condition = statement.get("Condition")
-        shown = json.dumps(condition, sort_keys=True) if condition is not None else None
-        effect = str(statement.get("Effect"))
-        for action in _patterns(statement, "Action", "NotAction"):
-            for resource in _patterns(statement, "Resource", "NotResource"):
-                rows.append((effect, action, resource, shown))
-    if len(_ROWS) >= _ROWS_LIMIT:
-        _ROWS.clear()
-    _ROWS[id(policy)] = (policy, rows)
-    return rows
-
-
 def _statements(principal: str, chain: tuple[str, ...], layer: PolicySet) -> Iterator[Reach]:
     for policy in layer.policies:
         source = policy.source
         kind, name, via, where = source.policy_type, source.policy_name, source.via, source.layer
-        for effect, action, resource, condition in _rows(policy):
+        for effect, action, resource, condition in policy_rows(policy):
             yield Reach(
                 principal, effect, action, resource, chain, where.value, kind, name, via, condition
             )
@@ -285,6 +233,7 @@ def reach_of(index: DecisionIndex, account_id: str, at: datetime) -> set[Reach]:
     """Everything the principals a change in ``account_id`` can touch may do now (see the
     module's docstring for which principals, and what one entry is)."""
     found: set[Reach] = set()
+    resources = ResourceReach(index, account_id)
     users = [u for u in list(index.users.values()) if u.account_id == account_id]
     subjects: dict[str, tuple[UserView, Subject]] = {}
     for user in users:
@@ -292,6 +241,7 @@ def reach_of(index: DecisionIndex, account_id: str, at: datetime) -> set[Reach]:
         subjects[subject.arn] = (user, subject)
         if subject.identity is not None:
             found.update(_statements(subject.arn, (subject.arn,), subject.identity))
+        found.update(resources.of_user(subject.arn, account_id))
     own_roles = index.roles_of(account_id)
     others = _others(index, account_id, own_roles)
     for other_user in list(index.users.values()):
@@ -321,10 +271,14 @@ def reach_of(index: DecisionIndex, account_id: str, at: datetime) -> set[Reach]:
             if _may_admit(index, role, arn, user.account_id):
                 paths = paths_into(caller, assumable, context, facts, optimistic=True)
                 found.update(_paths(arn, paths))
+                found.update(resources.through(arn, paths, role.account_id))
         for role, assumable in foreign_roles if mine else ():
             if not _may_admit(index, role, arn, user.account_id):
                 continue
-            for path in paths_into(caller, assumable, context, facts, optimistic=True):
+            paths = paths_into(caller, assumable, context, facts, optimistic=True)
+            # of that role's account's policies nothing: ``a`` may not read them
+            found.update(resources.through(arn, paths, role.account_id))
+            for path in paths:
                 found.add(
                     Reach(
                         arn,
@@ -348,6 +302,8 @@ def reach_of(index: DecisionIndex, account_id: str, at: datetime) -> set[Reach]:
         except SessionInvalid:
             continue
         found.update(_paths(subject.arn, subject.paths or (Path(subject.layers, subject.chain),)))
+        found.update(resources.of_session(subject.arn, subject.account_id))
+    found.update(resources.named())
     return found
 
 

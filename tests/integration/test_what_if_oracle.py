@@ -99,8 +99,10 @@ def _refusal(error: BaseException) -> tuple[type, str | None]:
     return type(error), getattr(error, "code", None)
 
 
-def _check(runtime: Runtime, world: World, change: tuple[Any, ...]) -> str:
-    account, command = _command(world, change)
+def _check(
+    runtime: Runtime, world: World, change: tuple[Any, ...], command_of: Any = _command
+) -> str:
+    account, command = command_of(world, change)
     if change[0] == "revoke_entrustment" and not world.entrustments:
         return "nothing to revoke"
     if change[0] == "revoke_delegation" and not world.delegations:
