@@ -45,6 +45,7 @@ from mandate.domain.sts.oidc_providers import (
     check_provider,
     issuer_key,
     parse_oidc_provider_arn,
+    slot_order,
 )
 from mandate.domain.sts.oidc_tokens import (
     JwksSource,
@@ -58,6 +59,8 @@ from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
 
 __all__ = ["FederatedSession", "FederationCommands", "read_oidc_provider"]
+
+_ALL_SLOTS = tuple(map(str, range(MAX_PROVIDERS_PER_ACCOUNT)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +122,8 @@ class FederationCommands(LedgerCore):
                 f"an OIDC provider of this account already has issuer URL {issuer!r}",
                 code="EntityAlreadyExists.OIDCProvider.IssuerUrl",
             )
-        slot, free = self._free_slot(account_id)
-        provider = OIDCProvider(account_id=account_id, **fields)
+        slot, free = self._free_slot(account_id, fields["provider_name"])
+        provider = OIDCProvider(account_id=account_id, **fields, slot=slot)
         # the claims first, each a collision point for a concurrent create: same name, same
         # issuer, or same slot (the 100th), and the loser's re-run is refused or moves on.
         # Each is taken as read above (not read again): a claim taken since then makes the
@@ -132,12 +135,11 @@ class FederationCommands(LedgerCore):
         )
         return Created(provider.id, self._commit(*claims, provider))
 
-    def _free_slot(self, account_id: str) -> tuple[str, NameClaim | None]:
-        """The lowest of the account's ``MAX_PROVIDERS_PER_ACCOUNT`` provider slots no live
-        provider holds; none free is RAM's quota (409 ``LimitExceeded.OIDCProvider``).
-        Up to that many claim reads, on a create only: a count kept on one aggregate would
-        do as well, but it would be one more aggregate and event kind for every read model."""
-        for slot in map(str, range(MAX_PROVIDERS_PER_ACCOUNT)):
+    def _free_slot(self, account_id: str, provider_name: str) -> tuple[str, NameClaim | None]:
+        """The first of the account's ``MAX_PROVIDERS_PER_ACCOUNT`` provider slots, in the
+        name's ``slot_order``, that no live provider holds; none free is RAM's quota (409
+        ``LimitExceeded.OIDCProvider``). A claim read a slot tried: about MAX / free ones."""
+        for slot in slot_order(provider_name):
             claim = self._claim(account_id, SLOT_CLAIM_KIND, slot)
             if claim is None or claim.entity_id is None:
                 return slot, claim
@@ -147,12 +149,14 @@ class FederationCommands(LedgerCore):
         )
 
     def _provider_claims(self, account_id: str, provider: OIDCProvider) -> list[NameClaim]:
-        """The issuer and slot claims ``provider`` holds (none if it predates them)."""
+        """The issuer and slot claims ``provider`` holds (none if it predates them): the slot
+        its creation recorded, or — created before the slot was recorded — looked up."""
         held = []
         issuer = self._claim(account_id, ISSUER_CLAIM_KIND, issuer_key(provider.issuer_url))
         if issuer is not None and issuer.entity_id == provider.id:
             held.append(issuer)
-        for slot in map(str, range(MAX_PROVIDERS_PER_ACCOUNT)):
+        slots = (provider.slot,) if provider.slot is not None else _ALL_SLOTS
+        for slot in slots:
             claim = self._claim(account_id, SLOT_CLAIM_KIND, slot)
             if claim is not None and claim.entity_id == provider.id:
                 held.append(claim)

@@ -15,8 +15,9 @@ issuer URL serves at most one provider of an account (a claim of kind ``oidc-iss
 by ``issuer_key``, the URL normalised), and an account has at most
 ``MAX_PROVIDERS_PER_ACCOUNT`` providers (each holds one of that many slot claims, kind
 ``oidc-provider-slot``; two creates taking one slot collide on its event and the re-run
-takes another or is refused). Providers created before these claims existed hold none:
-they count for neither limit until deleted and created again.
+takes another or is refused; its creation event records the slot, which its deletion
+releases). Providers created before these claims existed hold none: they count for neither
+limit until deleted and created again.
 
 Deleting a provider ends the exchange of new tokens, not the sessions already issued: RAM
 documents nothing that revokes them, and a role's sessions are revoked on the role.
@@ -24,7 +25,9 @@ documents nothing that revokes them, and a role's sessions are revoked on the ro
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +57,7 @@ __all__ = [
     "oidc_provider_arn",
     "parse_oidc_provider_arn",
     "slot_claim_arn",
+    "slot_order",
 ]
 
 CLAIM_KIND: Final = "oidc-provider"
@@ -71,6 +75,7 @@ _FINGERPRINT: Final = re.compile(r"[0-9a-fA-F]{40}")
 _ARN: Final = re.compile(r"acs:ram::(\d{16}):oidc-provider/(.+)")
 _PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _KEY_TYPES: Final = frozenset({"RSA", "EC", "OKP"})
+_STRIDES: Final = [n for n in range(1, 100) if math.gcd(n, MAX_PROVIDERS_PER_ACCOUNT) == 1]
 
 
 def oidc_provider_arn(account_id: str, provider_name: str) -> str:
@@ -84,6 +89,16 @@ def issuer_key(issuer_url: str) -> str:
     parts = urlsplit(issuer_url)
     netloc = parts.netloc.lower().removesuffix(":443")
     return f"https://{netloc}{parts.path.rstrip('/')}"
+
+
+def slot_order(provider_name: str) -> list[str]:
+    """Every slot once, in the order a create of ``provider_name`` tries them: double hashing
+    of the name (start, and a stride coprime to the slot count), so names spread over the
+    slots and a create reads about ``MAX / free`` claims, not one per provider before it."""
+    n, digest = MAX_PROVIDERS_PER_ACCOUNT, hashlib.sha256(provider_name.encode()).digest()
+    start = int.from_bytes(digest[:8], "big") % n
+    step = _STRIDES[int.from_bytes(digest[8:16], "big") % len(_STRIDES)]
+    return [str((start + k * step) % n) for k in range(n)]
 
 
 def issuer_claim_arn(account_id: str, key: str) -> str:
@@ -299,6 +314,7 @@ class OIDCProvider(LedgerAggregate):
         description: str | None
         jwks: str
         jwks_url: str | None = None
+        slot: str | None = None  # the slot claim it holds (None: not recorded, or none)
 
     @event(OIDCProviderCreated)
     def __init__(
@@ -312,6 +328,7 @@ class OIDCProvider(LedgerAggregate):
         description: str | None,
         jwks: str,
         jwks_url: str | None = None,
+        slot: str | None = None,
     ) -> None:
         self.account_id = account_id
         self.provider_name = provider_name
@@ -322,6 +339,7 @@ class OIDCProvider(LedgerAggregate):
         self.description = description
         self.jwks = jwks
         self.jwks_url = jwks_url
+        self.slot = slot
         self.deleted = False
 
     @property
@@ -386,13 +404,9 @@ class OIDCProvider(LedgerAggregate):
         self.jwks_url = jwks_url
 
     def change_list(self, field: str, value: object, *, add: bool) -> None:
-        """Add ``value`` to (or remove it from) the provider's ``client_ids`` or
-        ``fingerprints`` as it is now: a change of one member, not a whole list read
-        earlier, so two changes of one provider both survive (the command re-runs on the
-        provider's current state when another save came first). IMS's refusals: one already
-        listed (409 ``EntityAlreadyExists.OIDCProvider.ClientId|Fingerprint``), one absent
-        (404 ``EntityNotExist.OIDCProvider.…``); the new state passes CreateOIDCProvider's
-        checks (at most 50 client ids and 5 fingerprints, at least one client id)."""
+        """Add ``value`` to (or remove it from) ``client_ids`` or ``fingerprints`` as they are
+        now, not a whole list read earlier; one listed is 409, one absent 404 (IMS's codes),
+        and the new state passes CreateOIDCProvider's checks."""
         noun = {"client_ids": "ClientId", "fingerprints": "Fingerprint"}[field]
         current: list[str] = list(getattr(self, field))
         key = value.lower() if field == "fingerprints" and isinstance(value, str) else value

@@ -47,6 +47,7 @@ from mandate.domain.ledger.ports import PrincipalRef
 from mandate.domain.policy.document import DocumentKind, parse_policy_document
 from mandate.domain.policy.system_policies import SYSTEM_POLICIES
 from mandate.domain.sts.assume_role import RoleFacts
+from mandate.domain.sts.oidc_providers import slot_order
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session, session_aggregate_id
 from mandate.projections.audit.chain import canonical_json
@@ -534,7 +535,8 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
     ops = role_arn(a, "ops")
     idp = f"acs:ram::{a}:oidc-provider/ci-idp"
     issuer = f"acs:ram::{a}:oidc-issuer/{ISSUER}"  # the claims deciding RAM's provider quotas
-    slot = f"acs:ram::{a}:oidc-provider-slot/0"
+    first = slot_order("ci-idp")[0]  # the first slot its name tries, free in a new account
+    slot = f"acs:ram::{a}:oidc-provider-slot/{first}"
     bucket = f"acs:oss:*:{a}:photos"
     granted = {
         "Version": "1",
@@ -702,7 +704,7 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         *_expected_entrustment_records(history),
         ("NameClaimed", idp, {"kind": "oidc-provider", "name": "ci-idp"}),
         ("NameClaimed", issuer, {"kind": "oidc-issuer", "name": ISSUER}),
-        ("NameClaimed", slot, {"kind": "oidc-provider-slot", "name": "0"}),
+        ("NameClaimed", slot, {"kind": "oidc-provider-slot", "name": first}),
         (
             "OIDCProviderCreated",
             idp,
@@ -733,7 +735,7 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ("OIDCProviderDeleted", idp, {"oidc_provider_name": "ci-idp"}),
         ("NameReleased", idp, {"kind": "oidc-provider", "name": "ci-idp"}),
         ("NameReleased", issuer, {"kind": "oidc-issuer", "name": ISSUER}),
-        ("NameReleased", slot, {"kind": "oidc-provider-slot", "name": "0"}),
+        ("NameReleased", slot, {"kind": "oidc-provider-slot", "name": first}),
         ("ResourcePolicyCreated", bucket, {"version": 1, "policy_document": granted}),
         ("ResourcePolicySet", bucket, {"version": 2, "policy_document": granted}),
         ("ResourcePolicyDeleted", bucket, {"version": 2}),

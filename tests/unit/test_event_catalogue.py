@@ -620,6 +620,7 @@ EVENT_CLASSES = [
             "description",
             "jwks",
             "jwks_url",
+            "slot",
         ),
     ),
     (
@@ -859,7 +860,8 @@ EVENT_CLASSES = [
 # The first 128 bits of the sha256 of the stored state of ``sample(cls)``, taken before the
 # events became explicit classes. Changed deliberately since, each by one field appended
 # (the issued secret sealed, optional: ``SEALED_SINCE`` pins the state before it):
-# AccountOpened, RootAccessKeyRotated, AccessKeyCreated, SessionIssued, ControlPolicyCreated.
+# AccountOpened, RootAccessKeyRotated, AccessKeyCreated, SessionIssued, ControlPolicyCreated,
+# OIDCProviderCreated (its slot).
 STORED_STATE_SHA256: dict[str, str] = {
     "mandate:AccountOpened.v1": "64c9b48af29fdf756e978f419970b5bc",
     "mandate:AccountClosed.v1": "5a89751197dfe2f9ca925d99c83f5385",
@@ -905,7 +907,7 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:NameClaimed.v1": "0d46ca54af844ca8fe4461f9e7df19c1",
     "mandate:NameReclaimed.v1": "63343ac8ae1e3d88605ddd5660f9dc80",
     "mandate:NameReleased.v1": "63343ac8ae1e3d88605ddd5660f9dc80",
-    "mandate:OIDCProviderCreated.v1": "6388c01554a4ecf8e464769c07a71f72",
+    "mandate:OIDCProviderCreated.v1": "72682fa63c163ffbe5e9f53b475e834a",
     "mandate:OIDCProviderUpdated.v1": "cd2fcf95496f28269b00b01cc221f86a",
     "mandate:OIDCProviderDeleted.v1": "0b8ab713dfb560a6eeefa4623bb2f48c",
     "mandate:ResourcePolicyCreated.v1": "476fc88a9ca0f67f9ee513dc479aaa0e",
@@ -923,21 +925,26 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:ControlPolicyDeleted.v1": "cd914f52f6215f267f010b267790481e",
 }
 
-SEALED_SINCE: dict[str, tuple[str, str]] = {
-    "mandate:AccountOpened.v1": ("root_secret_sealed", "f59b4f0def157292cb71aad2f41d87b1"),
-    "mandate:RootAccessKeyRotated.v1": ("secret_sealed", "55acd0b85f3b1b842bb215c4489be200"),
-    "mandate:AccessKeyCreated.v1": ("secret_sealed", "138ce3020f28cc3723fa0ad0bd3630fb"),
-    "mandate:SessionIssued.v1": ("secret_sealed", "c4be786afe508accf640c62eeeba9cf7"),
+SEALED_SINCE: dict[str, tuple[tuple[str, str], ...]] = {
+    "mandate:AccountOpened.v1": (("root_secret_sealed", "f59b4f0def157292cb71aad2f41d87b1"),),
+    "mandate:RootAccessKeyRotated.v1": (("secret_sealed", "55acd0b85f3b1b842bb215c4489be200"),),
+    "mandate:AccessKeyCreated.v1": (("secret_sealed", "138ce3020f28cc3723fa0ad0bd3630fb"),),
+    "mandate:SessionIssued.v1": (("secret_sealed", "c4be786afe508accf640c62eeeba9cf7"),),
     # display names sealed under the account's personal-data key (crypto-shredding)
-    "mandate:UserCreated.v1": ("display_name_sealed", "0cc55ccd5de607cf371ccadd4eb4b904"),
-    "mandate:UserUpdated.v1": ("display_name_sealed", "977091140e998295482040e3c496b27b"),
+    "mandate:UserCreated.v1": (("display_name_sealed", "0cc55ccd5de607cf371ccadd4eb4b904"),),
+    "mandate:UserUpdated.v1": (("display_name_sealed", "977091140e998295482040e3c496b27b"),),
     # an OIDC provider's keys by URL (fetched at each exchange) besides inline
-    "mandate:OIDCProviderCreated.v1": ("jwks_url", "22fde039f613f7238edb0fcf6ab405e9"),
-    "mandate:OIDCProviderUpdated.v1": ("jwks_url", "b370cebe9b6faed952fdeb0f792ccac2"),
+    # … and, later, the quota slot claim it holds (so its deletion releases it directly)
+    "mandate:OIDCProviderCreated.v1": (
+        ("jwks_url", "22fde039f613f7238edb0fcf6ab405e9"),
+        ("slot", "6388c01554a4ecf8e464769c07a71f72"),
+    ),
+    "mandate:OIDCProviderUpdated.v1": (("jwks_url", "b370cebe9b6faed952fdeb0f792ccac2"),),
     # a control policy's description (UpdateControlPolicy's NewDescription, given on create)
-    "mandate:ControlPolicyCreated.v1": ("description", "cc4ba6ca7bc6b1c67e23fbb2ad5c4dee"),
+    "mandate:ControlPolicyCreated.v1": (("description", "cc4ba6ca7bc6b1c67e23fbb2ad5c4dee"),),
 }
-"""The field each of these events gained (last), and the digest of its state before."""
+"""The fields each of these events gained (appended, in that order), each with the digest of
+its state before it."""
 
 
 def event_classes(aggregate: type[Aggregate]) -> Iterator[type[Any]]:
@@ -1049,25 +1056,26 @@ def test_each_event_is_stored_exactly_as_before_and_reads_back(cls: type[Any]) -
 
 @pytest.mark.parametrize("topic", sorted(SEALED_SINCE))
 def test_an_event_stored_before_secrets_were_sealed_still_reads_with_none(topic: str) -> None:
-    """The state without the sealed field is the state pinned before it (the field is only
-    appended), and reads back — through the mapper and the bulk decoder — as None."""
+    """The state without an appended field is the state pinned before it (fields are only
+    appended), and reads back — through the mapper and the bulk decoder — with None there."""
     cls = events.EVENT_CLASSES[topic]
-    name, before = SEALED_SINCE[topic]
     event = sample(cls)
     state = json.loads(stored(event)[1])
-    assert list(state)[-1] == name
-    del state[name]
-    old = json.dumps(state, separators=(",", ":")).encode()
-    assert digest(old) == before, old.decode()
-    back: Any = _LEDGER.mapper.to_domain_event(StoredEvent(event.originator_id, 1, topic, old))
-    assert getattr(back, name) is None
-    with acting_as(_AUDIT):
-        assert back == dataclasses.replace(event, **{name: None})
-    decoder = BulkDecoder.for_mapper(_LEDGER.mapper)
-    assert decoder is not None
-    bulk: Any = decoder.decode(event.originator_id, 1, topic, old)
-    assert getattr(bulk, name) is None
-    assert bulk == back
+    missing: dict[str, None] = {}
+    for name, before in reversed(SEALED_SINCE[topic]):
+        assert list(state)[-1] == name
+        del state[name]
+        missing[name] = None
+        old = json.dumps(state, separators=(",", ":")).encode()
+        assert digest(old) == before, old.decode()
+        back: Any = _LEDGER.mapper.to_domain_event(StoredEvent(event.originator_id, 1, topic, old))
+        assert all(getattr(back, field) is None for field in missing)
+        with acting_as(_AUDIT):
+            assert back == dataclasses.replace(event, **missing)
+        decoder = BulkDecoder.for_mapper(_LEDGER.mapper)
+        assert decoder is not None
+        bulk: Any = decoder.decode(event.originator_id, 1, topic, old)
+        assert bulk == back
 
 
 def test_an_old_account_replays_without_a_sealed_root_secret() -> None:
