@@ -30,6 +30,7 @@ from mandate.api.signing import (
     parse_oss_v4_header,
     parse_oss_v4_url,
 )
+from mandate.api.signing.canonical import header_lists
 from mandate.api.signing.oss4 import ALGORITHM as OSS4
 from mandate.projections.decisions.credentials import AuthenticationFailed, Credential, Refusal
 
@@ -133,20 +134,18 @@ def oss_request(
     it: the ``Authorization`` header's (``OSS4-HMAC-SHA256 …`` V4, else V1 ``OSS ak:sig``),
     or without one the URL's (``x-oss-signature-version``: V4, ``OSSAccessKeyId``…: V1).
     ``region``, when given, is the only one a V4 credential scope may name."""
-    header_pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+    lists = header_lists(headers)  # read once, handed on to the scheme's parser
     param_pairs = list(params.items()) if isinstance(params, Mapping) else list(params)
-    authorization = [v for k, v in header_pairs if k.lower() == "authorization"]
+    authorization = lists.get("authorization")
     if authorization:
         if authorization[0].startswith(OSS4 + " "):
-            return parse_oss_v4_header(
-                method, bucket, key, param_pairs, header_pairs, region=region
-            )
-        return parse_oss_v1_header(method, bucket, key, param_pairs, header_pairs)
+            return parse_oss_v4_header(method, bucket, key, param_pairs, lists, region=region)
+        return parse_oss_v1_header(method, bucket, key, param_pairs, lists)
     names = {name for name, _ in param_pairs}
     if "x-oss-signature-version" in names:
-        return parse_oss_v4_url(method, bucket, key, param_pairs, header_pairs, region=region)
+        return parse_oss_v4_url(method, bucket, key, param_pairs, lists, region=region)
     if names & _V1_URL_PARAMS:
-        return parse_oss_v1_url(method, bucket, key, param_pairs, header_pairs)
+        return parse_oss_v1_url(method, bucket, key, param_pairs, lists)
     raise IncompleteSignature(
         "The request is not signed: no Authorization header and no signed URL parameters."
     )

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from mandate.api.signing.canonical import (
-    Headers,
+    HeaderPairs,
     Pairs,
     header_lists,
     hex64,
@@ -115,7 +115,7 @@ def parse_acs3(
     method: str,
     path: str,
     query: Pairs,
-    headers: Headers,
+    headers: HeaderPairs,
     *,
     body: bytes | None,
     body_sha256: str | None = None,

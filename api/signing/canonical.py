@@ -26,8 +26,18 @@ from mandate.api.signing.errors import IncompleteSignature, InvalidTimeStampForm
 Pairs = Mapping[str, str] | Iterable[tuple[str, str]]
 """Parameters: a mapping, or ``(name, value)`` pairs when a name may repeat."""
 
-Headers = Mapping[str, str] | Iterable[tuple[str, str]]
+
+class HeaderLists(dict[str, list[str]]):
+    """Headers already read by ``header_lists`` (lower-cased name -> every value): handed on
+    as they are, so a caller that looked at them first does not make the parser read them
+    again."""
+
+
+HeaderPairs = Mapping[str, str] | Iterable[tuple[str, str]]
 """Headers: names compared case-insensitively; repeated names may come as several pairs."""
+
+Headers = HeaderLists | HeaderPairs
+"""Headers as sent, or as ``header_lists`` read them."""
 
 
 class Received(NamedTuple):
@@ -86,11 +96,14 @@ def pairs(items: Pairs) -> list[tuple[str, str]]:
     return list(items)
 
 
-def header_lists(headers: Headers) -> dict[str, list[str]]:
+def header_lists(headers: Headers) -> HeaderLists:
     """Lower-cased name -> every value sent under it, in order."""
-    out: dict[str, list[str]] = {}
+    if type(headers) is HeaderLists:
+        return headers
+    out = HeaderLists()
     add = out.setdefault
-    for name, value in headers.items() if isinstance(headers, Mapping) else headers:
+    source: Iterable[tuple[str, Any]] = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in source:
         add(name.lower(), []).append(value)
     return out
 
