@@ -8,12 +8,13 @@ only the management account's root, or a RAM user of it granted the action, can 
 directory — never a member. A folder is renamed (PATCH, UpdateFolder) or, empty, deleted
 (DELETE, DeleteFolder); a custom control policy is updated (PATCH, UpdateControlPolicy: a new
 name, document or description) or, attached nowhere, deleted (DELETE, DeleteControlPolicy).
-Refusals are problem+json and write nothing.
+``PUT …/control-policy-status`` is Enable/DisableControlPolicy. Refusals are problem+json
+and write nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,6 +102,7 @@ def _directory_json(directory: DirectoryView) -> dict[str, Any]:
         ],
         "control_policies": sorted(directory.documents),
         "control_policy_descriptions": dict(sorted(directory.descriptions.items())),
+        "control_policy_status": "Enabled" if directory.control_enabled else "Disabled",
     }
 
 
@@ -113,6 +115,32 @@ def enable_resource_directory(
     node = manage(runtime, caller, account_id, "resourcemanager:EnableResourceDirectory", arn)
     made = node.write(lambda ledger: ledger.enable_resource_directory(account_id))
     return {"root_folder_id": made.node_id, "position": made.position}
+
+
+class ControlPolicyStatus(_Body):
+    """Enable/DisableControlPolicy: the Control Policy feature on or off."""
+
+    status: Literal["Enabled", "Disabled"]
+
+
+@router.put("/control-policy-status")
+def set_control_policy_status(
+    account_id: str, body: ControlPolicyStatus, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Disabled: every control policy detached (none deleted), attaching refused, no member
+    bounded; Enabled: ``FullAliyunAccess`` on every folder and member again. Already so:
+    nothing written (``position`` is where the log stands)."""
+    enable = body.status == "Enabled"
+    action = "EnableControlPolicy" if enable else "DisableControlPolicy"
+    arn = _ALL.format(account=account_id)
+    written = manage(runtime, caller, account_id, f"resourcemanager:{action}", arn).write(
+        lambda ledger: (
+            ledger.enable_control_policy(account_id)
+            if enable
+            else ledger.disable_control_policy(account_id)
+        )
+    )
+    return {"control_policy_status": body.status, "position": written.position}
 
 
 @router.get("")

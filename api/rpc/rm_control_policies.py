@@ -8,13 +8,16 @@ the policy's ARN (``…:controlpolicy/<name>``) or, to attach and detach, on the
 control policies are named, unique in their directory, and ``FullAliyunAccess`` is the
 system policy every folder and member starts with.
 
-Control policies are always enforced in a Mandate directory: GetControlPolicyEnablementStatus
-answers ``Enabled``, EnableControlPolicy answers it and writes nothing, DisableControlPolicy
-is refused ``OperationNotSupported`` (Alibaba's detaches every policy and forbids attaching
-again: no ledger event records that yet). UpdateControlPolicy runs ``update_control_policy``
-(NewPolicyName — the PolicyId follows the name, and the attachments with it —,
-NewPolicyDocument, NewDescription); DeleteControlPolicy runs ``delete_control_policy``, 409
-``DeleteConflict.ControlPolicy.Attachment`` while attached anywhere. ``Description`` is kept.
+The Control Policy feature (on when a Mandate directory is enabled): DisableControlPolicy
+runs ``disable_control_policy`` (every control policy detached from every folder and member,
+none deleted; attaching is refused 409 ``InvalidStatus.ControlPolicy.Disabled`` until
+EnableControlPolicy, which runs ``enable_control_policy``: ``FullAliyunAccess`` on every
+folder and member again, custom policies by hand); GetControlPolicyEnablementStatus answers
+``Enabled`` or ``Disabled`` (never Pending: the change is done when answered).
+UpdateControlPolicy runs ``update_control_policy`` (NewPolicyName — the PolicyId follows the
+name, and the attachments with it —, NewPolicyDocument, NewDescription); DeleteControlPolicy
+runs ``delete_control_policy``, 409 ``DeleteConflict.ControlPolicy.Attachment`` while attached
+anywhere. ``Description`` is kept.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ from mandate.api.rpc.rm_directory import (
     PageParams,
     directory_of,
     everything,
-    unsupported,
 )
 from mandate.domain.permissions.resource_directory import control_policy_arn, directory_arn
 from mandate.domain.policy.control import FULL_ALIYUN_ACCESS, FULL_ALIYUN_ACCESS_DOCUMENT
@@ -241,26 +243,36 @@ def list_targets_for_policy(ctx: RpcContext, p: PolicyPageParams) -> dict[str, A
 
 
 # -- enablement ------------------------------------------------------------------------------
+def _status(directory: DirectoryView) -> dict[str, Any]:
+    return {"EnablementStatus": "Enabled" if directory.control_enabled else "Disabled"}
+
+
 @rpc_action("GetControlPolicyEnablementStatus", RESOURCE_MANAGER, NoParams)
 def get_enablement_status(ctx: RpcContext, p: NoParams) -> dict[str, Any]:
     action = "resourcemanager:GetControlPolicyEnablementStatus"
     ctx.authorize_read(action, everything(ctx.account_id))
-    directory_of(ctx)
-    return {"EnablementStatus": "Enabled"}
+    return _status(directory_of(ctx))
 
 
 @rpc_action("EnableControlPolicy", RESOURCE_MANAGER, NoParams)
 def enable_control_policy(ctx: RpcContext, p: NoParams) -> dict[str, Any]:
-    """Already so in every Mandate directory: answered, nothing written."""
-    ctx.manage("resourcemanager:EnableControlPolicy", everything(ctx.account_id))
+    """``FullAliyunAccess`` on every folder and member again; already enabled, nothing is
+    written. Done when answered, so ``Enabled`` (Alibaba's may answer ``PendingEnable``)."""
+    account_id = ctx.account_id
+    management = ctx.manage("resourcemanager:EnableControlPolicy", everything(account_id))
     directory_of(ctx)
-    return {"EnablementStatus": "Enabled"}
+    with recoded(RM_CODES):
+        management.write(lambda ledger: ledger.enable_control_policy(account_id))
+    return _status(directory_of(ctx))
 
 
 @rpc_action("DisableControlPolicy", RESOURCE_MANAGER, NoParams)
 def disable_control_policy(ctx: RpcContext, p: NoParams) -> dict[str, Any]:
-    ctx.manage("resourcemanager:DisableControlPolicy", everything(ctx.account_id))
+    """Every control policy detached, none attachable until enabled again; already disabled,
+    nothing is written. ``Disabled`` when answered (Alibaba's may say ``PendingDisable``)."""
+    account_id = ctx.account_id
+    management = ctx.manage("resourcemanager:DisableControlPolicy", everything(account_id))
     directory_of(ctx)
-    raise unsupported(
-        "DisableControlPolicy", "control policies are always enforced in a Mandate directory"
-    )
+    with recoded(RM_CODES):
+        management.write(lambda ledger: ledger.disable_control_policy(account_id))
+    return _status(directory_of(ctx))

@@ -117,7 +117,7 @@ def _directory_body(ctx: RpcContext, directory: DirectoryView) -> dict[str, Any]
         "ResourceDirectoryId": _directory_id(management),
         "RootFolderId": _root(directory),
         "MasterAccountId": management,
-        "ControlPolicyStatus": "Enabled",
+        "ControlPolicyStatus": "Enabled" if directory.control_enabled else "Disabled",
     }
     if account is not None:
         body["MasterAccountName"] = account.name

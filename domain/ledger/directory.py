@@ -178,3 +178,19 @@ class DirectoryCommands(LedgerCore):
         directory = self._directory(management_account)
         directory.detach(policy_name, target)
         return Written(self._commit(directory))
+
+    @command
+    def disable_control_policy(self, management_account: str) -> Written:
+        """DisableControlPolicy: every control policy detached, none attachable, none bounding
+        a member; already disabled, nothing is recorded (the position answered is the log's)."""
+        directory = self._directory(management_account)
+        directory.set_control_enabled(False)
+        return Written(self._commit(directory))
+
+    @command
+    def enable_control_policy(self, management_account: str) -> Written:
+        """EnableControlPolicy: ``FullAliyunAccess`` on every folder and member again (custom
+        policies are attached again by hand); already enabled, nothing is recorded."""
+        directory = self._directory(management_account)
+        directory.set_control_enabled(True)
+        return Written(self._commit(directory))

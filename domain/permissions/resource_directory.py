@@ -14,7 +14,10 @@ Its guards are Resource Directory's documented rules, checked before any event e
   directory starts in deny-list mode; detaching it is how allow-list mode begins;
 * a folder (not the root) is deleted only while empty (api-deletefolder); renamed, its name
   stays unique; a custom control policy is updated (its attachments follow a new name) or,
-  attached nowhere, deleted (api-deletecontrolpolicy); the system policy is neither.
+  attached nowhere, deleted (api-deletecontrolpolicy); the system policy is neither;
+* the Control Policy feature, disabled, detaches every control policy and refuses attaching
+  (409 ``InvalidStatus.ControlPolicy.Disabled``, Mandate's code: the page names none);
+  enabled again, ``FullAliyunAccess`` is on every folder and member (``directory_paths``).
 
 ``levels`` gives the path root folder → … → account with the documents attached at each
 level: what ``domain.policy.control.decide_with_control`` takes.
@@ -23,13 +26,22 @@ level: what ``domain.policy.control.decide_with_control`` takes.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
 
 from mandate.domain.common.audit import LedgerAggregate
 from mandate.domain.common.errors import Conflict, FieldError, InvalidInput, NotFound
+from mandate.domain.permissions.directory_paths import (
+    control_policy_arn,
+    directory_arn,
+    first_attachments,
+    full_access_everywhere,
+    membership_arn,
+    nothing_attached,
+    path_levels,
+    renamed_attachments,
+)
 from mandate.domain.policy.control import FULL_ALIYUN_ACCESS, MAX_FOLDER_DEPTH
 
 __all__ = [
@@ -56,21 +68,6 @@ _NAMESPACE = UUID("0b5b0f8e-6d55-4b1e-9d5e-3f1c2a7e9d41")
 
 def directory_id(management_account: str) -> UUID:
     return uuid5(_NAMESPACE, f"resource-directory/{management_account}")
-
-
-def directory_arn(management_account: str, node: str) -> str:
-    """A folder (``fd-…``, the root ``r-…``) or a member account, as the management account's."""
-    kind = "account" if node.isdigit() else "folder"
-    return f"acs:resourcemanager::{management_account}:{kind}/{node}"
-
-
-def control_policy_arn(management_account: str, policy_name: str) -> str:
-    return f"acs:resourcemanager::{management_account}:controlpolicy/{policy_name}"
-
-
-def membership_arn(account_id: str, name: str) -> str:
-    """The membership claim of a member account (its name is always ``membership``)."""
-    return f"acs:resourcemanager::{account_id}:membership/{name}"
 
 
 def _new_id(prefix: str) -> str:
@@ -102,6 +99,7 @@ class ResourceDirectory(LedgerAggregate):
         self.policies: dict[str, str] = {}
         self.descriptions: dict[str, str] = {}
         self.attached: dict[str, list[str]] = {root_folder_id: [FULL_ALIYUN_ACCESS]}
+        self.control_enabled = True  # the Control Policy feature (Mandate's starts on)
 
     @classmethod
     def enable(cls, management_account: str) -> ResourceDirectory:
@@ -165,7 +163,7 @@ class ResourceDirectory(LedgerAggregate):
     ) -> None:
         self.parents[folder_id] = parent_id
         self.folder_names[folder_id] = name
-        self.attached[folder_id] = [FULL_ALIYUN_ACCESS]
+        self.attached[folder_id] = first_attachments(self.control_enabled)
 
     def rename_folder(self, folder_id: str, name: str) -> None:
         self._not_root(folder_id, "the root folder keeps its name")
@@ -225,7 +223,7 @@ class ResourceDirectory(LedgerAggregate):
     @event(AccountMoved)
     def _account_moved(self, management_account: str, account_id: str, folder_id: str) -> None:
         if account_id not in self.members:
-            self.attached[account_id] = [FULL_ALIYUN_ACCESS]
+            self.attached[account_id] = first_attachments(self.control_enabled)
         self.members[account_id] = folder_id
 
     # -- control policies ----------------------------------------------------------------
@@ -370,6 +368,11 @@ class ResourceDirectory(LedgerAggregate):
 
     def attach(self, policy_name: str, target: str) -> None:
         attached = self._target(policy_name, target)
+        if not self.control_enabled:
+            raise Conflict(
+                "the Control Policy feature is disabled: EnableControlPolicy first",
+                code="InvalidStatus.ControlPolicy.Disabled",
+            )
         if policy_name in attached:
             raise Conflict(f"{policy_name!r} is already attached to {target}", code="NoChange")
         if len(attached) >= MAX_CONTROL_POLICIES_PER_NODE:
@@ -410,33 +413,38 @@ class ResourceDirectory(LedgerAggregate):
     def _detached(self, management_account: str, policy_name: str, target: str) -> None:
         self.attached[target].remove(policy_name)
 
+    # -- the Control Policy feature ---------------------------------------------------------
+    def set_control_enabled(self, enabled: bool) -> bool:
+        """Enable/DisableControlPolicy (``directory_paths``); False, recording nothing, when
+        the feature is already so."""
+        if enabled == self.control_enabled:
+            return False
+        changed = self._control_enabled if enabled else self._control_disabled
+        changed(management_account=self.management_account)
+        return True
+
+    class ControlPolicyFeatureEnabled(Event):
+        TOPIC = "mandate:ControlPolicyFeatureEnabled.v1"
+        management_account: str
+
+    @event(ControlPolicyFeatureEnabled)
+    def _control_enabled(self, management_account: str) -> None:
+        self.control_enabled = True
+        self.attached = full_access_everywhere(self.attached)
+
+    class ControlPolicyFeatureDisabled(Event):
+        TOPIC = "mandate:ControlPolicyFeatureDisabled.v1"
+        management_account: str
+
+    @event(ControlPolicyFeatureDisabled)
+    def _control_disabled(self, management_account: str) -> None:
+        self.control_enabled = False
+        self.attached = nothing_attached(self.attached)
+
     # -- what decisions need -------------------------------------------------------------
     def levels(self, account_id: str) -> list[tuple[str, list[str]]]:
-        """(node, attached policy names) from the root folder down to ``account_id``."""
+        """(node, attached policy names) from the root folder down to ``account_id``; none
+        while the Control Policy feature is disabled (nothing bounds a member then)."""
+        if not self.control_enabled:
+            return []
         return path_levels(self.parents, self.members, self.attached, account_id)
-
-
-def renamed_attachments(
-    attached: Mapping[str, Sequence[str]], old: str, new: str
-) -> dict[str, list[str]]:
-    """``attached`` with the policy ``old`` named ``new`` where attached, order kept."""
-    return {node: [new if n == old else n for n in names] for node, names in attached.items()}
-
-
-def path_levels(
-    parents: Mapping[str, str | None],
-    members: Mapping[str, str],
-    attached: Mapping[str, Sequence[str]],
-    account_id: str,
-) -> list[tuple[str, list[str]]]:
-    """(node, attached policy names) from the root folder down to ``account_id``; empty if
-    the account is not a member. Shared by the aggregate and the read models."""
-    folder = members.get(account_id)
-    if folder is None:
-        return []
-    path: list[str] = [account_id]
-    node: str | None = folder
-    while node is not None:
-        path.append(node)
-        node = parents[node]
-    return [(node, list(attached.get(node, ()))) for node in reversed(path)]

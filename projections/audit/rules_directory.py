@@ -97,3 +97,19 @@ def _attachment(
 
 RULES.on(RD.ControlPolicyAttached)(_attachment)
 RULES.on(RD.ControlPolicyDetached)(_attachment)
+
+
+def _feature(
+    _: object,
+    e: ResourceDirectory.ControlPolicyFeatureDisabled
+    | ResourceDirectory.ControlPolicyFeatureEnabled,
+    at: datetime,
+) -> Described:
+    """The Control Policy feature switched, on the whole directory (what it is authorised on)."""
+    enabled = isinstance(e, ResourceDirectory.ControlPolicyFeatureEnabled)
+    summary = {"enablement_status": "Enabled" if enabled else "Disabled"}
+    return Described((e.management_account,), directory_arn(e.management_account, "*"), summary)
+
+
+RULES.on(RD.ControlPolicyFeatureDisabled)(_feature)
+RULES.on(RD.ControlPolicyFeatureEnabled)(_feature)

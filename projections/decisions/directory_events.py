@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mandate.domain.permissions.resource_directory import (
-    ResourceDirectory,
+from mandate.domain.permissions.directory_paths import (
+    first_attachments,
+    full_access_everywhere,
+    nothing_attached,
     path_levels,
     renamed_attachments,
 )
+from mandate.domain.permissions.resource_directory import ResourceDirectory
 from mandate.domain.policy.control import FULL_ALIYUN_ACCESS, ControlLevel, compile_levels
 from mandate.projections.decisions.state import IndexState, on
 
@@ -42,13 +45,16 @@ class DirectoryView:
     """Folders' names (the root folder's is ``Root``), for listings."""
     descriptions: dict[str, str] = field(default_factory=dict)
     """Custom control policies' descriptions, where one was given."""
+    control_enabled: bool = True
+    """The Control Policy feature: disabled, nothing is attached and nothing bounds."""
 
 
 def control_of(index: IndexState, account_id: str) -> tuple[tuple[ControlLevel, ...], str | None]:
     """The compiled control levels over ``account_id`` and its management account; no levels
-    for an account in no directory (or for a management account: it is no member)."""
+    for an account in no directory (or for a management account: it is no member), nor for a
+    member while its directory's Control Policy feature is disabled."""
     management = index.member_of.get(account_id)
-    if management is None:
+    if management is None or not index.directories[management].control_enabled:
         return (), None
     cached = index._control_levels.get(account_id)
     if cached is not None and cached[0] == index._control_epoch:
@@ -82,7 +88,8 @@ def folder_created(index: IndexState, e: ResourceDirectory.FolderCreated) -> Non
     directory = index.directories[e.management_account]
     directory.parents = {**directory.parents, e.folder_id: e.parent_id}
     directory.names = {**directory.names, e.folder_id: e.name}
-    directory.attached = {**directory.attached, e.folder_id: [FULL_ALIYUN_ACCESS]}
+    attached = first_attachments(directory.control_enabled)
+    directory.attached = {**directory.attached, e.folder_id: attached}
     _changed(index)
 
 
@@ -107,7 +114,8 @@ def folder_deleted(index: IndexState, e: ResourceDirectory.FolderDeleted) -> Non
 def account_moved(index: IndexState, e: ResourceDirectory.AccountMoved) -> None:
     directory = index.directories[e.management_account]
     if e.account_id not in directory.members:
-        directory.attached = {**directory.attached, e.account_id: [FULL_ALIYUN_ACCESS]}
+        attached = first_attachments(directory.control_enabled)
+        directory.attached = {**directory.attached, e.account_id: attached}
     directory.members = {**directory.members, e.account_id: e.folder_id}
     index.member_of[e.account_id] = e.management_account
     _changed(index)
@@ -160,4 +168,22 @@ def control_policy_detached(index: IndexState, e: ResourceDirectory.ControlPolic
     directory = index.directories[e.management_account]
     attached = [name for name in directory.attached[e.target] if name != e.policy_name]
     directory.attached = {**directory.attached, e.target: attached}
+    _changed(index)
+
+
+@on.on(RD.ControlPolicyFeatureDisabled)
+def feature_disabled(index: IndexState, e: ResourceDirectory.ControlPolicyFeatureDisabled) -> None:
+    """Every control policy detached: the directory's members are bounded by none."""
+    directory = index.directories[e.management_account]
+    directory.attached = nothing_attached(directory.attached)
+    directory.control_enabled = False
+    _changed(index)
+
+
+@on.on(RD.ControlPolicyFeatureEnabled)
+def feature_enabled(index: IndexState, e: ResourceDirectory.ControlPolicyFeatureEnabled) -> None:
+    """``FullAliyunAccess`` alone on every folder and member: bounding again (allowing all)."""
+    directory = index.directories[e.management_account]
+    directory.attached = full_access_everywhere(directory.attached)
+    directory.control_enabled = True
     _changed(index)

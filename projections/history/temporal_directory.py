@@ -8,6 +8,9 @@ and attachments are (the tree is small: five levels, RAM's quotas). ``rd_member`
 the member account, object its management account): opened when an account first joins, so
 "which directory was this account in at T" is one lookup. ``control_at`` reads both and
 compiles the levels that bounded the account then, for as-of decisions and access reviews.
+While the Control Policy feature is disabled the directory's fact says so
+(``control_disabled``; absent, as in every fact written before the feature could be
+disabled, it was on) and nothing is attached: no levels bound a member then.
 Registered on the temporal index's ``HANDLERS`` when ``temporal_index`` loads.
 """
 
@@ -16,11 +19,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from mandate.domain.permissions.resource_directory import (
-    ResourceDirectory,
+from mandate.domain.permissions.directory_paths import (
+    first_attachments,
+    full_access_everywhere,
+    nothing_attached,
     path_levels,
     renamed_attachments,
 )
+from mandate.domain.permissions.resource_directory import ResourceDirectory
 from mandate.domain.policy.control import FULL_ALIYUN_ACCESS, ControlLevel, compile_levels
 from mandate.projections.history import temporal_index
 
@@ -45,6 +51,8 @@ def control_at(
     management = str(member[0]["object"])
     [directory] = facts.alive(cursor, KIND, [management], at)
     tree = json.loads(directory["payload"])
+    if tree.get("control_disabled"):
+        return (), None
     levels = path_levels(tree["parents"], tree["members"], tree["attached"], account_id)
     return compile_levels(levels, tree["documents"]), management
 
@@ -74,7 +82,7 @@ def _folder(
 ) -> None:
     tree = _tree(index, e.management_account)
     tree["parents"][e.folder_id] = e.parent_id
-    tree["attached"][e.folder_id] = [FULL_ALIYUN_ACCESS]
+    tree["attached"][e.folder_id] = first_attachments(not tree.get("control_disabled"))
     index._replace(KIND, e.management_account, "", position, at, **tree)
 
 
@@ -91,7 +99,7 @@ def _moved(
 ) -> None:
     tree = _tree(index, e.management_account)
     if e.account_id not in tree["members"]:
-        tree["attached"][e.account_id] = [FULL_ALIYUN_ACCESS]
+        tree["attached"][e.account_id] = first_attachments(not tree.get("control_disabled"))
         index._open_fact(MEMBER, e.account_id, e.management_account, e.account_id, {}, position, at)
     tree["members"][e.account_id] = e.folder_id
     index._replace(KIND, e.management_account, "", position, at, **tree)
@@ -150,6 +158,24 @@ def _attachment(
     index._replace(KIND, e.management_account, "", position, at, **tree)
 
 
+def _feature(
+    index: TemporalIndexProjection,
+    e: ResourceDirectory.ControlPolicyFeatureDisabled
+    | ResourceDirectory.ControlPolicyFeatureEnabled,
+    position: int,
+    at: int,
+) -> None:
+    """Disabled: nothing attached, and said so; enabled: ``FullAliyunAccess`` everywhere."""
+    tree = _tree(index, e.management_account)
+    if isinstance(e, ResourceDirectory.ControlPolicyFeatureDisabled):
+        tree["attached"] = nothing_attached(tree["attached"])
+        tree["control_disabled"] = True
+    else:
+        tree["attached"] = full_access_everywhere(tree["attached"])
+        tree["control_disabled"] = False  # (a replaced fact keeps keys not given anew)
+    index._replace(KIND, e.management_account, "", position, at, **tree)
+
+
 temporal_index.HANDLERS.on(RD.DirectoryEnabled)(_enabled)
 temporal_index.HANDLERS.on(RD.FolderCreated)(_folder)
 temporal_index.HANDLERS.on(RD.AccountMoved)(_moved)
@@ -160,3 +186,5 @@ temporal_index.HANDLERS.on(RD.FolderDeleted)(_folder_deleted)
 temporal_index.HANDLERS.on(RD.ControlPolicyUpdated)(_policy_updated)
 temporal_index.HANDLERS.on(RD.ControlPolicyDeleted)(_policy_deleted)
 temporal_index.HANDLERS.ignores(RD.FolderRenamed)  # names bound nothing; the tree has none
+temporal_index.HANDLERS.on(RD.ControlPolicyFeatureDisabled)(_feature)
+temporal_index.HANDLERS.on(RD.ControlPolicyFeatureEnabled)(_feature)

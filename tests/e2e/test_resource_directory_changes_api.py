@@ -8,6 +8,8 @@ DeleteFolder: https://www.alibabacloud.com/help/en/resource-management/api-delet
 UpdateFolder: https://www.alibabacloud.com/help/en/resource-management/api-updatefolder
 UpdateControlPolicy: https://www.alibabacloud.com/help/en/resource-management/api-updatecontrolpolicy
 DeleteControlPolicy: https://www.alibabacloud.com/help/en/resource-management/api-deletecontrolpolicy
+Enable/DisableControlPolicy (``PUT …/control-policy-status``):
+https://www.alibabacloud.com/help/en/resource-management/api-disablecontrolpolicy
 """
 
 from __future__ import annotations
@@ -159,8 +161,66 @@ def test_a_control_policy_updated_bounds_from_then_on_and_is_deleted_once_detach
     assert api.authorize(root_a, **oss)["decision"] == "Allow"
 
 
+def test_the_control_policy_feature_disabled_bounds_no_one_then_and_as_of_then(
+    api: MandateClient,
+) -> None:
+    """``PUT …/control-policy-status`` (Enable/DisableControlPolicy): disabled, every policy
+    is detached and the member's user is bounded by none — live, and as of an instant while
+    disabled, where before it the policy denies; attaching is refused (409, nothing
+    written); enabled, ``FullAliyunAccess`` is back everywhere, custom policies by hand.
+    https://www.alibabacloud.com/help/en/resource-management/api-disablecontrolpolicy"""
+    management, root_m, member, root_a = _set_up(api)
+    rd = f"/v1/accounts/{management}/resource-directory"
+    root = api.post(rd, headers=root_m).json()["root_folder_id"]
+    api.put(f"{rd}/accounts/{member}", json={"folder_id": root}, headers=root_m)
+    api.post(
+        f"{rd}/control-policies",
+        json={"policy_name": "Guard", "policy_document": NO_ECS},
+        headers=root_m,
+    )
+    assert api.put(f"{rd}/attachments/{member}/Guard", headers=root_m).status_code == 200
+    dev = f"acs:ram::{member}:user/dev"
+    ecs = {"principal": dev, "action": "ecs:RunInstances", "resource": f"acs:ecs:*:{member}:i/*"}
+    assert api.get(rd, headers=root_m).json()["control_policy_status"] == "Enabled"
+    _tick()
+    before = _now()
+    _tick()
+
+    status = f"{rd}/control-policy-status"
+    off = api.put(status, json={"status": "Disabled"}, headers=root_m)
+    assert off.status_code == 200, off.text
+    assert off.json()["control_policy_status"] == "Disabled"
+    _tick()
+    while_off = _now()
+    tree = api.get(rd, headers=root_m).json()
+    assert tree["control_policy_status"] == "Disabled"
+    assert tree["accounts"][0]["control_policies"] == []
+    assert tree["control_policies"] == ["Guard"]  # detached, not deleted
+    assert api.authorize(root_a, **ecs)["decision"] == "Allow"
+    assert api.authorize(root_a, **ecs, as_of=while_off)["decision"] == "Allow"
+    assert api.authorize(root_a, **ecs, as_of=before)["decision"] == "ExplicitDeny"
+
+    head = api.log_head()
+    attach = api.put(f"{rd}/attachments/{member}/Guard", headers=root_m)
+    _refused(attach, 409, "InvalidStatus.ControlPolicy.Disabled")
+    _refused(api.put(status, json={"status": "Off"}, headers=root_m), 400)
+    _refused(api.put(status, json={"status": "Enabled"}, headers=root_a), 403)
+    assert api.put(status, json={"status": "Disabled"}, headers=root_m).status_code == 200
+    assert api.log_head() == head  # refused or already so: nothing written
+
+    on = api.put(status, json={"status": "Enabled"}, headers=root_m)
+    assert on.status_code == 200, on.text
+    tree = api.get(rd, headers=root_m).json()
+    assert tree["accounts"][0]["control_policies"] == ["FullAliyunAccess"]
+    assert api.authorize(root_a, **ecs)["decision"] == "Allow"
+    assert api.put(f"{rd}/attachments/{member}/Guard", headers=root_m).status_code == 200
+    assert api.authorize(root_a, **ecs)["decision"] == "ExplicitDeny"
+    assert api.authorize(root_a, **ecs, as_of=while_off)["decision"] == "Allow"
+
+
 def test_the_new_routes_are_in_the_openapi_document(api: MandateClient) -> None:
     paths = api.get("/openapi.json").json()["paths"]
     base = "/v1/accounts/{account_id}/resource-directory"
     assert set(paths[f"{base}/folders/{{folder_id}}"]) >= {"patch", "delete"}
     assert set(paths[f"{base}/control-policies/{{policy_name}}"]) >= {"patch", "delete"}
+    assert set(paths[f"{base}/control-policy-status"]) >= {"put"}

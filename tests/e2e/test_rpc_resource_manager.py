@@ -4,9 +4,10 @@
 The management account's root enables a directory, makes a folder, moves a member account in
 and attaches a control policy denying ECS: the member's RAM user is then denied ECS by the
 same decision ``/v1/authorize`` makes (and allowed again once it is detached). Refusals carry
-Resource Management's codes (``EntityNotExists.*``, ``OperationNotSupported`` for what Mandate
-does not record: DisableControlPolicy) and write nothing. Folders renamed and deleted, control
-policies updated and deleted: ``test_rpc_resource_manager_changes``.
+Resource Management's codes (``EntityNotExists.*``) and write nothing. DisableControlPolicy
+detaches every control policy (the member's user is bounded by none, attaching is refused)
+until EnableControlPolicy puts ``FullAliyunAccess`` back everywhere. Folders renamed and
+deleted, control policies updated and deleted: ``test_rpc_resource_manager_changes``.
 
 API: https://www.alibabacloud.com/help/en/resource-management/resource-directory/developer-reference/api-resourcemanager-2020-03-31-dir-resource-directory
 """
@@ -137,6 +138,74 @@ def test_a_control_policy_attached_over_rpc_denies_a_members_ram_user(rpc: RpcSe
     assert rpc.api.authorize(member_headers, **ecs)["decision"] == "Allow"
 
 
+def test_disabling_control_policies_detaches_them_all_until_enabled_again(
+    rpc: RpcServer,
+) -> None:
+    """DisableControlPolicy: every control policy detached (none deleted), the member's user
+    bounded by none, attaching refused and nothing written; EnableControlPolicy:
+    ``FullAliyunAccess`` on every folder and member, a custom policy attached again by hand.
+    https://www.alibabacloud.com/help/en/resource-management/api-disablecontrolpolicy,
+    https://www.alibabacloud.com/help/en/resource-management/latest/disable-the-control-policy-feature
+    """
+    management = rpc.open_account()
+    member, member_headers = _member_with_admin(rpc)
+    client = _rm(rpc, management)
+    client.enable_resource_directory(rm.EnableResourceDirectoryRequest())
+    root = client.get_resource_directory().body.resource_directory.root_folder_id
+    client.move_account(
+        rm.MoveAccountRequest(account_id=member.account_id, destination_folder_id=root)
+    )
+    client.create_control_policy(
+        rm.CreateControlPolicyRequest(policy_name="NoEcs", policy_document=json.dumps(NO_ECS))
+    )
+    attach = rm.AttachControlPolicyRequest(policy_id="NoEcs", target_id=member.account_id)
+    client.attach_control_policy(attach)
+    ecs = {
+        "principal": f"acs:ram::{member.account_id}:user/dev",
+        "action": "ecs:RunInstances",
+        "resource": f"acs:ecs:*:{member.account_id}:instance/*",
+    }
+    assert rpc.api.authorize(member_headers, **ecs)["decision"] == "ExplicitDeny"
+
+    assert client.disable_control_policy().body.enablement_status == "Disabled"
+    assert client.get_control_policy_enablement_status().body.enablement_status == "Disabled"
+    got = client.get_resource_directory().body.resource_directory
+    assert got.control_policy_status == "Disabled"
+    allowed = rpc.api.authorize(member_headers, **ecs)
+    assert allowed["decision"] == "Allow", allowed
+    assert all(m["layer"] != "control" for m in allowed["matched"])
+    for target in (root, member.account_id):
+        listed = client.list_control_policy_attachments_for_target(
+            rm.ListControlPolicyAttachmentsForTargetRequest(target_id=target)
+        ).body.control_policy_attachments.control_policy_attachment
+        assert listed == []
+    kept = client.list_control_policies(rm.ListControlPoliciesRequest()).body
+    assert [p.policy_name for p in kept.control_policies.control_policy] == [
+        "FullAliyunAccess",
+        "NoEcs",
+    ]
+    head = rpc.head()
+    assert _code_of(lambda: client.attach_control_policy(attach)) == (
+        409,
+        "InvalidStatus.ControlPolicy.Disabled",
+    )
+    assert client.disable_control_policy().body.enablement_status == "Disabled"  # already
+    assert rpc.head() == head
+
+    assert client.enable_control_policy().body.enablement_status == "Enabled"
+    for target in (root, member.account_id):
+        listed = client.list_control_policy_attachments_for_target(
+            rm.ListControlPolicyAttachmentsForTargetRequest(target_id=target)
+        ).body.control_policy_attachments.control_policy_attachment
+        assert [a.policy_id for a in listed] == ["FullAliyunAccess"]
+    assert rpc.api.authorize(member_headers, **ecs)["decision"] == "Allow"
+    client.attach_control_policy(attach)
+    assert rpc.api.authorize(member_headers, **ecs)["decision"] == "ExplicitDeny"
+    head = rpc.head()
+    assert client.enable_control_policy().body.enablement_status == "Enabled"  # already
+    assert rpc.head() == head
+
+
 def test_sdk_core_reads_the_directory_with_a_v1_signature(rpc: RpcServer) -> None:
     management = rpc.open_account()
     _rm(rpc, management).enable_resource_directory(rm.EnableResourceDirectoryRequest())
@@ -202,7 +271,6 @@ def test_refusals_carry_resource_managers_codes_and_write_nothing(rpc: RpcServer
         404,
         "EntityNotExists.ControlPolicy",
     )
-    assert _code_of(lambda: client.disable_control_policy()) == (400, "OperationNotSupported")
     no_folder_name = rm.CreateFolderRequest(parent_folder_id=root)
     assert _code_of(lambda: client.create_folder(no_folder_name)) == (400, "MissingFolderName")
     assert client.enable_control_policy().body.enablement_status == "Enabled"

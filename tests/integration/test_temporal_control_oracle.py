@@ -240,3 +240,76 @@ def test_updated_and_deleted_control_policies_answer_as_the_oracle(runtime: Runt
     assert live is not None
     for request in _requests(member, times[last.position]):
         assert runtime.index.decide(live[1], request, memo_key=live[0]).allowed
+
+
+def test_the_control_policy_feature_disabled_and_enabled_answers_as_the_oracle(
+    runtime: Runtime,
+) -> None:
+    """As of T the decision knows whether control policies were in force then: disabled,
+    every policy is detached and the member's user is bounded by none (a folder made and a
+    move while disabled attach nothing); enabled again, ``FullAliyunAccess`` alone is on every
+    folder and member until a custom policy is attached by hand. The temporal index equals
+    the replayed live index at every instant and one microsecond before each.
+    https://www.alibabacloud.com/help/en/resource-management/api-disablecontrolpolicy
+    https://www.alibabacloud.com/help/en/resource-management/latest/disable-the-control-policy-feature
+    """
+    ledger = runtime.ledger
+    with acting_as(ACTOR):
+        management = ledger.open_account("Management").account_id
+        member = ledger.open_account("Member").account_id
+        ledger.create_user(member, "dev", None)
+        ledger.attach_policy(member, "user", "dev", "System", "AdministratorAccess")
+        root = ledger.enable_resource_directory(management).node_id
+        prod = ledger.create_folder(management, root, "prod").node_id
+        ledger.move_account(management, member, prod)
+        ledger.create_control_policy(management, "NoEcs", NO_ECS)
+        ledger.attach_control_policy(management, "NoEcs", prod)
+        ledger.create_control_policy(management, "OnlyOss", ONLY_OSS)
+        ledger.attach_control_policy(management, "OnlyOss", member)
+        ledger.detach_control_policy(management, "FullAliyunAccess", member)  # allow-list
+        off = ledger.disable_control_policy(management)
+        late = ledger.create_folder(management, prod, "late").node_id
+        ledger.move_account(management, member, late)
+        on = ledger.enable_control_policy(management)
+        last = ledger.attach_control_policy(management, "NoEcs", late)
+    assert runtime.follower.wait_for(last.position, WAIT)
+    assert runtime.temporal.wait_for(runtime.head(), WAIT)
+    log = _log(runtime)
+    times = {position: at for position, at, _ in log}
+    dev = user_arn(member, "dev")
+    compared, seen = 0, set()
+    for at in _instants(log):
+        oracle = _oracle(runtime, log, at)
+        expected = oracle.principal_for_arn(dev)
+        found, _reason = runtime.as_of.principal_for_arn(dev, at)
+        assert (found is None) == (expected is None), at.isoformat()
+        if found is None or expected is None:
+            continue
+        era = "before" if at < times[off.position] else "off" if at < times[on.position] else "on"
+        for request in _requests(member, at):
+            want = oracle.decide(expected[1], request, memo_key=expected[0])
+            got = runtime.as_of.decide(found, request)
+            assert _summary(got) == _summary(want), f"{request.action} at {at}"
+            control = sorted(
+                {m.policy_name for m in want.decision.matched if m.layer is Layer.CONTROL}
+            )
+            seen.add((era, request.action, want.decision.kind, *control))
+            compared += 1
+    assert compared > 50
+    # in force before: NoEcs denies ECS, the allow-list leaves RAM without a control Allow
+    assert ("before", "ecs:RunInstances", DecisionKind.EXPLICIT_DENY, "NoEcs") in seen
+    assert ("before", "ram:ListUsers", DecisionKind.IMPLICIT_DENY) in seen
+    # disabled: nothing bounds the member's user, no control statement is shown
+    assert {s for s in seen if s[0] == "off"} == {
+        ("off", action, DecisionKind.ALLOW)
+        for action in ("ecs:RunInstances", "oss:GetObject", "ram:ListUsers")
+    }
+    # enabled again: FullAliyunAccess allows, then NoEcs (attached by hand) denies ECS
+    assert ("on", "ram:ListUsers", DecisionKind.ALLOW, "FullAliyunAccess") in seen
+    assert ("on", "ecs:RunInstances", DecisionKind.EXPLICIT_DENY, "NoEcs") in seen
+    live = runtime.index.principal_for_arn(dev)
+    assert live is not None
+    ecs = _requests(member, times[last.position])[0]
+    assert runtime.index.decide(live[1], ecs, memo_key=live[0]).decision.kind is (
+        DecisionKind.EXPLICIT_DENY
+    )

@@ -281,6 +281,8 @@ def _script(ledger: Ledger) -> History:
             account, "NoEcs", new_policy_name="NoEcs2", description="no ECS"
         )
         ledger.delete_control_policy(account, "NoEcs2")
+        ledger.disable_control_policy(account)
+        ledger.enable_control_policy(account)
     with acting_as(ADMIN):
         ledger.close_account(other.account_id)
         # erased after closing: recorded on the closed account, key ids only
@@ -763,6 +765,8 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
             {"policy_name": "NoEcs", "new_policy_name": "NoEcs2", "changed": ["description"]},
         ),
         ("ControlPolicyDeleted", f"{rm}:controlpolicy/NoEcs2", {"policy_name": "NoEcs2"}),
+        ("ControlPolicyFeatureDisabled", f"{rm}:*", {"enablement_status": "Disabled"}),
+        ("ControlPolicyFeatureEnabled", f"{rm}:*", {"enablement_status": "Enabled"}),
         ("AccountClosed", root_arn(o), {}),
         ("PersonalDataErased", root_arn(o), {"destroyed_key_ids": [f"p1-{o}"]}),
     ]

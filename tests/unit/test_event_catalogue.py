@@ -850,6 +850,17 @@ EVENT_CLASSES = [
             "policy_name",
         ),
     ),
+    # the Control Policy feature switched off (every policy detached) and on again
+    (
+        "ResourceDirectory.ControlPolicyFeatureDisabled",
+        "mandate:ControlPolicyFeatureDisabled.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "management_account"),
+    ),
+    (
+        "ResourceDirectory.ControlPolicyFeatureEnabled",
+        "mandate:ControlPolicyFeatureEnabled.v1",
+        ("originator_id", "originator_version", "timestamp", "audit", "management_account"),
+    ),
     (
         "ResourceDirectory.Created",
         "mandate:ResourceDirectory.Event.v1",
@@ -923,6 +934,8 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:ResourceDirectoryFolderDeleted.v1": "d1d2287a9a913a3b94b33b48a2643632",
     "mandate:ControlPolicyUpdated.v1": "7eb9aac2eaaed323471b63e1b1e3f0b9",
     "mandate:ControlPolicyDeleted.v1": "cd914f52f6215f267f010b267790481e",
+    "mandate:ControlPolicyFeatureDisabled.v1": "8cf4878c30dfa6d11cff7411246b23b8",
+    "mandate:ControlPolicyFeatureEnabled.v1": "8cf4878c30dfa6d11cff7411246b23b8",
 }
 
 SEALED_SINCE: dict[str, tuple[tuple[str, str], ...]] = {
