@@ -56,15 +56,20 @@ def control_of(index: IndexState, account_id: str) -> tuple[tuple[ControlLevel, 
     management = index.member_of.get(account_id)
     if management is None or not index.directories[management].control_enabled:
         return (), None
+    epoch = index._control_epoch  # read before the directory: see below
     cached = index._control_levels.get(account_id)
-    if cached is not None and cached[0] == index._control_epoch:
+    if cached is not None and cached[0] == epoch:
         return cached[1], management
     directory = index.directories[management]
     levels = compile_levels(
         path_levels(directory.parents, directory.members, directory.attached, account_id),
         directory.documents,
     )
-    index._control_levels[account_id] = (index._control_epoch, levels)
+    # Stored under the epoch read *before* computing: callers outside ``steady`` (management
+    # calls, the review) may compute while an event applies, and an event bumps the epoch
+    # only after it has changed the directory, so levels read mid-change are stored under an
+    # epoch already past and recomputed by the next caller, never served as current.
+    index._control_levels[account_id] = (epoch, levels)
     return levels, management
 
 
@@ -175,8 +180,8 @@ def control_policy_detached(index: IndexState, e: ResourceDirectory.ControlPolic
 def feature_disabled(index: IndexState, e: ResourceDirectory.ControlPolicyFeatureDisabled) -> None:
     """Every control policy detached: the directory's members are bounded by none."""
     directory = index.directories[e.management_account]
-    directory.attached = nothing_attached(directory.attached)
-    directory.control_enabled = False
+    directory.control_enabled = False  # first: a reader in between sees "not bounded", never
+    directory.attached = nothing_attached(directory.attached)  # "bounded by nothing allowed"
     _changed(index)
 
 
