@@ -234,11 +234,15 @@ def update_control_policy(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    """A new name, document or description; the new document bounds from its event on."""
+    """A new name, document or description; the new document bounds from its event on. A
+    new name is authorised too: the same action on the new name's ARN."""
+    action = "resourcemanager:UpdateControlPolicy"
     arn = control_policy_arn(account_id, policy_name)
-    position = manage(
-        runtime, caller, account_id, "resourcemanager:UpdateControlPolicy", arn
-    ).write_position(
+    management = manage(runtime, caller, account_id, action, arn)
+    new_name = body.new_policy_name
+    if new_name is not None and new_name != policy_name:
+        manage(runtime, caller, account_id, action, control_policy_arn(account_id, new_name))
+    position = management.write_position(
         lambda ledger: ledger.update_control_policy(
             account_id,
             policy_name,

@@ -144,6 +144,11 @@ def update_control_policy(ctx: RpcContext, p: UpdateParams) -> dict[str, Any]:
     account_id = ctx.account_id
     arn = control_policy_arn(account_id, p.policy_id)
     management = ctx.manage("resourcemanager:UpdateControlPolicy", arn)
+    if p.new_policy_name is not None and p.new_policy_name != p.policy_id:
+        # a rename is also the new name's update: a grant on ``team-*`` renames into no
+        # name outside it
+        new_arn = control_policy_arn(account_id, p.new_policy_name)
+        ctx.manage("resourcemanager:UpdateControlPolicy", new_arn)
     with recoded(_UPDATE_CODES, document="document"):
         management.write(
             lambda ledger: ledger.update_control_policy(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mandate.domain.permissions.resource_directory import control_policy_arn
 from tests.e2e.conftest import MandateClient
 from tests.e2e.test_resource_directory_api import NO_ECS, _now, _problem, _set_up, _tick
 
@@ -224,3 +225,34 @@ def test_the_new_routes_are_in_the_openapi_document(api: MandateClient) -> None:
     assert set(paths[f"{base}/folders/{{folder_id}}"]) >= {"patch", "delete"}
     assert set(paths[f"{base}/control-policies/{{policy_name}}"]) >= {"patch", "delete"}
     assert set(paths[f"{base}/control-policy-status"]) >= {"put"}
+
+
+def test_a_rename_is_authorised_on_the_new_name_too(api: MandateClient) -> None:
+    """A RAM user allowed UpdateControlPolicy on ``controlpolicy/team-*`` renames within it
+    but not to ``prod-x``: a rename is the same action on the new name's ARN (403, nothing
+    written)."""
+    management, root_m, _, _ = _set_up(api)
+    rd = f"/v1/accounts/{management}/resource-directory"
+    api.post(rd, headers=root_m)
+    made = api.post(
+        f"{rd}/control-policies",
+        json={"policy_name": "team-a", "policy_document": NO_ECS},
+        headers=root_m,
+    )
+    assert made.status_code == 201, made.text
+    ops = api.create_user(management, root_m, "ops")
+    team = control_policy_arn(management, "team-*")
+    statement = {"Effect": "Allow", "Action": "resourcemanager:UpdateControlPolicy"}
+    api.create_policy(management, root_m, "TeamPolicies", [{**statement, "Resource": team}])
+    api.attach(management, root_m, "users/ops", "Custom", "TeamPolicies")
+    head = api.log_head()
+    out = api.patch(
+        f"{rd}/control-policies/team-a", json={"new_policy_name": "prod-x"}, headers=ops
+    )
+    _refused(out, 403)
+    assert api.log_head() == head
+    within = api.patch(
+        f"{rd}/control-policies/team-a", json={"new_policy_name": "team-b"}, headers=ops
+    )
+    assert within.status_code == 200, within.text
+    assert api.get(rd, headers=root_m).json()["control_policies"] == ["team-b"]

@@ -23,6 +23,7 @@ from functools import partial
 import pytest
 from alibabacloud_resourcemanager20200331 import models as rm
 
+from mandate.domain.permissions.resource_directory import control_policy_arn
 from tests.e2e.rpc_support import Key, RpcServer, rpc_serving
 from tests.e2e.test_rpc_resource_manager import NO_ECS, _code_of, _member_with_admin, _rm
 
@@ -240,3 +241,33 @@ def test_a_ram_user_needs_the_resourcemanager_action_for_each_change(rpc: RpcSer
     user.delete_folder(rm.DeleteFolderRequest(folder_id=prod.folder_id))
     user.delete_control_policy(rm.DeleteControlPolicyRequest(policy_id="Guard"))
     assert rpc.head() == granted + 2
+
+
+def test_a_rename_is_authorised_on_the_new_name_too(rpc: RpcServer) -> None:
+    """UpdateControlPolicy's NewPolicyName is the same action on the new name's ARN: a user
+    allowed it on ``controlpolicy/team-*`` cannot rename to ``prod-x`` (403, nothing
+    written), and can within ``team-*``."""
+    management = rpc.open_account()
+    headers = rpc.api.basic(management.access_key_id, management.secret)
+    root_client = _rm(rpc, management)
+    root_client.enable_resource_directory(rm.EnableResourceDirectoryRequest())
+    root_client.create_control_policy(
+        rm.CreateControlPolicyRequest(policy_name="team-a", policy_document=json.dumps(NO_ECS))
+    )
+    user_headers = rpc.api.create_user(management.account_id, headers, "ops")
+    key_id, secret = (
+        base64.b64decode(user_headers["Authorization"].removeprefix("Basic "))
+        .decode()
+        .split(":", 1)
+    )
+    team = control_policy_arn(management.account_id, "team-*")
+    allow = {"Effect": "Allow", "Action": "resourcemanager:UpdateControlPolicy", "Resource": team}
+    rpc.api.create_policy(management.account_id, headers, "TeamPolicies", [allow])
+    rpc.api.attach(management.account_id, headers, "users/ops", "Custom", "TeamPolicies")
+    user = _rm(rpc, Key(key_id, secret, management.account_id))
+    head = rpc.head()
+    out = rm.UpdateControlPolicyRequest(policy_id="team-a", new_policy_name="prod-x")
+    assert _code_of(lambda: user.update_control_policy(out)) == (403, "NoPermission")
+    assert rpc.head() == head
+    within = rm.UpdateControlPolicyRequest(policy_id="team-a", new_policy_name="team-b")
+    assert user.update_control_policy(within).body.control_policy.policy_id == "team-b"
