@@ -86,6 +86,19 @@ RAM_MESSAGES: Final[dict[str, str]] = {
     "DeleteConflict.Role.Policy": (
         "The role CAN NOT has any attached policy while deleting the role."
     ),
+    "DeleteConflict.Policy.User": (
+        "The policy CAN NOT been attached to any user while deleting the policy."
+    ),
+    "DeleteConflict.Policy.Group": (
+        "The policy CAN NOT been attached to any group while deleting the policy."
+    ),
+    # RAM documents no code for a role holding the policy: Mandate names it as the others
+    "DeleteConflict.Policy.Role": (
+        "The policy CAN NOT been attached to any role while deleting the policy."
+    ),
+    "DeleteConflict.Policy.Version": (
+        "The policy CAN NOT has any version except the default version."
+    ),
     "InvalidAccessKeyId.NotFound": "Specified access key is not found.",
     "InvalidAccessKeyId.Inactive": "Specified access key is disabled.",
     "InvalidAction.NotFound": "Specified api is not found, please check your url and method.",

@@ -2,7 +2,8 @@
 
 Same ledger commands, same ``ram:<Action>`` on the same group ARNs, same index reads as
 ``api/routers/groups.py``. DeleteGroup keeps RAM's preconditions (``DeleteConflict.Group.User``
-while it has members, ``.Group.Policy`` while policies are attached). UpdateGroup is not
+while it has members, then ``.Group.Policy`` while policies are attached), decided by the
+ledger's ``delete_group(require_detached=True)``; /v1 may detach them. UpdateGroup is not
 served: the ledger cannot rename a group or change its comments yet. Mandate does not record
 when a user joined a group, so ``JoinDate`` is left out of the membership listings.
 """
@@ -13,9 +14,7 @@ from typing import Any
 
 from mandate.api.reads import live_group
 from mandate.api.rpc.answers import rpc_time
-from mandate.api.rpc.errors import RpcError
 from mandate.api.rpc.params import PagedParams, RpcParams
-from mandate.api.rpc.recoding import named_conflict
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
 from mandate.domain.common.arns import group_arn
 from mandate.projections.decisions.views import GroupView, UserView
@@ -69,18 +68,11 @@ def list_groups(ctx: RpcContext, p: PagedParams) -> dict[str, Any]:
 def delete_group(ctx: RpcContext, p: GroupNameParams) -> dict[str, Any]:
     account_id = ctx.account_id
     management = ctx.manage("ram:DeleteGroup", group_arn(account_id, p.group_name))
-    with named_conflict("DeleteConflict.Group", lambda: _delete_conflict(ctx, p.group_name)):
-        management.write(lambda ledger: ledger.delete_group(account_id, p.group_name))
+    # RAM's preconditions are the ledger's: decided on the group as the command loads it.
+    management.write(
+        lambda ledger: ledger.delete_group(account_id, p.group_name, require_detached=True)
+    )
     return {}
-
-
-def _delete_conflict(ctx: RpcContext, group_name: str) -> None:
-    """RAM's DeleteGroup preconditions: no member, then no attached policy."""
-    group = live_group(ctx.runtime, ctx.account_id, group_name)
-    if group.member_ids:
-        raise RpcError(409, "DeleteConflict.Group.User")
-    if group.attachments:
-        raise RpcError(409, "DeleteConflict.Group.Policy")
 
 
 class MembershipParams(RpcParams):

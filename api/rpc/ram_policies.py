@@ -4,7 +4,8 @@ The same ledger commands, ``ram:<Action>`` on the same policy ARN and index read
 ``api/routers/policies.py``. Differences are RAM's own: ListPolicies lists System and Custom
 policies together (``PolicyType`` filters); DeletePolicy is refused while the policy is
 attached (``DeleteConflict.Policy.User|Group|Role``, naming a holder's kind) or has another
-version than its default (``DeleteConflict.Policy.Version``) unless ``CascadingDelete``;
+version than its default (``DeleteConflict.Policy.Version``) unless ``CascadingDelete``
+(the ledger's ``delete_policy(require_detached=True)`` decides, on the holders it loads);
 CreatePolicyVersion takes ``RotateStrategy``. A System policy's reads are authorised on the
 account's ARN for its name, as a custom one's. Mandate keeps no tags: ``Tag`` is refused
 rather than dropped.
@@ -12,7 +13,6 @@ rather than dropped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from mandate.api.reads import live_policy
@@ -21,17 +21,15 @@ from mandate.api.rpc.errors import unsupported_parameter
 from mandate.api.rpc.params import JsonDocument, PagedParams, RpcBool, RpcParams
 from mandate.api.rpc.policy_shapes import (
     AttachmentCounts,
-    Holder,
     custom_policy_body,
     custom_version_body,
-    holds,
     system_policy_body,
     system_version_body,
 )
-from mandate.api.rpc.recoding import ram_error, recoded
+from mandate.api.rpc.recoding import recoded
 from mandate.api.rpc.registry import RAM, RpcContext, rpc_action
-from mandate.domain.common.arns import PrincipalKind, policy_arn
-from mandate.domain.common.errors import NotFound, PreconditionFailed
+from mandate.domain.common.arns import policy_arn
+from mandate.domain.common.errors import NotFound
 from mandate.domain.policy.system_policies import SYSTEM_POLICIES, SystemPolicy
 from mandate.projections.decisions.views import PolicyView
 
@@ -150,37 +148,12 @@ def delete_policy(ctx: RpcContext, p: DeletePolicyParams) -> dict[str, Any]:
     account_id = ctx.account_id
     management = ctx.manage("ram:DeletePolicy", policy_arn(account_id, p.policy_name))
     cascade = p.cascading_delete
-    try:
-        management.write(
-            lambda ledger: ledger.delete_policy(
-                account_id, p.policy_name, detach=cascade, refuse_versions=not cascade
-            )
+    management.write(
+        lambda ledger: ledger.delete_policy(
+            account_id, p.policy_name, detach=cascade, require_detached=not cascade
         )
-    except PreconditionFailed as refused:
-        if refused.code == "DeleteConflict.Policy.User":  # the engine's code for any holder
-            kind = _a_holder_kind(ctx, p.policy_name)
-            raise ram_error(409, f"DeleteConflict.Policy.{kind.noun}") from None
-        if refused.code == "DeleteConflict.Policy.Version":
-            raise ram_error(409, refused.code) from None
-        raise
+    )
     return {}
-
-
-def _a_holder_kind(ctx: RpcContext, policy_name: str) -> PrincipalKind:
-    """The kind RAM names when the policy is still attached: a user's first, then a group's,
-    then a role's (a user if the index no longer shows any: it was detached meanwhile)."""
-    index = ctx.runtime.index
-    account_id = ctx.account_id
-    policy = index.policy_by_name(account_id, policy_name)
-    held: list[tuple[PrincipalKind, Sequence[Holder]]] = [
-        (PrincipalKind.USER, index.users_of(account_id)),
-        (PrincipalKind.GROUP, index.groups_of(account_id)),
-        (PrincipalKind.ROLE, index.roles_of(account_id)),
-    ]
-    for kind, holders in held:
-        if any(holds(h, "Custom", policy_name, policy) for h in holders):
-            return kind
-    return PrincipalKind.USER
 
 
 # -- versions ------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The same ledger commands, ``ram:<Action>`` on the role's ARN and index reads as
 ``api/routers/roles.py``. RAM's own: DeleteRole is refused while policies are attached
-(``DeleteConflict.Role.Policy``: the engine's check, without /v1's ``detach``); UpdateRole's
+(``DeleteConflict.Role.Policy``: the ledger's ``delete_role(require_detached=True)``; /v1 may
+detach them); UpdateRole's
 ``New…`` parameters; a malformed trust policy is ``MalformedPolicyDocument``. Mandate keeps
 no console-login flag for a role: ``AllowConsoleLogin``/``NewAllowConsoleLogin`` are refused
 rather than dropped. CreateRole's ``Tag`` tags the role in the same save (``ram_tags``), and
@@ -132,5 +133,7 @@ def _listed_role(role: RoleView, ctx: RpcContext) -> dict[str, Any]:
 def delete_role(ctx: RpcContext, p: RoleNameParams) -> dict[str, Any]:
     account_id = ctx.account_id
     management = ctx.manage("ram:DeleteRole", role_arn(account_id, p.role_name))
-    management.write(lambda ledger: ledger.delete_role(account_id, p.role_name))
+    management.write(
+        lambda ledger: ledger.delete_role(account_id, p.role_name, require_detached=True)
+    )
     return {}

@@ -11,14 +11,14 @@ written — only its code and message change. /v1's answers stay as they are.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Final
 
 from mandate.api.rpc.errors import RAM_MESSAGES, RpcError, as_rpc_error
 from mandate.domain.common.arns import PrincipalKind
-from mandate.domain.common.errors import DomainError, InvalidInput, PreconditionFailed
+from mandate.domain.common.errors import DomainError, InvalidInput
 
-__all__ = ["attachment_codes", "malformed_document", "named_conflict", "ram_error", "recoded"]
+__all__ = ["attachment_codes", "malformed_document", "ram_error", "recoded"]
 
 MESSAGES: Final[dict[str, str]] = {
     "EntityAlreadyExists.User.Policy": "The user has already been attached this policy.",
@@ -27,18 +27,6 @@ MESSAGES: Final[dict[str, str]] = {
     "EntityNotExist.User.Policy": "The indicate policy of the user does not exist.",
     "EntityNotExist.Group.Policy": "The policy attached to the group does not exist.",
     "EntityNotExist.Role.Policy": "The policy attached to the role does not exist.",
-    "DeleteConflict.Policy.User": (
-        "The policy CAN NOT been attached to any user while deleting the policy."
-    ),
-    "DeleteConflict.Policy.Group": (
-        "The policy CAN NOT been attached to any group while deleting the policy."
-    ),
-    "DeleteConflict.Policy.Role": (
-        "The policy CAN NOT been attached to any role while deleting the policy."
-    ),
-    "DeleteConflict.Policy.Version": (
-        "The policy CAN NOT has any version except the default version."
-    ),
     "DeleteConflict.Policy.Version.Default": (
         "The default policy version CAN NOT been deleted directly."
     ),
@@ -87,21 +75,6 @@ def recoded(codes: Mapping[str, str], *, document: str | None = None) -> Iterato
         raise
     except DomainError as error:
         _raise_recoded(error, codes)
-        raise
-
-
-@contextlib.contextmanager
-def named_conflict(engine_code: str, conflict: Callable[[], None]) -> Iterator[None]:
-    """Run a delete that RAM refuses naming what still hangs on the entity
-    (``DeleteConflict.User.Group``…) where the engine says only ``engine_code``: ``conflict``
-    raises RAM's refusal for the entity as the index has it now. Checked before the block,
-    and again when the engine refuses (what blocks it arrived between the two)."""
-    conflict()
-    try:
-        yield
-    except PreconditionFailed as refused:
-        if refused.code == engine_code:
-            conflict()
         raise
 
 

@@ -339,12 +339,25 @@ class Group(PolicyHolder, LedgerAggregate):
         self.deleted = False
         self.attachments: dict[tuple[str, str], Attachment] = {}
 
-    def delete(self, *, member_count: int, detach: bool) -> None:
-        """RAM's DeleteGroup: refused while policies or members remain, unless detaching.
+    def delete(self, *, member_count: int, detach: bool, require_detached: bool = False) -> None:
+        """Delete the group: refused while policies or members remain, unless detaching
+        (/v1's ``detach``). ``require_detached`` is RAM's DeleteGroup rule: refused while it
+        has members (``DeleteConflict.Group.User``), then while it has policies
+        (``DeleteConflict.Group.Policy``), whatever ``detach`` says.
 
         Members live on the user aggregates; the caller removes them (in the same save)
         and passes how many there were, so the precondition is judged here.
         """
+        if require_detached:
+            for held, what, code in (
+                (member_count, "members", "User"),
+                (len(self.attachments), "attached policies", "Policy"),
+            ):
+                if held:
+                    raise PreconditionFailed(
+                        f"group {self.group_name!r} still has {held} {what}",
+                        code=f"DeleteConflict.Group.{code}",
+                    )
         if (self.attachments or member_count) and not detach:
             raise PreconditionFailed(
                 f"group {self.group_name!r} still has {len(self.attachments)} attached "

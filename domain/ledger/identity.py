@@ -190,14 +190,23 @@ class IdentityCommands(LedgerCore):
         return self._create_named(account_id, "group", group_name, group)
 
     @command
-    def delete_group(self, account_id: str, group_name: str, *, detach: bool = False) -> Written:
+    def delete_group(
+        self,
+        account_id: str,
+        group_name: str,
+        *,
+        detach: bool = False,
+        require_detached: bool = False,
+    ) -> Written:
+        """Delete a group (``detach``: its members leave it and its policies go with it);
+        ``require_detached``: RAM's DeleteGroup, refused while it has members, then policies."""
         self._open_account(account_id)
         claim, group = self._live(account_id, "group", group_name, Group)
         members = [
             self._get(user_id, User) for user_id in self.read_port.group_member_ids(group.id)
         ]
         members = [m for m in members if not m.deleted and group.id in m.groups]
-        group.delete(member_count=len(members), detach=detach)
+        group.delete(member_count=len(members), detach=detach, require_detached=require_detached)
         for member in members:
             member.remove_from_group(group.id)
         claim.release()

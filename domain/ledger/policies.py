@@ -97,15 +97,18 @@ class PolicyCommands(LedgerCore):
         policy_name: str,
         *,
         detach: bool = False,
-        refuse_versions: bool = False,
+        require_detached: bool = False,
     ) -> Written:
         """Delete a custom policy: ``detach`` detaches it from its holders in the same write,
-        else it is refused while attached; ``refuse_versions`` refuses it while it has a
-        version other than its default (RAM's DeletePolicy without CascadingDelete)."""
+        else it is refused while attached (/v1). ``require_detached`` is RAM's DeletePolicy
+        without CascadingDelete, whatever ``detach`` says: refused while attached, naming the
+        first kind holding it (a user, then a group, then a role), then while it has a
+        version other than its default."""
         self._open_account(account_id)
         claim, policy = self._live(account_id, "policy", policy_name, ManagedPolicy)
         key = (PolicyType.CUSTOM.value, policy_name)
         holders: list[User | Group | Role] = []
+        held_by: list[PrincipalKind] = []
         kinds: dict[PrincipalKind, type[User | Group | Role]] = {
             PrincipalKind.USER: User,
             PrincipalKind.GROUP: Group,
@@ -116,12 +119,12 @@ class PolicyCommands(LedgerCore):
             attached = holder.attachments.get(key)
             if not holder.deleted and attached is not None and attached.policy_id == policy.id:
                 holders.append(holder)
-        if detach:
+                held_by.append(kind)
+        if detach and not require_detached:
             for holder in holders:
                 holder.detach_policy(key)
-            policy.delete(attachment_count=0)
-        else:
-            policy.delete(attachment_count=len(holders), refuse_versions=refuse_versions)
+            held_by = []
+        policy.delete(holders=held_by, require_detached=require_detached)
         claim.release()
         return Written(self._commit(*holders, policy, claim))
 

@@ -89,10 +89,19 @@ class RoleCommands(LedgerCore):
         return Written(self._commit(role))
 
     @command
-    def delete_role(self, account_id: str, role_name: str, *, detach: bool = False) -> Written:
+    def delete_role(
+        self,
+        account_id: str,
+        role_name: str,
+        *,
+        detach: bool = False,
+        require_detached: bool = False,
+    ) -> Written:
+        """Delete a role (``detach``: its policies go with it); ``require_detached``: RAM's
+        DeleteRole, refused while it has policies (``DeleteConflict.Role.Policy``)."""
         self._open_account(account_id)
         claim, role = self._live_role(account_id, role_name)
-        role.delete(detach=detach)
+        role.delete(detach=detach, require_detached=require_detached)
         claim.release()
         return Written(self._commit(role, claim))
 

@@ -6,10 +6,12 @@ projections compile the default version once per change, never per decision.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from eventsourcing.domain import event
 
+from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.common.audit import LedgerAggregate
 from mandate.domain.common.errors import Conflict, LimitExceeded, NotFound, PreconditionFailed
 
@@ -121,17 +123,30 @@ class ManagedPolicy(LedgerAggregate):
     def _version_deleted(self, version_id: str) -> None:
         del self.versions[version_id]
 
-    def delete(self, *, attachment_count: int, refuse_versions: bool = False) -> None:
-        """RAM's DeletePolicy: refused while attached (the caller detaches in the same save);
-        with ``refuse_versions`` (RAM's DeletePolicy without CascadingDelete) also while it
-        has a version other than its default."""
-        if attachment_count:
+    def delete(
+        self, *, holders: Collection[PrincipalKind] = (), require_detached: bool = False
+    ) -> None:
+        """Delete the policy: refused while ``holders`` (the kind of each principal that still
+        holds it; the caller detaches them in the same save when told to) is not empty.
+        ``require_detached`` is RAM's DeletePolicy without ``CascadingDelete``: the refusal
+        names the first kind holding it (``DeleteConflict.Policy.User``, then ``.Group``, then
+        ``.Role``), and it is refused too while it has a version other than its default
+        (``DeleteConflict.Policy.Version``). Without it (/v1) any holder is
+        ``DeleteConflict.Policy.User`` and versions go with the policy."""
+        if holders and require_detached:
+            kind = min(holders, key=list(PrincipalKind).index)
+            count = sum(1 for k in holders if k == kind)
             raise PreconditionFailed(
-                f"policy {self.policy_name!r} is still attached to {attachment_count} "
+                f"policy {self.policy_name!r} is still attached to {count} {kind.plural}",
+                code=f"DeleteConflict.Policy.{kind.noun}",
+            )
+        if holders:
+            raise PreconditionFailed(
+                f"policy {self.policy_name!r} is still attached to {len(holders)} "
                 "principals; detach it first or pass detach=true",
                 code="DeleteConflict.Policy.User",
             )
-        if refuse_versions and len(self.versions) > 1:
+        if require_detached and len(self.versions) > 1:
             raise PreconditionFailed(
                 f"policy {self.policy_name!r} has versions other than its default "
                 f"{self.default_version}; delete them first",

@@ -137,9 +137,10 @@ class Role(Tagged, PolicyHolder, LedgerAggregate):
     def _sessions_revoked(self, issued_before: datetime) -> None:
         self.sessions_revoked_before = issued_before
 
-    def delete(self, *, detach: bool) -> None:
-        """RAM's DeleteRole: refused while policies are attached, unless detaching."""
-        if self.attachments and not detach:
+    def delete(self, *, detach: bool, require_detached: bool = False) -> None:
+        """RAM's DeleteRole: refused while policies are attached, unless detaching (/v1's
+        ``detach``); with ``require_detached`` (RAM's rule) refused whatever ``detach`` says."""
+        if self.attachments and (require_detached or not detach):
             raise PreconditionFailed(
                 f"role {self.role_name!r} still has {len(self.attachments)} attached policies; "
                 "detach them first or pass detach=true",

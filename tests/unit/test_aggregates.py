@@ -17,6 +17,7 @@ import pytest
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.utils import resolve_topic
 
+from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.common.audit import SYSTEM_ACTOR, AuditContext, acting_as
 from mandate.domain.common.errors import (
     Conflict,
@@ -414,11 +415,11 @@ def test_a_policy_with_other_versions_is_kept_when_versions_are_refused() -> Non
     error = refused(
         policy,
         PreconditionFailed,
-        lambda: policy.delete(attachment_count=0, refuse_versions=True),
+        lambda: policy.delete(require_detached=True),
     )
     assert error.code == "DeleteConflict.Policy.Version"
     policy.delete_version("v2")
-    policy.delete(attachment_count=0, refuse_versions=True)
+    policy.delete(require_detached=True)
     assert policy.deleted
 
 
@@ -479,8 +480,8 @@ def test_an_unknown_version_is_not_found() -> None:
 def test_a_policy_still_attached_is_not_deleted() -> None:
     """DeletePolicy is refused with PreconditionFailed while any principal holds it."""
     policy = new_policy()
-    refused(policy, PreconditionFailed, lambda: policy.delete(attachment_count=1))
-    policy.delete(attachment_count=0)
+    refused(policy, PreconditionFailed, lambda: policy.delete(holders=[PrincipalKind.ROLE]))
+    policy.delete()
     assert names_of(policy.collect_events()) == ["PolicyDeleted"]
 
 
@@ -612,7 +613,7 @@ def _exercise_every_aggregate() -> list[Aggregate]:
     policy.create_version(DOCUMENT, set_as_default=False)
     policy.set_default_version("v2")
     policy.delete_version("v1")
-    policy.delete(attachment_count=0)
+    policy.delete()
 
     claim = NameClaim(account_id=ACCOUNT, kind="user", name="alice", entity_id=user.id)
     claim.release()

@@ -104,6 +104,13 @@ def test_a_domain_message_is_rams_when_ram_documents_one_and_names_the_pascal_fi
     invalid = as_rpc_error(InvalidInput(FieldError("new_user_name", "must be short")))
     assert invalid is not None
     assert invalid.message == 'The parameter - "NewUserName" is incorrect: must be short.'
+    # the ledger's own RAM delete codes (require_detached) carry RAM's message unrecoded
+    held = as_rpc_error(PreconditionFailed("held", code="DeleteConflict.Policy.Group"))
+    assert held is not None
+    assert (held.http_status, held.message) == (
+        409,
+        "The policy CAN NOT been attached to any group while deleting the policy.",
+    )
 
 
 def test_signature_does_not_match_keeps_the_string_to_sign_after_the_only_colon() -> None:

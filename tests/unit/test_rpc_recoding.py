@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from mandate.api.rpc.errors import RpcError
-from mandate.api.rpc.recoding import attachment_codes, named_conflict, ram_error, recoded
+from mandate.api.rpc.recoding import attachment_codes, ram_error, recoded
 from mandate.domain.common.arns import PrincipalKind
 from mandate.domain.common.errors import (
     Conflict,
@@ -84,41 +84,3 @@ def test_ram_error_carries_rams_message() -> None:
     with pytest.raises(RpcError) as caught, recoded({"DeleteConflict.Policy.Version": "X.Y"}):
         raise PreconditionFailed("versions", code="DeleteConflict.Policy.Version")
     assert (caught.value.http_status, caught.value.code) == (409, "X.Y")
-
-
-def test_a_delete_names_what_blocks_it_before_and_after_the_engine_refuses() -> None:
-    """RAM names the blocker (``DeleteConflict.Group.User``); the engine only says
-    ``DeleteConflict.Group``. A member that arrives between the check and the write is named
-    by the second check; another refusal passes unchanged."""
-    members: list[str] = []
-    ran: list[str] = []
-
-    def conflict() -> None:
-        if members:
-            raise RpcError(409, "DeleteConflict.Group.User")
-
-    def delete(*, joins: str | None = None, refusal: str | None = None) -> None:
-        with named_conflict("DeleteConflict.Group", conflict):
-            ran.append("delete")
-            if joins is not None:  # a member arrives between the check and the write
-                members.append(joins)
-            if refusal is not None:
-                raise PreconditionFailed("refused", code=refusal)
-
-    members.append("alice")
-    with pytest.raises(RpcError) as before:
-        delete()
-    assert (before.value.code, ran) == ("DeleteConflict.Group.User", [])
-
-    members.clear()
-    with pytest.raises(RpcError) as meanwhile:
-        delete(joins="bob", refusal="DeleteConflict.Group")
-    assert (meanwhile.value.code, ran) == ("DeleteConflict.Group.User", ["delete"])
-
-    members.clear()
-    with pytest.raises(PreconditionFailed) as other:
-        delete(refusal="Other.Code")
-    assert other.value.code == "Other.Code"
-
-    delete()
-    assert ran == ["delete"] * 3
