@@ -20,6 +20,7 @@ from mandate.api.routers import (
     accounts,
     audit,
     decisions,
+    directory_handshakes,
     entrustments,
     federation,
     groups,
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(policies.router)
     app.include_router(resource_policies.router)
     app.include_router(resource_directory.router)
+    app.include_router(directory_handshakes.router)
     app.include_router(decisions.router)
     app.include_router(history.router)
     app.include_router(point_in_time.router)  # lists as of an instant (the audit console)

@@ -23,6 +23,7 @@ from mandate.domain.contracts.entrustments import Delegation, Entrustment
 from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
+from mandate.domain.permissions.handshakes import Handshake
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.domain.permissions.resource_directory import ResourceDirectory
 from mandate.domain.permissions.resource_policies import ResourcePolicy
@@ -45,6 +46,7 @@ AGGREGATES: tuple[type[LedgerAggregate], ...] = (
     OIDCProvider,
     ResourceDirectory,
     ResourcePolicy,
+    Handshake,
 )
 
 

@@ -202,7 +202,8 @@ def move_account(
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
-    """Put a member account in a folder (it joins the directory on its first move)."""
+    """Move a member to a folder. An account joins only by accepting an invitation
+    (``directory_handshakes``); any other account is 404 ``EntityNotExist.Account`` alike."""
     arn = directory_arn(account_id, member_account_id)
     position = manage(runtime, caller, account_id, "resourcemanager:MoveAccount", arn)
     written = position.write_position(

@@ -13,8 +13,9 @@ Refusals carry Resource Management's codes (``EntityNotExists.ResourceDirectory`
 refusal recoded at the same moment, nothing written). What Mandate does not model is refused,
 not faked: a new management account (``EnableMode=NewManagementAccount``). UpdateFolder and
 DeleteFolder run the ledger's ``rename_folder`` and ``delete_folder`` (409
-``DeleteConflict.Folder.SubFolder``/``.Account`` while the folder is not empty). A member
-joins the directory on its first MoveAccount (Mandate has no invitations or handshakes).
+``DeleteConflict.Folder.SubFolder``/``.Account`` while the folder is not empty). An account
+joins only by accepting an invitation (``rm_handshakes``); MoveAccount moves members, and any
+other account is 404 ``EntityNotExists.Account`` alike (no existence oracle).
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ from mandate.domain.common.errors import Conflict
 from mandate.domain.permissions.resource_directory import directory_arn, directory_id
 from mandate.projections.decisions.directory_events import DirectoryView
 
-__all__ = ["RM_CODES", "PageParams", "directory_of", "everything", "unsupported"]
+__all__ = [
+    "RM_CODES",
+    "PageParams",
+    "directory_of",
+    "everything",
+    "resource_directory_id",
+    "unsupported",
+]
 
 T = TypeVar("T")
 
@@ -70,7 +78,7 @@ def directory_of(ctx: RpcContext) -> DirectoryView:
     return directory
 
 
-def _directory_id(account_id: str) -> str:
+def resource_directory_id(account_id: str) -> str:
     """``rd-…``: Resource Directory's id, derived from the management account (one each)."""
     return f"rd-{directory_id(account_id).hex[:10]}"
 
@@ -114,7 +122,7 @@ def _directory_body(ctx: RpcContext, directory: DirectoryView) -> dict[str, Any]
     management = directory.management_account
     account = ctx.runtime.index.account(management)
     body: dict[str, Any] = {
-        "ResourceDirectoryId": _directory_id(management),
+        "ResourceDirectoryId": resource_directory_id(management),
         "RootFolderId": _root(directory),
         "MasterAccountId": management,
         "ControlPolicyStatus": "Enabled" if directory.control_enabled else "Disabled",
@@ -296,7 +304,7 @@ class MoveAccountParams(RpcParams):
 
 @rpc_action("MoveAccount", RESOURCE_MANAGER, MoveAccountParams)
 def move_account(ctx: RpcContext, p: MoveAccountParams) -> dict[str, Any]:
-    """Put a member in a folder; an account not yet a member joins on its first move."""
+    """Move a member to a folder (an account joins by AcceptHandshake, never here)."""
     management_account = ctx.account_id
     arn = directory_arn(management_account, p.account_id)
     management = ctx.manage("resourcemanager:MoveAccount", arn)
@@ -315,7 +323,7 @@ def _account_body(ctx: RpcContext, directory: DirectoryView, account_id: str) ->
     body: dict[str, Any] = {
         "AccountId": account_id,
         "FolderId": folder,
-        "ResourceDirectoryId": _directory_id(directory.management_account),
+        "ResourceDirectoryId": resource_directory_id(directory.management_account),
         "ResourceDirectoryPath": f"{_path(directory, folder)}/{account_id}",
     }
     if account is not None:

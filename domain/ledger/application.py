@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from mandate.domain.ledger.contracts import ContractCommands
 from mandate.domain.ledger.core import APPLICATION_NAME
-from mandate.domain.ledger.directory import DirectoryCommands
 from mandate.domain.ledger.federation import FederationCommands
+from mandate.domain.ledger.handshakes import HandshakeCommands
 from mandate.domain.ledger.identity import IdentityCommands
 from mandate.domain.ledger.policies import PolicyCommands
 from mandate.domain.ledger.resource_policies import ResourcePolicyCommands
@@ -48,7 +48,7 @@ class Ledger(
     ContractCommands,
     TagCommands,
     FederationCommands,
-    DirectoryCommands,
+    HandshakeCommands,
     ResourcePolicyCommands,
 ):
     """Every command of the ledger: identity, policies, roles, STS sessions, contracts, tags."""

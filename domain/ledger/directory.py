@@ -3,7 +3,8 @@
 Every command names the management account first; its directory is the aggregate derived
 from it (``directory_id``). A member account is kept in one directory by a name claim of
 kind ``resource-directory`` on the member (``_new_claim``: a second directory's claim
-conflicts). Documents go through ``parse_policy_document`` like any policy's.
+conflicts), taken when the account accepts an invitation (``handshakes``). Documents go
+through ``parse_policy_document`` like any policy's.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from mandate.domain.permissions.resource_directory import (
     directory_id,
 )
 
-__all__ = ["DirectoryCommands", "DirectoryNode"]
+__all__ = ["MEMBERSHIP_NAME", "DirectoryCommands", "DirectoryNode"]
 
-_MEMBERSHIP_NAME = "membership"
+MEMBERSHIP_NAME = "membership"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ class DirectoryCommands(LedgerCore):
     def enable_resource_directory(self, management_account: str) -> DirectoryNode:
         """Make ``management_account`` a management account: a directory with its root folder."""
         self._open_account(management_account)
-        membership = self._claim(management_account, MEMBERSHIP_KIND, _MEMBERSHIP_NAME)
+        membership = self._claim(management_account, MEMBERSHIP_KIND, MEMBERSHIP_NAME)
         if membership is not None and membership.entity_id is not None:
             raise Conflict(
                 f"account {management_account} is a member of a resource directory",
@@ -98,27 +99,12 @@ class DirectoryCommands(LedgerCore):
 
     @command
     def move_account(self, management_account: str, account_id: str, folder_id: str) -> Written:
-        """Put a member in ``folder_id`` (inviting it first if it is not yet a member)."""
+        """Move a member to ``folder_id``. An account joins only by accepting an invitation
+        (``HandshakeCommands``); any other account is refused 404 ``EntityNotExist.Account``
+        alike, whether it exists, is another directory's or the management account."""
         directory = self._directory(management_account)
-        directory.require_folder(folder_id)
-        self._open_account(account_id)
-        if self._manages(account_id):
-            raise Conflict(
-                f"account {account_id} is the management account of a resource directory",
-                code="InvalidStatus.Account",
-            )
-        claim = self._claim(account_id, MEMBERSHIP_KIND, _MEMBERSHIP_NAME)
-        if claim is not None and claim.entity_id == directory.id:
-            directory.move_account(account_id, folder_id)
-            return Written(self._commit(directory))
-        if claim is not None and claim.entity_id is not None:
-            raise Conflict(
-                f"account {account_id} is a member of another resource directory",
-                code="InvalidStatus.Account",
-            )
         directory.move_account(account_id, folder_id)
-        claim = self._new_claim(account_id, MEMBERSHIP_KIND, _MEMBERSHIP_NAME, directory.id)
-        return Written(self._commit(claim, directory))
+        return Written(self._commit(directory))
 
     def _manages(self, account_id: str) -> bool:
         try:

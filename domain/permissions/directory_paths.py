@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.policy.control import FULL_ALIYUN_ACCESS
 
 __all__ = [
+    "check_description",
+    "check_folder_name",
     "control_policy_arn",
     "directory_arn",
     "first_attachments",
@@ -44,6 +47,23 @@ def control_policy_arn(management_account: str, policy_name: str) -> str:
 def membership_arn(account_id: str, name: str) -> str:
     """The membership claim of a member account (its name is always ``membership``)."""
     return f"acs:resourcemanager::{account_id}:membership/{name}"
+
+
+def check_folder_name(name: str, field: str) -> None:
+    """A folder's name: 1 to 24 characters."""
+    if not isinstance(name, str) or not 1 <= len(name) <= 24:
+        raise InvalidInput(
+            FieldError(field, "must be 1 to 24 characters"), code="InvalidParameter.Name"
+        )
+
+
+def check_description(description: str | None) -> None:
+    """A control policy's description: 1 to 1024 characters when given."""
+    if description is not None and not 1 <= len(description) <= 1024:
+        raise InvalidInput(
+            FieldError("description", "must be 1 to 1024 characters"),
+            code="InvalidParameter.Description",
+        )
 
 
 def first_attachments(control_enabled: bool) -> list[str]:

@@ -3,24 +3,21 @@
 One aggregate per management account (its id derived from the account: one directory each).
 Its guards are Resource Directory's documented rules, checked before any event exists:
 
-* folders nest at most ``MAX_FOLDER_DEPTH`` levels below the root folder, and a folder's name
-  is unique in the directory (https://www.alibabacloud.com/help/doc-detail/150781.htm);
-* a member sits in exactly one folder (the ledger's name claim keeps an account in one
-  directory); the management account is not a member of its own directory here, since control
-  policies never bound it;
-* a control policy is an ordinary identity-policy document (Allow/Deny, Action, Resource,
-  Condition; no Principal), parsed by ``parse_policy_document``;
-* ``FullAliyunAccess`` is attached to every folder and member when it appears, so the
-  directory starts in deny-list mode; detaching it is how allow-list mode begins;
+* folders nest at most ``MAX_FOLDER_DEPTH`` levels below the root folder; a folder's name is
+  unique in the directory (doc-detail/150781.htm);
+* an account joins only by accepting an invitation (``handshakes``; ``admit`` puts it in the
+  root folder), then sits in exactly one folder (a name claim keeps it in one directory);
+  MoveAccount moves members only; the management account is no member of its own directory;
+* a control policy is an identity-policy document (``parse_policy_document``);
+  ``FullAliyunAccess`` is on every new folder and member (deny-list mode; detach it for
+  allow-list mode);
 * a folder (not the root) is deleted only while empty (api-deletefolder); renamed, its name
   stays unique; a custom control policy is updated (its attachments follow a new name) or,
   attached nowhere, deleted (api-deletecontrolpolicy); the system policy is neither;
 * the Control Policy feature, disabled, detaches every control policy and refuses attaching
-  (409 ``InvalidStatus.ControlPolicy.Disabled``, Mandate's code: the page names none);
-  enabled again, ``FullAliyunAccess`` is on every folder and member (``directory_paths``).
+  (409 ``InvalidStatus.ControlPolicy.Disabled``); enabled, ``FullAliyunAccess`` everywhere.
 
-``levels`` gives the path root folder → … → account with the documents attached at each
-level: what ``domain.policy.control.decide_with_control`` takes.
+``levels``: root folder → … → account with what is attached at each (``decide_with_control``).
 """
 
 from __future__ import annotations
@@ -33,6 +30,8 @@ from eventsourcing.domain import event
 from mandate.domain.common.audit import LedgerAggregate
 from mandate.domain.common.errors import Conflict, FieldError, InvalidInput, NotFound
 from mandate.domain.permissions.directory_paths import (
+    check_description,
+    check_folder_name,
     control_policy_arn,
     directory_arn,
     first_attachments,
@@ -120,11 +119,8 @@ class ResourceDirectory(LedgerAggregate):
             raise NotFound(f"folder {folder_id} does not exist", code="EntityNotExist.Folder")
 
     def _check_folder_name(self, name: str, field: str, renamed: str | None = None) -> None:
-        """1 to 24 characters, unique in the whole directory (as documented)."""
-        if not isinstance(name, str) or not 1 <= len(name) <= 24:
-            raise InvalidInput(
-                FieldError(field, "must be 1 to 24 characters"), code="InvalidParameter.Name"
-            )
+        """``check_folder_name``, and unique in the whole directory (as documented)."""
+        check_folder_name(name, field)
         if any(n == name and f != renamed for f, n in self.folder_names.items()):
             raise Conflict(f"folder {name!r} already exists", code="Duplicate.FolderName")
 
@@ -201,17 +197,25 @@ class ResourceDirectory(LedgerAggregate):
         del self.parents[folder_id], self.folder_names[folder_id], self.attached[folder_id]
 
     def move_account(self, account_id: str, folder_id: str) -> None:
-        """Put ``account_id`` in ``folder_id``; a new member gets ``FullAliyunAccess``."""
+        """Move a member to ``folder_id``; any other account (none, another directory's, the
+        management account) is refused alike: no existence oracle."""
         self.require_folder(folder_id)
-        if account_id == self.management_account:
-            raise InvalidInput(
-                FieldError("account_id", "the management account is not a member"),
-                code="InvalidParameter.AccountId",
-            )
-        if self.members.get(account_id) == folder_id:
+        if account_id not in self.members:
+            raise NotFound(f"account {account_id} is no member", code="EntityNotExist.Account")
+        if self.members[account_id] == folder_id:
             raise Conflict(f"account {account_id} is already in {folder_id}", code="NoChange")
         self._account_moved(
             management_account=self.management_account, account_id=account_id, folder_id=folder_id
+        )
+
+    def admit(self, account_id: str) -> None:
+        """An invited account accepted: a member in the root folder (``FullAliyunAccess``)."""
+        if account_id in self.members or account_id == self.management_account:
+            raise Conflict(f"account {account_id} is a member", code="InvalidStatus.Account")
+        self._account_moved(
+            management_account=self.management_account,
+            account_id=account_id,
+            folder_id=self.root_folder_id,
         )
 
     class AccountMoved(Event):
@@ -236,17 +240,9 @@ class ResourceDirectory(LedgerAggregate):
         if name in self.policies:
             raise Conflict(f"control policy {name!r} already exists", code="Duplicate.Policy")
 
-    @staticmethod
-    def _check_description(description: str | None) -> None:
-        if description is not None and not 1 <= len(description) <= 1024:
-            raise InvalidInput(
-                FieldError("description", "must be 1 to 1024 characters"),
-                code="InvalidParameter.Description",
-            )
-
     def create_policy(self, name: str, document: str, description: str | None = None) -> None:
         self._check_policy_name(name, "policy_name")
-        self._check_description(description)
+        check_description(description)
         self._policy_created(
             management_account=self.management_account,
             policy_name=name,
@@ -301,7 +297,7 @@ class ResourceDirectory(LedgerAggregate):
             )
         if new_name is not None and new_name != policy_name:
             self._check_policy_name(new_name, "new_policy_name")
-        self._check_description(description)
+        check_description(description)
         self._policy_updated(
             management_account=self.management_account,
             policy_name=policy_name,

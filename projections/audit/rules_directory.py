@@ -4,6 +4,8 @@ Every event of the directory carries its management account, so each record name
 target without naming state: the folder or member (``directory_arn``) or the control policy
 (``control_policy_arn``). A member moved concerns both accounts: the management account
 acted, and the member's RAM identities are bounded by its new folder's policies from then on.
+An invitation concerns both accounts too: it is recorded on the handshake in the account
+that acted (the inviter invites and cancels, the invited account accepts or declines).
 Registered on ``RULES`` by event class.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from mandate.domain.permissions.handshakes import Handshake, handshake_arn
 from mandate.domain.permissions.resource_directory import (
     ResourceDirectory,
     control_policy_arn,
@@ -113,3 +116,32 @@ def _feature(
 
 RULES.on(RD.ControlPolicyFeatureDisabled)(_feature)
 RULES.on(RD.ControlPolicyFeatureEnabled)(_feature)
+
+
+@RULES.on(Handshake.Invited)
+def _invited(_: object, e: Handshake.Invited, at: datetime) -> Described:
+    """Whether a note was given, never its text."""
+    accounts = (e.management_account, e.target_account)
+    summary = {"handshake": e.handshake, "target_account": e.target_account}
+    summary_note = {"note": e.note is not None}
+    target = handshake_arn(e.management_account, e.handshake)
+    return Described(accounts, target, {**summary, **summary_note})
+
+
+def _answered(
+    _: object, e: Handshake.Accepted | Handshake.Declined | Handshake.Cancelled, at: datetime
+) -> Described:
+    acting = e.management_account if isinstance(e, Handshake.Cancelled) else e.target_account
+    accounts = (e.management_account, e.target_account)
+    summary = {
+        "handshake": e.handshake,
+        "management_account": e.management_account,
+        "target_account": e.target_account,
+        "status": type(e).__name__,
+    }
+    return Described(accounts, handshake_arn(acting, e.handshake), summary)
+
+
+RULES.on(Handshake.Accepted)(_answered)
+RULES.on(Handshake.Declined)(_answered)
+RULES.on(Handshake.Cancelled)(_answered)

@@ -11,7 +11,8 @@ renamed or an unattached control policy deleted bounds nothing, so moves no epoc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from mandate.domain.permissions.directory_paths import (
     first_attachments,
@@ -20,13 +21,27 @@ from mandate.domain.permissions.directory_paths import (
     path_levels,
     renamed_attachments,
 )
+from mandate.domain.permissions.handshakes import Handshake
 from mandate.domain.permissions.resource_directory import ResourceDirectory
 from mandate.domain.policy.control import FULL_ALIYUN_ACCESS, ControlLevel, compile_levels
 from mandate.projections.decisions.state import IndexState, on
 
-__all__ = ["DirectoryView", "control_of"]
+__all__ = ["DirectoryView", "HandshakeView", "control_of"]
 
 RD = ResourceDirectory
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeView:
+    """An invitation to a directory, as listings show it (``handshakes``)."""
+
+    handshake: str
+    management_account: str
+    target_account: str
+    note: str | None
+    status: str
+    invited_at: datetime
+    modified_at: datetime
 
 
 @dataclass(slots=True)
@@ -47,6 +62,8 @@ class DirectoryView:
     """Custom control policies' descriptions, where one was given."""
     control_enabled: bool = True
     """The Control Policy feature: disabled, nothing is attached and nothing bounds."""
+    handshakes: dict[str, HandshakeView] = field(default_factory=dict)
+    """The directory's invitations by id, whatever their status (they bound nothing)."""
 
 
 def control_of(index: IndexState, account_id: str) -> tuple[tuple[ControlLevel, ...], str | None]:
@@ -192,3 +209,24 @@ def feature_enabled(index: IndexState, e: ResourceDirectory.ControlPolicyFeature
     directory.attached = full_access_everywhere(directory.attached)
     directory.control_enabled = True
     _changed(index)
+
+
+@on.on(Handshake.Invited)
+def handshake_invited(index: IndexState, e: Handshake.Invited) -> None:
+    directory = index.directories[e.management_account]
+    at = e.timestamp
+    view = HandshakeView(
+        e.handshake, e.management_account, e.target_account, e.note, "Pending", at, at
+    )
+    directory.handshakes = {**directory.handshakes, e.handshake: view}
+
+
+@on.on(Handshake.Accepted, Handshake.Declined, Handshake.Cancelled)
+def handshake_answered(index: IndexState, e: Handshake.Event) -> None:
+    """Accepted, declined or cancelled (the event's name is the status): only listings change
+    (the acceptance's member is the directory's ``AccountMoved`` of the same transaction)."""
+    assert isinstance(e, Handshake.Accepted | Handshake.Declined | Handshake.Cancelled)
+    directory = index.directories[e.management_account]
+    status = type(e).__name__
+    view = replace(directory.handshakes[e.handshake], status=status, modified_at=e.timestamp)
+    directory.handshakes = {**directory.handshakes, e.handshake: view}

@@ -18,7 +18,7 @@ from uuid import UUID
 from mandate.domain.identity.principals import display_name_binding
 from mandate.domain.policy.evaluation import AccessRequest
 from mandate.domain.policy.resource_tags import ram_tagged_resource, with_resource_tags
-from mandate.projections.decisions.directory_events import DirectoryView
+from mandate.projections.decisions.directory_events import DirectoryView, HandshakeView
 from mandate.projections.decisions.state import IndexState
 from mandate.projections.decisions.views import (
     AccessKeyView,
@@ -119,6 +119,17 @@ class NamedQueries(IndexState):
     def resource_directory(self, management_account: str) -> DirectoryView | None:
         """The directory a management account enabled (``directory_events``), if any."""
         return self.directories.get(management_account)
+
+    def handshakes_of(self, account_id: str) -> list[HandshakeView]:
+        """Invitations ``account_id`` sent (its directory's) or received, oldest first: a
+        handshake is shown to these two accounts only."""
+        found = [
+            view
+            for directory in list(self.directories.values())
+            for view in directory.handshakes.values()
+            if account_id in (view.management_account, view.target_account)
+        ]
+        return sorted(found, key=lambda view: (view.invited_at, view.handshake))
 
     def user_by_name(self, account_id: str, user_name: str) -> UserView | None:
         user_id = self.user_ids.get((account_id, user_name))

@@ -26,6 +26,7 @@ from mandate.domain.permissions.directory_paths import (
     path_levels,
     renamed_attachments,
 )
+from mandate.domain.permissions.handshakes import Handshake
 from mandate.domain.permissions.resource_directory import ResourceDirectory
 from mandate.domain.policy.control import FULL_ALIYUN_ACCESS, ControlLevel, compile_levels
 from mandate.projections.history import temporal_index
@@ -188,3 +189,7 @@ temporal_index.HANDLERS.on(RD.ControlPolicyDeleted)(_policy_deleted)
 temporal_index.HANDLERS.ignores(RD.FolderRenamed)  # names bound nothing; the tree has none
 temporal_index.HANDLERS.on(RD.ControlPolicyFeatureDisabled)(_feature)
 temporal_index.HANDLERS.on(RD.ControlPolicyFeatureEnabled)(_feature)
+# An invitation bounds nothing: membership as of T is the AccountMoved its acceptance wrote.
+temporal_index.HANDLERS.ignores(
+    Handshake.Invited, Handshake.Accepted, Handshake.Declined, Handshake.Cancelled
+)

@@ -13,7 +13,7 @@ import pytest
 
 import mandate.projections.decisions.directory_events as directory_events
 from tests.e2e.conftest import MandateClient
-from tests.e2e.test_resource_directory_api import NO_ECS, _set_up
+from tests.e2e.test_resource_directory_api import NO_ECS, _join, _set_up
 
 
 def test_levels_computed_during_an_attach_are_not_served_after_it(
@@ -22,8 +22,7 @@ def test_levels_computed_during_an_attach_are_not_served_after_it(
     management, root_m, member, root_a = _set_up(api)
     rd = f"/v1/accounts/{management}/resource-directory"
     root = api.post(rd, headers=root_m).json()["root_folder_id"]
-    moved = api.put(f"{rd}/accounts/{member}", json={"folder_id": root}, headers=root_m)
-    assert moved.status_code == 200, moved.text
+    _join(api, management, root_m, member, root_a)
     created = api.post(
         f"{rd}/control-policies",
         json={"policy_name": "NoEcs", "policy_document": NO_ECS},

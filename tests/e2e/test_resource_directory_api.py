@@ -42,6 +42,22 @@ def _set_up(api: MandateClient) -> tuple[str, Headers, str, Headers]:
     return management, root_m, member, root_a
 
 
+def _join(
+    api: MandateClient, management: str, root_m: Headers, member: str, root_a: Headers
+) -> str:
+    """Invite ``member`` and accept as it (it joins in the root folder); the handshake id."""
+    invited = api.post(
+        f"/v1/accounts/{management}/resource-directory/handshakes",
+        json={"target_account_id": member},
+        headers=root_m,
+    )
+    assert invited.status_code == 201, invited.text
+    handshake: str = invited.json()["handshake_id"]
+    accepted = api.post(f"/v1/accounts/{member}/handshakes/{handshake}/accept", headers=root_a)
+    assert accepted.status_code == 200, accepted.text
+    return handshake
+
+
 def test_a_directory_bounds_the_members_ram_identities_live_and_as_of(api: MandateClient) -> None:
     management, root_m, member, root_a = _set_up(api)
     rd = f"/v1/accounts/{management}/resource-directory"
@@ -69,6 +85,7 @@ def test_a_directory_bounds_the_members_ram_identities_live_and_as_of(api: Manda
         ),
         404,
     )
+    _join(api, management, root_m, member, root_a)
     moved = api.put(f"{rd}/accounts/{member}", json={"folder_id": prod}, headers=root_m)
     assert moved.status_code == 200, moved.text
 

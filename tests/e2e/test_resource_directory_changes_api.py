@@ -18,7 +18,7 @@ from typing import Any
 
 from mandate.domain.permissions.resource_directory import control_policy_arn
 from tests.e2e.conftest import MandateClient
-from tests.e2e.test_resource_directory_api import NO_ECS, _now, _problem, _set_up, _tick
+from tests.e2e.test_resource_directory_api import NO_ECS, _join, _now, _problem, _set_up, _tick
 
 NO_OSS = {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "oss:*", "Resource": "*"}]}
 
@@ -54,6 +54,7 @@ def test_folders_are_renamed_and_deleted_only_when_empty(api: MandateClient) -> 
 
     prod = folder("prod", root)
     team = folder("team", prod)
+    _join(api, management, root_m, member, root_a)
     moved = api.put(f"{rd}/accounts/{member}", json={"folder_id": team}, headers=root_m)
     assert moved.status_code == 200, moved.text
 
@@ -101,8 +102,8 @@ def test_a_control_policy_updated_bounds_from_then_on_and_is_deleted_once_detach
     policy, is not deleted."""
     management, root_m, member, root_a = _set_up(api)
     rd = f"/v1/accounts/{management}/resource-directory"
-    root = api.post(rd, headers=root_m).json()["root_folder_id"]
-    api.put(f"{rd}/accounts/{member}", json={"folder_id": root}, headers=root_m)
+    api.post(rd, headers=root_m)
+    _join(api, management, root_m, member, root_a)
     created = api.post(
         f"{rd}/control-policies",
         json={"policy_name": "Guard", "policy_document": NO_ECS, "description": "no ECS"},
@@ -172,8 +173,8 @@ def test_the_control_policy_feature_disabled_bounds_no_one_then_and_as_of_then(
     https://www.alibabacloud.com/help/en/resource-management/api-disablecontrolpolicy"""
     management, root_m, member, root_a = _set_up(api)
     rd = f"/v1/accounts/{management}/resource-directory"
-    root = api.post(rd, headers=root_m).json()["root_folder_id"]
-    api.put(f"{rd}/accounts/{member}", json={"folder_id": root}, headers=root_m)
+    api.post(rd, headers=root_m)
+    _join(api, management, root_m, member, root_a)
     api.post(
         f"{rd}/control-policies",
         json={"policy_name": "Guard", "policy_document": NO_ECS},
@@ -225,6 +226,8 @@ def test_the_new_routes_are_in_the_openapi_document(api: MandateClient) -> None:
     assert set(paths[f"{base}/folders/{{folder_id}}"]) >= {"patch", "delete"}
     assert set(paths[f"{base}/control-policies/{{policy_name}}"]) >= {"patch", "delete"}
     assert set(paths[f"{base}/control-policy-status"]) >= {"put"}
+    assert set(paths[f"{base}/handshakes"]) >= {"get", "post"}
+    assert set(paths["/v1/accounts/{account_id}/handshakes/{handshake_id}/accept"]) >= {"post"}
 
 
 def test_a_rename_is_authorised_on_the_new_name_too(api: MandateClient) -> None:
@@ -256,3 +259,55 @@ def test_a_rename_is_authorised_on_the_new_name_too(api: MandateClient) -> None:
     )
     assert within.status_code == 200, within.text
     assert api.get(rd, headers=root_m).json()["control_policies"] == ["team-b"]
+
+
+def test_an_account_joins_only_by_accepting_an_invitation(api: MandateClient) -> None:
+    """``PUT …/accounts/{member}`` moves members only: an account that exists and one that
+    does not are refused alike (404, nothing written). ``POST …/resource-directory/
+    handshakes`` invites; only the invited account accepts (``POST /v1/accounts/{member}/
+    handshakes/{id}/accept``) or declines; the inviter cancels (``DELETE``); a third account
+    is told 404."""
+    management, root_m, member, root_a = _set_up(api)
+    stranger, root_s = api.open_account("Stranger")
+    rd = f"/v1/accounts/{management}/resource-directory"
+    root = api.post(rd, headers=root_m).json()["root_folder_id"]
+    head = api.log_head()
+    codes = set()
+    for outsider in (member, stranger, "1" * 16):
+        move = api.put(f"{rd}/accounts/{outsider}", json={"folder_id": root}, headers=root_m)
+        codes.add((move.status_code, _refused(move, 404)["code"]))
+    assert codes == {(404, "EntityNotExist.Account")}
+    assert api.log_head() == head
+
+    def invite() -> str:
+        made = api.post(f"{rd}/handshakes", json={"target_account_id": member}, headers=root_m)
+        assert made.status_code == 201, made.text
+        assert made.json()["status"] == "Pending"
+        handshake: str = made.json()["handshake_id"]
+        return handshake
+
+    first, second, third = invite(), invite(), invite()
+    mine = f"/v1/accounts/{member}/handshakes"
+    listed = api.get(mine, headers=root_a).json()["handshakes"]
+    assert [h["handshake_id"] for h in listed] == [first, second, third]
+    head = api.log_head()
+    _refused(api.post(f"{mine}/{first}/accept", headers=root_m), 403)  # not its account
+    theirs = f"/v1/accounts/{stranger}/handshakes/{first}"
+    _refused(api.get(theirs, headers=root_s), 404, "EntityNotExist.Handshake")
+    _refused(api.post(f"{theirs}/accept", headers=root_s), 404, "EntityNotExist.Handshake")
+    assert api.log_head() == head
+    assert api.get(rd, headers=root_m).json()["accounts"] == []
+
+    declined = api.post(f"{mine}/{first}/decline", headers=root_a)
+    assert declined.json()["status"] == "Declined", declined.text
+    cancelled = api.delete(f"{rd}/handshakes/{second}", headers=root_m)
+    assert cancelled.json()["status"] == "Cancelled", cancelled.text
+    accepted = api.post(f"{mine}/{third}/accept", headers=root_a)
+    assert accepted.json()["status"] == "Accepted", accepted.text
+    tree = api.get(rd, headers=root_m).json()
+    assert [(a["account_id"], a["folder_id"]) for a in tree["accounts"]] == [(member, root)]
+    statuses = api.get(f"{rd}/handshakes", headers=root_m).json()["handshakes"]
+    assert [h["status"] for h in statuses] == ["Declined", "Cancelled", "Accepted"]
+    head = api.log_head()
+    _refused(api.post(f"{mine}/{first}/accept", headers=root_a), 409, "InvalidStatus.Handshake")
+    assert api.log_head() == head

@@ -62,6 +62,21 @@ def _member_with_admin(rpc: RpcServer) -> tuple[Key, dict[str, str]]:
     return member, headers
 
 
+def _join(rpc: RpcServer, client: RmClient, member: Key, folder: str | None = None) -> str:
+    """InviteAccountToResourceDirectory, AcceptHandshake as the member (it joins in the root
+    folder), then MoveAccount to ``folder`` when given; the handshake id."""
+    invite = rm.InviteAccountToResourceDirectoryRequest(
+        target_entity=member.account_id, target_type="Account"
+    )
+    handshake = client.invite_account_to_resource_directory(invite).body.handshake
+    accept = rm.AcceptHandshakeRequest(handshake_id=handshake.handshake_id)
+    assert _rm(rpc, member).accept_handshake(accept).body.handshake.status == "Accepted"
+    if folder is not None:
+        move = rm.MoveAccountRequest(account_id=member.account_id, destination_folder_id=folder)
+        client.move_account(move)
+    return str(handshake.handshake_id)
+
+
 def test_a_control_policy_attached_over_rpc_denies_a_members_ram_user(rpc: RpcServer) -> None:
     management = rpc.open_account()
     member, member_headers = _member_with_admin(rpc)
@@ -86,9 +101,7 @@ def test_a_control_policy_attached_over_rpc_denies_a_members_ram_user(rpc: RpcSe
     assert [f.folder_id for f in children.folders.folder] == [prod]
     assert children.total_count == 1
 
-    client.move_account(
-        rm.MoveAccountRequest(account_id=member.account_id, destination_folder_id=prod)
-    )
+    _join(rpc, client, member, prod)
     accounts = client.list_accounts(rm.ListAccountsRequest()).body.accounts.account
     assert [(a.account_id, a.folder_id) for a in accounts] == [(member.account_id, prod)]
     account = client.get_account(rm.GetAccountRequest(account_id=member.account_id)).body.account
@@ -152,9 +165,7 @@ def test_disabling_control_policies_detaches_them_all_until_enabled_again(
     client = _rm(rpc, management)
     client.enable_resource_directory(rm.EnableResourceDirectoryRequest())
     root = client.get_resource_directory().body.resource_directory.root_folder_id
-    client.move_account(
-        rm.MoveAccountRequest(account_id=member.account_id, destination_folder_id=root)
-    )
+    _join(rpc, client, member)
     client.create_control_policy(
         rm.CreateControlPolicyRequest(policy_name="NoEcs", policy_document=json.dumps(NO_ECS))
     )

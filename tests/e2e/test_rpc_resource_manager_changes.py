@@ -25,7 +25,7 @@ from alibabacloud_resourcemanager20200331 import models as rm
 
 from mandate.domain.permissions.resource_directory import control_policy_arn
 from tests.e2e.rpc_support import Key, RpcServer, rpc_serving
-from tests.e2e.test_rpc_resource_manager import NO_ECS, _code_of, _member_with_admin, _rm
+from tests.e2e.test_rpc_resource_manager import NO_ECS, _code_of, _join, _member_with_admin, _rm
 
 NO_OSS = {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "oss:*", "Resource": "*"}]}
 
@@ -51,9 +51,7 @@ def test_folders_are_renamed_and_deleted_only_when_empty(rpc: RpcServer) -> None
     team = client.create_folder(
         rm.CreateFolderRequest(folder_name="team", parent_folder_id=prod)
     ).body.folder.folder_id
-    client.move_account(
-        rm.MoveAccountRequest(account_id=member.account_id, destination_folder_id=team)
-    )
+    _join(rpc, client, member, team)
 
     renamed = client.update_folder(rm.UpdateFolderRequest(folder_id=team, new_folder_name="squad"))
     folder = renamed.body.folder
@@ -111,9 +109,7 @@ def test_a_control_policy_is_updated_then_deleted_and_decisions_follow(rpc: RpcS
     client = _rm(rpc, management)
     client.enable_resource_directory(rm.EnableResourceDirectoryRequest())
     prod = client.create_folder(rm.CreateFolderRequest(folder_name="prod")).body.folder.folder_id
-    client.move_account(
-        rm.MoveAccountRequest(account_id=member.account_id, destination_folder_id=prod)
-    )
+    _join(rpc, client, member, prod)
     created = client.create_control_policy(
         rm.CreateControlPolicyRequest(
             policy_name="Guard", policy_document=json.dumps(NO_ECS), description="No-ECS"

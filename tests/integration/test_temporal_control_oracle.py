@@ -27,6 +27,7 @@ from mandate.domain.common.arns import root_arn, user_arn
 from mandate.domain.common.audit import AuditContext, acting_as
 from mandate.domain.policy.evaluation import AccessRequest, DecisionKind, Layer
 from mandate.projections.history.access_review import logged_events, review_access
+from tests.directory_joining import join
 from tests.integration.runtimes import running
 from tests.integration.test_temporal_oracle import _instants, _log, _oracle, _summary
 
@@ -63,7 +64,7 @@ def test_a_scripted_directory_history_answers_as_the_oracle(runtime: Runtime) ->
         root = ledger.enable_resource_directory(management).node_id
         prod = ledger.create_folder(management, root, "prod").node_id
         team = ledger.create_folder(management, prod, "team").node_id
-        ledger.move_account(management, member, team)
+        join(ledger, management, member, team)
         ledger.create_control_policy(management, "NoEcs", NO_ECS)
         ledger.attach_control_policy(management, "NoEcs", prod)
         ledger.create_control_policy(management, "OnlyOss", ONLY_OSS)
@@ -119,7 +120,7 @@ def test_live_answers_name_the_control_layer_and_the_level_missing(runtime: Runt
         ledger.attach_policy(member, "user", "dev", "System", "AdministratorAccess")
         root = ledger.enable_resource_directory(management).node_id
         folder = ledger.create_folder(management, root, "prod").node_id
-        ledger.move_account(management, member, folder)
+        join(ledger, management, member, folder)
         ledger.create_control_policy(management, "NoEcs", NO_ECS)
         ledger.attach_control_policy(management, "NoEcs", root)
         last = ledger.detach_control_policy(management, "FullAliyunAccess", folder)
@@ -156,7 +157,7 @@ def test_an_access_review_closes_a_users_interval_while_a_control_policy_denies(
         ledger.create_user(member, "dev", None)
         attached = ledger.attach_policy(member, "user", "dev", "System", "AliyunOSSFullAccess")
         root = ledger.enable_resource_directory(management).node_id
-        ledger.move_account(management, member, root)
+        join(ledger, management, member, root)
         ledger.create_control_policy(management, "NoOss", NO_OSS)
         denied = ledger.attach_control_policy(management, "NoOss", root)
         lifted = ledger.detach_control_policy(management, "NoOss", root)
@@ -198,7 +199,7 @@ def test_updated_and_deleted_control_policies_answer_as_the_oracle(runtime: Runt
         root = ledger.enable_resource_directory(management).node_id
         prod = ledger.create_folder(management, root, "prod").node_id
         spare = ledger.create_folder(management, prod, "spare").node_id
-        ledger.move_account(management, member, prod)
+        join(ledger, management, member, prod)
         ledger.create_control_policy(management, "Guard", NO_ECS, "no ECS")
         ledger.attach_control_policy(management, "Guard", prod)
         ledger.attach_control_policy(management, "Guard", spare)
@@ -261,7 +262,7 @@ def test_the_control_policy_feature_disabled_and_enabled_answers_as_the_oracle(
         ledger.attach_policy(member, "user", "dev", "System", "AdministratorAccess")
         root = ledger.enable_resource_directory(management).node_id
         prod = ledger.create_folder(management, root, "prod").node_id
-        ledger.move_account(management, member, prod)
+        join(ledger, management, member, prod)
         ledger.create_control_policy(management, "NoEcs", NO_ECS)
         ledger.attach_control_policy(management, "NoEcs", prod)
         ledger.create_control_policy(management, "OnlyOss", ONLY_OSS)

@@ -266,7 +266,14 @@ def _script(ledger: Ledger) -> History:
         ledger.delete_resource_policy(account, bucket)
         root = ledger.enable_resource_directory(account).node_id
         folder = ledger.create_folder(account, root, "prod").node_id
+        invitation = ledger.invite_account(account, other.account_id, "join us").node_id
+        with acting_as(TRUSTEE):  # the invited account accepts, in its own name
+            ledger.accept_handshake(other.account_id, invitation)
         ledger.move_account(account, other.account_id, folder)
+        declined = ledger.invite_account(account, other.account_id).node_id
+        with acting_as(TRUSTEE):
+            ledger.decline_handshake(other.account_id, declined)
+        ledger.cancel_handshake(account, ledger.invite_account(account, other.account_id).node_id)
         no_ecs = {
             "Version": "1",
             "Statement": [{"Effect": "Deny", "Action": "ecs:*", "Resource": "*"}],
@@ -558,6 +565,9 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
     folder_fields = {"folder_id": folder, "parent_id": root}
     rm = f"acs:resourcemanager::{a}"
     membership = f"acs:resourcemanager::{o}:membership/membership"
+    invited = [e for e, _, _ in history.events if e.TOPIC == "mandate:HandshakeInvited.v1"]
+    h, declined, cancelled = (e.handshake for e in invited)
+    handshakes = (f"{rm}:handshake/{h}", f"acs:resourcemanager::{o}:handshake/{h}")
 
     def node(node_id: str) -> str:
         return f"{rm}:{'account' if node_id.isdigit() else 'folder'}/{node_id}"
@@ -743,8 +753,41 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ("ResourcePolicyDeleted", bucket, {"version": 2}),
         ("ResourceDirectoryEnabled", node(root), {"root_folder_id": root}),
         ("ResourceDirectoryFolderCreated", node(folder), {**folder_fields, "name": "prod"}),
+        (
+            "HandshakeInvited",
+            handshakes[0],
+            {"handshake": h, "target_account": o, "note": True},
+        ),
+        (
+            "HandshakeAccepted",
+            handshakes[1],
+            {"handshake": h, "management_account": a, "target_account": o, "status": "Accepted"},
+        ),
         ("NameClaimed", membership, {"kind": "resource-directory", "name": "membership"}),
+        ("ResourceDirectoryAccountMoved", node(o), {"account_id": o, "folder_id": root}),
         ("ResourceDirectoryAccountMoved", node(o), {"account_id": o, "folder_id": folder}),
+        (
+            "HandshakeInvited",
+            f"{rm}:handshake/{declined}",
+            {"handshake": declined, "target_account": o, "note": False},
+        ),
+        (
+            "HandshakeDeclined",
+            f"acs:resourcemanager::{o}:handshake/{declined}",
+            {"handshake": declined, "management_account": a, "target_account": o}
+            | {"status": "Declined"},
+        ),
+        (
+            "HandshakeInvited",
+            f"{rm}:handshake/{cancelled}",
+            {"handshake": cancelled, "target_account": o, "note": False},
+        ),
+        (
+            "HandshakeCancelled",
+            f"{rm}:handshake/{cancelled}",
+            {"handshake": cancelled, "management_account": a, "target_account": o}
+            | {"status": "Cancelled"},
+        ),
         ("ControlPolicyCreated", f"{rm}:controlpolicy/NoEcs", {"policy_name": "NoEcs"}),
         ("ControlPolicyAttached", node(folder), {"policy_name": "NoEcs", "target": folder}),
         ("ControlPolicyDetached", node(folder), {"policy_name": "NoEcs", "target": folder}),
@@ -788,6 +831,9 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ),
         assumed_role_arn(a, facts.ended_role, "short"),
         node(o),  # a member moved: its management account acted, its identities bounded
+        *handshakes,  # an invitation: one account invited, the other accepted
+        *(f"{rm}:handshake/{x}" for x in (declined, cancelled)),
+        f"acs:resourcemanager::{o}:handshake/{declined}",
     }
     assert both_sides <= {r.target for r in records}
     for record in records:

@@ -6,6 +6,7 @@ Each test cites the Alibaba Cloud page whose rule it checks.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import pytest
@@ -33,6 +34,7 @@ from mandate.domain.policy.evaluation import (
     PolicySource,
     compile_policy,
 )
+from tests.directory_joining import join
 
 ACCOUNT = "1000000000000001"
 MANAGEMENT = "1000000000000009"
@@ -229,12 +231,27 @@ def test_an_account_is_in_one_directory_and_a_management_account_in_none(ledger:
     member = ledger.open_account("A").account_id
     root1 = ledger.enable_resource_directory(first).node_id
     root2 = ledger.enable_resource_directory(second).node_id
-    ledger.move_account(first, member, root1)
+    join(ledger, first, member)
     head = _head(ledger)
-    with pytest.raises(Conflict, match="another resource directory"):
-        ledger.move_account(second, member, root2)
+    # MoveAccount moves members only: another directory's member, a management account, an
+    # account that does not exist are refused alike (no existence oracle), nothing written
+    for outsider, management, root in (
+        (member, second, root2),
+        (second, first, root1),
+        ("1999999999999999", first, root1),
+        (first, first, root1),
+    ):
+        refused = _error(partial(ledger.move_account, management, outsider, root), NotFound)
+        assert refused.code == "EntityNotExist.Account"
+    # an invitation to a member of another directory, or to a management account, is taken
+    # (it reveals nothing) but cannot be accepted
+    to_member = ledger.invite_account(second, member).node_id
+    to_manager = ledger.invite_account(first, second).node_id
+    head = _head(ledger)
+    with pytest.raises(Conflict, match="member of a resource directory"):
+        ledger.accept_handshake(member, to_member)
     with pytest.raises(Conflict, match="management account"):
-        ledger.move_account(first, second, root1)
+        ledger.accept_handshake(second, to_manager)
     with pytest.raises(Conflict, match="already has a resource directory"):
         ledger.enable_resource_directory(first)
     with pytest.raises(Conflict, match="member of a resource directory"):
@@ -255,7 +272,7 @@ def test_control_policies_are_checked_documents_attached_within_quota(ledger: Le
     management = ledger.open_account("M").account_id
     member = ledger.open_account("A").account_id
     root = ledger.enable_resource_directory(management).node_id
-    ledger.move_account(management, member, root)
+    join(ledger, management, member)
     directory = _directory(ledger, management)
     assert directory.attached == {root: [FULL_ALIYUN_ACCESS], member: [FULL_ALIYUN_ACCESS]}
     head = _head(ledger)
@@ -301,7 +318,7 @@ def test_a_folder_is_deleted_only_while_it_holds_no_folder_and_no_member(ledger:
     root = ledger.enable_resource_directory(management).node_id
     prod = ledger.create_folder(management, root, "prod").node_id
     team = ledger.create_folder(management, prod, "team").node_id
-    ledger.move_account(management, member, team)
+    join(ledger, management, member, team)
     head = _head(ledger)
     refusals = [
         (lambda: ledger.delete_folder(management, prod), "DeleteConflict.Folder.SubFolder"),
@@ -357,8 +374,8 @@ def test_a_control_policy_is_updated_and_its_attachments_follow_a_new_name(
     """
     management = ledger.open_account("M").account_id
     member = ledger.open_account("A").account_id
-    root = ledger.enable_resource_directory(management).node_id
-    ledger.move_account(management, member, root)
+    ledger.enable_resource_directory(management)
+    join(ledger, management, member)
     ledger.create_control_policy(management, "NoEcs", NO_ECS, "keeps ECS out")
     ledger.create_control_policy(management, "Other", NO_OSS)
     ledger.attach_control_policy(management, "NoEcs", member)

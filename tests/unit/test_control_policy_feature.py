@@ -21,6 +21,7 @@ from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.ledger.application import Ledger
 from mandate.domain.permissions.resource_directory import ResourceDirectory, directory_id
 from mandate.domain.policy.control import FULL_ALIYUN_ACCESS
+from tests.directory_joining import join
 
 NO_ECS = {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "ecs:*", "Resource": "*"}]}
 
@@ -47,7 +48,7 @@ def _setup(ledger: Ledger) -> tuple[str, str, str, str]:
     member = ledger.open_account("Member").account_id
     root = ledger.enable_resource_directory(management).node_id
     prod = ledger.create_folder(management, root, "prod").node_id
-    ledger.move_account(management, member, prod)
+    join(ledger, management, member, prod)
     ledger.create_control_policy(management, "NoEcs", NO_ECS)
     ledger.attach_control_policy(management, "NoEcs", prod)
     ledger.detach_control_policy(management, FULL_ALIYUN_ACCESS, member)
@@ -76,7 +77,7 @@ def test_while_disabled_nothing_is_attached_and_new_nodes_start_bare(ledger: Led
     assert _head(ledger) == head  # refused, wrote nothing
     late = ledger.create_folder(management, prod, "late").node_id
     other = ledger.open_account("Other").account_id
-    ledger.move_account(management, other, late)
+    join(ledger, management, other, late)
     directory = _directory(ledger, management)
     assert directory.attached[late] == []
     assert directory.attached[other] == []

@@ -32,6 +32,7 @@ from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
 from mandate.domain.identity.secrets import SecretHasher
 from mandate.domain.ledger.application import Ledger
+from mandate.domain.permissions.handshakes import Handshake
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.domain.permissions.resource_directory import ResourceDirectory
 from mandate.domain.permissions.resource_policies import ResourcePolicy
@@ -53,6 +54,7 @@ AGGREGATES: tuple[type[Any], ...] = (
     OIDCProvider,
     ResourcePolicy,
     ResourceDirectory,
+    Handshake,
 )
 
 # Generated from the aggregates as they were before the events became explicit classes.
@@ -69,6 +71,7 @@ AGGREGATE_TOPICS = {
     "OIDCProvider": "mandate:OIDCProvider.v1",
     "ResourcePolicy": "mandate:ResourcePolicy.v1",
     "ResourceDirectory": "mandate:ResourceDirectory.v1",
+    "Handshake": "mandate:Handshake.v1",
 }
 EVENT_CLASSES = [
     (
@@ -866,6 +869,71 @@ EVENT_CLASSES = [
         "mandate:ResourceDirectory.Event.v1",
         ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
     ),
+    # an invitation to a resource directory, and how it ends (accepted: the member joins)
+    (
+        "Handshake.Invited",
+        "mandate:HandshakeInvited.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "originator_topic",
+            "audit",
+            "handshake",
+            "management_account",
+            "target_account",
+            "note",
+        ),
+    ),
+    (
+        "Handshake.Accepted",
+        "mandate:HandshakeAccepted.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "handshake",
+            "management_account",
+            "target_account",
+        ),
+    ),
+    (
+        "Handshake.Declined",
+        "mandate:HandshakeDeclined.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "handshake",
+            "management_account",
+            "target_account",
+        ),
+    ),
+    (
+        "Handshake.Cancelled",
+        "mandate:HandshakeCancelled.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "handshake",
+            "management_account",
+            "target_account",
+        ),
+    ),
+    (
+        "Handshake.Event",
+        "mandate:Handshake.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "audit"),
+    ),
+    (
+        "Handshake.Created",
+        "mandate:Handshake.Event.v1",
+        ("originator_id", "originator_version", "timestamp", "originator_topic", "audit"),
+    ),
 ]
 
 # The first 128 bits of the sha256 of the stored state of ``sample(cls)``, taken before the
@@ -936,6 +1004,10 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:ControlPolicyDeleted.v1": "cd914f52f6215f267f010b267790481e",
     "mandate:ControlPolicyFeatureDisabled.v1": "8cf4878c30dfa6d11cff7411246b23b8",
     "mandate:ControlPolicyFeatureEnabled.v1": "8cf4878c30dfa6d11cff7411246b23b8",
+    "mandate:HandshakeInvited.v1": "632dd01ef996ed438433091baba58ee0",
+    "mandate:HandshakeAccepted.v1": "e8cc113ba56ade31e4dc81674e34cb6f",
+    "mandate:HandshakeDeclined.v1": "e8cc113ba56ade31e4dc81674e34cb6f",
+    "mandate:HandshakeCancelled.v1": "e8cc113ba56ade31e4dc81674e34cb6f",
 }
 
 SEALED_SINCE: dict[str, tuple[tuple[str, str], ...]] = {

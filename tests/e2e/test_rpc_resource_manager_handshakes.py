@@ -1,0 +1,194 @@
+"""An account joins a resource directory only by accepting an invitation, over
+ResourceManager 2020-03-31 by the real SDK (alibabacloud-resourcemanager20200331).
+
+InviteAccountToResourceDirectory makes a ``Pending`` handshake; only the invited account's
+AcceptHandshake makes it a member (its RAM users bounded by control policies from then on,
+and as of then, never before); DeclineHandshake and the inviter's CancelHandshake end it.
+MoveAccount moves members only: an account that is no member is refused alike whether it
+exists, belongs to another directory or not at all (no existence oracle), and GetAccount
+shows no non-member's display name. Every refusal writes nothing.
+
+InviteAccountToResourceDirectory: https://www.alibabacloud.com/help/en/resource-management/api-inviteaccounttoresourcedirectory
+AcceptHandshake: https://www.alibabacloud.com/help/en/resource-management/api-accepthandshake
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
+
+import pytest
+from alibabacloud_resourcemanager20200331 import models as rm
+
+from tests.e2e.rpc_support import Key, RpcServer, rpc_serving
+from tests.e2e.test_rpc_resource_manager import NO_ECS, _code_of, _member_with_admin, _rm
+
+
+@pytest.fixture(scope="module")
+def rpc(store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RpcServer]:
+    with rpc_serving(store_url, tmp_path_factory.mktemp("state")) as server:
+        yield server
+
+
+def _key_of(headers: dict[str, str], account_id: str) -> Key:
+    pair = base64.b64decode(headers["Authorization"].removeprefix("Basic ")).decode()
+    key_id, secret = pair.split(":", 1)
+    return Key(key_id, secret, account_id)
+
+
+def _tick() -> datetime:
+    time.sleep(0.002)
+    at = datetime.now(UTC)
+    time.sleep(0.002)
+    return at
+
+
+def test_an_account_joins_only_by_accepting_and_non_members_are_all_refused_alike(
+    rpc: RpcServer,
+) -> None:
+    management = rpc.open_account()
+    member, member_headers = _member_with_admin(rpc)
+    other = rpc.open_account()
+    client = _rm(rpc, management)
+    client.enable_resource_directory(rm.EnableResourceDirectoryRequest())
+    root = client.get_resource_directory().body.resource_directory.root_folder_id
+    client.create_control_policy(
+        rm.CreateControlPolicyRequest(policy_name="NoEcs", policy_document=json.dumps(NO_ECS))
+    )
+    # another directory's member, to be refused like an account that does not exist
+    _rm(rpc, other).enable_resource_directory(rm.EnableResourceDirectoryRequest())
+    ecs = {
+        "principal": f"acs:ram::{member.account_id}:user/dev",
+        "action": "ecs:RunInstances",
+        "resource": f"acs:ecs:*:{member.account_id}:instance/*",
+    }
+
+    # no consent, no membership: MoveAccount, GetAccount, attaching refuse every non-member
+    # with the same code, whether it exists (member, other's management account) or not
+    head = rpc.head()
+    for outsider in (member.account_id, other.account_id, "1" * 16):
+        move = rm.MoveAccountRequest(account_id=outsider, destination_folder_id=root)
+        assert _code_of(partial(client.move_account, move)) == (404, "EntityNotExists.Account")
+        get = rm.GetAccountRequest(account_id=outsider)
+        assert _code_of(partial(client.get_account, get)) == (404, "EntityNotExists.Account")
+        attach = rm.AttachControlPolicyRequest(policy_id="NoEcs", target_id=outsider)
+        refused = _code_of(partial(client.attach_control_policy, attach))
+        assert refused == (404, "EntityNotExists.Target")
+    assert rpc.head() == head
+    assert client.list_accounts(rm.ListAccountsRequest()).body.total_count == 0
+
+    # the invitation: pending, seen by both accounts, by no third one; no membership yet
+    invite = rm.InviteAccountToResourceDirectoryRequest(
+        target_entity=member.account_id, target_type="Account", note="join us"
+    )
+    handshake = client.invite_account_to_resource_directory(invite).body.handshake
+    h = handshake.handshake_id
+    assert (handshake.status, handshake.target_entity, handshake.note) == (
+        "Pending",
+        member.account_id,
+        "join us",
+    )
+    invited = _rm(rpc, member)
+    listed = invited.list_handshakes_for_account(rm.ListHandshakesForAccountRequest()).body
+    assert [(x.handshake_id, x.master_account_id) for x in listed.handshakes.handshake] == [
+        (h, management.account_id)
+    ]
+    mine = client.list_handshakes_for_resource_directory(
+        rm.ListHandshakesForResourceDirectoryRequest()
+    ).body
+    assert [x.handshake_id for x in mine.handshakes.handshake] == [h]
+    stranger = _rm(rpc, other)
+    head = rpc.head()
+    for call in (
+        partial(stranger.get_handshake, rm.GetHandshakeRequest(handshake_id=h)),
+        partial(stranger.accept_handshake, rm.AcceptHandshakeRequest(handshake_id=h)),
+        partial(stranger.cancel_handshake, rm.CancelHandshakeRequest(handshake_id=h)),
+        partial(client.accept_handshake, rm.AcceptHandshakeRequest(handshake_id=h)),
+        partial(invited.accept_handshake, rm.AcceptHandshakeRequest(handshake_id="h-none")),
+    ):
+        assert _code_of(call) == (404, "EntityNotExists.Handshake")
+    move = rm.MoveAccountRequest(account_id=member.account_id, destination_folder_id=root)
+    assert _code_of(partial(client.move_account, move)) == (404, "EntityNotExists.Account")
+    assert rpc.head() == head
+    assert rpc.api.authorize(member_headers, **ecs)["decision"] == "Allow"
+
+    # accepted by the invited account: a member in the root folder, bounded from then on
+    before = _tick()
+    accepted = invited.accept_handshake(rm.AcceptHandshakeRequest(handshake_id=h)).body
+    assert accepted.handshake.status == "Accepted"
+    account = client.get_account(rm.GetAccountRequest(account_id=member.account_id)).body
+    assert (account.account.folder_id, account.account.display_name) == (root, "Acme")
+    client.attach_control_policy(
+        rm.AttachControlPolicyRequest(policy_id="NoEcs", target_id=member.account_id)
+    )
+    assert rpc.api.authorize(member_headers, **ecs)["decision"] == "ExplicitDeny"
+    as_of = {**ecs, "as_of": before.isoformat()}
+    assert rpc.api.authorize(member_headers, **as_of)["decision"] == "Allow"
+    head = rpc.head()
+    again = rm.AcceptHandshakeRequest(handshake_id=h)
+    assert _code_of(partial(invited.accept_handshake, again)) == (409, "InvalidStatus.Handshake")
+    assert rpc.head() == head
+
+
+def test_an_invitation_is_declined_or_cancelled_and_an_accept_needs_the_action(
+    rpc: RpcServer,
+) -> None:
+    management = rpc.open_account()
+    member, member_headers = _member_with_admin(rpc)
+    client = _rm(rpc, management)
+    client.enable_resource_directory(rm.EnableResourceDirectoryRequest())
+    invited = _rm(rpc, member)
+
+    def invite() -> str:
+        request = rm.InviteAccountToResourceDirectoryRequest(
+            target_entity=member.account_id, target_type="Account"
+        )
+        return str(client.invite_account_to_resource_directory(request).body.handshake.handshake_id)
+
+    declined = invite()
+    answer = invited.decline_handshake(rm.DeclineHandshakeRequest(handshake_id=declined))
+    assert answer.body.handshake.status == "Declined"
+    cancelled = invite()
+    answer_c = client.cancel_handshake(rm.CancelHandshakeRequest(handshake_id=cancelled))
+    assert answer_c.body.handshake.status == "Cancelled"
+    head = rpc.head()
+    for h in (declined, cancelled):
+        accept = rm.AcceptHandshakeRequest(handshake_id=h)
+        assert _code_of(partial(invited.accept_handshake, accept)) == (
+            409,
+            "InvalidStatus.Handshake",
+        )
+    # the invited account's RAM user needs resourcemanager:AcceptHandshake in its own account
+    pending = invite()
+    head = rpc.head()
+    user_key = rpc.api.create_user(member.account_id, member_headers, "intern")
+    head = rpc.head()
+    intern = _rm(rpc, _key_of(user_key, member.account_id))
+    accept = rm.AcceptHandshakeRequest(handshake_id=pending)
+    assert _code_of(partial(intern.accept_handshake, accept)) == (403, "NoPermission")
+    assert rpc.head() == head
+    for bad, code in (
+        (
+            rm.InviteAccountToResourceDirectoryRequest(target_entity="x", target_type="Account"),
+            "InvalidParameter.TargetEntity",
+        ),
+        (
+            rm.InviteAccountToResourceDirectoryRequest(
+                target_entity=management.account_id, target_type="Account"
+            ),
+            "InvalidParameter.TargetEntity",
+        ),
+        (
+            rm.InviteAccountToResourceDirectoryRequest(
+                target_entity="a@example.com", target_type="Email"
+            ),
+            "InvalidParameter.TargetType",
+        ),
+    ):
+        assert _code_of(partial(client.invite_account_to_resource_directory, bad)) == (400, code)
+    assert rpc.head() == head
+    assert client.list_accounts(rm.ListAccountsRequest()).body.total_count == 0
