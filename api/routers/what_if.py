@@ -105,8 +105,12 @@ class WhatIfRequest(BaseModel):
 class ReachItem(BaseModel):
     principal: str
     effect: str
-    action: str = Field(description="a pattern; '!' before one written under NotAction")
-    resource: str = Field(description="a pattern; '!' before one written under NotResource")
+    action: str | None = Field(
+        description="a pattern; '!' before one written under NotAction; null: withheld"
+    )
+    resource: str | None = Field(
+        description="a pattern; '!' before one written under NotResource; null: withheld"
+    )
     chain: list[str]
     layer: str
     policy_type: str
@@ -116,6 +120,12 @@ class ReachItem(BaseModel):
     needs_own_allow: bool = Field(
         description="an Allow of another account's resource policy: grants only where the "
         "principal's own policies allow the same too"
+    )
+    statement: int | None = Field(
+        None,
+        description="set only on a statement of another account's resource policy: its index "
+        "in that policy, as /v1/authorize's matched names it; its text (action, resource, "
+        "condition) is that account's and withheld",
     )
 
 

@@ -39,13 +39,18 @@ class Reach:
     across accounts RAM grants only where the principal's own policies allow the same too
     (``domain.policy.resource_policies``), so it is never the same access as an identity
     entry (``what_if.diff``) and it grants nothing by itself."""
+    statement: int | None = None
+    """Set only on a statement of another account's resource policy, whose text is withheld
+    (``resource_reach``): its index in that policy, as ``/v1/authorize``'s ``matched`` names
+    it; ``action`` and ``resource`` are then empty (``null`` in JSON) and ``condition`` None."""
 
     def as_dict(self) -> dict[str, Any]:
+        withheld = self.statement is not None
         return {
             "principal": self.principal,
             "effect": self.effect,
-            "action": self.action,
-            "resource": self.resource,
+            "action": None if withheld else self.action,
+            "resource": None if withheld else self.resource,
             "chain": list(self.chain),
             "layer": self.layer,
             "policy_type": self.policy_type,
@@ -53,6 +58,7 @@ class Reach:
             "via": self.via,
             "condition": json.loads(self.condition) if self.condition is not None else None,
             "needs_own_allow": self.needs_own_allow,
+            "statement": self.statement,
         }
 
 

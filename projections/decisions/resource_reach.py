@@ -18,9 +18,21 @@ trustee's user's, and a session of one) is shown every policy naming it, ``a``'s
 accounts'; one acting in another account (a path into or a session of a contract's managed
 role ``a`` received, a path of ``a``'s user into another account's role) only ``a``'s own
 policies — what ``a`` may change and read. Every other principal ``a``'s policies name
-is one entry of its own, chain ``[name, "resource-policy:<ARN>"]``: a user of another account
-(if it exists), ``*``, another account's root, a role or a session (if the role exists); so
-are ``a``'s roles and sessions another account's policies name.
+is one entry of its own, chain ``[name, "resource-policy:<ARN>"]``, exactly as written: a
+user, role, session or root of another account, ``*`` — never filtered by whether it exists
+or its account is open, which ``a`` may not learn (a dry run naming B's users would tell
+which exist); ``a``'s own roles and sessions are listed if the role exists. So are ``a``'s
+roles and sessions another account's policies name.
+
+Another account's policy is that account's document, which RAM never shows ``a`` (it cannot
+read another's bucket policy): of its statements naming ``a``'s principals a reach keeps only
+what ``/v1/authorize`` shows a caller of ``a`` when one matched its request — the policy's ARN,
+the statement's index and effect, ``layer`` ``resource`` — one entry per statement with
+``statement`` set and no action, resource or condition (``Reach.statement``). Only statements
+naming ``a``'s principals or ``a`` itself count: another account's ``*`` names no one of ``a``,
+and listing it would list that account's resources for ``a`` (``/v1/authorize`` shows one only
+to a caller who named its resource). What-if is only ever asked by a caller of ``a`` (the
+platform admin may not ask), so every reach withholds them.
 """
 
 from __future__ import annotations
@@ -36,8 +48,8 @@ from mandate.projections.decisions.reach_entries import Reach, Row, statement_ro
 
 __all__ = ["ResourceReach"]
 
-_Named = tuple[ResourcePolicy, tuple[Row, ...]]
-"""One statement of a resource policy, by the rows it writes."""
+_Named = tuple[ResourcePolicy, int, tuple[Row, ...]]
+"""One statement of a resource policy: its index and the rows it writes."""
 
 
 def _account_of(name: str) -> str:
@@ -62,10 +74,11 @@ class ResourceReach:
         self._by_name: dict[str, list[_Named]] = {}
         for policy in list(index.resource_policies.values()):
             statements = statements_of(policy.document)
-            for grant, statement in zip(policy.grants, statements, strict=True):
+            numbered = enumerate(zip(policy.grants, statements, strict=True))
+            for number, (grant, statement) in numbered:
                 rows = tuple(statement_rows(statement))
                 for name in grant.principals:
-                    self._by_name.setdefault(name, []).append((policy, rows))
+                    self._by_name.setdefault(name, []).append((policy, number, rows))
 
     def __bool__(self) -> bool:
         return bool(self._by_name)
@@ -74,16 +87,17 @@ class ResourceReach:
         self, principal: str, acting: str, names: Iterable[str], chain: tuple[str, ...]
     ) -> Iterator[Reach]:
         """The statements naming one of ``names`` or ``*`` for a principal acting in account
-        ``acting``: of every policy if that is ``a``, else of ``a``'s only."""
+        ``acting``: of every policy if that is ``a`` (another account's ``*`` aside), else of
+        ``a``'s only."""
         mine = acting == self.account_id
         for name in (*names, "*"):
-            for policy, rows in self._by_name.get(name, ()):
+            for policy, number, rows in self._by_name.get(name, ()):
                 owner = policy.account_id
-                if not mine and owner != self.account_id:
-                    continue
+                if owner != self.account_id and (not mine or name == "*"):
+                    continue  # another's "*" names no one of a: listing it would list its ARN
                 if owner == acting and name == root_arn(acting):
                     continue  # inside its own account a root grant admits only the root
-                yield from _rows(principal, chain, policy, rows, owner != acting)
+                yield from self._rows(principal, chain, policy, number, rows, owner != acting)
 
     def of_user(self, arn: str, account_id: str) -> Iterator[Reach]:
         """A user of ``a``: named by its ARN, its account's root or ``*``."""
@@ -109,54 +123,60 @@ class ResourceReach:
         return self._entries(arn, account_id, names, (arn,))
 
     def named(self) -> Iterator[Reach]:
-        """The principals of ``a``'s policies that are neither ``a``'s users nor its root, and
-        ``a``'s roles and sessions other accounts' policies name: one entry each."""
-        a, index = self.account_id, self.index
+        """The principals of ``a``'s policies that are neither ``a``'s users nor its root, as
+        written, and ``a``'s roles and sessions other accounts' policies name: one entry each."""
+        a = self.account_id
         for name, statements in self._by_name.items():
             account = _account_of(name)
-            if account == a and (":user/" in name or name == root_arn(a)):
-                continue  # a's users are shown as users (``of_user``); a's root is unbound
-            if account not in ("", a):
-                known = index.accounts.get(account)
-                if known is None or not known.is_open:
-                    continue  # no one of a closed or unknown account can authenticate
-            if not self._exists(name, account):
-                continue
-            for policy, rows in statements:
+            if account == a:
+                if ":user/" in name or name == root_arn(a):
+                    continue  # a's users are shown as users (``of_user``); a's root is unbound
+                if not self._exists(name, a):
+                    continue  # a's own roles only: another account's are listed as written
+            for policy, number, rows in statements:
                 if account != a and policy.account_id != a:
                     continue  # another account's principal in another account's policy
-                yield from _rows(name, (name,), policy, rows, policy.account_id != account)
+                across = policy.account_id != account
+                yield from self._rows(name, (name,), policy, number, rows, across)
 
     def _exists(self, name: str, account: str) -> bool:
-        """Whether the user, or the role of the role or session, a name names exists."""
-        if ":user/" in name:
-            return self.index.user_by_name(account, name.split(":user/", 1)[1]) is not None
+        """Whether the role of a role's or a session's name of ``a`` exists."""
         role = _role_of(name) or name
         if ":role/" in role:
             return self.index.role_by_name(account, role.split(":role/", 1)[1]) is not None
-        return True  # * or a root
+        return True
 
-
-def _rows(
-    principal: str,
-    chain: tuple[str, ...],
-    policy: ResourcePolicy,
-    rows: Iterable[Row],
-    across: bool,
-) -> Iterator[Reach]:
-    link = (*chain, f"resource-policy:{policy.resource_arn}")
-    layer, arn = Layer.RESOURCE.value, policy.resource_arn
-    for effect, action, resource, condition in rows:
-        yield Reach(
-            principal,
-            effect,
-            action,
-            resource,
-            link,
-            layer,
-            RESOURCE_POLICY_TYPE,
-            arn,
-            None,
-            condition,
-            across and effect == "Allow",
-        )
+    def _rows(
+        self,
+        principal: str,
+        chain: tuple[str, ...],
+        policy: ResourcePolicy,
+        number: int,
+        rows: tuple[Row, ...],
+        across: bool,
+    ) -> Iterator[Reach]:
+        """``a``'s policy's statement row by row; another account's as one withheld entry."""
+        link = (*chain, f"resource-policy:{policy.resource_arn}")
+        layer, arn, kind = Layer.RESOURCE.value, policy.resource_arn, RESOURCE_POLICY_TYPE
+        if policy.account_id != self.account_id:
+            if rows:  # a statement has one effect
+                effect = rows[0][0]
+                allow = across and effect == "Allow"
+                yield Reach(
+                    principal, effect, "", "", link, layer, kind, arn, None, None, allow, number
+                )
+            return
+        for effect, action, resource, condition in rows:
+            yield Reach(
+                principal,
+                effect,
+                action,
+                resource,
+                link,
+                layer,
+                kind,
+                arn,
+                None,
+                condition,
+                across and effect == "Allow",
+            )

@@ -19,8 +19,9 @@ for every principal a change in ``a`` can touch:
 * each live session of those roles (``a``'s own, its received contracts'): the statements
   of every layer of each path;
 * the statements of resource-based policies naming any of them, and every other principal
-  ``a``'s own resource policies name (``projections.decisions.resource_reach``): chain
-  ``[…, "resource-policy:<ARN>"]``, an Allow across accounts marked ``needs_own_allow``.
+  ``a``'s own resource policies name, as written (``projections.decisions.resource_reach``):
+  chain ``[…, "resource-policy:<ARN>"]``, an Allow across accounts marked ``needs_own_allow``;
+  another account's statement withheld but for its policy, index and effect.
 
 A statement is one entry per (action pattern, resource pattern) it writes — ``!`` before a
 pattern written under ``NotAction``/``NotResource`` — with its effect, condition, layer,
@@ -101,12 +102,15 @@ def _order(r: Reach) -> tuple[Any, ...]:
         r.resource,
         r.condition or "",
         r.needs_own_allow,
+        -1 if r.statement is None else r.statement,
     )
 
 
-def _access(reach: Reach) -> tuple[str, str, str, str, str | None, bool]:
+def _access(reach: Reach) -> tuple[str, str, str, str, str | None, bool, str, int | None]:
     """What an entry grants: an Allow that needs the principal's own policies too (a resource
-    policy across accounts) is never the same access as one that does not."""
+    policy across accounts) is never the same access as one that does not; a withheld
+    statement of another account's policy is the same access only as itself."""
+    withheld = reach.statement is not None
     return (
         reach.principal,
         reach.effect,
@@ -114,6 +118,8 @@ def _access(reach: Reach) -> tuple[str, str, str, str, str | None, bool]:
         reach.resource,
         reach.condition,
         reach.needs_own_allow,
+        reach.policy_name if withheld else "",
+        reach.statement,
     )
 
 

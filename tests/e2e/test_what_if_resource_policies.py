@@ -16,6 +16,7 @@ Every answer is checked against the change made for real (``_asked_then_made``).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.e2e.conftest import Headers, MandateClient
@@ -157,19 +158,15 @@ def test_an_identity_grant_a_bucket_policy_also_gives_is_rerouted_inside_the_acc
         (bob, "identity", "oss:GetObject")
     }
     assert not api.authorize(bob_key, action="oss:GetObject", resource=cat)["allowed"]
-    # bob's reach in OpsCo still lists the bucket's statement, marked as needing his own allow
+    # bob's reach in OpsCo still lists the bucket's statement, marked as needing his own
+    # allow: Acme's document, so only its ARN, index and effect (as /v1/authorize shows them)
     still = _what_if(api, b, root_b, {"delete_user": "bob"}).json()
     assert _entries(still["lose"]) == {
-        (
-            bob,
-            "Allow",
-            "oss:GetObject",
-            (bob, f"resource-policy:{_bucket(a)}"),
-            "resource",
-            "Resource",
-            True,
-        )
+        (bob, "Allow", None, (bob, f"resource-policy:{_bucket(a)}"), "resource", "Resource", True)
     }
+    assert [(i["policy"], i["statement"], i["resource"]) for i in still["lose"]] == [
+        (_bucket(a), 0, None)
+    ]
 
 
 def _role_world(api: MandateClient) -> dict[str, Any]:
@@ -324,3 +321,121 @@ def test_bad_resource_policy_changes_are_problems_and_write_nothing(api: Mandate
     # carol may neither put the policy nor read effective permissions
     _problem(_what_if(api, a, carol, put(_bucket(a), [_statement(a, alice)])), 403)
     assert api.log_head() == head
+
+
+def test_naming_another_accounts_principals_tells_nothing_of_whether_they_exist(
+    api: MandateClient,
+) -> None:
+    """A dry run of Acme's own bucket policy lists every principal it names exactly as
+    written: whether OpsCo's user or role exists, or OpsCo is open at all, changes nothing but
+    the name (a put naming B's alice and one naming B's nobody used to gain 1 and 0 entries)."""
+    a, root = api.open_account("Acme")
+    b, root_b = api.open_account("OpsCo")
+    closed, _ = api.open_account("Gone")
+    api.create_user(b, root_b, "alice")
+    trust = {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": [a]}}],
+    }
+    _post(
+        api,
+        f"/v1/accounts/{b}/roles",
+        root_b,
+        {"role_name": "ops", "assume_role_policy_document": trust},
+        201,
+    )
+    api.post(f"/v1/accounts/{closed}/close", headers=api.admin).raise_for_status()
+    head = api.log_head()
+
+    def gained(name: str) -> list[dict[str, Any]]:
+        document = {"Version": "1", "Statement": [_statement(a, {"RAM": [name]})]}
+        change = {"put_resource_policy": {"resource": _bucket(a), "policy_document": document}}
+        answer = _what_if(api, a, root, change)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["lose"] == body["rerouted"] == []
+        assert body["principals_affected"] == [name]
+        return [
+            {**item, "principal": "P", "chain": ["P", *item["chain"][1:]]} for item in body["gain"]
+        ]
+
+    pairs = [
+        (f"acs:ram::{b}:user/alice", f"acs:ram::{b}:user/nobody"),
+        (f"acs:ram::{b}:role/ops", f"acs:ram::{b}:role/nothing"),
+        (f"acs:ram::{b}:assumed-role/ops/s1", f"acs:ram::{b}:assumed-role/nothing/s1"),
+        (f"acs:ram::{b}:root", f"acs:ram::{closed}:root"),
+        (f"acs:ram::{b}:user/alice", f"acs:ram::{closed}:user/alice"),
+        (f"acs:ram::{b}:user/alice", "acs:ram::1999999999999999:user/alice"),
+    ]
+    for known, unknown in pairs:
+        listed = gained(known)
+        assert len(listed) == 1
+        assert listed == gained(unknown)
+    assert api.log_head() == head
+
+
+def test_another_accounts_bucket_policy_is_shown_only_as_authorize_shows_it(
+    api: MandateClient,
+) -> None:
+    """OpsCo's bucket policy naming Acme's alice is OpsCo's document, which RAM never shows
+    Acme: Acme's reach keeps only what ``/v1/authorize`` tells alice's account when it matched
+    — the policy's ARN, the statement's index and effect — never its actions, resources or
+    conditions (an IP range here); its bucket open to ``*`` is not listed at all."""
+    a, root = api.open_account("Acme")
+    b, root_b = api.open_account("OpsCo")
+    alice_key = api.create_user(a, root, "alice")
+    alice = f"acs:ram::{a}:user/alice"
+    read = [{"Effect": "Allow", "Action": "oss:GetObject", "Resource": f"acs:oss:*:{b}:photos/*"}]
+    api.create_policy(a, root, "ReadOps", read)
+    api.attach(a, root, "users/alice", "Custom", "ReadOps")
+    secret_range = "10.42.0.0/16"
+    deny = {
+        **_statement(b, alice, "Deny", "oss:DeleteObject"),
+        "Resource": f"acs:oss:*:{b}:photos/*",
+    }
+    allow = {
+        **_statement(b, {"RAM": [alice]}),
+        "Condition": {"IpAddress": {"acs:SourceIp": secret_range}},
+    }
+    _put(api, b, root_b, [deny, allow])
+    public = f"acs:oss:*:{b}:public"  # names everyone, no one of Acme: not Acme's to list
+    everyone = {"Effect": "Allow", "Action": "oss:GetObject", "Resource": f"{public}/*"}
+    response = api.put(
+        f"/v1/accounts/{b}/resource-policies",
+        params={"resource": public},
+        json={"policy_document": {"Version": "1", "Statement": [{**everyone, "Principal": "*"}]}},
+        headers=root_b,
+    )
+    assert response.status_code == 200, response.text
+    # what /v1/authorize tells alice's account about that policy: its ARN, statement, effect
+    matched = api.authorize(
+        alice_key, action="oss:DeleteObject", resource=f"acs:oss:*:{b}:photos/cat.jpg"
+    )["matched"]
+    assert [(m["layer"], m["policy_name"], m["statement"], m["effect"]) for m in matched] == [
+        ("resource", _bucket(b), 0, "Deny")
+    ]
+    answer = _asked_then_made(
+        api,
+        a,
+        root,
+        {"delete_user": "alice"},
+        lambda: api.delete(
+            f"/v1/accounts/{a}/users/alice?detach=true", headers=root
+        ).raise_for_status(),
+    )
+    link = (alice, f"resource-policy:{_bucket(b)}")
+    withheld = {
+        (i["effect"], i["statement"], i["needs_own_allow"])
+        for i in answer["lose"]
+        if tuple(i["chain"]) == link
+    }
+    assert withheld == {("Deny", 0, False), ("Allow", 1, True)}
+    for item in answer["lose"]:
+        if tuple(item["chain"]) == link:
+            assert item["action"] is item["resource"] is item["condition"] is None
+            assert item["policy"] == _bucket(b)
+            assert (item["layer"], item["policy_type"]) == ("resource", "Resource")
+    text = json.dumps(answer)
+    assert public not in text
+    assert secret_range not in text
+    assert "oss:DeleteObject" not in text
