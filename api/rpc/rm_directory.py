@@ -203,10 +203,11 @@ def create_folder(ctx: RpcContext, p: CreateFolderParams) -> dict[str, Any]:
     if parent is None:
         parent = _root(directory_of(ctx))
     management = ctx.manage("resourcemanager:CreateFolder", directory_arn(account_id, parent))
-    with recoded(RM_CODES):
-        made = management.write(
+    made = _named(
+        lambda: management.write(
             lambda ledger: ledger.create_folder(account_id, parent, p.folder_name)
         )
+    )
     return {"Folder": _folder_body(directory_of(ctx), made.node_id)}
 
 
@@ -273,18 +274,14 @@ _FOLDER_NAME_CODES: Final[dict[str, str]] = {
 }
 
 
-@rpc_action("UpdateFolder", RESOURCE_MANAGER, UpdateFolderParams)
-def update_folder(ctx: RpcContext, p: UpdateFolderParams) -> dict[str, Any]:
-    """A new name, 1 to 24 characters; a name already used in the directory (Mandate keeps
-    them unique in the whole directory, as CreateFolder here) is RM's 400
+def _named(write: Callable[[], T]) -> T:
+    """CreateFolder's and UpdateFolder's name codes: past 24 characters
+    ``InvalidParameter.Folder.Name.Length``, other characters than RM's
+    ``InvalidParameter.Folder.Name``, a name in use 400
     ``InvalidParameter.Folder.Name.AlreadyUsed``."""
-    account_id = ctx.account_id
-    management = ctx.manage("resourcemanager:UpdateFolder", directory_arn(account_id, p.folder_id))
     try:
         with recoded(_FOLDER_NAME_CODES):
-            management.write(
-                lambda ledger: ledger.rename_folder(account_id, p.folder_id, p.new_folder_name)
-            )
+            return write()
     except Conflict as taken:
         if taken.code != "Duplicate.FolderName":
             raise
@@ -293,6 +290,20 @@ def update_folder(ctx: RpcContext, p: UpdateFolderParams) -> dict[str, Any]:
             "InvalidParameter.Folder.Name.AlreadyUsed",
             "The name already exists in the resource directory. Please change to another name.",
         ) from None
+
+
+@rpc_action("UpdateFolder", RESOURCE_MANAGER, UpdateFolderParams)
+def update_folder(ctx: RpcContext, p: UpdateFolderParams) -> dict[str, Any]:
+    """A new name, 1 to 24 characters; a name already used in the directory (Mandate keeps
+    them unique in the whole directory, as CreateFolder here) is RM's 400
+    ``InvalidParameter.Folder.Name.AlreadyUsed``."""
+    account_id = ctx.account_id
+    management = ctx.manage("resourcemanager:UpdateFolder", directory_arn(account_id, p.folder_id))
+    _named(
+        lambda: management.write(
+            lambda ledger: ledger.rename_folder(account_id, p.folder_id, p.new_folder_name)
+        )
+    )
     return {"Folder": _folder_body(directory_of(ctx), p.folder_id)}
 
 

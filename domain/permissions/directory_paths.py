@@ -12,6 +12,7 @@ folder or member starts with ``FullAliyunAccess``; while off, with nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from mandate.domain.common.errors import FieldError, InvalidInput
@@ -49,12 +50,20 @@ def membership_arn(account_id: str, name: str) -> str:
     return f"acs:resourcemanager::{account_id}:membership/{name}"
 
 
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9_.\-\u4e00-\u9fff]+")
+"""Letters, digits, ``_``, ``.``, ``-`` and Chinese characters (CreateFolder's FolderName;
+ALIYUN::ResourceManager::Folder's constraint names the Chinese characters)."""
+
+
 def check_folder_name(name: str, field: str) -> None:
-    """A folder's name: 1 to 24 characters."""
+    """A folder's name: 1 to 24 characters of ``_FOLDER_NAME``."""
     if not isinstance(name, str) or not 1 <= len(name) <= 24:
         raise InvalidInput(
             FieldError(field, "must be 1 to 24 characters"), code="InvalidParameter.Name"
         )
+    if not _FOLDER_NAME.fullmatch(name):
+        reason = "may contain only letters, digits, '_', '.', '-' and Chinese characters"
+        raise InvalidInput(FieldError(field, reason), code="InvalidParameter.Folder.Name")
 
 
 def check_description(description: str | None) -> None:

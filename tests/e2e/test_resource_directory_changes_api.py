@@ -54,6 +54,10 @@ def test_folders_are_renamed_and_deleted_only_when_empty(api: MandateClient) -> 
 
     prod = folder("prod", root)
     team = folder("team", prod)
+    bad = {"parent_folder_id": root, "folder_name": "a b/<c>"}
+    _refused(
+        api.post(f"{rd}/folders", json=bad, headers=root_m), 400, "InvalidParameter.Folder.Name"
+    )
     _join(api, management, root_m, member, root_a)
     moved = api.put(f"{rd}/accounts/{member}", json={"folder_id": team}, headers=root_m)
     assert moved.status_code == 200, moved.text

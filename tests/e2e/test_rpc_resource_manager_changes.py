@@ -61,12 +61,24 @@ def test_folders_are_renamed_and_deleted_only_when_empty(rpc: RpcServer) -> None
 
     head = rpc.head()
     refusals = [
-        (rm.UpdateFolderRequest(folder_id=prod, new_folder_name="squad"), 400, "AlreadyUsed"),
-        (rm.UpdateFolderRequest(folder_id=prod, new_folder_name="x" * 25), 400, "Length"),
+        (rm.UpdateFolderRequest(folder_id=prod, new_folder_name="squad"), 400, ".AlreadyUsed"),
+        (rm.UpdateFolderRequest(folder_id=prod, new_folder_name="x" * 25), 400, ".Length"),
+        (rm.UpdateFolderRequest(folder_id=prod, new_folder_name="a b/<c>"), 400, ""),
     ]
     for request, status, code in refusals:
         refused = _code_of(partial(client.update_folder, request))
-        assert refused == (status, f"InvalidParameter.Folder.Name.{code}")
+        assert refused == (status, f"InvalidParameter.Folder.Name{code}")
+    # CreateFolder answers the same codes (api-createfolder's FolderName: letters, digits,
+    # "_", ".", "-" and Chinese characters)
+    creations = [("squad", ".AlreadyUsed"), ("x" * 25, ".Length"), ("a b/<c>", "")]
+    for name, code in creations:
+        refused = _code_of(partial(client.create_folder, rm.CreateFolderRequest(folder_name=name)))
+        assert refused == (400, f"InvalidParameter.Folder.Name{code}")
+    assert rpc.head() == head
+    named = client.create_folder(rm.CreateFolderRequest(folder_name="生产_v1.0-a"))
+    assert named.body.folder.folder_name == "生产_v1.0-a"
+    client.delete_folder(rm.DeleteFolderRequest(folder_id=named.body.folder.folder_id))
+    head = rpc.head()
     nowhere = rm.UpdateFolderRequest(folder_id="fd-none", new_folder_name="y")
     assert _code_of(lambda: client.update_folder(nowhere)) == (404, "EntityNotExists.Folder")
     deletions = {

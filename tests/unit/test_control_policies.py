@@ -430,3 +430,19 @@ def test_a_control_policy_is_deleted_only_while_attached_nowhere(ledger: Ledger)
     ledger.delete_control_policy(management, "NoEcs")
     assert "NoEcs" not in _directory(ledger, management).policies
     ledger.create_control_policy(management, "NoEcs", NO_OSS)  # the name is free again
+
+
+def test_a_folder_name_is_of_resource_managements_characters(ledger: Ledger) -> None:
+    """CreateFolder/UpdateFolder's FolderName: 1 to 24 letters, digits, ``_``, ``.``, ``-``
+    or Chinese characters (api-createfolder; ALIYUN::ResourceManager::Folder); other
+    characters are 400 ``InvalidParameter.Folder.Name`` and write nothing."""
+    management = ledger.open_account("M").account_id
+    root = ledger.enable_resource_directory(management).node_id
+    folder = ledger.create_folder(management, root, "生产_v1.0-a").node_id
+    head = _head(ledger)
+    for name in ("a b", "x/y", "<c>", "tab\t", "émigré"):
+        refused = _error(partial(ledger.create_folder, management, root, name), InvalidInput)
+        assert refused.code == "InvalidParameter.Folder.Name"
+        renamed = partial(ledger.rename_folder, management, folder, name)
+        assert _error(renamed, InvalidInput).code == "InvalidParameter.Folder.Name"
+    assert _head(ledger) == head
