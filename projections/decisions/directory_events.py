@@ -11,6 +11,8 @@ renamed or an unattached control policy deleted bounds nothing, so moves no epoc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -48,8 +50,9 @@ class HandshakeView:
 class DirectoryView:
     """A directory as decisions need it: the tree, the members, policies and attachments.
 
-    Handlers replace its containers, never mutate them, so a reader (a route listing the
-    tree) iterates a consistent copy while the follower applies the next event."""
+    Handlers change a copy and put it in place whole (``_changing``), never mutating a view
+    or its containers, so a reader holding a view (a route listing the tree, an RPC answer
+    reading several containers) sees one state while the follower applies the next event."""
 
     management_account: str
     parents: dict[str, str | None]
@@ -90,6 +93,16 @@ def control_of(index: IndexState, account_id: str) -> tuple[tuple[ControlLevel, 
     return levels, management
 
 
+@contextmanager
+def _changing(index: IndexState, management_account: str) -> Iterator[DirectoryView]:
+    """A copy of the directory to change, put in place whole once changed: a reader holding
+    the view (a listing, an RPC answer) sees it as before the event or after, never between
+    two of its containers (a policy renamed in ``documents`` but not yet in ``attached``)."""
+    directory = replace(index.directories[management_account])
+    yield directory
+    index.directories[management_account] = directory
+
+
 def _changed(index: IndexState) -> None:
     index._control_epoch += 1
 
@@ -107,48 +120,48 @@ def directory_enabled(index: IndexState, e: ResourceDirectory.DirectoryEnabled) 
 
 @on.on(RD.FolderCreated)
 def folder_created(index: IndexState, e: ResourceDirectory.FolderCreated) -> None:
-    directory = index.directories[e.management_account]
-    directory.parents = {**directory.parents, e.folder_id: e.parent_id}
-    directory.names = {**directory.names, e.folder_id: e.name}
-    attached = first_attachments(directory.control_enabled)
-    directory.attached = {**directory.attached, e.folder_id: attached}
+    with _changing(index, e.management_account) as directory:
+        directory.parents = {**directory.parents, e.folder_id: e.parent_id}
+        directory.names = {**directory.names, e.folder_id: e.name}
+        attached = first_attachments(directory.control_enabled)
+        directory.attached = {**directory.attached, e.folder_id: attached}
     _changed(index)
 
 
 @on.on(RD.FolderRenamed)
 def folder_renamed(index: IndexState, e: ResourceDirectory.FolderRenamed) -> None:
     """Only listings change: a folder's name bounds nothing."""
-    directory = index.directories[e.management_account]
-    directory.names = {**directory.names, e.folder_id: e.name}
+    with _changing(index, e.management_account) as directory:
+        directory.names = {**directory.names, e.folder_id: e.name}
 
 
 @on.on(RD.FolderDeleted)
 def folder_deleted(index: IndexState, e: ResourceDirectory.FolderDeleted) -> None:
     """An empty folder goes, with what was attached to it (no member was beneath it)."""
-    directory = index.directories[e.management_account]
-    directory.parents = {f: p for f, p in directory.parents.items() if f != e.folder_id}
-    directory.names = {f: n for f, n in directory.names.items() if f != e.folder_id}
-    directory.attached = {t: a for t, a in directory.attached.items() if t != e.folder_id}
+    with _changing(index, e.management_account) as directory:
+        directory.parents = {f: p for f, p in directory.parents.items() if f != e.folder_id}
+        directory.names = {f: n for f, n in directory.names.items() if f != e.folder_id}
+        directory.attached = {t: a for t, a in directory.attached.items() if t != e.folder_id}
     _changed(index)
 
 
 @on.on(RD.AccountMoved)
 def account_moved(index: IndexState, e: ResourceDirectory.AccountMoved) -> None:
-    directory = index.directories[e.management_account]
-    if e.account_id not in directory.members:
-        attached = first_attachments(directory.control_enabled)
-        directory.attached = {**directory.attached, e.account_id: attached}
-    directory.members = {**directory.members, e.account_id: e.folder_id}
-    index.member_of[e.account_id] = e.management_account
+    with _changing(index, e.management_account) as directory:
+        if e.account_id not in directory.members:
+            attached = first_attachments(directory.control_enabled)
+            directory.attached = {**directory.attached, e.account_id: attached}
+        directory.members = {**directory.members, e.account_id: e.folder_id}
+    index.member_of[e.account_id] = e.management_account  # once its directory shows it
     _changed(index)
 
 
 @on.on(RD.ControlPolicyCreated)
 def control_policy_created(index: IndexState, e: ResourceDirectory.ControlPolicyCreated) -> None:
-    directory = index.directories[e.management_account]
-    directory.documents = {**directory.documents, e.policy_name: e.document}
-    if e.description is not None:
-        directory.descriptions = {**directory.descriptions, e.policy_name: e.description}
+    with _changing(index, e.management_account) as directory:
+        directory.documents = {**directory.documents, e.policy_name: e.document}
+        if e.description is not None:
+            directory.descriptions = {**directory.descriptions, e.policy_name: e.description}
 
 
 def _without(mapping: dict[str, str], name: str) -> dict[str, str]:
@@ -158,67 +171,67 @@ def _without(mapping: dict[str, str], name: str) -> dict[str, str]:
 @on.on(RD.ControlPolicyUpdated)
 def control_policy_updated(index: IndexState, e: ResourceDirectory.ControlPolicyUpdated) -> None:
     """A new document bounds from now on; a new name is the one attached (and explained)."""
-    directory = index.directories[e.management_account]
-    old, new = e.policy_name, e.new_policy_name or e.policy_name
-    document = e.document or directory.documents[old]
-    directory.documents = {**_without(directory.documents, old), new: document}
-    description = e.description or directory.descriptions.get(old)
-    kept = {} if description is None else {new: description}
-    directory.descriptions = {**_without(directory.descriptions, old), **kept}
-    directory.attached = renamed_attachments(directory.attached, old, new)
+    with _changing(index, e.management_account) as directory:
+        old, new = e.policy_name, e.new_policy_name or e.policy_name
+        document = e.document or directory.documents[old]
+        directory.documents = {**_without(directory.documents, old), new: document}
+        description = e.description or directory.descriptions.get(old)
+        kept = {} if description is None else {new: description}
+        directory.descriptions = {**_without(directory.descriptions, old), **kept}
+        directory.attached = renamed_attachments(directory.attached, old, new)
     _changed(index)
 
 
 @on.on(RD.ControlPolicyDeleted)
 def control_policy_deleted(index: IndexState, e: ResourceDirectory.ControlPolicyDeleted) -> None:
     """Attached nowhere (the aggregate refuses otherwise): no decision changes."""
-    directory = index.directories[e.management_account]
-    directory.documents = _without(directory.documents, e.policy_name)
-    directory.descriptions = _without(directory.descriptions, e.policy_name)
+    with _changing(index, e.management_account) as directory:
+        directory.documents = _without(directory.documents, e.policy_name)
+        directory.descriptions = _without(directory.descriptions, e.policy_name)
 
 
 @on.on(RD.ControlPolicyAttached)
 def control_policy_attached(index: IndexState, e: ResourceDirectory.ControlPolicyAttached) -> None:
-    directory = index.directories[e.management_account]
-    attached = [*directory.attached[e.target], e.policy_name]
-    directory.attached = {**directory.attached, e.target: attached}
+    with _changing(index, e.management_account) as directory:
+        attached = [*directory.attached[e.target], e.policy_name]
+        directory.attached = {**directory.attached, e.target: attached}
     _changed(index)
 
 
 @on.on(RD.ControlPolicyDetached)
 def control_policy_detached(index: IndexState, e: ResourceDirectory.ControlPolicyDetached) -> None:
-    directory = index.directories[e.management_account]
-    attached = [name for name in directory.attached[e.target] if name != e.policy_name]
-    directory.attached = {**directory.attached, e.target: attached}
+    with _changing(index, e.management_account) as directory:
+        attached = [name for name in directory.attached[e.target] if name != e.policy_name]
+        directory.attached = {**directory.attached, e.target: attached}
     _changed(index)
 
 
 @on.on(RD.ControlPolicyFeatureDisabled)
 def feature_disabled(index: IndexState, e: ResourceDirectory.ControlPolicyFeatureDisabled) -> None:
     """Every control policy detached: the directory's members are bounded by none."""
-    directory = index.directories[e.management_account]
-    directory.control_enabled = False  # first: a reader in between sees "not bounded", never
-    directory.attached = nothing_attached(directory.attached)  # "bounded by nothing allowed"
+    with _changing(index, e.management_account) as directory:
+        directory.control_enabled = False  # put in place with the detachments, at once
+        directory.attached = nothing_attached(directory.attached)
     _changed(index)
 
 
 @on.on(RD.ControlPolicyFeatureEnabled)
 def feature_enabled(index: IndexState, e: ResourceDirectory.ControlPolicyFeatureEnabled) -> None:
     """``FullAliyunAccess`` alone on every folder and member: bounding again (allowing all)."""
-    directory = index.directories[e.management_account]
-    directory.attached = full_access_everywhere(directory.attached)
-    directory.control_enabled = True
+    with _changing(index, e.management_account) as directory:
+        directory.attached = full_access_everywhere(directory.attached)
+        directory.control_enabled = True
     _changed(index)
 
 
 @on.on(Handshake.Invited)
 def handshake_invited(index: IndexState, e: Handshake.Invited) -> None:
-    directory = index.directories[e.management_account]
-    at = e.timestamp
-    view = HandshakeView(
-        e.handshake, e.management_account, e.target_account, e.note, "Pending", at, at
-    )
-    directory.handshakes = {**directory.handshakes, e.handshake: view}
+    with _changing(index, e.management_account) as directory:
+        at = e.timestamp
+        view = HandshakeView(
+            e.handshake, e.management_account, e.target_account, e.note, "Pending", at, at
+        )
+        directory.handshakes = {**directory.handshakes, e.handshake: view}
 
 
 @on.on(Handshake.Accepted, Handshake.Declined, Handshake.Cancelled)
@@ -226,7 +239,7 @@ def handshake_answered(index: IndexState, e: Handshake.Event) -> None:
     """Accepted, declined or cancelled (the event's name is the status): only listings change
     (the acceptance's member is the directory's ``AccountMoved`` of the same transaction)."""
     assert isinstance(e, Handshake.Accepted | Handshake.Declined | Handshake.Cancelled)
-    directory = index.directories[e.management_account]
-    status = type(e).__name__
-    view = replace(directory.handshakes[e.handshake], status=status, modified_at=e.timestamp)
-    directory.handshakes = {**directory.handshakes, e.handshake: view}
+    with _changing(index, e.management_account) as directory:
+        status = type(e).__name__
+        view = replace(directory.handshakes[e.handshake], status=status, modified_at=e.timestamp)
+        directory.handshakes = {**directory.handshakes, e.handshake: view}

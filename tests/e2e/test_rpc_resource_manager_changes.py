@@ -19,10 +19,12 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import pytest
 from alibabacloud_resourcemanager20200331 import models as rm
 
+from mandate.api.rpc import rm_control_policies
 from mandate.domain.permissions.resource_directory import control_policy_arn
 from tests.e2e.rpc_support import Key, RpcServer, rpc_serving
 from tests.e2e.test_rpc_resource_manager import NO_ECS, _code_of, _join, _member_with_admin, _rm
@@ -279,3 +281,46 @@ def test_a_rename_is_authorised_on_the_new_name_too(rpc: RpcServer) -> None:
     assert rpc.head() == head
     within = rm.UpdateControlPolicyRequest(policy_id="team-a", new_policy_name="team-b")
     assert user.update_control_policy(within).body.control_policy.policy_id == "team-b"
+
+
+def test_a_read_holds_one_state_while_a_rename_applies(
+    rpc: RpcServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetControlPolicy and ListTargetAttachmentsForControlPolicy read the directory once:
+    a rename applied between that read and the answer's fields cannot turn the answer into
+    a false 404 or a KeyError 500 — the index puts a changed directory in place whole, and the
+    view read stays as it was (found by review)."""
+    management = rpc.open_account()
+    headers = rpc.api.basic(management.access_key_id, management.secret)
+    client = _rm(rpc, management)
+    client.enable_resource_directory(rm.EnableResourceDirectoryRequest())
+    root = client.get_resource_directory().body.resource_directory.root_folder_id
+    client.create_control_policy(
+        rm.CreateControlPolicyRequest(policy_name="Guard", policy_document=json.dumps(NO_ECS))
+    )
+    client.attach_control_policy(rm.AttachControlPolicyRequest(policy_id="Guard", target_id=root))
+    rd = f"/v1/accounts/{management.account_id}/resource-directory"
+    real = rm_control_policies.directory_of
+    names = iter(["Guard2", "Guard3"])
+
+    def read_then_rename(ctx: Any) -> Any:
+        directory = real(ctx)
+        old = next(iter(directory.documents))
+        renamed = rpc.api.patch(
+            f"{rd}/control-policies/{old}", json={"new_policy_name": next(names)}, headers=headers
+        )
+        assert renamed.status_code == 200, renamed.text
+        return directory
+
+    monkeypatch.setattr(rm_control_policies, "directory_of", read_then_rename)
+    got = client.get_control_policy(rm.GetControlPolicyRequest(policy_id="Guard")).body
+    assert (got.control_policy.policy_name, got.control_policy.attachment_count) == ("Guard", "1")
+    assert json.loads(got.control_policy.policy_document) == NO_ECS
+    targets = client.list_target_attachments_for_control_policy(
+        rm.ListTargetAttachmentsForControlPolicyRequest(policy_id="Guard2")
+    ).body
+    assert [t.target_id for t in targets.target_attachments.target_attachment] == [root]
+    monkeypatch.setattr(rm_control_policies, "directory_of", real)
+    listed = client.list_control_policies(rm.ListControlPoliciesRequest()).body
+    names_now = [p.policy_name for p in listed.control_policies.control_policy]
+    assert names_now == ["FullAliyunAccess", "Guard3"]
