@@ -212,6 +212,18 @@ def move_account(
     return {"account_id": member_account_id, "folder_id": body.folder_id, "position": written}
 
 
+@router.delete("/accounts/{member_account_id}")
+def remove_cloud_account(
+    account_id: str, member_account_id: str, caller: CallerDep, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """RemoveCloudAccount: the member leaves, bounded by no control policy from then on."""
+    arn = directory_arn(account_id, member_account_id)
+    position = manage(
+        runtime, caller, account_id, "resourcemanager:RemoveCloudAccount", arn
+    ).write_position(lambda ledger: ledger.remove_cloud_account(account_id, member_account_id))
+    return {"account_id": member_account_id, "removed": True, "position": position}
+
+
 @router.post("/control-policies", status_code=201)
 def create_control_policy(
     account_id: str, body: CreateControlPolicy, caller: CallerDep, runtime: RuntimeDep

@@ -328,6 +328,24 @@ def move_account(ctx: RpcContext, p: MoveAccountParams) -> dict[str, Any]:
     return {}
 
 
+class RemoveParams(RpcParams):
+    account_id: str
+
+
+@rpc_action("RemoveCloudAccount", RESOURCE_MANAGER, RemoveParams)
+def remove_cloud_account(ctx: RpcContext, p: RemoveParams) -> dict[str, Any]:
+    """A member leaves the directory (it may accept another invitation); any other account is
+    404 ``EntityNotExists.Account`` alike."""
+    management_account = ctx.account_id
+    arn = directory_arn(management_account, p.account_id)
+    management = ctx.manage("resourcemanager:RemoveCloudAccount", arn)
+    with recoded(RM_CODES):
+        management.write(
+            lambda ledger: ledger.remove_cloud_account(management_account, p.account_id)
+        )
+    return {}
+
+
 def _account_body(ctx: RpcContext, directory: DirectoryView, account_id: str) -> dict[str, Any]:
     account = ctx.runtime.index.account(account_id)
     folder = directory.members[account_id]

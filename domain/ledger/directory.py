@@ -106,6 +106,19 @@ class DirectoryCommands(LedgerCore):
         directory.move_account(account_id, folder_id)
         return Written(self._commit(directory))
 
+    @command
+    def remove_cloud_account(self, management_account: str, account_id: str) -> Written:
+        """RemoveCloudAccount: a member leaves the directory, with its attachments, and its
+        membership claim is released (it may accept another invitation); 404
+        ``EntityNotExist.Account`` for any other account alike."""
+        directory = self._directory(management_account)
+        directory.remove_account(account_id)
+        claim = self._claim(account_id, MEMBERSHIP_KIND, MEMBERSHIP_NAME)
+        if claim is None or claim.entity_id != directory.id:
+            return Written(self._commit(directory))
+        claim.release()
+        return Written(self._commit(claim, directory))
+
     def _manages(self, account_id: str) -> bool:
         try:
             self._resource_directory(account_id)

@@ -24,6 +24,7 @@ __all__ = [
     "control_policy_arn",
     "directory_arn",
     "first_attachments",
+    "folder_depth",
     "full_access_everywhere",
     "membership_arn",
     "nothing_attached",
@@ -64,6 +65,16 @@ def check_folder_name(name: str, field: str) -> None:
     if not _FOLDER_NAME.fullmatch(name):
         reason = "may contain only letters, digits, '_', '.', '-' and Chinese characters"
         raise InvalidInput(FieldError(field, reason), code="InvalidParameter.Folder.Name")
+
+
+def folder_depth(parents: Mapping[str, str | None], folder_id: str) -> int:
+    """Levels below the root folder (the root is 0)."""
+    depth = 0
+    parent = parents[folder_id]
+    while parent is not None:
+        depth += 1
+        parent = parents[parent]
+    return depth
 
 
 def check_description(description: str | None) -> None:

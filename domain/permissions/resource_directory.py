@@ -35,6 +35,7 @@ from mandate.domain.permissions.directory_paths import (
     control_policy_arn,
     directory_arn,
     first_attachments,
+    folder_depth,
     full_access_everywhere,
     membership_arn,
     nothing_attached,
@@ -51,8 +52,6 @@ __all__ = [
     "directory_arn",
     "directory_id",
     "membership_arn",
-    "path_levels",
-    "renamed_attachments",
 ]
 
 MEMBERSHIP_KIND = "resource-directory"
@@ -105,15 +104,6 @@ class ResourceDirectory(LedgerAggregate):
         return cls(management_account=management_account, root_folder_id=_new_id("r"))
 
     # -- the tree ------------------------------------------------------------------------
-    def depth(self, folder_id: str) -> int:
-        """Levels below the root folder (the root is 0)."""
-        depth = 0
-        parent = self.parents[folder_id]
-        while parent is not None:
-            depth += 1
-            parent = self.parents[parent]
-        return depth
-
     def require_folder(self, folder_id: str) -> None:
         if folder_id not in self.parents:
             raise NotFound(f"folder {folder_id} does not exist", code="EntityNotExist.Folder")
@@ -132,7 +122,7 @@ class ResourceDirectory(LedgerAggregate):
     def create_folder(self, parent_id: str, name: str) -> str:
         self.require_folder(parent_id)
         self._check_folder_name(name, "name")
-        if self.depth(parent_id) + 1 > MAX_FOLDER_DEPTH:
+        if folder_depth(self.parents, parent_id) + 1 > MAX_FOLDER_DEPTH:
             raise Conflict(
                 f"folders nest at most {MAX_FOLDER_DEPTH} levels below the root folder",
                 code="LimitExceeded.FolderDepth",
@@ -197,8 +187,7 @@ class ResourceDirectory(LedgerAggregate):
         del self.parents[folder_id], self.folder_names[folder_id], self.attached[folder_id]
 
     def move_account(self, account_id: str, folder_id: str) -> None:
-        """Move a member to ``folder_id``; any other account (none, another directory's, the
-        management account) is refused alike: no existence oracle."""
+        """Move a member to ``folder_id``; any other account is refused alike (no oracle)."""
         self.require_folder(folder_id)
         if account_id not in self.members:
             raise NotFound(f"account {account_id} is no member", code="EntityNotExist.Account")
@@ -217,6 +206,21 @@ class ResourceDirectory(LedgerAggregate):
             account_id=account_id,
             folder_id=self.root_folder_id,
         )
+
+    def remove_account(self, account_id: str) -> None:
+        """RemoveCloudAccount: a member leaves with its attachments (404 for others alike)."""
+        if account_id not in self.members:
+            raise NotFound(f"account {account_id} is no member", code="EntityNotExist.Account")
+        self._account_removed(management_account=self.management_account, account_id=account_id)
+
+    class AccountRemoved(Event):
+        TOPIC = "mandate:ResourceDirectoryAccountRemoved.v1"
+        management_account: str
+        account_id: str
+
+    @event(AccountRemoved)
+    def _account_removed(self, management_account: str, account_id: str) -> None:
+        del self.members[account_id], self.attached[account_id]
 
     class AccountMoved(Event):
         TOPIC = "mandate:ResourceDirectoryAccountMoved.v1"

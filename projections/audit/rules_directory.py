@@ -59,6 +59,13 @@ def _moved(_: object, e: ResourceDirectory.AccountMoved, at: datetime) -> Descri
     return Described(accounts, target, {"account_id": e.account_id, "folder_id": e.folder_id})
 
 
+@RULES.on(RD.AccountRemoved)
+def _removed(_: object, e: ResourceDirectory.AccountRemoved, at: datetime) -> Described:
+    """RemoveCloudAccount: concerns both accounts, as a move does."""
+    target = directory_arn(e.management_account, e.account_id)
+    return Described((e.management_account, e.account_id), target, {"account_id": e.account_id})
+
+
 @RULES.on(RD.ControlPolicyCreated)
 def _policy(_: object, e: ResourceDirectory.ControlPolicyCreated, at: datetime) -> Described:
     target = control_policy_arn(e.management_account, e.policy_name)

@@ -156,6 +156,16 @@ def account_moved(index: IndexState, e: ResourceDirectory.AccountMoved) -> None:
     _changed(index)
 
 
+@on.on(RD.AccountRemoved)
+def account_removed(index: IndexState, e: ResourceDirectory.AccountRemoved) -> None:
+    """RemoveCloudAccount: the account is bounded by no control policy from now on."""
+    index.member_of.pop(e.account_id, None)  # first: a reader in between sees "not bounded"
+    with _changing(index, e.management_account) as directory:
+        directory.members = {a: f for a, f in directory.members.items() if a != e.account_id}
+        directory.attached = {t: a for t, a in directory.attached.items() if t != e.account_id}
+    _changed(index)
+
+
 @on.on(RD.ControlPolicyCreated)
 def control_policy_created(index: IndexState, e: ResourceDirectory.ControlPolicyCreated) -> None:
     with _changing(index, e.management_account) as directory:

@@ -106,6 +106,16 @@ def _moved(
     index._replace(KIND, e.management_account, "", position, at, **tree)
 
 
+def _removed(
+    index: TemporalIndexProjection, e: ResourceDirectory.AccountRemoved, position: int, at: int
+) -> None:
+    """RemoveCloudAccount: a member no more, so bounded by nothing from ``at`` on."""
+    tree = _tree(index, e.management_account)
+    del tree["members"][e.account_id], tree["attached"][e.account_id]
+    index._close(MEMBER, e.account_id, e.management_account, position, at)
+    index._replace(KIND, e.management_account, "", position, at, **tree)
+
+
 def _policy(
     index: TemporalIndexProjection,
     e: ResourceDirectory.ControlPolicyCreated,
@@ -180,6 +190,7 @@ def _feature(
 temporal_index.HANDLERS.on(RD.DirectoryEnabled)(_enabled)
 temporal_index.HANDLERS.on(RD.FolderCreated)(_folder)
 temporal_index.HANDLERS.on(RD.AccountMoved)(_moved)
+temporal_index.HANDLERS.on(RD.AccountRemoved)(_removed)
 temporal_index.HANDLERS.on(RD.ControlPolicyCreated)(_policy)
 temporal_index.HANDLERS.on(RD.ControlPolicyAttached)(_attachment)
 temporal_index.HANDLERS.on(RD.ControlPolicyDetached)(_attachment)

@@ -231,6 +231,7 @@ def test_the_new_routes_are_in_the_openapi_document(api: MandateClient) -> None:
     assert set(paths[f"{base}/control-policies/{{policy_name}}"]) >= {"patch", "delete"}
     assert set(paths[f"{base}/control-policy-status"]) >= {"put"}
     assert set(paths[f"{base}/handshakes"]) >= {"get", "post"}
+    assert set(paths[f"{base}/accounts/{{member_account_id}}"]) >= {"put", "delete"}
     assert set(paths["/v1/accounts/{account_id}/handshakes/{handshake_id}/accept"]) >= {"post"}
 
 
@@ -314,4 +315,15 @@ def test_an_account_joins_only_by_accepting_an_invitation(api: MandateClient) ->
     assert [h["status"] for h in statuses] == ["Declined", "Cancelled", "Accepted"]
     head = api.log_head()
     _refused(api.post(f"{mine}/{first}/accept", headers=root_a), 409, "InvalidStatus.Handshake")
+    assert api.log_head() == head
+
+    # RemoveCloudAccount: a member leaves; an account that is none is refused alike
+    _refused(api.delete(f"{rd}/accounts/{member}", headers=root_a), 403)
+    removed = api.delete(f"{rd}/accounts/{member}", headers=root_m)
+    assert removed.status_code == 200, removed.text
+    assert api.get(rd, headers=root_m).json()["accounts"] == []
+    head = api.log_head()
+    for outsider in (member, "1" * 16):
+        gone = api.delete(f"{rd}/accounts/{outsider}", headers=root_m)
+        _refused(gone, 404, "EntityNotExist.Account")
     assert api.log_head() == head

@@ -192,3 +192,52 @@ def test_an_invitation_is_declined_or_cancelled_and_an_accept_needs_the_action(
         assert _code_of(partial(client.invite_account_to_resource_directory, bad)) == (400, code)
     assert rpc.head() == head
     assert client.list_accounts(rm.ListAccountsRequest()).body.total_count == 0
+
+
+def test_a_removed_member_is_bounded_by_nothing_from_then_on(rpc: RpcServer) -> None:
+    """RemoveCloudAccount: the member's RAM user is bounded by no control policy from the
+    removal on (as of before it, still); GetAccount is 404; a non-member is refused alike
+    (404 ``EntityNotExists.Account``, nothing written); invited again, it may rejoin."""
+    management = rpc.open_account()
+    member, member_headers = _member_with_admin(rpc)
+    client = _rm(rpc, management)
+    client.enable_resource_directory(rm.EnableResourceDirectoryRequest())
+    client.create_control_policy(
+        rm.CreateControlPolicyRequest(policy_name="NoEcs", policy_document=json.dumps(NO_ECS))
+    )
+    invited = _rm(rpc, member)
+
+    def join() -> None:
+        invite = rm.InviteAccountToResourceDirectoryRequest(
+            target_entity=member.account_id, target_type="Account"
+        )
+        h = client.invite_account_to_resource_directory(invite).body.handshake.handshake_id
+        invited.accept_handshake(rm.AcceptHandshakeRequest(handshake_id=h))
+
+    join()
+    client.attach_control_policy(
+        rm.AttachControlPolicyRequest(policy_id="NoEcs", target_id=member.account_id)
+    )
+    ecs = {
+        "principal": f"acs:ram::{member.account_id}:user/dev",
+        "action": "ecs:RunInstances",
+        "resource": f"acs:ecs:*:{member.account_id}:instance/*",
+    }
+    assert rpc.api.authorize(member_headers, **ecs)["decision"] == "ExplicitDeny"
+    before = _tick()
+    client.remove_cloud_account(rm.RemoveCloudAccountRequest(account_id=member.account_id))
+    assert rpc.api.authorize(member_headers, **ecs)["decision"] == "Allow"
+    as_of = {**ecs, "as_of": before.isoformat()}
+    assert rpc.api.authorize(member_headers, **as_of)["decision"] == "ExplicitDeny"
+    head = rpc.head()
+    for outsider in (member.account_id, "1" * 16):
+        gone = rm.RemoveCloudAccountRequest(account_id=outsider)
+        refused = _code_of(partial(client.remove_cloud_account, gone))
+        assert refused == (404, "EntityNotExists.Account")
+        get = rm.GetAccountRequest(account_id=outsider)
+        assert _code_of(partial(client.get_account, get)) == (404, "EntityNotExists.Account")
+    assert rpc.head() == head
+    join()
+    accounts = client.list_accounts(rm.ListAccountsRequest()).body.accounts.account
+    assert [a.account_id for a in accounts] == [member.account_id]
+    assert rpc.api.authorize(member_headers, **ecs)["decision"] == "Allow"  # NoEcs went with it

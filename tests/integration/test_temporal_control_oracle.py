@@ -272,7 +272,10 @@ def test_the_control_policy_feature_disabled_and_enabled_answers_as_the_oracle(
         late = ledger.create_folder(management, prod, "late").node_id
         ledger.move_account(management, member, late)
         on = ledger.enable_control_policy(management)
-        last = ledger.attach_control_policy(management, "NoEcs", late)
+        ledger.attach_control_policy(management, "NoEcs", late)
+        gone = ledger.remove_cloud_account(management, member)  # RemoveCloudAccount
+        back = join(ledger, management, member)  # invited again: the root folder, NoEcs-free
+        last = ledger.attach_control_policy(management, "NoEcs", root)
     assert runtime.follower.wait_for(last.position, WAIT)
     assert runtime.temporal.wait_for(runtime.head(), WAIT)
     log = _log(runtime)
@@ -286,7 +289,9 @@ def test_the_control_policy_feature_disabled_and_enabled_answers_as_the_oracle(
         assert (found is None) == (expected is None), at.isoformat()
         if found is None or expected is None:
             continue
-        era = "before" if at < times[off.position] else "off" if at < times[on.position] else "on"
+        eras = [("before", off.position), ("off", on.position), ("on", gone.position)]
+        eras += [("removed", back), ("back", last.position), ("last", 1 << 62)]
+        era = next(name for name, until in eras if at < times.get(until, at + timedelta(1)))
         for request in _requests(member, at):
             want = oracle.decide(expected[1], request, memo_key=expected[0])
             got = runtime.as_of.decide(found, request)
@@ -308,6 +313,13 @@ def test_the_control_policy_feature_disabled_and_enabled_answers_as_the_oracle(
     # enabled again: FullAliyunAccess allows, then NoEcs (attached by hand) denies ECS
     assert ("on", "ram:ListUsers", DecisionKind.ALLOW, "FullAliyunAccess") in seen
     assert ("on", "ecs:RunInstances", DecisionKind.EXPLICIT_DENY, "NoEcs") in seen
+    # removed: bounded by nothing; back in the root folder, by FullAliyunAccess, then NoEcs
+    assert {s for s in seen if s[0] == "removed"} == {
+        ("removed", action, DecisionKind.ALLOW)
+        for action in ("ecs:RunInstances", "oss:GetObject", "ram:ListUsers")
+    }
+    assert ("back", "ecs:RunInstances", DecisionKind.ALLOW, "FullAliyunAccess") in seen
+    assert ("last", "ecs:RunInstances", DecisionKind.EXPLICIT_DENY, "NoEcs") in seen
     live = runtime.index.principal_for_arn(dev)
     assert live is not None
     ecs = _requests(member, times[last.position])[0]

@@ -274,6 +274,7 @@ def _script(ledger: Ledger) -> History:
         with acting_as(TRUSTEE):
             ledger.decline_handshake(other.account_id, declined)
         ledger.cancel_handshake(account, ledger.invite_account(account, other.account_id).node_id)
+        ledger.remove_cloud_account(account, other.account_id)
         no_ecs = {
             "Version": "1",
             "Statement": [{"Effect": "Deny", "Action": "ecs:*", "Resource": "*"}],
@@ -788,6 +789,8 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
             {"handshake": cancelled, "management_account": a, "target_account": o}
             | {"status": "Cancelled"},
         ),
+        ("NameReleased", membership, {"kind": "resource-directory", "name": "membership"}),
+        ("ResourceDirectoryAccountRemoved", node(o), {"account_id": o}),
         ("ControlPolicyCreated", f"{rm}:controlpolicy/NoEcs", {"policy_name": "NoEcs"}),
         ("ControlPolicyAttached", node(folder), {"policy_name": "NoEcs", "target": folder}),
         ("ControlPolicyDetached", node(folder), {"policy_name": "NoEcs", "target": folder}),

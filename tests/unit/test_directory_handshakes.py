@@ -76,3 +76,30 @@ def test_only_the_invited_account_accepts_and_only_a_pending_handshake(ledger: L
     assert _members(ledger, management) == {member: root}
     with pytest.raises(Conflict, match="not Pending"):
         ledger.accept_handshake(member, pending)
+
+
+def test_a_removed_member_may_join_another_directory(ledger: Ledger) -> None:
+    """RemoveCloudAccount: the member leaves with its attachments and its claim; any other
+    account is refused alike (404, nothing written); it may then accept another directory."""
+    first = ledger.open_account("M1").account_id
+    second = ledger.open_account("M2").account_id
+    member = ledger.open_account("A").account_id
+    ledger.enable_resource_directory(first)
+    ledger.enable_resource_directory(second)
+    ledger.accept_handshake(member, ledger.invite_account(first, member).node_id)
+    elsewhere = ledger.invite_account(second, member).node_id
+    with pytest.raises(Conflict):
+        ledger.accept_handshake(member, elsewhere)
+    head = _head(ledger)
+    for outsider, management in ((member, second), ("1999999999999999", first), (first, first)):
+        with pytest.raises(NotFound) as raised:
+            ledger.remove_cloud_account(management, outsider)
+        assert raised.value.code == "EntityNotExist.Account"
+    assert _head(ledger) == head
+    ledger.remove_cloud_account(first, member)
+    assert _members(ledger, first) == {}
+    directory = ledger.repository.get(directory_id(first))
+    assert isinstance(directory, ResourceDirectory)
+    assert member not in directory.attached
+    ledger.accept_handshake(member, elsewhere)
+    assert list(_members(ledger, second)) == [member]

@@ -864,6 +864,19 @@ EVENT_CLASSES = [
         "mandate:ControlPolicyFeatureEnabled.v1",
         ("originator_id", "originator_version", "timestamp", "audit", "management_account"),
     ),
+    # RemoveCloudAccount: a member leaves
+    (
+        "ResourceDirectory.AccountRemoved",
+        "mandate:ResourceDirectoryAccountRemoved.v1",
+        (
+            "originator_id",
+            "originator_version",
+            "timestamp",
+            "audit",
+            "management_account",
+            "account_id",
+        ),
+    ),
     (
         "ResourceDirectory.Created",
         "mandate:ResourceDirectory.Event.v1",
@@ -1004,6 +1017,7 @@ STORED_STATE_SHA256: dict[str, str] = {
     "mandate:ControlPolicyDeleted.v1": "cd914f52f6215f267f010b267790481e",
     "mandate:ControlPolicyFeatureDisabled.v1": "8cf4878c30dfa6d11cff7411246b23b8",
     "mandate:ControlPolicyFeatureEnabled.v1": "8cf4878c30dfa6d11cff7411246b23b8",
+    "mandate:ResourceDirectoryAccountRemoved.v1": "4322e8d5c989b3515eb4c928d84fdd6a",
     "mandate:HandshakeInvited.v1": "632dd01ef996ed438433091baba58ee0",
     "mandate:HandshakeAccepted.v1": "e8cc113ba56ade31e4dc81674e34cb6f",
     "mandate:HandshakeDeclined.v1": "e8cc113ba56ade31e4dc81674e34cb6f",
