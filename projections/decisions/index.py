@@ -30,6 +30,7 @@ from eventsourcing.domain import DomainEvent
 from mandate.domain.common.ledger_time import ledger_time_after
 from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.principals import Group, User
+from mandate.domain.permissions.handshakes import Handshake
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.domain.sts.roles import Role
 from mandate.domain.sts.sessions import Session
@@ -65,6 +66,10 @@ _LINEAGE_NEUTRAL: frozenset[type[DomainEvent]] = frozenset(
         Account.RootAccessKeyRotated,
         User.TagsChanged,
         Role.TagsChanged,
+        Handshake.Invited,  # an invitation's life: the member joins by the directory's event
+        Handshake.Accepted,
+        Handshake.Declined,
+        Handshake.Cancelled,
     }
 )
 """Events that cannot change whether an existing session is alive or what its layers are
