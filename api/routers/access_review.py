@@ -24,7 +24,12 @@ could and the chain it would act through:
   delegation for a managed role), the role's session decided with the resource policies
   (across accounts the role's own policies must allow too, a Deny naming the role wins):
   ``[user, role, "resource-policy:<ARN>"]`` (``[user, delegation, entrustment, role, …]``).
-  A path through a role of ``a`` also ends with the policy when its Allow took part.
+  A path through a role of ``a`` also ends with the policy when its Allow took part. Shown to
+  the platform admin only: anyone else (a caller of ``a``) sees such a role as its own item
+  (``principal_type`` ``role``, ``conditional``) and no interval through it, since which of
+  that account's users its trust admits is not ``a``'s to learn (``a`` may name any role in
+  its own policy; ``decision_access.through_other_role``). The review computes them all; the
+  answer withholds them.
 
 The answer is ``200``::
 
@@ -85,6 +90,7 @@ import json
 import re
 import threading
 import weakref
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
@@ -102,6 +108,7 @@ from mandate.api.deps import (
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.problems import Busy, Forbidden
 from mandate.api.reads import Limit, authorize_read
+from mandate.api.routers.decision_access import through_other_role
 from mandate.api.routers.history import check_instant
 from mandate.api.runtime import Runtime
 from mandate.domain.common.arns import account_of_resource
@@ -111,6 +118,7 @@ from mandate.domain.common.ledger_time import format_instant, from_micros, to_mi
 from mandate.projections.history.access_review import (
     AccessReview,
     ReviewInterval,
+    ReviewItem,
     ReviewTooLarge,
     logged_events,
     review_access,
@@ -156,6 +164,20 @@ def _interval_json(interval: ReviewInterval) -> dict[str, Any]:
         "conditional": interval.conditional,
         "chain": list(interval.chain),
     }
+
+
+def _shown(items: tuple[ReviewItem, ...], account_id: str) -> list[ReviewItem]:
+    """The items a caller who is not the admin sees: no interval through a role of another
+    account (``through_other_role``), whose own item stands for it; an item left with none
+    is not listed."""
+    shown = []
+    for item in items:
+        kept = tuple(i for i in item.intervals if not through_other_role(i.chain, account_id))
+        if len(kept) == len(item.intervals):
+            shown.append(item)
+        elif kept:
+            shown.append(replace(item, intervals=kept))
+    return shown
 
 
 MAX_CONCURRENT_REVIEWS = 2
@@ -290,8 +312,9 @@ async def access_review(
         )
     finally:
         slots.release()
-    page = review.items[offset : offset + limit]
-    more = offset + limit < len(review.items)
+    items = review.items if caller.is_admin else _shown(review.items, account_id)
+    page = items[offset : offset + limit]
+    more = offset + limit < len(items)
     return {
         "account_id": account_id,
         "resource": resource,

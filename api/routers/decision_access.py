@@ -3,11 +3,14 @@
 Deciding for someone else needs the admin, the subject's root or ``ram:Authorize``; an
 outsider hears "could P" only through its own account's roles, on its own resources, and
 every other question about another account's principal gets one constant refusal — so that
-no answer tells whether a principal exists.
+no answer tells whether a principal exists. A path through a role of another account than
+the caller's (one a resource policy names) is never shown to a caller who is not the admin:
+it would tell the caller that account's users and its role's trust (``through_other_role``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mandate.api.deps import Caller, authorize_management
@@ -27,7 +30,9 @@ __all__ = [
     "may_ask_about",
     "outsider",
     "supplied_context",
+    "through_other_role",
     "withheld",
+    "withheld_unless_own",
 ]
 
 # What an enforcement point may vouch for about its client; acs:CurrentTime never.
@@ -117,6 +122,31 @@ def asks_through_own_roles(
 
 
 _WITHHELD = Decision(DecisionKind.IMPLICIT_DENY, (), False)
+
+
+def through_other_role(chain: Sequence[str], account_id: str) -> bool:
+    """Whether a chain passes, after its principal, through a role of another account than
+    ``account_id`` (a role a resource policy of ``account_id`` names by ARN).
+
+    Such a path tells which of that account's users its role admits — its trust, its users'
+    ``sts:AssumeRole`` — which RAM never shows ``account_id``, and ``account_id`` may name any
+    role in its own policy. So a caller who is not the admin and not of the role's account
+    hears of it only as the role's own item (an access review's ``principal_type`` ``role``,
+    ``conditional``): the answers keep computing it, the API withholds it.
+    """
+    return any(
+        link.startswith("acs:ram::") and ":role/" in link and link.split(":")[3] != account_id
+        for link in chain[1:]
+    )
+
+
+def withheld_unless_own(owner: str, principal: str, through: Answer | None) -> Answer:
+    """An outsider's answer through ``owner``'s roles: ``through`` if it allows through one
+    of them, else the one constant body (``withheld``) — also when the role that allows is
+    another account's (``through_other_role``)."""
+    if through is None or through_other_role(through.chain, owner):
+        return withheld(owner, principal)
+    return through
 
 
 def withheld(owner: str, principal: str) -> Answer:

@@ -51,7 +51,7 @@ from mandate.api.routers.decision_access import (
     may_ask_about,
     outsider,
     supplied_context,
-    withheld,
+    withheld_unless_own,
 )
 from mandate.api.routers.decision_encoding import answer_response, refused
 from mandate.api.runtime import Runtime
@@ -205,7 +205,7 @@ def _principal_answer(
     found = index.principal_for_arn(principal)
     if owner is not None:
         through = index.answer_through_roles(found[1], request) if found else None
-        return through or withheld(owner, principal), False
+        return withheld_unless_own(owner, principal, through), False
     if found is None:
         return f"no live principal is named {principal}"
     memo_key, subject = found
@@ -368,7 +368,7 @@ async def _authorize_as_of(
                         runtime.as_of.through_roles, then, request
                     )
                 return {
-                    **answer_json(through or withheld(owner, principal)),
+                    **answer_json(withheld_unless_own(owner, principal, through)),
                     "as_of": rfc3339(at),
                     "evaluated_at": rfc3339(datetime.now(UTC)),
                     "position": position,

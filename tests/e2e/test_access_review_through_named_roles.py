@@ -11,10 +11,13 @@ policies must allow ``sts:AssumeRole`` on the role. Across accounts the role's o
 allow the request too (the AND of ``domain.policy.resource_policies``).
 
 Acme's bucket policy names OpsCo's role ``ops``; ``ops`` trusts OpsCo's alice and bob and may
-read Acme's objects; alice may assume roles, bob may not. The review of the bucket lists alice
-with the chain ``[alice, ops, "resource-policy:<ARN>"]`` and never bob; once ``ops``' trust stops
-admitting alice, a review of the later interval drops her; a Deny naming the role ends every
-path through it. ``POST /v1/authorize`` with ``principal`` (live and ``as_of``) answers the same.
+read Acme's objects; alice may assume roles, bob may not. The admin's review of the bucket lists
+alice with the chain ``[alice, ops, "resource-policy:<ARN>"]`` and never bob; once ``ops``' trust
+stops admitting alice, a review of the later interval drops her; a Deny naming the role ends
+every path through it. ``POST /v1/authorize`` with ``principal`` (live and ``as_of``) answers
+the same to the admin and to OpsCo. Acme's own callers see ``ops`` only as its own conditional
+item and hear the one constant answer about alice: which of OpsCo's users ``ops`` admits is
+OpsCo's to know (RAM never shows Acme another account's trust, and Acme may name any role).
 """
 
 from __future__ import annotations
@@ -99,13 +102,17 @@ def _put(api: MandateClient, scene: Scene, *statements: dict[str, Any]) -> None:
     assert response.status_code == 200, response.text
 
 
-def _review(api: MandateClient, scene: Scene, start: str | None = None) -> dict[str, Any]:
+def _review(
+    api: MandateClient, scene: Scene, start: str | None = None, headers: Headers | None = None
+) -> dict[str, Any]:
+    """The review of Acme's bucket, by the admin unless ``headers`` says who asks."""
     query = {
         "resource": f"acs:oss:*:{scene.a}:photos/cat.jpg",
         "action": GET,
         "from": start or (datetime.now(UTC) - timedelta(minutes=1)).isoformat(),
     }
-    response = api.get(f"/v1/accounts/{scene.a}/access-review", params=query, headers=scene.root_a)
+    asker = api.admin if headers is None else headers
+    response = api.get(f"/v1/accounts/{scene.a}/access-review", params=query, headers=asker)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -115,9 +122,12 @@ def _items(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {item["principal"]: item for item in body["items"]}
 
 
-def _could(api: MandateClient, scene: Scene, name: str, **extra: Any) -> dict[str, Any]:
+def _could(
+    api: MandateClient, scene: Scene, name: str, headers: Headers | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Could OpsCo's ``name`` read the object? Asked by the admin unless ``headers`` says."""
     return api.authorize(
-        scene.root_a,
+        api.admin if headers is None else headers,
         action=GET,
         resource=f"acs:oss:*:{scene.a}:photos/cat.jpg",
         principal=scene.user(name),
@@ -142,15 +152,37 @@ def test_a_user_who_may_assume_the_named_role_is_listed_until_its_trust_drops_he
     # the role itself is still one item: any session of it (however it was reached)
     assert [i["chain"] for i in items[scene.ops]["intervals"]] == [[scene.ops, via]]
 
-    # "could P" says the same, live and as of now
-    live = _could(api, scene, "alice")
-    assert live["allowed"] is True
-    assert live["chain"] == [alice, scene.ops]
-    assert any(m["layer"] == "resource" for m in live["matched"])
-    assert _could(api, scene, "bob")["allowed"] is False
+    # "could P" says the same, live and as of now, to the admin and to OpsCo (ops' account)
     when = datetime.now(UTC).isoformat()
-    then = _could(api, scene, "alice", as_of=when)
-    assert (then["allowed"], then["chain"]) == (True, [alice, scene.ops])
+    for asker in (api.admin, scene.root_b):
+        live = _could(api, scene, "alice", asker)
+        assert live["allowed"] is True
+        assert live["chain"] == [alice, scene.ops]
+        assert any(m["layer"] == "resource" for m in live["matched"])
+        assert _could(api, scene, "bob", asker)["allowed"] is False
+        then = _could(api, scene, "alice", asker, as_of=when)
+        assert (then["allowed"], then["chain"]) == (True, [alice, scene.ops])
+
+    # Acme's caller sees ops only as its own item: none of OpsCo's users, no trust
+    acme = _review(api, scene, headers=scene.root_a)
+    assert set(_items(acme)) == {f"acs:ram::{scene.a}:root", scene.ops}
+    (role_item,) = _items(acme)[scene.ops]["intervals"]
+    assert (role_item["chain"], role_item["conditional"]) == ([scene.ops, via], True)
+    assert role_item["from"] == items[scene.ops]["intervals"][0]["from"]
+    # and hears about alice (who may assume ops) what it hears about bob (who may not) and
+    # about carol (who does not exist): the one constant answer, live and as of
+    for extra in ({}, {"as_of": when}):
+        heard = []
+        for name in ("alice", "bob", "carol"):
+            answer = _could(api, scene, name, scene.root_a, **extra)
+            assert answer["reason"] == (
+                f"no role of account {scene.a} that {scene.user(name)} could assume allows it"
+            )
+            heard.append(
+                {k: v for k, v in answer.items() if k not in ("evaluated_at", "position", "reason")}
+            )
+        assert heard[0] == heard[1] == heard[2]
+        assert (heard[0]["allowed"], heard[0]["chain"], heard[0]["matched"]) == (False, [], [])
 
     # ops' trust stops admitting alice: her interval ends there
     retrusted = api.put(
