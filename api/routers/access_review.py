@@ -29,7 +29,10 @@ could and the chain it would act through:
   (``principal_type`` ``role``, ``conditional``) and no interval through it, since which of
   that account's users its trust admits is not ``a``'s to learn (``a`` may name any role in
   its own policy; ``decision_access.through_other_role``). The review computes them all; the
-  answer withholds them.
+  answer withholds them. Likewise a role, session or root of another account that a covering
+  policy names is listed to anyone but the admin exactly as the policy writes it
+  (``conditional``), whether or not it exists or its account is open: the same answer for an
+  existing and a missing principal apart from its name.
 
 The answer is ``200``::
 
@@ -216,6 +219,7 @@ def _run(
     start: datetime,
     end: datetime,
     position: int | None,
+    as_written: bool = False,
 ) -> AccessReview:
     """The review (in the threadpool): the head seen now, unless a cursor pins one.
 
@@ -241,6 +245,7 @@ def _run(
             start_from=begin,
             max_instants=MAX_INSTANTS,
             max_decisions=MAX_DECISIONS,
+            as_written=as_written,
         )
     except ReviewTooLarge as too_large:
         raise InvalidInput(FieldError("from", str(too_large))) from None
@@ -308,7 +313,17 @@ async def access_review(
         # From a read replica: its log must hold the head seen now (or the cursor's).
         position = await reach_replica_log(runtime, position) or position
         review = await anyio.to_thread.run_sync(
-            partial(_run, runtime, account_id, resource, action, start, end, position)
+            partial(
+                _run,
+                runtime,
+                account_id,
+                resource,
+                action,
+                start,
+                end,
+                position,
+                as_written=not caller.is_admin,
+            )
         )
     finally:
         slots.release()

@@ -158,6 +158,7 @@ def review_access(
     start_from: ReplayStart | None = None,
     max_instants: int | None = None,
     max_decisions: int | None = None,
+    as_written: bool = False,
 ) -> AccessReview:
     """Replay ``events`` (the log up to ``position``, in order) and review ``[start, end)``.
 
@@ -166,6 +167,8 @@ def review_access(
     begin from that state (its ledger time at most ``start``), ``events`` being those after
     its position. Beyond ``max_instants`` instants or ``max_decisions`` principals decided,
     ``ReviewTooLarge`` is raised: a bound on the work one request may ask for.
+    ``as_written``: for a caller who is not the platform admin, another account's principals
+    the covering policies name are listed as written, not decided (``Reviewer.as_written``).
     """
     if start_from is None:
         index = ReplayIndex(hasher)
@@ -175,7 +178,7 @@ def review_access(
         if index.ledger_time is not None and index.ledger_time > start:
             raise ValueError("a replay may start only from a state before the window")
         known_bounds = start_from.bounds
-    reviewer = Reviewer(index, account_id, action, resource)
+    reviewer = Reviewer(index, account_id, action, resource, as_written=as_written)
     timeline = Timeline()
     bounds = [bound for bound in known_bounds if start < bound < end]
     heapq.heapify(bounds)

@@ -112,11 +112,22 @@ class Reviewer:
     it reports only the answers that changed.
     """
 
-    def __init__(self, index: ReplayIndex, account_id: str, action: str, resource: str) -> None:
+    def __init__(
+        self,
+        index: ReplayIndex,
+        account_id: str,
+        action: str,
+        resource: str,
+        *,
+        as_written: bool = False,
+    ) -> None:
         self.index = index
         self.account_id = account_id
         self.action = action
         self.resource = resource
+        self.as_written = as_written
+        """Another account's principals the covering policies name are listed as written,
+        not decided: whether they exist or their account is open is not A's to learn."""
         self.decisions = 0
         """Principals decided (each: directly, through roles, then optimistically)."""
         self._answers: dict[PrincipalId, Entry] = {}
@@ -250,19 +261,23 @@ class Reviewer:
     def _resource_principals(self, request: AccessRequest) -> Iterator[tuple[str, Entry]]:
         """The entries of principals the covering policies name that are not users: ``*``, an
         account's root (of another account: A's own is not bound by them), a role, a session.
-        Each is decided on the resource layer alone, by the names a statement may use for it."""
+        Each is decided on the resource layer alone, by the names a statement may use for it.
+        ``as_written``: one of another account is listed whether or not it exists."""
         for name in sorted(self._named):
-            if name == "*":
-                account = ""
-            else:
-                account = name.split(":")[3]
+            account = "" if name == "*" else name.split(":")[3]
+            checked = account == self.account_id or not self.as_written
+            if name != "*":
                 if ":user/" in name or name == root_arn(self.account_id):
                     continue  # a user is decided whole (``_user_entry``), A's root above
-                if account != self.account_id and not _is_open(self.index, account):
+                if checked and account != self.account_id and not _is_open(self.index, account):
                     continue  # no one of a closed or unknown account can authenticate
             head, session, rest = name.partition(":assumed-role/")
             role = f"{head}:role/{rest.split('/', 1)[0]}" if session else name
-            if ":role/" in role and self.index.role_by_name(account, role.split("/")[1]) is None:
+            if (
+                ":role/" in role
+                and checked
+                and self.index.role_by_name(account, role.split("/")[1]) is None
+            ):
                 continue  # no session of a role that does not exist
             names = {name, role} if name != "*" else {name}
             decision = decide_resource_layer(self._covering, frozenset(names), request)

@@ -1,0 +1,101 @@
+"""An access review tells an account nothing of whether another account's principals exist.
+
+Acme's bucket policy may name any principal of any account (OSS bucket policies name
+"Alibaba Cloud accounts, RAM users, and RAM roles" by ARN,
+https://www.alibabacloud.com/help/en/oss/user-guide/tutorial-use-bucket-policies-to-authorize-other-users-to-access-oss-resources),
+and RAM never tells Acme whether OpsCo's role or user exists, nor what OpsCo's own policies
+allow. So Acme's review lists each principal of another account its policy names exactly as
+the policy writes it (``conditional``: its own account must allow too): an existing and a
+missing one alike apart from the name. The platform admin keeps the decided answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.e2e.conftest import Headers, MandateClient
+
+GET = "oss:GetObject"
+UNKNOWN = "1999999999999999"
+
+
+def _put(api: MandateClient, a: str, root: Headers, *names: str) -> None:
+    statement = {
+        "Effect": "Allow",
+        "Action": GET,
+        "Resource": f"acs:oss:*:{a}:photos/*",
+        "Principal": {"RAM": list(names)},
+    }
+    response = api.put(
+        f"/v1/accounts/{a}/resource-policies",
+        params={"resource": f"acs:oss:*:{a}:photos"},
+        json={"policy_document": {"Version": "1", "Statement": [statement]}},
+        headers=root,
+    )
+    assert response.status_code == 200, response.text
+
+
+def _items(api: MandateClient, a: str, asker: Headers, start: str) -> dict[str, dict[str, Any]]:
+    response = api.get(
+        f"/v1/accounts/{a}/access-review",
+        params={"resource": f"acs:oss:*:{a}:photos/cat.jpg", "action": GET, "from": start},
+        headers=asker,
+    )
+    assert response.status_code == 200, response.text
+    return {item["principal"]: item for item in response.json()["items"]}
+
+
+def _shape(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as it would read were the principal called P of account X."""
+    return {
+        **item,
+        "principal": "P",
+        "account_id": "X",
+        "intervals": [{**i, "chain": ["P", *i["chain"][1:]]} for i in item["intervals"]],
+    }
+
+
+def _world(api: MandateClient) -> tuple[str, Headers, str, str]:
+    """Acme, its root, OpsCo (with role ops and a closed account Gone)."""
+    a, root_a = api.open_account("Acme")
+    b, root_b = api.open_account("OpsCo")
+    gone, _ = api.open_account("Gone")
+    trust = {
+        "Version": "1",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": [b]}}],
+    }
+    created = api.post(
+        f"/v1/accounts/{b}/roles",
+        json={"role_name": "ops", "assume_role_policy_document": trust},
+        headers=root_b,
+    )
+    assert created.status_code in (200, 201), created.text
+    api.post(f"/v1/accounts/{gone}/close", headers=api.admin).raise_for_status()
+    return a, root_a, b, gone
+
+
+def test_a_role_session_or_root_of_another_account_is_listed_as_written(
+    api: MandateClient,
+) -> None:
+    a, root_a, b, gone = _world(api)
+    start = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    pairs = [
+        (f"acs:ram::{b}:role/ops", f"acs:ram::{b}:role/nothing"),
+        (f"acs:ram::{b}:assumed-role/ops/s1", f"acs:ram::{b}:assumed-role/nothing/s1"),
+        (f"acs:ram::{b}:root", f"acs:ram::{gone}:root"),
+        (f"acs:ram::{b}:root", f"acs:ram::{UNKNOWN}:root"),
+    ]
+    _put(api, a, root_a, *{name for pair in pairs for name in pair})
+    acme = _items(api, a, root_a, start)
+    for known, unknown in pairs:
+        assert _shape(acme[known]) == _shape(acme[unknown])
+        (interval,) = acme[unknown]["intervals"]
+        assert interval["conditional"] is True
+        assert interval["chain"] == [unknown, f"resource-policy:acs:oss:*:{a}:photos"]
+        assert acme[unknown]["account_id"] == unknown.split(":")[3]
+    # the admin keeps the decided answer: no item for what does not exist or cannot sign in
+    admin = _items(api, a, api.admin, start)
+    for known, unknown in pairs:
+        assert known in admin
+        assert unknown not in admin
