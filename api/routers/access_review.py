@@ -14,7 +14,8 @@ could and the chain it would act through:
 - through the resource policies covering ``resource``, as live decisions combine them: a user
   of any open account one names, decided whole (its own policies must allow too across
   accounts; chain ``[user, "resource-policy:<ARN>"]``, appended to ``a``'s users' chains where
-  the policy allows), and each other principal one names that can exist — ``*``
+  the policy allows; to the admin only: anyone else sees another account's user as written,
+  below), and each other principal one names that can exist — ``*``
   (``principal_type: "any"``), another account (its root, ``"root"``), a role or a session
   (``"role"``, ``"session"``) — as one item, chain ``[principal, "resource-policy:<ARN>"]``,
   ``conditional: true`` unless it is of ``a`` (its own account's policies must allow too, and
@@ -29,10 +30,11 @@ could and the chain it would act through:
   (``principal_type`` ``role``, ``conditional``) and no interval through it, since which of
   that account's users its trust admits is not ``a``'s to learn (``a`` may name any role in
   its own policy; ``decision_access.through_other_role``). The review computes them all; the
-  answer withholds them. Likewise a role, session or root of another account that a covering
-  policy names is listed to anyone but the admin exactly as the policy writes it
-  (``conditional``), whether or not it exists or its account is open: the same answer for an
-  existing and a missing principal apart from its name.
+  answer withholds them. Likewise a user, role, session or root of another account that a
+  covering policy names is listed to anyone but the admin exactly as the policy writes it
+  (``conditional``, ``user_id`` null), whether or not it exists, its account is open or its
+  own policies allow: the same answer for an existing and a missing principal apart from its
+  name (its users still come through ``a``'s roles as above).
 
 The answer is ``200``::
 

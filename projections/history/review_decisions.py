@@ -127,7 +127,8 @@ class Reviewer:
         self.resource = resource
         self.as_written = as_written
         """Another account's principals the covering policies name are listed as written,
-        not decided: whether they exist or their account is open is not A's to learn."""
+        not decided: whether they exist, their account is open, or (a user) its own policies
+        allow is not A's to learn. Its users still reach A through A's roles."""
         self.decisions = 0
         """Principals decided (each: directly, through roles, then optimistically)."""
         self._answers: dict[PrincipalId, Entry] = {}
@@ -136,6 +137,8 @@ class Reviewer:
         self._covering: tuple[ResourcePolicy, ...] = ()
         self._named: frozenset[str] = frozenset()
         """Every principal the covering resource policies name."""
+        self._whole: frozenset[str] = frozenset()
+        """Those decided whole as users (none of another account when ``as_written``)."""
         self._named_accounts: frozenset[str] = frozenset()
         """The accounts of the users among them."""
         self._named_roles: tuple[RoleView, ...] = ()
@@ -159,7 +162,9 @@ class Reviewer:
             for grant in policy.grants
             for name in grant.principals
         )
-        self._named_accounts = frozenset(n.split(":")[3] for n in self._named if ":user/" in n)
+        # users of another account decided whole: to the admin only (``as_written``)
+        self._whole = frozenset() if self.as_written else self._named
+        self._named_accounts = frozenset(n.split(":")[3] for n in self._whole if ":user/" in n)
         self._named_roles = self._roles_named()
         # the index's own invalidation keys: a role's moves when anything it grants changes
         signature = tuple(
@@ -220,7 +225,7 @@ class Reviewer:
             return None  # cheap: no subject is built for users of unrelated accounts
         subject = self.index.user_subject(user_id)
         if outside and (
-            subject.arn not in self._named or not _is_open(self.index, user.account_id)
+            subject.arn not in self._whole or not _is_open(self.index, user.account_id)
         ):
             return None
         self.decisions += 1
@@ -230,7 +235,7 @@ class Reviewer:
     def _user_state(
         self, subject: Subject, request: AccessRequest, roles: list[RoleView]
     ) -> Allowed | None:
-        own = subject.account_id == self.account_id or subject.arn in self._named
+        own = subject.account_id == self.account_id or subject.arn in self._whole
         direct = self._decide(subject, request) if own else None
         if direct is not None and direct.allowed:
             return False, _chain(direct.chain, direct.decision)
@@ -262,12 +267,13 @@ class Reviewer:
         """The entries of principals the covering policies name that are not users: ``*``, an
         account's root (of another account: A's own is not bound by them), a role, a session.
         Each is decided on the resource layer alone, by the names a statement may use for it.
-        ``as_written``: one of another account is listed whether or not it exists."""
+        ``as_written``: one of another account, a user too, is listed whether or not it
+        exists, and a user without its own account's decision."""
         for name in sorted(self._named):
             account = "" if name == "*" else name.split(":")[3]
             checked = account == self.account_id or not self.as_written
             if name != "*":
-                if ":user/" in name or name == root_arn(self.account_id):
+                if (":user/" in name and checked) or name == root_arn(self.account_id):
                     continue  # a user is decided whole (``_user_entry``), A's root above
                 if checked and account != self.account_id and not _is_open(self.index, account):
                     continue  # no one of a closed or unknown account can authenticate

@@ -56,8 +56,8 @@ def _shape(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _world(api: MandateClient) -> tuple[str, Headers, str, str]:
-    """Acme, its root, OpsCo (with role ops and a closed account Gone)."""
+def _world(api: MandateClient) -> tuple[str, Headers, str, Headers, str]:
+    """Acme and its root, OpsCo (with its role ops) and its root, a closed account Gone."""
     a, root_a = api.open_account("Acme")
     b, root_b = api.open_account("OpsCo")
     gone, _ = api.open_account("Gone")
@@ -72,13 +72,13 @@ def _world(api: MandateClient) -> tuple[str, Headers, str, str]:
     )
     assert created.status_code in (200, 201), created.text
     api.post(f"/v1/accounts/{gone}/close", headers=api.admin).raise_for_status()
-    return a, root_a, b, gone
+    return a, root_a, b, root_b, gone
 
 
 def test_a_role_session_or_root_of_another_account_is_listed_as_written(
     api: MandateClient,
 ) -> None:
-    a, root_a, b, gone = _world(api)
+    a, root_a, b, _, gone = _world(api)
     start = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     pairs = [
         (f"acs:ram::{b}:role/ops", f"acs:ram::{b}:role/nothing"),
@@ -99,3 +99,64 @@ def test_a_role_session_or_root_of_another_account_is_listed_as_written(
     for known, unknown in pairs:
         assert known in admin
         assert unknown not in admin
+
+
+def _trust(*principals: str) -> dict[str, Any]:
+    allow = {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"RAM": list(principals)}}
+    return {"Version": "1", "Statement": [allow]}
+
+
+def test_a_user_of_another_account_is_listed_as_written_not_decided_whole(
+    api: MandateClient,
+) -> None:
+    """Across accounts RAM needs both sides (``combine_with_resource``): OpsCo's own policies
+    must allow too, which is OpsCo's to know. Acme's review shows OpsCo's alice (allowed by
+    OpsCo), bob (not allowed by OpsCo) and nobody (no such user) alike, as written; carol,
+    who may assume Acme's own role reader, is still listed through it too (what OpsCo granted
+    towards Acme). The admin sees alice decided whole, and neither bob nor nobody."""
+    a, root_a, b, root_b, _ = _world(api)
+    alice, bob, nobody, carol = (
+        f"acs:ram::{b}:user/{n}" for n in ("alice", "bob", "nobody", "carol")
+    )
+    for name in ("alice", "bob", "carol"):
+        api.create_user(b, root_b, name)
+    read = [{"Effect": "Allow", "Action": GET, "Resource": f"acs:oss:*:{a}:*"}]
+    api.create_policy(b, root_b, "ReadAcme", read)
+    api.attach(b, root_b, "users/alice", "Custom", "ReadAcme")  # bob: nothing
+    api.attach(b, root_b, "users/carol", "System", "AliyunSTSAssumeRoleAccess")
+    created = api.post(
+        f"/v1/accounts/{a}/roles",
+        json={"role_name": "reader", "assume_role_policy_document": _trust(carol)},
+        headers=root_a,
+    )
+    assert created.status_code in (200, 201), created.text
+    api.create_policy(a, root_a, "ReadPhotos", read)
+    api.attach(a, root_a, "roles/reader", "Custom", "ReadPhotos")
+    start = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    via = f"resource-policy:acs:oss:*:{a}:photos"
+    _put(api, a, root_a, alice, bob, nobody, carol)
+
+    admin = _items(api, a, api.admin, start)
+    assert admin[alice]["user_id"] is not None
+    assert [i["chain"] for i in admin[alice]["intervals"]] == [[alice, via]]
+    assert admin[alice]["intervals"][0]["conditional"] is False
+    assert bob not in admin
+    assert nobody not in admin
+
+    response = api.get(
+        f"/v1/accounts/{a}/access-review",
+        params={"resource": f"acs:oss:*:{a}:photos/cat.jpg", "action": GET, "from": start},
+        headers=root_a,
+    )
+    assert response.status_code == 200, response.text
+    acme = response.json()["items"]
+    written = {i["principal"]: i for i in acme if i["user_id"] is None}
+    assert _shape(written[alice]) == _shape(written[bob]) == _shape(written[nobody])
+    assert _shape(written[carol]) == _shape(written[nobody])
+    (interval,) = written[nobody]["intervals"]
+    assert (interval["conditional"], interval["chain"]) == (True, [nobody, via])
+    assert written[nobody]["principal_type"] == "user"
+    decided = [i for i in acme if i["user_id"] is not None and i["account_id"] == b]
+    assert [(i["principal"], [j["chain"] for j in i["intervals"]]) for i in decided] == [
+        (carol, [[carol, f"acs:ram::{a}:role/reader"]])
+    ]

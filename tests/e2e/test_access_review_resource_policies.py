@@ -1,10 +1,11 @@
 """Access review counts resource policies, on both stores (issue 16 item 2).
 
 A user of another account that a bucket policy names could read the bucket while the policy
-allowed it (its own policies allowing too): it is listed for that interval, with the chain
-``[user, "resource-policy:<ARN>"]``, and no longer once a Deny names it or the policy is
-deleted. An account the policy names is one entry, its root, ``conditional: true``: its
-principals are admitted only where their own account's policies allow too.
+allowed it (its own policies allowing too): the admin's review lists it for that interval,
+with the chain ``[user, "resource-policy:<ARN>"]``, and no longer once a Deny names it or the
+policy is deleted (the account's own review shows it as written, ``conditional``). An account
+the policy names is one entry, its root, ``conditional: true``: its principals are admitted
+only where their own account's policies allow too.
 
 Pages: how RAM evaluates identity and resource policies together,
 https://www.alibabacloud.com/help/en/ram/policy-evaluation-process; the KMS key policy
@@ -67,11 +68,11 @@ def test_principals_granted_only_by_a_resource_policy(api: MandateClient) -> Non
         )
         assert response.status_code == 200, response.text
 
-    before = {i["principal"] for i in _review(api, a, root_a)["items"]}
+    before = {i["principal"] for i in _review(api, a, api.admin)["items"]}
     assert before == {f"acs:ram::{a}:root"}
 
     put(_statement(a, "Allow", {"RAM": [bob_arn, b]}))
-    body = _review(api, a, root_a)
+    body = _review(api, a, api.admin)
     items = {i["principal"]: i for i in body["items"]}
     assert set(items) == {f"acs:ram::{a}:root", bob_arn, root_b_arn}
     bob = items[bob_arn]
@@ -87,10 +88,16 @@ def test_principals_granted_only_by_a_resource_policy(api: MandateClient) -> Non
     (admitted,) = account_b["intervals"]
     assert admitted["chain"] == [root_b_arn, via]
     assert admitted["conditional"] is True  # B's own policies must allow too
+    # decided whole for the admin only: Acme's root sees bob as its policy writes him
+    (written,) = [i for i in _review(api, a, root_a)["items"] if i["principal"] == bob_arn]
+    assert written["user_id"] is None
+    assert [(i["chain"], i["conditional"]) for i in written["intervals"]] == [
+        ([bob_arn, via], True)
+    ]
 
     # a Deny naming bob ends his interval; the account's entry goes on unchanged
     put(_statement(a, "Allow", b), _statement(a, "Deny", bob_arn))
-    body = _review(api, a, root_a)
+    body = _review(api, a, api.admin)
     items = {i["principal"]: i for i in body["items"]}
     (ended,) = items[bob_arn]["intervals"]
     assert ended["from"] == granted["from"]
@@ -100,12 +107,12 @@ def test_principals_granted_only_by_a_resource_policy(api: MandateClient) -> Non
 
     # deleted: the account's entry ends there, and from then on no one of B is listed
     assert api.delete(url, params={"resource": bucket}, headers=root_a).status_code == 200
-    body = _review(api, a, root_a)
+    body = _review(api, a, api.admin)
     items = {i["principal"]: i for i in body["items"]}
     assert items[bob_arn]["intervals"] == [ended]
     (closed,) = items[root_b_arn]["intervals"]
     assert datetime.fromisoformat(closed["to"]) < datetime.fromisoformat(body["to"])
-    after = _review(api, a, root_a, **{"from": closed["to"]})
+    after = _review(api, a, api.admin, **{"from": closed["to"]})
     assert {i["principal"] for i in after["items"]} == {f"acs:ram::{a}:root"}
 
 
