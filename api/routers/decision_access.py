@@ -5,7 +5,9 @@ outsider hears "could P" only through its own account's roles, on its own resour
 every other question about another account's principal gets one constant refusal — so that
 no answer tells whether a principal exists. A path through a role of another account than
 the caller's (one a resource policy names) is never shown to a caller who is not the admin:
-it would tell the caller that account's users and its role's trust (``through_other_role``).
+it would tell the caller that account's users and its role's trust (``through_other_role``);
+nor, to a caller of P's own account, one through a third account's role
+(``named_roles_shown``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "VOUCHABLE_PREFIXES",
     "asks_through_own_roles",
     "may_ask_about",
+    "named_roles_shown",
     "outsider",
     "supplied_context",
     "through_other_role",
@@ -138,6 +141,26 @@ def through_other_role(chain: Sequence[str], account_id: str) -> bool:
         link.startswith("acs:ram::") and ":role/" in link and link.split(":")[3] != account_id
         for link in chain[1:]
     )
+
+
+def named_roles_shown(caller: Caller) -> frozenset[str] | None:
+    """Whose roles, named by the resource's policy, "could P" may answer the caller through
+    (``role_reach.answer_through_roles``' ``named_of``): any for the admin, else only the
+    caller's own account's.
+
+    A caller of P's account A asking about P on O's resource may hear a path through O's own
+    roles (what O granted towards A: its trust of P, its role's grant on its resource) and
+    through A's roles O's policy names (A's own, and O's grant towards A). A role of a third
+    account B that O's policy names is another matter: the path tells A that O's policy names
+    B's role, B's trust and what B's role may do on O's resource — O's and B's facts towards
+    each other, which RAM never shows A. So it is not tried: A hears exactly what it would if
+    O's policy did not name B's role (P's own decision, or a path through a role it may see),
+    so that nothing tells A such a path exists. An outsider (O) never sees a path through
+    another account's role (``withheld_unless_own``).
+    """
+    if caller.is_admin:
+        return None
+    return frozenset(() if caller.account_id is None else (caller.account_id,))
 
 
 def withheld_unless_own(owner: str, principal: str, through: Answer | None) -> Answer:

@@ -49,6 +49,7 @@ from mandate.api.routers import history
 from mandate.api.routers.decision_access import (
     asks_through_own_roles,
     may_ask_about,
+    named_roles_shown,
     outsider,
     supplied_context,
     withheld_unless_own,
@@ -212,7 +213,7 @@ def _principal_answer(
     answer = index.decide(subject, request, memo_key=memo_key)
     if answer.allowed:
         return answer, True
-    through = index.answer_through_roles(subject, request)
+    through = index.answer_through_roles(subject, request, named_of=named_roles_shown(caller))
     return (through, False) if through else (answer, True)
 
 
@@ -376,7 +377,15 @@ async def _authorize_as_of(
             # "could P": directly, or through a role P could assume then (as live); reads SQL
             return await anyio.to_thread.run_sync(
                 lambda: history.answer_as_of(
-                    runtime, found, body.action, body.resource, context, at, position, could=True
+                    runtime,
+                    found,
+                    body.action,
+                    body.resource,
+                    context,
+                    at,
+                    position,
+                    could=True,
+                    named_of=named_roles_shown(caller),
                 )
             )
     return history.answer_as_of(runtime, found, body.action, body.resource, context, at, position)

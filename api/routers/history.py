@@ -7,6 +7,7 @@ event committed before the question was asked. The SQL reads run in the threadpo
 
 from __future__ import annotations
 
+from collections.abc import Container
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -92,11 +93,13 @@ def answer_as_of(
     position: int,
     *,
     could: bool = False,
+    named_of: Container[str] | None = None,
 ) -> dict[str, Any]:
     """The decision at ``at`` in the shape of a live one, plus ``as_of``.
 
     ``could``: "could P do it?", also through the roles P could assume then (call it in the
-    threadpool: it reads SQL).
+    threadpool: it reads SQL), of a resource policy's named roles only ``named_of``'s
+    accounts' when given (``decision_access.named_roles_shown``).
     """
     principal, why_not = found
     common = {
@@ -108,7 +111,10 @@ def answer_as_of(
         return {**refusal_json(why_not), **common}
     request = AccessRequest.make(action, resource, {**context, "acs:currenttime": at})
     reader = runtime.as_of
-    answer = reader.could(principal, request) if could else reader.decide(principal, request)
+    if could:
+        answer = reader.could(principal, request, named_of)
+    else:
+        answer = reader.decide(principal, request)
     return {**answer_json(answer), **common}
 
 

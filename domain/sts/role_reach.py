@@ -25,7 +25,7 @@ is by construction what the live index replayed to T answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain
@@ -209,12 +209,15 @@ def answer_through_roles(
     *,
     optimistic: bool = False,
     roles: Iterable[AssumableRole] | None = None,
+    named_of: Container[str] | None = None,
 ) -> Answer | None:
     """The first answer that allows ``request`` through a role ``subject`` may assume.
 
     The resource's account's roles are tried in name order (``roles`` replaces them when the
     caller already holds the list), then the roles of other accounts a covering resource
-    policy names (module docstring), by ARN.
+    policy names (module docstring), by ARN — only those of ``named_of``'s accounts when it
+    is given (a reader who may not be shown a path through a third account's role is
+    answered as if its policy did not name it).
     """
     if subject.kind is not SubjectKind.USER:
         return None
@@ -227,7 +230,10 @@ def answer_through_roles(
     caller = AssumingCaller(subject, user_id)
     covering = facts.resource_policies(request.resource)
     own = facts.roles_in(resource_account) if roles is None else roles
-    for role in chain(own, _named_roles(covering, resource_account, facts)):
+    named = _named_roles(covering, resource_account, facts)
+    if named_of is not None:
+        named = (role for role in named if role.account_id in named_of)
+    for role in chain(own, named):
         paths = paths_into(caller, role, context, facts, optimistic=optimistic)
         if not paths:
             continue

@@ -7,7 +7,7 @@ roles, trusts, entrustments, delegations and resource policies as they are now.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from datetime import datetime
 from uuid import UUID
 
@@ -34,12 +34,14 @@ class ThroughRoles(SessionLineage):
         *,
         optimistic: bool = False,
         roles: list[RoleView] | None = None,
+        named_of: Container[str] | None = None,
     ) -> Answer | None:
         """The first answer that allows ``request`` through a role ``subject`` may assume now.
 
         docs/design.md §5, "could P do it?": ``role_reach.answer_through_roles`` over this
         index's facts (the temporal index answers the same rule as of any T). ``roles``: the
-        resource's account's roles, when the caller already holds them (access reviews).
+        resource's account's roles, when the caller already holds them (access reviews);
+        ``named_of``: the accounts whose roles a resource policy names may be tried (None: any).
         """
         if subject.kind is not SubjectKind.USER:
             return None
@@ -48,7 +50,13 @@ class ThroughRoles(SessionLineage):
         user_id = self.user_ids.get(_user_key(subject))
         candidates = None if roles is None else (facts.assumable(role) for role in roles)
         return answer_through_roles(
-            subject, user_id, request, facts, optimistic=optimistic, roles=candidates
+            subject,
+            user_id,
+            request,
+            facts,
+            optimistic=optimistic,
+            roles=candidates,
+            named_of=named_of,
         )
 
     def live_roles(self) -> _LiveRoles:

@@ -13,7 +13,7 @@ projection that writes the table. The statements a principal had are listed by
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -348,17 +348,28 @@ class AsOfReader:
             covering = resource_policies_at(self.facts, cursor, request.resource, at)
         return decide_with_resource_and_control(subject, levels, management, covering, request)
 
-    def could(self, principal: PrincipalAt, request: AccessRequest) -> Answer:
+    def could(
+        self,
+        principal: PrincipalAt,
+        request: AccessRequest,
+        named_of: Container[str] | None = None,
+    ) -> Answer:
         """ "Could P do it?" at the request's ``acs:CurrentTime``: directly, or through a role
         P could assume then — ``domain.sts.role_reach``, the live index's rule, over the facts then.
+        ``named_of``: as ``role_reach.answer_through_roles``'.
         """
         request = self.with_resource_facts(request)
         answer = self._decide(principal.subject, request)
         if answer.allowed:
             return answer
-        return self.through_roles(principal, request) or answer
+        return self.through_roles(principal, request, named_of) or answer
 
-    def through_roles(self, principal: PrincipalAt, request: AccessRequest) -> Answer | None:
+    def through_roles(
+        self,
+        principal: PrincipalAt,
+        request: AccessRequest,
+        named_of: Container[str] | None = None,
+    ) -> Answer | None:
         """The answer that allows ``request`` through a role of the resource's account P
         could assume then, or through a role a resource policy covering it named then
         (``role_reach``), or None — never P's own identity decision. An outsider (that
@@ -371,7 +382,9 @@ class AsOfReader:
         request = self.with_resource_facts(request)
         with self.store.transaction(commit=False) as cursor:
             facts = LineageAt(self, cursor, to_micros(moment_of(request.context)))
-            return answer_through_roles(principal.subject, principal.user_id, request, facts)
+            return answer_through_roles(
+                principal.subject, principal.user_id, request, facts, named_of=named_of
+            )
 
     def assumable_roles(self, principal: PrincipalAt, at: datetime) -> list[RoleReach]:
         """Every role, of any account, a RAM user could assume at ``at`` (one hop, as "could
