@@ -29,8 +29,10 @@ could and the chain it would act through:
   the platform admin only: anyone else (a caller of ``a``) sees such a role as its own item
   (``principal_type`` ``role``, ``conditional``) and no interval through it, since which of
   that account's users its trust admits is not ``a``'s to learn (``a`` may name any role in
-  its own policy; ``decision_access.through_other_role``). The review computes them all; the
-  answer withholds them. Likewise a user, role, session or root of another account that a
+  its own policy; ``decision_access.through_other_role``). The admin's review computes them
+  all; anyone else's does not try such a role (``Reviewer.as_written``), so a user's other
+  path (her own conditional grant, say) is listed as it would be were the role not named,
+  with no gap that would tell one exists. Likewise a user, role, session or root of another account that a
   covering policy names is listed to anyone but the admin exactly as the policy writes it
   (``conditional``, ``user_id`` null), whether or not it exists, its account is open or its
   own policies allow: the same answer for an existing and a missing principal apart from its

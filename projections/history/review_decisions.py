@@ -128,7 +128,11 @@ class Reviewer:
         self.as_written = as_written
         """Another account's principals the covering policies name are listed as written,
         not decided: whether they exist, their account is open, or (a user) its own policies
-        allow is not A's to learn. Its users still reach A through A's roles."""
+        allow is not A's to learn. Its users still reach A through A's roles; another
+        account's role they name is no way in (its assumers are its account's to know), so
+        a path it would have hidden is listed as it would be were that role not named."""
+        self._named_of = frozenset({account_id}) if as_written else None
+        """Whose roles the covering policies name may be a way in (None: any)."""
         self.decisions = 0
         """Principals decided (each: directly, through roles, then optimistically)."""
         self._answers: dict[PrincipalId, Entry] = {}
@@ -239,7 +243,8 @@ class Reviewer:
         direct = self._decide(subject, request) if own else None
         if direct is not None and direct.allowed:
             return False, _chain(direct.chain, direct.decision)
-        through = self.index.answer_through_roles(subject, request, roles=roles)
+        named_of = self._named_of
+        through = self.index.answer_through_roles(subject, request, roles=roles, named_of=named_of)
         if through is not None:
             return False, _chain(through.chain, through.decision)
         if direct is not None and direct.decision.context_dependent:
@@ -247,7 +252,7 @@ class Reviewer:
             if hopeful.allowed:
                 return True, _chain(hopeful.chain, hopeful.decision)
         hopeful_role = self.index.answer_through_roles(
-            subject, request, optimistic=True, roles=roles
+            subject, request, optimistic=True, roles=roles, named_of=named_of
         )
         if hopeful_role is not None:
             return True, _chain(hopeful_role.chain, hopeful_role.decision)
@@ -301,6 +306,8 @@ class Reviewer:
         """The roles of other open accounts an Allow of the covering policies names: their
         assumers reach the resource through them (``role_reach.answer_through_roles``)."""
         index, found = self.index, []
+        if self.as_written:
+            return ()
         for arn in named_role_arns(self._covering, self.account_id):
             account, name = arn.split(":")[3], arn.split("/", 1)[1]
             if _is_open(index, account) and (role := index.role_by_name(account, name)):

@@ -160,3 +160,55 @@ def test_a_user_of_another_account_is_listed_as_written_not_decided_whole(
     assert [(i["principal"], [j["chain"] for j in i["intervals"]]) for i in decided] == [
         (carol, [[carol, f"acs:ram::{a}:role/reader"]])
     ]
+
+
+def test_a_path_through_another_accounts_named_role_hides_no_other_path(
+    api: MandateClient,
+) -> None:
+    """Acme's carol may read from some source IP (a conditional grant of her own) and may
+    assume OpsCo's ops, which Acme's policy names. Acme is not shown the path through ops
+    (which of Acme's users OpsCo's trust admits is OpsCo's to know), nor may its absence
+    tell it: Acme's review lists carol as it would were ops not named, conditional through
+    her own grant; the admin sees the path through ops."""
+    a, root_a, b, root_b, _ = _world(api)
+    carol, ops = f"acs:ram::{a}:user/carol", f"acs:ram::{b}:role/ops"
+    api.create_user(a, root_a, "carol")
+    api.attach(a, root_a, "users/carol", "System", "AliyunSTSAssumeRoleAccess")
+    ip = {"IpAddress": {"acs:SourceIp": "10.0.0.0/8"}}
+    own = [{"Effect": "Allow", "Action": GET, "Resource": f"acs:oss:*:{a}:*", "Condition": ip}]
+    api.create_policy(a, root_a, "FromTheOffice", own)
+    api.attach(a, root_a, "users/carol", "Custom", "FromTheOffice")
+    retrusted = api.put(
+        f"/v1/accounts/{b}/roles/ops/trust-policy",
+        json={"assume_role_policy_document": _trust(carol)},
+        headers=root_b,
+    )
+    assert retrusted.status_code == 200, retrusted.text
+    read = [{"Effect": "Allow", "Action": GET, "Resource": f"acs:oss:*:{a}:*"}]
+    api.create_policy(b, root_b, "ReadAcme", read)
+    api.attach(b, root_b, "roles/ops", "Custom", "ReadAcme")
+    start = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    _put(api, a, root_a, ops)
+    admin = _items(api, a, api.admin, start)
+    via = f"resource-policy:acs:oss:*:{a}:photos"
+    assert [(i["chain"], i["conditional"]) for i in admin[carol]["intervals"]][-1] == (
+        [carol, ops, via],
+        False,
+    )
+    end = datetime.now(UTC).isoformat()
+    response = api.get(
+        f"/v1/accounts/{a}/access-review",
+        params={
+            "resource": f"acs:oss:*:{a}:photos/cat.jpg",
+            "action": GET,
+            "from": start,
+            "to": end,
+        },
+        headers=root_a,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    (listed,) = [i for i in body["items"] if i["principal"] == carol]
+    (interval,) = listed["intervals"]  # no gap while ops would have let her in
+    assert (interval["chain"], interval["conditional"]) == ([carol], True)
+    assert interval["to"] == body["to"]
