@@ -34,6 +34,7 @@ from mandate.api.app import create_app
 from mandate.api.runtime import Runtime
 from mandate.api.settings import Settings
 from tests.e2e.conftest import ADMIN_TOKEN, HASH_KEY, Headers, MandateClient, serving
+from tests.oidc_support import CLIENT_ID, jwks
 
 MAX_EXAMPLES = int(os.environ.get("MANDATE_SCHEMATHESIS_EXAMPLES", "8"))
 GUARD_EXAMPLES = 3
@@ -60,9 +61,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MandateClient]:
 
 
 NAMED = "ops"
-"""The name of the user, group, role and policy each account holds; every path parameter
-naming one (``user_name``, ``group_name``, ``role_name``, ``policy_name``, ``name``) is it."""
-NAME_PARAMETERS = ("user_name", "group_name", "role_name", "policy_name", "name")
+"""The name of the user, group, role, policy, control policy and OIDC provider each account
+holds; every path parameter naming one (``user_name``, ``group_name``, ``role_name``,
+``policy_name``, ``provider_name``, ``name``) is it."""
+NAME_PARAMETERS = ("user_name", "group_name", "role_name", "policy_name", "provider_name", "name")
+FOLDERS: dict[str, str] = {}
+"""Each account's folder ``ops`` in the directory it manages: ``folder_id`` and ``target_id``
+in a path are it."""
 
 
 @pytest.fixture
@@ -97,6 +102,29 @@ def fresh_account(served: MandateClient) -> tuple[str, Headers]:
     served.create_policy(
         account_id, root, NAMED, [{"Effect": "Allow", "Action": "oss:*", "Resource": "*"}]
     )
+    provider = {
+        "oidc_provider_name": NAMED,
+        "issuer_url": f"https://idp.example.test/{account_id}",
+        "client_ids": [CLIENT_ID],
+        "jwks": jwks(),
+    }
+    directory = f"{base}/resource-directory"
+    no_ecs = {"Version": "1", "Statement": [{"Effect": "Deny", "Action": "ecs:*", "Resource": "*"}]}
+    enabled = served.post(directory, headers=root)
+    assert enabled.status_code in (200, 201), enabled.text
+    for path, body in (
+        ("oidc-providers", provider),
+        ("resource-directory/control-policies", {"policy_name": NAMED, "policy_document": no_ecs}),
+    ):
+        created = served.post(f"{base}/{path}", json=body, headers=root)
+        assert created.status_code == 201, created.text
+    folder = served.post(
+        f"{directory}/folders",
+        json={"folder_name": NAMED, "parent_folder_id": enabled.json()["root_folder_id"]},
+        headers=root,
+    )
+    assert folder.status_code == 201, folder.text
+    FOLDERS[account_id] = folder.json()["folder_id"]
     return account_id, root
 
 
@@ -147,6 +175,9 @@ def aimed(case: Any, account_id: str) -> Any:
     parameters = case.path_parameters or {}
     if "account_id" in parameters:
         parameters["account_id"] = account_id
+    for name in ("folder_id", "target_id"):
+        if name in parameters and account_id in FOLDERS:
+            parameters[name] = FOLDERS[account_id]
     for name in NAME_PARAMETERS:
         if name in parameters:
             parameters[name] = NAMED
