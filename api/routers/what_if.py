@@ -3,9 +3,10 @@
 The body names one change that has not happened — ``revoke_entrustment``,
 ``revoke_delegation``, ``detach_policy``, ``delete_user`` (as ``DELETE …?detach=true``),
 ``set_default_version``, ``put_resource_policy`` or ``delete_resource_policy`` (as
-``PUT``/``DELETE …/resource-policies?resource=``) — and the answer is every principal,
-action pattern and resource pattern that would lose or gain access, with the chains
-(resource policies' too), computed without writing anything:
+``PUT``/``DELETE …/resource-policies?resource=``), or in a management account's Resource
+Directory ``attach_control_policy``, ``detach_control_policy`` or ``move_account`` — and the
+answer is every principal, action pattern and resource pattern that would lose or gain
+access, with the chains (resource policies' too), computed without writing anything:
 
 1. the caller is authorised as for the change itself (``ram:RevokeEntrustment`` on the
    contract, ``ram:DetachPolicyFrom<Noun>`` on the principal, …; the platform admin, who
@@ -13,7 +14,9 @@ action pattern and resource pattern that would lose or gain access, with the cha
    on the account's every entity (``acs:ram::<a>:*``): the answer lists the statements of
    the account's principals, which only that read shows. So what-if tells no one what they
    could neither do nor read; another account's caller is refused before anything is
-   looked up;
+   looked up. A directory change is authorised as its route (``resourcemanager:…`` on the
+   node's ARN) and needs ``resourcemanager:GetResourceDirectory`` too: the answer lists the
+   directory's control policies, per member account (``control_reach``);
 2. the ledger runs the very command the change would run, rehearsed
    (``domain.ledger.rehearsal``): an unknown entrustment is a 404, a managed role's policy a
    409, exactly as for real, and its events are collected instead of saved;
@@ -47,6 +50,7 @@ from mandate.domain.common.arns import (
 from mandate.domain.common.errors import FieldError, InvalidInput
 from mandate.domain.ledger.application import Ledger
 from mandate.domain.ledger.rehearsal import rehearse
+from mandate.domain.permissions.directory_paths import directory_arn
 from mandate.domain.policy.resource_policies import owned_resource_key
 from mandate.projections.decisions.snapshots import snapshot_lock
 from mandate.projections.decisions.what_if import what_if
@@ -61,7 +65,15 @@ _CHANGES = (
     "set_default_version",
     "put_resource_policy",
     "delete_resource_policy",
+    "attach_control_policy",
+    "detach_control_policy",
+    "move_account",
 )
+_DIRECTORY_CHANGES = {
+    "attach_control_policy": "resourcemanager:AttachControlPolicy",
+    "detach_control_policy": "resourcemanager:DetachControlPolicy",
+    "move_account": "resourcemanager:MoveAccount",
+}
 
 
 class DetachPolicyChange(BaseModel):
@@ -89,6 +101,22 @@ class PutResourcePolicyChange(DeleteResourcePolicyChange):
     )
 
 
+class ControlPolicyChange(BaseModel):
+    """As ``PUT``/``DELETE …/resource-directory/attachments/{target_id}/{policy_name}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    target_id: str = Field(min_length=1, max_length=64, description="a folder or a member")
+    policy_name: str = Field(min_length=1, max_length=128)
+
+
+class MoveAccountChange(BaseModel):
+    """As ``PUT …/resource-directory/accounts/{account_id}`` ``{folder_id}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    account_id: str = Field(min_length=1, max_length=64, description="a member")
+    folder_id: str = Field(min_length=1, max_length=64)
+
+
 class WhatIfRequest(BaseModel):
     """Exactly one change that has not happened."""
 
@@ -100,6 +128,11 @@ class WhatIfRequest(BaseModel):
     set_default_version: SetDefaultVersionChange | None = None
     put_resource_policy: PutResourcePolicyChange | None = None
     delete_resource_policy: DeleteResourcePolicyChange | None = None
+    attach_control_policy: ControlPolicyChange | None = Field(
+        None, description="in this (management) account's Resource Directory"
+    )
+    detach_control_policy: ControlPolicyChange | None = None
+    move_account: MoveAccountChange | None = None
 
 
 class ReachItem(BaseModel):
@@ -177,6 +210,8 @@ def _change(account_id: str, body: WhatIfRequest) -> tuple[str, str, Callable[[L
         )
     if body.put_resource_policy is not None or body.delete_resource_policy is not None:
         return _resource_policy_change(a, body)
+    if named[0] in _DIRECTORY_CHANGES:
+        return _directory_change(a, body)
     assert body.set_default_version is not None
     v = body.set_default_version
     return (
@@ -217,6 +252,32 @@ def _resource_policy_change(
     return "ram:PutResourcePolicy", arn, command
 
 
+def _directory_change(a: str, body: WhatIfRequest) -> tuple[str, str, Callable[[Ledger], Any]]:
+    """Attach or detach a control policy, or move a member, in ``a``'s Resource Directory:
+    authorised on the node's ARN as the real route is."""
+    if body.move_account is not None:
+        m = body.move_account
+        return (
+            _DIRECTORY_CHANGES["move_account"],
+            directory_arn(a, m.account_id),
+            lambda ledger: ledger.move_account(a, m.account_id, m.folder_id),
+        )
+    if body.attach_control_policy is not None:
+        c = body.attach_control_policy
+        return (
+            _DIRECTORY_CHANGES["attach_control_policy"],
+            directory_arn(a, c.target_id),
+            lambda ledger: ledger.attach_control_policy(a, c.policy_name, c.target_id),
+        )
+    d = body.detach_control_policy
+    assert d is not None
+    return (
+        _DIRECTORY_CHANGES["detach_control_policy"],
+        directory_arn(a, d.target_id),
+        lambda ledger: ledger.detach_control_policy(a, d.policy_name, d.target_id),
+    )
+
+
 @router.post("/v1/accounts/{account_id}/what-if")
 def simulate_change(
     account_id: str, body: WhatIfRequest, caller: CallerDep, runtime: RuntimeDep
@@ -226,6 +287,12 @@ def simulate_change(
     action, resource, command = _change(account_id, body)
     authorize_management(runtime, caller, account_id, action, resource)
     authorize_read(runtime, caller, account_id, "ram:GetEffectivePermissions")
+    if any(getattr(body, name) is not None for name in _DIRECTORY_CHANGES):
+        # the answer lists the directory's control policies, which only its read shows
+        directory = directory_arn(account_id, "*")
+        authorize_read(
+            runtime, caller, account_id, "resourcemanager:GetResourceDirectory", directory
+        )
     head = runtime.head()
     if not runtime.follower.wait_for(head, runtime.settings.min_position_timeout):
         raise PositionNotReached(head, runtime.index.position)

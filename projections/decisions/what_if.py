@@ -21,7 +21,9 @@ for every principal a change in ``a`` can touch:
 * the statements of resource-based policies naming any of them, and every other principal
   ``a``'s own resource policies name, as written (``projections.decisions.resource_reach``):
   chain ``[…, "resource-policy:<ARN>"]``, an Allow across accounts marked ``needs_own_allow``;
-  another account's statement withheld but for its policy, index and effect.
+  another account's statement withheld but for its policy, index and effect;
+* when ``a`` manages a Resource Directory, the control policies bounding each member account,
+  per member rather than per principal (``projections.decisions.control_reach``).
 
 A statement is one entry per (action pattern, resource pattern) it writes — ``!`` before a
 pattern written under ``NotAction``/``NotResource`` — with its effect, condition, layer,
@@ -42,11 +44,12 @@ from datetime import datetime
 from typing import Any
 
 from mandate.domain.policy.decisions import Path, Subject
-from mandate.domain.policy.evaluation import CompiledPolicy, ContextValue, PolicySet
+from mandate.domain.policy.evaluation import CompiledPolicy, ContextValue, Layer, PolicySet
 from mandate.domain.policy.resource_policies import ResourcePolicy
 from mandate.domain.sts.assume_role import AssumingCaller
 from mandate.domain.sts.role_reach import paths_into
 from mandate.domain.sts.session_lineage import SessionInvalid
+from mandate.projections.decisions.control_reach import control_reach
 from mandate.projections.decisions.index import DecisionIndex
 from mandate.projections.decisions.reach_entries import Reach, policy_rows
 from mandate.projections.decisions.resource_reach import ResourceReach
@@ -106,12 +109,16 @@ def _order(r: Reach) -> tuple[Any, ...]:
     )
 
 
-def _access(reach: Reach) -> tuple[str, str, str, str, str | None, bool, str, int | None]:
+def _access(reach: Reach) -> tuple[Any, ...]:
     """What an entry grants: an Allow that needs the principal's own policies too (a resource
     policy across accounts) is never the same access as one that does not; a withheld
-    statement of another account's policy is the same access only as itself."""
+    statement of another account's policy is the same access only as itself; a control bound
+    is never an identity's or a resource policy's, and its Allow only the same at its node
+    (levels intersect: ``control_reach``)."""
     withheld = reach.statement is not None
+    control = reach.layer == Layer.CONTROL.value
     return (
+        (control, reach.via if control and reach.effect == "Allow" else None),
         reach.principal,
         reach.effect,
         reach.action,
@@ -310,6 +317,7 @@ def reach_of(index: DecisionIndex, account_id: str, at: datetime) -> set[Reach]:
         found.update(_paths(subject.arn, subject.paths or (Path(subject.layers, subject.chain),)))
         found.update(resources.of_session(subject.arn, subject.account_id))
     found.update(resources.named())
+    found.update(control_reach(index, account_id))
     return found
 
 

@@ -14,6 +14,10 @@ default version) and:
 * a change the ledger refuses must be refused by the rehearsal alike (same error class and
   code), writing nothing.
 
+Directory changes are drawn alike: a management account whose directory holds A and B, with
+random attachments of a Deny, an Allow and ``FullAliyunAccess`` to folders and members, then
+one attach, detach or move, checked the same way on the management account's reach.
+
 Contracts get no term here: a term passing between the two answers would be a difference
 the oracle could not attribute.
 """
@@ -157,3 +161,83 @@ def test_what_if_equals_the_change_made_for_real(
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="mandate-what-if-") as directory:
         _generated(f"sqlite:///{Path(directory) / 'mandate.db'}", steps, change)
+
+
+_NODES = ("root", "prod", "team", "a", "b")
+_CONTROL = ("NoEcs", "OnlyOss", "FullAliyunAccess")
+_directory_steps = st.one_of(
+    st.tuples(
+        st.sampled_from(("attach", "detach")), st.sampled_from(_NODES), st.sampled_from(_CONTROL)
+    ),
+    st.tuples(
+        st.just("move"), st.sampled_from(("a", "b")), st.sampled_from(("root", "prod", "team"))
+    ),
+)
+
+
+def _managed(world: World) -> tuple[str, dict[str, str]]:
+    """A management account whose directory has folders prod and team (in prod), members A (in
+    the root folder) and B (in prod), and the control policies NoEcs (a Deny) and OnlyOss (an
+    Allow) attached nowhere; its nodes by the names ``_NODES`` uses."""
+    story, ledger = world.story, world.story.runtime.ledger
+    m = story.do(lambda: ledger.open_account("Management")).account_id
+    root = story.do(lambda: ledger.enable_resource_directory(m)).node_id
+    prod = story.do(lambda: ledger.create_folder(m, root, "prod")).node_id
+    team = story.do(lambda: ledger.create_folder(m, prod, "team")).node_id
+    a, b = world.a, world.b
+    invited = story.do(lambda: ledger.invite_account(m, a)).node_id
+    story.do(lambda: ledger.accept_handshake(a, invited))
+    invited_b = story.do(lambda: ledger.invite_account(m, b)).node_id
+    story.do(lambda: ledger.accept_handshake(b, invited_b))
+    story.do(lambda: ledger.move_account(m, b, prod))
+    deny = _document(("Deny", ["ecs:*"], "*"))
+    allow = _document(("Allow", ["oss:*", "sts:AssumeRole"], "*"))
+    story.do(lambda: ledger.create_control_policy(m, "NoEcs", deny))
+    story.do(lambda: ledger.create_control_policy(m, "OnlyOss", allow))
+    return m, {"root": root, "prod": prod, "team": team, "a": world.a, "b": world.b}
+
+
+def _directory_command(m: str, nodes: dict[str, str], world: World, change: tuple[Any, ...]) -> Any:
+    ledger = world.story.runtime.ledger
+    match change:
+        case ("attach", node, name):
+            return lambda: ledger.attach_control_policy(m, name, nodes[node])
+        case ("detach", node, name):
+            return lambda: ledger.detach_control_policy(m, name, nodes[node])
+        case ("move", member, folder):
+            return lambda: ledger.move_account(m, nodes[member], nodes[folder])
+    raise AssertionError(change)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    steps=st.lists(_worlds, max_size=4),
+    arranged=st.lists(_directory_steps, max_size=6),
+    change=_directory_steps,
+)
+def test_what_if_of_a_directory_change_equals_the_change_made_for_real(
+    steps: list[tuple[Any, ...]], arranged: list[tuple[Any, ...]], change: tuple[Any, ...]
+) -> None:
+    """The management account's reach lists the control bound over each member account;
+    attaching, detaching or moving is answered as the change made for real, or refused alike
+    (a policy attached twice or detached where it is not)."""
+    with tempfile.TemporaryDirectory(prefix="mandate-what-if-") as directory:
+        url = f"sqlite:///{Path(directory) / 'mandate.db'}"
+        with running(url) as runtime:
+            world = _set_up(Story(runtime))
+            for step in steps:
+                with contextlib.suppress(DomainError):
+                    _step(world, step)
+            m, nodes = _managed(world)
+            for step in arranged:
+                with contextlib.suppress(DomainError):
+                    world.story.do(_directory_command(m, nodes, world, step))
+
+            def command_of(world: World, change: tuple[Any, ...]) -> tuple[str, Any]:
+                return m, _directory_command(m, nodes, world, change)
+
+            event(f"{change[0]}: {_check(runtime, world, change, command_of)}")
