@@ -8,7 +8,10 @@ invitations and cancels a pending one (``DELETE …/resource-directory/handshake
 (``POST …/handshakes/{id}/accept|decline``, ``resourcemanager:AcceptHandshake|Decline
 Handshake`` on ``acs:resourcemanager::<account>:handshake/<id>`` in its own account): accepted,
 it is a member in the root folder. A handshake is shown only to its two accounts; anyone else
-is told 404, as for an id that does not exist. Refusals are problem+json and write nothing.
+is told 404, as for an id that does not exist. It lapses at ``expires_at`` (14 days on): shown
+``Expired`` from then, and answering it is 409 ``InvalidStatus.Handshake``; a second invitation
+while one to the account is pending is 409 ``Duplicate.Handshake``. Refusals are problem+json
+and write nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import authorize_read
 from mandate.domain.common.errors import NotFound
-from mandate.domain.permissions.handshakes import handshake_arn
+from mandate.domain.permissions.handshakes import (
+    current_status,
+    expires_at,
+    handshake_arn,
+    handshake_clock,
+)
 from mandate.projections.decisions.directory_events import HandshakeView
 
 router = APIRouter(
@@ -43,14 +51,16 @@ class Invite(BaseModel):
 
 
 def _json(view: HandshakeView) -> dict[str, Any]:
+    now = handshake_clock()
     return {
         "handshake_id": view.handshake,
         "management_account_id": view.management_account,
         "target_account_id": view.target_account,
         "note": view.note,
-        "status": view.status,
+        "status": current_status(view.status, view.invited_at, now),
         "created_at": view.invited_at.isoformat(),
         "modified_at": view.modified_at.isoformat(),
+        "expires_at": expires_at(view.invited_at).isoformat(),
     }
 
 

@@ -9,7 +9,11 @@ as ``resourcemanager:<Action>`` on the handshake in the caller's own account
 AcceptHandshake) can make it a member. GetHandshake answers the inviter or the invited
 account; anyone else is told 404 ``EntityNotExists.Handshake``, as for an id that does not
 exist. ListHandshakesForAccount lists the caller's invitations, ListHandshakesForResource
-Directory its directory's. Mandate's handshakes do not expire (no ``ExpireTime``).
+Directory its directory's. A handshake lapses 14 days after it was made (``ExpireTime``):
+shown ``Expired`` from then on, and answering it, or any handshake no longer pending, is 409
+``HandshakeStatusMismatch`` (RM's code); a second invitation to an account with one pending is
+409 ``Duplicate.Handshake``. ``TargetType=Email`` is 400 ``InvalidParameter.TargetType`` with
+RM's message: Mandate's accounts have no logon email to find one by.
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ from mandate.api.rpc.rm_directory import (
     everything,
     resource_directory_id,
 )
-from mandate.domain.permissions.handshakes import handshake_arn
+from mandate.domain.permissions.handshakes import (
+    current_status,
+    expires_at,
+    handshake_arn,
+    handshake_clock,
+)
 from mandate.projections.decisions.directory_events import HandshakeView
 
 __all__: list[str] = []
@@ -38,19 +47,25 @@ __all__: list[str] = []
 _CODES: Final[dict[str, str]] = {
     **RM_CODES,
     "EntityNotExist.Handshake": "EntityNotExists.Handshake",
+    "InvalidStatus.Handshake": "HandshakeStatusMismatch",
 }
+
+_TARGET_TYPE: Final = "The TargetType is invalid."
+"""RM's message for ``InvalidParameter.TargetType`` (InviteAccountToResourceDirectory)."""
 
 
 def _body(ctx: RpcContext, view: HandshakeView) -> dict[str, Any]:
     management = view.management_account
+    now = handshake_clock()
     body: dict[str, Any] = {
         "HandshakeId": view.handshake,
         "ResourceDirectoryId": resource_directory_id(management),
         "MasterAccountId": management,
         "TargetEntity": view.target_account,
         "TargetType": "Account",
-        "Status": view.status,
+        "Status": current_status(view.status, view.invited_at, now),
         "CreateTime": rpc_time(view.invited_at),
+        "ExpireTime": rpc_time(expires_at(view.invited_at)),
         "ModifyTime": rpc_time(view.modified_at),
     }
     account = ctx.runtime.index.account(management)
@@ -81,11 +96,9 @@ def invite_account(ctx: RpcContext, p: InviteParams) -> dict[str, Any]:
     action = "resourcemanager:InviteAccountToResourceDirectory"
     management = ctx.manage(action, everything(account_id))
     if p.target_type != "Account":
-        raise RpcError(
-            400,
-            "InvalidParameter.TargetType",
-            "Only TargetType=Account is supported: Mandate invites an account by its id.",
-        )
+        # RM's code and message for a TargetType it does not take: Mandate's accounts have no
+        # logon email, so ``Email`` names no account (README, Resource Directory).
+        raise RpcError(400, "InvalidParameter.TargetType", _TARGET_TYPE)
     directory_of(ctx)
     with recoded(_CODES):
         made = management.write(

@@ -36,6 +36,7 @@ from mandate.domain.contracts.entrustments import Delegation, Entrustment
 from mandate.domain.identity.accounts import Account
 from mandate.domain.identity.name_claims import NameClaim
 from mandate.domain.identity.principals import Group, User
+from mandate.domain.permissions.handshakes import INVITATION_KIND, invitation_arn
 from mandate.domain.permissions.managed_policies import ManagedPolicy
 from mandate.domain.permissions.resource_directory import MEMBERSHIP_KIND, membership_arn
 from mandate.domain.sts.oidc_providers import (
@@ -65,6 +66,7 @@ CLAIMABLE: Final[dict[str, Callable[[str, str], str]]] = {
     ISSUER_CLAIM_KIND: issuer_claim_arn,
     SLOT_CLAIM_KIND: slot_claim_arn,
     MEMBERSHIP_KIND: membership_arn,
+    INVITATION_KIND: invitation_arn,
 }
 _SESSION_FIELDS: Final = ("session_name", "access_key_id", "source_account_id")
 

@@ -14,6 +14,7 @@ https://www.alibabacloud.com/help/en/resource-management/api-disablecontrolpolic
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from mandate.domain.permissions.resource_directory import control_policy_arn
@@ -291,11 +292,15 @@ def test_an_account_joins_only_by_accepting_an_invitation(api: MandateClient) ->
         handshake: str = made.json()["handshake_id"]
         return handshake
 
-    first, second, third = invite(), invite(), invite()
+    first = invite()
+    head = api.log_head()  # one pending invitation per account and directory
+    again = api.post(f"{rd}/handshakes", json={"target_account_id": member}, headers=root_m)
+    _refused(again, 409, "Duplicate.Handshake")
     mine = f"/v1/accounts/{member}/handshakes"
     listed = api.get(mine, headers=root_a).json()["handshakes"]
-    assert [h["handshake_id"] for h in listed] == [first, second, third]
-    head = api.log_head()
+    assert [h["handshake_id"] for h in listed] == [first]
+    made = datetime.fromisoformat(listed[0]["created_at"])
+    assert datetime.fromisoformat(listed[0]["expires_at"]) == made + timedelta(days=14)
     _refused(api.post(f"{mine}/{first}/accept", headers=root_m), 403)  # not its account
     theirs = f"/v1/accounts/{stranger}/handshakes/{first}"
     _refused(api.get(theirs, headers=root_s), 404, "EntityNotExist.Handshake")
@@ -305,8 +310,10 @@ def test_an_account_joins_only_by_accepting_an_invitation(api: MandateClient) ->
 
     declined = api.post(f"{mine}/{first}/decline", headers=root_a)
     assert declined.json()["status"] == "Declined", declined.text
+    second = invite()  # answered, the account may be invited again
     cancelled = api.delete(f"{rd}/handshakes/{second}", headers=root_m)
     assert cancelled.json()["status"] == "Cancelled", cancelled.text
+    third = invite()
     accepted = api.post(f"{mine}/{third}/accept", headers=root_a)
     assert accepted.json()["status"] == "Accepted", accepted.text
     tree = api.get(rd, headers=root_m).json()

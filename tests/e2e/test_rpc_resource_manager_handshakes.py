@@ -17,13 +17,16 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any, ClassVar
 
 import pytest
 from alibabacloud_resourcemanager20200331 import models as rm
+from Tea.exceptions import TeaException
 
+from mandate.domain.permissions import handshakes
 from tests.e2e.rpc_support import Key, RpcServer, rpc_serving
 from tests.e2e.test_rpc_resource_manager import NO_ECS, _code_of, _member_with_admin, _rm
 
@@ -130,7 +133,7 @@ def test_an_account_joins_only_by_accepting_and_non_members_are_all_refused_alik
     assert rpc.api.authorize(member_headers, **as_of)["decision"] == "Allow"
     head = rpc.head()
     again = rm.AcceptHandshakeRequest(handshake_id=h)
-    assert _code_of(partial(invited.accept_handshake, again)) == (409, "InvalidStatus.Handshake")
+    assert _code_of(partial(invited.accept_handshake, again)) == (409, "HandshakeStatusMismatch")
     assert rpc.head() == head
 
 
@@ -160,7 +163,7 @@ def test_an_invitation_is_declined_or_cancelled_and_an_accept_needs_the_action(
         accept = rm.AcceptHandshakeRequest(handshake_id=h)
         assert _code_of(partial(invited.accept_handshake, accept)) == (
             409,
-            "InvalidStatus.Handshake",
+            "HandshakeStatusMismatch",
         )
     # the invited account's RAM user needs resourcemanager:AcceptHandshake in its own account
     pending = invite()
@@ -241,3 +244,116 @@ def test_a_removed_member_is_bounded_by_nothing_from_then_on(rpc: RpcServer) -> 
     accounts = client.list_accounts(rm.ListAccountsRequest()).body.accounts.account
     assert [a.account_id for a in accounts] == [member.account_id]
     assert rpc.api.authorize(member_headers, **ecs)["decision"] == "Allow"  # NoEcs went with it
+
+
+class _Clock(datetime):
+    """``datetime`` whose ``now`` is an instant the test sets: ``handshake_clock()``, by which
+    the ledger answers handshakes and the API shows their status (events keep real time)."""
+
+    at: ClassVar[datetime]
+
+    @classmethod
+    def now(cls, tz: Any = None) -> _Clock:
+        return cls.fromtimestamp(cls.at.timestamp(), cls.at.tzinfo)
+
+
+def _rpc_instant(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _refusal(call: Callable[[], Any]) -> tuple[int, str, str]:
+    with pytest.raises(TeaException) as caught:
+        call()
+    return caught.value.status_code, caught.value.code, caught.value.data["Message"]
+
+
+def test_one_pending_invitation_per_account_and_email_is_refused_as_rm_refuses_it(
+    rpc: RpcServer,
+) -> None:
+    """A second invitation to an account with one pending is 409 ``Duplicate.Handshake``;
+    answered, the account may be invited again. ``TargetType=Email`` is RM's 400
+    ``InvalidParameter.TargetType`` "The TargetType is invalid.". Refusals write nothing."""
+    management = rpc.open_account()
+    member = rpc.open_account()
+    client = _rm(rpc, management)
+    client.enable_resource_directory(rm.EnableResourceDirectoryRequest())
+    invite = rm.InviteAccountToResourceDirectoryRequest(
+        target_entity=member.account_id, target_type="Account"
+    )
+    first = client.invite_account_to_resource_directory(invite).body.handshake.handshake_id
+    head = rpc.head()
+    again = partial(client.invite_account_to_resource_directory, invite)
+    assert _refusal(again)[:2] == (409, "Duplicate.Handshake")
+    email = rm.InviteAccountToResourceDirectoryRequest(
+        target_entity="someone@example.com", target_type="Email"
+    )
+    refused = _refusal(partial(client.invite_account_to_resource_directory, email))
+    assert refused == (400, "InvalidParameter.TargetType", "The TargetType is invalid.")
+    assert rpc.head() == head
+    client.cancel_handshake(rm.CancelHandshakeRequest(handshake_id=first))
+    second = client.invite_account_to_resource_directory(invite).body.handshake
+    assert (second.status, second.handshake_id != first) == ("Pending", True)
+
+
+def test_a_handshake_expires_14_days_after_it_was_made(
+    rpc: RpcServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ExpireTime`` is ``CreateTime`` + 14 days; from then GetHandshake and both listings
+    show ``Expired`` and accepting, declining or cancelling it is 409
+    ``HandshakeStatusMismatch``, nothing written, no member; a new invitation may be made.
+    The clock is moved, not waited for."""
+    management = rpc.open_account()
+    member = rpc.open_account()
+    client = _rm(rpc, management)
+    invited = _rm(rpc, member)
+    client.enable_resource_directory(rm.EnableResourceDirectoryRequest())
+    invite = rm.InviteAccountToResourceDirectoryRequest(
+        target_entity=member.account_id, target_type="Account"
+    )
+    made = client.invite_account_to_resource_directory(invite).body.handshake
+    h = made.handshake_id
+    created, expire_time = _rpc_instant(made.create_time), _rpc_instant(made.expire_time)
+    assert expire_time == created + timedelta(days=14)
+    # /v1 shows the instant to the microsecond: the clock is set on either side of it
+    root = rpc.api.basic(member.access_key_id, member.secret)
+    shown = rpc.api.get(f"/v1/accounts/{member.account_id}/handshakes/{h}", headers=root)
+    expires = datetime.fromisoformat(shown.json()["expires_at"])
+    assert expires - datetime.fromisoformat(shown.json()["created_at"]) == timedelta(days=14)
+    assert expires.replace(microsecond=0) == expire_time
+
+    def statuses() -> list[str]:
+        got = invited.get_handshake(rm.GetHandshakeRequest(handshake_id=h)).body.handshake
+        mine = invited.list_handshakes_for_account(rm.ListHandshakesForAccountRequest()).body
+        theirs = client.list_handshakes_for_resource_directory(
+            rm.ListHandshakesForResourceDirectoryRequest()
+        ).body
+        return [
+            got.status,
+            *(x.status for x in mine.handshakes.handshake if x.handshake_id == h),
+            *(x.status for x in theirs.handshakes.handshake if x.handshake_id == h),
+        ]
+
+    monkeypatch.setattr(handshakes, "datetime", _Clock)
+    _Clock.at = expires - timedelta(microseconds=1)  # its last instant
+    assert statuses() == ["Pending"] * 3
+    assert _refusal(partial(client.invite_account_to_resource_directory, invite))[:2] == (
+        409,
+        "Duplicate.Handshake",
+    )
+    _Clock.at = expires
+    assert statuses() == ["Expired"] * 3
+    head = rpc.head()
+    for answer in (
+        partial(invited.accept_handshake, rm.AcceptHandshakeRequest(handshake_id=h)),
+        partial(invited.decline_handshake, rm.DeclineHandshakeRequest(handshake_id=h)),
+        partial(client.cancel_handshake, rm.CancelHandshakeRequest(handshake_id=h)),
+    ):
+        assert _code_of(answer) == (409, "HandshakeStatusMismatch")
+    assert rpc.head() == head
+    assert client.list_accounts(rm.ListAccountsRequest()).body.total_count == 0
+    renewed = client.invite_account_to_resource_directory(invite).body.handshake
+    assert (renewed.status, renewed.handshake_id != h) == ("Pending", True)  # made later
+    invited.accept_handshake(rm.AcceptHandshakeRequest(handshake_id=renewed.handshake_id))
+    accounts = client.list_accounts(rm.ListAccountsRequest()).body.accounts.account
+    assert [a.account_id for a in accounts] == [member.account_id]
+    assert statuses() == ["Expired"] * 3  # the lapsed one stays lapsed

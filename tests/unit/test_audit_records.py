@@ -566,6 +566,8 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
     folder_fields = {"folder_id": folder, "parent_id": root}
     rm = f"acs:resourcemanager::{a}"
     membership = f"acs:resourcemanager::{o}:membership/membership"
+    invitation = f"{rm}:invitation/{o}"  # the claim that keeps one invitation pending
+    claim = {"kind": "resource-directory-invitation", "name": o}
     invited = [e for e, _, _ in history.events if e.TOPIC == "mandate:HandshakeInvited.v1"]
     h, declined, cancelled = (e.handshake for e in invited)
     handshakes = (f"{rm}:handshake/{h}", f"acs:resourcemanager::{o}:handshake/{h}")
@@ -754,6 +756,7 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
         ("ResourcePolicyDeleted", bucket, {"version": 2}),
         ("ResourceDirectoryEnabled", node(root), {"root_folder_id": root}),
         ("ResourceDirectoryFolderCreated", node(folder), {**folder_fields, "name": "prod"}),
+        ("NameClaimed", invitation, claim),
         (
             "HandshakeInvited",
             handshakes[0],
@@ -765,8 +768,10 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
             {"handshake": h, "management_account": a, "target_account": o, "status": "Accepted"},
         ),
         ("NameClaimed", membership, {"kind": "resource-directory", "name": "membership"}),
+        ("NameReleased", invitation, claim),
         ("ResourceDirectoryAccountMoved", node(o), {"account_id": o, "folder_id": root}),
         ("ResourceDirectoryAccountMoved", node(o), {"account_id": o, "folder_id": folder}),
+        ("NameReclaimed", invitation, claim),
         (
             "HandshakeInvited",
             f"{rm}:handshake/{declined}",
@@ -778,6 +783,8 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
             {"handshake": declined, "management_account": a, "target_account": o}
             | {"status": "Declined"},
         ),
+        ("NameReleased", invitation, claim),
+        ("NameReclaimed", invitation, claim),
         (
             "HandshakeInvited",
             f"{rm}:handshake/{cancelled}",
@@ -789,6 +796,7 @@ def test_each_event_type_names_its_target_accounts_and_change(history: History) 
             {"handshake": cancelled, "management_account": a, "target_account": o}
             | {"status": "Cancelled"},
         ),
+        ("NameReleased", invitation, claim),
         ("NameReleased", membership, {"kind": "resource-directory", "name": "membership"}),
         ("ResourceDirectoryAccountRemoved", node(o), {"account_id": o}),
         ("ControlPolicyCreated", f"{rm}:controlpolicy/NoEcs", {"policy_name": "NoEcs"}),
@@ -1507,8 +1515,8 @@ def test_deleted_entities_are_forgotten_and_accounts_and_claims_kept(history: Hi
     _records(history, naming)
     kinds = sorted(entity["kind"] for entity in naming.snapshot().values())
     # two accounts; claims of alice, alicia, devs, p1, ops, bob, crew, the two managed
-    # roles, the (deleted) OIDC provider with its issuer and slot claims, and the directory
-    # membership; the second "devs"
+    # roles, the (deleted) OIDC provider with its issuer and slot claims, the directory
+    # membership and invitation; the second "devs"
     # group and "crew" live, and
     # "bob" (the role "ops" is deleted); every session (two of "ops", four of managed roles),
     # entrustment and delegation is kept
@@ -1519,7 +1527,7 @@ def test_deleted_entities_are_forgotten_and_accounts_and_claims_kept(history: Hi
         *["entrustment"] * 2,
         "group",
         "group",
-        *["name-claim"] * 13,
+        *["name-claim"] * 14,
         *["session"] * 6,
         "user",
     ]
