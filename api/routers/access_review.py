@@ -32,11 +32,11 @@ could and the chain it would act through:
   its own policy; ``decision_access.through_other_role``). The admin's review computes them
   all; anyone else's does not try such a role (``Reviewer.as_written``), so a user's other
   path (her own conditional grant, say) is listed as it would be were the role not named,
-  with no gap that would tell one exists. Likewise a user, role, session or root of another account that a
-  covering policy names is listed to anyone but the admin exactly as the policy writes it
-  (``conditional``, ``user_id`` null), whether or not it exists, its account is open or its
-  own policies allow: the same answer for an existing and a missing principal apart from its
-  name (its users still come through ``a``'s roles as above).
+  with no gap that would tell one exists. Likewise a user, role, session or root of another
+  account that a covering policy names is listed to anyone but the admin exactly as the
+  policy writes it (``conditional``, ``user_id`` null), whether or not it exists, its account
+  is open or its own policies allow: the same answer for an existing and a missing principal
+  apart from its name (its users still come through ``a``'s roles as above).
 
 The answer is ``200``::
 
