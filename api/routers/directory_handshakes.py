@@ -16,6 +16,7 @@ and write nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -25,6 +26,8 @@ from mandate.api.deps import CallerDep, RuntimeDep, manage
 from mandate.api.problem_responses import AUTHENTICATED, PROBLEM_RESPONSES
 from mandate.api.reads import authorize_read
 from mandate.domain.common.errors import NotFound
+from mandate.domain.ledger.application import Ledger
+from mandate.domain.ledger.results import Written
 from mandate.domain.permissions.handshakes import (
     current_status,
     expires_at,
@@ -101,15 +104,30 @@ async def list_directory_handshakes(
     return {"handshakes": [_json(v) for v in views]}
 
 
+def _answer(
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    account_id: str,
+    handshake_id: str,
+    action: str,
+    answer: Callable[[Ledger, str, str], Written],
+) -> dict[str, Any]:
+    """Accept, decline or cancel: ``resourcemanager:<action>`` on the handshake in the
+    caller's own account; the handshake now, with the position the answer landed at."""
+    arn = handshake_arn(account_id, handshake_id)
+    position = manage(runtime, caller, account_id, f"resourcemanager:{action}", arn).write_position(
+        lambda ledger: answer(ledger, account_id, handshake_id)
+    )
+    return {**_json(_found(runtime, account_id, handshake_id)), "position": position}
+
+
 @router.delete("/resource-directory/handshakes/{handshake_id}")
 def cancel_handshake(
     account_id: str, handshake_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    arn = handshake_arn(account_id, handshake_id)
-    position = manage(
-        runtime, caller, account_id, "resourcemanager:CancelHandshake", arn
-    ).write_position(lambda ledger: ledger.cancel_handshake(account_id, handshake_id))
-    return {**_json(_found(runtime, account_id, handshake_id)), "position": position}
+    return _answer(
+        runtime, caller, account_id, handshake_id, "CancelHandshake", Ledger.cancel_handshake
+    )
 
 
 @router.get("/handshakes")
@@ -138,19 +156,15 @@ def accept_handshake(
     account_id: str, handshake_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """The invited account joins the directory, in its root folder."""
-    arn = handshake_arn(account_id, handshake_id)
-    position = manage(
-        runtime, caller, account_id, "resourcemanager:AcceptHandshake", arn
-    ).write_position(lambda ledger: ledger.accept_handshake(account_id, handshake_id))
-    return {**_json(_found(runtime, account_id, handshake_id)), "position": position}
+    return _answer(
+        runtime, caller, account_id, handshake_id, "AcceptHandshake", Ledger.accept_handshake
+    )
 
 
 @router.post("/handshakes/{handshake_id}/decline")
 def decline_handshake(
     account_id: str, handshake_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    arn = handshake_arn(account_id, handshake_id)
-    position = manage(
-        runtime, caller, account_id, "resourcemanager:DeclineHandshake", arn
-    ).write_position(lambda ledger: ledger.decline_handshake(account_id, handshake_id))
-    return {**_json(_found(runtime, account_id, handshake_id)), "position": position}
+    return _answer(
+        runtime, caller, account_id, handshake_id, "DeclineHandshake", Ledger.decline_handshake
+    )

@@ -18,6 +18,7 @@ RM's message: Mandate's accounts have no logon email to find one by.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from pydantic import Field
@@ -34,6 +35,8 @@ from mandate.api.rpc.rm_directory import (
     everything,
     resource_directory_id,
 )
+from mandate.domain.ledger.application import Ledger
+from mandate.domain.ledger.results import Written
 from mandate.domain.permissions.handshakes import (
     current_status,
     expires_at,
@@ -111,34 +114,35 @@ class HandshakeParams(RpcParams):
     handshake_id: str = Field(max_length=64)
 
 
-@rpc_action("AcceptHandshake", RESOURCE_MANAGER, HandshakeParams)
-def accept_handshake(ctx: RpcContext, p: HandshakeParams) -> dict[str, Any]:
+def _answer(
+    ctx: RpcContext,
+    p: HandshakeParams,
+    action: str,
+    answer: Callable[[Ledger, str, str], Written],
+) -> dict[str, Any]:
+    """Accept, decline or cancel: ``resourcemanager:<action>`` on the handshake in the
+    caller's own account (the invited one's, or the inviter's), then the handshake now."""
     account_id = ctx.account_id
     arn = handshake_arn(account_id, p.handshake_id)
-    invited = ctx.manage("resourcemanager:AcceptHandshake", arn)
+    party = ctx.manage(f"resourcemanager:{action}", arn)
     with recoded(_CODES):
-        invited.write(lambda ledger: ledger.accept_handshake(account_id, p.handshake_id))
+        party.write(lambda ledger: answer(ledger, account_id, p.handshake_id))
     return {"Handshake": _body(ctx, _found(ctx, p.handshake_id))}
+
+
+@rpc_action("AcceptHandshake", RESOURCE_MANAGER, HandshakeParams)
+def accept_handshake(ctx: RpcContext, p: HandshakeParams) -> dict[str, Any]:
+    return _answer(ctx, p, "AcceptHandshake", Ledger.accept_handshake)
 
 
 @rpc_action("DeclineHandshake", RESOURCE_MANAGER, HandshakeParams)
 def decline_handshake(ctx: RpcContext, p: HandshakeParams) -> dict[str, Any]:
-    account_id = ctx.account_id
-    arn = handshake_arn(account_id, p.handshake_id)
-    invited = ctx.manage("resourcemanager:DeclineHandshake", arn)
-    with recoded(_CODES):
-        invited.write(lambda ledger: ledger.decline_handshake(account_id, p.handshake_id))
-    return {"Handshake": _body(ctx, _found(ctx, p.handshake_id))}
+    return _answer(ctx, p, "DeclineHandshake", Ledger.decline_handshake)
 
 
 @rpc_action("CancelHandshake", RESOURCE_MANAGER, HandshakeParams)
 def cancel_handshake(ctx: RpcContext, p: HandshakeParams) -> dict[str, Any]:
-    account_id = ctx.account_id
-    arn = handshake_arn(account_id, p.handshake_id)
-    inviter = ctx.manage("resourcemanager:CancelHandshake", arn)
-    with recoded(_CODES):
-        inviter.write(lambda ledger: ledger.cancel_handshake(account_id, p.handshake_id))
-    return {"Handshake": _body(ctx, _found(ctx, p.handshake_id))}
+    return _answer(ctx, p, "CancelHandshake", Ledger.cancel_handshake)
 
 
 @rpc_action("GetHandshake", RESOURCE_MANAGER, HandshakeParams)

@@ -40,15 +40,16 @@ __all__ = ["HandshakeCommands"]
 class HandshakeCommands(DirectoryCommands):
     """Invitations to a resource directory, and the acceptance that makes a member."""
 
-    def _handshake(self, handshake: str, account_id: str) -> Handshake:
-        """Handshake ``h-…`` if ``account_id`` is its inviter or its invited account."""
+    def _handshake(self, handshake: str, account_id: str, *, inviter: bool) -> Handshake:
+        """Handshake ``h-…`` if ``account_id`` is its inviter (``inviter``) or else its invited
+        account; for anyone else the same 404 as for no such handshake."""
         missing = NotFound(f"handshake {handshake} does not exist", code="EntityNotExist.Handshake")
         try:
             found: object = self.repository.get(handshake_id(handshake))
         except AggregateNotFoundError:
             raise missing from None
         assert isinstance(found, Handshake)
-        if account_id not in (found.management_account, found.target_account):
+        if account_id != (found.management_account if inviter else found.target_account):
             raise missing
         return found
 
@@ -93,9 +94,7 @@ class HandshakeCommands(DirectoryCommands):
     @command
     def accept_handshake(self, account_id: str, handshake: str) -> Written:
         """The invited account joins the directory, in its root folder."""
-        found = self._handshake(handshake, account_id)
-        if found.target_account != account_id:
-            raise NotFound(f"handshake {handshake} does not exist", code="EntityNotExist.Handshake")
+        found = self._handshake(handshake, account_id, inviter=False)
         self._open_account(account_id)
         found.accept(handshake_clock())  # Pending only: checked before the account's own state
         if self._manages(account_id):
@@ -116,16 +115,12 @@ class HandshakeCommands(DirectoryCommands):
 
     @command
     def decline_handshake(self, account_id: str, handshake: str) -> Written:
-        found = self._handshake(handshake, account_id)
-        if found.target_account != account_id:
-            raise NotFound(f"handshake {handshake} does not exist", code="EntityNotExist.Handshake")
+        found = self._handshake(handshake, account_id, inviter=False)
         found.decline(handshake_clock())
         return Written(self._commit(found, *self._answered(found)))
 
     @command
     def cancel_handshake(self, management_account: str, handshake: str) -> Written:
-        found = self._handshake(handshake, management_account)
-        if found.management_account != management_account:
-            raise NotFound(f"handshake {handshake} does not exist", code="EntityNotExist.Handshake")
+        found = self._handshake(handshake, management_account, inviter=True)
         found.cancel(handshake_clock())
         return Written(self._commit(found, *self._answered(found)))
