@@ -28,6 +28,7 @@ from mandate.api.reads import authorize_read
 from mandate.domain.common.errors import NotFound
 from mandate.domain.ledger.application import Ledger
 from mandate.domain.ledger.results import Written
+from mandate.domain.permissions.directory_paths import directory_arn
 from mandate.domain.permissions.handshakes import (
     current_status,
     expires_at,
@@ -42,8 +43,6 @@ router = APIRouter(
     responses=PROBLEM_RESPONSES,
     dependencies=AUTHENTICATED,
 )
-
-_ALL = "acs:resourcemanager::{account}:*"
 
 
 class Invite(BaseModel):
@@ -79,7 +78,7 @@ def invite_account(
     account_id: str, body: Invite, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """A ``Pending`` invitation to the account (which joins only by accepting it)."""
-    arn = _ALL.format(account=account_id)
+    arn = directory_arn(account_id, "*")
     action = "resourcemanager:InviteAccountToResourceDirectory"
     made = manage(runtime, caller, account_id, action, arn).write(
         lambda ledger: ledger.invite_account(account_id, body.target_account_id, body.note)
@@ -91,7 +90,7 @@ def invite_account(
 async def list_directory_handshakes(
     account_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
-    arn = _ALL.format(account=account_id)
+    arn = directory_arn(account_id, "*")
     action = "resourcemanager:ListHandshakesForResourceDirectory"
     authorize_read(runtime, caller, account_id, action, arn)
     if runtime.index.resource_directory(account_id) is None:
@@ -135,7 +134,7 @@ async def list_account_handshakes(
     account_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """The account's invitations, from any directory, oldest first."""
-    arn = _ALL.format(account=account_id)
+    arn = directory_arn(account_id, "*")
     authorize_read(runtime, caller, account_id, "resourcemanager:ListHandshakesForAccount", arn)
     views = runtime.index.handshakes_of(account_id)
     views = [view for view in views if view.target_account == account_id]

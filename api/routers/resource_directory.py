@@ -33,8 +33,6 @@ router = APIRouter(
     dependencies=AUTHENTICATED,
 )
 
-_ALL = "acs:resourcemanager::{account}:*"
-
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -111,7 +109,7 @@ def enable_resource_directory(
     account_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Make the account a management account: a directory with its root folder."""
-    arn = _ALL.format(account=account_id)
+    arn = directory_arn(account_id, "*")
     node = manage(runtime, caller, account_id, "resourcemanager:EnableResourceDirectory", arn)
     made = node.write(lambda ledger: ledger.enable_resource_directory(account_id))
     return {"root_folder_id": made.node_id, "position": made.position}
@@ -132,7 +130,7 @@ def set_control_policy_status(
     nothing written (``position`` is where the log stands)."""
     enable = body.status == "Enabled"
     action = "EnableControlPolicy" if enable else "DisableControlPolicy"
-    arn = _ALL.format(account=account_id)
+    arn = directory_arn(account_id, "*")
     written = manage(runtime, caller, account_id, f"resourcemanager:{action}", arn).write(
         lambda ledger: (
             ledger.enable_control_policy(account_id)
@@ -148,7 +146,7 @@ async def get_resource_directory(
     account_id: str, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """The tree: folders, members, and the control policies attached to each."""
-    arn = _ALL.format(account=account_id)
+    arn = directory_arn(account_id, "*")
     authorize_read(runtime, caller, account_id, "resourcemanager:GetResourceDirectory", arn)
     return _directory_json(_view(runtime, account_id))
 

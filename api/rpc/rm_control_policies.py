@@ -32,7 +32,6 @@ from mandate.api.rpc.rm_directory import (
     RM_CODES,
     PageParams,
     directory_of,
-    everything,
 )
 from mandate.domain.permissions.resource_directory import control_policy_arn, directory_arn
 from mandate.domain.policy.control import FULL_ALIYUN_ACCESS, FULL_ALIYUN_ACCESS_DOCUMENT
@@ -114,7 +113,7 @@ class ListParams(PageParams):
 @rpc_action("ListControlPolicies", RESOURCE_MANAGER, ListParams)
 def list_control_policies(ctx: RpcContext, p: ListParams) -> dict[str, Any]:
     """The system policy then the custom ones by name; ``PolicyType`` System|Custom filters."""
-    ctx.authorize_read("resourcemanager:ListControlPolicies", everything(ctx.account_id))
+    ctx.authorize_read("resourcemanager:ListControlPolicies", directory_arn(ctx.account_id, "*"))
     if p.policy_type not in (None, "System", "Custom"):
         raise RpcError(400, "InvalidParameter.PolicyType", "PolicyType is System or Custom.")
     directory = directory_of(ctx)
@@ -255,7 +254,7 @@ def _status(directory: DirectoryView) -> dict[str, Any]:
 @rpc_action("GetControlPolicyEnablementStatus", RESOURCE_MANAGER, NoParams)
 def get_enablement_status(ctx: RpcContext, p: NoParams) -> dict[str, Any]:
     action = "resourcemanager:GetControlPolicyEnablementStatus"
-    ctx.authorize_read(action, everything(ctx.account_id))
+    ctx.authorize_read(action, directory_arn(ctx.account_id, "*"))
     return _status(directory_of(ctx))
 
 
@@ -264,7 +263,7 @@ def enable_control_policy(ctx: RpcContext, p: NoParams) -> dict[str, Any]:
     """``FullAliyunAccess`` on every folder and member again; already enabled, nothing is
     written. Done when answered, so ``Enabled`` (Alibaba's may answer ``PendingEnable``)."""
     account_id = ctx.account_id
-    management = ctx.manage("resourcemanager:EnableControlPolicy", everything(account_id))
+    management = ctx.manage("resourcemanager:EnableControlPolicy", directory_arn(account_id, "*"))
     directory_of(ctx)
     with recoded(RM_CODES):
         management.write(lambda ledger: ledger.enable_control_policy(account_id))
@@ -276,7 +275,7 @@ def disable_control_policy(ctx: RpcContext, p: NoParams) -> dict[str, Any]:
     """Every control policy detached, none attachable until enabled again; already disabled,
     nothing is written. ``Disabled`` when answered (Alibaba's may say ``PendingDisable``)."""
     account_id = ctx.account_id
-    management = ctx.manage("resourcemanager:DisableControlPolicy", everything(account_id))
+    management = ctx.manage("resourcemanager:DisableControlPolicy", directory_arn(account_id, "*"))
     directory_of(ctx)
     with recoded(RM_CODES):
         management.write(lambda ledger: ledger.disable_control_policy(account_id))

@@ -37,7 +37,6 @@ __all__ = [
     "RM_CODES",
     "PageParams",
     "directory_of",
-    "everything",
     "resource_directory_id",
     "unsupported",
 ]
@@ -58,11 +57,6 @@ _NOT_ENABLED = (
     "The resource directory for the account is not enabled. We recommend that you first "
     "enable the resource directory for the account."
 )
-
-
-def everything(account_id: str) -> str:
-    """What the directory itself, and every listing, is authorised on (as /v1 does)."""
-    return f"acs:resourcemanager::{account_id}:*"
 
 
 def unsupported(action: str, why: str) -> RpcError:
@@ -136,7 +130,9 @@ def _directory_body(ctx: RpcContext, directory: DirectoryView) -> dict[str, Any]
 def enable_resource_directory(ctx: RpcContext, p: EnableParams) -> dict[str, Any]:
     """``EnableMode=CurrentAccount`` (the default): the caller's account manages it."""
     account_id = ctx.account_id
-    management = ctx.manage("resourcemanager:EnableResourceDirectory", everything(account_id))
+    management = ctx.manage(
+        "resourcemanager:EnableResourceDirectory", directory_arn(account_id, "*")
+    )
     if p.enable_mode not in (None, "CurrentAccount"):
         raise RpcError(
             400,
@@ -157,7 +153,7 @@ def enable_resource_directory(ctx: RpcContext, p: EnableParams) -> dict[str, Any
 
 @rpc_action("GetResourceDirectory", RESOURCE_MANAGER, NoParams)
 def get_resource_directory(ctx: RpcContext, p: NoParams) -> dict[str, Any]:
-    ctx.authorize_read("resourcemanager:GetResourceDirectory", everything(ctx.account_id))
+    ctx.authorize_read("resourcemanager:GetResourceDirectory", directory_arn(ctx.account_id, "*"))
     return {"ResourceDirectory": _directory_body(ctx, directory_of(ctx))}
 
 
@@ -238,7 +234,7 @@ class ListFoldersParams(PageParams):
 def list_folders_for_parent(ctx: RpcContext, p: ListFoldersParams) -> dict[str, Any]:
     """The folders directly under ``ParentFolderId`` (the root when not given), by name;
     ``QueryKeyword`` keeps those whose name contains it."""
-    ctx.authorize_read("resourcemanager:ListFoldersForParent", everything(ctx.account_id))
+    ctx.authorize_read("resourcemanager:ListFoldersForParent", directory_arn(ctx.account_id, "*"))
     directory = directory_of(ctx)
     parent = _folder(directory, p.parent_folder_id or _root(directory))
     keyword = p.query_keyword
@@ -364,7 +360,7 @@ def _account_body(ctx: RpcContext, directory: DirectoryView, account_id: str) ->
 def list_accounts(ctx: RpcContext, p: PageParams) -> dict[str, Any]:
     """The directory's members, by account id (the management account is no member here:
     control policies never bound it)."""
-    ctx.authorize_read("resourcemanager:ListAccounts", everything(ctx.account_id))
+    ctx.authorize_read("resourcemanager:ListAccounts", directory_arn(ctx.account_id, "*"))
     directory = directory_of(ctx)
     members = sorted(directory.members)
     return p.page(members, lambda a: _account_body(ctx, directory, a), "Accounts", "Account")

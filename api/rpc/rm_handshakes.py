@@ -32,11 +32,11 @@ from mandate.api.rpc.rm_directory import (
     RM_CODES,
     PageParams,
     directory_of,
-    everything,
     resource_directory_id,
 )
 from mandate.domain.ledger.application import Ledger
 from mandate.domain.ledger.results import Written
+from mandate.domain.permissions.directory_paths import directory_arn
 from mandate.domain.permissions.handshakes import (
     current_status,
     expires_at,
@@ -97,7 +97,7 @@ class InviteParams(RpcParams):
 def invite_account(ctx: RpcContext, p: InviteParams) -> dict[str, Any]:
     account_id = ctx.account_id
     action = "resourcemanager:InviteAccountToResourceDirectory"
-    management = ctx.manage(action, everything(account_id))
+    management = ctx.manage(action, directory_arn(account_id, "*"))
     if p.target_type != "Account":
         # RM's code and message for a TargetType it does not take: Mandate's accounts have no
         # logon email, so ``Email`` names no account (README, Resource Directory).
@@ -160,7 +160,7 @@ def _page(ctx: RpcContext, p: PageParams, views: list[HandshakeView]) -> dict[st
 def list_for_account(ctx: RpcContext, p: PageParams) -> dict[str, Any]:
     """The caller's account's invitations, from any directory, oldest first."""
     account_id = ctx.account_id
-    ctx.authorize_read("resourcemanager:ListHandshakesForAccount", everything(account_id))
+    ctx.authorize_read("resourcemanager:ListHandshakesForAccount", directory_arn(account_id, "*"))
     views = ctx.runtime.index.handshakes_of(account_id)
     views = [view for view in views if view.target_account == account_id]
     return _page(ctx, p, views)
@@ -170,7 +170,7 @@ def list_for_account(ctx: RpcContext, p: PageParams) -> dict[str, Any]:
 def list_for_directory(ctx: RpcContext, p: PageParams) -> dict[str, Any]:
     """The caller's directory's invitations, oldest first."""
     action = "resourcemanager:ListHandshakesForResourceDirectory"
-    ctx.authorize_read(action, everything(ctx.account_id))
+    ctx.authorize_read(action, directory_arn(ctx.account_id, "*"))
     directory_of(ctx)  # 404 without a directory
     views = ctx.runtime.index.handshakes_of(ctx.account_id)
     return _page(ctx, p, [v for v in views if v.management_account == ctx.account_id])
