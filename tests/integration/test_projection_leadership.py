@@ -70,10 +70,7 @@ def _write_some(runtimes: list[Runtime], rounds: int) -> int:
 
 
 def _wait_copy(worker: ProjectionWorker, head: int) -> None:
-    deadline = time.monotonic() + WAIT
-    while worker.store.position() < head:
-        assert time.monotonic() < deadline, f"{worker.store.prefix} stuck below {head}"
-        time.sleep(0.02)
+    _until(lambda: worker.store.position() >= head, f"{worker.store.prefix} stuck below {head}")
 
 
 def _clean(runtime: Runtime, name: str) -> SqlProjection:
